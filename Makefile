@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:
+#   make run    install, then serve with the embedded defaults (SQLite under ./var, in-memory routing)
+#   make test   install (with test tools and Debian's Chromium), then run the whole suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test install install-test chromium lint bench
+
+$(BIN)/vwin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/vwin
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(BIN)/vwin
+install-test: $(VENV)/.test-deps chromium
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+run: install
+	$(BIN)/vwin serve
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install-test lint
+	$(BIN)/pytest -p no:cacheprovider
+
+bench: install-test
+	$(BIN)/python -m bench.all

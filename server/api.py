@@ -1,0 +1,313 @@
+"""The JSON HTTP API: login, queue figures, the session log, sites and terminals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import msgspec
+from aiohttp import web
+
+from server import keys
+from server.auth import Throttled, new_terminal_token, token_hash
+from server.httpauth import (
+    clear_login_cookies,
+    fail,
+    request_token,
+    require,
+    set_login_cookies,
+)
+from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
+from server.storage.records import SITE_KINDS
+
+MANAGER = "manager"
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+
+
+def reply(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(data), status=status,
+                        content_type="application/json")
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class SiteBody(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    name: str
+    kind: str
+
+
+class TerminalBody(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    site: str
+    name: str = ""
+
+
+async def body_of(request: web.Request, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(await request.read(), type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        fail(web.HTTPBadRequest, "invalid_body", str(exc))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    health = request.app[keys.HEALTH]
+    return reply({"status": health.get("status", "ok"), **{k: v for k, v in health.items()
+                                                          if k != "status"}})
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await body_of(request, LoginBody)
+    settings = request.app[keys.SETTINGS].auth
+    try:
+        result = await request.app[keys.AUTH].login(body.username, body.password,
+                                                    request.remote or "?")
+    except Throttled as exc:
+        response = reply({"error": "throttled", "message": str(exc)}, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if result is None:
+        fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
+    response = reply({"token": result.token, "role": result.role,
+                      "expires_at": result.expires_at})
+    set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    token, _ = request_token(request)
+    await require(request)
+    if token:
+        await request.app[keys.AUTH].logout(token)
+    response = reply({"status": "logged_out"})
+    clear_login_cookies(response)
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    user = await require(request)
+    return reply({"username": user.username, "role": user.role, "name": user.name,
+                  "department": user.department, "skills": user.skills})
+
+
+async def ws_ticket(request: web.Request) -> web.Response:
+    user = await require(request, "specialist")
+    return reply({"ticket": await request.app[keys.AUTH].issue_ticket(user)})
+
+
+def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+
+
+async def queue_figures(app: web.Application) -> dict[str, Any]:
+    """Live routing figures joined with today's figures from the log."""
+    board = app[keys.BOARD]
+    settings = app[keys.SETTINGS]
+    now = board.utcnow()
+    since = _local_midnight(settings.server.timezone, now)
+    targets = {q.id: q.target_answer_s for q in settings.queues}
+    figures = await app[keys.DB].queue_figures(since, targets)
+    status = {item.id: item for item in (await board.watch.status_message()).queues}
+    out = []
+    for q in settings.queues:
+        snap = await board.router.snapshot(q.id, board.clock())
+        fig = figures.get(q.id)
+        out.append({
+            "id": q.id, "name": q.name, "name_en": q.name_en,
+            "waiting": snap.waiting, "longest_wait_s": round(snap.longest_wait_s, 1),
+            "estimated_wait_s": status[q.id].estimated_wait_s if q.id in status else None,
+            "agents": {"available": snap.available, "busy": snap.busy, "away": snap.away,
+                       "logged_in": snap.logged_in},
+            "agents_available": snap.available, "agents_busy": snap.busy,
+            "agents_logged_in": snap.logged_in,
+            "offered": fig.offered if fig else 0, "answered": fig.answered if fig else 0,
+            "abandoned": fig.abandoned if fig else 0,
+            "avg_wait_s": fig.avg_wait_s if fig else None,
+            "service_level": fig.service_level if fig else None,
+            "target_answer_s": q.target_answer_s,
+        })
+    hourly = await app[keys.DB].hourly_waits(since, settings.server.timezone)
+    return {"queues": out, "hourly": hourly, "as_of": now}
+
+
+async def queues(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    return reply(await queue_figures(request.app))
+
+
+def _parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).astimezone(dt.UTC)
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(web.HTTPBadRequest, "invalid_query", f"not an ISO-8601 date or datetime: {value!r}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(tz))
+    return when.astimezone(dt.UTC)
+
+
+def _session_filters(request: web.Request) -> dict[str, Any]:
+    q = request.query
+    tz = request.app[keys.SETTINGS].server.timezone
+    allowed = {"from", "to", "queue", "site", "terminal", "specialist", "outcome", "rating",
+               "state", "limit", "cursor"}
+    unknown = set(q) - allowed
+    if unknown:
+        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
+    filters: dict[str, Any] = {
+        "start": _parse_when(q.get("from"), tz, end=False),
+        "end": _parse_when(q.get("to"), tz, end=True),
+    }
+    for name in ("queue", "site", "terminal", "specialist", "outcome", "state"):
+        if q.get(name):
+            filters[name] = q[name]
+    for name in ("rating", "limit"):
+        if q.get(name):
+            try:
+                filters[name] = int(q[name])
+            except ValueError:
+                fail(web.HTTPBadRequest, "invalid_query", f"{name} must be a whole number")
+    if "limit" in filters and not 1 <= filters["limit"] <= 500:
+        fail(web.HTTPBadRequest, "invalid_query", "limit must be between 1 and 500")
+    if q.get("cursor"):
+        filters["cursor"] = q["cursor"]
+    return filters
+
+
+async def sessions(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    try:
+        rows, cursor = await request.app[keys.DB].list_sessions(**_session_filters(request))
+    except BadCursor as exc:
+        fail(web.HTTPBadRequest, "invalid_cursor", str(exc))
+    return reply({"sessions": rows, "next_cursor": cursor})
+
+
+async def session_detail(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    detail = await request.app[keys.DB].get_session(request.match_info["id"])
+    if detail is None:
+        fail(web.HTTPNotFound, "not_found", "no such session")
+    data = msgspec.to_builtins(detail)
+    participants = data.pop("participants")
+    events = data.pop("events")
+    return reply({"session": data, "participants": participants, "events": events,
+                  "recordings": []})
+
+
+async def sessions_csv(request: web.Request) -> web.StreamResponse:
+    from server.export import stream_sessions_csv
+
+    await require(request, MANAGER)
+    filters = _session_filters(request)
+    filters.pop("limit", None)
+    filters.pop("cursor", None)
+    return await stream_sessions_csv(request, filters)
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    sites = await request.app[keys.DB].list_sites()
+    return reply({"sites": [{"id": s.id, "name": s.name, "kind": s.kind} for s in sites]})
+
+
+async def add_site(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    body = await body_of(request, SiteBody)
+    if body.kind not in SITE_KINDS:
+        fail(web.HTTPBadRequest, "invalid_body", f"kind must be one of {sorted(SITE_KINDS)}")
+    try:
+        site = await request.app[keys.DB].add_site(body.id, body.name, body.kind)
+    except AlreadyExists as exc:
+        fail(web.HTTPConflict, "exists", str(exc))
+    return reply({"id": site.id, "name": site.name, "kind": site.kind}, status=201)
+
+
+async def list_terminals(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    online = request.app[keys.BUS].connected()
+    terminals = await request.app[keys.DB].list_terminals()
+    return reply({"terminals": [{
+        "id": t.id, "name": t.name, "site_id": t.site.id, "site_name": t.site.name,
+        "online": f"terminal:{t.id}" in online, "last_seen_at": t.last_seen_at,
+        "revoked": t.revoked_at is not None} for t in terminals]})
+
+
+async def add_terminal(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    body = await body_of(request, TerminalBody)
+    token = new_terminal_token()
+    try:
+        await request.app[keys.DB].add_terminal(body.id, body.site, body.name or body.id,
+                                                token_hash(token))
+    except UnknownSite as exc:
+        fail(web.HTTPBadRequest, "unknown_site", str(exc))
+    except AlreadyExists as exc:
+        fail(web.HTTPConflict, "exists", str(exc))
+    return reply({"id": body.id, "token": token}, status=201)
+
+
+async def revoke_terminal(request: web.Request) -> web.Response:
+    await require(request, MANAGER)
+    terminal_id = request.match_info["id"]
+    if not await request.app[keys.DB].revoke_terminal(terminal_id):
+        fail(web.HTTPNotFound, "not_found", "no such terminal")
+    await request.app[keys.BOARD].bus.kick(f"terminal:{terminal_id}", 4410, "revoked")
+    return reply({"id": terminal_id, "revoked": True})
+
+
+async def queue_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the figures of GET /api/queues on every change and every 5 s."""
+    import asyncio
+
+    await require(request, MANAGER)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    changed = asyncio.Event()
+    watch = request.app[keys.BOARD].watch
+    watch.listeners.add(changed.set)
+    try:
+        while True:
+            data = json.dumps(msgspec.to_builtins(await queue_figures(request.app)))
+            await response.write(f"event: queues\ndata: {data}\n\n".encode())
+            try:
+                await asyncio.wait_for(changed.wait(), 5.0)
+            except TimeoutError:
+                pass
+            changed.clear()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        watch.listeners.discard(changed.set)
+    return response
+
+
+def setup_api(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_post("/api/login", login)
+    r.add_post("/api/logout", logout)
+    r.add_get("/api/me", me)
+    r.add_get("/api/ws-ticket", ws_ticket)
+    r.add_get("/api/queues", queues)
+    r.add_get("/api/queues/stream", queue_stream)
+    r.add_get("/api/sessions", sessions)
+    r.add_get("/api/sessions.csv", sessions_csv)
+    r.add_get("/api/sessions/{id}", session_detail)
+    r.add_get("/api/sites", list_sites)
+    r.add_post("/api/sites", add_site)
+    r.add_get("/api/terminals", list_terminals)
+    r.add_post("/api/terminals", add_terminal)
+    r.add_post("/api/terminals/{id}/revoke", revoke_terminal)

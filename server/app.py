@@ -1,0 +1,129 @@
+"""The application factory: `create_app(settings) -> web.Application`.
+
+Every resource with a lifetime is one `cleanup_ctx` entry: the database, the
+routing backends and switchboard, the background watchers, the sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import socket
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import WSCloseCode, web
+
+from server import keys
+from server.api import setup_api
+from server.auth import AuthService
+from server.config import Settings
+from server.storage.db import Database
+from server.ws import REVOKED, websocket
+from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
+from signaling.switchboard import Switchboard
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 5.0  # how often connected terminals are checked for revocation and seen
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app[keys.SOCKETS] = weakref.WeakSet()
+    app[keys.HEALTH] = {"status": "ok"}
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_switchboard)
+    app.cleanup_ctx.append(_terminal_watch)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/ws", websocket)
+    setup_api(app)
+    try:
+        from server.pages import setup_pages
+    except ImportError:
+        log.warning("web pages not available")
+    else:
+        setup_pages(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    url = app[keys.SETTINGS].storage.url
+    if url.startswith("sqlite"):
+        _make_parent(url)
+    db = await Database.connect(url)
+    if url.startswith("sqlite"):
+        await db.upgrade()
+    app[keys.DB] = db
+    app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
+    yield
+    await db.close()
+
+
+def _make_parent(url: str) -> None:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def _switchboard(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    db = app[keys.DB]
+    node_id = settings.server.node_id or socket.gethostname()
+    if settings.routing.backend != "memory":
+        raise RuntimeError("routing backend 'redis' is not available in this build")
+    closed = await db.close_interrupted(dt.datetime.now(dt.UTC))
+    if closed:
+        log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
+    bus = LocalBus()
+    scheduler = LocalScheduler()
+    board = Switchboard(
+        queues=settings.queues,
+        router=MemoryRouter(list(settings.queues)),
+        bus=bus,
+        scheduler=scheduler,
+        presences=MemoryPresences(),
+        log=db,
+        resume_grace_s=settings.server.resume_grace_s,
+        ice_servers=settings.ice.servers,
+        node_id=node_id,
+    )
+    app[keys.BUS] = bus
+    app[keys.BOARD] = board
+    yield
+    await board.watch.close()
+    await scheduler.close()
+
+
+async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:
+    """Disconnect revoked terminals (revoked by the CLI in another process) and note who is seen."""
+    task = asyncio.get_running_loop().create_task(_watch_terminals(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _watch_terminals(app: web.Application) -> None:
+    db = app[keys.DB]
+    bus = app[keys.BUS]
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_S)
+        try:
+            ids = [p.split(":", 1)[1] for p in bus.connected() if p.startswith("terminal:")]
+            if not ids:
+                continue
+            await db.touch_terminals(ids, dt.datetime.now(dt.UTC))
+            for terminal_id in ids:
+                terminal = await db.get_terminal(terminal_id)
+                if terminal is None or terminal.revoked_at is not None:
+                    await bus.kick(f"terminal:{terminal_id}", REVOKED, "revoked")
+        except Exception:
+            log.exception("terminal watch failed")
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in list(app[keys.SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

@@ -1,0 +1,146 @@
+"""What each `vwin` command does; `server.cli` parses the arguments."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+
+from aiohttp import web
+
+from server.auth import hash_password, new_terminal_token, token_hash
+from server.config import Settings
+from server.storage.db import Database
+from server.storage.errors import AlreadyExists, StorageError
+
+
+async def _open(settings: Settings) -> Database:
+    from server.app import _make_parent
+
+    if settings.storage.url.startswith("sqlite"):
+        _make_parent(settings.storage.url)
+    db = await Database.connect(settings.storage.url)
+    if settings.storage.url.startswith("sqlite"):
+        await db.upgrade()
+    return db
+
+
+def serve(settings: Settings) -> int:
+    from server.app import create_app
+
+    asyncio.run(_first_run(settings))
+    app = create_app(settings)
+    host, port = settings.server.host, settings.server.port
+    print(f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
+          f"managers /manage)", flush=True)
+    web.run_app(app, host=host, port=port, print=None,
+                shutdown_timeout=settings.server.drain_timeout_s)
+    return 0
+
+
+async def _first_run(settings: Settings) -> None:
+    """An empty database gets an `admin` manager with a random password, printed once."""
+    from server.cli import random_password
+
+    db = await _open(settings)
+    try:
+        if await db.list_users():
+            print("Log in at /login with an account made by `vwin user add`.", flush=True)
+            return
+        password = random_password()
+        await db.add_user("admin", "manager", hash_password(password), "Administrator", None, {})
+        print("First start: created manager account `admin` with password "
+              f"{password}  (log in at /login; add staff with `vwin user add`).", flush=True)
+    finally:
+        await db.close()
+
+
+async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    db = await Database.connect(settings.storage.url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.close()
+    print("database is at the newest schema")
+    return 0
+
+
+def _skills(text: str) -> dict[str, int]:
+    skills: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        queue, _, level = part.partition(":")
+        try:
+            skills[queue] = int(level or "1")
+        except ValueError:
+            raise ValueError(f"skill {part!r}: the level must be a number (queue:level)") from None
+    return skills
+
+
+async def user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from server.cli import read_password
+
+    try:
+        skills = _skills(args.skills)
+        unknown = set(skills) - {q.id for q in settings.queues}
+        if unknown:
+            raise ValueError(f"unknown queue(s) in --skills: {sorted(unknown)}")
+        password = read_password()
+    except ValueError as exc:
+        print(f"vwin: {exc}", file=sys.stderr)
+        return 2
+    db = await _open(settings)
+    try:
+        await db.add_user(args.username, args.role, hash_password(password),
+                          args.name or args.username, args.department, skills)
+    except (AlreadyExists, StorageError) as exc:
+        print(f"vwin: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"added {args.role} {args.username}")
+    return 0
+
+
+async def site_add(args: argparse.Namespace, settings: Settings) -> int:
+    db = await _open(settings)
+    try:
+        await db.add_site(args.site_id, args.name, args.kind)
+    except StorageError as exc:
+        print(f"vwin: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"added site {args.site_id}")
+    return 0
+
+
+async def terminal_add(args: argparse.Namespace, settings: Settings) -> int:
+    token = new_terminal_token()
+    db = await _open(settings)
+    try:
+        await db.add_terminal(args.terminal_id, args.site, args.name or args.terminal_id,
+                              token_hash(token))
+    except StorageError as exc:
+        print(f"vwin: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"added terminal {args.terminal_id} at site {args.site}; its device token "
+          "(shown only now):")
+    print(token)
+    return 0
+
+
+async def terminal_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    db = await _open(settings)
+    try:
+        ok = await db.revoke_terminal(args.terminal_id)
+    finally:
+        await db.close()
+    if not ok:
+        print(f"vwin: no terminal {args.terminal_id}", file=sys.stderr)
+        return 1
+    print(f"terminal {args.terminal_id} revoked at {dt.datetime.now(dt.UTC).isoformat()}; "
+          "a running server disconnects it within seconds")
+    return 0

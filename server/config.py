@@ -1,0 +1,170 @@
+"""Settings: embedded defaults, then a TOML file, then `VWIN_...` environment variables.
+
+Unknown keys are an error that names the key, so a typo never silently falls
+back to a default. Each component is handed only its own section.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from signaling.model import QueueConfig
+from signaling.strategies import STRATEGIES
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "configs" / "default.toml"
+ENV_PREFIX = "VWIN_"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the key."""
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    node_id: str = ""
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    resume_grace_s: float = 30.0
+    hello_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    rate_per_s: float = 50.0
+    rate_burst: int = 200
+    send_queue: int = 512
+    drain_timeout_s: float = 10.0
+
+
+class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str = "sqlite+aiosqlite:///./var/vwin.db"
+
+
+class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "vwin"
+
+
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    token_ttl_s: int = 12 * 3600
+    ticket_ttl_s: int = 60
+    max_failures: int = 5
+    failure_window_s: int = 300
+    secure_cookies: bool = False
+
+
+class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    servers: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = False
+    dir: str = "./var/recordings"
+    required: bool = False
+    retention_days: int = 365
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
+    queues: list[QueueConfig] = msgspec.field(default_factory=list)
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults (configs/default.toml), then `path`, then the environment, then overrides."""
+    data = _read_toml(DEFAULT_CONFIG)
+    if path is not None:
+        extra = _read_toml(Path(path))
+        if "queues" in extra:
+            data.pop("queues", None)
+        _merge(data, extra)
+    _merge(data, _from_env(os.environ if env is None else env))
+    if overrides:
+        _merge(data, dict(overrides))
+    try:
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(str(exc))) from None
+    _check(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """`VWIN_SERVER_PORT=9000` -> {"server": {"port": "9000"}}; values are parsed as TOML."""
+    sections = {f.lower() for f in Settings.__struct_fields__ if f != "queues"}
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"unknown environment variable {name}")
+        key = rest[len(section) + 1:]
+        out.setdefault(section, {})[key] = _env_value(raw)
+    return out
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _explain(detail: str) -> str:
+    if "unknown field" in detail:
+        field = detail.split("`")[1]
+        where = detail.rsplit("at `$", 1)[-1].rstrip("`").lstrip(".") if "at `$" in detail else ""
+        where = where.split("[")[0]
+        return f"unknown configuration key {where + '.' if where else ''}{field}"
+    return f"invalid configuration: {detail}"
+
+
+def _check(settings: Settings) -> None:
+    if not settings.queues:
+        raise ConfigError("no [[queues]] configured")
+    ids = [q.id for q in settings.queues]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"duplicate queue id in {ids}")
+    for q in settings.queues:
+        if q.strategy not in STRATEGIES:
+            raise ConfigError(f"queues.{q.id}.strategy: unknown strategy {q.strategy!r}")
+        if q.overflow_to is not None and q.overflow_to not in ids:
+            raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
+        if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
+            raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+    if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")

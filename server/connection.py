@@ -1,0 +1,75 @@
+"""One WebSocket's outbound side: a bounded queue drained by a writer task.
+
+A slow or stuck client never blocks the sender (the switchboard): when its
+queue is full the connection is closed instead (LiveKit's message channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
+
+_CLOSE = b""  # sentinel in the queue: close after what is already queued
+
+
+class Connection:
+    """Implements `signaling.backend.Sink` for an aiohttp WebSocketResponse."""
+
+    def __init__(self, ws: web.WebSocketResponse, limit: int, peer: str) -> None:
+        self.ws = ws
+        self.peer = peer
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(limit)
+        self._close_code = int(WSCloseCode.OK)
+        self._close_reason = ""
+        self._writer: asyncio.Task[None] | None = None
+        self.last_seen = time.monotonic()
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def send(self, payload: bytes) -> None:
+        if self._writer is None or self._writer.done():
+            return
+        try:
+            self._queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            log.warning("%s: send queue full, closing", self.peer)
+            self.close(int(WSCloseCode.TRY_AGAIN_LATER), "too slow")
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the queued messages; safe to call twice."""
+        if self._close_reason:
+            return
+        self._close_code = code
+        self._close_reason = reason or "closing"
+        try:
+            self._queue.put_nowait(_CLOSE)
+        except asyncio.QueueFull:
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=code, message=reason.encode()))
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                payload = await self._queue.get()
+                if payload == _CLOSE:
+                    await self.ws.close(code=self._close_code,
+                                        message=self._close_reason.encode())
+                    return
+                await self.ws.send_str(payload.decode())
+        except (ConnectionResetError, RuntimeError):
+            return
+
+    async def wait_closed(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def stop(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)

@@ -1,0 +1,59 @@
+"""Who is calling the HTTP API: bearer token or session cookie (with CSRF check)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import NoReturn
+
+import msgspec
+from aiohttp import web
+
+from server import keys
+from server.storage.records import User
+
+SESSION_COOKIE = "vwin_session"
+CSRF_COOKIE = "vwin_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def fail(status: type[web.HTTPException], code: str, message: str) -> NoReturn:
+    body = msgspec.json.encode({"error": code, "message": message})
+    raise status(body=body, content_type="application/json")
+
+
+def request_token(request: web.Request) -> tuple[str | None, bool]:
+    """(token, came_from_cookie)."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+async def require(request: web.Request, *roles: str) -> User:
+    """The authenticated user, or 401 (no/bad token), 403 (wrong role or CSRF)."""
+    token, from_cookie = request_token(request)
+    user = await request.app[keys.AUTH].user_for_token(token)
+    if user is None:
+        fail(web.HTTPUnauthorized, "unauthorized", "log in first")
+    if from_cookie and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        if not expected or not secrets.compare_digest(sent, expected):
+            fail(web.HTTPForbidden, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    if roles and user.role not in roles:
+        fail(web.HTTPForbidden, "forbidden", f"this needs the role {' or '.join(roles)}")
+    return user
+
+
+def set_login_cookies(response: web.StreamResponse, token: str, max_age: int,
+                      secure: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True,
+                        samesite="Strict", path="/", secure=secure)
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), max_age=max_age,
+                        httponly=False, samesite="Strict", path="/", secure=secure)
+
+
+def clear_login_cookies(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")

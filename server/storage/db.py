@@ -1,0 +1,47 @@
+"""`Database`: the one handle the server holds on durable storage."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from server.storage.accounts import AccountStore
+from server.storage.engine import Clock, make_engine, utcnow
+from server.storage.figures import FigureStore
+from server.storage.migrate import upgrade_engine
+from server.storage.sessionlog import SessionLog
+from server.storage.sites import SiteStore
+
+
+class Database(AccountStore, SiteStore, SessionLog, FigureStore):
+    """Accounts, sites and terminals, the session log and its figures.
+
+    Build with `await Database.connect(url)`; `close()` is safe to call twice.
+    """
+
+    def __init__(self, url: str, clock: Clock = utcnow) -> None:
+        self._engine = make_engine(url)
+        self._clock = clock
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, url: str, *, clock: Clock = utcnow) -> Self:
+        """Open the engine and check that the database answers."""
+        db = cls(url, clock)
+        try:
+            async with db._read() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def upgrade(self) -> None:
+        """Bring the schema to the newest migration (Alembic `head`)."""
+        await upgrade_engine(self._engine)
+
+    async def close(self) -> None:
+        """Release every pooled connection; later calls raise `DatabaseClosed`."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._engine.dispose()

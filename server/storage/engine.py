@@ -1,0 +1,114 @@
+"""Engine construction: per-backend settings and the transaction helpers of every store.
+
+SQLite gets WAL (readers never block the writer), foreign keys, a busy
+timeout, and `BEGIN IMMEDIATE` for write transactions so that two writers
+queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from server.storage.errors import DatabaseClosed
+
+Clock = Callable[[], dt.datetime]
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000  # a CLI write next to `serve` waits, never fails
+_WRITE_OPTION: Final = "vwin_write"
+
+
+def utcnow() -> dt.datetime:
+    """The default clock: aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _json_dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _sqlite_local_hour(stored: str | None, tz: str) -> int | None:
+    """SQL function `vwin_local_hour(ts, tz)`: SQLite has no time zones of its own."""
+    if stored is None:
+        return None
+    utc = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
+    return utc.astimezone(_zone(tz)).hour
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _on_sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+    cursor.close()
+    dbapi_connection.create_function("vwin_local_hour", 2, _sqlite_local_hour, deterministic=True)
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine for `sqlite+aiosqlite:///path` or `postgresql+asyncpg://...`."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported storage url {parsed.render_as_string()!r}")
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode
+    )
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+class StoreBase:
+    """What every store mixin of `Database` shares: the engine, the clock, transactions."""
+
+    _engine: AsyncEngine
+    _clock: Clock
+    _closed: bool
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self._engine.dialect.name
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (snapshot on SQLite WAL)."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        async with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed on exit, rolled back on any exception."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        async with self._engine.connect() as conn:
+            await conn.execution_options(**{_WRITE_OPTION: True})
+            async with conn.begin():
+                yield conn

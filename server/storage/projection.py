@@ -1,0 +1,260 @@
+"""The rules that fold session-log events onto `sessions` and `session_participants`.
+
+I/O-free: `Projection` works on an in-memory copy of the rows one append
+batch touches; the session log loads them, applies every event in order and
+writes back what changed, all in one transaction. Any rule broken raises a
+typed error, so the whole batch is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from server.storage.errors import AlreadyExists, InvalidEvent, SessionClosed, UnknownSession
+from signaling import events as ev
+from signaling.events import LogEvent
+
+Row = dict[str, Any]
+ParticipantKey = tuple[str, str]
+_T = TypeVar("_T")
+
+# Events that move a session's state; refused once the session is final.
+LIFECYCLE = frozenset(
+    {ev.ANSWERED, ev.REQUEUED, ev.ENDED, ev.ABANDONED, ev.REJECTED, ev.INTERRUPTED}
+)
+
+
+class _Enterprise(msgspec.Struct, frozen=True):
+    name: str | None = None
+    uscc: str | None = None
+
+
+class _Queued(msgspec.Struct, frozen=True):
+    queue: Annotated[str, msgspec.Meta(min_length=1)]
+    terminal_id: str | None = None
+    terminal_name: str | None = None
+    site_id: str | None = None
+    site_name: str | None = None
+    enterprise: _Enterprise | None = None
+    node_id: str | None = None
+
+
+class _Answered(msgspec.Struct, frozen=True):
+    agent_id: str
+    agent_name: str | None = None
+    wait_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class _Joined(msgspec.Struct, frozen=True):
+    participant_id: Annotated[str, msgspec.Meta(min_length=1)]
+    role: str
+    principal_id: str | None = None
+    name: str | None = None
+
+
+class _Left(msgspec.Struct, frozen=True):
+    participant_id: str
+    reason: str | None = None
+
+
+class _Closing(msgspec.Struct, frozen=True):
+    reason: str | None = None
+
+
+class _Rating(msgspec.Struct, frozen=True):
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: str | None = None
+
+
+class _Wrapup(msgspec.Struct, frozen=True):
+    outcome: str | None = None
+    notes: str | None = None
+
+
+def _data(event: LogEvent, kind: type[_T]) -> _T:
+    try:
+        return msgspec.convert(event.data, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(f"{event.type} event: bad data: {exc}") from None
+
+
+def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:
+    return max(0.0, (later - earlier).total_seconds())
+
+
+def check_event(event: LogEvent) -> None:
+    """Refuse what no rule could store: no type, naive time, a call event without session."""
+    if not isinstance(event, LogEvent):
+        raise InvalidEvent(f"not a LogEvent: {event!r}")
+    if not event.type:
+        raise InvalidEvent("event without a type")
+    if event.ts.utcoffset() is None:
+        raise InvalidEvent(f"{event.type} event: ts must be timezone-aware")
+    if event.type in ev.CALL_EVENTS and not event.session_id:
+        raise InvalidEvent(f"{event.type} event without session_id")
+    if event.type == ev.QUEUED and not event.call_id:
+        raise InvalidEvent("queued event without call_id")
+
+
+class Projection:
+    """Working copy of the sessions and participants of one append batch."""
+
+    def __init__(self, sessions: dict[str, Row], participants: dict[ParticipantKey, Row]):
+        self.sessions = sessions
+        self.participants = participants
+        self.new_sessions: list[str] = []
+        self.dirty_sessions: set[str] = set()
+        self.new_participants: list[ParticipantKey] = []
+        self.dirty_participants: set[ParticipantKey] = set()
+        self._rules: dict[str, Callable[[Row, LogEvent], None]] = {
+            ev.ANSWERED: self._answered,
+            ev.REQUEUED: self._requeued,
+            ev.ENDED: self._ended,
+            ev.ABANDONED: self._abandoned,
+            ev.REJECTED: self._rejected,
+            ev.INTERRUPTED: self._interrupted,
+            ev.PARTICIPANT_JOINED: self._joined,
+            ev.PARTICIPANT_LEFT: self._left,
+            ev.RATING: self._rating,
+            ev.WRAPUP: self._wrapup,
+        }
+
+    def apply(self, event: LogEvent) -> str | None:
+        """Fold one event in; returns the call id to store with it."""
+        check_event(event)
+        if event.session_id is None:
+            return event.call_id
+        if event.type == ev.QUEUED:
+            self._queued(event.session_id, event)
+            return event.call_id
+        session = self.sessions.get(event.session_id)
+        if session is None:
+            raise UnknownSession(f"{event.type} event for unknown session {event.session_id!r}")
+        if event.type in LIFECYCLE and session["state"] in ev.FINAL_STATES:
+            raise SessionClosed(
+                f"{event.type} event for session {event.session_id!r} already {session['state']}"
+            )
+        rule = self._rules.get(event.type)
+        if rule is not None:
+            rule(session, event)
+            if event.session_id not in self.new_sessions:
+                self.dirty_sessions.add(event.session_id)
+        return event.call_id or str(session["call_id"])
+
+    def _queued(self, session_id: str, event: LogEvent) -> None:
+        if session_id in self.sessions:
+            raise AlreadyExists(f"session {session_id!r} already queued")
+        data = _data(event, _Queued)
+        enterprise = data.enterprise or _Enterprise()
+        self.sessions[session_id] = {
+            "id": session_id,
+            "call_id": event.call_id,
+            "queue": data.queue,
+            "state": ev.STATE_QUEUED,
+            "site_id": data.site_id,
+            "site_name": data.site_name,
+            "terminal_id": data.terminal_id,
+            "terminal_name": data.terminal_name,
+            "enterprise_name": enterprise.name,
+            "enterprise_uscc": enterprise.uscc,
+            "created_at": event.ts,
+            "answered_at": None,
+            "ended_at": None,
+            "wait_s": None,
+            "talk_s": None,
+            "end_reason": None,
+            "specialist_id": None,
+            "specialist_name": None,
+            "node_id": data.node_id,
+            "outcome": None,
+            "notes": None,
+            "rating": None,
+            "rating_comment": None,
+        }
+        self.new_sessions.append(session_id)
+
+    def _answered(self, session: Row, event: LogEvent) -> None:
+        data = _data(event, _Answered)
+        session["state"] = ev.STATE_CONNECTED
+        if session["answered_at"] is None:  # the first answer is the one the caller waited for
+            session["answered_at"] = event.ts
+            session["wait_s"] = (
+                data.wait_s
+                if data.wait_s is not None
+                else _seconds(event.ts, session["created_at"])
+            )
+            session["specialist_id"] = data.agent_id
+            session["specialist_name"] = data.agent_name
+
+    def _requeued(self, session: Row, event: LogEvent) -> None:
+        session["state"] = ev.STATE_QUEUED
+
+    def _close(self, session: Row, event: LogEvent, state: str, reason: str | None) -> None:
+        session["state"] = state
+        session["ended_at"] = event.ts
+        session["end_reason"] = reason
+
+    def _talk(self, session: Row, event: LogEvent) -> None:
+        if session["answered_at"] is not None:
+            session["talk_s"] = _seconds(event.ts, session["answered_at"])
+
+    def _ended(self, session: Row, event: LogEvent) -> None:
+        self._close(session, event, ev.STATE_ENDED, _data(event, _Closing).reason)
+        self._talk(session, event)
+
+    def _abandoned(self, session: Row, event: LogEvent) -> None:
+        self._close(session, event, ev.STATE_ABANDONED, _data(event, _Closing).reason)
+
+    def _rejected(self, session: Row, event: LogEvent) -> None:
+        self._close(session, event, ev.STATE_REJECTED, _data(event, _Closing).reason)
+
+    def _interrupted(self, session: Row, event: LogEvent) -> None:
+        self._close(session, event, ev.STATE_INTERRUPTED, ev.INTERRUPTED)
+        self._talk(session, event)
+
+    def _joined(self, session: Row, event: LogEvent) -> None:
+        data = _data(event, _Joined)
+        key = (session["id"], data.participant_id)
+        known = self.participants.get(key)
+        if known is not None:  # back after a reconnect: the first join time stays
+            known.update(left_at=None, left_reason=None)
+            if key not in self.new_participants:
+                self.dirty_participants.add(key)
+            return
+        self.participants[key] = {
+            "session_id": session["id"],
+            "participant_id": data.participant_id,
+            "role": data.role,
+            "principal_id": data.principal_id,
+            "name": data.name,
+            "joined_at": event.ts,
+            "left_at": None,
+            "left_reason": None,
+        }
+        self.new_participants.append(key)
+
+    def _left(self, session: Row, event: LogEvent) -> None:
+        data = _data(event, _Left)
+        key = (session["id"], data.participant_id)
+        known = self.participants.get(key)
+        if known is None:
+            raise InvalidEvent(
+                f"participant {data.participant_id!r} never joined session {session['id']!r}"
+            )
+        known.update(left_at=event.ts, left_reason=data.reason)
+        if key not in self.new_participants:
+            self.dirty_participants.add(key)
+
+    def _rating(self, session: Row, event: LogEvent) -> None:
+        data = _data(event, _Rating)
+        session["rating"] = data.score
+        session["rating_comment"] = data.comment
+
+    def _wrapup(self, session: Row, event: LogEvent) -> None:
+        data = _data(event, _Wrapup)
+        session["outcome"] = data.outcome
+        session["notes"] = data.notes

@@ -1,0 +1,158 @@
+"""Table definitions, shared by the queries and checked against the migrations.
+
+Timestamps go through `UTCDateTime`: aware UTC in Python, `timestamptz` on
+PostgreSQL and fixed-width ISO text on SQLite, so that ordering and range
+comparisons work in SQL on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend; naive values are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+            raise ValueError(f"timestamps must be timezone-aware datetimes, got {value!r}")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("username", sa.String, nullable=False, unique=True),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("password_hash", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("department", sa.String),
+    sa.Column("skills", sa.JSON, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+auth_tokens = sa.Table(
+    "auth_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String, primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+terminals = sa.Table(
+    "terminals",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("site_id", sa.String, sa.ForeignKey("sites.id"), nullable=False, index=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("token_hash", sa.String, nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_seen_at", UTCDateTime),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("call_id", sa.String, nullable=False, unique=True),
+    sa.Column("queue", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("site_id", sa.String),
+    sa.Column("site_name", sa.String),
+    sa.Column("terminal_id", sa.String),
+    sa.Column("terminal_name", sa.String),
+    sa.Column("enterprise_name", sa.String),
+    sa.Column("enterprise_uscc", sa.String),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("answered_at", UTCDateTime),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("wait_s", sa.Float),
+    sa.Column("talk_s", sa.Float),
+    sa.Column("end_reason", sa.String),
+    sa.Column("specialist_id", sa.String),
+    sa.Column("specialist_name", sa.String),
+    sa.Column("node_id", sa.String),
+    sa.Column("outcome", sa.String),
+    sa.Column("notes", sa.Text),
+    sa.Column("rating", sa.Integer),
+    sa.Column("rating_comment", sa.Text),
+    # Keyset pagination walks (created_at, id); each list filter leads an index.
+    sa.Index("ix_sessions_created", "created_at", "id"),
+    sa.Index("ix_sessions_queue", "queue", "created_at"),
+    sa.Index("ix_sessions_site", "site_id", "created_at"),
+    sa.Index("ix_sessions_terminal", "terminal_id", "created_at"),
+    sa.Index("ix_sessions_specialist", "specialist_id", "created_at"),
+    sa.Index("ix_sessions_outcome", "outcome", "created_at"),
+    sa.Index("ix_sessions_rating", "rating", "created_at"),
+    sa.Index("ix_sessions_state", "state"),
+)
+
+session_participants = sa.Table(
+    "session_participants",
+    metadata,
+    sa.Column(
+        "session_id",
+        sa.String,
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("participant_id", sa.String, primary_key=True),
+    sa.Column("role", sa.String, nullable=False),
+    sa.Column("principal_id", sa.String, index=True),
+    sa.Column("name", sa.String),
+    sa.Column("joined_at", UTCDateTime, nullable=False),
+    sa.Column("left_at", UTCDateTime),
+    sa.Column("left_reason", sa.String),
+)
+
+session_events = sa.Table(
+    "session_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("session_id", sa.String, sa.ForeignKey("sessions.id")),
+    sa.Column("call_id", sa.String),
+    sa.Column("ts", UTCDateTime, nullable=False, index=True),
+    sa.Column("type", sa.String, nullable=False),
+    sa.Column("actor", sa.String),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_session_events_session", "session_id", "id"),
+)

@@ -1,0 +1,307 @@
+"""The durable session log: append-only events, projected onto sessions in one transaction.
+
+`append` returns only once the events and their projection are committed,
+so the switchboard may acknowledge a client right after it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.storage.engine import StoreBase
+from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord
+from server.storage.projection import ParticipantKey, Projection, Row, check_event
+from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
+from server.storage.schema import session_events, session_participants, sessions
+from signaling import events as ev
+from signaling.events import LogEvent
+
+MAX_PAGE: Final = 500  # one page of the manager list; keyset makes deeper pages cheap
+IN_BATCH: Final = 500  # ids per IN (...) list
+
+_SESSION_MUTABLE = [c.name for c in sessions.c if c.name not in ("id", "call_id", "created_at")]
+_PARTICIPANT_MUTABLE = ["left_at", "left_reason"]
+_PARTICIPANT_KEYS = ["session_id", "participant_id", *_PARTICIPANT_MUTABLE]
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + IN_BATCH] for i in range(0, len(items), IN_BATCH)]
+
+
+def encode_cursor(created_at: dt.datetime, session_id: str) -> str:
+    """An opaque keyset position: the last row of a page."""
+    raw = msgspec.json.encode([created_at.isoformat(), session_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """The position of a cursor from `encode_cursor`; `BadCursor` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, session_id = msgspec.json.decode(raw, type=tuple[str, str])
+        created_at = dt.datetime.fromisoformat(stamp)
+    except (binascii.Error, ValueError, msgspec.ValidationError, msgspec.DecodeError):
+        raise BadCursor(f"bad cursor {cursor!r}") from None
+    if created_at.utcoffset() is None:
+        raise BadCursor(f"bad cursor {cursor!r}")
+    return created_at, session_id
+
+
+def _event(row: Any) -> SessionEvent:
+    return SessionEvent(
+        id=row.id,
+        type=row.type,
+        ts=row.ts,
+        session_id=row.session_id,
+        call_id=row.call_id,
+        actor=row.actor,
+        data=dict(row.data),
+    )
+
+
+class SessionLog(StoreBase):
+    """Append, list and read sessions; close those a crash left open."""
+
+    async def append(self, events: Sequence[LogEvent]) -> None:
+        """Store events and their projection atomically; a bad event writes nothing.
+
+        Raises `UnknownSession`, `SessionClosed`, `InvalidEvent`, `AlreadyExists`.
+        """
+        if not events:
+            return
+        for event in events:
+            check_event(event)
+        try:
+            async with self._write() as conn:
+                await self._append_in(conn, events)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"session or call id already logged: {exc.orig}") from None
+
+    async def _append_in(self, conn: AsyncConnection, events: Sequence[LogEvent]) -> None:
+        session_ids = sorted({e.session_id for e in events if e.session_id})
+        with_people = sorted(
+            {
+                e.session_id
+                for e in events
+                if e.session_id and e.type in (ev.PARTICIPANT_JOINED, ev.PARTICIPANT_LEFT)
+            }
+        )
+        projection = Projection(
+            await _load_sessions(conn, session_ids), await _load_participants(conn, with_people)
+        )
+        rows = [
+            {
+                "session_id": e.session_id,
+                "call_id": projection.apply(e),
+                "ts": e.ts,
+                "type": e.type,
+                "actor": e.actor,
+                "data": e.data,
+            }
+            for e in events
+        ]
+        await _store(conn, projection)
+        await conn.execute(session_events.insert(), rows)
+
+    async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None) -> int:
+        """Log `interrupted` for every open session (of those nodes); returns how many."""
+        query = (
+            sa.select(sessions.c.id, sessions.c.call_id)
+            .where(sessions.c.state.not_in(sorted(ev.FINAL_STATES)))
+            .order_by(sessions.c.created_at, sessions.c.id)
+        )
+        if node_ids is not None:
+            if not node_ids:
+                return 0
+            query = query.where(sessions.c.node_id.in_(sorted(node_ids)))
+        async with self._write() as conn:
+            open_rows = (await conn.execute(query.with_for_update())).all()
+            events = [
+                LogEvent(type=ev.INTERRUPTED, ts=now, session_id=row.id, call_id=row.call_id)
+                for row in open_rows
+            ]
+            if events:
+                await self._append_in(conn, events)
+        return len(events)
+
+    async def list_sessions(
+        self,
+        *,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        queue: str | None = None,
+        site: str | None = None,
+        terminal: str | None = None,
+        specialist: str | None = None,
+        outcome: str | None = None,
+        rating: int | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[SessionSummary], str | None]:
+        """Sessions newest first (created_at, id), `limit` (<= 500) at a time.
+
+        `start` is inclusive, `end` exclusive; `specialist` matches the first
+        answering specialist or any participant with that principal id. Returns
+        the page and the cursor of the next one (None on the last page).
+        """
+        if limit < 1:
+            raise InvalidRecord(f"limit must be >= 1, got {limit}")
+        limit = min(limit, MAX_PAGE)
+        query = sa.select(sessions).order_by(sessions.c.created_at.desc(), sessions.c.id.desc())
+        exact = {
+            sessions.c.queue: queue,
+            sessions.c.site_id: site,
+            sessions.c.terminal_id: terminal,
+            sessions.c.outcome: outcome,
+            sessions.c.rating: rating,
+            sessions.c.state: state,
+        }
+        for column, value in exact.items():
+            if value is not None:
+                query = query.where(column == value)
+        if start is not None:
+            query = query.where(sessions.c.created_at >= start)
+        if end is not None:
+            query = query.where(sessions.c.created_at < end)
+        if specialist is not None:
+            joined = sa.exists().where(
+                session_participants.c.session_id == sessions.c.id,
+                session_participants.c.principal_id == specialist,
+            )
+            query = query.where(sa.or_(sessions.c.specialist_id == specialist, joined))
+        if cursor is not None:
+            created_at, session_id = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    sessions.c.created_at < created_at,
+                    sa.and_(sessions.c.created_at == created_at, sessions.c.id < session_id),
+                )
+            )
+        async with self._read() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        page = [SessionSummary(**row._mapping) for row in rows[:limit]]
+        if len(rows) <= limit:
+            return page, None
+        return page, encode_cursor(page[-1].created_at, page[-1].id)
+
+    async def session_members(self, session_id: str) -> set[str] | None:
+        """Participant ids that took part (may rate or wrap up); None for an unknown session."""
+        async with self._read() as conn:
+            known = await conn.scalar(sa.select(sessions.c.id).where(sessions.c.id == session_id))
+            if known is None:
+                return None
+            query = sa.select(session_participants.c.participant_id).where(
+                session_participants.c.session_id == session_id
+            )
+            return set((await conn.scalars(query)).all())
+
+    async def get_session(self, session_id: str) -> SessionDetail | None:
+        """One session with its participants (by join time) and its events (by id)."""
+        async with self._read() as conn:
+            row = (
+                await conn.execute(sa.select(sessions).where(sessions.c.id == session_id))
+            ).first()
+            if row is None:
+                return None
+            people = (
+                await conn.execute(
+                    sa.select(session_participants)
+                    .where(session_participants.c.session_id == session_id)
+                    .order_by(
+                        session_participants.c.joined_at, session_participants.c.participant_id
+                    )
+                )
+            ).all()
+            timeline = (
+                await conn.execute(
+                    sa.select(session_events)
+                    .where(session_events.c.session_id == session_id)
+                    .order_by(session_events.c.id)
+                )
+            ).all()
+        return SessionDetail(
+            **row._mapping,
+            participants=[
+                Participant(**{k: v for k, v in p._mapping.items() if k != "session_id"})
+                for p in people
+            ],
+            events=[_event(e) for e in timeline],
+        )
+
+
+async def _load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    loaded: dict[str, Row] = {}
+    for chunk in _chunks(ids):
+        query = sa.select(sessions).where(sessions.c.id.in_(chunk)).with_for_update()
+        for row in await conn.execute(query):
+            loaded[row.id] = dict(row._mapping)
+    return loaded
+
+
+async def _load_participants(
+    conn: AsyncConnection, session_ids: Sequence[str]
+) -> dict[ParticipantKey, Row]:
+    loaded: dict[ParticipantKey, Row] = {}
+    for chunk in _chunks(session_ids):
+        query = sa.select(session_participants).where(session_participants.c.session_id.in_(chunk))
+        for row in await conn.execute(query):
+            loaded[(row.session_id, row.participant_id)] = dict(row._mapping)
+    return loaded
+
+
+def _typed_params(table: sa.Table, names: Sequence[str]) -> dict[str, Any]:
+    """SET col = :b_col, each parameter typed like its column (UTC timestamps)."""
+    return {name: sa.bindparam(f"b_{name}", type_=table.c[name].type) for name in names}
+
+
+def _params(row: Row, names: Sequence[str]) -> dict[str, Any]:
+    return {f"b_{name}": row[name] for name in names}
+
+
+async def _store(conn: AsyncConnection, projection: Projection) -> None:
+    """Write back what the projection changed, one statement per kind of change."""
+    if projection.new_sessions:
+        new = [projection.sessions[i] for i in projection.new_sessions]
+        await conn.execute(sessions.insert(), new)
+    if projection.dirty_sessions:
+        stmt = (
+            sessions.update()
+            .where(sessions.c.id == sa.bindparam("b_id"))
+            .values(_typed_params(sessions, _SESSION_MUTABLE))
+        )
+        await conn.execute(
+            stmt,
+            [
+                _params(projection.sessions[i], ["id", *_SESSION_MUTABLE])
+                for i in sorted(projection.dirty_sessions)
+            ],
+        )
+    if projection.new_participants:
+        new_people = [projection.participants[k] for k in projection.new_participants]
+        await conn.execute(session_participants.insert(), new_people)
+    if projection.dirty_participants:
+        stmt = (
+            session_participants.update()
+            .where(
+                session_participants.c.session_id == sa.bindparam("b_session_id"),
+                session_participants.c.participant_id == sa.bindparam("b_participant_id"),
+            )
+            .values(_typed_params(session_participants, _PARTICIPANT_MUTABLE))
+        )
+        await conn.execute(
+            stmt,
+            [
+                _params(projection.participants[key], _PARTICIPANT_KEYS)
+                for key in sorted(projection.dirty_participants)
+            ],
+        )

@@ -1,0 +1,186 @@
+"""`GET /ws`: the signalling WebSocket. Moves frames between the socket and the switchboard.
+
+Every frame is decoded into a typed message here (the edge); refusals become
+`error {code, message}` and the connection stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from server import keys
+from server.connection import Connection
+from signaling import messages as m
+from signaling.errors import Refused
+from signaling.identity import Identity
+from signaling.switchboard import Switchboard
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED = 4401  # close code: hello missing, late or with a bad token
+FORBIDDEN = 4403  # close code: the account may not use signalling (e.g. a manager)
+IDLE = 4408  # close code: silent for longer than idle_timeout_s
+REVOKED = 4410  # close code: the terminal was revoked
+POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
+SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
+
+
+class RateLimit:
+    """Token bucket per connection: `rate` messages/s with bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        self.dropped += 1
+        return False
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Browsers send Origin; it must be this server or a configured one. Kiosk apps may omit it."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = request.app[keys.SETTINGS].server.allowed_origins
+    if origin in allowed or "*" in allowed:
+        return True
+    host = request.headers.get("Host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    if not origin_allowed(request):
+        raise web.HTTPForbidden(text="origin not allowed")
+    settings = request.app[keys.SETTINGS].server
+    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
+    await ws.prepare(request)
+    conn = Connection(ws, settings.send_queue, request.remote or "?")
+    conn.start()
+    sockets = request.app[keys.SOCKETS]
+    sockets.add(ws)
+    board = request.app[keys.BOARD]
+    who: Identity | None = None
+    epoch = 0
+    try:
+        hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
+        if hello is not None:
+            who = await _authenticate(request, conn, hello.token)
+        if who is not None:
+            epoch = await board.connect(who, conn, hello.resume if hello else None)
+            await _serve(request, ws, conn, who)
+    finally:
+        sockets.discard(ws)
+        if who is not None:
+            await board.disconnect(who, epoch, conn)
+        await _drain(conn)
+    return ws
+
+
+async def _receive_hello(ws: web.WebSocketResponse, conn: Connection,
+                         timeout: float) -> m.Hello | None:
+    try:
+        frame = await ws.receive(timeout=timeout)
+    except TimeoutError:
+        _refuse(conn, "unauthorized", "no hello within the time allowed", UNAUTHORIZED)
+        return None
+    if frame.type != WSMsgType.TEXT:
+        _refuse(conn, "unauthorized", "the first frame must be a hello text frame", UNAUTHORIZED)
+        return None
+    try:
+        msg = m.decode(frame.data)
+    except m.InvalidMessage as exc:
+        _refuse(conn, "unauthorized", f"the first frame must be hello: {exc}", UNAUTHORIZED)
+        return None
+    if not isinstance(msg, m.Hello):
+        _refuse(conn, "unauthorized", "the first frame must be hello", UNAUTHORIZED)
+        return None
+    return msg
+
+
+async def _authenticate(request: web.Request, conn: Connection, token: str) -> Identity | None:
+    auth = request.app[keys.AUTH]
+    terminal = await auth.terminal_for_token(token)
+    if terminal is not None:
+        site = m.SiteInfo(id=terminal.site.id, name=terminal.site.name, kind=terminal.site.kind)
+        return Identity(role="terminal", id=terminal.id, name=terminal.name, site=site)
+    user = await auth.user_for_hello(token)
+    if user is None:
+        _refuse(conn, "unauthorized", "unknown, expired or revoked token", UNAUTHORIZED)
+        return None
+    if user.role != "specialist":
+        _refuse(conn, "forbidden", f"a {user.role} account cannot use signalling", FORBIDDEN)
+        return None
+    return Identity(role="specialist", id=user.username, name=user.name,
+                    skills=dict(user.skills), department=user.department)
+
+
+def _refuse(conn: Connection, code: str, message: str, close_code: int) -> None:
+    conn.send(m.encode(m.Error(code=code, message=message)))
+    conn.close(close_code, code)
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse, conn: Connection,
+                 who: Identity) -> None:
+    settings = request.app[keys.SETTINGS].server
+    board = request.app[keys.BOARD]
+    limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    while not ws.closed:
+        try:
+            frame = await ws.receive(timeout=settings.idle_timeout_s)
+        except TimeoutError:
+            conn.close(IDLE, "idle")
+            return
+        if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return
+        if frame.type != WSMsgType.TEXT:
+            conn.send(m.encode(m.Error(code="invalid_message", message="send JSON text frames")))
+            continue
+        if not limit.allow():
+            if limit.dropped > settings.rate_burst:
+                _refuse(conn, "rate_limited", "too many messages; closing", POLICY)
+                return
+            conn.send(m.encode(m.Error(code="rate_limited", message="slow down")))
+            continue
+        await _dispatch(board, conn, who, frame.data)
+
+
+async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: str) -> None:
+    try:
+        msg = m.decode(data)
+    except m.InvalidMessage as exc:
+        conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
+        return
+    try:
+        await board.handle(who, msg)
+    except Refused as exc:
+        conn.send(m.encode(m.Error(code=exc.code, message=exc.message)))
+    except Exception:
+        log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
+        conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
+
+
+async def _drain(conn: Connection) -> None:
+    conn.close(int(WSCloseCode.GOING_AWAY), "bye")
+    try:
+        await asyncio.wait_for(asyncio.shield(_writer_done(conn)), 2.0)
+    except TimeoutError:
+        pass
+    await conn.stop()
+
+
+async def _writer_done(conn: Connection) -> None:
+    await conn.wait_closed()

@@ -1,0 +1,222 @@
+"""The in-memory backends: one process, no shared state (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from .acd import CallCenter
+from .backend import Presence, Sink, TimerHandler
+from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
+
+log = logging.getLogger(__name__)
+
+REPLACED = 4409  # close code: another connection of the same principal took over
+
+
+class MemoryRouter:
+    """`Router` over one `CallCenter`; atomic because nothing in it awaits."""
+
+    def __init__(self, queues: list[QueueConfig]) -> None:
+        self.center = CallCenter(queues)
+        self._by_terminal: dict[str, set[str]] = {}
+
+    async def agent_join(self, agent: Agent, now: float) -> Agent:
+        return self.center.agent_join(agent, now)
+
+    async def agent_leave(self, agent_id: str) -> Agent | None:
+        return self.center.agent_leave(agent_id)
+
+    async def set_connected(self, agent_id: str, connected: bool) -> None:
+        self.center.set_connected(agent_id, connected)
+
+    async def set_status(self, agent_id: str, status: AgentState, now: float) -> AgentState | None:
+        return self.center.set_status(agent_id, status, now)
+
+    async def wrapup_done(self, agent_id: str, now: float) -> bool:
+        return self.center.wrapup_done(agent_id, now)
+
+    async def check_open(self, queue: str) -> str | None:
+        return self.center.check_open(queue)
+
+    async def enqueue(self, call: Call) -> int:
+        position = self.center.enqueue(call)
+        self._by_terminal.setdefault(call.terminal_id, set()).add(call.id)
+        return position
+
+    async def remove(self, call_id: str, now: float) -> Call | None:
+        return self._forget(self.center.remove(call_id, now))
+
+    async def overflow(self, call_id: str) -> bool:
+        return self.center.overflow(call_id)
+
+    async def dispatch(self, now: float) -> list[Offer]:
+        return self.center.dispatch(now)
+
+    async def accept(self, call_id: str, agent_id: str, now: float) -> Call:
+        return self.center.accept(call_id, agent_id, now)
+
+    async def decline(self, call_id: str, agent_id: str, now: float) -> Call:
+        return self.center.decline(call_id, agent_id, now)
+
+    async def timeout(self, call_id: str, agent_id: str, now: float) -> tuple[Call, bool] | None:
+        return self.center.timeout(call_id, agent_id, now)
+
+    async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return self.center.withdraw(call_id, agent_id, now)
+
+    async def hangup(self, call_id: str, now: float) -> Call | None:
+        return self._forget(self.center.hangup(call_id, now))
+
+    async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return self.center.requeue(call_id, agent_id, now)
+
+    async def get_call(self, call_id: str) -> Call | None:
+        return self.center.calls.get(call_id)
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        return self.center.agents.get(agent_id)
+
+    async def position(self, call_id: str) -> int | None:
+        return self.center.position(call_id)
+
+    async def waiting(self, queue: str) -> list[tuple[str, str]]:
+        return [(c.id, c.terminal_id) for c in self.center.waiting_calls(queue)]
+
+    async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
+        return self.center.snapshot(queue, now)
+
+    async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
+        ids = self._by_terminal.get(terminal_id, set())
+        return [self.center.calls[i] for i in ids if i in self.center.calls]
+
+    def _forget(self, call: Call | None) -> Call | None:
+        if call is not None and call.state == CallState.ENDED:
+            ids = self._by_terminal.get(call.terminal_id)
+            if ids is not None:
+                ids.discard(call.id)
+                if not ids:
+                    del self._by_terminal[call.terminal_id]
+        return call
+
+
+class LocalBus:
+    """Principal -> its connection's sink, in this process."""
+
+    def __init__(self) -> None:
+        self._sinks: dict[str, tuple[str, Sink]] = {}
+
+    def attach(self, principal: str, role: str, sink: Sink) -> None:
+        old = self._sinks.get(principal)
+        self._sinks[principal] = (role, sink)
+        if old is not None and old[1] is not sink:
+            old[1].close(REPLACED, "replaced by a newer connection")
+
+    def detach(self, principal: str, sink: Sink) -> None:
+        current = self._sinks.get(principal)
+        if current is not None and current[1] is sink:
+            del self._sinks[principal]
+
+    async def send(self, principal: str, payload: bytes) -> None:
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            entry[1].send(payload)
+
+    async def kick(self, principal: str, code: int, reason: str) -> None:
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            entry[1].close(code, reason)
+
+    async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
+        for role, sink in list(self._sinks.values()):
+            if role in roles:
+                sink.send(payload)
+
+    def connected(self) -> set[str]:
+        return set(self._sinks)
+
+
+class LocalScheduler:
+    """Timers on this event loop; they die with the process (single node)."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handler: TimerHandler | None = None
+
+    def set_handler(self, handler: TimerHandler) -> None:
+        self._handler = handler
+
+    async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
+        await self.cancel(key)
+        loop = asyncio.get_running_loop()
+        self._handles[key] = loop.call_later(max(0.0, delay_s), self._fire, key, kind, payload)
+
+    async def cancel(self, key: str) -> None:
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+        self._handles.pop(key, None)
+        if self._handler is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._handler(kind, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("timer handler failed", exc_info=task.exception())
+
+    def pending(self) -> set[str]:
+        return set(self._handles)
+
+    async def close(self) -> None:
+        for handle in self._handles.values():
+            handle.cancel()
+        self._handles.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class MemoryPresences:
+    """Resume tokens of this process's principals."""
+
+    def __init__(self) -> None:
+        self._by_principal: dict[str, Presence] = {}
+
+    async def connect(self, principal: str, resume: str | None) -> tuple[Presence, bool]:
+        current = self._by_principal.get(principal)
+        if current is not None and resume is not None and secrets.compare_digest(
+            current.resume, resume
+        ):
+            current.epoch += 1
+            current.connected = True
+            return current, True
+        epoch = current.epoch + 1 if current is not None else 1
+        presence = Presence(principal=principal, resume=secrets.token_urlsafe(24), epoch=epoch)
+        self._by_principal[principal] = presence
+        return presence, False
+
+    async def disconnect(self, principal: str, epoch: int) -> bool:
+        current = self._by_principal.get(principal)
+        if current is None or current.epoch != epoch:
+            return False
+        current.connected = False
+        return True
+
+    async def get(self, principal: str) -> Presence | None:
+        return self._by_principal.get(principal)
+
+    async def drop(self, principal: str, epoch: int) -> bool:
+        current = self._by_principal.get(principal)
+        if current is None or current.epoch != epoch or current.connected:
+            return False
+        del self._by_principal[principal]
+        return True

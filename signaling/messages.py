@@ -1,0 +1,313 @@
+"""Protocol v1: every WebSocket frame as a typed message.
+
+Frames from the network are decoded into one of the `Inbound` structs at the
+edge (`decode`); everything inside works on typed values. Outbound messages
+are structs too, so `docs/protocol.md` can be generated from this module.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+ChatText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Sdp = Annotated[str, msgspec.Meta(max_length=60_000)]
+
+
+class Message(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, kw_only=True):
+    """Base of every frame: `type` is the tag."""
+
+
+class Enterprise(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: ShortText | None = None
+    uscc: Annotated[str, msgspec.Meta(max_length=18)] | None = None
+
+
+class SessionDescription(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: Literal["offer", "answer", "pranswer", "rollback"]
+    sdp: Sdp = ""
+
+
+class IceCandidate(msgspec.Struct, kw_only=True):
+    candidate: Annotated[str, msgspec.Meta(max_length=1024)]
+    sdpMid: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # noqa: N815 (WebRTC name)
+    sdpMLineIndex: Annotated[int, msgspec.Meta(ge=0, le=64)] | None = None  # noqa: N815
+    usernameFragment: Annotated[str, msgspec.Meta(max_length=256)] | None = None  # noqa: N815
+
+
+# ---- client -> server -------------------------------------------------------------
+
+
+class Hello(Message, tag="hello"):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    resume: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None  # recorders only
+
+
+class Ping(Message, tag="ping"):
+    pass
+
+
+class CallRequest(Message, tag="call.request"):
+    queue: Id
+    enterprise: Enterprise | None = None
+
+
+class CallCancel(Message, tag="call.cancel"):
+    call_id: Id
+
+
+class AgentStatus(Message, tag="agent.status"):
+    status: Literal["available", "away"]
+
+
+class CallAccept(Message, tag="call.accept"):
+    call_id: Id
+
+
+class CallDecline(Message, tag="call.decline"):
+    call_id: Id
+
+
+class CallHangup(Message, tag="call.hangup"):
+    call_id: Id
+
+
+class AgentWrapupDone(Message, tag="agent.wrapup_done"):
+    pass
+
+
+class RtcDescription(Message, tag="rtc.description"):
+    call_id: Id
+    to: Id
+    description: SessionDescription
+
+
+class RtcCandidate(Message, tag="rtc.candidate"):
+    call_id: Id
+    to: Id
+    candidate: IceCandidate | None
+
+
+class ChatSend(Message, tag="chat.send"):
+    call_id: Id
+    text: ChatText
+
+
+class SessionRate(Message, tag="session.rate"):
+    session_id: Id
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class SessionWrapup(Message, tag="session.wrapup"):
+    session_id: Id
+    outcome: Literal["resolved", "follow_up", "referred"]
+    notes: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+
+
+Inbound = (
+    Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
+    | CallHangup | AgentWrapupDone | RtcDescription | RtcCandidate | ChatSend | SessionRate
+    | SessionWrapup
+)
+
+# ---- server -> client -------------------------------------------------------------
+
+
+class QueueRef(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class SiteInfo(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    kind: str
+
+
+class TerminalInfo(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    site: SiteInfo
+
+
+class Participant(msgspec.Struct, kw_only=True):
+    id: str
+    role: Literal["terminal", "specialist", "recorder"]
+    name: str
+
+
+class QueueStatusItem(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    open: bool
+    waiting: int
+    longest_wait_s: float
+    estimated_wait_s: float
+    agents_available: int
+
+
+class Welcome(Message, tag="welcome"):
+    role: str
+    id: str
+    participant_id: str
+    name: str
+    resume: str
+    resumed: bool
+    ice_servers: list[dict[str, Any]]
+    queues: list[QueueRef]
+    site: SiteInfo | None = None
+    protocol: int = PROTOCOL_VERSION
+
+
+class Error(Message, tag="error"):
+    code: str
+    message: str
+
+
+class Pong(Message, tag="pong"):
+    pass
+
+
+class QueueStatus(Message, tag="queue.status"):
+    queues: list[QueueStatusItem]
+
+
+class CallQueued(Message, tag="call.queued"):
+    call_id: str
+    queue: str
+    position: int
+    estimated_wait_s: float
+    resumed: bool = False
+
+
+class CallPosition(Message, tag="call.position"):
+    call_id: str
+    position: int
+    estimated_wait_s: float
+
+
+class CallRejected(Message, tag="call.rejected"):
+    queue: str
+    reason: str
+
+
+class CallRequeued(Message, tag="call.requeued"):
+    call_id: str
+    position: int
+    estimated_wait_s: float
+    reason: str
+
+
+class AgentStatusChanged(Message, tag="agent.status"):
+    status: str
+    reason: str = ""
+
+
+class CallOffered(Message, tag="call.offered"):
+    call_id: str
+    queue: str
+    terminal: TerminalInfo
+    ring_timeout_s: float
+    enterprise: Enterprise | None = None
+    overflow_from: str | None = None
+
+
+class CallWithdrawn(Message, tag="call.withdrawn"):
+    call_id: str
+    reason: str
+
+
+class CallConnected(Message, tag="call.connected"):
+    call_id: str
+    session_id: str
+    you: str
+    participants: list[Participant]
+    recording: bool = False
+    resumed: bool = False
+
+
+class CallEnded(Message, tag="call.ended"):
+    call_id: str
+    session_id: str
+    reason: str
+    by: str | None = None
+
+
+class ChatMessage(Message, tag="chat.message"):
+    call_id: str
+    sender: str = msgspec.field(name="from")
+    name: str
+    text: str
+    ts: str
+
+
+class ParticipantReconnected(Message, tag="participant.reconnected"):
+    call_id: str
+    participant: str
+
+
+class RtcDescriptionRelay(Message, tag="rtc.description"):
+    call_id: str
+    to: str
+    sender: str = msgspec.field(name="from")
+    description: SessionDescription
+
+
+class RtcCandidateRelay(Message, tag="rtc.candidate"):
+    call_id: str
+    to: str
+    sender: str = msgspec.field(name="from")
+    candidate: IceCandidate | None
+
+
+class Saved(Message, tag="saved"):
+    what: Literal["rating", "wrapup"]
+    session_id: str
+
+
+Outbound = (
+    Welcome | Error | Pong | QueueStatus | CallQueued | CallPosition | CallRejected
+    | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
+    | CallEnded | ChatMessage | ParticipantReconnected | RtcDescriptionRelay
+    | RtcCandidateRelay | Saved
+)
+
+_decoder = msgspec.json.Decoder(Inbound)
+_encoder = msgspec.json.Encoder()
+
+
+class InvalidMessage(Exception):
+    """A frame that is not a valid protocol message; `str()` says what is wrong."""
+
+
+def decode(frame: str | bytes) -> Inbound:
+    """Decode and validate one frame, or raise InvalidMessage naming the problem."""
+    if len(frame) > MAX_FRAME_BYTES:
+        raise InvalidMessage(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+    try:
+        return _decoder.decode(frame)
+    except msgspec.ValidationError as exc:
+        raise InvalidMessage(_explain(str(exc), frame)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidMessage(f"not JSON: {exc}") from None
+
+
+def _explain(detail: str, frame: str | bytes) -> str:
+    if "Invalid value" in detail and "$.type" in detail:
+        return f"unknown message type ({detail})"
+    if "missing required field `type`" in detail:
+        return "a message needs a string field `type`"
+    del frame
+    return detail
+
+
+def encode(message: Message) -> bytes:
+    return _encoder.encode(message)

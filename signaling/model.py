@@ -1,0 +1,101 @@
+"""Plain values of the routing core: queue settings, agents and calls."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+
+class AgentState(enum.StrEnum):
+    """What a specialist is doing, as the ACD sees it."""
+
+    AWAY = "away"
+    AVAILABLE = "available"
+    RINGING = "ringing"
+    IN_CALL = "in_call"
+    WRAP_UP = "wrap_up"
+
+
+class CallState(enum.StrEnum):
+    QUEUED = "queued"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+class QueueConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One line of service; the `[[queues]]` table of the configuration."""
+
+    id: str
+    name: str
+    name_en: str = ""
+    target_answer_s: float = 900.0
+    ring_timeout_s: float = 20.0
+    wrapup_s: float = 30.0
+    strategy: str = "longest-idle"
+    overflow_after_s: float | None = None
+    overflow_to: str | None = None
+    open: bool = True
+    priority: int = 0
+
+
+class Agent(msgspec.Struct, kw_only=True):
+    """A logged-in specialist. `skills` maps queue id to level (1 = preferred)."""
+
+    id: str
+    name: str
+    skills: dict[str, int]
+    department: str | None = None
+    state: AgentState = AgentState.AWAY
+    connected: bool = True
+    idle_since: float = 0.0
+    calls_answered: int = 0
+    missed_streak: int = 0
+    call_id: str | None = None
+
+
+class Call(msgspec.Struct, kw_only=True):
+    """A terminal's request for a consultation, from queueing to its end.
+
+    `context` carries what a specialist is shown on the offer (terminal, site,
+    enterprise) so that any node can build it.
+    """
+
+    id: str
+    session_id: str
+    queue: str
+    terminal_id: str
+    enqueued_at: float
+    priority: int = 0
+    state: CallState = CallState.QUEUED
+    ringing_agent: str | None = None
+    declined_by: list[str] = msgspec.field(default_factory=list)
+    missed_by: list[str] = msgspec.field(default_factory=list)
+    overflowed: bool = False
+    agents: list[str] = msgspec.field(default_factory=list)
+    answered_at: float | None = None
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Offer(msgspec.Struct, kw_only=True, frozen=True):
+    """A call now ringing one specialist."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+    via_overflow: bool = False
+
+
+class QueueSnapshot(msgspec.Struct, kw_only=True):
+    """Live figures of one queue, as routing state knows them."""
+
+    id: str
+    waiting: int
+    longest_wait_s: float
+    available: int
+    busy: int
+    away: int
+    logged_in: int
+    avg_handle_s: float | None

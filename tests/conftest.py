@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from tests.helpers import make_settings
+
+pytest_plugins = ["tests.storage_fixtures"]
+
+
+@pytest.fixture(params=["memory"])
+def routing_backend(request: pytest.FixtureRequest) -> str:
+    """Every routing scenario runs against each backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}"
+
+
+@pytest.fixture
+def make_app(sqlite_url: str, routing_backend: str) -> Callable[..., web.Application]:
+    """Build the real application from the factory with test settings."""
+
+    def build(storage_url: str | None = None, **sections: Any) -> web.Application:
+        return create_app(make_settings(storage_url or sqlite_url, routing_backend, **sections))
+
+    return build
+
+
+@pytest.fixture
+async def app_client(aiohttp_client: Any, make_app: Callable[..., web.Application]
+                     ) -> AsyncIterator[Any]:
+    """A running app (SQLite, short ring timeout) and an HTTP/WebSocket client for it."""
+    app = make_app()
+    client = await aiohttp_client(app)
+    yield client

@@ -1,0 +1,86 @@
+"""Crash recovery: sessions a dead server left open are closed as `interrupted`, with an event."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import textwrap
+from pathlib import Path
+
+from server.storage import Database
+from signaling import events as ev
+from signaling.events import LogEvent
+
+T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+# A server process that logs calls, then dies without closing anything.
+CRASHING_SERVER = textwrap.dedent(
+    """
+    import asyncio, datetime as dt, os, sys
+    from server.storage import Database
+    from signaling.events import LogEvent
+
+    T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+
+    def e(kind, sid, s, **data):
+        ts = T0 + dt.timedelta(seconds=s)
+        return LogEvent(type=kind, ts=ts, session_id=sid, call_id="c-" + sid, data=data)
+
+    async def main():
+        db = await Database.connect(sys.argv[1])
+        await db.upgrade()
+        await db.append([e("queued", "talking", 0, queue="tax", node_id="n1")])
+        await db.append([e("answered", "talking", 30, agent_id="alice")])
+        await db.append([e("queued", "waiting", 60, queue="tax", node_id="n2")])
+        await db.append([e("queued", "done", 70, queue="tax", node_id="n1")])
+        await db.append([e("abandoned", "done", 80, reason="cancelled")])
+        print("logged", flush=True)
+        os._exit(9)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_killed_server_leaves_sessions_that_the_next_start_closes(storage_url: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CRASHING_SERVER, storage_url,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert (proc.returncode, out) == (9, b"logged\n"), err.decode()
+
+    restart = T0 + dt.timedelta(seconds=300)
+    db = await Database.connect(storage_url)
+    try:
+        await db.upgrade()
+        assert await db.close_interrupted(restart) == 2
+        assert await db.close_interrupted(restart) == 0
+        talking = await db.get_session("talking")
+        waiting = await db.get_session("waiting")
+        done = await db.get_session("done")
+        assert talking is not None and waiting is not None and done is not None
+        assert (talking.state, talking.ended_at, talking.talk_s) == ("interrupted", restart, 270)
+        assert talking.end_reason == "interrupted" and talking.events[-1].type == ev.INTERRUPTED
+        assert (waiting.state, waiting.talk_s, waiting.events[-1].ts) == (
+            "interrupted", None, restart,
+        )  # fmt: skip
+        assert (done.state, [e.type for e in done.events]) == (
+            "abandoned", ["queued", "abandoned"],
+        )  # fmt: skip
+    finally:
+        await db.close()
+
+
+async def test_only_the_dead_nodes_sessions_are_closed(database: Database) -> None:
+    def queued(sid: str, node: str) -> LogEvent:
+        return LogEvent(type=ev.QUEUED, ts=T0, session_id=sid, call_id=f"c-{sid}",
+                        data={"queue": "tax", "node_id": node})  # fmt: skip
+
+    await database.append([queued("a", "n1"), queued("b", "n2"), queued("c", "n2")])
+    assert await database.close_interrupted(T0, node_ids=set()) == 0
+    assert await database.close_interrupted(T0, node_ids={"n2", "n3"}) == 2
+    states = {s.id: s.state for s in (await database.list_sessions())[0]}
+    assert states == {"a": "queued", "b": "interrupted", "c": "interrupted"}

@@ -1,0 +1,269 @@
+// The specialist console: status, queues, incoming call (ring, countdown,
+// accept/decline), the call itself, then the wrap-up form.
+
+import { api, ApiError, el, formatSeconds, logout } from "./api.js";
+import { CallMedia } from "./call.js";
+import { ChatPanel } from "./chat.js";
+import { MediaError, openCameraAndMicrophone } from "./media.js";
+import { Ringer } from "./ring.js";
+import { SignalingClient, storageSlot } from "./signaling.js";
+
+const $ = (id) => document.getElementById(id);
+const STATUS_LABELS = {
+  available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
+};
+const OUTCOME_ERRORS = { invalid_message: "The form was not accepted" };
+const MEDIA_MESSAGES = {
+  "media.denied": "Camera or microphone permission was denied: allow them for this site, then reload.",
+  "media.missing": "No camera or microphone found: callers will not see or hear you.",
+  "media.busy": "The camera or microphone is used by another program.",
+  "media.insecure": "This page is not served over HTTPS, so the camera cannot be used.",
+  "media.failed": "The camera or microphone could not be started.",
+};
+
+const ringer = new Ringer();
+const state = {
+  me: null,
+  status: "away",
+  localStream: null,
+  offer: null,
+  countdown: null,
+  callId: null,
+  wrapupSession: null,
+};
+
+const signaling = new SignalingClient({
+  getToken: async () => {
+    try {
+      return (await api("/api/ws-ticket")).ticket;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) err.fatal = true;
+      throw err;
+    }
+  },
+  resumeStore: storageSlot(sessionStorage, "vwin.console.resume"),
+});
+const media = new CallMedia({ signaling, role: "specialist", getLocalStream: () => ensureMedia() });
+const chat = new ChatPanel({
+  root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
+});
+globalThis.vwin = { signaling, media, ringer };
+
+function showPanel(name) {
+  for (const panel of document.querySelectorAll(".panel.work")) panel.hidden = panel.id !== `${name}-panel`;
+  document.body.dataset.panel = name;
+}
+
+async function ensureMedia() {
+  if (state.localStream) return state.localStream;
+  try {
+    state.localStream = await openCameraAndMicrophone();
+    $("self-video").srcObject = state.localStream;
+    $("media-warning").textContent = "";
+  } catch (err) {
+    $("media-warning").textContent = MEDIA_MESSAGES[err instanceof MediaError ? err.key : "media.failed"] ??
+      MEDIA_MESSAGES["media.failed"];
+  }
+  return state.localStream;
+}
+
+// ---- status and queues ------------------------------------------------------------
+
+function renderStatus(status, reason = "") {
+  state.status = status;
+  const label = $("agent-state");
+  label.textContent = STATUS_LABELS[status] ?? status;
+  label.dataset.status = status;
+  $("status-available").setAttribute("aria-pressed", String(status === "available"));
+  $("status-away").setAttribute("aria-pressed", String(status === "away"));
+  const idle = status === "available" || status === "away";
+  $("status-available").disabled = !idle;
+  $("status-away").disabled = !idle;
+  $("idle-text").textContent = status === "available"
+    ? "You are available. Calls from your queues will ring here."
+    : "You are away. Choose “Available” to receive calls.";
+  $("idle-note").textContent = reason && idle ? `Status changed: ${reason.replaceAll("_", " ")}` : "";
+  if (status === "wrap_up" && !state.wrapupSession && !state.callId) openWrapup(null);
+}
+
+async function setStatus(status) {
+  ringer.unlock();
+  if (status === "available") await ensureMedia();
+  if (!signaling.send("agent.status", { status })) $("idle-note").textContent = "Not connected, try again.";
+}
+
+function renderQueues(queues) {
+  const skills = state.me?.skills ?? {};
+  const mine = Object.keys(skills).length ? queues.filter((q) => q.id in skills) : queues;
+  $("queue-rows").replaceChildren(...mine.map((q) => el("tr", { dataset: { queue: q.id } },
+    el("th", { scope: "row", textContent: q.name }),
+    el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : "closed" }),
+    el("td", { className: "num", textContent: q.waiting ? formatSeconds(q.longest_wait_s) : "—" }),
+    el("td", { className: "num", textContent: String(q.agents_available) }),
+  )));
+  if (mine.length === 0) {
+    $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: "No queues." })));
+  }
+}
+
+// ---- incoming call -------------------------------------------------------------------
+
+function onOffered(offer) {
+  state.offer = offer;
+  const site = offer.terminal.site;
+  const enterprise = offer.enterprise;
+  $("offer-queue").textContent = offer.overflow_from ? `${offer.queue} (overflow from ${offer.overflow_from})` : offer.queue;
+  $("offer-site").textContent = `${site.name} (${site.kind})`;
+  $("offer-terminal").textContent = offer.terminal.name;
+  $("offer-enterprise").textContent = enterprise
+    ? [enterprise.name, enterprise.uscc].filter(Boolean).join(" · ") : "Not given";
+  let remaining = Math.round(offer.ring_timeout_s);
+  $("offer-countdown").textContent = String(remaining);
+  clearInterval(state.countdown);
+  state.countdown = setInterval(() => {
+    remaining = Math.max(0, remaining - 1);
+    $("offer-countdown").textContent = String(remaining);
+  }, 1000);
+  ringer.start();
+  $("offer-panel").dataset.ringing = "true";
+  $("offer-panel").dataset.audible = String(ringer.audible);
+  showPanel("offer");
+  $("accept-call").focus();
+}
+
+function stopRinging() {
+  ringer.stop();
+  clearInterval(state.countdown);
+  $("offer-panel").dataset.ringing = "false";
+  state.offer = null;
+}
+
+async function answer(accept) {
+  const offer = state.offer;
+  if (!offer) return;
+  stopRinging();
+  if (accept) await ensureMedia();
+  signaling.send(accept ? "call.accept" : "call.decline", { call_id: offer.call_id });
+  if (!accept) showPanel("idle");
+}
+
+function onWithdrawn(message) {
+  if (state.offer?.call_id !== message.call_id) return;
+  stopRinging();
+  showPanel("idle");
+  $("idle-note").textContent = `The call was withdrawn (${message.reason.replaceAll("_", " ")}).`;
+}
+
+// ---- in call and wrap-up ---------------------------------------------------------------
+
+function onConnected(message) {
+  stopRinging();
+  state.callId = message.call_id;
+  state.wrapupSession = message.session_id;
+  const peer = message.participants.find((p) => p.id !== message.you && p.role === "terminal");
+  $("call-peer").textContent = peer?.name ?? "caller";
+  $("recording-notice").hidden = !message.recording;
+  if (!message.resumed) $("media-state").textContent = "Connecting video…";
+  chat.open(message.call_id, message.you, { keep: message.resumed });
+  showPanel("call");
+  $("hang-up").focus();
+}
+
+function onEnded(message) {
+  if (message.call_id !== state.callId) return;
+  state.callId = null;
+  chat.close();
+  $("remote-video").srcObject = null;
+  openWrapup(message.session_id);
+}
+
+function openWrapup(sessionId) {
+  state.wrapupSession = sessionId;
+  $("wrapup-form").reset();
+  $("wrapup-status").textContent = sessionId ? "" : "This session's details are not available; finish to take calls.";
+  $("wrapup-save").disabled = !sessionId;
+  showPanel("wrapup");
+  $("wrapup-form").querySelector("input[name=outcome]").focus();
+}
+
+function saveWrapup(event) {
+  event.preventDefault();
+  const form = $("wrapup-form");
+  const outcome = form.elements.outcome.value;
+  if (!outcome) {
+    $("wrapup-status").textContent = "Choose an outcome first.";
+    return;
+  }
+  const sent = signaling.send("session.wrapup", {
+    session_id: state.wrapupSession, outcome, notes: $("wrapup-notes").value,
+  });
+  $("wrapup-status").textContent = sent ? "Saving…" : "Not connected; try again in a moment.";
+}
+
+function finishWrapup() {
+  state.wrapupSession = null;
+  signaling.send("agent.wrapup_done", {});
+  showPanel("idle");
+}
+
+function onSaved(message) {
+  if (message.what === "wrapup" && message.session_id === state.wrapupSession) {
+    $("wrapup-status").textContent = "Saved.";
+    finishWrapup();
+    $("idle-note").textContent = "Wrap-up saved.";
+  }
+}
+
+function onError(message) {
+  const text = OUTCOME_ERRORS[message.code] ?? message.message;
+  if (document.body.dataset.panel === "wrapup") $("wrapup-status").textContent = text;
+  else $("idle-note").textContent = text;
+}
+
+function showConnection({ state: connection }) {
+  const banner = $("conn-state");
+  banner.hidden = connection === "open";
+  banner.textContent = connection === "reconnecting" ? "Reconnecting…" : connection === "closed"
+    ? "Disconnected" : "Connecting…";
+  document.body.dataset.connection = connection;
+}
+
+async function main() {
+  $("logout").addEventListener("click", () => {
+    signaling.stop();
+    logout();
+  });
+  $("status-available").addEventListener("click", () => setStatus("available"));
+  $("status-away").addEventListener("click", () => setStatus("away"));
+  $("accept-call").addEventListener("click", () => answer(true));
+  $("decline-call").addEventListener("click", () => answer(false));
+  $("hang-up").addEventListener("click", () => {
+    if (state.callId) signaling.send("call.hangup", { call_id: state.callId });
+  });
+  $("wrapup-form").addEventListener("submit", saveWrapup);
+  $("wrapup-skip").addEventListener("click", finishWrapup);
+  media.on("remote-track", ({ stream }) => {
+    $("remote-video").srcObject = stream;
+  });
+  media.on("peer-state", ({ state: pcState }) => {
+    $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
+  });
+  signaling.on("state", showConnection);
+  signaling.on("agent.status", (m) => renderStatus(m.status, m.reason));
+  signaling.on("queue.status", (m) => renderQueues(m.queues));
+  signaling.on("call.offered", onOffered);
+  signaling.on("call.withdrawn", onWithdrawn);
+  signaling.on("call.connected", onConnected);
+  signaling.on("call.ended", onEnded);
+  signaling.on("saved", onSaved);
+  signaling.on("error", onError);
+  signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
+  signaling.on("token-error", (err) => {
+    if (err.fatal) window.location.assign("/login?next=/console");
+  });
+  showPanel("idle");
+  state.me = await api("/api/me");
+  signaling.start();
+}
+
+main();

@@ -1,0 +1,145 @@
+// The kiosk home screen: one big button per queue with its live figures, and
+// the optional enterprise name + USCC (check character validated as typed).
+
+import { formatWait } from "./i18n.js";
+import { QUEUE_NAMES } from "./kiosk-strings.js";
+import { usccError } from "./uscc.js";
+
+const USCC_LENGTH = 18;
+
+export class KioskHome {
+  #i18n;
+  #list;
+  #name;
+  #uscc;
+  #hint;
+  #queues = [];
+  #status = new Map();
+  #onChoose;
+
+  /** onChoose(queueId, enterprise | null) is called when a queue button is pressed. */
+  constructor({ i18n, onChoose }) {
+    this.#i18n = i18n;
+    this.#onChoose = onChoose;
+    this.#list = document.getElementById("queue-list");
+    this.#name = document.getElementById("ent-name");
+    this.#uscc = document.getElementById("ent-uscc");
+    this.#hint = document.getElementById("uscc-hint");
+    this.#uscc.addEventListener("input", () => {
+      const upper = this.#uscc.value.toUpperCase().replace(/\s+/g, "");
+      if (upper !== this.#uscc.value) this.#uscc.value = upper;
+      this.#showUsccState();
+    });
+    i18n.on("change", () => {
+      this.render();
+      this.#showUsccState();
+    });
+  }
+
+  /** The queues this terminal offers (from `welcome`). */
+  setQueues(queues) {
+    this.#queues = queues;
+    this.render();
+  }
+
+  /** Live figures from `queue.status`. */
+  setStatus(items) {
+    for (const item of items) this.#status.set(item.id, item);
+    this.render();
+  }
+
+  statusOf(queueId) {
+    return this.#status.get(queueId);
+  }
+
+  queueName(queueId) {
+    const known = QUEUE_NAMES[this.#i18n.lang]?.[queueId];
+    return known ?? this.#queues.find((q) => q.id === queueId)?.name ?? queueId;
+  }
+
+  /** Clear what the last visitor typed. */
+  reset() {
+    this.#name.value = "";
+    this.#uscc.value = "";
+    this.#showUsccState();
+  }
+
+  render() {
+    const t = (key, params) => this.#i18n.t(key, params);
+    if (this.#queues.length === 0) {
+      const empty = document.createElement("p");
+      empty.className = "lead";
+      empty.textContent = t("home.noQueues");
+      this.#list.replaceChildren(empty);
+      return;
+    }
+    this.#list.replaceChildren(...this.#queues.map((queue) => {
+      const status = this.#status.get(queue.id);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "queue-btn";
+      button.dataset.queue = queue.id;
+      const name = document.createElement("span");
+      name.className = "q-name";
+      name.textContent = this.queueName(queue.id);
+      const meta = document.createElement("span");
+      meta.className = "q-meta";
+      meta.textContent = this.#describe(status);
+      button.append(name, meta);
+      button.disabled = status ? !status.open : false;
+      button.addEventListener("click", () => this.#choose(queue.id));
+      return button;
+    }));
+  }
+
+  #describe(status) {
+    const t = (key, params) => this.#i18n.t(key, params);
+    if (!status) return "";
+    if (!status.open) return t("queue.closed");
+    const waiting = t("queue.waiting", { n: status.waiting });
+    if (status.agents_available === 0 && status.waiting === 0) return `${waiting} · ${t("queue.noAgents")}`;
+    return `${waiting} · ${t("queue.estimate", { wait: formatWait(this.#i18n, status.estimated_wait_s) })}`;
+  }
+
+  #showUsccState() {
+    const code = this.#uscc.value;
+    this.#hint.classList.remove("ok", "error");
+    this.#uscc.removeAttribute("aria-invalid");
+    if (code.length === 0) {
+      this.#hint.textContent = "";
+      return;
+    }
+    const problem = code.length < USCC_LENGTH ? partialError(code) : usccError(code);
+    if (problem) {
+      this.#hint.textContent = this.#i18n.t("uscc.invalid", { detail: problem });
+      this.#hint.classList.add("error");
+      this.#uscc.setAttribute("aria-invalid", "true");
+    } else if (code.length < USCC_LENGTH) {
+      this.#hint.textContent = this.#i18n.t("uscc.remaining", { n: USCC_LENGTH - code.length });
+    } else {
+      this.#hint.textContent = this.#i18n.t("uscc.ok");
+      this.#hint.classList.add("ok");
+    }
+  }
+
+  #choose(queueId) {
+    const name = this.#name.value.trim();
+    const uscc = this.#uscc.value.trim();
+    if (uscc && usccError(uscc)) {
+      this.#hint.textContent = this.#i18n.t("uscc.blocked");
+      this.#hint.classList.add("error");
+      this.#uscc.focus();
+      return;
+    }
+    const enterprise = name || uscc ? { ...(name && { name }), ...(uscc && { uscc }) } : null;
+    this.#onChoose(queueId, enterprise);
+  }
+}
+
+/** A bad character is worth reporting before all 18 are typed; the length is not. */
+function partialError(code) {
+  const padded = code + "0".repeat(USCC_LENGTH - code.length);
+  const problem = usccError(padded);
+  return problem && problem.startsWith("character ") && !problem.startsWith(`character ${USCC_LENGTH} `)
+    ? problem : null;
+}

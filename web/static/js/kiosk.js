@@ -1,0 +1,361 @@
+// The kiosk: setup -> home -> waiting -> call -> rating -> home, driven by the
+// server's messages. Screens are <section>s shown one at a time.
+
+import { CallMedia } from "./call.js";
+import { ChatPanel } from "./chat.js";
+import { formatWait, I18n } from "./i18n.js";
+import { KioskHome } from "./kiosk-home.js";
+import { KIOSK_STRINGS } from "./kiosk-strings.js";
+import { MediaError, openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
+import { SignalingClient, storageSlot } from "./signaling.js";
+
+const TOKEN_KEY = "vwin.deviceToken";
+const RESUME_KEY = "vwin.resume";
+const LANG_KEY = "vwin.lang";
+/** Staff hold the logo this long to reach "reset terminal" (visitors tap, they do not hold). */
+const RESET_HOLD_MS = 3000;
+/** After "thank you", and on an idle rating screen, go back home. */
+const THANKS_MS = 5000;
+const RATING_IDLE_MS = 90_000;
+
+const $ = (id) => document.getElementById(id);
+const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
+const t = (key, params) => i18n.t(key, params);
+
+const state = {
+  screen: null,
+  signaling: null,
+  media: null,
+  chat: null,
+  localStream: null,
+  documentTrack: null,
+  callId: null,
+  sessionId: null,
+  rating: 0,
+  homeTimer: null,
+};
+
+const home = new KioskHome({ i18n, onChoose: requestCall });
+
+function show(screen) {
+  state.screen = screen;
+  for (const section of document.querySelectorAll(".screen")) {
+    section.hidden = section.id !== `screen-${screen}`;
+  }
+  document.body.dataset.screen = screen;
+  clearTimeout(state.homeTimer);
+}
+
+function showMessage(titleKey, text) {
+  $("message-title").textContent = t(titleKey);
+  $("message-text").textContent = text;
+  show("message");
+}
+
+function goHome() {
+  releaseMedia();
+  state.callId = null;
+  state.sessionId = null;
+  home.reset();
+  show("home");
+}
+
+// ---- media --------------------------------------------------------------------
+
+async function ensureMedia() {
+  if (!state.localStream) {
+    state.localStream = await openCameraAndMicrophone();
+    $("preview").srcObject = state.localStream;
+    $("self-video").srcObject = state.localStream;
+  }
+  return state.localStream;
+}
+
+function releaseMedia() {
+  stopStream(state.localStream);
+  if (state.documentTrack) state.documentTrack.stop();
+  state.localStream = null;
+  state.documentTrack = null;
+  $("preview").srcObject = null;
+  $("self-video").srcObject = null;
+  $("remote-video").srcObject = null;
+  $("show-document").textContent = t("call.showDocument");
+}
+
+function showMediaError(err) {
+  releaseMedia();
+  showMessage("media.title", t(err instanceof MediaError ? err.key : "media.failed"));
+}
+
+async function toggleDocument() {
+  if (state.documentTrack) {
+    state.documentTrack.stop();
+    state.documentTrack = null;
+    await state.media.sendVideo(null);
+    $("self-video").srcObject = state.localStream;
+    $("show-document").textContent = t("call.showDocument");
+    return;
+  }
+  try {
+    const track = await openDocumentSource(state.localStream?.getVideoTracks()[0]);
+    state.documentTrack = track;
+    track.addEventListener("ended", () => {
+      if (state.documentTrack === track) toggleDocument();
+    });
+    await state.media.sendVideo(track);
+    $("self-video").srcObject = new MediaStream([track]);
+    $("show-document").textContent = t("call.showCamera");
+  } catch (err) {
+    $("media-state").textContent = t(err instanceof MediaError ? err.key : "media.failed");
+  }
+}
+
+// ---- calls ----------------------------------------------------------------------
+
+async function requestCall(queue, enterprise) {
+  try {
+    await ensureMedia();
+  } catch (err) {
+    showMediaError(err);
+    return;
+  }
+  const fields = { queue };
+  if (enterprise) fields.enterprise = enterprise;
+  if (!state.signaling.send("call.request", fields)) {
+    showMessage("error.title", t("chat.failed"));
+    return;
+  }
+  $("wait-position").textContent = "—";
+  $("wait-estimate").textContent = "—";
+  $("waiting-note").textContent = "";
+  show("waiting");
+}
+
+function showPosition(message) {
+  state.callId = message.call_id;
+  $("wait-position").textContent = t("waiting.positionValue", { n: message.position });
+  $("wait-estimate").textContent = formatWait(i18n, message.estimated_wait_s);
+}
+
+function onQueued(message) {
+  showPosition(message);
+  if (state.screen !== "waiting") show("waiting");
+  ensureMedia().catch(showMediaError);
+}
+
+function onConnected(message) {
+  state.callId = message.call_id;
+  state.sessionId = message.session_id;
+  const specialist = message.participants.find((p) => p.role === "specialist");
+  $("specialist-name").textContent = specialist?.name ?? "";
+  $("recording-notice").hidden = !message.recording;
+  $("media-state").textContent = message.resumed ? "" : t("call.connectingMedia");
+  state.chat.open(message.call_id, message.you, { keep: message.resumed });
+  ensureMedia().catch(showMediaError);
+  show("call");
+}
+
+function onEnded(message) {
+  state.chat.close();
+  releaseMedia();
+  if (message.session_id && state.sessionId === message.session_id) {
+    openRating();
+  } else {
+    goHome();
+  }
+}
+
+function onRejected(message) {
+  releaseMedia();
+  const key = `rejected.${message.reason}`;
+  const known = i18n.t(key) !== key;
+  showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: message.reason }));
+}
+
+function onServerError(message) {
+  if (message.code === "invalid_uscc") {
+    goHome();
+    $("uscc-hint").textContent = message.message;
+    $("uscc-hint").classList.add("error");
+  } else if (message.code !== "unauthorized" && state.screen === "waiting" && !state.callId) {
+    releaseMedia();
+    showMessage("error.title", t("error.generic", { message: message.message }));
+  }
+}
+
+// ---- rating -----------------------------------------------------------------------
+
+function openRating() {
+  state.rating = 0;
+  $("rating-comment").value = "";
+  $("rating-status").textContent = "";
+  renderStars();
+  show("rating");
+  state.homeTimer = setTimeout(goHome, RATING_IDLE_MS);
+}
+
+function renderStars() {
+  $("rating-stars").replaceChildren(...[1, 2, 3, 4, 5].map((n) => {
+    const star = document.createElement("button");
+    star.type = "button";
+    star.className = "star";
+    star.setAttribute("role", "radio");
+    star.setAttribute("aria-checked", String(n === state.rating));
+    star.setAttribute("aria-label", t("rating.star", { n }));
+    star.dataset.score = String(n);
+    star.textContent = n <= state.rating ? "★" : "☆";
+    star.addEventListener("click", () => {
+      state.rating = n;
+      renderStars();
+      $("rating-stars").querySelector(`[data-score="${n}"]`).focus();
+    });
+    return star;
+  }));
+}
+
+function submitRating(event) {
+  event.preventDefault();
+  if (!state.rating) {
+    $("rating-status").textContent = t("rating.pick");
+    return;
+  }
+  const comment = $("rating-comment").value.trim();
+  const fields = { session_id: state.sessionId, score: state.rating };
+  if (comment) fields.comment = comment;
+  if (!state.signaling.send("session.rate", fields)) $("rating-status").textContent = t("rating.failed");
+}
+
+function onSaved(message) {
+  if (message.what !== "rating" || state.screen !== "rating") return;
+  $("rating-status").textContent = t("rating.thanks");
+  clearTimeout(state.homeTimer);
+  state.homeTimer = setTimeout(goHome, THANKS_MS);
+}
+
+// ---- connection -------------------------------------------------------------------
+
+function showConnection({ state: connection }) {
+  const banner = $("conn-state");
+  banner.hidden = connection === "open" || connection === "idle";
+  banner.dataset.state = connection;
+  banner.textContent = connection === "reconnecting" ? t("conn.reconnecting") : t("conn.connecting");
+  document.body.dataset.connection = connection;
+}
+
+function onWelcome(welcome) {
+  $("site-name").textContent = welcome.site ? `${welcome.site.name} · ${welcome.name}` : welcome.name;
+  home.setQueues(welcome.queues);
+  const busy = state.screen === "waiting" || state.screen === "call";
+  if (busy && !welcome.resumed) {
+    state.chat.close();
+    state.media.closePeers();
+    releaseMedia();
+    showMessage("ended.title", t("ended.lost"));
+  } else if (!busy && state.screen !== "rating" && state.screen !== "message") {
+    show("home");
+  }
+}
+
+function connect(token) {
+  const signaling = new SignalingClient({
+    getToken: async () => token,
+    resumeStore: storageSlot(localStorage, RESUME_KEY),
+  });
+  state.signaling = signaling;
+  state.media = new CallMedia({ signaling, role: "terminal", getLocalStream: () => ensureMedia().catch(() => null) });
+  state.chat = new ChatPanel({
+    root: $("kiosk-chat"), signaling, labels: { you: () => t("chat.you"), failed: () => t("chat.failed") },
+  });
+  state.media.on("remote-track", ({ stream }) => {
+    $("remote-video").srcObject = stream;
+  });
+  state.media.on("peer-state", ({ state: pcState }) => {
+    $("media-state").textContent = pcState === "connected" ? "" : t("call.connectingMedia");
+  });
+  signaling.on("state", showConnection);
+  signaling.on("welcome", onWelcome);
+  signaling.on("queue.status", (m) => home.setStatus(m.queues));
+  signaling.on("call.queued", onQueued);
+  signaling.on("call.position", showPosition);
+  signaling.on("call.requeued", (m) => {
+    state.media.closePeers();
+    onQueued(m);
+    $("waiting-note").textContent = t("waiting.requeued");
+  });
+  signaling.on("call.rejected", onRejected);
+  signaling.on("call.connected", onConnected);
+  signaling.on("call.ended", onEnded);
+  signaling.on("saved", onSaved);
+  signaling.on("error", onServerError);
+  signaling.on("unauthorized", () => {
+    if (signaling.welcome) return showMessage("error.title", t("setup.rejected"));
+    localStorage.removeItem(TOKEN_KEY);
+    $("setup-error").textContent = t("setup.rejected");
+    show("setup");
+  });
+  globalThis.vwin = { signaling, media: state.media };
+  signaling.start();
+}
+
+// ---- staff: setup and reset -----------------------------------------------------------
+
+function setUpResetGesture() {
+  let timer = null;
+  const logo = $("logo");
+  const cancel = () => clearTimeout(timer);
+  logo.addEventListener("pointerdown", () => {
+    cancel();
+    timer = setTimeout(() => $("reset-dialog").showModal(), RESET_HOLD_MS);
+  });
+  for (const type of ["pointerup", "pointerleave", "pointercancel"]) logo.addEventListener(type, cancel);
+  logo.addEventListener("contextmenu", (event) => event.preventDefault());
+  $("reset-dialog").addEventListener("close", () => {
+    if ($("reset-dialog").returnValue !== "reset") return;
+    state.signaling?.forgetResume();
+    state.signaling?.stop();
+    state.media?.dispose();
+    releaseMedia();
+    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(RESUME_KEY);
+    window.location.reload();
+  });
+}
+
+function main() {
+  i18n.apply();
+  i18n.on("change", (lang) => localStorage.setItem(LANG_KEY, lang));
+  $("lang-toggle").addEventListener("click", () => {
+    i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
+    if (state.screen === "rating") renderStars();
+  });
+  setUpResetGesture();
+  $("setup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("device-token").value.trim();
+    if (!token) return;
+    localStorage.setItem(TOKEN_KEY, token);
+    $("setup-error").textContent = "";
+    $("device-token").value = "";
+    connect(token);
+  });
+  $("cancel-call").addEventListener("click", () => {
+    if (state.callId) state.signaling.send("call.cancel", { call_id: state.callId });
+    goHome();
+  });
+  $("hang-up").addEventListener("click", () => {
+    if (state.callId) state.signaling.send("call.hangup", { call_id: state.callId });
+  });
+  $("show-document").addEventListener("click", () => toggleDocument());
+  $("rating-form").addEventListener("submit", submitRating);
+  $("rating-skip").addEventListener("click", goHome);
+  $("message-home").addEventListener("click", goHome);
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) {
+    showConnection({ state: "connecting" });
+    connect(token);
+  } else {
+    show("setup");
+  }
+}
+
+main();

@@ -1,0 +1,118 @@
+// The live queue dashboard: server-sent events from /api/queues/stream (pushed
+// on every change), rendered into the KPI strip, the queue table and an SVG
+// chart of today's waits per hour. No polling, no chart library.
+
+import { el, formatSeconds, logout } from "./api.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 44, right: 8 };
+/** Service level below this share of calls answered within target is flagged. */
+const SERVICE_LEVEL_GOAL = 80;
+
+const $ = (id) => document.getElementById(id);
+
+function sum(queues, pick) {
+  return queues.reduce((total, q) => total + (pick(q) ?? 0), 0);
+}
+
+function renderTotals(queues) {
+  $("kpi-waiting").textContent = String(sum(queues, (q) => q.waiting));
+  const longest = Math.max(0, ...queues.map((q) => q.longest_wait_s ?? 0));
+  $("kpi-longest").textContent = formatSeconds(longest);
+  $("kpi-answered").textContent = String(sum(queues, (q) => q.answered));
+  $("kpi-abandoned").textContent = String(sum(queues, (q) => q.abandoned));
+  // A specialist serving several queues is counted once per queue; show the busiest queue's view.
+  const agents = (key) => Math.max(0, ...queues.map((q) => q.agents?.[key] ?? 0));
+  $("kpi-agents").textContent = `${agents("available")} / ${agents("busy")} / ${agents("away")}`;
+}
+
+function serviceLevelCell(queue) {
+  const level = queue.service_level;
+  const target = `target ${formatSeconds(queue.target_answer_s)}`;
+  if (level === null || level === undefined) {
+    return el("td", { className: "num muted", textContent: `— (${target})` });
+  }
+  const below = level < SERVICE_LEVEL_GOAL;
+  return el("td", { className: below ? "num sl below" : "num sl", textContent: `${Math.round(level)} % (${target})` });
+}
+
+function renderQueues(queues) {
+  const rows = queues.map((q) => el("tr", { dataset: { queue: q.id } },
+    el("th", { scope: "row", textContent: q.name }),
+    el("td", { className: "num waiting", textContent: String(q.waiting) }),
+    el("td", { className: "num", textContent: q.waiting ? formatSeconds(q.longest_wait_s) : "—" }),
+    el("td", { className: "num", textContent: formatSeconds(q.estimated_wait_s) }),
+    el("td", { className: "num", textContent: String(q.agents?.available ?? 0) }),
+    el("td", { className: "num", textContent: String(q.agents?.busy ?? 0) }),
+    el("td", { className: "num", textContent: String(q.agents?.away ?? 0) }),
+    el("td", { className: "num", textContent: String(q.offered ?? 0) }),
+    el("td", { className: "num answered", textContent: String(q.answered ?? 0) }),
+    el("td", { className: "num abandoned", textContent: String(q.abandoned ?? 0) }),
+    el("td", { className: "num", textContent: formatSeconds(q.avg_wait_s) }),
+    serviceLevelCell(q),
+  ));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: "No queues configured." })));
+  $("queue-rows").replaceChildren(...rows);
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderChart(hourly, target) {
+  const chart = $("hourly-chart");
+  const byHour = new Map((hourly ?? []).map((h) => [Number(h.hour), h]));
+  const plotW = CHART.width - CHART.left - CHART.right;
+  const plotH = CHART.height - CHART.top - CHART.bottom;
+  const maxWait = Math.max(60, target ?? 0, ...[...byHour.values()].map((h) => h.avg_wait_s ?? 0));
+  const y = (seconds) => CHART.top + plotH - (seconds / maxWait) * plotH;
+  const slot = plotW / 24;
+  const nodes = [
+    svg("line", { x1: CHART.left, x2: CHART.width - CHART.right, y1: y(0), y2: y(0), class: "axis" }),
+    svg("text", { x: CHART.left - 6, y: y(maxWait) + 4, class: "tick end" }, formatSeconds(maxWait)),
+    svg("text", { x: CHART.left - 6, y: y(0), class: "tick end" }, "0"),
+  ];
+  for (let hour = 0; hour < 24; hour += 1) {
+    const x = CHART.left + hour * slot;
+    const entry = byHour.get(hour);
+    if (entry && entry.calls > 0) {
+      const top = y(entry.avg_wait_s ?? 0);
+      const bar = svg("rect", { x: x + slot * 0.15, y: top, width: slot * 0.7, height: Math.max(1, y(0) - top), class: "bar" });
+      bar.append(svg("title", {}, `${hour}:00 — ${entry.calls} calls, average wait ${formatSeconds(entry.avg_wait_s)}`));
+      nodes.push(bar, svg("text", { x: x + slot / 2, y: top - 4, class: "tick mid" }, String(entry.calls)));
+    }
+    if (hour % 2 === 0) nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - 8, class: "tick mid" }, `${hour}`));
+  }
+  if (target) {
+    nodes.push(svg("line", { x1: CHART.left, x2: CHART.width - CHART.right, y1: y(target), y2: y(target), class: "target" }),
+      svg("text", { x: CHART.width - CHART.right - 4, y: y(target) - 4, class: "tick end" }, `target ${formatSeconds(target)}`));
+  }
+  chart.replaceChildren(...nodes);
+}
+
+function render(data) {
+  const queues = data.queues ?? [];
+  renderTotals(queues);
+  renderQueues(queues);
+  const targets = queues.map((q) => q.target_answer_s).filter((t) => typeof t === "number");
+  renderChart(data.hourly, targets.length ? Math.min(...targets) : null);
+  $("live-state").textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+  $("live-state").dataset.state = "live";
+  document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
+}
+
+function connect() {
+  const source = new EventSource("/api/queues/stream");
+  source.addEventListener("queues", (event) => render(JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    const closed = source.readyState === EventSource.CLOSED;
+    $("live-state").dataset.state = closed ? "closed" : "reconnecting";
+    $("live-state").textContent = closed ? "Disconnected — reload the page or sign in again." : "Reconnecting…";
+  });
+}
+
+$("logout").addEventListener("click", logout);
+connect();

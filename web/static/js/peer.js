@@ -1,0 +1,211 @@
+// One RTCPeerConnection to one remote participant, negotiated with the
+// "perfect negotiation" pattern (W3C WebRTC 1.0, section 10.7 example).
+//
+// The initiator is impolite and makes the first offer as soon as its tracks
+// are attached; the other side is polite, waits for that offer and attaches its
+// own tracks while answering. Either side may renegotiate later (ICE restart,
+// new tracks) and glare resolves itself: the polite side rolls back.
+// A recorder is just a PeerSession with direction "sendonly".
+
+import { Emitter } from "./emitter.js";
+
+/** A "disconnected" ICE state often heals alone; restart only if it lasts this long. */
+const DISCONNECTED_GRACE_MS = 2500;
+
+export class PeerSession extends Emitter {
+  #signaling;
+  #makingOffer = false;
+  #ignoreOffer = false;
+  #settingRemoteAnswer = false;
+  #tracksAttached = false;
+  #chain = Promise.resolve();
+  #disconnectTimer = null;
+  #closed = false;
+
+  /**
+   * options: signaling (SignalingClient), callId, remote {id, role, name},
+   * initiator (bool), iceServers, localStream (may be null), direction
+   * ("sendrecv" | "sendonly"), iceRestart (false for peers that cannot do it).
+   */
+  constructor({ signaling, callId, remote, initiator, iceServers = [], localStream = null,
+    direction = "sendrecv", iceRestart = true }) {
+    super();
+    this.#signaling = signaling;
+    this.callId = callId;
+    this.remote = remote;
+    this.initiator = initiator;
+    this.polite = !initiator;
+    this.direction = direction;
+    this.iceRestart = iceRestart;
+    this.localStream = localStream;
+    this.remoteStream = new MediaStream();
+    this.pc = new RTCPeerConnection({ iceServers });
+    this.pc.addEventListener("negotiationneeded", () => this.#onNegotiationNeeded());
+    this.pc.addEventListener("icecandidate", ({ candidate }) => this.#onIceCandidate(candidate));
+    this.pc.addEventListener("track", ({ track }) => this.#onTrack(track));
+    this.pc.addEventListener("iceconnectionstatechange", () => this.#onIceState());
+    this.pc.addEventListener("connectionstatechange", () => {
+      this.emit("connectionstate", this.pc.connectionState);
+    });
+  }
+
+  /** The initiator attaches its tracks now (which triggers the offer); the polite side waits. */
+  start() {
+    if (this.initiator) this.#attachTracks();
+    return this;
+  }
+
+  /** Feed a relayed `rtc.description`; calls are serialised so candidates never overtake. */
+  handleDescription(description) {
+    return this.#enqueue(() => this.#acceptDescription(description).catch((err) => {
+      throw Object.assign(err, { description });
+    }));
+  }
+
+  /** Feed a relayed `rtc.candidate` (null = end of candidates, which Chromium does not need). */
+  handleCandidate(candidate) {
+    if (!candidate) return Promise.resolve();
+    return this.#enqueue(async () => {
+      try {
+        await this.pc.addIceCandidate(candidate);
+      } catch (err) {
+        if (!this.#ignoreOffer) console.warn("addIceCandidate failed", err);
+      }
+    });
+  }
+
+  /** Ask for new ICE credentials; negotiationneeded sends the offer. */
+  restartIce() {
+    if (this.#closed || !this.iceRestart) return;
+    console.info(`ICE restart towards ${this.remote.id}`);
+    this.pc.restartIce();
+  }
+
+  /** Switch what we send on the video sender without renegotiation (null = send nothing). */
+  async replaceVideoTrack(track) {
+    const transceiver = this.pc.getTransceivers()
+      .find((t) => t.receiver.track.kind === "video" && t.currentDirection !== "stopped");
+    const sender = transceiver?.sender;
+    if (!sender) return false;
+    await sender.replaceTrack(track);
+    return true;
+  }
+
+  /** Inbound video counters, for the "is video flowing" indicator and the tests. */
+  async inboundVideo() {
+    const stats = await this.pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type === "inbound-rtp" && report.kind === "video") {
+        return { framesDecoded: report.framesDecoded ?? 0, frameWidth: report.frameWidth ?? 0 };
+      }
+    }
+    return { framesDecoded: 0, frameWidth: 0 };
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#disconnectTimer);
+    this.pc.close();
+    this.emit("closed", this);
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  #enqueue(task) {
+    const next = this.#chain.then(task).catch((err) => {
+      console.error(`negotiation with ${this.remote.id} failed`, err);
+      this.emit("failed", err);
+    });
+    this.#chain = next;
+    return next;
+  }
+
+  #attachTracks() {
+    if (this.#tracksAttached) return;
+    this.#tracksAttached = true;
+    const stream = this.localStream;
+    const tracks = stream ? stream.getTracks() : [];
+    if (this.direction === "sendonly") {
+      for (const track of tracks) this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      return;
+    }
+    for (const track of tracks) this.pc.addTrack(track, stream);
+    // Without a camera or microphone we still want to receive both kinds.
+    for (const kind of ["audio", "video"]) {
+      if (!tracks.some((t) => t.kind === kind) && this.initiator) {
+        this.pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
+  }
+
+  async #onNegotiationNeeded() {
+    if (this.#closed) return;
+    try {
+      this.#makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.#sendDescription();
+    } catch (err) {
+      console.error("creating an offer failed", err);
+      this.emit("failed", err);
+    } finally {
+      this.#makingOffer = false;
+    }
+  }
+
+  async #acceptDescription(description) {
+    if (this.#closed) return;
+    const pc = this.pc;
+    const readyForOffer = !this.#makingOffer &&
+      (pc.signalingState === "stable" || this.#settingRemoteAnswer);
+    const offerCollision = description.type === "offer" && !readyForOffer;
+    this.#ignoreOffer = !this.polite && offerCollision;
+    if (this.#ignoreOffer) return;
+    this.#settingRemoteAnswer = description.type === "answer";
+    try {
+      await pc.setRemoteDescription(description);
+    } finally {
+      this.#settingRemoteAnswer = false;
+    }
+    if (description.type === "offer") {
+      this.#attachTracks();
+      await pc.setLocalDescription();
+      this.#sendDescription();
+    }
+  }
+
+  #sendDescription() {
+    const { type, sdp } = this.pc.localDescription;
+    this.#signaling.send("rtc.description", {
+      call_id: this.callId, to: this.remote.id, description: { type, sdp },
+    });
+  }
+
+  #onIceCandidate(candidate) {
+    if (!candidate || !candidate.candidate) return;
+    this.#signaling.send("rtc.candidate", {
+      call_id: this.callId, to: this.remote.id, candidate: candidate.toJSON(),
+    });
+  }
+
+  #onTrack(track) {
+    this.remoteStream.addTrack(track);
+    track.addEventListener("ended", () => this.remoteStream.removeTrack(track));
+    this.emit("track", { track, stream: this.remoteStream, session: this });
+  }
+
+  #onIceState() {
+    const state = this.pc.iceConnectionState;
+    this.emit("icestate", state);
+    clearTimeout(this.#disconnectTimer);
+    if (state === "failed") {
+      this.restartIce();
+    } else if (state === "disconnected") {
+      this.#disconnectTimer = setTimeout(() => {
+        if (this.pc.iceConnectionState === "disconnected") this.restartIce();
+      }, DISCONNECTED_GRACE_MS);
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// The shared signalling client of the kiosk and the console (protocol v1 over /ws).
+//
+// SignalingClient owns one WebSocket: hello/welcome, the resume token, a ping
+// every 10 s, reconnection with backoff, and an event-emitter API (one event
+// per message type plus "state", "welcome", "message", "unauthorized").
+// PeerSession (peer.js) and CallMedia (call.js) build the calls on top of it.
+
+import { Emitter } from "./emitter.js";
+
+export { Emitter } from "./emitter.js";
+export { PeerSession } from "./peer.js";
+
+/** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
+const PING_INTERVAL_MS = 10_000;
+/** No frame at all for this long means the socket is dead even if TCP has not noticed. */
+const SILENCE_LIMIT_MS = 25_000;
+/** Reconnect delays; the last one repeats. Short first steps: outages are usually brief. */
+const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
+/** Close code the server uses after `error {code: "unauthorized"}`. */
+const CLOSE_UNAUTHORIZED = 4401;
+
+/** Where the resume token lives: localStorage for the kiosk (survives a reload). */
+export function storageSlot(storage, key) {
+  return {
+    get: () => storage.getItem(key),
+    set: (value) => (value ? storage.setItem(key, value) : storage.removeItem(key)),
+  };
+}
+
+export function defaultWsUrl(location = window.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+/**
+ * States: "idle" -> "connecting" -> "open"; on loss "reconnecting" -> "open";
+ * "closed" after stop() or when the server refuses our credentials.
+ */
+export class SignalingClient extends Emitter {
+  #url;
+  #getToken;
+  #resume;
+  #ws = null;
+  #state = "idle";
+  #attempt = 0;
+  #pingTimer = null;
+  #retryTimer = null;
+  #lastFrameAt = 0;
+  #welcome = null;
+  #onOnline = () => this.#reconnectNow();
+  #onOffline = () => this.#drop("browser went offline");
+
+  /**
+   * getToken: async () => string, called before every hello (a console ticket is
+   * single-use). resumeStore: {get(), set(value)}.
+   */
+  constructor({ getToken, resumeStore, url = defaultWsUrl() }) {
+    super();
+    this.#url = url;
+    this.#getToken = getToken;
+    this.#resume = resumeStore ?? { value: null, get() { return this.value; }, set(v) { this.value = v; } };
+  }
+
+  get state() {
+    return this.#state;
+  }
+
+  /** The last `welcome` (role, id, participant_id, name, queues, ice_servers, site). */
+  get welcome() {
+    return this.#welcome;
+  }
+
+  start() {
+    window.addEventListener("online", this.#onOnline);
+    window.addEventListener("offline", this.#onOffline);
+    this.#connect();
+  }
+
+  stop() {
+    window.removeEventListener("online", this.#onOnline);
+    window.removeEventListener("offline", this.#onOffline);
+    clearTimeout(this.#retryTimer);
+    this.#stopPing();
+    this.#setState("closed");
+    this.#ws?.close(1000, "bye");
+    this.#ws = null;
+  }
+
+  /** Forget the resume token (the kiosk does it when it is reset). */
+  forgetResume() {
+    this.#resume.set(null);
+  }
+
+  /** Send one message; false when the socket is not open (the caller shows it). */
+  send(type, fields = {}) {
+    if (this.#state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
+    this.#ws.send(JSON.stringify({ type, ...fields }));
+    return true;
+  }
+
+  #setState(next) {
+    if (next === this.#state) return;
+    const previous = this.#state;
+    this.#state = next;
+    this.emit("state", { state: next, previous });
+  }
+
+  async #connect() {
+    clearTimeout(this.#retryTimer);
+    if (this.#state === "closed") return;
+    this.#setState(this.#welcome ? "reconnecting" : "connecting");
+    let token;
+    try {
+      token = await this.#getToken();
+    } catch (err) {
+      this.emit("token-error", err);
+      if (err?.fatal) {
+        this.#setState("closed");
+        return;
+      }
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#state === "closed") return;
+    const ws = new WebSocket(this.#url);
+    this.#ws = ws;
+    ws.addEventListener("open", () => {
+      const hello = { token };
+      const resume = this.#resume.get();
+      if (resume) hello.resume = resume;
+      ws.send(JSON.stringify({ type: "hello", ...hello }));
+    });
+    ws.addEventListener("message", (event) => this.#onFrame(ws, event.data));
+    ws.addEventListener("close", (event) => this.#onClose(ws, event));
+  }
+
+  #onFrame(ws, data) {
+    if (ws !== this.#ws) return;
+    this.#lastFrameAt = Date.now();
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      console.warn("ignoring a frame that is not JSON");
+      return;
+    }
+    if (message.type === "welcome") {
+      this.#welcome = message;
+      this.#resume.set(message.resume);
+      this.#attempt = 0;
+      this.#setState("open");
+      this.#startPing();
+      this.emit("welcome", message);
+      return;
+    }
+    if (message.type === "error" && message.code === "unauthorized") {
+      this.#resume.set(null);
+    }
+    this.emit(message.type, message);
+    this.emit("message", message);
+  }
+
+  #onClose(ws, event) {
+    if (ws !== this.#ws) return;
+    this.#ws = null;
+    this.#stopPing();
+    if (this.#state === "closed") return;
+    if (event.code === CLOSE_UNAUTHORIZED) {
+      this.#setState("closed");
+      this.emit("unauthorized", { reason: event.reason });
+      return;
+    }
+    this.#setState(this.#welcome ? "reconnecting" : "connecting");
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect() {
+    const base = BACKOFF_MS[Math.min(this.#attempt, BACKOFF_MS.length - 1)];
+    this.#attempt += 1;
+    const jitter = Math.random() * base * 0.3;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#connect(), base + jitter);
+  }
+
+  #reconnectNow() {
+    if (this.#state === "open" || this.#state === "closed") return;
+    this.#attempt = 0;
+    this.#connect();
+  }
+
+  /** Close a socket we know is useless (network gone, silence) and start reconnecting. */
+  #drop(reason) {
+    if (!this.#ws) return;
+    console.info(`signalling: dropping the socket (${reason})`);
+    const ws = this.#ws;
+    this.#onClose(ws, { code: 1006 });
+    ws.close(4000, reason);
+  }
+
+  #startPing() {
+    this.#stopPing();
+    this.#pingTimer = setInterval(() => {
+      if (Date.now() - this.#lastFrameAt > SILENCE_LIMIT_MS) {
+        this.#drop("no frame from the server");
+        return;
+      }
+      this.send("ping");
+    }, PING_INTERVAL_MS);
+  }
+
+  #stopPing() {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = null;
+  }
+}
