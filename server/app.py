@@ -19,9 +19,12 @@ from aiohttp import WSCloseCode, web
 from server import keys
 from server.api import setup_api
 from server.auth import AuthService
+from server.cluster.backends import ClusterBackends
+from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.storage.db import Database
 from server.ws import REVOKED, websocket
+from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
 from signaling.switchboard import Switchboard
 
@@ -73,29 +76,43 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
     node_id = settings.server.node_id or socket.gethostname()
-    if settings.routing.backend != "memory":
-        raise RuntimeError("routing backend 'redis' is not available in this build")
-    closed = await db.close_interrupted(dt.datetime.now(dt.UTC))
+    cluster: ClusterBackends | None = None
+    node_ids: set[str] | None = None
+    if settings.routing.backend == "redis":
+        cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
+        await cluster.start()
+        node_ids = await cluster.interrupted_node_ids()
+        router: Router = cluster.router
+        bus: LocalBus = cluster.bus
+        scheduler: Scheduler = cluster.scheduler
+        presences: Presences = cluster.presences
+    else:
+        router, bus = MemoryRouter(list(settings.queues)), LocalBus()
+        scheduler, presences = LocalScheduler(), MemoryPresences()
+    closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
-    bus = LocalBus()
-    scheduler = LocalScheduler()
     board = Switchboard(
         queues=settings.queues,
-        router=MemoryRouter(list(settings.queues)),
+        router=router,
         bus=bus,
         scheduler=scheduler,
-        presences=MemoryPresences(),
+        presences=presences,
         log=db,
         resume_grace_s=settings.server.resume_grace_s,
         ice_servers=settings.ice.servers,
         node_id=node_id,
     )
+    if cluster is not None:
+        cluster.bind(board)
     app[keys.BUS] = bus
     app[keys.BOARD] = board
     yield
     await board.watch.close()
-    await scheduler.close()
+    if cluster is not None:
+        await cluster.close()
+    else:
+        await scheduler.close()
 
 
 async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:
@@ -125,5 +142,8 @@ async def _watch_terminals(app: web.Application) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
+    """Shutdown; in a cluster, 1012 (service restart) tells clients to reconnect elsewhere."""
+    clustered = app[keys.SETTINGS].routing.backend == "redis"
+    code = DRAIN_CLOSE_CODE if clustered else int(WSCloseCode.GOING_AWAY)
     for ws in list(app[keys.SOCKETS]):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await ws.close(code=code, message=b"server restart" if clustered else b"server shutdown")

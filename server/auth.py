@@ -7,6 +7,7 @@ address; unknown users and wrong passwords get the same answer in the same time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import time
@@ -22,7 +23,13 @@ from server.storage.db import Database
 from server.storage.records import Terminal, User
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))  # verified for unknown users: same timing
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified for unknown users (same timing); made on first use, not at import (seconds)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 TERMINAL_TOKEN_PREFIX = "vwt_"
 TICKET_PREFIX = "vwk_"
@@ -101,7 +108,7 @@ class AuthService:
         keys = (f"user:{username.lower()}", f"addr:{address}")
         self.throttle.check(*keys)
         login = await self.db.get_login(username)
-        stored = login.password_hash if login is not None else _DUMMY_HASH
+        stored = login.password_hash if login is not None else _dummy_hash()
         try:
             ok = _hasher.verify(stored, password) and login is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -80,6 +80,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
+_SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
+    "auth": AuthSettings, "ice": IceSettings, "recording": RecordingSettings,
+}
+
+
 def load_settings(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -123,7 +129,7 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """`VWIN_SERVER_PORT=9000` -> {"server": {"port": "9000"}}; values are parsed as TOML."""
-    sections = {f.lower() for f in Settings.__struct_fields__ if f != "queues"}
+    sections = set(_SECTIONS)
     out: dict[str, Any] = {}
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX):
@@ -133,6 +139,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if section is None:
             raise ConfigError(f"unknown environment variable {name}")
         key = rest[len(section) + 1:]
+        if key not in _SECTIONS[section].__struct_fields__:
+            raise ConfigError(f"unknown environment variable {name} (no key {section}.{key})")
         out.setdefault(section, {})[key] = _env_value(raw)
     return out
 

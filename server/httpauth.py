@@ -18,8 +18,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def fail(status: type[web.HTTPException], code: str, message: str) -> NoReturn:
-    body = msgspec.json.encode({"error": code, "message": message})
-    raise status(body=body, content_type="application/json")
+    text = msgspec.json.encode({"error": code, "message": message}).decode()
+    raise status(text=text, content_type="application/json")
 
 
 def request_token(request: web.Request) -> tuple[str | None, bool]:

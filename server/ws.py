@@ -101,7 +101,7 @@ async def _receive_hello(ws: web.WebSocketResponse, conn: Connection,
         _refuse(conn, "unauthorized", "the first frame must be a hello text frame", UNAUTHORIZED)
         return None
     try:
-        msg = m.decode(frame.data)
+        msg = m.decode(frame.data.encode())  # bytes: the size limit is in bytes, not characters
     except m.InvalidMessage as exc:
         _refuse(conn, "unauthorized", f"the first frame must be hello: {exc}", UNAUTHORIZED)
         return None
@@ -160,14 +160,15 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, conn: Connecti
 
 async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: str) -> None:
     try:
-        msg = m.decode(data)
+        msg = m.decode(data.encode())  # bytes: the 64 KiB limit counts bytes, not characters
     except m.InvalidMessage as exc:
         conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
         return
     try:
         await board.handle(who, msg)
     except Refused as exc:
-        conn.send(m.encode(m.Error(code=exc.code, message=exc.message)))
+        conn.send(m.encode(m.Error(code=exc.code, message=exc.message, refused=m.tag_of(msg),
+                                   call_id=getattr(msg, "call_id", None))))
     except Exception:
         log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
         conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))

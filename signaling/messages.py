@@ -168,8 +168,12 @@ class Welcome(Message, tag="welcome"):
 
 
 class Error(Message, tag="error"):
+    """A refusal. `refused` and `call_id` say which request it answers, when known."""
+
     code: str
     message: str
+    refused: str | None = None
+    call_id: str | None = None
 
 
 class Pong(Message, tag="pong"):
@@ -307,6 +311,10 @@ def _explain(detail: str, frame: str | bytes) -> str:
         return "a message needs a string field `type`"
     del frame
     return detail
+
+
+def tag_of(message: Message) -> str:
+    return str(type(message).__struct_config__.tag)
 
 
 def encode(message: Message) -> bytes:

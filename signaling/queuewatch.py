@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from . import messages as m
@@ -34,13 +34,27 @@ class QueueWatch:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.listeners: set[Callable[[], None]] = set()
+        # Several nodes (Redis backend): tell the others what changed, push positions and
+        # status only to this node's own clients. None = one node: everything is local.
+        self.announce: Callable[[set[str]], None] | None = None
+        self.is_local: Callable[[str], bool] | None = None
+        self.broadcast: Callable[[frozenset[str], bytes], Awaitable[None]] | None = None
 
     def changed(self, queue: str) -> None:
         self._dirty.add(queue)
         self._schedule()
+        if self.announce is not None:
+            self.announce({queue})
 
     def changed_all(self) -> None:
         self._dirty.update(self._board.queues)
+        self._schedule()
+        if self.announce is not None:
+            self.announce(set(self._board.queues))
+
+    def remote_changed(self, queues: set[str]) -> None:
+        """Another node changed these queues: refresh this node's clients."""
+        self._dirty.update(queues & set(self._board.queues))
         self._schedule()
 
     def sent_position(self, call_id: str, position: int) -> None:
@@ -82,7 +96,7 @@ class QueueWatch:
         status = m.encode(await self.status_message())
         if status != self._last_status:
             self._last_status = status
-            await self._board.bus.broadcast(STATUS_ROLES, status)
+            await (self.broadcast or self._board.bus.broadcast)(STATUS_ROLES, status)
         for listener in list(self.listeners):
             listener()
 
@@ -94,12 +108,14 @@ class QueueWatch:
         staffed = snap.available + snap.busy
         for index, (call_id, terminal_id) in enumerate(waiting):
             position = index + 1
-            if self._last_position.get(call_id) == position:
+            principal = principal_of("terminal", terminal_id)
+            if self._last_position.get(call_id) == position or (
+                    self.is_local is not None and not self.is_local(principal)):
                 continue
             self._last_position[call_id] = position
             wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
             await self._board.bus.send(
-                principal_of("terminal", terminal_id),
+                principal,
                 m.encode(m.CallPosition(call_id=call_id, position=position, estimated_wait_s=wait)),
             )
 

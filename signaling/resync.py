@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import messages as m
-from .identity import Identity, principal_of
+from .identity import Identity
 from .model import AgentState, CallState
 
 if TYPE_CHECKING:
@@ -55,4 +55,3 @@ async def _connected_again(board: Switchboard, who: Identity, call_id: str) -> N
         if member.id != who.principal:
             await board.bus.send(member.id, m.encode(
                 m.ParticipantReconnected(call_id=call.id, participant=who.principal)))
-    del principal_of

@@ -10,12 +10,14 @@ from aiohttp import web
 from server.app import create_app
 from tests.helpers import make_settings
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures"]
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 def routing_backend(request: pytest.FixtureRequest) -> str:
-    """Every routing scenario runs against each backend."""
+    """Every routing scenario runs against each backend (Redis: a fresh key prefix per test)."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_key_prefix")
     return str(request.param)
 
 
@@ -25,10 +27,14 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def make_app(sqlite_url: str, routing_backend: str) -> Callable[..., web.Application]:
+def make_app(sqlite_url: str, routing_backend: str, request: pytest.FixtureRequest
+             ) -> Callable[..., web.Application]:
     """Build the real application from the factory with test settings."""
 
     def build(storage_url: str | None = None, **sections: Any) -> web.Application:
+        if routing_backend == "redis":
+            routing = sections.setdefault("routing", {})
+            routing.setdefault("key_prefix", request.getfixturevalue("redis_key_prefix"))
         return create_app(make_settings(storage_url or sqlite_url, routing_backend, **sections))
 
     return build

@@ -10,7 +10,6 @@ begin with a VP8 partition start (RFC 7741), otherwise frames are dropped and a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +29,11 @@ logger = logging.getLogger(__name__)
 CLOCK_RATES = {"audio": 48000, "video": 90000}
 KEYFRAME_RETRY_S = 0.5
 """Repeat an unanswered PLI this often (a lost PLI or keyframe must not stall video)."""
+NACK_RETRY_S = 0.15
+"""aiortc NACKs a lost packet once, when the gap appears; a lost retransmission would
+then stall its jitter buffer until 512 packets pile up. Re-ask this often instead."""
+NACK_GIVE_UP_S = 1.5
+"""Stop asking after this long: the sender's history (128 packets) has moved on."""
 FRAME_HISTORY = 256
 """RTP timestamps whose sequence ranges are remembered (~17 s of 15 fps video)."""
 
@@ -78,6 +82,7 @@ class InboundStream:
         self.frames_dropped = 0
         self.gaps = 0
         self.keyframe_requests = 0
+        self.retransmission_requests = 0
         self._track = track
         self._timeline = timeline
         self._now = now
@@ -85,6 +90,9 @@ class InboundStream:
         self._seq_reference: int | None = None
         self._frames: OrderedDict[int, list[int]] = OrderedDict()
         self._last_seq: int | None = None
+        self._highest_seq: int | None = None
+        self._missing: dict[int, float] = {}
+        self._last_nack = float("-inf")
         self._awaiting_keyframe = kind == "video"
         self._last_keyframe_request = float("-inf")
         self._origin: int | None = None
@@ -107,11 +115,14 @@ class InboundStream:
             sequence_number = int.from_bytes(payload[:2], "big")
             payload = payload[2:]
         self._note_video_packet(sequence_number, packet.timestamp, payload)
+        if self._missing:
+            await self._renack()
         if self._awaiting_keyframe:
             await self._request_keyframe()
 
     def _note_video_packet(self, sequence_number: int, timestamp: int, payload: bytes) -> None:
         seq = self._unwrap_seq(sequence_number)
+        self._track_missing(seq)
         entry = self._frames.get(timestamp)
         starts = int(vp8_descriptor_starts_frame(payload))
         if entry is None:
@@ -124,6 +135,28 @@ class InboundStream:
         elif seq == entry[0]:
             entry[2] |= starts
         entry[1] = max(entry[1], seq)
+
+    def _track_missing(self, seq: int) -> None:
+        if self._highest_seq is None or seq > self._highest_seq:
+            if self._highest_seq is not None and seq - self._highest_seq < 1000:
+                now = self._now()
+                for lost in range(self._highest_seq + 1, seq):
+                    self._missing[lost] = now
+            self._highest_seq = seq
+        else:
+            self._missing.pop(seq, None)
+
+    async def _renack(self) -> None:
+        now = self._now()
+        if self.ssrc is None or now - self._last_nack < NACK_RETRY_S:
+            return
+        for seq in [s for s, since in self._missing.items() if now - since > NACK_GIVE_UP_S]:
+            del self._missing[seq]
+        if self._missing:
+            self._last_nack = now
+            self.retransmission_requests += 1
+            lost = sorted(seq & 0xFFFF for seq in self._missing)
+            await self._tap.request_retransmission(self.ssrc, lost)
 
     def _unwrap_seq(self, sequence_number: int) -> int:
         if self._seq_reference is None:

@@ -194,7 +194,8 @@ class ParticipantRecorder:
                 if self._writer is None:
                     self._started_at = when
                     self._writer = self._open_writer()
-                self._writer.write(unit.kind, when - self._started_at, unit.data, unit.keyframe)
+                started_at = self._started_at if self._started_at is not None else when
+                self._writer.write(unit.kind, when - started_at, unit.data, unit.keyframe)
             except WriteError as exc:
                 self._fail(str(exc))
 
@@ -272,10 +273,14 @@ class ParticipantRecorder:
             },
             "codecs": {kind: CODEC_NAMES[kind] for kind in tracks},
             "frames": {kind: stats.frames for kind, stats in tracks.items()},
+            "frames_received": {k: s.frames_received for k, s in self._streams.items()},
             "size_bytes": size,
             "sha256": sha256,
             "synchronised": {k: s.clock.synchronised for k, s in self._streams.items()},
             "gaps": sum(s.gaps for s in self._streams.values()),
             "frames_dropped": sum(s.frames_dropped for s in self._streams.values()),
             "keyframe_requests": sum(s.keyframe_requests for s in self._streams.values()),
+            "retransmission_requests": sum(
+                s.retransmission_requests for s in self._streams.values()
+            ),
         }

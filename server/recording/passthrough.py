@@ -13,7 +13,8 @@ This module is the *only* place that touches aiortc internals, and it does so pe
 * ``ReceiverTap`` wraps three methods of one receiver *instance* (``receive``,
   ``_handle_rtp_packet``, ``_handle_rtcp_packet``) to register its decoder thread and to
   observe RTP packets and RTCP sender reports before aiortc handles them; it sends PLIs
-  through ``_send_rtcp_pli`` and reads the RTP timestamp origin aiortc subtracted.
+  and NACKs through ``_send_rtcp_pli`` / ``_send_rtcp_nack`` and reads the RTP timestamp
+  origin aiortc subtracted.
 
 ``check_compatibility()`` verifies every internal used here and raises
 ``PassthroughUnsupported`` with the name of what changed; the recorder calls it on
@@ -22,6 +23,7 @@ This module is the *only* place that touches aiortc internals, and it does so pe
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import threading
 import weakref
@@ -29,13 +31,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiortc
-import aiortc.rtcrtpreceiver as receiver_module
 import av
 from aiortc import RTCRtpReceiver
 from aiortc.codecs import get_decoder as aiortc_get_decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtcpPacket, RtpPacket
+from aiortc.rtp import AnyRtcpPacket, RtpPacket
+
+receiver_module: Any = importlib.import_module("aiortc.rtcrtpreceiver")
+"""Typed as Any: the hook reads and replaces names aiortc does not export."""
 
 AIORTC_TESTED = ">=1.16,<1.17"
 _TESTED_MAJOR_MINOR = (1, 16)
@@ -57,7 +61,7 @@ class PassthroughDecoder:
     ``pts`` is aiortc's mapped RTP timestamp (RTP units, origin = first frame's timestamp).
     """
 
-    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet]:
+    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet[Any]]:
         packet = av.Packet(encoded_frame.data)
         packet.pts = encoded_frame.timestamp
         return [packet]
@@ -79,7 +83,10 @@ def check_compatibility() -> None:
         )
     if "get_decoder" not in receiver_module.decoder_worker.__code__.co_names:
         raise PassthroughUnsupported("aiortc decoder_worker no longer calls get_decoder")
-    for name in ("receive", "_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_pli"):
+    for name in (
+        "receive", "_handle_rtp_packet", "_handle_rtcp_packet", "_send_rtcp_pli",
+        "_send_rtcp_nack",
+    ):
         if not inspect.iscoroutinefunction(getattr(RTCRtpReceiver, name, None)):
             raise PassthroughUnsupported(f"RTCRtpReceiver.{name} is gone or not async")
     source = inspect.getsource(RTCRtpReceiver.__init__)
@@ -102,7 +109,7 @@ def install() -> None:
         check_compatibility()
         if current is not aiortc_get_decoder:
             raise PassthroughUnsupported("rtcrtpreceiver.get_decoder was already replaced")
-        receiver_module.get_decoder = _select_decoder  # type: ignore[assignment]
+        receiver_module.get_decoder = _select_decoder
 
 
 def is_installed() -> bool:
@@ -132,7 +139,7 @@ class ReceiverTap:
             await on_rtp(packet)
             await original_rtp(packet, arrival_time_ms)
 
-        async def handle_rtcp(packet: RtcpPacket) -> None:
+        async def handle_rtcp(packet: AnyRtcpPacket) -> None:
             on_rtcp(packet)
             await original_rtcp(packet)
 
@@ -149,3 +156,7 @@ class ReceiverTap:
     async def request_keyframe(self, media_ssrc: int) -> None:
         """Send an RTCP PLI (RFC 4585 6.3.1) for ``media_ssrc``."""
         await self._receiver._send_rtcp_pli(media_ssrc)
+
+    async def request_retransmission(self, media_ssrc: int, lost: list[int]) -> None:
+        """Send an RTCP generic NACK (RFC 4585 6.2.1) for 16-bit sequence numbers ``lost``."""
+        await self._receiver._send_rtcp_nack(media_ssrc, lost)

@@ -14,7 +14,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.storage.engine import StoreBase
+from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord, UnknownUser
 from server.storage.records import ROLES, Login, User
 from server.storage.schema import auth_tokens, users
@@ -132,6 +132,7 @@ class AccountStore(StoreBase):
 
     async def add_token(self, token_hash: str, user_id: str, expires_at: dt.datetime) -> None:
         """Store a login token's hash. Raises `UnknownUser`, `AlreadyExists`."""
+        require_aware(expires_at=expires_at)
         try:
             async with self._write() as conn:
                 known = await conn.scalar(sa.select(users.c.id).where(users.c.id == user_id))
@@ -150,6 +151,7 @@ class AccountStore(StoreBase):
 
     async def get_token_user(self, token_hash: str, now: dt.datetime) -> User | None:
         """The token's user, None when unknown, expired or the user is disabled."""
+        require_aware(now=now)
         query = (
             sa.select(*_USER_COLUMNS)
             .join(auth_tokens, auth_tokens.c.user_id == users.c.id)
@@ -172,6 +174,7 @@ class AccountStore(StoreBase):
 
     async def purge_expired(self, now: dt.datetime) -> int:
         """Delete expired tokens; returns how many."""
+        require_aware(now=now)
         async with self._write() as conn:
             stmt = auth_tokens.delete().where(auth_tokens.c.expires_at <= now)
             result = await conn.execute(stmt)

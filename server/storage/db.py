@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Self
 
 from server.storage.accounts import AccountStore
@@ -22,6 +23,9 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore):
         self._engine = make_engine(url)
         self._clock = clock
         self._closed = False
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._group = []
+        self._committer = None
 
     @classmethod
     async def connect(cls, url: str, *, clock: Clock = utcnow) -> Self:
@@ -43,5 +47,7 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore):
         """Release every pooled connection; later calls raise `DatabaseClosed`."""
         if self._closed:
             return
+        if self._committer is not None and not self._committer.done():
+            await asyncio.gather(self._committer, return_exceptions=True)
         self._closed = True
         await self._engine.dispose()

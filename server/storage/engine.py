@@ -2,14 +2,17 @@
 
 SQLite gets WAL (readers never block the writer), foreign keys, a busy
 timeout, and `BEGIN IMMEDIATE` for write transactions so that two writers
-queue on the busy timeout instead of failing on a lock upgrade.
+queue on the busy timeout instead of failing on a lock upgrade. Within one
+process, writers also queue on an asyncio lock (FIFO): SQLite's busy handler
+polls with back-off and starves some writers under a burst of concurrent calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -20,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from server.storage.errors import DatabaseClosed
+from server.storage.errors import DatabaseClosed, InvalidRecord
 
 Clock = Callable[[], dt.datetime]
 
@@ -33,6 +36,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def require_aware(**stamps: dt.datetime | None) -> None:
+    """Refuse naive datetimes by argument name, before they reach SQL."""
+    for name, value in stamps.items():
+        if value is not None and (not isinstance(value, dt.datetime) or value.utcoffset() is None):
+            raise InvalidRecord(f"{name} must be a timezone-aware datetime, got {value!r}")
+
+
 def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
@@ -42,12 +52,20 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=4096)
+def _local_hour_of_minute(minute: str, tz: str) -> int:
+    utc = dt.datetime.fromisoformat(minute).replace(tzinfo=dt.UTC)
+    return utc.astimezone(_zone(tz)).hour
+
+
 def _sqlite_local_hour(stored: str | None, tz: str) -> int | None:
-    """SQL function `vwin_local_hour(ts, tz)`: SQLite has no time zones of its own."""
+    """SQL function `vwin_local_hour(ts, tz)`: SQLite has no time zones of its own.
+
+    Offsets are whole minutes, so the stored text up to the minute decides the hour.
+    """
     if stored is None:
         return None
-    utc = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
-    return utc.astimezone(_zone(tz)).hour
+    return _local_hour_of_minute(stored[:16], tz)
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -89,6 +107,7 @@ class StoreBase:
     _engine: AsyncEngine
     _clock: Clock
     _closed: bool
+    _write_lock: asyncio.Lock | None  # SQLite only: one writer at a time in this process
 
     @property
     def dialect(self) -> str:
@@ -108,7 +127,8 @@ class StoreBase:
         """A write transaction: committed on exit, rolled back on any exception."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        async with self._engine.connect() as conn:
+        turn: AbstractAsyncContextManager[object] = self._write_lock or nullcontext()
+        async with turn, self._engine.connect() as conn:
             await conn.execution_options(**{_WRITE_OPTION: True})
             async with conn.begin():
                 yield conn

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 
-from server.storage.engine import StoreBase
+from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import InvalidRecord
 from server.storage.records import HourlyWaits, QueueFigures
 from server.storage.schema import sessions
@@ -67,6 +67,7 @@ class FigureStore(StoreBase):
         Every queue of `targets` is present (zeros when idle), plus any other
         queue found in the log, measured against `default_target_s`.
         """
+        require_aware(since=since)
         if any(t < 0 for t in (*targets.values(), default_target_s)):
             raise InvalidRecord("target answer times must be >= 0")
         target: sa.ColumnElement[Any] = sa.literal(float(default_target_s), sa.Float)
@@ -96,6 +97,7 @@ class FigureStore(StoreBase):
 
     async def hourly_waits(self, since: dt.datetime, tz: str) -> list[HourlyWaits]:
         """Calls since `since` by local hour of arrival in `tz`; hours without calls omitted."""
+        require_aware(since=since)
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):

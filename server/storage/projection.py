@@ -94,6 +94,10 @@ def check_event(event: LogEvent) -> None:
         raise InvalidEvent("event without a type")
     if event.ts.utcoffset() is None:
         raise InvalidEvent(f"{event.type} event: ts must be timezone-aware")
+    try:
+        msgspec.json.encode(event.data)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise InvalidEvent(f"{event.type} event: data is not JSON: {exc}") from None
     if event.type in ev.CALL_EVENTS and not event.session_id:
         raise InvalidEvent(f"{event.type} event without session_id")
     if event.type == ev.QUEUED and not event.call_id:

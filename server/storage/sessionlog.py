@@ -6,6 +6,7 @@ so the switchboard may acknowledge a client right after it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -17,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.storage.engine import StoreBase
-from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord
+from server.storage.engine import StoreBase, require_aware
+from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
 from server.storage.projection import ParticipantKey, Projection, Row, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
@@ -71,20 +72,56 @@ def _event(row: Any) -> SessionEvent:
 class SessionLog(StoreBase):
     """Append, list and read sessions; close those a crash left open."""
 
+    _group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]]  # appends awaiting a commit
+    _committer: asyncio.Task[None] | None
+
     async def append(self, events: Sequence[LogEvent]) -> None:
         """Store events and their projection atomically; a bad event writes nothing.
 
+        Concurrent appends share one commit (group commit): each batch runs in
+        its own SAVEPOINT, so one bad batch fails alone, and all of them pay
+        for a single fsync. Returns once the batch is committed.
         Raises `UnknownSession`, `SessionClosed`, `InvalidEvent`, `AlreadyExists`.
         """
         if not events:
             return
         for event in events:
             check_event(event)
-        try:
-            async with self._write() as conn:
-                await self._append_in(conn, events)
-        except IntegrityError as exc:
-            raise AlreadyExists(f"session or call id already logged: {exc.orig}") from None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._group.append((events, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.get_running_loop().create_task(self._commit_groups())
+        await done
+
+    async def _commit_groups(self) -> None:
+        while self._group:
+            group, self._group = self._group, []
+            failed: dict[int, BaseException] = {}
+            try:
+                async with self._write() as conn:
+                    for index, (events, _) in enumerate(group):
+                        try:
+                            async with conn.begin_nested():
+                                await self._append_in(conn, events)
+                        except IntegrityError as exc:
+                            failed[index] = AlreadyExists(
+                                f"session or call id already logged: {exc.orig}")
+                        except StorageError as exc:
+                            failed[index] = exc
+            except BaseException as exc:  # the commit itself failed: nothing was written
+                for _, waiter in group:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for index, (_, waiter) in enumerate(group):
+                if waiter.done():
+                    continue
+                if index in failed:
+                    waiter.set_exception(failed[index])
+                else:
+                    waiter.set_result(None)
 
     async def _append_in(self, conn: AsyncConnection, events: Sequence[LogEvent]) -> None:
         session_ids = sorted({e.session_id for e in events if e.session_id})
@@ -114,10 +151,11 @@ class SessionLog(StoreBase):
 
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None) -> int:
         """Log `interrupted` for every open session (of those nodes); returns how many."""
+        require_aware(now=now)
         query = (
             sa.select(sessions.c.id, sessions.c.call_id)
             .where(sessions.c.state.not_in(sorted(ev.FINAL_STATES)))
-            .order_by(sessions.c.created_at, sessions.c.id)
+            .order_by(sessions.c.id)  # the lock order of `append`: no deadlock between them
         )
         if node_ids is not None:
             if not node_ids:
@@ -154,6 +192,7 @@ class SessionLog(StoreBase):
         answering specialist or any participant with that principal id. Returns
         the page and the cursor of the next one (None on the last page).
         """
+        require_aware(start=start, end=end)
         if limit < 1:
             raise InvalidRecord(f"limit must be >= 1, got {limit}")
         limit = min(limit, MAX_PAGE)
@@ -174,11 +213,13 @@ class SessionLog(StoreBase):
         if end is not None:
             query = query.where(sessions.c.created_at < end)
         if specialist is not None:
-            joined = sa.exists().where(
-                session_participants.c.session_id == sessions.c.id,
-                session_participants.c.principal_id == specialist,
+            # Uncorrelated: computed once, not once per scanned row (SQLite).
+            joined = sa.select(session_participants.c.session_id).where(
+                session_participants.c.principal_id == specialist
             )
-            query = query.where(sa.or_(sessions.c.specialist_id == specialist, joined))
+            query = query.where(
+                sa.or_(sessions.c.specialist_id == specialist, sessions.c.id.in_(joined))
+            )
         if cursor is not None:
             created_at, session_id = decode_cursor(cursor)
             query = query.where(
@@ -242,7 +283,12 @@ class SessionLog(StoreBase):
 async def _load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
     loaded: dict[str, Row] = {}
     for chunk in _chunks(ids):
-        query = sa.select(sessions).where(sessions.c.id.in_(chunk)).with_for_update()
+        query = (
+            sa.select(sessions)
+            .where(sessions.c.id.in_(chunk))
+            .order_by(sessions.c.id)  # PostgreSQL locks rows in this order
+            .with_for_update()
+        )
         for row in await conn.execute(query):
             loaded[row.id] = dict(row._mapping)
     return loaded

@@ -9,7 +9,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.storage.engine import StoreBase
+from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord, UnknownSite
 from server.storage.records import SITE_KINDS, Site, Terminal
 from server.storage.schema import sites, terminals
@@ -149,6 +149,7 @@ class SiteStore(StoreBase):
 
     async def touch_terminals(self, terminal_ids: Iterable[str], now: dt.datetime) -> None:
         """Record that these terminals were online at `now`, in a few statements."""
+        require_aware(now=now)
         ids = sorted(set(terminal_ids))
         if not ids:
             return

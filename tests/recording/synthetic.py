@@ -92,10 +92,46 @@ class BeepAudioTrack(_PacedTrack):
         return frame
 
 
-def add_lossy_path(pc: RTCPeerConnection, loss: float, seed: int) -> list[int]:
-    """Drop ``loss`` of the RTP packets ``pc`` sends (retransmissions too); returns drops."""
+def _vp8_frame_tag_offset(data: bytes) -> int | None:
+    """Offset of the VP8 frame tag if ``data`` is the first RTP packet of a VP8 frame."""
+    offset = 12 + 4 * (data[0] & 0x0F)
+    if data[0] & 0x10:
+        offset += 4 + 4 * int.from_bytes(data[offset + 2 : offset + 4], "big")
+    descriptor = data[offset]
+    if descriptor & 0x17 != 0x10:
+        return None
+    offset += 1
+    if descriptor & 0x80:
+        extension = data[offset]
+        offset += 1
+        if extension & 0x80:
+            offset += 2 if data[offset] & 0x80 else 1
+        offset += int(bool(extension & 0x40)) + int(bool(extension & 0x30))
+    return offset if offset + 3 <= len(data) else None
+
+
+def add_lossy_path(
+    pc: RTCPeerConnection, loss: float, seed: int, corrupt_every: int = 0
+) -> list[int]:
+    """Drop ``loss`` of the RTP packets ``pc`` sends (retransmissions too); returns drops.
+
+    With ``corrupt_every`` = n, every n-th VP8 delta frame gets an impossible frame header
+    (first partition longer than the frame), as a broken sender or middlebox would send.
+    """
     rng = random.Random(seed)
     dropped: list[int] = []
+    delta_frames = [0]
+
+    def corrupt(data: bytes) -> bytes:
+        offset = _vp8_frame_tag_offset(data) if len(data) > 16 and data[1] & 0x7F == 97 else None
+        if offset is None or data[offset] & 0x01 == 0:
+            return data
+        delta_frames[0] += 1
+        if delta_frames[0] % corrupt_every:
+            return data
+        tag = bytes([data[offset] | 0xE0, 0xFF, 0xFF])
+        return data[:offset] + tag + data[offset + 3 :]
+
     for transceiver in pc.getTransceivers():
         transport: Any = transceiver.sender.transport
         if getattr(transport, "_lossy", False):
@@ -107,6 +143,8 @@ def add_lossy_path(pc: RTCPeerConnection, loss: float, seed: int) -> list[int]:
             if not is_rtcp and rng.random() < loss:
                 dropped.append(len(data))
                 return
+            if not is_rtcp and corrupt_every:
+                data = corrupt(data)
             await send(data)
 
         transport._send_rtp = lossy_send

@@ -115,8 +115,8 @@ async def test_sites_and_terminals(database: Database) -> None:
     assert await database.terminal_by_token_hash("h2" * 32) is not None
 
 
-async def test_close_is_idempotent_and_final(storage_url: str) -> None:
-    db = await Database.connect(storage_url)
+async def test_close_is_idempotent_and_final(database_url: str) -> None:
+    db = await Database.connect(database_url)
     await db.upgrade()
     await db.close()
     await db.close()

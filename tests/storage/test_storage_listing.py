@@ -72,6 +72,8 @@ async def test_limit_is_capped_and_checked(database: Database) -> None:
     assert [r.id for r in rest] == ["s004", "s003", "s002", "s001", "s000"] and end is None
     with pytest.raises(InvalidRecord):
         await database.list_sessions(limit=0)
+    with pytest.raises(InvalidRecord, match="start"):
+        await database.list_sessions(start=T0.replace(tzinfo=None))
 
 
 @pytest.mark.parametrize(

@@ -44,16 +44,16 @@ CRASHING_SERVER = textwrap.dedent(
 )
 
 
-async def test_killed_server_leaves_sessions_that_the_next_start_closes(storage_url: str) -> None:
+async def test_killed_server_leaves_sessions_that_the_next_start_closes(database_url: str) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CRASHING_SERVER, storage_url,
+        sys.executable, "-c", CRASHING_SERVER, database_url,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert (proc.returncode, out) == (9, b"logged\n"), err.decode()
 
     restart = T0 + dt.timedelta(seconds=300)
-    db = await Database.connect(storage_url)
+    db = await Database.connect(database_url)
     try:
         await db.upgrade()
         assert await db.close_interrupted(restart) == 2

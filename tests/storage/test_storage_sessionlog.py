@@ -166,9 +166,9 @@ async def test_abandon_and_reject_close_without_talk(database: Database) -> None
     assert (s2.state, s2.end_reason) == ("rejected", "closed")
 
 
-async def test_unknown_session_writes_nothing(database: Database, storage_url: str) -> None:
+async def test_unknown_session_writes_nothing(database: Database, database_url: str) -> None:
     await database.append([queued("s1")])
-    before = await count_events(storage_url)
+    before = await count_events(database_url)
     with pytest.raises(UnknownSession):
         await database.append(
             [
@@ -178,7 +178,7 @@ async def test_unknown_session_writes_nothing(database: Database, storage_url: s
             ]
         )
     assert await database.get_session("s2") is None
-    assert await count_events(storage_url) == before
+    assert await count_events(database_url) == before
     page, _ = await database.list_sessions()
     assert [s.id for s in page] == ["s1"]
 
@@ -193,6 +193,7 @@ async def test_unknown_session_writes_nothing(database: Database, storage_url: s
         (LogEvent(type=ev.CHAT, ts=T0.replace(tzinfo=None), session_id="s1"), InvalidEvent),
         (LogEvent(type=ev.ENDED, ts=T0), InvalidEvent),  # call event without session
         (LogEvent(type="", ts=T0, session_id="s1"), InvalidEvent),
+        (event(ev.CHAT, "s1", 5, text=object()), InvalidEvent),
         (queued("s1"), AlreadyExists),
         (
             LogEvent(type=ev.QUEUED, ts=T0, session_id="s9", call_id="c-s1", data={"queue": "tax"}),
@@ -202,13 +203,13 @@ async def test_unknown_session_writes_nothing(database: Database, storage_url: s
     ],
 )
 async def test_bad_events_are_refused_and_change_nothing(
-    database: Database, storage_url: str, bad: LogEvent, error: type[Exception]
+    database: Database, database_url: str, bad: LogEvent, error: type[Exception]
 ) -> None:
     await database.append([queued("s1")])
-    before = (await database.get_session("s1"), await count_events(storage_url))
+    before = (await database.get_session("s1"), await count_events(database_url))
     with pytest.raises(error):
         await database.append([event(ev.CHAT, "s1", 1, text="first of the batch"), bad])
-    assert (await database.get_session("s1"), await count_events(storage_url)) == before
+    assert (await database.get_session("s1"), await count_events(database_url)) == before
     assert await database.get_session("s9") is None
 
 
@@ -223,12 +224,12 @@ async def test_final_sessions_refuse_lifecycle_but_take_feedback(database: Datab
 
 
 async def test_agent_events_are_logged_without_a_session(
-    database: Database, storage_url: str
+    database: Database, database_url: str
 ) -> None:
     status = LogEvent(type=ev.AGENT_STATUS, ts=T0, actor="alice",
                       data={"old": "away", "new": "available", "reason": "user"})  # fmt: skip
     await database.append([status])
-    assert await count_events(storage_url) == 1
+    assert await count_events(database_url) == 1
     assert await database.list_sessions() == ([], None)
 
 

@@ -13,6 +13,12 @@ const STATUS_LABELS = {
   available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
 };
 const OUTCOME_ERRORS = { invalid_message: "The form was not accepted" };
+/** Status changes the specialist did not ask for, explained; others need no note. */
+const STATUS_REASONS = {
+  missed_offer: "You did not answer the last call; it went to the next specialist.",
+  missed_offers: "You missed several calls in a row and were set to Away.",
+  wrapup_timeout: "Wrap-up time is over; you are available again.",
+};
 const MEDIA_MESSAGES = {
   "media.denied": "Camera or microphone permission was denied: allow them for this site, then reload.",
   "media.missing": "No camera or microphone found: callers will not see or hear you.",
@@ -82,7 +88,7 @@ function renderStatus(status, reason = "") {
   $("idle-text").textContent = status === "available"
     ? "You are available. Calls from your queues will ring here."
     : "You are away. Choose “Available” to receive calls.";
-  $("idle-note").textContent = reason && idle ? `Status changed: ${reason.replaceAll("_", " ")}` : "";
+  if (idle && STATUS_REASONS[reason]) $("idle-note").textContent = STATUS_REASONS[reason];
   if (status === "wrap_up" && !state.wrapupSession && !state.callId) openWrapup(null);
 }
 
@@ -258,6 +264,15 @@ async function main() {
   signaling.on("saved", onSaved);
   signaling.on("error", onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
+  signaling.on("stopped", ({ why }) => {
+    if (why === "forbidden") window.location.assign("/login?next=/console");
+    if (why === "replaced") {
+      stopRinging();
+      media.closePeers();
+      showPanel("idle");
+      $("idle-text").textContent = "The console was opened in another tab or browser. Reload this page to use it here.";
+    }
+  });
   signaling.on("token-error", (err) => {
     if (err.fatal) window.location.assign("/login?next=/console");
   });

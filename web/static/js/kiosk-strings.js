@@ -17,8 +17,8 @@ const zh = {
   "home.noQueues": "暂无可办理的事项",
   "queue.waiting": "{n} 人等待",
   "queue.estimate": "预计 {wait}",
-  "queue.closed": "暂停服务",
-  "queue.noAgents": "暂无专员在线",
+  "queue.closed": "暂不可办理",
+  "queue.noAgents": "暂无空闲专员",
   "wait.unknown": "—",
   "wait.seconds": "{n} 秒",
   "wait.minutes": "{n} 分钟",
@@ -30,7 +30,7 @@ const zh = {
   "uscc.invalid": "代码有误：{detail}",
   "uscc.blocked": "请先改正统一社会信用代码，或清空该栏",
   "waiting.title": "正在为您排队",
-  "waiting.position": "您前面的位置",
+  "waiting.position": "您的排队位置",
   "waiting.positionValue": "第 {n} 位",
   "waiting.estimate": "预计等待",
   "waiting.preview": "您的画面预览",
@@ -62,6 +62,8 @@ const zh = {
   "rejected.closed": "该事项当前不在服务时间内，请在工作时间再来。",
   "rejected.no_specialist": "该事项暂无专员在线，请稍后再试。",
   "rejected.other": "暂时无法办理（{reason}），请稍后再试。",
+  "replaced.title": "终端已在别处打开",
+  "replaced.text": "本终端的设备令牌正在另一个窗口或设备上使用。点击下方按钮在此处重新连接。",
   "ended.title": "通话已结束",
   "ended.lost": "连接已断开，本次通话已结束。",
   "error.title": "出现问题",
@@ -96,8 +98,8 @@ const en = {
   "home.noQueues": "No services are available",
   "queue.waiting": "{n} waiting",
   "queue.estimate": "about {wait}",
-  "queue.closed": "Closed now",
-  "queue.noAgents": "No specialist online",
+  "queue.closed": "Not available now",
+  "queue.noAgents": "No specialist free right now",
   "wait.unknown": "—",
   "wait.seconds": "{n} s",
   "wait.minutes": "{n} min",
@@ -141,6 +143,8 @@ const en = {
   "rejected.closed": "This service is closed now. Please come back during opening hours.",
   "rejected.no_specialist": "No specialist for this matter is online. Please try again later.",
   "rejected.other": "The call could not be taken ({reason}). Please try again later.",
+  "replaced.title": "Terminal opened elsewhere",
+  "replaced.text": "This terminal's device token is in use in another window or device. Press the button to connect here again.",
   "ended.title": "The call has ended",
   "ended.lost": "The connection was lost and the call has ended.",
   "error.title": "Something went wrong",
@@ -158,10 +162,13 @@ const en = {
   "reset.cancel": "Cancel",
 };
 
-/** Display names of the standard queues; other queues show the server's name. */
+/** English names of the standard queues; otherwise the server's (Chinese) name is shown. */
 export const QUEUE_NAMES = {
-  "zh-CN": { tax: "税务咨询", registration: "企业登记", deregistration: "注销办理" },
-  en: { tax: "Tax consultation", registration: "Business registration", deregistration: "Deregistration" },
+  "zh-CN": {},
+  en: {
+    tax: "Tax consultation", registration: "Business registration", deregistration: "Deregistration",
+    general: "General enquiries",
+  },
 };
 
 export const KIOSK_STRINGS = { "zh-CN": zh, en };

@@ -293,6 +293,12 @@ function connect(token) {
     $("setup-error").textContent = t("setup.rejected");
     show("setup");
   });
+  signaling.on("stopped", ({ why }) => {
+    if (why !== "replaced") return;
+    state.media.closePeers();
+    releaseMedia();
+    showMessage("replaced.title", t("replaced.text"));
+  });
   globalThis.vwin = { signaling, media: state.media };
   signaling.start();
 }
@@ -348,7 +354,10 @@ function main() {
   $("show-document").addEventListener("click", () => toggleDocument());
   $("rating-form").addEventListener("submit", submitRating);
   $("rating-skip").addEventListener("click", goHome);
-  $("message-home").addEventListener("click", goHome);
+  $("message-home").addEventListener("click", () => {
+    if (state.signaling?.state === "closed") window.location.reload();
+    else goHome();
+  });
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) {
     showConnection({ state: "connecting" });

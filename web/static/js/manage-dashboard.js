@@ -5,7 +5,7 @@
 import { el, formatSeconds, logout } from "./api.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 44, right: 8 };
+const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 80, right: 8 };
 /** Service level below this share of calls answered within target is flagged. */
 const SERVICE_LEVEL_GOAL = 80;
 
@@ -67,7 +67,9 @@ function renderChart(hourly, target) {
   const byHour = new Map((hourly ?? []).map((h) => [Number(h.hour), h]));
   const plotW = CHART.width - CHART.left - CHART.right;
   const plotH = CHART.height - CHART.top - CHART.bottom;
-  const maxWait = Math.max(60, target ?? 0, ...[...byHour.values()].map((h) => h.avg_wait_s ?? 0));
+  const longest = Math.max(0, ...[...byHour.values()].map((h) => h.avg_wait_s ?? 0));
+  // Scale to the data, not the target: a 15-minute target would flatten a day of short waits.
+  const maxWait = Math.max(60, longest * 1.2);
   const y = (seconds) => CHART.top + plotH - (seconds / maxWait) * plotH;
   const slot = plotW / 24;
   const nodes = [
@@ -86,11 +88,13 @@ function renderChart(hourly, target) {
     }
     if (hour % 2 === 0) nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - 8, class: "tick mid" }, `${hour}`));
   }
-  if (target) {
+  if (target && target <= maxWait) {
     nodes.push(svg("line", { x1: CHART.left, x2: CHART.width - CHART.right, y1: y(target), y2: y(target), class: "target" }),
       svg("text", { x: CHART.width - CHART.right - 4, y: y(target) - 4, class: "tick end" }, `target ${formatSeconds(target)}`));
   }
   chart.replaceChildren(...nodes);
+  const targetText = target ? ` Answer target: ${formatSeconds(target)}${target > maxWait ? " (above the scale)" : " (dashed line)"}.` : "";
+  $("chart-desc").textContent = `Bars: average wait per hour; numbers above the bars: calls.${targetText}`;
 }
 
 function render(data) {

@@ -2,7 +2,8 @@
 //
 // SignalingClient owns one WebSocket: hello/welcome, the resume token, a ping
 // every 10 s, reconnection with backoff, and an event-emitter API (one event
-// per message type plus "state", "welcome", "message", "unauthorized").
+// per message type plus "state", "welcome", "message", "unauthorized", and
+// "stopped" when the server closed with a code that makes retrying pointless).
 // PeerSession (peer.js) and CallMedia (call.js) build the calls on top of it.
 
 import { Emitter } from "./emitter.js";
@@ -16,8 +17,13 @@ const PING_INTERVAL_MS = 10_000;
 const SILENCE_LIMIT_MS = 25_000;
 /** Reconnect delays; the last one repeats. Short first steps: outages are usually brief. */
 const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
-/** Close code the server uses after `error {code: "unauthorized"}`. */
-const CLOSE_UNAUTHORIZED = 4401;
+/** Close codes after which retrying cannot help (server/ws.py, signaling/memory.py). */
+const FINAL_CLOSE_CODES = new Map([
+  [4401, "unauthorized"], // bad, expired or revoked credentials
+  [4403, "forbidden"], // this account may not use signalling
+  [4409, "replaced"], // the same terminal/specialist connected elsewhere
+  [4410, "revoked"], // the terminal was revoked
+]);
 
 /** Where the resume token lives: localStorage for the kiosk (survives a reload). */
 export function storageSlot(storage, key) {
@@ -165,9 +171,11 @@ export class SignalingClient extends Emitter {
     this.#ws = null;
     this.#stopPing();
     if (this.#state === "closed") return;
-    if (event.code === CLOSE_UNAUTHORIZED) {
+    const final = FINAL_CLOSE_CODES.get(event.code);
+    if (final) {
       this.#setState("closed");
-      this.emit("unauthorized", { reason: event.reason });
+      this.emit("stopped", { why: final, code: event.code, reason: event.reason });
+      if (final === "unauthorized" || final === "revoked") this.emit("unauthorized", { reason: event.reason });
       return;
     }
     this.#setState(this.#welcome ? "reconnecting" : "connecting");

@@ -1,0 +1,142 @@
+"""The Redis pieces of one node, built, started and closed together (one cleanup_ctx entry).
+
+`app._switchboard` builds a `ClusterBackends`, hands its router, bus, scheduler
+and presences to the `Switchboard`, then `bind`s the board so that dead nodes'
+principals and other nodes' queue changes reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from server.config import Settings
+from signaling.identity import Identity
+from signaling.switchboard import SPECIALIST, TERMINAL, Switchboard
+
+from . import keys
+from .bus import RedisBus
+from .node import ClusterNode
+from .presence import RedisPresences
+from .router import RedisRouter
+from .scheduler import RedisScheduler
+
+log = logging.getLogger(__name__)
+
+
+def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
+    """A client that retries with backoff when the connection drops (Redis restarted).
+
+    Connections are named (CLIENT SETNAME) after the key prefix and node instance, so an
+    operator (or a test) sees, and can kill, exactly one node's connections."""
+    return Redis.from_url(
+        url,
+        client_name=name,
+        decode_responses=not binary,
+        socket_timeout=keys.SOCKET_TIMEOUT_S,
+        socket_connect_timeout=keys.SOCKET_TIMEOUT_S,
+        retry=Retry(ExponentialBackoff(cap=keys.RECONNECT_MAX_S, base=keys.RECONNECT_MIN_S), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+class _Gone:
+    """The sink of a socket that was on a dead node: nothing to send to or close."""
+
+    def send(self, payload: bytes) -> None:
+        del payload
+
+    def close(self, code: int, reason: str) -> None:
+        del code, reason
+
+
+class ClusterBackends:
+    def __init__(self, settings: Settings, node_id: str, health: dict[str, str]) -> None:
+        routing = settings.routing
+        self.prefix = routing.key_prefix
+        self.node = ClusterNode(None, self.prefix, node_id, health)
+        name = f"{self.prefix}:{self.node.instance}"
+        self.redis = connect_redis(routing.redis_url, name)
+        self._binary = connect_redis(routing.redis_url, name, binary=True)
+        self.node.redis = self.redis
+        self.router = RedisRouter(self.redis, self.prefix, settings.queues)
+        self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
+        self.scheduler = RedisScheduler(self.redis, self.prefix)
+        self.bus = RedisBus(self._binary, self.prefix, self.node.instance,
+                            on_health=self.node.report)
+        self._board: Switchboard | None = None
+        self._announced: set[str] = set()
+        self._state_lost = False
+
+    async def start(self) -> None:
+        """Join the cluster: publish the queue set-up, listen, heartbeat."""
+        self._state_lost = not await self.redis.exists(keys.state_marker(self.prefix))
+        await self.router.start()
+        await self.bus.start()
+        await self.node.start()
+
+    async def interrupted_node_ids(self) -> set[str] | None:
+        """Whose open sessions a crash interrupted: nobody's while Redis still holds the
+        routing state (the survivors settle the calls by the rules), everyone's (None)
+        when Redis lost it and no other node runs, else this node's own."""
+        if not self._state_lost:
+            return set()
+        others = await self.node.live_node_ids() - {self.node.node_id}
+        return {self.node.node_id} if others else None
+
+    def bind(self, board: Switchboard) -> None:
+        """Connect the switchboard to the cluster and start firing timers."""
+        self._board = board
+        board.watch.announce = self._announce
+        board.watch.is_local = self.bus.is_local
+        board.watch.broadcast = self.bus.broadcast_local
+        self.bus.on_queues = board.watch.remote_changed
+        self.node.on_dead = self._take_over
+        self.scheduler.start()
+
+    def _announce(self, queues: set[str]) -> None:
+        """Coalesce this loop iteration's changes into one notice to the other nodes."""
+        if not self._announced:
+            asyncio.get_running_loop().call_soon(self._flush_announce)
+        self._announced |= queues
+
+    def _flush_announce(self) -> None:
+        queues, self._announced = self._announced, set()
+        self.bus.announce_queues(queues)
+
+    async def _take_over(self, instance: str, principals: set[str]) -> None:
+        """A dead node's principals: their sockets are gone, their resume grace starts."""
+        board = self._board
+        if board is None:
+            return
+        for principal in sorted(principals):
+            presence = await self.presences.get(principal)
+            if presence is None or not presence.connected or presence.node != instance:
+                continue
+            role, _, raw_id = principal.partition(":")
+            if role not in (TERMINAL, SPECIALIST):
+                continue
+            name = raw_id
+            if role == SPECIALIST:
+                agent = await self.router.get_agent(raw_id)
+                name = agent.name if agent is not None else raw_id
+            who = Identity(role=role, id=raw_id, name=name)  # type: ignore[arg-type]
+            await board.disconnect(who, presence.epoch, _Gone())
+
+    async def close(self) -> None:
+        """Stop firing timers and listening, leave the cluster, close the clients."""
+        await self.scheduler.close()
+        await self.bus.close()
+        await self.node.close()
+        await self.redis.aclose()
+        await self._binary.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        return {"instance": self.node.instance, "prefix": self.prefix}

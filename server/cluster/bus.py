@@ -1,0 +1,200 @@
+"""`RedisBus`: delivers messages to principals connected to any node.
+
+It is the local bus (`LocalBus`, this node's sinks) plus the multi-node parts,
+as LiveKit's Redis router embeds its local router: a message for a principal
+connected elsewhere is published on the owning node's channel (the owner comes
+from the principal's presence); broadcasts, kicks, "replaced" and "queue
+changed" notices go on the channel every node listens to. One writer task
+publishes everything in order, pipelined, so messages to one connection arrive
+in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from signaling.backend import Sink
+from signaling.memory import LocalBus
+
+from . import keys
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 512  # publishes per pipeline: bounded latency, few round trips under load
+
+_encode = msgspec.msgpack.encode
+_decode = msgspec.msgpack.Decoder(list[Any]).decode
+
+
+class RedisBus(LocalBus):
+    def __init__(self, redis: Redis, prefix: str, instance: str,
+                 on_health: Callable[[bool], None] | None = None) -> None:
+        super().__init__()
+        self._redis = redis
+        self._prefix = prefix
+        self.instance = instance
+        self._mine = keys.node_channel(prefix, instance).encode()
+        self._all = keys.all_channel(prefix).encode()
+        self._attached_at: dict[str, float] = {}
+        self._owners: dict[str, tuple[str, float]] = {}
+        self._out: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        self.on_health = on_health
+        self.on_queues: Callable[[set[str]], None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._write())]
+        await asyncio.wait_for(self._subscribed.wait(), keys.SOCKET_TIMEOUT_S)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---- MessageBus ---------------------------------------------------------------
+
+    def attach(self, principal: str, role: str, sink: Sink) -> None:
+        super().attach(principal, role, sink)
+        now = time.time()
+        self._attached_at[principal] = now
+        self._owners.pop(principal, None)
+        self._publish(self._all, ["r", principal, now, self.instance])
+
+    def detach(self, principal: str, sink: Sink) -> None:
+        super().detach(principal, sink)
+        if principal not in self._sinks:
+            self._attached_at.pop(principal, None)
+
+    async def send(self, principal: str, payload: bytes) -> None:
+        if principal in self._sinks:
+            await super().send(principal, payload)
+            return
+        owner = await self._owner(principal)
+        if owner and owner != self.instance:
+            self._publish(keys.node_channel(self._prefix, owner).encode(),
+                          ["m", principal, payload])
+
+    async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
+        await super().broadcast(roles, payload)
+        self._publish(self._all, ["b", sorted(roles), payload, self.instance])
+
+    async def broadcast_local(self, roles: frozenset[str], payload: bytes) -> None:
+        """To this node's sinks only (each node sends queue status to its own clients)."""
+        await super().broadcast(roles, payload)
+
+    async def kick(self, principal: str, code: int, reason: str) -> None:
+        await super().kick(principal, code, reason)
+        self._publish(self._all, ["k", principal, code, reason, self.instance])
+
+    def announce_queues(self, queues: set[str]) -> None:
+        """Tell the other nodes that these queues changed (their callers' positions)."""
+        self._publish(self._all, ["q", sorted(queues), self.instance])
+
+    def is_local(self, principal: str) -> bool:
+        return principal in self._sinks
+
+    # ---- internals ------------------------------------------------------------------
+
+    async def _owner(self, principal: str) -> str | None:
+        now = time.monotonic()
+        cached = self._owners.get(principal)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        node = await self._redis.hget(keys.presence(self._prefix, principal), "node")
+        owner = node.decode() if isinstance(node, bytes) else node
+        if owner:
+            self._owners[principal] = (owner, now + keys.OWNER_CACHE_S)
+        return owner
+
+    def _publish(self, channel: bytes, message: list[Any]) -> None:
+        self._out.put_nowait((channel, _encode(message)))
+
+    async def _write(self) -> None:
+        delay = keys.RECONNECT_MIN_S
+        while True:
+            batch = [await self._out.get()]
+            while len(batch) < WRITE_BATCH and not self._out.empty():
+                batch.append(self._out.get_nowait())
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+                delay = keys.RECONNECT_MIN_S
+            except (RedisError, OSError) as exc:
+                log.warning("bus: %d message(s) not published (%s)", len(batch), exc)
+                self._health(False)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, keys.RECONNECT_MAX_S)
+
+    async def _listen(self) -> None:
+        delay = keys.RECONNECT_MIN_S
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._mine, self._all)
+                self._subscribed.set()
+                if delay > keys.RECONNECT_MIN_S:
+                    log.warning("bus: subscribed again after losing Redis")
+                delay = keys.RECONNECT_MIN_S
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is not None:
+                        self._deliver(msg["channel"], msg["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("bus: lost the Redis subscription (%s); retrying in %.2f s",
+                            exc, delay)
+                self._health(False)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, keys.RECONNECT_MAX_S)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        try:
+            message = _decode(data)
+            op = message[0]
+            if op == "m":
+                entry = self._sinks.get(message[1])
+                if entry is not None:
+                    entry[1].send(message[2])
+            elif message[-1] == self.instance:
+                return
+            elif op == "b":
+                roles = set(message[1])
+                for role, sink in list(self._sinks.values()):
+                    if role in roles:
+                        sink.send(message[2])
+            elif op == "r":
+                self._replaced(message[1], message[3], message[2])
+            elif op == "k":
+                entry = self._sinks.get(message[1])
+                if entry is not None:
+                    entry[1].close(message[2], message[3])
+            elif op == "q" and self.on_queues is not None:
+                self.on_queues(set(message[1]))
+        except (msgspec.DecodeError, IndexError, TypeError, ValueError):
+            log.warning("bus: undecodable message on %r", channel)
+
+    def _replaced(self, principal: str, node: str, at: float) -> None:
+        """The principal connected to `node`: close an older connection here."""
+        self._owners[principal] = (node, time.monotonic() + keys.OWNER_CACHE_S)
+        entry = self._sinks.get(principal)
+        if entry is not None and self._attached_at.get(principal, 0.0) <= at:
+            del self._sinks[principal]
+            self._attached_at.pop(principal, None)
+            entry[1].close(keys.REPLACED_CLOSE_CODE, "replaced by a newer connection")
+
+    def _health(self, ok: bool) -> None:
+        if self.on_health is not None:
+            self.on_health(ok)

@@ -1,0 +1,90 @@
+"""The assignment script: ring as many (call, specialist) pairs as the state allows.
+
+The Redis twin of `CallCenter.dispatch` and `_ring_best` (signaling/acd.py): queues
+in configuration order; in each, waiting calls merged with calls overflowed to it,
+by (priority, enqueue time, sequence); per call, the best available specialist by
+(missed this call, skill level, queue strategy key), decliners excluded, overflow
+specialists at level + `OVERFLOW_LEVEL_PENALTY`. Reading a queue's best specialist
+is a ZRANGE of `#declined + #missed + 1` members, so one assignment costs O(log n)
+whatever the number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
+"""
+
+from __future__ import annotations
+
+DISPATCH = """
+local function pick(cid)
+  local c = k("c", cid)
+  local q = hget(c, "queue")
+  local declined, missed = split(hget(c, "declined")), split(hget(c, "missed"))
+  local strategy = hget(k("q", q), "strategy") or "longest-idle"
+  local oq = nil
+  if hget(c, "ovf") == "1" then oq = hget(k("q", q), "overflow") end
+  local best = nil
+  local function consider(m, level, skey, aid)
+    if best == nil or m < best[1] or (m == best[1] and (level < best[2]
+        or (level == best[2] and lt(skey .. "|" .. aid, best[3] .. "|" .. best[4])))) then
+      best = {m, level, skey, aid}
+    end
+  end
+  local members = redis.call("ZRANGE", k("av", q), 0, #declined + #missed)
+  for _, mem in ipairs(members) do
+    local level, skey, aid = string.match(mem, "^(%d+)|(.*)|([^|]*)$")
+    if not has(declined, aid) then
+      local miss = has(missed, aid) and 1 or 0
+      consider(miss, tonumber(level), skey, aid)
+      if miss == 0 then break end
+    end
+  end
+  if oq and (best == nil or best[1] == 1 or best[2] > PENALTY) then
+    local same = (hget(k("q", oq), "strategy") or "longest-idle") == strategy
+    for _, mem in ipairs(redis.call("ZRANGE", k("av", oq), 0, -1)) do
+      local aid = tail(mem)
+      local a = k("a", aid)
+      if not has(declined, aid) and not hget(a, "s:" .. q) then
+        local miss = has(missed, aid) and 1 or 0
+        consider(miss, tonumber(hget(a, "s:" .. oq)) + PENALTY, strat_key(strategy, a), aid)
+        if same and miss == 0 then break end
+      end
+    end
+  end
+  if best == nil then return nil end
+  local aid = best[4]
+  redis.call("HSET", c, "state", "ringing", "ring", aid)
+  redis.call("HSET", k("a", aid), "call", cid)
+  set_state(aid, "ringing")
+  local via = "1"
+  if hget(k("a", aid), "s:" .. q) then via = "0" end
+  return {cid, aid, q, via}
+end
+
+local offers = {}
+local CHUNK = 64
+for _, q in ipairs(redis.call("LRANGE", k("qorder"), 0, -1)) do
+  if redis.call("ZCARD", k("av", q)) > 0 then
+    local ovf = redis.call("ZRANGE", k("o", q), 0, -1)
+    local oi, start, done = 1, 0, false
+    while not done do
+      local chunk = redis.call("ZRANGE", k("w", q), start, start + CHUNK - 1)
+      start = start + CHUNK
+      local list = {}
+      for _, wm in ipairs(chunk) do
+        while oi <= #ovf and lt(ovf[oi], wm) do list[#list + 1] = ovf[oi]; oi = oi + 1 end
+        list[#list + 1] = wm
+      end
+      if #chunk < CHUNK then
+        while oi <= #ovf do list[#list + 1] = ovf[oi]; oi = oi + 1 end
+        done = true
+      end
+      for _, mem in ipairs(list) do
+        local cid = tail(mem)
+        if hget(k("c", cid), "state") == "queued" then
+          local o = pick(cid)
+          if o then for _, x in ipairs(o) do offers[#offers + 1] = x end end
+        end
+        if redis.call("ZCARD", k("av", q)) == 0 then done = true; break end
+      end
+    end
+  end
+end
+return offers
+"""

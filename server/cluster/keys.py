@@ -1,0 +1,154 @@
+"""Every Redis key name, TTL and timing constant of the cluster backend, in one place.
+
+All keys start with `[routing] key_prefix` (default `vwin`), so several services
+(or test runs) share one Redis without seeing each other. Builders take the
+prefix first; the Lua scripts (`scripts.py`) build the same names from the
+prefix they are given, with the same spellings as below.
+"""
+
+from __future__ import annotations
+
+# ---- timing ---------------------------------------------------------------------
+
+HEARTBEAT_INTERVAL_S = 1.0  # a node refreshes its heartbeat key this often
+HEARTBEAT_TTL_S = 3  # missing for 3 s (3 missed beats) = dead: survivors notice within ~4 s
+SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
+REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
+TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices
+TIMER_CLAIM_BATCH = 200  # due timers claimed per poll; the rest next poll (bounded script time)
+OWNER_CACHE_S = 5.0  # how long a node trusts its cached "principal -> node" lookup
+RECONNECT_MIN_S = 0.05  # first retry after Redis is lost: a blip heals at once
+RECONNECT_MAX_S = 2.0  # backoff cap: a restarted Redis is found again within 2 s
+SOCKET_TIMEOUT_S = 5.0  # a Redis command that hangs longer is a lost connection
+DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
+REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
+
+# ---- encodings shared with Lua ----------------------------------------------------
+
+SEP = "\x1f"  # list separator inside hash fields (ASCII unit separator: never in an id)
+NONE = ""  # a missing optional value inside a hash field
+
+
+def k(prefix: str, *parts: str) -> str:
+    """`prefix:part:part`: the one way every key name is spelled (Lua: `k(...)`)."""
+    return ":".join((prefix, *parts))
+
+
+# ---- routing state (router.py, scripts.py) -------------------------------------------
+
+def queue_config(prefix: str, queue: str) -> str:
+    """Hash: a queue's `strategy` and `overflow` target, written by every node at start."""
+    return k(prefix, "q", queue)
+
+
+def queue_order(prefix: str) -> str:
+    """List: queue ids in configuration order (dispatch walks them in this order)."""
+    return k(prefix, "qorder")
+
+
+def call(prefix: str, call_id: str) -> str:
+    """Hash: one live call (fields in `scripts.py`); deleted when the call ends."""
+    return k(prefix, "c", call_id)
+
+
+def agent(prefix: str, agent_id: str) -> str:
+    """Hash: one logged-in specialist; deleted when they log out or are lost."""
+    return k(prefix, "a", agent_id)
+
+
+def waiting(prefix: str, queue: str) -> str:
+    """Sorted set, all scores 0, ordered by member bytes:
+    `priority|enqueued_at|sequence|call_id`, each part encoded to sort like the number."""
+    return k(prefix, "w", queue)
+
+
+def waiting_since(prefix: str, queue: str) -> str:
+    """Sorted set: waiting call ids scored by enqueue time (longest wait in O(log n))."""
+    return k(prefix, "ws", queue)
+
+
+def overflowed(prefix: str, queue: str) -> str:
+    """Sorted set like `waiting`: other queues' calls now also offered to this queue."""
+    return k(prefix, "o", queue)
+
+
+def available(prefix: str, queue: str) -> str:
+    """Sorted set, scores 0: available specialists of the queue, best first
+    (`level|strategy key|agent_id`), so picking one is a ZRANGE of a few members."""
+    return k(prefix, "av", queue)
+
+
+def counts(prefix: str, queue: str) -> str:
+    """Hash: how many specialists of the queue are in each state, plus `logged_in`."""
+    return k(prefix, "n", queue)
+
+
+def handle_times(prefix: str) -> str:
+    """Hash: queue -> mean handle time (EWMA, exact double as `%.17g`)."""
+    return k(prefix, "ht")
+
+
+def sequence(prefix: str) -> str:
+    """Counter: tie-breaker between calls queued at the same instant (FIFO)."""
+    return k(prefix, "seq")
+
+
+def terminal_calls(prefix: str, terminal_id: str) -> str:
+    """Set: a terminal's live call ids."""
+    return k(prefix, "tc", terminal_id)
+
+
+def state_marker(prefix: str) -> str:
+    """String: present while Redis holds routing state; gone = Redis lost it (see node.py)."""
+    return k(prefix, "state")
+
+
+# ---- presences and the bus (presence.py, bus.py) ----------------------------------------
+
+def presence(prefix: str, principal: str) -> str:
+    """Hash: `resume`, `epoch`, `connected`, `node` (the instance holding the socket)."""
+    return k(prefix, "p", principal)
+
+
+def node_principals(prefix: str, instance: str) -> str:
+    """Set: principals connected to one node instance (taken over when it dies)."""
+    return k(prefix, "pn", instance)
+
+
+def node_channel(prefix: str, instance: str) -> str:
+    """Pub/sub channel: messages for the principals connected to one node instance."""
+    return k(prefix, "ch", instance)
+
+
+def all_channel(prefix: str) -> str:
+    """Pub/sub channel: broadcasts, kicks, "replaced" and "queue changed" notices."""
+    return k(prefix, "ch", "*all")
+
+
+# ---- timers (scheduler.py) ----------------------------------------------------------
+
+def timers(prefix: str) -> str:
+    """Sorted set: timer key scored by due time (epoch seconds)."""
+    return k(prefix, "t")
+
+
+def timer_payloads(prefix: str) -> str:
+    """Hash: timer key -> JSON `{kind, payload}`."""
+    return k(prefix, "tp")
+
+
+# ---- nodes (node.py) ----------------------------------------------------------------
+
+def nodes(prefix: str) -> str:
+    """Hash: registered node instances -> their configured node_id (for the SQL log)."""
+    return k(prefix, "nodes")
+
+
+def heartbeat(prefix: str, instance: str) -> str:
+    """String with TTL `HEARTBEAT_TTL_S`: the instance is alive while it exists."""
+    return k(prefix, "hb", instance)
+
+
+def reap_lock(prefix: str, instance: str) -> str:
+    """String with TTL `REAP_LOCK_TTL_S`: the survivor taking a dead instance over."""
+    return k(prefix, "reap", instance)

@@ -1,0 +1,133 @@
+"""A node of the cluster: its heartbeat, and taking dead nodes over.
+
+Each node instance (`node_id` + a random suffix, new at every start) refreshes
+a heartbeat key with a TTL. Every node sweeps the registry; an instance whose
+heartbeat expired is dead: one survivor (a lock) hands its principals to
+`on_dead`, which starts their resume grace as if their sockets had closed.
+A failing heartbeat means Redis is unreachable: the health turns `degraded`
+until it succeeds again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from . import keys
+
+log = logging.getLogger(__name__)
+
+DeadHandler = Callable[[str, set[str]], Awaitable[None]]
+
+
+class ClusterNode:
+    def __init__(self, redis: Redis | None, prefix: str, node_id: str,
+                 health: dict[str, str]) -> None:
+        self._client = redis
+        self._prefix = prefix
+        self.node_id = node_id
+        self.instance = f"{node_id}.{secrets.token_hex(4)}"
+        self._health = health
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failing = False
+        self.on_dead: DeadHandler | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("node has no Redis client yet")
+        return self._client
+
+    @redis.setter
+    def redis(self, client: Redis) -> None:
+        self._client = client
+
+    async def start(self) -> None:
+        await self._beat()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._heartbeat()), loop.create_task(self._sweeper())]
+
+    async def live_node_ids(self) -> set[str]:
+        """Configured node ids of the instances alive now (this one included)."""
+        registry = await self.redis.hgetall(keys.nodes(self._prefix))
+        alive: set[str] = set()
+        for instance, node_id in registry.items():
+            if await self.redis.exists(keys.heartbeat(self._prefix, str(instance))):
+                alive.add(str(node_id))
+        return alive
+
+    def report(self, ok: bool) -> None:
+        """Redis answered (or not): log the change once and update `/healthz`."""
+        if ok and self._failing:
+            log.warning("redis reachable again; node %s back to ok", self.instance)
+        elif not ok and not self._failing:
+            log.error("redis unreachable; node %s degraded, retrying", self.instance)
+        self._failing = not ok
+        self._health["status"] = "ok" if ok else "degraded"
+
+    async def _beat(self) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.nodes(self._prefix), self.instance, self.node_id)
+            pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
+                     ex=keys.HEARTBEAT_TTL_S)
+            await pipe.execute()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
+            try:
+                await asyncio.wait_for(self._beat(), keys.HEARTBEAT_INTERVAL_S)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("heartbeat failed: %r", exc)
+                self.report(False)
+            else:
+                self.report(True)
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(keys.SWEEP_INTERVAL_S)
+            try:
+                await self.sweep()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("sweep failed: %r", exc)
+            except Exception:
+                log.exception("taking a dead node over failed")
+
+    async def sweep(self) -> None:
+        """Take over every registered instance whose heartbeat has expired."""
+        for raw in await self.redis.hkeys(keys.nodes(self._prefix)):
+            instance = str(raw)
+            if instance == self.instance:
+                continue
+            if await self.redis.exists(keys.heartbeat(self._prefix, instance)):
+                continue
+            lock = keys.reap_lock(self._prefix, instance)
+            if not await self.redis.set(lock, self.instance, nx=True, ex=keys.REAP_LOCK_TTL_S):
+                continue
+            principals = {str(p) for p in await self.redis.smembers(
+                keys.node_principals(self._prefix, instance))}
+            log.warning("node %s is dead: taking over %d principal(s)", instance,
+                        len(principals))
+            if self.on_dead is not None:
+                await self.on_dead(instance, principals)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.node_principals(self._prefix, instance))
+                pipe.hdel(keys.nodes(self._prefix), instance)
+                await pipe.execute()
+
+    async def close(self) -> None:
+        """Leave the cluster; principals still here are taken over by the survivors."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.redis.delete(keys.heartbeat(self._prefix, self.instance))
+            if not await self.redis.scard(keys.node_principals(self._prefix, self.instance)):
+                await self.redis.hdel(keys.nodes(self._prefix), self.instance)
+        except (RedisError, OSError) as exc:
+            log.warning("could not unregister node %s: %s", self.instance, exc)

@@ -1,0 +1,269 @@
+"""`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
+
+Every method is one Lua script (`scripts.py`, `dispatch.py`), so each
+transaction is atomic across all nodes and gives the same results as
+`MemoryRouter`, `Refused` codes included (the shared tests hold both to it).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from signaling.errors import Refused
+from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
+from signaling.strategies import STRATEGIES
+
+from . import keys, scripts
+from .dispatch import DISPATCH
+
+_REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
+LUA_STRATEGIES = frozenset({"longest-idle", "fewest-calls"})  # strategies with a Lua encoding
+
+
+class _CallBlob(msgspec.Struct, kw_only=True):
+    """The parts of a call that never change, stored as one JSON field."""
+
+    id: str
+    session_id: str
+    queue: str
+    terminal_id: str
+    enqueued_at: float
+    context: dict[str, Any]
+
+
+class _AgentBlob(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    department: str | None = None
+
+
+def float_key(value: float) -> str:
+    """16 hex digits that sort as bytes in the order of the floats (IEEE 754 trick)."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", float(value)))
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return f"{bits:016x}"
+
+
+def _split(value: str) -> list[str]:
+    return value.split(keys.SEP) if value else []
+
+
+def _fields(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def call_from(flat: Sequence[str]) -> Call:
+    h = _fields(flat)
+    blob = msgspec.json.decode(h["blob"], type=_CallBlob)
+    return Call(
+        id=blob.id, session_id=blob.session_id, queue=blob.queue, terminal_id=blob.terminal_id,
+        enqueued_at=blob.enqueued_at, priority=int(h["prio"]), state=CallState(h["state"]),
+        ringing_agent=h.get("ring") or None, declined_by=_split(h.get("declined", "")),
+        missed_by=_split(h.get("missed", "")), overflowed=h.get("ovf") == "1",
+        agents=_split(h.get("agents", "")),
+        answered_at=float(h["ans"]) if h.get("ans") else None, context=blob.context,
+    )
+
+
+def agent_from(flat: Sequence[str]) -> Agent:
+    h = _fields(flat)
+    blob = msgspec.json.decode(h["blob"], type=_AgentBlob)
+    return Agent(
+        id=blob.id, name=blob.name, department=blob.department,
+        skills={q: int(h["s:" + q]) for q in _split(h["sq"])},
+        state=AgentState(h["state"]), connected=h["conn"] == "1", idle_since=float(h["idle"]),
+        calls_answered=int(h["answered"]), missed_streak=int(h["streak"]),
+        call_id=h.get("call") or None,
+    )
+
+
+class RedisRouter:
+    """Routing state shared by every node through one Redis."""
+
+    def __init__(self, redis: Redis, prefix: str, queues: Sequence[QueueConfig]) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self.queues = {q.id: q for q in queues}
+        unsupported = {q.strategy for q in queues} - LUA_STRATEGIES
+        if unsupported:
+            raise ValueError(f"strategies {sorted(unsupported)} have no Redis encoding; "
+                             f"known: {sorted(LUA_STRATEGIES & set(STRATEGIES))}")
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(scripts.PRELUDE + body)
+            for name, body in _BODIES.items()
+        }
+
+    async def start(self) -> None:
+        """Publish this node's queue configuration (every node has the same)."""
+        args: list[str] = []
+        for q in self.queues.values():
+            args += [q.id, q.strategy, q.overflow_to or ""]
+        await self._run("setup", 0.0, *args)
+
+    async def _run(self, name: str, now: float, *args: Any) -> Any:
+        try:
+            return await self._scripts[name](
+                keys=[], args=[self._prefix, repr(float(now)), float_key(now), *args])
+        except ResponseError as exc:
+            match = _REFUSED.match(str(exc))
+            if match is None:
+                raise
+            raise Refused(match.group(1), match.group(2)) from None
+
+    # ---- specialists -------------------------------------------------------------
+
+    async def agent_join(self, agent: Agent, now: float) -> Agent:
+        blob = msgspec.json.encode(_AgentBlob(id=agent.id, name=agent.name,
+                                              department=agent.department))
+        skills: list[str] = []
+        for q, level in agent.skills.items():
+            if q in self.queues:
+                skills += [q, str(int(level))]
+        flat = await self._run("agent_join", now, agent.id, blob,
+                               "1" if agent.connected else "0", *skills)
+        return agent_from(flat)
+
+    async def agent_leave(self, agent_id: str) -> Agent | None:
+        flat = await self._run("agent_leave", 0.0, agent_id)
+        return agent_from(flat) if flat else None
+
+    async def set_connected(self, agent_id: str, connected: bool) -> None:
+        await self._run("set_connected", 0.0, agent_id, "1" if connected else "0")
+
+    async def set_status(self, agent_id: str, status: AgentState, now: float) -> AgentState | None:
+        old = await self._run("set_status", now, agent_id, AgentState(status).value)
+        return AgentState(old) if old else None
+
+    async def wrapup_done(self, agent_id: str, now: float) -> bool:
+        return bool(await self._run("wrapup_done", now, agent_id))
+
+    # ---- calls -----------------------------------------------------------------
+
+    async def check_open(self, queue: str) -> str | None:
+        config = self.queues.get(queue)
+        if config is None:
+            raise Refused("unknown_queue", f"no queue {queue!r}")
+        if not config.open:
+            return "closed"
+        logged_in = await self._redis.hget(keys.counts(self._prefix, queue), "logged_in")
+        return None if logged_in and int(logged_in) > 0 else "no_specialist"
+
+    async def enqueue(self, call: Call) -> int:
+        if call.queue not in self.queues:
+            raise Refused("unknown_queue", f"no queue {call.queue!r}")
+        blob = msgspec.json.encode(_CallBlob(
+            id=call.id, session_id=call.session_id, queue=call.queue,
+            terminal_id=call.terminal_id, enqueued_at=call.enqueued_at, context=call.context))
+        position = await self._run(
+            "enqueue", call.enqueued_at, call.id, call.queue, call.terminal_id, blob,
+            repr(float(call.enqueued_at)), float_key(call.enqueued_at), str(int(call.priority)),
+            keys.SEP.join(call.declined_by), keys.SEP.join(call.missed_by),
+            keys.SEP.join(call.agents), "1" if call.overflowed else "0",
+            "" if call.answered_at is None else repr(float(call.answered_at)))
+        call.state = CallState.QUEUED
+        return int(position)
+
+    async def remove(self, call_id: str, now: float) -> Call | None:
+        return await self._maybe_call("remove", now, call_id)
+
+    async def overflow(self, call_id: str) -> bool:
+        return bool(await self._run("overflow", 0.0, call_id))
+
+    async def dispatch(self, now: float) -> list[Offer]:
+        flat = await self._run("dispatch", now)
+        return [
+            Offer(call_id=flat[i], agent_id=flat[i + 1], queue=flat[i + 2],
+                  via_overflow=flat[i + 3] == "1")
+            for i in range(0, len(flat), 4)
+        ]
+
+    async def accept(self, call_id: str, agent_id: str, now: float) -> Call:
+        return call_from(await self._run("accept", now, call_id, agent_id))
+
+    async def decline(self, call_id: str, agent_id: str, now: float) -> Call:
+        return call_from(await self._run("decline", now, call_id, agent_id))
+
+    async def timeout(self, call_id: str, agent_id: str, now: float) -> tuple[Call, bool] | None:
+        result = await self._run("timeout", now, call_id, agent_id)
+        if not result:
+            return None
+        return call_from(result[1]), bool(result[0])
+
+    async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return await self._maybe_call("withdraw", now, call_id, agent_id)
+
+    async def hangup(self, call_id: str, now: float) -> Call | None:
+        return await self._maybe_call("hangup", now, call_id)
+
+    async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return await self._maybe_call("requeue", now, call_id, agent_id)
+
+    async def _maybe_call(self, name: str, now: float, *args: str) -> Call | None:
+        flat = await self._run(name, now, *args)
+        return call_from(flat) if flat else None
+
+    # ---- reading ---------------------------------------------------------------
+
+    async def get_call(self, call_id: str) -> Call | None:
+        flat = await self._redis.hgetall(keys.call(self._prefix, call_id))
+        return call_from(_flatten(flat)) if flat else None
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        flat = await self._redis.hgetall(keys.agent(self._prefix, agent_id))
+        return agent_from(_flatten(flat)) if flat else None
+
+    async def position(self, call_id: str) -> int | None:
+        result = await self._run("position", 0.0, call_id)
+        return int(result) if result else None
+
+    async def waiting(self, queue: str) -> list[tuple[str, str]]:
+        flat = await self._run("waiting", 0.0, queue)
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
+    async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
+        waiting, oldest, available, counts_flat, handle = await self._run("snapshot", now, queue)
+        counts = {k: int(v) for k, v in _fields(counts_flat).items()}
+
+        def n(state: AgentState) -> int:
+            return counts.get(state.value, 0)
+
+        return QueueSnapshot(
+            id=queue,
+            waiting=int(waiting),
+            longest_wait_s=now - (float(oldest) if oldest else now),
+            available=int(available),
+            busy=n(AgentState.RINGING) + n(AgentState.IN_CALL) + n(AgentState.WRAP_UP),
+            away=n(AgentState.AWAY) + n(AgentState.AVAILABLE) - int(available),
+            logged_in=counts.get("logged_in", 0),
+            avg_handle_s=float(handle) if handle else None,
+        )
+
+    async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
+        return [call_from(flat) for flat in await self._run("calls_of_terminal", 0.0, terminal_id)]
+
+
+def _flatten(value: Any) -> list[str]:
+    """HGETALL answers a dict; the decoders take the flat list Lua returns."""
+    if isinstance(value, dict):
+        return [x for pair in value.items() for x in pair]
+    return list(value)
+
+
+_BODIES = {
+    "setup": scripts.SETUP, "agent_join": scripts.AGENT_JOIN, "agent_leave": scripts.AGENT_LEAVE,
+    "set_connected": scripts.SET_CONNECTED, "set_status": scripts.SET_STATUS,
+    "wrapup_done": scripts.WRAPUP_DONE, "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE,
+    "overflow": scripts.OVERFLOW, "dispatch": DISPATCH, "accept": scripts.ACCEPT,
+    "decline": scripts.DECLINE, "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW,
+    "hangup": scripts.HANGUP, "requeue": scripts.REQUEUE, "position": scripts.POSITION,
+    "waiting": scripts.WAITING, "snapshot": scripts.SNAPSHOT,
+    "calls_of_terminal": scripts.CALLS_OF_TERMINAL,
+}

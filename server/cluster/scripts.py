@@ -1,0 +1,400 @@
+"""The Lua scripts of the Redis router: each `Router` transaction is one script, so it
+is atomic across every node (Redis runs one script at a time).
+
+Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
+the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
+`ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
+ringing), `declined`, `missed`, `agents` (lists joined by US, 0x1f), `ovf`
+("1" once overflowed), `ans` (answer time), `wkey` (its member in `w:<queue>`).
+Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
+queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
+time), `answered`, `streak` (consecutive missed offers), `call`, `m:<queue>`
+(its member in `av:<queue>` while available).
+
+Times arrive from Python as exact repr strings (ARGV[2]) and their sortable
+encoding (ARGV[3]); Lua never formats a float except with `%.17g` (exact), so
+both backends compute with the same doubles. Lua's `<` on strings follows the
+locale, so byte order is compared with `lt`.
+"""
+
+from __future__ import annotations
+
+from signaling.acd import MISSED_OFFERS_BEFORE_AWAY, OVERFLOW_LEVEL_PENALTY, REQUEUE_PRIORITY
+from signaling.estimate import EWMA_ALPHA
+
+PRELUDE = f"""
+local P, NOW, NOWKEY = ARGV[1], ARGV[2], ARGV[3]
+local SEP = "\\31"
+local MISSED_MAX, PENALTY = {MISSED_OFFERS_BEFORE_AWAY}, {OVERFLOW_LEVEL_PENALTY}
+local REQUEUE_PRIO = {REQUEUE_PRIORITY}
+local ALPHA = {EWMA_ALPHA!r}
+local function k(...) return P .. ":" .. table.concat({{...}}, ":") end
+local function hget(key, f)
+  local v = redis.call("HGET", key, f)
+  if v == false or v == "" then return nil end
+  return v
+end
+local function split(s)
+  local t = {{}}
+  if s == nil then return t end
+  for x in string.gmatch(s, "[^\\31]+") do t[#t + 1] = x end
+  return t
+end
+local function has(t, x)
+  for _, v in ipairs(t) do if v == x then return true end end
+  return false
+end
+local function lt(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function refuse(code, msg) error({{err = "REFUSED " .. code .. " " .. msg}}) end
+local function tail(member) return string.match(member, "([^|]*)$") end
+local function append(key, field, value)
+  local t = split(hget(key, field))
+  t[#t + 1] = value
+  redis.call("HSET", key, field, table.concat(t, SEP))
+end
+
+local function strat_key(strategy, a)
+  if strategy == "fewest-calls" then
+    return string.format("%010d", tonumber(hget(a, "answered"))) .. "|" .. hget(a, "ikey")
+  end
+  return hget(a, "ikey")
+end
+local function index(aid)
+  local a = k("a", aid)
+  local ready = hget(a, "conn") == "1" and hget(a, "state") == "available"
+  for _, q in ipairs(split(hget(a, "sq"))) do
+    local old = hget(a, "m:" .. q)
+    if old then
+      redis.call("ZREM", k("av", q), old)
+      redis.call("HDEL", a, "m:" .. q)
+    end
+    if ready then
+      local strategy = hget(k("q", q), "strategy") or "longest-idle"
+      local m = string.format("%06d", tonumber(hget(a, "s:" .. q))) .. "|"
+        .. strat_key(strategy, a) .. "|" .. aid
+      redis.call("ZADD", k("av", q), 0, m)
+      redis.call("HSET", a, "m:" .. q, m)
+    end
+  end
+end
+local function count(a, state, delta)
+  for _, q in ipairs(split(hget(a, "sq"))) do redis.call("HINCRBY", k("n", q), state, delta) end
+end
+local function set_state(aid, state)
+  local a = k("a", aid)
+  local old = hget(a, "state")
+  if state == "available" and old ~= "available" then
+    redis.call("HSET", a, "idle", NOW, "ikey", NOWKEY)
+  end
+  if old ~= state then
+    count(a, old, -1)
+    count(a, state, 1)
+    redis.call("HSET", a, "state", state)
+  end
+  index(aid)
+end
+
+local function add_waiting(cid)
+  local c = k("c", cid)
+  local q = hget(c, "queue")
+  local seq = redis.call("INCR", k("seq"))
+  local m = string.format("%011d", tonumber(hget(c, "prio")) + 2147483648) .. "|"
+    .. hget(c, "ekey") .. "|" .. string.format("%016d", seq) .. "|" .. cid
+  redis.call("ZADD", k("w", q), 0, m)
+  redis.call("ZADD", k("ws", q), tonumber(hget(c, "enq")), cid)
+  redis.call("HSET", c, "wkey", m)
+end
+local function unwait(cid)
+  local c = k("c", cid)
+  local q = hget(c, "queue")
+  local m = hget(c, "wkey")
+  if m then
+    redis.call("ZREM", k("w", q), m)
+    local target = hget(k("q", q), "overflow")
+    if hget(c, "ovf") == "1" and target then redis.call("ZREM", k("o", target), m) end
+  end
+  redis.call("ZREM", k("ws", q), cid)
+  redis.call("HSET", c, "wkey", "")
+end
+local function release(cid)
+  local c = k("c", cid)
+  local aid = hget(c, "ring")
+  redis.call("HSET", c, "ring", "", "state", "queued")
+  if aid then
+    local a = k("a", aid)
+    if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
+      redis.call("HSET", a, "call", "")
+      set_state(aid, "available")
+    end
+  end
+end
+local function ringing(cid, aid)
+  local c = k("c", cid)
+  if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then
+    refuse("offer_gone", "call " .. cid .. " is not ringing you")
+  end
+  return c
+end
+local function waiting_state(c)
+  local s = hget(c, "state")
+  return s == "queued" or s == "ringing"
+end
+local function finish(cid)
+  local c = k("c", cid)
+  local term = hget(c, "term") or ""
+  redis.call("HSET", c, "state", "ended")
+  local out = redis.call("HGETALL", c)
+  redis.call("DEL", c)
+  redis.call("SREM", k("tc", term), cid)
+  return out
+end
+"""
+
+SETUP = """
+redis.call("DEL", k("qorder"))
+for i = 4, #ARGV, 3 do
+  redis.call("RPUSH", k("qorder"), ARGV[i])
+  redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2])
+end
+redis.call("SET", k("state"), NOW)
+return 1
+"""
+
+AGENT_JOIN = """
+local aid = ARGV[4]
+local a = k("a", aid)
+if redis.call("EXISTS", a) == 1 then
+  redis.call("HSET", a, "conn", "1")
+  index(aid)
+  return redis.call("HGETALL", a)
+end
+local sq = {}
+for i = 7, #ARGV, 2 do
+  sq[#sq + 1] = ARGV[i]
+  redis.call("HSET", a, "s:" .. ARGV[i], ARGV[i + 1])
+end
+redis.call("HSET", a, "id", aid, "blob", ARGV[5], "conn", ARGV[6], "sq", table.concat(sq, SEP),
+  "state", "away", "idle", NOW, "ikey", NOWKEY, "answered", "0", "streak", "0", "call", "")
+for _, q in ipairs(sq) do
+  redis.call("HINCRBY", k("n", q), "away", 1)
+  redis.call("HINCRBY", k("n", q), "logged_in", 1)
+end
+index(aid)
+return redis.call("HGETALL", a)
+"""
+
+AGENT_LEAVE = """
+local aid = ARGV[4]
+local a = k("a", aid)
+if redis.call("EXISTS", a) == 0 then return false end
+local out = redis.call("HGETALL", a)
+local state = hget(a, "state")
+for _, q in ipairs(split(hget(a, "sq"))) do
+  local m = hget(a, "m:" .. q)
+  if m then redis.call("ZREM", k("av", q), m) end
+  redis.call("HINCRBY", k("n", q), state, -1)
+  redis.call("HINCRBY", k("n", q), "logged_in", -1)
+end
+redis.call("DEL", a)
+return out
+"""
+
+SET_CONNECTED = """
+local a = k("a", ARGV[4])
+if redis.call("EXISTS", a) == 1 then
+  redis.call("HSET", a, "conn", ARGV[5])
+  index(ARGV[4])
+end
+return 1
+"""
+
+SET_STATUS = """
+local aid, status = ARGV[4], ARGV[5]
+local a = k("a", aid)
+if redis.call("EXISTS", a) == 0 then
+  refuse("not_logged_in", "specialist " .. aid .. " is not logged in")
+end
+local old = hget(a, "state")
+if old == "ringing" or old == "in_call" then
+  refuse("busy", "cannot change status while " .. old)
+end
+if old == status then return false end
+if status == "available" then redis.call("HSET", a, "streak", "0") end
+set_state(aid, status)
+return old
+"""
+
+WRAPUP_DONE = """
+local a = k("a", ARGV[4])
+if redis.call("EXISTS", a) == 0 or hget(a, "state") ~= "wrap_up" then return 0 end
+set_state(ARGV[4], "available")
+return 1
+"""
+
+ENQUEUE = """
+local cid = ARGV[4]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 1 then refuse("duplicate_call", "call " .. cid .. " exists") end
+redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
+  "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
+  "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "state", "queued", "ring", "")
+add_waiting(cid)
+redis.call("SADD", k("tc", ARGV[6]), cid)
+return redis.call("ZRANK", k("w", ARGV[5]), hget(c, "wkey")) + 1
+"""
+
+REMOVE = """
+local cid = ARGV[4]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or not waiting_state(c) then return false end
+local ring = hget(c, "ring")
+if ring then
+  release(cid)
+  redis.call("HSET", c, "ring", ring)
+end
+unwait(cid)
+return finish(cid)
+"""
+
+OVERFLOW = """
+local cid = ARGV[4]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "ovf") == "1" or not waiting_state(c) then return 0 end
+local target = hget(k("q", hget(c, "queue")), "overflow")
+if not target or redis.call("EXISTS", k("q", target)) == 0 then return 0 end
+redis.call("HSET", c, "ovf", "1")
+redis.call("ZADD", k("o", target), 0, hget(c, "wkey"))
+return 1
+"""
+
+ACCEPT = """
+local cid, aid = ARGV[4], ARGV[5]
+local c = ringing(cid, aid)
+local a = k("a", aid)
+unwait(cid)
+redis.call("HSET", c, "state", "connected", "ring", "")
+append(c, "agents", aid)
+if not hget(c, "ans") then redis.call("HSET", c, "ans", NOW) end
+redis.call("HSET", a, "streak", "0", "call", cid)
+redis.call("HINCRBY", a, "answered", 1)
+set_state(aid, "in_call")
+return redis.call("HGETALL", c)
+"""
+
+DECLINE = """
+local cid, aid = ARGV[4], ARGV[5]
+local c = ringing(cid, aid)
+append(c, "declined", aid)
+release(cid)
+return redis.call("HGETALL", c)
+"""
+
+TIMEOUT = """
+local cid, aid = ARGV[4], ARGV[5]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then return false end
+append(c, "missed", aid)
+local streak = redis.call("HINCRBY", k("a", aid), "streak", 1)
+release(cid)
+if streak >= MISSED_MAX then
+  set_state(aid, "away")
+  return {1, redis.call("HGETALL", c)}
+end
+return {0, redis.call("HGETALL", c)}
+"""
+
+WITHDRAW = """
+local cid, aid = ARGV[4], ARGV[5]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then return false end
+release(cid)
+return redis.call("HGETALL", c)
+"""
+
+HANGUP = """
+local cid = ARGV[4]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return false end
+for _, aid in ipairs(split(hget(c, "agents"))) do
+  local a = k("a", aid)
+  if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
+    redis.call("HSET", a, "call", "")
+    set_state(aid, "wrap_up")
+  end
+end
+local ans = hget(c, "ans")
+if ans then
+  local q = hget(c, "queue")
+  local s = tonumber(NOW) - tonumber(ans)
+  local old = redis.call("HGET", k("ht"), q)
+  local mean = s
+  if old then mean = tonumber(old) + ALPHA * (s - tonumber(old)) end
+  redis.call("HSET", k("ht"), q, string.format("%.17g", mean))
+end
+return finish(cid)
+"""
+
+REQUEUE = """
+local cid, aid = ARGV[4], ARGV[5]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return false end
+local agents = split(hget(c, "agents"))
+if not has(agents, aid) then return false end
+local rest = {}
+local dropped = false
+for _, x in ipairs(agents) do
+  if x == aid and not dropped then dropped = true else rest[#rest + 1] = x end
+end
+redis.call("HSET", c, "agents", table.concat(rest, SEP))
+local a = k("a", aid)
+if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
+  redis.call("HSET", a, "call", "")
+  set_state(aid, "away")
+end
+if #rest > 0 then return redis.call("HGETALL", c) end
+redis.call("HSET", c, "state", "queued", "prio", tostring(REQUEUE_PRIO))
+append(c, "declined", aid)
+add_waiting(cid)
+return redis.call("HGETALL", c)
+"""
+
+POSITION = """
+local c = k("c", ARGV[4])
+if redis.call("EXISTS", c) == 0 or not waiting_state(c) then return false end
+return redis.call("ZRANK", k("w", hget(c, "queue")), hget(c, "wkey")) + 1
+"""
+
+WAITING = """
+local out = {}
+for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
+  local cid = tail(m)
+  out[#out + 1] = cid
+  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
+end
+return out
+"""
+
+SNAPSHOT = """
+local q = ARGV[4]
+local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
+return {redis.call("ZCARD", k("w", q)), oldest[2] or false, redis.call("ZCARD", k("av", q)),
+  redis.call("HGETALL", k("n", q)), redis.call("HGET", k("ht"), q)}
+"""
+
+CALLS_OF_TERMINAL = """
+local out = {}
+for _, cid in ipairs(redis.call("SMEMBERS", k("tc", ARGV[4]))) do
+  if redis.call("EXISTS", k("c", cid)) == 1 then
+    out[#out + 1] = redis.call("HGETALL", k("c", cid))
+  end
+end
+return out
+"""
+

@@ -1,0 +1,191 @@
+"""Real `vwin serve` processes sharing one Redis prefix and one fresh PostgreSQL database.
+
+`Cluster` starts nodes on free ports, provisions accounts straight into the
+database, logs specialists in over HTTP and opens signalling clients on any
+node; `close()` stops whatever it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from server.auth import hash_password, new_terminal_token, token_hash
+from server.storage import Database
+from tests.helpers import WAIT_S, Peer
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUES = """
+[[queues]]
+id = "tax"
+name = "Tax"
+ring_timeout_s = {ring}
+wrapup_s = 0.2
+
+[[queues]]
+id = "registration"
+name = "Registration"
+ring_timeout_s = {ring}
+wrapup_s = 0.2
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Node:
+    def __init__(self, name: str, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.name = name
+        self.port = port
+        self.proc = proc
+        self.log = log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+class Cluster:
+    def __init__(self, tmp: Path, pg_url: str, prefix: str, *, grace_s: float = 3.0,
+                 ring_s: float = 5.0) -> None:
+        self.tmp = tmp
+        self.pg_url = pg_url
+        self.prefix = prefix
+        self.grace_s = grace_s
+        self.ring_s = ring_s
+        self.nodes: dict[str, Node] = {}
+        self.http = aiohttp.ClientSession()
+        self.db: Database | None = None
+
+    async def provision(self) -> Database:
+        if self.db is None:
+            self.db = await Database.connect(self.pg_url)
+            await self.db.upgrade()
+            await self.db.add_site("park1", "Park One", "park")
+            # An account first: nodes starting at once on an empty database would race
+            # to create the first-run `admin`.
+            await self.db.add_user("boss", "manager", hash_password("manager-pass"), "Boss",
+                                   None, {})
+        return self.db
+
+    def config(self, name: str, port: int) -> Path:
+        path = self.tmp / f"{name}.toml"
+        path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+node_id = "{name}"
+resume_grace_s = {self.grace_s}
+drain_timeout_s = 5
+rate_per_s = 1000
+rate_burst = 1000
+
+[storage]
+url = "{self.pg_url}"
+
+[routing]
+backend = "redis"
+key_prefix = "{self.prefix}"
+""" + QUEUES.format(ring=self.ring_s))
+        return path
+
+    async def start(self, *names: str) -> list[Node]:
+        await self.provision()
+        started = []
+        for name in names:
+            port = free_port()
+            log = self.tmp / f"{name}.log"
+            with log.open("ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "server.cli", "serve", "--config",
+                     str(self.config(name, port))],
+                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                    env={**{k: v for k, v in os.environ.items() if not k.startswith("VWIN_")},
+                         "PYTHONUNBUFFERED": "1"})
+            node = Node(name, port, proc, log)
+            self.nodes[name] = node
+            started.append(node)
+        for node in started:
+            await self.wait_health(node, "ok")
+        return started
+
+    async def health(self, node: Node) -> str:
+        try:
+            async with self.http.get(node.url + "/healthz") as resp:
+                return str((await resp.json())["status"])
+        except (aiohttp.ClientError, OSError):
+            return "down"
+
+    async def wait_health(self, node: Node, status: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.health(node) != status:
+            if node.proc.poll() is not None and status != "down":
+                raise RuntimeError(f"{node.name} exited:\n{node.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node.name} not {status}:\n{node.output()[-3000:]}")
+            await asyncio.sleep(0.1)
+
+    async def specialist(self, username: str, skills: dict[str, int]) -> str:
+        db = await self.provision()
+        await db.add_user(username, "specialist", hash_password("secret-pass"),
+                          username.title(), None, skills)
+        node = next(iter(self.nodes.values()))
+        async with self.http.post(node.url + "/api/login",
+                                  json={"username": username, "password": "secret-pass"}) as r:
+            assert r.status == 200, await r.text()
+            return str((await r.json())["token"])
+
+    async def terminal(self, terminal_id: str) -> str:
+        db = await self.provision()
+        token = new_terminal_token()
+        await db.add_terminal(terminal_id, "park1", f"Terminal {terminal_id}", token_hash(token))
+        return token
+
+    async def connect(self, node: Node, token: str, resume: str | None = None) -> Peer:
+        ws = await self.http.ws_connect(node.url + "/ws")
+        peer = Peer(ws)
+        hello: dict[str, Any] = {"type": "hello", "token": token}
+        if resume:
+            hello["resume"] = resume
+        await peer.send(hello)
+        peer.welcome = await peer.recv("welcome")
+        return peer
+
+    async def ready(self, node: Node, token: str) -> Peer:
+        peer = await self.connect(node, token)
+        await peer.send({"type": "agent.status", "status": "available"})
+        await peer.recv("agent.status", status="available")
+        return peer
+
+    def kill(self, node: Node) -> None:
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait(WAIT_S)
+
+    async def close(self) -> None:
+        for node in self.nodes.values():
+            if node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in self.nodes.values():
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, node.proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                node.proc.kill()
+                node.proc.wait()
+        await self.http.close()
+        if self.db is not None:
+            await self.db.close()

@@ -1,0 +1,142 @@
+"""Losing a node (kill -9), draining one (SIGTERM) and losing Redis for a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from server.cluster import keys
+from tests.cluster.procs import Cluster, Node
+from tests.helpers import Peer
+
+WAIT_S = 30.0
+
+
+async def session_state(cluster: Cluster, call_id: str, want: str) -> str:
+    """Poll the shared log until the call's session reaches `want` (or time runs out)."""
+    db = await cluster.provision()
+    deadline = time.monotonic() + WAIT_S
+    state = "missing"
+    while time.monotonic() < deadline:
+        sessions, _ = await db.list_sessions(limit=100)
+        state = next((s.state for s in sessions if s.call_id == call_id), "missing")
+        if state == want:
+            break
+        await asyncio.sleep(0.2)
+    return state
+
+
+async def queued(peer: Peer, queue: str) -> dict[str, Any]:
+    await peer.send({"type": "call.request", "queue": queue})
+    return await peer.recv("call.queued")
+
+
+async def test_kill_9_of_a_node_follows_the_rules(cluster: Cluster) -> None:
+    cluster.ring_s = 30.0
+    a, b, c = await cluster.start("a", "b", "c")
+    ringer = await cluster.ready(c, await cluster.specialist("ringer", {"tax": 1}))
+    talker = await cluster.ready(c, await cluster.specialist("talker", {"registration": 1}))
+    backup = await cluster.connect(a, await cluster.specialist("backup", {"tax": 1}))
+
+    in_call = await cluster.connect(a, await cluster.terminal("T1"))
+    q1 = await queued(in_call, "registration")
+    await talker.send({"type": "call.accept", "call_id": q1["call_id"]})
+    await in_call.recv("call.connected")
+    ringing = await cluster.connect(a, await cluster.terminal("T2"))
+    q2 = await queued(ringing, "tax")
+    await ringer.recv("call.offered", call_id=q2["call_id"])
+    token3 = await cluster.terminal("T3")
+    mover = await cluster.connect(c, token3)
+    q3 = await queued(mover, "tax")
+    assert q3["position"] == 2
+    lost = await cluster.connect(c, await cluster.terminal("T4"))
+    q4 = await queued(lost, "registration")
+
+    cluster.kill(c)
+    moved = await cluster.connect(b, token3, resume=mover.welcome["resume"])
+    assert moved.welcome["resumed"] is True
+    again = await moved.recv("call.queued", call_id=q3["call_id"])
+    assert again["position"] == 2
+
+    requeued = await in_call.recv("call.requeued", timeout=WAIT_S)
+    assert requeued["call_id"] == q1["call_id"] and requeued["position"] == 1
+    await backup.send({"type": "agent.status", "status": "available"})
+    offered = await backup.recv("call.offered", timeout=WAIT_S)
+    assert offered["call_id"] == q2["call_id"], "the withdrawn call is first in line"
+    assert await session_state(cluster, q4["call_id"], "abandoned") == "abandoned"
+    assert (await moved.recv("call.position", timeout=WAIT_S))["position"] == 1
+    await backup.send({"type": "call.accept", "call_id": q2["call_id"]})
+    await ringing.recv("call.connected")
+
+
+async def test_sigterm_drains_and_timers_survive(cluster: Cluster) -> None:
+    cluster.ring_s, cluster.grace_s = 3.0, 15.0
+    a, b = await cluster.start("a", "b")
+    specialist = await cluster.ready(a, await cluster.specialist("li", {"tax": 1}))
+    token = await cluster.terminal("T1")
+    terminal = await cluster.connect(b, token)
+    q = await queued(terminal, "tax")
+    await specialist.recv("call.offered", call_id=q["call_id"])
+
+    b.proc.send_signal(signal.SIGTERM)
+    frame = await terminal.ws.receive(timeout=WAIT_S)
+    assert terminal.ws.close_code == keys.DRAIN_CLOSE_CODE, frame
+    assert await asyncio.get_running_loop().run_in_executor(None, b.proc.wait, 20) == 0
+    back = await cluster.connect(a, token, resume=terminal.welcome["resume"])
+    assert (await back.recv("call.queued", call_id=q["call_id"]))["resumed"] is True
+
+    withdrawn = await specialist.recv("call.withdrawn", call_id=q["call_id"], timeout=WAIT_S)
+    assert withdrawn["reason"] == "timeout", "the ring timer set by the drained node fired"
+    await specialist.recv("call.offered", call_id=q["call_id"], timeout=WAIT_S)
+    await specialist.send({"type": "call.accept", "call_id": q["call_id"]})
+    connected = await back.recv("call.connected")
+    await back.send({"type": "chat.send", "call_id": q["call_id"], "text": "still here"})
+    assert (await specialist.recv("chat.message"))["text"] == "still here"
+    assert connected["session_id"] == q.get("session_id", connected["session_id"])
+
+
+async def cut_redis(redis: Redis, prefix: str, seconds: float) -> None:
+    """Kill every connection the nodes of this test hold, again and again, for a while."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for client in await redis.client_list():
+            if client.get("name", "").startswith(prefix + ":"):
+                await redis.execute_command("CLIENT", "KILL", "ID", client["id"])
+        await asyncio.sleep(0.05)
+
+
+async def watch_health(cluster: Cluster, node: Node, seen: list[str], stop: asyncio.Event
+                       ) -> None:
+    while not stop.is_set():
+        seen.append(await cluster.health(node))
+        await asyncio.sleep(0.1)
+
+
+async def test_redis_lost_for_a_moment(cluster: Cluster, redis: Redis) -> None:
+    a, b = await cluster.start("a", "b")
+    specialist = await cluster.connect(b, await cluster.specialist("li", {"tax": 1}))
+    terminal = await cluster.connect(a, await cluster.terminal("T1"))
+    q = await queued(terminal, "tax")
+
+    seen: list[str] = []
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_health(cluster, a, seen, stop))
+    await cut_redis(redis, cluster.prefix, 4.0)
+    await cluster.wait_health(a, "ok")
+    await cluster.wait_health(b, "ok")
+    stop.set()
+    await watcher
+    assert "degraded" in seen and seen[-1] == "ok"
+    assert "redis unreachable" in a.output() and "reachable again" in a.output()
+
+    await specialist.send({"type": "agent.status", "status": "available"})
+    offered = await specialist.recv("call.offered", timeout=WAIT_S)
+    assert offered["call_id"] == q["call_id"], "the call queued before the loss is intact"
+    await specialist.send({"type": "call.accept", "call_id": q["call_id"]})
+    await terminal.recv("call.connected", timeout=WAIT_S)
+    await terminal.send({"type": "chat.send", "call_id": q["call_id"], "text": "ok?"})
+    assert (await specialist.recv("chat.message", timeout=WAIT_S))["text"] == "ok?"
