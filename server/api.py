@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import Any, TypeVar
@@ -28,8 +29,7 @@ _encoder = msgspec.json.Encoder()
 
 
 def reply(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encoder.encode(data), status=status,
-                        content_type="application/json")
+    return web.Response(body=_encoder.encode(data), status=status, content_type="application/json")
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,24 +58,25 @@ async def body_of(request: web.Request, kind: type[T]) -> T:
 
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[keys.HEALTH]
-    return reply({"status": health.get("status", "ok"), **{k: v for k, v in health.items()
-                                                          if k != "status"}})
+    return reply(
+        {"status": health.get("status", "ok"), **{k: v for k, v in health.items() if k != "status"}}
+    )
 
 
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginBody)
     settings = request.app[keys.SETTINGS].auth
     try:
-        result = await request.app[keys.AUTH].login(body.username, body.password,
-                                                    request.remote or "?")
+        result = await request.app[keys.AUTH].login(
+            body.username, body.password, request.remote or "?"
+        )
     except Throttled as exc:
         response = reply({"error": "throttled", "message": str(exc)}, status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
-    response = reply({"token": result.token, "role": result.role,
-                      "expires_at": result.expires_at})
+    response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at})
     set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
     return response
 
@@ -92,8 +93,15 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     user = await require(request)
-    return reply({"username": user.username, "role": user.role, "name": user.name,
-                  "department": user.department, "skills": user.skills})
+    return reply(
+        {
+            "username": user.username,
+            "role": user.role,
+            "name": user.name,
+            "department": user.department,
+            "skills": user.skills,
+        }
+    )
 
 
 async def ws_ticket(request: web.Request) -> web.Response:
@@ -119,20 +127,31 @@ async def queue_figures(app: web.Application) -> dict[str, Any]:
     for q in settings.queues:
         snap = await board.router.snapshot(q.id, board.clock())
         fig = figures.get(q.id)
-        out.append({
-            "id": q.id, "name": q.name, "name_en": q.name_en,
-            "waiting": snap.waiting, "longest_wait_s": round(snap.longest_wait_s, 1),
-            "estimated_wait_s": status[q.id].estimated_wait_s if q.id in status else None,
-            "agents": {"available": snap.available, "busy": snap.busy, "away": snap.away,
-                       "logged_in": snap.logged_in},
-            "agents_available": snap.available, "agents_busy": snap.busy,
-            "agents_logged_in": snap.logged_in,
-            "offered": fig.offered if fig else 0, "answered": fig.answered if fig else 0,
-            "abandoned": fig.abandoned if fig else 0,
-            "avg_wait_s": fig.avg_wait_s if fig else None,
-            "service_level": fig.service_level if fig else None,
-            "target_answer_s": q.target_answer_s,
-        })
+        out.append(
+            {
+                "id": q.id,
+                "name": q.name,
+                "name_en": q.name_en,
+                "waiting": snap.waiting,
+                "longest_wait_s": round(snap.longest_wait_s, 1),
+                "estimated_wait_s": status[q.id].estimated_wait_s if q.id in status else None,
+                "agents": {
+                    "available": snap.available,
+                    "busy": snap.busy,
+                    "away": snap.away,
+                    "logged_in": snap.logged_in,
+                },
+                "agents_available": snap.available,
+                "agents_busy": snap.busy,
+                "agents_logged_in": snap.logged_in,
+                "offered": fig.offered if fig else 0,
+                "answered": fig.answered if fig else 0,
+                "abandoned": fig.abandoned if fig else 0,
+                "avg_wait_s": fig.avg_wait_s if fig else None,
+                "service_level": fig.service_level if fig else None,
+                "target_answer_s": q.target_answer_s,
+            }
+        )
     hourly = await app[keys.DB].hourly_waits(since, settings.server.timezone)
     return {"queues": out, "hourly": hourly, "as_of": now}
 
@@ -160,8 +179,19 @@ def _parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:
 def _session_filters(request: web.Request) -> dict[str, Any]:
     q = request.query
     tz = request.app[keys.SETTINGS].server.timezone
-    allowed = {"from", "to", "queue", "site", "terminal", "specialist", "outcome", "rating",
-               "state", "limit", "cursor"}
+    allowed = {
+        "from",
+        "to",
+        "queue",
+        "site",
+        "terminal",
+        "specialist",
+        "outcome",
+        "rating",
+        "state",
+        "limit",
+        "cursor",
+    }
     unknown = set(q) - allowed
     if unknown:
         fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
@@ -202,8 +232,9 @@ async def session_detail(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
     events = data.pop("events")
-    return reply({"session": data, "participants": participants, "events": events,
-                  "recordings": []})
+    return reply(
+        {"session": data, "participants": participants, "events": events, "recordings": []}
+    )
 
 
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
@@ -238,10 +269,22 @@ async def list_terminals(request: web.Request) -> web.Response:
     await require(request, MANAGER)
     online = request.app[keys.BUS].connected()
     terminals = await request.app[keys.DB].list_terminals()
-    return reply({"terminals": [{
-        "id": t.id, "name": t.name, "site_id": t.site.id, "site_name": t.site.name,
-        "online": f"terminal:{t.id}" in online, "last_seen_at": t.last_seen_at,
-        "revoked": t.revoked_at is not None} for t in terminals]})
+    return reply(
+        {
+            "terminals": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "site_id": t.site.id,
+                    "site_name": t.site.name,
+                    "online": f"terminal:{t.id}" in online,
+                    "last_seen_at": t.last_seen_at,
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in terminals
+            ]
+        }
+    )
 
 
 async def add_terminal(request: web.Request) -> web.Response:
@@ -249,8 +292,9 @@ async def add_terminal(request: web.Request) -> web.Response:
     body = await body_of(request, TerminalBody)
     token = new_terminal_token()
     try:
-        await request.app[keys.DB].add_terminal(body.id, body.site, body.name or body.id,
-                                                token_hash(token))
+        await request.app[keys.DB].add_terminal(
+            body.id, body.site, body.name or body.id, token_hash(token)
+        )
     except UnknownSite as exc:
         fail(web.HTTPBadRequest, "unknown_site", str(exc))
     except AlreadyExists as exc:
@@ -272,8 +316,9 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
     import asyncio
 
     await require(request, MANAGER)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
     await response.prepare(request)
     changed = asyncio.Event()
     watch = request.app[keys.BOARD].watch
@@ -282,10 +327,8 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
         while True:
             data = json.dumps(msgspec.to_builtins(await queue_figures(request.app)))
             await response.write(f"event: queues\ndata: {data}\n\n".encode())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), 5.0)
-            except TimeoutError:
-                pass
             changed.clear()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -30,7 +30,8 @@ from signaling.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 5.0  # how often connected terminals are checked for revocation and seen
+WATCH_INTERVAL_S = 5.0  # how soon a terminal revoked by the CLI (another process) is cut off
+SEEN_EVERY = 6  # last_seen_at is written every 6th round (30 s): fresh enough for "last seen"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -126,17 +127,18 @@ async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:
 async def _watch_terminals(app: web.Application) -> None:
     db = app[keys.DB]
     bus = app[keys.BUS]
+    rounds = 0
     while True:
         await asyncio.sleep(WATCH_INTERVAL_S)
+        rounds += 1
         try:
             ids = [p.split(":", 1)[1] for p in bus.connected() if p.startswith("terminal:")]
             if not ids:
                 continue
-            await db.touch_terminals(ids, dt.datetime.now(dt.UTC))
-            for terminal_id in ids:
-                terminal = await db.get_terminal(terminal_id)
-                if terminal is None or terminal.revoked_at is not None:
-                    await bus.kick(f"terminal:{terminal_id}", REVOKED, "revoked")
+            for terminal_id in await db.revoked_among(ids):
+                await bus.kick(f"terminal:{terminal_id}", REVOKED, "revoked")
+            if rounds % SEEN_EVERY == 0:
+                await db.touch_terminals(ids, dt.datetime.now(dt.UTC))
         except Exception:
             log.exception("terminal watch failed")
 
@@ -145,5 +147,6 @@ async def _close_sockets(app: web.Application) -> None:
     """Shutdown; in a cluster, 1012 (service restart) tells clients to reconnect elsewhere."""
     clustered = app[keys.SETTINGS].routing.backend == "redis"
     code = DRAIN_CLOSE_CODE if clustered else int(WSCloseCode.GOING_AWAY)
-    for ws in list(app[keys.SOCKETS]):
+    sockets = app[keys.SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=code, message=b"server restart" if clustered else b"server shutdown")

@@ -93,8 +93,9 @@ class Throttle:
 
 
 class AuthService:
-    def __init__(self, db: Database, settings: AuthSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, settings: AuthSettings, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock

@@ -8,12 +8,12 @@ import getpass
 import logging
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from server.config import ConfigError, Settings, load_settings
 
-Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     sadd = site_sub.add_parser("add", parents=[common], help="add a site")
     sadd.add_argument("site_id")
     sadd.add_argument("--name", required=True)
-    sadd.add_argument("--kind", required=True,
-                      choices=["park", "market_office", "community", "service_centre", "other"])
+    sadd.add_argument(
+        "--kind",
+        required=True,
+        choices=["park", "market_office", "community", "service_centre", "other"],
+    )
 
     term = sub.add_parser("terminal", help="terminals")
     term_sub = term.add_subparsers(dest="terminal_command", required=True)
@@ -60,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     overrides: dict[str, Any] = {}
     if args.command == "serve":
         server = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}

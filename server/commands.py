@@ -32,10 +32,14 @@ def serve(settings: Settings) -> int:
     asyncio.run(_first_run(settings))
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
-    print(f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
-          f"managers /manage)", flush=True)
-    web.run_app(app, host=host, port=port, print=None,
-                shutdown_timeout=settings.server.drain_timeout_s)
+    print(
+        f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
+        f"managers /manage)",
+        flush=True,
+    )
+    web.run_app(
+        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s
+    )
     return 0
 
 
@@ -50,8 +54,11 @@ async def _first_run(settings: Settings) -> None:
             return
         password = random_password()
         await db.add_user("admin", "manager", hash_password(password), "Administrator", None, {})
-        print("First start: created manager account `admin` with password "
-              f"{password}  (log in at /login; add staff with `vwin user add`).", flush=True)
+        print(
+            "First start: created manager account `admin` with password "
+            f"{password}  (log in at /login; add staff with `vwin user add`).",
+            flush=True,
+        )
     finally:
         await db.close()
 
@@ -91,8 +98,14 @@ async def user_add(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     db = await _open(settings)
     try:
-        await db.add_user(args.username, args.role, hash_password(password),
-                          args.name or args.username, args.department, skills)
+        await db.add_user(
+            args.username,
+            args.role,
+            hash_password(password),
+            args.name or args.username,
+            args.department,
+            skills,
+        )
     except (AlreadyExists, StorageError) as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 1
@@ -119,15 +132,17 @@ async def terminal_add(args: argparse.Namespace, settings: Settings) -> int:
     token = new_terminal_token()
     db = await _open(settings)
     try:
-        await db.add_terminal(args.terminal_id, args.site, args.name or args.terminal_id,
-                              token_hash(token))
+        await db.add_terminal(
+            args.terminal_id, args.site, args.name or args.terminal_id, token_hash(token)
+        )
     except StorageError as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 1
     finally:
         await db.close()
-    print(f"added terminal {args.terminal_id} at site {args.site}; its device token "
-          "(shown only now):")
+    print(
+        f"added terminal {args.terminal_id} at site {args.site}; its device token (shown only now):"
+    )
     print(token)
     return 0
 
@@ -141,6 +156,8 @@ async def terminal_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if not ok:
         print(f"vwin: no terminal {args.terminal_id}", file=sys.stderr)
         return 1
-    print(f"terminal {args.terminal_id} revoked at {dt.datetime.now(dt.UTC).isoformat()}; "
-          "a running server disconnects it within seconds")
+    print(
+        f"terminal {args.terminal_id} revoked at {dt.datetime.now(dt.UTC).isoformat()}; "
+        "a running server disconnects it within seconds"
+    )
     return 0

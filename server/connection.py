@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +49,30 @@ class Connection:
         self._close_reason = reason or "closing"
         try:
             self._queue.put_nowait(_CLOSE)
-        except asyncio.QueueFull:
-            asyncio.get_running_loop().create_task(
-                self.ws.close(code=code, message=reason.encode()))
+        except asyncio.QueueFull:  # a stuck client: drop what is queued and close now
+            if self._writer is not None:
+                self._writer.cancel()
+            self._writer = asyncio.get_running_loop().create_task(self._close_now())
 
     async def _write_loop(self) -> None:
+        """Write queued payloads as text frames (they are UTF-8 JSON already), a burst at a time."""
         try:
             while True:
                 payload = await self._queue.get()
+                while payload != _CLOSE:
+                    await self.ws.send_frame(payload, WSMsgType.TEXT)
+                    try:
+                        payload = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
                 if payload == _CLOSE:
-                    await self.ws.close(code=self._close_code,
-                                        message=self._close_reason.encode())
+                    await self.ws.close(code=self._close_code, message=self._close_reason.encode())
                     return
-                await self.ws.send_str(payload.decode())
         except (ConnectionResetError, RuntimeError):
             return
+
+    async def _close_now(self) -> None:
+        await self.ws.close(code=self._close_code, message=self._close_reason.encode())
 
     async def wait_closed(self) -> None:
         if self._writer is not None:

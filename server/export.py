@@ -12,18 +12,37 @@ from aiohttp import web
 from server import keys
 
 COLUMNS = [
-    "id", "created_at", "queue", "state", "site_id", "site_name", "terminal_id",
-    "terminal_name", "enterprise_name", "enterprise_uscc", "specialist_id", "specialist_name",
-    "answered_at", "ended_at", "wait_s", "talk_s", "end_reason", "outcome", "notes", "rating",
+    "id",
+    "created_at",
+    "queue",
+    "state",
+    "site_id",
+    "site_name",
+    "terminal_id",
+    "terminal_name",
+    "enterprise_name",
+    "enterprise_uscc",
+    "specialist_id",
+    "specialist_name",
+    "answered_at",
+    "ended_at",
+    "wait_s",
+    "talk_s",
+    "end_reason",
+    "outcome",
+    "notes",
+    "rating",
     "rating_comment",
 ]
 
 
 async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> web.StreamResponse:
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="sessions.csv"',
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="sessions.csv"',
+        }
+    )
     await response.prepare(request)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

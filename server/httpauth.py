@@ -46,12 +46,25 @@ async def require(request: web.Request, *roles: str) -> User:
     return user
 
 
-def set_login_cookies(response: web.StreamResponse, token: str, max_age: int,
-                      secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True,
-                        samesite="Strict", path="/", secure=secure)
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), max_age=max_age,
-                        httponly=False, samesite="Strict", path="/", secure=secure)
+def set_login_cookies(response: web.StreamResponse, token: str, max_age: int, secure: bool) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        secure=secure,
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(24),
+        max_age=max_age,
+        httponly=False,
+        samesite="Strict",
+        path="/",
+        secure=secure,
+    )
 
 
 def clear_login_cookies(response: web.StreamResponse) -> None:

@@ -7,6 +7,7 @@ Every frame is decoded into a typed message here (the edge); refusals become
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -90,8 +91,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _receive_hello(ws: web.WebSocketResponse, conn: Connection,
-                         timeout: float) -> m.Hello | None:
+async def _receive_hello(
+    ws: web.WebSocketResponse, conn: Connection, timeout: float
+) -> m.Hello | None:
     try:
         frame = await ws.receive(timeout=timeout)
     except TimeoutError:
@@ -124,8 +126,13 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
     if user.role != "specialist":
         _refuse(conn, "forbidden", f"a {user.role} account cannot use signalling", FORBIDDEN)
         return None
-    return Identity(role="specialist", id=user.username, name=user.name,
-                    skills=dict(user.skills), department=user.department)
+    return Identity(
+        role="specialist",
+        id=user.username,
+        name=user.name,
+        skills=dict(user.skills),
+        department=user.department,
+    )
 
 
 def _refuse(conn: Connection, code: str, message: str, close_code: int) -> None:
@@ -133,8 +140,9 @@ def _refuse(conn: Connection, code: str, message: str, close_code: int) -> None:
     conn.close(close_code, code)
 
 
-async def _serve(request: web.Request, ws: web.WebSocketResponse, conn: Connection,
-                 who: Identity) -> None:
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, conn: Connection, who: Identity
+) -> None:
     settings = request.app[keys.SETTINGS].server
     board = request.app[keys.BOARD]
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
@@ -167,8 +175,16 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
     try:
         await board.handle(who, msg)
     except Refused as exc:
-        conn.send(m.encode(m.Error(code=exc.code, message=exc.message, refused=m.tag_of(msg),
-                                   call_id=getattr(msg, "call_id", None))))
+        conn.send(
+            m.encode(
+                m.Error(
+                    code=exc.code,
+                    message=exc.message,
+                    refused=m.tag_of(msg),
+                    call_id=getattr(msg, "call_id", None),
+                )
+            )
+        )
     except Exception:
         log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
         conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
@@ -176,12 +192,7 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
 
 async def _drain(conn: Connection) -> None:
     conn.close(int(WSCloseCode.GOING_AWAY), "bye")
-    try:
-        await asyncio.wait_for(asyncio.shield(_writer_done(conn)), 2.0)
-    except TimeoutError:
-        pass
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(conn.wait_closed()), 2.0)
     await conn.stop()
 
-
-async def _writer_done(conn: Connection) -> None:
-    await conn.wait_closed()

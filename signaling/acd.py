@@ -139,7 +139,11 @@ class CallCenter:
     def overflow(self, call_id: str) -> bool:
         """Also offer a long-waiting call to the specialists of the overflow queue."""
         call = self.calls.get(call_id)
-        if call is None or call.overflowed or call.state not in (CallState.QUEUED, CallState.RINGING):
+        if (
+            call is None
+            or call.overflowed
+            or call.state not in (CallState.QUEUED, CallState.RINGING)
+        ):
             return False
         target = self.queues[call.queue].overflow_to
         if target is None or target not in self.queues:
@@ -271,8 +275,12 @@ class CallCenter:
             waiting=len(waiting),
             longest_wait_s=now - oldest,
             available=len(self._available[queue]),
-            busy=counts[AgentState.RINGING] + counts[AgentState.IN_CALL] + counts[AgentState.WRAP_UP],
-            away=counts[AgentState.AWAY] + counts[AgentState.AVAILABLE] - len(self._available[queue]),
+            busy=counts[AgentState.RINGING]
+            + counts[AgentState.IN_CALL]
+            + counts[AgentState.WRAP_UP],
+            away=counts[AgentState.AWAY]
+            + counts[AgentState.AVAILABLE]
+            - len(self._available[queue]),
             logged_in=logged_in,
             avg_handle_s=self.handle_times.get(queue),
         )
@@ -292,10 +300,11 @@ class CallCenter:
         return call
 
     def _candidates(self, qid: str) -> Iterable[_Key]:
-        overflow = self._overflow[qid]
-        if not overflow:
-            return iter(self._waiting[qid])
-        return heapq.merge(self._waiting[qid], overflow)
+        waiting: Iterable[_Key] = self._waiting[qid]
+        overflow: Iterable[_Key] = self._overflow[qid]
+        if not self._overflow[qid]:
+            return waiting
+        return heapq.merge(waiting, overflow)
 
     def _ring_best(self, call: Call, now: float) -> Offer | None:
         config = self.queues[call.queue]

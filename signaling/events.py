@@ -31,6 +31,12 @@ INTERRUPTED: Final = "interrupted"  # data: {} (server restarted with the sessio
 CHAT: Final = "chat"  # data: from (participant id), name, text
 RATING: Final = "rating"  # data: score (1-5), comment
 WRAPUP: Final = "wrapup"  # data: agent_id, outcome, notes
+# Recording of a connected session (issue 4); `recorder` is the recorder's participant id.
+RECORDING_STARTED: Final = "recording_started"  # data: recorder, segment
+RECORDING_STOPPED: Final = "recording_stopped"  # data: recorder, reason
+RECORDING_INTERRUPTED: Final = "recording_interrupted"  # data: recorder, reason (recorder lost)
+RECORDING_FAILED: Final = "recording_failed"  # data: reason, recorder?, participant_id?
+RECORDING_DELETED: Final = "recording_deleted"  # data: recording_id, path, reason (retention)
 # Agent events (session_id None, actor = agent id).
 AGENT_STATUS: Final = "agent_status"  # data: old, new, reason
 
@@ -38,7 +44,8 @@ CALL_EVENTS: Final = frozenset(
     {
         QUEUED, REJECTED, OFFERED, MISSED, DECLINED, WITHDRAWN, OVERFLOWED, ANSWERED,
         PARTICIPANT_JOINED, PARTICIPANT_LEFT, REQUEUED, ENDED, ABANDONED, INTERRUPTED,
-        CHAT, RATING, WRAPUP,
+        CHAT, RATING, WRAPUP, RECORDING_STARTED, RECORDING_STOPPED, RECORDING_INTERRUPTED,
+        RECORDING_FAILED, RECORDING_DELETED,
     }
 )
 

@@ -163,7 +163,7 @@ class LocalScheduler:
         self._handles.pop(key, None)
         if self._handler is None:
             return
-        task = asyncio.get_running_loop().create_task(self._handler(kind, payload))
+        task: asyncio.Task[None] = asyncio.ensure_future(self._handler(kind, payload))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -193,8 +193,10 @@ class MemoryPresences:
 
     async def connect(self, principal: str, resume: str | None) -> tuple[Presence, bool]:
         current = self._by_principal.get(principal)
-        if current is not None and resume is not None and secrets.compare_digest(
-            current.resume, resume
+        if (
+            current is not None
+            and resume is not None
+            and secrets.compare_digest(current.resume, resume)
         ):
             current.epoch += 1
             current.connected = True

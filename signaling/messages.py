@@ -36,9 +36,9 @@ class SessionDescription(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
 
 class IceCandidate(msgspec.Struct, kw_only=True):
     candidate: Annotated[str, msgspec.Meta(max_length=1024)]
-    sdpMid: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # noqa: N815 (WebRTC name)
-    sdpMLineIndex: Annotated[int, msgspec.Meta(ge=0, le=64)] | None = None  # noqa: N815
-    usernameFragment: Annotated[str, msgspec.Meta(max_length=256)] | None = None  # noqa: N815
+    sdpMid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, msgspec.Meta(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
 
 # ---- client -> server -------------------------------------------------------------
@@ -112,7 +112,69 @@ class SessionWrapup(Message, tag="session.wrapup"):
     notes: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
 
 
+class ActionEnterprise(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The market entity of a joint action; the USCC is checked by the domain (GB 32100)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    uscc: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class ActionStart(Message, tag="action.start"):
+    call_id: Id
+    action: Id
+    enterprise: ActionEnterprise
+    fields: dict[Id, Annotated[str, msgspec.Meta(max_length=500)]] = msgspec.field(
+        default_factory=dict)
+
+
+class ActionSign(Message, tag="action.sign"):
+    action_id: Id
+    step: Id
+
+
+class ActionReject(Message, tag="action.reject"):
+    action_id: Id
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class RecordSegment(Message, tag="record.segment"):
+    """Recorder -> server: a segment file was created for one party (state `recording`)."""
+
+    call_id: Id
+    session_id: Id
+    participant_id: Id
+    segment: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class RecordingManifest(msgspec.Struct, kw_only=True):
+    """What a closed segment is: written by the recorder, stored by the server."""
+
+    segment: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    state: Literal["finished", "failed"]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    started_at_unix: float | None = None
+    duration_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    offsets: dict[str, float] = msgspec.field(default_factory=dict)
+    codecs: dict[str, str] = msgspec.field(default_factory=dict)
+    size_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    stats: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RecordManifest(Message, tag="record.manifest"):
+    """Recorder -> server: one party's segment is closed; its manifest."""
+
+    call_id: Id
+    session_id: Id
+    participant_id: Id
+    manifest: RecordingManifest
+
+
 Inbound = (
+    RecordSegment | RecordManifest |
+    ActionStart | ActionSign | ActionReject |
     Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
     | CallHangup | AgentWrapupDone | RtcDescription | RtcCandidate | ChatSend | SessionRate
     | SessionWrapup
@@ -277,7 +339,64 @@ class Saved(Message, tag="saved"):
     session_id: str
 
 
+class ActionStep(msgspec.Struct, kw_only=True):
+    id: str
+    department: str
+    signed_by: str | None = None
+    signed_at: str | None = None
+
+
+class ActionUpdated(Message, tag="action.updated"):
+    """Sent to every participant of the action's call (and its signer) on every change."""
+
+    action_id: str
+    action: str
+    state: Literal["open", "completed", "rejected"]
+    steps: list[ActionStep]
+    enterprise: ActionEnterprise
+    fields: dict[str, str]
+    started_by: str
+    call_id: str | None = None
+    session_id: str | None = None
+    rejected_by: str | None = None
+    reason: str | None = None
+
+
+class ParticipantJoined(Message, tag="participant.joined"):
+    """A participant joined a connected call (e.g. a recorder taking over): offer to it."""
+
+    call_id: str
+    participant: Participant
+
+
+class ParticipantLeft(Message, tag="participant.left"):
+    """A participant left a connected call (e.g. its recorder was lost): close its link."""
+
+    call_id: str
+    participant: str
+    reason: str
+
+
+class RecordStart(Message, tag="record.start"):
+    """Server -> recorder: record this session; its parties will offer to you."""
+
+    call_id: str
+    session_id: str
+    segment: int
+    participants: list[Participant]
+
+
+class RecordStop(Message, tag="record.stop"):
+    """Server -> recorder: the session is over; close its segments and report them."""
+
+    call_id: str
+    session_id: str
+    reason: str
+
+
 Outbound = (
+    ParticipantJoined | ParticipantLeft | RecordStart | RecordStop |
+    ActionUpdated |
     Welcome | Error | Pong | QueueStatus | CallQueued | CallPosition | CallRejected
     | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
     | CallEnded | ChatMessage | ParticipantReconnected | RtcDescriptionRelay
@@ -297,7 +416,8 @@ def decode(frame: str | bytes) -> Inbound:
     if len(frame) > MAX_FRAME_BYTES:
         raise InvalidMessage(f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
     try:
-        return _decoder.decode(frame)
+        message: Inbound = _decoder.decode(frame)
+        return message
     except msgspec.ValidationError as exc:
         raise InvalidMessage(_explain(str(exc), frame)) from None
     except msgspec.DecodeError as exc:

@@ -81,8 +81,11 @@ class QueueWatch:
                     waiting=snap.waiting,
                     longest_wait_s=round(snap.longest_wait_s, 1),
                     estimated_wait_s=estimated_wait(
-                        snap.waiting + 1, snap.available, snap.available + snap.busy,
-                        snap.avg_handle_s),
+                        snap.waiting + 1,
+                        snap.available,
+                        snap.available + snap.busy,
+                        snap.avg_handle_s,
+                    ),
                     agents_available=snap.available,
                 )
             )
@@ -110,7 +113,8 @@ class QueueWatch:
             position = index + 1
             principal = principal_of("terminal", terminal_id)
             if self._last_position.get(call_id) == position or (
-                    self.is_local is not None and not self.is_local(principal)):
+                self.is_local is not None and not self.is_local(principal)
+            ):
                 continue
             self._last_position[call_id] = position
             wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)

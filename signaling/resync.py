@@ -22,23 +22,40 @@ async def resync(board: Switchboard, who: Identity, resumed: bool) -> None:
             position = await board.router.position(call.id) or 1
             estimate = await board.watch.estimate(call.queue, position)
             board.watch.sent_position(call.id, position)
-            await board.bus.send(who.principal, m.encode(m.CallQueued(
-                call_id=call.id, queue=call.queue, position=position,
-                estimated_wait_s=estimate, resumed=resumed)))
+            await board.bus.send(
+                who.principal,
+                m.encode(
+                    m.CallQueued(
+                        call_id=call.id,
+                        queue=call.queue,
+                        position=position,
+                        estimated_wait_s=estimate,
+                        resumed=resumed,
+                    )
+                ),
+            )
         return
     agent = await board.router.get_agent(who.id)
     if agent is None:
         return
-    await board.bus.send(who.principal, m.encode(m.AgentStatusChanged(
-        status=agent.state.value, reason="resumed" if resumed else "connected")))
+    await board.bus.send(
+        who.principal,
+        m.encode(
+            m.AgentStatusChanged(
+                status=agent.state.value, reason="resumed" if resumed else "connected"
+            )
+        ),
+    )
     if agent.call_id is None:
         return
-    call = await board.router.get_call(agent.call_id)
-    if call is None:
+    offered = await board.router.get_call(agent.call_id)
+    if offered is None:
         return
+    call = offered
     if agent.state == AgentState.RINGING and call.ringing_agent == who.id:
-        await board.bus.send(who.principal, m.encode(
-            board._offered_message(call, call.queue not in agent.skills)))
+        await board.bus.send(
+            who.principal, m.encode(board._offered_message(call, call.queue not in agent.skills))
+        )
     elif agent.state == AgentState.IN_CALL:
         await _connected_again(board, who, call.id)
 
@@ -48,10 +65,21 @@ async def _connected_again(board: Switchboard, who: Identity, call_id: str) -> N
     if call is None:
         return
     participants = await board._participants(call)
-    await board.bus.send(who.principal, m.encode(m.CallConnected(
-        call_id=call.id, session_id=call.session_id, you=who.principal,
-        participants=participants, resumed=True)))
+    await board.bus.send(
+        who.principal,
+        m.encode(
+            m.CallConnected(
+                call_id=call.id,
+                session_id=call.session_id,
+                you=who.principal,
+                participants=participants,
+                resumed=True,
+            )
+        ),
+    )
     for member in participants:
         if member.id != who.principal:
-            await board.bus.send(member.id, m.encode(
-                m.ParticipantReconnected(call_id=call.id, participant=who.principal)))
+            await board.bus.send(
+                member.id,
+                m.encode(m.ParticipantReconnected(call_id=call.id, participant=who.principal)),
+            )

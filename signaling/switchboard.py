@@ -14,22 +14,23 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from . import events as ev
 from . import messages as m
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
 from .errors import Refused
-from .estimate import estimated_wait
 from .identity import Identity, principal_of
 from .model import AgentState, Call, CallState, Offer, QueueConfig
 from .queuewatch import QueueWatch
+from .recorders import RecordingSetup
+from .recording import RECORDER, RecordingDesk
 from .uscc import uscc_error
 
 log = logging.getLogger(__name__)
 
-SPECIALIST = "specialist"
-TERMINAL = "terminal"
+SPECIALIST: Final = "specialist"
+TERMINAL: Final = "terminal"
 
 
 class _Batch:
@@ -76,6 +77,7 @@ class Switchboard:
         resume_grace_s: float = 30.0,
         ice_servers: list[dict[str, Any]] | None = None,
         node_id: str = "local",
+        recording: RecordingSetup | None = None,
     ) -> None:
         self.queues = {q.id: q for q in queues}
         self.router = router
@@ -88,6 +90,7 @@ class Switchboard:
         self.ice_servers = ice_servers or []
         self.node_id = node_id
         self.watch = QueueWatch(self)
+        self.recording = RecordingDesk(self, recording)
         scheduler.set_handler(self.on_timer)
 
     def utcnow(self) -> dt.datetime:
@@ -96,7 +99,7 @@ class Switchboard:
     # ---- connections ------------------------------------------------------------
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
-        """Attach a new connection; sends `welcome` and re-syncs a resumed one. Returns its epoch."""
+        """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""
         principal = who.principal
         existing = await self.presences.get(principal)
         presence, resumed = await self.presences.connect(principal, resume)
@@ -131,6 +134,10 @@ class Switchboard:
         self.bus.detach(who.principal, sink)
         if not await self.presences.disconnect(who.principal, epoch):
             return
+        if who.role == RECORDER:  # its media is gone with it: no grace, hand its sessions on
+            await self.presences.drop(who.principal, epoch)
+            await self.recording.recorder_left(who)
+            return
         if who.role == SPECIALIST:
             await self.router.set_connected(who.id, False)
             agent = await self.router.get_agent(who.id)
@@ -158,7 +165,7 @@ class Switchboard:
         enterprise = _enterprise(msg.enterprise)
         for call in await self.router.calls_of_terminal(who.id):
             raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
-        reason = await self.router.check_open(msg.queue)
+        reason = await self.router.check_open(msg.queue) or await self.recording.refusal()
         now = self.clock()
         call = Call(
             id="c_" + secrets.token_hex(8),
@@ -172,9 +179,16 @@ class Switchboard:
         batch = _Batch(self)
         site = who.site
         batch.event(
-            ev.QUEUED, call, who.principal, queue=msg.queue, terminal_id=who.id,
-            terminal_name=who.name, site_id=site.id if site else None,
-            site_name=site.name if site else None, enterprise=enterprise, node_id=self.node_id,
+            ev.QUEUED,
+            call,
+            who.principal,
+            queue=msg.queue,
+            terminal_id=who.id,
+            terminal_name=who.name,
+            site_id=site.id if site else None,
+            site_name=site.name if site else None,
+            enterprise=enterprise,
+            node_id=self.node_id,
         )
         if reason is not None:
             batch.event(ev.REJECTED, call, None, reason=reason)
@@ -190,13 +204,18 @@ class Switchboard:
         batch.events.clear()
         estimate = await self.watch.estimate(call.queue, position)
         self.watch.sent_position(call.id, position)
-        batch.send(who.principal, m.CallQueued(
-            call_id=call.id, queue=call.queue, position=position, estimated_wait_s=estimate))
+        batch.send(
+            who.principal,
+            m.CallQueued(
+                call_id=call.id, queue=call.queue, position=position, estimated_wait_s=estimate
+            ),
+        )
         await batch.commit()
         config = self.queues[call.queue]
         if config.overflow_after_s is not None and config.overflow_to:
             await self.scheduler.schedule(
-                f"overflow:{call.id}", config.overflow_after_s, "overflow", {"call_id": call.id})
+                f"overflow:{call.id}", config.overflow_after_s, "overflow", {"call_id": call.id}
+            )
         await self._dispatch()
         self.watch.changed(call.queue)
 
@@ -229,21 +248,50 @@ class Switchboard:
         self.watch.forget(call.id)
         batch = _Batch(self)
         wait_s = now - call.enqueued_at
-        batch.event(ev.ANSWERED, call, who.principal, agent_id=who.id, agent_name=who.name,
-                    wait_s=round(wait_s, 3))
+        batch.event(
+            ev.ANSWERED,
+            call,
+            who.principal,
+            agent_id=who.id,
+            agent_name=who.name,
+            wait_s=round(wait_s, 3),
+        )
         terminal = _terminal_of(call)
         if call.answered_at == now:
-            batch.event(ev.PARTICIPANT_JOINED, call, terminal.principal,
-                        participant_id=terminal.principal, role=TERMINAL,
-                        principal_id=terminal.id, name=terminal.name)
-        batch.event(ev.PARTICIPANT_JOINED, call, who.principal, participant_id=who.principal,
-                    role=SPECIALIST, principal_id=who.id, name=who.name)
+            batch.event(
+                ev.PARTICIPANT_JOINED,
+                call,
+                terminal.principal,
+                participant_id=terminal.principal,
+                role=TERMINAL,
+                principal_id=terminal.id,
+                name=terminal.name,
+            )
+        batch.event(
+            ev.PARTICIPANT_JOINED,
+            call,
+            who.principal,
+            participant_id=who.principal,
+            role=SPECIALIST,
+            principal_id=who.id,
+            name=who.name,
+        )
         self._status(batch, who.id, AgentState.IN_CALL, "answered")
+        recording = await self.recording.connected(batch, call)
         participants = await self._participants(call)
         for member in participants:
-            batch.send(member.id, m.CallConnected(
-                call_id=call.id, session_id=call.session_id, you=member.id,
-                participants=participants))
+            if member.role == RECORDER:
+                continue
+            batch.send(
+                member.id,
+                m.CallConnected(
+                    call_id=call.id,
+                    session_id=call.session_id,
+                    you=member.id,
+                    participants=participants,
+                    recording=recording,
+                ),
+            )
         await batch.commit()
         self.watch.changed(call.queue)
 
@@ -273,15 +321,19 @@ class Switchboard:
     async def _relay(self, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> None:
         call = await self.router.get_call(msg.call_id)
         members = _members(call) if call and call.state == CallState.CONNECTED else set()
-        if who.principal not in members or msg.to not in members or msg.to == who.principal:
+        direct = who.principal in members and msg.to in members and msg.to != who.principal
+        if not direct and not (call and await self.recording.relay_allowed(
+                call, who.principal, msg.to, members)):
             raise Refused("not_in_call", f"{msg.to} is not another participant of your call")
         relay: m.Message
         if isinstance(msg, m.RtcDescription):
-            relay = m.RtcDescriptionRelay(call_id=msg.call_id, to=msg.to, sender=who.principal,
-                                          description=msg.description)
+            relay = m.RtcDescriptionRelay(
+                call_id=msg.call_id, to=msg.to, sender=who.principal, description=msg.description
+            )
         else:
-            relay = m.RtcCandidateRelay(call_id=msg.call_id, to=msg.to, sender=who.principal,
-                                        candidate=msg.candidate)
+            relay = m.RtcCandidateRelay(
+                call_id=msg.call_id, to=msg.to, sender=who.principal, candidate=msg.candidate
+            )
         await self.bus.send(msg.to, m.encode(relay))
 
     async def _chat(self, who: Identity, msg: m.ChatSend) -> None:
@@ -289,21 +341,37 @@ class Switchboard:
         if call.state != CallState.CONNECTED:
             raise Refused("not_in_call", f"call {call.id} is not connected")
         batch = _Batch(self)
-        batch.event(ev.CHAT, call, who.principal, **{"from": who.principal, "name": who.name,
-                                                     "text": msg.text})
+        batch.event(
+            ev.CHAT,
+            call,
+            who.principal,
+            **{"from": who.principal, "name": who.name, "text": msg.text},
+        )
         ts = batch.events[-1].ts.isoformat()
         for member in _members(call):
-            batch.send(member, m.ChatMessage(call_id=call.id, sender=who.principal,
-                                             name=who.name, text=msg.text, ts=ts))
+            batch.send(
+                member,
+                m.ChatMessage(
+                    call_id=call.id, sender=who.principal, name=who.name, text=msg.text, ts=ts
+                ),
+            )
         await batch.commit()
 
     async def _rate(self, who: Identity, msg: m.SessionRate) -> None:
-        await self._session_note(who, msg.session_id, ev.RATING, "rating",
-                                 score=msg.score, comment=msg.comment or "")
+        await self._session_note(
+            who, msg.session_id, ev.RATING, "rating", score=msg.score, comment=msg.comment or ""
+        )
 
     async def _wrapup(self, who: Identity, msg: m.SessionWrapup) -> None:
-        await self._session_note(who, msg.session_id, ev.WRAPUP, "wrapup",
-                                 agent_id=who.id, outcome=msg.outcome, notes=msg.notes)
+        await self._session_note(
+            who,
+            msg.session_id,
+            ev.WRAPUP,
+            "wrapup",
+            agent_id=who.id,
+            outcome=msg.outcome,
+            notes=msg.notes,
+        )
 
     async def _ping(self, who: Identity, msg: m.Ping) -> None:
         del msg
@@ -371,19 +439,31 @@ class Switchboard:
         config = self.queues[call.queue]
         actor = principal_of(SPECIALIST, offer.agent_id)
         batch = _Batch(self)
-        batch.event(ev.OFFERED, call, actor, agent_id=offer.agent_id, queue=call.queue,
-                    via_overflow=offer.via_overflow)
+        batch.event(
+            ev.OFFERED,
+            call,
+            actor,
+            agent_id=offer.agent_id,
+            queue=call.queue,
+            via_overflow=offer.via_overflow,
+        )
         self._status(batch, offer.agent_id, AgentState.RINGING, "offered")
         batch.send(actor, self._offered_message(call, offer.via_overflow))
-        await self.scheduler.schedule(f"ring:{call.id}", config.ring_timeout_s, "ring",
-                                      {"call_id": call.id, "agent_id": offer.agent_id})
+        await self.scheduler.schedule(
+            f"ring:{call.id}",
+            config.ring_timeout_s,
+            "ring",
+            {"call_id": call.id, "agent_id": offer.agent_id},
+        )
         await batch.commit()
 
     def _offered_message(self, call: Call, via_overflow: bool) -> m.CallOffered:
         terminal = _terminal_of(call)
         enterprise = call.context.get("enterprise")
         return m.CallOffered(
-            call_id=call.id, queue=call.queue, terminal=terminal.terminal_info(),
+            call_id=call.id,
+            queue=call.queue,
+            terminal=terminal.terminal_info(),
             ring_timeout_s=self.queues[call.queue].ring_timeout_s,
             enterprise=m.Enterprise(**enterprise) if enterprise else None,
             overflow_from=call.queue if via_overflow else None,
@@ -396,7 +476,9 @@ class Switchboard:
         await self.scheduler.cancel(f"ring:{call_id}")
         batch = _Batch(self)
         batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason=reason)
-        batch.send(principal_of(SPECIALIST, agent_id), m.CallWithdrawn(call_id=call_id, reason=reason))
+        batch.send(
+            principal_of(SPECIALIST, agent_id), m.CallWithdrawn(call_id=call_id, reason=reason)
+        )
         self._status(batch, agent_id, AgentState.AVAILABLE, reason)
         await batch.commit()
 
@@ -414,8 +496,10 @@ class Switchboard:
             batch.send(agent, m.CallWithdrawn(call_id=call_id, reason=reason))
             self._status(batch, call.ringing_agent, AgentState.AVAILABLE, reason)
         batch.event(ev.ABANDONED, call, principal_of(TERMINAL, call.terminal_id), reason=reason)
-        batch.send(principal_of(TERMINAL, call.terminal_id),
-                   m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
+        batch.send(
+            principal_of(TERMINAL, call.terminal_id),
+            m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason),
+        )
         await batch.commit()
         await self._dispatch()
         self.watch.changed(call.queue)
@@ -429,13 +513,17 @@ class Switchboard:
         batch.event(ev.ENDED, ended, by, reason=reason, by=by)
         for member in sorted(members):
             batch.event(ev.PARTICIPANT_LEFT, ended, member, participant_id=member, reason=reason)
-            batch.send(member, m.CallEnded(call_id=call.id, session_id=call.session_id,
-                                           reason=reason, by=by))
+            batch.send(
+                member,
+                m.CallEnded(call_id=call.id, session_id=call.session_id, reason=reason, by=by),
+            )
         wrapup_s = self.queues[call.queue].wrapup_s
         for agent_id in ended.agents:
             self._status(batch, agent_id, AgentState.WRAP_UP, reason)
-            await self.scheduler.schedule(f"wrapup:{agent_id}", wrapup_s, "wrapup",
-                                          {"agent_id": agent_id})
+            await self.scheduler.schedule(
+                f"wrapup:{agent_id}", wrapup_s, "wrapup", {"agent_id": agent_id}
+            )
+        await self.recording.ended(batch, ended, reason)
         await batch.commit()
         self.watch.changed(call.queue)
 
@@ -470,8 +558,15 @@ class Switchboard:
         await self.scheduler.cancel(f"wrapup:{who.id}")
         await self.router.agent_leave(who.id)
         batch = _Batch(self)
-        batch.event(ev.AGENT_STATUS, None, who.principal, agent_id=who.id, old=agent.state.value,
-                    new="offline", reason=reason)
+        batch.event(
+            ev.AGENT_STATUS,
+            None,
+            who.principal,
+            agent_id=who.id,
+            old=agent.state.value,
+            new="offline",
+            reason=reason,
+        )
         await batch.commit()
         await self._dispatch()
         self.watch.changed_all()
@@ -485,27 +580,41 @@ class Switchboard:
         batch.event(ev.PARTICIPANT_LEFT, call, agent, participant_id=agent, reason="agent_lost")
         if call.state == CallState.QUEUED:
             batch.event(ev.REQUEUED, call, None, agent_id=agent_id, reason="agent_lost")
+            await self.recording.ended(batch, call, "requeued")
             position = await self.router.position(call_id) or 1
             estimate = await self.watch.estimate(call.queue, position)
             self.watch.sent_position(call_id, position)
-            batch.send(principal_of(TERMINAL, call.terminal_id), m.CallRequeued(
-                call_id=call_id, position=position, estimated_wait_s=estimate, reason="agent_lost"))
+            batch.send(
+                principal_of(TERMINAL, call.terminal_id),
+                m.CallRequeued(
+                    call_id=call_id,
+                    position=position,
+                    estimated_wait_s=estimate,
+                    reason="agent_lost",
+                ),
+            )
         await batch.commit()
         await self._dispatch()
 
     def _status(self, batch: _Batch, agent_id: str, status: AgentState, reason: str) -> None:
         actor = principal_of(SPECIALIST, agent_id)
-        batch.event(ev.AGENT_STATUS, None, actor, agent_id=agent_id, new=status.value, reason=reason)
+        batch.event(
+            ev.AGENT_STATUS, None, actor, agent_id=agent_id, new=status.value, reason=reason
+        )
         batch.send(actor, m.AgentStatusChanged(status=status.value, reason=reason))
 
-    async def _session_note(self, who: Identity, session_id: str, type_: str,
-                            what: Any, **data: Any) -> None:
+    async def _session_note(
+        self, who: Identity, session_id: str, type_: str, what: Any, **data: Any
+    ) -> None:
         members = await self.log.session_members(session_id)
         if members is None or who.principal not in members:
             raise Refused("not_in_session", f"you took no part in session {session_id}")
         batch = _Batch(self)
-        batch.events.append(ev.LogEvent(type=type_, ts=self.utcnow(), session_id=session_id,
-                                        actor=who.principal, data=data))
+        batch.events.append(
+            ev.LogEvent(
+                type=type_, ts=self.utcnow(), session_id=session_id, actor=who.principal, data=data
+            )
+        )
         batch.send(who.principal, m.Saved(what=what, session_id=session_id))
         await batch.commit()
 
@@ -527,8 +636,10 @@ class Switchboard:
         for agent_id in call.agents:
             agent = await self.router.get_agent(agent_id)
             name = agent.name if agent else agent_id
-            people.append(m.Participant(id=principal_of(SPECIALIST, agent_id),
-                                        role=SPECIALIST, name=name))
+            people.append(
+                m.Participant(id=principal_of(SPECIALIST, agent_id), role=SPECIALIST, name=name)
+            )
+        people.extend(await self.recording.participants(call))
         return people
 
     async def _agent_join(self, who: Identity) -> None:
@@ -602,4 +713,6 @@ _HANDLERS: dict[tuple[str, type], _Handler] = {
     ("*", m.ChatSend): Switchboard._chat,
     ("*", m.Ping): Switchboard._ping,
     ("*", m.Hello): Switchboard._hello_again,
+    (RECORDER, m.RecordSegment): lambda board, who, msg: board.recording.segment(who, msg),
+    (RECORDER, m.RecordManifest): lambda board, who, msg: board.recording.manifest(who, msg),
 }

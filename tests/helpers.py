@@ -34,20 +34,32 @@ def make_settings(storage_url: str, backend: str = "memory", **sections: Any) ->
     return load_settings(env={}, overrides=overrides)
 
 
-async def add_specialist(app: web.Application, username: str, skills: dict[str, int],
-                         password: str = "secret-pass", department: str | None = None,
-                         name: str | None = None) -> str:
+async def add_specialist(
+    app: web.Application,
+    username: str,
+    skills: dict[str, int],
+    password: str = "secret-pass",
+    department: str | None = None,
+    name: str | None = None,
+) -> str:
     """Create the account and return a login token for it."""
     db = app[keys.DB]
-    await db.add_user(username, "specialist", hash_password(password), name or username.title(),
-                      department, skills)
+    await db.add_user(
+        username,
+        "specialist",
+        hash_password(password),
+        name or username.title(),
+        department,
+        skills,
+    )
     result = await app[keys.AUTH].login(username, password, "test")
     assert result is not None
     return result.token
 
 
-async def add_manager(app: web.Application, username: str = "boss",
-                      password: str = "manager-pass") -> str:
+async def add_manager(
+    app: web.Application, username: str = "boss", password: str = "manager-pass"
+) -> str:
     await app[keys.DB].add_user(username, "manager", hash_password(password), "Boss", None, {})
     result = await app[keys.AUTH].login(username, password, "test")
     assert result is not None
@@ -88,8 +100,10 @@ class Peer:
             while True:
                 frame = await self.ws.receive()
                 if frame.type != aiohttp.WSMsgType.TEXT:
-                    raise ConnectionError(f"socket closed ({frame.type}, {self.ws.close_code}) "
-                                          f"waiting for {type_}; inbox {self.inbox}")
+                    raise ConnectionError(
+                        f"socket closed ({frame.type}, {self.ws.close_code}) "
+                        f"waiting for {type_}; inbox {self.inbox}"
+                    )
                 msg = json.loads(frame.data)
                 if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):
                     return msg  # type: ignore[no-any-return]
@@ -136,8 +150,14 @@ def bearer(token: str) -> dict[str, str]:
 class InCall:
     """A terminal and a specialist connected in one call."""
 
-    def __init__(self, kiosk: Peer, agent: Peer, kiosk_msg: dict[str, Any],
-                 agent_msg: dict[str, Any], tokens: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        kiosk: Peer,
+        agent: Peer,
+        kiosk_msg: dict[str, Any],
+        agent_msg: dict[str, Any],
+        tokens: tuple[str, str],
+    ) -> None:
         self.kiosk = kiosk
         self.agent = agent
         self.kiosk_token, self.agent_token = tokens
@@ -147,38 +167,56 @@ class InCall:
         self.agent_id = str(agent_msg["you"])
 
 
-async def connected_call(client: Any, terminal_id: str = "T1", username: str = "alice",
-                         queue: str = "tax") -> InCall:
+async def connected_call(
+    client: Any, terminal_id: str = "T1", username: str = "alice", queue: str = "tax"
+) -> InCall:
     """Log a specialist in, queue a call from a new terminal and accept it."""
     app = client.server.app
-    tokens = (await add_terminal(app, terminal_id),
-              await quick_specialist(app, username, {queue: 1}))
+    tokens = (
+        await add_terminal(app, terminal_id),
+        await quick_specialist(app, username, {queue: 1}),
+    )
     agent = await specialist_ready(client, tokens[1])
     kiosk = await connect(client, tokens[0])
     await kiosk.send({"type": "call.request", "queue": queue})
     queued = await kiosk.recv("call.queued")
     await agent.recv("call.offered", call_id=queued["call_id"])
     await agent.send({"type": "call.accept", "call_id": queued["call_id"]})
-    return InCall(kiosk, agent, await kiosk.recv("call.connected"),
-                  await agent.recv("call.connected"), tokens)
+    return InCall(
+        kiosk, agent, await kiosk.recv("call.connected"), await agent.recv("call.connected"), tokens
+    )
 
 
-async def routing_state(app: web.Application, agents: Sequence[str] = (),
-                        calls: Sequence[str] = ()) -> dict[str, Any]:
+async def routing_state(
+    app: web.Application, agents: Sequence[str] = (), calls: Sequence[str] = ()
+) -> dict[str, Any]:
     """What routing knows, read through the Router interface (any backend)."""
     board = app[keys.BOARD]
     state: dict[str, Any] = {}
     for queue in board.queues:
         snap = await board.router.snapshot(queue, board.clock())
-        state[f"queue:{queue}"] = (await board.router.waiting(queue), snap.available,
-                                   snap.busy, snap.away, snap.logged_in)
+        state[f"queue:{queue}"] = (
+            await board.router.waiting(queue),
+            snap.available,
+            snap.busy,
+            snap.away,
+            snap.logged_in,
+        )
     for agent_id in agents:
         agent = await board.router.get_agent(agent_id)
         state[f"agent:{agent_id}"] = None if agent is None else (agent.state, agent.call_id)
     for call_id in calls:
         call = await board.router.get_call(call_id)
-        state[f"call:{call_id}"] = None if call is None else (
-            call.state, call.ringing_agent, list(call.agents), await board.router.position(call_id))
+        state[f"call:{call_id}"] = (
+            None
+            if call is None
+            else (
+                call.state,
+                call.ringing_agent,
+                list(call.agents),
+                await board.router.position(call_id),
+            )
+        )
     return state
 
 
@@ -204,11 +242,13 @@ async def issue_token(app: web.Application, username: str) -> str:
     return token
 
 
-async def quick_specialist(app: web.Application, username: str, skills: dict[str, int],
-                           name: str | None = None) -> str:
+async def quick_specialist(
+    app: web.Application, username: str, skills: dict[str, int], name: str | None = None
+) -> str:
     """Like `add_specialist` (password QUICK_PASSWORD), in milliseconds."""
-    await app[keys.DB].add_user(username, "specialist", _QUICK_HASH, name or username.title(),
-                                None, skills)
+    await app[keys.DB].add_user(
+        username, "specialist", _QUICK_HASH, name or username.title(), None, skills
+    )
     return await issue_token(app, username)
 
 
@@ -229,8 +269,12 @@ async def close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
     async with asyncio.timeout(WAIT_S):
         while True:
             frame = await ws.receive()
-            if frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                              aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+            if frame.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.ERROR,
+            ):
                 return ws.close_code
 
 

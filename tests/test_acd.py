@@ -10,10 +10,12 @@ from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
 
 
 def center(**tax: object) -> CallCenter:
-    return CallCenter([
-        QueueConfig(id="tax", name="Tax", **tax),  # type: ignore[arg-type]
-        QueueConfig(id="registration", name="Registration"),
-    ])
+    return CallCenter(
+        [
+            QueueConfig(id="tax", name="Tax", **tax),  # type: ignore[arg-type]
+            QueueConfig(id="registration", name="Registration"),
+        ]
+    )
 
 
 def join(cc: CallCenter, agent_id: str, now: float = 0.0, **skills: int) -> None:
@@ -22,8 +24,13 @@ def join(cc: CallCenter, agent_id: str, now: float = 0.0, **skills: int) -> None
 
 
 def call(cc: CallCenter, call_id: str, now: float, queue: str = "tax") -> Call:
-    c = Call(id=call_id, session_id="s" + call_id, queue=queue, terminal_id="t" + call_id,
-             enqueued_at=now)
+    c = Call(
+        id=call_id,
+        session_id="s" + call_id,
+        queue=queue,
+        terminal_id="t" + call_id,
+        enqueued_at=now,
+    )
     cc.enqueue(c)
     return c
 
@@ -38,7 +45,10 @@ def test_lowest_skill_level_first_then_longest_idle() -> None:
     call(cc, "c3", 12.0)
     offers = cc.dispatch(13.0)
     assert [(o.call_id, o.agent_id) for o in offers] == [
-        ("c1", "idle_long"), ("c2", "idle_short"), ("c3", "senior")]
+        ("c1", "idle_long"),
+        ("c2", "idle_short"),
+        ("c3", "senior"),
+    ]
 
 
 def test_fewest_calls_strategy() -> None:
@@ -102,8 +112,12 @@ def test_timed_out_agent_is_tried_after_the_others() -> None:
 
 
 def test_overflow_reaches_the_other_queue_after_its_own() -> None:
-    cc = CallCenter([QueueConfig(id="dereg", name="D", overflow_to="registration"),
-                     QueueConfig(id="registration", name="R")])
+    cc = CallCenter(
+        [
+            QueueConfig(id="dereg", name="D", overflow_to="registration"),
+            QueueConfig(id="registration", name="R"),
+        ]
+    )
     join(cc, "reg", 0.0, registration=1)
     call(cc, "c1", 1.0, queue="dereg")
     cc.agent_join(Agent(id="nobody", name="n", skills={"dereg": 1}), 0.0)

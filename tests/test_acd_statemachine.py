@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -18,10 +20,12 @@ TERMINALS = [f"t{i}" for i in range(8)]
 class RoutingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.cc = CallCenter([
-            QueueConfig(id="tax", name="Tax", overflow_to="registration"),
-            QueueConfig(id="registration", name="Registration", strategy="fewest-calls"),
-        ])
+        self.cc = CallCenter(
+            [
+                QueueConfig(id="tax", name="Tax", overflow_to="registration"),
+                QueueConfig(id="registration", name="Registration", strategy="fewest-calls"),
+            ]
+        )
         self.now = 0.0
         self.seq = 0
         self.created: set[str] = set()
@@ -38,10 +42,8 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @rule(agent=st.sampled_from(AGENTS), status=st.sampled_from(["available", "away"]))
     def status(self, agent: str, status: str) -> None:
-        try:
+        with contextlib.suppress(Refused):
             self.cc.set_status(agent, AgentState(status), self.tick())
-        except Refused:
-            pass
 
     @rule(agent=st.sampled_from(AGENTS), connected=st.booleans())
     def connection(self, agent: str, connected: bool) -> None:
@@ -53,8 +55,15 @@ class RoutingMachine(RuleBasedStateMachine):
             return
         self.seq += 1
         call_id = f"c{self.seq}"
-        self.cc.enqueue(Call(id=call_id, session_id="s" + call_id, queue=queue,
-                             terminal_id=terminal, enqueued_at=self.tick()))
+        self.cc.enqueue(
+            Call(
+                id=call_id,
+                session_id="s" + call_id,
+                queue=queue,
+                terminal_id=terminal,
+                enqueued_at=self.tick(),
+            )
+        )
         self.created.add(call_id)
 
     @rule()
@@ -64,18 +73,25 @@ class RoutingMachine(RuleBasedStateMachine):
         for c in self.cc.calls.values():
             if c.state != CallState.QUEUED:
                 continue
-            eligible = {a.id for a in self.cc.agents.values()
-                        if a.state == AgentState.AVAILABLE and a.connected
-                        and (c.queue in a.skills or (c.overflowed and "registration" in a.skills))}
+            eligible = {
+                a.id
+                for a in self.cc.agents.values()
+                if a.state == AgentState.AVAILABLE
+                and a.connected
+                and (c.queue in a.skills or (c.overflowed and "registration" in a.skills))
+            }
             assert not eligible - set(c.declined_by), f"{c.id} waits while {eligible} are free"
 
     def _ringing(self) -> list[Call]:
-        return sorted((c for c in self.cc.calls.values() if c.state == CallState.RINGING),
-                      key=lambda c: c.id)
+        return sorted(
+            (c for c in self.cc.calls.values() if c.state == CallState.RINGING), key=lambda c: c.id
+        )
 
     def _connected(self) -> list[Call]:
-        return sorted((c for c in self.cc.calls.values() if c.state == CallState.CONNECTED),
-                      key=lambda c: c.id)
+        return sorted(
+            (c for c in self.cc.calls.values() if c.state == CallState.CONNECTED),
+            key=lambda c: c.id,
+        )
 
     @precondition(lambda self: self._ringing())
     @rule(data=st.data(), what=st.sampled_from(["accept", "decline", "timeout", "withdraw"]))
@@ -165,8 +181,11 @@ class RoutingMachine(RuleBasedStateMachine):
     @invariant()
     def available_index_matches_states(self) -> None:
         for q in QUEUES:
-            expected = {a.id for a in self.cc.agents.values()
-                        if q in a.skills and a.connected and a.state == AgentState.AVAILABLE}
+            expected = {
+                a.id
+                for a in self.cc.agents.values()
+                if q in a.skills and a.connected and a.state == AgentState.AVAILABLE
+            }
             assert self.cc._available[q] == expected
 
 

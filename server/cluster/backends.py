@@ -69,8 +69,7 @@ class ClusterBackends:
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix)
-        self.bus = RedisBus(self._binary, self.prefix, self.node.instance,
-                            on_health=self.node.report)
+        self.bus = RedisBus(self._binary, self.prefix, self.node.instance)
         self._board: Switchboard | None = None
         self._announced: set[str] = set()
         self._state_lost = False

@@ -35,8 +35,7 @@ _decode = msgspec.msgpack.Decoder(list[Any]).decode
 
 
 class RedisBus(LocalBus):
-    def __init__(self, redis: Redis, prefix: str, instance: str,
-                 on_health: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, redis: Redis, prefix: str, instance: str) -> None:
         super().__init__()
         self._redis = redis
         self._prefix = prefix
@@ -48,7 +47,6 @@ class RedisBus(LocalBus):
         self._out: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
-        self.on_health = on_health
         self.on_queues: Callable[[set[str]], None] | None = None
 
     async def start(self) -> None:
@@ -133,7 +131,6 @@ class RedisBus(LocalBus):
                 delay = keys.RECONNECT_MIN_S
             except (RedisError, OSError) as exc:
                 log.warning("bus: %d message(s) not published (%s)", len(batch), exc)
-                self._health(False)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
 
@@ -154,7 +151,6 @@ class RedisBus(LocalBus):
             except (RedisError, OSError) as exc:
                 log.warning("bus: lost the Redis subscription (%s); retrying in %.2f s",
                             exc, delay)
-                self._health(False)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
             finally:
@@ -194,7 +190,3 @@ class RedisBus(LocalBus):
             del self._sinks[principal]
             self._attached_at.pop(principal, None)
             entry[1].close(keys.REPLACED_CLOSE_CODE, "replaced by a newer connection")
-
-    def _health(self, ok: bool) -> None:
-        if self.on_health is not None:
-            self.on_health(ok)

@@ -156,3 +156,104 @@ session_events = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index("ix_session_events_session", "session_id", "id"),
 )
+
+# ---- joint actions, their audit chain, pending matters (migration 0002) ----------
+
+joint_actions = sa.Table(
+    "joint_actions",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("type", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("enterprise_name", sa.String, nullable=False),
+    sa.Column("enterprise_uscc", sa.String, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("session_id", sa.String),
+    sa.Column("call_id", sa.String),
+    sa.Column("created_by", sa.String, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("rejected_by", sa.String),
+    sa.Column("rejected_reason", sa.Text),
+    sa.Index("ix_joint_actions_created", "created_at"),
+    sa.Index("ix_joint_actions_type", "type", "created_at"),
+    sa.Index("ix_joint_actions_state", "state", "created_at"),
+    sa.Index("ix_joint_actions_closed", "closed_at"),
+    sa.Index("ix_joint_actions_session", "session_id"),
+)
+
+joint_action_steps = sa.Table(
+    "joint_action_steps",
+    metadata,
+    sa.Column(
+        "action_id",
+        sa.String,
+        sa.ForeignKey("joint_actions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step_id", sa.String, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("department", sa.String, nullable=False),
+    sa.Column("signed_by", sa.String),
+    sa.Column("signed_at", UTCDateTime),
+    sa.Index("ix_joint_action_steps_department", "department"),
+    sa.Index("ix_joint_action_steps_signed_by", "signed_by"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=False),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("action_id", sa.String, nullable=False, index=True),
+    sa.Column("event", sa.String, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+pending_matters = sa.Table(
+    "pending_matters",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("session_id", sa.String),
+    sa.Column("enterprise_name", sa.String, nullable=False),
+    sa.Column("enterprise_uscc", sa.String),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("matter_class", sa.String, nullable=False),
+    sa.Column("department", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("opened_by", sa.String, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_by", sa.String),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolution", sa.Text),
+    sa.Column("resolved_on_time", sa.Boolean),
+    sa.Index("ix_pending_matters_department", "department", "state"),
+    sa.Index("ix_pending_matters_opened", "opened_at"),
+    sa.Index("ix_pending_matters_resolved", "resolved_at"),
+    sa.Index("ix_pending_matters_due", "due"),
+    sa.Index("ix_pending_matters_session", "session_id"),
+)
+
+matter_history = sa.Table(
+    "matter_history",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "matter_id",
+        sa.String,
+        sa.ForeignKey("pending_matters.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("old_state", sa.String),
+    sa.Column("new_state", sa.String, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_matter_history_matter", "matter_id", "id"),
+)

@@ -160,6 +160,21 @@ class SiteStore(StoreBase):
                     terminals.update().where(terminals.c.id.in_(batch)).values(last_seen_at=now)
                 )
 
+    async def revoked_among(self, terminal_ids: Iterable[str]) -> set[str]:
+        """Those of these terminals that are revoked or no longer exist."""
+        ids = sorted(set(terminal_ids))
+        active: set[str] = set()
+        async with self._read() as conn:
+            for start in range(0, len(ids), TOUCH_BATCH):
+                batch = ids[start : start + TOUCH_BATCH]
+                rows = await conn.execute(
+                    sa.select(terminals.c.id).where(
+                        terminals.c.id.in_(batch), terminals.c.revoked_at.is_(None)
+                    )
+                )
+                active.update(row.id for row in rows)
+        return set(ids) - active
+
     async def list_terminals(self, site_id: str | None = None) -> list[Terminal]:
         """All terminals (optionally of one site) with their site, by id."""
         query = _TERMINAL_QUERY.order_by(terminals.c.id)

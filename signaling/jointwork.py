@@ -1,0 +1,169 @@
+"""Joint actions in a session: `action.start`, `action.sign`, `action.reject`.
+
+The rules of an action live in `signaling.actions`; this module checks who may
+ask (a specialist of the connected call starts; a specialist of the step's
+department signs, in the call or later over HTTP), has the repository store
+the change together with its audit entries, and then tells every participant
+of the call with `action.updated`. Storage is reached only through the small
+`ActionRepository` protocol, so the module stays free of I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from . import messages as m
+from .actions import ActionEvent, ActionRecord, ActionType, Enterprise, JointAction, get_action_type
+from .errors import Refused
+from .identity import Identity, principal_of
+from .model import CallState
+
+if TYPE_CHECKING:
+    from .switchboard import Switchboard
+
+log = logging.getLogger(__name__)
+
+Change = Callable[[JointAction], list[ActionEvent]]
+
+
+class StoredAction(msgspec.Struct, frozen=True, kw_only=True):
+    """An action as stored: its record and the session it was started in, if any."""
+
+    record: ActionRecord
+    session_id: str | None = None
+    call_id: str | None = None
+
+
+class ActionNotFound(Refused):
+    """No action with that id: the repository raises it from `change_action`."""
+
+    def __init__(self, action_id: str) -> None:
+        super().__init__("not_found", f"no joint action {action_id!r}")
+
+
+class ActionRepository(Protocol):
+    """What the joint-work service needs from storage (implemented by `Database`)."""
+
+    async def create_action(self, action: JointAction, event: ActionEvent, *,
+                            session_id: str | None, call_id: str | None) -> StoredAction: ...
+
+    async def change_action(self, action_id: str, types: Mapping[str, ActionType],
+                            change: Change) -> StoredAction: ...
+
+
+def updated_message(stored: StoredAction) -> m.ActionUpdated:
+    """The `action.updated` frame for the current state of an action."""
+    record = stored.record
+    steps = [
+        m.ActionStep(id=s.id, department=s.department, signed_by=s.signed_by,
+                     signed_at=s.signed_at.isoformat() if s.signed_at else None)
+        for s in record.steps
+    ]
+    return m.ActionUpdated(
+        action_id=record.id, action=record.action, state=record.state, steps=steps,
+        enterprise=m.ActionEnterprise(name=record.enterprise.name, uscc=record.enterprise.uscc),
+        fields=dict(record.fields), started_by=record.started_by, call_id=stored.call_id,
+        session_id=stored.session_id, rejected_by=record.rejected_by,
+        reason=record.rejected_reason,
+    )
+
+
+def _department(who_department: str | None) -> str:
+    if not who_department:
+        raise Refused("no_department", "your account has no department, so it cannot sign steps")
+    return who_department
+
+
+class JointWork:
+    """Starts, signs and rejects joint actions for the switchboard and the HTTP API."""
+
+    def __init__(self, board: Switchboard, types: Mapping[str, ActionType],
+                 repository: ActionRepository) -> None:
+        self._board = board
+        self.types = dict(types)
+        self._repository = repository
+
+    def _now(self) -> dt.datetime:
+        return self._board.utcnow()
+
+    async def start(self, who: Identity, msg: m.ActionStart) -> StoredAction:
+        """A specialist of the connected call opens an action for an enterprise."""
+        call = await self._board.router.get_call(msg.call_id)
+        if call is None or call.state != CallState.CONNECTED or who.id not in call.agents:
+            raise Refused("not_in_call",
+                          f"you are not a specialist in connected call {msg.call_id}")
+        action_type = get_action_type(self.types, msg.action)
+        enterprise = Enterprise(name=msg.enterprise.name, uscc=msg.enterprise.uscc.strip())
+        action, event = JointAction.start(
+            "a_" + secrets.token_hex(8), action_type, enterprise, started_by=who.id,
+            now=self._now(), fields=msg.fields,
+        )
+        stored = await self._repository.create_action(
+            action, event, session_id=call.session_id, call_id=call.id)
+        await self.announce(stored, who.principal)
+        return stored
+
+    async def sign(self, actor_id: str, department: str | None, action_id: str,
+                   step: str) -> StoredAction:
+        """Sign one step for the signer's department (in the call or later over HTTP)."""
+        own = _department(department)
+        now = self._now()
+        stored = await self._repository.change_action(
+            action_id, self.types, lambda action: action.sign(step, own, actor_id, now))
+        await self.announce(stored, principal_of("specialist", actor_id))
+        return stored
+
+    async def reject(self, actor_id: str, department: str | None, action_id: str,
+                     reason: str) -> StoredAction:
+        """Close the action unfinished; only a department that signs it may do so."""
+        own = _department(department)
+        now = self._now()
+
+        def change(action: JointAction) -> list[ActionEvent]:
+            if own not in action.type.departments:
+                raise Refused("wrong_department",
+                              f"{own} takes no part in {action.type.id}; it cannot reject it")
+            return [action.reject(reason, actor_id, now)]
+
+        stored = await self._repository.change_action(action_id, self.types, change)
+        await self.announce(stored, principal_of("specialist", actor_id))
+        return stored
+
+    async def announce(self, stored: StoredAction, actor: str | None = None) -> None:
+        """`action.updated` to every participant of the call still connected, and the actor."""
+        targets: set[str] = set()
+        if stored.call_id is not None:
+            call = await self._board.router.get_call(stored.call_id)
+            if call is not None and call.state == CallState.CONNECTED:
+                targets.add(principal_of("terminal", call.terminal_id))
+                targets.update(principal_of("specialist", a) for a in call.agents)
+        if actor is not None:
+            targets.add(actor)
+        frame = m.encode(updated_message(stored))
+        for principal in sorted(targets):
+            await self._board.bus.send(principal, frame)
+
+
+def _service(board: Switchboard) -> JointWork:
+    service: Any = getattr(board, "actions", None)
+    if not isinstance(service, JointWork):
+        raise Refused("unavailable", "joint actions are not enabled on this server")
+    return service
+
+
+async def on_action_start(board: Switchboard, who: Identity, msg: m.ActionStart) -> None:
+    await _service(board).start(who, msg)
+
+
+async def on_action_sign(board: Switchboard, who: Identity, msg: m.ActionSign) -> None:
+    await _service(board).sign(who.id, who.department, msg.action_id, msg.step)
+
+
+async def on_action_reject(board: Switchboard, who: Identity, msg: m.ActionReject) -> None:
+    await _service(board).reject(who.id, who.department, msg.action_id, msg.reason)

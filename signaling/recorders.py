@@ -1,0 +1,150 @@
+"""The recorders the switchboard can hand sessions to, and where recordings are catalogued.
+
+`RecorderPool` is the registry of live recorders and of which call each records; the
+in-memory pool serves one node, a shared (Redis) one can implement the same interface.
+`RecordingCatalog` is the durable list of recorded segments (implemented by the SQL store).
+Both are interfaces so that the switchboard's recording rules (`signaling.recording`)
+stay free of I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from .messages import RecordingManifest
+
+DEFAULT_CAPACITY = 16
+"""Sessions a recorder takes when it announces no capacity (CPU goal: 5 % a session)."""
+
+
+class RecorderLoad(msgspec.Struct, kw_only=True, frozen=True):
+    """One live recorder as the pool sees it."""
+
+    name: str
+    capacity: int
+    calls: tuple[str, ...]
+
+    @property
+    def load(self) -> float:
+        return len(self.calls) / self.capacity if self.capacity else 1.0
+
+
+class Assignment(msgspec.Struct, kw_only=True, frozen=True):
+    """A call given to a recorder; `segment` counts the recorders the call has had."""
+
+    recorder: str
+    segment: int
+
+
+class RecorderPool(Protocol):
+    """Live recorders, their load, and the recorder of each recorded call."""
+
+    async def join(self, name: str, capacity: int) -> list[str]:
+        """Register a live recorder; returns the calls an earlier connection of it held."""
+    async def leave(self, name: str) -> list[str]:
+        """Forget a recorder that is gone; returns the calls it was recording."""
+    async def assign(self, call_id: str) -> Assignment | None:
+        """Give the call to the least loaded recorder with room; None if there is none."""
+    async def release(self, call_id: str) -> str | None:
+        """The call needs no recording any more; its recorder (None if it had none)."""
+    async def recorder_of(self, call_id: str) -> str | None: ...
+    async def available(self) -> bool:
+        """True when some recorder has room for one more session."""
+    async def wait(self, call_id: str) -> None:
+        """The call wants a recorder and has none; `take_waiting` hands it out later."""
+    async def take_waiting(self) -> list[str]:
+        """The calls waiting for a recorder, forgotten as waiting (assign them now)."""
+    async def recorders(self) -> list[RecorderLoad]: ...
+
+
+class SegmentRefused(Exception):
+    """A recorder reported a segment it does not own, or for an unknown session."""
+
+
+class RecordingCatalog(Protocol):
+    """The durable list of recorded segments (one row per party per segment)."""
+
+    async def segment_started(self, *, session_id: str, participant_id: str, segment: int,
+                              recorder: str, path: str) -> None:
+        """A segment file exists and is being written. Raises `SegmentRefused`."""
+    async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
+                             manifest: RecordingManifest) -> None:
+        """The recorder closed the segment and reported its manifest. Raises `SegmentRefused`."""
+    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
+        """The recorder was lost: its open segments of the session end as interrupted."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSetup:
+    """What the switchboard needs to record sessions (`[recording]` with `enabled = true`)."""
+
+    pool: RecorderPool
+    catalog: RecordingCatalog | None = None
+    required: bool = False
+
+
+class MemoryRecorderPool:
+    """`RecorderPool` in one process; atomic because nothing in it awaits."""
+
+    def __init__(self) -> None:
+        self._capacity: dict[str, int] = {}
+        self._calls: dict[str, list[str]] = {}
+        self._recorder_of: dict[str, str] = {}
+        self._segments: dict[str, int] = {}
+        self._waiting: dict[str, None] = {}
+
+    async def join(self, name: str, capacity: int) -> list[str]:
+        held = await self.leave(name)
+        self._capacity[name] = max(capacity, 0)
+        self._calls[name] = []
+        return held
+
+    async def leave(self, name: str) -> list[str]:
+        self._capacity.pop(name, None)
+        held = self._calls.pop(name, [])
+        for call_id in held:
+            self._recorder_of.pop(call_id, None)
+        return held
+
+    async def assign(self, call_id: str) -> Assignment | None:
+        current = self._recorder_of.get(call_id)
+        if current is not None:
+            return Assignment(recorder=current, segment=self._segments[call_id])
+        free = [load for load in await self.recorders() if len(load.calls) < load.capacity]
+        if not free:
+            return None
+        best = min(free, key=lambda r: (r.load, len(r.calls), r.name))
+        self._calls[best.name].append(call_id)
+        self._recorder_of[call_id] = best.name
+        self._waiting.pop(call_id, None)
+        segment = self._segments[call_id] = self._segments.get(call_id, 0) + 1
+        return Assignment(recorder=best.name, segment=segment)
+
+    async def release(self, call_id: str) -> str | None:
+        self._waiting.pop(call_id, None)
+        self._segments.pop(call_id, None)
+        name = self._recorder_of.pop(call_id, None)
+        if name is not None and call_id in self._calls.get(name, []):
+            self._calls[name].remove(call_id)
+        return name
+
+    async def recorder_of(self, call_id: str) -> str | None:
+        return self._recorder_of.get(call_id)
+
+    async def available(self) -> bool:
+        return any(len(self._calls[n]) < c for n, c in self._capacity.items())
+
+    async def wait(self, call_id: str) -> None:
+        self._waiting[call_id] = None
+
+    async def take_waiting(self) -> list[str]:
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        return waiting
+
+    async def recorders(self) -> list[RecorderLoad]:
+        return [RecorderLoad(name=n, capacity=c, calls=tuple(self._calls[n]))
+                for n, c in sorted(self._capacity.items())]
