@@ -70,6 +70,14 @@ class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     retention_days: int = 365
 
 
+class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Joint actions and pending matters; relative paths are from the project root."""
+
+    actions_file: str = "configs/actions.toml"
+    calendar_dir: str = "configs/calendar"
+    close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -77,12 +85,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
+    joint: JointSettings = msgspec.field(default_factory=JointSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "recording": RecordingSettings,
+    "joint": JointSettings,
 }
 
 

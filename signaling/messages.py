@@ -433,8 +433,9 @@ def _explain(detail: str, frame: str | bytes) -> str:
     return detail
 
 
-def tag_of(message: Message) -> str:
-    return str(type(message).__struct_config__.tag)
+def tag_of(message: Message | type[Message]) -> str:
+    kind = message if isinstance(message, type) else type(message)
+    return str(kind.__struct_config__.tag)
 
 
 def encode(message: Message) -> bytes:

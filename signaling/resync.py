@@ -74,6 +74,7 @@ async def _connected_again(board: Switchboard, who: Identity, call_id: str) -> N
                 you=who.principal,
                 participants=participants,
                 resumed=True,
+                recording=any(p.role == "recorder" for p in participants),
             )
         ),
     )
