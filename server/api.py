@@ -232,8 +232,12 @@ async def session_detail(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
     events = data.pop("events")
+    from server.recording.http import session_recordings
+
+    recordings = await session_recordings(request.app, request.match_info["id"])
     return reply(
-        {"session": data, "participants": participants, "events": events, "recordings": []}
+        {"session": data, "participants": participants, "events": events,
+         "recordings": recordings}
     )
 
 

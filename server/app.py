@@ -22,6 +22,8 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.recording.embedded import RecordingServices, setup_recording
+from server.joint_api import setup_joint
 from server.storage.db import Database
 from server.ws import REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
@@ -45,6 +47,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", websocket)
     setup_api(app)
+    setup_joint(app)
+    setup_recording(app)
     try:
         from server.pages import setup_pages
     except ImportError:
@@ -93,6 +97,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
+    app[keys.RECORDING] = RecordingServices(settings, db, node_id)
     board = Switchboard(
         queues=settings.queues,
         router=router,
@@ -103,6 +108,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         resume_grace_s=settings.server.resume_grace_s,
         ice_servers=settings.ice.servers,
         node_id=node_id,
+        recording=app[keys.RECORDING].setup,
     )
     if cluster is not None:
         cluster.bind(board)

@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     tadd.add_argument("--name")
     trev = term_sub.add_parser("revoke", parents=[common], help="disable a terminal at once")
     trev.add_argument("terminal_id")
+
+    audit = sub.add_parser("audit", help="the audit log of joint actions")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", parents=[common],
+                                  help="check the hash chain; exit 1 naming the first bad entry")
+    verify.add_argument("--expected-last", type=int, metavar="SEQ",
+                        help="the last entry known to exist (detects deleted newest entries)")
+
+    from server.recording.commands import add_parsers
+
+    add_parsers(sub, common)
     return p
 
 

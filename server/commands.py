@@ -11,6 +11,12 @@ from aiohttp import web
 
 from server.auth import hash_password, new_terminal_token, token_hash
 from server.config import Settings
+from server.recording.commands import (  # noqa: F401 (dispatched by name from server.cli)
+    recorder,
+    recorder_add,
+    recorder_revoke,
+    recording_verify,
+)
 from server.storage.db import Database
 from server.storage.errors import AlreadyExists, StorageError
 
@@ -160,4 +166,24 @@ async def terminal_revoke(args: argparse.Namespace, settings: Settings) -> int:
         f"terminal {args.terminal_id} revoked at {dt.datetime.now(dt.UTC).isoformat()}; "
         "a running server disconnects it within seconds"
     )
+    return 0
+
+
+async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Walk the audit chain: 0 when intact, 1 naming the first altered or missing entry."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    db = await Database.connect(settings.storage.url)
+    try:
+        count, problem = await db.verify_audit(expected_last=args.expected_last)
+    except (SQLAlchemyError, StorageError) as exc:
+        print(f"vwin: cannot read the audit log: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+    if problem is not None:
+        print(f"audit log BROKEN at entry {problem.seq} ({problem.kind}): {problem.message}",
+              file=sys.stderr)
+        return 1
+    print(f"audit log intact: {count} entries")
     return 0

@@ -64,10 +64,14 @@ class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    enabled: bool = False
+    enabled: bool = True
     dir: str = "./var/recordings"
     required: bool = False
     retention_days: int = 365
+    retention_interval_s: float = 3600.0
+    local_recorder: bool = True
+    capacity: int = 16
+    token: str = ""
 
 
 class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

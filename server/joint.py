@@ -19,6 +19,7 @@ from server.storage.matters import Matter, MatterChange
 from signaling.actions import ActionConfigError, ActionType, load_action_types
 from signaling.calendar import CalendarError, MatterClass, WorkingCalendar
 from signaling.errors import Refused
+from signaling.jointwork import JointWork
 from signaling.uscc import uscc_error
 
 log = logging.getLogger(__name__)
@@ -108,3 +109,11 @@ class MatterDesk:
 
     async def get(self, matter_id: str) -> tuple[Matter, list[MatterChange]] | None:
         return await self._db.get_matter(matter_id)
+
+
+class JointServices:
+    """What the joint-work HTTP handlers need, kept under `keys.JOINT`."""
+
+    def __init__(self, work: JointWork, desk: MatterDesk) -> None:
+        self.work = work
+        self.desk = desk

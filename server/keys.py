@@ -8,6 +8,8 @@ from aiohttp import web
 
 from server.auth import AuthService
 from server.config import Settings
+from server.recording.embedded import RecordingServices
+from server.joint import JointServices
 from server.storage.db import Database
 from signaling.memory import LocalBus
 from signaling.switchboard import Switchboard
@@ -19,3 +21,5 @@ BOARD = web.AppKey("board", Switchboard)
 BUS = web.AppKey("bus", LocalBus)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
+JOINT = web.AppKey("joint", JointServices)
+RECORDING = web.AppKey("recording", RecordingServices)

@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
+from server.recording.embedded import RECORDER_TOKEN_PREFIX
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -82,6 +83,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             who = await _authenticate(request, conn, hello.token)
         if who is not None:
             epoch = await board.connect(who, conn, hello.resume if hello else None)
+            if who.role == "recorder" and hello is not None:
+                await board.recording.recorder_joined(who, hello.capacity)
             await _serve(request, ws, conn, who)
     finally:
         sockets.discard(ws)
@@ -114,6 +117,8 @@ async def _receive_hello(
 
 
 async def _authenticate(request: web.Request, conn: Connection, token: str) -> Identity | None:
+    if token.startswith(RECORDER_TOKEN_PREFIX):
+        return await _recorder(request, conn, token)
     auth = request.app[keys.AUTH]
     terminal = await auth.terminal_for_token(token)
     if terminal is not None:
@@ -133,6 +138,18 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
         skills=dict(user.skills),
         department=user.department,
     )
+
+
+async def _recorder(request: web.Request, conn: Connection, token: str) -> Identity | None:
+    """A `vwin recorder` process (issue 4): only while this server records sessions."""
+    services = request.app[keys.RECORDING]
+    who = await services.identity(request.app[keys.DB], token)
+    if who is None:
+        _refuse(conn, "unauthorized", "unknown or revoked recorder token", UNAUTHORIZED)
+    elif services.setup is None:
+        _refuse(conn, "forbidden", "recording is not enabled on this server", FORBIDDEN)
+        return None
+    return who
 
 
 def _refuse(conn: Connection, code: str, message: str, close_code: int) -> None:

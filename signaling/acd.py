@@ -228,6 +228,38 @@ class CallCenter:
         del self.calls[call_id]
         return call
 
+    def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
+        """The specialist answers an invitation: they join its connected call."""
+        invitation = self._ringing(invitation_id, agent_id)
+        call = self.calls.get(invitation.joins or "")
+        if call is None or call.state != CallState.CONNECTED:
+            raise Refused("offer_gone", "the session you were invited to has ended")
+        agent = self.agents[agent_id]
+        self._unwait(invitation)
+        invitation.state = CallState.ENDED
+        invitation.ringing_agent = None
+        del self.calls[invitation_id]
+        call.agents.append(agent_id)
+        agent.missed_streak = 0
+        agent.calls_answered += 1
+        agent.call_id = call.id
+        self._set_state(agent, AgentState.IN_CALL, now)
+        return call
+
+    def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        """One specialist leaves a call others stay in; they go to wrap-up."""
+        call = self.calls.get(call_id)
+        if call is None or call.state != CallState.CONNECTED or agent_id not in call.agents:
+            return None
+        if len(call.agents) < 2:
+            return None
+        call.agents.remove(agent_id)
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.call_id == call_id:
+            agent.call_id = None
+            self._set_state(agent, AgentState.WRAP_UP, now)
+        return call
+
     def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         """A connected call lost its specialist: back to the head of its queue."""
         call = self.calls.get(call_id)
@@ -313,6 +345,8 @@ class CallCenter:
         if overflow_q is not None:
             pool |= self._available[overflow_q]
         pool.difference_update(call.declined_by)
+        if call.target_agent is not None:
+            pool &= {call.target_agent}
         if not pool:
             return None
         strategy = get_strategy(config.strategy)

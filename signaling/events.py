@@ -37,6 +37,8 @@ RECORDING_STOPPED: Final = "recording_stopped"  # data: recorder, reason
 RECORDING_INTERRUPTED: Final = "recording_interrupted"  # data: recorder, reason (recorder lost)
 RECORDING_FAILED: Final = "recording_failed"  # data: reason, recorder?, participant_id?
 RECORDING_DELETED: Final = "recording_deleted"  # data: recording_id, path, reason (retention)
+INVITED: Final = "invited"  # data: invitation_id, queue, specialist, transfer (call.invite)
+INVITE_CANCELLED: Final = "invite_cancelled"  # data: invitation_id, reason
 # Agent events (session_id None, actor = agent id).
 AGENT_STATUS: Final = "agent_status"  # data: old, new, reason
 

@@ -73,6 +73,15 @@ class MemoryRouter:
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.requeue(call_id, agent_id, now)
 
+    async def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
+        call = self.center.calls.get(invitation_id)
+        joined = self.center.join(invitation_id, agent_id, now)
+        self._forget(call)
+        return joined
+
+    async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return self.center.leave(call_id, agent_id, now)
+
     async def get_call(self, call_id: str) -> Call | None:
         return self.center.calls.get(call_id)
 

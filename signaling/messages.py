@@ -34,7 +34,7 @@ class SessionDescription(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     sdp: Sdp = ""
 
 
-class IceCandidate(msgspec.Struct, kw_only=True):
+class IceCandidate(msgspec.Struct, kw_only=True, omit_defaults=True):
     candidate: Annotated[str, msgspec.Meta(max_length=1024)]
     sdpMid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     sdpMLineIndex: Annotated[int, msgspec.Meta(ge=0, le=64)] | None = None
@@ -81,6 +81,22 @@ class CallHangup(Message, tag="call.hangup"):
 
 class AgentWrapupDone(Message, tag="agent.wrapup_done"):
     pass
+
+
+class CallInvite(Message, tag="call.invite"):
+    """Bring another department into the session: a queue, or a named specialist."""
+
+    call_id: Id
+    queue: Id | None = None
+    specialist: Id | None = None
+
+
+class CallTransfer(Message, tag="call.transfer"):
+    """Hand the terminal over: the sender leaves once the new specialist has joined."""
+
+    call_id: Id
+    queue: Id | None = None
+    specialist: Id | None = None
 
 
 class RtcDescription(Message, tag="rtc.description"):
@@ -173,11 +189,10 @@ class RecordManifest(Message, tag="record.manifest"):
 
 
 Inbound = (
-    RecordSegment | RecordManifest |
-    ActionStart | ActionSign | ActionReject |
     Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
-    | CallHangup | AgentWrapupDone | RtcDescription | RtcCandidate | ChatSend | SessionRate
-    | SessionWrapup
+    | CallHangup | AgentWrapupDone | CallInvite | CallTransfer | RtcDescription | RtcCandidate
+    | ChatSend | SessionRate | SessionWrapup | RecordSegment | RecordManifest
+    | ActionStart | ActionSign | ActionReject
 )
 
 # ---- server -> client -------------------------------------------------------------
@@ -284,6 +299,9 @@ class CallOffered(Message, tag="call.offered"):
     ring_timeout_s: float
     enterprise: Enterprise | None = None
     overflow_from: str | None = None
+    joins: str | None = None  # an invitation into this connected call (another department)
+    invited_by: str | None = None
+    transfer: bool = False
 
 
 class CallWithdrawn(Message, tag="call.withdrawn"):
@@ -313,6 +331,17 @@ class ChatMessage(Message, tag="chat.message"):
     name: str
     text: str
     ts: str
+
+
+class InvitationStatus(Message, tag="invitation"):
+    """How an invitation into your call is going: ringing, accepted, declined, cancelled."""
+
+    call_id: str
+    invitation_id: str
+    state: str
+    queue: str
+    specialist: str | None = None
+    transfer: bool = False
 
 
 class ParticipantReconnected(Message, tag="participant.reconnected"):
@@ -395,12 +424,11 @@ class RecordStop(Message, tag="record.stop"):
 
 
 Outbound = (
-    ParticipantJoined | ParticipantLeft | RecordStart | RecordStop |
-    ActionUpdated |
     Welcome | Error | Pong | QueueStatus | CallQueued | CallPosition | CallRejected
     | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
-    | CallEnded | ChatMessage | ParticipantReconnected | RtcDescriptionRelay
-    | RtcCandidateRelay | Saved
+    | CallEnded | ChatMessage | ParticipantJoined | ParticipantLeft | InvitationStatus
+    | ParticipantReconnected | RtcDescriptionRelay | RtcCandidateRelay | Saved
+    | RecordStart | RecordStop | ActionUpdated
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

@@ -77,6 +77,14 @@ class Call(msgspec.Struct, kw_only=True):
     agents: list[str] = msgspec.field(default_factory=list)
     answered_at: float | None = None
     context: dict[str, Any] = msgspec.field(default_factory=dict)
+    # An invitation of another department into a connected call (`call.invite`/`transfer`):
+    joins: str | None = None  # the connected call the answering specialist joins
+    target_agent: str | None = None  # only this specialist may be offered it (named invite)
+    transfer_from: str | None = None  # this specialist leaves once the invitee joins
+
+    @property
+    def is_invitation(self) -> bool:
+        return self.joins is not None
 
 
 class Offer(msgspec.Struct, kw_only=True, frozen=True):

@@ -23,7 +23,7 @@ from .model import Call, CallState
 from .recorders import DEFAULT_CAPACITY, RecordingSetup, SegmentRefused
 
 if TYPE_CHECKING:
-    from .switchboard import Switchboard, _Batch
+    from .switchboard import Batch, Switchboard
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class RecordingDesk:
         name = await self._setup.pool.recorder_of(call.id)
         return [] if name is None else [_participant(name)]
 
-    async def connected(self, batch: _Batch, call: Call) -> bool:
+    async def connected(self, batch: Batch, call: Call) -> bool:
         """The call (re)connected: give it a recorder unless it has one. True if recorded."""
         if self._setup is None:
             return False
@@ -65,7 +65,7 @@ class RecordingDesk:
             return True
         return await self._start(batch, call, announce=False)
 
-    async def ended(self, batch: _Batch, call: Call, reason: str) -> None:
+    async def ended(self, batch: Batch, call: Call, reason: str) -> None:
         """The call ended (or went back to the queue): its recorder closes the segments."""
         if self._setup is None:
             return
@@ -132,7 +132,7 @@ class RecordingDesk:
         await self._start(batch, call, announce=True)
         await batch.commit()
 
-    async def _start(self, batch: _Batch, call: Call, announce: bool) -> bool:
+    async def _start(self, batch: Batch, call: Call, announce: bool) -> bool:
         """Assign a recorder, log it and tell it; `announce` tells the parties too."""
         assert self._setup is not None
         assignment = await self._setup.pool.assign(call.id)
@@ -190,10 +190,8 @@ class RecordingDesk:
                       "participant_id": msg.participant_id, "segment": msg.manifest.segment}))
             await batch.commit()
 
-    def _batch(self) -> _Batch:
-        from .switchboard import _Batch
-
-        return _Batch(self._board)
+    def _batch(self) -> Batch:
+        return self._board.batch()
 
 
 def _participant(name: str) -> m.Participant:

@@ -14,8 +14,12 @@ if TYPE_CHECKING:
 
 async def resync(board: Switchboard, who: Identity, resumed: bool) -> None:
     """After `welcome`: the caller's queue place or call, the specialist's status and offer."""
+    if who.role == "recorder":  # told its sessions by `record.start` (signaling.recording)
+        return
     if who.role == "terminal":
         for call in await board.router.calls_of_terminal(who.id):
+            if call.is_invitation:
+                continue
             if call.state == CallState.CONNECTED:
                 await _connected_again(board, who, call.id)
                 continue

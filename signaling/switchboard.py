@@ -3,7 +3,7 @@ and messages to the participants.
 
 It only talks to the backend interfaces (`signaling.backend`), so the same code
 runs on one node (memory) or many (Redis). Every state change is appended to
-the session log *before* any client hears of it (`_Batch.commit`).
+the session log *before* any client hears of it (`Batch.commit`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from . import conference, jointwork
 from . import events as ev
 from . import messages as m
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
@@ -33,7 +34,7 @@ SPECIALIST: Final = "specialist"
 TERMINAL: Final = "terminal"
 
 
-class _Batch:
+class Batch:
     """Log entries and messages of one transaction: logged first, then sent."""
 
     def __init__(self, board: Switchboard) -> None:
@@ -90,8 +91,22 @@ class Switchboard:
         self.ice_servers = ice_servers or []
         self.node_id = node_id
         self.watch = QueueWatch(self)
+        self.actions: jointwork.JointWork | None = None  # set by the server when enabled
         self.recording = RecordingDesk(self, recording)
         scheduler.set_handler(self.on_timer)
+
+    # The steps other modules (conference, joint work, recording) build on.
+    def batch(self) -> Batch:
+        return Batch(self)
+
+    async def dispatch(self) -> None:
+        await self._dispatch()
+
+    async def participants(self, call: Call) -> list[m.Participant]:
+        return await self._participants(call)
+
+    def set_status(self, batch: Batch, agent_id: str, status: AgentState, reason: str) -> None:
+        self._status(batch, agent_id, status, reason)
 
     def utcnow(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -176,7 +191,7 @@ class Switchboard:
             priority=self.queues[msg.queue].priority,
             context={"terminal": _encode_identity(who), "enterprise": enterprise},
         )
-        batch = _Batch(self)
+        batch = Batch(self)
         site = who.site
         batch.event(
             ev.QUEUED,
@@ -233,7 +248,7 @@ class Switchboard:
             return
         if old == AgentState.WRAP_UP:
             await self.scheduler.cancel(f"wrapup:{who.id}")
-        batch = _Batch(self)
+        batch = Batch(self)
         self._status(batch, who.id, status, "requested")
         await batch.commit()
         if status == AgentState.AVAILABLE:
@@ -241,12 +256,16 @@ class Switchboard:
         self.watch.changed_all()
 
     async def _call_accept(self, who: Identity, msg: m.CallAccept) -> None:
+        pending = await self.router.get_call(msg.call_id)
+        if pending is not None and pending.is_invitation:
+            await conference.accept(self, who, pending)
+            return
         now = self.clock()
         call = await self.router.accept(msg.call_id, who.id, now)
         await self.scheduler.cancel(f"ring:{call.id}")
         await self.scheduler.cancel(f"overflow:{call.id}")
         self.watch.forget(call.id)
-        batch = _Batch(self)
+        batch = Batch(self)
         wait_s = now - call.enqueued_at
         batch.event(
             ev.ANSWERED,
@@ -298,11 +317,13 @@ class Switchboard:
     async def _call_decline(self, who: Identity, msg: m.CallDecline) -> None:
         call = await self.router.decline(msg.call_id, who.id, self.clock())
         await self.scheduler.cancel(f"ring:{call.id}")
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.DECLINED, call, who.principal, agent_id=who.id)
         batch.send(who.principal, m.CallWithdrawn(call_id=call.id, reason="declined"))
         self._status(batch, who.id, AgentState.AVAILABLE, "declined")
         await batch.commit()
+        if call.is_invitation:
+            await conference.after_refusal(self, call, "declined")
         await self._dispatch()
 
     async def _call_hangup(self, who: Identity, msg: m.CallHangup) -> None:
@@ -312,11 +333,18 @@ class Switchboard:
                 raise Refused("not_in_call", f"call {call.id} is not connected")
             await self._abandon(call.id, "cancelled")
             return
+        if who.role == SPECIALIST and len(call.agents) > 1:
+            await conference.leave(self, call, who.id, "left")
+            return
         await self._end(call, "hangup", who.principal)
+
+    async def _invite(self, who: Identity, msg: m.CallInvite | m.CallTransfer) -> None:
+        await conference.invite(self, who, msg)
 
     async def _wrapup_done(self, who: Identity, msg: m.AgentWrapupDone) -> None:
         del msg
-        await self._finish_wrapup(who.id, "wrapup_done")
+        if not await self._finish_wrapup(who.id, "wrapup_done"):
+            raise Refused("not_in_wrapup", "you are not in wrap-up")
 
     async def _relay(self, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> None:
         call = await self.router.get_call(msg.call_id)
@@ -340,7 +368,7 @@ class Switchboard:
         call = await self._member_call(who, msg.call_id)
         if call.state != CallState.CONNECTED:
             raise Refused("not_in_call", f"call {call.id} is not connected")
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(
             ev.CHAT,
             call,
@@ -404,7 +432,7 @@ class Switchboard:
             return
         call, went_away = result
         actor = principal_of(SPECIALIST, agent_id)
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.MISSED, call, actor, agent_id=agent_id)
         batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason="timeout")
         batch.send(actor, m.CallWithdrawn(call_id=call_id, reason="timeout"))
@@ -413,6 +441,8 @@ class Switchboard:
         else:
             self._status(batch, agent_id, AgentState.AVAILABLE, "missed_offer")
         await batch.commit()
+        if call.is_invitation:
+            await conference.after_refusal(self, call, "no_answer")
         await self._dispatch()
 
     async def _overflow(self, call_id: str) -> None:
@@ -421,7 +451,7 @@ class Switchboard:
         call = await self.router.get_call(call_id)
         if call is None:
             return
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.OVERFLOWED, call, None, to=self.queues[call.queue].overflow_to)
         await batch.commit()
         await self._dispatch()
@@ -438,7 +468,7 @@ class Switchboard:
             return
         config = self.queues[call.queue]
         actor = principal_of(SPECIALIST, offer.agent_id)
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(
             ev.OFFERED,
             call,
@@ -467,6 +497,9 @@ class Switchboard:
             ring_timeout_s=self.queues[call.queue].ring_timeout_s,
             enterprise=m.Enterprise(**enterprise) if enterprise else None,
             overflow_from=call.queue if via_overflow else None,
+            joins=call.joins,
+            invited_by=call.context.get("invited_by") if call.is_invitation else None,
+            transfer=call.transfer_from is not None,
         )
 
     async def _withdraw(self, call_id: str, agent_id: str, reason: str) -> None:
@@ -474,7 +507,7 @@ class Switchboard:
         if call is None:
             return
         await self.scheduler.cancel(f"ring:{call_id}")
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason=reason)
         batch.send(
             principal_of(SPECIALIST, agent_id), m.CallWithdrawn(call_id=call_id, reason=reason)
@@ -488,7 +521,7 @@ class Switchboard:
             return
         await self.scheduler.cancel(f"overflow:{call_id}")
         self.watch.forget(call_id)
-        batch = _Batch(self)
+        batch = Batch(self)
         if call.ringing_agent is not None:
             await self.scheduler.cancel(f"ring:{call_id}")
             agent = principal_of(SPECIALIST, call.ringing_agent)
@@ -506,10 +539,11 @@ class Switchboard:
 
     async def _end(self, call: Call, reason: str, by: str | None) -> None:
         members = _members(call)
+        invitations = await conference.pending_invitations(self, call)
         ended = await self.router.hangup(call.id, self.clock())
         if ended is None:
             return
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.ENDED, ended, by, reason=reason, by=by)
         for member in sorted(members):
             batch.event(ev.PARTICIPANT_LEFT, ended, member, participant_id=member, reason=reason)
@@ -525,22 +559,27 @@ class Switchboard:
             )
         await self.recording.ended(batch, ended, reason)
         await batch.commit()
+        for invitation in invitations:
+            await conference.cancel(self, invitation.id, "call_ended")
         self.watch.changed(call.queue)
 
-    async def _finish_wrapup(self, agent_id: str, reason: str) -> None:
+    async def _finish_wrapup(self, agent_id: str, reason: str) -> bool:
         if not await self.router.wrapup_done(agent_id, self.clock()):
-            return
+            return False
         await self.scheduler.cancel(f"wrapup:{agent_id}")
-        batch = _Batch(self)
+        batch = Batch(self)
         self._status(batch, agent_id, AgentState.AVAILABLE, reason)
         await batch.commit()
         await self._dispatch()
         self.watch.changed_all()
+        return True
 
     async def _release(self, who: Identity, reason: str) -> None:
         """The principal is gone for good (grace over, or replaced): settle its calls."""
         if who.role == TERMINAL:
             for call in await self.router.calls_of_terminal(who.id):
+                if call.is_invitation:
+                    continue  # taken back when the call it joins ends
                 if call.state == CallState.CONNECTED:
                     await self._end(call, "terminal_lost", who.principal)
                 else:
@@ -557,7 +596,7 @@ class Switchboard:
             await self._requeue(agent.call_id, who.id)
         await self.scheduler.cancel(f"wrapup:{who.id}")
         await self.router.agent_leave(who.id)
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(
             ev.AGENT_STATUS,
             None,
@@ -576,8 +615,12 @@ class Switchboard:
         if call is None:
             return
         agent = principal_of(SPECIALIST, agent_id)
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.event(ev.PARTICIPANT_LEFT, call, agent, participant_id=agent, reason="agent_lost")
+        if call.state == CallState.CONNECTED:  # other specialists stay with the caller
+            for member in await self._participants(call):
+                batch.send(member.id, m.ParticipantLeft(call_id=call_id, participant=agent,
+                                                        reason="agent_lost"))
         if call.state == CallState.QUEUED:
             batch.event(ev.REQUEUED, call, None, agent_id=agent_id, reason="agent_lost")
             await self.recording.ended(batch, call, "requeued")
@@ -596,7 +639,7 @@ class Switchboard:
         await batch.commit()
         await self._dispatch()
 
-    def _status(self, batch: _Batch, agent_id: str, status: AgentState, reason: str) -> None:
+    def _status(self, batch: Batch, agent_id: str, status: AgentState, reason: str) -> None:
         actor = principal_of(SPECIALIST, agent_id)
         batch.event(
             ev.AGENT_STATUS, None, actor, agent_id=agent_id, new=status.value, reason=reason
@@ -609,7 +652,7 @@ class Switchboard:
         members = await self.log.session_members(session_id)
         if members is None or who.principal not in members:
             raise Refused("not_in_session", f"you took no part in session {session_id}")
-        batch = _Batch(self)
+        batch = Batch(self)
         batch.events.append(
             ev.LogEvent(
                 type=type_, ts=self.utcnow(), session_id=session_id, actor=who.principal, data=data
@@ -620,7 +663,7 @@ class Switchboard:
 
     async def _own_call(self, who: Identity, call_id: str) -> Call:
         call = await self.router.get_call(call_id)
-        if call is None or call.terminal_id != who.id:
+        if call is None or call.terminal_id != who.id or call.is_invitation:
             raise Refused("not_in_call", f"call {call_id} is not yours")
         return call
 
@@ -705,6 +748,8 @@ _HANDLERS: dict[tuple[str, type], _Handler] = {
     (SPECIALIST, m.AgentStatus): Switchboard._agent_status,
     (SPECIALIST, m.CallAccept): Switchboard._call_accept,
     (SPECIALIST, m.CallDecline): Switchboard._call_decline,
+    (SPECIALIST, m.CallInvite): Switchboard._invite,
+    (SPECIALIST, m.CallTransfer): Switchboard._invite,
     (SPECIALIST, m.AgentWrapupDone): Switchboard._wrapup_done,
     (SPECIALIST, m.SessionWrapup): Switchboard._wrapup,
     ("*", m.CallHangup): Switchboard._call_hangup,
@@ -715,4 +760,7 @@ _HANDLERS: dict[tuple[str, type], _Handler] = {
     ("*", m.Hello): Switchboard._hello_again,
     (RECORDER, m.RecordSegment): lambda board, who, msg: board.recording.segment(who, msg),
     (RECORDER, m.RecordManifest): lambda board, who, msg: board.recording.manifest(who, msg),
+    (SPECIALIST, m.ActionStart): jointwork.on_action_start,
+    (SPECIALIST, m.ActionSign): jointwork.on_action_sign,
+    (SPECIALIST, m.ActionReject): jointwork.on_action_reject,
 }

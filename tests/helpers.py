@@ -25,6 +25,7 @@ def make_settings(storage_url: str, backend: str = "memory", **sections: Any) ->
         "storage": {"url": storage_url},
         "routing": {"backend": backend},
         "server": {"node_id": "test"},
+        "recording": {"enabled": False},  # a test that records asks: recording={...}
     }
     for name, values in sections.items():
         if isinstance(values, dict):

@@ -98,6 +98,7 @@ class ClusterBackends:
         board.watch.broadcast = self.bus.broadcast_local
         self.bus.on_queues = board.watch.remote_changed
         self.node.on_dead = self._take_over
+        self.node.on_reaped = self._reaped
         self.scheduler.start()
 
     def _announce(self, queues: set[str]) -> None:
@@ -128,6 +129,12 @@ class ClusterBackends:
                 name = agent.name if agent is not None else raw_id
             who = Identity(role=role, id=raw_id, name=name)  # type: ignore[arg-type]
             await board.disconnect(who, presence.epoch, _Gone())
+
+    def _reaped(self) -> None:
+        """The others took this node for dead and settled its principals: its clients must
+        reconnect (and resume) to be part of the service again."""
+        for principal in self.bus.connected():
+            self.bus.close_local(principal, keys.DRAIN_CLOSE_CODE, "reconnect")
 
     async def close(self) -> None:
         """Stop firing timers and listening, leave the cluster, close the clients."""

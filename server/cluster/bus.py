@@ -98,6 +98,11 @@ class RedisBus(LocalBus):
         """Tell the other nodes that these queues changed (their callers' positions)."""
         self._publish(self._all, ["q", sorted(queues), self.instance])
 
+    def close_local(self, principal: str, code: int, reason: str) -> None:
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            entry[1].close(code, reason)
+
     def is_local(self, principal: str) -> bool:
         return principal in self._sinks
 

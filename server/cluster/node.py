@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -35,7 +36,9 @@ class ClusterNode:
         self._health = health
         self._tasks: list[asyncio.Task[None]] = []
         self._failing = False
+        self._healthy_since = 0.0
         self.on_dead: DeadHandler | None = None
+        self.on_reaped: Callable[[], None] | None = None
 
     @property
     def redis(self) -> Redis:
@@ -63,6 +66,8 @@ class ClusterNode:
 
     def report(self, ok: bool) -> None:
         """Redis answered (or not): log the change once and update `/healthz`."""
+        if ok and (self._failing or not self._healthy_since):
+            self._healthy_since = time.monotonic()
         if ok and self._failing:
             log.warning("redis reachable again; node %s back to ok", self.instance)
         elif not ok and not self._failing:
@@ -75,7 +80,11 @@ class ClusterNode:
             pipe.hset(keys.nodes(self._prefix), self.instance, self.node_id)
             pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
                      ex=keys.HEARTBEAT_TTL_S)
-            await pipe.execute()
+            added, _ = await pipe.execute()
+        if added and self._healthy_since and self.on_reaped is not None:
+            log.error("node %s was taken for dead by the others; closing its connections",
+                      self.instance)
+            self.on_reaped()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -99,7 +108,12 @@ class ClusterNode:
                 log.exception("taking a dead node over failed")
 
     async def sweep(self) -> None:
-        """Take over every registered instance whose heartbeat has expired."""
+        """Take over every registered instance whose heartbeat has expired.
+
+        Only once this node has itself reached Redis for a whole heartbeat TTL: after an
+        outage every node's heartbeat has lapsed, and the others need time to beat again."""
+        if self._failing or time.monotonic() - self._healthy_since < keys.HEARTBEAT_TTL_S:
+            return
         for raw in await self.redis.hkeys(keys.nodes(self._prefix)):
             instance = str(raw)
             if instance == self.instance:

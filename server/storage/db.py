@@ -11,13 +11,14 @@ from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
 from server.storage.matters import MatterStore
 from server.storage.migrate import upgrade_engine
+from server.storage.recordings import RecordingStore
 from server.storage.reports import ReportStore
 from server.storage.sessionlog import SessionLog
 from server.storage.sites import SiteStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
-               ReportStore):
+               ReportStore, RecordingStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.

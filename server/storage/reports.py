@@ -197,7 +197,7 @@ class ReportStore(StoreBase):
             source: Any = joint_actions.join(joint_action_steps, _st.action_id == _a.id)
         else:
             key = _s.site_id if by == "site" else _s.queue
-            source = joint_actions.join(sessions, _s.id == _a.session_id)
+            source = joint_actions.outerjoin(sessions, _s.id == _a.session_id)
         return (sa.select(key.label("key"), _a.type.label("type"),
                           sa.func.count(sa.distinct(_a.id)).label("completed"))
                 .select_from(source).where(*done).group_by(key, _a.type))
@@ -212,7 +212,7 @@ class ReportStore(StoreBase):
             key = _p.opened_by if when is _p.opened_at else _p.resolved_by
         else:
             key = _s.site_id if by == "site" else _s.queue
-            source = pending_matters.join(sessions, _s.id == _p.session_id)
+            source = pending_matters.outerjoin(sessions, _s.id == _p.session_id)
         return (sa.select(key.label("key"), sa.func.count().label("n"),
                           _count(_p.resolved_on_time.is_(True)).label("on_time"))
                 .select_from(source).where(when >= start, when < end).group_by(key))

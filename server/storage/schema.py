@@ -257,3 +257,52 @@ matter_history = sa.Table(
     sa.Column("note", sa.Text),
     sa.Index("ix_matter_history_matter", "matter_id", "id"),
 )
+
+# ---- recording (issue 4) ------------------------------------------------------------
+
+recorders = sa.Table(
+    "recorders",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("token_hash", sa.String, nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+recordings = sa.Table(
+    "recordings",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("session_id", sa.String, sa.ForeignKey("sessions.id"), nullable=False),
+    sa.Column("participant_id", sa.String, nullable=False),
+    sa.Column("segment", sa.Integer, nullable=False),
+    sa.Column("recorder", sa.String, nullable=False),
+    sa.Column("path", sa.String, nullable=False),  # relative to [recording] dir
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("started_at", UTCDateTime),  # recorder clock of the file's time 0
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("codecs", sa.JSON, nullable=False),
+    sa.Column("offsets", sa.JSON, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("sha256", sa.String),
+    sa.Column("error", sa.Text),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime),
+    sa.UniqueConstraint("session_id", "participant_id", "segment", name="uq_recordings_segment"),
+    sa.Index("ix_recordings_session", "session_id", "participant_id"),
+    sa.Index("ix_recordings_created", "created_at"),
+)
+
+recording_access = sa.Table(
+    "recording_access",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("recording_id", sa.String, sa.ForeignKey("recordings.id"), nullable=False),
+    sa.Column("username", sa.String, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("remote", sa.String),
+    sa.Column("byte_range", sa.String),
+    sa.Index("ix_recording_access_recording", "recording_id", "at"),
+)

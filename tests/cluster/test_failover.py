@@ -135,7 +135,10 @@ async def test_redis_lost_for_a_moment(cluster: Cluster, redis: Redis) -> None:
     assert "redis unreachable" in a.output() and "reachable again" in a.output()
 
     await specialist.send({"type": "agent.status", "status": "available"})
-    offered = await specialist.recv("call.offered", timeout=WAIT_S)
+    try:
+        offered = await specialist.recv("call.offered", timeout=WAIT_S)
+    except TimeoutError:
+        raise AssertionError(specialist.inbox) from None
     assert offered["call_id"] == q["call_id"], "the call queued before the loss is intact"
     await specialist.send({"type": "call.accept", "call_id": q["call_id"]})
     await terminal.recv("call.connected", timeout=WAIT_S)

@@ -1,0 +1,283 @@
+"""HTTP for joint actions (completed later, outside the session) and pending matters.
+
+A specialist acts for their own department only: signs its steps, sees and
+moves its matters. Managers see everything. Domain refusals become JSON errors
+here, at the edge, with the same codes as the protocol's `error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from server import keys
+from server.api import body_of, reply
+from server.httpauth import fail, require
+from server.joint import JointServices, MatterDesk, load_joint
+from server.reports_api import setup_reports
+from server.storage.matters import Matter
+from server.storage.records import User
+from server.timespan import parse_when
+from signaling.errors import Refused
+from signaling.jointwork import JointWork, StoredAction, updated_message
+from signaling.matters import STATES
+
+MANAGER = "manager"
+SPECIALIST = "specialist"
+ACTION_STATES = ("open", "completed", "rejected")
+
+_STATUS: dict[str, type[web.HTTPException]] = {
+    "not_found": web.HTTPNotFound,
+    "forbidden": web.HTTPForbidden,
+    "wrong_department": web.HTTPForbidden,
+    "no_department": web.HTTPForbidden,
+    "not_open": web.HTTPConflict,
+    "already_signed": web.HTTPConflict,
+    "invalid_transition": web.HTTPConflict,
+}
+
+
+def refusal(exc: Refused) -> web.HTTPException:
+    """The HTTP error for a domain refusal: 404, 403, 409, or 400 for bad input."""
+    status = _STATUS.get(exc.code, web.HTTPBadRequest)
+    text = msgspec.json.encode({"error": exc.code, "message": exc.message}).decode()
+    return status(text=text, content_type="application/json")
+
+
+class SignBody(msgspec.Struct, forbid_unknown_fields=True):
+    step: str
+
+
+class RejectBody(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str
+
+
+class EnterpriseBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    uscc: str | None = None
+
+
+class MatterBody(msgspec.Struct, forbid_unknown_fields=True, rename={"klass": "class"}):
+    enterprise: EnterpriseBody
+    description: str
+    klass: Literal["simple", "general", "complex"]
+    department: str | None = None
+    session_id: str | None = None
+
+
+class MatterPatch(msgspec.Struct, forbid_unknown_fields=True):
+    state: str
+    note: str | None = None
+
+
+def _joint(request: web.Request) -> JointServices:
+    return request.app[keys.JOINT]
+
+
+def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
+    """An action for the API: the `action.updated` fields plus names and times."""
+    data: dict[str, Any] = msgspec.to_builtins(updated_message(stored))
+    data.pop("type", None)
+    record = stored.record
+    action_type = work.types.get(record.action)
+    data["name_en"] = action_type.name_en if action_type else record.action
+    data["name_zh"] = action_type.name_zh if action_type else record.action
+    data["started_at"] = record.started_at.isoformat()
+    data["closed_at"] = record.closed_at.isoformat() if record.closed_at else None
+    return data
+
+
+def matter_json(matter: Matter, desk: MatterDesk) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(matter)
+    data["class"] = data.pop("matter_class")
+    data["overdue"] = desk.is_overdue(matter)
+    return data
+
+
+async def action_types(request: web.Request) -> web.Response:
+    await require(request)
+    types = _joint(request).work.types
+    return reply({"types": [msgspec.to_builtins(t) for t in types.values()]})
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    """Managers see every action; a specialist, those their department signs."""
+    user = await require(request, MANAGER, SPECIALIST)
+    q = request.query
+    unknown = set(q) - {"action", "state", "from", "to", "limit"}
+    if unknown:
+        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
+    if q.get("state") and q["state"] not in ACTION_STATES:
+        fail(web.HTTPBadRequest, "invalid_query", f"state must be one of {ACTION_STATES}")
+    tz = request.app[keys.SETTINGS].server.timezone
+    department = None
+    if user.role == SPECIALIST:
+        department = user.department or "\0"  # no department: nothing to see
+    work = _joint(request).work
+    rows = await request.app[keys.DB].list_actions(
+        action=q.get("action") or None, state=q.get("state") or None,
+        start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
+        department=department, limit=_limit(q.get("limit")),
+    )
+    return reply({"actions": [action_json(r, work) for r in rows]})
+
+
+def _limit(text: str | None) -> int:
+    if not text:
+        return 500
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        fail(web.HTTPBadRequest, "invalid_query", "limit must be a whole number from 1 to 500")
+    return int(text)
+
+
+def _may_see(user: User, stored: StoredAction) -> bool:
+    return user.role == MANAGER or any(
+        s.department == user.department for s in stored.record.steps)
+
+
+async def get_action(request: web.Request) -> web.Response:
+    user = await require(request, MANAGER, SPECIALIST)
+    db = request.app[keys.DB]
+    stored = await db.get_action(request.match_info["id"])
+    if stored is None or not _may_see(user, stored):
+        fail(web.HTTPNotFound, "not_found", "no such action")
+    audit = [msgspec.to_builtins(e) async for e in db.audit_entries(stored.record.id)]
+    return reply({"action": action_json(stored, _joint(request).work), "audit": audit})
+
+
+async def sign_action(request: web.Request) -> web.Response:
+    user = await require(request, SPECIALIST)
+    body = await body_of(request, SignBody)
+    work = _joint(request).work
+    try:
+        stored = await work.sign(user.id, user.department, request.match_info["id"], body.step)
+    except Refused as exc:
+        raise refusal(exc) from None
+    return reply({"action": action_json(stored, work)})
+
+
+async def reject_action(request: web.Request) -> web.Response:
+    user = await require(request, SPECIALIST)
+    body = await body_of(request, RejectBody)
+    work = _joint(request).work
+    try:
+        stored = await work.reject(user.id, user.department, request.match_info["id"],
+                                   body.reason)
+    except Refused as exc:
+        raise refusal(exc) from None
+    return reply({"action": action_json(stored, work)})
+
+
+async def open_matter(request: web.Request) -> web.Response:
+    """From a session (`session_id`) or standalone; the owner defaults to one's department."""
+    user = await require(request, MANAGER, SPECIALIST)
+    body = await body_of(request, MatterBody)
+    department = (body.department or user.department or "").strip()
+    if not department:
+        fail(web.HTTPBadRequest, "invalid_body", "say which department owns the matter")
+    desk = _joint(request).desk
+    try:
+        matter = await desk.open(
+            actor=user.id, enterprise_name=body.enterprise.name,
+            enterprise_uscc=body.enterprise.uscc, description=body.description,
+            klass=body.klass, department=department, session_id=body.session_id,
+        )
+    except Refused as exc:
+        raise refusal(exc) from None
+    return reply({"matter": matter_json(matter, desk)}, status=201)
+
+
+def _own_department(user: User, asked: str | None) -> str | None:
+    """The department a user may list: managers any (or all), specialists their own."""
+    if user.role == MANAGER:
+        return asked or None
+    if not user.department:
+        fail(web.HTTPForbidden, "no_department", "your account has no department")
+    if asked and asked != user.department:
+        fail(web.HTTPForbidden, "forbidden", f"you see only {user.department}'s matters")
+    return user.department
+
+
+async def list_matters(request: web.Request) -> web.Response:
+    user = await require(request, MANAGER, SPECIALIST)
+    q = request.query
+    unknown = set(q) - {"department", "state", "overdue", "from", "to", "limit"}
+    if unknown:
+        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
+    if q.get("state") and q["state"] not in STATES:
+        fail(web.HTTPBadRequest, "invalid_query", f"state must be one of {STATES}")
+    if q.get("overdue", "") not in ("", "true", "false", "1", "0"):
+        fail(web.HTTPBadRequest, "invalid_query", "overdue must be true or false")
+    desk = _joint(request).desk
+    tz = request.app[keys.SETTINGS].server.timezone
+    overdue = q.get("overdue") in ("true", "1")
+    rows = await request.app[keys.DB].list_matters(
+        department=_own_department(user, q.get("department")), state=q.get("state") or None,
+        overdue_on=desk.today() if overdue else None,
+        start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
+        limit=_limit(q.get("limit")),
+    )
+    if q.get("overdue") in ("false", "0"):
+        rows = [r for r in rows if not desk.is_overdue(r)]
+    body: dict[str, Any] = {"matters": [matter_json(r, desk) for r in rows],
+                            "today": desk.today().isoformat()}
+    if user.role == MANAGER:
+        body["departments"] = msgspec.to_builtins(
+            await request.app[keys.DB].matters_by_department(desk.today()))
+    return reply(body)
+
+
+async def get_matter(request: web.Request) -> web.Response:
+    user = await require(request, MANAGER, SPECIALIST)
+    desk = _joint(request).desk
+    found = await desk.get(request.match_info["id"])
+    if found is None or (user.role == SPECIALIST and found[0].department != user.department):
+        fail(web.HTTPNotFound, "not_found", "no such matter")
+    matter, history = found
+    return reply({"matter": matter_json(matter, desk), "history": msgspec.to_builtins(history)})
+
+
+async def patch_matter(request: web.Request) -> web.Response:
+    user = await require(request, MANAGER, SPECIALIST)
+    body = await body_of(request, MatterPatch)
+    desk = _joint(request).desk
+    department = None if user.role == MANAGER else (user.department or "\0")
+    try:
+        matter = await desk.change(request.match_info["id"], body.state, body.note, user.id,
+                                   department)
+    except Refused as exc:
+        raise refusal(exc) from None
+    if matter is None:
+        fail(web.HTTPNotFound, "not_found", "no such matter")
+    return reply({"matter": matter_json(matter, desk)})
+
+
+async def _joint_services(app: web.Application) -> AsyncIterator[None]:
+    """After the switchboard: load types and calendar, and hand the board its action service."""
+    settings = app[keys.SETTINGS]
+    board, db = app[keys.BOARD], app[keys.DB]
+    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    work = JointWork(board, types, db)
+    board.actions = work
+    app[keys.JOINT] = JointServices(work, MatterDesk(db, calendar))
+    yield
+    board.actions = None
+
+
+def setup_joint(app: web.Application) -> None:
+    """Routes and the service context; call after the switchboard's cleanup context is added."""
+    app.cleanup_ctx.append(_joint_services)
+    r = app.router
+    r.add_get("/api/action-types", action_types)
+    r.add_get("/api/actions", list_actions)
+    r.add_get("/api/actions/{id}", get_action)
+    r.add_post("/api/actions/{id}/sign", sign_action)
+    r.add_post("/api/actions/{id}/reject", reject_action)
+    r.add_post("/api/matters", open_matter)
+    r.add_get("/api/matters", list_matters)
+    r.add_get("/api/matters/{id}", get_matter)
+    r.add_patch("/api/matters/{id}", patch_matter)
+    setup_reports(app)

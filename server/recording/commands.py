@@ -1,0 +1,117 @@
+"""`vwin recorder ...` and `vwin recording ...`: run a recorder, manage its credential,
+verify the recordings on disk against their manifests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.auth import token_hash
+from server.config import Settings
+from server.storage.errors import StorageError
+
+from .embedded import TOKEN_ENV, local_url, new_recorder_token
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `recorder` and `recording` to the `vwin` parser."""
+    rec = sub.add_parser("recorder", parents=[common],
+                         help="run a recorder (joins the server over /ws), or manage one")
+    rec.add_argument("--url", help="signalling URL (default: ws://[server] host:port/ws)")
+    rec.add_argument("--token", help=f"recorder token (default: ${TOKEN_ENV} or "
+                                     "[recording] token)")
+    rec.add_argument("--capacity", type=int, help="sessions at once (default [recording])")
+    rec_sub = rec.add_subparsers(dest="recorder_command")
+    add = rec_sub.add_parser("add", parents=[common], help="make a recorder credential")
+    add.add_argument("name")
+    revoke = rec_sub.add_parser("revoke", parents=[common], help="disable a recorder credential")
+    revoke.add_argument("name")
+    recording = sub.add_parser("recording", help="recordings on disk")
+    recording_sub = recording.add_subparsers(dest="recording_command", required=True)
+    recording_sub.add_parser("verify", parents=[common],
+                             help="re-hash every recording against its manifest")
+
+
+async def recorder(args: argparse.Namespace, settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT, then close the recordings and report them."""
+    from .service import RecorderService
+
+    token = args.token or os.environ.get(TOKEN_ENV) or settings.recording.token
+    if not token:
+        print(f"vwin: a recorder needs a token (--token, ${TOKEN_ENV} or [recording] token; "
+              "make one with `vwin recorder add NAME`)", file=sys.stderr)
+        return 2
+    capacity = args.capacity if args.capacity is not None else settings.recording.capacity
+    if capacity < 1:
+        print("vwin: --capacity must be at least 1", file=sys.stderr)
+        return 2
+    service = RecorderService(args.url or local_url(settings), token,
+                              Path(settings.recording.dir), capacity)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await service.run(stop)
+    return 0
+
+
+async def recorder_add(args: argparse.Namespace, settings: Settings) -> int:
+    from server.commands import _open
+
+    token = new_recorder_token()
+    db = await _open(settings)
+    try:
+        await db.add_recorder(args.name, token_hash(token))
+    except StorageError as exc:
+        print(f"vwin: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(f"added recorder {args.name}; its token (shown only now; run "
+          f"`vwin recorder --token TOKEN` or set {TOKEN_ENV}):")
+    print(token)
+    return 0
+
+
+async def recorder_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from server.commands import _open
+
+    db = await _open(settings)
+    try:
+        revoked = await db.revoke_recorder(args.name)
+    finally:
+        await db.close()
+    if not revoked:
+        print(f"vwin: no active recorder {args.name}", file=sys.stderr)
+        return 1
+    print(f"recorder {args.name} revoked; it cannot connect again")
+    return 0
+
+
+async def recording_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 if every recording matches its manifest, 1 if any is missing or altered."""
+    from server.commands import _open
+
+    from .catalog import verify
+
+    db = await _open(settings)
+    try:
+        findings = await verify(db, Path(settings.recording.dir))
+    finally:
+        await db.close()
+    bad = [f for f in findings if f.problem is not None]
+    for finding in findings:
+        r = finding.recording
+        status = "ok" if finding.problem is None else finding.problem.upper()
+        with contextlib.suppress(BrokenPipeError):
+            print(f"{status:<10} {r.id} session {r.session_id} {r.participant_id} "
+                  f"segment {r.segment} {r.path}")
+    print(f"{len(findings)} recording(s) checked, {len(bad)} missing or altered",
+          file=sys.stderr if bad else sys.stdout)
+    return 1 if bad else 0

@@ -1,0 +1,85 @@
+"""Recordings over HTTP, for managers: the list of a session's segments, the files
+(with range requests, every access logged with who and when) and the live recorders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from server.httpauth import fail, require
+from server.storage.recordings import DELETED, Recording
+
+from .catalog import resolve
+
+MANAGER = "manager"
+
+
+def describe(recording: Recording) -> dict[str, Any]:
+    """A segment as the API shows it; `url` streams the file while it is kept."""
+    data: dict[str, Any] = msgspec.to_builtins(recording)
+    data["started_at_unix"] = (recording.started_at.timestamp()
+                               if recording.started_at is not None else None)
+    data["url"] = None if recording.state == DELETED else f"/api/recordings/{recording.id}"
+    return data
+
+
+async def session_recordings(app: web.Application, session_id: str) -> list[dict[str, Any]]:
+    """The `recordings` of `GET /api/sessions/{id}`."""
+    from server import keys
+
+    return [describe(r) for r in await app[keys.DB].list_recordings(session_id)]
+
+
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    """`GET /api/recordings/{id}`: the WebM file; aiohttp answers `Range` with 206."""
+    from server import keys
+
+    user = await require(request, MANAGER)
+    db = request.app[keys.DB]
+    recording = await db.get_recording(request.match_info["id"])
+    if recording is None:
+        fail(web.HTTPNotFound, "not_found", "no such recording")
+    if recording.state == DELETED:
+        fail(web.HTTPGone, "deleted", "the recording was deleted by the retention policy")
+    try:
+        path = resolve(request.app[keys.RECORDING].directory, recording.path)
+    except ValueError:
+        fail(web.HTTPNotFound, "not_found", "the recording file is not on this server")
+    if not path.is_file():
+        fail(web.HTTPNotFound, "missing", "the recording file is missing")
+    await db.log_access(recording.id, user.username, request.remote,
+                        request.headers.get("Range"))
+    return web.FileResponse(path, headers={"Content-Type": "video/webm",
+                                           "Cache-Control": "private, no-store"})
+
+
+async def recording_access(request: web.Request) -> web.Response:
+    """`GET /api/sessions/{id}/recording-access`: who fetched the session's recordings."""
+    from server import keys
+
+    await require(request, MANAGER)
+    rows = await request.app[keys.DB].list_access(request.match_info["id"])
+    return web.json_response(text=msgspec.json.encode({"access": rows}).decode())
+
+
+async def live_recorders(request: web.Request) -> web.Response:
+    """`GET /api/recorders`: the recorders connected now, their capacity and sessions."""
+    from server import keys
+
+    await require(request, MANAGER)
+    setup = request.app[keys.RECORDING].setup
+    loads = [] if setup is None else await setup.pool.recorders()
+    return web.json_response({
+        "enabled": setup is not None,
+        "required": setup.required if setup else False,
+        "recorders": [{"name": r.name, "capacity": r.capacity, "sessions": len(r.calls),
+                       "calls": list(r.calls)} for r in loads],
+    })
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/recordings/{id}", recording_file)
+    app.router.add_get("/api/sessions/{id}/recording-access", recording_access)
+    app.router.add_get("/api/recorders", live_recorders)

@@ -1,0 +1,38 @@
+"""Dates and periods in query strings: a day (`2026-03-02`, local) or an ISO-8601 instant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from server.httpauth import fail
+
+
+def parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:
+    """A bound of a period in UTC; a bare date is local midnight (the next one for `end`)."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).astimezone(dt.UTC)
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(web.HTTPBadRequest, "invalid_query", f"not an ISO-8601 date or datetime: {value!r}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(tz))
+    return when.astimezone(dt.UTC)
+
+
+def period(start: str | None, end: str | None, tz: str,
+           now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[from, to) in UTC; by default this local year so far (the domain counts per year)."""
+    local = now.astimezone(ZoneInfo(tz))
+    year_start = dt.datetime(local.year, 1, 1, tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
+    first = parse_when(start, tz, end=False) or year_start
+    last = parse_when(end, tz, end=True) or now
+    if last <= first:
+        fail(web.HTTPBadRequest, "invalid_query", "`to` must be after `from`")
+    return first, last
