@@ -150,4 +150,7 @@ def setup_pages(app: web.Application) -> None:
         name="manage-session",
     )
     router.add_get("/manage/sites", _page("manage/sites.html", "manager"), name="manage-sites")
+    for page in ("reports", "actions", "matters"):
+        router.add_get(f"/manage/{page}", _page(f"manage/{page}.html", "manager"),
+                       name=f"manage-{page}")
     router.add_static("/static/", WEB_DIR / "static", name="static")

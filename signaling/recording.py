@@ -11,6 +11,7 @@ Every step is a session-log event, so an unrecorded stretch is never silent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -37,6 +38,7 @@ class RecordingDesk:
     def __init__(self, board: Switchboard, setup: RecordingSetup | None) -> None:
         self._board = board
         self._setup = setup
+        self._handovers: set[asyncio.Future[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -107,9 +109,19 @@ class RecordingDesk:
                 await batch.commit()
 
     async def recorder_left(self, who: Identity) -> None:
-        """A recorder's connection is gone: its sessions go to other recorders."""
+        """A recorder's connection is gone: its sessions go to other recorders.
+
+        Runs to the end even if the caller (the closing socket's handler) is cancelled.
+        """
         if self._setup is None:
             return
+        handover = asyncio.ensure_future(self._handover(who))
+        self._handovers.add(handover)
+        handover.add_done_callback(self._handovers.discard)
+        await asyncio.shield(handover)
+
+    async def _handover(self, who: Identity) -> None:
+        assert self._setup is not None
         held = await self._setup.pool.leave(who.id)
         log.warning("recorder %s lost with %d session(s)", who.id, len(held))
         for call_id in held:

@@ -44,6 +44,7 @@ def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
         socket_connect_timeout=keys.SOCKET_TIMEOUT_S,
         retry=Retry(ExponentialBackoff(cap=keys.RECONNECT_MAX_S, base=keys.RECONNECT_MIN_S), 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=keys.CONNECTION_CHECK_S,
     )
 
 
@@ -99,6 +100,7 @@ class ClusterBackends:
         self.bus.on_queues = board.watch.remote_changed
         self.node.on_dead = self._take_over
         self.node.on_reaped = self._reaped
+        self.node.on_recovered = self._recovered
         self.scheduler.start()
 
     def _announce(self, queues: set[str]) -> None:
@@ -129,6 +131,12 @@ class ClusterBackends:
                 name = agent.name if agent is not None else raw_id
             who = Identity(role=role, id=raw_id, name=name)  # type: ignore[arg-type]
             await board.disconnect(who, presence.epoch, _Gone())
+
+    async def _recovered(self) -> None:
+        """Redis is back: drop every pooled connection, some of which it closed meanwhile,
+        so that no request fails on a stale one."""
+        for client in (self.redis, self._binary):
+            await client.connection_pool.disconnect(inuse_connections=False)
 
     def _reaped(self) -> None:
         """The others took this node for dead and settled its principals: its clients must

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from signaling.backend import Sink
@@ -129,15 +130,25 @@ class RedisBus(LocalBus):
             while len(batch) < WRITE_BATCH and not self._out.empty():
                 batch.append(self._out.get_nowait())
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for channel, data in batch:
-                        pipe.publish(channel, data)
-                    await pipe.execute()
+                try:
+                    await self._publish_batch(batch)
+                except RedisConnectionError:
+                    await self._publish_batch(batch)  # a pooled connection Redis had dropped
                 delay = keys.RECONNECT_MIN_S
             except (RedisError, OSError) as exc:
                 log.warning("bus: %d message(s) not published (%s)", len(batch), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
+            except Exception:
+                log.exception("bus: %d message(s) not published", len(batch))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, keys.RECONNECT_MAX_S)
+
+    async def _publish_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, data in batch:
+                pipe.publish(channel, data)
+            await pipe.execute()
 
     async def _listen(self) -> None:
         delay = keys.RECONNECT_MIN_S

@@ -19,6 +19,8 @@ TIMER_CLAIM_BATCH = 200  # due timers claimed per poll; the rest next poll (boun
 OWNER_CACHE_S = 5.0  # how long a node trusts its cached "principal -> node" lookup
 RECONNECT_MIN_S = 0.05  # first retry after Redis is lost: a blip heals at once
 RECONNECT_MAX_S = 2.0  # backoff cap: a restarted Redis is found again within 2 s
+CONNECTION_CHECK_S = 1  # a pooled connection idle this long is PINGed before use: a
+# connection Redis dropped meanwhile is replaced instead of failing the next command
 SOCKET_TIMEOUT_S = 5.0  # a Redis command that hangs longer is a lost connection
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over

@@ -39,6 +39,7 @@ class ClusterNode:
         self._healthy_since = 0.0
         self.on_dead: DeadHandler | None = None
         self.on_reaped: Callable[[], None] | None = None
+        self.on_recovered: Callable[[], Awaitable[None]] | None = None
 
     @property
     def redis(self) -> Redis:
@@ -95,7 +96,10 @@ class ClusterNode:
                 log.debug("heartbeat failed: %r", exc)
                 self.report(False)
             else:
+                recovered = self._failing
                 self.report(True)
+                if recovered and self.on_recovered is not None:
+                    await self.on_recovered()
 
     async def _sweeper(self) -> None:
         while True:

@@ -174,20 +174,24 @@ class ReportStore(StoreBase):
             cont = sa.func.percentile_cont(0.9).within_group(_s.wait_s.asc())
             return (sa.select(key.label("key"), cont.label("p90"))
                     .select_from(_from_sessions(by)).where(*where).group_by(key))
+        # One sort: the rank and the group size share the window, so SQLite sorts once.
+        rank = sa.func.row_number().over(partition_by=key, order_by=_s.wait_s, rows=(None, None))
+        size = sa.func.count().over(partition_by=key, order_by=_s.wait_s, rows=(None, None))
         ranked = (
             sa.select(
                 key.label("key"), _s.wait_s.label("wait"),
-                (sa.func.row_number().over(partition_by=key, order_by=_s.wait_s) - 1).label("rn"),
-                sa.func.count().over(partition_by=key).label("n"),
+                (rank - 1).label("rn"), (9 * (size - 1)).label("tenths"),
             )
             .select_from(_from_sessions(by)).where(*where).subquery()
         )
-        tenths = 9 * (ranked.c.n - 1)  # 10 x the rank of the 90th percentile, an integer
-        low = sa.func.min(sa.case((ranked.c.rn == tenths // 10, ranked.c.wait)))
-        high = sa.func.min(sa.case((ranked.c.rn == tenths // 10 + 1, ranked.c.wait)))
+        rn, tenths = ranked.c.rn, ranked.c.tenths  # tenths: 10 x the rank of the 90th pct
+        low = sa.func.min(sa.case((rn == tenths // 10, ranked.c.wait)))
+        high = sa.func.min(sa.case((rn == tenths // 10 + 1, ranked.c.wait)))
         fraction = sa.func.max((tenths % 10) / 10.0)
         p90 = low + fraction * (sa.func.coalesce(high, low) - low)
-        return sa.select(ranked.c.key, p90.label("p90")).group_by(ranked.c.key)
+        return (sa.select(ranked.c.key, p90.label("p90"))
+                .where(sa.or_(rn == tenths // 10, rn == tenths // 10 + 1))
+                .group_by(ranked.c.key))
 
     def _actions_query(self, by: str, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
         done = (_a.state == "completed", _a.closed_at >= start, _a.closed_at < end)

@@ -71,6 +71,7 @@ class Cluster:
         self.nodes: dict[str, Node] = {}
         self.http = aiohttp.ClientSession()
         self.db: Database | None = None
+        self._pingers: list[asyncio.Task[None]] = []
 
     async def provision(self) -> Database:
         if self.db is None:
@@ -164,6 +165,7 @@ key_prefix = "{self.prefix}"
             hello["resume"] = resume
         await peer.send(hello)
         peer.welcome = await peer.recv("welcome")
+        self._pingers.append(asyncio.create_task(_keep_alive(peer)))
         return peer
 
     async def ready(self, node: Node, token: str) -> Peer:
@@ -177,6 +179,9 @@ key_prefix = "{self.prefix}"
         node.proc.wait(WAIT_S)
 
     async def close(self) -> None:
+        for task in self._pingers:
+            task.cancel()
+        await asyncio.gather(*self._pingers, return_exceptions=True)
         for node in self.nodes.values():
             if node.proc.poll() is None:
                 node.proc.send_signal(signal.SIGTERM)
@@ -189,3 +194,13 @@ key_prefix = "{self.prefix}"
         await self.http.close()
         if self.db is not None:
             await self.db.close()
+
+
+async def _keep_alive(peer: Peer) -> None:
+    """Ping like a real client, so a long scenario is not closed as idle."""
+    while not peer.ws.closed:
+        await asyncio.sleep(10)
+        try:
+            await peer.send({"type": "ping"})
+        except (ConnectionError, RuntimeError):
+            return

@@ -24,9 +24,9 @@ def uscc(body: str = "91310114MA1GT3") -> str:
     return first17 + check_character(first17)
 
 
-def local(*parts: int) -> dt.datetime:
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
     """A moment in Shanghai local time."""
-    return dt.datetime(*parts, tzinfo=SHANGHAI)
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 async def staff(app: web.Application, username: str, department: str | None,

@@ -61,7 +61,8 @@ async def test_states_history_and_overdue(client: Any) -> None:
     assert [m["id"] for m in (await resp.json())["matters"]] == [late["id"]]
 
     url = f"/api/matters/{late['id']}"
-    assert (await client.patch(url, headers=bearer(tom), json={"state": "in_progress"})).status == 200
+    resp = await client.patch(url, headers=bearer(tom), json={"state": "in_progress"})
+    assert resp.status == 200
     resp = await client.patch(url, headers=bearer(tom), json={"state": "resolved"})
     assert resp.status == 400 and (await resp.json())["error"] == "resolution_required"
     at(client, local(2026, 3, 3, 11, 30))

@@ -66,8 +66,11 @@ async def action(db: Database, action_id: str, session_id: str, when: dt.datetim
     signers = [("licence_cancelled", "market_regulation", "rita"),
                ("tax_clearance_confirmed", "tax", "tom")][: 2 if sign_all else 1]
     for step, dept, who in signers:
-        await db.change_action(action_id, TYPES, lambda a, s=step, d=dept, w=who:
-                               a.sign(s, d, w, when + dt.timedelta(hours=1)))
+
+        def signed(made: JointAction, s: str = step, d: str = dept, w: str = who) -> list[Any]:
+            return made.sign(s, d, w, when + dt.timedelta(hours=1))
+
+        await db.change_action(action_id, TYPES, signed)
 
 
 def figures(report: Any) -> dict[str | None, tuple[Any, ...]]:

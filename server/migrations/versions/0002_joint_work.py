@@ -18,7 +18,13 @@ _TS = sa.DateTime(timezone=True)
 _BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
+#: Covering index of the managers' reports (see server/storage/schema.py).
+_REPORT_COLUMNS = ["created_at", "queue", "site_id", "site_name", "specialist_id",
+                   "specialist_name", "state", "answered_at", "wait_s", "talk_s", "rating"]
+
+
 def upgrade() -> None:
+    op.create_index("ix_sessions_report", "sessions", _REPORT_COLUMNS)
     _create_actions()
     op.create_table(
         "audit_log",
@@ -131,3 +137,4 @@ def downgrade() -> None:
         "joint_actions",
     ):
         op.drop_table(table)
+    op.drop_index("ix_sessions_report", "sessions")

@@ -4,6 +4,7 @@
 import { api, ApiError, el, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { JointPanel } from "./console-joint.js";
 import { MediaError, openCameraAndMicrophone } from "./media.js";
 import { Ringer } from "./ring.js";
 import { SignalingClient, storageSlot } from "./signaling.js";
@@ -278,6 +279,7 @@ async function main() {
   });
   showPanel("idle");
   state.me = await api("/api/me");
+  globalThis.vwin.joint = new JointPanel({ signaling, me: () => state.me });
   signaling.start();
 }
 

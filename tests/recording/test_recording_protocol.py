@@ -1,0 +1,182 @@
+"""Recorders in the signalling protocol (no media): assignment, relay rules, failover, refusal.
+
+The recorders here are plain WebSocket clients saying `hello` with a recorder token, as
+`vwin recorder` does; `test_recording_e2e.py` runs the real process with real media.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.auth import token_hash
+from server.recording.embedded import new_recorder_token
+from signaling.recorders import MemoryRecorderPool
+from tests.helpers import (
+    Peer,
+    bearer,
+    connect,
+    connected_call,
+    quick_manager,
+    refused,
+)
+
+RECORDING = {"enabled": True, "local_recorder": False}
+
+
+async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
+    token = new_recorder_token()
+    await client.server.app[keys.DB].add_recorder(name, token_hash(token))
+    ws = await client.ws_connect("/ws")
+    peer = Peer(ws)
+    await peer.send({"type": "hello", "token": token, "capacity": capacity})
+    peer.welcome = await peer.recv("welcome")
+    assert peer.welcome["role"] == "recorder" and peer.me == f"recorder:{name}"
+    return peer
+
+
+async def events_of(client: Any, session_id: str) -> list[dict[str, Any]]:
+    app = client.server.app
+    response = await client.get(f"/api/sessions/{session_id}",
+                                headers=bearer(await quick_manager(app, "boss-" + session_id[:8])))
+    assert response.status == 200
+    events: list[dict[str, Any]] = (await response.json())["events"]
+    return events
+
+
+async def test_recorded_call_lists_the_recorder_and_relays_to_it(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    start = await rec.recv("record.start")
+    assert start["session_id"] == call.session_id and start["segment"] == 1
+    assert {p["id"] for p in start["participants"]} == {call.kiosk_id, call.agent_id}
+
+    offer = {"type": "offer", "sdp": "v=0\r\n"}
+    await call.kiosk.send({"type": "rtc.description", "call_id": call.call_id, "to": rec.me,
+                           "description": offer})
+    relayed = await rec.recv("rtc.description")
+    assert relayed["from"] == call.kiosk_id and relayed["description"] == offer
+    await rec.send({"type": "rtc.description", "call_id": call.call_id, "to": call.agent_id,
+                    "description": {"type": "answer", "sdp": "v=0\r\n"}})
+    assert (await call.agent.recv("rtc.description"))["from"] == rec.me
+
+    await rec.send({"type": "chat.send", "call_id": call.call_id, "text": "hi"})
+    assert (await rec.error("not_in_call"))["refused"] == "chat.send"
+    await rec.send({"type": "rtc.description", "call_id": call.call_id, "to": "terminal:T9",
+                    "description": offer})
+    await rec.error("not_in_call")
+
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    stop = await rec.recv("record.stop")
+    assert stop["call_id"] == call.call_id and stop["reason"] == "hangup"
+    types = [e["type"] for e in await events_of(client, call.session_id)]
+    assert types.index("recording_started") < types.index("ended") < types.index(
+        "recording_stopped")
+
+
+async def test_call_connected_says_recorded(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    await recorder(client, "rec-a")
+    app = client.server.app
+    from tests.helpers import add_terminal, quick_specialist, specialist_ready
+
+    agent = await specialist_ready(client, await quick_specialist(app, "li", {"tax": 1}))
+    kiosk = await connect(client, await add_terminal(app, "T1"))
+    await kiosk.send({"type": "call.request", "queue": "tax"})
+    queued = await kiosk.recv("call.queued")
+    await agent.recv("call.offered")
+    await agent.send({"type": "call.accept", "call_id": queued["call_id"]})
+    for peer in (kiosk, agent):
+        connected = await peer.recv("call.connected")
+        assert connected["recording"] is True
+        roles = {p["id"]: p["role"] for p in connected["participants"]}
+        assert roles["recorder:rec-a"] == "recorder"
+
+
+async def test_required_recording_without_recorder_refuses_the_call(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording={**RECORDING, "required": True}))
+    app = client.server.app
+    from tests.helpers import add_terminal, quick_specialist, specialist_ready
+
+    await specialist_ready(client, await quick_specialist(app, "li", {"tax": 1}))
+    kiosk = await connect(client, await add_terminal(app, "T1"))
+    await kiosk.send({"type": "call.request", "queue": "tax"})
+    rejected = await kiosk.recv("call.rejected")
+    assert rejected["reason"] == "recorder_unavailable"
+
+
+async def test_optional_recording_without_recorder_goes_on_logged_unrecorded(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    call = await connected_call(client)
+    events = await events_of(client, call.session_id)
+    failed = [e for e in events if e["type"] == "recording_failed"]
+    assert [e["data"]["reason"] for e in failed] == ["no_recorder"]
+    # A recorder that joins later picks the session up; the parties are told to offer.
+    rec = await recorder(client, "late")
+    assert (await rec.recv("record.start"))["call_id"] == call.call_id
+    joined = await call.kiosk.recv("participant.joined")
+    assert joined["participant"] == {"id": rec.me, "role": "recorder", "name": "late"}
+
+
+async def test_lost_recorder_hands_its_sessions_on(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    first = await recorder(client, "rec-a", capacity=1)
+    call = await connected_call(client)
+    await first.recv("record.start")
+    await first.send({"type": "record.segment", "call_id": call.call_id,
+                      "session_id": call.session_id, "participant_id": call.kiosk_id,
+                      "segment": 1, "path": "x/kiosk-1.webm"})
+    await first.send({"type": "ping"})
+    await first.recv("pong")
+    second = await recorder(client, "rec-b", capacity=1)
+    await first.close()
+    start = await second.recv("record.start")
+    assert start["call_id"] == call.call_id and start["segment"] == 2
+    for party in (call.kiosk, call.agent):
+        left = await party.recv("participant.left")
+        assert left["participant"] == first.me and left["reason"] == "recorder_lost"
+        assert (await party.recv("participant.joined"))["participant"]["id"] == second.me
+    # The old recorder's relay is closed; the new one's is open.
+    await call.kiosk.send({"type": "rtc.description", "call_id": call.call_id,
+                           "to": first.me, "description": {"type": "offer", "sdp": ""}})
+    await call.kiosk.error("not_in_call")
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert row.state == "interrupted" and row.recorder == "rec-a"
+    types = [e["type"] for e in await events_of(client, call.session_id)]
+    assert types.count("recording_started") == 2
+    assert types.index("recording_interrupted") < len(types) - 1
+
+
+async def test_recorder_tokens_are_checked(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    error, code = await refused(client, {"type": "hello", "token": new_recorder_token()})
+    assert error["code"] == "unauthorized" and code == 4401
+    off = await aiohttp_client(make_app())
+    token = new_recorder_token()
+    await off.server.app[keys.DB].add_recorder("rec-x", token_hash(token))
+    error, code = await refused(off, {"type": "hello", "token": token})
+    assert error["code"] == "forbidden" and code == 4403
+
+
+async def test_pool_gives_each_call_to_the_least_loaded_recorder() -> None:
+    pool = MemoryRecorderPool()
+    await pool.join("a", 2)
+    await pool.join("b", 4)
+    picks = [(await pool.assign(f"c{i}")) for i in range(6)]
+    assert [p.recorder for p in picks if p] == ["a", "b", "b", "a", "b", "b"]
+    assert await pool.assign("c6") is None and not await pool.available()
+    assert await pool.release("c0") == "a" and await pool.available()
+    assert sorted(await pool.leave("b")) == ["c1", "c2", "c4", "c5"]
+    again = await pool.assign("c1")
+    assert again is not None and again.recorder == "a" and again.segment == 2

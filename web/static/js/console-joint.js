@@ -1,0 +1,147 @@
+// Joint actions and pending matters in the console: start an action for the
+// caller's enterprise, sign or reject our department's steps as `action.updated`
+// arrives, and open a pending matter for what the session cannot finish.
+
+import { api, el } from "./api.js";
+import { usccError } from "./uscc.js";
+
+const $ = (id) => document.getElementById(id);
+const STATE_LABELS = { open: "Open", completed: "Completed", rejected: "Rejected" };
+
+export class JointPanel {
+  #signaling;
+  #me;
+  #types = new Map();
+  #actions = new Map();
+  #enterprises = new Map();
+  #call = null;
+
+  /** me: () => the /api/me answer (for our department). */
+  constructor({ signaling, me }) {
+    this.#signaling = signaling;
+    this.#me = me;
+    signaling.on("call.offered", (m) => this.#enterprises.set(m.call_id, m.enterprise ?? null));
+    signaling.on("call.connected", (m) => this.#open(m));
+    signaling.on("action.updated", (m) => this.#updated(m));
+    signaling.on("error", (m) => {
+      if (m.refused?.startsWith("action.")) this.#status(m.message);
+    });
+    $("action-type").addEventListener("change", () => this.#renderFields());
+    $("action-form").addEventListener("submit", (e) => this.#start(e));
+    $("matter-form").addEventListener("submit", (e) => this.#openMatter(e));
+    $("action-uscc").addEventListener("input", () => this.#checkUscc());
+    this.#loadTypes().catch((err) => this.#status(`Action types not loaded: ${err.message}`));
+  }
+
+  async #loadTypes() {
+    const { types } = await api("/api/action-types");
+    for (const t of types) this.#types.set(t.id, t);
+    $("action-type").replaceChildren(...types.map((t) => el("option", { value: t.id, textContent: `${t.name_en} · ${t.name_zh}` })));
+    this.#renderFields();
+  }
+
+  #status(text) {
+    $("joint-status").textContent = text;
+  }
+
+  #open(message) {
+    if (this.#call?.call_id === message.call_id) return;
+    this.#call = { call_id: message.call_id, session_id: message.session_id };
+    this.#actions.clear();
+    $("action-list").replaceChildren();
+    const enterprise = this.#enterprises.get(message.call_id);
+    for (const [input, value] of [["action-name", enterprise?.name], ["action-uscc", enterprise?.uscc],
+      ["matter-name", enterprise?.name], ["matter-uscc", enterprise?.uscc]]) {
+      $(input).value = value ?? "";
+    }
+    $("matter-department").value = this.#me()?.department ?? "";
+    this.#status("");
+  }
+
+  #renderFields() {
+    const type = this.#types.get($("action-type").value);
+    $("action-fields").replaceChildren(...(type?.fields ?? []).flatMap((name) => [
+      el("label", { for: `action-field-${name}`, textContent: name.replaceAll("_", " ") }),
+      el("input", { id: `action-field-${name}`, name, required: true, maxLength: 500, dataset: { field: name } }),
+    ]));
+  }
+
+  #checkUscc() {
+    const code = $("action-uscc").value.trim();
+    const problem = code ? usccError(code) : null;
+    $("action-uscc-error").textContent = problem ?? "";
+    $("action-uscc").setAttribute("aria-invalid", String(Boolean(problem)));
+    return problem;
+  }
+
+  #start(event) {
+    event.preventDefault();
+    if (!this.#call || this.#checkUscc()) return;
+    const fields = {};
+    for (const input of $("action-fields").querySelectorAll("input")) fields[input.dataset.field] = input.value.trim();
+    const sent = this.#signaling.send("action.start", {
+      call_id: this.#call.call_id, action: $("action-type").value, fields,
+      enterprise: { name: $("action-name").value.trim(), uscc: $("action-uscc").value.trim() },
+    });
+    this.#status(sent ? "Starting…" : "Not connected; try again in a moment.");
+  }
+
+  #updated(action) {
+    this.#actions.set(action.action_id, action);
+    const rows = [...this.#actions.values()].map((a) => this.#row(a));
+    $("action-list").replaceChildren(...rows);
+    this.#status(`${this.#types.get(action.action)?.name_en ?? action.action}: ${STATE_LABELS[action.state] ?? action.state}`);
+  }
+
+  #row(action) {
+    const mine = this.#me()?.department;
+    const open = action.state === "open";
+    const steps = action.steps.map((step) => {
+      const item = el("li", { dataset: { step: step.id } },
+        `${step.id.replaceAll("_", " ")} (${step.department}): `,
+        el("strong", { textContent: step.signed_by ? `signed by ${step.signed_by}` : "not signed" }));
+      if (open && !step.signed_by && step.department === mine) {
+        const sign = el("button", { type: "button", className: "btn success small", textContent: "Sign" });
+        sign.addEventListener("click", () => this.#signaling.send("action.sign", { action_id: action.action_id, step: step.id }));
+        item.append(" ", sign);
+      }
+      return item;
+    });
+    const row = el("li", { className: `joint-action state-${action.state}`, dataset: { action: action.action_id } },
+      el("p", {}, el("strong", { textContent: this.#types.get(action.action)?.name_en ?? action.action }),
+        ` — ${action.enterprise.name} (${action.enterprise.uscc}) `,
+        el("span", { className: `badge state-${action.state}`, textContent: STATE_LABELS[action.state] ?? action.state })),
+      el("ul", {}, ...steps));
+    if (action.reason) row.append(el("p", { className: "note", textContent: `Reason: ${action.reason}` }));
+    if (open && action.steps.some((s) => s.department === mine)) {
+      const reject = el("button", { type: "button", className: "btn danger small", textContent: "Reject…" });
+      reject.addEventListener("click", () => {
+        const reason = window.prompt("Why is this action rejected?");
+        if (reason?.trim()) this.#signaling.send("action.reject", { action_id: action.action_id, reason: reason.trim() });
+      });
+      row.append(reject);
+    }
+    return row;
+  }
+
+  async #openMatter(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    if (!form.reportValidity()) return;
+    const uscc = $("matter-uscc").value.trim();
+    const body = {
+      enterprise: { name: $("matter-name").value.trim(), uscc: uscc || null },
+      description: $("matter-description").value.trim(),
+      class: $("matter-class").value,
+      department: $("matter-department").value.trim() || null,
+      session_id: this.#call?.session_id ?? null,
+    };
+    try {
+      const { matter } = await api("/api/matters", { method: "POST", body });
+      $("matter-description").value = "";
+      this.#status(`Pending matter opened for ${matter.department}, due ${matter.due}.`);
+    } catch (err) {
+      this.#status(`Matter not opened: ${err.message}`);
+    }
+  }
+}

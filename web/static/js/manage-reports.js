@@ -1,0 +1,89 @@
+// Managers' reports: a period and a dimension, the figures as a table, two SVG
+// bar charts and the CSV link for the same query. No chart library.
+
+import { api, el, formatSeconds, logout } from "./api.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const CHART = { width: 600, height: 240, top: 16, bottom: 40, left: 56, right: 8 };
+const $ = (id) => document.getElementById(id);
+
+function query() {
+  const params = new URLSearchParams({ by: $("r-by").value });
+  if ($("r-from").value) params.set("from", $("r-from").value);
+  if ($("r-to").value) params.set("to", $("r-to").value);
+  return params.toString();
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Paired bars per row: series = [[pick, className, label], ...]. */
+function barChart(target, rows, series, format) {
+  const max = Math.max(1, ...rows.flatMap((r) => series.map(([pick]) => pick(r) ?? 0)));
+  const plotH = CHART.height - CHART.top - CHART.bottom;
+  const slot = (CHART.width - CHART.left - CHART.right) / Math.max(1, rows.length);
+  const y = (v) => CHART.top + plotH - (v / max) * plotH;
+  const nodes = [
+    svg("line", { x1: CHART.left, x2: CHART.width - CHART.right, y1: y(0), y2: y(0), class: "axis" }),
+    svg("text", { x: CHART.left - 4, y: y(max) + 4, class: "tick end" }, format(max)),
+    svg("text", { x: CHART.left - 4, y: y(0), class: "tick end" }, "0"),
+  ];
+  rows.forEach((row, i) => {
+    const x = CHART.left + i * slot;
+    const width = (slot * 0.8) / series.length;
+    series.forEach(([pick, className, label], j) => {
+      const value = pick(row) ?? 0;
+      const bar = svg("rect", { x: x + slot * 0.1 + j * width, y: y(value), width, height: Math.max(1, y(0) - y(value)), class: className });
+      bar.append(svg("title", {}, `${row.label ?? row.key ?? "—"}: ${label} ${format(value)}`));
+      nodes.push(bar);
+    });
+    nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - CHART.bottom + 16, class: "tick mid" }, String(row.label ?? row.key ?? "—").slice(0, 14)));
+  });
+  target.replaceChildren(...nodes);
+}
+
+function cell(text, numeric = true) {
+  return el("td", { className: numeric ? "num" : "", textContent: text });
+}
+
+function render(report) {
+  const rows = report.rows.map((r) => el("tr", { dataset: { key: r.key ?? "" } },
+    el("th", { scope: "row", textContent: r.label ?? r.key ?? "(none)" }),
+    cell(String(r.sessions)), cell(String(r.answered)), cell(String(r.answered_within_target)),
+    cell(String(r.abandoned)), cell(formatSeconds(r.avg_wait_s)), cell(formatSeconds(r.p90_wait_s)),
+    cell(formatSeconds(r.avg_talk_s)),
+    cell(r.avg_rating === null ? "—" : `${r.avg_rating.toFixed(2)} (${r.rated})`),
+    cell(Object.entries(r.actions_completed).map(([t, n]) => `${t.replaceAll("_", " ")}: ${n}`).join("; ") || "—", false),
+    cell(String(r.matters_opened)), cell(`${r.matters_resolved} (${r.matters_resolved_on_time})`),
+  ));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: "Nothing in this period." })));
+  $("report-rows").replaceChildren(...rows);
+  const totals = Object.entries(report.actions_completed);
+  $("actions-total").replaceChildren(...(totals.length
+    ? totals.map(([t, n]) => el("li", {}, el("strong", { textContent: String(n) }), ` ${t.replaceAll("_", " ")}`))
+    : [el("li", { textContent: "None." })]));
+  const withSessions = report.rows.filter((r) => r.sessions > 0);
+  barChart($("chart-sessions"), withSessions, [[(r) => r.sessions, "bar", "sessions"], [(r) => r.answered_within_target, "bar alt", "within target"]], (v) => String(Math.round(v)));
+  barChart($("chart-waits"), withSessions, [[(r) => r.avg_wait_s, "bar", "average wait"], [(r) => r.p90_wait_s, "bar alt", "90th percentile"]], formatSeconds);
+}
+
+async function refresh(event) {
+  event?.preventDefault();
+  const q = query();
+  $("r-csv").href = `/api/reports.csv?${q}`;
+  $("report-status").textContent = "Loading…";
+  try {
+    render(await api(`/api/reports?${q}`));
+    $("report-status").textContent = "";
+  } catch (err) {
+    $("report-status").textContent = `Could not load the report: ${err.message}`;
+  }
+}
+
+$("report-form").addEventListener("submit", refresh);
+$("logout").addEventListener("click", logout);
+refresh();
