@@ -22,8 +22,8 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
-from server.recording.embedded import RecordingServices, setup_recording
 from server.joint_api import setup_joint
+from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import Database
 from server.ws import REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from server.auth import AuthService
 from server.config import Settings
-from server.recording.embedded import RecordingServices
 from server.joint import JointServices
+from server.recording.embedded import RecordingServices
 from server.storage.db import Database
 from signaling.memory import LocalBus
 from signaling.switchboard import Switchboard

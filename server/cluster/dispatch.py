@@ -4,9 +4,10 @@ The Redis twin of `CallCenter.dispatch` and `_ring_best` (signaling/acd.py): que
 in configuration order; in each, waiting calls merged with calls overflowed to it,
 by (priority, enqueue time, sequence); per call, the best available specialist by
 (missed this call, skill level, queue strategy key), decliners excluded, overflow
-specialists at level + `OVERFLOW_LEVEL_PENALTY`. Reading a queue's best specialist
-is a ZRANGE of `#declined + #missed + 1` members, so one assignment costs O(log n)
-whatever the number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
+specialists at level + `OVERFLOW_LEVEL_PENALTY`; an invitation naming a specialist
+(`target`) rings only them. Reading a queue's best specialist is a ZRANGE of
+`#declined + #missed + 1` members, so one assignment costs O(log n) whatever the
+number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ local function pick(cid)
       best = {m, level, skey, aid}
     end
   end
-  local members = redis.call("ZRANGE", k("av", q), 0, #declined + #missed)
-  for _, mem in ipairs(members) do
+  local target = hget(c, "target")
+  local function avail(queue, last)
+    if not target then return redis.call("ZRANGE", k("av", queue), 0, last) end
+    local tm = hget(k("a", target), "m:" .. queue)
+    if tm then return {tm} end
+    return {}
+  end
+  for _, mem in ipairs(avail(q, #declined + #missed)) do
     local level, skey, aid = string.match(mem, "^(%d+)|(.*)|([^|]*)$")
     if not has(declined, aid) then
       local miss = has(missed, aid) and 1 or 0
@@ -37,7 +44,7 @@ local function pick(cid)
   end
   if oq and (best == nil or best[1] == 1 or best[2] > PENALTY) then
     local same = (hget(k("q", oq), "strategy") or "longest-idle") == strategy
-    for _, mem in ipairs(redis.call("ZRANGE", k("av", oq), 0, -1)) do
+    for _, mem in ipairs(avail(oq, -1)) do
       local aid = tail(mem)
       local a = k("a", aid)
       if not has(declined, aid) and not hget(a, "s:" .. q) then

@@ -1,6 +1,6 @@
 """`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
 
-Every method is one Lua script (`scripts.py`, `dispatch.py`), so each
+Every method is one Lua script (`scripts.py`, `dispatch.py`, `invitations.py`), so each
 transaction is atomic across all nodes and gives the same results as
 `MemoryRouter`, `Refused` codes included (the shared tests hold both to it).
 """
@@ -21,7 +21,7 @@ from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
 from signaling.strategies import STRATEGIES
 
-from . import keys, scripts
+from . import invitations, keys, scripts
 from .dispatch import DISPATCH
 
 _REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
@@ -70,6 +70,8 @@ def call_from(flat: Sequence[str]) -> Call:
         missed_by=_split(h.get("missed", "")), overflowed=h.get("ovf") == "1",
         agents=_split(h.get("agents", "")),
         answered_at=float(h["ans"]) if h.get("ans") else None, context=blob.context,
+        joins=h.get("joins") or None, target_agent=h.get("target") or None,
+        transfer_from=h.get("xfer") or None,
     )
 
 
@@ -167,7 +169,8 @@ class RedisRouter:
             repr(float(call.enqueued_at)), float_key(call.enqueued_at), str(int(call.priority)),
             keys.SEP.join(call.declined_by), keys.SEP.join(call.missed_by),
             keys.SEP.join(call.agents), "1" if call.overflowed else "0",
-            "" if call.answered_at is None else repr(float(call.answered_at)))
+            "" if call.answered_at is None else repr(float(call.answered_at)),
+            call.joins or "", call.target_agent or "", call.transfer_from or "")
         call.state = CallState.QUEUED
         return int(position)
 
@@ -205,6 +208,12 @@ class RedisRouter:
 
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("requeue", now, call_id, agent_id)
+
+    async def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
+        return call_from(await self._run("join", now, invitation_id, agent_id))
+
+    async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
+        return await self._maybe_call("leave", now, call_id, agent_id)
 
     async def _maybe_call(self, name: str, now: float, *args: str) -> Call | None:
         flat = await self._run(name, now, *args)
@@ -265,5 +274,6 @@ _BODIES = {
     "decline": scripts.DECLINE, "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW,
     "hangup": scripts.HANGUP, "requeue": scripts.REQUEUE, "position": scripts.POSITION,
     "waiting": scripts.WAITING, "snapshot": scripts.SNAPSHOT,
-    "calls_of_terminal": scripts.CALLS_OF_TERMINAL,
+    "calls_of_terminal": scripts.CALLS_OF_TERMINAL, "join": invitations.JOIN,
+    "leave": invitations.LEAVE,
 }

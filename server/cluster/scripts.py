@@ -5,7 +5,8 @@ Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON 
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
 `ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
 ringing), `declined`, `missed`, `agents` (lists joined by US, 0x1f), `ovf`
-("1" once overflowed), `ans` (answer time), `wkey` (its member in `w:<queue>`).
+("1" once overflowed), `ans` (answer time), `wkey` (its member in `w:<queue>`);
+an invitation also has `joins`, `target`, `xfer` (see `invitations.py`).
 Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
 queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
 time), `answered`, `streak` (consecutive missed offers), `call`, `m:<queue>`
@@ -244,7 +245,8 @@ local c = k("c", cid)
 if redis.call("EXISTS", c) == 1 then refuse("duplicate_call", "call " .. cid .. " exists") end
 redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
   "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
-  "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "state", "queued", "ring", "")
+  "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "joins", ARGV[16], "target", ARGV[17],
+  "xfer", ARGV[18], "state", "queued", "ring", "")
 add_waiting(cid)
 redis.call("SADD", k("tc", ARGV[6]), cid)
 return redis.call("ZRANK", k("w", ARGV[5]), hget(c, "wkey")) + 1

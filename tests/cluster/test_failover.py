@@ -7,6 +7,7 @@ import signal
 import time
 from typing import Any
 
+import aiohttp
 from redis.asyncio import Redis
 
 from server.cluster import keys
@@ -84,8 +85,10 @@ async def test_sigterm_drains_and_timers_survive(cluster: Cluster) -> None:
     await specialist.recv("call.offered", call_id=q["call_id"])
 
     b.proc.send_signal(signal.SIGTERM)
-    frame = await terminal.ws.receive(timeout=WAIT_S)
-    assert terminal.ws.close_code == keys.DRAIN_CLOSE_CODE, frame
+    async with asyncio.timeout(WAIT_S):
+        while (await terminal.ws.receive()).type == aiohttp.WSMsgType.TEXT:
+            pass  # messages queued before the close
+    assert terminal.ws.close_code == keys.DRAIN_CLOSE_CODE
     assert await asyncio.get_running_loop().run_in_executor(None, b.proc.wait, 20) == 0
     back = await cluster.connect(a, token, resume=terminal.welcome["resume"])
     assert (await back.recv("call.queued", call_id=q["call_id"]))["resumed"] is True
@@ -105,8 +108,10 @@ async def cut_redis(redis: Redis, prefix: str, seconds: float) -> None:
     (CLIENT PAUSE: the shared Redis itself stays up, and only for a few seconds)."""
     for client in await redis.client_list():
         if client.get("name", "").startswith(prefix + ":"):
-            await redis.execute_command("CLIENT", "KILL", "ID", client["id"])
-    await redis.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "WRITE")
+            await redis.execute_command(  # type: ignore[no-untyped-call]
+                "CLIENT", "KILL", "ID", client["id"])
+    await redis.execute_command(  # type: ignore[no-untyped-call]
+        "CLIENT", "PAUSE", int(seconds * 1000), "WRITE")
     await asyncio.sleep(seconds)
 
 
@@ -134,21 +139,11 @@ async def test_redis_lost_for_a_moment(cluster: Cluster, redis: Redis) -> None:
     await watcher
     assert "degraded" in seen and "ok" in seen[seen.index("degraded"):]
     assert "redis unreachable" in a.output() and "reachable again" in a.output()
-    channels = [keys.node_channel(cluster.prefix, i) for i in await redis.hkeys(
-        keys.nodes(cluster.prefix))]
-    print("NUMSUB", await redis.pubsub_numsub(*channels))
 
     await specialist.send({"type": "agent.status", "status": "available"})
-    try:
-        offered = await specialist.recv("call.offered", timeout=WAIT_S)
-    except TimeoutError:
-        raise AssertionError(specialist.inbox) from None
+    offered = await specialist.recv("call.offered", timeout=WAIT_S)
     assert offered["call_id"] == q["call_id"], "the call queued before the loss is intact"
     await specialist.send({"type": "call.accept", "call_id": q["call_id"]})
     await terminal.recv("call.connected", timeout=WAIT_S)
     await terminal.send({"type": "chat.send", "call_id": q["call_id"], "text": "ok?"})
-    try:
-        assert (await specialist.recv("chat.message", timeout=20))["text"] == "ok?"
-    except TimeoutError:
-        print("NUMSUB", await redis.pubsub_numsub(*channels), terminal.inbox, specialist.inbox)
-        raise
+    assert (await specialist.recv("chat.message", timeout=20))["text"] == "ok?"

@@ -94,3 +94,30 @@ async def test_a_department_rejects_with_a_reason(client: Any) -> None:
     await specialist_ready(client, lee)
     resp = await client.get(f"/api/actions/{action_id}", headers=bearer(lee))
     assert resp.status == 404  # culture takes no part in it
+
+
+async def test_two_departments_sign_in_one_call(client: Any) -> None:
+    """The registration specialist invites tax; each signs their own step in the call."""
+    app = client.server.app
+    rita = await staff(app, "rita", "market_regulation", {"registration": 1})
+    tom = await specialist_ready(client, await staff(app, "tom", "tax", {"tax": 1}))
+    kiosk, agent, call_id, _ = await call_with(client, rita)
+    await agent.send({"type": "call.invite", "call_id": call_id, "queue": "tax"})
+    invited = await tom.recv("call.offered")
+    await tom.send({"type": "call.accept", "call_id": invited["call_id"]})
+    joined = await tom.recv("call.connected")
+    assert joined["call_id"] == call_id and len(joined["participants"]) == 3
+
+    await tom.send({"type": "action.start", "call_id": call_id, "action": DEREG,
+                    "enterprise": {"name": "Jiading Noodles", "uscc": uscc()}})
+    action_id = (await kiosk.recv("action.updated"))["action_id"]
+    await agent.recv("action.updated", action_id=action_id)
+    await tom.send({"type": "action.sign", "action_id": action_id, "step": "licence_cancelled"})
+    await tom.error("wrong_department")
+    await tom.send({"type": "action.sign", "action_id": action_id,
+                    "step": "tax_clearance_confirmed"})
+    await agent.send({"type": "action.sign", "action_id": action_id, "step": "licence_cancelled"})
+    for peer in (kiosk, agent, tom):
+        done = await peer.recv("action.updated", state="completed")
+        assert {s["signed_by"] for s in done["steps"]} == {"rita", "tom"}
+    assert (await app[keys.DB].verify_audit())[1] is None

@@ -162,6 +162,10 @@ async def test_recorder_tokens_are_checked(
     client = await aiohttp_client(make_app(recording=RECORDING))
     error, code = await refused(client, {"type": "hello", "token": new_recorder_token()})
     assert error["code"] == "unauthorized" and code == 4401
+
+
+async def test_a_server_that_does_not_record_refuses_recorders(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
     off = await aiohttp_client(make_app())
     token = new_recorder_token()
     await off.server.app[keys.DB].add_recorder("rec-x", token_hash(token))
