@@ -22,6 +22,7 @@ from server.httpauth import (
 )
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SITE_KINDS
+from server.timespan import parse_when
 
 MANAGER = "manager"
 T = TypeVar("T")
@@ -161,21 +162,6 @@ async def queues(request: web.Request) -> web.Response:
     return reply(await queue_figures(request.app))
 
 
-def _parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).astimezone(dt.UTC)
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        fail(web.HTTPBadRequest, "invalid_query", f"not an ISO-8601 date or datetime: {value!r}")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(tz))
-    return when.astimezone(dt.UTC)
-
-
 def _session_filters(request: web.Request) -> dict[str, Any]:
     q = request.query
     tz = request.app[keys.SETTINGS].server.timezone
@@ -196,8 +182,8 @@ def _session_filters(request: web.Request) -> dict[str, Any]:
     if unknown:
         fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
     filters: dict[str, Any] = {
-        "start": _parse_when(q.get("from"), tz, end=False),
-        "end": _parse_when(q.get("to"), tz, end=True),
+        "start": parse_when(q.get("from"), tz, end=False),
+        "end": parse_when(q.get("to"), tz, end=True),
     }
     for name in ("queue", "site", "terminal", "specialist", "outcome", "state"):
         if q.get(name):

@@ -137,3 +137,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def fresh_pg_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test (processes can share it), dropped after."""
+    admin, user = await _pg_admin()
+    name = f"vwin_t_{uuid.uuid4().hex[:16]}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,6 @@ import pytest
 
 from server.app import create_app
 from tests.helpers import connect, make_settings, refused
-from tests.storage_fixtures import PG_HOST, PG_PORT, _pg_admin
 
 VWIN = str(Path(sys.executable).with_name("vwin"))
 
@@ -116,21 +113,8 @@ async def test_unknown_config_key_exits_2(tmp_path: Path, sqlite_url: str) -> No
     assert result.code == 2 and "prot" in result.err.lower(), result
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards (fails if PostgreSQL is down)."""
-    admin, user = await _pg_admin()
-    name = f"vwin_cli_{uuid.uuid4().hex[:12]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def test_db_upgrade_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    config = write_config(tmp_path / "pg.toml", postgres_url)
+async def test_db_upgrade_on_postgresql(tmp_path: Path, fresh_pg_url: str) -> None:
+    config = write_config(tmp_path / "pg.toml", fresh_pg_url)
     upgraded = await vwin("db", "upgrade", "--config", config)
     assert upgraded.code == 0, upgraded
     site = await vwin("site", "add", "pg-site", "--name", "PG", "--kind", "other",

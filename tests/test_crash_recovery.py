@@ -7,16 +7,13 @@ import datetime as dt
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from server.auth import new_terminal_token, token_hash
 from server.storage.db import Database
 from tests.helpers import WAIT_S, Peer, bearer, eventually
-from tests.storage_fixtures import PG_HOST, PG_PORT, _pg_admin
 
 VWIN = str(Path(sys.executable).with_name("vwin"))
 STARTUP_S = 60.0  # a cold interpreter on a busy 2-core machine
@@ -116,21 +113,9 @@ async def crash_mid_call(tmp_path: Path, url: str) -> None:
             await server.kill()
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    admin, user = await _pg_admin()
-    name = f"vwin_crash_{uuid.uuid4().hex[:12]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def test_crash_recovery_sqlite(tmp_path: Path) -> None:
     await crash_mid_call(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}")
 
 
-async def test_crash_recovery_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    await crash_mid_call(tmp_path, postgres_url)
+async def test_crash_recovery_postgresql(tmp_path: Path, fresh_pg_url: str) -> None:
+    await crash_mid_call(tmp_path, fresh_pg_url)

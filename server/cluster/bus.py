@@ -48,6 +48,7 @@ class RedisBus(LocalBus):
         self._out: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self.on_queues: Callable[[set[str]], None] | None = None
 
     async def start(self) -> None:
@@ -56,6 +57,7 @@ class RedisBus(LocalBus):
         await asyncio.wait_for(self._subscribed.wait(), keys.SOCKET_TIMEOUT_S)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -125,7 +127,7 @@ class RedisBus(LocalBus):
 
     async def _write(self) -> None:
         delay = keys.RECONNECT_MIN_S
-        while True:
+        while not self._closing:
             batch = [await self._out.get()]
             while len(batch) < WRITE_BATCH and not self._out.empty():
                 batch.append(self._out.get_nowait())
@@ -152,7 +154,7 @@ class RedisBus(LocalBus):
 
     async def _listen(self) -> None:
         delay = keys.RECONNECT_MIN_S
-        while True:
+        while not self._closing:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._mine, self._all)
@@ -160,7 +162,7 @@ class RedisBus(LocalBus):
                 if delay > keys.RECONNECT_MIN_S:
                     log.warning("bus: subscribed again after losing Redis")
                 delay = keys.RECONNECT_MIN_S
-                while True:
+                while not self._closing:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is not None:
                         self._deliver(msg["channel"], msg["data"])

@@ -35,6 +35,7 @@ class ClusterNode:
         self.instance = f"{node_id}.{secrets.token_hex(4)}"
         self._health = health
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self._failing = False
         self._healthy_since = 0.0
         self.on_dead: DeadHandler | None = None
@@ -88,7 +89,7 @@ class ClusterNode:
             self.on_reaped()
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
             try:
                 await asyncio.wait_for(self._beat(), keys.HEARTBEAT_INTERVAL_S)
@@ -102,7 +103,7 @@ class ClusterNode:
                     await self.on_recovered()
 
     async def _sweeper(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(keys.SWEEP_INTERVAL_S)
             try:
                 await self.sweep()
@@ -140,6 +141,7 @@ class ClusterNode:
 
     async def close(self) -> None:
         """Leave the cluster; principals still here are taken over by the survivors."""
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

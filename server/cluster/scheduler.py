@@ -43,6 +43,7 @@ class RedisScheduler:
         self._handler: TimerHandler | None = None
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False  # redis-py may swallow a cancel mid-command: the loop checks this
 
     def set_handler(self, handler: TimerHandler) -> None:
         self._handler = handler
@@ -68,7 +69,7 @@ class RedisScheduler:
 
     async def _poll(self) -> None:
         delay = keys.RECONNECT_MIN_S
-        while True:
+        while not self._closing:
             try:
                 flat = await self._claim(keys=self._keys,
                                          args=[repr(self._clock()), keys.TIMER_CLAIM_BATCH])
@@ -99,6 +100,7 @@ class RedisScheduler:
 
     async def close(self) -> None:
         """Stop claiming; timers not yet due stay in Redis for the other nodes."""
+        self._closing = True
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
