@@ -59,7 +59,13 @@ async def _first_run(settings: Settings) -> None:
             print("Log in at /login with an account made by `vwin user add`.", flush=True)
             return
         password = random_password()
-        await db.add_user("admin", "manager", hash_password(password), "Administrator", None, {})
+        try:
+            await db.add_user("admin", "manager", hash_password(password), "Administrator",
+                              None, {})
+        except AlreadyExists:  # another node starting on the same database made it first
+            print("Log in at /login with the `admin` account printed by the node that "
+                  "created it.", flush=True)
+            return
         print(
             "First start: created manager account `admin` with password "
             f"{password}  (log in at /login; add staff with `vwin user add`).",

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -35,9 +35,13 @@ def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
     """A client that retries with backoff when the connection drops (Redis restarted).
 
     Connections are named (CLIENT SETNAME) after the key prefix and node instance, so an
-    operator (or a test) sees, and can kill, exactly one node's connections."""
-    return Redis.from_url(
+    operator (or a test) sees, and can kill, exactly one node's connections. The pool is
+    bounded and blocking: a burst of commands waits for a free connection (at most
+    `POOL_WAIT_S`) instead of failing with "Too many connections"."""
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=keys.POOL_MAX_CONNECTIONS,
+        timeout=keys.POOL_WAIT_S,
         client_name=name,
         decode_responses=not binary,
         socket_timeout=keys.SOCKET_TIMEOUT_S,
@@ -46,6 +50,7 @@ def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=keys.CONNECTION_CHECK_S,
     )
+    return Redis.from_pool(pool)
 
 
 class _Gone:

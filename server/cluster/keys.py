@@ -22,6 +22,9 @@ RECONNECT_MAX_S = 2.0  # backoff cap: a restarted Redis is found again within 2 
 CONNECTION_CHECK_S = 1  # a pooled connection idle this long is PINGed before use: a
 # connection Redis dropped meanwhile is replaced instead of failing the next command
 SOCKET_TIMEOUT_S = 5.0  # a Redis command that hangs longer is a lost connection
+POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, so 64 in
+# flight keep Redis busy; more would only add connections (Redis serves one at a time)
+POOL_WAIT_S = SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
 

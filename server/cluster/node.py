@@ -91,6 +91,8 @@ class ClusterNode:
     async def _heartbeat(self) -> None:
         while not self._closing:
             await asyncio.sleep(keys.HEARTBEAT_INTERVAL_S)
+            if self._closing:
+                return
             try:
                 await asyncio.wait_for(self._beat(), keys.HEARTBEAT_INTERVAL_S)
             except (RedisError, OSError, TimeoutError) as exc:
@@ -105,6 +107,8 @@ class ClusterNode:
     async def _sweeper(self) -> None:
         while not self._closing:
             await asyncio.sleep(keys.SWEEP_INTERVAL_S)
+            if self._closing:
+                return
             try:
                 await self.sweep()
             except (RedisError, OSError, TimeoutError) as exc:
