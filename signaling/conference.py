@@ -19,7 +19,8 @@ from .identity import Identity, principal_of
 from .model import AgentState, Call, CallState
 
 if TYPE_CHECKING:
-    from .switchboard import Batch, Switchboard
+    from .batch import Batch
+    from .switchboard import Switchboard
 
 MAX_PARTICIPANTS = 4  # terminal + three specialists: a mesh browsers still carry well
 SPECIALIST: Final = "specialist"

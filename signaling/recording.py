@@ -24,7 +24,8 @@ from .model import Call, CallState
 from .recorders import DEFAULT_CAPACITY, RecordingSetup, SegmentRefused
 
 if TYPE_CHECKING:
-    from .switchboard import Batch, Switchboard
+    from .batch import Batch
+    from .switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,11 @@ class RecordingDesk:
         self._handovers.add(handover)
         handover.add_done_callback(self._handovers.discard)
         await asyncio.shield(handover)
+
+    async def settle(self) -> None:
+        """Wait for handovers still running (shutdown: before the session log closes)."""
+        while self._handovers:
+            await asyncio.gather(*list(self._handovers), return_exceptions=True)
 
     async def _handover(self, who: Identity) -> None:
         assert self._setup is not None

@@ -8,21 +8,29 @@ the session log *before* any client hears of it (`Batch.commit`).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 from . import conference, jointwork
 from . import events as ev
 from . import messages as m
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .batch import Batch
+from .callsteps import (
+    SPECIALIST,
+    TERMINAL,
+    CallSteps,
+    encode_identity,
+    members_of,
+    terminal_of,
+)
 from .errors import Refused
-from .identity import Identity, principal_of
-from .model import AgentState, Call, CallState, Offer, QueueConfig
+from .identity import Identity
+from .model import AgentState, Call, CallState, QueueConfig
 from .queuewatch import QueueWatch
 from .recorders import RecordingSetup
 from .recording import RECORDER, RecordingDesk
@@ -30,41 +38,10 @@ from .uscc import uscc_error
 
 log = logging.getLogger(__name__)
 
-SPECIALIST: Final = "specialist"
-TERMINAL: Final = "terminal"
+_members = members_of  # used by the recording desk
 
 
-class Batch:
-    """Log entries and messages of one transaction: logged first, then sent."""
-
-    def __init__(self, board: Switchboard) -> None:
-        self._board = board
-        self.events: list[ev.LogEvent] = []
-        self.sends: list[tuple[str, m.Message]] = []
-
-    def event(self, type_: str, call: Call | None, actor: str | None, **data: Any) -> None:
-        self.events.append(
-            ev.LogEvent(
-                type=type_,
-                ts=self._board.utcnow(),
-                session_id=call.session_id if call else None,
-                call_id=call.id if call else None,
-                actor=actor,
-                data=data,
-            )
-        )
-
-    def send(self, principal: str, message: m.Message) -> None:
-        self.sends.append((principal, message))
-
-    async def commit(self) -> None:
-        if self.events:
-            await self._board.log.append(self.events)
-        for principal, message in self.sends:
-            await self._board.bus.send(principal, m.encode(message))
-
-
-class Switchboard:
+class Switchboard(CallSteps):
     def __init__(
         self,
         *,
@@ -107,9 +84,6 @@ class Switchboard:
 
     def set_status(self, batch: Batch, agent_id: str, status: AgentState, reason: str) -> None:
         self._status(batch, agent_id, status, reason)
-
-    def utcnow(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
     # ---- connections ------------------------------------------------------------
 
@@ -163,7 +137,7 @@ class Switchboard:
             f"grace:{who.principal}",
             self.resume_grace_s,
             "grace",
-            {"identity": _encode_identity(who), "epoch": epoch},
+            {"identity": encode_identity(who), "epoch": epoch},
         )
 
     # ---- messages ---------------------------------------------------------------
@@ -189,7 +163,7 @@ class Switchboard:
             terminal_id=who.id,
             enqueued_at=now,
             priority=self.queues[msg.queue].priority,
-            context={"terminal": _encode_identity(who), "enterprise": enterprise},
+            context={"terminal": encode_identity(who), "enterprise": enterprise},
         )
         batch = Batch(self)
         site = who.site
@@ -275,7 +249,7 @@ class Switchboard:
             agent_name=who.name,
             wait_s=round(wait_s, 3),
         )
-        terminal = _terminal_of(call)
+        terminal = terminal_of(call)
         if call.answered_at == now:
             batch.event(
                 ev.PARTICIPANT_JOINED,
@@ -348,10 +322,11 @@ class Switchboard:
 
     async def _relay(self, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> None:
         call = await self.router.get_call(msg.call_id)
-        members = _members(call) if call and call.state == CallState.CONNECTED else set()
+        members = members_of(call) if call and call.state == CallState.CONNECTED else set()
         direct = who.principal in members and msg.to in members and msg.to != who.principal
-        if not direct and not (call and await self.recording.relay_allowed(
-                call, who.principal, msg.to, members)):
+        if not direct and not (
+            call and await self.recording.relay_allowed(call, who.principal, msg.to, members)
+        ):
             raise Refused("not_in_call", f"{msg.to} is not another participant of your call")
         relay: m.Message
         if isinstance(msg, m.RtcDescription):
@@ -376,7 +351,7 @@ class Switchboard:
             **{"from": who.principal, "name": who.name, "text": msg.text},
         )
         ts = batch.events[-1].ts.isoformat()
-        for member in _members(call):
+        for member in members_of(call):
             batch.send(
                 member,
                 m.ChatMessage(
@@ -409,314 +384,6 @@ class Switchboard:
         del who, msg
         raise Refused("already_authenticated", "hello was already accepted on this connection")
 
-    # ---- timers -----------------------------------------------------------------
-
-    async def on_timer(self, kind: str, payload: dict[str, Any]) -> None:
-        try:
-            if kind == "ring":
-                await self._ring_timeout(payload["call_id"], payload["agent_id"])
-            elif kind == "wrapup":
-                await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
-            elif kind == "overflow":
-                await self._overflow(payload["call_id"])
-            elif kind == "grace":
-                who = _decode_identity(payload["identity"])
-                if await self.presences.drop(who.principal, payload["epoch"]):
-                    await self._release(who, "lost")
-        except Refused as exc:
-            log.info("timer %s %s: %s", kind, payload, exc)
-
-    async def _ring_timeout(self, call_id: str, agent_id: str) -> None:
-        result = await self.router.timeout(call_id, agent_id, self.clock())
-        if result is None:
-            return
-        call, went_away = result
-        actor = principal_of(SPECIALIST, agent_id)
-        batch = Batch(self)
-        batch.event(ev.MISSED, call, actor, agent_id=agent_id)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason="timeout")
-        batch.send(actor, m.CallWithdrawn(call_id=call_id, reason="timeout"))
-        if went_away:
-            self._status(batch, agent_id, AgentState.AWAY, "missed_offers")
-        else:
-            self._status(batch, agent_id, AgentState.AVAILABLE, "missed_offer")
-        await batch.commit()
-        if call.is_invitation:
-            await conference.after_refusal(self, call, "no_answer")
-        await self._dispatch()
-
-    async def _overflow(self, call_id: str) -> None:
-        if not await self.router.overflow(call_id):
-            return
-        call = await self.router.get_call(call_id)
-        if call is None:
-            return
-        batch = Batch(self)
-        batch.event(ev.OVERFLOWED, call, None, to=self.queues[call.queue].overflow_to)
-        await batch.commit()
-        await self._dispatch()
-
-    # ---- shared steps -----------------------------------------------------------
-
-    async def _dispatch(self) -> None:
-        for offer in await self.router.dispatch(self.clock()):
-            await self._offer(offer)
-
-    async def _offer(self, offer: Offer) -> None:
-        call = await self.router.get_call(offer.call_id)
-        if call is None:
-            return
-        config = self.queues[call.queue]
-        actor = principal_of(SPECIALIST, offer.agent_id)
-        batch = Batch(self)
-        batch.event(
-            ev.OFFERED,
-            call,
-            actor,
-            agent_id=offer.agent_id,
-            queue=call.queue,
-            via_overflow=offer.via_overflow,
-        )
-        self._status(batch, offer.agent_id, AgentState.RINGING, "offered")
-        batch.send(actor, self._offered_message(call, offer.via_overflow))
-        await self.scheduler.schedule(
-            f"ring:{call.id}",
-            config.ring_timeout_s,
-            "ring",
-            {"call_id": call.id, "agent_id": offer.agent_id},
-        )
-        await batch.commit()
-
-    def _offered_message(self, call: Call, via_overflow: bool) -> m.CallOffered:
-        terminal = _terminal_of(call)
-        enterprise = call.context.get("enterprise")
-        return m.CallOffered(
-            call_id=call.id,
-            queue=call.queue,
-            terminal=terminal.terminal_info(),
-            ring_timeout_s=self.queues[call.queue].ring_timeout_s,
-            enterprise=m.Enterprise(**enterprise) if enterprise else None,
-            overflow_from=call.queue if via_overflow else None,
-            joins=call.joins,
-            invited_by=call.context.get("invited_by") if call.is_invitation else None,
-            transfer=call.transfer_from is not None,
-        )
-
-    async def _withdraw(self, call_id: str, agent_id: str, reason: str) -> None:
-        call = await self.router.withdraw(call_id, agent_id, self.clock())
-        if call is None:
-            return
-        await self.scheduler.cancel(f"ring:{call_id}")
-        batch = Batch(self)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason=reason)
-        batch.send(
-            principal_of(SPECIALIST, agent_id), m.CallWithdrawn(call_id=call_id, reason=reason)
-        )
-        self._status(batch, agent_id, AgentState.AVAILABLE, reason)
-        await batch.commit()
-
-    async def _abandon(self, call_id: str, reason: str) -> None:
-        call = await self.router.remove(call_id, self.clock())
-        if call is None:
-            return
-        await self.scheduler.cancel(f"overflow:{call_id}")
-        self.watch.forget(call_id)
-        batch = Batch(self)
-        if call.ringing_agent is not None:
-            await self.scheduler.cancel(f"ring:{call_id}")
-            agent = principal_of(SPECIALIST, call.ringing_agent)
-            batch.event(ev.WITHDRAWN, call, None, agent_id=call.ringing_agent, reason=reason)
-            batch.send(agent, m.CallWithdrawn(call_id=call_id, reason=reason))
-            self._status(batch, call.ringing_agent, AgentState.AVAILABLE, reason)
-        batch.event(ev.ABANDONED, call, principal_of(TERMINAL, call.terminal_id), reason=reason)
-        batch.send(
-            principal_of(TERMINAL, call.terminal_id),
-            m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason),
-        )
-        await batch.commit()
-        await self._dispatch()
-        self.watch.changed(call.queue)
-
-    async def _end(self, call: Call, reason: str, by: str | None) -> None:
-        members = _members(call)
-        invitations = await conference.pending_invitations(self, call)
-        ended = await self.router.hangup(call.id, self.clock())
-        if ended is None:
-            return
-        batch = Batch(self)
-        batch.event(ev.ENDED, ended, by, reason=reason, by=by)
-        for member in sorted(members):
-            batch.event(ev.PARTICIPANT_LEFT, ended, member, participant_id=member, reason=reason)
-            batch.send(
-                member,
-                m.CallEnded(call_id=call.id, session_id=call.session_id, reason=reason, by=by),
-            )
-        wrapup_s = self.queues[call.queue].wrapup_s
-        for agent_id in ended.agents:
-            self._status(batch, agent_id, AgentState.WRAP_UP, reason)
-            await self.scheduler.schedule(
-                f"wrapup:{agent_id}", wrapup_s, "wrapup", {"agent_id": agent_id}
-            )
-        await self.recording.ended(batch, ended, reason)
-        await batch.commit()
-        for invitation in invitations:
-            await conference.cancel(self, invitation.id, "call_ended")
-        self.watch.changed(call.queue)
-
-    async def _finish_wrapup(self, agent_id: str, reason: str) -> bool:
-        if not await self.router.wrapup_done(agent_id, self.clock()):
-            return False
-        await self.scheduler.cancel(f"wrapup:{agent_id}")
-        batch = Batch(self)
-        self._status(batch, agent_id, AgentState.AVAILABLE, reason)
-        await batch.commit()
-        await self._dispatch()
-        self.watch.changed_all()
-        return True
-
-    async def _release(self, who: Identity, reason: str) -> None:
-        """The principal is gone for good (grace over, or replaced): settle its calls."""
-        if who.role == TERMINAL:
-            for call in await self.router.calls_of_terminal(who.id):
-                if call.is_invitation:
-                    continue  # taken back when the call it joins ends
-                if call.state == CallState.CONNECTED:
-                    await self._end(call, "terminal_lost", who.principal)
-                else:
-                    await self._abandon(call.id, "terminal_lost")
-            return
-        if who.role != SPECIALIST:
-            return
-        agent = await self.router.get_agent(who.id)
-        if agent is None:
-            return
-        if agent.call_id and agent.state == AgentState.RINGING:
-            await self._withdraw(agent.call_id, who.id, "agent_lost")
-        elif agent.call_id and agent.state == AgentState.IN_CALL:
-            await self._requeue(agent.call_id, who.id)
-        await self.scheduler.cancel(f"wrapup:{who.id}")
-        await self.router.agent_leave(who.id)
-        batch = Batch(self)
-        batch.event(
-            ev.AGENT_STATUS,
-            None,
-            who.principal,
-            agent_id=who.id,
-            old=agent.state.value,
-            new="offline",
-            reason=reason,
-        )
-        await batch.commit()
-        await self._dispatch()
-        self.watch.changed_all()
-
-    async def _requeue(self, call_id: str, agent_id: str) -> None:
-        call = await self.router.requeue(call_id, agent_id, self.clock())
-        if call is None:
-            return
-        agent = principal_of(SPECIALIST, agent_id)
-        batch = Batch(self)
-        batch.event(ev.PARTICIPANT_LEFT, call, agent, participant_id=agent, reason="agent_lost")
-        if call.state == CallState.CONNECTED:  # other specialists stay with the caller
-            for member in await self._participants(call):
-                batch.send(member.id, m.ParticipantLeft(call_id=call_id, participant=agent,
-                                                        reason="agent_lost"))
-        if call.state == CallState.QUEUED:
-            batch.event(ev.REQUEUED, call, None, agent_id=agent_id, reason="agent_lost")
-            await self.recording.ended(batch, call, "requeued")
-            position = await self.router.position(call_id) or 1
-            estimate = await self.watch.estimate(call.queue, position)
-            self.watch.sent_position(call_id, position)
-            batch.send(
-                principal_of(TERMINAL, call.terminal_id),
-                m.CallRequeued(
-                    call_id=call_id,
-                    position=position,
-                    estimated_wait_s=estimate,
-                    reason="agent_lost",
-                ),
-            )
-        await batch.commit()
-        await self._dispatch()
-
-    def _status(self, batch: Batch, agent_id: str, status: AgentState, reason: str) -> None:
-        actor = principal_of(SPECIALIST, agent_id)
-        batch.event(
-            ev.AGENT_STATUS, None, actor, agent_id=agent_id, new=status.value, reason=reason
-        )
-        batch.send(actor, m.AgentStatusChanged(status=status.value, reason=reason))
-
-    async def _session_note(
-        self, who: Identity, session_id: str, type_: str, what: Any, **data: Any
-    ) -> None:
-        members = await self.log.session_members(session_id)
-        if members is None or who.principal not in members:
-            raise Refused("not_in_session", f"you took no part in session {session_id}")
-        batch = Batch(self)
-        batch.events.append(
-            ev.LogEvent(
-                type=type_, ts=self.utcnow(), session_id=session_id, actor=who.principal, data=data
-            )
-        )
-        batch.send(who.principal, m.Saved(what=what, session_id=session_id))
-        await batch.commit()
-
-    async def _own_call(self, who: Identity, call_id: str) -> Call:
-        call = await self.router.get_call(call_id)
-        if call is None or call.terminal_id != who.id or call.is_invitation:
-            raise Refused("not_in_call", f"call {call_id} is not yours")
-        return call
-
-    async def _member_call(self, who: Identity, call_id: str) -> Call:
-        call = await self.router.get_call(call_id)
-        if call is None or who.principal not in _members(call):
-            raise Refused("not_in_call", f"call {call_id} is not yours")
-        return call
-
-    async def _participants(self, call: Call) -> list[m.Participant]:
-        terminal = _terminal_of(call)
-        people = [m.Participant(id=terminal.principal, role=TERMINAL, name=terminal.name)]
-        for agent_id in call.agents:
-            agent = await self.router.get_agent(agent_id)
-            name = agent.name if agent else agent_id
-            people.append(
-                m.Participant(id=principal_of(SPECIALIST, agent_id), role=SPECIALIST, name=name)
-            )
-        people.extend(await self.recording.participants(call))
-        return people
-
-    async def _agent_join(self, who: Identity) -> None:
-        from .model import Agent
-
-        agent = await self.router.agent_join(
-            Agent(id=who.id, name=who.name, skills=dict(who.skills), department=who.department),
-            self.clock(),
-        )
-        await self.router.set_connected(who.id, True)
-        del agent
-        self.watch.changed_all()
-
-    def _queues_for(self, who: Identity) -> list[QueueConfig]:
-        if who.role == SPECIALIST:
-            return [q for q in self.queues.values() if q.id in who.skills]
-        return list(self.queues.values())
-
-    async def _resync(self, who: Identity, resumed: bool) -> None:
-        """Tell a (re)connected client where it stands."""
-        from .resync import resync
-
-        await resync(self, who, resumed)
-
-
-def _members(call: Call) -> set[str]:
-    return {principal_of(TERMINAL, call.terminal_id)} | {
-        principal_of(SPECIALIST, a) for a in call.agents
-    }
-
-
-def _terminal_of(call: Call) -> Identity:
-    return _decode_identity(call.context["terminal"])
-
 
 def _enterprise(value: m.Enterprise | None) -> dict[str, str] | None:
     if value is None or not (value.name or value.uscc):
@@ -726,18 +393,6 @@ def _enterprise(value: m.Enterprise | None) -> dict[str, str] | None:
         if problem is not None:
             raise Refused("invalid_uscc", problem)
     return {k: v for k, v in (("name", value.name), ("uscc", value.uscc)) if v}
-
-
-def _encode_identity(who: Identity) -> dict[str, Any]:
-    import msgspec
-
-    return msgspec.to_builtins(who)  # type: ignore[no-any-return]
-
-
-def _decode_identity(data: dict[str, Any]) -> Identity:
-    import msgspec
-
-    return msgspec.convert(data, Identity)
 
 
 _Handler = Callable[[Switchboard, Identity, Any], Any]

@@ -18,8 +18,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from server.config import Settings
+from signaling.callsteps import SPECIALIST, TERMINAL
 from signaling.identity import Identity
-from signaling.switchboard import SPECIALIST, TERMINAL, Switchboard
+from signaling.switchboard import Switchboard
 
 from . import keys
 from .bus import RedisBus

@@ -108,10 +108,11 @@ async def recording_verify(args: argparse.Namespace, settings: Settings) -> int:
     bad = [f for f in findings if f.problem is not None]
     for finding in findings:
         r = finding.recording
-        status = "ok" if finding.problem is None else finding.problem.upper()
+        word, _, detail = (finding.problem or "ok").partition(" ")
+        status = word if finding.problem is None else word.upper()
         with contextlib.suppress(BrokenPipeError):
-            print(f"{status:<10} {r.id} session {r.session_id} {r.participant_id} "
-                  f"segment {r.segment} {r.path}")
+            print(f"{status:<8} {r.id} session {r.session_id} {r.participant_id} "
+                  f"segment {r.segment} {r.path}{' ' + detail if detail else ''}")
     print(f"{len(findings)} recording(s) checked, {len(bad)} missing or altered",
           file=sys.stderr if bad else sys.stdout)
     return 1 if bad else 0

@@ -33,8 +33,8 @@ from .catalog import FileCatalog, retention_loop
 log = logging.getLogger(__name__)
 
 RECORDER_TOKEN_PREFIX = "vwr_"
-TOKEN_ENV = "VWIN_RECORDER_TOKEN"
-"""The local recorder's token travels in its environment, never on its command line."""
+TOKEN_ENV = "VWIN_RECORDING_TOKEN"
+"""`[recording] token` from the environment: the local recorder's token never shows in `ps`."""
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 30.0
 STOP_GRACE_S = 10.0
@@ -165,6 +165,7 @@ async def recording_ctx(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await app[keys.BOARD].recording.settle()
     if services.catalog is not None:
         with contextlib.suppress(Exception):
             await services.catalog.close()

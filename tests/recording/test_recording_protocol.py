@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from server import keys
@@ -25,6 +26,12 @@ from tests.helpers import (
 )
 
 RECORDING = {"enabled": True, "local_recorder": False}
+
+
+@pytest.fixture
+def routing_backend() -> str:
+    """The recorder pool is in memory, one node (a shared pool is the Redis backend's part)."""
+    return "memory"
 
 
 async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:

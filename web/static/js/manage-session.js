@@ -1,8 +1,9 @@
 // One session: summary, participants, the event timeline, chat transcript,
-// wrap-up and rating, from GET /api/sessions/{id}. The recordings section is
-// left for the recording feature to fill.
+// wrap-up and rating, from GET /api/sessions/{id}; the recordings play side by
+// side on one timeline (recording-player.js).
 
 import { api, el, formatDateTime, formatSeconds, logout } from "./api.js";
+import { mountRecordings } from "./recording-player.js";
 
 const $ = (id) => document.getElementById(id);
 const OUTCOMES = { resolved: "Resolved", follow_up: "Follow-up needed", referred: "Referred" };
@@ -22,7 +23,8 @@ function describe(data) {
     .join(", ");
 }
 
-function render({ session: s, participants, events }) {
+function render({ session: s, participants, events, recordings = [] }) {
+  mountRecordings($("recordings"), recordings);
   document.title = `Session ${s.id} · Virtual Window`;
   facts($("summary"), [
     ["Queue", s.queue],
