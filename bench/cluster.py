@@ -2,22 +2,32 @@
 
     python -m bench.cluster assign   # 10,000 waiting calls, 1,000 specialists
     python -m bench.cluster rate     # calls routed per second with 1, 2 and 4 router processes
+    python -m bench.cluster relay [--pairs 100] [--seconds 5] [--window 8]
+                                     # relay through two nodes beside one node and bare aiohttp
 
 Prints figures; needs Redis at 127.0.0.1:6379 (keys under a throw-away prefix, deleted after).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import sys
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import redis as redis_sync
 from redis.asyncio import Redis
 
+from bench import relay as relay_bench
+from bench.bare_relay import serve as serve_bare
+from bench.common import VwinServer, free_port, raise_fd_limit, table, workdir
+from bench.provision import provision
 from server.cluster.router import RedisRouter
 from signaling.model import Agent, AgentState, Call, QueueConfig
 
@@ -143,10 +153,89 @@ def rate(seconds: float = 5.0) -> None:
         print(f"  {procs} router process(es): {total / seconds:8.0f} calls routed/s cluster-wide")
 
 
+class ClusterNode(VwinServer):
+    """One `vwin serve` of a cluster: Redis routing, one SQLite file shared by every node."""
+
+    def __init__(self, work: Path, name: str, db_url: str, prefix: str) -> None:
+        (work / name).mkdir()
+        super().__init__(work / name)
+        self.db_url = db_url
+        self.config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
+            "rate_per_s = 1000000\nrate_burst = 1000000\n"
+            f'[storage]\nurl = "{db_url}"\n'
+            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n')
+
+
+async def _start_pair(pairs: int, work: Path, prefix: str
+                      ) -> tuple[list[ClusterNode], relay_bench.Target]:
+    """Nodes a and b, one after the other (they share a database); terminals on a, specialists
+    on b, so every relayed message crosses Redis."""
+    db_url = f"sqlite+aiosqlite:///{work / 'cluster.db'}"
+    accounts = await provision(db_url, pairs, pairs)
+    nodes = [ClusterNode(work, name, db_url, prefix) for name in ("a", "b")]
+    for node in nodes:
+        await node.start()
+    redis = Redis.from_url(REDIS_URL)
+    redis_pid = int((await redis.info("server"))["process_id"])
+    await redis.aclose()
+    a, b = nodes
+    return nodes, relay_bench.Target(
+        "vwin 2 nodes", a.url, a.pid, list(accounts.terminals.values()),
+        list(accounts.specialists.values()), specialist_url=b.url, more_pids=(b.pid, redis_pid))
+
+
+def relay(pairs: int, seconds: float, window: int) -> str:
+    """bench.relay's two targets and a two-node cluster, measured one at a time in one run."""
+    raise_fd_limit()
+    ctx = multiprocessing.get_context("spawn")
+    bare_port = free_port()
+    bare = ctx.Process(target=serve_bare, args=(bare_port,), daemon=True)
+    bare.start()
+    prefix = f"vwbench{uuid.uuid4().hex[:8]}"
+    results: dict[str, dict[str, Any]] = {}
+    with workdir("vwin-cluster-relay-") as work:
+        (work / "single").mkdir()
+        single, single_target = asyncio.run(relay_bench._start(pairs, work / "single"))
+        nodes: list[ClusterNode] = []
+        try:
+            nodes, pair_target = asyncio.run(_start_pair(pairs, work, prefix))
+            assert bare.pid is not None
+            bare_target = relay_bench.Target("bare", f"http://127.0.0.1:{bare_port}", bare.pid,
+                                             single_target.terminals, single_target.specialists)
+            asyncio.run(relay_bench._wait_listening(bare_target.url))
+            with ctx.Pool(1) as pool:
+                for target in (bare_target, single_target, pair_target):
+                    results[target.name] = pool.apply(relay_bench._load,
+                                                      (target, seconds, window, None))
+        finally:
+            for server in (single, *nodes):
+                server.stop()
+            bare.terminate()
+            bare.join()
+            flush(prefix)
+    rows = [[name, r["peak"], f"{r['srv_cpu']:.0%}", f"{r['load_cpu']:.0%}", r["rate"],
+             r["p50"], r["p99"], r["max"]] for name, r in results.items()]
+    two, one, yard = (results[n]["peak"] for n in ("vwin 2 nodes", "vwin", "bare"))
+    return (table(f"Relay through two nodes: {pairs} pairs, window {window}, {seconds:g} s per "
+                  f"phase, load average {os.getloadavg()[0]:.1f}",
+                  ["server", "peak msg/s", "server CPU", "load CPU", "half-peak msg/s",
+                   "p50 ms", "p99 ms", "max ms"], rows)
+            + f"\n2 nodes / 1 node throughput: {two / one:.0%}; 2 nodes / bare: {two / yard:.0%} "
+              "(server CPU of 2 nodes = both nodes + Redis)\n")
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "assign"
     if what == "assign":
         asyncio.run(assign())
+    elif what == "relay":
+        parser = argparse.ArgumentParser(description="relay through two nodes")
+        parser.add_argument("--pairs", type=int, default=100)
+        parser.add_argument("--seconds", type=float, default=5.0)
+        parser.add_argument("--window", type=int, default=8)
+        args = parser.parse_args(sys.argv[2:])
+        print(relay(args.pairs, args.seconds, args.window))
     else:
         print("calls routed per second (each = enqueue, dispatch, accept, hangup, wrap-up):")
         rate()

@@ -64,6 +64,12 @@ class Target:
     pid: int
     terminals: list[str]
     specialists: list[str]
+    specialist_url: str = ""  # another node for the specialists (bench.cluster); "" = `url`
+    more_pids: tuple[int, ...] = ()  # other server processes whose CPU counts too
+
+
+def _server_cpu(target: Target) -> float:
+    return sum(cpu_seconds(pid) for pid in (target.pid, *target.more_pids))
 
 
 class Meter:
@@ -127,8 +133,10 @@ async def _measure(target: Target, seconds: float, window: int,
                 legs += [Leg((await hello(http, url, a))[0], a, b, "c"),
                          Leg((await hello(http, url, b))[0], b, a, "c")]
         else:
-            legs = [leg for pair in await pair_calls(http, url, target.terminals,
-                                                     target.specialists) for leg in pair]
+            legs = [leg for pair in await pair_calls(
+                http, url, target.terminals, target.specialists,
+                specialist_url=target.specialist_url and target.specialist_url + "/ws")
+                for leg in pair]
         credits = {leg.me: asyncio.Semaphore(window) for leg in legs}
         meter = Meter()
         readers = [asyncio.create_task(_read(leg, credits[leg.peer], meter)) for leg in legs]
@@ -136,13 +144,13 @@ async def _measure(target: Target, seconds: float, window: int,
         await asyncio.sleep(WARMUP_S)
         spy = profile(target.pid, seconds, profile_dir / f"{target.name}.txt") \
             if profile_dir else None
-        count, cpu_srv, cpu_me, t0 = meter.count, cpu_seconds(target.pid), _cpu_self(), \
+        count, cpu_srv, cpu_me, t0 = meter.count, _server_cpu(target), _cpu_self(), \
             time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - t0
         peak = (meter.count - count) / elapsed
         result: dict[str, Any] = {
-            "peak": peak, "srv_cpu": (cpu_seconds(target.pid) - cpu_srv) / elapsed,
+            "peak": peak, "srv_cpu": (_server_cpu(target) - cpu_srv) / elapsed,
             "load_cpu": (_cpu_self() - cpu_me) / elapsed}
         if spy is not None:
             spy.wait()

@@ -51,11 +51,15 @@ async def hello(http: aiohttp.ClientSession, url: str, token: str
 
 
 async def pair_calls(http: aiohttp.ClientSession, url: str, terminals: list[str],
-                     specialists: list[str], queue: str = "tax") -> list[tuple[Leg, Leg]]:
-    """Bring each (terminal, specialist) token pair into a connected call through the server."""
+                     specialists: list[str], queue: str = "tax",
+                     specialist_url: str = "") -> list[tuple[Leg, Leg]]:
+    """Bring each (terminal, specialist) token pair into a connected call through the server.
+
+    `specialist_url` puts the specialists on another node of a cluster (default: `url`).
+    """
     pairs = []
     for terminal_token, specialist_token in zip(terminals, specialists, strict=True):
-        spec_ws, spec_welcome = await hello(http, url, specialist_token)
+        spec_ws, spec_welcome = await hello(http, specialist_url or url, specialist_token)
         await spec_ws.send_str(json.dumps({"type": "agent.status", "status": "available"}))
         term_ws, term_welcome = await hello(http, url, terminal_token)
         await term_ws.send_str(json.dumps({"type": "call.request", "queue": queue}))

@@ -4,22 +4,30 @@ Sessions are counted by when they were queued (rejected ones excluded);
 joint actions by when they were completed; pending matters by when they were
 opened, and resolutions by when they were resolved. The 90th-percentile wait
 is PostgreSQL's ``percentile_cont(0.9)``; SQLite has no such aggregate, so
-the same linear interpolation is done with window functions: each answered
-wait is numbered within its group and the two neighbours of rank
-``0.9 * (n - 1)`` are picked out (integer arithmetic, so no rounding slips).
+the first query also counts each group's waits and `percentile_90` fetches
+just the two waits around it (server/storage/percentile.py).
+
+On SQLite both session queries read ``ix_sessions_report`` by name: once
+ANALYZE has run the planner prefers a skip-scan of a narrower index plus a
+table lookup per session, which is slower over a year.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, get_args
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import TableClause
 
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import InvalidRecord
+from server.storage.percentile import percentile_90
 from server.storage.schema import (
     joint_action_steps,
     joint_actions,
@@ -33,11 +41,31 @@ Dimension = Literal["site", "queue", "department", "specialist"]
 DIMENSIONS: Final[tuple[str, ...]] = get_args(Dimension)
 DEFAULT_TARGET_S: Final = 900.0
 
-_s = sessions.c
+
+
+class _ReportScan(TableClause):
+    """The sessions table, read on SQLite through the reports' covering index."""
+
+    inherit_cache = True
+    index: Final = "ix_sessions_report"
+
+
+@compiles(_ReportScan)
+def _compile_report_scan(element: _ReportScan, compiler: SQLCompiler, **kw: Any) -> str:
+    text = str(compiler.visit_table(element, **kw))  # type: ignore[no-untyped-call]
+    if kw.get("asfrom") and compiler.dialect.name == "sqlite":
+        text += f" INDEXED BY {element.index}"
+    return text
+
+
+_scan = _ReportScan("sessions", *(sa.column(c.name, c.type) for c in sessions.c))
+_s = _scan.c
 _a = joint_actions.c
 _st = joint_action_steps.c
 _p = pending_matters.c
 _ANSWERED = _s.answered_at.is_not(None)
+_WAITED = sa.and_(_ANSWERED, _s.wait_s.is_not(None))  # the waits of the percentile
+_COUNTED = _s.state != ev.STATE_REJECTED  # the sessions of every other figure
 
 
 class ReportRow(msgspec.Struct, kw_only=True):
@@ -79,18 +107,22 @@ def _float(value: Any) -> float | None:
 def _session_key(by: str) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     """(key, label) columns of a session row for the dimension."""
     if by == "site":
-        return _s.site_id, sa.func.max(_s.site_name)
+        return _s.site_id, _label(_s.site_name)
     if by == "queue":
-        return _s.queue, sa.func.max(_s.queue)
+        return _s.queue, _label(_s.queue)
     if by == "specialist":
-        return _s.specialist_id, sa.func.max(_s.specialist_name)
-    return users.c.department, sa.func.max(users.c.department)
+        return _s.specialist_id, _label(_s.specialist_name)
+    return users.c.department, _label(users.c.department)
+
+
+def _label(name: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.func.max(sa.case((_COUNTED, name)))
 
 
 def _from_sessions(by: str) -> Any:
     if by == "department":
-        return sessions.outerjoin(users, users.c.id == _s.specialist_id)
-    return sessions
+        return _scan.outerjoin(users, users.c.id == _s.specialist_id)
+    return _scan
 
 
 def _target(targets: Mapping[str, float]) -> sa.ColumnElement[Any]:
@@ -119,15 +151,7 @@ class ReportStore(StoreBase):
             return rows[key]
 
         async with self._read() as conn:
-            for r in await conn.execute(self._session_query(by, start, end, targets)):
-                item = row(r.key, r.label)
-                item.sessions, item.answered = int(r.sessions), int(r.answered)
-                item.answered_within_target = int(r.within)
-                item.abandoned, item.rated = int(r.abandoned), int(r.rated)
-                item.avg_wait_s, item.avg_talk_s = _float(r.avg_wait), _float(r.avg_talk)
-                item.avg_rating = _float(r.avg_rating)
-            for r in await conn.execute(self._p90_query(by, start, end)):
-                row(r.key).p90_wait_s = _float(r.p90)
+            await self._session_figures(conn, by, start, end, targets, row)
             totals: dict[str, int] = {}
             for r in await conn.execute(self._actions_query(by, start, end)):
                 row(r.key).actions_completed[r.type] = int(r.completed)
@@ -145,53 +169,69 @@ class ReportStore(StoreBase):
         ordered = sorted(rows.values(), key=lambda x: (x.key is None, x.key or ""))
         return Report(by=by, start=start, end=end, rows=ordered, actions_completed=totals)
 
+    async def _session_figures(self, conn: AsyncConnection, by: str, start: dt.datetime,
+                               end: dt.datetime, targets: Mapping[str, float],
+                               row: Callable[..., ReportRow]) -> None:
+        """Fill in the session figures and the 90th-percentile wait of each group."""
+        waits: dict[str | None, int] = {}
+        means: list[float] = []
+        for r in await conn.execute(self._session_query(by, start, end, targets)):
+            if int(r.waits):
+                waits[r.key] = int(r.waits)
+            if not int(r.sessions) and not int(r.waits):
+                continue  # only rejected sessions, none answered: no row
+            item = row(r.key, r.label)
+            item.sessions, item.answered = int(r.sessions), int(r.answered)
+            item.answered_within_target = int(r.within)
+            item.abandoned, item.rated = int(r.abandoned), int(r.rated)
+            item.avg_wait_s, item.avg_talk_s = _float(r.avg_wait), _float(r.avg_talk)
+            item.avg_rating = _float(r.avg_rating)
+            if r.avg_wait is not None:
+                means.append(float(r.avg_wait))
+        if self.dialect == "postgresql":
+            for r in await conn.execute(self._p90_query(by, start, end)):
+                row(r.key).p90_wait_s = _float(r.p90)
+        else:  # the lowest group mean: under nearly every group's 90th percentile
+            key, _ = _session_key(by)
+            where = (_s.created_at >= start, _s.created_at < end, _WAITED)
+            p90s = await percentile_90(conn, key, _s.wait_s, _from_sessions(by), where, waits,
+                                       min(means, default=None))
+            for group, p90 in p90s.items():
+                row(group).p90_wait_s = p90
+
     def _session_query(self, by: str, start: dt.datetime, end: dt.datetime,
                        targets: Mapping[str, float]) -> sa.Select[Any]:
+        """Every session figure, and the count of waits behind the percentile, in one scan."""
         key, label = _session_key(by)
         return (
             sa.select(
                 key.label("key"), label.label("label"),
-                sa.func.count().label("sessions"),
-                _count(_ANSWERED).label("answered"),
-                _count(sa.and_(_ANSWERED, _s.wait_s <= _target(targets))).label("within"),
+                _count(_COUNTED).label("sessions"),
+                _count(sa.and_(_COUNTED, _ANSWERED)).label("answered"),
+                _count(sa.and_(_COUNTED, _ANSWERED, _s.wait_s <= _target(targets)))
+                .label("within"),
                 _count(sa.and_(_s.state == ev.STATE_ABANDONED, _s.answered_at.is_(None)))
                 .label("abandoned"),
-                sa.func.avg(sa.case((_ANSWERED, _s.wait_s))).label("avg_wait"),
-                sa.func.avg(sa.case((_ANSWERED, _s.talk_s))).label("avg_talk"),
-                sa.func.count(_s.rating).label("rated"),
-                sa.func.avg(_s.rating).label("avg_rating"),
+                sa.func.avg(sa.case((sa.and_(_COUNTED, _ANSWERED), _s.wait_s)))
+                .label("avg_wait"),
+                sa.func.avg(sa.case((sa.and_(_COUNTED, _ANSWERED), _s.talk_s)))
+                .label("avg_talk"),
+                sa.func.count(sa.case((_COUNTED, _s.rating))).label("rated"),
+                sa.func.avg(sa.case((_COUNTED, _s.rating))).label("avg_rating"),
+                _count(_WAITED).label("waits"),
             )
             .select_from(_from_sessions(by))
-            .where(_s.created_at >= start, _s.created_at < end,
-                   _s.state != ev.STATE_REJECTED)
+            .where(_s.created_at >= start, _s.created_at < end)
             .group_by(key)
         )
 
     def _p90_query(self, by: str, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
+        """PostgreSQL: the 90th-percentile wait of each group."""
         key, _ = _session_key(by)
-        where = (_s.created_at >= start, _s.created_at < end, _ANSWERED, _s.wait_s.is_not(None))
-        if self.dialect == "postgresql":
-            cont = sa.func.percentile_cont(0.9).within_group(_s.wait_s.asc())
-            return (sa.select(key.label("key"), cont.label("p90"))
-                    .select_from(_from_sessions(by)).where(*where).group_by(key))
-        # One sort: the rank and the group size share the window, so SQLite sorts once.
-        rank = sa.func.row_number().over(partition_by=key, order_by=_s.wait_s, rows=(None, None))
-        size = sa.func.count().over(partition_by=key, order_by=_s.wait_s, rows=(None, None))
-        ranked = (
-            sa.select(
-                key.label("key"), _s.wait_s.label("wait"),
-                (rank - 1).label("rn"), (9 * (size - 1)).label("tenths"),
-            )
-            .select_from(_from_sessions(by)).where(*where).subquery()
-        )
-        rn, tenths = ranked.c.rn, ranked.c.tenths  # tenths: 10 x the rank of the 90th pct
-        low = sa.func.min(sa.case((rn == tenths // 10, ranked.c.wait)))
-        high = sa.func.min(sa.case((rn == tenths // 10 + 1, ranked.c.wait)))
-        fraction = sa.func.max((tenths % 10) / 10.0)
-        p90 = low + fraction * (sa.func.coalesce(high, low) - low)
-        return (sa.select(ranked.c.key, p90.label("p90"))
-                .where(sa.or_(rn == tenths // 10, rn == tenths // 10 + 1))
-                .group_by(ranked.c.key))
+        cont = sa.func.percentile_cont(0.9).within_group(_s.wait_s.asc())
+        return (sa.select(key.label("key"), cont.label("p90"))
+                .select_from(_from_sessions(by))
+                .where(_s.created_at >= start, _s.created_at < end, _WAITED).group_by(key))
 
     def _actions_query(self, by: str, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
         done = (_a.state == "completed", _a.closed_at >= start, _a.closed_at < end)
@@ -200,8 +240,8 @@ class ReportStore(StoreBase):
             key = _st.department if by == "department" else _st.signed_by
             source: Any = joint_actions.join(joint_action_steps, _st.action_id == _a.id)
         else:
-            key = _s.site_id if by == "site" else _s.queue
-            source = joint_actions.outerjoin(sessions, _s.id == _a.session_id)
+            key = sessions.c.site_id if by == "site" else sessions.c.queue
+            source = joint_actions.outerjoin(sessions, sessions.c.id == _a.session_id)
         return (sa.select(key.label("key"), _a.type.label("type"),
                           sa.func.count(sa.distinct(_a.id)).label("completed"))
                 .select_from(source).where(*done).group_by(key, _a.type))
@@ -215,8 +255,8 @@ class ReportStore(StoreBase):
         elif by == "specialist":
             key = _p.opened_by if when is _p.opened_at else _p.resolved_by
         else:
-            key = _s.site_id if by == "site" else _s.queue
-            source = pending_matters.outerjoin(sessions, _s.id == _p.session_id)
+            key = sessions.c.site_id if by == "site" else sessions.c.queue
+            source = pending_matters.outerjoin(sessions, sessions.c.id == _p.session_id)
         return (sa.select(key.label("key"), sa.func.count().label("n"),
                           _count(_p.resolved_on_time.is_(True)).label("on_time"))
                 .select_from(source).where(when >= start, when < end).group_by(key))

@@ -69,7 +69,8 @@ class Cluster:
         self.grace_s = grace_s
         self.ring_s = ring_s
         self.nodes: dict[str, Node] = {}
-        self.http = aiohttp.ClientSession()
+        # No connection limit: the default of 100 would hold the 101st websocket back.
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.db: Database | None = None
         self._pingers: list[asyncio.Task[None]] = []
 
@@ -132,7 +133,7 @@ key_prefix = "{self.prefix}"
         except (aiohttp.ClientError, OSError):
             return "down"
 
-    async def wait_health(self, node: Node, status: str, timeout: float = 30.0) -> None:
+    async def wait_health(self, node: Node, status: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while await self.health(node) != status:
             if node.proc.poll() is not None and status != "down":
