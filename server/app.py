@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import socket
+import time
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from server.config import Settings
 from server.joint_api import setup_joint
 from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import Database
-from server.ws import REVOKED, websocket
+from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
 from signaling.switchboard import Switchboard
@@ -40,10 +41,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.SETTINGS] = settings
     app[keys.SOCKETS] = weakref.WeakSet()
+    app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
+    app.cleanup_ctx.append(_idle_sweeper)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", websocket)
     setup_api(app)
@@ -120,6 +123,25 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         await cluster.close()
     else:
         await scheduler.close()
+
+
+async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Drop connections silent for `idle_timeout_s` (one task, not a timer per frame)."""
+    task = asyncio.get_running_loop().create_task(_sweep_idle(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _sweep_idle(app: web.Application) -> None:
+    idle_s = app[keys.SETTINGS].server.idle_timeout_s
+    connections = app[keys.CONNECTIONS]
+    while True:
+        await asyncio.sleep(min(5.0, idle_s / 4))
+        cutoff = time.monotonic() - idle_s
+        for conn in list(connections):
+            if conn.last_seen < cutoff:
+                conn.close(IDLE, "idle")
 
 
 async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:

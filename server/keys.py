@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.auth import AuthService
 from server.config import Settings
+from server.connection import Connection
 from server.joint import JointServices
 from server.recording.embedded import RecordingServices
 from server.storage.db import Database
@@ -19,6 +20,7 @@ DB = web.AppKey("db", Database)
 AUTH = web.AppKey("auth", AuthService)
 BOARD = web.AppKey("board", Switchboard)
 BUS = web.AppKey("bus", LocalBus)
+CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Connection])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
 JOINT = web.AppKey("joint", JointServices)

@@ -74,6 +74,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     conn.start()
     sockets = request.app[keys.SOCKETS]
     sockets.add(ws)
+    request.app[keys.CONNECTIONS].add(conn)
     board = request.app[keys.BOARD]
     who: Identity | None = None
     epoch = 0
@@ -164,11 +165,8 @@ async def _serve(
     board = request.app[keys.BOARD]
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     while not ws.closed:
-        try:
-            frame = await ws.receive(timeout=settings.idle_timeout_s)
-        except TimeoutError:
-            conn.close(IDLE, "idle")
-            return
+        frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
+        conn.last_seen = time.monotonic()
         if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return
         if frame.type != WSMsgType.TEXT:

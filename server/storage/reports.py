@@ -97,7 +97,8 @@ class Report(msgspec.Struct, kw_only=True):
 
 
 def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+    """Rows meeting `condition` (count skips the NULLs: no sum to coalesce)."""
+    return sa.func.count(sa.case((condition, 1)))
 
 
 def _float(value: Any) -> float | None:

@@ -103,3 +103,23 @@ async def test_report_by_queue_and_department_match_hand_counts(database: Databa
     by_site = await database.report("site", START, END, TARGETS)
     assert {r.key: (r.label, r.sessions) for r in by_site.rows} == {
         "P1": ("Site P1", 12), "P2": ("Site P2", 2), None: (None, 0)}
+
+
+async def test_p90_of_skewed_waits_and_answered_rejected_sessions(database: Database) -> None:
+    # tax: nine waits of 0 s and one of 1000 s, mean 100 s: the 90th percentile (rank 8.1)
+    # is 0 + 0.1 * 1000 = 100 s, its lower neighbour below the mean.
+    rows = [session(f"t{i}", "tax", "P1", 2, wait=0.0, talk=1.0, who="tom") for i in range(9)]
+    rows += [session("t9", "tax", "P1", 2, wait=1000.0, talk=1.0, who="tom"),
+             session("r1", "registration", "P1", 2, wait=200.0, talk=1.0, who="tom"),
+             session("r2", "registration", "P1", 2, wait=300.0, talk=1.0, who="tom"),
+             session("g1", "general", "P1", 2, wait=7.0, who="tom", state="rejected")]
+    async with database._write() as conn:
+        await conn.execute(sessions.insert(), rows)
+    report = await database.report("queue", START, END, TARGETS)
+    assert {r.key: (r.sessions, r.answered, r.avg_wait_s,
+                    None if r.p90_wait_s is None else round(r.p90_wait_s, 6))
+            for r in report.rows} == {
+        "tax": (10, 10, 100.0, 100.0),
+        "registration": (2, 2, 250.0, 290.0),  # 200 + 0.9 * (300 - 200)
+        "general": (0, 0, None, 7.0),  # a rejected session counts only in the percentile
+    }
