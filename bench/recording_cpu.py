@@ -3,9 +3,12 @@
 One session = two parties (kiosk + specialist), each sending 640x480 VP8 at 15 fps and
 Opus to the recorder. Feeders replay packets encoded once, so the senders cost little;
 recorders run in their own process (``server.recording.stdio``) and are measured there
-(CPU seconds from ``os.times``, RSS from /proc). Usage::
+(CPU seconds from ``os.times``, RSS from /proc). Dropped frames = sent - written, less
+what aiortc's jitter buffers still hold; the kernel's UDP receive-buffer overflows over the
+measured window are printed beside them (machine-wide counter). Usage::
 
     /tmp/venv/bin/python bench/recording_cpu.py [--sessions 1 8 16] [--seconds 15]
+    /tmp/venv/bin/python bench/recording_cpu.py --modes passthrough --soak 600
 """
 
 from __future__ import annotations
@@ -257,10 +260,11 @@ async def run_level(mode: str, sessions: int, seconds: float, clip: Any) -> dict
         return {"mode": mode, "sessions": sessions, "load": _load(), "failed": str(exc)}
     await asyncio.sleep(WARMUP_S)
     before = await recorder.call({"op": "status"})
-    senders_before = os.times()
+    senders_before, overflows = os.times(), udp_rcvbuf_errors()
     await asyncio.sleep(seconds)
     after = await recorder.call({"op": "status"})
     senders_after = os.times()
+    overflows = udp_rcvbuf_errors() - overflows
     counts = await close_sessions(recorder, parties)
     wall = after["time"] - before["time"]
     cpu = after["cpu_s"] - before["cpu_s"]
@@ -268,6 +272,7 @@ async def run_level(mode: str, sessions: int, seconds: float, clip: Any) -> dict
         "mode": mode, "sessions": sessions, "load": _load(),
         "cpu_pct_per_session": 100 * cpu / wall / sessions,
         "cpu_pct_total": 100 * cpu / wall,
+        "udp_overflows": overflows,
         "sender_cpu_pct": 100 * (senders_after.user + senders_after.system
                                  - senders_before.user - senders_before.system) / wall,
         "rss_mb_per_session": (after["rss_kb"] - idle["rss_kb"]) / 1024 / sessions,
@@ -284,6 +289,13 @@ def _dropped(row: dict[str, Any]) -> str:
         f"/{row['sent'][kind]}"
         for kind in ("video", "audio")
     )
+
+
+def udp_rcvbuf_errors() -> int:
+    """Datagrams the kernel dropped because a UDP socket buffer was full (whole machine)."""
+    with open("/proc/net/snmp", encoding="ascii") as snmp:
+        header, values = [line.split() for line in snmp if line.startswith("Udp:")][:2]
+    return int(values[header.index("RcvbufErrors")])
 
 
 def _load() -> str:
@@ -331,16 +343,17 @@ async def main(levels: list[int], seconds: float, modes: list[str]) -> None:
             rows.append(await run_level(mode, n, seconds, clip))
             print(rows[-1], file=sys.stderr, flush=True)
     print("\n| recorder | sessions | CPU %/session | CPU % total | RSS MB/session "
-          "| dropped frames (video, audio) | senders CPU % | load average |\n"
-          "|---|---|---|---|---|---|---|---|")
+          "| dropped frames (video, audio) | UDP rcvbuf errors | senders CPU % | load average |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "failed" in row:
             print(f"| {row['mode']} | {row['sessions']} | — | — | — "
-                  f"| not recording: {row['failed']} | — | {row['load']} |")
+                  f"| not recording: {row['failed']} | — | — | {row['load']} |")
             continue
         print(f"| {row['mode']} | {row['sessions']} | {row['cpu_pct_per_session']:.1f} "
               f"| {row['cpu_pct_total']:.1f} | {row['rss_mb_per_session']:.1f} "
-              f"| {_dropped(row)} | {row['sender_cpu_pct']:.0f} | {row['load']} |")
+              f"| {_dropped(row)} | {row['udp_overflows']} | {row['sender_cpu_pct']:.0f} "
+              f"| {row['load']} |")
     print("\nrecordings:", " ".join(sorted({str(Path(p).parent) for r in rows
                                              for p in r.get("paths", []) if p})))
 
