@@ -6,6 +6,7 @@ address; unknown users and wrong passwords get the same answer in the same time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -33,6 +34,13 @@ def _dummy_hash() -> str:
 
 TERMINAL_TOKEN_PREFIX = "vwt_"
 TICKET_PREFIX = "vwk_"
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 def hash_password(password: str) -> str:
@@ -110,16 +118,16 @@ class AuthService:
         self.throttle.check(*keys)
         login = await self.db.get_login(username)
         stored = login.password_hash if login is not None else _dummy_hash()
-        try:
-            ok = _hasher.verify(stored, password) and login is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        # argon2 is deliberately slow: verify in a thread so the event loop (and every call
+        # it carries) does not stall for a login.
+        ok = await asyncio.to_thread(_verify, stored, password) and login is not None
         if not ok or login is None or login.user.disabled:
             self.throttle.fail(*keys)
             return None
         self.throttle.clear(keys[0])
         if _hasher.check_needs_rehash(stored):
-            await self.db.set_password_hash(login.user.id, hash_password(password))
+            rehashed = await asyncio.to_thread(hash_password, password)
+            await self.db.set_password_hash(login.user.id, rehashed)
         token = secrets.token_urlsafe(32)
         expires = self._now() + dt.timedelta(seconds=self.settings.token_ttl_s)
         await self.db.add_token(token_hash(token), login.user.id, expires)

@@ -3,11 +3,11 @@
 PostgreSQL's ``percentile_cont(0.9)`` interpolates between the values ranked
 ``0.9 * (n - 1)`` rounded down and the next one (ranks from 0). The caller
 already knows each group's n, so only those two neighbours are fetched, picked
-out with ``row_number`` over the values sorted per group. The sort is what
-costs, so a first pass ranks only the values at or above a floor (the waits
-below it are counted, not sorted); a group whose neighbours lie below the floor
-is ranked again in full. Integer ranks and the same floating-point steps as
-PostgreSQL: the figures are the same.
+out with ``row_number`` over the values sorted per group from the largest down
+(the rank from below is then n - 1 - row number, no group count needed). The
+sort is what costs, so a first pass ranks only the values at or above a floor;
+a group whose neighbours lie below it is ranked again in full. Integer ranks
+and the same floating-point steps as before: the figures do not change.
 """
 
 from __future__ import annotations
@@ -60,25 +60,25 @@ def _among(column: sa.ColumnElement[Any], keys: Collection[Key]) -> sa.ColumnEle
 def _neighbours(key: sa.ColumnElement[Any], value: sa.ColumnElement[Any], source: Any,
                 where: Sequence[sa.ColumnElement[bool]], counts: Mapping[Key, int],
                 floor: float | None, only: Collection[Key] | None) -> sa.Select[Any]:
-    """Each group's two values around its 90th percentile, with their rank among the ranked."""
+    """Each group's two values around its 90th percentile, numbered from its largest."""
     conditions = list(where)
     if floor is not None:
         conditions.append(value >= floor)
     if only is not None:
         conditions.append(_among(key, only))
-    # One window for both: SQLite sorts the group's values once.
-    window: dict[str, Any] = {"partition_by": key, "order_by": value, "rows": (None, None)}
+    # Numbered from the top, so no window has to count the group (n is known).
     ranked = (
         sa.select(key.label("key"), value.label("value"),
-                  (sa.func.row_number().over(**window) - 1).label("rn"),
-                  sa.func.count().over(**window).label("size"))
+                  (sa.func.row_number().over(partition_by=key, order_by=value.desc()) - 1)
+                  .label("rn"))
         .select_from(source).where(*conditions).subquery()
     )
-    # rank among all = rn + (n - size), the values under the floor being n - size
-    above = sa.case(*((_is(ranked.c.key, k), n - low_rank(n)) for k, n in counts.items()
-                      if only is None or k in only))
-    return (sa.select(ranked.c.key, ranked.c.value, ranked.c.rn, ranked.c.size)
-            .where((ranked.c.rn - ranked.c.size + above).in_([0, 1])))
+    tops = {k: n - 1 - low_rank(n) for k, n in counts.items() if only is None or k in only}
+    top = sa.case(*((_is(ranked.c.key, k), t) for k, t in tops.items()))  # lower one's rn
+    # The band first: cheap, and it spares most rows the comparisons with every key.
+    band = ranked.c.rn.between(min(tops.values()) - 1, max(tops.values()))
+    return (sa.select(ranked.c.key, ranked.c.value, ranked.c.rn)
+            .where(band, (top - ranked.c.rn).in_([0, 1])))
 
 
 def _interpolate(counts: Mapping[Key, int], rows: Iterable[Any]) -> dict[Key, float]:
@@ -86,7 +86,7 @@ def _interpolate(counts: Mapping[Key, int], rows: Iterable[Any]) -> dict[Key, fl
     found: dict[tuple[Key, int], float] = {}
     for r in rows:
         if r.key in counts:
-            found[(r.key, int(r.rn) + counts[r.key] - int(r.size))] = float(r.value)
+            found[(r.key, counts[r.key] - 1 - int(r.rn))] = float(r.value)
     result = {}
     for key, n in counts.items():
         rank = low_rank(n)

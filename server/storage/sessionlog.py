@@ -99,13 +99,22 @@ class SessionLog(StoreBase):
             failed: dict[int, BaseException] = {}
             try:
                 async with self._write() as conn:
+                    # Lock every session of the group at once, in id order: two nodes
+                    # committing overlapping groups then wait for each other, never deadlock.
+                    await _load_sessions(
+                        conn,
+                        sorted(
+                            {e.session_id for events, _ in group for e in events if e.session_id}
+                        ),
+                    )
                     for index, (events, _) in enumerate(group):
                         try:
                             async with conn.begin_nested():
                                 await self._append_in(conn, events)
                         except IntegrityError as exc:
                             failed[index] = AlreadyExists(
-                                f"session or call id already logged: {exc.orig}")
+                                f"session or call id already logged: {exc.orig}"
+                            )
                         except StorageError as exc:
                             failed[index] = exc
             except BaseException as exc:  # the commit itself failed: nothing was written
