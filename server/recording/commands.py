@@ -16,7 +16,7 @@ from server.auth import token_hash
 from server.config import Settings
 from server.storage.errors import StorageError
 
-from .embedded import TOKEN_ENV, local_url, new_recorder_token
+from .embedded import PARENT_ENV, PARENT_POLL_S, TOKEN_ENV, local_url, new_recorder_token
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -57,8 +57,22 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    parent = os.environ.get(PARENT_ENV)
+    watch = loop.create_task(_follow_parent(int(parent), stop)) if parent else None
     await service.run(stop)
+    if watch is not None:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
     return 0
+
+
+async def _follow_parent(pid: int, stop: asyncio.Event) -> None:
+    """An embedded recorder ends with the `vwin serve` that started it, even a killed one."""
+    while not stop.is_set():
+        if os.getppid() != pid:
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_POLL_S)
 
 
 async def recorder_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,6 +38,10 @@ TOKEN_ENV = "VWIN_RECORDING_TOKEN"
 RESTART_MIN_S = 1.0
 RESTART_MAX_S = 30.0
 STOP_GRACE_S = 10.0
+# The embedded recorder is told its parent's pid (not a VWIN_ variable: those are settings)
+# and exits when it is orphaned, so a killed `vwin serve` leaves no recorder behind.
+PARENT_ENV = "VIRTUAL_WINDOW_PARENT_PID"
+PARENT_POLL_S = 1.0
 """A stopping recorder closes its files and reports them; then it is killed."""
 
 
@@ -64,7 +68,7 @@ class LocalRecorder:
     async def _supervise(self) -> None:
         delay = RESTART_MIN_S
         while not self._stopping:
-            env = {**os.environ, TOKEN_ENV: self.token,
+            env = {**os.environ, TOKEN_ENV: self.token, PARENT_ENV: str(os.getpid()),
                    "VWIN_RECORDING_DIR": str(self.directory.resolve())}
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server.cli", "recorder", "--url", self.url,
