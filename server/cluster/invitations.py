@@ -33,16 +33,6 @@ local c = k("c", cid)
 if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return false end
 local agents = split(hget(c, "agents"))
 if not has(agents, aid) or #agents < 2 then return false end
-local rest = {}
-local dropped = false
-for _, x in ipairs(agents) do
-  if x == aid and not dropped then dropped = true else rest[#rest + 1] = x end
-end
-redis.call("HSET", c, "agents", table.concat(rest, SEP))
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
-  redis.call("HSET", a, "call", "")
-  set_state(aid, "wrap_up")
-end
+drop_agent(c, cid, agents, aid, "wrap_up")
 return redis.call("HGETALL", c)
 """

@@ -156,6 +156,21 @@ local function finish(cid)
   redis.call("SREM", k("tc", term), cid)
   return out
 end
+-- One specialist leaves call `cid` (going to `state`); returns the specialists who remain.
+local function drop_agent(c, cid, agents, aid, state)
+  local rest = {{}}
+  local dropped = false
+  for _, x in ipairs(agents) do
+    if x == aid and not dropped then dropped = true else rest[#rest + 1] = x end
+  end
+  redis.call("HSET", c, "agents", table.concat(rest, SEP))
+  local a = k("a", aid)
+  if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
+    redis.call("HSET", a, "call", "")
+    set_state(aid, state)
+  end
+  return rest
+end
 """
 
 SETUP = """
@@ -349,17 +364,7 @@ local c = k("c", cid)
 if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return false end
 local agents = split(hget(c, "agents"))
 if not has(agents, aid) then return false end
-local rest = {}
-local dropped = false
-for _, x in ipairs(agents) do
-  if x == aid and not dropped then dropped = true else rest[#rest + 1] = x end
-end
-redis.call("HSET", c, "agents", table.concat(rest, SEP))
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 1 and hget(a, "call") == cid then
-  redis.call("HSET", a, "call", "")
-  set_state(aid, "away")
-end
+local rest = drop_agent(c, cid, agents, aid, "away")
 if #rest > 0 then return redis.call("HGETALL", c) end
 redis.call("HSET", c, "state", "queued", "prio", tostring(REQUEUE_PRIO))
 append(c, "declined", aid)

@@ -14,7 +14,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tests.cluster.procs import Cluster
-from tests.storage_fixtures import PG_HOST, PG_PORT, _pg_admin
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -52,16 +51,9 @@ async def redis(key_prefix: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A new PostgreSQL database for one test, dropped afterwards."""
-    admin, user = await _pg_admin()
-    name = f"vwin_cluster_{uuid.uuid4().hex[:12]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+def pg_url(fresh_pg_url: str) -> str:
+    """A new PostgreSQL database for one test, shared by its nodes, dropped afterwards."""
+    return fresh_pg_url
 
 
 @pytest.fixture
