@@ -23,9 +23,10 @@ ParticipantKey = tuple[str, str]
 _T = TypeVar("_T")
 
 # Events that move a session's state; refused once the session is final.
-LIFECYCLE = frozenset(
-    {ev.ANSWERED, ev.REQUEUED, ev.ENDED, ev.ABANDONED, ev.REJECTED, ev.INTERRUPTED}
-)
+# Transitions a closed session refuses. A late `answered` is not among them: a specialist's
+# accept and the caller's hang-up can race (on two nodes, or two tasks of one), and the log
+# must take both in whichever order they commit.
+LIFECYCLE = frozenset({ev.REQUEUED, ev.ENDED, ev.ABANDONED, ev.REJECTED, ev.INTERRUPTED})
 
 
 class _Enterprise(msgspec.Struct, frozen=True):
@@ -183,7 +184,8 @@ class Projection:
 
     def _answered(self, session: Row, event: LogEvent) -> None:
         data = _data(event, _Answered)
-        session["state"] = ev.STATE_CONNECTED
+        if session["state"] not in ev.FINAL_STATES:  # a late answer does not reopen it
+            session["state"] = ev.STATE_CONNECTED
         if session["answered_at"] is None:  # the first answer is the one the caller waited for
             session["answered_at"] = event.ts
             session["wait_s"] = (
@@ -225,7 +227,8 @@ class Projection:
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
         if known is not None:  # back after a reconnect: the first join time stays
-            known.update(left_at=None, left_reason=None)
+            if session["state"] not in ev.FINAL_STATES:  # not a join logged after the end
+                known.update(left_at=None, left_reason=None)
             if key not in self.new_participants:
                 self.dirty_participants.add(key)
             return
@@ -245,10 +248,20 @@ class Projection:
         data = _data(event, _Left)
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
-        if known is None:
-            raise InvalidEvent(
-                f"participant {data.participant_id!r} never joined session {session['id']!r}"
-            )
+        if known is None:  # the join is still being committed by a racing transaction
+            role, _, principal = data.participant_id.partition(":")
+            self.participants[key] = {
+                "session_id": session["id"],
+                "participant_id": data.participant_id,
+                "role": role,
+                "principal_id": principal or None,
+                "name": None,
+                "joined_at": event.ts,
+                "left_at": event.ts,
+                "left_reason": data.reason,
+            }
+            self.new_participants.append(key)
+            return
         known.update(left_at=event.ts, left_reason=data.reason)
         if key not in self.new_participants:
             self.dirty_participants.add(key)

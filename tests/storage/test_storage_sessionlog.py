@@ -189,7 +189,7 @@ async def test_unknown_session_writes_nothing(database: Database, database_url: 
         (event(ev.ANSWERED, "s1", 5), InvalidEvent),  # no agent_id
         (event(ev.RATING, "s1", 5, score=7), InvalidEvent),
         (event(ev.RATING, "s1", 5, score="5"), InvalidEvent),
-        (event(ev.PARTICIPANT_LEFT, "s1", 5, participant_id="never"), InvalidEvent),
+        (event(ev.PARTICIPANT_LEFT, "s1", 5, reason="left"), InvalidEvent),  # nobody named
         (LogEvent(type=ev.CHAT, ts=T0.replace(tzinfo=None), session_id="s1"), InvalidEvent),
         (LogEvent(type=ev.ENDED, ts=T0), InvalidEvent),  # call event without session
         (LogEvent(type="", ts=T0, session_id="s1"), InvalidEvent),
@@ -215,12 +215,29 @@ async def test_bad_events_are_refused_and_change_nothing(
 
 async def test_final_sessions_refuse_lifecycle_but_take_feedback(database: Database) -> None:
     await database.append([queued("s1"), event(ev.ABANDONED, "s1", 9, reason="cancelled")])
-    for kind, data in [(ev.ANSWERED, {"agent_id": "a"}), (ev.ENDED, {}), (ev.INTERRUPTED, {})]:
+    for kind, data in [(ev.ENDED, {}), (ev.INTERRUPTED, {})]:
         with pytest.raises(SessionClosed):
             await database.append([event(kind, "s1", 10, **data)])
+    # An accept that raced the hang-up is logged but does not reopen the session.
+    await database.append([event(ev.ANSWERED, "s1", 10, agent_id="a")])
     await database.append([event(ev.RATING, "s1", 20, score=2)])
     s1 = await database.get_session("s1")
     assert s1 is not None and (s1.state, s1.ended_at, s1.rating) == ("abandoned", at(9), 2)
+
+
+async def test_a_leave_committed_before_its_join_is_kept(database: Database) -> None:
+    """Across nodes a hang-up can commit before the racing accept's join: both are kept."""
+    await database.append([queued("s1")])
+    await database.append([event(ev.ENDED, "s1", 9, reason="hangup"),
+                           event(ev.PARTICIPANT_LEFT, "s1", 9, participant_id="specialist:li",
+                                 reason="hangup")])
+    await database.append([event(ev.ANSWERED, "s1", 8, agent_id="li"),
+                           event(ev.PARTICIPANT_JOINED, "s1", 8, participant_id="specialist:li",
+                                 role="specialist", principal_id="li", name="Li")])
+    s1 = await database.get_session("s1")
+    assert s1 is not None and (s1.state, s1.specialist_id) == ("ended", "li")
+    [li] = s1.participants
+    assert (li.participant_id, li.left_at, li.left_reason) == ("specialist:li", at(9), "hangup")
 
 
 async def test_agent_events_are_logged_without_a_session(
