@@ -13,7 +13,6 @@ import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
@@ -25,7 +24,7 @@ from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.joint_api import setup_joint
 from server.recording.embedded import RecordingServices, setup_recording
-from server.storage.db import Database
+from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -62,22 +61,10 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    url = app[keys.SETTINGS].storage.url
-    if url.startswith("sqlite"):
-        _make_parent(url)
-    db = await Database.connect(url)
-    if url.startswith("sqlite"):
-        await db.upgrade()
-    app[keys.DB] = db
-    app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
-    yield
-    await db.close()
-
-
-def _make_parent(url: str) -> None:
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    async with open_database(app[keys.SETTINGS].storage.url) as db:
+        app[keys.DB] = db
+        app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
+        yield
 
 
 async def _switchboard(app: web.Application) -> AsyncIterator[None]:

@@ -17,19 +17,8 @@ from server.recording.commands import (  # noqa: F401 (dispatched by name from s
     recorder_revoke,
     recording_verify,
 )
-from server.storage.db import Database
+from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
-
-
-async def _open(settings: Settings) -> Database:
-    from server.app import _make_parent
-
-    if settings.storage.url.startswith("sqlite"):
-        _make_parent(settings.storage.url)
-    db = await Database.connect(settings.storage.url)
-    if settings.storage.url.startswith("sqlite"):
-        await db.upgrade()
-    return db
 
 
 def serve(settings: Settings) -> int:
@@ -53,8 +42,7 @@ async def _first_run(settings: Settings) -> None:
     """An empty database gets an `admin` manager with a random password, printed once."""
     from server.cli import random_password
 
-    db = await _open(settings)
-    try:
+    async with open_database(settings.storage.url) as db:
         if await db.list_users():
             print("Log in at /login with an account made by `vwin user add`.", flush=True)
             return
@@ -71,8 +59,6 @@ async def _first_run(settings: Settings) -> None:
             f"{password}  (log in at /login; add staff with `vwin user add`).",
             flush=True,
         )
-    finally:
-        await db.close()
 
 
 async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,50 +94,44 @@ async def user_add(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 2
-    db = await _open(settings)
-    try:
-        await db.add_user(
-            args.username,
-            args.role,
-            hash_password(password),
-            args.name or args.username,
-            args.department,
-            skills,
-        )
-    except (AlreadyExists, StorageError) as exc:
-        print(f"vwin: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.close()
+    async with open_database(settings.storage.url) as db:
+        try:
+            await db.add_user(
+                args.username,
+                args.role,
+                hash_password(password),
+                args.name or args.username,
+                args.department,
+                skills,
+            )
+        except (AlreadyExists, StorageError) as exc:
+            print(f"vwin: {exc}", file=sys.stderr)
+            return 1
     print(f"added {args.role} {args.username}")
     return 0
 
 
 async def site_add(args: argparse.Namespace, settings: Settings) -> int:
-    db = await _open(settings)
-    try:
-        await db.add_site(args.site_id, args.name, args.kind)
-    except StorageError as exc:
-        print(f"vwin: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.close()
+    async with open_database(settings.storage.url) as db:
+        try:
+            await db.add_site(args.site_id, args.name, args.kind)
+        except StorageError as exc:
+            print(f"vwin: {exc}", file=sys.stderr)
+            return 1
     print(f"added site {args.site_id}")
     return 0
 
 
 async def terminal_add(args: argparse.Namespace, settings: Settings) -> int:
     token = new_terminal_token()
-    db = await _open(settings)
-    try:
-        await db.add_terminal(
-            args.terminal_id, args.site, args.name or args.terminal_id, token_hash(token)
-        )
-    except StorageError as exc:
-        print(f"vwin: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.close()
+    async with open_database(settings.storage.url) as db:
+        try:
+            await db.add_terminal(
+                args.terminal_id, args.site, args.name or args.terminal_id, token_hash(token)
+            )
+        except StorageError as exc:
+            print(f"vwin: {exc}", file=sys.stderr)
+            return 1
     print(
         f"added terminal {args.terminal_id} at site {args.site}; its device token (shown only now):"
     )
@@ -160,11 +140,8 @@ async def terminal_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def terminal_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    db = await _open(settings)
-    try:
+    async with open_database(settings.storage.url) as db:
         ok = await db.revoke_terminal(args.terminal_id)
-    finally:
-        await db.close()
     if not ok:
         print(f"vwin: no terminal {args.terminal_id}", file=sys.stderr)
         return 1

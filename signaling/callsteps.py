@@ -333,12 +333,11 @@ class CallSteps:
         return people
 
     async def _agent_join(self, who: Identity) -> None:
-        agent = await self.router.agent_join(
+        await self.router.agent_join(
             Agent(id=who.id, name=who.name, skills=dict(who.skills), department=who.department),
             self.clock(),
         )
         await self.router.set_connected(who.id, True)
-        del agent
         self.watch.changed_all()
 
     def _queues_for(self, who: Identity) -> list[QueueConfig]:

@@ -19,8 +19,8 @@ import aiohttp
 from server import keys
 from tests.helpers import Peer, add_specialist, add_terminal, connect
 
-TERMINALS = int(__import__("os").environ.get("VW_T", 200))
-SPECIALISTS = int(__import__("os").environ.get("VW_S", 24))
+TERMINALS = 200
+SPECIALISTS = 24
 QUEUES = [
     {"id": "tax", "name": "Tax", "ring_timeout_s": 0.4, "wrapup_s": 0.1},
     {

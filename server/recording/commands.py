@@ -14,6 +14,7 @@ from typing import Any
 
 from server.auth import token_hash
 from server.config import Settings
+from server.storage.db import open_database
 from server.storage.errors import StorageError
 
 from .embedded import PARENT_ENV, PARENT_POLL_S, TOKEN_ENV, local_url, new_recorder_token
@@ -76,17 +77,13 @@ async def _follow_parent(pid: int, stop: asyncio.Event) -> None:
 
 
 async def recorder_add(args: argparse.Namespace, settings: Settings) -> int:
-    from server.commands import _open
-
     token = new_recorder_token()
-    db = await _open(settings)
-    try:
-        await db.add_recorder(args.name, token_hash(token))
-    except StorageError as exc:
-        print(f"vwin: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.close()
+    async with open_database(settings.storage.url) as db:
+        try:
+            await db.add_recorder(args.name, token_hash(token))
+        except StorageError as exc:
+            print(f"vwin: {exc}", file=sys.stderr)
+            return 1
     print(f"added recorder {args.name}; its token (shown only now; run "
           f"`vwin recorder --token TOKEN` or set {TOKEN_ENV}):")
     print(token)
@@ -94,13 +91,8 @@ async def recorder_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def recorder_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from server.commands import _open
-
-    db = await _open(settings)
-    try:
+    async with open_database(settings.storage.url) as db:
         revoked = await db.revoke_recorder(args.name)
-    finally:
-        await db.close()
     if not revoked:
         print(f"vwin: no active recorder {args.name}", file=sys.stderr)
         return 1
@@ -110,15 +102,10 @@ async def recorder_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 async def recording_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 if every recording matches its manifest, 1 if any is missing or altered."""
-    from server.commands import _open
-
     from .catalog import verify
 
-    db = await _open(settings)
-    try:
+    async with open_database(settings.storage.url) as db:
         findings = await verify(db, Path(settings.recording.dir))
-    finally:
-        await db.close()
     bad = [f for f in findings if f.problem is not None]
     for finding in findings:
         r = finding.recording

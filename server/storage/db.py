@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Self
 
 from server.storage.accounts import AccountStore
@@ -56,3 +58,16 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, Ma
             await asyncio.gather(self._committer, return_exceptions=True)
         self._closed = True
         await self._engine.dispose()
+
+
+@asynccontextmanager
+async def open_database(url: str) -> AsyncIterator[Database]:
+    """A connected `Database`, closed on exit. An embedded SQLite file is brought to the
+    newest schema on the way in; PostgreSQL is upgraded by `vwin db upgrade` (one node)."""
+    db = await Database.connect(url)
+    try:
+        if db.dialect == "sqlite":
+            await db.upgrade()
+        yield db
+    finally:
+        await db.close()
