@@ -305,6 +305,9 @@ class CallOffered(Message, tag="call.offered"):
 
 
 class CallWithdrawn(Message, tag="call.withdrawn"):
+    """The offer of `call_id` is over (taken, cancelled, timed out). Match it by `call_id`:
+    with several nodes the next `call.offered` may arrive before this."""
+
     call_id: str
     reason: str
 

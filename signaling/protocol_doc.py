@@ -61,7 +61,8 @@ def _section(title: str, union: typing.Any) -> list[str]:
         doc = (cls.__doc__ or "").strip().splitlines()
         lines.append(f"### `{m.tag_of(cls)}`\n")
         if doc and not doc[0].startswith(cls.__name__ + "("):
-            lines.append(doc[0] + "\n")
+            paragraph = doc[: doc.index("")] if "" in doc else doc
+            lines.append(" ".join(line.strip() for line in paragraph) + "\n")
         fields = [f for f in info.fields if f.encode_name != "type"]
         if not fields:
             lines.append("No fields.\n")
