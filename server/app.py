@@ -28,6 +28,7 @@ from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
+from signaling.recorders import MemoryRecorderPool
 from signaling.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
-    app[keys.RECORDING] = RecordingServices(settings, db, node_id)
+    pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
+    app[keys.RECORDING] = RecordingServices(settings, db, node_id, pool)
     board = Switchboard(
         queues=settings.queues,
         router=router,

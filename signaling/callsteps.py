@@ -57,24 +57,34 @@ class CallSteps:
     # ---- timers -----------------------------------------------------------------
 
     async def on_timer(self, kind: str, payload: dict[str, Any]) -> None:
+        """A timer fired; perhaps again, when the node that ran it first died before the
+        end (`server/cluster/scheduler.py`). Each kind starts with one atomic transition,
+        which a second run finds made (so it changes nothing twice); the second run then
+        still does what the first may not have reached: dispatch, or settle the calls of a
+        principal whose presence is already dropped."""
+        done = True
         try:
             if kind == "ring":
-                await self._ring_timeout(payload["call_id"], payload["agent_id"])
+                done = await self._ring_timeout(payload["call_id"], payload["agent_id"])
             elif kind == "wrapup":
-                await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
+                done = await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
             elif kind == "overflow":
-                await self._overflow(payload["call_id"])
+                done = await self._overflow(payload["call_id"])
             elif kind == "grace":
                 who = decode_identity(payload["identity"])
-                if await self.presences.drop(who.principal, payload["epoch"]):
+                if await self.presences.drop(who.principal, payload["epoch"]) or (
+                    await self.presences.get(who.principal) is None
+                ):
                     await self._release(who, "lost")
+            if not done:
+                await self._dispatch()
         except Refused as exc:
             log.info("timer %s %s: %s", kind, payload, exc)
 
-    async def _ring_timeout(self, call_id: str, agent_id: str) -> None:
+    async def _ring_timeout(self, call_id: str, agent_id: str) -> bool:
         result = await self.router.timeout(call_id, agent_id, self.clock())
         if result is None:
-            return
+            return False
         call, went_away = result
         actor = principal_of(SPECIALIST, agent_id)
         batch = Batch(self)
@@ -89,31 +99,38 @@ class CallSteps:
         if call.is_invitation:
             await conference.after_refusal(self._board, call, "no_answer")
         await self._dispatch()
+        return True
 
-    async def _overflow(self, call_id: str) -> None:
+    async def _overflow(self, call_id: str) -> bool:
         if not await self.router.overflow(call_id):
-            return
+            return False
         call = await self.router.get_call(call_id)
         if call is None:
-            return
+            return False
         batch = Batch(self)
         batch.event(ev.OVERFLOWED, call, None, to=self.queues[call.queue].overflow_to)
         await batch.commit()
         await self._dispatch()
+        return True
 
     # ---- shared steps -----------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        for offer in await self.router.dispatch(self.clock()):
-            await self._offer(offer)
-
-    async def _offer(self, offer: Offer) -> None:
-        call = await self.router.get_call(offer.call_id)
-        if call is None:
+        """Offer what the router matched, all in one batch: logged before anything else
+        (a cancel, say) can withdraw one of them."""
+        offers = await self.router.dispatch(self.clock())
+        if not offers:
             return
+        batch = Batch(self)
+        for offer in offers:
+            call = await self.router.get_call(offer.call_id)
+            if call is not None:
+                await self._offer(batch, call, offer)
+        await batch.commit()
+
+    async def _offer(self, batch: Batch, call: Call, offer: Offer) -> None:
         config = self.queues[call.queue]
         actor = principal_of(SPECIALIST, offer.agent_id)
-        batch = Batch(self)
         batch.event(
             ev.OFFERED,
             call,
@@ -130,7 +147,6 @@ class CallSteps:
             "ring",
             {"call_id": call.id, "agent_id": offer.agent_id},
         )
-        await batch.commit()
 
     def _offered_message(self, call: Call, via_overflow: bool) -> m.CallOffered:
         terminal = terminal_of(call)

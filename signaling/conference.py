@@ -59,6 +59,7 @@ async def invite(board: Switchboard, who: Identity, msg: m.CallInvite | m.CallTr
     await _tell_members(board, batch, call, invitation, "ringing")
     await batch.commit()
     await board.dispatch()
+    board.watch.changed(queue)
 
 
 async def _queue_for(board: Switchboard, call: Call, msg: m.CallInvite | m.CallTransfer) -> str:
@@ -107,6 +108,7 @@ async def accept(board: Switchboard, who: Identity, invitation: Call) -> None:
             batch.send(member.id, m.ParticipantJoined(call_id=call.id, participant=newcomer))
     await _tell_members(board, batch, call, invitation, "accepted", skip=who.principal)
     await batch.commit()
+    board.watch.changed(invitation.queue)
     if invitation.transfer_from is not None:
         await leave(board, call, invitation.transfer_from, "transferred")
 
@@ -149,6 +151,7 @@ async def cancel(board: Switchboard, invitation_id: str, reason: str) -> None:
         await _tell_members(board, batch, call, invitation, reason)
     await batch.commit()
     await board.dispatch()
+    board.watch.changed(invitation.queue)
 
 
 async def after_refusal(board: Switchboard, invitation: Call, reason: str) -> None:

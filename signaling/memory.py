@@ -85,6 +85,9 @@ class MemoryRouter:
     async def get_call(self, call_id: str) -> Call | None:
         return self.center.calls.get(call_id)
 
+    async def relay_call(self, call_id: str) -> Call | None:
+        return self.center.calls.get(call_id)
+
     async def get_agent(self, agent_id: str) -> Agent | None:
         return self.center.agents.get(agent_id)
 

@@ -11,7 +11,6 @@ Every step is a session-log event, so an unrecorded stretch is never silent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -39,7 +38,6 @@ class RecordingDesk:
     def __init__(self, board: Switchboard, setup: RecordingSetup | None) -> None:
         self._board = board
         self._setup = setup
-        self._handovers: set[asyncio.Future[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -110,28 +108,16 @@ class RecordingDesk:
                 await batch.commit()
 
     async def recorder_left(self, who: Identity) -> None:
-        """A recorder's connection is gone: its sessions go to other recorders.
-
-        Runs to the end even if the caller (the closing socket's handler) is cancelled.
-        """
+        """A recorder's connection is gone: its sessions go to other recorders."""
         if self._setup is None:
             return
-        handover = asyncio.ensure_future(self._handover(who))
-        self._handovers.add(handover)
-        handover.add_done_callback(self._handovers.discard)
-        await asyncio.shield(handover)
-
-    async def settle(self) -> None:
-        """Wait for handovers still running (shutdown: before the session log closes)."""
-        while self._handovers:
-            await asyncio.gather(*list(self._handovers), return_exceptions=True)
-
-    async def _handover(self, who: Identity) -> None:
-        assert self._setup is not None
         held = await self._setup.pool.leave(who.id)
         log.warning("recorder %s lost with %d session(s)", who.id, len(held))
         for call_id in held:
-            await self._interrupted(call_id, who.principal, "recorder_lost")
+            try:
+                await self._interrupted(call_id, who.principal, "recorder_lost")
+            except Exception:  # the pool no longer holds the call: say so, hand on the rest
+                log.exception("handing call %s over from recorder %s failed", call_id, who.id)
 
     async def _interrupted(self, call_id: str, recorder: str, reason: str) -> None:
         assert self._setup is not None

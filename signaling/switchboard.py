@@ -8,6 +8,7 @@ the session log *before* any client hears of it (`Batch.commit`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -70,6 +71,7 @@ class Switchboard(CallSteps):
         self.watch = QueueWatch(self)
         self.actions: jointwork.JointWork | None = None  # set by the server when enabled
         self.recording = RecordingDesk(self, recording)
+        self._disconnecting: set[asyncio.Task[None]] = set()
         scheduler.set_handler(self.on_timer)
 
     # The steps other modules (conference, joint work, recording) build on.
@@ -119,8 +121,29 @@ class Switchboard(CallSteps):
         return presence.epoch
 
     async def disconnect(self, who: Identity, epoch: int, sink: Any) -> None:
-        """The socket closed: keep the principal's place for the resume grace."""
+        """The socket closed: keep the principal's place for the resume grace.
+
+        Runs to the end even if the caller is cancelled (aiohttp may cancel the closing
+        socket's handler): stopped halfway, a shared presence would stay `connected` and a
+        lost recorder's sessions would never be handed on."""
         self.bus.detach(who.principal, sink)
+        task = asyncio.ensure_future(self._disconnected(who, epoch))
+        self._disconnecting.add(task)
+        task.add_done_callback(self._disconnecting.discard)
+        await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Wait for disconnects still running (shutdown: before the session log closes)."""
+        while self._disconnecting:
+            await asyncio.gather(*list(self._disconnecting), return_exceptions=True)
+
+    async def _disconnected(self, who: Identity, epoch: int) -> None:
+        try:
+            await self._release_connection(who, epoch)
+        except Exception:
+            log.exception("disconnecting %s failed", who.principal)
+
+    async def _release_connection(self, who: Identity, epoch: int) -> None:
         if not await self.presences.disconnect(who.principal, epoch):
             return
         if who.role == RECORDER:  # its media is gone with it: no grace, hand its sessions on
@@ -184,13 +207,15 @@ class Switchboard(CallSteps):
             batch.send(who.principal, m.CallRejected(queue=msg.queue, reason=reason))
             await batch.commit()
             return
-        position = await self.router.enqueue(call)
-        try:
-            await self.log.append(batch.events)
-        except Exception:
-            await self.router.remove(call.id, now)
-            raise
+        # Logged before it is queued: another node may offer it as soon as it is queued.
+        await self.log.append(batch.events)
         batch.events.clear()
+        try:
+            position = await self.router.enqueue(call)
+        except Exception:
+            batch.event(ev.REJECTED, call, None, reason="internal")
+            await batch.commit()
+            raise
         estimate = await self.watch.estimate(call.queue, position)
         self.watch.sent_position(call.id, position)
         batch.send(
@@ -321,12 +346,9 @@ class Switchboard(CallSteps):
             raise Refused("not_in_wrapup", "you are not in wrap-up")
 
     async def _relay(self, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> None:
-        call = await self.router.get_call(msg.call_id)
-        members = members_of(call) if call and call.state == CallState.CONNECTED else set()
-        direct = who.principal in members and msg.to in members and msg.to != who.principal
-        if not direct and not (
-            call and await self.recording.relay_allowed(call, who.principal, msg.to, members)
-        ):
+        if not await self._may_relay(
+            await self.router.relay_call(msg.call_id), who, msg.to
+        ) and not await self._may_relay(await self.router.get_call(msg.call_id), who, msg.to):
             raise Refused("not_in_call", f"{msg.to} is not another participant of your call")
         relay: m.Message
         if isinstance(msg, m.RtcDescription):
@@ -338,6 +360,13 @@ class Switchboard(CallSteps):
                 call_id=msg.call_id, to=msg.to, sender=who.principal, candidate=msg.candidate
             )
         await self.bus.send(msg.to, m.encode(relay))
+
+    async def _may_relay(self, call: Call | None, who: Identity, to: str) -> bool:
+        members = members_of(call) if call and call.state == CallState.CONNECTED else set()
+        if who.principal in members and to in members and to != who.principal:
+            return True
+        return call is not None and await self.recording.relay_allowed(
+            call, who.principal, to, members)
 
     async def _chat(self, who: Identity, msg: m.ChatSend) -> None:
         call = await self._member_call(who, msg.call_id)

@@ -37,6 +37,7 @@ from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 from av import AudioFrame, VideoFrame
 
 WAIT_S = 20.0  # generous: media set-up on a busy 2-core machine
+VIDEO_FPS = 30  # aiortc's VideoStreamTrack pace
 VIDEO_SIZE = (160, 120)  # small frames keep VP8 cheap on a 2-core machine
 TONE_HZ = 440
 SAMPLE_RATE = 48_000
@@ -126,17 +127,23 @@ def _tone_second() -> array.array[int]:
 WsOpener = aiohttp.ClientSession | TestClient[Any, Any]  # both can open a WebSocket
 
 
+def tone_and_bar() -> list[MediaStreamTrack]:
+    """The default microphone and camera of a test party."""
+    return [ToneTrack(), MovingBarTrack()]
+
+
 class RtcLink:
     """One RTCPeerConnection to one remote participant, with decoded-frame counts."""
 
-    def __init__(self, remote: str, config: RTCConfiguration) -> None:
+    def __init__(self, remote: str, config: RTCConfiguration,
+                 tracks: list[MediaStreamTrack] | None = None) -> None:
         self.remote = remote
         self.pc = RTCPeerConnection(config)
         self.received = {"audio": 0, "video": 0}
         self._changed = asyncio.Event()
         self._readers: list[asyncio.Task[None]] = []
-        self.pc.addTrack(ToneTrack())
-        self.pc.addTrack(MovingBarTrack())
+        for track in tone_and_bar() if tracks is None else tracks:
+            self.pc.addTrack(track)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._changed.set)
 
@@ -190,6 +197,8 @@ class RtcClient:
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
         servers = [RTCIceServer(**s) for s in welcome.get("ice_servers", [])]
         self.config = RTCConfiguration(iceServers=servers)
+        self.media: Callable[[], list[MediaStreamTrack]] = tone_and_bar
+        """What each new link sends (fresh tracks per link: a track feeds one connection)."""
 
     @classmethod
     async def open(cls, http: WsOpener, token: str, url: str = "/ws",
@@ -277,7 +286,7 @@ class RtcClient:
     def _link(self, remote: str) -> RtcLink:
         link = self.links.get(remote)
         if link is None:
-            link = self.links[remote] = RtcLink(remote, self.config)
+            link = self.links[remote] = RtcLink(remote, self.config, self.media())
         return link
 
     async def _wait_link(self, remote: str, timeout: float) -> RtcLink:
@@ -348,3 +357,19 @@ class RtcClient:
             self.failure = exc
         async with self._arrived:
             self._arrived.notify_all()
+
+
+async def send_to(parties: list[RtcClient], call_id: str, remote: str, seconds: float,
+                  timeout: float = 30.0) -> None:
+    """Each party offers its tracks to `remote` (e.g. the recorder), then sends it `seconds`
+    of video once connected (counted in frames sent, not slept)."""
+    for party in parties:
+        await party.call(call_id, remote)
+    for party in parties:
+        link = await party.connected(remote, timeout)
+        [track] = [s.track for s in link.pc.getSenders() if s.track and s.track.kind == "video"]
+        assert isinstance(track, MovingBarTrack)
+        until = track.sent + seconds * VIDEO_FPS
+        async with asyncio.timeout(timeout):
+            while track.sent < until:
+                await asyncio.sleep(0.05)

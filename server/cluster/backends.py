@@ -1,8 +1,8 @@
 """The Redis pieces of one node, built, started and closed together (one cleanup_ctx entry).
 
-`app._switchboard` builds a `ClusterBackends`, hands its router, bus, scheduler
-and presences to the `Switchboard`, then `bind`s the board so that dead nodes'
-principals and other nodes' queue changes reach it.
+`app._switchboard` builds a `ClusterBackends`, hands its router, bus, scheduler,
+presences and recorder pool to the `Switchboard`, then `bind`s the board so that dead
+nodes' principals and other nodes' queue changes reach it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from redis.retry import Retry
 from server.config import Settings
 from signaling.callsteps import SPECIALIST, TERMINAL
 from signaling.identity import Identity
+from signaling.recording import RECORDER
 from signaling.switchboard import Switchboard
 
 from . import keys
 from .bus import RedisBus
 from .node import ClusterNode
 from .presence import RedisPresences
+from .recorders import RedisRecorderPool
 from .router import RedisRouter
 from .scheduler import RedisScheduler
 
@@ -75,8 +77,12 @@ class ClusterBackends:
         self.node.redis = self.redis
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
-        self.scheduler = RedisScheduler(self.redis, self.prefix)
+        self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
         self.bus = RedisBus(self._binary, self.prefix, self.node.instance)
+        self.router.on_calls_changed = self.bus.calls_changed
+        self.bus.on_calls = self.router.connected.forget
+        self.bus.on_subscribed = self.router.connected.clear
+        self.recorders = RedisRecorderPool(self.redis, self.prefix)
         self._board: Switchboard | None = None
         self._announced: set[str] = set()
         self._state_lost = False
@@ -120,7 +126,8 @@ class ClusterBackends:
         self.bus.announce_queues(queues)
 
     async def _take_over(self, instance: str, principals: set[str]) -> None:
-        """A dead node's principals: their sockets are gone, their resume grace starts."""
+        """A dead node's principals: their sockets are gone, their resume grace starts (a
+        recorder's sessions go to other recorders at once)."""
         board = self._board
         if board is None:
             return
@@ -129,7 +136,7 @@ class ClusterBackends:
             if presence is None or not presence.connected or presence.node != instance:
                 continue
             role, _, raw_id = principal.partition(":")
-            if role not in (TERMINAL, SPECIALIST):
+            if role not in (TERMINAL, SPECIALIST, RECORDER):
                 continue
             name = raw_id
             if role == SPECIALIST:

@@ -6,7 +6,12 @@ connected elsewhere is published on the owning node's channel (the owner comes
 from the principal's presence); broadcasts, kicks, "replaced" and "queue
 changed" notices go on the channel every node listens to. One writer task
 publishes everything in order, pipelined, so messages to one connection arrive
-in the order they were sent.
+in the order they were sent; consecutive messages for one channel go as one
+`PUBLISH` (`["n", [message, ...]]`), so under load Redis and the receiving node
+handle one pub/sub message per burst, not one per relayed `rtc.*` message.
+A node's subscription is one connection, so it receives every channel's
+messages in the order they were published: a "call changed" notice
+(`callcache.py`) reaches every node before the messages about the change.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from . import keys
 
 log = logging.getLogger(__name__)
 
-WRITE_BATCH = 512  # publishes per pipeline: bounded latency, few round trips under load
+WRITE_BATCH = 512  # messages per pipeline: bounded latency, few round trips under load
 
 _encode = msgspec.msgpack.encode
 _decode = msgspec.msgpack.Decoder(list[Any]).decode
@@ -45,11 +50,13 @@ class RedisBus(LocalBus):
         self._all = keys.all_channel(prefix).encode()
         self._attached_at: dict[str, float] = {}
         self._owners: dict[str, tuple[str, float]] = {}
-        self._out: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()
+        self._out: asyncio.Queue[tuple[bytes, list[Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self.on_queues: Callable[[set[str]], None] | None = None
+        self.on_calls: Callable[[list[str]], None] | None = None  # other nodes changed calls
+        self.on_subscribed: Callable[[], None] | None = None  # notices may have been missed
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,6 +108,10 @@ class RedisBus(LocalBus):
         """Tell the other nodes that these queues changed (their callers' positions)."""
         self._publish(self._all, ["q", sorted(queues), self.instance])
 
+    def calls_changed(self, call_ids: list[str]) -> None:
+        """Tell the other nodes to drop their copies of these calls (`callcache.py`)."""
+        self._publish(self._all, ["i", call_ids, self.instance])
+
     def close_local(self, principal: str, code: int, reason: str) -> None:
         entry = self._sinks.get(principal)
         if entry is not None:
@@ -123,7 +134,7 @@ class RedisBus(LocalBus):
         return owner
 
     def _publish(self, channel: bytes, message: list[Any]) -> None:
-        self._out.put_nowait((channel, _encode(message)))
+        self._out.put_nowait((channel, message))
 
     async def _write(self) -> None:
         delay = keys.RECONNECT_MIN_S
@@ -146,10 +157,15 @@ class RedisBus(LocalBus):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
 
-    async def _publish_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
+    async def _publish_batch(self, batch: list[tuple[bytes, list[Any]]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, data in batch:
-                pipe.publish(channel, data)
+            start = 0
+            for end in range(1, len(batch) + 1):
+                if end < len(batch) and batch[end][0] == batch[start][0]:
+                    continue
+                run = [message for _, message in batch[start:end]]
+                pipe.publish(batch[start][0], _encode(run[0] if len(run) == 1 else ["n", run]))
+                start = end
             await pipe.execute()
 
     async def _listen(self) -> None:
@@ -159,6 +175,8 @@ class RedisBus(LocalBus):
             try:
                 await pubsub.subscribe(self._mine, self._all)
                 self._subscribed.set()
+                if self.on_subscribed is not None:
+                    self.on_subscribed()
                 if delay > keys.RECONNECT_MIN_S:
                     log.warning("bus: subscribed again after losing Redis")
                 delay = keys.RECONNECT_MIN_S
@@ -177,28 +195,37 @@ class RedisBus(LocalBus):
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
             message = _decode(data)
-            op = message[0]
-            if op == "m":
-                entry = self._sinks.get(message[1])
-                if entry is not None:
-                    entry[1].send(message[2])
-            elif message[-1] == self.instance:
+            if message[0] != "n":
+                self._handle(message)
                 return
-            elif op == "b":
-                roles = set(message[1])
-                for role, sink in list(self._sinks.values()):
-                    if role in roles:
-                        sink.send(message[2])
-            elif op == "r":
-                self._replaced(message[1], message[3], message[2])
-            elif op == "k":
-                entry = self._sinks.get(message[1])
-                if entry is not None:
-                    entry[1].close(message[2], message[3])
-            elif op == "q" and self.on_queues is not None:
-                self.on_queues(set(message[1]))
+            for one in message[1]:
+                self._handle(one)
         except (msgspec.DecodeError, IndexError, TypeError, ValueError):
             log.warning("bus: undecodable message on %r", channel)
+
+    def _handle(self, message: list[Any]) -> None:
+        op = message[0]
+        if op == "m":
+            entry = self._sinks.get(message[1])
+            if entry is not None:
+                entry[1].send(message[2])
+        elif message[-1] == self.instance:
+            return
+        elif op == "b":
+            roles = set(message[1])
+            for role, sink in list(self._sinks.values()):
+                if role in roles:
+                    sink.send(message[2])
+        elif op == "i" and self.on_calls is not None:
+            self.on_calls(message[1])
+        elif op == "r":
+            self._replaced(message[1], message[3], message[2])
+        elif op == "k":
+            entry = self._sinks.get(message[1])
+            if entry is not None:
+                entry[1].close(message[2], message[3])
+        elif op == "q" and self.on_queues is not None:
+            self.on_queues(set(message[1]))
 
     def _replaced(self, principal: str, node: str, at: float) -> None:
         """The principal connected to `node`: close an older connection here."""

@@ -16,7 +16,15 @@ SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
 REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
 TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices
 TIMER_CLAIM_BATCH = 200  # due timers claimed per poll; the rest next poll (bounded script time)
+TIMER_LEASE_S = 5.0  # a claimed timer whose handler has not finished (acknowledged) by then
+# is claimed again by any node's poll: its node died or hung. A crash mid-handler delays the
+# timer by at most this (like a dead node's heartbeat, a few seconds)
+TIMER_RENEWALS_PER_LEASE = 5  # a live node extends its running handlers' leases every
+# fifth of the lease (1 s), so a slow handler (a busy database) is not run twice
 OWNER_CACHE_S = 5.0  # how long a node trusts its cached "principal -> node" lookup
+CALL_CACHE_S = 5.0  # how long a node trusts its copy of a connected call for relaying
+# (callcache.py); change notices drop it sooner: this only bounds a lost notice's effect
+CALL_CACHE_MAX = 10_000  # connected calls kept per node (expired ones are purged when full)
 RECONNECT_MIN_S = 0.05  # first retry after Redis is lost: a blip heals at once
 RECONNECT_MAX_S = 2.0  # backoff cap: a restarted Redis is found again within 2 s
 CONNECTION_CHECK_S = 1  # a pooled connection idle this long is PINGed before use: a
@@ -142,6 +150,17 @@ def timer_payloads(prefix: str) -> str:
     return k(prefix, "tp")
 
 
+def timer_leases(prefix: str) -> str:
+    """Sorted set: claimed timers whose handler has not finished, scored by lease deadline
+    (epoch seconds). Member: the claim, `key SEP instance SEP n` (the claiming node)."""
+    return k(prefix, "tl")
+
+
+def timer_claims(prefix: str) -> str:
+    """Hash: claim -> JSON `{kind, payload}`; deleted with its lease when acknowledged."""
+    return k(prefix, "tk")
+
+
 # ---- nodes (node.py) ----------------------------------------------------------------
 
 def nodes(prefix: str) -> str:
@@ -157,3 +176,40 @@ def heartbeat(prefix: str, instance: str) -> str:
 def reap_lock(prefix: str, instance: str) -> str:
     """String with TTL `REAP_LOCK_TTL_S`: the survivor taking a dead instance over."""
     return k(prefix, "reap", instance)
+
+
+# ---- the recorder pool (recorders.py) --------------------------------------------------
+
+def recorders_live(prefix: str) -> str:
+    """Sorted set, scores 0: live recorder names in byte order (ties go to the first)."""
+    return k(prefix, "rc", "live")
+
+
+def recorder_capacity(prefix: str) -> str:
+    """Hash: live recorder name -> the capacity it announced."""
+    return k(prefix, "rc", "cap")
+
+
+def recorder_calls(prefix: str, name: str) -> str:
+    """Set: the call ids one live recorder records (its load is the set's size)."""
+    return k(prefix, "rc", "held", name)
+
+
+def recorder_of(prefix: str) -> str:
+    """Hash: recorded call id -> its recorder's name."""
+    return k(prefix, "rc", "of")
+
+
+def recorder_segments(prefix: str) -> str:
+    """Hash: call id -> recorders the call has had (its current segment); kept until it ends."""
+    return k(prefix, "rc", "seg")
+
+
+def recorder_waiting(prefix: str) -> str:
+    """Sorted set: calls that want a recorder and have none, scored by `recorder_sequence`."""
+    return k(prefix, "rc", "wait")
+
+
+def recorder_sequence(prefix: str) -> str:
+    """Counter: the order in which calls started waiting for a recorder."""
+    return k(prefix, "rc", "seq")

@@ -1,6 +1,7 @@
 """Recording inside `vwin serve`: the recorder pool, the local recorder process, retention.
 
-With `[recording] enabled`, the server keeps a pool of live recorders and, unless
+With `[recording] enabled`, the server keeps a pool of live recorders (in memory, or in
+Redis shared by every node with `[routing] backend = "redis"`) and, unless
 `local_recorder = false`, starts one `vwin recorder` child beside itself (the embedded
 set-up) and restarts it if it dies. The child authenticates with a token made for this
 run and held only in memory; other recorders use credentials from `vwin recorder add`.
@@ -26,7 +27,7 @@ from server.config import Settings
 from server.storage.db import Database
 from server.storage.engine import utcnow
 from signaling.identity import Identity
-from signaling.recorders import MemoryRecorderPool, RecordingSetup
+from signaling.recorders import RecorderPool, RecordingSetup
 
 from .catalog import FileCatalog, retention_loop
 
@@ -101,7 +102,8 @@ class LocalRecorder:
 class RecordingServices:
     """What recording adds to the app: the switchboard's setup and the background parts."""
 
-    def __init__(self, settings: Settings, db: Database, node_id: str) -> None:
+    def __init__(self, settings: Settings, db: Database, node_id: str,
+                 pool: RecorderPool) -> None:
         config = settings.recording
         self.directory = Path(config.dir)
         self.catalog: FileCatalog | None = None
@@ -111,7 +113,7 @@ class RecordingServices:
         self.local_name = f"local-{node_id}"
         if config.enabled:
             self.catalog = FileCatalog(db, self.directory)
-            self.setup = RecordingSetup(pool=MemoryRecorderPool(), catalog=self.catalog,
+            self.setup = RecordingSetup(pool=pool, catalog=self.catalog,
                                         required=config.required)
             if config.local_recorder:
                 self.local_token = new_recorder_token()
@@ -169,7 +171,7 @@ async def recording_ctx(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await app[keys.BOARD].recording.settle()
+    await app[keys.BOARD].settle()  # handovers log to the catalog: before it closes
     if services.catalog is not None:
         with contextlib.suppress(Exception):
             await services.catalog.close()

@@ -100,6 +100,10 @@ class InboundStream:
         timeline.add_stream(kind, self.clock)
 
     async def _on_rtp(self, packet: RtpPacket) -> None:
+        if not packet.payload:
+            # Padding only (Chromium probes bandwidth on its RTX SSRC before the first
+            # frame): no media, and its SSRC and timestamp must not be taken for the stream's.
+            return
         if self.ssrc is None:
             self.ssrc = packet.ssrc
             self._payload_type = packet.payload_type

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
@@ -25,15 +26,17 @@ SPECIALIST = ("alice", "alice-pass", "Alice Wang")
 MANAGER = ("boss", "manager-pass")
 
 
-def wait_js(page: Page, expression: str, timeout_ms: int = WAIT_MS) -> Any:
-    """Poll a JavaScript expression until it is truthy; return its value."""
+def wait_js(page: Page, expression: str, timeout_ms: int = WAIT_MS, explain: str = "") -> Any:
+    """Poll a JavaScript expression until it is truthy; return its value. On timeout the
+    value of `explain` (another expression) goes into the message."""
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
         value = page.evaluate(expression)
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout_ms} ms: {expression}")
+            state = f"; {explain} = {page.evaluate(explain)!r}" if explain else ""
+            raise AssertionError(f"still false after {timeout_ms} ms: {expression}{state}")
         page.wait_for_timeout(POLL_MS)
 
 
@@ -54,7 +57,8 @@ def login(page: Page, username: str, password: str, path: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"**{path}", timeout=WAIT_MS)
+    # A glob "**/manage" would already match "/login?next=/manage": compare the path.
+    page.wait_for_url(lambda url: urlsplit(url).path == path, timeout=WAIT_MS)
 
 
 def open_console(page: Page, available: bool = True) -> None:
@@ -91,23 +95,28 @@ class World:
         return page
 
 
-def make_world(server: LiveServer, pages: Pages, terminals: tuple[str, ...] = ("T1",),
-               manager: bool = False) -> World:
-    """A specialist for `tax`, the terminals and maybe a manager, made with the app's own APIs."""
+def provision(server: LiveServer, terminals: tuple[str, ...] = ("T1",),
+              manager: bool = False) -> dict[str, str]:
+    """A tax specialist, the terminals and maybe a manager, made with the app's own APIs;
+    returns the terminals' device tokens."""
     app = server.app
-    name = SPECIALIST[2]
-    server.run(add_specialist(app, SPECIALIST[0], {"tax": 1}, password=SPECIALIST[1], name=name))
+    server.run(add_specialist(app, SPECIALIST[0], {"tax": 1}, password=SPECIALIST[1],
+                              department="tax", name=SPECIALIST[2]))
     if manager:  # argon2 hashing is slow on purpose: only when the test needs one
         server.run(add_manager(app, MANAGER[0], MANAGER[1]))
-    tokens = {t: server.run(add_terminal(app, t)) for t in terminals}
-    return World(server, pages, tokens)
+    return {t: server.run(add_terminal(app, t)) for t in terminals}
 
 
-def start_call(world: World, shots: Path | None = None) -> Call:
+def make_world(server: LiveServer, pages: Pages, terminals: tuple[str, ...] = ("T1",),
+               manager: bool = False) -> World:
+    return World(server, pages, provision(server, terminals, manager))
+
+
+def start_call(world: World, shots: Path | None = None, terminal: str = "T1") -> Call:
     """Console available, kiosk asks for tax, the console rings and accepts; media flows."""
     console = world.pages.new((1366, 768))
     open_console(console)
-    kiosk = world.kiosk()
+    kiosk = world.kiosk(terminal)
     kiosk.get_by_label("企业名称").fill("嘉定面包店")
     kiosk.get_by_label("统一社会信用代码").fill("91310115591693856A")
     expect(kiosk.locator("#uscc-hint")).to_have_text("校验通过")
@@ -118,7 +127,7 @@ def start_call(world: World, shots: Path | None = None) -> Call:
     expect(offer).to_be_visible(timeout=WAIT_MS)
     expect(offer).to_have_attribute("data-ringing", "true")
     assert console.evaluate("vwin.ringer.ringing") is True
-    expect(offer).to_contain_text("Terminal T1")
+    expect(offer).to_contain_text(f"Terminal {terminal}")
     expect(offer).to_contain_text("Site park1")
     expect(offer).to_contain_text("91310115591693856A")
     expect(kiosk.locator("#screen-waiting")).to_be_visible()

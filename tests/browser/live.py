@@ -22,12 +22,16 @@ START_TIMEOUT_S = 30.0
 
 
 class LiveServer:
-    """The app served on 127.0.0.1:<free port> from a background thread."""
+    """The app served on 127.0.0.1 from a background thread.
 
-    def __init__(self, app: web.Application) -> None:
+    `port` 0 picks a free one; an app with recording passes the port its settings name,
+    since the embedded recorder connects back to `[server] port`.
+    """
+
+    def __init__(self, app: web.Application, port: int = 0) -> None:
         self.app = app
         self.loop = asyncio.new_event_loop()
-        self.port = 0
+        self.port = port
         self._runner: web.AppRunner | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -79,7 +83,7 @@ class LiveServer:
     async def _start_site(self) -> None:
         self._runner = web.AppRunner(self.app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 

@@ -20,8 +20,11 @@ from typing import Any
 import aiohttp
 
 from server.auth import hash_password, new_terminal_token, token_hash
+from server.recording.embedded import new_recorder_token
 from server.storage import Database
-from tests.helpers import WAIT_S, Peer
+from tests.helpers import WAIT_S, Peer, bearer, eventually
+from tests.recording.analysis import segments_settled
+from tests.rtc_peers import RtcClient
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = """
@@ -195,6 +198,110 @@ key_prefix = "{self.prefix}"
         await self.http.close()
         if self.db is not None:
             await self.db.close()
+
+
+class RecordingCluster(Cluster):
+    """Nodes that record into one shared directory, with (`local_recorder`) or without their
+    embedded recorder; `recorder()` runs `vwin recorder` processes against one node, `rtc()`
+    opens aiortc parties."""
+
+    def __init__(self, tmp: Path, pg_url: str, prefix: str, *,
+                 local_recorder: bool = False) -> None:
+        super().__init__(tmp, pg_url, prefix)
+        self.recording_dir = tmp / "recordings"
+        self.local_recorder = local_recorder
+        self.recorders: dict[str, subprocess.Popen[bytes]] = {}
+        self.parties: list[RtcClient] = []
+        self._manager: str | None = None
+
+    def config(self, name: str, port: int) -> Path:
+        path = super().config(name, port)
+        path.write_text(path.read_text() + f"""
+[recording]
+dir = "{self.recording_dir}"
+local_recorder = {str(self.local_recorder).lower()}
+""")
+        return path
+
+    async def recorder(self, name: str, node: Node, capacity: int = 1) -> None:
+        """A `vwin recorder` connected to `node` only; returns once it is in the pool."""
+        db = await self.provision()
+        token = new_recorder_token()
+        await db.add_recorder(name, token_hash(token))
+        with (self.tmp / f"{name}.log").open("ab") as out:
+            self.recorders[name] = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "recorder", "--url",
+                 f"ws://127.0.0.1:{node.port}/ws", "--capacity", str(capacity)],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env={**{k: v for k, v in os.environ.items() if not k.startswith("VWIN_")},
+                     "PYTHONUNBUFFERED": "1", "VWIN_RECORDING_TOKEN": token,
+                     "VWIN_RECORDING_DIR": str(self.recording_dir)})
+        await self.wait_recorder(node, name)
+
+    async def wait_recorder(self, node: Node, name: str) -> None:
+        """Until `GET /api/recorders` on `node` lists the recorder (connected to any node)."""
+        async def listed() -> bool:
+            process = self.recorders.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"recorder {name} exited:\n"
+                                   + (self.tmp / f"{name}.log").read_text()[-3000:])
+            return name in {r["name"] for r in (await self.api(node, "/api/recorders"))[
+                "recorders"]}
+
+        await eventually(listed, timeout=60)
+
+    async def api(self, node: Node, path: str) -> dict[str, Any]:
+        """GET an API path as the provisioned manager."""
+        if self._manager is None:
+            async with self.http.post(node.url + "/api/login", json={
+                    "username": "boss", "password": "manager-pass"}) as r:
+                assert r.status == 200, await r.text()
+                self._manager = str((await r.json())["token"])
+        async with self.http.get(node.url + path, headers=bearer(self._manager)) as r:
+            assert r.status == 200, await r.text()
+            body: dict[str, Any] = await r.json()
+            return body
+
+    async def rtc(self, node: Node, token: str) -> RtcClient:
+        """A terminal or specialist with real peer connections, connected to `node`."""
+        party = await RtcClient.open(self.http, token, url=node.url + "/ws")
+        self.parties.append(party)
+        return party
+
+    async def recorded_call(self, terminal: RtcClient, specialist: RtcClient) -> dict[str, Any]:
+        """The specialist takes the terminal's call; `call.connected` (both say recorded)."""
+        await specialist.send({"type": "agent.status", "status": "available"})
+        await specialist.recv("agent.status", status="available")
+        await terminal.send({"type": "call.request", "queue": "tax"})
+        queued = await terminal.recv("call.queued")
+        await specialist.recv("call.offered", call_id=queued["call_id"])
+        await specialist.send({"type": "call.accept", "call_id": queued["call_id"]})
+        connected = await terminal.recv("call.connected")
+        assert connected["recording"] is True
+        assert (await specialist.recv("call.connected"))["recording"] is True
+        return connected
+
+    async def session(self, node: Node, session_id: str,
+                      states: dict[int, str]) -> dict[str, Any]:
+        """`GET /api/sessions/{id}` once both parties' segments are in `states` (by number)."""
+        detail: dict[str, Any] = {}
+
+        async def settled() -> bool:
+            nonlocal detail
+            detail = await self.api(node, f"/api/sessions/{session_id}")
+            return segments_settled(detail["recordings"], 2, states)
+
+        await eventually(settled, timeout=60)
+        return detail
+
+    async def close(self) -> None:
+        for party in self.parties:
+            await party.close()
+        for process in self.recorders.values():
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        await super().close()
 
 
 async def _keep_alive(peer: Peer) -> None:

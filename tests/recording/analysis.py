@@ -5,9 +5,12 @@ from __future__ import annotations
 import array
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 
+SYNC_TOLERANCE_S = 0.040
+"""The goal: audio and video of a party, and the parties of a session, within 40 ms."""
 FLASH_LUMA = 128
 BEEP_LEVEL = 0.1
 """Beep amplitude is ~0.37 of full scale; silence decodes to ~0."""
@@ -63,3 +66,11 @@ def decode_recording(path: Path) -> Decoded:
                 assert frame.format.name == "fltp", frame.format.name
                 result.beep_s = _beep_onset(frame)
     return result
+
+
+def segments_settled(rows: list[dict[str, Any]], parties: int, states: dict[int, str]) -> bool:
+    """The recordings a session page lists are final: one row per party per expected segment,
+    each in its expected state and, once closed, hashed."""
+    return len(rows) == parties * len(states) and all(
+        r["state"] == states.get(r["segment"]) and (r["sha256"] or r["state"] == "recording")
+        for r in rows)

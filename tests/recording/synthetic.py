@@ -92,6 +92,11 @@ class BeepAudioTrack(_PacedTrack):
         return frame
 
 
+def flash_and_beep(epoch: float, duration_s: float) -> list[MediaStreamTrack]:
+    """A party's microphone and camera: a beep and a flash at ``epoch + FLASH_AT_S``."""
+    return [BeepAudioTrack(epoch, duration_s), FlashVideoTrack(epoch, duration_s)]
+
+
 def _vp8_frame_tag_offset(data: bytes) -> int | None:
     """Offset of the VP8 frame tag if ``data`` is the first RTP packet of a VP8 frame."""
     offset = 12 + 4 * (data[0] & 0x0F)
@@ -157,10 +162,7 @@ async def connect_party(
 ) -> tuple[RTCPeerConnection, list[MediaStreamTrack]]:
     """A sending party: offer audio+video to ``recorder`` and apply its answer."""
     pc = RTCPeerConnection()
-    tracks: list[MediaStreamTrack] = [
-        BeepAudioTrack(epoch, duration_s),
-        FlashVideoTrack(epoch, duration_s),
-    ]
+    tracks = flash_and_beep(epoch, duration_s)
     for track in tracks:
         pc.addTransceiver(track, direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())

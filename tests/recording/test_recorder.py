@@ -1,4 +1,4 @@
-"""Real aiortc parties recorded by ParticipantRecorder, read back with PyAV."""
+"""Real aiortc parties recorded by ParticipantRecorder (no server), read back with PyAV."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 
 from server.recording.participant import OfferRejected, ParticipantRecorder, RecordingState
 from tests.recording.analysis import decode_recording
-from tests.recording.synthetic import FLASH_AT_S, add_lossy_path, connect_party, wait_until
+from tests.recording.synthetic import add_lossy_path, connect_party, wait_until
 
 pytestmark = pytest.mark.slow
 
 DURATION_S = 4.0
-SYNC_TOLERANCE_S = 0.040
 
 
 async def record_parties(
@@ -42,8 +41,8 @@ async def record_parties(
     return [await recorder.close() for recorder in recorders]
 
 
-def assert_complete(manifest: dict[str, object], duration_s: float) -> float:
-    """The checks a reviewer makes on one file; returns the flash time in the file."""
+def assert_complete(manifest: dict[str, object], duration_s: float) -> None:
+    """The checks a reviewer makes on one file (its A/V sync: `test_recording_sync.py`)."""
     assert manifest["state"] == "finished", manifest
     path = Path(str(manifest["path"]))
     data = path.read_bytes()
@@ -56,14 +55,9 @@ def assert_complete(manifest: dict[str, object], duration_s: float) -> float:
     assert abs(decoded.duration_s - duration_s) <= 0.5, decoded.duration_s
     assert abs(float(str(manifest["duration_s"])) - duration_s) <= 0.5
     assert decoded.frames["video"] == manifest["frames"]["video"]  # type: ignore[index]
-    assert decoded.flash_s is not None and decoded.beep_s is not None
-    assert abs(decoded.flash_s - decoded.beep_s) <= SYNC_TOLERANCE_S, (
-        f"A/V offset {1000 * (decoded.flash_s - decoded.beep_s):.1f} ms"
-    )
-    return decoded.flash_s
 
 
-async def test_one_party_recording_decodes_and_is_in_sync(tmp_path: Path) -> None:
+async def test_one_party_recording_decodes_with_its_manifest(tmp_path: Path) -> None:
     [manifest] = await record_parties(tmp_path, ["kiosk"], DURATION_S)
     assert_complete(manifest, DURATION_S)
     path = Path(str(manifest["path"]))
@@ -72,17 +66,6 @@ async def test_one_party_recording_decodes_and_is_in_sync(tmp_path: Path) -> Non
     assert path.relative_to(tmp_path).parts[0] == str(manifest["started_at"])[:4]
     assert manifest["synchronised"] == {"audio": True, "video": True}
     assert manifest["keyframe_requests"] >= 1  # type: ignore[operator]
-
-
-async def test_two_parties_line_up_on_one_clock(tmp_path: Path) -> None:
-    kiosk, specialist = await record_parties(tmp_path, ["kiosk", "specialist"], DURATION_S)
-    flashes = [
-        float(str(m["started_at_unix"])) + assert_complete(m, DURATION_S)
-        for m in (kiosk, specialist)
-    ]
-    assert abs(flashes[0] - flashes[1]) <= SYNC_TOLERANCE_S, flashes
-    assert abs(flashes[0] - flashes[1]) <= SYNC_TOLERANCE_S
-    assert FLASH_AT_S - 0.5 < flashes[0] - float(str(kiosk["started_at_unix"])) < FLASH_AT_S + 0.5
 
 
 async def test_five_percent_loss_still_decodes_and_recovers(tmp_path: Path) -> None:

@@ -22,13 +22,12 @@ from server import keys
 from server.auth import token_hash
 from server.recording.embedded import new_recorder_token
 from tests.helpers import bearer, eventually, quick_manager, quick_specialist
-from tests.recording.analysis import decode_recording
-from tests.rtc_peers import MovingBarTrack, RtcClient, use_loopback_when_alone
+from tests.recording.analysis import decode_recording, segments_settled
+from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 3.0  # of media per segment: short calls keep the suite fast
-FPS = 30  # aiortc's VideoStreamTrack pace
 
 
 @pytest.fixture
@@ -103,22 +102,6 @@ async def _call(client: Any, parties: list[RtcClient]) -> tuple[dict[str, Any], 
     return connected, recorder
 
 
-async def _send_media(parties: list[RtcClient], call_id: str, recorder: str) -> None:
-    """Both parties offer to the recorder and send SECONDS of video (counted, not slept)."""
-    for party in parties:
-        await party.call(call_id, recorder)
-    for party in parties:
-        link = await party.connected(recorder)
-        [track] = [s.track for s in link.pc.getSenders() if s.track and s.track.kind == "video"]
-        assert isinstance(track, MovingBarTrack)
-        start = track.sent
-
-        async def sent(t: MovingBarTrack = track, s: int = start) -> bool:
-            return t.sent - s >= SECONDS * FPS
-
-        await eventually(sent, timeout=30)
-
-
 async def _rows(client: Any, session_id: str, states: dict[int, str]) -> list[dict[str, Any]]:
     """The session's recordings once every segment is in the expected state."""
     auth = bearer(await quick_manager(client.server.app, "boss"))
@@ -128,9 +111,7 @@ async def _rows(client: Any, session_id: str, states: dict[int, str]) -> list[di
         nonlocal found
         detail = await (await client.get(f"/api/sessions/{session_id}", headers=auth)).json()
         found = detail["recordings"]
-        return len(found) == 2 * len(states) and all(
-            r["state"] == states[r["segment"]] and (r["sha256"] or r["state"] == "recording")
-            for r in found)
+        return segments_settled(found, 2, states)
 
     await eventually(ready, timeout=30)
     return found
@@ -141,7 +122,7 @@ async def test_every_party_is_recorded_and_streamed_to_managers(setup: Any) -> N
     app = client.server.app
     await recorders.start("rec-a")
     connected, recorder = await _call(client, parties)
-    await _send_media(parties, connected["call_id"], recorder)
+    await send_to(parties, connected["call_id"], recorder, SECONDS)
     hung_up = time.time()
     await parties[1].send({"type": "call.hangup", "call_id": connected["call_id"]})
     for party in parties:
@@ -154,7 +135,8 @@ async def test_every_party_is_recorded_and_streamed_to_managers(setup: Any) -> N
         path = recorders.directory / row["path"]
         decoded = decode_recording(path)
         assert decoded.codecs == {"video": "vp8", "audio": "opus"} == row["codecs"]
-        assert decoded.frames["video"] >= SECONDS * FPS * 0.8 and decoded.frames["audio"] > 100
+        assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8
+        assert decoded.frames["audio"] > 100
         expected = hung_up - row["started_at_unix"]
         assert abs(row["duration_s"] - expected) < 0.5, (row["duration_s"], expected)
         assert abs(decoded.duration_s - row["duration_s"]) < 0.5
@@ -187,14 +169,14 @@ async def test_killed_recorder_leaves_a_playable_segment_and_another_takes_over(
     connected, first = await _call(client, parties)
     assert first == "recorder:rec-a"
     call_id = connected["call_id"]
-    await _send_media(parties, call_id, first)
+    await send_to(parties, call_id, first, SECONDS)
     recorders.processes["rec-a"].send_signal(signal.SIGKILL)
     for party in parties:
         left = await party.recv("participant.left")
         assert left["participant"] == first and left["reason"] == "recorder_lost"
         assert (await party.recv("participant.joined"))["participant"]["id"] == "recorder:rec-b"
         await party.links.pop(first).close()
-    await _send_media(parties, call_id, "recorder:rec-b")
+    await send_to(parties, call_id, "recorder:rec-b", SECONDS)
     await parties[1].send({"type": "call.hangup", "call_id": call_id})
     for party in parties:
         await party.recv("call.ended")

@@ -1,21 +1,25 @@
 """Recorders in the signalling protocol (no media): assignment, relay rules, failover, refusal.
 
 The recorders here are plain WebSocket clients saying `hello` with a recorder token, as
-`vwin recorder` does; `test_recording_e2e.py` runs the real process with real media.
+`vwin recorder` does; `test_recording_e2e.py` runs the real process with real media. Every
+test runs on both routing backends (memory pool, and the pool shared through Redis).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
 from server import keys
 from server.auth import token_hash
+from server.cluster.recorders import RedisRecorderPool
 from server.recording.embedded import new_recorder_token
-from signaling.recorders import MemoryRecorderPool
+from signaling.recorders import MemoryRecorderPool, RecorderPool
+from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import (
     Peer,
     bearer,
@@ -29,9 +33,17 @@ RECORDING = {"enabled": True, "local_recorder": False}
 
 
 @pytest.fixture
-def routing_backend() -> str:
-    """The recorder pool is in memory, one node (a shared pool is the Redis backend's part)."""
-    return "memory"
+async def pool(routing_backend: str, request: pytest.FixtureRequest
+               ) -> AsyncIterator[RecorderPool]:
+    """The pool of the routing backend, on its own (Redis: this test's key prefix)."""
+    if routing_backend == "memory":
+        yield MemoryRecorderPool()
+        return
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        yield RedisRecorderPool(client, request.getfixturevalue("redis_key_prefix"))
+    finally:
+        await client.aclose()
 
 
 async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
@@ -180,14 +192,22 @@ async def test_a_server_that_does_not_record_refuses_recorders(
     assert error["code"] == "forbidden" and code == 4403
 
 
-async def test_pool_gives_each_call_to_the_least_loaded_recorder() -> None:
-    pool = MemoryRecorderPool()
+async def test_pool_gives_each_call_to_the_least_loaded_recorder(pool: RecorderPool) -> None:
     await pool.join("a", 2)
     await pool.join("b", 4)
     picks = [(await pool.assign(f"c{i}")) for i in range(6)]
     assert [p.recorder for p in picks if p] == ["a", "b", "b", "a", "b", "b"]
     assert await pool.assign("c6") is None and not await pool.available()
+    assert [(r.name, r.capacity, sorted(r.calls)) for r in await pool.recorders()] == [
+        ("a", 2, ["c0", "c3"]), ("b", 4, ["c1", "c2", "c4", "c5"])]
     assert await pool.release("c0") == "a" and await pool.available()
+    assert await pool.release("c0") is None
     assert sorted(await pool.leave("b")) == ["c1", "c2", "c4", "c5"]
+    assert await pool.recorder_of("c1") is None and await pool.recorder_of("c3") == "a"
     again = await pool.assign("c1")
     assert again is not None and again.recorder == "a" and again.segment == 2
+    assert await pool.assign("c1") == again
+    for call_id in ("c2", "c4", "c2"):
+        await pool.wait(call_id)
+    assert await pool.take_waiting() == ["c2", "c4"] and await pool.take_waiting() == []
+    assert sorted(await pool.join("a", 1)) == ["c1", "c3"]

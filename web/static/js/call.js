@@ -62,6 +62,7 @@ export class CallMedia extends Emitter {
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.#videoOverride = null;
+    this.emit("peers-closed");
   }
 
   dispose() {

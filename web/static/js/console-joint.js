@@ -20,7 +20,9 @@ export class JointPanel {
   constructor({ signaling, me }) {
     this.#signaling = signaling;
     this.#me = me;
-    signaling.on("call.offered", (m) => this.#enterprises.set(m.call_id, m.enterprise ?? null));
+    // An invitation into another department's call is offered under its own id; the call
+    // it joins is the one `call.connected` names.
+    signaling.on("call.offered", (m) => this.#enterprises.set(m.joins ?? m.call_id, m.enterprise ?? null));
     signaling.on("call.connected", (m) => this.#open(m));
     signaling.on("action.updated", (m) => this.#updated(m));
     signaling.on("error", (m) => {

@@ -8,6 +8,7 @@ import { JointPanel } from "./console-joint.js";
 import { MediaError, openCameraAndMicrophone } from "./media.js";
 import { Ringer } from "./ring.js";
 import { SignalingClient, storageSlot } from "./signaling.js";
+import { RemoteStage } from "./stage.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS_LABELS = {
@@ -51,6 +52,9 @@ const signaling = new SignalingClient({
   resumeStore: storageSlot(sessionStorage, "vwin.console.resume"),
 });
 const media = new CallMedia({ signaling, role: "specialist", getLocalStream: () => ensureMedia() });
+const stage = new RemoteStage({
+  media, main: $("remote-video"), tiles: $("remote-tiles"), isMain: (p) => p.role === "terminal",
+});
 const chat = new ChatPanel({
   root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
 });
@@ -180,7 +184,7 @@ function onEnded(message) {
   if (message.call_id !== state.callId) return;
   state.callId = null;
   chat.close();
-  $("remote-video").srcObject = null;
+  stage.clear();
   openWrapup(message.session_id);
 }
 
@@ -249,9 +253,6 @@ async function main() {
   });
   $("wrapup-form").addEventListener("submit", saveWrapup);
   $("wrapup-skip").addEventListener("click", finishWrapup);
-  media.on("remote-track", ({ stream }) => {
-    $("remote-video").srcObject = stream;
-  });
   media.on("peer-state", ({ state: pcState }) => {
     $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
   });

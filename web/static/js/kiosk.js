@@ -8,6 +8,7 @@ import { KioskHome } from "./kiosk-home.js";
 import { KIOSK_STRINGS } from "./kiosk-strings.js";
 import { MediaError, openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { SignalingClient, storageSlot } from "./signaling.js";
+import { RemoteStage } from "./stage.js";
 
 const TOKEN_KEY = "vwin.deviceToken";
 const RESUME_KEY = "vwin.resume";
@@ -27,6 +28,7 @@ const state = {
   signaling: null,
   media: null,
   chat: null,
+  stage: null,
   localStream: null,
   documentTrack: null,
   callId: null,
@@ -78,7 +80,7 @@ function releaseMedia() {
   state.documentTrack = null;
   $("preview").srcObject = null;
   $("self-video").srcObject = null;
-  $("remote-video").srcObject = null;
+  state.stage?.clear();
   $("show-document").textContent = t("call.showDocument");
 }
 
@@ -266,8 +268,9 @@ function connect(token) {
   state.chat = new ChatPanel({
     root: $("kiosk-chat"), signaling, labels: { you: () => t("chat.you"), failed: () => t("chat.failed") },
   });
-  state.media.on("remote-track", ({ stream }) => {
-    $("remote-video").srcObject = stream;
+  state.stage = new RemoteStage({
+    media: state.media, main: $("remote-video"), tiles: $("remote-tiles"), label: $("specialist-name"),
+    isMain: (p) => p.role === "specialist",
   });
   state.media.on("peer-state", ({ state: pcState }) => {
     $("media-state").textContent = pcState === "connected" ? "" : t("call.connectingMedia");
@@ -317,6 +320,10 @@ function setUpResetGesture() {
   logo.addEventListener("contextmenu", (event) => event.preventDefault());
   $("reset-dialog").addEventListener("close", () => {
     if ($("reset-dialog").returnValue !== "reset") return;
+    // End the visitor's call or place in the queue now: a socket that just closes keeps
+    // them for the resume grace, ringing a specialist for a kiosk that will never return.
+    if (state.callId && state.screen === "call") state.signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId && state.screen === "waiting") state.signaling.send("call.cancel", { call_id: state.callId });
     state.signaling?.forgetResume();
     state.signaling?.stop();
     state.media?.dispose();

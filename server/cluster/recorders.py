@@ -1,0 +1,162 @@
+"""`RedisRecorderPool`: the recorder pool shared by every node of a cluster.
+
+The `signaling.recorders.RecorderPool` whose state lives in Redis, so a `vwin recorder`
+connected to any node can record a session handled on any other, each new session goes to
+the least loaded recorder cluster-wide, and a recorder that is lost (its socket closed, or
+its node died: `backends.py` takes dead nodes' recorders over) gives its sessions back to
+whichever node notices. Every method is one Lua script, atomic across nodes, with the same
+results as `MemoryRecorderPool` (the pool tests run against both). Key names: `keys.py`.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from signaling.recorders import Assignment, RecorderLoad
+
+from . import keys
+
+_PRELUDE = """
+local P = ARGV[1]
+local function k(...) return P .. ":" .. table.concat({...}, ":") end
+local LIVE, CAP, OF, SEG, WAIT = k("rc", "live"), k("rc", "cap"), k("rc", "of"),
+  k("rc", "seg"), k("rc", "wait")
+local function held(name) return k("rc", "held", name) end
+local function leave(name)
+  local calls = redis.call("SMEMBERS", held(name))
+  for _, cid in ipairs(calls) do
+    if redis.call("HGET", OF, cid) == name then redis.call("HDEL", OF, cid) end
+  end
+  redis.call("DEL", held(name))
+  redis.call("ZREM", LIVE, name)
+  redis.call("HDEL", CAP, name)
+  return calls
+end
+"""
+
+JOIN = _PRELUDE + """
+local calls = leave(ARGV[2])
+redis.call("ZADD", LIVE, 0, ARGV[2])
+redis.call("HSET", CAP, ARGV[2], math.max(tonumber(ARGV[3]), 0))
+return calls
+"""
+
+LEAVE = _PRELUDE + "return leave(ARGV[2])"
+
+# Least loaded first: load = calls / capacity (compared as n1 * c2 < n2 * c1, exact), then
+# fewer calls, then the name (LIVE is in byte order and only a strictly better one wins).
+ASSIGN = _PRELUDE + """
+local cid = ARGV[2]
+local current = redis.call("HGET", OF, cid)
+if current then return {current, tonumber(redis.call("HGET", SEG, cid))} end
+local best, best_n, best_c = nil, 0, 1
+for _, name in ipairs(redis.call("ZRANGE", LIVE, 0, -1)) do
+  local c = tonumber(redis.call("HGET", CAP, name))
+  local n = redis.call("SCARD", held(name))
+  if n < c and (best == nil or n * best_c < best_n * c
+                or (n * best_c == best_n * c and n < best_n)) then
+    best, best_n, best_c = name, n, c
+  end
+end
+if best == nil then return false end
+redis.call("SADD", held(best), cid)
+redis.call("HSET", OF, cid, best)
+redis.call("ZREM", WAIT, cid)
+return {best, redis.call("HINCRBY", SEG, cid, 1)}
+"""
+
+RELEASE = _PRELUDE + """
+local cid = ARGV[2]
+redis.call("ZREM", WAIT, cid)
+redis.call("HDEL", SEG, cid)
+local name = redis.call("HGET", OF, cid)
+if not name then return false end
+redis.call("HDEL", OF, cid)
+redis.call("SREM", held(name), cid)
+return name
+"""
+
+AVAILABLE = _PRELUDE + """
+for _, name in ipairs(redis.call("ZRANGE", LIVE, 0, -1)) do
+  if redis.call("SCARD", held(name)) < tonumber(redis.call("HGET", CAP, name)) then return 1 end
+end
+return 0
+"""
+
+WAIT_FOR = _PRELUDE + """
+if not redis.call("ZSCORE", WAIT, ARGV[2]) then
+  redis.call("ZADD", WAIT, redis.call("INCR", k("rc", "seq")), ARGV[2])
+end
+return 1
+"""
+
+TAKE_WAITING = _PRELUDE + """
+local calls = redis.call("ZRANGE", WAIT, 0, -1)
+redis.call("DEL", WAIT)
+return calls
+"""
+
+RECORDERS = _PRELUDE + """
+local out = {}
+for _, name in ipairs(redis.call("ZRANGE", LIVE, 0, -1)) do
+  out[#out + 1] = {name, tonumber(redis.call("HGET", CAP, name)),
+                   redis.call("SMEMBERS", held(name))}
+end
+return out
+"""
+
+
+class RedisRecorderPool:
+    """`RecorderPool` over one Redis, shared by the nodes using the same key prefix."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._join = redis.register_script(JOIN)
+        self._leave = redis.register_script(LEAVE)
+        self._assign = redis.register_script(ASSIGN)
+        self._release = redis.register_script(RELEASE)
+        self._available = redis.register_script(AVAILABLE)
+        self._wait = redis.register_script(WAIT_FOR)
+        self._take_waiting = redis.register_script(TAKE_WAITING)
+        self._recorders = redis.register_script(RECORDERS)
+
+    async def join(self, name: str, capacity: int) -> list[str]:
+        return _names(await self._join(keys=[], args=[self._prefix, name, capacity]))
+
+    async def leave(self, name: str) -> list[str]:
+        return _names(await self._leave(keys=[], args=[self._prefix, name]))
+
+    async def assign(self, call_id: str) -> Assignment | None:
+        found = await self._assign(keys=[], args=[self._prefix, call_id])
+        if not found:
+            return None
+        name, segment = found
+        return Assignment(recorder=str(name), segment=int(segment))
+
+    async def release(self, call_id: str) -> str | None:
+        name = await self._release(keys=[], args=[self._prefix, call_id])
+        return str(name) if name else None
+
+    async def recorder_of(self, call_id: str) -> str | None:
+        name = await self._redis.hget(keys.recorder_of(self._prefix), call_id)
+        return str(name) if name else None
+
+    async def available(self) -> bool:
+        return bool(await self._available(keys=[], args=[self._prefix]))
+
+    async def wait(self, call_id: str) -> None:
+        await self._wait(keys=[], args=[self._prefix, call_id])
+
+    async def take_waiting(self) -> list[str]:
+        return _names(await self._take_waiting(keys=[], args=[self._prefix]))
+
+    async def recorders(self) -> list[RecorderLoad]:
+        rows = await self._recorders(keys=[], args=[self._prefix])
+        return [RecorderLoad(name=str(name), capacity=int(capacity),
+                             calls=tuple(sorted(_names(calls))))
+                for name, capacity, calls in rows]
+
+
+def _names(values: list[str | bytes]) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]

@@ -1,0 +1,77 @@
+"""A/V sync end to end: two aiortc parties through a real `vwin serve` and its embedded
+recorder, each sending a flash and a beep captured at the same instant.
+
+What a reviewer checks in the recordings: in each party's file the flash and the beep are
+within 40 ms of each other, and the two parties' flashes, placed on one timeline by their
+`started_at_unix` (as the manager's player does), are within 40 ms too.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiortc.mediastreams import MediaStreamTrack
+
+from tests.cluster.procs import RecordingCluster
+from tests.recording.analysis import SYNC_TOLERANCE_S, decode_recording
+from tests.recording.synthetic import FLASH_AT_S, flash_and_beep, wait_until
+from tests.rtc_peers import use_loopback_when_alone
+
+pytestmark = pytest.mark.slow
+LEAD_S = 1.5  # capture starts this long after the offers: time to connect, so none is late
+DURATION_S = 3.0  # of capture; the flash and the beep are at FLASH_AT_S
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, fresh_pg_url: str,
+                  redis_key_prefix: str) -> AsyncIterator[RecordingCluster]:
+    """One `vwin serve` recording with its embedded recorder (the default set-up)."""
+    use_loopback_when_alone()
+    made = RecordingCluster(tmp_path, fresh_pg_url, redis_key_prefix, local_recorder=True)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_flash_and_beep_line_up_for_each_party_and_across_parties(
+        cluster: RecordingCluster) -> None:
+    [node] = await cluster.start("n1")
+    await cluster.wait_recorder(node, "local-n1")
+    terminal = await cluster.rtc(node, await cluster.terminal("T1"))
+    specialist = await cluster.rtc(node, await cluster.specialist("li", {"tax": 1}))
+    connected = await cluster.recorded_call(terminal, specialist)
+    [recorder] = [p["id"] for p in connected["participants"] if p["role"] == "recorder"]
+
+    epoch = time.time() + LEAD_S
+    sending: list[MediaStreamTrack] = []
+    for party in (terminal, specialist):
+        tracks = flash_and_beep(epoch, DURATION_S)
+        sending += tracks
+        party.media = functools.partial(list, tracks)  # these tracks, on its one link
+        await party.call(connected["call_id"], recorder)
+    await wait_until(lambda: all(t.readyState == "ended" for t in sending),
+                     timeout=LEAD_S + DURATION_S + 30, what="both parties to send")
+    await terminal.send({"type": "call.hangup", "call_id": connected["call_id"]})
+    for party in (terminal, specialist):
+        await party.recv("call.ended")
+        await party.hang_up_media()
+
+    detail = await cluster.session(node, connected["session_id"], {1: "complete"})
+    flashes: dict[str, float] = {}
+    for row in detail["recordings"]:
+        decoded = decode_recording(cluster.recording_dir / row["path"])
+        party = row["participant_id"]
+        assert decoded.flash_s is not None and decoded.beep_s is not None, party
+        offset_ms = 1000 * (decoded.flash_s - decoded.beep_s)
+        assert abs(offset_ms) <= 1000 * SYNC_TOLERANCE_S, f"{party}: A/V {offset_ms:.1f} ms"
+        flashes[party] = row["started_at_unix"] + decoded.flash_s
+    assert flashes.keys() == {terminal.me, specialist.me}
+    apart_ms = 1000 * (flashes[terminal.me] - flashes[specialist.me])
+    assert abs(apart_ms) <= 1000 * SYNC_TOLERANCE_S, f"parties {apart_ms:.1f} ms apart"
+    for at in flashes.values():  # where it was sent, on the recorder's wall clock
+        assert abs(at - (epoch + FLASH_AT_S)) < 0.5, (at, epoch + FLASH_AT_S)
