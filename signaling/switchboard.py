@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import conference, jointwork
+from . import conference, incall, jointwork
 from . import events as ev
 from . import messages as m
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
@@ -345,50 +345,6 @@ class Switchboard(CallSteps):
         if not await self._finish_wrapup(who.id, "wrapup_done"):
             raise Refused("not_in_wrapup", "you are not in wrap-up")
 
-    async def _relay(self, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> None:
-        if not await self._may_relay(
-            await self.router.relay_call(msg.call_id), who, msg.to
-        ) and not await self._may_relay(await self.router.get_call(msg.call_id), who, msg.to):
-            raise Refused("not_in_call", f"{msg.to} is not another participant of your call")
-        relay: m.Message
-        if isinstance(msg, m.RtcDescription):
-            relay = m.RtcDescriptionRelay(
-                call_id=msg.call_id, to=msg.to, sender=who.principal, description=msg.description
-            )
-        else:
-            relay = m.RtcCandidateRelay(
-                call_id=msg.call_id, to=msg.to, sender=who.principal, candidate=msg.candidate
-            )
-        await self.bus.send(msg.to, m.encode(relay))
-
-    async def _may_relay(self, call: Call | None, who: Identity, to: str) -> bool:
-        members = members_of(call) if call and call.state == CallState.CONNECTED else set()
-        if who.principal in members and to in members and to != who.principal:
-            return True
-        return call is not None and await self.recording.relay_allowed(
-            call, who.principal, to, members)
-
-    async def _chat(self, who: Identity, msg: m.ChatSend) -> None:
-        call = await self._member_call(who, msg.call_id)
-        if call.state != CallState.CONNECTED:
-            raise Refused("not_in_call", f"call {call.id} is not connected")
-        batch = Batch(self)
-        batch.event(
-            ev.CHAT,
-            call,
-            who.principal,
-            **{"from": who.principal, "name": who.name, "text": msg.text},
-        )
-        ts = batch.events[-1].ts.isoformat()
-        for member in members_of(call):
-            batch.send(
-                member,
-                m.ChatMessage(
-                    call_id=call.id, sender=who.principal, name=who.name, text=msg.text, ts=ts
-                ),
-            )
-        await batch.commit()
-
     async def _rate(self, who: Identity, msg: m.SessionRate) -> None:
         await self._session_note(
             who, msg.session_id, ev.RATING, "rating", score=msg.score, comment=msg.comment or ""
@@ -437,9 +393,9 @@ _HANDLERS: dict[tuple[str, type], _Handler] = {
     (SPECIALIST, m.AgentWrapupDone): Switchboard._wrapup_done,
     (SPECIALIST, m.SessionWrapup): Switchboard._wrapup,
     ("*", m.CallHangup): Switchboard._call_hangup,
-    ("*", m.RtcDescription): Switchboard._relay,
-    ("*", m.RtcCandidate): Switchboard._relay,
-    ("*", m.ChatSend): Switchboard._chat,
+    ("*", m.RtcDescription): incall.relay,
+    ("*", m.RtcCandidate): incall.relay,
+    ("*", m.ChatSend): incall.chat,
     ("*", m.Ping): Switchboard._ping,
     ("*", m.Hello): Switchboard._hello_again,
     (RECORDER, m.RecordSegment): lambda board, who, msg: board.recording.segment(who, msg),
