@@ -306,7 +306,8 @@ class CallOffered(Message, tag="call.offered"):
 
 class CallWithdrawn(Message, tag="call.withdrawn"):
     """The offer of `call_id` is over (taken, cancelled, timed out). Match it by `call_id`:
-    with several nodes the next `call.offered` may arrive before this."""
+    with Redis routing the next `call.offered` may arrive before it, and an offer withdrawn
+    as it was made may be withdrawn before its `call.offered` arrives (then do not ring)."""
 
     call_id: str
     reason: str

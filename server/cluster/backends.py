@@ -34,7 +34,9 @@ from .scheduler import RedisScheduler
 log = logging.getLogger(__name__)
 
 
-def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
+def connect_redis(
+    url: str, name: str, *, binary: bool = False, connections: int = keys.POOL_MAX_CONNECTIONS
+) -> Redis:
     """A client that retries with backoff when the connection drops (Redis restarted).
 
     Connections are named (CLIENT SETNAME) after the key prefix and node instance, so an
@@ -43,7 +45,7 @@ def connect_redis(url: str, name: str, *, binary: bool = False) -> Redis:
     `POOL_WAIT_S`) instead of failing with "Too many connections"."""
     pool = BlockingConnectionPool.from_url(
         url,
-        max_connections=keys.POOL_MAX_CONNECTIONS,
+        max_connections=connections,
         timeout=keys.POOL_WAIT_S,
         client_name=name,
         decode_responses=not binary,
@@ -74,7 +76,9 @@ class ClusterBackends:
         name = f"{self.prefix}:{self.node.instance}"
         self.redis = connect_redis(routing.redis_url, name)
         self._binary = connect_redis(routing.redis_url, name, binary=True)
-        self.node.redis = self.redis
+        # Its own connections: a node busy enough to drain the main pool is alive, and
+        # its heartbeat must not wait behind the commands that keep it busy.
+        self.node.redis = connect_redis(routing.redis_url, name, connections=2)
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
@@ -148,7 +152,7 @@ class ClusterBackends:
     async def _recovered(self) -> None:
         """Redis is back: drop every pooled connection, some of which it closed meanwhile,
         so that no request fails on a stale one."""
-        for client in (self.redis, self._binary):
+        for client in (self.redis, self._binary, self.node.redis):
             await client.connection_pool.disconnect(inuse_connections=False)
 
     def _reaped(self) -> None:
@@ -162,6 +166,7 @@ class ClusterBackends:
         await self.scheduler.close()
         await self.bus.close()
         await self.node.close()
+        await self.node.redis.aclose()
         await self.redis.aclose()
         await self._binary.aclose()
 

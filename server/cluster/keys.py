@@ -12,6 +12,7 @@ from __future__ import annotations
 
 HEARTBEAT_INTERVAL_S = 1.0  # a node refreshes its heartbeat key this often
 HEARTBEAT_TTL_S = 3  # missing for 3 s (3 missed beats) = dead: survivors notice within ~4 s
+HEARTBEAT_DEADLINE_S = HEARTBEAT_TTL_S - HEARTBEAT_INTERVAL_S  # a slower beat = degraded
 SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
 REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
 TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices

@@ -38,6 +38,7 @@ class ClusterNode:
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self._failing = False
         self._healthy_since = 0.0
+        self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
         self.on_dead: DeadHandler | None = None
         self.on_reaped: Callable[[], None] | None = None
         self.on_recovered: Callable[[], Awaitable[None]] | None = None
@@ -83,6 +84,12 @@ class ClusterNode:
             pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
                      ex=keys.HEARTBEAT_TTL_S)
             added, _ = await pipe.execute()
+        now = time.monotonic()
+        if self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S:
+            # A gap (Redis frozen, this process stalled): the others' heartbeats may have
+            # lapsed meanwhile too, so this node must not judge them before a whole TTL.
+            self._healthy_since = now
+        self._last_beat = now
         if added and self._healthy_since and self.on_reaped is not None:
             log.error("node %s was taken for dead by the others; closing its connections",
                       self.instance)
@@ -94,7 +101,7 @@ class ClusterNode:
             if self._closing:
                 return
             try:
-                await asyncio.wait_for(self._beat(), keys.HEARTBEAT_INTERVAL_S)
+                await asyncio.wait_for(self._beat(), keys.HEARTBEAT_DEADLINE_S)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("heartbeat failed: %r", exc)
                 self.report(False)
@@ -121,7 +128,9 @@ class ClusterNode:
 
         Only once this node has itself reached Redis for a whole heartbeat TTL: after an
         outage every node's heartbeat has lapsed, and the others need time to beat again."""
-        if self._failing or time.monotonic() - self._healthy_since < keys.HEARTBEAT_TTL_S:
+        now = time.monotonic()
+        if (self._failing or now - self._healthy_since < keys.HEARTBEAT_TTL_S
+                or now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             return
         for raw in await self.redis.hkeys(keys.nodes(self._prefix)):
             instance = str(raw)

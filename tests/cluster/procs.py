@@ -65,8 +65,9 @@ class Node:
 
 class Cluster:
     def __init__(self, tmp: Path, pg_url: str, prefix: str, *, grace_s: float = 3.0,
-                 ring_s: float = 5.0) -> None:
+                 ring_s: float = 5.0, redis_url: str = "redis://127.0.0.1:6379/0") -> None:
         self.tmp = tmp
+        self.redis_url = redis_url
         self.pg_url = pg_url
         self.prefix = prefix
         self.grace_s = grace_s
@@ -105,6 +106,7 @@ url = "{self.pg_url}"
 
 [routing]
 backend = "redis"
+redis_url = "{self.redis_url}"
 key_prefix = "{self.prefix}"
 """ + QUEUES.format(ring=self.ring_s))
         return path

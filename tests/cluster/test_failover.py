@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from server.cluster import keys
-from tests.cluster.procs import Cluster, Node
+from tests.cluster.procs import Cluster, Node, free_port
 from tests.helpers import Peer
 
 WAIT_S = 30.0
@@ -103,16 +108,48 @@ async def test_sigterm_drains_and_timers_survive(cluster: Cluster) -> None:
     assert connected["session_id"] == q.get("session_id", connected["session_id"])
 
 
-async def cut_redis(redis: Redis, prefix: str, seconds: float) -> None:
-    """Kill every connection this test's nodes hold, then hold their writes for a while
-    (CLIENT PAUSE: the shared Redis itself stays up, and only for a few seconds)."""
-    for client in await redis.client_list():
-        if client.get("name", "").startswith(prefix + ":"):
-            await redis.execute_command(  # type: ignore[no-untyped-call]
-                "CLIENT", "KILL", "ID", client["id"])
-    await redis.execute_command(  # type: ignore[no-untyped-call]
-        "CLIENT", "PAUSE", int(seconds * 1000), "WRITE")
-    await asyncio.sleep(seconds)
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test's own: it is stopped mid-test, which must not touch the
+    Redis that tests running beside this one share."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = Redis.from_url(url)
+    try:
+        for _ in range(100):
+            try:
+                await client.ping()
+                break
+            except (OSError, RedisError):
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail(f"redis-server on port {port} did not start")
+        yield url, proc
+    finally:
+        await client.aclose()
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def cut_redis(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+    """Kill every connection the nodes hold, then freeze Redis (SIGSTOP) for a while:
+    unreachable, with its state intact when it comes back (SIGCONT)."""
+    client = Redis.from_url(url, decode_responses=True)
+    for entry in await client.client_list():
+        if entry.get("name"):
+            await client.execute_command(  # type: ignore[no-untyped-call]
+                "CLIENT", "KILL", "ID", entry["id"])
+    await client.aclose()
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        proc.send_signal(signal.SIGCONT)
 
 
 async def watch_health(cluster: Cluster, node: Node, seen: list[str], stop: asyncio.Event
@@ -122,7 +159,21 @@ async def watch_health(cluster: Cluster, node: Node, seen: list[str], stop: asyn
         await asyncio.sleep(0.1)
 
 
-async def test_redis_lost_for_a_moment(cluster: Cluster, redis: Redis) -> None:
+async def test_redis_lost_for_a_moment(
+    tmp_path: Path, pg_url: str, key_prefix: str,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, proc = own_redis
+    cluster = Cluster(tmp_path, pg_url, key_prefix, redis_url=url)
+    try:
+        await redis_lost_for_a_moment(cluster, url, proc)
+    finally:
+        await cluster.close()
+
+
+async def redis_lost_for_a_moment(
+    cluster: Cluster, url: str, proc: subprocess.Popen[bytes]
+) -> None:
     a, b = await cluster.start("a", "b")
     specialist = await cluster.connect(b, await cluster.specialist("li", {"tax": 1}))
     terminal = await cluster.connect(a, await cluster.terminal("T1"))
@@ -131,7 +182,7 @@ async def test_redis_lost_for_a_moment(cluster: Cluster, redis: Redis) -> None:
     seen: list[str] = []
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_health(cluster, a, seen, stop))
-    await cut_redis(redis, cluster.prefix, 3.0)
+    await cut_redis(url, proc, 3.0)
     await asyncio.sleep(2 * keys.HEARTBEAT_INTERVAL_S)
     await cluster.wait_health(a, "ok")
     await cluster.wait_health(b, "ok")

@@ -119,7 +119,14 @@ function renderQueues(queues) {
 
 // ---- incoming call -------------------------------------------------------------------
 
+// With several nodes an offer's call.withdrawn may come before the call.offered itself
+// (withdrawn as it was made): such an offer is over and must not ring.
+const unsettledOffers = new Set();
+const withdrawnEarly = new Set();
+
 function onOffered(offer) {
+  if (withdrawnEarly.delete(offer.call_id)) return;
+  unsettledOffers.add(offer.call_id);
   state.offer = offer;
   const site = offer.terminal.site;
   const enterprise = offer.enterprise;
@@ -159,6 +166,10 @@ async function answer(accept) {
 }
 
 function onWithdrawn(message) {
+  if (!unsettledOffers.delete(message.call_id)) {
+    withdrawnEarly.add(message.call_id);
+    return;
+  }
   if (state.offer?.call_id !== message.call_id) return;
   stopRinging();
   showPanel("idle");
@@ -168,6 +179,7 @@ function onWithdrawn(message) {
 // ---- in call and wrap-up ---------------------------------------------------------------
 
 function onConnected(message) {
+  unsettledOffers.delete(message.call_id);
   stopRinging();
   state.callId = message.call_id;
   state.wrapupSession = message.session_id;
