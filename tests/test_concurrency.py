@@ -98,6 +98,17 @@ class Ledger:
         if self.in_call.get(agent) == call_id:
             del self.in_call[agent]
 
+    def check_end(self, terminals: int) -> None:
+        """What the clients saw, once every call has ended."""
+        assert self.violations == []
+        assert self.still_ringing() == {}, "offers left ringing"
+        assert len(self.outcome) == terminals, "every call ended"
+        assert [c for c, n in self.answered.items() if n > 1] == []
+        reasons = Counter(self.outcome.values())
+        # Both endings happened many times (how many were answered depends on the machine).
+        assert reasons["hangup"] == len(self.answered) and reasons["hangup"] >= 5
+        assert reasons["cancelled"] > 0
+
     def still_ringing(self) -> dict[str, set[str]]:
         """Offers each console still shows: none once every call has ended."""
         return {agent: calls for agent, calls in self.ringing.items() if calls}
@@ -203,14 +214,7 @@ async def test_no_call_lost_or_double_assigned(
         await peer.close()
     await asyncio.gather(*loops)
 
-    assert ledger.violations == []
-    assert ledger.still_ringing() == {}, "offers left ringing"
-    assert len(ledger.outcome) == TERMINALS, "every call ended"
-    assert [c for c, n in ledger.answered.items() if n > 1] == []
-    reasons = Counter(ledger.outcome.values())
-    # Both endings happened many times (how many were answered depends on the machine's speed).
-    assert reasons["hangup"] == len(ledger.answered) and reasons["hangup"] >= 5
-    assert reasons["cancelled"] > 0
+    ledger.check_end(TERMINALS)
 
     sessions, cursor = await app[keys.DB].list_sessions(limit=500)
     assert cursor is None and len(sessions) == TERMINALS
