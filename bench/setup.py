@@ -86,8 +86,7 @@ async def through_server(calls: int, trickle: bool) -> list[float]:
                 [specialist_token] = accounts.specialists.values()
                 [terminal_token] = accounts.terminals.values()
                 specialist = await RtcClient.open(http, specialist_token, url, trickle)
-                await specialist.send({"type": "agent.status", "status": "available"})
-                await specialist.recv("agent.status", status="available")
+                await specialist.available()
                 terminal = await RtcClient.open(http, terminal_token, url, trickle)
                 try:
                     served = [await served_once(terminal, specialist) for _ in range(calls)]

@@ -213,6 +213,12 @@ class RtcClient:
             raise ConnectionError(f"no welcome: {frame.type} {frame.data!r}")
         return cls(ws, welcome, trickle)
 
+    async def available(self) -> RtcClient:
+        """As a specialist: go available and wait until the server says so."""
+        await self.send({"type": "agent.status", "status": "available"})
+        await self.recv("agent.status", status="available")
+        return self
+
     @property
     def me(self) -> str:
         return str(self.welcome["participant_id"])

@@ -38,8 +38,7 @@ async def clients() -> AsyncIterator[list[RtcClient]]:
 async def _ready(client: Any, token: str, opened: list[RtcClient]) -> RtcClient:
     peer = await RtcClient.open(client, token)
     opened.append(peer)
-    await peer.send({"type": "agent.status", "status": "available"})
-    await peer.recv("agent.status", status="available")
+    await peer.available()
     return peer
 
 

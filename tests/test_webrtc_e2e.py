@@ -36,8 +36,7 @@ async def test_terminal_and_specialist_see_and_hear_each_other(
     app = app_client.server.app
     specialist = await RtcClient.open(app_client, await add_specialist(app, "li", {"tax": 1}))
     clients.append(specialist)
-    await specialist.send({"type": "agent.status", "status": "available"})
-    await specialist.recv("agent.status", status="available")
+    await specialist.available()
     terminal = await RtcClient.open(app_client, await add_terminal(app, "T1"))
     clients.append(terminal)
 

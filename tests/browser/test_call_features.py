@@ -103,8 +103,7 @@ def wang(recorded_server: LiveServer) -> Iterator[RtcClient]:
                                      department="market_regulation")
         http = aiohttp.ClientSession()
         client = await RtcClient.open(http, token, url=f"{server.url}/ws")
-        await client.send({"type": "agent.status", "status": "available"})
-        await client.recv("agent.status", status="available")
+        await client.available()
         return http, client
 
     async def close(http: aiohttp.ClientSession, client: RtcClient) -> None:

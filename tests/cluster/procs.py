@@ -272,8 +272,7 @@ local_recorder = {str(self.local_recorder).lower()}
 
     async def recorded_call(self, terminal: RtcClient, specialist: RtcClient) -> dict[str, Any]:
         """The specialist takes the terminal's call; `call.connected` (both say recorded)."""
-        await specialist.send({"type": "agent.status", "status": "available"})
-        await specialist.recv("agent.status", status="available")
+        await specialist.available()
         await terminal.send({"type": "call.request", "queue": "tax"})
         queued = await terminal.recv("call.queued")
         await specialist.recv("call.offered", call_id=queued["call_id"])

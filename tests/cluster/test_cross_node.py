@@ -16,8 +16,7 @@ async def test_terminal_on_a_specialist_on_b_talk_with_media(cluster: Cluster) -
     specialist = await RtcClient.open(cluster.http, token, url=b.url + "/ws")
     terminal = await RtcClient.open(cluster.http, await cluster.terminal("T1"), url=a.url + "/ws")
     try:
-        await specialist.send({"type": "agent.status", "status": "available"})
-        await specialist.recv("agent.status", status="available")
+        await specialist.available()
         await terminal.send({"type": "call.request", "queue": "tax"})
         queued = await terminal.recv("call.queued")
         assert queued["position"] == 1

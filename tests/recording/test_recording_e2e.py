@@ -21,7 +21,7 @@ from aiohttp import web
 from server import keys
 from server.auth import token_hash
 from server.recording.embedded import new_recorder_token
-from tests.helpers import bearer, eventually, quick_manager, quick_specialist
+from tests.helpers import add_terminal, bearer, eventually, quick_manager, quick_specialist
 from tests.recording.analysis import decode_recording, segments_settled
 from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
 
@@ -83,12 +83,9 @@ async def setup(aiohttp_client: Any, make_app: Callable[..., web.Application],
 
 async def _call(client: Any, parties: list[RtcClient]) -> tuple[dict[str, Any], str]:
     app = client.server.app
-    from tests.helpers import add_terminal
-
     specialist = await RtcClient.open(client, await quick_specialist(app, "li", {"tax": 1}))
     parties.append(specialist)
-    await specialist.send({"type": "agent.status", "status": "available"})
-    await specialist.recv("agent.status", status="available")
+    await specialist.available()
     terminal = await RtcClient.open(client, await add_terminal(app, "T1"))
     parties.append(terminal)
     await terminal.send({"type": "call.request", "queue": "tax"})
