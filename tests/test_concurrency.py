@@ -98,6 +98,13 @@ class Ledger:
         if self.in_call.get(agent) == call_id:
             del self.in_call[agent]
 
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait (up to `timeout`) for the withdrawals still on their way: a socket closed
+        now would drop them unread (aiohttp's close discards what is pending)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.still_ringing() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+
     def check_end(self, terminals: int) -> None:
         """What the clients saw, once every call has ended."""
         assert self.violations == []
@@ -210,6 +217,7 @@ async def test_no_call_lost_or_double_assigned(
         asyncio.gather(*(terminal_run(t, ledger, random.Random(rng.random())) for t in terminals)),
         150,
     )
+    await ledger.settle()
     for _, peer in specialists:
         await peer.close()
     await asyncio.gather(*loops)

@@ -8,7 +8,7 @@ connected call's members drops it here at once and, through the bus, on the othe
 nodes; that notice is published before any message about the change, and a node's
 subscription delivers in publish order, so a node refuses a departed member's relay
 before that member (or anyone) hears of the departure. Only the relay check reads this
-copy, and `Switchboard._relay` confirms a refusal with Redis (a member who just
+copy, and `signaling.incall.relay` confirms a refusal with Redis (a member who just
 joined is never refused).
 """
 

@@ -122,6 +122,7 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
                      for i in range(TERMINALS)]
         await asyncio.wait_for(asyncio.gather(
             *(terminal_run(t, ledger, random.Random(rng.random())) for t in terminals)), RUN_S)
+        await ledger.settle()
         for _, peer in specialists:
             await peer.close()
         await asyncio.gather(*loops)
