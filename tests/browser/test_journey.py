@@ -78,8 +78,11 @@ def check_manager_pages(manager: Page, artifacts: Path) -> None:
     expect(rows.first).to_contain_text("Alice Wang")
     snap(manager, artifacts, "manage-sessions", full_page=True)
 
-    csv_href = manager.get_by_role("link", name="Export CSV").get_attribute("href")
-    assert csv_href is not None and "outcome=follow_up" in csv_href
+    export = manager.get_by_role("link", name="Export CSV")
+    # The one session matches with or without the filter: wait for the link to carry it.
+    expect(export).to_have_attribute("href", re.compile("outcome=follow_up"), timeout=WAIT_MS)
+    csv_href = export.get_attribute("href")
+    assert csv_href is not None
     session_id = rows.first.get_attribute("data-session")
     assert session_id
     csv = manager.request.get(csv_href)
