@@ -108,48 +108,78 @@ async def test_sigterm_drains_and_timers_survive(cluster: Cluster) -> None:
     assert connected["session_id"] == q.get("session_id", connected["session_id"])
 
 
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own: it is stopped mid-test, which must not touch the
-    Redis that tests running beside this one share."""
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = Redis.from_url(url)
-    try:
-        for _ in range(100):
-            try:
-                await client.ping()
-                break
-            except (OSError, RedisError):
-                await asyncio.sleep(0.1)
-        else:
-            pytest.fail(f"redis-server on port {port} did not start")
-        yield url, proc
-    finally:
+class OwnRedis:
+    """A redis-server of one test's own: it is stopped mid-test, which must not touch the
+    Redis that tests running beside this one share. Append-only file on, fsync always,
+    as a deployment that must survive a Redis restart runs it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        client = Redis.from_url(self.url)
+        try:
+            for _ in range(100):
+                try:
+                    await client.ping()
+                    return
+                except (OSError, RedisError):
+                    await asyncio.sleep(0.1)
+            pytest.fail(f"redis-server on port {self.port} did not start")
+        finally:
+            await client.aclose()
+
+    def stop(self) -> None:
+        """Shut down as an operator's restart does (SIGTERM: the AOF is complete)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    async def cut(self, seconds: float) -> None:
+        """Kill every connection the nodes hold, then freeze Redis (SIGSTOP) for a while:
+        unreachable, with its state intact when it comes back (SIGCONT)."""
+        assert self.proc is not None
+        client = Redis.from_url(self.url, decode_responses=True)
+        for entry in await client.client_list():
+            if entry.get("name"):
+                await client.execute_command(  # type: ignore[no-untyped-call]
+                    "CLIENT", "KILL", "ID", entry["id"])
         await client.aclose()
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        proc.wait(timeout=10)
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
+
+    async def restart(self, down_s: float) -> None:
+        """Stop the server, leave it down for `down_s`, start it again on the same port."""
+        self.stop()
+        await asyncio.sleep(down_s)
+        await self.start()
 
 
-async def cut_redis(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
-    """Kill every connection the nodes hold, then freeze Redis (SIGSTOP) for a while:
-    unreachable, with its state intact when it comes back (SIGCONT)."""
-    client = Redis.from_url(url, decode_responses=True)
-    for entry in await client.client_list():
-        if entry.get("name"):
-            await client.execute_command(  # type: ignore[no-untyped-call]
-                "CLIENT", "KILL", "ID", entry["id"])
-    await client.aclose()
-    proc.send_signal(signal.SIGSTOP)
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[OwnRedis]:
+    server = OwnRedis(tmp_path)
+    await server.start()
     try:
-        await asyncio.sleep(seconds)
+        yield server
     finally:
-        proc.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+def degraded_then_ok(seen: list[str]) -> bool:
+    """The node's health said `degraded`, then `ok` again."""
+    return "degraded" in seen and "ok" in seen[seen.index("degraded"):]
 
 
 async def watch_health(cluster: Cluster, node: Node, seen: list[str], stop: asyncio.Event
@@ -159,42 +189,44 @@ async def watch_health(cluster: Cluster, node: Node, seen: list[str], stop: asyn
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.parametrize("outage", ["frozen", "restarted"])
 async def test_redis_lost_for_a_moment(
-    tmp_path: Path, pg_url: str, key_prefix: str,
-    own_redis: tuple[str, subprocess.Popen[bytes]],
+    tmp_path: Path, pg_url: str, key_prefix: str, own_redis: OwnRedis, outage: str
 ) -> None:
-    url, proc = own_redis
-    cluster = Cluster(tmp_path, pg_url, key_prefix, redis_url=url)
+    """Every connection cut and Redis frozen for 3 s, or Redis shut down and started again
+    3 s later: the nodes say so and recover, and what was queued before is intact."""
+    cluster = Cluster(tmp_path, pg_url, key_prefix, redis_url=own_redis.url)
     try:
-        await redis_lost_for_a_moment(cluster, url, proc)
+        a, b = await cluster.start("a", "b")
+        specialist = await cluster.connect(b, await cluster.specialist("li", {"tax": 1}))
+        terminal = await cluster.connect(a, await cluster.terminal("T1"))
+        q = await queued(terminal, "tax")
+
+        seen: list[str] = []
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_health(cluster, a, seen, stop))
+        if outage == "frozen":
+            await own_redis.cut(3.0)
+        else:
+            await own_redis.restart(3.0)
+        async with asyncio.timeout(WAIT_S):
+            while not degraded_then_ok(seen):
+                await asyncio.sleep(0.1)
+        stop.set()
+        await watcher
+        await cluster.wait_health(b, "ok")
+        assert "redis unreachable" in a.output() and "reachable again" in a.output()
+        await carry_on(specialist, terminal, q["call_id"])
     finally:
         await cluster.close()
 
 
-async def redis_lost_for_a_moment(
-    cluster: Cluster, url: str, proc: subprocess.Popen[bytes]
-) -> None:
-    a, b = await cluster.start("a", "b")
-    specialist = await cluster.connect(b, await cluster.specialist("li", {"tax": 1}))
-    terminal = await cluster.connect(a, await cluster.terminal("T1"))
-    q = await queued(terminal, "tax")
-
-    seen: list[str] = []
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_health(cluster, a, seen, stop))
-    await cut_redis(url, proc, 3.0)
-    await asyncio.sleep(2 * keys.HEARTBEAT_INTERVAL_S)
-    await cluster.wait_health(a, "ok")
-    await cluster.wait_health(b, "ok")
-    stop.set()
-    await watcher
-    assert "degraded" in seen and "ok" in seen[seen.index("degraded"):]
-    assert "redis unreachable" in a.output() and "reachable again" in a.output()
-
+async def carry_on(specialist: Peer, terminal: Peer, call_id: str) -> None:
+    """The call queued before the outage is offered, answered, and its chat flows."""
     await specialist.send({"type": "agent.status", "status": "available"})
     offered = await specialist.recv("call.offered", timeout=WAIT_S)
-    assert offered["call_id"] == q["call_id"], "the call queued before the loss is intact"
-    await specialist.send({"type": "call.accept", "call_id": q["call_id"]})
+    assert offered["call_id"] == call_id, "the call queued before the loss is intact"
+    await specialist.send({"type": "call.accept", "call_id": call_id, "offer": offered["offer"]})
     await terminal.recv("call.connected", timeout=WAIT_S)
-    await terminal.send({"type": "chat.send", "call_id": q["call_id"], "text": "ok?"})
+    await terminal.send({"type": "chat.send", "call_id": call_id, "text": "ok?"})
     assert (await specialist.recv("chat.message", timeout=20))["text"] == "ok?"
