@@ -23,10 +23,24 @@ def flush_prefix_sync(prefix: str) -> None:
         client.close()
 
 
+@pytest.fixture(scope="session")
+def used_key_prefixes() -> Iterator[list[str]]:
+    """Key prefixes to delete at the end of the run.
+
+    Not at the end of each test: the test's own servers may still be shutting down
+    then (pytest may tear `aiohttp_client` down after the prefix), and a node that
+    found its keys gone would take itself for dead."""
+    prefixes: list[str] = []
+    yield prefixes
+    for prefix in prefixes:
+        flush_prefix_sync(prefix)
+
+
 @pytest.fixture
-def redis_key_prefix() -> Iterator[str]:
+def redis_key_prefix(used_key_prefixes: list[str]) -> str:
     """A key prefix of this test alone; fails (not skips) when Redis is unreachable."""
     prefix = f"vwtest{uuid.uuid4().hex[:12]}"
+    used_key_prefixes.append(prefix)
     client = redis_sync.Redis.from_url(REDIS_URL)
     try:
         client.ping()
@@ -34,5 +48,4 @@ def redis_key_prefix() -> Iterator[str]:
         pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc!r}")
     finally:
         client.close()
-    yield prefix
-    flush_prefix_sync(prefix)
+    return prefix
