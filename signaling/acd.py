@@ -169,8 +169,8 @@ class CallCenter:
                     break
         return offers
 
-    def accept(self, call_id: str, agent_id: str, now: float) -> Call:
-        call = self._ringing(call_id, agent_id)
+    def accept(self, call_id: str, agent_id: str, now: float, offer: int | None = None) -> Call:
+        call = self._ringing(call_id, agent_id, offer)
         agent = self.agents[agent_id]
         self._unwait(call)
         call.state = CallState.CONNECTED
@@ -184,16 +184,18 @@ class CallCenter:
         self._set_state(agent, AgentState.IN_CALL, now)
         return call
 
-    def decline(self, call_id: str, agent_id: str, now: float) -> Call:
-        call = self._ringing(call_id, agent_id)
+    def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                ) -> Call:
+        call = self._ringing(call_id, agent_id, offer)
         call.declined_by.append(agent_id)
         self._release(call, now)
         return call
 
-    def timeout(self, call_id: str, agent_id: str, now: float) -> tuple[Call, bool] | None:
+    def timeout(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                ) -> tuple[Call, bool] | None:
         """Ring timeout: withdraw the offer. True when the specialist is now set away."""
         call = self.calls.get(call_id)
-        if call is None or call.ringing_agent != agent_id:
+        if call is None or not call.rings(agent_id, offer):
             return None
         agent = self.agents[agent_id]
         call.missed_by.append(agent_id)
@@ -228,9 +230,10 @@ class CallCenter:
         del self.calls[call_id]
         return call
 
-    def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
+    def join(self, invitation_id: str, agent_id: str, now: float, offer: int | None = None
+             ) -> Call:
         """The specialist answers an invitation: they join its connected call."""
-        invitation = self._ringing(invitation_id, agent_id)
+        invitation = self._ringing(invitation_id, agent_id, offer)
         call = self.calls.get(invitation.joins or "")
         if call is None or call.state != CallState.CONNECTED:
             raise Refused("offer_gone", "the session you were invited to has ended")
@@ -325,9 +328,9 @@ class CallCenter:
         except KeyError:
             raise Refused("not_logged_in", f"specialist {agent_id} is not logged in") from None
 
-    def _ringing(self, call_id: str, agent_id: str) -> Call:
+    def _ringing(self, call_id: str, agent_id: str, offer: int | None) -> Call:
         call = self.calls.get(call_id)
-        if call is None or call.ringing_agent != agent_id:
+        if call is None or not call.rings(agent_id, offer):
             raise Refused("offer_gone", f"call {call_id} is not ringing you")
         return call
 
@@ -362,12 +365,14 @@ class CallCenter:
         agent = self.agents[min(pool, key=rank)]
         call.state = CallState.RINGING
         call.ringing_agent = agent.id
+        call.offers += 1
         agent.call_id = call.id
         self._set_state(agent, AgentState.RINGING, now)
         return Offer(
             call_id=call.id,
             agent_id=agent.id,
             queue=call.queue,
+            offer=call.offers,
             via_overflow=call.queue not in agent.skills,
         )
 
@@ -401,3 +406,4 @@ class CallCenter:
                 self._available[q].add(agent.id)
             else:
                 self._available[q].discard(agent.id)
+

@@ -16,7 +16,7 @@ import msgspec
 from . import conference
 from . import events as ev
 from . import messages as m
-from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .backend import MessageBus, Presences, Router, Scheduler, SessionLog, ring_timer
 from .batch import Batch
 from .errors import Refused
 from .identity import Identity, principal_of
@@ -65,7 +65,8 @@ class CallSteps:
         done = True
         try:
             if kind == "ring":
-                done = await self._ring_timeout(payload["call_id"], payload["agent_id"])
+                done = await self._ring_timeout(
+                    payload["call_id"], payload["agent_id"], payload.get("offer"))
             elif kind == "wrapup":
                 done = await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
             elif kind == "overflow":
@@ -81,16 +82,17 @@ class CallSteps:
         except Refused as exc:
             log.info("timer %s %s: %s", kind, payload, exc)
 
-    async def _ring_timeout(self, call_id: str, agent_id: str) -> bool:
-        result = await self.router.timeout(call_id, agent_id, self.clock())
+    async def _ring_timeout(self, call_id: str, agent_id: str, offer: int | None) -> bool:
+        result = await self.router.timeout(call_id, agent_id, self.clock(), offer)
         if result is None:
             return False
         call, went_away = result
         actor = principal_of(SPECIALIST, agent_id)
         batch = Batch(self)
-        batch.event(ev.MISSED, call, actor, agent_id=agent_id)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason="timeout")
-        batch.send(actor, m.CallWithdrawn(call_id=call_id, reason="timeout"))
+        batch.event(ev.MISSED, call, actor, agent_id=agent_id, offer=call.offers)
+        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, offer=call.offers,
+                    reason="timeout")
+        batch.send(actor, m.CallWithdrawn(call_id=call_id, offer=call.offers, reason="timeout"))
         if went_away:
             self._status(batch, agent_id, AgentState.AWAY, "missed_offers")
         else:
@@ -117,42 +119,54 @@ class CallSteps:
 
     async def _dispatch(self) -> None:
         """Offer what the router matched, all in one batch: logged before anything else
-        (a cancel, say) can withdraw one of them."""
+        (a cancel, say) can withdraw one of them.
+
+        Ring timers are set before the batch (a node that dies before sending still has
+        its offers withdrawn) and set again after it: the ring time counts from the offer
+        sent, as the console's countdown does, however long the log took."""
         offers = await self.router.dispatch(self.clock())
         if not offers:
             return
         batch = Batch(self)
+        rung: list[Offer] = []
         for offer in offers:
             call = await self.router.get_call(offer.call_id)
             if call is not None:
-                await self._offer(batch, call, offer)
+                self._offer(batch, call, offer)
+                rung.append(offer)
+        await self._ring_timers(rung)
         await batch.commit()
+        await self._ring_timers(rung)
 
-    async def _offer(self, batch: Batch, call: Call, offer: Offer) -> None:
-        config = self.queues[call.queue]
+    async def _ring_timers(self, offers: list[Offer]) -> None:
+        for offer in offers:
+            await self.scheduler.schedule(
+                ring_timer(offer.call_id, offer.offer),
+                self.queues[offer.queue].ring_timeout_s,
+                "ring",
+                {"call_id": offer.call_id, "agent_id": offer.agent_id, "offer": offer.offer},
+            )
+
+    def _offer(self, batch: Batch, call: Call, offer: Offer) -> None:
         actor = principal_of(SPECIALIST, offer.agent_id)
         batch.event(
             ev.OFFERED,
             call,
             actor,
             agent_id=offer.agent_id,
+            offer=offer.offer,
             queue=call.queue,
             via_overflow=offer.via_overflow,
         )
         self._status(batch, offer.agent_id, AgentState.RINGING, "offered")
-        batch.send(actor, self._offered_message(call, offer.via_overflow))
-        await self.scheduler.schedule(
-            f"ring:{call.id}",
-            config.ring_timeout_s,
-            "ring",
-            {"call_id": call.id, "agent_id": offer.agent_id},
-        )
+        batch.send(actor, self._offered_message(call, offer.offer, offer.via_overflow))
 
-    def _offered_message(self, call: Call, via_overflow: bool) -> m.CallOffered:
+    def _offered_message(self, call: Call, offer: int, via_overflow: bool) -> m.CallOffered:
         terminal = terminal_of(call)
         enterprise = call.context.get("enterprise")
         return m.CallOffered(
             call_id=call.id,
+            offer=offer,
             queue=call.queue,
             terminal=terminal.terminal_info(),
             ring_timeout_s=self.queues[call.queue].ring_timeout_s,
@@ -167,11 +181,13 @@ class CallSteps:
         call = await self.router.withdraw(call_id, agent_id, self.clock())
         if call is None:
             return
-        await self.scheduler.cancel(f"ring:{call_id}")
+        await self.scheduler.cancel(ring_timer(call_id, call.offers))
         batch = Batch(self)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, reason=reason)
+        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, offer=call.offers,
+                    reason=reason)
         batch.send(
-            principal_of(SPECIALIST, agent_id), m.CallWithdrawn(call_id=call_id, reason=reason)
+            principal_of(SPECIALIST, agent_id),
+            m.CallWithdrawn(call_id=call_id, offer=call.offers, reason=reason),
         )
         self._status(batch, agent_id, AgentState.AVAILABLE, reason)
         await batch.commit()
@@ -184,10 +200,11 @@ class CallSteps:
         self.watch.forget(call_id)
         batch = Batch(self)
         if call.ringing_agent is not None:
-            await self.scheduler.cancel(f"ring:{call_id}")
+            await self.scheduler.cancel(ring_timer(call_id, call.offers))
             agent = principal_of(SPECIALIST, call.ringing_agent)
-            batch.event(ev.WITHDRAWN, call, None, agent_id=call.ringing_agent, reason=reason)
-            batch.send(agent, m.CallWithdrawn(call_id=call_id, reason=reason))
+            batch.event(ev.WITHDRAWN, call, None, agent_id=call.ringing_agent,
+                        offer=call.offers, reason=reason)
+            batch.send(agent, m.CallWithdrawn(call_id=call_id, offer=call.offers, reason=reason))
             self._status(batch, call.ringing_agent, AgentState.AVAILABLE, reason)
         batch.event(ev.ABANDONED, call, principal_of(TERMINAL, call.terminal_id), reason=reason)
         batch.send(

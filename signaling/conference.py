@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 from . import events as ev
 from . import messages as m
 from .acd import REQUEUE_PRIORITY
+from .backend import ring_timer
 from .errors import Refused
 from .identity import Identity, principal_of
 from .model import AgentState, Call, CallState
@@ -86,11 +87,12 @@ async def pending_invitations(board: Switchboard, call: Call) -> list[Call]:
             if c.joins == call.id]
 
 
-async def accept(board: Switchboard, who: Identity, invitation: Call) -> None:
+async def accept(board: Switchboard, who: Identity, invitation: Call, offer: int | None
+                 ) -> None:
     """The invited specialist answers: they join the call and offer to everyone in it."""
     now = board.clock()
-    call = await board.router.join(invitation.id, who.id, now)
-    await board.scheduler.cancel(f"ring:{invitation.id}")
+    call = await board.router.join(invitation.id, who.id, now, offer)
+    await board.scheduler.cancel(ring_timer(invitation.id, invitation.offers))
     batch = board.batch()
     batch.event(ev.PARTICIPANT_JOINED, call, who.principal, participant_id=who.principal,
                 role=SPECIALIST, principal_id=who.id, name=who.name,
@@ -137,12 +139,13 @@ async def cancel(board: Switchboard, invitation_id: str, reason: str) -> None:
     invitation = await board.router.remove(invitation_id, board.clock())
     if invitation is None:
         return
-    await board.scheduler.cancel(f"ring:{invitation_id}")
+    await board.scheduler.cancel(ring_timer(invitation_id, invitation.offers))
     call = await board.router.get_call(invitation.joins or "")
     batch = board.batch()
     if invitation.ringing_agent is not None:
         agent = principal_of(SPECIALIST, invitation.ringing_agent)
-        batch.send(agent, m.CallWithdrawn(call_id=invitation_id, reason=reason))
+        batch.send(agent, m.CallWithdrawn(call_id=invitation_id, offer=invitation.offers,
+                                          reason=reason))
         board.set_status(batch, invitation.ringing_agent, AgentState.AVAILABLE, reason)
     batch.events.append(ev.LogEvent(type=ev.INVITE_CANCELLED, ts=board.utcnow(),
                                     session_id=invitation.session_id, call_id=invitation.joins,

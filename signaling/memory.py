@@ -55,14 +55,17 @@ class MemoryRouter:
     async def dispatch(self, now: float) -> list[Offer]:
         return self.center.dispatch(now)
 
-    async def accept(self, call_id: str, agent_id: str, now: float) -> Call:
-        return self.center.accept(call_id, agent_id, now)
+    async def accept(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                     ) -> Call:
+        return self.center.accept(call_id, agent_id, now, offer)
 
-    async def decline(self, call_id: str, agent_id: str, now: float) -> Call:
-        return self.center.decline(call_id, agent_id, now)
+    async def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                      ) -> Call:
+        return self.center.decline(call_id, agent_id, now, offer)
 
-    async def timeout(self, call_id: str, agent_id: str, now: float) -> tuple[Call, bool] | None:
-        return self.center.timeout(call_id, agent_id, now)
+    async def timeout(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                      ) -> tuple[Call, bool] | None:
+        return self.center.timeout(call_id, agent_id, now, offer)
 
     async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.withdraw(call_id, agent_id, now)
@@ -73,9 +76,10 @@ class MemoryRouter:
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.requeue(call_id, agent_id, now)
 
-    async def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
+    async def join(self, invitation_id: str, agent_id: str, now: float,
+                   offer: int | None = None) -> Call:
         call = self.center.calls.get(invitation_id)
-        joined = self.center.join(invitation_id, agent_id, now)
+        joined = self.center.join(invitation_id, agent_id, now, offer)
         self._forget(call)
         return joined
 

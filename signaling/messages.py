@@ -67,12 +67,25 @@ class AgentStatus(Message, tag="agent.status"):
     status: Literal["available", "away"]
 
 
+OfferNumber = Annotated[int, msgspec.Meta(ge=1)]
+
+
 class CallAccept(Message, tag="call.accept"):
+    """Answer an offer. Send the `offer` number of the `call.offered` answered: a call
+    may be offered to the same specialist again after a withdrawal, and an answer sent
+    as the first offer ended must not take the next one, not seen yet (it is refused
+    with `offer_gone`; the new offer follows). Without `offer`, whichever offer of
+    `call_id` rings now is answered."""
+
     call_id: Id
+    offer: OfferNumber | None = None
 
 
 class CallDecline(Message, tag="call.decline"):
+    """Decline an offer; `offer` as for `call.accept`."""
+
     call_id: Id
+    offer: OfferNumber | None = None
 
 
 class CallHangup(Message, tag="call.hangup"):
@@ -293,7 +306,11 @@ class AgentStatusChanged(Message, tag="agent.status"):
 
 
 class CallOffered(Message, tag="call.offered"):
+    """A call rings this specialist. `offer` numbers the call's offers (1, 2, ...): the
+    same call may be offered to the same specialist again after a withdrawal."""
+
     call_id: str
+    offer: int
     queue: str
     terminal: TerminalInfo
     ring_timeout_s: float
@@ -305,11 +322,13 @@ class CallOffered(Message, tag="call.offered"):
 
 
 class CallWithdrawn(Message, tag="call.withdrawn"):
-    """The offer of `call_id` is over (taken, cancelled, timed out). Match it by `call_id`:
-    with Redis routing the next `call.offered` may arrive before it, and an offer withdrawn
-    as it was made may be withdrawn before its `call.offered` arrives (then do not ring)."""
+    """The offer `offer` of `call_id` is over (taken, cancelled, timed out). Match it by
+    `call_id` and `offer`: with Redis routing the next `call.offered` may arrive before
+    it, and an offer withdrawn as it was made may be withdrawn before its `call.offered`
+    arrives (then do not ring)."""
 
     call_id: str
+    offer: int
     reason: str
 
 

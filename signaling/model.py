@@ -71,6 +71,7 @@ class Call(msgspec.Struct, kw_only=True):
     priority: int = 0
     state: CallState = CallState.QUEUED
     ringing_agent: str | None = None
+    offers: int = 0  # offers made so far: the number of the current (or last) offer
     declined_by: list[str] = msgspec.field(default_factory=list)
     missed_by: list[str] = msgspec.field(default_factory=list)
     overflowed: bool = False
@@ -86,6 +87,12 @@ class Call(msgspec.Struct, kw_only=True):
     def is_invitation(self) -> bool:
         return self.joins is not None
 
+    def rings(self, agent_id: str, offer: int | None) -> bool:
+        """Ringing this specialist, as offer number `offer` if one is named: an answer to
+        an offer already withdrawn must not take the call's next offer to them, which
+        they may not have seen yet."""
+        return self.ringing_agent == agent_id and offer in (None, self.offers)
+
 
 class Offer(msgspec.Struct, kw_only=True, frozen=True):
     """A call now ringing one specialist."""
@@ -93,6 +100,7 @@ class Offer(msgspec.Struct, kw_only=True, frozen=True):
     call_id: str
     agent_id: str
     queue: str
+    offer: int  # `Call.offers` at this offer: an answer naming an older one is stale
     via_overflow: bool = False
 
 

@@ -31,7 +31,7 @@ messages are relayed only between participants of the same call, with `from` add
 
 def _type_name(t: mi.Type) -> str:
     if isinstance(t, mi.UnionType):
-        return " | ".join(_type_name(x) for x in t.types)
+        return " or ".join(_type_name(x) for x in t.types)
     if isinstance(t, mi.NoneType):
         return "null"
     if isinstance(t, mi.StrType):

@@ -57,9 +57,8 @@ async def resync(board: Switchboard, who: Identity, resumed: bool) -> None:
         return
     call = offered
     if agent.state == AgentState.RINGING and call.ringing_agent == who.id:
-        await board.bus.send(
-            who.principal, m.encode(board._offered_message(call, call.queue not in agent.skills))
-        )
+        offered_again = board._offered_message(call, call.offers, call.queue not in agent.skills)
+        await board.bus.send(who.principal, m.encode(offered_again))
     elif agent.state == AgentState.IN_CALL:
         await _connected_again(board, who, call.id)
 

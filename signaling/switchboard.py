@@ -19,7 +19,7 @@ from typing import Any
 from . import conference, incall, jointwork
 from . import events as ev
 from . import messages as m
-from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .backend import MessageBus, Presences, Router, Scheduler, SessionLog, ring_timer
 from .batch import Batch
 from .callsteps import (
     SPECIALIST,
@@ -118,6 +118,8 @@ class Switchboard(CallSteps):
         )
         await self._resync(who, resumed)
         sink.send(m.encode(await self.watch.status_message()))
+        if who.role == SPECIALIST:  # back and still available: calls may be waiting
+            await self._dispatch()
         return presence.epoch
 
     async def disconnect(self, who: Identity, epoch: int, sink: Any) -> None:
@@ -257,11 +259,11 @@ class Switchboard(CallSteps):
     async def _call_accept(self, who: Identity, msg: m.CallAccept) -> None:
         pending = await self.router.get_call(msg.call_id)
         if pending is not None and pending.is_invitation:
-            await conference.accept(self, who, pending)
+            await conference.accept(self, who, pending, msg.offer)
             return
         now = self.clock()
-        call = await self.router.accept(msg.call_id, who.id, now)
-        await self.scheduler.cancel(f"ring:{call.id}")
+        call = await self.router.accept(msg.call_id, who.id, now, msg.offer)
+        await self.scheduler.cancel(ring_timer(call.id, call.offers))
         await self.scheduler.cancel(f"overflow:{call.id}")
         self.watch.forget(call.id)
         batch = Batch(self)
@@ -272,6 +274,7 @@ class Switchboard(CallSteps):
             who.principal,
             agent_id=who.id,
             agent_name=who.name,
+            offer=call.offers,
             wait_s=round(wait_s, 3),
         )
         terminal = terminal_of(call)
@@ -314,11 +317,12 @@ class Switchboard(CallSteps):
         self.watch.changed(call.queue)
 
     async def _call_decline(self, who: Identity, msg: m.CallDecline) -> None:
-        call = await self.router.decline(msg.call_id, who.id, self.clock())
-        await self.scheduler.cancel(f"ring:{call.id}")
+        call = await self.router.decline(msg.call_id, who.id, self.clock(), msg.offer)
+        await self.scheduler.cancel(ring_timer(call.id, call.offers))
         batch = Batch(self)
-        batch.event(ev.DECLINED, call, who.principal, agent_id=who.id)
-        batch.send(who.principal, m.CallWithdrawn(call_id=call.id, reason="declined"))
+        batch.event(ev.DECLINED, call, who.principal, agent_id=who.id, offer=call.offers)
+        batch.send(who.principal,
+                   m.CallWithdrawn(call_id=call.id, offer=call.offers, reason="declined"))
         self._status(batch, who.id, AgentState.AVAILABLE, "declined")
         await batch.commit()
         if call.is_invitation:

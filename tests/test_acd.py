@@ -205,3 +205,23 @@ def test_snapshot_counts() -> None:
     snap = cc.snapshot("tax", 30.0)
     assert (snap.waiting, snap.available, snap.busy, snap.away, snap.logged_in) == (2, 0, 2, 1, 3)
     assert snap.longest_wait_s == 20.0
+
+
+def test_an_answer_naming_an_older_offer_is_refused() -> None:
+    """A call offered to the same specialist twice: the answer to the first offer, come
+    late, must not take the second (their console may not show it yet)."""
+    cc = center()
+    join(cc, "alice", 0.0)
+    call(cc, "c1", 1.0)
+    (first,) = cc.dispatch(2.0)
+    assert cc.timeout("c1", "alice", 3.0, offer=first.offer + 1) is None  # not that offer
+    assert cc.timeout("c1", "alice", 3.0, offer=first.offer) is not None
+    (second,) = cc.dispatch(3.0)
+    assert (second.agent_id, first.offer, second.offer) == ("alice", 1, 2)
+    assert cc.timeout("c1", "alice", 3.5, offer=first.offer) is None  # a late timer
+    for answer in (cc.accept, cc.decline):
+        with pytest.raises(Refused) as refused:
+            answer("c1", "alice", 4.0, first.offer)
+        assert refused.value.code == "offer_gone"
+    assert cc.calls["c1"].ringing_agent == "alice"
+    assert cc.accept("c1", "alice", 4.0, second.offer).state == CallState.CONNECTED

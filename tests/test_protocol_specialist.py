@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from server import keys
 from tests.helpers import (
     Peer,
     add_terminal,
     connect,
     connected_call,
+    eventually,
     log_size,
     quick_specialist,
     routing_state,
@@ -42,6 +44,39 @@ async def test_ring_timeout_offers_the_next_specialist(aiohttp_client: Any,
     assert (withdrawn["call_id"], withdrawn["reason"]) == (call_id, "timeout")
     await alice.recv("agent.status", status="available")
     await bob.recv("call.offered", call_id=call_id)
+
+
+async def test_an_answer_to_a_withdrawn_offer_does_not_take_the_next(app_client: Any) -> None:
+    """Alice's offer is withdrawn (her connection dropped) and the call rings her again
+    when she is back: an answer naming offer 1, sent as it ended, is refused instead of
+    taking offer 2, which she may not have seen yet (it could reach her after
+    `call.connected`). An answer naming offer 2, or none, takes it."""
+    app = app_client.server.app
+    token = await quick_specialist(app, "alice", {"tax": 1})
+    alice = await specialist_ready(app_client, token)
+    _, call_id = await ask(app_client, "T1")
+    assert (await alice.recv("call.offered", call_id=call_id))["offer"] == 1
+    await alice.close()
+
+    async def withdrawn() -> bool:
+        state = await routing_state(app, ["alice"], [call_id])
+        return bool(state[f"call:{call_id}"][0] == "queued")
+
+    await eventually(withdrawn)  # the server saw her go (else the resume keeps offer 1)
+    alice = await connect(app_client, token, resume=alice.welcome["resume"])
+    second = await alice.recv("call.offered", call_id=call_id)
+    assert second["offer"] == 2
+    for verb in ("accept", "decline"):
+        await alice.send({"type": f"call.{verb}", "call_id": call_id, "offer": 1})
+        await alice.error("offer_gone")
+    assert (await routing_state(app, ["alice"], [call_id]))["agent:alice"] == ("ringing", call_id)
+    await alice.send({"type": "call.accept", "call_id": call_id, "offer": 2})
+    connected = await alice.recv("call.connected", call_id=call_id)
+    assert not [m for m in alice.inbox if m["type"] == "call.offered"]
+    detail = await app[keys.DB].get_session(connected["session_id"])
+    assert [(e.type, e.data.get("offer")) for e in detail.events
+            if e.type in ("offered", "withdrawn", "answered")] == [
+        ("offered", 1), ("withdrawn", 1), ("offered", 2), ("answered", 2)]
 
 
 async def test_two_missed_offers_set_away(aiohttp_client: Any, make_app: App) -> None:

@@ -57,11 +57,12 @@ local function pick(cid)
   if best == nil then return nil end
   local aid = best[4]
   redis.call("HSET", c, "state", "ringing", "ring", aid)
+  local n = redis.call("HINCRBY", c, "offers", 1)
   redis.call("HSET", k("a", aid), "call", cid)
   set_state(aid, "ringing")
   local via = "1"
   if hget(k("a", aid), "s:" .. q) then via = "0" end
-  return {cid, aid, q, via}
+  return {cid, aid, q, via, tostring(n)}
 end
 
 local offers = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 JOIN = """
 local iid, aid = ARGV[4], ARGV[5]
-local inv = ringing(iid, aid)
+local inv = ringing(iid, aid, ARGV[6])
 local cid = hget(inv, "joins") or ""
 local c = k("c", cid)
 if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then

@@ -57,6 +57,11 @@ def _split(value: str) -> list[str]:
     return value.split(keys.SEP) if value else []
 
 
+def _arg(offer: int | None) -> str:
+    """An offer number as a script argument; "" = whichever offer is ringing."""
+    return "" if offer is None else str(offer)
+
+
 def _fields(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -67,7 +72,8 @@ def call_from(flat: Sequence[str]) -> Call:
     return Call(
         id=blob.id, session_id=blob.session_id, queue=blob.queue, terminal_id=blob.terminal_id,
         enqueued_at=blob.enqueued_at, priority=int(h["prio"]), state=CallState(h["state"]),
-        ringing_agent=h.get("ring") or None, declined_by=_split(h.get("declined", "")),
+        ringing_agent=h.get("ring") or None, offers=int(h.get("offers") or 0),
+        declined_by=_split(h.get("declined", "")),
         missed_by=_split(h.get("missed", "")), overflowed=h.get("ovf") == "1",
         agents=_split(h.get("agents", "")),
         answered_at=float(h["ans"]) if h.get("ans") else None, context=blob.context,
@@ -187,18 +193,21 @@ class RedisRouter:
         flat = await self._run("dispatch", now)
         return [
             Offer(call_id=flat[i], agent_id=flat[i + 1], queue=flat[i + 2],
-                  via_overflow=flat[i + 3] == "1")
-            for i in range(0, len(flat), 4)
+                  via_overflow=flat[i + 3] == "1", offer=int(flat[i + 4]))
+            for i in range(0, len(flat), 5)
         ]
 
-    async def accept(self, call_id: str, agent_id: str, now: float) -> Call:
-        return call_from(await self._run("accept", now, call_id, agent_id))
+    async def accept(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                     ) -> Call:
+        return call_from(await self._run("accept", now, call_id, agent_id, _arg(offer)))
 
-    async def decline(self, call_id: str, agent_id: str, now: float) -> Call:
-        return call_from(await self._run("decline", now, call_id, agent_id))
+    async def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                      ) -> Call:
+        return call_from(await self._run("decline", now, call_id, agent_id, _arg(offer)))
 
-    async def timeout(self, call_id: str, agent_id: str, now: float) -> tuple[Call, bool] | None:
-        result = await self._run("timeout", now, call_id, agent_id)
+    async def timeout(self, call_id: str, agent_id: str, now: float, offer: int | None = None
+                      ) -> tuple[Call, bool] | None:
+        result = await self._run("timeout", now, call_id, agent_id, _arg(offer))
         if not result:
             return None
         return call_from(result[1]), bool(result[0])
@@ -212,8 +221,9 @@ class RedisRouter:
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self._changed(await self._maybe_call("requeue", now, call_id, agent_id))
 
-    async def join(self, invitation_id: str, agent_id: str, now: float) -> Call:
-        call = call_from(await self._run("join", now, invitation_id, agent_id))
+    async def join(self, invitation_id: str, agent_id: str, now: float,
+                   offer: int | None = None) -> Call:
+        call = call_from(await self._run("join", now, invitation_id, agent_id, _arg(offer)))
         self._changed(call)
         return call
 

@@ -4,9 +4,10 @@ is atomic across every node (Redis runs one script at a time).
 Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
 `ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
-ringing), `declined`, `missed`, `agents` (lists joined by US, 0x1f), `ovf`
-("1" once overflowed), `ans` (answer time), `wkey` (its member in `w:<queue>`);
-an invitation also has `joins`, `target`, `xfer` (see `invitations.py`).
+ringing), `offers` (offers made so far), `declined`, `missed`, `agents` (lists
+joined by US, 0x1f), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
+(its member in `w:<queue>`); an invitation also has `joins`, `target`, `xfer`
+(see `invitations.py`).
 Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
 queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
 time), `answered`, `streak` (consecutive missed offers), `call`, `m:<queue>`
@@ -136,9 +137,14 @@ local function release(cid)
     end
   end
 end
-local function ringing(cid, aid)
+-- Call `c` rings `aid`, with offer number `offer` unless that is "" (see `Call.rings`).
+local function rings(c, aid, offer)
+  return redis.call("EXISTS", c) == 1 and hget(c, "ring") == aid
+    and (offer == nil or offer == "" or (hget(c, "offers") or "0") == offer)
+end
+local function ringing(cid, aid, offer)
   local c = k("c", cid)
-  if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then
+  if not rings(c, aid, offer) then
     refuse("offer_gone", "call " .. cid .. " is not ringing you")
   end
   return c
@@ -293,7 +299,7 @@ return 1
 
 ACCEPT = """
 local cid, aid = ARGV[4], ARGV[5]
-local c = ringing(cid, aid)
+local c = ringing(cid, aid, ARGV[6])
 local a = k("a", aid)
 unwait(cid)
 redis.call("HSET", c, "state", "connected", "ring", "")
@@ -307,7 +313,7 @@ return redis.call("HGETALL", c)
 
 DECLINE = """
 local cid, aid = ARGV[4], ARGV[5]
-local c = ringing(cid, aid)
+local c = ringing(cid, aid, ARGV[6])
 append(c, "declined", aid)
 release(cid)
 return redis.call("HGETALL", c)
@@ -316,7 +322,7 @@ return redis.call("HGETALL", c)
 TIMEOUT = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = k("c", cid)
-if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then return false end
+if not rings(c, aid, ARGV[6]) then return false end
 append(c, "missed", aid)
 local streak = redis.call("HINCRBY", k("a", aid), "streak", 1)
 release(cid)
@@ -330,7 +336,7 @@ return {0, redis.call("HGETALL", c)}
 WITHDRAW = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = k("c", cid)
-if redis.call("EXISTS", c) == 0 or hget(c, "ring") ~= aid then return false end
+if not rings(c, aid) then return false end
 release(cid)
 return redis.call("HGETALL", c)
 """

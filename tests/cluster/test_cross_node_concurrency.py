@@ -32,7 +32,13 @@ from server.cluster.router import RedisRouter
 from server.storage import Database
 from signaling.model import QueueConfig
 from tests.cluster.procs import Cluster
-from tests.test_concurrency import Ledger, specialist_loop, terminal_run
+from tests.test_concurrency import (
+    Ledger,
+    session_details,
+    specialist_loop,
+    terminal_run,
+    timeline,
+)
 
 TERMINALS = 150
 SPECIALISTS = 16
@@ -131,10 +137,12 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
 
         assert broken == [] and snapshots > 100
         print(f"{snapshots} Redis snapshots; {ledger.offers} offers, {ledger.overtaken} "
-              f"overtook a withdrawal; endings {Counter(ledger.outcome.values())}")
-        ledger.check_end(TERMINALS)
-
-        states = await settled_log(await cluster.provision(), TERMINALS)
+              f"overtook a withdrawal; answers that crossed a withdrawal {dict(ledger.refused)}; "
+              f"endings {Counter(ledger.outcome.values())}")
+        db = await cluster.provision()
+        states = await settled_log(db, TERMINALS)
+        details = await session_details(db, TERMINALS)
+        ledger.check_end(TERMINALS, {d.call_id: timeline(d) for d in details})
         assert len(states) == TERMINALS
         for call_id, reason in ledger.outcome.items():
             expected = "ended" if reason == "hangup" else "abandoned"

@@ -44,10 +44,16 @@ class Pair:
         self.calls: list[str] = []
         self.succeeded: set[str] = set()
         self.targeted_offers = 0
+        self.stale_refused = 0  # answers refused only because they named an older offer
+        self.offer_rng = random.Random(7)  # its own: the walk's steps stay as they were
 
     async def both(self, method: str, *args: Any) -> Any:
         results = [await outcome(getattr(r, method)(*args)) for r in self.routers]
         assert results[0] == results[1], (method, args, results)
+        if results[0] == ("refused", "offer_gone") and len(args) == 4 and args[3] is not None:
+            call = self.routers[0].center.calls.get(args[0])
+            if call is not None and call.ringing_agent == args[1]:  # refused for its number
+                self.stale_refused += 1
         if results[0][0] == "ok" and results[0][1]:
             self.succeeded.add(method)
         if method == "dispatch" and results[0][0] == "ok":
@@ -137,7 +143,12 @@ async def call_step(pair: Pair, rng: random.Random, op: str, agent: str, call_id
             verb = "join"
         ringing = mem_call.ringing_agent if mem_call else None
         target = ringing if ringing and rng.random() < 0.85 else agent
-        await pair.both(verb, call_id, target, now)
+        args: list[Any] = [call_id, target, now]
+        if verb != "withdraw":  # the offer answered: the current one, an older one, or unsaid
+            current = mem_call.offers if mem_call else 1
+            args.append(pair.offer_rng.choice([None, current, current, current, current - 1,
+                                               current + 1]))
+        await pair.both(verb, *args)
         await pair.both("dispatch", now)
     elif op == "requeue":
         target = mem_call.agents[0] if mem_call and mem_call.agents else agent
@@ -208,9 +219,10 @@ async def test_random_walk_gives_identical_results(redis: Redis, key_prefix: str
     red = RedisRouter(redis, key_prefix, QUEUES)
     await red.start()
     pair = Pair(MemoryRouter(QUEUES), red)
-    await walk(pair, random.Random(seed), 500)
+    await walk(pair, random.Random(seed), 800)
     assert {"dispatch", "accept", "decline", "timeout", "withdraw", "remove", "overflow",
             "hangup", "requeue", "wrapup_done"} <= pair.succeeded
+    assert pair.stale_refused > 0
 
 
 async def conference_round(pair: Pair, rng: random.Random, n: int, now: float) -> None:

@@ -14,7 +14,10 @@ const $ = (id) => document.getElementById(id);
 const STATUS_LABELS = {
   available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
 };
-const OUTCOME_ERRORS = { invalid_message: "The form was not accepted" };
+const OUTCOME_ERRORS = {
+  invalid_message: "The form was not accepted",
+  offer_gone: "That call was no longer ringing you.",
+};
 /** Status changes the specialist did not ask for, explained; others need no note. */
 const STATUS_REASONS = {
   missed_offer: "You did not answer the last call; it went to the next specialist.",
@@ -119,14 +122,16 @@ function renderQueues(queues) {
 
 // ---- incoming call -------------------------------------------------------------------
 
-// With several nodes an offer's call.withdrawn may come before the call.offered itself
-// (withdrawn as it was made): such an offer is over and must not ring.
+// Offers are known by call and offer number: one call may ring this console again after
+// a withdrawal. With several nodes an offer's call.withdrawn may come before the
+// call.offered itself (withdrawn as it was made): such an offer is over and must not ring.
 const unsettledOffers = new Set();
 const withdrawnEarly = new Set();
+const offerKey = (message) => `${message.call_id}#${message.offer}`;
 
 function onOffered(offer) {
-  if (withdrawnEarly.delete(offer.call_id)) return;
-  unsettledOffers.add(offer.call_id);
+  if (withdrawnEarly.delete(offerKey(offer))) return;
+  unsettledOffers.add(offerKey(offer));
   state.offer = offer;
   const site = offer.terminal.site;
   const enterprise = offer.enterprise;
@@ -161,16 +166,17 @@ async function answer(accept) {
   if (!offer) return;
   stopRinging();
   if (accept) await ensureMedia();
-  signaling.send(accept ? "call.accept" : "call.decline", { call_id: offer.call_id });
+  signaling.send(accept ? "call.accept" : "call.decline",
+    { call_id: offer.call_id, offer: offer.offer });
   if (!accept) showPanel("idle");
 }
 
 function onWithdrawn(message) {
-  if (!unsettledOffers.delete(message.call_id)) {
-    withdrawnEarly.add(message.call_id);
+  if (!unsettledOffers.delete(offerKey(message))) {
+    withdrawnEarly.add(offerKey(message));
     return;
   }
-  if (state.offer?.call_id !== message.call_id) return;
+  if (!state.offer || offerKey(state.offer) !== offerKey(message)) return;
   stopRinging();
   showPanel("idle");
   $("idle-note").textContent = `The call was withdrawn (${message.reason.replaceAll("_", " ")}).`;
@@ -179,7 +185,9 @@ function onWithdrawn(message) {
 // ---- in call and wrap-up ---------------------------------------------------------------
 
 function onConnected(message) {
-  unsettledOffers.delete(message.call_id);
+  for (const key of unsettledOffers) {
+    if (key.startsWith(`${message.call_id}#`)) unsettledOffers.delete(key);
+  }
   stopRinging();
   state.callId = message.call_id;
   state.wrapupSession = message.session_id;
@@ -239,6 +247,10 @@ function onSaved(message) {
 
 function onError(message) {
   const text = OUTCOME_ERRORS[message.code] ?? message.message;
+  // An answer that crossed the offer's withdrawal: back to idle, unless a new offer rings.
+  if (message.code === "offer_gone" && !state.offer && document.body.dataset.panel === "offer") {
+    showPanel("idle");
+  }
   if (document.body.dataset.panel === "wrapup") $("wrapup-status").textContent = text;
   else $("idle-note").textContent = text;
 }
