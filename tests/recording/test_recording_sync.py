@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiortc.mediastreams import MediaStreamTrack
@@ -23,7 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from tests.cluster.procs import RecordingCluster
 from tests.recording.analysis import SYNC_TOLERANCE_S, decode_recording
 from tests.recording.synthetic import FLASH_AT_S, add_lossy_path, flash_and_beep, wait_until
-from tests.rtc_peers import RtcClient, use_loopback_when_alone
+from tests.rtc_peers import use_loopback_when_alone
 
 pytestmark = pytest.mark.slow
 LEAD_S = 1.5  # capture starts this long after the offers: time to connect, so none is late
@@ -43,27 +44,50 @@ async def cluster(tmp_path: Path, fresh_pg_url: str,
         await made.close()
 
 
+class RecordedCall:
+    """A terminal and a specialist in a call recorded by one `vwin serve`'s own recorder,
+    each sending a flash and a beep (the same capture epoch) to the recorder only."""
+
+    def __init__(self, cluster: RecordingCluster) -> None:
+        self.cluster = cluster
+
+    async def run(self, duration_s: float, loss: float = 0.0) -> dict[str, Any]:
+        """Send for `duration_s` (each party losing `loss` of its RTP, every 25th VP8
+        delta frame broken too), hang up; returns the session with its recordings."""
+        cluster = self.cluster
+        [node] = await cluster.start("n1")
+        await cluster.wait_recorder(node, "local-n1")
+        self.terminal = await cluster.rtc(node, await cluster.terminal("T1"))
+        self.specialist = await cluster.rtc(node, await cluster.specialist("li", {"tax": 1}))
+        parties = (self.terminal, self.specialist)
+        connected = await cluster.recorded_call(*parties)
+        [recorder] = [p["id"] for p in connected["participants"] if p["role"] == "recorder"]
+        self.epoch = time.time() + LEAD_S
+        sending: list[MediaStreamTrack] = []
+        self.dropped: list[list[int]] = []
+        for seed, party in enumerate(parties):
+            tracks = flash_and_beep(self.epoch, duration_s)
+            sending += tracks
+            party.media = functools.partial(list, tracks)  # these tracks, on its one link
+            link = await party.call(connected["call_id"], recorder)
+            if loss:
+                self.dropped.append(add_lossy_path(link.pc, loss, seed=seed, corrupt_every=25))
+        await wait_until(lambda: all(t.readyState == "ended" for t in sending),
+                         timeout=LEAD_S + duration_s + 30, what="both parties to send")
+        await self.terminal.send({"type": "call.hangup", "call_id": connected["call_id"]})
+        for party in parties:
+            await party.recv("call.ended")
+            await party.hang_up_media()
+        detail = await cluster.session(node, connected["session_id"], {1: "complete"})
+        assert {row["participant_id"] for row in detail["recordings"]} == {
+            self.terminal.me, self.specialist.me}
+        return detail
+
+
 async def test_flash_and_beep_line_up_for_each_party_and_across_parties(
         cluster: RecordingCluster) -> None:
-    [node] = await cluster.start("n1")
-    await cluster.wait_recorder(node, "local-n1")
-    terminal = await cluster.rtc(node, await cluster.terminal("T1"))
-    specialist = await cluster.rtc(node, await cluster.specialist("li", {"tax": 1}))
-    connected = await cluster.recorded_call(terminal, specialist)
-    [recorder] = [p["id"] for p in connected["participants"] if p["role"] == "recorder"]
-
-    epoch = time.time() + LEAD_S
-    sending: list[MediaStreamTrack] = []
-    for party in (terminal, specialist):
-        tracks = flash_and_beep(epoch, DURATION_S)
-        sending += tracks
-        party.media = functools.partial(list, tracks)  # these tracks, on its one link
-        await party.call(connected["call_id"], recorder)
-    await wait_until(lambda: all(t.readyState == "ended" for t in sending),
-                     timeout=LEAD_S + DURATION_S + 30, what="both parties to send")
-    await hang_up(terminal, specialist, connected["call_id"])
-
-    detail = await cluster.session(node, connected["session_id"], {1: "complete"})
+    call = RecordedCall(cluster)
+    detail = await call.run(DURATION_S)
     flashes: dict[str, float] = {}
     for row in detail["recordings"]:
         decoded = decode_recording(cluster.recording_dir / row["path"])
@@ -72,41 +96,20 @@ async def test_flash_and_beep_line_up_for_each_party_and_across_parties(
         offset_ms = 1000 * (decoded.flash_s - decoded.beep_s)
         assert abs(offset_ms) <= 1000 * SYNC_TOLERANCE_S, f"{party}: A/V {offset_ms:.1f} ms"
         flashes[party] = row["started_at_unix"] + decoded.flash_s
-    assert flashes.keys() == {terminal.me, specialist.me}
-    apart_ms = 1000 * (flashes[terminal.me] - flashes[specialist.me])
+    terminal, specialist = call.terminal.me, call.specialist.me
+    apart_ms = 1000 * (flashes[terminal] - flashes[specialist])
     assert abs(apart_ms) <= 1000 * SYNC_TOLERANCE_S, f"parties {apart_ms:.1f} ms apart"
     for at in flashes.values():  # where it was sent, on the recorder's wall clock
-        assert abs(at - (epoch + FLASH_AT_S)) < 0.5, (at, epoch + FLASH_AT_S)
+        assert abs(at - (call.epoch + FLASH_AT_S)) < 0.5, (at, call.epoch + FLASH_AT_S)
 
 
 async def test_five_percent_loss_through_the_server_decodes_and_recovers(
         cluster: RecordingCluster) -> None:
     """Each party loses 5 % of the RTP it sends to the recorder (retransmissions too), and
     every 25th VP8 delta frame arrives broken, as a faulty middlebox would pass it."""
-    [node] = await cluster.start("n1")
-    await cluster.wait_recorder(node, "local-n1")
-    terminal = await cluster.rtc(node, await cluster.terminal("T1"))
-    specialist = await cluster.rtc(node, await cluster.specialist("li", {"tax": 1}))
-    connected = await cluster.recorded_call(terminal, specialist)
-    [recorder] = [p["id"] for p in connected["participants"] if p["role"] == "recorder"]
-
-    epoch = time.time() + LEAD_S
-    sending: list[MediaStreamTrack] = []
-    dropped: list[list[int]] = []
-    for seed, party in enumerate((terminal, specialist)):
-        tracks = flash_and_beep(epoch, LOSSY_S)
-        sending += tracks
-        party.media = functools.partial(list, tracks)
-        link = await party.call(connected["call_id"], recorder)
-        dropped.append(add_lossy_path(link.pc, 0.05, seed=seed, corrupt_every=25))
-    await wait_until(lambda: all(t.readyState == "ended" for t in sending),
-                     timeout=LEAD_S + LOSSY_S + 30, what="both parties to send")
-    await hang_up(terminal, specialist, connected["call_id"])
-    assert all(len(d) >= 10 for d in dropped), [len(d) for d in dropped]
-
-    detail = await cluster.session(node, connected["session_id"], {1: "complete"})
-    assert {row["participant_id"] for row in detail["recordings"]} == {
-        terminal.me, specialist.me}
+    call = RecordedCall(cluster)
+    detail = await call.run(LOSSY_S, loss=0.05)
+    assert all(len(d) >= 10 for d in call.dropped), [len(d) for d in call.dropped]
     for row in detail["recordings"]:
         path = cluster.recording_dir / row["path"]
         decoded = decode_recording(path)  # every frame: an undecodable one raises
@@ -123,10 +126,3 @@ async def test_five_percent_loss_through_the_server_decodes_and_recovers(
         assert manifest["retransmission_requests"] >= 1, manifest
         assert manifest["gaps"] >= 1, manifest
         assert manifest["keyframe_requests"] >= 1 + manifest["gaps"], manifest
-
-
-async def hang_up(terminal: RtcClient, specialist: RtcClient, call_id: str) -> None:
-    await terminal.send({"type": "call.hangup", "call_id": call_id})
-    for party in (terminal, specialist):
-        await party.recv("call.ended")
-        await party.hang_up_media()
