@@ -99,24 +99,13 @@ class SessionLog(StoreBase):
             failed: dict[int, BaseException] = {}
             try:
                 async with self._write() as conn:
-                    # Lock every session of the group at once, in id order: two nodes
-                    # committing overlapping groups then wait for each other, never deadlock.
-                    await _load_sessions(
-                        conn,
-                        sorted(
-                            {e.session_id for events, _ in group for e in events if e.session_id}
-                        ),
-                    )
-                    for index, (events, _) in enumerate(group):
+                    if len(group) == 1:  # alone: no savepoint, a failure rolls it all back
                         try:
-                            async with conn.begin_nested():
-                                await self._append_in(conn, events)
+                            await self._append_in(conn, group[0][0])
                         except IntegrityError as exc:
-                            failed[index] = AlreadyExists(
-                                f"session or call id already logged: {exc.orig}"
-                            )
-                        except StorageError as exc:
-                            failed[index] = exc
+                            raise _already_logged(exc) from exc
+                    else:
+                        await self._append_each(conn, group, failed)
             except BaseException as exc:  # the commit itself failed: nothing was written
                 for _, waiter in group:
                     if not waiter.done():
@@ -131,6 +120,27 @@ class SessionLog(StoreBase):
                     waiter.set_exception(failed[index])
                 else:
                     waiter.set_result(None)
+
+    async def _append_each(
+        self,
+        conn: AsyncConnection,
+        group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
+        failed: dict[int, BaseException],
+    ) -> None:
+        """Several batches in one transaction, each in a SAVEPOINT: one fails alone."""
+        # Lock every session of the group at once, in id order: two nodes committing
+        # overlapping groups then wait for each other, never deadlock.
+        await _load_sessions(
+            conn, sorted({e.session_id for events, _ in group for e in events if e.session_id})
+        )
+        for index, (events, _) in enumerate(group):
+            try:
+                async with conn.begin_nested():
+                    await self._append_in(conn, events)
+            except IntegrityError as exc:
+                failed[index] = _already_logged(exc)
+            except StorageError as exc:
+                failed[index] = exc
 
     async def _append_in(self, conn: AsyncConnection, events: Sequence[LogEvent]) -> None:
         session_ids = sorted({e.session_id for e in events if e.session_id})
@@ -287,6 +297,10 @@ class SessionLog(StoreBase):
             ],
             events=[_event(e) for e in timeline],
         )
+
+
+def _already_logged(exc: IntegrityError) -> AlreadyExists:
+    return AlreadyExists(f"session or call id already logged: {exc.orig}")
 
 
 async def _load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
