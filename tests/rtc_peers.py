@@ -379,3 +379,13 @@ async def send_to(parties: list[RtcClient], call_id: str, remote: str, seconds: 
         async with asyncio.timeout(timeout):
             while track.sent < until:
                 await asyncio.sleep(0.05)
+
+
+async def recorder_handed_over(parties: list[RtcClient], lost: str, successor: str) -> None:
+    """Each party hears the recorder `lost` leave (`recorder_lost`) and `successor` join,
+    and drops its link to the lost one."""
+    for party in parties:
+        left = await party.recv("participant.left")
+        assert left["participant"] == lost and left["reason"] == "recorder_lost"
+        assert (await party.recv("participant.joined"))["participant"]["id"] == successor
+        await party.links.pop(lost).close()

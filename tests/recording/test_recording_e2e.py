@@ -23,7 +23,13 @@ from server.auth import token_hash
 from server.recording.embedded import new_recorder_token
 from tests.helpers import add_terminal, bearer, eventually, quick_manager, quick_specialist
 from tests.recording.analysis import decode_recording, segments_settled
-from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
+from tests.rtc_peers import (
+    VIDEO_FPS,
+    RtcClient,
+    recorder_handed_over,
+    send_to,
+    use_loopback_when_alone,
+)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,11 +174,7 @@ async def test_killed_recorder_leaves_a_playable_segment_and_another_takes_over(
     call_id = connected["call_id"]
     await send_to(parties, call_id, first, SECONDS)
     recorders.processes["rec-a"].send_signal(signal.SIGKILL)
-    for party in parties:
-        left = await party.recv("participant.left")
-        assert left["participant"] == first and left["reason"] == "recorder_lost"
-        assert (await party.recv("participant.joined"))["participant"]["id"] == "recorder:rec-b"
-        await party.links.pop(first).close()
+    await recorder_handed_over(parties, first, "recorder:rec-b")
     await send_to(parties, call_id, "recorder:rec-b", SECONDS)
     await parties[1].send({"type": "call.hangup", "call_id": call_id})
     for party in parties:
