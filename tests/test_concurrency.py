@@ -200,9 +200,18 @@ def timeline(detail: SessionDetail) -> list[str]:
             for e in detail.events]
 
 
+async def reply(peer: Peer, message: dict[str, Any]) -> None:
+    """Send, unless the test is closing this console already (its last wrap-up may cross)."""
+    try:
+        await peer.send(message)
+    except ConnectionResetError:
+        if not peer.ws.closed:
+            raise
+
+
 async def specialist_loop(peer: Peer, name: str, ledger: Ledger, rng: random.Random) -> None:
     """React to every message as it comes, like a console would; ends when the socket closes."""
-    await peer.send({"type": "agent.status", "status": "available"})
+    await reply(peer, {"type": "agent.status", "status": "available"})
     async for frame in peer.ws:
         msg = json.loads(frame.data)
         kind, call_id = msg["type"], msg.get("call_id")
@@ -215,7 +224,7 @@ async def specialist_loop(peer: Peer, name: str, ledger: Ledger, rng: random.Ran
                 ledger.accepting[(name, call_id)] = msg["offer"]
             ledger.saw(name, f"-> {choice} {call_id} {msg['offer']}")
             if choice != "ignore":  # settled by call.connected or call.withdrawn
-                await peer.send({"type": f"call.{choice}", "call_id": call_id,
+                await reply(peer, {"type": f"call.{choice}", "call_id": call_id,
                                  "offer": msg["offer"]})
         elif kind == "call.withdrawn":
             ledger.withdrawn(name, (call_id, msg["offer"]), msg["reason"])
@@ -227,12 +236,12 @@ async def specialist_loop(peer: Peer, name: str, ledger: Ledger, rng: random.Ran
         elif kind == "call.connected":
             ledger.connected(name, call_id)
             await asyncio.sleep(rng.uniform(0, 0.05))
-            await peer.send({"type": "call.hangup", "call_id": call_id})
+            await reply(peer, {"type": "call.hangup", "call_id": call_id})
         elif kind == "call.ended":
             ledger.ended(name, call_id)
-            await peer.send({"type": "agent.wrapup_done"})
+            await reply(peer, {"type": "agent.wrapup_done"})
         elif kind == "agent.status" and msg["status"] == "away":
-            await peer.send({"type": "agent.status", "status": "available"})
+            await reply(peer, {"type": "agent.status", "status": "available"})
 
 
 async def terminal_run(peer: Peer, ledger: Ledger, rng: random.Random) -> None:
