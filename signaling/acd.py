@@ -406,4 +406,3 @@ class CallCenter:
                 self._available[q].add(agent.id)
             else:
                 self._available[q].discard(agent.id)
-

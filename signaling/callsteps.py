@@ -90,9 +90,7 @@ class CallSteps:
         actor = principal_of(SPECIALIST, agent_id)
         batch = Batch(self)
         batch.event(ev.MISSED, call, actor, agent_id=agent_id, offer=call.offers)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, offer=call.offers,
-                    reason="timeout")
-        batch.send(actor, m.CallWithdrawn(call_id=call_id, offer=call.offers, reason="timeout"))
+        self._withdrawn(batch, call, agent_id, "timeout")
         if went_away:
             self._status(batch, agent_id, AgentState.AWAY, "missed_offers")
         else:
@@ -183,14 +181,15 @@ class CallSteps:
             return
         await self.scheduler.cancel(ring_timer(call_id, call.offers))
         batch = Batch(self)
-        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, offer=call.offers,
-                    reason=reason)
-        batch.send(
-            principal_of(SPECIALIST, agent_id),
-            m.CallWithdrawn(call_id=call_id, offer=call.offers, reason=reason),
-        )
+        self._withdrawn(batch, call, agent_id, reason)
         self._status(batch, agent_id, AgentState.AVAILABLE, reason)
         await batch.commit()
+
+    def _withdrawn(self, batch: Batch, call: Call, agent_id: str, reason: str) -> None:
+        """The offer now over (`call.offers`): logged, and the specialist told."""
+        batch.event(ev.WITHDRAWN, call, None, agent_id=agent_id, offer=call.offers, reason=reason)
+        batch.send(principal_of(SPECIALIST, agent_id),
+                   m.CallWithdrawn(call_id=call.id, offer=call.offers, reason=reason))
 
     async def _abandon(self, call_id: str, reason: str) -> None:
         call = await self.router.remove(call_id, self.clock())
@@ -201,10 +200,7 @@ class CallSteps:
         batch = Batch(self)
         if call.ringing_agent is not None:
             await self.scheduler.cancel(ring_timer(call_id, call.offers))
-            agent = principal_of(SPECIALIST, call.ringing_agent)
-            batch.event(ev.WITHDRAWN, call, None, agent_id=call.ringing_agent,
-                        offer=call.offers, reason=reason)
-            batch.send(agent, m.CallWithdrawn(call_id=call_id, offer=call.offers, reason=reason))
+            self._withdrawn(batch, call, call.ringing_agent, reason)
             self._status(batch, call.ringing_agent, AgentState.AVAILABLE, reason)
         batch.event(ev.ABANDONED, call, principal_of(TERMINAL, call.terminal_id), reason=reason)
         batch.send(
