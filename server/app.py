@@ -22,13 +22,18 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.joint import JointServices, MatterDesk, load_joint
 from server.joint_api import setup_joint
 from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
-from signaling.backend import Presences, Router, Scheduler
+from signaling.backend import MessageBus, Presences, Router, Scheduler
+from signaling.joint_actions import JointWork
+from signaling.link import ClusterLink, SingleNode
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
+from signaling.queue_status import QueueStatus
 from signaling.recorders import MemoryRecorderPool
+from signaling.services import Services, static_ice_servers
 from signaling.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
     node_id = settings.server.node_id or socket.gethostname()
+    queues = {q.id: q for q in settings.queues}
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
@@ -79,35 +85,46 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         await cluster.start()
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
-        bus: LocalBus = cluster.bus
+        bus: MessageBus = cluster.bus
         scheduler: Scheduler = cluster.scheduler
         presences: Presences = cluster.presences
+        link: ClusterLink = cluster.link
+        status = cluster.status
     else:
         router, bus = MemoryRouter(list(settings.queues)), LocalBus()
         scheduler, presences = LocalScheduler(), MemoryPresences()
+        link = SingleNode(router, bus)
+        status = QueueStatus(queues, router, bus, time.time, link)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
     app[keys.RECORDING] = RecordingServices(settings, db, node_id, pool)
-    board = Switchboard(
-        queues=settings.queues,
+    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
+    app[keys.JOINT] = JointServices(actions, MatterDesk(db, calendar))
+    board = Switchboard(Services(
+        queues=queues,
         router=router,
         bus=bus,
         scheduler=scheduler,
         presences=presences,
-        log=db,
+        session_log=db,
+        clock=time.time,
+        link=link,
+        status=status,
         resume_grace_s=settings.server.resume_grace_s,
-        ice_servers=settings.ice.servers,
+        ice_servers=static_ice_servers(settings.ice.servers),
         node_id=node_id,
         recording=app[keys.RECORDING].setup,
-    )
+        actions=actions,
+    ))
     if cluster is not None:
         cluster.bind(board)
     app[keys.BUS] = bus
     app[keys.BOARD] = board
     yield
-    await board.watch.close()
+    await status.close()
     if cluster is not None:
         await cluster.close()
     else:

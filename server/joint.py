@@ -19,7 +19,7 @@ from server.storage.matters import Matter, MatterChange
 from signaling.actions import ActionConfigError, ActionType, load_action_types
 from signaling.calendar import CalendarError, MatterClass, WorkingCalendar
 from signaling.errors import Refused
-from signaling.jointwork import JointWork
+from signaling.joint_actions import JointWork
 from signaling.uscc import uscc_error
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ here, at the edge, with the same codes as the protocol's `error`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import msgspec
@@ -16,13 +15,13 @@ from aiohttp import web
 from server import keys
 from server.api import body_of, reply
 from server.httpauth import fail, require
-from server.joint import JointServices, MatterDesk, load_joint
+from server.joint import JointServices, MatterDesk
 from server.reports_api import setup_reports
 from server.storage.matters import Matter
 from server.storage.records import User
 from server.timespan import parse_when
 from signaling.errors import Refused
-from signaling.jointwork import JointWork, StoredAction, updated_message
+from signaling.joint_actions import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
 
 MANAGER = "manager"
@@ -255,21 +254,8 @@ async def patch_matter(request: web.Request) -> web.Response:
     return reply({"matter": matter_json(matter, desk)})
 
 
-async def _joint_services(app: web.Application) -> AsyncIterator[None]:
-    """After the switchboard: load types and calendar, and hand the board its action service."""
-    settings = app[keys.SETTINGS]
-    board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone)
-    work = JointWork(board, types, db)
-    board.actions = work
-    app[keys.JOINT] = JointServices(work, MatterDesk(db, calendar))
-    yield
-    board.actions = None
-
-
 def setup_joint(app: web.Application) -> None:
-    """Routes and the service context; call after the switchboard's cleanup context is added."""
-    app.cleanup_ctx.append(_joint_services)
+    """Routes; the services (`keys.JOINT`) are built with the switchboard (`server.app`)."""
     r = app.router
     r.add_get("/api/action-types", action_types)
     r.add_get("/api/actions", list_actions)

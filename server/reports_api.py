@@ -34,7 +34,7 @@ async def _report(request: web.Request) -> Report:
         fail(web.HTTPBadRequest, "invalid_query", f"by must be one of {', '.join(DIMENSIONS)}")
     settings = request.app[keys.SETTINGS]
     start, end = period(q.get("from"), q.get("to"), settings.server.timezone,
-                        request.app[keys.BOARD].utcnow())
+                        request.app[keys.BOARD].services.utcnow())
     targets = {queue.id: queue.target_answer_s for queue in settings.queues}
     return await request.app[keys.DB].report(by, start, end, targets)
 

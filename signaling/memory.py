@@ -89,9 +89,6 @@ class MemoryRouter:
     async def get_call(self, call_id: str) -> Call | None:
         return self.center.calls.get(call_id)
 
-    async def relay_call(self, call_id: str) -> Call | None:
-        return self.center.calls.get(call_id)
-
     async def get_agent(self, agent_id: str) -> Agent | None:
         return self.center.agents.get(agent_id)
 
@@ -153,6 +150,11 @@ class LocalBus:
     def connected(self) -> set[str]:
         return set(self._sinks)
 
+    def close_local(self, principal: str, code: int, reason: str) -> None:
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            entry[1].close(code, reason)
+
 
 class LocalScheduler:
     """Timers on this event loop; they die with the process (single node)."""
@@ -187,9 +189,6 @@ class LocalScheduler:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("timer handler failed", exc_info=task.exception())
-
-    def pending(self) -> set[str]:
-        return set(self._handles)
 
     async def close(self) -> None:
         for handle in self._handles.values():
