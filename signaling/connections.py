@@ -110,13 +110,14 @@ async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
     agent = await s.router.get_agent(who.id)
     if agent is None:
         return
+    old = agent.state.value  # before the steps below (a memory router's agent is live)
     if agent.call_id and agent.state == AgentState.RINGING:
         await withdraw(s, out, agent.call_id, who.id, "agent_lost")
     elif agent.call_id and agent.state == AgentState.IN_CALL:
         await requeue(s, out, agent.call_id, who.id)
     out.cancel_timer(timers.wrapup_key(who.id))
     await s.router.agent_leave(who.id)
-    out.event(ev.AgentStatus(agent_id=who.id, old=agent.state.value, new="offline",
+    out.event(ev.AgentStatus(agent_id=who.id, old=old, new="offline",
                              reason=reason), actor=who.principal)
     out.dispatch = True
     out.changed_all()

@@ -80,7 +80,8 @@ STEPS: dict[tuple[str, type], Step] = {
 }
 
 
-async def _timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
+async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
+    """The step a fired timer of this kind runs."""
     if kind == timers.RING:
         return await offers.ring_timeout(s, payload["call_id"], payload["agent_id"],
                                          payload.get("offer"))
@@ -125,7 +126,7 @@ class Switchboard:
         still does what the first may not have reached: dispatch, or settle the calls of a
         principal whose presence is already dropped."""
         try:
-            await commit(self.services, await _timer_step(self.services, kind, payload))
+            await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
             log.info("timer %s %s: %s", kind, payload, exc)
 
