@@ -22,9 +22,12 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.edge import forwarded_middleware
 from server.joint_api import setup_joint
 from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import open_database
+from server.turn import TurnCredentials
+from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -43,6 +46,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[keys.TURN] = TurnCredentials(settings.turn, settings.ice)
+    app.middlewares.append(forwarded_middleware(settings.server.trusted_proxies))
+    app.cleanup_ctx.append(local_turn_ctx)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
@@ -98,7 +104,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         presences=presences,
         log=db,
         resume_grace_s=settings.server.resume_grace_s,
-        ice_servers=settings.ice.servers,
+        ice_servers=app[keys.TURN],
         node_id=node_id,
         recording=app[keys.RECORDING].setup,
     )

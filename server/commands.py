@@ -23,17 +23,20 @@ from server.storage.errors import AlreadyExists, StorageError
 
 def serve(settings: Settings) -> int:
     from server.app import create_app
+    from server.edge import tls_context
 
     asyncio.run(_first_run(settings))
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
+    tls = tls_context(settings.server)
     print(
-        f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
-        f"managers /manage)",
+        f"Virtual Window on {'https' if tls else 'http'}://{host}:{port}/  (kiosk /kiosk, "
+        f"console /console, managers /manage)",
         flush=True,
     )
     web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s
+        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        ssl_context=tls,
     )
     return 0
 

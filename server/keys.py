@@ -12,6 +12,7 @@ from server.connection import Connection
 from server.joint import JointServices
 from server.recording.embedded import RecordingServices
 from server.storage.db import Database
+from server.turn import TurnCredentials
 from signaling.memory import LocalBus
 from signaling.switchboard import Switchboard
 
@@ -25,3 +26,4 @@ SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
 JOINT = web.AppKey("joint", JointServices)
 RECORDING = web.AppKey("recording", RecordingServices)
+TURN = web.AppKey("turn", TurnCredentials)

@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from server import keys
 from server.connection import Connection
 from server.recording.embedded import RECORDER_TOKEN_PREFIX
+from server.turn import start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -86,7 +87,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recording.recorder_joined(who, hello.capacity)
-            await _serve(request, ws, conn, who)
+            refresh = start_refresh(request.app[keys.TURN], who, conn)
+            try:
+                await _serve(request, ws, conn, who)
+            finally:
+                await stop_refresh(refresh)
     finally:
         sockets.discard(ws)
         if who is not None:
