@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--expected-last", type=int, metavar="SEQ",
                         help="the last entry known to exist (detects deleted newest entries)")
 
+    turn = sub.add_parser("turn", help="the TURN relay ([turn], coturn)")
+    turn_sub = turn.add_subparsers(dest="turn_command", required=True)
+    turn_sub.add_parser("config", parents=[common],
+                        help="print a turnserver.conf matching [turn] (for coturn)")
+    turn_sub.add_parser("check", parents=[common],
+                        help="allocate a relay on each [turn] url with REST credentials")
+
     from server.recording.commands import add_parsers
 
     add_parsers(sub, common)

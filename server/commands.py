@@ -19,6 +19,7 @@ from server.recording.commands import (  # noqa: F401 (dispatched by name from s
 )
 from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
+from server.turnserver import turn_check, turn_config  # noqa: F401 (dispatched by name)
 
 
 def serve(settings: Settings) -> int:

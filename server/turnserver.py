@@ -9,11 +9,13 @@ through it. Recorders on a private network are the exception (`recorder_hosts`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ipaddress
 import logging
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,6 +83,31 @@ def turnserver_conf(settings: Settings) -> str:
         lines.append("# ...except to the recorders")
     lines += [f"allowed-peer-ip={_span(h)}" for h in turn.recorder_hosts]
     return "\n".join(lines) + "\n"
+
+
+async def turn_config(args: argparse.Namespace, settings: Settings) -> int:
+    """`vwin turn config`: the coturn configuration, on standard output."""
+    del args
+    print(turnserver_conf(settings), end="")
+    return 0
+
+
+async def turn_check(args: argparse.Namespace, settings: Settings) -> int:
+    """`vwin turn check`: one line per URL; exit 1 when a relay cannot be allocated."""
+    from server.turn import check_allocation
+
+    del args
+    if not settings.turn.secret:
+        print("turn: no [turn] secret configured", file=sys.stderr)
+        return 1
+    failed = 0
+    for url in settings.turn.urls:
+        try:
+            print(f"ok    {url}: relay {await check_allocation(settings.turn, url)}")
+        except ConnectionError as exc:
+            failed += 1
+            print(f"FAIL  {exc}")
+    return 1 if failed else 0
 
 
 class LocalTurnServer:
