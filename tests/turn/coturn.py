@@ -63,7 +63,8 @@ class Coturn:
         return f"turn:{self.host}:{self.port}?transport={transport}"
 
     def settings(self, **turn: Any) -> Settings:
-        return make_settings("sqlite+aiosqlite://", turn={**self.turn, **turn})
+        return make_settings(f"sqlite+aiosqlite:///{self.directory / 'vwin.db'}",
+                             turn={**self.turn, **turn})
 
     def start(self) -> None:
         conf = self.directory / "turnserver.conf"
