@@ -8,6 +8,7 @@ generated `denied-peer-ip` ranges still include 127.0.0.0/8).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import random
 import shutil
@@ -74,7 +75,12 @@ class Coturn:
             ["turnserver", "-c", str(conf), "--pidfile", str(self.directory / "turn.pid"),
              "--userdb", str(self.directory / "turndb")],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        asyncio.run(self._ready())
+        try:  # in a thread of its own: a browser test's thread already runs Playwright's loop
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, self._ready()).result()
+        except BaseException:
+            self.stop()
+            raise
 
     async def _ready(self) -> None:
         """Up once a relay can be allocated over TCP (UDP answers are then sure too)."""

@@ -96,9 +96,9 @@ def test_turn_config_denies_private_ranges_but_the_recorders(coturn: Coturn) -> 
 def test_turn_settings_that_cannot_work_are_refused() -> None:
     from tests.helpers import make_settings
 
-    with pytest.raises(ConfigError, match="turn.urls"):
+    with pytest.raises(ConfigError, match=r"turn\.urls"):
         make_settings("sqlite+aiosqlite://", turn={"secret": "x"})
-    with pytest.raises(ConfigError, match="turn.local"):
+    with pytest.raises(ConfigError, match=r"turn\.local"):
         make_settings("sqlite+aiosqlite://", turn={"local": True})
     with pytest.raises(ConfigError, match="not a turn"):
         make_settings("sqlite+aiosqlite://", turn={"secret": "x", "urls": ["stun:a:1"]})
