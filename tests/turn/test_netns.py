@@ -26,7 +26,7 @@ from tests.recording.test_recording_e2e import Recorders
 from tests.rtc_peers import RtcClient, send_to
 from tests.turn.coturn import Coturn, free_port
 from tests.turn.netns import KioskHost
-from tests.turn.relay import recordings, selected_pair
+from tests.turn.relay import recordings
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
