@@ -24,7 +24,7 @@ from server.turnserver import turn_check, turn_config  # noqa: F401 (dispatched 
 
 def serve(settings: Settings) -> int:
     from server.app import create_app
-    from server.edge import tls_context
+    from server.edge import ForwardedAccessLogger, tls_context
 
     asyncio.run(_first_run(settings))
     app = create_app(settings)
@@ -37,7 +37,7 @@ def serve(settings: Settings) -> int:
     )
     web.run_app(
         app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
-        ssl_context=tls,
+        ssl_context=tls, access_log_class=ForwardedAccessLogger,
     )
     return 0
 

@@ -15,10 +15,14 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from server.config import ServerSettings
 
 HSTS = "max-age=31536000"  # a year: browsers then refuse plain HTTP to this host
+FORWARDED_REMOTE = web.RequestKey("forwarded_remote", str)  # the client a trusted proxy named
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -60,6 +64,16 @@ def client_address(remote: str | None, forwarded_for: Sequence[str],
     return client
 
 
+class ForwardedAccessLogger(AccessLogger):
+    """aiohttp's access log naming the client a trusted proxy forwarded for (`%a`)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        client = request.get(FORWARDED_REMOTE)
+        if client is not None and client != request.remote:
+            request = request.clone(remote=client)
+        super().log(request, response, time)
+
+
 def forwarded_middleware(trusted_proxies: Sequence[str]) -> Middleware:
     """Believe trusted proxies about the client and the scheme; send HSTS over HTTPS."""
     trusted = [ipaddress.ip_network(t, strict=False) for t in trusted_proxies]
@@ -73,6 +87,7 @@ def forwarded_middleware(trusted_proxies: Sequence[str]) -> Middleware:
                 "X-Forwarded-For", []), trusted)
             if client is not None:
                 changes["remote"] = client
+                request[FORWARDED_REMOTE] = client  # for the access log (it sees this request)
             proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
             if proto in ("http", "https"):
                 changes["scheme"] = proto
