@@ -142,7 +142,7 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
 
 
 async def _recorder(request: web.Request, conn: Connection, token: str) -> Identity | None:
-    """A `vwin recorder` process (issue 4): only while this server records sessions."""
+    """A `vwin recorder` process: only while this server records sessions."""
     services = request.app[RECORDING]
     who = await services.identity(request.app[keys.DB], token)
     if who is None:

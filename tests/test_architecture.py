@@ -16,7 +16,7 @@ PACKAGES = ("signaling", "server", "recorder")
 MAX_LINES = 400
 
 PENDING: dict[str, str] = {
-    # Being rewritten (issue 10, engineer core): the switchboard and the helpers that take it.
+    # The switchboard being redesigned (engineer core) and the helpers that take the board.
     "signaling.callsteps": "cycle",
     "signaling.conference": "cycle",
     "signaling.incall": "cycle",
@@ -26,7 +26,7 @@ PENDING: dict[str, str] = {
     "signaling.resync": "cycle",
     "signaling.switchboard": "cycle, size",
     "signaling.messages": "size",
-    # Issue 10's routing contract (engineer routing).
+    # The routing contract being rewritten (engineer routing).
     "signaling.acd": "size",
     "server.cluster.scripts": "size",
 }
