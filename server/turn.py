@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from aiohttp import web
+
 from server.config import IceSettings, TurnSettings
 from signaling import messages as m
 from signaling.identity import Identity
@@ -73,6 +75,9 @@ class TurnCredentials:
         """Seconds after issuing until fresh credentials should be pushed."""
         ttl = float(self.turn.ttl_s)
         return ttl - min(REFRESH_LEAD_MAX_S, ttl * REFRESH_LEAD_SHARE)
+
+
+TURN = web.AppKey("turn", TurnCredentials)
 
 
 class _Sink(Protocol):

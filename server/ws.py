@@ -15,8 +15,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
-from server.recording.embedded import RECORDER_TOKEN_PREFIX
-from server.turn import start_refresh, stop_refresh
+from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
+from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -87,7 +87,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recording.recorder_joined(who, hello.capacity)
-            refresh = start_refresh(request.app[keys.TURN], who, conn)
+            refresh = start_refresh(request.app[TURN], who, conn)
             try:
                 await _serve(request, ws, conn, who)
             finally:
@@ -147,8 +147,8 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
 
 
 async def _recorder(request: web.Request, conn: Connection, token: str) -> Identity | None:
-    """A `vwin recorder` process (issue 4): only while this server records sessions."""
-    services = request.app[keys.RECORDING]
+    """A `vwin recorder` process: only while this server records sessions."""
+    services = request.app[RECORDING]
     who = await services.identity(request.app[keys.DB], token)
     if who is None:
         _refuse(conn, "unauthorized", "unknown or revoked recorder token", UNAUTHORIZED)
