@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
+from server.health import healthz
 from server.httpauth import (
     clear_login_cookies,
     fail,
@@ -20,6 +21,7 @@ from server.httpauth import (
     require,
     set_login_cookies,
 )
+from server.metrics_api import metrics
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SITE_KINDS
 from server.timespan import parse_when
@@ -55,13 +57,6 @@ async def body_of(request: web.Request, kind: type[T]) -> T:
         return msgspec.json.decode(await request.read(), type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         fail(web.HTTPBadRequest, "invalid_body", str(exc))
-
-
-async def healthz(request: web.Request) -> web.Response:
-    health = request.app[keys.HEALTH]
-    return reply(
-        {"status": health.get("status", "ok"), **{k: v for k, v in health.items() if k != "status"}}
-    )
 
 
 async def login(request: web.Request) -> web.Response:
@@ -330,6 +325,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_get("/api/me", me)

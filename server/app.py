@@ -22,7 +22,9 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.health import Readiness
 from server.joint_api import setup_joint
+from server.metrics import Metrics
 from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
@@ -43,6 +45,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
+    app[keys.METRICS] = Metrics()
+    app[keys.READINESS] = Readiness(recording=settings.recording.enabled,
+                                    redis=settings.routing.backend == "redis")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
@@ -64,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.SETTINGS].storage.url) as db:
         app[keys.DB] = db
+        db.append_observer = app[keys.METRICS].append_seconds.observe
         app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
         yield
 
@@ -71,12 +78,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
-    node_id = settings.server.node_id or socket.gethostname()
+    node_id = app[keys.NODE_ID]
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
         cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
         await cluster.start()
+        app[keys.METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
         bus: LocalBus = cluster.bus

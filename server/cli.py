@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import secrets
 import sys
 from collections.abc import Callable, Coroutine
@@ -74,9 +73,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     overrides: dict[str, Any] = {}
     if args.command == "serve":
         server = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -87,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vwin: configuration error: {exc}", file=sys.stderr)
         return 2
+    from server.logs import configure
+
+    configure(settings.log)
     from server import commands
 
     name = args.command + "_" + str(getattr(args, f"{args.command}_command", "") or "")

@@ -23,8 +23,19 @@ from server.storage.errors import AlreadyExists, StorageError
 
 def serve(settings: Settings) -> int:
     from server.app import create_app
+    from server.dblock import DatabaseLock, DatabaseLocked
+    from server.logs import access_logger
 
-    asyncio.run(_first_run(settings))
+    loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
+    lock = DatabaseLock(settings.storage.url)  # held (referenced) until serve returns
+    if settings.routing.backend == "memory":
+        try:
+            loop.run_until_complete(lock.acquire())
+        except DatabaseLocked as exc:
+            print(f"vwin: {exc}", file=sys.stderr, flush=True)
+            loop.close()
+            return 2
+    loop.run_until_complete(_first_run(settings))
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
     print(
@@ -33,8 +44,10 @@ def serve(settings: Settings) -> int:
         flush=True,
     )
     web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s
+        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        access_log_class=access_logger(settings.log), loop=loop,
     )
+    del lock
     return 0
 
 

@@ -9,7 +9,9 @@ from aiohttp import web
 from server.auth import AuthService
 from server.config import Settings
 from server.connection import Connection
+from server.health import Readiness
 from server.joint import JointServices
+from server.metrics import Metrics
 from server.recording.embedded import RecordingServices
 from server.storage.db import Database
 from signaling.memory import LocalBus
@@ -25,3 +27,6 @@ SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
 JOINT = web.AppKey("joint", JointServices)
 RECORDING = web.AppKey("recording", RecordingServices)
+NODE_ID = web.AppKey("node_id", str)
+METRICS = web.AppKey("metrics", Metrics)
+READINESS = web.AppKey("readiness", Readiness)
