@@ -155,11 +155,10 @@ async def _recording(app: web.Application, node: str) -> list[Metric]:
                                   "Frames recorders dropped (closed segments)", labels=["node"])
     segments = CounterMetricFamily("vwin_recording_segments",
                                    "Recording segments closed, by state", labels=["state", "node"])
-    if services.setup is not None:
-        loads = await services.setup.pool.recorders()
-        recorders.add_metric([node], len(loads))
-        capacity.add_metric([node], sum(r.capacity for r in loads))
-        recorded.add_metric([node], sum(len(r.calls) for r in loads))
+    loads = [] if services.setup is None else await services.setup.pool.recorders()
+    recorders.add_metric([node], len(loads))
+    capacity.add_metric([node], sum(r.capacity for r in loads))
+    recorded.add_metric([node], sum(len(r.calls) for r in loads))
     catalog = services.catalog
     dropped.add_metric([node], catalog.frames_dropped if catalog is not None else 0)
     for state in ("finished", "failed"):
