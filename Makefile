@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test install install-test chromium lint bench
+.PHONY: run test install install-test chromium systemd-tools lint bench
 
 $(BIN)/vwin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,13 @@ $(VENV)/.test-deps: $(BIN)/vwin
 	touch $@
 
 install: $(BIN)/vwin
-install-test: $(VENV)/.test-deps chromium
+install-test: $(VENV)/.test-deps chromium systemd-tools
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+systemd-tools:  # systemd-analyze, for the unit files' test
+	@command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd)
 
 run: install
 	$(BIN)/vwin serve

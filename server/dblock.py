@@ -79,7 +79,8 @@ class DatabaseLock:
             got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", ADVISORY_KEY)
             holder = None if got else await conn.fetchval(
                 "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objid = $1 "
-                "AND l.granted LIMIT 1", ADVISORY_KEY)
+                "AND l.granted AND l.database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()) LIMIT 1", ADVISORY_KEY)
         except BaseException:
             await conn.close()
             raise

@@ -87,7 +87,8 @@ async def test_a_session_logs_json_with_ids_and_never_a_secret(
 
 def test_redaction_of_what_code_might_log() -> None:
     line = ("hello token=abc123def, password: hunter2x; Authorization: Bearer eyJhbGciOi.x.y "
-            "device vwt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ticket vwk_BBBBBBBBBBBB rec vwr_CCCCCCCCCC")
+            "device vwt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ticket vwk_BBBBBBBBBBBB "
+            "rec vwr_CCCCCCCCCC")
     out = redact(line)
     for secret in ("abc123def", "hunter2x", "eyJhbGciOi", "AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
         assert secret not in out
