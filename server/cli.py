@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--expected-last", type=int, metavar="SEQ",
                         help="the last entry known to exist (detects deleted newest entries)")
 
+    back = sub.add_parser("backup", parents=[common],
+                          help="copy the embedded SQLite database and the manifests, live")
+    back.add_argument("dir", help="a new or empty directory")
+    rest = sub.add_parser("restore", parents=[common], help="put a `vwin backup` back")
+    rest.add_argument("dir")
+    rest.add_argument("--force", action="store_true", help="replace an existing database")
+
     from server.recording.commands import add_parsers
 
     add_parsers(sub, common)

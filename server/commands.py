@@ -183,3 +183,31 @@ async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"audit log intact: {count} entries")
     return 0
+
+
+async def backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import backup as copy_out
+
+    try:
+        print(await asyncio.to_thread(copy_out, settings, Path(args.dir)))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: backup failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import restore as copy_in
+
+    try:
+        print(await copy_in(settings, Path(args.dir), args.force))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: restore failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
