@@ -17,15 +17,16 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
-from server.api import setup_api
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
-from server.health import Readiness
-from server.joint_api import setup_joint
-from server.metrics import Metrics
-from server.recording.embedded import RecordingServices, setup_recording
+from server.health import READINESS, Readiness
+from server.http.api import setup_api
+from server.http.joint import setup_joint
+from server.http.recordings import setup_recordings
+from server.metrics import METRICS, Metrics
+from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
@@ -46,8 +47,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
     app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
-    app[keys.METRICS] = Metrics()
-    app[keys.READINESS] = Readiness(recording=settings.recording.enabled,
+    app[METRICS] = Metrics()
+    app[READINESS] = Readiness(recording=settings.recording.enabled,
                                     redis=settings.routing.backend == "redis")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
@@ -57,9 +58,10 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws", websocket)
     setup_api(app)
     setup_joint(app)
+    setup_recordings(app)
     setup_recording(app)
     try:
-        from server.pages import setup_pages
+        from server.http.pages import setup_pages
     except ImportError:
         log.warning("web pages not available")
     else:
@@ -70,7 +72,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.SETTINGS].storage.url) as db:
         app[keys.DB] = db
-        db.append_observer = app[keys.METRICS].append_seconds.observe
+        db.append_observer = app[METRICS].append_seconds.observe
         app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
         yield
 
@@ -84,7 +86,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     if settings.routing.backend == "redis":
         cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
         await cluster.start()
-        app[keys.METRICS].redis_ping = cluster.redis.ping
+        app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
         bus: LocalBus = cluster.bus
@@ -97,7 +99,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
-    app[keys.RECORDING] = RecordingServices(settings, db, node_id, pool)
+    app[RECORDING] = RecordingServices(settings, db, node_id, pool)
     board = Switchboard(
         queues=settings.queues,
         router=router,
@@ -108,7 +110,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         resume_grace_s=settings.server.resume_grace_s,
         ice_servers=settings.ice.servers,
         node_id=node_id,
-        recording=app[keys.RECORDING].setup,
+        recording=app[RECORDING].setup,
     )
     if cluster is not None:
         cluster.bind(board)

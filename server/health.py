@@ -13,9 +13,9 @@ from typing import Final
 
 from aiohttp import web
 
-from server import keys
+from server.metrics import METRICS
+from server.recording.embedded import RECORDING
 
-STARTING: Final = "starting"
 PING_TIMEOUT_S: Final = 2.0
 
 
@@ -31,11 +31,11 @@ class Readiness:
 
     async def check(self, app: web.Application) -> set[str]:
         if "recorder" in self.missing:
-            setup = app[keys.RECORDING].setup
+            setup = app[RECORDING].setup
             if setup is None or await setup.pool.recorders():
                 self.missing.discard("recorder")
         if "redis" in self.missing:
-            ping = app[keys.METRICS].redis_ping
+            ping = app[METRICS].redis_ping
             try:
                 if ping is not None:
                     await asyncio.wait_for(ping(), PING_TIMEOUT_S)
@@ -45,13 +45,4 @@ class Readiness:
         return set(self.missing)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """`{"status": "ok" | "degraded" | "starting", ...}`; 503 while starting."""
-    app = request.app
-    health = app[keys.HEALTH]
-    missing = await app[keys.READINESS].check(app)
-    body: dict[str, object] = {k: v for k, v in health.items() if k != "status"}
-    if missing:
-        body = {"status": STARTING, "waiting_for": sorted(missing), **body}
-        return web.json_response(body, status=503)
-    return web.json_response({"status": health.get("status", "ok"), **body})
+READINESS = web.AppKey("readiness", Readiness)

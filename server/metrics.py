@@ -14,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 HEALTH_TIMEOUT_S: Final = 2.0  # a scrape must not hang on a database or Redis that hangs
 APPEND_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -71,6 +69,9 @@ class Metrics:
         async with self._lock:
             self._live.families = await gather(app, self)
             return generate_latest(self.registry)
+
+
+METRICS = web.AppKey("metrics", Metrics)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -145,9 +146,9 @@ def _connections(app: web.Application, node: str) -> list[Metric]:
 
 
 async def _recording(app: web.Application, node: str) -> list[Metric]:
-    from server import keys
+    from server.recording.embedded import RECORDING
 
-    services = app[keys.RECORDING]
+    services = app[RECORDING]
     recorders = _gauge("vwin_recorders", "Live recorders", ["node"])
     capacity = _gauge("vwin_recorder_capacity", "Sessions the live recorders can take", ["node"])
     recorded = _gauge("vwin_recorded_sessions", "Sessions being recorded now", ["node"])

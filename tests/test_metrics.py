@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.http.metrics import allowed
 from server.metrics import exported_names
-from server.metrics_api import allowed
 from tests.helpers import add_terminal, connect, connected_call, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
-from server import keys
+from server.health import READINESS
+from server.metrics import METRICS
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import eventually
 from tests.recording.test_recording_protocol import RECORDING, recorder
@@ -45,13 +46,13 @@ async def test_redis_must_answer(aiohttp_client: Any,
                                  make_app: Callable[..., web.Application]) -> None:
     client = await aiohttp_client(make_app())
     app = client.server.app
-    app[keys.READINESS].missing.add("redis")  # as built with [routing] backend = "redis"
+    app[READINESS].missing.add("redis")  # as built with [routing] backend = "redis"
     dead = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
     live = Redis.from_url(REDIS_URL)
     try:
-        app[keys.METRICS].redis_ping = dead.ping
+        app[METRICS].redis_ping = dead.ping
         assert await health(client) == (503, {"status": "starting", "waiting_for": ["redis"]})
-        app[keys.METRICS].redis_ping = live.ping
+        app[METRICS].redis_ping = live.ping
         assert await health(client) == (200, {"status": "ok"})
     finally:
         await dead.aclose()

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server import keys
 from server.config import MetricsSettings
+from server.metrics import METRICS
 
 
 def allowed(settings: MetricsSettings, authorization: str, remote: str | None) -> bool:
@@ -34,7 +35,7 @@ async def metrics(request: web.Request) -> web.Response:
     if not allowed(settings, request.headers.get("Authorization", ""), request.remote):
         raise web.HTTPForbidden(text="metrics: send [metrics] token as a bearer token, or scrape "
                                      "from an address in [metrics] allow\n")
-    body = await request.app[keys.METRICS].render(request.app)
+    body = await request.app[METRICS].render(request.app)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
