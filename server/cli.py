@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     rest.add_argument("--force", action="store_true", help="replace an existing database")
     rest.set_defaults(func=commands.restore)
 
+    doctor = sub.add_parser("doctor", parents=[common],
+                            help="check the configuration's parts; exit 1 if one fails")
+    doctor.set_defaults(func=commands.doctor)
+
     add_parsers(sub, common)
     return p
 

@@ -204,3 +204,10 @@ async def restore(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vwin: restore failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from server.doctor import run
+
+    del args
+    return await run(settings)
