@@ -188,5 +188,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+        if not 0 < q.decline_block_s <= 86_400:
+            raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")

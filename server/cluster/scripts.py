@@ -5,13 +5,20 @@ Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON 
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
 `ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
 ringing), `offers` (offers made so far), `declined`, `missed`, `agents` (lists
-joined by US, 0x1f), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
+joined by US, 0x1f), `blk` (decline blocks: specialist, end time, specialist, ...
+joined by US), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
 (its member in `w:<queue>`); an invitation also has `joins`, `target`, `xfer`
 (see `invitations.py`).
 Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
 queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
-time), `answered`, `streak` (consecutive missed offers), `call`, `m:<queue>`
-(its member in `av:<queue>` while available).
+time), `answered`, `streak` (consecutive missed offers), `call`, `loff` (last
+offer time, or login), `okey` (its sortable encoding), `m:<queue>` (its member in
+`av:<queue>` while available). A queue (`q:<id>`): `strategy`, `overflow`, `block`
+(`decline_block_s`).
+
+This is a second implementation of `signaling/acd.py`, transaction for
+transaction; the strategies' Lua keys come from their records
+(`signaling/strategies.py`).
 
 Times arrive from Python as exact repr strings (ARGV[2]) and their sortable
 encoding (ARGV[3]); Lua never formats a float except with `%.17g` (exact), so
@@ -21,8 +28,20 @@ locale, so byte order is compared with `lt`.
 
 from __future__ import annotations
 
+import json
+
 from signaling.acd import MISSED_OFFERS_BEFORE_AWAY, OVERFLOW_LEVEL_PENALTY, REQUEUE_PRIORITY
 from signaling.estimate import EWMA_ALPHA
+from signaling.strategies import STRATEGIES
+
+# `strat_key(strategy, a)`: the strategy's sort key of specialist hash `a`, from its record
+STRATEGY_KEYS = "local STRATEGY_KEYS = {\n" + "".join(
+    f"  [{json.dumps(s.name)}] = function(a) return {s.lua} end,\n"
+    for s in STRATEGIES.values()) + """}
+local function strat_key(strategy, a)
+  return (STRATEGY_KEYS[strategy] or STRATEGY_KEYS["longest-idle"])(a)
+end
+"""
 
 PRELUDE = f"""
 local P, NOW, NOWKEY = ARGV[1], ARGV[2], ARGV[3]
@@ -61,13 +80,26 @@ local function append(key, field, value)
   t[#t + 1] = value
   redis.call("HSET", key, field, table.concat(t, SEP))
 end
-
-local function strat_key(strategy, a)
-  if strategy == "fewest-calls" then
-    return string.format("%010d", tonumber(hget(a, "answered"))) .. "|" .. hget(a, "ikey")
+-- A call's decline blocks: specialist -> the time their block ends (a number), and how many.
+local function blocks(c)
+  local t, n = {{}}, 0
+  local flat = split(hget(c, "blk"))
+  for i = 1, #flat, 2 do
+    t[flat[i]] = tonumber(flat[i + 1])
+    n = n + 1
   end
-  return hget(a, "ikey")
+  return t, n
 end
+local function set_block(c, aid, ends)
+  local flat = split(hget(c, "blk"))
+  local found = false
+  for i = 1, #flat, 2 do
+    if flat[i] == aid then flat[i + 1] = ends; found = true end
+  end
+  if not found then flat[#flat + 1] = aid; flat[#flat + 1] = ends end
+  redis.call("HSET", c, "blk", table.concat(flat, SEP))
+end
+{STRATEGY_KEYS}
 local function index(aid)
   local a = k("a", aid)
   local ready = hget(a, "conn") == "1" and hget(a, "state") == "available"
@@ -181,9 +213,10 @@ end
 
 SETUP = """
 redis.call("DEL", k("qorder"))
-for i = 4, #ARGV, 3 do
+for i = 4, #ARGV, 4 do
   redis.call("RPUSH", k("qorder"), ARGV[i])
-  redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2])
+  redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2],
+    "block", ARGV[i + 3])
 end
 redis.call("SET", k("state"), NOW)
 return 1
@@ -203,7 +236,8 @@ for i = 7, #ARGV, 2 do
   redis.call("HSET", a, "s:" .. ARGV[i], ARGV[i + 1])
 end
 redis.call("HSET", a, "id", aid, "blob", ARGV[5], "conn", ARGV[6], "sq", table.concat(sq, SEP),
-  "state", "away", "idle", NOW, "ikey", NOWKEY, "answered", "0", "streak", "0", "call", "")
+  "state", "away", "idle", NOW, "ikey", NOWKEY, "answered", "0", "streak", "0", "call", "",
+  "loff", NOW, "okey", NOWKEY)
 for _, q in ipairs(sq) do
   redis.call("HINCRBY", k("n", q), "away", 1)
   redis.call("HINCRBY", k("n", q), "logged_in", 1)
@@ -267,7 +301,7 @@ if redis.call("EXISTS", c) == 1 then refuse("duplicate_call", "call " .. cid .. 
 redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
   "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
   "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "joins", ARGV[16], "target", ARGV[17],
-  "xfer", ARGV[18], "state", "queued", "ring", "")
+  "xfer", ARGV[18], "blk", ARGV[19], "state", "queued", "ring", "")
 add_waiting(cid)
 redis.call("SADD", k("tc", ARGV[6]), cid)
 return redis.call("ZRANK", k("w", ARGV[5]), hget(c, "wkey")) + 1
@@ -314,7 +348,8 @@ return redis.call("HGETALL", c)
 DECLINE = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = ringing(cid, aid, ARGV[6])
-append(c, "declined", aid)
+local block = tonumber(hget(k("q", hget(c, "queue")), "block"))
+set_block(c, aid, string.format("%.17g", tonumber(NOW) + block))
 release(cid)
 return redis.call("HGETALL", c)
 """
