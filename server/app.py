@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
-from server.api import setup_api
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
-from server.joint_api import setup_joint
-from server.recording.embedded import RecordingServices, setup_recording
+from server.http.api import setup_api
+from server.http.joint import setup_joint
+from server.http.recordings import setup_recordings
+from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
@@ -51,9 +52,10 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws", websocket)
     setup_api(app)
     setup_joint(app)
+    setup_recordings(app)
     setup_recording(app)
     try:
-        from server.pages import setup_pages
+        from server.http.pages import setup_pages
     except ImportError:
         log.warning("web pages not available")
     else:
@@ -89,7 +91,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
-    app[keys.RECORDING] = RecordingServices(settings, db, node_id, pool)
+    app[RECORDING] = RecordingServices(settings, db, node_id, pool)
     board = Switchboard(
         queues=settings.queues,
         router=router,
@@ -100,7 +102,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         resume_grace_s=settings.server.resume_grace_s,
         ice_servers=settings.ice.servers,
         node_id=node_id,
-        recording=app[keys.RECORDING].setup,
+        recording=app[RECORDING].setup,
     )
     if cluster is not None:
         cluster.bind(board)

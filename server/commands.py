@@ -1,4 +1,5 @@
-"""What each `vwin` command does; `server.cli` parses the arguments."""
+"""What each `vwin` command does; `server.cli` parses the arguments and calls the `func`
+it registered with `set_defaults`."""
 
 from __future__ import annotations
 
@@ -11,17 +12,13 @@ from aiohttp import web
 
 from server.auth import hash_password, new_terminal_token, token_hash
 from server.config import Settings
-from server.recording.commands import (  # noqa: F401 (dispatched by name from server.cli)
-    recorder,
-    recorder_add,
-    recorder_revoke,
-    recording_verify,
-)
+from server.passwords import random_password, read_password
 from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
 
 
-def serve(settings: Settings) -> int:
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the server in the foreground (the one command that is not a coroutine)."""
     from server.app import create_app
 
     asyncio.run(_first_run(settings))
@@ -40,8 +37,6 @@ def serve(settings: Settings) -> int:
 
 async def _first_run(settings: Settings) -> None:
     """An empty database gets an `admin` manager with a random password, printed once."""
-    from server.cli import random_password
-
     async with open_database(settings.storage.url) as db:
         if await db.list_users():
             print("Log in at /login with an account made by `vwin user add`.", flush=True)
@@ -83,8 +78,6 @@ def _skills(text: str) -> dict[str, int]:
 
 
 async def user_add(args: argparse.Namespace, settings: Settings) -> int:
-    from server.cli import read_password
-
     try:
         skills = _skills(args.skills)
         unknown = set(skills) - {q.id for q in settings.queues}

@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
-from server.recording.embedded import RECORDER_TOKEN_PREFIX
+from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -142,8 +142,8 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
 
 
 async def _recorder(request: web.Request, conn: Connection, token: str) -> Identity | None:
-    """A `vwin recorder` process (issue 4): only while this server records sessions."""
-    services = request.app[keys.RECORDING]
+    """A `vwin recorder` process: only while this server records sessions."""
+    services = request.app[RECORDING]
     who = await services.identity(request.app[keys.DB], token)
     if who is None:
         _refuse(conn, "unauthorized", "unknown or revoked recorder token", UNAUTHORIZED)

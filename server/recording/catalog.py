@@ -17,13 +17,12 @@ from pathlib import Path
 
 import av
 
+from recorder.manifest import sha256_file
 from server.storage.db import Database
 from server.storage.recordings import COMPLETE, INTERRUPTED, Recording
 from signaling import events as ev
 from signaling.events import LogEvent
 from signaling.messages import RecordingManifest
-
-from .manifest import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,18 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
-from server.httpauth import (
+from server.http.auth import (
     clear_login_cookies,
     fail,
     request_token,
     require,
     set_login_cookies,
 )
+from server.http.export import stream_sessions_csv
+from server.http.recordings import session_recordings
+from server.http.timespan import parse_when
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SITE_KINDS
-from server.timespan import parse_when
 
 MANAGER = "manager"
 T = TypeVar("T")
@@ -218,8 +220,6 @@ async def session_detail(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
     events = data.pop("events")
-    from server.recording.http import session_recordings
-
     recordings = await session_recordings(request.app, request.match_info["id"])
     return reply(
         {"session": data, "participants": participants, "events": events,
@@ -228,8 +228,6 @@ async def session_detail(request: web.Request) -> web.Response:
 
 
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
-    from server.export import stream_sessions_csv
-
     await require(request, MANAGER)
     filters = _session_filters(request)
     filters.pop("limit", None)
