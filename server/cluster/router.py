@@ -1,8 +1,10 @@
 """`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
 
-Every method is one Lua script (`scripts.py`, `dispatch.py`, `invitations.py`), so each
-transaction is atomic across all nodes and gives the same results as
-`MemoryRouter`, `Refused` codes included (the shared tests hold both to it).
+Every method is one Lua script (`scripts.py`: the prelude and the calls' transactions,
+`specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`), so each transaction is
+atomic across all nodes and gives the same results as `MemoryRouter`, `Refused` codes
+included: the Lua is a second implementation of `signaling/acd.py`, held to it by the
+shared tests (docs/design.md, "Routing: two implementations").
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConf
 from signaling.routing import known_queue, open_refusal, queue_snapshot
 from signaling.strategies import get_strategy
 
-from . import invitations, keys, scripts
+from . import invitations, keys, queries, scripts, specialists
 from .callcache import ConnectedCalls
 from .dispatch import DISPATCH
 
@@ -293,13 +295,13 @@ def _flatten(value: Any) -> list[str]:
 
 
 _BODIES = {
-    "setup": scripts.SETUP, "agent_join": scripts.AGENT_JOIN, "agent_leave": scripts.AGENT_LEAVE,
-    "set_connected": scripts.SET_CONNECTED, "set_status": scripts.SET_STATUS,
-    "wrapup_done": scripts.WRAPUP_DONE, "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE,
-    "overflow": scripts.OVERFLOW, "dispatch": DISPATCH, "accept": scripts.ACCEPT,
-    "decline": scripts.DECLINE, "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW,
-    "hangup": scripts.HANGUP, "requeue": scripts.REQUEUE, "position": scripts.POSITION,
-    "waiting": scripts.WAITING, "snapshot": scripts.SNAPSHOT,
-    "calls_of_terminal": scripts.CALLS_OF_TERMINAL, "join": invitations.JOIN,
-    "leave": invitations.LEAVE,
+    "setup": scripts.SETUP, "agent_join": specialists.AGENT_JOIN,
+    "agent_leave": specialists.AGENT_LEAVE, "set_connected": specialists.SET_CONNECTED,
+    "set_status": specialists.SET_STATUS, "wrapup_done": specialists.WRAPUP_DONE,
+    "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE, "overflow": scripts.OVERFLOW,
+    "dispatch": DISPATCH, "accept": scripts.ACCEPT, "decline": scripts.DECLINE,
+    "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW, "hangup": scripts.HANGUP,
+    "requeue": scripts.REQUEUE, "position": queries.POSITION, "waiting": queries.WAITING,
+    "snapshot": queries.SNAPSHOT, "calls_of_terminal": queries.CALLS_OF_TERMINAL,
+    "join": invitations.JOIN, "leave": invitations.LEAVE,
 }

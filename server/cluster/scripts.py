@@ -1,5 +1,8 @@
 """The Lua scripts of the Redis router: each `Router` transaction is one script, so it
-is atomic across every node (Redis runs one script at a time).
+is atomic across every node (Redis runs one script at a time). Here: the prelude every
+script runs after (shared helpers) and the calls' transactions; the specialists' are in
+`specialists.py`, the assignment in `dispatch.py`, invitations in `invitations.py`, the
+queries in `queries.py`.
 
 Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
@@ -222,78 +225,6 @@ redis.call("SET", k("state"), NOW)
 return 1
 """
 
-AGENT_JOIN = """
-local aid = ARGV[4]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 1 then
-  redis.call("HSET", a, "conn", "1")
-  index(aid)
-  return redis.call("HGETALL", a)
-end
-local sq = {}
-for i = 7, #ARGV, 2 do
-  sq[#sq + 1] = ARGV[i]
-  redis.call("HSET", a, "s:" .. ARGV[i], ARGV[i + 1])
-end
-redis.call("HSET", a, "id", aid, "blob", ARGV[5], "conn", ARGV[6], "sq", table.concat(sq, SEP),
-  "state", "away", "idle", NOW, "ikey", NOWKEY, "answered", "0", "streak", "0", "call", "",
-  "loff", NOW, "okey", NOWKEY)
-for _, q in ipairs(sq) do
-  redis.call("HINCRBY", k("n", q), "away", 1)
-  redis.call("HINCRBY", k("n", q), "logged_in", 1)
-end
-index(aid)
-return redis.call("HGETALL", a)
-"""
-
-AGENT_LEAVE = """
-local aid = ARGV[4]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 0 then return false end
-local out = redis.call("HGETALL", a)
-local state = hget(a, "state")
-for _, q in ipairs(split(hget(a, "sq"))) do
-  local m = hget(a, "m:" .. q)
-  if m then redis.call("ZREM", k("av", q), m) end
-  redis.call("HINCRBY", k("n", q), state, -1)
-  redis.call("HINCRBY", k("n", q), "logged_in", -1)
-end
-redis.call("DEL", a)
-return out
-"""
-
-SET_CONNECTED = """
-local a = k("a", ARGV[4])
-if redis.call("EXISTS", a) == 1 then
-  redis.call("HSET", a, "conn", ARGV[5])
-  index(ARGV[4])
-end
-return 1
-"""
-
-SET_STATUS = """
-local aid, status = ARGV[4], ARGV[5]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 0 then
-  refuse("not_logged_in", "specialist " .. aid .. " is not logged in")
-end
-local old = hget(a, "state")
-if old == "ringing" or old == "in_call" then
-  refuse("busy", "cannot change status while " .. old)
-end
-if old == status then return false end
-if status == "available" then redis.call("HSET", a, "streak", "0") end
-set_state(aid, status)
-return old
-"""
-
-WRAPUP_DONE = """
-local a = k("a", ARGV[4])
-if redis.call("EXISTS", a) == 0 or hget(a, "state") ~= "wrap_up" then return 0 end
-set_state(ARGV[4], "available")
-return 1
-"""
-
 ENQUEUE = """
 local cid = ARGV[4]
 local c = k("c", cid)
@@ -412,37 +343,3 @@ append(c, "declined", aid)
 add_waiting(cid)
 return redis.call("HGETALL", c)
 """
-
-POSITION = """
-local c = k("c", ARGV[4])
-if redis.call("EXISTS", c) == 0 or not waiting_state(c) then return false end
-return redis.call("ZRANK", k("w", hget(c, "queue")), hget(c, "wkey")) + 1
-"""
-
-WAITING = """
-local out = {}
-for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
-  local cid = tail(m)
-  out[#out + 1] = cid
-  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
-end
-return out
-"""
-
-SNAPSHOT = """
-local q = ARGV[4]
-local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
-return {redis.call("ZCARD", k("w", q)), oldest[2] or false, redis.call("ZCARD", k("av", q)),
-  redis.call("HGETALL", k("n", q)), redis.call("HGET", k("ht"), q)}
-"""
-
-CALLS_OF_TERMINAL = """
-local out = {}
-for _, cid in ipairs(redis.call("SMEMBERS", k("tc", ARGV[4]))) do
-  if redis.call("EXISTS", k("c", cid)) == 1 then
-    out[#out + 1] = redis.call("HGETALL", k("c", cid))
-  end
-end
-return out
-"""
-
