@@ -229,6 +229,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+        if not 0 < q.decline_block_s <= 86_400:
+            raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
     _check_edge(settings)
     for cidr in settings.metrics.allow:
         try:
