@@ -12,6 +12,8 @@ import logging
 import secrets
 from pathlib import Path
 
+from aiohttp import web
+
 from server.config import ROOT, ConfigError, JointSettings
 from server.storage.db import Database
 from server.storage.engine import Clock, utcnow
@@ -112,8 +114,11 @@ class MatterDesk:
 
 
 class JointServices:
-    """What the joint-work HTTP handlers need, kept under `keys.JOINT`."""
+    """What the joint-work HTTP handlers need, kept under `JOINT`."""
 
     def __init__(self, work: JointWork, desk: MatterDesk) -> None:
         self.work = work
         self.desk = desk
+
+
+JOINT = web.AppKey("joint", JointServices)

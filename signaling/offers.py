@@ -114,6 +114,7 @@ async def decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
     call = await s.router.decline(msg.call_id, who.id, s.clock(), msg.offer)
     out = s.outbox()
     out.cancel_timer(timers.ring_key(call.id, call.offer_number))
+    out.set_timer(timers.unblock(call.id, who.id, s.queues[call.queue].decline_block_s))
     out.event(ev.Declined(agent_id=who.id, offer=call.offer_number), call, who.principal)
     out.send(who.principal, m.CallWithdrawn(call_id=call.id, offer=call.offer_number,
                                             reason="declined"))

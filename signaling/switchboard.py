@@ -93,7 +93,7 @@ async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
     if kind == timers.GRACE:
         return await connections.grace_over(s, decode_identity(payload["identity"]),
                                             payload["epoch"])
-    return _dispatch_only(s)  # DECLINE_BLOCK: the declined call may be offered again
+    return _dispatch_only(s)  # UNBLOCK: the declined call may be offered again
 
 
 def _dispatch_only(s: Services) -> Outbox:

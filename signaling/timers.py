@@ -14,7 +14,7 @@ RING: Final = "ring"  # an offer rang out: `offers.ring_timeout`
 GRACE: Final = "grace"  # a lost connection's resume grace is over: `connections.release`
 WRAPUP: Final = "wrapup"  # a specialist's wrap-up time is over: `endings.finish_wrapup`
 OVERFLOW: Final = "overflow"  # a call waited long enough to be offered to its overflow queue
-DECLINE_BLOCK: Final = "decline_block"  # a decline's block is over: dispatch again
+UNBLOCK: Final = "unblock"  # a decline's block (`decline_block_s`) is over: dispatch again
 
 
 class Timer(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,8 +44,8 @@ def overflow_key(call_id: str) -> str:
     return f"overflow:{call_id}"
 
 
-def decline_block_key(call_id: str, agent_id: str) -> str:
-    return f"decline_block:{call_id}:{agent_id}"
+def unblock_key(call_id: str, agent_id: str) -> str:
+    return f"unblock:{call_id}:{agent_id}"
 
 
 def ring(call_id: str, agent_id: str, offer: int, delay_s: float) -> Timer:
@@ -68,6 +68,7 @@ def overflow(call_id: str, delay_s: float) -> Timer:
                  payload={"call_id": call_id})
 
 
-def decline_block(call_id: str, agent_id: str, delay_s: float) -> Timer:
-    return Timer(key=decline_block_key(call_id, agent_id), delay_s=delay_s, kind=DECLINE_BLOCK,
-                 payload={"call_id": call_id, "agent_id": agent_id})
+def unblock(call_id: str, agent_id: str, delay_s: float) -> Timer:
+    """The decliner may be offered the call again once its block ends: dispatch then."""
+    return Timer(key=unblock_key(call_id, agent_id), delay_s=delay_s, kind=UNBLOCK,
+                 payload={"call_id": call_id})

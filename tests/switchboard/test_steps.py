@@ -111,6 +111,8 @@ async def test_decline_frees_the_specialist_and_dispatches_again(desk: Desk) -> 
     assert sent(out) == [("specialist:alice", "call.withdrawn"),
                          ("specialist:alice", "agent.status")]
     assert out.cancels == [f"ring:{call_id}:1"]
+    block = desk.s.queues["tax"].decline_block_s
+    assert timers(out) == [(f"unblock:{call_id}:alice", "unblock", block)]
     assert out.dispatch
 
 

@@ -13,13 +13,13 @@ import msgspec
 from aiohttp import web
 
 from server import keys
-from server.api import body_of, reply
-from server.httpauth import fail, require
-from server.joint import JointServices, MatterDesk
-from server.reports_api import setup_reports
+from server.http.api import body_of, reply
+from server.http.auth import fail, require
+from server.http.reports import setup_reports
+from server.http.timespan import parse_when
+from server.joint import JOINT, JointServices, MatterDesk
 from server.storage.matters import Matter
 from server.storage.records import User
-from server.timespan import parse_when
 from signaling.errors import Refused
 from signaling.joint_actions import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
@@ -73,7 +73,7 @@ class MatterPatch(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _joint(request: web.Request) -> JointServices:
-    return request.app[keys.JOINT]
+    return request.app[JOINT]
 
 
 def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
@@ -255,7 +255,7 @@ async def patch_matter(request: web.Request) -> web.Response:
 
 
 def setup_joint(app: web.Application) -> None:
-    """Routes; the services (`keys.JOINT`) are built with the switchboard (`server.app`)."""
+    """Routes; the services (`JOINT`) are built with the switchboard (`server.app`)."""
     r = app.router
     r.add_get("/api/action-types", action_types)
     r.add_get("/api/actions", list_actions)
