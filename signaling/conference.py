@@ -22,6 +22,11 @@ from .parties import participants
 from .services import Services
 
 MAX_PARTICIPANTS = 4  # terminal + three specialists: a mesh browsers still carry well
+INVITATION_PREFIX = "i_"  # an invitation's id (a call's is "c_"): an answer tells them apart
+
+
+def is_invitation_id(call_id: str) -> bool:
+    return call_id.startswith(INVITATION_PREFIX)
 
 
 async def invite(s: Services, who: Identity, msg: m.CallInvite | m.CallTransfer) -> Outbox:
@@ -37,7 +42,7 @@ async def invite(s: Services, who: Identity, msg: m.CallInvite | m.CallTransfer)
         raise Refused("invite_pending", "an invitation into this call is still ringing")
     queue = await _queue_for(s, call, msg)
     invitation = Call(
-        id="i_" + secrets.token_hex(8),
+        id=INVITATION_PREFIX + secrets.token_hex(8),
         session_id=call.session_id,
         queue=queue,
         terminal_id=call.terminal_id,

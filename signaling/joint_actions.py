@@ -24,6 +24,7 @@ from .backend import MessageBus, Router
 from .errors import Refused
 from .identity import Identity, Role, principal_of
 from .model import CallState
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class JointWork:
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
-    async def start(self, who: Identity, msg: m.ActionStart) -> StoredAction:
+    async def start(self, who: Identity, msg: m.ActionStart) -> tuple[StoredAction, Outbox]:
         """A specialist of the connected call opens an action for an enterprise."""
         call = await self._router.get_call(msg.call_id)
         if call is None or call.state != CallState.CONNECTED or who.id not in call.agents:
@@ -106,21 +107,19 @@ class JointWork:
         )
         stored = await self._repository.create_action(
             action, event, session_id=call.session_id, call_id=call.id)
-        await self.announce(stored, who.principal)
-        return stored
+        return stored, await self.announce(stored, who.principal)
 
     async def sign(self, actor_id: str, department: str | None, action_id: str,
-                   step: str) -> StoredAction:
+                   step: str) -> tuple[StoredAction, Outbox]:
         """Sign one step for the signer's department (in the call or later over HTTP)."""
         own = _department(department)
         now = self._now()
         stored = await self._repository.change_action(
             action_id, self.types, lambda action: action.sign(step, own, actor_id, now))
-        await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
-        return stored
+        return stored, await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
 
     async def reject(self, actor_id: str, department: str | None, action_id: str,
-                     reason: str) -> StoredAction:
+                     reason: str) -> tuple[StoredAction, Outbox]:
         """Close the action unfinished; only a department that signs it may do so."""
         own = _department(department)
         now = self._now()
@@ -132,11 +131,11 @@ class JointWork:
             return [action.reject(reason, actor_id, now)]
 
         stored = await self._repository.change_action(action_id, self.types, change)
-        await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
-        return stored
+        return stored, await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
 
-    async def announce(self, stored: StoredAction, actor: str | None = None) -> None:
-        """`action.updated` to every participant of the call still connected, and the actor."""
+    async def announce(self, stored: StoredAction, actor: str | None = None) -> Outbox:
+        """`action.updated` to every participant of the call still connected, and the actor
+        (the action is stored in the database with its audit entries, not in the log)."""
         targets: set[str] = set()
         if stored.call_id is not None:
             call = await self._router.get_call(stored.call_id)
@@ -145,9 +144,9 @@ class JointWork:
                 targets.update(principal_of(Role.SPECIALIST, a) for a in call.agents)
         if actor is not None:
             targets.add(actor)
-        frame = m.encode(updated_message(stored))
-        for principal in sorted(targets):
-            await self._bus.send(principal, frame)
+        out = Outbox(self._clock)
+        out.send_all(sorted(targets), updated_message(stored))
+        return out
 
 
 def _service(actions: JointWork | None) -> JointWork:
@@ -156,13 +155,16 @@ def _service(actions: JointWork | None) -> JointWork:
     return actions
 
 
-async def action_start(actions: JointWork | None, who: Identity, msg: m.ActionStart) -> None:
-    await _service(actions).start(who, msg)
+async def action_start(actions: JointWork | None, who: Identity, msg: m.ActionStart
+                       ) -> Outbox:
+    return (await _service(actions).start(who, msg))[1]
 
 
-async def action_sign(actions: JointWork | None, who: Identity, msg: m.ActionSign) -> None:
-    await _service(actions).sign(who.id, who.department, msg.action_id, msg.step)
+async def action_sign(actions: JointWork | None, who: Identity, msg: m.ActionSign) -> Outbox:
+    return (await _service(actions).sign(who.id, who.department, msg.action_id, msg.step))[1]
 
 
-async def action_reject(actions: JointWork | None, who: Identity, msg: m.ActionReject) -> None:
-    await _service(actions).reject(who.id, who.department, msg.action_id, msg.reason)
+async def action_reject(actions: JointWork | None, who: Identity, msg: m.ActionReject
+                        ) -> Outbox:
+    return (await _service(actions).reject(who.id, who.department, msg.action_id,
+                                           msg.reason))[1]

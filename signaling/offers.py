@@ -127,9 +127,10 @@ async def decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
 
 async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     """The specialist takes the call (or joins the call an invitation is for)."""
-    pending = await s.router.get_call(msg.call_id)
-    if pending is not None and pending.is_invitation:
-        return await conference.join(s, who, pending, msg.offer)
+    if conference.is_invitation_id(msg.call_id):  # no read on the path of a plain answer
+        pending = await s.router.get_call(msg.call_id)
+        if pending is not None and pending.is_invitation:
+            return await conference.join(s, who, pending, msg.offer)
     now = s.clock()
     call = await s.router.accept(msg.call_id, who.id, now, msg.offer)
     s.status.forget(call.id)
@@ -147,7 +148,7 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
                                    principal_id=who.id, name=who.name), call, who.principal)
     out.agent_status(who.id, AgentState.IN_CALL, "answered")
     recorded = await recording.connected(s, out, call)
-    listed = await participants(s, call)
+    listed = await participants(s, call, {who.id: who.name})
     for member in listed:
         if member.role != "recorder":
             out.send(member.id, m.CallConnected(call_id=call.id, session_id=call.session_id,

@@ -40,18 +40,15 @@ async def _hello_again(s: Services, who: Identity, msg: m.Hello) -> Outbox:
 
 
 async def _action_start(s: Services, who: Identity, msg: m.ActionStart) -> Outbox:
-    await joint_actions.action_start(s.actions, who, msg)
-    return s.outbox()
+    return await joint_actions.action_start(s.actions, who, msg)
 
 
 async def _action_sign(s: Services, who: Identity, msg: m.ActionSign) -> Outbox:
-    await joint_actions.action_sign(s.actions, who, msg)
-    return s.outbox()
+    return await joint_actions.action_sign(s.actions, who, msg)
 
 
 async def _action_reject(s: Services, who: Identity, msg: m.ActionReject) -> Outbox:
-    await joint_actions.action_reject(s.actions, who, msg)
-    return s.outbox()
+    return await joint_actions.action_reject(s.actions, who, msg)
 
 
 ANY = "*"  # a step any role may ask for

@@ -20,6 +20,7 @@ from server.http.timespan import parse_when
 from server.joint import JOINT, JointServices, MatterDesk
 from server.storage.matters import Matter
 from server.storage.records import User
+from signaling.commit import commit
 from signaling.errors import Refused
 from signaling.joint_actions import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
@@ -152,9 +153,11 @@ async def sign_action(request: web.Request) -> web.Response:
     body = await body_of(request, SignBody)
     work = _joint(request).work
     try:
-        stored = await work.sign(user.id, user.department, request.match_info["id"], body.step)
+        stored, out = await work.sign(user.id, user.department, request.match_info["id"],
+                                      body.step)
     except Refused as exc:
         raise refusal(exc) from None
+    await commit(request.app[keys.BOARD].services, out)
     return reply({"action": action_json(stored, work)})
 
 
@@ -163,10 +166,11 @@ async def reject_action(request: web.Request) -> web.Response:
     body = await body_of(request, RejectBody)
     work = _joint(request).work
     try:
-        stored = await work.reject(user.id, user.department, request.match_info["id"],
-                                   body.reason)
+        stored, out = await work.reject(user.id, user.department, request.match_info["id"],
+                                        body.reason)
     except Refused as exc:
         raise refusal(exc) from None
+    await commit(request.app[keys.BOARD].services, out)
     return reply({"action": action_json(stored, work)})
 
 
