@@ -36,7 +36,7 @@ from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import MessageBus, Presences, Router, Scheduler
 from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
-from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
+from signaling.memory import memory_backends
 from signaling.queue_status import QueueStatus
 from signaling.recorders import MemoryRecorderPool
 from signaling.services import Services
@@ -107,8 +107,9 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         link: ClusterLink = cluster.link
         status = cluster.status
     else:
-        router, bus = MemoryRouter(list(settings.queues)), LocalBus()
-        scheduler, presences = LocalScheduler(), MemoryPresences()
+        local = memory_backends(settings.queues)
+        router, bus, scheduler, presences = (local.router, local.bus, local.scheduler,
+                                             local.presences)
         link = SingleNode(router, bus)
         status = QueueStatus(queues, router, bus, time.time, link)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)

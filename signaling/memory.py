@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .acd import CallCenter
@@ -237,3 +239,18 @@ class MemoryPresences:
             return False
         del self._by_principal[principal]
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBackends:
+    """The backends of a node alone (`[routing] backend = "memory"`)."""
+
+    router: MemoryRouter
+    bus: LocalBus
+    scheduler: LocalScheduler
+    presences: MemoryPresences
+
+
+def memory_backends(queues: Sequence[QueueConfig]) -> MemoryBackends:
+    return MemoryBackends(MemoryRouter(list(queues)), LocalBus(), LocalScheduler(),
+                          MemoryPresences())
