@@ -20,21 +20,23 @@ from .services import Services
 
 
 async def commit(s: Services, out: Outbox) -> None:
-    for timer in out.durable_timers:
-        await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
-    if out.events:
-        await s.session_log.append(out.events)
+    if out.events or out.durable_timers:
+        for timer in out.durable_timers:
+            await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
+        if out.events:
+            await s.session_log.append(out.events)
     for principal, message in out.sends:
         await s.bus.send(principal, m.encode(message))
-    for key in out.cancels:
-        await s.scheduler.cancel(key)
-    for timer in out.timers:
-        await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
+    if out.cancels or out.timers:
+        for key in out.cancels:
+            await s.scheduler.cancel(key)
+        for timer in out.timers:
+            await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
     if out.dispatch:
         offered = await offers.dispatch(s)
         if offered.events:
             await commit(s, offered)
     if out.all_queues:
         s.status.changed_all()
-    else:
+    elif out.queues:
         s.status.changed(out.queues)

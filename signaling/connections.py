@@ -38,7 +38,7 @@ def welcome(s: Services, who: Identity, presence: Presence, resumed: bool) -> Ou
     out = s.outbox()
     queues = [m.QueueRef(id=q.id, name=q.name) for q in _queues_for(s, who)]
     out.send(who.principal, m.Welcome(
-        role=who.role.value, id=who.id, participant_id=who.principal, name=who.name,
+        role=str(who.role), id=who.id, participant_id=who.principal, name=who.name,
         resume=presence.resume, resumed=resumed, ice_servers=s.ice_servers(who),
         queues=queues, site=who.site))
     out.cancel_timer(timers.grace_key(who.principal))

@@ -19,8 +19,9 @@ class Role(enum.StrEnum):
 
 
 def principal_of(role: str, raw_id: str) -> str:
-    """The participant id used on the wire and in routing: `terminal:T1`, `specialist:alice`."""
-    return f"{role}:{raw_id}"
+    """The participant id used on the wire and in routing: `terminal:T1`, `specialist:alice`.
+    (Concatenated: formatting a `Role` goes through `Enum.__format__`, on every relay.)"""
+    return role + ":" + raw_id
 
 
 class Identity(msgspec.Struct, kw_only=True, frozen=True):

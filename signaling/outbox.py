@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from . import events as ev
 from . import messages as m
@@ -18,19 +17,23 @@ from .model import AgentState, Call
 from .timers import Timer
 
 
-@dataclass(slots=True)
 class Outbox:
-    """The effects of one step, in the order each kind is applied."""
+    """The effects of one step, in the order each kind is applied. (A plain class: one is
+    made for every relayed `rtc.*` message, so it stays cheap to build.)"""
 
-    clock: Callable[[], float]
-    durable_timers: list[Timer] = field(default_factory=list)  # before the log: outlive a crash
-    events: list[LogEvent] = field(default_factory=list)
-    sends: list[tuple[str, m.Message]] = field(default_factory=list)
-    cancels: list[str] = field(default_factory=list)
-    timers: list[Timer] = field(default_factory=list)
-    dispatch: bool = False  # offer what the router can match now, once this is committed
-    queues: set[str] = field(default_factory=set)  # whose figures changed
-    all_queues: bool = False
+    __slots__ = ("all_queues", "cancels", "clock", "dispatch", "durable_timers", "events",
+                 "queues", "sends", "timers")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.durable_timers: list[Timer] = []  # set before the log: they outlive a crash
+        self.events: list[LogEvent] = []
+        self.sends: list[tuple[str, m.Message]] = []
+        self.cancels: list[str] = []
+        self.timers: list[Timer] = []
+        self.dispatch = False  # offer what the router can match now, once this is committed
+        self.queues: set[str] = set()  # whose figures changed
+        self.all_queues = False
 
     def utcnow(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
