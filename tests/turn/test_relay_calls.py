@@ -18,10 +18,10 @@ from server.app import create_app
 from server.turn import rest_credentials
 from tests.helpers import add_terminal, quick_specialist
 from tests.recording.analysis import decode_recording
-from tests.recording.test_recording_e2e import Recorders
+from tests.recording.test_recording_e2e import Recorders, _rows
 from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
 from tests.turn.coturn import SECRET, Coturn
-from tests.turn.relay import local_types, recordings, relay_only, selected_pair
+from tests.turn.relay import local_types, relay_only, selected_pair
 
 pytestmark = pytest.mark.slow
 SECONDS = 2.0  # of media recorded per party
@@ -87,7 +87,7 @@ async def test_relay_only_call_is_seen_heard_and_recorded(
         for party in parties:
             await party.recv("call.ended")
             await party.hang_up_media()
-        rows = await recordings(client, connected["session_id"], 2)
+        rows = await _rows(client, connected["session_id"], {1: "complete"})
         assert {r["participant_id"] for r in rows} == {p.me for p in parties}
         for row in rows:
             decoded = decode_recording(directory / row["path"])
