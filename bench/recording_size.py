@@ -33,7 +33,8 @@ from tests.rtc_peers import RtcClient, send_to, use_loopback_when_alone
 
 def _server(tmp: Path) -> LiveServer:
     port = free_port()
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp / 'vwin.db'}", server={"port": port},
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp / 'vwin.db'}",
+                             server={"port": port, "idle_timeout_s": 3600},  # aiortc: no pings
                              recording={"enabled": True, "dir": str(tmp / "recordings")})
     server = LiveServer(create_app(settings), port)
     server.start()
