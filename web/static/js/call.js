@@ -8,6 +8,7 @@
 
 import { Emitter } from "./emitter.js";
 import { PeerSession } from "./peer.js";
+import { MSG } from "./signaling.js";
 
 export class CallMedia extends Emitter {
   #signaling;
@@ -26,13 +27,13 @@ export class CallMedia extends Emitter {
     this.#getLocalStream = getLocalStream;
     this.#role = role;
     const handlers = {
-      "call.connected": (m) => this.#onConnected(m),
-      "participant.joined": (m) => this.#onJoined(m),
-      "participant.left": (m) => this.#onLeft(m),
-      "participant.reconnected": (m) => this.#onReconnected(m),
-      "rtc.description": (m) => this.#onDescription(m),
-      "rtc.candidate": (m) => this.#onCandidate(m),
-      "call.ended": (m) => this.#onEnded(m),
+      [MSG.CALL_CONNECTED]: (m) => this.#onConnected(m),
+      [MSG.PARTICIPANT_JOINED]: (m) => this.#onJoined(m),
+      [MSG.PARTICIPANT_LEFT]: (m) => this.#onLeft(m),
+      [MSG.PARTICIPANT_RECONNECTED]: (m) => this.#onReconnected(m),
+      [MSG.RTC_DESCRIPTION]: (m) => this.#onDescription(m),
+      [MSG.RTC_CANDIDATE]: (m) => this.#onCandidate(m),
+      [MSG.CALL_ENDED]: (m) => this.#onEnded(m),
     };
     for (const [type, handler] of Object.entries(handlers)) {
       this.#unsubscribe.push(signaling.on(type, (m) => this.#serially(() => handler(m))));

@@ -1,16 +1,18 @@
 // The specialist console: status, queues, incoming call (ring, countdown,
 // accept/decline), the call itself, then the wrap-up form.
 
-import { api, ApiError, el, formatSeconds, logout } from "./api.js";
+import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { JointPanel } from "./console-joint.js";
-import { MediaError, openCameraAndMicrophone } from "./media.js";
+import { consoleI18n } from "./console-strings.js";
+import { $, el } from "./dom.js";
+import { openCameraAndMicrophone } from "./media.js";
+import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { Ringer } from "./ring.js";
-import { SignalingClient, storageSlot } from "./signaling.js";
+import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
-const $ = (id) => document.getElementById(id);
 const STATUS_LABELS = {
   available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
 };
@@ -24,15 +26,10 @@ const STATUS_REASONS = {
   missed_offers: "You missed several calls in a row and were set to Away.",
   wrapup_timeout: "Wrap-up time is over; you are available again.",
 };
-const MEDIA_MESSAGES = {
-  "media.denied": "Camera or microphone permission was denied: allow them for this site, then reload.",
-  "media.missing": "No camera or microphone found: callers will not see or hear you.",
-  "media.busy": "The camera or microphone is used by another program.",
-  "media.insecure": "This page is not served over HTTPS, so the camera cannot be used.",
-  "media.failed": "The camera or microphone could not be started.",
-};
 
 const ringer = new Ringer();
+const i18n = consoleI18n();
+const t = (key, params) => i18n.t(key, params);
 const state = {
   me: null,
   status: "away",
@@ -75,8 +72,7 @@ async function ensureMedia() {
     $("self-video").srcObject = state.localStream;
     $("media-warning").textContent = "";
   } catch (err) {
-    $("media-warning").textContent = MEDIA_MESSAGES[err instanceof MediaError ? err.key : "media.failed"] ??
-      MEDIA_MESSAGES["media.failed"];
+    $("media-warning").textContent = t(mediaErrorMessageKey(err));
   }
   return state.localStream;
 }
@@ -103,7 +99,7 @@ function renderStatus(status, reason = "") {
 async function setStatus(status) {
   ringer.unlock();
   if (status === "available") await ensureMedia();
-  if (!signaling.send("agent.status", { status })) $("idle-note").textContent = "Not connected, try again.";
+  if (!signaling.send(MSG.AGENT_STATUS, { status })) $("idle-note").textContent = "Not connected, try again.";
 }
 
 function renderQueues(queues) {
@@ -166,7 +162,7 @@ async function answer(accept) {
   if (!offer) return;
   stopRinging();
   if (accept) await ensureMedia();
-  signaling.send(accept ? "call.accept" : "call.decline",
+  signaling.send(accept ? MSG.CALL_ACCEPT : MSG.CALL_DECLINE,
     { call_id: offer.call_id, offer: offer.offer });
   if (!accept) showPanel("idle");
 }
@@ -225,7 +221,7 @@ function saveWrapup(event) {
     $("wrapup-status").textContent = "Choose an outcome first.";
     return;
   }
-  const sent = signaling.send("session.wrapup", {
+  const sent = signaling.send(MSG.SESSION_WRAPUP, {
     session_id: state.wrapupSession, outcome, notes: $("wrapup-notes").value,
   });
   $("wrapup-status").textContent = sent ? "Saving…" : "Not connected; try again in a moment.";
@@ -233,7 +229,7 @@ function saveWrapup(event) {
 
 function finishWrapup() {
   state.wrapupSession = null;
-  signaling.send("agent.wrapup_done", {});
+  signaling.send(MSG.AGENT_WRAPUP_DONE, {});
   showPanel("idle");
 }
 
@@ -273,7 +269,7 @@ async function main() {
   $("accept-call").addEventListener("click", () => answer(true));
   $("decline-call").addEventListener("click", () => answer(false));
   $("hang-up").addEventListener("click", () => {
-    if (state.callId) signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId) signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("wrapup-form").addEventListener("submit", saveWrapup);
   $("wrapup-skip").addEventListener("click", finishWrapup);
@@ -281,14 +277,14 @@ async function main() {
     $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
   });
   signaling.on("state", showConnection);
-  signaling.on("agent.status", (m) => renderStatus(m.status, m.reason));
-  signaling.on("queue.status", (m) => renderQueues(m.queues));
-  signaling.on("call.offered", onOffered);
-  signaling.on("call.withdrawn", onWithdrawn);
-  signaling.on("call.connected", onConnected);
-  signaling.on("call.ended", onEnded);
-  signaling.on("saved", onSaved);
-  signaling.on("error", onError);
+  signaling.on(MSG.AGENT_STATUS, (m) => renderStatus(m.status, m.reason));
+  signaling.on(MSG.QUEUE_STATUS, (m) => renderQueues(m.queues));
+  signaling.on(MSG.CALL_OFFERED, onOffered);
+  signaling.on(MSG.CALL_WITHDRAWN, onWithdrawn);
+  signaling.on(MSG.CALL_CONNECTED, onConnected);
+  signaling.on(MSG.CALL_ENDED, onEnded);
+  signaling.on(MSG.SAVED, onSaved);
+  signaling.on(MSG.ERROR, onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
   signaling.on("stopped", ({ why }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");

@@ -3,11 +3,13 @@
 
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { $ } from "./dom.js";
 import { formatWait, I18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
 import { KIOSK_STRINGS } from "./kiosk-strings.js";
-import { MediaError, openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
-import { SignalingClient, storageSlot } from "./signaling.js";
+import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
+import { mediaErrorMessageKey } from "./media-errors.js";
+import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
 const TOKEN_KEY = "vwin.deviceToken";
@@ -19,7 +21,6 @@ const RESET_HOLD_MS = 3000;
 const THANKS_MS = 5000;
 const RATING_IDLE_MS = 90_000;
 
-const $ = (id) => document.getElementById(id);
 const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
 const t = (key, params) => i18n.t(key, params);
 
@@ -86,7 +87,7 @@ function releaseMedia() {
 
 function showMediaError(err) {
   releaseMedia();
-  showMessage("media.title", t(err instanceof MediaError ? err.key : "media.failed"));
+  showMessage("media.title", t(mediaErrorMessageKey(err)));
 }
 
 async function toggleDocument() {
@@ -108,7 +109,7 @@ async function toggleDocument() {
     $("self-video").srcObject = new MediaStream([track]);
     $("show-document").textContent = t("call.showCamera");
   } catch (err) {
-    $("media-state").textContent = t(err instanceof MediaError ? err.key : "media.failed");
+    $("media-state").textContent = t(mediaErrorMessageKey(err));
   }
 }
 
@@ -123,7 +124,7 @@ async function requestCall(queue, enterprise) {
   }
   const fields = { queue };
   if (enterprise) fields.enterprise = enterprise;
-  if (!state.signaling.send("call.request", fields)) {
+  if (!state.signaling.send(MSG.CALL_REQUEST, fields)) {
     showMessage("error.title", t("chat.failed"));
     return;
   }
@@ -224,7 +225,7 @@ function submitRating(event) {
   const comment = $("rating-comment").value.trim();
   const fields = { session_id: state.sessionId, score: state.rating };
   if (comment) fields.comment = comment;
-  if (!state.signaling.send("session.rate", fields)) $("rating-status").textContent = t("rating.failed");
+  if (!state.signaling.send(MSG.SESSION_RATE, fields)) $("rating-status").textContent = t("rating.failed");
 }
 
 function onSaved(message) {
@@ -276,20 +277,20 @@ function connect(token) {
     $("media-state").textContent = pcState === "connected" ? "" : t("call.connectingMedia");
   });
   signaling.on("state", showConnection);
-  signaling.on("welcome", onWelcome);
-  signaling.on("queue.status", (m) => home.setStatus(m.queues));
-  signaling.on("call.queued", onQueued);
-  signaling.on("call.position", showPosition);
-  signaling.on("call.requeued", (m) => {
+  signaling.on(MSG.WELCOME, onWelcome);
+  signaling.on(MSG.QUEUE_STATUS, (m) => home.setStatus(m.queues));
+  signaling.on(MSG.CALL_QUEUED, onQueued);
+  signaling.on(MSG.CALL_POSITION, showPosition);
+  signaling.on(MSG.CALL_REQUEUED, (m) => {
     state.media.closePeers();
     onQueued(m);
     $("waiting-note").textContent = t("waiting.requeued");
   });
-  signaling.on("call.rejected", onRejected);
-  signaling.on("call.connected", onConnected);
-  signaling.on("call.ended", onEnded);
-  signaling.on("saved", onSaved);
-  signaling.on("error", onServerError);
+  signaling.on(MSG.CALL_REJECTED, onRejected);
+  signaling.on(MSG.CALL_CONNECTED, onConnected);
+  signaling.on(MSG.CALL_ENDED, onEnded);
+  signaling.on(MSG.SAVED, onSaved);
+  signaling.on(MSG.ERROR, onServerError);
   signaling.on("unauthorized", () => {
     if (signaling.welcome) return showMessage("error.title", t("setup.rejected"));
     localStorage.removeItem(TOKEN_KEY);
@@ -322,8 +323,8 @@ function setUpResetGesture() {
     if ($("reset-dialog").returnValue !== "reset") return;
     // End the visitor's call or place in the queue now: a socket that just closes keeps
     // them for the resume grace, ringing a specialist for a kiosk that will never return.
-    if (state.callId && state.screen === "call") state.signaling.send("call.hangup", { call_id: state.callId });
-    if (state.callId && state.screen === "waiting") state.signaling.send("call.cancel", { call_id: state.callId });
+    if (state.callId && state.screen === "call") state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
+    if (state.callId && state.screen === "waiting") state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
     state.signaling?.forgetResume();
     state.signaling?.stop();
     state.media?.dispose();
@@ -352,11 +353,11 @@ function main() {
     connect(token);
   });
   $("cancel-call").addEventListener("click", () => {
-    if (state.callId) state.signaling.send("call.cancel", { call_id: state.callId });
+    if (state.callId) state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
     goHome();
   });
   $("hang-up").addEventListener("click", () => {
-    if (state.callId) state.signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId) state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("show-document").addEventListener("click", () => toggleDocument());
   $("rating-form").addEventListener("submit", submitRating);

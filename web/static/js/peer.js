@@ -8,6 +8,7 @@
 // A recorder is just a PeerSession with direction "sendonly".
 
 import { Emitter } from "./emitter.js";
+import { MSG } from "./signaling.js";
 
 /** A "disconnected" ICE state often heals alone; restart only if it lasts this long. */
 const DISCONNECTED_GRACE_MS = 2500;
@@ -178,14 +179,14 @@ export class PeerSession extends Emitter {
 
   #sendDescription() {
     const { type, sdp } = this.pc.localDescription;
-    this.#signaling.send("rtc.description", {
+    this.#signaling.send(MSG.RTC_DESCRIPTION, {
       call_id: this.callId, to: this.remote.id, description: { type, sdp },
     });
   }
 
   #onIceCandidate(candidate) {
     if (!candidate || !candidate.candidate) return;
-    this.#signaling.send("rtc.candidate", {
+    this.#signaling.send(MSG.RTC_CANDIDATE, {
       call_id: this.callId, to: this.remote.id, candidate: candidate.toJSON(),
     });
   }
