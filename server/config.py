@@ -10,7 +10,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -82,6 +82,12 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The kiosk page: after this long without a touch it forgets the visitor."""
+
+    idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -90,13 +96,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "recording": RecordingSettings,
-    "joint": JointSettings,
+    "joint": JointSettings, "kiosk": KioskSettings,
 }
 
 

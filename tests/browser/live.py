@@ -91,15 +91,16 @@ class LiveServer:
 class Pages:
     """Opens pages in fresh browser contexts (separate cookies and storage) and closes them."""
 
-    def __init__(self, browser: Browser, server: LiveServer) -> None:
+    def __init__(self, browser: Browser, server: LiveServer, base_url: str | None = None) -> None:
         self.browser = browser
         self.server = server
+        self.base_url = base_url or server.url
         self.contexts: list[BrowserContext] = []
         self.console_errors: list[str] = []
 
     def new(self, viewport: tuple[int, int] = (1366, 768)) -> Page:
         context = self.browser.new_context(
-            base_url=self.server.url,
+            base_url=self.base_url,
             viewport={"width": viewport[0], "height": viewport[1]},
             permissions=["camera", "microphone"],
         )

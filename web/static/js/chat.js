@@ -38,6 +38,13 @@ export class ChatPanel {
     this.#callId = null;
   }
 
+  /** Forget the transcript and anything typed (the kiosk forgets its visitor). */
+  clear() {
+    this.close();
+    this.#log.replaceChildren();
+    this.#input.value = "";
+  }
+
   #send() {
     const text = this.#input.value.trim();
     if (!text || !this.#callId) return;

@@ -260,6 +260,10 @@ function showConnection({ state: connection }) {
 }
 
 async function main() {
+  if (!mediaAvailable()) {
+    $("insecure-warning").textContent = t("media.insecure");
+    $("insecure-warning").hidden = false;
+  }
   $("logout").addEventListener("click", () => {
     signaling.stop();
     logout();

@@ -8,7 +8,7 @@ import { formatWait, I18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
 import { KIOSK_STRINGS } from "./kiosk-strings.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
-import { mediaErrorMessageKey } from "./media-errors.js";
+import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
@@ -19,7 +19,10 @@ const LANG_KEY = "vwin.lang";
 const RESET_HOLD_MS = 3000;
 /** After "thank you", and on an idle rating screen, go back home. */
 const THANKS_MS = 5000;
-const RATING_IDLE_MS = 90_000;
+/** `[kiosk] idle_reset_s`: this long without a touch, the kiosk forgets the visitor. */
+const IDLE_RESET_MS = (Number(document.body.dataset.idleResetS) || 90) * 1000;
+/** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
+const IDLE_SCREENS = new Set(["home", "rating", "message"]);
 
 const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
 const t = (key, params) => i18n.t(key, params);
@@ -36,6 +39,7 @@ const state = {
   sessionId: null,
   rating: 0,
   homeTimer: null,
+  idleTimer: null,
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
@@ -61,6 +65,35 @@ function goHome() {
   state.sessionId = null;
   home.reset();
   show("home");
+}
+
+/** The visitor has gone (call over, rated, or idle): clear every field, back to Chinese, home. */
+function forgetVisitor() {
+  state.chat?.clear();
+  state.rating = 0;
+  $("rating-comment").value = "";
+  $("rating-status").textContent = "";
+  $("message-text").textContent = "";
+  $("uscc-hint").classList.remove("error");
+  i18n.setLang("zh-CN");
+  localStorage.removeItem(LANG_KEY);
+  if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+  goHome();
+}
+
+/** Any touch or key restarts the idle clock; when it runs out on a walk-away screen, forget. */
+function watchIdle() {
+  const restart = () => {
+    clearTimeout(state.idleTimer);
+    state.idleTimer = setTimeout(() => {
+      if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
+      else restart();
+    }, IDLE_RESET_MS);
+  };
+  for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
+    document.addEventListener(type, restart, { capture: true, passive: true });
+  }
+  restart();
 }
 
 // ---- media --------------------------------------------------------------------
@@ -164,7 +197,7 @@ function onEnded(message) {
   if (message.session_id && state.sessionId === message.session_id) {
     openRating();
   } else {
-    goHome();
+    forgetVisitor();
   }
 }
 
@@ -194,7 +227,6 @@ function openRating() {
   $("rating-status").textContent = "";
   renderStars();
   show("rating");
-  state.homeTimer = setTimeout(goHome, RATING_IDLE_MS);
 }
 
 function renderStars() {
@@ -232,7 +264,7 @@ function onSaved(message) {
   if (message.what !== "rating" || state.screen !== "rating") return;
   $("rating-status").textContent = t("rating.thanks");
   clearTimeout(state.homeTimer);
-  state.homeTimer = setTimeout(goHome, THANKS_MS);
+  state.homeTimer = setTimeout(forgetVisitor, THANKS_MS);
 }
 
 // ---- connection -------------------------------------------------------------------
@@ -337,12 +369,15 @@ function setUpResetGesture() {
 
 function main() {
   i18n.apply();
+  // Say it before anyone taps a matter: outside a secure context no camera can work.
+  $("insecure-warning").hidden = mediaAvailable();
   i18n.on("change", (lang) => localStorage.setItem(LANG_KEY, lang));
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
     if (state.screen === "rating") renderStars();
   });
   setUpResetGesture();
+  watchIdle();
   $("setup-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("device-token").value.trim();
@@ -361,7 +396,7 @@ function main() {
   });
   $("show-document").addEventListener("click", () => toggleDocument());
   $("rating-form").addEventListener("submit", submitRating);
-  $("rating-skip").addEventListener("click", goHome);
+  $("rating-skip").addEventListener("click", forgetVisitor);
   $("message-home").addEventListener("click", () => {
     if (state.signaling?.state === "closed") window.location.reload();
     else goHome();
