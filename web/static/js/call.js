@@ -4,7 +4,8 @@
 // participant already there (the specialist joins after the terminal, a mesh
 // newcomer after the others); on `participant.joined` the members already in
 // the call wait for the newcomer's offer. Towards a recorder we always offer,
-// send-only. Signalling events are handled one at a time, in order.
+// send-only. Signalling events are handled one at a time, in order. What this page
+// sends (a document instead of the camera) is told on each peer's status channel.
 
 import { Emitter } from "./emitter.js";
 import { PeerSession } from "./peer.js";
@@ -18,6 +19,7 @@ export class CallMedia extends Emitter {
   #queue = Promise.resolve();
   #unsubscribe = [];
   #videoOverride = null;
+  #status = {};
   call = null;
 
   /** getLocalStream: async () => MediaStream | null (awaited before the first peer is made). */
@@ -52,6 +54,12 @@ export class CallMedia extends Emitter {
     await Promise.all(this.peers.map((p) => p.replaceVideoTrack(track ?? camera)));
   }
 
+  /** Tell every peer what this page sends, e.g. {document: true}; peers joining later hear it too. */
+  setStatus(fields) {
+    this.#status = { ...this.#status, ...fields };
+    for (const peer of this.peers) peer.sendStatus(this.#status);
+  }
+
   /** Counters of the first peer's inbound video (tests and the "video ok" badge). */
   async inboundVideo() {
     const peer = this.peers.find((p) => p.direction !== "sendonly");
@@ -63,6 +71,7 @@ export class CallMedia extends Emitter {
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.#videoOverride = null;
+    this.#status = {};
     this.emit("peers-closed");
   }
 
@@ -151,11 +160,16 @@ export class CallMedia extends Emitter {
       localStream,
       direction: recorder ? "sendonly" : "sendrecv",
       iceRestart: !recorder,
+      statusChannel: remote.role === "terminal",
     });
     this.#peers.set(remote.id, peer);
     peer.on("track", ({ stream }) => this.emit("remote-track", { participant: remote, stream }));
     peer.on("connectionstate", (state) => this.emit("peer-state", { participant: remote, state }));
     peer.on("failed", (err) => this.#serially(() => this.#replacePeer(peer, err?.description)));
+    peer.on("status-open", () => {
+      if (Object.keys(this.#status).length) peer.sendStatus(this.#status);
+    });
+    peer.on("status", (status) => this.emit("remote-status", { participant: remote, status }));
     peer.start();
     if (this.#videoOverride) await peer.replaceVideoTrack(this.#videoOverride);
     return peer;

@@ -4,9 +4,11 @@
 import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
 import { consoleI18n } from "./console-strings.js";
 import { $, el } from "./dom.js";
+import { formatWait } from "./i18n.js";
 import { openCameraAndMicrophone } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { Ringer } from "./ring.js";
@@ -38,6 +40,7 @@ const state = {
   countdown: null,
   callId: null,
   wrapupSession: null,
+  waiting: { count: 0, longestAt: 0 },
 };
 
 const signaling = new SignalingClient({
@@ -58,6 +61,7 @@ const stage = new RemoteStage({
 const chat = new ChatPanel({
   root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
 });
+const invite = new InvitePanel({ signaling, t });
 globalThis.vwin = { signaling, media, ringer };
 
 function showPanel(name) {
@@ -105,6 +109,8 @@ async function setStatus(status) {
 function renderQueues(queues) {
   const skills = state.me?.skills ?? {};
   const mine = Object.keys(skills).length ? queues.filter((q) => q.id in skills) : queues;
+  invite.setQueues(queues);
+  showWaiting(mine);
   $("queue-rows").replaceChildren(...mine.map((q) => el("tr", { dataset: { queue: q.id } },
     el("th", { scope: "row", textContent: q.name }),
     el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : "closed" }),
@@ -114,6 +120,27 @@ function renderQueues(queues) {
   if (mine.length === 0) {
     $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: "No queues." })));
   }
+}
+
+/** Calls waiting in my queues, on every panel; the longest wait keeps counting between updates. */
+function showWaiting(mine) {
+  const waiting = mine.reduce((n, q) => n + (q.waiting ?? 0), 0);
+  const longest = Math.max(0, ...mine.filter((q) => q.waiting).map((q) => q.longest_wait_s ?? 0));
+  state.waiting = { count: waiting, longestAt: Date.now() - longest * 1000 };
+  renderWaiting();
+}
+
+function renderWaiting() {
+  const summary = $("waiting-summary");
+  const { count, longestAt } = state.waiting;
+  summary.hidden = false;
+  summary.dataset.waiting = String(count);
+  if (!count) {
+    summary.textContent = t("waiting.none");
+    return;
+  }
+  const wait = formatWait(i18n, (Date.now() - longestAt) / 1000);
+  summary.textContent = t("waiting.some", { n: count, wait });
 }
 
 // ---- incoming call -------------------------------------------------------------------
@@ -130,6 +157,8 @@ function onOffered(offer) {
   unsettledOffers.add(offerKey(offer));
   state.offer = offer;
   const site = offer.terminal.site;
+  $("offer-invitation").hidden = !offer.joins;
+  $("offer-invitation").textContent = offer.joins ? t(offer.transfer ? "offer.transfer" : "offer.invited") : "";
   const enterprise = offer.enterprise;
   $("offer-queue").textContent = offer.overflow_from ? `${offer.queue} (overflow from ${offer.overflow_from})` : offer.queue;
   $("offer-site").textContent = `${site.name} (${site.kind})`;
@@ -192,6 +221,8 @@ function onConnected(message) {
   $("recording-notice").hidden = !message.recording;
   if (!message.resumed) $("media-state").textContent = "Connecting video…";
   chat.open(message.call_id, message.you, { keep: message.resumed });
+  invite.open(message.call_id);
+  if (!message.resumed) showDocument(false);
   showPanel("call");
   $("hang-up").focus();
 }
@@ -200,6 +231,9 @@ function onEnded(message) {
   if (message.call_id !== state.callId) return;
   state.callId = null;
   chat.close();
+  invite.close();
+  enlarge(false);
+  showDocument(false);
   stage.clear();
   openWrapup(message.session_id);
 }
@@ -251,6 +285,20 @@ function onError(message) {
   else $("idle-note").textContent = text;
 }
 
+// ---- the remote video: enlarge it, and say when the visitor shows a document ----------
+
+function enlarge(on) {
+  $("call-panel").dataset.enlarged = String(on);
+  $("enlarge-video").setAttribute("aria-pressed", String(on));
+  $("enlarge-video").textContent = t(on ? "call.shrink" : "call.enlarge");
+}
+
+function showDocument(on) {
+  $("document-notice").hidden = !on;
+  $("document-notice").textContent = on ? t("call.document") : "";
+  $("call-panel").dataset.document = String(on);
+}
+
 function showConnection({ state: connection }) {
   const banner = $("conn-state");
   banner.hidden = connection === "open";
@@ -277,6 +325,15 @@ async function main() {
   });
   $("wrapup-form").addEventListener("submit", saveWrapup);
   $("wrapup-skip").addEventListener("click", finishWrapup);
+  $("enlarge-video").addEventListener("click", () => enlarge($("call-panel").dataset.enlarged !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && $("call-panel").dataset.enlarged === "true") enlarge(false);
+  });
+  enlarge(false);
+  setInterval(() => state.waiting.count && renderWaiting(), 1000);
+  media.on("remote-status", ({ participant, status }) => {
+    if (participant.role === "terminal" && "document" in status) showDocument(Boolean(status.document));
+  });
   media.on("peer-state", ({ state: pcState }) => {
     $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
   });

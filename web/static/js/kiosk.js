@@ -128,6 +128,7 @@ async function toggleDocument() {
     state.documentTrack.stop();
     state.documentTrack = null;
     await state.media.sendVideo(null);
+    state.media.setStatus({ document: false });
     $("self-video").srcObject = state.localStream;
     $("show-document").textContent = t("call.showDocument");
     return;
@@ -139,6 +140,7 @@ async function toggleDocument() {
       if (state.documentTrack === track) toggleDocument();
     });
     await state.media.sendVideo(track);
+    state.media.setStatus({ document: true });
     $("self-video").srcObject = new MediaStream([track]);
     $("show-document").textContent = t("call.showCamera");
   } catch (err) {

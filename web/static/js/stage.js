@@ -1,10 +1,10 @@
-import { el } from "./dom.js";
 // Who is on screen during a call. A joint session is a mesh of up to four, so remote
 // streams arrive from several participants: the page's main party (the console: the
 // caller; the kiosk: the specialist who answered) stays in the large video, the others
 // get small captioned tiles. When the main party leaves (a transfer), the next one
 // that is still there takes the large video.
 
+import { el } from "./dom.js";
 
 export class RemoteStage {
   #main;
