@@ -51,6 +51,7 @@ function show(screen) {
   }
   document.body.dataset.screen = screen;
   clearTimeout(state.homeTimer);
+  restartIdle();
 }
 
 function showMessage(titleKey, text) {
@@ -81,19 +82,20 @@ function forgetVisitor() {
   goHome();
 }
 
-/** Any touch or key restarts the idle clock; when it runs out on a walk-away screen, forget. */
+/** The idle clock restarts on every touch or key and every change of screen. */
+function restartIdle() {
+  clearTimeout(state.idleTimer);
+  state.idleTimer = setTimeout(() => {
+    if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
+    else restartIdle();
+  }, IDLE_RESET_MS);
+}
+
 function watchIdle() {
-  const restart = () => {
-    clearTimeout(state.idleTimer);
-    state.idleTimer = setTimeout(() => {
-      if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
-      else restart();
-    }, IDLE_RESET_MS);
-  };
   for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
-    document.addEventListener(type, restart, { capture: true, passive: true });
+    document.addEventListener(type, restartIdle, { capture: true, passive: true });
   }
-  restart();
+  restartIdle();
 }
 
 // ---- media --------------------------------------------------------------------
