@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -120,6 +120,12 @@ class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allow: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
 
+class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The kiosk page: after this long without a touch it forgets the visitor."""
+
+    idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -131,13 +137,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
-    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings,
+    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
 }
 
 
