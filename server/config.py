@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -94,6 +94,7 @@ class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     local_recorder: bool = True
     capacity: int = 16
     token: str = ""
+    wait_s: float = 10.0  # a call connecting while no recorder has room waits this long for one
 
 
 class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -102,6 +103,27 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     actions_file: str = "configs/actions.toml"
     calendar_dir: str = "configs/calendar"
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
+
+
+class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where operators read what the service does (server/logs.py)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    access: Literal["requests", "all", "none"] = "requests"  # requests: not static, /healthz
+
+
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who may read `GET /metrics`: a bearer token, or these addresses (CIDRs)."""
+
+    token: str = ""
+    allow: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+
+class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The kiosk page: after this long without a touch it forgets the visitor."""
+
+    idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -113,13 +135,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
-    "joint": JointSettings,
+    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
 }
 
 
@@ -211,7 +236,16 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+        if not 0 < q.decline_block_s <= 86_400:
+            raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
     _check_edge(settings)
+    for cidr in settings.metrics.allow:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"metrics.allow: {cidr!r} is not an address or CIDR") from None
+    if settings.recording.wait_s < 0:
+        raise ConfigError("recording.wait_s must be >= 0")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")
 

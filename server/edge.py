@@ -15,9 +15,6 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from aiohttp.web_log import AccessLogger
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_response import StreamResponse
 
 from server.config import ServerSettings
 
@@ -62,16 +59,6 @@ def client_address(remote: str | None, forwarded_for: Sequence[str],
         if not any(address in net for net in trusted):
             break
     return client
-
-
-class ForwardedAccessLogger(AccessLogger):
-    """aiohttp's access log naming the client a trusted proxy forwarded for (`%a`)."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        client = request.get(FORWARDED_REMOTE)
-        if client is not None and client != request.remote:
-            request = request.clone(remote=client)
-        super().log(request, response, time)
 
 
 def forwarded_middleware(trusted_proxies: Sequence[str]) -> Middleware:

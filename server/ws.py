@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
+from server.logs import log_context
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
@@ -192,6 +193,12 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
     except m.InvalidMessage as exc:
         conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
         return
+    with log_context(call_id=getattr(msg, "call_id", None),
+                     session_id=getattr(msg, "session_id", None)):
+        await _handle(board, conn, who, msg)
+
+
+async def _handle(board: Switchboard, conn: Connection, who: Identity, msg: m.Inbound) -> None:
     try:
         await board.handle(who, msg)
     except Refused as exc:

@@ -324,6 +324,9 @@ class Switchboard(CallSteps):
     async def _call_decline(self, who: Identity, msg: m.CallDecline) -> None:
         call = await self.router.decline(msg.call_id, who.id, self.clock(), msg.offer)
         await self.scheduler.cancel(ring_timer(call.id, call.offers))
+        await self.scheduler.schedule(  # the decliner may be offered it again: dispatch then
+            f"unblock:{call.id}:{who.id}", self.queues[call.queue].decline_block_s,
+            "unblock", {"call_id": call.id})
         batch = Batch(self)
         batch.event(ev.DECLINED, call, who.principal, agent_id=who.id, offer=call.offers)
         batch.send(who.principal,
