@@ -21,6 +21,7 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.joint import setup_joint
@@ -28,6 +29,8 @@ from server.http.recordings import setup_recordings
 from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.storage.db import open_database
+from server.turn import TURN, TurnCredentials
+from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -46,6 +49,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[TURN] = TurnCredentials(settings.turn, settings.ice)
+    app.middlewares.append(forwarded_middleware(settings.server.trusted_proxies))
+    app.cleanup_ctx.append(local_turn_ctx)
     app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
     app[METRICS] = Metrics()
     app[READINESS] = Readiness(recording=settings.recording.enabled,
@@ -108,7 +114,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         presences=presences,
         log=db,
         resume_grace_s=settings.server.resume_grace_s,
-        ice_servers=settings.ice.servers,
+        ice_servers=app[TURN],
         node_id=node_id,
         recording=app[RECORDING].setup,
     )

@@ -12,6 +12,7 @@ from server import commands
 from server.config import ConfigError, Settings, load_settings
 from server.logs import configure as configure_logging
 from server.recording.commands import add_parsers
+from server.turnserver import turn_check, turn_config
 
 Command = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What `set_defaults(func=...)` registers: `serve` runs in the foreground, the rest are
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="the last entry known to exist (detects deleted newest entries)")
     verify.set_defaults(func=commands.audit_verify)
 
+    turn = sub.add_parser("turn", help="the TURN relay ([turn], coturn)")
+    turn_sub = turn.add_subparsers(dest="turn_command", required=True)
+    conf = turn_sub.add_parser("config", parents=[common],
+                               help="print a turnserver.conf matching [turn] (for coturn)")
+    conf.set_defaults(func=turn_config)
+    check = turn_sub.add_parser("check", parents=[common],
+                                help="allocate a relay on each [turn] url with REST credentials")
+    check.set_defaults(func=turn_check)
     back = sub.add_parser("backup", parents=[common],
                           help="copy the embedded SQLite database and the manifests, live")
     back.add_argument("dir", help="a new or empty directory")

@@ -21,6 +21,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the server in the foreground (the one command that is not a coroutine)."""
     from server.app import create_app
     from server.dblock import DatabaseLock, DatabaseLocked
+    from server.edge import tls_context
     from server.logs import access_logger
 
     loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
@@ -35,14 +36,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     loop.run_until_complete(_first_run(settings))
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
+    tls = tls_context(settings.server)
     print(
-        f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
-        f"managers /manage)",
+        f"Virtual Window on {'https' if tls else 'http'}://{host}:{port}/  (kiosk /kiosk, "
+        f"console /console, managers /manage)",
         flush=True,
     )
     web.run_app(
         app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
-        access_log_class=access_logger(settings.log), loop=loop,
+        ssl_context=tls, access_log_class=access_logger(settings.log), loop=loop,
     )
     del lock
     return 0

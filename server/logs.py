@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from server.config import LogSettings
+from server.edge import FORWARDED_REMOTE
 
 CONTEXT_FIELDS: Final = ("call_id", "session_id")
 QUIET_PREFIXES: Final = ("/static/", "/healthz", "/metrics")
@@ -138,11 +139,12 @@ class AccessLogger(AbstractAccessLogger):
         path = request.path
         if self.quiet and path.startswith(self.quiet):
             return
+        remote = request.get(FORWARDED_REMOTE) or request.remote  # the client a proxy named
         self.logger.info(
-            "%s %s %s %d %.1f ms", request.remote, request.method, path, response.status,
+            "%s %s %s %d %.1f ms", remote, request.method, path, response.status,
             time * 1000,
             extra={"method": request.method, "path": path, "status": response.status,
-                   "duration_ms": round(time * 1000, 1), "remote": request.remote})
+                   "duration_ms": round(time * 1000, 1), "remote": remote})
 
 
 class VerboseAccessLogger(AccessLogger):

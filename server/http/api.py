@@ -75,7 +75,8 @@ async def login(request: web.Request) -> web.Response:
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at})
-    set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
+    set_login_cookies(response, result.token, settings.token_ttl_s,
+                       settings.secure_cookies or request.secure)
     return response
 
 
