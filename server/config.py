@@ -61,6 +61,7 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_failures: int = 5
     failure_window_s: int = 300
     secure_cookies: bool = False
+    hello_batch: bool = True  # concurrent hellos share one token query (false: one each)
 
 
 class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
