@@ -36,6 +36,7 @@ export class CallMedia extends Emitter {
       [MSG.RTC_DESCRIPTION]: (m) => this.#onDescription(m),
       [MSG.RTC_CANDIDATE]: (m) => this.#onCandidate(m),
       [MSG.CALL_ENDED]: (m) => this.#onEnded(m),
+      [MSG.ICE_SERVERS]: (m) => this.peers.forEach((p) => p.useIceServers(m.ice_servers)),
     };
     for (const [type, handler] of Object.entries(handlers)) {
       this.#unsubscribe.push(signaling.on(type, (m) => this.#serially(() => handler(m))));

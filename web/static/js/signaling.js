@@ -52,6 +52,7 @@ export const MSG = Object.freeze({
   ACTION_UPDATED: "action.updated",
   PARTICIPANT_JOINED: "participant.joined",
   PARTICIPANT_LEFT: "participant.left",
+  ICE_SERVERS: "ice.servers",
 });
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
@@ -213,6 +214,10 @@ export class SignalingClient extends Emitter {
       this.#startPing();
       this.emit("welcome", message);
       return;
+    }
+    if (message.type === MSG.ICE_SERVERS && this.#welcome) {
+      // Fresh TURN credentials: new peers and the next ICE restart use them.
+      this.#welcome = { ...this.#welcome, ice_servers: message.ice_servers };
     }
     if (message.type === MSG.ERROR && message.code === "unauthorized") {
       this.#resume.set(null);

@@ -19,7 +19,7 @@ from aiohttp import web
 from server import keys
 from server.storage.records import User
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
