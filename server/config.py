@@ -82,6 +82,14 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class Department(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A department staff belong to (`vwin user add --department ID`); pages show its name."""
+
+    id: str
+    name: str
+    name_en: str
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -91,6 +99,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
+    departments: list[Department] = msgspec.field(default_factory=list)
+
+    def department(self, department_id: str) -> Department:
+        """The configured department `department_id`; ConfigError listing the valid ones."""
+        for department in self.departments:
+            if department.id == department_id:
+                return department
+        known = ", ".join(f"{d.id} ({d.name})" for d in self.departments)
+        raise ConfigError(f"unknown department {department_id!r}; configured: {known}")
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
@@ -109,8 +126,9 @@ def load_settings(
     data = _read_toml(DEFAULT_CONFIG)
     if path is not None:
         extra = _read_toml(Path(path))
-        if "queues" in extra:
-            data.pop("queues", None)
+        for listed in ("queues", "departments"):  # a file's list replaces the default one
+            if listed in extra:
+                data.pop(listed, None)
         _merge(data, extra)
     _merge(data, _from_env(os.environ if env is None else env))
     if overrides:
@@ -188,5 +206,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+    departments = [d.id for d in settings.departments]
+    if len(set(departments)) != len(departments):
+        raise ConfigError(f"duplicate department id in {departments}")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")

@@ -259,7 +259,8 @@ async def _joint_services(app: web.Application) -> AsyncIterator[None]:
     """After the switchboard: load types and calendar, and hand the board its action service."""
     settings = app[keys.SETTINGS]
     board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    types, calendar = load_joint(settings.joint, settings.server.timezone,
+                                 departments=[d.id for d in settings.departments])
     work = JointWork(board, types, db)
     board.actions = work
     app[keys.JOINT] = JointServices(work, MatterDesk(db, calendar))

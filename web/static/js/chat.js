@@ -51,7 +51,11 @@ export class ChatPanel {
     line.className = mine ? "chat-line mine" : "chat-line";
     const who = document.createElement("strong");
     who.textContent = mine ? this.#labels.you() : message.name;
-    line.append(who, document.createTextNode(` ${message.text}`));
+    who.translate = mine; // a person's name is not translated
+    const said = document.createElement("span");
+    said.textContent = ` ${message.text}`;
+    said.translate = false; // what people write stays as written
+    line.append(who, said);
     this.#log.append(line);
     this.#log.scrollTop = this.#log.scrollHeight;
   }

@@ -3,16 +3,14 @@
 
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
-import { formatWait, I18n } from "./i18n.js";
+import { formatWait, pageI18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
-import { KIOSK_STRINGS } from "./kiosk-strings.js";
 import { MediaError, openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
 const TOKEN_KEY = "vwin.deviceToken";
 const RESUME_KEY = "vwin.resume";
-const LANG_KEY = "vwin.lang";
 /** Staff hold the logo this long to reach "reset terminal" (visitors tap, they do not hold). */
 const RESET_HOLD_MS = 3000;
 /** After "thank you", and on an idle rating screen, go back home. */
@@ -20,7 +18,7 @@ const THANKS_MS = 5000;
 const RATING_IDLE_MS = 90_000;
 
 const $ = (id) => document.getElementById(id);
-const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
+const i18n = pageI18n(); // Chinese at every start: the language is never kept for the next visitor
 const t = (key, params) => i18n.t(key, params);
 
 const state = {
@@ -171,17 +169,17 @@ function onRejected(message) {
   releaseMedia();
   const key = `rejected.${message.reason}`;
   const known = i18n.t(key) !== key;
-  showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: message.reason }));
+  showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: i18n.code("reason", message.reason) }));
 }
 
 function onServerError(message) {
   if (message.code === "invalid_uscc") {
     goHome();
-    $("uscc-hint").textContent = message.message;
+    $("uscc-hint").textContent = i18n.error(message);
     $("uscc-hint").classList.add("error");
   } else if (message.code !== "unauthorized" && state.screen === "waiting" && !state.callId) {
     releaseMedia();
-    showMessage("error.title", t("error.generic", { message: message.message }));
+    showMessage("error.title", t("error.generic", { message: i18n.error(message) }));
   }
 }
 
@@ -336,7 +334,6 @@ function setUpResetGesture() {
 
 function main() {
   i18n.apply();
-  i18n.on("change", (lang) => localStorage.setItem(LANG_KEY, lang));
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
     if (state.screen === "rating") renderStars();
