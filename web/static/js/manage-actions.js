@@ -17,7 +17,7 @@ function row(a) {
     el("td", { textContent: formatDateTime(a.started_at) }),
     el("td", { textContent: i18n.name("action", a.action) }),
     el("td", { translate: false, textContent: a.enterprise.name }),
-    el("td", { className: "mono", textContent: a.enterprise.uscc }),
+    el("td", { className: "mono", translate: false, textContent: a.enterprise.uscc }),
     el("td", {}, el("span", { className: `badge state-${a.state}`, textContent: i18n.code("action_state", a.state) }),
       a.reason ? el("span", { translate: false, textContent: ` ${a.reason}` }) : ""),
     el("td", {}, ...steps),

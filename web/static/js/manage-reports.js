@@ -44,7 +44,11 @@ function barChart(target, rows, series, format) {
       bar.append(svg("title", {}, `${row.label ?? row.key ?? "—"}: ${label} ${format(value)}`));
       nodes.push(bar);
     });
-    nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - CHART.bottom + 16, class: "tick mid" }, String(row.label ?? row.key ?? "—").slice(0, 14)));
+    // A long name is squeezed into its slot rather than cut: a cut name is no name.
+    const name = String(row.label ?? row.key ?? "—");
+    const labelWidth = [...name].reduce((sum, ch) => sum + (ch.charCodeAt(0) > 0x2e80 ? 13 : 7), 0);
+    const fit = labelWidth > slot * 0.95 ? { textLength: slot * 0.95, lengthAdjust: "spacingAndGlyphs" } : {};
+    nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - CHART.bottom + 16, class: "tick mid", ...fit }, name));
   });
   target.replaceChildren(...nodes);
 }

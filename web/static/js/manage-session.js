@@ -49,7 +49,7 @@ function describe(data) {
 
 function render({ session: s, participants, events, recordings = [] }) {
   mountRecordings($("recordings"), recordings);
-  document.title = `${t("manage.session.title")} ${s.id} · ${t("app.title")}`;
+  document.title = t("manage.session.pageTitle", { id: s.id });
   facts($("summary"), [
     [t("common.queue"), i18n.name("queue", s.queue)],
     [t("common.site"), s.site_name ?? s.site_id, true],
