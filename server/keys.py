@@ -1,4 +1,9 @@
-"""Every piece of application state, under a typed `web.AppKey`."""
+"""The core application state, under typed `web.AppKey`s.
+
+Services with their own module keep their key beside them (`recording.embedded.RECORDING`,
+`joint.JOINT`), so this module imports none of them and none of them imports it back in a
+circle.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ from aiohttp import web
 from server.auth import AuthService
 from server.config import Settings
 from server.connection import Connection
-from server.joint import JointServices
-from server.recording.embedded import RecordingServices
 from server.storage.db import Database
 from signaling.memory import LocalBus
 from signaling.switchboard import Switchboard
@@ -23,5 +26,4 @@ BUS = web.AppKey("bus", LocalBus)
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Connection])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
-JOINT = web.AppKey("joint", JointServices)
-RECORDING = web.AppKey("recording", RecordingServices)
+NODE_ID = web.AppKey("node_id", str)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, token_hash
-from server.httpauth import CSRF_COOKIE, CSRF_HEADER
+from server.http.auth import CSRF_COOKIE, CSRF_HEADER
 from tests.helpers import QUICK_PASSWORD, bearer, quick_manager, quick_specialist
 
 App = Callable[..., web.Application]

@@ -2,11 +2,12 @@
 // caller's enterprise, sign or reject our department's steps as `action.updated`
 // arrives, and open a pending matter for what the session cannot finish.
 
-import { api, el } from "./api.js";
-import { usccProblem } from "./uscc.js";
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
+import { MSG } from "./signaling.js";
+import { usccProblem } from "./uscc.js";
 
-const $ = (id) => document.getElementById(id);
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
 
@@ -24,10 +25,10 @@ export class JointPanel {
     this.#me = me;
     // An invitation into another department's call is offered under its own id; the call
     // it joins is the one `call.connected` names.
-    signaling.on("call.offered", (m) => this.#enterprises.set(m.joins ?? m.call_id, m.enterprise ?? null));
-    signaling.on("call.connected", (m) => this.#open(m));
-    signaling.on("action.updated", (m) => this.#updated(m));
-    signaling.on("error", (m) => {
+    signaling.on(MSG.CALL_OFFERED, (m) => this.#enterprises.set(m.joins ?? m.call_id, m.enterprise ?? null));
+    signaling.on(MSG.CALL_CONNECTED, (m) => this.#open(m));
+    signaling.on(MSG.ACTION_UPDATED, (m) => this.#updated(m));
+    signaling.on(MSG.ERROR, (m) => {
       if (m.refused?.startsWith("action.")) this.#status(i18n.error(m));
     });
     $("action-type").addEventListener("change", () => this.#renderFields());
@@ -83,7 +84,7 @@ export class JointPanel {
     if (!this.#call || this.#checkUscc()) return;
     const fields = {};
     for (const input of $("action-fields").querySelectorAll("input")) fields[input.dataset.field] = input.value.trim();
-    const sent = this.#signaling.send("action.start", {
+    const sent = this.#signaling.send(MSG.ACTION_START, {
       call_id: this.#call.call_id, action: $("action-type").value, fields,
       enterprise: { name: $("action-name").value.trim(), uscc: $("action-uscc").value.trim() },
     });
@@ -108,7 +109,7 @@ export class JointPanel {
           : [t("console.joint.notSigned")])));
       if (open && !step.signed_by && step.department === mine) {
         const sign = el("button", { type: "button", className: "btn success small", textContent: t("console.joint.sign") });
-        sign.addEventListener("click", () => this.#signaling.send("action.sign", { action_id: action.action_id, step: step.id }));
+        sign.addEventListener("click", () => this.#signaling.send(MSG.ACTION_SIGN, { action_id: action.action_id, step: step.id }));
         item.append(" ", sign);
       }
       return item;
@@ -126,7 +127,7 @@ export class JointPanel {
       const reject = el("button", { type: "button", className: "btn danger small", textContent: t("console.joint.reject") });
       reject.addEventListener("click", () => {
         const reason = window.prompt(t("console.joint.rejectPrompt"));
-        if (reason?.trim()) this.#signaling.send("action.reject", { action_id: action.action_id, reason: reason.trim() });
+        if (reason?.trim()) this.#signaling.send(MSG.ACTION_REJECT, { action_id: action.action_id, reason: reason.trim() });
       });
       row.append(reject);
     }

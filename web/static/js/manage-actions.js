@@ -1,12 +1,13 @@
 // Joint actions for the managers: filter by type, state and period; each row
 // shows who signed which department's step.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
-const $ = (id) => document.getElementById(id);
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
+
 
 function row(a) {
   const steps = a.steps.flatMap((s, i) => [i ? "; " : "", `${i18n.name("step", `${a.action}.${s.id}`)} (${i18n.name("department", s.department)}): `,

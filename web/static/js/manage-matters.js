@@ -1,12 +1,13 @@
 // Pending matters for the managers: open / overdue by department with the
 // on-time rate, the list with due dates, and the state changes.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
-const $ = (id) => document.getElementById(id);
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
+
 const NEXT = { open: ["in_progress", "escalated", "resolved"], in_progress: ["resolved", "escalated"], escalated: ["in_progress", "resolved"], resolved: [] };
 
 function departmentRow(d) {

@@ -2,11 +2,11 @@
 // wrap-up and rating, from GET /api/sessions/{id}; the recordings play side by
 // side on one timeline (recording-player.js).
 
-import { api, el, formatDateTime, formatSeconds, logout } from "./api.js";
+import { api, formatDateTime, formatSeconds, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { mountRecordings } from "./recording-player.js";
 import { pageI18n } from "./i18n.js";
 
-const $ = (id) => document.getElementById(id);
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
 /** Event data worth a line in the timeline, and how each value reads: a configured name, a

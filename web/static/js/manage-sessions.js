@@ -1,10 +1,10 @@
 // Sessions list: the filter form is the URL (shareable, back button works),
 // rows come from /api/sessions with cursor pagination, CSV uses the same filters.
 
-import { api, el, formatDateTime, formatSeconds, logout } from "./api.js";
+import { api, formatDateTime, formatSeconds, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 50;
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);

@@ -1,12 +1,13 @@
 // Sites and terminals: online/offline and last seen, create a terminal (its
 // device token is shown once, here), revoke one, create a site.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
-const $ = (id) => document.getElementById(id);
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
+
 
 function status(text) {
   $("sites-status").textContent = text;

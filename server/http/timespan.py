@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server.httpauth import fail
+from server.http.auth import fail
 
 
 def parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:

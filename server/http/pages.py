@@ -25,9 +25,10 @@ from server.i18n import (
     choose_language,
     config_names,
 )
+from server.joint import JOINT
 from server.storage.records import User
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
 CATALOGS = web.AppKey("catalogs", Catalogs)
 #: The kiosk switches language in place (a visitor mid-call cannot reload); staff pages reload.
@@ -129,7 +130,7 @@ def _language_context(request: web.Request, template: str) -> dict[str, Any]:
     catalogs, settings = app[CATALOGS], app[keys.SETTINGS]
     kiosk = template in _BOTH_LANGUAGES
     lang = "zh-CN" if kiosk else choose_language(request.query, request.cookies)
-    names = config_names(settings, app[keys.JOINT].work.types if keys.JOINT in app else {})
+    names = config_names(settings, app[JOINT].work.types if JOINT in app else {})
     pick = 1 if lang == "en" else 0
 
     def t(key: str, **params: object) -> str:
@@ -156,6 +157,7 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
         context.update(_language_context(request, template))
         response = aiohttp_jinja2.render_template(template, request, context)

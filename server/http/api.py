@@ -13,16 +13,20 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
-from server.httpauth import (
+from server.http.auth import (
     clear_login_cookies,
     fail,
     request_token,
     require,
     set_login_cookies,
 )
+from server.http.export import stream_sessions_csv
+from server.http.health import healthz
+from server.http.metrics import metrics
+from server.http.recordings import session_recordings
+from server.http.timespan import parse_when
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SITE_KINDS
-from server.timespan import parse_when
 
 MANAGER = "manager"
 T = TypeVar("T")
@@ -57,13 +61,6 @@ async def body_of(request: web.Request, kind: type[T]) -> T:
         fail(web.HTTPBadRequest, "invalid_body", str(exc))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    health = request.app[keys.HEALTH]
-    return reply(
-        {"status": health.get("status", "ok"), **{k: v for k, v in health.items() if k != "status"}}
-    )
-
-
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginBody)
     settings = request.app[keys.SETTINGS].auth
@@ -78,7 +75,8 @@ async def login(request: web.Request) -> web.Response:
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at})
-    set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
+    set_login_cookies(response, result.token, settings.token_ttl_s,
+                       settings.secure_cookies or request.secure)
     return response
 
 
@@ -218,8 +216,6 @@ async def session_detail(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
     events = data.pop("events")
-    from server.recording.http import session_recordings
-
     recordings = await session_recordings(request.app, request.match_info["id"])
     return reply(
         {"session": data, "participants": participants, "events": events,
@@ -228,8 +224,6 @@ async def session_detail(request: web.Request) -> web.Response:
 
 
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
-    from server.export import stream_sessions_csv
-
     await require(request, MANAGER)
     filters = _session_filters(request)
     filters.pop("limit", None)
@@ -330,6 +324,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_get("/api/me", me)

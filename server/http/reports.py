@@ -10,10 +10,10 @@ import msgspec
 from aiohttp import web
 
 from server import keys
-from server.api import reply
-from server.httpauth import fail, require
+from server.http.api import reply
+from server.http.auth import fail, require
+from server.http.timespan import period
 from server.storage.reports import DIMENSIONS, Report
-from server.timespan import period
 
 MANAGER = "manager"
 CSV_COLUMNS = (
