@@ -13,8 +13,8 @@ from server.config import ConfigError, load_settings
 from server.i18n import (
     CATALOG_DIR,
     LANGUAGES,
-    Catalogs,
     CatalogError,
+    Catalogs,
     catalog_problems,
     choose_language,
     format_datetime,
@@ -23,8 +23,9 @@ from server.joint import load_joint
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 # t("key") / i18n.t("key") / this.#t("key") in the modules; t("key") / data-i18n="key" in templates.
-_JS_KEY = re.compile(r"""(?:\bt|i18n\.t|#i18n\.t|this\.#t)\(\s*["']([a-zA-Z_]+(?:\.[a-zA-Z_]+)+)["']""")
-_TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([a-zA-Z_]+(?:\.[a-zA-Z_]+)+)["']|data-i18n[a-z-]*="([\w.]+)\"""")
+_KEY = r"""["']([a-zA-Z_]+(?:\.[a-zA-Z_]+)+)["']"""
+_JS_KEY = re.compile(r"(?:\bt|i18n\.t|#i18n\.t|this\.#t)\(\s*" + _KEY)
+_TEMPLATE_KEY = re.compile(r"\bt\(\s*" + _KEY + r'|data-i18n[a-z-]*="([\w.]+)"')
 
 
 def test_both_languages_have_the_same_keys_and_placeholders() -> None:
@@ -98,7 +99,7 @@ def test_departments_are_checked(tmp_path: Path) -> None:
         load_settings(path, env={})
     settings = load_settings(env={})
     assert settings.department("tax").name == "税务"
-    with pytest.raises(ConfigError, match="unknown department 'nope'; configured: .*tax"):
+    with pytest.raises(ConfigError, match=r"unknown department 'nope'; configured: .*tax"):
         settings.department("nope")
 
 
