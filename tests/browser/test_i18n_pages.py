@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from server import keys
 from server.app import create_app
 from server.i18n import LANGUAGES, Catalogs, config_names
+from server.joint import JOINT
 from tests.browser.flows import WAIT_MS, wait_js
 from tests.browser.i18n_check import COLLECT_JS, LanguageCheck
 from tests.browser.live import LiveServer, Pages
@@ -112,7 +113,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
 def _checks(app: Any) -> dict[str, LanguageCheck]:
     catalogs = Catalogs.load()
-    names = config_names(app[keys.SETTINGS], app[keys.JOINT].work.types)
+    names = config_names(app[keys.SETTINGS], app[JOINT].work.types)
     out = {}
     for i, lang in enumerate(LANGUAGES):
         configured = [pair[i] for kind in names.values() for pair in kind.values()]
