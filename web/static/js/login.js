@@ -2,7 +2,9 @@
 
 import { api, ApiError } from "./api.js";
 import { $ } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
+const i18n = pageI18n();
 const HOME_BY_ROLE = { specialist: "/console", manager: "/manage" };
 
 /** Only same-site paths are followed after sign-in (no open redirect). */
@@ -18,7 +20,7 @@ async function signIn(event) {
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
-    error.textContent = "Enter your username and password.";
+    error.textContent = i18n.t("login.missing");
     return;
   }
   const button = form.querySelector("button[type=submit]");
@@ -28,9 +30,9 @@ async function signIn(event) {
     const result = await api("/api/login", { method: "POST", body: { username, password }, redirectOn401: false });
     window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) error.textContent = "Wrong username or password.";
-    else if (err instanceof ApiError && err.status === 429) error.textContent = "Too many attempts. Wait a minute and try again.";
-    else error.textContent = `Sign-in failed: ${err.message}`;
+    if (err instanceof ApiError && err.status === 401) error.textContent = i18n.t("login.wrong");
+    else if (err instanceof ApiError && err.status === 429) error.textContent = i18n.t("login.throttled");
+    else error.textContent = i18n.t("login.failed", { error: i18n.error(err) });
   } finally {
     button.disabled = false;
   }
