@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -20,12 +20,13 @@ from server.httpauth import (
     require,
     set_login_cookies,
 )
+from server.params import Day, Limit, body_of, query, takes_query
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
-from server.storage.records import SITE_KINDS
+from server.storage.records import SiteKind
 from server.timespan import parse_when
+from signaling import limits as lim
 
 MANAGER = "manager"
-T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
 
@@ -34,27 +35,37 @@ def reply(data: Any, status: int = 200) -> web.Response:
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
-    username: str
-    password: str
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=lim.SLUG_MAX)]
+    password: lim.Password
+    next: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
 class SiteBody(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    name: str
-    kind: str
+    id: lim.Slug
+    name: lim.Name
+    kind: SiteKind
 
 
 class TerminalBody(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    site: str
-    name: str = ""
+    id: lim.Slug
+    site: lim.Slug
+    name: lim.OptionalName = ""
 
 
-async def body_of(request: web.Request, kind: type[T]) -> T:
-    try:
-        return msgspec.json.decode(await request.read(), type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        fail(web.HTTPBadRequest, "invalid_body", str(exc))
+class SessionQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """Filters of the session list and its CSV export; dates are local days or instants."""
+
+    start: Day | None = msgspec.field(default=None, name="from")
+    end: Day | None = msgspec.field(default=None, name="to")
+    queue: lim.Slug | None = None
+    site: lim.Slug | None = None
+    terminal: lim.Slug | None = None
+    specialist: lim.Slug | None = None
+    outcome: Literal["resolved", "follow_up", "referred"] | None = None
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    state: Annotated[str, msgspec.Meta(pattern="^[a-z_]{1,32}$")] | None = None
+    limit: Limit | None = None
+    cursor: Annotated[str, msgspec.Meta(max_length=lim.CURSOR_MAX)] | None = None
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -163,44 +174,20 @@ async def queues(request: web.Request) -> web.Response:
 
 
 def _session_filters(request: web.Request) -> dict[str, Any]:
-    q = request.query
+    q = query(request, SessionQuery)
     tz = request.app[keys.SETTINGS].server.timezone
-    allowed = {
-        "from",
-        "to",
-        "queue",
-        "site",
-        "terminal",
-        "specialist",
-        "outcome",
-        "rating",
-        "state",
-        "limit",
-        "cursor",
-    }
-    unknown = set(q) - allowed
-    if unknown:
-        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
     filters: dict[str, Any] = {
-        "start": parse_when(q.get("from"), tz, end=False),
-        "end": parse_when(q.get("to"), tz, end=True),
+        "start": parse_when(q.start, tz, end=False),
+        "end": parse_when(q.end, tz, end=True),
     }
-    for name in ("queue", "site", "terminal", "specialist", "outcome", "state"):
-        if q.get(name):
-            filters[name] = q[name]
-    for name in ("rating", "limit"):
-        if q.get(name):
-            try:
-                filters[name] = int(q[name])
-            except ValueError:
-                fail(web.HTTPBadRequest, "invalid_query", f"{name} must be a whole number")
-    if "limit" in filters and not 1 <= filters["limit"] <= 500:
-        fail(web.HTTPBadRequest, "invalid_query", "limit must be between 1 and 500")
-    if q.get("cursor"):
-        filters["cursor"] = q["cursor"]
+    for name in ("queue", "site", "terminal", "specialist", "outcome", "state", "rating",
+                 "limit", "cursor"):
+        if getattr(q, name) is not None:
+            filters[name] = getattr(q, name)
     return filters
 
 
+@takes_query(SessionQuery)
 async def sessions(request: web.Request) -> web.Response:
     await require(request, MANAGER)
     try:
@@ -227,6 +214,7 @@ async def session_detail(request: web.Request) -> web.Response:
     )
 
 
+@takes_query(SessionQuery)
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
     from server.export import stream_sessions_csv
 
@@ -246,8 +234,6 @@ async def list_sites(request: web.Request) -> web.Response:
 async def add_site(request: web.Request) -> web.Response:
     await require(request, MANAGER)
     body = await body_of(request, SiteBody)
-    if body.kind not in SITE_KINDS:
-        fail(web.HTTPBadRequest, "invalid_body", f"kind must be one of {sorted(SITE_KINDS)}")
     try:
         site = await request.app[keys.DB].add_site(body.id, body.name, body.kind)
     except AlreadyExists as exc:

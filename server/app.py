@@ -23,6 +23,7 @@ from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.joint_api import setup_joint
+from server.params import checked_queries
 from server.recording.embedded import RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
@@ -38,7 +39,7 @@ SEEN_EVERY = 6  # last_seen_at is written every 6th round (30 s): fresh enough f
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[checked_queries])
     app[keys.SETTINGS] = settings
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
