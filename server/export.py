@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from server import keys
+from server.csvsafe import neutralise
 
 COLUMNS = [
     "id",
@@ -54,7 +55,7 @@ async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> 
         rows, cursor = await db.list_sessions(limit=500, cursor=cursor, **filters)
         for row in rows:
             data = msgspec.to_builtins(row)
-            writer.writerow(["" if data.get(c) is None else data[c] for c in COLUMNS])
+            writer.writerow([neutralise(data.get(c)) for c in COLUMNS])
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)
         buffer.truncate()

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from server import keys
 from server.api import reply
+from server.csvsafe import neutralise
 from server.httpauth import require
 from server.params import Day, query, takes_query
 from server.storage.reports import Dimension, Report
@@ -47,11 +48,9 @@ async def report(request: web.Request) -> web.Response:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, float):
         return f"{value:.1f}"
-    return str(value)
+    return neutralise(value)
 
 
 @takes_query(ReportQuery)
