@@ -16,8 +16,10 @@ from server.auth import Throttled, new_terminal_token, token_hash
 from server.httpauth import (
     clear_login_cookies,
     fail,
+    origin_allowed,
     request_token,
     require,
+    safe_next,
     set_login_cookies,
 )
 from server.params import Day, Limit, body_of, query, takes_query
@@ -76,6 +78,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
+    """JSON only and from an allowed Origin: a form on another site cannot log a browser in."""
+    if request.content_type != "application/json":
+        fail(web.HTTPUnsupportedMediaType, "unsupported_media_type",
+             "send the credentials as application/json")
+    if not origin_allowed(request):
+        fail(web.HTTPForbidden, "origin", "logins from this origin are not allowed")
     body = await body_of(request, LoginBody)
     settings = request.app[keys.SETTINGS].auth
     try:
@@ -88,7 +96,8 @@ async def login(request: web.Request) -> web.Response:
         return response
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
-    response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at})
+    response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
+                      "next": safe_next(body.next, result.role)})
     set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
     return response
 

@@ -54,7 +54,9 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token_ttl_s: int = 12 * 3600
     ticket_ttl_s: int = 60
-    max_failures: int = 5
+    max_failures: int = 5  # per (user, client address), then delays that double
+    max_failures_per_address: int = 20  # per client address, whatever the usernames
+    max_delay_s: int = 900  # the longest delay a throttled login waits
     failure_window_s: int = 300
     secure_cookies: bool = False
 

@@ -24,6 +24,7 @@ from server.storage.records import User
 from server.timespan import parse_when
 from signaling import limits as lim
 from signaling.errors import Refused
+from signaling.identity import principal_of
 from signaling.jointwork import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
 
@@ -35,6 +36,7 @@ _STATUS: dict[str, type[web.HTTPException]] = {
     "forbidden": web.HTTPForbidden,
     "wrong_department": web.HTTPForbidden,
     "no_department": web.HTTPForbidden,
+    "not_a_participant": web.HTTPForbidden,
     "not_open": web.HTTPConflict,
     "already_signed": web.HTTPConflict,
     "invalid_transition": web.HTTPConflict,
@@ -178,18 +180,28 @@ async def reject_action(request: web.Request) -> web.Response:
 
 
 async def open_matter(request: web.Request) -> web.Response:
-    """From a session (`session_id`) or standalone; the owner defaults to one's department."""
+    """From a session (`session_id`) or standalone; the owner defaults to one's department.
+
+    A specialist opens matters for their own department only, from sessions they took
+    part in; a manager for any department and session."""
     user = await require(request, MANAGER, SPECIALIST)
     body = await body_of(request, MatterBody)
     department = (body.department or user.department or "").strip()
     if not department:
         fail(web.HTTPBadRequest, "invalid_body", "say which department owns the matter")
+    participant = None
+    if user.role == SPECIALIST:
+        if department != user.department:
+            fail(web.HTTPForbidden, "wrong_department",
+                 f"you open matters for {user.department} only")
+        participant = principal_of(SPECIALIST, user.username)
     desk = _joint(request).desk
     try:
         matter = await desk.open(
             actor=user.id, enterprise_name=body.enterprise.name,
             enterprise_uscc=body.enterprise.uscc, description=body.description,
             klass=body.klass, department=department, session_id=body.session_id,
+            participant=participant,
         )
     except Refused as exc:
         raise refusal(exc) from None

@@ -15,6 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
+from server.httpauth import origin_allowed
 from server.recording.embedded import RECORDER_TOKEN_PREFIX
 from signaling import messages as m
 from signaling.errors import Refused
@@ -50,18 +51,6 @@ class RateLimit:
             return True
         self.dropped += 1
         return False
-
-
-def origin_allowed(request: web.Request) -> bool:
-    """Browsers send Origin; it must be this server or a configured one. Kiosk apps may omit it."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    allowed = request.app[keys.SETTINGS].server.allowed_origins
-    if origin in allowed or "*" in allowed:
-        return True
-    host = request.headers.get("Host", "")
-    return origin in (f"http://{host}", f"https://{host}")
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
