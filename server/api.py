@@ -23,6 +23,7 @@ from server.httpauth import (
     set_login_cookies,
 )
 from server.params import Day, Limit, body_of, query, takes_query
+from server.revocation import LOGGED_OUT, PASSWORD_CHANGED, end_identity
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SiteKind
 from server.timespan import parse_when
@@ -102,12 +103,38 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    current: lim.Password
+    new: Annotated[str, msgspec.Meta(min_length=lim.PASSWORD_MIN, max_length=lim.PASSWORD_MAX)]
+
+
 async def logout(request: web.Request) -> web.Response:
+    """End this login and close the user's live sockets (on every node)."""
     token, _ = request_token(request)
-    await require(request)
+    user = await require(request)
     if token:
         await request.app[keys.AUTH].logout(token)
+    await end_identity(request.app, user.username, LOGGED_OUT)
     response = reply({"status": "logged_out"})
+    clear_login_cookies(response)
+    return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """`POST /api/password`: every login of the user ends, their sockets close (4413)."""
+    user = await require(request)
+    body = await body_of(request, PasswordBody)
+    try:
+        changed = await request.app[keys.AUTH].change_password(
+            user, body.current, body.new, request.remote or "?")
+    except Throttled as exc:
+        response = reply({"error": "throttled", "message": str(exc)}, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if not changed:
+        fail(web.HTTPForbidden, "wrong_password", "the current password is wrong")
+    await end_identity(request.app, user.username, PASSWORD_CHANGED)
+    response = reply({"status": "password_changed"})
     clear_login_cookies(response)
     return response
 
@@ -327,6 +354,7 @@ def setup_api(app: web.Application) -> None:
     r.add_get("/healthz", healthz)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
+    r.add_post("/api/password", change_password)
     r.add_get("/api/me", me)
     r.add_get("/api/ws-ticket", ws_ticket)
     r.add_get("/api/queues", queues)

@@ -25,6 +25,7 @@ from server.config import Settings
 from server.joint_api import setup_joint
 from server.params import checked_queries
 from server.recording.embedded import RecordingServices, setup_recording
+from server.revocation import end_lapsed
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
@@ -135,7 +136,8 @@ async def _sweep_idle(app: web.Application) -> None:
 
 
 async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:
-    """Disconnect revoked terminals (revoked by the CLI in another process) and note who is seen."""
+    """Disconnect revoked terminals (revoked by the CLI in another process) and specialists
+    whose logins lapsed (expired, disabled elsewhere), and note who is seen."""
     task = asyncio.get_running_loop().create_task(_watch_terminals(app))
     yield
     task.cancel()
@@ -150,6 +152,7 @@ async def _watch_terminals(app: web.Application) -> None:
         await asyncio.sleep(WATCH_INTERVAL_S)
         rounds += 1
         try:
+            await end_lapsed(app, dt.datetime.now(dt.UTC))
             ids = [p.split(":", 1)[1] for p in bus.connected() if p.startswith("terminal:")]
             if not ids:
                 continue

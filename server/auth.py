@@ -165,6 +165,19 @@ class AuthService:
         await self.db.add_token(token_hash(token), login.user.id, expires)
         return LoginResult(token=token, role=login.user.role, expires_at=expires, user=login.user)
 
+    async def change_password(self, user: User, current: str, new: str, address: str) -> bool:
+        """Set a new password if `current` is right (throttled like a login); every login
+        of the user then ends (the caller closes their sockets)."""
+        pair = f"{user.username.lower()}\0{address}"
+        self.pair_throttle.check(pair)
+        login = await self.db.get_login(user.username)
+        if login is None or not await asyncio.to_thread(_verify, login.password_hash, current):
+            self.pair_throttle.fail(pair)
+            return False
+        await self.db.set_password_hash(user.id, await asyncio.to_thread(hash_password, new))
+        await self.db.delete_user_tokens(user.id)
+        return True
+
     async def user_for_token(self, token: str | None) -> User | None:
         if not token or token.startswith(TICKET_PREFIX):
             return None

@@ -19,6 +19,7 @@ NOTES_MAX = 10_000  # a wrap-up's notes, a pending matter's description
 FIELD_MAX = 500  # one field of a joint action's form
 ID_MAX = 128  # protocol ids (call, session, participant ids are server-made)
 SLUG_MAX = 64
+PASSWORD_MIN = 8  # a new password (`POST /api/password`)
 PASSWORD_MAX = 256  # argon2 hashes any length; a bound keeps a login cheap to refuse
 TOKEN_MAX = 512
 CURSOR_MAX = 512
