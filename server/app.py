@@ -22,6 +22,7 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.conncaps import AddressCaps
 from server.joint_api import setup_joint
 from server.params import checked_queries
 from server.recording.embedded import RecordingServices, setup_recording
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[keys.CAPS] = AddressCaps(settings.limits)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)

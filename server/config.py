@@ -61,6 +61,13 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     secure_cookies: bool = False
 
 
+class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Per client address (the real one behind trusted proxies); the excess gets HTTP 429."""
+
+    ws_per_address: int = 50  # open /ws connections (a site's kiosks may share one NAT)
+    unauthenticated_per_address: int = 10  # /ws connections that have not sent `hello` yet
+
+
 class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     servers: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
@@ -90,6 +97,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
@@ -97,7 +105,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
-    "auth": AuthSettings, "ice": IceSettings, "recording": RecordingSettings,
+    "auth": AuthSettings, "ice": IceSettings, "limits": LimitsSettings,
+    "recording": RecordingSettings,
     "joint": JointSettings,
 }
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.auth import AuthService
 from server.config import Settings
+from server.conncaps import AddressCaps
 from server.connection import Connection
 from server.joint import JointServices
 from server.recording.embedded import RecordingServices
@@ -25,3 +26,4 @@ SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
 JOINT = web.AppKey("joint", JointServices)
 RECORDING = web.AppKey("recording", RecordingServices)
+CAPS = web.AppKey("caps", AddressCaps)

@@ -56,31 +56,41 @@ class RateLimit:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
-    settings = request.app[keys.SETTINGS].server
-    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
-    await ws.prepare(request)
-    conn = Connection(ws, settings.send_queue, request.remote or "?")
-    conn.start()
-    sockets = request.app[keys.SOCKETS]
-    sockets.add(ws)
-    request.app[keys.CONNECTIONS].add(conn)
-    board = request.app[keys.BOARD]
-    who: Identity | None = None
-    epoch = 0
+    caps, address = request.app[keys.CAPS], request.remote or "?"
+    if not caps.admit(address):
+        raise web.HTTPTooManyRequests(text="too many connections from this address",
+                                      headers={"Retry-After": "10"})
+    waiting = True
     try:
-        hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
-        if hello is not None:
-            who = await _authenticate(request, conn, hello.token)
-        if who is not None:
-            epoch = await board.connect(who, conn, hello.resume if hello else None)
-            if who.role == "recorder" and hello is not None:
-                await board.recording.recorder_joined(who, hello.capacity)
-            await _serve(request, ws, conn, who)
+        settings = request.app[keys.SETTINGS].server
+        ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
+        await ws.prepare(request)
+        conn = Connection(ws, settings.send_queue, address)
+        conn.start()
+        sockets = request.app[keys.SOCKETS]
+        sockets.add(ws)
+        request.app[keys.CONNECTIONS].add(conn)
+        board = request.app[keys.BOARD]
+        who: Identity | None = None
+        epoch = 0
+        try:
+            hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
+            if hello is not None:
+                who = await _authenticate(request, conn, hello.token)
+            if who is not None:
+                caps.authenticated(address)
+                waiting = False
+                epoch = await board.connect(who, conn, hello.resume if hello else None)
+                if who.role == "recorder" and hello is not None:
+                    await board.recording.recorder_joined(who, hello.capacity)
+                await _serve(request, ws, conn, who)
+        finally:
+            sockets.discard(ws)
+            if who is not None:
+                await board.disconnect(who, epoch, conn)
+            await _drain(conn)
     finally:
-        sockets.discard(ws)
-        if who is not None:
-            await board.disconnect(who, epoch, conn)
-        await _drain(conn)
+        caps.release(address, waiting)
     return ws
 
 
