@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
     app.cleanup_ctx.append(_idle_sweeper)
+    app.cleanup_ctx.append(_purger)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", websocket)
     setup_api(app)
@@ -135,6 +136,23 @@ async def _sweep_idle(app: web.Application) -> None:
         for conn in list(connections):
             if conn.last_seen < cutoff:
                 conn.close(IDLE, "idle")
+
+
+async def _purger(app: web.Application) -> AsyncIterator[None]:
+    """Expired tokens, tickets and throttle records deleted every `auth.purge_interval_s`."""
+    task = asyncio.get_running_loop().create_task(_purge(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _purge(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(app[keys.SETTINGS].auth.purge_interval_s)
+        try:
+            await app[keys.AUTH].purge()
+        except Exception:
+            log.exception("purging expired credentials failed")
 
 
 async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:

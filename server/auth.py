@@ -133,10 +133,13 @@ class AuthService:
         # Per (user, address): a user's own mistypes, or a guesser at one address, slow down
         # that pair only, so nobody elsewhere can lock a real user out. Per address: one
         # address guessing many usernames slows down as a whole.
-        self.pair_throttle = Throttle(settings.max_failures, settings.failure_window_s, clock,
+        def now() -> float:
+            return self.clock()  # read at each call: a test may swap the service's clock
+
+        self.pair_throttle = Throttle(settings.max_failures, settings.failure_window_s, now,
                                       max_s=settings.max_delay_s)
         self.address_throttle = Throttle(settings.max_failures_per_address,
-                                         settings.failure_window_s, clock,
+                                         settings.failure_window_s, now,
                                          max_s=settings.max_delay_s)
 
     def _now(self) -> dt.datetime:
@@ -177,6 +180,11 @@ class AuthService:
         await self.db.set_password_hash(user.id, await asyncio.to_thread(hash_password, new))
         await self.db.delete_user_tokens(user.id)
         return True
+
+    async def purge(self) -> int:
+        """Delete expired tokens and tickets, forget stale throttle records; how many."""
+        removed = await self.db.purge_expired(self._now())
+        return removed + self.pair_throttle.purge() + self.address_throttle.purge()
 
     async def user_for_token(self, token: str | None) -> User | None:
         if not token or token.startswith(TICKET_PREFIX):

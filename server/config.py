@@ -58,6 +58,7 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_failures_per_address: int = 20  # per client address, whatever the usernames
     max_delay_s: int = 900  # the longest delay a throttled login waits
     failure_window_s: int = 300
+    purge_interval_s: float = 600.0  # expired tokens, tickets, throttle records are deleted
     secure_cookies: bool = False
 
 
