@@ -23,6 +23,7 @@ from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.conncaps import AddressCaps
+from server.headers import setup_headers
 from server.joint_api import setup_joint
 from server.params import checked_queries
 from server.recording.embedded import RecordingServices, setup_recording
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_idle_sweeper)
     app.cleanup_ctx.append(_purger)
     app.on_shutdown.append(_close_sockets)
+    setup_headers(app)
     app.router.add_get("/ws", websocket)
     setup_api(app)
     setup_joint(app)
