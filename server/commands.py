@@ -22,9 +22,17 @@ from server.storage.errors import AlreadyExists, StorageError
 
 
 def serve(settings: Settings) -> int:
+    """Check everything it needs, then print the URL and serve; a failure is one line, exit 2."""
     from server.app import create_app
+    from server.preflight import StartupError, check_files, listen
 
-    asyncio.run(_first_run(settings))
+    try:
+        check_files(settings)
+        sock = listen(settings)
+        asyncio.run(_first_run(settings))
+    except StartupError as exc:
+        print(f"vwin: cannot start: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
     print(
@@ -33,13 +41,24 @@ def serve(settings: Settings) -> int:
         flush=True,
     )
     web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s
+        app, sock=sock, print=None, shutdown_timeout=settings.server.drain_timeout_s
     )
     return 0
 
 
 async def _first_run(settings: Settings) -> None:
-    """An empty database gets an `admin` manager with a random password, printed once."""
+    """Redis and the database answer; an empty database gets an `admin` manager with a
+    random password, printed once."""
+    from server.preflight import check_redis, database_error
+
+    await check_redis(settings)
+    try:
+        await _admin_account(settings)
+    except Exception as exc:  # unreachable, refused, no schema: one line
+        raise database_error(settings, exc) from None
+
+
+async def _admin_account(settings: Settings) -> None:
     from server.cli import random_password
 
     async with open_database(settings.storage.url) as db:

@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -188,6 +189,11 @@ def _explain(detail: str) -> str:
 
 
 def _check(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.server.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"server.timezone: unknown time zone {settings.server.timezone!r}"
+                          ) from None
     if not settings.queues:
         raise ConfigError("no [[queues]] configured")
     ids = [q.id for q in settings.queues]
