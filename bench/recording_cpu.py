@@ -2,7 +2,7 @@
 
 One session = two parties (kiosk + specialist), each sending 640x480 VP8 at 15 fps and
 Opus to the recorder. Feeders replay packets encoded once, so the senders cost little;
-recorders run in their own process (``server.recording.stdio``) and are measured there
+recorders run in their own process (``recorder.stdio``) and are measured there
 (CPU seconds from ``os.times``, RSS from /proc). Dropped frames = sent - written, less
 what aiortc's jitter buffers still hold; the kernel's UDP receive-buffer overflows over the
 measured window are printed beside them (machine-wide counter). Usage::
@@ -158,7 +158,7 @@ class RecorderProcess:
 
     @classmethod
     async def start(cls, mode: str) -> RecorderProcess:
-        args = ["-m", "server.recording.stdio"] if mode == "passthrough" else [
+        args = ["-m", "recorder.stdio"] if mode == "passthrough" else [
             str(Path(__file__).resolve()), "--serve-baseline"]
         process = await asyncio.create_subprocess_exec(
             sys.executable, *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE,
@@ -369,7 +369,7 @@ if __name__ == "__main__":
     options = parser.parse_args()
     if options.serve_baseline:
         sys.path.insert(0, str(ROOT))
-        from server.recording.stdio import main as serve
+        from recorder.stdio import main as serve
 
         serve(BaselineRecorder)
     elif options.soak:

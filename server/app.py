@@ -17,18 +17,24 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
-from server.api import setup_api
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
-from server.conncaps import AddressCaps
-from server.headers import setup_headers
-from server.joint_api import setup_joint
-from server.params import checked_queries
-from server.recording.embedded import RecordingServices, setup_recording
+from server.conncaps import CAPS, AddressCaps
+from server.edge import forwarded_middleware
+from server.health import READINESS, Readiness
+from server.http.api import setup_api
+from server.http.headers import setup_headers
+from server.http.joint import setup_joint
+from server.http.params import checked_queries
+from server.http.recordings import setup_recordings
+from server.metrics import METRICS, Metrics
+from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.revocation import end_lapsed
 from server.storage.db import open_database
+from server.turn import TURN, TurnCredentials
+from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -42,12 +48,20 @@ SEEN_EVERY = 6  # last_seen_at is written every 6th round (30 s): fresh enough f
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[checked_queries])
+    app = web.Application(client_max_size=1024 * 1024)
     app[keys.SETTINGS] = settings
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
-    app[keys.CAPS] = AddressCaps(settings.limits)
+    app[CAPS] = AddressCaps(settings.limits)
+    app[TURN] = TurnCredentials(settings.turn, settings.ice)
+    app.middlewares.append(forwarded_middleware(settings.server.trusted_proxies))
+    app.middlewares.append(checked_queries)
+    app.cleanup_ctx.append(local_turn_ctx)
+    app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
+    app[METRICS] = Metrics()
+    app[READINESS] = Readiness(recording=settings.recording.enabled,
+                                    redis=settings.routing.backend == "redis")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
@@ -58,9 +72,10 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws", websocket)
     setup_api(app)
     setup_joint(app)
+    setup_recordings(app)
     setup_recording(app)
     try:
-        from server.pages import setup_pages
+        from server.http.pages import setup_pages
     except ImportError:
         log.warning("web pages not available")
     else:
@@ -71,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.SETTINGS].storage.url) as db:
         app[keys.DB] = db
+        db.append_observer = app[METRICS].append_seconds.observe
         app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
         yield
 
@@ -78,12 +94,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
-    node_id = settings.server.node_id or socket.gethostname()
+    node_id = app[keys.NODE_ID]
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
         cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
         await cluster.start()
+        app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
         bus: LocalBus = cluster.bus
@@ -96,7 +113,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
-    app[keys.RECORDING] = RecordingServices(settings, db, node_id, pool)
+    app[RECORDING] = RecordingServices(settings, db, node_id, pool)
     board = Switchboard(
         queues=settings.queues,
         router=router,
@@ -105,9 +122,9 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         presences=presences,
         log=db,
         resume_grace_s=settings.server.resume_grace_s,
-        ice_servers=settings.ice.servers,
+        ice_servers=app[TURN],
         node_id=node_id,
-        recording=app[keys.RECORDING].setup,
+        recording=app[RECORDING].setup,
     )
     if cluster is not None:
         cluster.bind(board)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
-import logging
-import secrets
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from server import commands
 from server.config import ConfigError, Settings, load_settings
+from server.logs import configure as configure_logging
+from server.recording.commands import add_parsers
+from server.turnserver import turn_check, turn_config
 
-Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Command = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
+"""What `set_defaults(func=...)` registers: `serve` runs in the foreground, the rest are
+coroutines run here."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,10 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.set_defaults(func=commands.serve)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)")
+    upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)")
+    upgrade.set_defaults(func=commands.db_upgrade)
 
     user = sub.add_parser("user", help="accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
@@ -38,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--skills", default="", help="queue:level,... e.g. tax:1,registration:2")
     add.add_argument("--department")
     add.add_argument("--name", help="display name (default: the username)")
+    add.set_defaults(func=commands.user_add)
 
     site = sub.add_parser("site", help="sites")
     site_sub = site.add_subparsers(dest="site_command", required=True)
@@ -49,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         choices=["park", "market_office", "community", "service_centre", "other"],
     )
+    sadd.set_defaults(func=commands.site_add)
 
     term = sub.add_parser("terminal", help="terminals")
     term_sub = term.add_subparsers(dest="terminal_command", required=True)
@@ -56,8 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     tadd.add_argument("terminal_id")
     tadd.add_argument("--site", required=True)
     tadd.add_argument("--name")
+    tadd.set_defaults(func=commands.terminal_add)
     trev = term_sub.add_parser("revoke", parents=[common], help="disable a terminal at once")
     trev.add_argument("terminal_id")
+    trev.set_defaults(func=commands.terminal_revoke)
 
     audit = sub.add_parser("audit", help="the audit log of joint actions")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -65,8 +74,28 @@ def _parser() -> argparse.ArgumentParser:
                                   help="check the hash chain; exit 1 naming the first bad entry")
     verify.add_argument("--expected-last", type=int, metavar="SEQ",
                         help="the last entry known to exist (detects deleted newest entries)")
+    verify.set_defaults(func=commands.audit_verify)
 
-    from server.recording.commands import add_parsers
+    turn = sub.add_parser("turn", help="the TURN relay ([turn], coturn)")
+    turn_sub = turn.add_subparsers(dest="turn_command", required=True)
+    conf = turn_sub.add_parser("config", parents=[common],
+                               help="print a turnserver.conf matching [turn] (for coturn)")
+    conf.set_defaults(func=turn_config)
+    check = turn_sub.add_parser("check", parents=[common],
+                                help="allocate a relay on each [turn] url with REST credentials")
+    check.set_defaults(func=turn_check)
+    back = sub.add_parser("backup", parents=[common],
+                          help="copy the embedded SQLite database and the manifests, live")
+    back.add_argument("dir", help="a new or empty directory")
+    back.set_defaults(func=commands.backup)
+    rest = sub.add_parser("restore", parents=[common], help="put a `vwin backup` back")
+    rest.add_argument("dir")
+    rest.add_argument("--force", action="store_true", help="replace an existing database")
+    rest.set_defaults(func=commands.restore)
+
+    doctor = sub.add_parser("doctor", parents=[common],
+                            help="check the configuration's parts; exit 1 if one fails")
+    doctor.set_defaults(func=commands.doctor)
 
     add_parsers(sub, common)
     return p
@@ -74,9 +103,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     overrides: dict[str, Any] = {}
     if args.command == "serve":
         server = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -87,35 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vwin: configuration error: {exc}", file=sys.stderr)
         return 2
-    from server import commands
-
-    name = args.command + "_" + str(getattr(args, f"{args.command}_command", "") or "")
-    handler: Command | None = getattr(commands, name.rstrip("_"), None)
-    if handler is None:
-        print(f"vwin: unknown command {args.command}", file=sys.stderr)
-        return 2
-    if args.command == "serve":
-        return commands.serve(settings)
-    return asyncio.run(handler(args, settings))
-
-
-def read_password(prompt_twice: bool = True) -> str:
-    """One line from stdin when it is not a TTY; otherwise prompt twice."""
-    if not sys.stdin.isatty():
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
-            raise ValueError("no password on standard input")
-        return line
-    first = getpass.getpass("Password: ")
-    if prompt_twice and getpass.getpass("Repeat password: ") != first:
-        raise ValueError("the passwords differ")
-    if not first:
-        raise ValueError("empty password")
-    return first
-
-
-def random_password() -> str:
-    return secrets.token_urlsafe(12)
+    configure_logging(settings.log)
+    func: Command = args.func
+    result = func(args, settings)
+    return result if isinstance(result, int) else asyncio.run(result)
 
 
 if __name__ == "__main__":

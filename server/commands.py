@@ -1,4 +1,5 @@
-"""What each `vwin` command does; `server.cli` parses the arguments."""
+"""What each `vwin` command does; `server.cli` parses the arguments and calls the `func`
+it registered with `set_defaults`."""
 
 from __future__ import annotations
 
@@ -11,38 +12,46 @@ from aiohttp import web
 
 from server.auth import hash_password, new_terminal_token, token_hash
 from server.config import Settings
-from server.recording.commands import (  # noqa: F401 (dispatched by name from server.cli)
-    recorder,
-    recorder_add,
-    recorder_revoke,
-    recording_verify,
-)
+from server.passwords import random_password, read_password
 from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
 
 
-def serve(settings: Settings) -> int:
-    """Check everything it needs, then print the URL and serve; a failure is one line, exit 2."""
-    from server.app import create_app
-    from server.preflight import StartupError, check_files, listen
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the server in the foreground (the one command that is not a coroutine).
 
+    Everything it needs is checked before the URL is printed: a failure is one line on
+    stderr and exit 2, never a traceback (server/preflight.py)."""
+    from server.app import create_app
+    from server.dblock import DatabaseLock
+    from server.logs import access_logger
+    from server.preflight import StartupError, check_files, listen, lock_database, tls
+
+    loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
+    lock = DatabaseLock(settings.storage.url)  # held (referenced) until serve returns
     try:
         check_files(settings)
+        context = tls(settings)
         sock = listen(settings)
-        asyncio.run(_first_run(settings))
+        if settings.routing.backend == "memory":
+            loop.run_until_complete(lock_database(settings, lock))
+        loop.run_until_complete(_first_run(settings))
     except StartupError as exc:
-        print(f"vwin: cannot start: {exc}", file=sys.stderr)
+        print(f"vwin: cannot start: {exc}", file=sys.stderr, flush=True)
+        loop.close()
         return 2
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
     print(
-        f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
-        f"managers /manage)",
+        f"Virtual Window on {'https' if context else 'http'}://{host}:{port}/  (kiosk /kiosk, "
+        f"console /console, managers /manage)",
         flush=True,
     )
     web.run_app(
-        app, sock=sock, print=None, shutdown_timeout=settings.server.drain_timeout_s
+        app, sock=sock, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        ssl_context=context, access_log_class=access_logger(settings.log), loop=loop,
     )
+    del lock
     return 0
 
 
@@ -59,8 +68,6 @@ async def _first_run(settings: Settings) -> None:
 
 
 async def _admin_account(settings: Settings) -> None:
-    from server.cli import random_password
-
     async with open_database(settings.storage.url) as db:
         if await db.list_users():
             print("Log in at /login with an account made by `vwin user add`.", flush=True)
@@ -102,8 +109,6 @@ def _skills(text: str) -> dict[str, int]:
 
 
 async def user_add(args: argparse.Namespace, settings: Settings) -> int:
-    from server.cli import read_password
-
     try:
         skills = _skills(args.skills)
         unknown = set(skills) - {q.id for q in settings.queues}
@@ -189,3 +194,38 @@ async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"audit log intact: {count} entries")
     return 0
+
+
+async def backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import backup as copy_out
+
+    try:
+        print(await asyncio.to_thread(copy_out, settings, Path(args.dir)))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: backup failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import restore as copy_in
+
+    try:
+        print(await copy_in(settings, Path(args.dir), args.force))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: restore failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from server.doctor import run
+
+    del args
+    return await run(settings)

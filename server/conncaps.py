@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from aiohttp import web
+
 from server.config import LimitsSettings
 
 
@@ -19,27 +21,43 @@ class AddressCaps:
         self._open: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()
 
-    def admit(self, address: str) -> bool:
-        """Take a slot for a new connection (not authenticated yet), or False when full."""
+    def admit(self, address: str) -> Slot | None:
+        """A slot for a new connection (not authenticated yet), or None when full."""
         if (self._open[address] >= self.limits.ws_per_address
                 or self._waiting[address] >= self.limits.unauthenticated_per_address):
-            return False
+            return None
         self._open[address] += 1
         self._waiting[address] += 1
-        return True
-
-    def authenticated(self, address: str) -> None:
-        """The connection sent a good `hello`: it no longer counts as waiting."""
-        self._drop(self._waiting, address)
-
-    def release(self, address: str, waiting: bool) -> None:
-        """The connection closed."""
-        self._drop(self._open, address)
-        if waiting:
-            self._drop(self._waiting, address)
+        return Slot(self, address)
 
     @staticmethod
     def _drop(counter: Counter[str], address: str) -> None:
         counter[address] -= 1
         if counter[address] <= 0:
             del counter[address]
+
+
+class Slot:
+    """One admitted connection's place in the counts."""
+
+    def __init__(self, caps: AddressCaps, address: str) -> None:
+        self._caps = caps
+        self._address = address
+        self._waiting = True
+        self._open = True
+
+    def authenticated(self) -> None:
+        """The connection sent a good `hello`: it no longer counts as waiting."""
+        if self._waiting:
+            self._waiting = False
+            self._caps._drop(self._caps._waiting, self._address)
+
+    def release(self) -> None:
+        """The connection closed; safe to call twice."""
+        self.authenticated()
+        if self._open:
+            self._open = False
+            self._caps._drop(self._caps._open, self._address)
+
+
+CAPS = web.AppKey("caps", AddressCaps)

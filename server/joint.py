@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from aiohttp import web
+
+from server import keys
 from server.config import ROOT, ConfigError, JointSettings
 from server.storage.db import Database
 from server.storage.engine import Clock, utcnow
@@ -119,8 +123,23 @@ class MatterDesk:
 
 
 class JointServices:
-    """What the joint-work HTTP handlers need, kept under `keys.JOINT`."""
+    """What the joint-work HTTP handlers need, kept under `JOINT`."""
 
     def __init__(self, work: JointWork, desk: MatterDesk) -> None:
         self.work = work
         self.desk = desk
+
+
+JOINT = web.AppKey("joint", JointServices)
+
+
+async def joint_ctx(app: web.Application) -> AsyncIterator[None]:
+    """After the switchboard: load types and calendar, and hand the board its action service."""
+    settings = app[keys.SETTINGS]
+    board, db = app[keys.BOARD], app[keys.DB]
+    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    work = JointWork(board, types, db)
+    board.actions = work
+    app[JOINT] = JointServices(work, MatterDesk(db, calendar))
+    yield
+    board.actions = None

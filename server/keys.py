@@ -1,4 +1,9 @@
-"""Every piece of application state, under a typed `web.AppKey`."""
+"""The core application state, under typed `web.AppKey`s.
+
+Services with their own module keep their key beside them (`recording.embedded.RECORDING`,
+`joint.JOINT`), so this module imports none of them and none of them imports it back in a
+circle.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,7 @@ from aiohttp import web
 
 from server.auth import AuthService
 from server.config import Settings
-from server.conncaps import AddressCaps
 from server.connection import Connection
-from server.joint import JointServices
-from server.recording.embedded import RecordingServices
 from server.storage.db import Database
 from signaling.memory import LocalBus
 from signaling.switchboard import Switchboard
@@ -24,6 +26,4 @@ BUS = web.AppKey("bus", LocalBus)
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Connection])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])
-JOINT = web.AppKey("joint", JointServices)
-RECORDING = web.AppKey("recording", RecordingServices)
-CAPS = web.AppKey("caps", AddressCaps)
+NODE_ID = web.AppKey("node_id", str)

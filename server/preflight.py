@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
 from server.config import ConfigError, Settings
+from server.dblock import DatabaseLock, DatabaseLocked
+from server.edge import tls_context
 from server.joint import load_joint
 
 
@@ -76,3 +79,22 @@ def listen(settings: Settings) -> socket.socket:
         return socket.create_server((host, port), reuse_port=False, backlog=512)
     except OSError as exc:
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def tls(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context, or a StartupError naming the unreadable certificate or key."""
+    try:
+        return tls_context(settings.server)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"server.tls_cert/tls_key {settings.server.tls_cert}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+async def lock_database(settings: Settings, lock: DatabaseLock) -> None:
+    """One `vwin serve` per database when routing is in memory (server/dblock.py)."""
+    try:
+        await lock.acquire()
+    except DatabaseLocked as exc:
+        raise StartupError(str(exc)) from None
+    except Exception as exc:  # unreachable: one line
+        raise database_error(settings, exc) from None

@@ -14,9 +14,12 @@ import time
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
+from server.conncaps import CAPS, Slot
 from server.connection import Connection
-from server.httpauth import origin_allowed
-from server.recording.embedded import RECORDER_TOKEN_PREFIX
+from server.http.auth import origin_allowed
+from server.logs import log_context
+from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
+from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -56,41 +59,47 @@ class RateLimit:
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
-    caps, address = request.app[keys.CAPS], request.remote or "?"
-    if not caps.admit(address):
+    slot = request.app[CAPS].admit(request.remote or "?")
+    if slot is None:  # refused before the upgrade: no socket, no task, no buffer
         raise web.HTTPTooManyRequests(text="too many connections from this address",
                                       headers={"Retry-After": "10"})
-    waiting = True
     try:
-        settings = request.app[keys.SETTINGS].server
-        ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
-        await ws.prepare(request)
-        conn = Connection(ws, settings.send_queue, address)
-        conn.start()
-        sockets = request.app[keys.SOCKETS]
-        sockets.add(ws)
-        request.app[keys.CONNECTIONS].add(conn)
-        board = request.app[keys.BOARD]
-        who: Identity | None = None
-        epoch = 0
-        try:
-            hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
-            if hello is not None:
-                who = await _authenticate(request, conn, hello.token)
-            if who is not None:
-                caps.authenticated(address)
-                waiting = False
-                epoch = await board.connect(who, conn, hello.resume if hello else None)
-                if who.role == "recorder" and hello is not None:
-                    await board.recording.recorder_joined(who, hello.capacity)
-                await _serve(request, ws, conn, who)
-        finally:
-            sockets.discard(ws)
-            if who is not None:
-                await board.disconnect(who, epoch, conn)
-            await _drain(conn)
+        return await _connection(request, slot)
     finally:
-        caps.release(address, waiting)
+        slot.release()
+
+
+async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse:
+    settings = request.app[keys.SETTINGS].server
+    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
+    await ws.prepare(request)
+    conn = Connection(ws, settings.send_queue, request.remote or "?")
+    conn.start()
+    sockets = request.app[keys.SOCKETS]
+    sockets.add(ws)
+    request.app[keys.CONNECTIONS].add(conn)
+    board = request.app[keys.BOARD]
+    who: Identity | None = None
+    epoch = 0
+    try:
+        hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
+        if hello is not None:
+            who = await _authenticate(request, conn, hello.token)
+        if who is not None:
+            slot.authenticated()
+            epoch = await board.connect(who, conn, hello.resume if hello else None)
+            if who.role == "recorder" and hello is not None:
+                await board.recording.recorder_joined(who, hello.capacity)
+            refresh = start_refresh(request.app[TURN], who, conn)
+            try:
+                await _serve(request, ws, conn, who)
+            finally:
+                await stop_refresh(refresh)
+    finally:
+        sockets.discard(ws)
+        if who is not None:
+            await board.disconnect(who, epoch, conn)
+        await _drain(conn)
     return ws
 
 
@@ -141,8 +150,8 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
 
 
 async def _recorder(request: web.Request, conn: Connection, token: str) -> Identity | None:
-    """A `vwin recorder` process (issue 4): only while this server records sessions."""
-    services = request.app[keys.RECORDING]
+    """A `vwin recorder` process: only while this server records sessions."""
+    services = request.app[RECORDING]
     who = await services.identity(request.app[keys.DB], token)
     if who is None:
         _refuse(conn, "unauthorized", "unknown or revoked recorder token", UNAUTHORIZED)
@@ -186,6 +195,12 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
     except m.InvalidMessage as exc:
         conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
         return
+    with log_context(call_id=getattr(msg, "call_id", None),
+                     session_id=getattr(msg, "session_id", None)):
+        await _handle(board, conn, who, msg)
+
+
+async def _handle(board: Switchboard, conn: Connection, who: Identity, msg: m.Inbound) -> None:
     try:
         await board.handle(who, msg)
     except Refused as exc:

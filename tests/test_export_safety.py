@@ -13,7 +13,7 @@ import pytest
 
 from server import keys
 from server.app import create_app
-from server.csvsafe import neutralise
+from server.http.csvsafe import neutralise
 from tests.helpers import (
     add_terminal,
     bearer,

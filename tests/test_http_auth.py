@@ -11,11 +11,12 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, token_hash
-from server.httpauth import CSRF_COOKIE, CSRF_HEADER
+from server.http.auth import CSRF_COOKIE, CSRF_HEADER
 from tests.helpers import QUICK_PASSWORD, bearer, quick_manager, quick_specialist
 
 App = Callable[..., web.Application]
-PUBLIC = {"/healthz", "/api/login", "/api/logout", "/api/me", "/api/ws-ticket"}
+PUBLIC = {"/healthz", "/api/login", "/api/logout", "/api/me", "/api/ws-ticket",
+          "/api/password"}
 # Specialists use these too (their department's actions and matters): a login is enough.
 STAFF_PREFIXES = ("/api/action", "/api/matters")
 

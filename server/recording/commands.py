@@ -28,20 +28,24 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     rec.add_argument("--token", help=f"recorder token (default: ${TOKEN_ENV} or "
                                      "[recording] token)")
     rec.add_argument("--capacity", type=int, help="sessions at once (default [recording])")
+    rec.set_defaults(func=recorder)
     rec_sub = rec.add_subparsers(dest="recorder_command")
     add = rec_sub.add_parser("add", parents=[common], help="make a recorder credential")
     add.add_argument("name")
+    add.set_defaults(func=recorder_add)
     revoke = rec_sub.add_parser("revoke", parents=[common], help="disable a recorder credential")
     revoke.add_argument("name")
+    revoke.set_defaults(func=recorder_revoke)
     recording = sub.add_parser("recording", help="recordings on disk")
     recording_sub = recording.add_subparsers(dest="recording_command", required=True)
-    recording_sub.add_parser("verify", parents=[common],
-                             help="re-hash every recording against its manifest")
+    verify = recording_sub.add_parser("verify", parents=[common],
+                                      help="re-hash every recording against its manifest")
+    verify.set_defaults(func=recording_verify)
 
 
 async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then close the recordings and report them."""
-    from .service import RecorderService
+    from recorder.service import RecorderService
 
     token = args.token or os.environ.get(TOKEN_ENV) or settings.recording.token
     if not token:

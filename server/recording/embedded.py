@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server import keys
 from server.auth import token_hash
 from server.config import Settings
 from server.storage.db import Database
@@ -126,35 +127,32 @@ class RecordingServices:
         return None if name is None else Identity(role="recorder", id=name, name=name)
 
 
+RECORDING = web.AppKey("recording", RecordingServices)
+
+
 def local_url(settings: Settings) -> str:
     host = settings.server.host
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
-    return f"ws://{host}:{settings.server.port}/ws"
+    scheme = "wss" if settings.server.tls_cert else "ws"
+    return f"{scheme}://{host}:{settings.server.port}/ws"
 
 
 def setup_recording(app: web.Application) -> None:
-    """Routes, the background parts and the shutdown order of recording."""
-    from .http import add_routes
-
-    add_routes(app)
+    """The background parts and shutdown order of recording (routes: `server.http.recordings`)."""
     app.cleanup_ctx.append(recording_ctx)
     app.on_shutdown.insert(0, _stop_local)  # before the sockets close: it reports its files
 
 
 async def _stop_local(app: web.Application) -> None:
-    from server import keys
-
-    services = app.get(keys.RECORDING)
+    services = app.get(RECORDING)
     if services is not None and services.local is not None:
         await services.local.stop()
 
 
 async def recording_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx entry: the local recorder and the retention job; after the switchboard."""
-    from server import keys
-
-    services = app[keys.RECORDING]
+    services = app[RECORDING]
     settings = app[keys.SETTINGS]
     tasks: list[asyncio.Task[None]] = []
     if services.setup is not None:

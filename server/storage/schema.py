@@ -264,7 +264,7 @@ matter_history = sa.Table(
     sa.Index("ix_matter_history_matter", "matter_id", "id"),
 )
 
-# ---- recording (issue 4) ------------------------------------------------------------
+# ---- recordings, recorder credentials, the access log (migration 0003) -----------
 
 recorders = sa.Table(
     "recorders",

@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from server import keys
 from server.app import create_app
+from server.recording.embedded import RECORDING
 from tests.browser.flows import (
     MANAGER,
     SPECIALIST,
@@ -56,7 +56,7 @@ STEPS = ("licence_cancelled", "tax_clearance_confirmed")
 
 async def recorder_joined(app: web.Application) -> None:
     """Until the embedded recorder is in the pool (a call made before would go unrecorded)."""
-    setup = app[keys.RECORDING].setup
+    setup = app[RECORDING].setup
     assert setup is not None
     async with asyncio.timeout(60):
         while not await setup.pool.recorders():

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from server import keys
+from server.joint import JOINT
 from tests.helpers import bearer
 from tests.joint.conftest import local, staff, uscc
 
 
 def at(client: Any, moment: dt.datetime) -> None:
-    client.server.app[keys.JOINT].desk.clock = lambda: moment
+    client.server.app[JOINT].desk.clock = lambda: moment
 
 
 async def open_matter(client: Any, token: str, klass: str, **extra: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import av
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from server.recording import passthrough
-from server.recording.passthrough import receiver_module
+from recorder import passthrough
+from recorder.passthrough import receiver_module
 
 aiortc_decoder_worker = passthrough._aiortc_decoder_worker
 

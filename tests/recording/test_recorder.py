@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 
-from server.recording.participant import OfferRejected, ParticipantRecorder, RecordingState
+from recorder.participant import OfferRejected, ParticipantRecorder, RecordingState
 from tests.recording.analysis import decode_recording
 from tests.recording.synthetic import add_lossy_path, connect_party, wait_until
 

@@ -1,4 +1,4 @@
-"""A recorder in its own process (``server.recording.stdio``): kill -9 and a full disk."""
+"""A recorder in its own process (``recorder.stdio``): kill -9 and a full disk."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class RecorderProcess:
                 resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server.recording.stdio", cwd=ROOT,
+            sys.executable, "-m", "recorder.stdio", cwd=ROOT,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             preexec_fn=limit_file_size, limit=1 << 22,
         )

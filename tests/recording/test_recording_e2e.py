@@ -20,7 +20,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import token_hash
-from server.recording.embedded import new_recorder_token
+from server.recording.embedded import RECORDING, new_recorder_token
 from tests.helpers import add_terminal, bearer, eventually, quick_manager, quick_specialist
 from tests.recording.analysis import decode_recording, segments_settled
 from tests.rtc_peers import (
@@ -56,7 +56,7 @@ class Recorders:
         self.processes[name] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server.cli", "recorder", "--url", self.url,
             "--capacity", str(capacity), cwd=ROOT, env=env)
-        pool = self.app[keys.RECORDING].setup
+        pool = self.app[RECORDING].setup
         assert pool is not None
 
         async def joined() -> bool:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server import keys
 from server.recording.catalog import purge_expired
+from server.recording.embedded import RECORDING
 from server.storage.db import Database
 from signaling import events as ev
 from signaling.events import LogEvent
@@ -112,7 +112,7 @@ async def test_embedded_recorder_starts_and_comes_back_after_a_crash(
     app = make_app(server={"port": unused_tcp_port, "node_id": "n1"},
                    recording={"enabled": True, "dir": str(tmp_path / "rec")})
     await aiohttp_client(app, server_kwargs={"port": unused_tcp_port})
-    services = app[keys.RECORDING]
+    services = app[RECORDING]
     assert services.setup is not None
 
     async def live() -> bool:

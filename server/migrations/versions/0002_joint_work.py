@@ -1,4 +1,4 @@
-"""Joint actions, their audit chain, pending matters (issue 6).
+"""Joint actions, their audit chain, pending matters.
 
 Revision ID: 0002
 Revises: 0001

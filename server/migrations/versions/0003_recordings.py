@@ -1,4 +1,4 @@
-"""Recordings and their manifests, recorder credentials, the recording access log (issue 4).
+"""Recordings and their manifests, recorder credentials, the recording access log.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,6 +1,7 @@
 // The sign-in form: POST /api/login with fetch; the server sets the cookies.
 
 import { api, ApiError } from "./api.js";
+import { $ } from "./dom.js";
 
 /** Where the page asked to go after sign-in; the server answers with a same-origin path
  * (parsed as a URL there) or the role's home, so nothing here decides. */
@@ -11,7 +12,7 @@ function askedNext() {
 async function signIn(event) {
   event.preventDefault();
   const form = event.currentTarget;
-  const error = document.getElementById("login-error");
+  const error = $("login-error");
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
@@ -34,4 +35,4 @@ async function signIn(event) {
   }
 }
 
-document.getElementById("login-form").addEventListener("submit", signIn);
+$("login-form").addEventListener("submit", signIn);

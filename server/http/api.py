@@ -13,7 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
-from server.httpauth import (
+from server.http.auth import (
     clear_login_cookies,
     fail,
     origin_allowed,
@@ -22,11 +22,15 @@ from server.httpauth import (
     safe_next,
     set_login_cookies,
 )
-from server.params import Day, Limit, body_of, query, takes_query
+from server.http.export import stream_sessions_csv
+from server.http.health import healthz
+from server.http.metrics import metrics
+from server.http.params import Day, Limit, body_of, query, takes_query
+from server.http.recordings import session_recordings
+from server.http.timespan import parse_when
 from server.revocation import LOGGED_OUT, PASSWORD_CHANGED, end_identity
 from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
 from server.storage.records import SiteKind
-from server.timespan import parse_when
 from signaling import limits as lim
 
 MANAGER = "manager"
@@ -71,13 +75,6 @@ class SessionQuery(msgspec.Struct, forbid_unknown_fields=True):
     cursor: Annotated[str, msgspec.Meta(max_length=lim.CURSOR_MAX)] | None = None
 
 
-async def healthz(request: web.Request) -> web.Response:
-    health = request.app[keys.HEALTH]
-    return reply(
-        {"status": health.get("status", "ok"), **{k: v for k, v in health.items() if k != "status"}}
-    )
-
-
 async def login(request: web.Request) -> web.Response:
     """JSON only and from an allowed Origin: a form on another site cannot log a browser in."""
     if request.content_type != "application/json":
@@ -99,7 +96,8 @@ async def login(request: web.Request) -> web.Response:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
                       "next": safe_next(body.next, result.role)})
-    set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
+    set_login_cookies(response, result.token, settings.token_ttl_s,
+                      settings.secure_cookies or request.secure)
     return response
 
 
@@ -241,8 +239,6 @@ async def session_detail(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
     events = data.pop("events")
-    from server.recording.http import session_recordings
-
     recordings = await session_recordings(request.app, request.match_info["id"])
     return reply(
         {"session": data, "participants": participants, "events": events,
@@ -252,8 +248,6 @@ async def session_detail(request: web.Request) -> web.Response:
 
 @takes_query(SessionQuery)
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
-    from server.export import stream_sessions_csv
-
     await require(request, MANAGER)
     filters = _session_filters(request)
     filters.pop("limit", None)
@@ -352,6 +346,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/password", change_password)

@@ -10,12 +10,12 @@ import msgspec
 from aiohttp import web
 
 from server import keys
-from server.api import reply
-from server.csvsafe import neutralise
-from server.httpauth import require
-from server.params import Day, query, takes_query
+from server.http.api import reply
+from server.http.auth import require
+from server.http.csvsafe import neutralise
+from server.http.params import Day, query, takes_query
+from server.http.timespan import period
 from server.storage.reports import Dimension, Report
-from server.timespan import period
 
 MANAGER = "manager"
 CSV_COLUMNS = (

@@ -17,7 +17,7 @@ import msgspec
 import msgspec.inspect as mi
 from aiohttp import web
 
-from server.httpauth import fail
+from server.http.auth import fail
 from signaling import limits as lim
 
 T = TypeVar("T")

@@ -7,21 +7,20 @@ here, at the edge, with the same codes as the protocol's `error`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
 
 from server import keys
-from server.api import reply
-from server.httpauth import fail, require
-from server.joint import JointServices, MatterDesk, load_joint
-from server.params import Day, Limit, body_of, query, takes_query
-from server.reports_api import setup_reports
+from server.http.api import reply
+from server.http.auth import fail, require
+from server.http.params import Day, Limit, body_of, query, takes_query
+from server.http.reports import setup_reports
+from server.http.timespan import parse_when
+from server.joint import JOINT, JointServices, MatterDesk, joint_ctx
 from server.storage.matters import Matter
 from server.storage.records import User
-from server.timespan import parse_when
 from signaling import limits as lim
 from signaling.errors import Refused
 from signaling.identity import principal_of
@@ -94,7 +93,7 @@ class MatterQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _joint(request: web.Request) -> JointServices:
-    return request.app[keys.JOINT]
+    return request.app[JOINT]
 
 
 def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
@@ -268,21 +267,9 @@ async def patch_matter(request: web.Request) -> web.Response:
     return reply({"matter": matter_json(matter, desk)})
 
 
-async def _joint_services(app: web.Application) -> AsyncIterator[None]:
-    """After the switchboard: load types and calendar, and hand the board its action service."""
-    settings = app[keys.SETTINGS]
-    board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone)
-    work = JointWork(board, types, db)
-    board.actions = work
-    app[keys.JOINT] = JointServices(work, MatterDesk(db, calendar))
-    yield
-    board.actions = None
-
-
 def setup_joint(app: web.Application) -> None:
     """Routes and the service context; call after the switchboard's cleanup context is added."""
-    app.cleanup_ctx.append(_joint_services)
+    app.cleanup_ctx.append(joint_ctx)
     r = app.router
     r.add_get("/api/action-types", action_types)
     r.add_get("/api/actions", list_actions)

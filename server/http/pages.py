@@ -19,7 +19,7 @@ from aiohttp import web
 from server import keys
 from server.storage.records import User
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,6 +58,7 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
         response = aiohttp_jinja2.render_template(template, request, context)
         response.headers["Cache-Control"] = "no-store"

@@ -8,10 +8,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.httpauth import fail, require
+from server import keys
+from server.http.auth import fail, require
+from server.recording.catalog import resolve
+from server.recording.embedded import RECORDING
 from server.storage.recordings import DELETED, Recording
-
-from .catalog import resolve
 
 MANAGER = "manager"
 
@@ -27,15 +28,11 @@ def describe(recording: Recording) -> dict[str, Any]:
 
 async def session_recordings(app: web.Application, session_id: str) -> list[dict[str, Any]]:
     """The `recordings` of `GET /api/sessions/{id}`."""
-    from server import keys
-
     return [describe(r) for r in await app[keys.DB].list_recordings(session_id)]
 
 
 async def recording_file(request: web.Request) -> web.StreamResponse:
     """`GET /api/recordings/{id}`: the WebM file; aiohttp answers `Range` with 206."""
-    from server import keys
-
     user = await require(request, MANAGER)
     db = request.app[keys.DB]
     recording = await db.get_recording(request.match_info["id"])
@@ -44,7 +41,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     if recording.state == DELETED:
         fail(web.HTTPGone, "deleted", "the recording was deleted by the retention policy")
     try:
-        path = resolve(request.app[keys.RECORDING].directory, recording.path)
+        path = resolve(request.app[RECORDING].directory, recording.path)
     except ValueError:
         fail(web.HTTPNotFound, "not_found", "the recording file is not on this server")
     if not path.is_file():
@@ -57,8 +54,6 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 
 async def recording_access(request: web.Request) -> web.Response:
     """`GET /api/sessions/{id}/recording-access`: who fetched the session's recordings."""
-    from server import keys
-
     await require(request, MANAGER)
     rows = await request.app[keys.DB].list_access(request.match_info["id"])
     return web.json_response(text=msgspec.json.encode({"access": rows}).decode())
@@ -66,10 +61,8 @@ async def recording_access(request: web.Request) -> web.Response:
 
 async def live_recorders(request: web.Request) -> web.Response:
     """`GET /api/recorders`: the recorders connected now, their capacity and sessions."""
-    from server import keys
-
     await require(request, MANAGER)
-    setup = request.app[keys.RECORDING].setup
+    setup = request.app[RECORDING].setup
     loads = [] if setup is None else await setup.pool.recorders()
     return web.json_response({
         "enabled": setup is not None,
@@ -79,7 +72,7 @@ async def live_recorders(request: web.Request) -> web.Response:
     })
 
 
-def add_routes(app: web.Application) -> None:
+def setup_recordings(app: web.Application) -> None:
     app.router.add_get("/api/recordings/{id}", recording_file)
     app.router.add_get("/api/sessions/{id}/recording-access", recording_access)
     app.router.add_get("/api/recorders", live_recorders)

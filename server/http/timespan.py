@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server.httpauth import fail
+from server.http.auth import fail
 from signaling import limits as lim
 
 

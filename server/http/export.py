@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from server import keys
-from server.csvsafe import neutralise
+from server.http.csvsafe import neutralise
 
 COLUMNS = [
     "id",

@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API handlers, pages, and who is calling them."""
