@@ -27,6 +27,7 @@ from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
+from server.http.openapi import setup_openapi
 from server.http.params import checked_queries
 from server.http.recordings import setup_recordings
 from server.metrics import METRICS, Metrics
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_headers(app)
     app.router.add_get("/ws", websocket)
     setup_api(app)
+    setup_openapi(app)
     setup_joint(app)
     setup_recordings(app)
     setup_recording(app)

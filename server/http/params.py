@@ -110,7 +110,7 @@ def query(request: web.Request, kind: type[T]) -> T:
 async def checked_queries(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every API route: the query decoded into its declared type (none declared: no
     parameters at all), so an unknown parameter is a 400 on every route, new ones included."""
-    api = request.path.startswith("/api/") or request.path == "/healthz"
+    api = request.path.startswith("/api/") or request.path in ("/healthz", "/metrics")
     if api and request.match_info.http_exception is None:
         route_handler = request.match_info.handler
         request[_QUERY] = query_of(request, QUERIES.get(route_handler, NoQuery))
