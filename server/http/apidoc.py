@@ -25,7 +25,7 @@ from `POST /api/login`, or the session cookie it sets (unsafe methods then need
 
 def _schema(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[1]
+        return str(schema["$ref"]).rsplit("/", 1)[1]
     if "anyOf" in schema:
         return " or ".join(_schema(s) for s in schema["anyOf"])
     kind = str(schema.get("type", "any"))

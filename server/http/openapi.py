@@ -157,7 +157,7 @@ def _queries(app: web.Application) -> dict[tuple[str, str], type[msgspec.Struct]
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter", "")
-        handler: Handler = route.handler  # type: ignore[assignment]
+        handler: Handler = route.handler
         out[(route.method, path)] = QUERIES.get(handler, NoQuery)
     return out
 
