@@ -19,7 +19,7 @@ from server.storage.db import Database
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import make_settings
 from tests.test_crash_recovery import VWIN, free_port
-from tests.turn.coturn import Coturn, coturn  # noqa: F401 (fixture)
+from tests.turn.coturn import Coturn
 
 
 async def migrated(tmp_path: Path) -> str:
