@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import ipaddress
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TURNSERVER = "turnserver"
 STOP_GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 RESTART_MIN_S, RESTART_MAX_S = 1.0, 30.0  # back-off between restarts of a dying turnserver
 DENIED_RANGES = (  # RFC 6890 special-purpose ranges a relay must never reach
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
@@ -112,6 +116,12 @@ async def turn_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when `vwin serve` dies, even by SIGKILL (Linux prctl)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LocalTurnServer:
     """The `turnserver` child of `vwin serve`, restarted if it dies. Its configuration
     lives in a private temporary directory (never on the command line, where `ps`
@@ -140,7 +150,7 @@ class LocalTurnServer:
         delay = RESTART_MIN_S
         while True:
             self.process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL)
+                *command, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent)
             log.info("local turnserver started (pid %d) on port %d", self.process.pid,
                      self.settings.turn.port)
             started = time.monotonic()
