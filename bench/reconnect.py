@@ -28,12 +28,12 @@ from multiprocessing.connection import Connection
 import aiohttp
 
 from bench.common import VwinServer, cpu_seconds, raise_fd_limit, table, workdir
+from bench.idle import _idle as idle_like_a_kiosk
 from bench.provision import provision
 
 CONNECT_CONCURRENCY = 200  # handshakes in flight at once from the load process
 BACKOFF_MIN_S = 0.5  # the kiosk's reconnect backoff (web/static/js/signaling.js)
 BACKOFF_MAX_S = 5.0
-KEEPALIVE_S = 20.0
 GOAL_S = 30.0
 GOAL_CPU_MS = 1.0
 BASELINE_CPU_MS = 6.9  # server CPU per hello before this change (docs/benchmarks.md, idle)
@@ -73,18 +73,9 @@ class Terminal:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _hold(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async def keepalive() -> None:
-            await asyncio.sleep(random.uniform(0, KEEPALIVE_S))
-            while True:
-                await ws.send_str('{"type":"ping"}')
-                await asyncio.sleep(KEEPALIVE_S)
-
-        pinger = asyncio.create_task(keepalive())
         try:
-            async for _ in ws:
-                pass
+            await idle_like_a_kiosk(ws)
         finally:
-            pinger.cancel()
             self.welcomed.clear()
 
 
