@@ -114,7 +114,7 @@ class RecordingServices:
         self.local_name = f"local-{node_id}"
         if config.enabled:
             self.catalog = FileCatalog(db, self.directory)
-            self.setup = RecordingSetup(pool=pool, catalog=self.catalog,
+            self.setup = RecordingSetup(pool=pool, catalog=self.catalog, wait_s=config.wait_s,
                                         required=config.required)
             if config.local_recorder:
                 self.local_token = new_recorder_token()

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.helpers import connected_call, eventually
+from tests.helpers import bearer, connected_call, eventually, quick_manager
 from tests.recording.test_recording_protocol import events_of, recorder
 
 
@@ -35,9 +35,11 @@ async def test_past_wait_s_the_call_goes_on_unrecorded_and_says_so(
     client = await aiohttp_client(make_app(recording={
         "enabled": True, "local_recorder": False, "wait_s": 0.5}))
     call = await connected_call(client)
+    manager = bearer(await quick_manager(client.server.app))
 
     async def failed() -> bool:
-        events = await events_of(client, call.session_id)
+        resp = await client.get(f"/api/sessions/{call.session_id}", headers=manager)
+        events = (await resp.json())["events"]
         return [e["data"].get("reason") for e in events if e["type"] == "recording_failed"] == [
             "no_recorder"]
 
