@@ -114,9 +114,7 @@ async def _answering(server: VwinServer) -> None:
 
 def _one(terminals: int, batch: bool) -> list[object]:
     with workdir("vwin-reconnect-") as work:
-        extra = (f"[auth]\nhello_batch = {str(batch).lower()}\n[recording]\nenabled = false\n"
-                 f"[limits]\nws_per_address = {terminals * 2}\n"  # every terminal is on loopback
-                 f"unauthenticated_per_address = {terminals * 2}\n")
+        extra = f"[auth]\nhello_batch = {str(batch).lower()}\n[recording]\nenabled = false\n"
         server = VwinServer(work, extra_toml=extra)
         tokens = list(asyncio.run(provision(server.db_url, terminals, 0)).terminals.values())
         asyncio.run(server.start())
