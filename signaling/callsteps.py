@@ -22,7 +22,7 @@ from .errors import Refused
 from .identity import Identity, principal_of
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig
 from .queuewatch import QueueWatch
-from .recording import RecordingDesk
+from .recording import WAIT_TIMER, RecordingDesk
 from .resync import resync
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ class CallSteps:
                 done = await self._overflow(payload["call_id"])
             elif kind == "unblock":  # a decline block ended: dispatch
                 done = False
+            elif kind == WAIT_TIMER:  # `[recording] wait_s` passed
+                await self.recording.wait_over(payload["call_id"])
             elif kind == "grace":
                 who = decode_identity(payload["identity"])
                 if await self.presences.drop(who.principal, payload["epoch"]) or (

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 RECORDER: Final = "recorder"
 UNAVAILABLE: Final = "recorder_unavailable"
+WAIT_TIMER: Final = "recording_wait"  # timer kind and key prefix of `[recording] wait_s`
 
 
 class RecordingDesk:
@@ -141,9 +142,14 @@ class RecordingDesk:
         assert self._setup is not None
         assignment = await self._setup.pool.assign(call.id)
         if assignment is None:
-            await self._setup.pool.wait(call.id)
-            log.warning("call %s goes on unrecorded: no recorder available", call.id)
-            batch.event(ev.RECORDING_FAILED, call, None, reason="no_recorder")
+            await self._setup.pool.wait(call.id)  # a recorder that joins takes it (any time)
+            if not announce and self._setup.wait_s > 0:  # just connected: give one a moment
+                log.info("call %s waits up to %g s for a recorder", call.id, self._setup.wait_s)
+                await self._board.scheduler.schedule(
+                    f"{WAIT_TIMER}:{call.id}", self._setup.wait_s, WAIT_TIMER,
+                    {"call_id": call.id})
+                return False
+            self._unrecorded(batch, call)
             return False
         recorder = _participant(assignment.recorder)
         batch.event(ev.RECORDING_STARTED, call, None, recorder=recorder.id,
@@ -155,6 +161,23 @@ class RecordingDesk:
             for member in _humans(call):
                 batch.send(member, m.ParticipantJoined(call_id=call.id, participant=recorder))
         return True
+
+    def _unrecorded(self, batch: Batch, call: Call) -> None:
+        log.warning("call %s goes on unrecorded: no recorder available", call.id)
+        batch.event(ev.RECORDING_FAILED, call, None, reason="no_recorder")
+
+    async def wait_over(self, call_id: str) -> None:
+        """`[recording] wait_s` passed: a call still without a recorder goes on unrecorded,
+        logged; it stays waiting, so a recorder that joins later still takes it."""
+        if self._setup is None:
+            return
+        call = await self._board.router.get_call(call_id)
+        if (call is None or call.state != CallState.CONNECTED
+                or await self._setup.pool.recorder_of(call_id) is not None):
+            return
+        batch = self._batch()
+        self._unrecorded(batch, call)
+        await batch.commit()
 
     # ---- reports from a recorder -------------------------------------------------------
 
