@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -58,9 +59,20 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token_ttl_s: int = 12 * 3600
     ticket_ttl_s: int = 60
-    max_failures: int = 5
+    max_failures: int = 5  # per (user, client address), then delays that double
+    max_failures_per_address: int = 20  # per client address, whatever the usernames
+    max_delay_s: int = 900  # the longest delay a throttled login waits
     failure_window_s: int = 300
+    purge_interval_s: float = 600.0  # expired tokens, tickets, throttle records are deleted
     secure_cookies: bool = False
+    hello_batch: bool = True  # concurrent hellos share one token query (false: one each)
+
+
+class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Per client address (the real one behind trusted proxies); the excess gets HTTP 429."""
+
+    ws_per_address: int = 50  # open /ws connections (a site's kiosks may share one NAT)
+    unauthenticated_per_address: int = 10  # /ws connections that have not sent `hello` yet
 
 
 class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -140,6 +152,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
@@ -162,6 +175,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
     "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
+    "limits": LimitsSettings,
 }
 
 
@@ -241,7 +255,16 @@ def _explain(detail: str) -> str:
     return f"invalid configuration: {detail}"
 
 
+def _check_timezone(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.server.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"server.timezone: unknown time zone {settings.server.timezone!r}"
+                          ) from None
+
+
 def _check(settings: Settings) -> None:
+    _check_timezone(settings)
     if not settings.queues:
         raise ConfigError("no [[queues]] configured")
     ids = [q.id for q in settings.queues]

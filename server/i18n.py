@@ -126,4 +126,5 @@ def config_names(settings: Settings, action_types: Mapping[str, ActionType]) -> 
 
 def format_datetime(value: dt.datetime, lang: str, timezone: str) -> str:
     """A moment as people read it in `lang`, in the configured time zone (Babel's CLDR data)."""
-    return babel_datetime(value, "medium", tzinfo=ZoneInfo(timezone), locale=_BABEL_LOCALE[lang])
+    text = babel_datetime(value, "medium", tzinfo=ZoneInfo(timezone), locale=_BABEL_LOCALE[lang])
+    return str(text)

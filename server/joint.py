@@ -86,16 +86,23 @@ class MatterDesk:
 
     async def open(self, *, actor: str, enterprise_name: str, enterprise_uscc: str | None,
                    description: str, klass: MatterClass, department: str,
-                   session_id: str | None) -> Matter:
-        """A new matter, due by its class counted on working days from now."""
+                   session_id: str | None, participant: str | None = None) -> Matter:
+        """A new matter, due by its class counted on working days from now.
+
+        `participant` (a specialist's participant id) must have taken part in `session_id`;
+        None for a manager, who may link any session."""
         name, text = enterprise_name.strip(), description.strip()
         if not name or not text:
             raise Refused("invalid_body", "a matter needs the enterprise's name and a description")
         uscc = (enterprise_uscc or "").strip() or None
         if uscc is not None and (problem := uscc_error(uscc)) is not None:
             raise Refused("invalid_uscc", f"USCC {uscc!r}: {problem}")
-        if session_id is not None and await self._db.session_members(session_id) is None:
-            raise Refused("unknown_session", f"no session {session_id}")
+        if session_id is not None:
+            members = await self._db.session_members(session_id)
+            if members is None:
+                raise Refused("unknown_session", f"no session {session_id}")
+            if participant is not None and participant not in members:
+                raise Refused("not_a_participant", f"you took no part in session {session_id}")
         now = self.clock()
         matter = Matter(
             id="m_" + secrets.token_hex(8), session_id=session_id, enterprise_name=name,

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from server import keys
+from server.http.csvsafe import neutralise
 from server.http.timespan import local_period
 
 COLUMNS = [
@@ -70,7 +71,7 @@ async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> 
         for row in rows:
             data = {field: getattr(row, field) for field in row.__struct_fields__}
             data["queue_name"] = names.get(data.get("queue") or "", data.get("queue"))
-            writer.writerow([_cell(data.get(c), zone) for c in COLUMNS])
+            writer.writerow([neutralise(_cell(data.get(c), zone)) for c in COLUMNS])
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)
         buffer.truncate()

@@ -1,4 +1,4 @@
-"""HTML pages (kiosk, console, manager), static files and the security headers.
+"""HTML pages (kiosk, console, manager) and static files (headers: server/headers.py).
 
 Pages are thin shells rendered by aiohttp-jinja2; all data comes from the JSON
 API and the WebSocket, fetched by the page's ES module. Staff pages check the
@@ -35,61 +35,6 @@ CATALOGS = web.AppKey("catalogs", Catalogs)
 _BOTH_LANGUAGES = frozenset({"kiosk.html"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_STATIC_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob: mediastream:",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-
-def content_security_policy(host: str) -> str:
-    """CSP for a page served to `host`: no inline script or style; WebSocket back to us only."""
-    return f"{_STATIC_POLICY}; connect-src 'self' ws://{host} wss://{host}"
-
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": (
-        "camera=(self), microphone=(self), display-capture=(self), geolocation=()"
-    ),
-}
-
-
-def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every response, errors included, carries the CSP and the anti-framing headers.
-
-    Streams (WebSocket, server-sent events) are already sent when the handler
-    returns; they carry no HTML, so they are left alone.
-    """
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _add_security_headers(request, exc)
-        raise
-    if not response.prepared:
-        _add_security_headers(request, response)
-    return response
-
 
 async def _current_user(request: web.Request) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
@@ -183,8 +128,6 @@ def setup_pages(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     app[CATALOGS] = Catalogs.load()
-    if security_headers not in app.middlewares:
-        app.middlewares.append(security_headers)
     router = app.router
     router.add_get("/", _root, name="root")
     router.add_get("/login", _page("login.html"), name="login")

@@ -5,12 +5,11 @@ import { $ } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
 const i18n = pageI18n();
-const HOME_BY_ROLE = { specialist: "/console", manager: "/manage" };
 
-/** Only same-site paths are followed after sign-in (no open redirect). */
-function safeNext() {
-  const next = new URLSearchParams(window.location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : null;
+/** Where the page asked to go after sign-in; the server answers with a same-origin path
+ * (parsed as a URL there) or the role's home, so nothing here decides. */
+function askedNext() {
+  return new URLSearchParams(window.location.search).get("next") ?? undefined;
 }
 
 async function signIn(event) {
@@ -27,8 +26,9 @@ async function signIn(event) {
   button.disabled = true;
   error.textContent = "";
   try {
-    const result = await api("/api/login", { method: "POST", body: { username, password }, redirectOn401: false });
-    window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
+    const body = { username, password, next: askedNext() };
+    const result = await api("/api/login", { method: "POST", body, redirectOn401: false });
+    window.location.assign(result.next);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) error.textContent = i18n.t("login.wrong");
     else if (err instanceof ApiError && err.status === 429) error.textContent = i18n.t("login.throttled");
