@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -20,6 +21,7 @@ from server.i18n import (
     format_datetime,
 )
 from server.joint import load_joint
+from signaling.actions import ErrorCode as ActionErrorCode
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 # t("key") / i18n.t("key") / this.#t("key") in the modules; t("key") / data-i18n="key" in templates.
@@ -59,7 +61,8 @@ def test_every_key_the_pages_use_is_in_the_catalogs() -> None:
 
 
 def test_codes_shown_to_people_have_words() -> None:
-    """Site kinds, event kinds, outcomes and error codes of the server are all in the catalog."""
+    """Site kinds, event kinds, outcomes and every error code the server sends (HTTP errors,
+    refusals of protocol messages, joint-action refusals) are all in the catalog."""
     from server.storage.records import SITE_KINDS
     from signaling import events
 
@@ -68,10 +71,12 @@ def test_codes_shown_to_people_have_words() -> None:
     event_kinds = {f"event.{v}" for k, v in vars(events).items()
                    if k.isupper() and isinstance(v, str) and not k.startswith("STATE_")}
     outcomes = {f"outcome.{o}" for o in ("resolved", "follow_up", "referred")}
-    server = Path(__file__).resolve().parent.parent / "server"
-    codes = set()
-    for path in server.rglob("*.py"):
-        codes |= set(re.findall(r'fail\(web\.HTTP\w+, "([a-z_]+)"', path.read_text()))
+    root = Path(__file__).resolve().parent.parent
+    codes = set(get_args(ActionErrorCode))
+    raised = re.compile(r'fail\(web\.HTTP\w+, "([a-z_]+)"|Refused\("([a-z_]+)"|"error": "([a-z_]+)"'
+                        r'|\bcode="([a-z_]+)"')
+    for path in [*(root / "server").rglob("*.py"), *(root / "signaling").rglob("*.py")]:
+        codes |= {c for found in raised.findall(path.read_text()) for c in found if c}
     errors = {f"error.{c}" for c in codes}
     assert (kinds | event_kinds | outcomes | errors) - keys == set()
 
