@@ -17,6 +17,7 @@ from typing import Final
 
 from . import events as ev
 from . import messages as m
+from . import timers
 from .errors import Refused
 from .identity import Identity, members_of
 from .model import Call, CallState
@@ -123,9 +124,12 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
     """Assign a recorder, log it and tell it; `announce` tells the parties too."""
     assignment = await setup.pool.assign(call.id)
     if assignment is None:
-        await setup.pool.wait(call.id)
-        log.warning("call %s goes on unrecorded: no recorder available", call.id)
-        out.event(ev.RecordingFailed(reason="no_recorder"), call)
+        await setup.pool.wait(call.id)  # a recorder that joins takes it (any time)
+        if not announce and setup.wait_s > 0:  # just connected: give one a moment
+            log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
+            out.set_timer(timers.recording_wait(call.id, setup.wait_s))
+        else:
+            _unrecorded(out, call)
         return False
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
@@ -136,6 +140,24 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))
     return True
+
+
+def _unrecorded(out: Outbox, call: Call) -> None:
+    log.warning("call %s goes on unrecorded: no recorder available", call.id)
+    out.event(ev.RecordingFailed(reason="no_recorder"), call)
+
+
+async def wait_over(s: Services, call_id: str) -> Outbox:
+    """`[recording] wait_s` passed: a call still without a recorder goes on unrecorded,
+    logged; it stays waiting, so a recorder that joins later still takes it."""
+    out = s.outbox()
+    if s.recording is None:
+        return out
+    call = await s.router.get_call(call_id)
+    if (call is not None and call.state == CallState.CONNECTED
+            and await s.recording.pool.recorder_of(call_id) is None):
+        _unrecorded(out, call)
+    return out
 
 
 async def segment(s: Services, who: Identity, msg: m.RecordSegment) -> Outbox:

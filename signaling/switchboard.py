@@ -87,6 +87,8 @@ async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
         return finished or _dispatch_only(s)
     if kind == timers.OVERFLOW:
         return await offers.overflow(s, payload["call_id"])
+    if kind == timers.RECORDING_WAIT:
+        return await recording.wait_over(s, payload["call_id"])
     if kind == timers.GRACE:
         return await connections.grace_over(s, decode_identity(payload["identity"]),
                                             payload["epoch"])

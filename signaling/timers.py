@@ -14,6 +14,7 @@ RING: Final = "ring"  # an offer rang out: `offers.ring_timeout`
 GRACE: Final = "grace"  # a lost connection's resume grace is over: `connections.release`
 WRAPUP: Final = "wrapup"  # a specialist's wrap-up time is over: `endings.finish_wrapup`
 OVERFLOW: Final = "overflow"  # a call waited long enough to be offered to its overflow queue
+RECORDING_WAIT: Final = "recording_wait"  # `[recording] wait_s` passed without a recorder
 UNBLOCK: Final = "unblock"  # a decline's block (`decline_block_s`) is over: dispatch again
 
 
@@ -71,4 +72,9 @@ def overflow(call_id: str, delay_s: float) -> Timer:
 def unblock(call_id: str, agent_id: str, delay_s: float) -> Timer:
     """The decliner may be offered the call again once its block ends: dispatch then."""
     return Timer(key=unblock_key(call_id, agent_id), delay_s=delay_s, kind=UNBLOCK,
+                 payload={"call_id": call_id})
+
+
+def recording_wait(call_id: str, delay_s: float) -> Timer:
+    return Timer(key=f"{RECORDING_WAIT}:{call_id}", delay_s=delay_s, kind=RECORDING_WAIT,
                  payload={"call_id": call_id})

@@ -172,6 +172,29 @@ class AccountStore(StoreBase):
             result = await conn.execute(stmt)
         return result.rowcount > 0
 
+    async def delete_user_tokens(self, user_id: str) -> int:
+        """End every login of a user (password change, disabling); how many."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                auth_tokens.delete().where(auth_tokens.c.user_id == user_id))
+        return result.rowcount
+
+    async def lapsed_users(self, user_ids: list[str], now: dt.datetime) -> dict[str, bool]:
+        """Of `user_ids`, those disabled (True) or without an unexpired token (False)."""
+        require_aware(now=now)
+        live = (
+            sa.select(auth_tokens.c.user_id)
+            .where(auth_tokens.c.user_id.in_(user_ids), auth_tokens.c.expires_at > now)
+            .distinct()
+        )
+        query = sa.select(users.c.id, users.c.disabled).where(
+            users.c.id.in_(user_ids),
+            sa.or_(users.c.disabled.is_(True), users.c.id.not_in(live)),
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.id: bool(row.disabled) for row in rows}
+
     async def purge_expired(self, now: dt.datetime) -> int:
         """Delete expired tokens; returns how many."""
         require_aware(now=now)

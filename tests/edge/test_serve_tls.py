@@ -1,10 +1,16 @@
-"""`vwin serve` with `[server] tls_cert/tls_key` serves HTTPS and WSS itself, and with
-`[turn] local = true` runs Debian's coturn beside itself and stops it with itself."""
+"""`vwin serve` with `[server] tls_cert/tls_key` serves HTTPS and WSS itself (its local
+recorder joins over WSS), and with `[turn] local = true` runs Debian's coturn beside
+itself, restarts it when it dies and stops it with itself."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import random
+import signal
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +39,7 @@ listen_ip = "127.0.0.1"
 port = {turn_port}
 min_port = {low}
 max_port = {low + 20}
-""")
+""", recording=True)
     tls = client_tls(cert)
     base = f"https://127.0.0.1:{serve.port}"
     try:
@@ -47,6 +53,14 @@ max_port = {low + 20}
                 assert login.status == 200
                 cookies = login.headers.getall("Set-Cookie")
                 assert cookies and all("Secure" in c for c in cookies), cookies
+                auth = {"Authorization": f"Bearer {(await login.json())['token']}"}
+            for _ in range(300):  # the local recorder joins over WSS to 127.0.0.1
+                async with http.get(base + "/api/recorders", ssl=tls, headers=auth) as r:
+                    if (await r.json())["recorders"]:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"no local recorder: {serve.output()[-2000:]}")
             async with http.ws_connect(f"wss://127.0.0.1:{serve.port}/ws", ssl=tls) as ws:
                 await ws.send_str(json.dumps({"type": "hello", "token": serve.terminal_token}))
                 welcome = json.loads((await ws.receive(timeout=15)).data)
@@ -58,6 +72,17 @@ max_port = {low + 20}
                 await http.get(f"http://127.0.0.1:{serve.port}/login")
         settings = TurnSettings(secret=SECRET, urls=[turn_url])
         assert (await check_allocation(settings)).startswith("127.0.0.1:")
+        assert serve.process is not None
+        [child] = subprocess.run(["pgrep", "-P", str(serve.process.pid), "-x", "turnserver"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        os.kill(int(child), signal.SIGKILL)  # a dying turnserver is restarted
+        for _ in range(100):
+            with contextlib.suppress(ConnectionError):
+                await check_allocation(settings, timeout=1)
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"turnserver not restarted: {serve.output()[-2000:]}")
     finally:
         code = serve.stop()
     assert code == 0, serve.output()[-3000:]
