@@ -7,7 +7,7 @@ none of them holds state of its own or reaches the switchboard.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,19 +20,9 @@ from .outbox import Outbox
 from .queue_status import QueueStatus
 from .recorders import RecordingSetup
 
-IceServers = Callable[[Identity], list[dict[str, Any]]]
-"""The ICE servers one connection is told in `welcome` (TURN credentials may be its own)."""
-
-
-def static_ice_servers(servers: Sequence[dict[str, Any]] | None) -> IceServers:
-    """The same `[ice] servers` for everyone."""
-    fixed = [dict(s) for s in servers or ()]
-
-    def provide(who: Identity) -> list[dict[str, Any]]:
-        del who
-        return [dict(s) for s in fixed]
-
-    return provide
+IceServersProvider = Callable[[Identity], list[dict[str, Any]]]
+"""The ICE servers one connection is told in `welcome` (TURN credentials may be its own:
+`server.turn.TurnCredentials`)."""
 
 
 def no_ice_servers(who: Identity) -> list[dict[str, Any]]:
@@ -53,7 +43,7 @@ class Services:
     link: ClusterLink
     status: QueueStatus  # live positions and queue figures
     resume_grace_s: float = 30.0
-    ice_servers: IceServers = no_ice_servers
+    ice_servers: IceServersProvider = no_ice_servers
     node_id: str = "local"
     recording: RecordingSetup | None = None  # None: recording is off
     actions: JointWork | None = None  # None: joint actions are off
