@@ -1,6 +1,6 @@
 """Authentication: argon2id passwords, bearer tokens, WebSocket tickets, device tokens.
 
-Only hashes are stored. Login failures are throttled per username and per
+Only hashes are stored. Login failures are throttled per (username, address) and per
 address; unknown users and wrong passwords get the same answer in the same time.
 """
 
@@ -18,6 +18,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from server.coalesce import Coalescer
 from server.config import AuthSettings
 from server.storage.db import Database
 from server.storage.records import Terminal, User
@@ -141,6 +142,8 @@ class AuthService:
         self.address_throttle = Throttle(settings.max_failures_per_address,
                                          settings.failure_window_s, now,
                                          max_s=settings.max_delay_s)
+        self._terminals: Coalescer[Terminal] | None = (
+            Coalescer(db.terminals_by_token_hashes) if settings.hello_batch else None)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -212,6 +215,9 @@ class AuthService:
         return await self.user_for_token(token)
 
     async def terminal_for_token(self, token: str) -> Terminal | None:
+        """The terminal a device token opens, read now (hellos at once share one query)."""
         if not token.startswith(TERMINAL_TOKEN_PREFIX):
             return None
-        return await self.db.terminal_by_token_hash(token_hash(token))
+        if self._terminals is None:
+            return await self.db.terminal_by_token_hash(token_hash(token))
+        return await self._terminals.get(token_hash(token))

@@ -40,6 +40,16 @@ def _check_year(year: int, value: str) -> None:
              f"{value!r} is outside the years {lim.YEAR_MIN}..{lim.YEAR_MAX}")
 
 
+def local_period(start: dt.datetime | None, end: dt.datetime | None, tz: str,
+                 now: dt.datetime) -> str:
+    """`20261201-20261203`: the local days of [start, end) for an export's file name
+    (an open start reads `start`; an open end is today)."""
+    zone = ZoneInfo(tz)
+    first = f"{start.astimezone(zone):%Y%m%d}" if start else "start"
+    last = ((end or now) - dt.timedelta(microseconds=1)).astimezone(zone)
+    return f"{first}-{last:%Y%m%d}"
+
+
 def period(start: str | None, end: str | None, tz: str,
            now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """[from, to) in UTC; by default this local year so far (the domain counts per year)."""

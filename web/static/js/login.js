@@ -2,6 +2,9 @@
 
 import { api, ApiError } from "./api.js";
 import { $ } from "./dom.js";
+import { pageI18n } from "./i18n.js";
+
+const i18n = pageI18n();
 
 /** Where the page asked to go after sign-in; the server answers with a same-origin path
  * (parsed as a URL there) or the role's home, so nothing here decides. */
@@ -16,7 +19,7 @@ async function signIn(event) {
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
-    error.textContent = "Enter your username and password.";
+    error.textContent = i18n.t("login.missing");
     return;
   }
   const button = form.querySelector("button[type=submit]");
@@ -27,9 +30,9 @@ async function signIn(event) {
     const result = await api("/api/login", { method: "POST", body, redirectOn401: false });
     window.location.assign(result.next);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) error.textContent = "Wrong username or password.";
-    else if (err instanceof ApiError && err.status === 429) error.textContent = "Too many attempts. Wait a minute and try again.";
-    else error.textContent = `Sign-in failed: ${err.message}`;
+    if (err instanceof ApiError && err.status === 401) error.textContent = i18n.t("login.wrong");
+    else if (err instanceof ApiError && err.status === 429) error.textContent = i18n.t("login.throttled");
+    else error.textContent = i18n.t("login.failed", { error: i18n.error(err) });
   } finally {
     button.disabled = false;
   }
