@@ -89,9 +89,7 @@ async def login(request: web.Request) -> web.Response:
             body.username, body.password, request.remote or "?"
         )
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
@@ -104,6 +102,12 @@ async def login(request: web.Request) -> web.Response:
 class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     current: lim.Password
     new: Annotated[str, msgspec.Meta(min_length=lim.PASSWORD_MIN, max_length=lim.PASSWORD_MAX)]
+
+
+def _throttled(exc: Throttled) -> web.Response:
+    response = reply({"error": "throttled", "message": str(exc)}, status=429)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -126,9 +130,7 @@ async def change_password(request: web.Request) -> web.Response:
         changed = await request.app[keys.AUTH].change_password(
             user, body.current, body.new, request.remote or "?")
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if not changed:
         fail(web.HTTPForbidden, "wrong_password", "the current password is wrong")
     await end_identity(request.app, user.username, PASSWORD_CHANGED)
