@@ -33,6 +33,7 @@ export class CallMedia extends Emitter {
       "rtc.description": (m) => this.#onDescription(m),
       "rtc.candidate": (m) => this.#onCandidate(m),
       "call.ended": (m) => this.#onEnded(m),
+      "ice.servers": (m) => this.peers.forEach((p) => p.useIceServers(m.ice_servers)),
     };
     for (const [type, handler] of Object.entries(handlers)) {
       this.#unsubscribe.push(signaling.on(type, (m) => this.#serially(() => handler(m))));

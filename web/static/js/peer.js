@@ -81,6 +81,11 @@ export class PeerSession extends Emitter {
     this.pc.restartIce();
   }
 
+  /** Fresh TURN credentials (`ice.servers`): either side's next ICE restart gathers with them. */
+  useIceServers(iceServers) {
+    if (!this.#closed) this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+  }
+
   /** Switch what we send on the video sender without renegotiation (null = send nothing). */
   async replaceVideoTrack(track) {
     const transceiver = this.pc.getTransceivers()

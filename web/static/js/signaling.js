@@ -159,6 +159,10 @@ export class SignalingClient extends Emitter {
       this.emit("welcome", message);
       return;
     }
+    if (message.type === "ice.servers" && this.#welcome) {
+      // Fresh TURN credentials: new peers and the next ICE restart use them.
+      this.#welcome = { ...this.#welcome, ice_servers: message.ice_servers };
+    }
     if (message.type === "error" && message.code === "unauthorized") {
       this.#resume.set(null);
     }
