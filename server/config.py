@@ -53,6 +53,10 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "vwin"
+    # A numbered message whose predecessor (decided on another node) has not arrived waits
+    # this long (docs/cluster.md "Order across nodes"): pub/sub between nodes takes a few
+    # ms, so only a node that died between deciding and sending makes anyone wait this long
+    reorder_hold_s: float = 0.25
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -216,9 +220,11 @@ def _explain(detail: str) -> str:
     return f"invalid configuration: {detail}"
 
 
-def _check(settings: Settings) -> None:
+def _check_routing(settings: Settings) -> None:
     if not settings.queues:
         raise ConfigError("no [[queues]] configured")
+    if not 0 < settings.routing.reorder_hold_s <= 5:
+        raise ConfigError("routing.reorder_hold_s: between 0 (excluded) and 5")
     ids = [q.id for q in settings.queues]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"duplicate queue id in {ids}")
@@ -231,6 +237,10 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
         if not 0 < q.decline_block_s <= 86_400:
             raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
+
+
+def _check(settings: Settings) -> None:
+    _check_routing(settings)
     _check_edge(settings)
     for cidr in settings.metrics.allow:
         try:

@@ -46,7 +46,8 @@ _decode = msgspec.msgpack.Decoder(list[Any]).decode
 
 
 class RedisBus(LocalBus):
-    def __init__(self, redis: Redis, prefix: str, instance: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, instance: str, *,
+                 reorder_hold_s: float) -> None:
         super().__init__()
         self._redis = redis
         self._prefix = prefix
@@ -62,7 +63,7 @@ class RedisBus(LocalBus):
         self.on_queues: Callable[[set[str]], None] | None = None
         self.on_calls: Callable[[list[str]], None] | None = None  # other nodes changed calls
         self.on_subscribed: Callable[[], None] | None = None  # notices may have been missed
-        self.reorder = Reorder(keys.REORDER_HOLD_S, keys.REORDER_MAX_HELD)
+        self.reorder = Reorder(reorder_hold_s, keys.REORDER_MAX_HELD)
         self._wake: asyncio.TimerHandle | None = None  # at the reorder buffer's deadline
 
     async def start(self) -> None:
