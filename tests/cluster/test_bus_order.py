@@ -40,15 +40,19 @@ class Inbox:
 
 
 @pytest.fixture
-async def nodes(redis: Redis, key_prefix: str) -> AsyncIterator[tuple[RedisBus, RedisBus]]:
+async def nodes(redis: Redis, key_prefix: str
+                ) -> AsyncIterator[tuple[RedisBus, RedisBus, Inbox]]:
+    """Nodes a and b; alice's connection is on b."""
     binary = Redis.from_url(REDIS_URL)
     a, b = (RedisBus(binary, key_prefix, name, reorder_hold_s=HOLD_S)
             for name in ("node-a", "node-b"))
     await a.start()
     await b.start()
-    await redis.hset(keys.presence(key_prefix, P), "node", "node-b")  # alice is on b
+    await redis.hset(keys.presence(key_prefix, P), "node", "node-b")
+    inbox = Inbox()
+    b.attach(P, "specialist", inbox)
     try:
-        yield a, b
+        yield a, b, inbox
     finally:
         await a.close()
         await b.close()
@@ -56,10 +60,8 @@ async def nodes(redis: Redis, key_prefix: str) -> AsyncIterator[tuple[RedisBus, 
 
 
 async def test_numbered_messages_from_two_nodes_arrive_in_sequence(
-        nodes: tuple[RedisBus, RedisBus]) -> None:
-    a, b = nodes
-    inbox = Inbox()
-    b.attach(P, "specialist", inbox)
+        nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
+    a, b, inbox = nodes
     await b.send(P, b"offered 1", seq=1)
     await b.send(P, b"offered 2", seq=3)  # decided after node a's withdrawal, sent before it
     assert inbox.got == [b"offered 1"]
@@ -73,11 +75,9 @@ async def test_numbered_messages_from_two_nodes_arrive_in_sequence(
 
 
 async def test_a_number_that_never_comes_holds_the_next_for_the_hold_time_only(
-        nodes: tuple[RedisBus, RedisBus]) -> None:
+        nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
     """Node a took number 2 and died before sending it."""
-    a, b = nodes
-    inbox = Inbox()
-    b.attach(P, "specialist", inbox)
+    a, b, inbox = nodes
     await a.send(P, b"one", seq=1)
     await inbox.until(lambda: inbox.got == [b"one"])
     sent = time.monotonic()
