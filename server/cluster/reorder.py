@@ -47,6 +47,7 @@ class Reorder:
         self.hold_s = hold_s
         self.max_held = max_held
         self._lines: dict[str, _Line] = {}
+        self._open: dict[str, _Line] = {}  # the lines holding something (few, usually none)
         self.gaps = 0  # gaps given up on (a figure for /metrics and tests)
         self.late = 0  # events that arrived after their gap was given up on
 
@@ -56,6 +57,7 @@ class Reorder:
 
     def forget(self, principal: str) -> None:
         self._lines.pop(principal, None)
+        self._open.pop(principal, None)
 
     def event(self, principal: str, seq: int, payload: bytes, now: float) -> list[bytes]:
         """An event numbered `seq` arrived: what to deliver now, in order."""
@@ -71,7 +73,7 @@ class Reorder:
             return [payload]
         line.held[seq] = payload
         if seq == line.expected:
-            return self._drain(line, now)
+            return self._drain(principal, line, now)
         return self._hold(principal, line, now)
 
     def state(self, principal: str, as_of: int, payload: bytes, now: float) -> list[bytes]:
@@ -86,13 +88,13 @@ class Reorder:
 
     def deadline(self) -> float | None:
         """When the oldest hold ends (the bus wakes `expire` then), or None."""
-        starts = [line.since for line in self._lines.values() if line.since is not None]
+        starts = [line.since for line in self._open.values() if line.since is not None]
         return min(starts) + self.hold_s if starts else None
 
     def expire(self, now: float) -> Released:
         """Give up on every gap held `hold_s` or longer: release what waited behind it."""
         out: Released = []
-        for principal, line in list(self._lines.items()):
+        for principal, line in list(self._open.items()):
             if line.since is not None and line.since + self.hold_s <= now:
                 out += [(principal, p) for p in self._give_up(principal, line, "timed out")]
         return out
@@ -100,11 +102,12 @@ class Reorder:
     def _hold(self, principal: str, line: _Line, now: float) -> list[bytes]:
         if line.since is None:
             line.since = now
+            self._open[principal] = line
         if len(line.held) + sum(map(len, line.after.values())) > self.max_held:
             return self._give_up(principal, line, "too many held")
         return []
 
-    def _drain(self, line: _Line, now: float) -> list[bytes]:
+    def _drain(self, principal: str, line: _Line, now: float) -> list[bytes]:
         out: list[bytes] = []
         assert line.expected is not None
         while line.expected in line.held:
@@ -112,6 +115,8 @@ class Reorder:
             out += line.after.pop(line.expected, [])
             line.expected += 1
         line.since = now if line.held or line.after else None  # the next gap's hold starts
+        if line.since is None:
+            self._open.pop(principal, None)
         return out
 
     def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
@@ -130,4 +135,5 @@ class Reorder:
             out += line.after.pop(n, [])
         line.expected = max(max(numbers, default=0) + 1, line.expected)
         line.since = None
+        self._open.pop(principal, None)
         return out
