@@ -19,6 +19,7 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from server.coalesce import Coalescer
 from server.config import AuthSettings
 from server.storage.db import Database
 from server.storage.records import Terminal, User
@@ -108,6 +109,8 @@ class AuthService:
         self.settings = settings
         self.clock = clock
         self.throttle = Throttle(settings.max_failures, settings.failure_window_s, clock)
+        self._terminals: Coalescer[Terminal] | None = (
+            Coalescer(db.terminals_by_token_hashes) if settings.hello_batch else None)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -159,6 +162,9 @@ class AuthService:
         return await self.user_for_token(token)
 
     async def terminal_for_token(self, token: str) -> Terminal | None:
+        """The terminal a device token opens, read now (hellos at once share one query)."""
         if not token.startswith(TERMINAL_TOKEN_PREFIX):
             return None
-        return await self.db.terminal_by_token_hash(token_hash(token))
+        if self._terminals is None:
+            return await self.db.terminal_by_token_hash(token_hash(token))
+        return await self._terminals.get(token_hash(token))

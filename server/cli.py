@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=["specialist", "manager"])
     add.add_argument("--skills", default="", help="queue:level,... e.g. tax:1,registration:2")
-    add.add_argument("--department")
+    add.add_argument("--department", help="a configured [[departments]] id, e.g. tax")
     add.add_argument("--name", help="display name (default: the username)")
     add.set_defaults(func=commands.user_add)
 

@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 
 from server.auth import hash_password, new_terminal_token, token_hash
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.passwords import random_password, read_password
 from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
@@ -98,8 +98,10 @@ async def user_add(args: argparse.Namespace, settings: Settings) -> int:
         unknown = set(skills) - {q.id for q in settings.queues}
         if unknown:
             raise ValueError(f"unknown queue(s) in --skills: {sorted(unknown)}")
+        if args.department is not None:
+            settings.department(args.department)
         password = read_password()
-    except ValueError as exc:
+    except (ValueError, ConfigError) as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 2
     async with open_database(settings.storage.url) as db:

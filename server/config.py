@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -65,6 +65,7 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_failures: int = 5
     failure_window_s: int = 300
     secure_cookies: bool = False
+    hello_batch: bool = True  # concurrent hellos share one token query (false: one each)
 
 
 class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -109,6 +110,14 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class Department(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A department staff belong to (`vwin user add --department ID`); pages show its name."""
+
+    id: str
+    name: str
+    name_en: str
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Where operators read what the service does (server/logs.py)."""
 
@@ -124,6 +133,12 @@ class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allow: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
 
+class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The kiosk page: after this long without a touch it forgets the visitor."""
+
+    idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -135,13 +150,23 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
+    departments: list[Department] = msgspec.field(default_factory=list)
+
+    def department(self, department_id: str) -> Department:
+        """The configured department `department_id`; ConfigError listing the valid ones."""
+        for department in self.departments:
+            if department.id == department_id:
+                return department
+        known = ", ".join(f"{d.id} ({d.name})" for d in self.departments)
+        raise ConfigError(f"unknown department {department_id!r}; configured: {known}")
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
-    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings,
+    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
 }
 
 
@@ -154,8 +179,9 @@ def load_settings(
     data = _read_toml(DEFAULT_CONFIG)
     if path is not None:
         extra = _read_toml(Path(path))
-        if "queues" in extra:
-            data.pop("queues", None)
+        for listed in ("queues", "departments"):  # a file's list replaces the default one
+            if listed in extra:
+                data.pop(listed, None)
         _merge(data, extra)
     _merge(data, _from_env(os.environ if env is None else env))
     if overrides:
@@ -242,6 +268,7 @@ def _check_routing(settings: Settings) -> None:
 def _check(settings: Settings) -> None:
     _check_routing(settings)
     _check_edge(settings)
+    _check_departments(settings)
     for cidr in settings.metrics.allow:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -251,6 +278,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError("recording.wait_s must be >= 0")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")
+
+
+def _check_departments(settings: Settings) -> None:
+    ids = [d.id for d in settings.departments]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"duplicate department id in {ids}")
+    for d in settings.departments:
+        if not (d.id and d.name.strip() and d.name_en.strip()):
+            raise ConfigError(f"departments.{d.id or '?'}: id, name and name_en are required")
 
 
 def _check_edge(settings: Settings) -> None:

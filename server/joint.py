@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 from aiohttp import web
@@ -45,9 +45,11 @@ def _close_time(text: str) -> dt.time:
         raise ConfigError(f"joint.close_time: {text!r} is not a time such as 17:30") from None
 
 
-def load_joint(settings: JointSettings, timezone: str,
-               now: dt.datetime | None = None) -> tuple[dict[str, ActionType], WorkingCalendar]:
-    """Action types and the calendar; ConfigError naming the file when one is unusable."""
+def load_joint(settings: JointSettings, timezone: str, now: dt.datetime | None = None,
+               departments: Collection[str] | None = None,
+               ) -> tuple[dict[str, ActionType], WorkingCalendar]:
+    """Action types and the calendar; ConfigError naming the file when one is unusable,
+    or when a step names a department that is not configured (`[[departments]]`)."""
     try:
         types = load_action_types(project_path(settings.actions_file))
         calendar = WorkingCalendar.from_dir(project_path(settings.calendar_dir),
@@ -55,6 +57,12 @@ def load_joint(settings: JointSettings, timezone: str,
                                             close=_close_time(settings.close_time))
     except (ActionConfigError, CalendarError, OSError) as exc:
         raise ConfigError(str(exc)) from None
+    known = set(departments) if departments is not None else None
+    for action in types.values():
+        unknown = sorted(set(action.departments) - known) if known is not None else []
+        if unknown:
+            raise ConfigError(f"{settings.actions_file}: action {action.id} names department(s) "
+                              f"{unknown} missing from [[departments]]")
     year = calendar.local(now or utcnow()).year
     if not calendar.has_data_for(year):
         log.warning("no public-holiday calendar for %d in %s: pending-matter deadlines count "
@@ -130,7 +138,8 @@ async def joint_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the switchboard: load types and calendar, and hand the board its action service."""
     settings = app[keys.SETTINGS]
     board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    types, calendar = load_joint(settings.joint, settings.server.timezone,
+                                 departments=[d.id for d in settings.departments])
     work = JointWork(board, types, db)
     board.actions = work
     app[JOINT] = JointServices(work, MatterDesk(db, calendar))

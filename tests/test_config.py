@@ -109,3 +109,12 @@ def test_unusable_configurations(tmp_path: Path, text: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "absent.toml", env={})
+
+
+def test_kiosk_idle_reset(tmp_path: Path) -> None:
+    assert load_settings(env={}).kiosk.idle_reset_s == 90
+    configured = load_settings(toml(tmp_path, "[kiosk]\nidle_reset_s = 45\n"), env={})
+    assert configured.kiosk.idle_reset_s == 45
+    assert load_settings(env={"VWIN_KIOSK_IDLE_RESET_S": "30"}).kiosk.idle_reset_s == 30
+    with pytest.raises(ConfigError, match="idle_reset_s"):
+        load_settings(toml(tmp_path, "[kiosk]\nidle_reset_s = 0\n"), env={})

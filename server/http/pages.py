@@ -17,10 +17,22 @@ import jinja2
 from aiohttp import web
 
 from server import keys
+from server.i18n import (
+    LANG_COOKIE,
+    LANG_COOKIE_MAX_AGE,
+    LANGUAGES,
+    Catalogs,
+    choose_language,
+    config_names,
+)
+from server.joint import JOINT
 from server.storage.records import User
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
+CATALOGS = web.AppKey("catalogs", Catalogs)
+#: The kiosk switches language in place (a visitor mid-call cannot reload); staff pages reload.
+_BOTH_LANGUAGES = frozenset({"kiosk.html"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,15 +109,47 @@ async def _require(request: web.Request, role: str) -> User:
     if user is None:
         raise _login_redirect(request)
     if user.role != role:
-        raise _forbidden(request, f"This page is for {role}s; you are signed in as a {user.role}.")
+        raise _forbidden(request, role, user.role)
     return user
 
 
-def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
-    body = aiohttp_jinja2.render_string(
-        "error.html", request, {"title": "Not allowed", "message": message}
+def _forbidden(request: web.Request, role: str, actual: str) -> web.HTTPForbidden:
+    context = _language_context(request, "error.html")
+    t = context["t"]
+    context.update(
+        title=t("error.page.forbidden"),
+        message=t("error.page.wrongRole", role=t(f"role.{role}"), actual=t(f"role.{actual}")),
     )
+    body = aiohttp_jinja2.render_string("error.html", request, context)
     return web.HTTPForbidden(text=body, content_type="text/html")
+
+
+def _language_context(request: web.Request, template: str) -> dict[str, Any]:
+    """`lang`, `t` and the data block the page's modules read (web/static/js/i18n.js)."""
+    app = request.app
+    catalogs, settings = app[CATALOGS], app[keys.SETTINGS]
+    kiosk = template in _BOTH_LANGUAGES
+    lang = "zh-CN" if kiosk else choose_language(request.query, request.cookies)
+    names = config_names(settings, app[JOINT].work.types if JOINT in app else {})
+    pick = 1 if lang == "en" else 0
+
+    def t(key: str, **params: object) -> str:
+        return catalogs.text(lang, key, **params)
+
+    shipped = LANGUAGES if kiosk else (lang,)
+    return {
+        "lang": lang,
+        "other_lang": next(other for other in LANGUAGES if other != lang),
+        "t": t,
+        "queues": [{"id": k, "label": v[pick]} for k, v in names["queue"].items()],
+        "departments": [{"id": k, "label": v[pick]} for k, v in names["department"].items()],
+        "page_i18n": {
+            "lang": lang,
+            "catalogs": {code: catalogs.catalog(code) for code in shipped},
+            "names": names,
+            "timezone": settings.server.timezone,
+        },
+    }
 
 
 def _page(template: str, role: str | None = None) -> Handler:
@@ -113,9 +157,14 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
+        context.update(_language_context(request, template))
         response = aiohttp_jinja2.render_template(template, request, context)
         response.headers["Cache-Control"] = "no-store"
+        if request.query.get("lang") == context["lang"] and template not in _BOTH_LANGUAGES:
+            response.set_cookie(LANG_COOKIE, context["lang"], max_age=LANG_COOKIE_MAX_AGE,
+                                path="/", samesite="Lax")
         return response
 
     return handler
@@ -133,6 +182,7 @@ def setup_pages(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
+    app[CATALOGS] = Catalogs.load()
     if security_headers not in app.middlewares:
         app.middlewares.append(security_headers)
     router = app.router

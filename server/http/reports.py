@@ -12,7 +12,7 @@ from aiohttp import web
 from server import keys
 from server.http.api import reply
 from server.http.auth import fail, require
-from server.http.timespan import period
+from server.http.timespan import local_period, period
 from server.storage.reports import DIMENSIONS, Report
 
 MANAGER = "manager"
@@ -58,11 +58,16 @@ async def report_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([*CSV_COLUMNS, *(f"completed_{t}" for t in types)])
+    settings = request.app[keys.SETTINGS]
+    names = {"queue": {q.id: q.name for q in settings.queues},
+             "department": {d.id: d.name for d in settings.departments}}.get(data.by, {})
     for row in data.rows:
         values = msgspec.to_builtins(row)
+        values["label"] = names.get(row.key or "", values["label"])  # a name, not an id
         writer.writerow([*(_cell(values[c]) for c in CSV_COLUMNS),
                          *(str(row.actions_completed.get(t, 0)) for t in types)])
-    name = f"report-{data.by}-{data.start:%Y%m%d}-{data.end:%Y%m%d}.csv"
+    span = local_period(data.start, data.end, settings.server.timezone, data.end)
+    name = f"report-{data.by}-{span}.csv"
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode(),  # BOM: spreadsheet programs read UTF-8
         content_type="text/csv", charset="utf-8",

@@ -26,6 +26,16 @@ def parse_when(value: str | None, tz: str, end: bool) -> dt.datetime | None:
     return when.astimezone(dt.UTC)
 
 
+def local_period(start: dt.datetime | None, end: dt.datetime | None, tz: str,
+                 now: dt.datetime) -> str:
+    """`20261201-20261203`: the local days of [start, end) for an export's file name
+    (an open start reads `start`; an open end is today)."""
+    zone = ZoneInfo(tz)
+    first = f"{start.astimezone(zone):%Y%m%d}" if start else "start"
+    last = ((end or now) - dt.timedelta(microseconds=1)).astimezone(zone)
+    return f"{first}-{last:%Y%m%d}"
+
+
 def period(start: str | None, end: str | None, tz: str,
            now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """[from, to) in UTC; by default this local year so far (the domain counts per year)."""

@@ -1,6 +1,8 @@
 // fetch() for the staff pages: JSON in and out, the CSRF header on every unsafe
 // request (double-submit of the vwin_csrf cookie), and a trip to /login on 401.
 
+import { pageI18n } from "./i18n.js";
+
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export class ApiError extends Error {
@@ -53,28 +55,11 @@ export async function logout() {
   }
 }
 
-/** Build an element: el("td", {className: "x", textContent: "y"}, child...). Never innerHTML. */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("aria-") || key === "role" || key === "for") node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
-
+/** In the configured time zone and the page's language (i18n.js). */
 export function formatDateTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  return pageI18n().dateTime(iso);
 }
 
 export function formatSeconds(seconds) {
-  if (seconds === null || seconds === undefined) return "—";
-  const s = Math.round(seconds);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return pageI18n().seconds(seconds);
 }

@@ -1,38 +1,25 @@
 // The specialist console: status, queues, incoming call (ring, countdown,
 // accept/decline), the call itself, then the wrap-up form.
 
-import { api, ApiError, el, formatSeconds, logout } from "./api.js";
+import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
-import { MediaError, openCameraAndMicrophone } from "./media.js";
+import { $, el } from "./dom.js";
+import { formatWait, pageI18n } from "./i18n.js";
+import { openCameraAndMicrophone } from "./media.js";
+import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { Ringer } from "./ring.js";
-import { SignalingClient, storageSlot } from "./signaling.js";
+import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
-const $ = (id) => document.getElementById(id);
-const STATUS_LABELS = {
-  available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
-};
-const OUTCOME_ERRORS = {
-  invalid_message: "The form was not accepted",
-  offer_gone: "That call was no longer ringing you.",
-};
 /** Status changes the specialist did not ask for, explained; others need no note. */
-const STATUS_REASONS = {
-  missed_offer: "You did not answer the last call; it went to the next specialist.",
-  missed_offers: "You missed several calls in a row and were set to Away.",
-  wrapup_timeout: "Wrap-up time is over; you are available again.",
-};
-const MEDIA_MESSAGES = {
-  "media.denied": "Camera or microphone permission was denied: allow them for this site, then reload.",
-  "media.missing": "No camera or microphone found: callers will not see or hear you.",
-  "media.busy": "The camera or microphone is used by another program.",
-  "media.insecure": "This page is not served over HTTPS, so the camera cannot be used.",
-  "media.failed": "The camera or microphone could not be started.",
-};
+const STATUS_REASONS = new Set(["missed_offer", "missed_offers", "wrapup_timeout"]);
 
 const ringer = new Ringer();
+const i18n = pageI18n();
+const t = (key, params) => i18n.t(key, params);
 const state = {
   me: null,
   status: "away",
@@ -41,6 +28,7 @@ const state = {
   countdown: null,
   callId: null,
   wrapupSession: null,
+  waiting: { count: 0, longestAt: 0 },
 };
 
 const signaling = new SignalingClient({
@@ -59,8 +47,9 @@ const stage = new RemoteStage({
   media, main: $("remote-video"), tiles: $("remote-tiles"), isMain: (p) => p.role === "terminal",
 });
 const chat = new ChatPanel({
-  root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
+  root: $("console-chat"), signaling, labels: { you: () => t("console.chat.you"), failed: () => t("console.chat.failed") },
 });
+const invite = new InvitePanel({ signaling, t });
 globalThis.vwin = { signaling, media, ringer };
 
 function showPanel(name) {
@@ -75,8 +64,7 @@ async function ensureMedia() {
     $("self-video").srcObject = state.localStream;
     $("media-warning").textContent = "";
   } catch (err) {
-    $("media-warning").textContent = MEDIA_MESSAGES[err instanceof MediaError ? err.key : "media.failed"] ??
-      MEDIA_MESSAGES["media.failed"];
+    $("media-warning").textContent = t(mediaErrorMessageKey(err));
   }
   return state.localStream;
 }
@@ -86,38 +74,59 @@ async function ensureMedia() {
 function renderStatus(status, reason = "") {
   state.status = status;
   const label = $("agent-state");
-  label.textContent = STATUS_LABELS[status] ?? status;
+  label.textContent = i18n.code("console.status", status);
   label.dataset.status = status;
   $("status-available").setAttribute("aria-pressed", String(status === "available"));
   $("status-away").setAttribute("aria-pressed", String(status === "away"));
   const idle = status === "available" || status === "away";
   $("status-available").disabled = !idle;
   $("status-away").disabled = !idle;
-  $("idle-text").textContent = status === "available"
-    ? "You are available. Calls from your queues will ring here."
-    : "You are away. Choose “Available” to receive calls.";
-  if (idle && STATUS_REASONS[reason]) $("idle-note").textContent = STATUS_REASONS[reason];
+  $("idle-text").textContent = t(status === "available" ? "console.idle.available" : "console.idle.away");
+  if (idle && STATUS_REASONS.has(reason)) $("idle-note").textContent = t(`console.statusReason.${reason}`);
   if (status === "wrap_up" && !state.wrapupSession && !state.callId) openWrapup(null);
 }
 
 async function setStatus(status) {
   ringer.unlock();
   if (status === "available") await ensureMedia();
-  if (!signaling.send("agent.status", { status })) $("idle-note").textContent = "Not connected, try again.";
+  if (!signaling.send(MSG.AGENT_STATUS, { status })) $("idle-note").textContent = t("console.notConnected");
 }
 
 function renderQueues(queues) {
   const skills = state.me?.skills ?? {};
   const mine = Object.keys(skills).length ? queues.filter((q) => q.id in skills) : queues;
+  invite.setQueues(queues);
+  showWaiting(mine);
   $("queue-rows").replaceChildren(...mine.map((q) => el("tr", { dataset: { queue: q.id } },
-    el("th", { scope: "row", textContent: q.name }),
-    el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : "closed" }),
+    el("th", { scope: "row", textContent: i18n.name("queue", q.id) }),
+    el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : t("console.queues.closed") }),
     el("td", { className: "num", textContent: q.waiting ? formatSeconds(q.longest_wait_s) : "—" }),
     el("td", { className: "num", textContent: String(q.agents_available) }),
   )));
   if (mine.length === 0) {
-    $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: "No queues." })));
+    $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: t("console.queues.none") })));
   }
+}
+
+/** Calls waiting in my queues, on every panel; the longest wait keeps counting between updates. */
+function showWaiting(mine) {
+  const waiting = mine.reduce((n, q) => n + (q.waiting ?? 0), 0);
+  const longest = Math.max(0, ...mine.filter((q) => q.waiting).map((q) => q.longest_wait_s ?? 0));
+  state.waiting = { count: waiting, longestAt: Date.now() - longest * 1000 };
+  renderWaiting();
+}
+
+function renderWaiting() {
+  const summary = $("waiting-summary");
+  const { count, longestAt } = state.waiting;
+  summary.hidden = false;
+  summary.dataset.waiting = String(count);
+  if (!count) {
+    summary.textContent = t("waiting.none");
+    return;
+  }
+  const wait = formatWait(i18n, (Date.now() - longestAt) / 1000);
+  summary.textContent = t("waiting.some", { n: count, wait });
 }
 
 // ---- incoming call -------------------------------------------------------------------
@@ -134,12 +143,18 @@ function onOffered(offer) {
   unsettledOffers.add(offerKey(offer));
   state.offer = offer;
   const site = offer.terminal.site;
+  $("offer-invitation").hidden = !offer.joins;
+  $("offer-invitation").textContent = offer.joins ? t(offer.transfer ? "offer.transfer" : "offer.invited") : "";
   const enterprise = offer.enterprise;
-  $("offer-queue").textContent = offer.overflow_from ? `${offer.queue} (overflow from ${offer.overflow_from})` : offer.queue;
-  $("offer-site").textContent = `${site.name} (${site.kind})`;
+  $("offer-queue").textContent = offer.overflow_from
+    ? t("console.offer.overflow", { queue: i18n.name("queue", offer.queue), from: i18n.name("queue", offer.overflow_from) })
+    : i18n.name("queue", offer.queue);
+  $("offer-site").replaceChildren(el("span", { translate: false, textContent: site.name }),
+    ` (${i18n.code("site_kind", site.kind)})`);
   $("offer-terminal").textContent = offer.terminal.name;
+  $("offer-enterprise").translate = !enterprise; // what the visitor typed stays as typed
   $("offer-enterprise").textContent = enterprise
-    ? [enterprise.name, enterprise.uscc].filter(Boolean).join(" · ") : "Not given";
+    ? [enterprise.name, enterprise.uscc].filter(Boolean).join(" · ") : t("console.offer.noEnterprise");
   let remaining = Math.round(offer.ring_timeout_s);
   $("offer-countdown").textContent = String(remaining);
   clearInterval(state.countdown);
@@ -166,7 +181,7 @@ async function answer(accept) {
   if (!offer) return;
   stopRinging();
   if (accept) await ensureMedia();
-  signaling.send(accept ? "call.accept" : "call.decline",
+  signaling.send(accept ? MSG.CALL_ACCEPT : MSG.CALL_DECLINE,
     { call_id: offer.call_id, offer: offer.offer });
   if (!accept) showPanel("idle");
 }
@@ -179,7 +194,7 @@ function onWithdrawn(message) {
   if (!state.offer || offerKey(state.offer) !== offerKey(message)) return;
   stopRinging();
   showPanel("idle");
-  $("idle-note").textContent = `The call was withdrawn (${message.reason.replaceAll("_", " ")}).`;
+  $("idle-note").textContent = t("console.withdrawn", { reason: i18n.code("reason", message.reason) });
 }
 
 // ---- in call and wrap-up ---------------------------------------------------------------
@@ -192,10 +207,12 @@ function onConnected(message) {
   state.callId = message.call_id;
   state.wrapupSession = message.session_id;
   const peer = message.participants.find((p) => p.id !== message.you && p.role === "terminal");
-  $("call-peer").textContent = peer?.name ?? "caller";
+  $("call-peer").textContent = peer?.name ?? t("console.call.caller");
   $("recording-notice").hidden = !message.recording;
-  if (!message.resumed) $("media-state").textContent = "Connecting video…";
+  if (!message.resumed) $("media-state").textContent = t("console.call.connectingMedia");
   chat.open(message.call_id, message.you, { keep: message.resumed });
+  invite.open(message.call_id);
+  if (!message.resumed) showDocument(false);
   showPanel("call");
   $("hang-up").focus();
 }
@@ -204,6 +221,9 @@ function onEnded(message) {
   if (message.call_id !== state.callId) return;
   state.callId = null;
   chat.close();
+  invite.close();
+  enlarge(false);
+  showDocument(false);
   stage.clear();
   openWrapup(message.session_id);
 }
@@ -211,7 +231,7 @@ function onEnded(message) {
 function openWrapup(sessionId) {
   state.wrapupSession = sessionId;
   $("wrapup-form").reset();
-  $("wrapup-status").textContent = sessionId ? "" : "This session's details are not available; finish to take calls.";
+  $("wrapup-status").textContent = sessionId ? "" : t("console.wrapup.noSession");
   $("wrapup-save").disabled = !sessionId;
   showPanel("wrapup");
   $("wrapup-form").querySelector("input[name=outcome]").focus();
@@ -222,31 +242,31 @@ function saveWrapup(event) {
   const form = $("wrapup-form");
   const outcome = form.elements.outcome.value;
   if (!outcome) {
-    $("wrapup-status").textContent = "Choose an outcome first.";
+    $("wrapup-status").textContent = t("console.wrapup.chooseOutcome");
     return;
   }
-  const sent = signaling.send("session.wrapup", {
+  const sent = signaling.send(MSG.SESSION_WRAPUP, {
     session_id: state.wrapupSession, outcome, notes: $("wrapup-notes").value,
   });
-  $("wrapup-status").textContent = sent ? "Saving…" : "Not connected; try again in a moment.";
+  $("wrapup-status").textContent = t(sent ? "console.wrapup.saving" : "console.notConnected");
 }
 
 function finishWrapup() {
   state.wrapupSession = null;
-  signaling.send("agent.wrapup_done", {});
+  signaling.send(MSG.AGENT_WRAPUP_DONE, {});
   showPanel("idle");
 }
 
 function onSaved(message) {
   if (message.what === "wrapup" && message.session_id === state.wrapupSession) {
-    $("wrapup-status").textContent = "Saved.";
+    $("wrapup-status").textContent = t("console.wrapup.saved");
     finishWrapup();
-    $("idle-note").textContent = "Wrap-up saved.";
+    $("idle-note").textContent = t("console.wrapup.savedNote");
   }
 }
 
 function onError(message) {
-  const text = OUTCOME_ERRORS[message.code] ?? message.message;
+  const text = i18n.error(message);
   // An answer that crossed the offer's withdrawal: back to idle, unless a new offer rings.
   if (message.code === "offer_gone" && !state.offer && document.body.dataset.panel === "offer") {
     showPanel("idle");
@@ -255,15 +275,33 @@ function onError(message) {
   else $("idle-note").textContent = text;
 }
 
+// ---- the remote video: enlarge it, and say when the visitor shows a document ----------
+
+function enlarge(on) {
+  $("call-panel").dataset.enlarged = String(on);
+  $("enlarge-video").setAttribute("aria-pressed", String(on));
+  $("enlarge-video").textContent = t(on ? "call.shrink" : "call.enlarge");
+}
+
+function showDocument(on) {
+  $("document-notice").hidden = !on;
+  $("document-notice").textContent = on ? t("call.document") : "";
+  $("call-panel").dataset.document = String(on);
+}
+
 function showConnection({ state: connection }) {
   const banner = $("conn-state");
   banner.hidden = connection === "open";
-  banner.textContent = connection === "reconnecting" ? "Reconnecting…" : connection === "closed"
-    ? "Disconnected" : "Connecting…";
+  banner.textContent = t(connection === "reconnecting" ? "common.reconnecting" : connection === "closed"
+    ? "common.disconnected" : "common.connecting");
   document.body.dataset.connection = connection;
 }
 
 async function main() {
+  if (!mediaAvailable()) {
+    $("insecure-warning").textContent = t("media.insecure");
+    $("insecure-warning").hidden = false;
+  }
   $("logout").addEventListener("click", () => {
     signaling.stop();
     logout();
@@ -273,22 +311,31 @@ async function main() {
   $("accept-call").addEventListener("click", () => answer(true));
   $("decline-call").addEventListener("click", () => answer(false));
   $("hang-up").addEventListener("click", () => {
-    if (state.callId) signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId) signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("wrapup-form").addEventListener("submit", saveWrapup);
   $("wrapup-skip").addEventListener("click", finishWrapup);
+  $("enlarge-video").addEventListener("click", () => enlarge($("call-panel").dataset.enlarged !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && $("call-panel").dataset.enlarged === "true") enlarge(false);
+  });
+  enlarge(false);
+  setInterval(() => state.waiting.count && renderWaiting(), 1000);
+  media.on("remote-status", ({ participant, status }) => {
+    if (participant.role === "terminal" && "document" in status) showDocument(Boolean(status.document));
+  });
   media.on("peer-state", ({ state: pcState }) => {
-    $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
+    $("media-state").textContent = pcState === "connected" ? "" : t("console.call.videoState", { state: i18n.code("peer_state", pcState) });
   });
   signaling.on("state", showConnection);
-  signaling.on("agent.status", (m) => renderStatus(m.status, m.reason));
-  signaling.on("queue.status", (m) => renderQueues(m.queues));
-  signaling.on("call.offered", onOffered);
-  signaling.on("call.withdrawn", onWithdrawn);
-  signaling.on("call.connected", onConnected);
-  signaling.on("call.ended", onEnded);
-  signaling.on("saved", onSaved);
-  signaling.on("error", onError);
+  signaling.on(MSG.AGENT_STATUS, (m) => renderStatus(m.status, m.reason));
+  signaling.on(MSG.QUEUE_STATUS, (m) => renderQueues(m.queues));
+  signaling.on(MSG.CALL_OFFERED, onOffered);
+  signaling.on(MSG.CALL_WITHDRAWN, onWithdrawn);
+  signaling.on(MSG.CALL_CONNECTED, onConnected);
+  signaling.on(MSG.CALL_ENDED, onEnded);
+  signaling.on(MSG.SAVED, onSaved);
+  signaling.on(MSG.ERROR, onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
   signaling.on("stopped", ({ why }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");
@@ -296,7 +343,7 @@ async function main() {
       stopRinging();
       media.closePeers();
       showPanel("idle");
-      $("idle-text").textContent = "The console was opened in another tab or browser. Reload this page to use it here.";
+      $("idle-text").textContent = t("console.replaced");
     }
   });
   signaling.on("token-error", (err) => {

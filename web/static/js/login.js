@@ -1,7 +1,10 @@
 // The sign-in form: POST /api/login with fetch; the server sets the cookies.
 
 import { api, ApiError } from "./api.js";
+import { $ } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
+const i18n = pageI18n();
 const HOME_BY_ROLE = { specialist: "/console", manager: "/manage" };
 
 /** Only same-site paths are followed after sign-in (no open redirect). */
@@ -13,11 +16,11 @@ function safeNext() {
 async function signIn(event) {
   event.preventDefault();
   const form = event.currentTarget;
-  const error = document.getElementById("login-error");
+  const error = $("login-error");
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
-    error.textContent = "Enter your username and password.";
+    error.textContent = i18n.t("login.missing");
     return;
   }
   const button = form.querySelector("button[type=submit]");
@@ -27,12 +30,12 @@ async function signIn(event) {
     const result = await api("/api/login", { method: "POST", body: { username, password }, redirectOn401: false });
     window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) error.textContent = "Wrong username or password.";
-    else if (err instanceof ApiError && err.status === 429) error.textContent = "Too many attempts. Wait a minute and try again.";
-    else error.textContent = `Sign-in failed: ${err.message}`;
+    if (err instanceof ApiError && err.status === 401) error.textContent = i18n.t("login.wrong");
+    else if (err instanceof ApiError && err.status === 429) error.textContent = i18n.t("login.throttled");
+    else error.textContent = i18n.t("login.failed", { error: i18n.error(err) });
   } finally {
     button.disabled = false;
   }
 }
 
-document.getElementById("login-form").addEventListener("submit", signIn);
+$("login-form").addEventListener("submit", signIn);
