@@ -82,7 +82,8 @@ class ClusterBackends:
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
-        self.bus = RedisBus(self._binary, self.prefix, self.node.instance)
+        self.bus = RedisBus(self._binary, self.prefix, self.node.instance,
+                            reorder_hold_s=routing.reorder_hold_s)
         self.router.on_calls_changed = self.bus.calls_changed
         self.bus.on_calls = self.router.connected.forget
         self.bus.on_subscribed = self.router.connected.clear
