@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -13,10 +14,20 @@ from server.config import ConfigError, Settings, load_settings
 from server.logs import configure as configure_logging
 from server.recording.commands import add_parsers
 from server.turnserver import turn_check, turn_config
+from signaling.limits import SLUG_PATTERN
 
 Command = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What `set_defaults(func=...)` registers: `serve` runs in the foreground, the rest are
 coroutines run here."""
+
+
+def slug(text: str) -> str:
+    """An operator-chosen id (username, site, terminal): the pattern of signaling/limits.py."""
+    if not re.fullmatch(SLUG_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use letters, digits, '.', '_' or '-' (1-64, starting with a letter or "
+            "digit)")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", parents=[common], help="add a specialist or manager")
-    add.add_argument("username")
+    add.add_argument("username", type=slug)
     add.add_argument("--role", required=True, choices=["specialist", "manager"])
     add.add_argument("--skills", default="", help="queue:level,... e.g. tax:1,registration:2")
     add.add_argument("--department", help="a configured [[departments]] id, e.g. tax")
@@ -48,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     site = sub.add_parser("site", help="sites")
     site_sub = site.add_subparsers(dest="site_command", required=True)
     sadd = site_sub.add_parser("add", parents=[common], help="add a site")
-    sadd.add_argument("site_id")
+    sadd.add_argument("site_id", type=slug)
     sadd.add_argument("--name", required=True)
     sadd.add_argument(
         "--kind",
@@ -60,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     term = sub.add_parser("terminal", help="terminals")
     term_sub = term.add_subparsers(dest="terminal_command", required=True)
     tadd = term_sub.add_parser("add", parents=[common], help="provision a terminal")
-    tadd.add_argument("terminal_id")
-    tadd.add_argument("--site", required=True)
+    tadd.add_argument("terminal_id", type=slug)
+    tadd.add_argument("--site", required=True, type=slug)
     tadd.add_argument("--name")
     tadd.set_defaults(func=commands.terminal_add)
     trev = term_sub.add_parser("revoke", parents=[common], help="disable a terminal at once")

@@ -16,7 +16,7 @@ from tests.helpers import QUICK_PASSWORD, bearer, quick_manager, quick_specialis
 
 App = Callable[..., web.Application]
 PUBLIC = {"/healthz", "/api/login", "/api/logout", "/api/me", "/api/ws-ticket",
-          "/api/password"}
+          "/api/password", "/api/openapi.json"}
 # Specialists use these too (their department's actions and matters): a login is enough.
 STAFF_PREFIXES = ("/api/action", "/api/matters")
 

@@ -86,7 +86,8 @@ class ClusterBackends:
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
         self.calls = ConnectedCalls()
-        self.bus = RedisBus(self._binary, self.prefix, self.node.instance, self)
+        self.bus = RedisBus(self._binary, self.prefix, self.node.instance, self,
+                            reorder_hold_s=routing.reorder_hold_s)
         self.link = RedisLink(self.router, self.bus, self.calls)
         self.status = QueueStatus({q.id: q for q in settings.queues}, self.router, self.bus,
                                   time.time, self.link)

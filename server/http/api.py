@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
+from server.http.answers import LoginReply, Me, NewTerminal, Revoked, Site, Sites, Status, Ticket
 from server.http.auth import (
     clear_login_cookies,
     fail,
@@ -89,13 +90,12 @@ async def login(request: web.Request) -> web.Response:
             body.username, body.password, request.remote or "?"
         )
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
-    response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
-                      "next": safe_next(body.next, result.role)})
+    response = reply(LoginReply(token=result.token, role=result.role,
+                                expires_at=result.expires_at,
+                                next=safe_next(body.next, result.role)))
     set_login_cookies(response, result.token, settings.token_ttl_s,
                       settings.secure_cookies or request.secure)
     return response
@@ -106,6 +106,12 @@ class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     new: Annotated[str, msgspec.Meta(min_length=lim.PASSWORD_MIN, max_length=lim.PASSWORD_MAX)]
 
 
+def _throttled(exc: Throttled) -> web.Response:
+    response = reply({"error": "throttled", "message": str(exc)}, status=429)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def logout(request: web.Request) -> web.Response:
     """End this login and close the user's live sockets (on every node)."""
     token, _ = request_token(request)
@@ -113,7 +119,7 @@ async def logout(request: web.Request) -> web.Response:
     if token:
         await request.app[keys.AUTH].logout(token)
     await end_identity(request.app, user.username, LOGGED_OUT)
-    response = reply({"status": "logged_out"})
+    response = reply(Status(status="logged_out"))
     clear_login_cookies(response)
     return response
 
@@ -126,33 +132,24 @@ async def change_password(request: web.Request) -> web.Response:
         changed = await request.app[keys.AUTH].change_password(
             user, body.current, body.new, request.remote or "?")
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if not changed:
         fail(web.HTTPForbidden, "wrong_password", "the current password is wrong")
     await end_identity(request.app, user.username, PASSWORD_CHANGED)
-    response = reply({"status": "password_changed"})
+    response = reply(Status(status="password_changed"))
     clear_login_cookies(response)
     return response
 
 
 async def me(request: web.Request) -> web.Response:
     user = await require(request)
-    return reply(
-        {
-            "username": user.username,
-            "role": user.role,
-            "name": user.name,
-            "department": user.department,
-            "skills": user.skills,
-        }
-    )
+    return reply(Me(username=user.username, role=user.role, name=user.name,
+                    department=user.department, skills=dict(user.skills)))
 
 
 async def ws_ticket(request: web.Request) -> web.Response:
     user = await require(request, "specialist")
-    return reply({"ticket": await request.app[keys.AUTH].issue_ticket(user)})
+    return reply(Ticket(ticket=await request.app[keys.AUTH].issue_ticket(user)))
 
 
 def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
@@ -258,7 +255,7 @@ async def sessions_csv(request: web.Request) -> web.StreamResponse:
 async def list_sites(request: web.Request) -> web.Response:
     await require(request, MANAGER)
     sites = await request.app[keys.DB].list_sites()
-    return reply({"sites": [{"id": s.id, "name": s.name, "kind": s.kind} for s in sites]})
+    return reply(Sites(sites=[Site(id=s.id, name=s.name, kind=s.kind) for s in sites]))
 
 
 async def add_site(request: web.Request) -> web.Response:
@@ -268,7 +265,7 @@ async def add_site(request: web.Request) -> web.Response:
         site = await request.app[keys.DB].add_site(body.id, body.name, body.kind)
     except AlreadyExists as exc:
         fail(web.HTTPConflict, "exists", str(exc))
-    return reply({"id": site.id, "name": site.name, "kind": site.kind}, status=201)
+    return reply(Site(id=site.id, name=site.name, kind=site.kind), status=201)
 
 
 async def list_terminals(request: web.Request) -> web.Response:
@@ -305,7 +302,7 @@ async def add_terminal(request: web.Request) -> web.Response:
         fail(web.HTTPBadRequest, "unknown_site", str(exc))
     except AlreadyExists as exc:
         fail(web.HTTPConflict, "exists", str(exc))
-    return reply({"id": body.id, "token": token}, status=201)
+    return reply(NewTerminal(id=body.id, token=token), status=201)
 
 
 async def revoke_terminal(request: web.Request) -> web.Response:
@@ -314,7 +311,7 @@ async def revoke_terminal(request: web.Request) -> web.Response:
     if not await request.app[keys.DB].revoke_terminal(terminal_id):
         fail(web.HTTPNotFound, "not_found", "no such terminal")
     await request.app[keys.BUS].kick(f"terminal:{terminal_id}", 4410, "revoked")
-    return reply({"id": terminal_id, "revoked": True})
+    return reply(Revoked(id=terminal_id, revoked=True))
 
 
 async def queue_stream(request: web.Request) -> web.StreamResponse:
