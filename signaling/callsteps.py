@@ -62,7 +62,7 @@ class CallSteps:
         which a second run finds made (so it changes nothing twice); the second run then
         still does what the first may not have reached: dispatch, or settle the calls of a
         principal whose presence is already dropped."""
-        done = True
+        done = kind != "unblock"  # a decline block ended: only dispatch
         try:
             if kind == "ring":
                 done = await self._ring_timeout(
@@ -71,8 +71,6 @@ class CallSteps:
                 done = await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
             elif kind == "overflow":
                 done = await self._overflow(payload["call_id"])
-            elif kind == "unblock":  # a decline block ended: dispatch
-                done = False
             elif kind == WAIT_TIMER:  # `[recording] wait_s` passed
                 await self.recording.wait_over(payload["call_id"])
             elif kind == "grace":
