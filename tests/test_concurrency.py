@@ -259,12 +259,17 @@ async def terminal_run(peer: Peer, ledger: Ledger, rng: random.Random) -> None:
     ledger.outcome[call_id] = ended["reason"]
 
 
+# Every client of this test is one address (loopback): lift the per-address socket caps.
+LOOPBACK_CROWD = {"ws_per_address": 10_000, "unauthenticated_per_address": 10_000}
+
+
 async def test_no_call_lost_or_double_assigned(
     aiohttp_client: Any, make_app: Any, routing_backend: str
 ) -> None:
     rng = random.Random(20261127)
     app = make_app(
-        queues=QUEUES, server={"rate_per_s": 1000, "rate_burst": 1000, "idle_timeout_s": 600}
+        queues=QUEUES, server={"rate_per_s": 1000, "rate_burst": 1000, "idle_timeout_s": 600},
+        limits=LOOPBACK_CROWD,
     )
     client = await aiohttp_client(app, connector=aiohttp.TCPConnector(limit=0))
     app = client.server.app

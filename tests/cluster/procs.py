@@ -101,6 +101,10 @@ drain_timeout_s = 5
 rate_per_s = 1000
 rate_burst = 1000
 
+[limits]
+ws_per_address = 10000  # every test client is one address (loopback)
+unauthenticated_per_address = 10000
+
 [storage]
 url = "{self.pg_url}"
 
