@@ -151,15 +151,8 @@ class CallSteps:
 
     def _offer(self, batch: Batch, call: Call, offer: Offer) -> None:
         actor = principal_of(SPECIALIST, offer.agent_id)
-        batch.event(
-            ev.OFFERED,
-            call,
-            actor,
-            agent_id=offer.agent_id,
-            offer=offer.offer,
-            queue=call.queue,
-            via_overflow=offer.via_overflow,
-        )
+        batch.event(ev.OFFERED, call, actor, agent_id=offer.agent_id, offer=offer.offer,
+                    queue=call.queue, via_overflow=offer.via_overflow)
         self._status(batch, offer.agent_id, AgentState.RINGING, "offered")
         batch.send(actor, self._offered_message(call, offer.offer, offer.via_overflow))
 
