@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
+from server.accountwatch import account_watch
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
@@ -24,6 +25,7 @@ from server.config import Settings
 from server.http.api import setup_api
 from server.http.joint import setup_joint
 from server.http.recordings import setup_recordings
+from server.http.staff import setup_staff
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.storage.db import open_database
 from server.ws import IDLE, REVOKED, websocket
@@ -48,11 +50,13 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
     app.cleanup_ctx.append(_idle_sweeper)
+    app.cleanup_ctx.append(account_watch)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/ws", websocket)
     setup_api(app)
     setup_joint(app)
     setup_recordings(app)
+    setup_staff(app)
     setup_recording(app)
     try:
         from server.http.pages import setup_pages

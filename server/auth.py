@@ -133,6 +133,14 @@ class AuthService:
         await self.db.add_token(token_hash(token), login.user.id, expires)
         return LoginResult(token=token, role=login.user.role, expires_at=expires, user=login.user)
 
+    async def check_password(self, username: str, password: str) -> User | None:
+        """The user if `password` is theirs (no token, no throttle: they are signed in)."""
+        login = await self.db.get_login(username)
+        if login is None or login.user.disabled:
+            return None
+        ok = await asyncio.to_thread(_verify, login.password_hash, password)
+        return login.user if ok else None
+
     async def user_for_token(self, token: str | None) -> User | None:
         if not token or token.startswith(TICKET_PREFIX):
             return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 
@@ -27,6 +28,7 @@ UNAUTHORIZED = 4401  # close code: hello missing, late or with a bad token
 FORBIDDEN = 4403  # close code: the account may not use signalling (e.g. a manager)
 IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
+ACCOUNT_ENDED = 4411  # close code: the account was disabled or its password changed
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
 
@@ -83,6 +85,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if hello is not None:
             who = await _authenticate(request, conn, hello.token)
         if who is not None:
+            conn.principal, conn.authenticated_at = who.principal, dt.datetime.now(dt.UTC)
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recording.recorder_joined(who, hello.capacity)
@@ -128,6 +131,9 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
     user = await auth.user_for_hello(token)
     if user is None:
         _refuse(conn, "unauthorized", "unknown, expired or revoked token", UNAUTHORIZED)
+        return None
+    if user.must_change_password:
+        _refuse(conn, "password_change_required", "change the password first", FORBIDDEN)
         return None
     if user.role != "specialist":
         _refuse(conn, "forbidden", f"a {user.role} account cannot use signalling", FORBIDDEN)

@@ -18,8 +18,10 @@ from server.http.auth import fail, require
 from server.http.reports import setup_reports
 from server.http.timespan import parse_when
 from server.joint import JOINT, JointServices, MatterDesk, joint_ctx
+from server.storage.db import Database
 from server.storage.matters import Matter
 from server.storage.records import User
+from server.storage.units import ALL
 from signaling.errors import Refused
 from signaling.jointwork import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
@@ -116,7 +118,9 @@ async def list_actions(request: web.Request) -> web.Response:
     if user.role == SPECIALIST:
         department = user.department or "\0"  # no department: nothing to see
     work = _joint(request).work
-    rows = await request.app[keys.DB].list_actions(
+    db = request.app[keys.DB]
+    rows = await db.list_actions(
+        scope=await db.scope_of(user) if user.role == MANAGER else ALL,
         action=q.get("action") or None, state=q.get("state") or None,
         start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
         department=department, limit=_limit(q.get("limit")),
@@ -132,16 +136,32 @@ def _limit(text: str | None) -> int:
     return int(text)
 
 
-def _may_see(user: User, stored: StoredAction) -> bool:
-    return user.role == MANAGER or any(
-        s.department == user.department for s in stored.record.steps)
+async def _may_see(db: Database, user: User, stored: StoredAction) -> bool:
+    """A manager, when the action's session is in their units; a specialist, when their
+    department signs a step."""
+    if user.role == MANAGER:
+        return await db.session_in_scope(stored.session_id, await db.scope_of(user))
+    return any(s.department == user.department for s in stored.record.steps)
+
+
+async def _manager_sees_matter(request: web.Request, user: User, matter_id: str) -> None:
+    """404 for a manager when the matter's session lies outside their units."""
+    if user.role != MANAGER:
+        return
+    db = request.app[keys.DB]
+    scope = await db.scope_of(user)
+    if scope.everything:
+        return
+    found = await db.get_matter(matter_id)
+    if found is None or not await db.session_in_scope(found[0].session_id, scope):
+        fail(web.HTTPNotFound, "not_found", "no such matter")
 
 
 async def get_action(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
     db = request.app[keys.DB]
     stored = await db.get_action(request.match_info["id"])
-    if stored is None or not _may_see(user, stored):
+    if stored is None or not await _may_see(db, user, stored):
         fail(web.HTTPNotFound, "not_found", "no such action")
     audit = [msgspec.to_builtins(e) async for e in db.audit_entries(stored.record.id)]
     return reply({"action": action_json(stored, _joint(request).work), "audit": audit})
@@ -213,7 +233,10 @@ async def list_matters(request: web.Request) -> web.Response:
     desk = _joint(request).desk
     tz = request.app[keys.SETTINGS].server.timezone
     overdue = q.get("overdue") in ("true", "1")
-    rows = await request.app[keys.DB].list_matters(
+    db = request.app[keys.DB]
+    scope = await db.scope_of(user) if user.role == MANAGER else ALL
+    rows = await db.list_matters(
+        scope=scope,
         department=_own_department(user, q.get("department")), state=q.get("state") or None,
         overdue_on=desk.today() if overdue else None,
         start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
@@ -225,12 +248,13 @@ async def list_matters(request: web.Request) -> web.Response:
                             "today": desk.today().isoformat()}
     if user.role == MANAGER:
         body["departments"] = msgspec.to_builtins(
-            await request.app[keys.DB].matters_by_department(desk.today()))
+            await db.matters_by_department(desk.today(), scope))
     return reply(body)
 
 
 async def get_matter(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
+    await _manager_sees_matter(request, user, request.match_info["id"])
     desk = _joint(request).desk
     found = await desk.get(request.match_info["id"])
     if found is None or (user.role == SPECIALIST and found[0].department != user.department):
@@ -241,6 +265,7 @@ async def get_matter(request: web.Request) -> web.Response:
 
 async def patch_matter(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
+    await _manager_sees_matter(request, user, request.match_info["id"])
     body = await body_of(request, MatterPatch)
     desk = _joint(request).desk
     department = None if user.role == MANAGER else (user.department or "\0")

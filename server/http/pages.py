@@ -96,6 +96,8 @@ async def _require(request: web.Request, role: str) -> User:
     user = await _current_user(request)
     if user is None:
         raise _login_redirect(request)
+    if user.must_change_password:
+        raise web.HTTPFound(request.app.router["password"].url_for())
     if user.role != role:
         raise _forbidden(request, f"This page is for {role}s; you are signed in as a {user.role}.")
     return user
@@ -106,6 +108,17 @@ def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
         "error.html", request, {"title": "Not allowed", "message": message}
     )
     return web.HTTPForbidden(text=body, content_type="text/html")
+
+
+async def _password_page(request: web.Request) -> web.StreamResponse:
+    """Change one's own password; the one page a one-time password opens."""
+    user = await _current_user(request)
+    if user is None:
+        raise _login_redirect(request)
+    response = aiohttp_jinja2.render_template(
+        "password.html", request, {"user": user, "path": request.path})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _page(template: str, role: str | None = None) -> Handler:
@@ -139,6 +152,7 @@ def setup_pages(app: web.Application) -> None:
     router.add_get("/", _root, name="root")
     router.add_get("/login", _page("login.html"), name="login")
     router.add_get("/kiosk", _page("kiosk.html"), name="kiosk")
+    router.add_get("/password", _password_page, name="password")
     router.add_get("/console", _page("console.html", "specialist"), name="console")
     router.add_get("/manage", _page("manage/dashboard.html", "manager"), name="manage")
     router.add_get(
@@ -150,7 +164,7 @@ def setup_pages(app: web.Application) -> None:
         name="manage-session",
     )
     router.add_get("/manage/sites", _page("manage/sites.html", "manager"), name="manage-sites")
-    for page in ("reports", "actions", "matters"):
+    for page in ("reports", "actions", "matters", "staff"):
         router.add_get(f"/manage/{page}", _page(f"manage/{page}.html", "manager"),
                        name=f"manage-{page}")
     router.add_static("/static/", WEB_DIR / "static", name="static")

@@ -24,7 +24,7 @@ CSV_COLUMNS = (
 
 
 async def _report(request: web.Request) -> Report:
-    await require(request, MANAGER)
+    manager = await require(request, MANAGER)
     q = request.query
     unknown = set(q) - {"from", "to", "by"}
     if unknown:
@@ -36,7 +36,8 @@ async def _report(request: web.Request) -> Report:
     start, end = period(q.get("from"), q.get("to"), settings.server.timezone,
                         request.app[keys.BOARD].utcnow())
     targets = {queue.id: queue.target_answer_s for queue in settings.queues}
-    return await request.app[keys.DB].report(by, start, end, targets)
+    db = request.app[keys.DB]
+    return await db.report(by, start, end, targets, await db.scope_of(manager))
 
 
 async def report(request: web.Request) -> web.Response:

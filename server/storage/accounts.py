@@ -133,6 +133,8 @@ class AccountStore(AccountAuditStore):
         """Disable or re-enable an account; disabling deletes its login tokens."""
         async with self._write() as conn:
             stmt = users.update().where(users.c.id == user_id).values(disabled=disabled)
+            if disabled:
+                stmt = stmt.values(credentials_changed_at=self._clock())
             result = await conn.execute(stmt)
             if result.rowcount and disabled:
                 await conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user_id))
@@ -150,7 +152,8 @@ class AccountStore(AccountAuditStore):
             raise InvalidRecord("password_hash is empty")
         async with self._write() as conn:
             result = await conn.execute(users.update().where(users.c.id == user_id).values(
-                password_hash=password_hash, must_change_password=must_change))
+                password_hash=password_hash, must_change_password=must_change,
+                credentials_changed_at=self._clock()))
             if not result.rowcount:
                 return False
             ended = auth_tokens.delete().where(auth_tokens.c.user_id == user_id)
@@ -244,3 +247,19 @@ class AccountStore(AccountAuditStore):
             stmt = auth_tokens.delete().where(auth_tokens.c.expires_at <= now)
             result = await conn.execute(stmt)
         return result.rowcount
+
+    async def ended_since(self, connected: Mapping[str, dt.datetime]) -> set[str]:
+        """Of these usernames (each connected at a time), those disabled or whose password
+        changed since: their live connections must end."""
+        ended: set[str] = set()
+        names = sorted(connected)
+        async with self._read() as conn:
+            for start in range(0, len(names), 500):
+                rows = await conn.execute(
+                    sa.select(users.c.id, users.c.disabled, users.c.credentials_changed_at)
+                    .where(users.c.id.in_(names[start:start + 500])))
+                for row in rows:
+                    changed = row.credentials_changed_at
+                    if row.disabled or (changed is not None and changed > connected[row.id]):
+                        ended.add(row.id)
+        return ended

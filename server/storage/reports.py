@@ -122,15 +122,11 @@ class _Ask(msgspec.Struct, frozen=True, kw_only=True):
         return sa.case(self.rollup, value=unit_id, else_=sa.null())
 
     def seen(self, site_id: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
-        clause = self.scope.sites_clause(site_id)
-        return [] if clause is None else [clause]
+        return self.scope.where(self.scope.sites_clause(site_id))
 
     def seen_session(self, session_id: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
         """Actions and matters count when their session's site is seen."""
-        clause = self.scope.sites_clause(sessions.c.site_id)
-        if clause is None:
-            return []
-        return [session_id.in_(sa.select(sessions.c.id).where(clause))]
+        return self.scope.where(self.scope.sessions_clause(session_id))
 
 
 def _session_key(ask: _Ask) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from server.storage.engine import StoreBase
 from server.storage.errors import AlreadyExists, InvalidRecord, NotFound
 from server.storage.records import UNIT_LEVELS, Unit, User
-from server.storage.schema import sites, units
+from server.storage.schema import sessions, sites, units
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,16 @@ class Scope:
             return None
         in_units = sa.select(sites.c.id).where(sites.c.unit_id.in_(sorted(self.units)))
         return site_id.in_(in_units)
+
+    def sessions_clause(self, session_id: sa.ColumnElement[Any]
+                        ) -> sa.ColumnElement[bool] | None:
+        """A condition on a session id column (of an action, a matter): its site is seen."""
+        clause = self.sites_clause(sessions.c.site_id)
+        return None if clause is None else session_id.in_(sa.select(sessions.c.id).where(clause))
+
+    def where(self, clause: sa.ColumnElement[bool] | None) -> list[sa.ColumnElement[bool]]:
+        """`clause` as a list for `.where(*...)`: empty when everything is seen."""
+        return [] if clause is None else [clause]
 
 
 ALL = Scope()
@@ -142,6 +152,17 @@ class UnitStore(StoreBase):
                 sites.update().where(sites.c.id == site_id).values(unit_id=unit_id))
         if result.rowcount == 0:
             raise NotFound(f"no site {site_id!r}")
+
+    async def session_in_scope(self, session_id: str | None, scope: Scope) -> bool:
+        """Whether the session (of an action, a matter, a recording) is one `scope` sees."""
+        if scope.units is None:
+            return True
+        if session_id is None:
+            return False
+        async with self._read() as conn:
+            site = await conn.scalar(
+                sa.select(sessions.c.site_id).where(sessions.c.id == session_id))
+        return await self.site_in_scope(site, scope)
 
     async def site_in_scope(self, site_id: str | None, scope: Scope) -> bool:
         """Whether a site (of a session, a terminal) is one `scope` sees."""

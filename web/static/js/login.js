@@ -25,7 +25,8 @@ async function signIn(event) {
   error.textContent = "";
   try {
     const result = await api("/api/login", { method: "POST", body: { username, password }, redirectOn401: false });
-    window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
+    if (result.must_change_password) window.location.assign("/password");  // nothing else opens before
+    else window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) error.textContent = "Wrong username or password.";
     else if (err instanceof ApiError && err.status === 429) error.textContent = "Too many attempts. Wait a minute and try again.";
