@@ -14,6 +14,12 @@ const $ = (id) => document.getElementById(id);
 const STATUS_LABELS = {
   available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
 };
+// Why the server ended this console (close 4411), by its reason; Chinese first.
+const ACCOUNT_ENDED = {
+  disabled: "您的账号已被停用，连线已结束。 Your account was disabled; the console was disconnected.",
+  password_changed: "您的密码已更改，请重新登录。 Your password was changed; sign in again.",
+};
+
 const OUTCOME_ERRORS = {
   invalid_message: "The form was not accepted",
   offer_gone: "That call was no longer ringing you.",
@@ -290,8 +296,14 @@ async function main() {
   signaling.on("saved", onSaved);
   signaling.on("error", onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
-  signaling.on("stopped", ({ why }) => {
+  signaling.on("stopped", ({ why, reason }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");
+    if (why === "account_ended") {
+      stopRinging();
+      media.closePeers();
+      showPanel("idle");
+      $("idle-text").textContent = ACCOUNT_ENDED[reason] ?? ACCOUNT_ENDED.disabled;
+    }
     if (why === "replaced") {
       stopRinging();
       media.closePeers();
