@@ -16,11 +16,13 @@ import hashlib
 import json
 import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiortc import RTCConfiguration, RTCIceServer
 
 from .participant import OfferRejected, ParticipantRecorder
 
@@ -43,6 +45,14 @@ def file_id(participant: str) -> str:
     if safe != plain:
         safe += "-" + hashlib.sha256(participant.encode()).hexdigest()[:8]
     return safe
+
+
+def _verify(url: str) -> bool:
+    """`wss://` to this machine (the local recorder of a TLS server): the certificate names
+    the public host, not 127.0.0.1, and loopback cannot be intercepted; elsewhere verify."""
+    parsed = urllib.parse.urlsplit(url)
+    loopback = parsed.hostname in ("127.0.0.1", "::1", "localhost")
+    return not (parsed.scheme == "wss" and loopback)
 
 
 class _CallRecording:
@@ -68,6 +78,8 @@ class RecorderService:
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._unsent: list[dict[str, Any]] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.ice_servers: list[dict[str, Any]] = []
+        """The server's `ice_servers` (TURN credentials included), kept fresh by `ice.servers`."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until `stop` is set; then close every recording."""
@@ -75,7 +87,7 @@ class RecorderService:
         async with aiohttp.ClientSession() as http:
             while not stop.is_set():
                 try:
-                    async with http.ws_connect(self.url) as ws:
+                    async with http.ws_connect(self.url, ssl=_verify(self.url)) as ws:
                         self._ws = ws
                         if await self._hello(ws):
                             delay = RECONNECT_MIN_S
@@ -101,6 +113,7 @@ class RecorderService:
             log.error("recorder: refused by the server: %s", reply or frame.type)
             return False
         self.name = str(reply["id"])
+        self.ice_servers = list(reply.get("ice_servers") or [])
         log.info("recorder %s connected to %s (capacity %d)", self.name, self.url, self.capacity)
         unsent, self._unsent = self._unsent, []
         for message in unsent:
@@ -143,6 +156,8 @@ class RecorderService:
             self._in_order(call_id, lambda: self._offer(msg))
         elif kind == "rtc.candidate":
             self._in_order(call_id, lambda: self._candidate(msg))
+        elif kind == "ice.servers":
+            self.ice_servers = list(msg.get("ice_servers") or [])
         elif kind == "error":
             log.warning("recorder: server refused: %s", msg)
 
@@ -188,11 +203,12 @@ class RecorderService:
         if earlier is not None:  # the party reconnected and offers again: a new segment
             segment = earlier.segment + 1
             await self._close(call, party, earlier)
+        config = RTCConfiguration(iceServers=[RTCIceServer(**s) for s in self.ice_servers])
         recorder = ParticipantRecorder(self.directory, call.session_id, file_id(party),
-                                       segment=segment)
+                                       segment=segment, configuration=config)
         while recorder.path.exists():
             recorder = ParticipantRecorder(self.directory, call.session_id, file_id(party),
-                                           segment=recorder.segment + 1)
+                                           segment=recorder.segment + 1, configuration=config)
         call.parties[party] = recorder
         await self._send({"type": "record.segment", "call_id": call.call_id,
                           "session_id": call.session_id, "participant_id": party,

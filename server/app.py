@@ -22,12 +22,17 @@ from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.edge import forwarded_middleware
+from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.joint import setup_joint
 from server.http.recordings import setup_recordings
 from server.http.staff import setup_staff
+from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.storage.db import open_database
+from server.turn import TURN, TurnCredentials
+from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import Presences, Router, Scheduler
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -46,6 +51,13 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[TURN] = TurnCredentials(settings.turn, settings.ice)
+    app.middlewares.append(forwarded_middleware(settings.server.trusted_proxies))
+    app.cleanup_ctx.append(local_turn_ctx)
+    app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
+    app[METRICS] = Metrics()
+    app[READINESS] = Readiness(recording=settings.recording.enabled,
+                                    redis=settings.routing.backend == "redis")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
@@ -70,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.SETTINGS].storage.url) as db:
         app[keys.DB] = db
+        db.append_observer = app[METRICS].append_seconds.observe
         app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
         yield
 
@@ -77,12 +90,13 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
-    node_id = settings.server.node_id or socket.gethostname()
+    node_id = app[keys.NODE_ID]
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
         cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
         await cluster.start()
+        app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
         bus: LocalBus = cluster.bus
@@ -104,7 +118,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         presences=presences,
         log=db,
         resume_grace_s=settings.server.resume_grace_s,
-        ice_servers=settings.ice.servers,
+        ice_servers=app[TURN],
         node_id=node_id,
         recording=app[RECORDING].setup,
     )

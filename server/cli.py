@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 from server import commands
 from server.accountcommands import add_parsers as add_account_parsers
 from server.config import ConfigError, Settings, load_settings
+from server.logs import configure as configure_logging
 from server.recording.commands import add_parsers
+from server.turnserver import turn_check, turn_config
 
 Command = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What `set_defaults(func=...)` registers: `serve` runs in the foreground, the rest are
@@ -69,15 +70,33 @@ def _parser() -> argparse.ArgumentParser:
                         help="the last entry known to exist (detects deleted newest entries)")
     verify.set_defaults(func=commands.audit_verify)
 
+    turn = sub.add_parser("turn", help="the TURN relay ([turn], coturn)")
+    turn_sub = turn.add_subparsers(dest="turn_command", required=True)
+    conf = turn_sub.add_parser("config", parents=[common],
+                               help="print a turnserver.conf matching [turn] (for coturn)")
+    conf.set_defaults(func=turn_config)
+    check = turn_sub.add_parser("check", parents=[common],
+                                help="allocate a relay on each [turn] url with REST credentials")
+    check.set_defaults(func=turn_check)
+    back = sub.add_parser("backup", parents=[common],
+                          help="copy the embedded SQLite database and the manifests, live")
+    back.add_argument("dir", help="a new or empty directory")
+    back.set_defaults(func=commands.backup)
+    rest = sub.add_parser("restore", parents=[common], help="put a `vwin backup` back")
+    rest.add_argument("dir")
+    rest.add_argument("--force", action="store_true", help="replace an existing database")
+    rest.set_defaults(func=commands.restore)
+
+    doctor = sub.add_parser("doctor", parents=[common],
+                            help="check the configuration's parts; exit 1 if one fails")
+    doctor.set_defaults(func=commands.doctor)
+
     add_parsers(sub, common)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     overrides: dict[str, Any] = {}
     if args.command == "serve":
         server = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -88,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vwin: configuration error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log)
     func: Command = args.func
     result = func(args, settings)
     return result if isinstance(result, int) else asyncio.run(result)

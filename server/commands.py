@@ -20,18 +20,33 @@ from server.storage.errors import AlreadyExists, StorageError
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the server in the foreground (the one command that is not a coroutine)."""
     from server.app import create_app
+    from server.dblock import DatabaseLock, DatabaseLocked
+    from server.edge import tls_context
+    from server.logs import access_logger
 
-    asyncio.run(_first_run(settings))
+    loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
+    lock = DatabaseLock(settings.storage.url)  # held (referenced) until serve returns
+    if settings.routing.backend == "memory":
+        try:
+            loop.run_until_complete(lock.acquire())
+        except DatabaseLocked as exc:
+            print(f"vwin: {exc}", file=sys.stderr, flush=True)
+            loop.close()
+            return 2
+    loop.run_until_complete(_first_run(settings))
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
+    tls = tls_context(settings.server)
     print(
-        f"Virtual Window on http://{host}:{port}/  (kiosk /kiosk, console /console, "
-        f"managers /manage)",
+        f"Virtual Window on {'https' if tls else 'http'}://{host}:{port}/  (kiosk /kiosk, "
+        f"console /console, managers /manage)",
         flush=True,
     )
     web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s
+        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        ssl_context=tls, access_log_class=access_logger(settings.log), loop=loop,
     )
+    del lock
     return 0
 
 
@@ -126,3 +141,38 @@ async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"audit log intact: {count} entries")
     return 0
+
+
+async def backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import backup as copy_out
+
+    try:
+        print(await asyncio.to_thread(copy_out, settings, Path(args.dir)))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: backup failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.backup import BackupError
+    from server.backup import restore as copy_in
+
+    try:
+        print(await copy_in(settings, Path(args.dir), args.force))
+    except (BackupError, OSError) as exc:
+        print(f"vwin: restore failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from server.doctor import run
+
+    del args
+    return await run(settings)

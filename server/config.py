@@ -6,11 +6,12 @@ back to a default. Each component is handed only its own section.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -39,6 +40,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_burst: int = 200
     send_queue: int = 512
     drain_timeout_s: float = 10.0
+    tls_cert: str = ""  # PEM certificate chain: `vwin serve` then serves HTTPS and WSS itself
+    tls_key: str = ""
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)  # addresses or CIDRs
 
 
 class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +67,24 @@ class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     servers: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
+class TurnSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """TURN with time-limited REST credentials (coturn's `use-auth-secret`); server/turn.py."""
+
+    secret: str = ""  # coturn's static-auth-secret; empty: no TURN credentials are handed out
+    urls: list[str] = msgspec.field(default_factory=list)
+    ttl_s: int = 86400
+    local: bool = False  # `vwin serve` runs Debian's `turnserver` beside itself
+    realm: str = "vwin"
+    listen_ip: str = ""  # the local turnserver's listening and relay address ("" = all)
+    external_ip: str = ""  # public address when coturn is behind NAT (coturn's external-ip)
+    port: int = 3478
+    tls_port: int = 5349  # turns: with [server] tls_cert/tls_key
+    min_port: int = 49160
+    max_port: int = 49400
+    recorder_hosts: list[str] = msgspec.field(default_factory=list)  # relaying to them allowed
+    allow_loopback: bool = False  # tests on one machine only: relay to 127.0.0.1
+
+
 class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     dir: str = "./var/recordings"
@@ -72,6 +94,7 @@ class RecordingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     local_recorder: bool = True
     capacity: int = 16
     token: str = ""
+    wait_s: float = 10.0  # a call connecting while no recorder has room waits this long for one
 
 
 class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -82,21 +105,46 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where operators read what the service does (server/logs.py)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    access: Literal["requests", "all", "none"] = "requests"  # requests: not static, /healthz
+
+
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who may read `GET /metrics`: a bearer token, or these addresses (CIDRs)."""
+
+    token: str = ""
+    allow: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+
+class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The kiosk page: after this long without a touch it forgets the visitor."""
+
+    idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
-    "auth": AuthSettings, "ice": IceSettings, "recording": RecordingSettings,
-    "joint": JointSettings,
+    "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
+    "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
 }
 
 
@@ -188,5 +236,36 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
+        if not 0 < q.decline_block_s <= 86_400:
+            raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
+    _check_edge(settings)
+    for cidr in settings.metrics.allow:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"metrics.allow: {cidr!r} is not an address or CIDR") from None
+    if settings.recording.wait_s < 0:
+        raise ConfigError("recording.wait_s must be >= 0")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")
+
+
+def _check_edge(settings: Settings) -> None:
+    """TLS and TURN settings that cannot work are refused at start, naming the key."""
+    server, turn = settings.server, settings.turn
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError("server.tls_cert and server.tls_key go together")
+    for entry in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: {entry!r} is not an address") from None
+    if turn.secret and not turn.urls:
+        raise ConfigError("turn.urls: name the TURN server's URLs when turn.secret is set")
+    if turn.local and not turn.secret:
+        raise ConfigError("turn.local needs turn.secret (coturn's static-auth-secret)")
+    for url in turn.urls:
+        if not url.startswith(("turn:", "turns:")):
+            raise ConfigError(f"turn.urls: {url!r} is not a turn: or turns: URL")
+    if turn.ttl_s < 2 or not 0 < turn.min_port <= turn.max_port < 65536:
+        raise ConfigError("turn.ttl_s or turn.min_port/max_port out of range")

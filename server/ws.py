@@ -16,7 +16,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
 from server.connection import Connection
+from server.logs import log_context
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
+from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
 from signaling.identity import Identity
@@ -89,7 +91,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recording.recorder_joined(who, hello.capacity)
-            await _serve(request, ws, conn, who)
+            refresh = start_refresh(request.app[TURN], who, conn)
+            try:
+                await _serve(request, ws, conn, who)
+            finally:
+                await stop_refresh(refresh)
     finally:
         sockets.discard(ws)
         if who is not None:
@@ -193,6 +199,12 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
     except m.InvalidMessage as exc:
         conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
         return
+    with log_context(call_id=getattr(msg, "call_id", None),
+                     session_id=getattr(msg, "session_id", None)):
+        await _handle(board, conn, who, msg)
+
+
+async def _handle(board: Switchboard, conn: Connection, who: Identity, msg: m.Inbound) -> None:
     try:
         await board.handle(who, msg)
     except Refused as exc:

@@ -3,8 +3,11 @@
 `CallCenter` is the automatic call distributor of one service. Every method is
 one atomic transaction on its state (nothing here awaits), so the in-memory
 router can call it from the event loop without locks. The Redis router keeps
-the same state in Redis and runs the same transitions as Lua scripts; the
-shared test-suite holds both to the same behaviour.
+the same state in Redis and runs the same transitions as Lua scripts
+(`server/cluster/scripts.py`, `dispatch.py`, `invitations.py`): a second
+implementation of this module, held to it by the shared tests and a state
+machine that runs both side by side (docs/design.md, "Routing: two
+implementations"). A change here is made there too, in the same commit.
 
 Invariants (checked by the hypothesis state machine in tests):
 - a call rings at most one specialist, and a specialist rings for at most one call;
@@ -24,6 +27,7 @@ from sortedcontainers import SortedList
 from .errors import Refused
 from .estimate import HandleTimes
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
+from .routing import known_queue, open_refusal, queue_snapshot
 from .strategies import get_strategy
 
 MISSED_OFFERS_BEFORE_AWAY = 2  # consecutive ring timeouts before a specialist is set away
@@ -56,7 +60,7 @@ class CallCenter:
             return known
         agent.skills = {q: lvl for q, lvl in agent.skills.items() if q in self.queues}
         agent.state = AgentState.AWAY
-        agent.idle_since = now
+        agent.idle_since = agent.last_offered = now
         self.agents[agent.id] = agent
         return agent
 
@@ -98,18 +102,11 @@ class CallCenter:
 
     def check_open(self, queue: str) -> str | None:
         """Why a new call to `queue` would be rejected, or None if it may wait."""
-        config = self.queues.get(queue)
-        if config is None:
-            raise Refused("unknown_queue", f"no queue {queue!r}")
-        if not config.open:
-            return "closed"
-        if not any(queue in a.skills for a in self.agents.values()):
-            return "no_specialist"
-        return None
+        return open_refusal(known_queue(self.queues, queue),
+                            lambda: any(queue in a.skills for a in self.agents.values()))
 
     def enqueue(self, call: Call) -> int:
-        if call.queue not in self.queues:
-            raise Refused("unknown_queue", f"no queue {call.queue!r}")
+        known_queue(self.queues, call.queue)
         if call.id in self.calls:
             raise Refused("duplicate_call", f"call {call.id} exists")
         call.state = CallState.QUEUED
@@ -186,8 +183,10 @@ class CallCenter:
 
     def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
                 ) -> Call:
+        """The specialist says no: kept out of this call for the queue's `decline_block_s`,
+        then offered it again like one who missed it (after everyone yet to be tried)."""
         call = self._ringing(call_id, agent_id, offer)
-        call.declined_by.append(agent_id)
+        call.blocked[agent_id] = now + self.queues[call.queue].decline_block_s
         self._release(call, now)
         return call
 
@@ -298,27 +297,12 @@ class CallCenter:
 
     def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         waiting = self._waiting[queue]
-        oldest = min((k[1] for k in waiting), default=now)
         counts = {s: 0 for s in AgentState}
-        logged_in = 0
         for agent in self.agents.values():
             if queue in agent.skills:
-                logged_in += 1
                 counts[agent.state] += 1
-        return QueueSnapshot(
-            id=queue,
-            waiting=len(waiting),
-            longest_wait_s=now - oldest,
-            available=len(self._available[queue]),
-            busy=counts[AgentState.RINGING]
-            + counts[AgentState.IN_CALL]
-            + counts[AgentState.WRAP_UP],
-            away=counts[AgentState.AWAY]
-            + counts[AgentState.AVAILABLE]
-            - len(self._available[queue]),
-            logged_in=logged_in,
-            avg_handle_s=self.handle_times.get(queue),
-        )
+        return queue_snapshot(queue, len(waiting), now - min((k[1] for k in waiting), default=now),
+                              len(self._available[queue]), counts, self.handle_times.get(queue))
 
     # ---- internals -------------------------------------------------------------
 
@@ -348,25 +332,28 @@ class CallCenter:
         if overflow_q is not None:
             pool |= self._available[overflow_q]
         pool.difference_update(call.declined_by)
+        if call.blocked:
+            pool.difference_update(a for a, until in call.blocked.items() if until > now)
         if call.target_agent is not None:
             pool &= {call.target_agent}
         if not pool:
             return None
-        strategy = get_strategy(config.strategy)
-        missed = set(call.missed_by)
+        strategy = get_strategy(config.strategy).key
+        tried = set(call.missed_by).union(call.blocked)
 
-        def rank(agent_id: str) -> tuple[float, ...]:
+        def rank(agent_id: str) -> tuple[float | str, ...]:
             agent = self.agents[agent_id]
             level = agent.skills.get(call.queue)
             if level is None:
                 level = agent.skills[overflow_q or ""] + OVERFLOW_LEVEL_PENALTY
-            return (float(agent_id in missed), float(level), *strategy(agent))
+            return (float(agent_id in tried), float(level), *strategy(agent), agent_id)
 
         agent = self.agents[min(pool, key=rank)]
         call.state = CallState.RINGING
         call.ringing_agent = agent.id
         call.offers += 1
         agent.call_id = call.id
+        agent.last_offered = now
         self._set_state(agent, AgentState.RINGING, now)
         return Offer(
             call_id=call.id,
@@ -406,3 +393,4 @@ class CallCenter:
                 self._available[q].add(agent.id)
             else:
                 self._available[q].discard(agent.id)
+

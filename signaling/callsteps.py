@@ -71,6 +71,8 @@ class CallSteps:
                 done = await self._finish_wrapup(payload["agent_id"], "wrapup_timeout")
             elif kind == "overflow":
                 done = await self._overflow(payload["call_id"])
+            elif kind == "unblock":  # a decline block ended: dispatch
+                done = False
             elif kind == "grace":
                 who = decode_identity(payload["identity"])
                 if await self.presences.drop(who.principal, payload["epoch"]) or (

@@ -257,6 +257,13 @@ class Welcome(Message, tag="welcome"):
     protocol: int = PROTOCOL_VERSION
 
 
+class IceServers(Message, tag="ice.servers"):
+    """Fresh TURN credentials before the ones of `welcome` expire; use them for the next
+    ICE restart (and new peer connections)."""
+
+    ice_servers: list[dict[str, Any]]
+
+
 class Error(Message, tag="error"):
     """A refusal. `refused` and `call_id` say which request it answers, when known."""
 
@@ -451,7 +458,7 @@ Outbound = (
     | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
     | CallEnded | ChatMessage | ParticipantJoined | ParticipantLeft | InvitationStatus
     | ParticipantReconnected | RtcDescriptionRelay | RtcCandidateRelay | Saved
-    | RecordStart | RecordStop | ActionUpdated
+    | RecordStart | RecordStop | ActionUpdated | IceServers
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

@@ -39,6 +39,7 @@ class QueueConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     overflow_to: str | None = None
     open: bool = True
     priority: int = 0
+    decline_block_s: float = 60.0  # a decline keeps that specialist out of that call this long
 
 
 class Agent(msgspec.Struct, kw_only=True):
@@ -54,6 +55,7 @@ class Agent(msgspec.Struct, kw_only=True):
     calls_answered: int = 0
     missed_streak: int = 0
     call_id: str | None = None
+    last_offered: float = 0.0  # when a call last rang them (login time before): round-robin
 
 
 class Call(msgspec.Struct, kw_only=True):
@@ -74,6 +76,9 @@ class Call(msgspec.Struct, kw_only=True):
     offers: int = 0  # offers made so far: the number of the current (or last) offer
     declined_by: list[str] = msgspec.field(default_factory=list)
     missed_by: list[str] = msgspec.field(default_factory=list)
+    # specialist -> when their decline stops keeping them out of this call (`declined_by`:
+    # never offered it, e.g. the members of the session an invitation joins)
+    blocked: dict[str, float] = msgspec.field(default_factory=dict)
     overflowed: bool = False
     agents: list[str] = msgspec.field(default_factory=list)
     answered_at: float | None = None

@@ -39,6 +39,9 @@ from .uscc import uscc_error
 
 log = logging.getLogger(__name__)
 
+IceServersProvider = Callable[[Identity], list[dict[str, Any]]]
+"""`welcome.ice_servers` for a connection (per-connection TURN credentials: server/turn.py)."""
+
 _members = members_of  # used by the recording desk
 
 
@@ -54,7 +57,7 @@ class Switchboard(CallSteps):
         log: SessionLog,
         clock: Callable[[], float] = time.time,
         resume_grace_s: float = 30.0,
-        ice_servers: list[dict[str, Any]] | None = None,
+        ice_servers: IceServersProvider | list[dict[str, Any]] | None = None,
         node_id: str = "local",
         recording: RecordingSetup | None = None,
     ) -> None:
@@ -66,7 +69,9 @@ class Switchboard(CallSteps):
         self.log = log
         self.clock = clock
         self.resume_grace_s = resume_grace_s
-        self.ice_servers = ice_servers or []
+        static = [] if callable(ice_servers) else list(ice_servers or [])
+        self.ice_servers: IceServersProvider = (
+            ice_servers if callable(ice_servers) else lambda who: static)
         self.node_id = node_id
         self.watch = QueueWatch(self)
         self.actions: jointwork.JointWork | None = None  # set by the server when enabled
@@ -110,7 +115,7 @@ class Switchboard(CallSteps):
                     name=who.name,
                     resume=presence.resume,
                     resumed=resumed,
-                    ice_servers=self.ice_servers,
+                    ice_servers=self.ice_servers(who),
                     queues=queues,
                     site=who.site,
                 )
@@ -319,6 +324,9 @@ class Switchboard(CallSteps):
     async def _call_decline(self, who: Identity, msg: m.CallDecline) -> None:
         call = await self.router.decline(msg.call_id, who.id, self.clock(), msg.offer)
         await self.scheduler.cancel(ring_timer(call.id, call.offers))
+        await self.scheduler.schedule(  # the decliner may be offered it again: dispatch then
+            f"unblock:{call.id}:{who.id}", self.queues[call.queue].decline_block_s,
+            "unblock", {"call_id": call.id})
         batch = Batch(self)
         batch.event(ev.DECLINED, call, who.principal, agent_id=who.id, offer=call.offers)
         batch.send(who.principal,

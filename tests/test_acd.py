@@ -225,3 +225,13 @@ def test_an_answer_naming_an_older_offer_is_refused() -> None:
         assert refused.value.code == "offer_gone"
     assert cc.calls["c1"].ringing_agent == "alice"
     assert cc.accept("c1", "alice", 4.0, second.offer).state == CallState.CONNECTED
+
+
+def test_a_decline_ends_with_its_block() -> None:
+    cc = center(decline_block_s=30.0)
+    join(cc, "a", 0.0)
+    call(cc, "c1", 1.0)
+    cc.dispatch(2.0)
+    cc.decline("c1", "a", 3.0)
+    assert cc.dispatch(32.9) == []
+    assert [(o.agent_id, o.offer) for o in cc.dispatch(33.0)] == [("a", 2)]

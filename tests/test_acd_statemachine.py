@@ -22,7 +22,8 @@ class RoutingMachine(RuleBasedStateMachine):
         super().__init__()
         self.cc = CallCenter(
             [
-                QueueConfig(id="tax", name="Tax", overflow_to="registration"),
+                QueueConfig(id="tax", name="Tax", overflow_to="registration",
+                            decline_block_s=5.0),
                 QueueConfig(id="registration", name="Registration", strategy="fewest-calls"),
             ]
         )
@@ -68,7 +69,8 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @rule()
     def dispatch(self) -> None:
-        for offer in self.cc.dispatch(self.tick()):
+        now = self.tick()
+        for offer in self.cc.dispatch(now):
             assert self.cc.calls[offer.call_id].ringing_agent == offer.agent_id
         for c in self.cc.calls.values():
             if c.state != CallState.QUEUED:
@@ -80,7 +82,9 @@ class RoutingMachine(RuleBasedStateMachine):
                 and a.connected
                 and (c.queue in a.skills or (c.overflowed and "registration" in a.skills))
             }
-            assert not eligible - set(c.declined_by), f"{c.id} waits while {eligible} are free"
+            blocked = {a for a, until in c.blocked.items() if until > now}
+            free = eligible - set(c.declined_by) - blocked
+            assert not free, f"{c.id} waits while {free} are free"
 
     def _ringing(self) -> list[Call]:
         return sorted(

@@ -22,8 +22,8 @@ def test_defaults() -> None:
     assert settings.routing.backend == "memory"
     assert [q.id for q in settings.queues] == ["tax", "registration", "deregistration", "general"]
     tax = settings.queues[0]
-    assert (tax.target_answer_s, tax.ring_timeout_s, tax.wrapup_s, tax.strategy) == (
-        900, 20, 30, "longest-idle")
+    assert (tax.target_answer_s, tax.ring_timeout_s, tax.wrapup_s, tax.strategy,
+            tax.decline_block_s) == (900, 20, 30, "longest-idle", 60)
     assert settings.server.resume_grace_s == 30 and settings.server.hello_timeout_s == 10
     assert settings.server.idle_timeout_s == 30 and settings.ice.servers == []
 
@@ -72,11 +72,21 @@ def test_unknown_environment_keys_are_named(name: str) -> None:
         load_settings(env={name: "1"})
 
 
+@pytest.mark.parametrize("strategy", ["longest-idle", "fewest-calls", "round-robin"])
+def test_every_strategy_is_accepted(tmp_path: Path, strategy: str) -> None:
+    path = toml(tmp_path, f'[[queues]]\nid = "tax"\nname = "Tax"\nstrategy = "{strategy}"\n'
+                          'decline_block_s = 5\n')
+    (tax,) = load_settings(path, env={}).queues
+    assert (tax.strategy, tax.decline_block_s) == (strategy, 5)
+
+
 @pytest.mark.parametrize("queue,named", [
     ('strategy = "random"', "strategy"),
     ('overflow_to = "nowhere"', "overflow_to"),
     ("ring_timeout_s = 0", "tax"),
     ('ring_timeout_s = "soon"', "ring_timeout_s"),
+    ("decline_block_s = 0", "decline_block_s"),
+    ("decline_block_s = 1e9", "decline_block_s"),
 ])
 def test_bad_queue_settings(tmp_path: Path, queue: str, named: str) -> None:
     path = toml(tmp_path, f'[[queues]]\nid = "tax"\nname = "Tax"\n{queue}\n')
@@ -98,3 +108,12 @@ def test_unusable_configurations(tmp_path: Path, text: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "absent.toml", env={})
+
+
+def test_kiosk_idle_reset(tmp_path: Path) -> None:
+    assert load_settings(env={}).kiosk.idle_reset_s == 90
+    configured = load_settings(toml(tmp_path, "[kiosk]\nidle_reset_s = 45\n"), env={})
+    assert configured.kiosk.idle_reset_s == 45
+    assert load_settings(env={"VWIN_KIOSK_IDLE_RESET_S": "30"}).kiosk.idle_reset_s == 30
+    with pytest.raises(ConfigError, match="idle_reset_s"):
+        load_settings(toml(tmp_path, "[kiosk]\nidle_reset_s = 0\n"), env={})

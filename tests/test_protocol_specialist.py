@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -112,6 +113,31 @@ async def test_decline_goes_to_the_next_and_never_back(app_client: Any) -> None:
     assert not [m for m in alice.inbox if m["type"] == "call.offered"]
     await alice.send({"type": "call.accept", "call_id": call_id})
     await alice.error("offer_gone")
+
+
+async def test_a_caller_declined_by_the_only_specialist_rings_again_after_the_block(
+        aiohttp_client: Any, make_app: App) -> None:
+    """Not stranded: the one specialist on duty declines; the call is theirs again once
+    `decline_block_s` is over (not before), and they can answer it."""
+    client = await aiohttp_client(make_app(queues=[{**FAST_TAX, "ring_timeout_s": 20,
+                                                    "decline_block_s": 1}]))
+    app = client.server.app
+    alice = await specialist_ready(client, await quick_specialist(app, "alice", {"tax": 1}))
+    kiosk, call_id = await ask(client, "T1")
+    first = await alice.recv("call.offered", call_id=call_id)
+    await alice.send({"type": "call.decline", "call_id": call_id, "offer": first["offer"]})
+    await alice.recv("call.withdrawn", call_id=call_id, reason="declined")
+    declined_at = time.monotonic()
+    again = await alice.recv("call.offered", call_id=call_id)
+    assert time.monotonic() - declined_at > 0.5  # kept out for the block (1 s), not less
+    assert again["offer"] == first["offer"] + 1
+    await alice.send({"type": "call.accept", "call_id": call_id, "offer": again["offer"]})
+    connected = await alice.recv("call.connected", call_id=call_id)
+    await kiosk.recv("call.connected", call_id=call_id)
+    detail = await app[keys.DB].get_session(connected["session_id"])
+    assert [(e.type, e.data.get("offer")) for e in detail.events
+            if e.type in ("offered", "declined", "answered")] == [
+        ("offered", 1), ("declined", 1), ("offered", 2), ("answered", 2)]
 
 
 async def test_lower_skill_level_first(app_client: Any) -> None:

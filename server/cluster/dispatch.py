@@ -3,11 +3,12 @@
 The Redis twin of `CallCenter.dispatch` and `_ring_best` (signaling/acd.py): queues
 in configuration order; in each, waiting calls merged with calls overflowed to it,
 by (priority, enqueue time, sequence); per call, the best available specialist by
-(missed this call, skill level, queue strategy key), decliners excluded, overflow
+(tried this call before: missed it or declined it, skill level, queue strategy key,
+id), `declined` and specialists whose decline block has not ended excluded, overflow
 specialists at level + `OVERFLOW_LEVEL_PENALTY`; an invitation naming a specialist
 (`target`) rings only them. Reading a queue's best specialist is a ZRANGE of
-`#declined + #missed + 1` members, so one assignment costs O(log n) whatever the
-number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
+`#declined + #missed + #blocks + 1` members, so one assignment costs O(log n)
+whatever the number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ local function pick(cid)
   local c = k("c", cid)
   local q = hget(c, "queue")
   local declined, missed = split(hget(c, "declined")), split(hget(c, "missed"))
+  local blocked, nblocked = blocks(c)
+  local now = tonumber(NOW)
+  local function out(aid)
+    return has(declined, aid) or (blocked[aid] ~= nil and blocked[aid] > now)
+  end
+  local function tried(aid)
+    if blocked[aid] ~= nil or has(missed, aid) then return 1 end
+    return 0
+  end
   local strategy = hget(k("q", q), "strategy") or "longest-idle"
   local oq = nil
   if hget(c, "ovf") == "1" then oq = hget(k("q", q), "overflow") end
@@ -34,10 +44,10 @@ local function pick(cid)
     if tm then return {tm} end
     return {}
   end
-  for _, mem in ipairs(avail(q, #declined + #missed)) do
+  for _, mem in ipairs(avail(q, #declined + #missed + nblocked)) do
     local level, skey, aid = string.match(mem, "^(%d+)|(.*)|([^|]*)$")
-    if not has(declined, aid) then
-      local miss = has(missed, aid) and 1 or 0
+    if not out(aid) then
+      local miss = tried(aid)
       consider(miss, tonumber(level), skey, aid)
       if miss == 0 then break end
     end
@@ -47,8 +57,8 @@ local function pick(cid)
     for _, mem in ipairs(avail(oq, -1)) do
       local aid = tail(mem)
       local a = k("a", aid)
-      if not has(declined, aid) and not hget(a, "s:" .. q) then
-        local miss = has(missed, aid) and 1 or 0
+      if not out(aid) and not hget(a, "s:" .. q) then
+        local miss = tried(aid)
         consider(miss, tonumber(hget(a, "s:" .. oq)) + PENALTY, strat_key(strategy, a), aid)
         if same and miss == 0 then break end
       end
@@ -58,7 +68,7 @@ local function pick(cid)
   local aid = best[4]
   redis.call("HSET", c, "state", "ringing", "ring", aid)
   local n = redis.call("HINCRBY", c, "offers", 1)
-  redis.call("HSET", k("a", aid), "call", cid)
+  redis.call("HSET", k("a", aid), "call", cid, "loff", NOW, "okey", NOWKEY)
   set_state(aid, "ringing")
   local via = "1"
   if hget(k("a", aid), "s:" .. q) then via = "0" end

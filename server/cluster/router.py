@@ -1,8 +1,10 @@
 """`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
 
-Every method is one Lua script (`scripts.py`, `dispatch.py`, `invitations.py`), so each
-transaction is atomic across all nodes and gives the same results as
-`MemoryRouter`, `Refused` codes included (the shared tests hold both to it).
+Every method is one Lua script (`scripts.py`: the prelude and the calls' transactions,
+`specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`), so each transaction is
+atomic across all nodes and gives the same results as `MemoryRouter`, `Refused` codes
+included: the Lua is a second implementation of `signaling/acd.py`, held to it by the
+shared tests (docs/design.md, "Routing: two implementations").
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from redis.exceptions import ResponseError
 
 from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
-from signaling.strategies import STRATEGIES
+from signaling.routing import known_queue, open_refusal, queue_snapshot
+from signaling.strategies import get_strategy
 
-from . import invitations, keys, scripts
+from . import invitations, keys, queries, scripts, specialists
 from .callcache import ConnectedCalls
 from .dispatch import DISPATCH
 
 _REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
-LUA_STRATEGIES = frozenset({"longest-idle", "fewest-calls"})  # strategies with a Lua encoding
 
 
 class _CallBlob(msgspec.Struct, kw_only=True):
@@ -57,6 +59,11 @@ def _split(value: str) -> list[str]:
     return value.split(keys.SEP) if value else []
 
 
+def _blocks(value: str) -> dict[str, float]:
+    flat = _split(value)
+    return {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
 def _arg(offer: int | None) -> str:
     """An offer number as a script argument; "" = whichever offer is ringing."""
     return "" if offer is None else str(offer)
@@ -75,6 +82,7 @@ def call_from(flat: Sequence[str]) -> Call:
         ringing_agent=h.get("ring") or None, offers=int(h.get("offers") or 0),
         declined_by=_split(h.get("declined", "")),
         missed_by=_split(h.get("missed", "")), overflowed=h.get("ovf") == "1",
+        blocked=_blocks(h.get("blk", "")),
         agents=_split(h.get("agents", "")),
         answered_at=float(h["ans"]) if h.get("ans") else None, context=blob.context,
         joins=h.get("joins") or None, target_agent=h.get("target") or None,
@@ -90,7 +98,7 @@ def agent_from(flat: Sequence[str]) -> Agent:
         skills={q: int(h["s:" + q]) for q in _split(h["sq"])},
         state=AgentState(h["state"]), connected=h["conn"] == "1", idle_since=float(h["idle"]),
         calls_answered=int(h["answered"]), missed_streak=int(h["streak"]),
-        call_id=h.get("call") or None,
+        call_id=h.get("call") or None, last_offered=float(h.get("loff") or h["idle"]),
     )
 
 
@@ -101,10 +109,8 @@ class RedisRouter:
         self._redis = redis
         self._prefix = prefix
         self.queues = {q.id: q for q in queues}
-        unsupported = {q.strategy for q in queues} - LUA_STRATEGIES
-        if unsupported:
-            raise ValueError(f"strategies {sorted(unsupported)} have no Redis encoding; "
-                             f"known: {sorted(LUA_STRATEGIES & set(STRATEGIES))}")
+        for q in queues:
+            get_strategy(q.strategy)  # every strategy has its Lua key (strategies.py)
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(scripts.PRELUDE + body)
             for name, body in _BODIES.items()
@@ -116,7 +122,7 @@ class RedisRouter:
         """Publish this node's queue configuration (every node has the same)."""
         args: list[str] = []
         for q in self.queues.values():
-            args += [q.id, q.strategy, q.overflow_to or ""]
+            args += [q.id, q.strategy, q.overflow_to or "", repr(float(q.decline_block_s))]
         await self._run("setup", 0.0, *args)
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
@@ -159,17 +165,13 @@ class RedisRouter:
     # ---- calls -----------------------------------------------------------------
 
     async def check_open(self, queue: str) -> str | None:
-        config = self.queues.get(queue)
-        if config is None:
-            raise Refused("unknown_queue", f"no queue {queue!r}")
-        if not config.open:
-            return "closed"
-        logged_in = await self._redis.hget(keys.counts(self._prefix, queue), "logged_in")
-        return None if logged_in and int(logged_in) > 0 else "no_specialist"
+        config = known_queue(self.queues, queue)
+        logged_in = (await self._redis.hget(keys.counts(self._prefix, queue), "logged_in")
+                     if config.open else None)
+        return open_refusal(config, lambda: int(logged_in or 0) > 0)
 
     async def enqueue(self, call: Call) -> int:
-        if call.queue not in self.queues:
-            raise Refused("unknown_queue", f"no queue {call.queue!r}")
+        known_queue(self.queues, call.queue)
         blob = msgspec.json.encode(_CallBlob(
             id=call.id, session_id=call.session_id, queue=call.queue,
             terminal_id=call.terminal_id, enqueued_at=call.enqueued_at, context=call.context))
@@ -179,7 +181,8 @@ class RedisRouter:
             keys.SEP.join(call.declined_by), keys.SEP.join(call.missed_by),
             keys.SEP.join(call.agents), "1" if call.overflowed else "0",
             "" if call.answered_at is None else repr(float(call.answered_at)),
-            call.joins or "", call.target_agent or "", call.transfer_from or "")
+            call.joins or "", call.target_agent or "", call.transfer_from or "",
+            keys.SEP.join(f"{a}{keys.SEP}{until!r}" for a, until in call.blocked.items()))
         call.state = CallState.QUEUED
         return int(position)
 
@@ -274,21 +277,11 @@ class RedisRouter:
 
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         waiting, oldest, available, counts_flat, handle = await self._run("snapshot", now, queue)
-        counts = {k: int(v) for k, v in _fields(counts_flat).items()}
-
-        def n(state: AgentState) -> int:
-            return counts.get(state.value, 0)
-
-        return QueueSnapshot(
-            id=queue,
-            waiting=int(waiting),
-            longest_wait_s=now - (float(oldest) if oldest else now),
-            available=int(available),
-            busy=n(AgentState.RINGING) + n(AgentState.IN_CALL) + n(AgentState.WRAP_UP),
-            away=n(AgentState.AWAY) + n(AgentState.AVAILABLE) - int(available),
-            logged_in=counts.get("logged_in", 0),
-            avg_handle_s=float(handle) if handle else None,
-        )
+        counts = _fields(counts_flat)
+        return queue_snapshot(
+            queue, int(waiting), now - (float(oldest) if oldest else now), int(available),
+            {s: int(counts.get(s.value, 0)) for s in AgentState},
+            float(handle) if handle else None)
 
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
         return [call_from(flat) for flat in await self._run("calls_of_terminal", 0.0, terminal_id)]
@@ -302,13 +295,13 @@ def _flatten(value: Any) -> list[str]:
 
 
 _BODIES = {
-    "setup": scripts.SETUP, "agent_join": scripts.AGENT_JOIN, "agent_leave": scripts.AGENT_LEAVE,
-    "set_connected": scripts.SET_CONNECTED, "set_status": scripts.SET_STATUS,
-    "wrapup_done": scripts.WRAPUP_DONE, "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE,
-    "overflow": scripts.OVERFLOW, "dispatch": DISPATCH, "accept": scripts.ACCEPT,
-    "decline": scripts.DECLINE, "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW,
-    "hangup": scripts.HANGUP, "requeue": scripts.REQUEUE, "position": scripts.POSITION,
-    "waiting": scripts.WAITING, "snapshot": scripts.SNAPSHOT,
-    "calls_of_terminal": scripts.CALLS_OF_TERMINAL, "join": invitations.JOIN,
-    "leave": invitations.LEAVE,
+    "setup": scripts.SETUP, "agent_join": specialists.AGENT_JOIN,
+    "agent_leave": specialists.AGENT_LEAVE, "set_connected": specialists.SET_CONNECTED,
+    "set_status": specialists.SET_STATUS, "wrapup_done": specialists.WRAPUP_DONE,
+    "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE, "overflow": scripts.OVERFLOW,
+    "dispatch": DISPATCH, "accept": scripts.ACCEPT, "decline": scripts.DECLINE,
+    "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW, "hangup": scripts.HANGUP,
+    "requeue": scripts.REQUEUE, "position": queries.POSITION, "waiting": queries.WAITING,
+    "snapshot": queries.SNAPSHOT, "calls_of_terminal": queries.CALLS_OF_TERMINAL,
+    "join": invitations.JOIN, "leave": invitations.LEAVE,
 }

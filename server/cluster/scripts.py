@@ -1,17 +1,27 @@
 """The Lua scripts of the Redis router: each `Router` transaction is one script, so it
-is atomic across every node (Redis runs one script at a time).
+is atomic across every node (Redis runs one script at a time). Here: the prelude every
+script runs after (shared helpers) and the calls' transactions; the specialists' are in
+`specialists.py`, the assignment in `dispatch.py`, invitations in `invitations.py`, the
+queries in `queries.py`.
 
 Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
 `ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
 ringing), `offers` (offers made so far), `declined`, `missed`, `agents` (lists
-joined by US, 0x1f), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
+joined by US, 0x1f), `blk` (decline blocks: specialist, end time, specialist, ...
+joined by US), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
 (its member in `w:<queue>`); an invitation also has `joins`, `target`, `xfer`
 (see `invitations.py`).
 Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
 queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
-time), `answered`, `streak` (consecutive missed offers), `call`, `m:<queue>`
-(its member in `av:<queue>` while available).
+time), `answered`, `streak` (consecutive missed offers), `call`, `loff` (last
+offer time, or login), `okey` (its sortable encoding), `m:<queue>` (its member in
+`av:<queue>` while available). A queue (`q:<id>`): `strategy`, `overflow`, `block`
+(`decline_block_s`).
+
+This is a second implementation of `signaling/acd.py`, transaction for
+transaction; the strategies' Lua keys come from their records
+(`signaling/strategies.py`).
 
 Times arrive from Python as exact repr strings (ARGV[2]) and their sortable
 encoding (ARGV[3]); Lua never formats a float except with `%.17g` (exact), so
@@ -21,8 +31,20 @@ locale, so byte order is compared with `lt`.
 
 from __future__ import annotations
 
+import json
+
 from signaling.acd import MISSED_OFFERS_BEFORE_AWAY, OVERFLOW_LEVEL_PENALTY, REQUEUE_PRIORITY
 from signaling.estimate import EWMA_ALPHA
+from signaling.strategies import STRATEGIES
+
+# `strat_key(strategy, a)`: the strategy's sort key of specialist hash `a`, from its record
+STRATEGY_KEYS = "local STRATEGY_KEYS = {\n" + "".join(
+    f"  [{json.dumps(s.name)}] = function(a) return {s.lua} end,\n"
+    for s in STRATEGIES.values()) + """}
+local function strat_key(strategy, a)
+  return (STRATEGY_KEYS[strategy] or STRATEGY_KEYS["longest-idle"])(a)
+end
+"""
 
 PRELUDE = f"""
 local P, NOW, NOWKEY = ARGV[1], ARGV[2], ARGV[3]
@@ -61,13 +83,26 @@ local function append(key, field, value)
   t[#t + 1] = value
   redis.call("HSET", key, field, table.concat(t, SEP))
 end
-
-local function strat_key(strategy, a)
-  if strategy == "fewest-calls" then
-    return string.format("%010d", tonumber(hget(a, "answered"))) .. "|" .. hget(a, "ikey")
+-- A call's decline blocks: specialist -> the time their block ends (a number), and how many.
+local function blocks(c)
+  local t, n = {{}}, 0
+  local flat = split(hget(c, "blk"))
+  for i = 1, #flat, 2 do
+    t[flat[i]] = tonumber(flat[i + 1])
+    n = n + 1
   end
-  return hget(a, "ikey")
+  return t, n
 end
+local function set_block(c, aid, ends)
+  local flat = split(hget(c, "blk"))
+  local found = false
+  for i = 1, #flat, 2 do
+    if flat[i] == aid then flat[i + 1] = ends; found = true end
+  end
+  if not found then flat[#flat + 1] = aid; flat[#flat + 1] = ends end
+  redis.call("HSET", c, "blk", table.concat(flat, SEP))
+end
+{STRATEGY_KEYS}
 local function index(aid)
   local a = k("a", aid)
   local ready = hget(a, "conn") == "1" and hget(a, "state") == "available"
@@ -181,82 +216,12 @@ end
 
 SETUP = """
 redis.call("DEL", k("qorder"))
-for i = 4, #ARGV, 3 do
+for i = 4, #ARGV, 4 do
   redis.call("RPUSH", k("qorder"), ARGV[i])
-  redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2])
+  redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2],
+    "block", ARGV[i + 3])
 end
 redis.call("SET", k("state"), NOW)
-return 1
-"""
-
-AGENT_JOIN = """
-local aid = ARGV[4]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 1 then
-  redis.call("HSET", a, "conn", "1")
-  index(aid)
-  return redis.call("HGETALL", a)
-end
-local sq = {}
-for i = 7, #ARGV, 2 do
-  sq[#sq + 1] = ARGV[i]
-  redis.call("HSET", a, "s:" .. ARGV[i], ARGV[i + 1])
-end
-redis.call("HSET", a, "id", aid, "blob", ARGV[5], "conn", ARGV[6], "sq", table.concat(sq, SEP),
-  "state", "away", "idle", NOW, "ikey", NOWKEY, "answered", "0", "streak", "0", "call", "")
-for _, q in ipairs(sq) do
-  redis.call("HINCRBY", k("n", q), "away", 1)
-  redis.call("HINCRBY", k("n", q), "logged_in", 1)
-end
-index(aid)
-return redis.call("HGETALL", a)
-"""
-
-AGENT_LEAVE = """
-local aid = ARGV[4]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 0 then return false end
-local out = redis.call("HGETALL", a)
-local state = hget(a, "state")
-for _, q in ipairs(split(hget(a, "sq"))) do
-  local m = hget(a, "m:" .. q)
-  if m then redis.call("ZREM", k("av", q), m) end
-  redis.call("HINCRBY", k("n", q), state, -1)
-  redis.call("HINCRBY", k("n", q), "logged_in", -1)
-end
-redis.call("DEL", a)
-return out
-"""
-
-SET_CONNECTED = """
-local a = k("a", ARGV[4])
-if redis.call("EXISTS", a) == 1 then
-  redis.call("HSET", a, "conn", ARGV[5])
-  index(ARGV[4])
-end
-return 1
-"""
-
-SET_STATUS = """
-local aid, status = ARGV[4], ARGV[5]
-local a = k("a", aid)
-if redis.call("EXISTS", a) == 0 then
-  refuse("not_logged_in", "specialist " .. aid .. " is not logged in")
-end
-local old = hget(a, "state")
-if old == "ringing" or old == "in_call" then
-  refuse("busy", "cannot change status while " .. old)
-end
-if old == status then return false end
-if status == "available" then redis.call("HSET", a, "streak", "0") end
-set_state(aid, status)
-return old
-"""
-
-WRAPUP_DONE = """
-local a = k("a", ARGV[4])
-if redis.call("EXISTS", a) == 0 or hget(a, "state") ~= "wrap_up" then return 0 end
-set_state(ARGV[4], "available")
 return 1
 """
 
@@ -267,7 +232,7 @@ if redis.call("EXISTS", c) == 1 then refuse("duplicate_call", "call " .. cid .. 
 redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
   "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
   "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "joins", ARGV[16], "target", ARGV[17],
-  "xfer", ARGV[18], "state", "queued", "ring", "")
+  "xfer", ARGV[18], "blk", ARGV[19], "state", "queued", "ring", "")
 add_waiting(cid)
 redis.call("SADD", k("tc", ARGV[6]), cid)
 return redis.call("ZRANK", k("w", ARGV[5]), hget(c, "wkey")) + 1
@@ -314,7 +279,8 @@ return redis.call("HGETALL", c)
 DECLINE = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = ringing(cid, aid, ARGV[6])
-append(c, "declined", aid)
+local block = tonumber(hget(k("q", hget(c, "queue")), "block"))
+set_block(c, aid, string.format("%.17g", tonumber(NOW) + block))
 release(cid)
 return redis.call("HGETALL", c)
 """
@@ -377,37 +343,3 @@ append(c, "declined", aid)
 add_waiting(cid)
 return redis.call("HGETALL", c)
 """
-
-POSITION = """
-local c = k("c", ARGV[4])
-if redis.call("EXISTS", c) == 0 or not waiting_state(c) then return false end
-return redis.call("ZRANK", k("w", hget(c, "queue")), hget(c, "wkey")) + 1
-"""
-
-WAITING = """
-local out = {}
-for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
-  local cid = tail(m)
-  out[#out + 1] = cid
-  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
-end
-return out
-"""
-
-SNAPSHOT = """
-local q = ARGV[4]
-local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
-return {redis.call("ZCARD", k("w", q)), oldest[2] or false, redis.call("ZCARD", k("av", q)),
-  redis.call("HGETALL", k("n", q)), redis.call("HGET", k("ht"), q)}
-"""
-
-CALLS_OF_TERMINAL = """
-local out = {}
-for _, cid in ipairs(redis.call("SMEMBERS", k("tc", ARGV[4]))) do
-  if redis.call("EXISTS", k("c", cid)) == 1 then
-    out[#out + 1] = redis.call("HGETALL", k("c", cid))
-  end
-end
-return out
-"""
-

@@ -21,6 +21,8 @@ from server.http.auth import (
     set_login_cookies,
 )
 from server.http.export import stream_sessions_csv
+from server.http.health import healthz
+from server.http.metrics import metrics
 from server.http.recordings import session_recordings
 from server.http.timespan import parse_when
 from server.storage.errors import AlreadyExists, BadCursor, NotFound, UnknownSite
@@ -61,13 +63,6 @@ async def body_of(request: web.Request, kind: type[T]) -> T:
         fail(web.HTTPBadRequest, "invalid_body", str(exc))
 
 
-async def healthz(request: web.Request) -> web.Response:
-    health = request.app[keys.HEALTH]
-    return reply(
-        {"status": health.get("status", "ok"), **{k: v for k, v in health.items() if k != "status"}}
-    )
-
-
 async def login(request: web.Request) -> web.Response:
     body = await body_of(request, LoginBody)
     settings = request.app[keys.SETTINGS].auth
@@ -83,7 +78,8 @@ async def login(request: web.Request) -> web.Response:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
                       "must_change_password": result.user.must_change_password})
-    set_login_cookies(response, result.token, settings.token_ttl_s, settings.secure_cookies)
+    set_login_cookies(response, result.token, settings.token_ttl_s,
+                      settings.secure_cookies or request.secure)
     return response
 
 
@@ -354,6 +350,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
 def setup_api(app: web.Application) -> None:
     r = app.router
     r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_get("/api/me", me)

@@ -126,6 +126,7 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
         response = aiohttp_jinja2.render_template(template, request, context)
         response.headers["Cache-Control"] = "no-store"

@@ -55,6 +55,8 @@ class FileCatalog:
         self.db = db
         self.directory = directory
         self._tasks: set[asyncio.Task[None]] = set()
+        self.frames_dropped = 0  # reported by recorders in closed segments' manifests (metrics)
+        self.segments_closed: dict[str, int] = {}  # by manifest state (metrics)
 
     async def segment_started(self, *, session_id: str, participant_id: str, segment: int,
                               recorder: str, path: str) -> None:
@@ -65,6 +67,9 @@ class FileCatalog:
                              manifest: RecordingManifest) -> None:
         await self.db.segment_closed(session_id=session_id, participant_id=participant_id,
                                      recorder=recorder, manifest=manifest)
+        dropped = manifest.stats.get("frames_dropped", 0)
+        self.frames_dropped += dropped if isinstance(dropped, int) and dropped > 0 else 0
+        self.segments_closed[manifest.state] = self.segments_closed.get(manifest.state, 0) + 1
 
     async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
         rows = await self.db.interrupt_segments(session_id, recorder)

@@ -134,7 +134,8 @@ def local_url(settings: Settings) -> str:
     host = settings.server.host
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
-    return f"ws://{host}:{settings.server.port}/ws"
+    scheme = "wss" if settings.server.tls_cert else "ws"
+    return f"{scheme}://{host}:{settings.server.port}/ws"
 
 
 def setup_recording(app: web.Application) -> None:

@@ -34,6 +34,7 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, Ma
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._group = []
         self._committer = None
+        self.append_observer = None
 
     @classmethod
     async def connect(cls, url: str, *, clock: Clock = utcnow) -> Self:
@@ -46,6 +47,11 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, Ma
             await db.close()
             raise
         return db
+
+    async def ping(self) -> None:
+        """One round trip (`SELECT 1`): raises when the database does not answer."""
+        async with self._read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (Alembic `head`)."""

@@ -94,6 +94,12 @@ class RecordingStore(StoreBase):
             name: str | None = await conn.scalar(query)
         return name
 
+    async def recorder_names(self) -> list[str]:
+        """Names of the recorder credentials not revoked, sorted."""
+        query = sa.select(recorders.c.name).where(recorders.c.revoked_at.is_(None))
+        async with self._read() as conn:
+            return sorted(str(n) for n in await conn.scalars(query))
+
     async def revoke_recorder(self, name: str) -> bool:
         async with self._write() as conn:
             result = await conn.execute(

@@ -10,7 +10,8 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -75,6 +76,7 @@ class SessionLog(StoreBase):
 
     _group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]]  # appends awaiting a commit
     _committer: asyncio.Task[None] | None
+    append_observer: Callable[[float], None] | None  # seconds one append took (metrics)
 
     async def append(self, events: Sequence[LogEvent]) -> None:
         """Store events and their projection atomically; a bad event writes nothing.
@@ -88,11 +90,14 @@ class SessionLog(StoreBase):
             return
         for event in events:
             check_event(event)
+        start = time.perf_counter()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._group.append((events, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.get_running_loop().create_task(self._commit_groups())
         await done
+        if self.append_observer is not None:
+            self.append_observer(time.perf_counter() - start)
 
     async def _commit_groups(self) -> None:
         while self._group:

@@ -9,7 +9,7 @@ downloaded browser.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,3 +67,18 @@ def pages(browser: Browser, live_server: LiveServer) -> Iterator[Pages]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def pages_for(browser: Browser) -> Iterator[Callable[[LiveServer], Pages]]:
+    """Page openers for servers a test builds itself (its own settings, host or restarts)."""
+    opened: list[Pages] = []
+
+    def open_for(server: LiveServer) -> Pages:
+        opened.append(Pages(browser, server))
+        return opened[-1]
+
+    yield open_for
+    for each in opened:
+        each.close()
+    assert [e for each in opened for e in each.console_errors] == []

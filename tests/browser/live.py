@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -88,18 +88,26 @@ class LiveServer:
         self.port = int(self._runner.addresses[0][1])
 
 
+class Served(Protocol):
+    """Any server the pages can open: a LiveServer, or a `vwin serve` process."""
+
+    @property
+    def url(self) -> str: ...
+
+
 class Pages:
     """Opens pages in fresh browser contexts (separate cookies and storage) and closes them."""
 
-    def __init__(self, browser: Browser, server: LiveServer) -> None:
+    def __init__(self, browser: Browser, server: Served, base_url: str | None = None) -> None:
         self.browser = browser
         self.server = server
+        self.base_url = base_url or server.url
         self.contexts: list[BrowserContext] = []
         self.console_errors: list[str] = []
 
     def new(self, viewport: tuple[int, int] = (1366, 768)) -> Page:
         context = self.browser.new_context(
-            base_url=self.server.url,
+            base_url=self.base_url,
             viewport={"width": viewport[0], "height": viewport[1]},
             permissions=["camera", "microphone"],
         )

@@ -19,12 +19,14 @@ from signaling.acd import REQUEUE_PRIORITY
 from signaling.errors import Refused
 from signaling.memory import MemoryRouter
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig
+from signaling.strategies import STRATEGIES
 
-QUEUES = [
-    QueueConfig(id="tax", name="Tax", overflow_after_s=5, overflow_to="general"),
+QUEUES = [  # every strategy; decline blocks that end within the walk, and one that does not
+    QueueConfig(id="tax", name="Tax", overflow_after_s=5, overflow_to="general",
+                decline_block_s=3.0),
     QueueConfig(id="registration", name="Registration", strategy="fewest-calls",
-                overflow_to="tax"),
-    QueueConfig(id="general", name="General"),
+                overflow_to="tax", decline_block_s=10.0),
+    QueueConfig(id="general", name="General", strategy="round-robin"),
 ]
 AGENTS = [f"a{i}" for i in range(8)]
 
@@ -44,6 +46,7 @@ class Pair:
         self.calls: list[str] = []
         self.succeeded: set[str] = set()
         self.targeted_offers = 0
+        self.after_block = 0  # offers to a specialist who declined that call before
         self.stale_refused = 0  # answers refused only because they named an older offer
         self.offer_rng = random.Random(7)  # its own: the walk's steps stay as they were
 
@@ -63,7 +66,9 @@ class Pair:
     def check_targets(self, offers: list[Offer]) -> None:
         """An invitation naming a specialist is offered to them and nobody else."""
         for offer in offers:
-            target = self.routers[0].center.calls[offer.call_id].target_agent
+            call = self.routers[0].center.calls[offer.call_id]
+            self.after_block += offer.agent_id in call.blocked
+            target = call.target_agent
             if target is not None:
                 assert offer.agent_id == target
                 self.targeted_offers += 1
@@ -213,7 +218,7 @@ async def walk(pair: Pair, rng: random.Random, steps: int) -> None:
     await pair.state(now)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [2, 3, 4])
 async def test_random_walk_gives_identical_results(redis: Redis, key_prefix: str,
                                                    seed: int) -> None:
     red = RedisRouter(redis, key_prefix, QUEUES)
@@ -223,6 +228,11 @@ async def test_random_walk_gives_identical_results(redis: Redis, key_prefix: str
     assert {"dispatch", "accept", "decline", "timeout", "withdraw", "remove", "overflow",
             "hangup", "requeue", "wrapup_done"} <= pair.succeeded
     assert pair.stale_refused > 0
+    assert pair.after_block > 0
+
+
+def test_the_walk_covers_every_strategy() -> None:
+    assert {q.strategy for q in QUEUES} == set(STRATEGIES)
 
 
 async def conference_round(pair: Pair, rng: random.Random, n: int, now: float) -> None:
@@ -272,3 +282,97 @@ async def test_invitations_give_identical_results(redis: Redis, key_prefix: str)
         await conference_round(pair, rng, n, 1000.0 + n)
     assert {"join", "leave", "decline", "timeout", "withdraw"} <= pair.succeeded
     assert pair.targeted_offers > 0
+
+
+def make_router(backend: str, redis: Redis, prefix: str, queues: list[QueueConfig]
+                ) -> MemoryRouter | RedisRouter:
+    return MemoryRouter(queues) if backend == "memory" else RedisRouter(redis, prefix, queues)
+
+
+async def offer_at(router: MemoryRouter | RedisRouter, call_id: str, now: float) -> str:
+    """Queue a call and dispatch: the specialist it rings."""
+    await router.enqueue(Call(id=call_id, session_id="s" + call_id, queue="q",
+                              terminal_id="t" + call_id, enqueued_at=now))
+    (offer,) = await router.dispatch(now)
+    return offer.agent_id
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize(("strategy", "expected"), [
+    ("longest-idle", "a"), ("fewest-calls", "b"), ("round-robin", "c")])
+async def test_each_strategy_picks_its_specialist(redis: Redis, key_prefix: str, backend: str,
+                                                  strategy: str, expected: str) -> None:
+    """Three specialists of one level whose idle time, answered calls and last offer
+    disagree: each strategy picks another, the same on both routers."""
+    router = make_router(backend, redis, key_prefix,
+                         [QueueConfig(id="q", name="Q", strategy=strategy)])
+    if isinstance(router, RedisRouter):
+        await router.start()
+    for i, agent in enumerate("abc"):
+        await router.agent_join(Agent(id=agent, name=agent, skills={"q": 1}), float(i))
+    await router.set_status("c", AgentState.AVAILABLE, 3.0)
+    assert await offer_at(router, "c1", 4.0) == "c"
+    await router.accept("c1", "c", 4.0)
+    await router.set_status("a", AgentState.AVAILABLE, 5.0)
+    assert await offer_at(router, "c2", 6.0) == "a"
+    await router.accept("c2", "a", 6.0)
+    await router.hangup("c2", 7.0)
+    await router.wrapup_done("a", 8.0)
+    await router.set_status("b", AgentState.AVAILABLE, 9.0)
+    await router.set_connected("a", False)  # out of the pick, idle time kept
+    assert await offer_at(router, "c3", 9.5) == "b"
+    await router.decline("c3", "b", 9.7)
+    await router.remove("c3", 9.8)
+    await router.set_connected("a", True)
+    await router.hangup("c1", 10.0)
+    await router.wrapup_done("c", 11.0)
+    assert await offer_at(router, "c4", 12.0) == expected
+
+
+async def ready(router: MemoryRouter | RedisRouter, queues: list[QueueConfig], agents: str
+                ) -> None:
+    if isinstance(router, RedisRouter):
+        await router.start()
+    for i, agent in enumerate(agents):
+        await router.agent_join(Agent(id=agent, name=agent, skills={"q": 1}), i / 10)
+        await router.set_status(agent, AgentState.AVAILABLE, 1 + i / 10)
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_declined_call_rings_again_when_the_block_ends(
+        redis: Redis, key_prefix: str, backend: str) -> None:
+    """Everyone on duty declined: nothing rings while they are blocked; each is offered
+    the call again as their block ends, in that order, and can answer it."""
+    queues = [QueueConfig(id="q", name="Q", decline_block_s=10.0)]
+    router = make_router(backend, redis, key_prefix, queues)
+    await ready(router, queues, "ab")
+    assert await offer_at(router, "c1", 2.0) == "a"
+    assert (await router.decline("c1", "a", 3.0, 1)).blocked == {"a": 13.0}
+    (to_b,) = await router.dispatch(3.0)
+    assert (to_b.agent_id, to_b.offer) == ("b", 2)
+    await router.decline("c1", "b", 4.0, 2)
+    assert await router.dispatch(4.0) == []
+    assert await router.dispatch(12.999) == []
+    (again,) = await router.dispatch(13.0)
+    assert (again.agent_id, again.offer) == ("a", 3)
+    await router.decline("c1", "a", 13.5, 3)
+    assert await router.dispatch(13.9) == []
+    (to_b,) = await router.dispatch(14.0)
+    assert (to_b.agent_id, to_b.offer) == ("b", 4)
+    call = await router.accept("c1", "b", 14.5, 4)
+    assert (call.state, call.agents) == (CallState.CONNECTED, ["b"])
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_decliner_comes_after_those_yet_to_try_the_call(
+        redis: Redis, key_prefix: str, backend: str) -> None:
+    queues = [QueueConfig(id="q", name="Q", decline_block_s=1.0)]
+    """When a's block is over a is idle the longest, but b has not been offered the call."""
+    router = make_router(backend, redis, key_prefix, queues)
+    await ready(router, queues, "a")
+    await router.agent_join(Agent(id="b", name="b", skills={"q": 1}), 0.5)
+    assert await offer_at(router, "c1", 2.0) == "a"
+    await router.decline("c1", "a", 2.5)
+    await router.set_status("b", AgentState.AVAILABLE, 3.0)
+    (offer,) = await router.dispatch(5.0)
+    assert offer.agent_id == "b"

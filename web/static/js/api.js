@@ -53,20 +53,6 @@ export async function logout() {
   }
 }
 
-/** Build an element: el("td", {className: "x", textContent: "y"}, child...). Never innerHTML. */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("aria-") || key === "role" || key === "for") node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
-
 export function formatDateTime(iso) {
   if (!iso) return "—";
   const date = new Date(iso);

@@ -4,10 +4,12 @@
 // participant already there (the specialist joins after the terminal, a mesh
 // newcomer after the others); on `participant.joined` the members already in
 // the call wait for the newcomer's offer. Towards a recorder we always offer,
-// send-only. Signalling events are handled one at a time, in order.
+// send-only. Signalling events are handled one at a time, in order. What this page
+// sends (a document instead of the camera) is told on each peer's status channel.
 
 import { Emitter } from "./emitter.js";
 import { PeerSession } from "./peer.js";
+import { MSG } from "./signaling.js";
 
 export class CallMedia extends Emitter {
   #signaling;
@@ -17,6 +19,7 @@ export class CallMedia extends Emitter {
   #queue = Promise.resolve();
   #unsubscribe = [];
   #videoOverride = null;
+  #status = {};
   call = null;
 
   /** getLocalStream: async () => MediaStream | null (awaited before the first peer is made). */
@@ -26,13 +29,14 @@ export class CallMedia extends Emitter {
     this.#getLocalStream = getLocalStream;
     this.#role = role;
     const handlers = {
-      "call.connected": (m) => this.#onConnected(m),
-      "participant.joined": (m) => this.#onJoined(m),
-      "participant.left": (m) => this.#onLeft(m),
-      "participant.reconnected": (m) => this.#onReconnected(m),
-      "rtc.description": (m) => this.#onDescription(m),
-      "rtc.candidate": (m) => this.#onCandidate(m),
-      "call.ended": (m) => this.#onEnded(m),
+      [MSG.CALL_CONNECTED]: (m) => this.#onConnected(m),
+      [MSG.PARTICIPANT_JOINED]: (m) => this.#onJoined(m),
+      [MSG.PARTICIPANT_LEFT]: (m) => this.#onLeft(m),
+      [MSG.PARTICIPANT_RECONNECTED]: (m) => this.#onReconnected(m),
+      [MSG.RTC_DESCRIPTION]: (m) => this.#onDescription(m),
+      [MSG.RTC_CANDIDATE]: (m) => this.#onCandidate(m),
+      [MSG.CALL_ENDED]: (m) => this.#onEnded(m),
+      [MSG.ICE_SERVERS]: (m) => this.peers.forEach((p) => p.useIceServers(m.ice_servers)),
     };
     for (const [type, handler] of Object.entries(handlers)) {
       this.#unsubscribe.push(signaling.on(type, (m) => this.#serially(() => handler(m))));
@@ -51,6 +55,12 @@ export class CallMedia extends Emitter {
     await Promise.all(this.peers.map((p) => p.replaceVideoTrack(track ?? camera)));
   }
 
+  /** Tell every peer what this page sends, e.g. {document: true}; peers joining later hear it too. */
+  setStatus(fields) {
+    this.#status = { ...this.#status, ...fields };
+    for (const peer of this.peers) peer.sendStatus(this.#status);
+  }
+
   /** Counters of the first peer's inbound video (tests and the "video ok" badge). */
   async inboundVideo() {
     const peer = this.peers.find((p) => p.direction !== "sendonly");
@@ -62,6 +72,7 @@ export class CallMedia extends Emitter {
     for (const peer of this.#peers.values()) peer.close();
     this.#peers.clear();
     this.#videoOverride = null;
+    this.#status = {};
     this.emit("peers-closed");
   }
 
@@ -150,11 +161,16 @@ export class CallMedia extends Emitter {
       localStream,
       direction: recorder ? "sendonly" : "sendrecv",
       iceRestart: !recorder,
+      statusChannel: remote.role === "terminal",
     });
     this.#peers.set(remote.id, peer);
     peer.on("track", ({ stream }) => this.emit("remote-track", { participant: remote, stream }));
     peer.on("connectionstate", (state) => this.emit("peer-state", { participant: remote, state }));
     peer.on("failed", (err) => this.#serially(() => this.#replacePeer(peer, err?.description)));
+    peer.on("status-open", () => {
+      if (Object.keys(this.#status).length) peer.sendStatus(this.#status);
+    });
+    peer.on("status", (status) => this.emit("remote-status", { participant: remote, status }));
     peer.start();
     if (this.#videoOverride) await peer.replaceVideoTrack(this.#videoOverride);
     return peer;

@@ -1,6 +1,9 @@
 // The in-call chat panel shared by kiosk and console: a log (role="log", so
 // screen readers announce new lines) and a form that sends `chat.send`.
 
+import { el } from "./dom.js";
+import { MSG } from "./signaling.js";
+
 export class ChatPanel {
   #signaling;
   #log;
@@ -19,7 +22,7 @@ export class ChatPanel {
       event.preventDefault();
       this.#send();
     });
-    signaling.on("chat.message", (m) => {
+    signaling.on(MSG.CHAT_MESSAGE, (m) => {
       if (m.call_id === this.#callId) this.#append(m);
     });
   }
@@ -35,10 +38,17 @@ export class ChatPanel {
     this.#callId = null;
   }
 
+  /** Forget the transcript and anything typed (the kiosk forgets its visitor). */
+  clear() {
+    this.close();
+    this.#log.replaceChildren();
+    this.#input.value = "";
+  }
+
   #send() {
     const text = this.#input.value.trim();
     if (!text || !this.#callId) return;
-    if (this.#signaling.send("chat.send", { call_id: this.#callId, text })) {
+    if (this.#signaling.send(MSG.CHAT_SEND, { call_id: this.#callId, text })) {
       this.#input.value = "";
     } else {
       this.#note(this.#labels.failed());
@@ -47,19 +57,12 @@ export class ChatPanel {
 
   #append(message) {
     const mine = message.from === this.#you;
-    const line = document.createElement("p");
-    line.className = mine ? "chat-line mine" : "chat-line";
-    const who = document.createElement("strong");
-    who.textContent = mine ? this.#labels.you() : message.name;
-    line.append(who, document.createTextNode(` ${message.text}`));
-    this.#log.append(line);
+    const who = el("strong", { textContent: mine ? this.#labels.you() : message.name });
+    this.#log.append(el("p", { className: mine ? "chat-line mine" : "chat-line" }, who, ` ${message.text}`));
     this.#log.scrollTop = this.#log.scrollHeight;
   }
 
   #note(text) {
-    const line = document.createElement("p");
-    line.className = "chat-line note";
-    line.textContent = text;
-    this.#log.append(line);
+    this.#log.append(el("p", { className: "chat-line note", textContent: text }));
   }
 }

@@ -2,10 +2,11 @@
 // caller's enterprise, sign or reject our department's steps as `action.updated`
 // arrives, and open a pending matter for what the session cannot finish.
 
-import { api, el } from "./api.js";
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
+import { MSG } from "./signaling.js";
 import { usccError } from "./uscc.js";
 
-const $ = (id) => document.getElementById(id);
 const STATE_LABELS = { open: "Open", completed: "Completed", rejected: "Rejected" };
 
 export class JointPanel {
@@ -22,10 +23,10 @@ export class JointPanel {
     this.#me = me;
     // An invitation into another department's call is offered under its own id; the call
     // it joins is the one `call.connected` names.
-    signaling.on("call.offered", (m) => this.#enterprises.set(m.joins ?? m.call_id, m.enterprise ?? null));
-    signaling.on("call.connected", (m) => this.#open(m));
-    signaling.on("action.updated", (m) => this.#updated(m));
-    signaling.on("error", (m) => {
+    signaling.on(MSG.CALL_OFFERED, (m) => this.#enterprises.set(m.joins ?? m.call_id, m.enterprise ?? null));
+    signaling.on(MSG.CALL_CONNECTED, (m) => this.#open(m));
+    signaling.on(MSG.ACTION_UPDATED, (m) => this.#updated(m));
+    signaling.on(MSG.ERROR, (m) => {
       if (m.refused?.startsWith("action.")) this.#status(m.message);
     });
     $("action-type").addEventListener("change", () => this.#renderFields());
@@ -81,7 +82,7 @@ export class JointPanel {
     if (!this.#call || this.#checkUscc()) return;
     const fields = {};
     for (const input of $("action-fields").querySelectorAll("input")) fields[input.dataset.field] = input.value.trim();
-    const sent = this.#signaling.send("action.start", {
+    const sent = this.#signaling.send(MSG.ACTION_START, {
       call_id: this.#call.call_id, action: $("action-type").value, fields,
       enterprise: { name: $("action-name").value.trim(), uscc: $("action-uscc").value.trim() },
     });
@@ -104,7 +105,7 @@ export class JointPanel {
         el("strong", { textContent: step.signed_by ? `signed by ${step.signed_by}` : "not signed" }));
       if (open && !step.signed_by && step.department === mine) {
         const sign = el("button", { type: "button", className: "btn success small", textContent: "Sign" });
-        sign.addEventListener("click", () => this.#signaling.send("action.sign", { action_id: action.action_id, step: step.id }));
+        sign.addEventListener("click", () => this.#signaling.send(MSG.ACTION_SIGN, { action_id: action.action_id, step: step.id }));
         item.append(" ", sign);
       }
       return item;
@@ -119,7 +120,7 @@ export class JointPanel {
       const reject = el("button", { type: "button", className: "btn danger small", textContent: "Reject…" });
       reject.addEventListener("click", () => {
         const reason = window.prompt("Why is this action rejected?");
-        if (reason?.trim()) this.#signaling.send("action.reject", { action_id: action.action_id, reason: reason.trim() });
+        if (reason?.trim()) this.#signaling.send(MSG.ACTION_REJECT, { action_id: action.action_id, reason: reason.trim() });
       });
       row.append(reject);
     }

@@ -1,16 +1,20 @@
 // The specialist console: status, queues, incoming call (ring, countdown,
 // accept/decline), the call itself, then the wrap-up form.
 
-import { api, ApiError, el, formatSeconds, logout } from "./api.js";
+import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
-import { MediaError, openCameraAndMicrophone } from "./media.js";
+import { consoleI18n } from "./console-strings.js";
+import { $, el } from "./dom.js";
+import { formatWait } from "./i18n.js";
+import { openCameraAndMicrophone } from "./media.js";
+import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { Ringer } from "./ring.js";
-import { SignalingClient, storageSlot } from "./signaling.js";
+import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
-const $ = (id) => document.getElementById(id);
 const STATUS_LABELS = {
   available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
 };
@@ -30,15 +34,10 @@ const STATUS_REASONS = {
   missed_offers: "You missed several calls in a row and were set to Away.",
   wrapup_timeout: "Wrap-up time is over; you are available again.",
 };
-const MEDIA_MESSAGES = {
-  "media.denied": "Camera or microphone permission was denied: allow them for this site, then reload.",
-  "media.missing": "No camera or microphone found: callers will not see or hear you.",
-  "media.busy": "The camera or microphone is used by another program.",
-  "media.insecure": "This page is not served over HTTPS, so the camera cannot be used.",
-  "media.failed": "The camera or microphone could not be started.",
-};
 
 const ringer = new Ringer();
+const i18n = consoleI18n();
+const t = (key, params) => i18n.t(key, params);
 const state = {
   me: null,
   status: "away",
@@ -47,6 +46,7 @@ const state = {
   countdown: null,
   callId: null,
   wrapupSession: null,
+  waiting: { count: 0, longestAt: 0 },
 };
 
 const signaling = new SignalingClient({
@@ -67,6 +67,7 @@ const stage = new RemoteStage({
 const chat = new ChatPanel({
   root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
 });
+const invite = new InvitePanel({ signaling, t });
 globalThis.vwin = { signaling, media, ringer };
 
 function showPanel(name) {
@@ -81,8 +82,7 @@ async function ensureMedia() {
     $("self-video").srcObject = state.localStream;
     $("media-warning").textContent = "";
   } catch (err) {
-    $("media-warning").textContent = MEDIA_MESSAGES[err instanceof MediaError ? err.key : "media.failed"] ??
-      MEDIA_MESSAGES["media.failed"];
+    $("media-warning").textContent = t(mediaErrorMessageKey(err));
   }
   return state.localStream;
 }
@@ -109,12 +109,14 @@ function renderStatus(status, reason = "") {
 async function setStatus(status) {
   ringer.unlock();
   if (status === "available") await ensureMedia();
-  if (!signaling.send("agent.status", { status })) $("idle-note").textContent = "Not connected, try again.";
+  if (!signaling.send(MSG.AGENT_STATUS, { status })) $("idle-note").textContent = "Not connected, try again.";
 }
 
 function renderQueues(queues) {
   const skills = state.me?.skills ?? {};
   const mine = Object.keys(skills).length ? queues.filter((q) => q.id in skills) : queues;
+  invite.setQueues(queues);
+  showWaiting(mine);
   $("queue-rows").replaceChildren(...mine.map((q) => el("tr", { dataset: { queue: q.id } },
     el("th", { scope: "row", textContent: q.name }),
     el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : "closed" }),
@@ -124,6 +126,27 @@ function renderQueues(queues) {
   if (mine.length === 0) {
     $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: "No queues." })));
   }
+}
+
+/** Calls waiting in my queues, on every panel; the longest wait keeps counting between updates. */
+function showWaiting(mine) {
+  const waiting = mine.reduce((n, q) => n + (q.waiting ?? 0), 0);
+  const longest = Math.max(0, ...mine.filter((q) => q.waiting).map((q) => q.longest_wait_s ?? 0));
+  state.waiting = { count: waiting, longestAt: Date.now() - longest * 1000 };
+  renderWaiting();
+}
+
+function renderWaiting() {
+  const summary = $("waiting-summary");
+  const { count, longestAt } = state.waiting;
+  summary.hidden = false;
+  summary.dataset.waiting = String(count);
+  if (!count) {
+    summary.textContent = t("waiting.none");
+    return;
+  }
+  const wait = formatWait(i18n, (Date.now() - longestAt) / 1000);
+  summary.textContent = t("waiting.some", { n: count, wait });
 }
 
 // ---- incoming call -------------------------------------------------------------------
@@ -140,6 +163,8 @@ function onOffered(offer) {
   unsettledOffers.add(offerKey(offer));
   state.offer = offer;
   const site = offer.terminal.site;
+  $("offer-invitation").hidden = !offer.joins;
+  $("offer-invitation").textContent = offer.joins ? t(offer.transfer ? "offer.transfer" : "offer.invited") : "";
   const enterprise = offer.enterprise;
   $("offer-queue").textContent = offer.overflow_from ? `${offer.queue} (overflow from ${offer.overflow_from})` : offer.queue;
   $("offer-site").textContent = `${site.name} (${site.kind})`;
@@ -172,7 +197,7 @@ async function answer(accept) {
   if (!offer) return;
   stopRinging();
   if (accept) await ensureMedia();
-  signaling.send(accept ? "call.accept" : "call.decline",
+  signaling.send(accept ? MSG.CALL_ACCEPT : MSG.CALL_DECLINE,
     { call_id: offer.call_id, offer: offer.offer });
   if (!accept) showPanel("idle");
 }
@@ -202,6 +227,8 @@ function onConnected(message) {
   $("recording-notice").hidden = !message.recording;
   if (!message.resumed) $("media-state").textContent = "Connecting video…";
   chat.open(message.call_id, message.you, { keep: message.resumed });
+  invite.open(message.call_id);
+  if (!message.resumed) showDocument(false);
   showPanel("call");
   $("hang-up").focus();
 }
@@ -210,6 +237,9 @@ function onEnded(message) {
   if (message.call_id !== state.callId) return;
   state.callId = null;
   chat.close();
+  invite.close();
+  enlarge(false);
+  showDocument(false);
   stage.clear();
   openWrapup(message.session_id);
 }
@@ -231,7 +261,7 @@ function saveWrapup(event) {
     $("wrapup-status").textContent = "Choose an outcome first.";
     return;
   }
-  const sent = signaling.send("session.wrapup", {
+  const sent = signaling.send(MSG.SESSION_WRAPUP, {
     session_id: state.wrapupSession, outcome, notes: $("wrapup-notes").value,
   });
   $("wrapup-status").textContent = sent ? "Saving…" : "Not connected; try again in a moment.";
@@ -239,7 +269,7 @@ function saveWrapup(event) {
 
 function finishWrapup() {
   state.wrapupSession = null;
-  signaling.send("agent.wrapup_done", {});
+  signaling.send(MSG.AGENT_WRAPUP_DONE, {});
   showPanel("idle");
 }
 
@@ -261,6 +291,20 @@ function onError(message) {
   else $("idle-note").textContent = text;
 }
 
+// ---- the remote video: enlarge it, and say when the visitor shows a document ----------
+
+function enlarge(on) {
+  $("call-panel").dataset.enlarged = String(on);
+  $("enlarge-video").setAttribute("aria-pressed", String(on));
+  $("enlarge-video").textContent = t(on ? "call.shrink" : "call.enlarge");
+}
+
+function showDocument(on) {
+  $("document-notice").hidden = !on;
+  $("document-notice").textContent = on ? t("call.document") : "";
+  $("call-panel").dataset.document = String(on);
+}
+
 function showConnection({ state: connection }) {
   const banner = $("conn-state");
   banner.hidden = connection === "open";
@@ -270,6 +314,10 @@ function showConnection({ state: connection }) {
 }
 
 async function main() {
+  if (!mediaAvailable()) {
+    $("insecure-warning").textContent = t("media.insecure");
+    $("insecure-warning").hidden = false;
+  }
   $("logout").addEventListener("click", () => {
     signaling.stop();
     logout();
@@ -279,22 +327,31 @@ async function main() {
   $("accept-call").addEventListener("click", () => answer(true));
   $("decline-call").addEventListener("click", () => answer(false));
   $("hang-up").addEventListener("click", () => {
-    if (state.callId) signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId) signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("wrapup-form").addEventListener("submit", saveWrapup);
   $("wrapup-skip").addEventListener("click", finishWrapup);
+  $("enlarge-video").addEventListener("click", () => enlarge($("call-panel").dataset.enlarged !== "true"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && $("call-panel").dataset.enlarged === "true") enlarge(false);
+  });
+  enlarge(false);
+  setInterval(() => state.waiting.count && renderWaiting(), 1000);
+  media.on("remote-status", ({ participant, status }) => {
+    if (participant.role === "terminal" && "document" in status) showDocument(Boolean(status.document));
+  });
   media.on("peer-state", ({ state: pcState }) => {
     $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
   });
   signaling.on("state", showConnection);
-  signaling.on("agent.status", (m) => renderStatus(m.status, m.reason));
-  signaling.on("queue.status", (m) => renderQueues(m.queues));
-  signaling.on("call.offered", onOffered);
-  signaling.on("call.withdrawn", onWithdrawn);
-  signaling.on("call.connected", onConnected);
-  signaling.on("call.ended", onEnded);
-  signaling.on("saved", onSaved);
-  signaling.on("error", onError);
+  signaling.on(MSG.AGENT_STATUS, (m) => renderStatus(m.status, m.reason));
+  signaling.on(MSG.QUEUE_STATUS, (m) => renderQueues(m.queues));
+  signaling.on(MSG.CALL_OFFERED, onOffered);
+  signaling.on(MSG.CALL_WITHDRAWN, onWithdrawn);
+  signaling.on(MSG.CALL_CONNECTED, onConnected);
+  signaling.on(MSG.CALL_ENDED, onEnded);
+  signaling.on(MSG.SAVED, onSaved);
+  signaling.on(MSG.ERROR, onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
   signaling.on("stopped", ({ why, reason }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");

@@ -1,6 +1,7 @@
 // The kiosk home screen: one big button per queue with its live figures, and
 // the optional enterprise name + USCC (check character validated as typed).
 
+import { $, el } from "./dom.js";
 import { formatWait } from "./i18n.js";
 import { QUEUE_NAMES } from "./kiosk-strings.js";
 import { usccError } from "./uscc.js";
@@ -21,10 +22,10 @@ export class KioskHome {
   constructor({ i18n, onChoose }) {
     this.#i18n = i18n;
     this.#onChoose = onChoose;
-    this.#list = document.getElementById("queue-list");
-    this.#name = document.getElementById("ent-name");
-    this.#uscc = document.getElementById("ent-uscc");
-    this.#hint = document.getElementById("uscc-hint");
+    this.#list = $("queue-list");
+    this.#name = $("ent-name");
+    this.#uscc = $("ent-uscc");
+    this.#hint = $("uscc-hint");
     this.#uscc.addEventListener("input", () => {
       const upper = this.#uscc.value.toUpperCase().replace(/\s+/g, "");
       if (upper !== this.#uscc.value) this.#uscc.value = upper;
@@ -67,25 +68,14 @@ export class KioskHome {
   render() {
     const t = (key, params) => this.#i18n.t(key, params);
     if (this.#queues.length === 0) {
-      const empty = document.createElement("p");
-      empty.className = "lead";
-      empty.textContent = t("home.noQueues");
-      this.#list.replaceChildren(empty);
+      this.#list.replaceChildren(el("p", { className: "lead", textContent: t("home.noQueues") }));
       return;
     }
     this.#list.replaceChildren(...this.#queues.map((queue) => {
       const status = this.#status.get(queue.id);
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "queue-btn";
-      button.dataset.queue = queue.id;
-      const name = document.createElement("span");
-      name.className = "q-name";
-      name.textContent = this.queueName(queue.id);
-      const meta = document.createElement("span");
-      meta.className = "q-meta";
-      meta.textContent = this.#describe(status);
-      button.append(name, meta);
+      const button = el("button", { type: "button", className: "queue-btn", dataset: { queue: queue.id } },
+        el("span", { className: "q-name", textContent: this.queueName(queue.id) }),
+        el("span", { className: "q-meta", textContent: this.#describe(status) }));
       button.disabled = status ? !status.open : false;
       button.addEventListener("click", () => this.#choose(queue.id));
       return button;

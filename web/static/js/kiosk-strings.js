@@ -1,5 +1,7 @@
 // Kiosk wording, Simplified Chinese first (the fallback), then English.
 
+import { MEDIA_MESSAGES } from "./media-errors.js";
+
 const zh = {
   "app.title": "虚拟窗口",
   "logo.label": "虚拟窗口（工作人员：长按 3 秒重置终端）",
@@ -69,13 +71,6 @@ const zh = {
   "ended.lost": "连接已断开，本次通话已结束。",
   "error.title": "出现问题",
   "error.generic": "操作未能完成：{message}",
-  "media.title": "无法使用摄像头或麦克风",
-  "media.denied": "摄像头或麦克风的使用权限被拒绝。请工作人员在浏览器设置中允许本页面使用摄像头和麦克风。",
-  "media.missing": "未检测到摄像头或麦克风。请工作人员检查设备连接。",
-  "media.busy": "摄像头或麦克风正被其他程序占用。请关闭其他程序后重试。",
-  "media.failed": "摄像头或麦克风无法启动。请联系工作人员。",
-  "media.insecure": "本页面未通过安全连接（HTTPS）打开，无法使用摄像头。请联系工作人员。",
-  "media.noDocumentSource": "没有可用于展示材料的第二摄像头或屏幕共享。",
   "reset.title": "重置终端？",
   "reset.text": "将清除本机保存的设备令牌，终端需要重新设置。",
   "reset.confirm": "确认重置",
@@ -151,13 +146,6 @@ const en = {
   "ended.lost": "The connection was lost and the call has ended.",
   "error.title": "Something went wrong",
   "error.generic": "That did not work: {message}",
-  "media.title": "Camera or microphone unavailable",
-  "media.denied": "Permission to use the camera or microphone was denied. Staff: allow camera and microphone for this page in the browser settings.",
-  "media.missing": "No camera or microphone was found. Staff: please check that they are connected.",
-  "media.busy": "The camera or microphone is in use by another program. Close it and try again.",
-  "media.failed": "The camera or microphone could not be started. Please ask staff for help.",
-  "media.insecure": "This page was not opened over a secure connection (HTTPS), so the camera cannot be used. Please ask staff for help.",
-  "media.noDocumentSource": "No second camera or screen sharing is available to show documents.",
   "reset.title": "Reset this terminal?",
   "reset.text": "This clears the device token stored here; the terminal must be set up again.",
   "reset.confirm": "Reset",
@@ -173,4 +161,7 @@ export const QUEUE_NAMES = {
   },
 };
 
-export const KIOSK_STRINGS = { "zh-CN": zh, en };
+export const KIOSK_STRINGS = {
+  "zh-CN": { ...zh, ...MEDIA_MESSAGES["zh-CN"] },
+  en: { ...en, ...MEDIA_MESSAGES.en },
+};

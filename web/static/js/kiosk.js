@@ -3,11 +3,13 @@
 
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { $ } from "./dom.js";
 import { formatWait, I18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
 import { KIOSK_STRINGS } from "./kiosk-strings.js";
-import { MediaError, openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
-import { SignalingClient, storageSlot } from "./signaling.js";
+import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
+import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
+import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
 const TOKEN_KEY = "vwin.deviceToken";
@@ -17,9 +19,11 @@ const LANG_KEY = "vwin.lang";
 const RESET_HOLD_MS = 3000;
 /** After "thank you", and on an idle rating screen, go back home. */
 const THANKS_MS = 5000;
-const RATING_IDLE_MS = 90_000;
+/** `[kiosk] idle_reset_s`: this long without a touch, the kiosk forgets the visitor. */
+const IDLE_RESET_MS = (Number(document.body.dataset.idleResetS) || 90) * 1000;
+/** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
+const IDLE_SCREENS = new Set(["home", "rating", "message"]);
 
-const $ = (id) => document.getElementById(id);
 const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
 const t = (key, params) => i18n.t(key, params);
 
@@ -35,6 +39,7 @@ const state = {
   sessionId: null,
   rating: 0,
   homeTimer: null,
+  idleTimer: null,
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
@@ -46,6 +51,7 @@ function show(screen) {
   }
   document.body.dataset.screen = screen;
   clearTimeout(state.homeTimer);
+  restartIdle();
 }
 
 function showMessage(titleKey, text) {
@@ -60,6 +66,36 @@ function goHome() {
   state.sessionId = null;
   home.reset();
   show("home");
+}
+
+/** The visitor has gone (call over, rated, or idle): clear every field, back to Chinese, home. */
+function forgetVisitor() {
+  state.chat?.clear();
+  state.rating = 0;
+  $("rating-comment").value = "";
+  $("rating-status").textContent = "";
+  $("message-text").textContent = "";
+  $("uscc-hint").classList.remove("error");
+  i18n.setLang("zh-CN");
+  localStorage.removeItem(LANG_KEY);
+  if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+  goHome();
+}
+
+/** The idle clock restarts on every touch or key and every change of screen. */
+function restartIdle() {
+  clearTimeout(state.idleTimer);
+  state.idleTimer = setTimeout(() => {
+    if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
+    else restartIdle();
+  }, IDLE_RESET_MS);
+}
+
+function watchIdle() {
+  for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
+    document.addEventListener(type, restartIdle, { capture: true, passive: true });
+  }
+  restartIdle();
 }
 
 // ---- media --------------------------------------------------------------------
@@ -86,7 +122,7 @@ function releaseMedia() {
 
 function showMediaError(err) {
   releaseMedia();
-  showMessage("media.title", t(err instanceof MediaError ? err.key : "media.failed"));
+  showMessage("media.title", t(mediaErrorMessageKey(err)));
 }
 
 async function toggleDocument() {
@@ -94,6 +130,7 @@ async function toggleDocument() {
     state.documentTrack.stop();
     state.documentTrack = null;
     await state.media.sendVideo(null);
+    state.media.setStatus({ document: false });
     $("self-video").srcObject = state.localStream;
     $("show-document").textContent = t("call.showDocument");
     return;
@@ -105,10 +142,11 @@ async function toggleDocument() {
       if (state.documentTrack === track) toggleDocument();
     });
     await state.media.sendVideo(track);
+    state.media.setStatus({ document: true });
     $("self-video").srcObject = new MediaStream([track]);
     $("show-document").textContent = t("call.showCamera");
   } catch (err) {
-    $("media-state").textContent = t(err instanceof MediaError ? err.key : "media.failed");
+    $("media-state").textContent = t(mediaErrorMessageKey(err));
   }
 }
 
@@ -123,7 +161,7 @@ async function requestCall(queue, enterprise) {
   }
   const fields = { queue };
   if (enterprise) fields.enterprise = enterprise;
-  if (!state.signaling.send("call.request", fields)) {
+  if (!state.signaling.send(MSG.CALL_REQUEST, fields)) {
     showMessage("error.title", t("chat.failed"));
     return;
   }
@@ -163,7 +201,7 @@ function onEnded(message) {
   if (message.session_id && state.sessionId === message.session_id) {
     openRating();
   } else {
-    goHome();
+    forgetVisitor();
   }
 }
 
@@ -193,7 +231,6 @@ function openRating() {
   $("rating-status").textContent = "";
   renderStars();
   show("rating");
-  state.homeTimer = setTimeout(goHome, RATING_IDLE_MS);
 }
 
 function renderStars() {
@@ -224,14 +261,14 @@ function submitRating(event) {
   const comment = $("rating-comment").value.trim();
   const fields = { session_id: state.sessionId, score: state.rating };
   if (comment) fields.comment = comment;
-  if (!state.signaling.send("session.rate", fields)) $("rating-status").textContent = t("rating.failed");
+  if (!state.signaling.send(MSG.SESSION_RATE, fields)) $("rating-status").textContent = t("rating.failed");
 }
 
 function onSaved(message) {
   if (message.what !== "rating" || state.screen !== "rating") return;
   $("rating-status").textContent = t("rating.thanks");
   clearTimeout(state.homeTimer);
-  state.homeTimer = setTimeout(goHome, THANKS_MS);
+  state.homeTimer = setTimeout(forgetVisitor, THANKS_MS);
 }
 
 // ---- connection -------------------------------------------------------------------
@@ -276,20 +313,20 @@ function connect(token) {
     $("media-state").textContent = pcState === "connected" ? "" : t("call.connectingMedia");
   });
   signaling.on("state", showConnection);
-  signaling.on("welcome", onWelcome);
-  signaling.on("queue.status", (m) => home.setStatus(m.queues));
-  signaling.on("call.queued", onQueued);
-  signaling.on("call.position", showPosition);
-  signaling.on("call.requeued", (m) => {
+  signaling.on(MSG.WELCOME, onWelcome);
+  signaling.on(MSG.QUEUE_STATUS, (m) => home.setStatus(m.queues));
+  signaling.on(MSG.CALL_QUEUED, onQueued);
+  signaling.on(MSG.CALL_POSITION, showPosition);
+  signaling.on(MSG.CALL_REQUEUED, (m) => {
     state.media.closePeers();
     onQueued(m);
     $("waiting-note").textContent = t("waiting.requeued");
   });
-  signaling.on("call.rejected", onRejected);
-  signaling.on("call.connected", onConnected);
-  signaling.on("call.ended", onEnded);
-  signaling.on("saved", onSaved);
-  signaling.on("error", onServerError);
+  signaling.on(MSG.CALL_REJECTED, onRejected);
+  signaling.on(MSG.CALL_CONNECTED, onConnected);
+  signaling.on(MSG.CALL_ENDED, onEnded);
+  signaling.on(MSG.SAVED, onSaved);
+  signaling.on(MSG.ERROR, onServerError);
   signaling.on("unauthorized", () => {
     if (signaling.welcome) return showMessage("error.title", t("setup.rejected"));
     localStorage.removeItem(TOKEN_KEY);
@@ -322,8 +359,8 @@ function setUpResetGesture() {
     if ($("reset-dialog").returnValue !== "reset") return;
     // End the visitor's call or place in the queue now: a socket that just closes keeps
     // them for the resume grace, ringing a specialist for a kiosk that will never return.
-    if (state.callId && state.screen === "call") state.signaling.send("call.hangup", { call_id: state.callId });
-    if (state.callId && state.screen === "waiting") state.signaling.send("call.cancel", { call_id: state.callId });
+    if (state.callId && state.screen === "call") state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
+    if (state.callId && state.screen === "waiting") state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
     state.signaling?.forgetResume();
     state.signaling?.stop();
     state.media?.dispose();
@@ -336,12 +373,15 @@ function setUpResetGesture() {
 
 function main() {
   i18n.apply();
+  // Say it before anyone taps a matter: outside a secure context no camera can work.
+  $("insecure-warning").hidden = mediaAvailable();
   i18n.on("change", (lang) => localStorage.setItem(LANG_KEY, lang));
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
     if (state.screen === "rating") renderStars();
   });
   setUpResetGesture();
+  watchIdle();
   $("setup-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("device-token").value.trim();
@@ -352,15 +392,15 @@ function main() {
     connect(token);
   });
   $("cancel-call").addEventListener("click", () => {
-    if (state.callId) state.signaling.send("call.cancel", { call_id: state.callId });
+    if (state.callId) state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
     goHome();
   });
   $("hang-up").addEventListener("click", () => {
-    if (state.callId) state.signaling.send("call.hangup", { call_id: state.callId });
+    if (state.callId) state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("show-document").addEventListener("click", () => toggleDocument());
   $("rating-form").addEventListener("submit", submitRating);
-  $("rating-skip").addEventListener("click", goHome);
+  $("rating-skip").addEventListener("click", forgetVisitor);
   $("message-home").addEventListener("click", () => {
     if (state.signaling?.state === "closed") window.location.reload();
     else goHome();

@@ -1,6 +1,7 @@
 // The sign-in form: POST /api/login with fetch; the server sets the cookies.
 
 import { api, ApiError } from "./api.js";
+import { $ } from "./dom.js";
 
 const HOME_BY_ROLE = { specialist: "/console", manager: "/manage" };
 
@@ -13,7 +14,7 @@ function safeNext() {
 async function signIn(event) {
   event.preventDefault();
   const form = event.currentTarget;
-  const error = document.getElementById("login-error");
+  const error = $("login-error");
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
@@ -36,4 +37,4 @@ async function signIn(event) {
   }
 }
 
-document.getElementById("login-form").addEventListener("submit", signIn);
+$("login-form").addEventListener("submit", signIn);

@@ -1,9 +1,9 @@
 // Joint actions for the managers: filter by type, state and period; each row
 // shows who signed which department's step.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 
 function row(a) {
   const steps = a.steps.map((s) => `${s.department}: ${s.signed_by ?? "—"}`).join("; ");

@@ -2,14 +2,12 @@
 // on every change), rendered into the KPI strip, the queue table and an SVG
 // chart of today's waits per hour. No polling, no chart library.
 
-import { el, formatSeconds, logout } from "./api.js";
+import { formatSeconds, logout } from "./api.js";
+import { $, el, svg } from "./dom.js";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
 const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 80, right: 8 };
 /** Service level below this share of calls answered within target is flagged. */
 const SERVICE_LEVEL_GOAL = 80;
-
-const $ = (id) => document.getElementById(id);
 
 function sum(queues, pick) {
   return queues.reduce((total, q) => total + (pick(q) ?? 0), 0);
@@ -53,13 +51,6 @@ function renderQueues(queues) {
   ));
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: "No queues configured." })));
   $("queue-rows").replaceChildren(...rows);
-}
-
-function svg(tag, attrs, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function renderChart(hourly, target) {

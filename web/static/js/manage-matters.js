@@ -1,9 +1,9 @@
 // Pending matters for the managers: open / overdue by department with the
 // on-time rate, the list with due dates, and the state changes.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const NEXT = { open: ["in_progress", "escalated", "resolved"], in_progress: ["resolved", "escalated"], escalated: ["in_progress", "resolved"], resolved: [] };
 
 function departmentRow(d) {

@@ -1,24 +1,16 @@
 // Managers' reports: a period and a dimension, the figures as a table, two SVG
 // bar charts and the CSV link for the same query. No chart library.
 
-import { api, el, formatSeconds, logout } from "./api.js";
+import { api, formatSeconds, logout } from "./api.js";
+import { $, el, svg } from "./dom.js";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
 const CHART = { width: 600, height: 240, top: 16, bottom: 40, left: 56, right: 8 };
-const $ = (id) => document.getElementById(id);
 
 function query() {
   const params = new URLSearchParams({ by: $("r-by").value });
   if ($("r-from").value) params.set("from", $("r-from").value);
   if ($("r-to").value) params.set("to", $("r-to").value);
   return params.toString();
-}
-
-function svg(tag, attrs, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 /** Paired bars per row: series = [[pick, className, label], ...]. */

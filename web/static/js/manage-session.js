@@ -2,10 +2,10 @@
 // wrap-up and rating, from GET /api/sessions/{id}; the recordings play side by
 // side on one timeline (recording-player.js).
 
-import { api, el, formatDateTime, formatSeconds, logout } from "./api.js";
+import { api, formatDateTime, formatSeconds, logout } from "./api.js";
+import { $, el } from "./dom.js";
 import { mountRecordings } from "./recording-player.js";
 
-const $ = (id) => document.getElementById(id);
 const OUTCOMES = { resolved: "Resolved", follow_up: "Follow-up needed", referred: "Referred" };
 const HIDDEN_DATA = new Set(["text"]);
 

@@ -1,9 +1,9 @@
 // Sessions list: the filter form is the URL (shareable, back button works),
 // rows come from /api/sessions with cursor pagination, CSV uses the same filters.
 
-import { api, el, formatDateTime, formatSeconds, logout } from "./api.js";
+import { api, formatDateTime, formatSeconds, logout } from "./api.js";
+import { $, el } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 50;
 const OUTCOMES = { resolved: "Resolved", follow_up: "Follow-up", referred: "Referred" };
 

@@ -1,9 +1,9 @@
 // Sites and terminals: online/offline and last seen, create a terminal (its
 // device token is shown once, here), revoke one, create a site.
 
-import { api, el, formatDateTime, logout } from "./api.js";
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 
 function status(text) {
   $("sites-status").textContent = text;

@@ -6,11 +6,20 @@
 // own tracks while answering. Either side may renegotiate later (ICE restart,
 // new tracks) and glare resolves itself: the polite side rolls back.
 // A recorder is just a PeerSession with direction "sendonly".
+//
+// Between a console and a kiosk the console's first offer also opens a small data
+// channel, "vwin-status", on which each side says what it is sending (the kiosk:
+// a document instead of its camera). It is part of the first negotiation, so showing
+// a document later never renegotiates.
 
 import { Emitter } from "./emitter.js";
+import { MSG } from "./signaling.js";
 
 /** A "disconnected" ICE state often heals alone; restart only if it lasts this long. */
 const DISCONNECTED_GRACE_MS = 2500;
+const STATUS_CHANNEL = "vwin-status";
+/** A status is a few flags; anything longer is not ours. */
+const STATUS_MAX_BYTES = 1024;
 
 export class PeerSession extends Emitter {
   #signaling;
@@ -21,14 +30,16 @@ export class PeerSession extends Emitter {
   #chain = Promise.resolve();
   #disconnectTimer = null;
   #closed = false;
+  #statusChannel = null;
 
   /**
    * options: signaling (SignalingClient), callId, remote {id, role, name},
    * initiator (bool), iceServers, localStream (may be null), direction
-   * ("sendrecv" | "sendonly"), iceRestart (false for peers that cannot do it).
+   * ("sendrecv" | "sendonly"), iceRestart (false for peers that cannot do it),
+   * statusChannel (the initiator opens "vwin-status" in its first offer).
    */
   constructor({ signaling, callId, remote, initiator, iceServers = [], localStream = null,
-    direction = "sendrecv", iceRestart = true }) {
+    direction = "sendrecv", iceRestart = true, statusChannel = false }) {
     super();
     this.#signaling = signaling;
     this.callId = callId;
@@ -46,6 +57,32 @@ export class PeerSession extends Emitter {
     this.pc.addEventListener("iceconnectionstatechange", () => this.#onIceState());
     this.pc.addEventListener("connectionstatechange", () => {
       this.emit("connectionstate", this.pc.connectionState);
+    });
+    this.pc.addEventListener("datachannel", ({ channel }) => {
+      if (channel.label === STATUS_CHANNEL) this.#bindStatus(channel);
+    });
+    if (statusChannel && initiator) this.#bindStatus(this.pc.createDataChannel(STATUS_CHANNEL));
+  }
+
+  /** Tell the remote what we send (e.g. {document: true}); false if the channel is not open. */
+  sendStatus(status) {
+    if (this.#statusChannel?.readyState !== "open") return false;
+    this.#statusChannel.send(JSON.stringify(status));
+    return true;
+  }
+
+  #bindStatus(channel) {
+    this.#statusChannel = channel;
+    channel.addEventListener("open", () => this.emit("status-open", this));
+    channel.addEventListener("message", ({ data }) => {
+      if (typeof data !== "string" || data.length > STATUS_MAX_BYTES) return;
+      let status;
+      try {
+        status = JSON.parse(data);
+      } catch {
+        return;
+      }
+      if (status && typeof status === "object" && !Array.isArray(status)) this.emit("status", status);
     });
   }
 
@@ -79,6 +116,11 @@ export class PeerSession extends Emitter {
     if (this.#closed || !this.iceRestart) return;
     console.info(`ICE restart towards ${this.remote.id}`);
     this.pc.restartIce();
+  }
+
+  /** Fresh TURN credentials (`ice.servers`): either side's next ICE restart gathers with them. */
+  useIceServers(iceServers) {
+    if (!this.#closed) this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
   }
 
   /** Switch what we send on the video sender without renegotiation (null = send nothing). */
@@ -178,14 +220,14 @@ export class PeerSession extends Emitter {
 
   #sendDescription() {
     const { type, sdp } = this.pc.localDescription;
-    this.#signaling.send("rtc.description", {
+    this.#signaling.send(MSG.RTC_DESCRIPTION, {
       call_id: this.callId, to: this.remote.id, description: { type, sdp },
     });
   }
 
   #onIceCandidate(candidate) {
     if (!candidate || !candidate.candidate) return;
-    this.#signaling.send("rtc.candidate", {
+    this.#signaling.send(MSG.RTC_CANDIDATE, {
       call_id: this.callId, to: this.remote.id, candidate: candidate.toJSON(),
     });
   }

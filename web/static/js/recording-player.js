@@ -6,7 +6,8 @@
 // drifts more than DRIFT_S from the clock is put back. A gap between segments (a recorder
 // was lost) shows as a paused, dimmed video.
 
-import { el, formatSeconds } from "./api.js";
+import { formatSeconds } from "./api.js";
+import { el } from "./dom.js";
 
 const DRIFT_S = 0.25;
 const TICK_MS = 200;

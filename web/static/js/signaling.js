@@ -4,19 +4,75 @@
 // every 10 s, reconnection with backoff, and an event-emitter API (one event
 // per message type plus "state", "welcome", "message", "unauthorized", and
 // "stopped" when the server closed with a code that makes retrying pointless).
-// PeerSession (peer.js) and CallMedia (call.js) build the calls on top of it.
+// PeerSession (peer.js) and CallMedia (call.js) build the calls on top of it;
+// MSG names every message type for all of them.
 
 import { Emitter } from "./emitter.js";
 
-export { Emitter } from "./emitter.js";
-export { PeerSession } from "./peer.js";
+/**
+ * The protocol's message types (signaling/messages.py, docs/protocol.md), one name each:
+ * pages send and listen with these, never with string literals (a test checks the list).
+ */
+export const MSG = Object.freeze({
+  HELLO: "hello",
+  PING: "ping",
+  CALL_REQUEST: "call.request",
+  CALL_CANCEL: "call.cancel",
+  AGENT_STATUS: "agent.status",
+  CALL_ACCEPT: "call.accept",
+  CALL_DECLINE: "call.decline",
+  CALL_HANGUP: "call.hangup",
+  AGENT_WRAPUP_DONE: "agent.wrapup_done",
+  CALL_INVITE: "call.invite",
+  CALL_TRANSFER: "call.transfer",
+  RTC_DESCRIPTION: "rtc.description",
+  RTC_CANDIDATE: "rtc.candidate",
+  CHAT_SEND: "chat.send",
+  SESSION_RATE: "session.rate",
+  SESSION_WRAPUP: "session.wrapup",
+  ACTION_START: "action.start",
+  ACTION_SIGN: "action.sign",
+  ACTION_REJECT: "action.reject",
+  WELCOME: "welcome",
+  ERROR: "error",
+  PONG: "pong",
+  QUEUE_STATUS: "queue.status",
+  CALL_QUEUED: "call.queued",
+  CALL_POSITION: "call.position",
+  CALL_REJECTED: "call.rejected",
+  CALL_REQUEUED: "call.requeued",
+  CALL_OFFERED: "call.offered",
+  CALL_WITHDRAWN: "call.withdrawn",
+  CALL_CONNECTED: "call.connected",
+  CALL_ENDED: "call.ended",
+  CHAT_MESSAGE: "chat.message",
+  INVITATION: "invitation",
+  PARTICIPANT_RECONNECTED: "participant.reconnected",
+  SAVED: "saved",
+  ACTION_UPDATED: "action.updated",
+  PARTICIPANT_JOINED: "participant.joined",
+  PARTICIPANT_LEFT: "participant.left",
+  ICE_SERVERS: "ice.servers",
+});
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
 const PING_INTERVAL_MS = 10_000;
 /** No frame at all for this long means the socket is dead even if TCP has not noticed. */
 const SILENCE_LIMIT_MS = 25_000;
-/** Reconnect delays; the last one repeats. Short first steps: outages are usually brief. */
-const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
+/**
+ * Reconnect delays double from 0.5 s up to 5 s: outages are usually brief, and after
+ * a server restart a kiosk must be back within a few seconds of the server answering.
+ * Each delay is drawn between half and all of its step, so a room of kiosks that lost
+ * the server together does not knock on its door together.
+ */
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_CAP_MS = 5000;
+
+/** The delay before reconnection attempt `attempt` (0, 1, ...); `random` in [0, 1). */
+export function backoffDelay(attempt, random = Math.random()) {
+  const step = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** Math.min(attempt, 16));
+  return step / 2 + random * (step / 2);
+}
 /** Close codes after which retrying cannot help (server/ws.py, signaling/memory.py). */
 const FINAL_CLOSE_CODES = new Map([
   [4401, "unauthorized"], // bad, expired or revoked credentials
@@ -135,7 +191,7 @@ export class SignalingClient extends Emitter {
       const hello = { token };
       const resume = this.#resume.get();
       if (resume) hello.resume = resume;
-      ws.send(JSON.stringify({ type: "hello", ...hello }));
+      ws.send(JSON.stringify({ type: MSG.HELLO, ...hello }));
     });
     ws.addEventListener("message", (event) => this.#onFrame(ws, event.data));
     ws.addEventListener("close", (event) => this.#onClose(ws, event));
@@ -151,7 +207,7 @@ export class SignalingClient extends Emitter {
       console.warn("ignoring a frame that is not JSON");
       return;
     }
-    if (message.type === "welcome") {
+    if (message.type === MSG.WELCOME) {
       this.#welcome = message;
       this.#resume.set(message.resume);
       this.#attempt = 0;
@@ -160,7 +216,11 @@ export class SignalingClient extends Emitter {
       this.emit("welcome", message);
       return;
     }
-    if (message.type === "error" && message.code === "unauthorized") {
+    if (message.type === MSG.ICE_SERVERS && this.#welcome) {
+      // Fresh TURN credentials: new peers and the next ICE restart use them.
+      this.#welcome = { ...this.#welcome, ice_servers: message.ice_servers };
+    }
+    if (message.type === MSG.ERROR && message.code === "unauthorized") {
       this.#resume.set(null);
     }
     this.emit(message.type, message);
@@ -184,11 +244,10 @@ export class SignalingClient extends Emitter {
   }
 
   #scheduleReconnect() {
-    const base = BACKOFF_MS[Math.min(this.#attempt, BACKOFF_MS.length - 1)];
+    const delay = backoffDelay(this.#attempt);
     this.#attempt += 1;
-    const jitter = Math.random() * base * 0.3;
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#connect(), base + jitter);
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
   #reconnectNow() {
@@ -213,7 +272,7 @@ export class SignalingClient extends Emitter {
         this.#drop("no frame from the server");
         return;
       }
-      this.send("ping");
+      this.send(MSG.PING);
     }, PING_INTERVAL_MS);
   }
 

@@ -4,7 +4,7 @@
 // get small captioned tiles. When the main party leaves (a transfer), the next one
 // that is still there takes the large video.
 
-import { el } from "./api.js";
+import { el } from "./dom.js";
 
 export class RemoteStage {
   #main;

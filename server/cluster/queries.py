@@ -1,0 +1,40 @@
+"""The queries of the Redis router (`RoutingQueries`): scripts that read and change
+nothing, so that a position or a queue's figures are read in one consistent moment.
+
+Each runs after `scripts.PRELUDE`.
+"""
+
+from __future__ import annotations
+
+POSITION = """
+local c = k("c", ARGV[4])
+if redis.call("EXISTS", c) == 0 or not waiting_state(c) then return false end
+return redis.call("ZRANK", k("w", hget(c, "queue")), hget(c, "wkey")) + 1
+"""
+
+WAITING = """
+local out = {}
+for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
+  local cid = tail(m)
+  out[#out + 1] = cid
+  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
+end
+return out
+"""
+
+SNAPSHOT = """
+local q = ARGV[4]
+local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
+return {redis.call("ZCARD", k("w", q)), oldest[2] or false, redis.call("ZCARD", k("av", q)),
+  redis.call("HGETALL", k("n", q)), redis.call("HGET", k("ht"), q)}
+"""
+
+CALLS_OF_TERMINAL = """
+local out = {}
+for _, cid in ipairs(redis.call("SMEMBERS", k("tc", ARGV[4]))) do
+  if redis.call("EXISTS", k("c", cid)) == 1 then
+    out[#out + 1] = redis.call("HGETALL", k("c", cid))
+  end
+end
+return out
+"""

@@ -1,0 +1,40 @@
+"""What both routers apply outside their transactions: the same Python for memory and Redis.
+
+The transactions themselves are `acd.CallCenter` (memory) and the Lua scripts of
+`server/cluster` (Redis); these are the rules around them that read no shared state
+beyond what the caller passes in, so neither router has its own copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .errors import Refused
+from .model import AgentState, QueueConfig, QueueSnapshot
+
+
+def known_queue(queues: Mapping[str, QueueConfig], queue: str) -> QueueConfig:
+    try:
+        return queues[queue]
+    except KeyError:
+        raise Refused("unknown_queue", f"no queue {queue!r}") from None
+
+
+def open_refusal(config: QueueConfig, staffed: Callable[[], bool]) -> str | None:
+    """Why a new call to the queue would be rejected (`staffed`: anyone logged in with
+    the skill), or None if it may wait."""
+    if not config.open:
+        return "closed"
+    return None if staffed() else "no_specialist"
+
+
+def queue_snapshot(queue: str, waiting: int, longest_wait_s: float, available: int,
+                   counts: Mapping[AgentState, int], avg_handle_s: float | None
+                   ) -> QueueSnapshot:
+    """A queue's figures from its specialists' `counts` by state (every state present)."""
+    return QueueSnapshot(
+        id=queue, waiting=waiting, longest_wait_s=longest_wait_s, available=available,
+        busy=counts[AgentState.RINGING] + counts[AgentState.IN_CALL]
+        + counts[AgentState.WRAP_UP],
+        away=counts[AgentState.AWAY] + counts[AgentState.AVAILABLE] - available,
+        logged_in=sum(counts.values()), avg_handle_s=avg_handle_s)

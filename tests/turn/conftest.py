@@ -1,0 +1,1 @@
+from tests.turn.coturn import coturn  # noqa: F401 (fixture)
