@@ -2,9 +2,8 @@
 // department, unit), a one-time password on creation or reset (shown once), disable and
 // enable, and the audit trail of every change. Chinese first, English second.
 
-import { api, el, formatDateTime, logout } from "./api.js";
-
-const $ = (id) => document.getElementById(id);
+import { api, formatDateTime, logout } from "./api.js";
+import { $, el } from "./dom.js";
 
 const ROLES = { specialist: "专员 Specialist", manager: "管理员 Manager" };
 const LEVELS = { city: "市 City", district: "区 District", subdistrict: "街镇 Sub-district", village: "村居 Village" };
