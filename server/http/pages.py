@@ -110,6 +110,17 @@ def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
     return web.HTTPForbidden(text=body, content_type="text/html")
 
 
+async def _session_seen(request: web.Request, user: User) -> None:
+    """A session page outside the manager's units is 404, as its API is."""
+    db = request.app[keys.DB]
+    detail = await db.get_session(request.match_info["session_id"])
+    if detail is None or not await db.site_in_scope(detail.site_id, await db.scope_of(user)):
+        body = aiohttp_jinja2.render_string(
+            "error.html", request, {"title": "未找到 Not found",
+                                    "message": "没有这个会话。 No such session."})
+        raise web.HTTPNotFound(text=body, content_type="text/html")
+
+
 async def _password_page(request: web.Request) -> web.StreamResponse:
     """Change one's own password; the one page a one-time password opens."""
     user = await _current_user(request)
@@ -126,6 +137,8 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        if "session_id" in request.match_info:
+            await _session_seen(request, context["user"])
         context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
         response = aiohttp_jinja2.render_template(template, request, context)

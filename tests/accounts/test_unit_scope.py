@@ -14,7 +14,7 @@ import pytest
 from server import keys
 from server.app import create_app
 from tests.accounts.world import SITES, build_units, manager, serve_calls
-from tests.helpers import bearer, make_settings
+from tests.helpers import QUICK_PASSWORD, bearer, make_settings
 
 
 class City:
@@ -130,3 +130,13 @@ async def test_the_unit_tree(city: City) -> None:
         "jd": ["jd-at", "jd-xc"], "hp": ["hp-wt"]}
     jd = (await city.get("jd", "/api/units"))["units"]
     assert [u["id"] for u in jd] == ["jd"] and len(jd[0]["children"]) == 2
+
+
+async def test_session_pages_outside_the_district_are_404(city: City) -> None:
+    resp = await city.client.post("/api/login", json={"username": "jdboss",
+                                                      "password": QUICK_PASSWORD})
+    assert resp.status == 200
+    other = await city.client.get(f"/manage/sessions/{city.sessions['site-hp'][0]}")
+    assert other.status == 404 and "没有这个会话" in await other.text()
+    own = await city.client.get(f"/manage/sessions/{city.sessions['site-xc'][0]}")
+    assert own.status == 200
