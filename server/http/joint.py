@@ -7,6 +7,7 @@ here, at the edge, with the same codes as the protocol's `error`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -78,7 +79,13 @@ def _joint(request: web.Request) -> JointServices:
     return request.app[JOINT]
 
 
-def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
+async def people(db: Database) -> dict[str, str]:
+    """username -> the person's name (`--name`), for showing who signed or opened what."""
+    return {u.id: u.name for u in await db.list_users()}
+
+
+def action_json(stored: StoredAction, work: JointWork,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """An action for the API: the `action.updated` fields plus names and times."""
     data: dict[str, Any] = msgspec.to_builtins(updated_message(stored))
     data.pop("type", None)
@@ -88,12 +95,17 @@ def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
     data["name_zh"] = action_type.name_zh if action_type else record.action
     data["started_at"] = record.started_at.isoformat()
     data["closed_at"] = record.closed_at.isoformat() if record.closed_at else None
+    for step in data.get("steps", []):
+        step["signed_by_name"] = (names or {}).get(step.get("signed_by") or "")
     return data
 
 
-def matter_json(matter: Matter, desk: MatterDesk) -> dict[str, Any]:
+def matter_json(matter: Matter, desk: MatterDesk,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(matter)
     data["class"] = data.pop("matter_class")
+    for who in ("opened_by", "resolved_by"):
+        data[f"{who}_name"] = (names or {}).get(data.get(who) or "")
     data["overdue"] = desk.is_overdue(matter)
     return data
 
@@ -125,7 +137,8 @@ async def list_actions(request: web.Request) -> web.Response:
         start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
         department=department, limit=_limit(q.get("limit")),
     )
-    return reply({"actions": [action_json(r, work) for r in rows]})
+    names = await people(db)
+    return reply({"actions": [action_json(r, work, names) for r in rows]})
 
 
 def _limit(text: str | None) -> int:
@@ -164,7 +177,8 @@ async def get_action(request: web.Request) -> web.Response:
     if stored is None or not await _may_see(db, user, stored):
         fail(web.HTTPNotFound, "not_found", "no such action")
     audit = [msgspec.to_builtins(e) async for e in db.audit_entries(stored.record.id)]
-    return reply({"action": action_json(stored, _joint(request).work), "audit": audit})
+    return reply({"action": action_json(stored, _joint(request).work, await people(db)),
+                  "audit": audit})
 
 
 async def sign_action(request: web.Request) -> web.Response:
@@ -244,7 +258,8 @@ async def list_matters(request: web.Request) -> web.Response:
     )
     if q.get("overdue") in ("false", "0"):
         rows = [r for r in rows if not desk.is_overdue(r)]
-    body: dict[str, Any] = {"matters": [matter_json(r, desk) for r in rows],
+    names = await people(db)
+    body: dict[str, Any] = {"matters": [matter_json(r, desk, names) for r in rows],
                             "today": desk.today().isoformat()}
     if user.role == MANAGER:
         body["departments"] = msgspec.to_builtins(

@@ -60,7 +60,9 @@ async def recording_access(request: web.Request) -> web.Response:
     if not await db.session_in_scope(request.match_info["id"], await db.scope_of(user)):
         fail(web.HTTPNotFound, "not_found", "no such session")
     rows = await db.list_access(request.match_info["id"])
-    return web.json_response(text=msgspec.json.encode({"access": rows}).decode())
+    names = {u.id: u.name for u in await db.list_users()}
+    access = [msgspec.to_builtins(r) | {"name": names.get(r.username, r.username)} for r in rows]
+    return web.json_response(text=msgspec.json.encode({"access": access}).decode())
 
 
 async def live_recorders(request: web.Request) -> web.Response:

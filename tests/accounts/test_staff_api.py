@@ -175,3 +175,13 @@ async def test_weak_new_accounts_from_the_staff_page_are_refused(app_client: Any
     await post(app_client, "/api/users", boss, NEW_SPECIALIST, 409)
 
 
+
+
+async def test_people_are_named_by_their_name(app_client: Any) -> None:
+    boss = await quick_manager(app_client.server.app)
+    await post(app_client, "/api/matters", boss, {
+        "enterprise": {"name": "嘉定某贸易公司"}, "description": "补交材料", "class": "simple",
+        "department": "tax"}, 201)
+    listed = await (await app_client.get("/api/matters", headers=bearer(boss))).json()
+    assert [(m["opened_by"], m["opened_by_name"]) for m in listed["matters"]] == [
+        ("boss", "Boss")]

@@ -6,7 +6,7 @@ import { $, el } from "./dom.js";
 
 
 function row(a) {
-  const steps = a.steps.map((s) => `${s.department}: ${s.signed_by ?? "—"}`).join("; ");
+  const steps = a.steps.map((s) => `${s.department}: ${s.signed_by_name ?? s.signed_by ?? "—"}`).join("; ");
   const session = a.session_id
     ? el("a", { href: `/manage/sessions/${encodeURIComponent(a.session_id)}`, textContent: "open" }) : "—";
   return el("tr", { dataset: { action: a.action_id } },

@@ -43,7 +43,7 @@ function matterRow(m) {
     el("td", { textContent: m.description }),
     el("td", {}, el("span", { className: `badge state-${m.state}`, textContent: m.state.replace("_", " ") }),
       m.resolution ? ` ${m.resolution}` : ""),
-    el("td", { textContent: `${formatDateTime(m.opened_at)} · ${m.opened_by}` }),
+    el("td", { textContent: `${formatDateTime(m.opened_at)} · ${m.opened_by_name ?? m.opened_by}` }),
     el("td", {}, select));
 }
 
