@@ -208,6 +208,10 @@ async def open_matter(request: web.Request) -> web.Response:
     """From a session (`session_id`) or standalone; the owner defaults to one's department."""
     user = await require(request, MANAGER, SPECIALIST)
     body = await body_of(request, MatterBody)
+    db = request.app[keys.DB]
+    if user.role == MANAGER and body.session_id and not await db.session_in_scope(
+            body.session_id, await db.scope_of(user)):
+        fail(web.HTTPNotFound, "not_found", "no such session")
     department = (body.department or user.department or "").strip()
     if not department:
         fail(web.HTTPBadRequest, "invalid_body", "say which department owns the matter")

@@ -140,3 +140,28 @@ async def test_session_pages_outside_the_district_are_404(city: City) -> None:
     assert other.status == 404 and "没有这个会话" in await other.text()
     own = await city.client.get(f"/manage/sessions/{city.sessions['site-xc'][0]}")
     assert own.status == 200
+
+
+async def test_pending_matters_follow_their_session(city: City) -> None:
+    made = {}
+    for site in ("site-hp", "site-xc"):
+        resp = await city.client.post("/api/matters", headers=bearer(city.tokens["city"]), json={
+            "enterprise": {"name": f"企业 {site}"}, "description": "补交材料",
+            "class": "general", "department": "tax", "session_id": city.sessions[site][0]})
+        assert resp.status == 201, await resp.text()
+        made[site] = (await resp.json())["matter"]["id"]
+    listed = await city.get("jd", "/api/matters")
+    assert [m["id"] for m in listed["matters"]] == [made["site-xc"]]
+    assert [d["unresolved"] for d in listed["departments"]] == [1]
+    await city.get("jd", f"/api/matters/{made['site-hp']}", 404)
+    await city.get("jd", f"/api/matters/{made['site-xc']}")
+    resp = await city.client.patch(f"/api/matters/{made['site-hp']}",
+                                   headers=bearer(city.tokens["jd"]),
+                                   json={"state": "in_progress"})
+    assert resp.status == 404
+    resp = await city.client.post("/api/matters", headers=bearer(city.tokens["jd"]), json={
+        "enterprise": {"name": "X"}, "description": "d", "class": "simple",
+        "department": "tax", "session_id": city.sessions["site-hp"][1]})
+    assert resp.status == 404
+    everything = await city.get("city", "/api/matters")
+    assert len(everything["matters"]) == 2
