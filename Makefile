@@ -22,6 +22,8 @@ install-test: $(VENV)/.test-deps chromium netedge-tools systemd-tools
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@# Without a CJK font Chromium draws the Chinese pages (and their screenshots) as boxes.
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk)
 
 # coturn, nginx, nftables and iproute2: the TURN, reverse-proxy and network-namespace tests.
 netedge-tools:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from server.auth import hash_password
-from server.config import Settings
+from server.config import ConfigError, Settings
 from server.passwordpolicy import WeakPassword, check_password
 from server.passwords import read_password
 from server.storage.db import open_database
@@ -57,7 +57,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _details(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skills", help="queue:level,... e.g. tax:1,registration:2")
-    parser.add_argument("--department")
+    parser.add_argument("--department", help="a configured [[departments]] id, e.g. tax")
     parser.add_argument("--name", help="display name (default: the username)")
     parser.add_argument("--unit", help="the unit (a manager sees its sites only)")
 
@@ -95,8 +95,10 @@ def _new_password(username: str) -> str:
 async def user_add(args: argparse.Namespace, settings: Settings) -> int:
     try:
         skills = parse_skills(args.skills or "", settings)
+        if args.department is not None:
+            settings.department(args.department)
         password = _new_password(args.username)
-    except (ValueError, WeakPassword) as exc:
+    except (ValueError, WeakPassword, ConfigError) as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 2
     async with open_database(settings.storage.url) as db:
@@ -152,7 +154,9 @@ async def user_set(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.skills is not None:
             changes["skills"] = parse_skills(args.skills, settings)
-    except ValueError as exc:
+        if args.department:
+            settings.department(args.department)
+    except (ValueError, ConfigError) as exc:
         print(f"vwin: {exc}", file=sys.stderr)
         return 2
     for option, column in (("name", "name"), ("department", "department"), ("unit", "unit_id")):

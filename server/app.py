@@ -17,19 +17,23 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
-from server.accountwatch import account_watch
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
+from server.conncaps import CAPS, AddressCaps
 from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
+from server.http.headers import setup_headers
 from server.http.joint import setup_joint
+from server.http.openapi import setup_openapi
+from server.http.params import checked_queries
 from server.http.recordings import setup_recordings
 from server.http.staff import setup_staff
 from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
+from server.revocation import end_lapsed
 from server.storage.db import open_database
 from server.turn import TURN, TurnCredentials
 from server.turnserver import local_turn_ctx
@@ -51,8 +55,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SOCKETS] = weakref.WeakSet()
     app[keys.CONNECTIONS] = weakref.WeakSet()
     app[keys.HEALTH] = {"status": "ok"}
+    app[CAPS] = AddressCaps(settings.limits)
     app[TURN] = TurnCredentials(settings.turn, settings.ice)
     app.middlewares.append(forwarded_middleware(settings.server.trusted_proxies))
+    app.middlewares.append(checked_queries)
     app.cleanup_ctx.append(local_turn_ctx)
     app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
     app[METRICS] = Metrics()
@@ -62,10 +68,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
     app.cleanup_ctx.append(_idle_sweeper)
-    app.cleanup_ctx.append(account_watch)
+    app.cleanup_ctx.append(_purger)
     app.on_shutdown.append(_close_sockets)
+    setup_headers(app)
     app.router.add_get("/ws", websocket)
     setup_api(app)
+    setup_openapi(app)
     setup_joint(app)
     setup_recordings(app)
     setup_staff(app)
@@ -153,8 +161,26 @@ async def _sweep_idle(app: web.Application) -> None:
                 conn.close(IDLE, "idle")
 
 
+async def _purger(app: web.Application) -> AsyncIterator[None]:
+    """Expired tokens, tickets and throttle records deleted every `auth.purge_interval_s`."""
+    task = asyncio.get_running_loop().create_task(_purge(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _purge(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(app[keys.SETTINGS].auth.purge_interval_s)
+        try:
+            await app[keys.AUTH].purge()
+        except Exception:
+            log.exception("purging expired credentials failed")
+
+
 async def _terminal_watch(app: web.Application) -> AsyncIterator[None]:
-    """Disconnect revoked terminals (revoked by the CLI in another process) and note who is seen."""
+    """Disconnect revoked terminals (revoked by the CLI in another process) and specialists
+    whose logins lapsed (expired, disabled elsewhere), and note who is seen."""
     task = asyncio.get_running_loop().create_task(_watch_terminals(app))
     yield
     task.cancel()
@@ -169,6 +195,7 @@ async def _watch_terminals(app: web.Application) -> None:
         await asyncio.sleep(WATCH_INTERVAL_S)
         rounds += 1
         try:
+            await end_lapsed(app, dt.datetime.now(dt.UTC))
             ids = [p.split(":", 1)[1] for p in bus.connected() if p.startswith("terminal:")]
             if not ids:
                 continue

@@ -18,40 +18,56 @@ from server.storage.errors import AlreadyExists, StorageError
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the server in the foreground (the one command that is not a coroutine)."""
+    """Run the server in the foreground (the one command that is not a coroutine).
+
+    Everything it needs is checked before the URL is printed: a failure is one line on
+    stderr and exit 2, never a traceback (server/preflight.py)."""
     from server.app import create_app
-    from server.dblock import DatabaseLock, DatabaseLocked
-    from server.edge import tls_context
+    from server.dblock import DatabaseLock
     from server.logs import access_logger
+    from server.preflight import StartupError, check_files, listen, lock_database, tls
 
     loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
     lock = DatabaseLock(settings.storage.url)  # held (referenced) until serve returns
-    if settings.routing.backend == "memory":
-        try:
-            loop.run_until_complete(lock.acquire())
-        except DatabaseLocked as exc:
-            print(f"vwin: {exc}", file=sys.stderr, flush=True)
-            loop.close()
-            return 2
-    loop.run_until_complete(_first_run(settings))
+    try:
+        check_files(settings)
+        context = tls(settings)
+        sock = listen(settings)
+        if settings.routing.backend == "memory":
+            loop.run_until_complete(lock_database(settings, lock))
+        loop.run_until_complete(_first_run(settings))
+    except StartupError as exc:
+        print(f"vwin: cannot start: {exc}", file=sys.stderr, flush=True)
+        loop.close()
+        return 2
     app = create_app(settings)
     host, port = settings.server.host, settings.server.port
-    tls = tls_context(settings.server)
     print(
-        f"Virtual Window on {'https' if tls else 'http'}://{host}:{port}/  (kiosk /kiosk, "
+        f"Virtual Window on {'https' if context else 'http'}://{host}:{port}/  (kiosk /kiosk, "
         f"console /console, managers /manage)",
         flush=True,
     )
     web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=settings.server.drain_timeout_s,
-        ssl_context=tls, access_log_class=access_logger(settings.log), loop=loop,
+        app, sock=sock, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        ssl_context=context, access_log_class=access_logger(settings.log), loop=loop,
     )
     del lock
     return 0
 
 
 async def _first_run(settings: Settings) -> None:
-    """An empty database gets an `admin` manager with a random password, printed once."""
+    """Redis and the database answer; an empty database gets an `admin` manager with a
+    random password, printed once."""
+    from server.preflight import check_redis, database_error
+
+    await check_redis(settings)
+    try:
+        await _admin_account(settings)
+    except Exception as exc:  # unreachable, refused, no schema: one line
+        raise database_error(settings, exc) from None
+
+
+async def _admin_account(settings: Settings) -> None:
     async with open_database(settings.storage.url) as db:
         if await db.list_users():
             print("Log in at /login with an account made by `vwin user add`.", flush=True)

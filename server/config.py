@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -58,9 +59,20 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token_ttl_s: int = 12 * 3600
     ticket_ttl_s: int = 60
-    max_failures: int = 5
+    max_failures: int = 5  # per (user, client address), then delays that double
+    max_failures_per_address: int = 20  # per client address, whatever the usernames
+    max_delay_s: int = 900  # the longest delay a throttled login waits
     failure_window_s: int = 300
+    purge_interval_s: float = 600.0  # expired tokens, tickets, throttle records are deleted
     secure_cookies: bool = False
+    hello_batch: bool = True  # concurrent hellos share one token query (false: one each)
+
+
+class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Per client address (the real one behind trusted proxies); the excess gets HTTP 429."""
+
+    ws_per_address: int = 50  # open /ws connections (a site's kiosks may share one NAT)
+    unauthenticated_per_address: int = 10  # /ws connections that have not sent `hello` yet
 
 
 class IceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -105,6 +117,14 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class Department(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A department staff belong to (`vwin user add --department ID`); pages show its name."""
+
+    id: str
+    name: str
+    name_en: str
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Where operators read what the service does (server/logs.py)."""
 
@@ -132,6 +152,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
@@ -139,12 +160,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
+    departments: list[Department] = msgspec.field(default_factory=list)
+
+    def department(self, department_id: str) -> Department:
+        """The configured department `department_id`; ConfigError listing the valid ones."""
+        for department in self.departments:
+            if department.id == department_id:
+                return department
+        known = ", ".join(f"{d.id} ({d.name})" for d in self.departments)
+        raise ConfigError(f"unknown department {department_id!r}; configured: {known}")
 
 
 _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
     "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
+    "limits": LimitsSettings,
 }
 
 
@@ -157,8 +188,9 @@ def load_settings(
     data = _read_toml(DEFAULT_CONFIG)
     if path is not None:
         extra = _read_toml(Path(path))
-        if "queues" in extra:
-            data.pop("queues", None)
+        for listed in ("queues", "departments"):  # a file's list replaces the default one
+            if listed in extra:
+                data.pop(listed, None)
         _merge(data, extra)
     _merge(data, _from_env(os.environ if env is None else env))
     if overrides:
@@ -223,7 +255,16 @@ def _explain(detail: str) -> str:
     return f"invalid configuration: {detail}"
 
 
+def _check_timezone(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.server.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"server.timezone: unknown time zone {settings.server.timezone!r}"
+                          ) from None
+
+
 def _check(settings: Settings) -> None:
+    _check_timezone(settings)
     if not settings.queues:
         raise ConfigError("no [[queues]] configured")
     ids = [q.id for q in settings.queues]
@@ -239,6 +280,7 @@ def _check(settings: Settings) -> None:
         if not 0 < q.decline_block_s <= 86_400:
             raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
     _check_edge(settings)
+    _check_departments(settings)
     for cidr in settings.metrics.allow:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -248,6 +290,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError("recording.wait_s must be >= 0")
     if not settings.storage.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ConfigError("storage.url must be sqlite+aiosqlite:/// or postgresql+asyncpg://")
+
+
+def _check_departments(settings: Settings) -> None:
+    ids = [d.id for d in settings.departments]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"duplicate department id in {ids}")
+    for d in settings.departments:
+        if not (d.id and d.name.strip() and d.name_en.strip()):
+            raise ConfigError(f"departments.{d.id or '?'}: id, name and name_en are required")
 
 
 def _check_edge(settings: Settings) -> None:

@@ -7,7 +7,6 @@ queue is full the connection is closed instead (LiveKit's message channel).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 
@@ -29,8 +28,6 @@ class Connection:
         self._close_reason = ""
         self._writer: asyncio.Task[None] | None = None
         self.last_seen = time.monotonic()
-        self.principal: str | None = None  # set once hello is authenticated
-        self.authenticated_at: dt.datetime | None = None
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())

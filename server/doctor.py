@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from server.config import Settings
@@ -83,7 +83,7 @@ async def check_recording_dir(settings: Settings) -> Result:
 
 
 async def check_tls(settings: Settings) -> Result:
-    cert = str(getattr(settings.server, "tls_cert", "") or "")
+    cert = settings.server.tls_cert
     if not cert:
         return SKIP, "no [server] tls_cert (plain HTTP, or TLS at a reverse proxy)"
     from cryptography import x509
@@ -138,13 +138,11 @@ def _is_origin(text: str) -> bool:
 
 
 async def check_turn(settings: Settings) -> Result:
-    turn: Any = getattr(settings, "turn", None)
-    if turn is None or not getattr(turn, "secret", "") or not getattr(turn, "urls", None):
+    from server.turn import check_allocation
+
+    turn = settings.turn
+    if not turn.secret or not turn.urls:
         return SKIP, "no [turn] secret and urls (kiosks behind strict NAT cannot relay)"
-    try:
-        from server.turn import check_allocation
-    except ImportError:
-        return SKIP, "this build has no TURN support"
     failures, relays = [], []
     for url in turn.urls:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from pathlib import Path
 
 from aiohttp import web
@@ -45,9 +45,11 @@ def _close_time(text: str) -> dt.time:
         raise ConfigError(f"joint.close_time: {text!r} is not a time such as 17:30") from None
 
 
-def load_joint(settings: JointSettings, timezone: str,
-               now: dt.datetime | None = None) -> tuple[dict[str, ActionType], WorkingCalendar]:
-    """Action types and the calendar; ConfigError naming the file when one is unusable."""
+def load_joint(settings: JointSettings, timezone: str, now: dt.datetime | None = None,
+               departments: Collection[str] | None = None,
+               ) -> tuple[dict[str, ActionType], WorkingCalendar]:
+    """Action types and the calendar; ConfigError naming the file when one is unusable,
+    or when a step names a department that is not configured (`[[departments]]`)."""
     try:
         types = load_action_types(project_path(settings.actions_file))
         calendar = WorkingCalendar.from_dir(project_path(settings.calendar_dir),
@@ -55,6 +57,12 @@ def load_joint(settings: JointSettings, timezone: str,
                                             close=_close_time(settings.close_time))
     except (ActionConfigError, CalendarError, OSError) as exc:
         raise ConfigError(str(exc)) from None
+    known = set(departments) if departments is not None else None
+    for action in types.values():
+        unknown = sorted(set(action.departments) - known) if known is not None else []
+        if unknown:
+            raise ConfigError(f"{settings.actions_file}: action {action.id} names department(s) "
+                              f"{unknown} missing from [[departments]]")
     year = calendar.local(now or utcnow()).year
     if not calendar.has_data_for(year):
         log.warning("no public-holiday calendar for %d in %s: pending-matter deadlines count "
@@ -78,16 +86,23 @@ class MatterDesk:
 
     async def open(self, *, actor: str, enterprise_name: str, enterprise_uscc: str | None,
                    description: str, klass: MatterClass, department: str,
-                   session_id: str | None) -> Matter:
-        """A new matter, due by its class counted on working days from now."""
+                   session_id: str | None, participant: str | None = None) -> Matter:
+        """A new matter, due by its class counted on working days from now.
+
+        `participant` (a specialist's participant id) must have taken part in `session_id`;
+        None for a manager, who may link any session."""
         name, text = enterprise_name.strip(), description.strip()
         if not name or not text:
             raise Refused("invalid_body", "a matter needs the enterprise's name and a description")
         uscc = (enterprise_uscc or "").strip() or None
         if uscc is not None and (problem := uscc_error(uscc)) is not None:
             raise Refused("invalid_uscc", f"USCC {uscc!r}: {problem}")
-        if session_id is not None and await self._db.session_members(session_id) is None:
-            raise Refused("unknown_session", f"no session {session_id}")
+        if session_id is not None:
+            members = await self._db.session_members(session_id)
+            if members is None:
+                raise Refused("unknown_session", f"no session {session_id}")
+            if participant is not None and participant not in members:
+                raise Refused("not_a_participant", f"you took no part in session {session_id}")
         now = self.clock()
         matter = Matter(
             id="m_" + secrets.token_hex(8), session_id=session_id, enterprise_name=name,
@@ -130,7 +145,8 @@ async def joint_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the switchboard: load types and calendar, and hand the board its action service."""
     settings = app[keys.SETTINGS]
     board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone)
+    types, calendar = load_joint(settings.joint, settings.server.timezone,
+                                 departments=[d.id for d in settings.departments])
     work = JointWork(board, types, db)
     board.actions = work
     app[JOINT] = JointServices(work, MatterDesk(db, calendar))

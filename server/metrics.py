@@ -22,22 +22,14 @@ from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, ge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from server.turn import turn_credentials_issued
+
 HEALTH_TIMEOUT_S: Final = 2.0  # a scrape must not hang on a database or Redis that hangs
 APPEND_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Session-log append latency: group commit is a few ms on SQLite, a stall is ~1 s."""
 OUTCOMES: Final = ("offered", "answered", "abandoned", "rejected")
 AGENT_STATES: Final = ("available", "busy", "away")
 ROLES: Final = ("terminal", "specialist", "recorder")
-
-
-def turn_credentials_issued() -> int:
-    """TURN credentials this process handed out: engineer netedge's counter in
-    `server.turn`, or 0 while that module is not part of this build."""
-    try:
-        from server.turn import turn_credentials_issued as issued
-    except ImportError:
-        return 0
-    return int(issued())
 
 
 class _Live(Collector):

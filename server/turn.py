@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import time
@@ -101,10 +100,10 @@ def start_refresh(provider: TurnCredentials | None, who: Identity,
 
 
 async def stop_refresh(task: asyncio.Task[None] | None) -> None:
+    """Cancel and await the push (a cancellation of the caller itself still propagates)."""
     if task is not None:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def check_allocation(turn: TurnSettings, url: str | None = None,

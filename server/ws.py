@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
+from server.conncaps import CAPS, Slot
 from server.connection import Connection
+from server.http.auth import origin_allowed
 from server.logs import log_context
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
@@ -30,7 +31,6 @@ UNAUTHORIZED = 4401  # close code: hello missing, late or with a bad token
 FORBIDDEN = 4403  # close code: the account may not use signalling (e.g. a manager)
 IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
-ACCOUNT_ENDED = 4411  # close code: the account was disabled or its password changed
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
 
@@ -56,21 +56,20 @@ class RateLimit:
         return False
 
 
-def origin_allowed(request: web.Request) -> bool:
-    """Browsers send Origin; it must be this server or a configured one. Kiosk apps may omit it."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    allowed = request.app[keys.SETTINGS].server.allowed_origins
-    if origin in allowed or "*" in allowed:
-        return True
-    host = request.headers.get("Host", "")
-    return origin in (f"http://{host}", f"https://{host}")
-
-
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
+    slot = request.app[CAPS].admit(request.remote or "?")
+    if slot is None:  # refused before the upgrade: no socket, no task, no buffer
+        raise web.HTTPTooManyRequests(text="too many connections from this address",
+                                      headers={"Retry-After": "10"})
+    try:
+        return await _connection(request, slot)
+    finally:
+        slot.release()
+
+
+async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse:
     settings = request.app[keys.SETTINGS].server
     ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
     await ws.prepare(request)
@@ -87,7 +86,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         if hello is not None:
             who = await _authenticate(request, conn, hello.token)
         if who is not None:
-            conn.principal, conn.authenticated_at = who.principal, dt.datetime.now(dt.UTC)
+            slot.authenticated()
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recording.recorder_joined(who, hello.capacity)

@@ -11,12 +11,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from signaling import limits as lim
+from signaling.limits import Id
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-ChatText = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+ShortText = lim.OptionalName
+ChatText = lim.Text
 Sdp = Annotated[str, msgspec.Meta(max_length=60_000)]
 
 
@@ -45,7 +47,7 @@ class IceCandidate(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class Hello(Message, tag="hello"):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    token: lim.Token
     resume: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     capacity: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None  # recorders only
 
@@ -132,27 +134,27 @@ class ChatSend(Message, tag="chat.send"):
 class SessionRate(Message, tag="session.rate"):
     session_id: Id
     score: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    comment: lim.OptionalText | None = None
 
 
 class SessionWrapup(Message, tag="session.wrapup"):
     session_id: Id
     outcome: Literal["resolved", "follow_up", "referred"]
-    notes: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+    notes: lim.Notes = ""
 
 
 class ActionEnterprise(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The market entity of a joint action; the USCC is checked by the domain (GB 32100)."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    uscc: Annotated[str, msgspec.Meta(max_length=64)]
+    name: lim.Name
+    uscc: lim.Uscc
 
 
 class ActionStart(Message, tag="action.start"):
     call_id: Id
     action: Id
     enterprise: ActionEnterprise
-    fields: dict[Id, Annotated[str, msgspec.Meta(max_length=500)]] = msgspec.field(
+    fields: dict[Id, lim.FieldValue] = msgspec.field(
         default_factory=dict)
 
 
@@ -163,7 +165,7 @@ class ActionSign(Message, tag="action.sign"):
 
 class ActionReject(Message, tag="action.reject"):
     action_id: Id
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    reason: lim.Text
 
 
 class RecordSegment(Message, tag="record.segment"):
@@ -181,7 +183,7 @@ class RecordingManifest(msgspec.Struct, kw_only=True):
 
     segment: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     state: Literal["finished", "failed"]
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    reason: lim.OptionalText | None = None
     path: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
     started_at_unix: float | None = None
     duration_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
@@ -476,6 +478,8 @@ def decode(frame: str | bytes) -> Inbound:
     try:
         message: Inbound = _decoder.decode(frame)
         return message
+    except RecursionError:
+        raise InvalidMessage("JSON nested too deeply") from None
     except msgspec.ValidationError as exc:
         raise InvalidMessage(_explain(str(exc), frame)) from None
     except msgspec.DecodeError as exc:

@@ -22,7 +22,11 @@ nothing changes state. A refusal of a valid message also names it: `refused` (it
 
 Close codes: 4401 unauthorized, 4403 forbidden (account may not use signalling), 4408 idle,
 4409 replaced by a newer connection of the same terminal/specialist, 4410 terminal revoked,
-1008 message-rate abuse, 1001 server shutdown, 1012 node draining (reconnect elsewhere).
+4411 logged out, 4412 login expired, 4413 password changed, 4414 account disabled (log in
+again; 4411-4414 close a specialist's socket on whichever node holds it), 1008 message-rate
+abuse, 1001 server shutdown, 1012 node draining (reconnect elsewhere). An address over
+`[limits] ws_per_address` open or `unauthenticated_per_address` not-yet-`hello` connections
+is refused with HTTP 429 before the upgrade.
 
 Participant ids are `terminal:<id>`, `specialist:<username>`, `recorder:<name>`; `rtc.*`
 messages are relayed only between participants of the same call, with `from` added.

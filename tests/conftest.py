@@ -10,7 +10,7 @@ from aiohttp import web
 from server.app import create_app
 from tests.helpers import make_settings
 
-pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures"]
+pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures", "tests.turn.coturn"]
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -244,17 +244,18 @@ async def issue_token(app: web.Application, username: str) -> str:
 
 
 async def quick_specialist(
-    app: web.Application, username: str, skills: dict[str, int], name: str | None = None
+    app: web.Application, username: str, skills: dict[str, int], name: str | None = None,
+    department: str | None = None,
 ) -> str:
     """Like `add_specialist` (password QUICK_PASSWORD), in milliseconds."""
     await app[keys.DB].add_user(
-        username, "specialist", _QUICK_HASH, name or username.title(), None, skills
+        username, "specialist", _QUICK_HASH, name or username.title(), department, skills
     )
     return await issue_token(app, username)
 
 
-async def quick_manager(app: web.Application, username: str = "boss") -> str:
-    await app[keys.DB].add_user(username, "manager", _QUICK_HASH, "Boss", None, {})
+async def quick_manager(app: web.Application, username: str = "boss", name: str = "Boss") -> str:
+    await app[keys.DB].add_user(username, "manager", _QUICK_HASH, name, None, {})
     return await issue_token(app, username)
 
 

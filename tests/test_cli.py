@@ -51,7 +51,7 @@ def config(tmp_path: Path, sqlite_url: str) -> str:
 
 async def test_user_add_then_login(config: str, sqlite_url: str, aiohttp_client: Any) -> None:
     added = await vwin("user", "add", "alice", "--role", "specialist", "--skills",
-                       "tax:1,registration:2", "--department", "Tax bureau", "--config", config,
+                       "tax:1,registration:2", "--department", "tax", "--config", config,
                        stdin="correct horse battery\n")
     assert added.code == 0, added
     client = await aiohttp_client(create_app(make_settings(sqlite_url)))
@@ -60,7 +60,7 @@ async def test_user_add_then_login(config: str, sqlite_url: str, aiohttp_client:
     assert resp.status == 200
     token = (await resp.json())["token"]
     me = await (await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})).json()
-    assert me["skills"] == {"tax": 1, "registration": 2} and me["department"] == "Tax bureau"
+    assert me["skills"] == {"tax": 1, "registration": 2} and me["department"] == "tax"
     again = await vwin("user", "add", "alice", "--role", "manager", "--config", config,
                        stdin="another one\n")
     assert again.code != 0 and "alice" in again.err
@@ -71,6 +71,15 @@ async def test_user_add_bad_skills(config: str, skills: str, named: str) -> None
     result = await vwin("user", "add", "bob", "--role", "specialist", "--skills", skills,
                         "--config", config, stdin="pw-pw-pw\n")
     assert result.code != 0 and named in result.err, result
+
+
+async def test_user_add_names_a_configured_department(config: str) -> None:
+    """`--department` must be a `[[departments]]` id; the error lists the ones there are."""
+    result = await vwin("user", "add", "bob", "--role", "specialist", "--department",
+                        "Tax bureau", "--config", config, stdin="pw-pw-pw-pw\n")
+    assert result.code == 2, result
+    assert "unknown department 'Tax bureau'" in result.err
+    assert "market_regulation (市场监管)" in result.err and "tax (税务)" in result.err
 
 
 async def test_user_add_without_password_on_stdin(config: str) -> None:

@@ -19,6 +19,7 @@ from server.storage.db import Database
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import make_settings
 from tests.test_crash_recovery import VWIN, free_port
+from tests.turn.coturn import Coturn
 
 
 async def migrated(tmp_path: Path) -> str:
@@ -134,3 +135,12 @@ async def test_remote_recorders_need_a_credential(tmp_path: Path) -> None:
     await db.close()
     status, detail = await doctor.check_recorder(settings)
     assert status == "ok" and "rec-b" in detail
+
+
+async def test_turn_server_allocates_a_relay_with_the_rest_credentials(coturn: Coturn) -> None:
+    status, detail = await doctor.check_turn(coturn.settings())
+    assert status == "ok" and detail.count("-> relay 127.0.0.1:") == 2, detail
+    status, detail = await doctor.check_turn(coturn.settings(secret="not-the-secret"))
+    assert status == "FAIL", detail
+    dead = coturn.settings(urls=[f"turn:127.0.0.1:{free_port()}?transport=tcp"])
+    assert (await doctor.check_turn(dead))[0] == "FAIL"

@@ -145,6 +145,17 @@ async def test_session_csv_export(app_client: Any) -> None:
     rows = list(csv.DictReader(io.StringIO((await everything.read()).decode("utf-8-sig"))))
     tax = next(r for r in rows if r["id"] == ids[0])
     assert (tax["specialist_id"], tax["outcome"], tax["rating"]) == ("alice", "resolved", "5")
+    # Times in the configured zone with its offset, the queue by name, the file by local days.
+    assert tax["queue_name"] == "税务咨询"
+    created = dt.datetime.fromisoformat(tax["created_at"])
+    assert tax["created_at"].endswith("+08:00") and created.utcoffset() == dt.timedelta(hours=8)
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
+    assert everything.headers["Content-Disposition"] == (
+        f'attachment; filename="sessions-start-{today}.csv"')
+    period = await app_client.get("/api/sessions.csv", headers=bearer(manager),
+                                  params={"from": "2026-03-01", "to": "2026-03-31"})
+    assert period.headers["Content-Disposition"] == (
+        'attachment; filename="sessions-20260301-20260331.csv"')
 
 
 async def test_terminals_online_provisioning_and_revocation(app_client: Any) -> None:

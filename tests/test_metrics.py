@@ -116,3 +116,16 @@ async def test_every_metric_the_grafana_board_queries_is_exported(app_client: An
     exported = exported_names(await scrape(app_client))
     missing = dashboard_names() - exported
     assert not missing, f"the dashboard queries metrics nobody exports: {sorted(missing)}"
+
+
+async def test_turn_credentials_handed_out_are_counted(aiohttp_client: Any, sqlite_url: str
+                                                      ) -> None:
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(make_settings(sqlite_url, turn={
+        "secret": "s3cret", "urls": ["turn:127.0.0.1:3478?transport=udp"]})))
+    before = value(await scrape(client), "vwin_turn_credentials_issued_total")
+    kiosk = await connect(client, await add_terminal(client.server.app, "T1"))
+    assert any("credential" in s for s in kiosk.welcome["ice_servers"])
+    after = value(await scrape(client), "vwin_turn_credentials_issued_total")
+    assert after == before + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -16,21 +16,26 @@ from server.auth import Throttled, new_terminal_token, token_hash
 from server.http.auth import (
     clear_login_cookies,
     fail,
+    origin_allowed,
     request_token,
     require,
+    safe_next,
     set_login_cookies,
 )
 from server.http.export import stream_sessions_csv
 from server.http.health import healthz
 from server.http.metrics import metrics
+from server.http.params import Day, Limit, body_of, query, takes_query
 from server.http.recordings import session_recordings
 from server.http.timespan import parse_when
+from server.passwordpolicy import WeakPassword, check_password
+from server.revocation import LOGGED_OUT, PASSWORD_CHANGED, end_identity
 from server.storage.errors import AlreadyExists, BadCursor, NotFound, UnknownSite
-from server.storage.records import SITE_KINDS
+from server.storage.records import SiteKind
 from server.storage.units import ALL, Scope
+from signaling import limits as lim
 
 MANAGER = "manager"
-T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 
 
@@ -39,31 +44,47 @@ def reply(data: Any, status: int = 200) -> web.Response:
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
-    username: str
-    password: str
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=lim.SLUG_MAX)]
+    password: lim.Password
+    next: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
 class SiteBody(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    name: str
-    kind: str
-    unit_id: str | None = None
+    id: lim.Slug
+    name: lim.Name
+    kind: SiteKind
+    unit_id: lim.Slug | None = None
 
 
 class TerminalBody(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    site: str
-    name: str = ""
+    id: lim.Slug
+    site: lim.Slug
+    name: lim.OptionalName = ""
 
 
-async def body_of(request: web.Request, kind: type[T]) -> T:
-    try:
-        return msgspec.json.decode(await request.read(), type=kind)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        fail(web.HTTPBadRequest, "invalid_body", str(exc))
+class SessionQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """Filters of the session list and its CSV export; dates are local days or instants."""
+
+    start: Day | None = msgspec.field(default=None, name="from")
+    end: Day | None = msgspec.field(default=None, name="to")
+    queue: lim.Slug | None = None
+    site: lim.Slug | None = None
+    terminal: lim.Slug | None = None
+    specialist: lim.Slug | None = None
+    outcome: Literal["resolved", "follow_up", "referred"] | None = None
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    state: Annotated[str, msgspec.Meta(pattern="^[a-z_]{1,32}$")] | None = None
+    limit: Limit | None = None
+    cursor: Annotated[str, msgspec.Meta(max_length=lim.CURSOR_MAX)] | None = None
 
 
 async def login(request: web.Request) -> web.Response:
+    """JSON only and from an allowed Origin: a form on another site cannot log a browser in."""
+    if request.content_type != "application/json":
+        fail(web.HTTPUnsupportedMediaType, "unsupported_media_type",
+             "send the credentials as application/json")
+    if not origin_allowed(request):
+        fail(web.HTTPForbidden, "origin", "logins from this origin are not allowed")
     body = await body_of(request, LoginBody)
     settings = request.app[keys.SETTINGS].auth
     try:
@@ -77,18 +98,53 @@ async def login(request: web.Request) -> web.Response:
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
-                      "must_change_password": result.user.must_change_password})
+                      "must_change_password": result.user.must_change_password,
+                      "next": "/password" if result.user.must_change_password
+                      else safe_next(body.next, result.role)})
     set_login_cookies(response, result.token, settings.token_ttl_s,
                       settings.secure_cookies or request.secure)
     return response
 
 
+class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
+    current: lim.Password
+    new: lim.Password  # the password policy (server/passwordpolicy.py) says what is enough
+
+
 async def logout(request: web.Request) -> web.Response:
+    """End this login and close the user's live sockets (on every node)."""
     token, _ = request_token(request)
-    await require(request, pending_ok=True)
+    user = await require(request, pending_ok=True)
     if token:
         await request.app[keys.AUTH].logout(token)
+    await end_identity(request.app, user.username, LOGGED_OUT)
     response = reply({"status": "logged_out"})
+    clear_login_cookies(response)
+    return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """`POST /api/password`: every login of the user ends, their sockets close (4413). The
+    new password must pass the policy; it replaces a one-time password too."""
+    user = await require(request, pending_ok=True)
+    body = await body_of(request, PasswordBody)
+    try:
+        check_password(body.new, user.username)
+    except WeakPassword as exc:
+        fail(web.HTTPBadRequest, exc.code, str(exc))
+    if body.new == body.current:
+        fail(web.HTTPBadRequest, "same_password", "the new password must differ")
+    try:
+        changed = await request.app[keys.AUTH].change_password(
+            user, body.current, body.new, request.remote or "?")
+    except Throttled as exc:
+        response = reply({"error": "throttled", "message": str(exc)}, status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if not changed:
+        fail(web.HTTPForbidden, "wrong_password", "the current password is wrong")
+    await end_identity(request.app, user.username, PASSWORD_CHANGED)
+    response = reply({"status": "password_changed"})
     clear_login_cookies(response)
     return response
 
@@ -173,44 +229,20 @@ async def queues(request: web.Request) -> web.Response:
 
 
 def _session_filters(request: web.Request) -> dict[str, Any]:
-    q = request.query
+    q = query(request, SessionQuery)
     tz = request.app[keys.SETTINGS].server.timezone
-    allowed = {
-        "from",
-        "to",
-        "queue",
-        "site",
-        "terminal",
-        "specialist",
-        "outcome",
-        "rating",
-        "state",
-        "limit",
-        "cursor",
-    }
-    unknown = set(q) - allowed
-    if unknown:
-        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
     filters: dict[str, Any] = {
-        "start": parse_when(q.get("from"), tz, end=False),
-        "end": parse_when(q.get("to"), tz, end=True),
+        "start": parse_when(q.start, tz, end=False),
+        "end": parse_when(q.end, tz, end=True),
     }
-    for name in ("queue", "site", "terminal", "specialist", "outcome", "state"):
-        if q.get(name):
-            filters[name] = q[name]
-    for name in ("rating", "limit"):
-        if q.get(name):
-            try:
-                filters[name] = int(q[name])
-            except ValueError:
-                fail(web.HTTPBadRequest, "invalid_query", f"{name} must be a whole number")
-    if "limit" in filters and not 1 <= filters["limit"] <= 500:
-        fail(web.HTTPBadRequest, "invalid_query", "limit must be between 1 and 500")
-    if q.get("cursor"):
-        filters["cursor"] = q["cursor"]
+    for name in ("queue", "site", "terminal", "specialist", "outcome", "state", "rating",
+                 "limit", "cursor"):
+        if getattr(q, name) is not None:
+            filters[name] = getattr(q, name)
     return filters
 
 
+@takes_query(SessionQuery)
 async def sessions(request: web.Request) -> web.Response:
     scope = await manager_scope(request)
     try:
@@ -237,6 +269,7 @@ async def session_detail(request: web.Request) -> web.Response:
     )
 
 
+@takes_query(SessionQuery)
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
     scope = await manager_scope(request)
     filters = _session_filters(request) | {"scope": scope}
@@ -255,8 +288,6 @@ async def list_sites(request: web.Request) -> web.Response:
 async def add_site(request: web.Request) -> web.Response:
     scope = await manager_scope(request)
     body = await body_of(request, SiteBody)
-    if body.kind not in SITE_KINDS:
-        fail(web.HTTPBadRequest, "invalid_body", f"kind must be one of {sorted(SITE_KINDS)}")
     unit_id = body.unit_id if body.unit_id is not None or scope.everything else scope.root
     if scope.units is not None and unit_id not in scope.units:
         fail(web.HTTPForbidden, "outside_unit", "the site must be in a unit of yours")
@@ -353,6 +384,7 @@ def setup_api(app: web.Application) -> None:
     r.add_get("/metrics", metrics)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
+    r.add_post("/api/password", change_password)
     r.add_get("/api/me", me)
     r.add_get("/api/ws-ticket", ws_ticket)
     r.add_get("/api/queues", queues)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 from aiohttp import web
@@ -15,6 +16,8 @@ SESSION_COOKIE = "vwin_session"
 CSRF_COOKIE = "vwin_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HOME_BY_ROLE = {"specialist": "/console", "manager": "/manage"}
+_BASE = "https://this.invalid"  # `next` is resolved against a stand-in for our own origin
 
 
 def fail(status: type[web.HTTPException], code: str, message: str) -> NoReturn:
@@ -73,3 +76,35 @@ def set_login_cookies(response: web.StreamResponse, token: str, max_age: int, se
 def clear_login_cookies(response: web.StreamResponse) -> None:
     response.del_cookie(SESSION_COOKIE, path="/")
     response.del_cookie(CSRF_COOKIE, path="/")
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """Browsers send Origin; it must be this server or a configured one. Kiosk apps may omit it."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = request.app[keys.SETTINGS].server.allowed_origins
+    if origin in allowed or "*" in allowed:
+        return True
+    host = request.headers.get("Host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+def safe_next(asked: str | None, role: str) -> str:
+    """Where to go after login: `asked` when it is a path on this origin, else the role's home.
+
+    Parsed as a URL, with backslashes read as slashes (as browsers do) and control
+    characters refused, so `//evil`, `/\\evil`, `https://evil/` and `javascript:` go home."""
+    home = HOME_BY_ROLE.get(role, "/")
+    if not asked or any(ord(c) < 0x20 or c == "\x7f" for c in asked):
+        return home
+    parts = urlsplit(asked.replace("\\", "/"))
+    base = urlsplit(_BASE)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or \
+            parts.path.startswith("//"):
+        return home
+    resolved = urlsplit(urlunsplit((base.scheme, base.netloc, parts.path, parts.query,
+                                    parts.fragment)))
+    if (resolved.scheme, resolved.netloc) != (base.scheme, base.netloc):
+        return home
+    return urlunsplit(("", "", resolved.path or "/", resolved.query, resolved.fragment))

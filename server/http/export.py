@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import msgspec
 from aiohttp import web
 
 from server import keys
+from server.http.csvsafe import neutralise
+from server.http.timespan import local_period
 
 COLUMNS = [
     "id",
     "created_at",
     "queue",
+    "queue_name",
     "state",
     "site_id",
     "site_name",
@@ -36,11 +40,23 @@ COLUMNS = [
 ]
 
 
+def _cell(value: Any, zone: ZoneInfo) -> Any:
+    """Times as ISO 8601 with the configured zone's offset (+08:00), as people read them."""
+    if value is None:
+        return ""
+    return value.astimezone(zone).isoformat() if isinstance(value, dt.datetime) else value
+
+
 async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> web.StreamResponse:
+    settings = request.app[keys.SETTINGS]
+    tz = settings.server.timezone
+    zone = ZoneInfo(tz)
+    names = {q.id: q.name for q in settings.queues}
+    span = local_period(filters.get("start"), filters.get("end"), tz, dt.datetime.now(dt.UTC))
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="sessions.csv"',
+            "Content-Disposition": f'attachment; filename="sessions-{span}.csv"',
         }
     )
     await response.prepare(request)
@@ -53,8 +69,9 @@ async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> 
     while True:
         rows, cursor = await db.list_sessions(limit=500, cursor=cursor, **filters)
         for row in rows:
-            data = msgspec.to_builtins(row)
-            writer.writerow(["" if data.get(c) is None else data[c] for c in COLUMNS])
+            data = {field: getattr(row, field) for field in row.__struct_fields__}
+            data["queue_name"] = names.get(data.get("queue") or "", data.get("queue"))
+            writer.writerow([neutralise(_cell(data.get(c), zone)) for c in COLUMNS])
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)
         buffer.truncate()

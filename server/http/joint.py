@@ -8,14 +8,15 @@ here, at the edge, with the same codes as the protocol's `error`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
 
 from server import keys
-from server.http.api import body_of, reply
+from server.http.api import reply
 from server.http.auth import fail, require
+from server.http.params import Day, Limit, body_of, query, takes_query
 from server.http.reports import setup_reports
 from server.http.timespan import parse_when
 from server.joint import JOINT, JointServices, MatterDesk, joint_ctx
@@ -23,19 +24,21 @@ from server.storage.db import Database
 from server.storage.matters import Matter
 from server.storage.records import User
 from server.storage.units import ALL
+from signaling import limits as lim
 from signaling.errors import Refused
+from signaling.identity import principal_of
 from signaling.jointwork import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
 
 MANAGER = "manager"
 SPECIALIST = "specialist"
-ACTION_STATES = ("open", "completed", "rejected")
 
 _STATUS: dict[str, type[web.HTTPException]] = {
     "not_found": web.HTTPNotFound,
     "forbidden": web.HTTPForbidden,
     "wrong_department": web.HTTPForbidden,
     "no_department": web.HTTPForbidden,
+    "not_a_participant": web.HTTPForbidden,
     "not_open": web.HTTPConflict,
     "already_signed": web.HTTPConflict,
     "invalid_transition": web.HTTPConflict,
@@ -50,29 +53,46 @@ def refusal(exc: Refused) -> web.HTTPException:
 
 
 class SignBody(msgspec.Struct, forbid_unknown_fields=True):
-    step: str
+    step: lim.Id
 
 
 class RejectBody(msgspec.Struct, forbid_unknown_fields=True):
-    reason: str
+    reason: lim.Text
 
 
 class EnterpriseBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    uscc: str | None = None
+    name: lim.Name
+    uscc: lim.Uscc | None = None
 
 
 class MatterBody(msgspec.Struct, forbid_unknown_fields=True, rename={"klass": "class"}):
     enterprise: EnterpriseBody
-    description: str
+    description: lim.Description
     klass: Literal["simple", "general", "complex"]
-    department: str | None = None
-    session_id: str | None = None
+    department: lim.Slug | None = None
+    session_id: lim.Id | None = None
 
 
 class MatterPatch(msgspec.Struct, forbid_unknown_fields=True):
-    state: str
-    note: str | None = None
+    state: Annotated[str, msgspec.Meta(pattern="^[a-z_]{1,32}$")]
+    note: lim.OptionalText | None = None
+
+
+class ActionQuery(msgspec.Struct, forbid_unknown_fields=True):
+    action: lim.Slug | None = None
+    state: Literal["open", "completed", "rejected"] | None = None
+    start: Day | None = msgspec.field(default=None, name="from")
+    end: Day | None = msgspec.field(default=None, name="to")
+    limit: Limit = 500
+
+
+class MatterQuery(msgspec.Struct, forbid_unknown_fields=True):
+    department: lim.Slug | None = None
+    state: Annotated[str, msgspec.Meta(pattern="^[a-z_]{1,32}$")] | None = None
+    overdue: bool | None = None
+    start: Day | None = msgspec.field(default=None, name="from")
+    end: Day | None = msgspec.field(default=None, name="to")
+    limit: Limit = 500
 
 
 def _joint(request: web.Request) -> JointServices:
@@ -116,15 +136,11 @@ async def action_types(request: web.Request) -> web.Response:
     return reply({"types": [msgspec.to_builtins(t) for t in types.values()]})
 
 
+@takes_query(ActionQuery)
 async def list_actions(request: web.Request) -> web.Response:
     """Managers see every action; a specialist, those their department signs."""
     user = await require(request, MANAGER, SPECIALIST)
-    q = request.query
-    unknown = set(q) - {"action", "state", "from", "to", "limit"}
-    if unknown:
-        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
-    if q.get("state") and q["state"] not in ACTION_STATES:
-        fail(web.HTTPBadRequest, "invalid_query", f"state must be one of {ACTION_STATES}")
+    q = query(request, ActionQuery)
     tz = request.app[keys.SETTINGS].server.timezone
     department = None
     if user.role == SPECIALIST:
@@ -133,20 +149,12 @@ async def list_actions(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     rows = await db.list_actions(
         scope=await db.scope_of(user) if user.role == MANAGER else ALL,
-        action=q.get("action") or None, state=q.get("state") or None,
-        start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
-        department=department, limit=_limit(q.get("limit")),
+        action=q.action, state=q.state,
+        start=parse_when(q.start, tz, end=False), end=parse_when(q.end, tz, end=True),
+        department=department, limit=q.limit,
     )
     names = await people(db)
     return reply({"actions": [action_json(r, work, names) for r in rows]})
-
-
-def _limit(text: str | None) -> int:
-    if not text:
-        return 500
-    if not text.isdigit() or not 1 <= int(text) <= 500:
-        fail(web.HTTPBadRequest, "invalid_query", "limit must be a whole number from 1 to 500")
-    return int(text)
 
 
 async def _may_see(db: Database, user: User, stored: StoredAction) -> bool:
@@ -205,7 +213,10 @@ async def reject_action(request: web.Request) -> web.Response:
 
 
 async def open_matter(request: web.Request) -> web.Response:
-    """From a session (`session_id`) or standalone; the owner defaults to one's department."""
+    """From a session (`session_id`) or standalone; the owner defaults to one's department.
+
+    A specialist opens matters for their own department only, from sessions they took
+    part in; a manager for any department and session."""
     user = await require(request, MANAGER, SPECIALIST)
     body = await body_of(request, MatterBody)
     db = request.app[keys.DB]
@@ -215,12 +226,19 @@ async def open_matter(request: web.Request) -> web.Response:
     department = (body.department or user.department or "").strip()
     if not department:
         fail(web.HTTPBadRequest, "invalid_body", "say which department owns the matter")
+    participant = None
+    if user.role == SPECIALIST:
+        if department != user.department:
+            fail(web.HTTPForbidden, "wrong_department",
+                 f"you open matters for {user.department} only")
+        participant = principal_of(SPECIALIST, user.username)
     desk = _joint(request).desk
     try:
         matter = await desk.open(
             actor=user.id, enterprise_name=body.enterprise.name,
             enterprise_uscc=body.enterprise.uscc, description=body.description,
             klass=body.klass, department=department, session_id=body.session_id,
+            participant=participant,
         )
     except Refused as exc:
         raise refusal(exc) from None
@@ -238,29 +256,24 @@ def _own_department(user: User, asked: str | None) -> str | None:
     return user.department
 
 
+@takes_query(MatterQuery)
 async def list_matters(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
-    q = request.query
-    unknown = set(q) - {"department", "state", "overdue", "from", "to", "limit"}
-    if unknown:
-        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
-    if q.get("state") and q["state"] not in STATES:
+    q = query(request, MatterQuery)
+    if q.state is not None and q.state not in STATES:
         fail(web.HTTPBadRequest, "invalid_query", f"state must be one of {STATES}")
-    if q.get("overdue", "") not in ("", "true", "false", "1", "0"):
-        fail(web.HTTPBadRequest, "invalid_query", "overdue must be true or false")
     desk = _joint(request).desk
     tz = request.app[keys.SETTINGS].server.timezone
-    overdue = q.get("overdue") in ("true", "1")
     db = request.app[keys.DB]
     scope = await db.scope_of(user) if user.role == MANAGER else ALL
     rows = await db.list_matters(
         scope=scope,
-        department=_own_department(user, q.get("department")), state=q.get("state") or None,
-        overdue_on=desk.today() if overdue else None,
-        start=parse_when(q.get("from"), tz, end=False), end=parse_when(q.get("to"), tz, end=True),
-        limit=_limit(q.get("limit")),
+        department=_own_department(user, q.department), state=q.state,
+        overdue_on=desk.today() if q.overdue else None,
+        start=parse_when(q.start, tz, end=False), end=parse_when(q.end, tz, end=True),
+        limit=q.limit,
     )
-    if q.get("overdue") in ("false", "0"):
+    if q.overdue is False:
         rows = [r for r in rows if not desk.is_overdue(r)]
     names = await people(db)
     body: dict[str, Any] = {"matters": [matter_json(r, desk, names) for r in rows],

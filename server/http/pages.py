@@ -1,4 +1,4 @@
-"""HTML pages (kiosk, console, manager), static files and the security headers.
+"""HTML pages (kiosk, console, manager) and static files (headers: server/headers.py).
 
 Pages are thin shells rendered by aiohttp-jinja2; all data comes from the JSON
 API and the WebSocket, fetched by the page's ES module. Staff pages check the
@@ -17,67 +17,24 @@ import jinja2
 from aiohttp import web
 
 from server import keys
+from server.i18n import (
+    LANG_COOKIE,
+    LANG_COOKIE_MAX_AGE,
+    LANGUAGES,
+    Catalogs,
+    choose_language,
+    config_names,
+)
+from server.joint import JOINT
 from server.storage.records import User
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
+CATALOGS = web.AppKey("catalogs", Catalogs)
+#: The kiosk switches language in place (a visitor mid-call cannot reload); staff pages reload.
+_BOTH_LANGUAGES = frozenset({"kiosk.html"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_STATIC_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob: mediastream:",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-
-def content_security_policy(host: str) -> str:
-    """CSP for a page served to `host`: no inline script or style; WebSocket back to us only."""
-    return f"{_STATIC_POLICY}; connect-src 'self' ws://{host} wss://{host}"
-
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": (
-        "camera=(self), microphone=(self), display-capture=(self), geolocation=()"
-    ),
-}
-
-
-def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Content-Security-Policy", content_security_policy(request.host))
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every response, errors included, carries the CSP and the anti-framing headers.
-
-    Streams (WebSocket, server-sent events) are already sent when the handler
-    returns; they carry no HTML, so they are left alone.
-    """
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _add_security_headers(request, exc)
-        raise
-    if not response.prepared:
-        _add_security_headers(request, response)
-    return response
-
 
 async def _current_user(request: web.Request) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
@@ -99,37 +56,47 @@ async def _require(request: web.Request, role: str) -> User:
     if user.must_change_password:
         raise web.HTTPFound(request.app.router["password"].url_for())
     if user.role != role:
-        raise _forbidden(request, f"This page is for {role}s; you are signed in as a {user.role}.")
+        raise _forbidden(request, role, user.role)
     return user
 
 
-def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
-    body = aiohttp_jinja2.render_string(
-        "error.html", request, {"title": "Not allowed", "message": message}
+def _forbidden(request: web.Request, role: str, actual: str) -> web.HTTPForbidden:
+    context = _language_context(request, "error.html")
+    t = context["t"]
+    context.update(
+        title=t("error.page.forbidden"),
+        message=t("error.page.wrongRole", role=t(f"role.{role}"), actual=t(f"role.{actual}")),
     )
+    body = aiohttp_jinja2.render_string("error.html", request, context)
     return web.HTTPForbidden(text=body, content_type="text/html")
 
 
-async def _session_seen(request: web.Request, user: User) -> None:
-    """A session page outside the manager's units is 404, as its API is."""
-    db = request.app[keys.DB]
-    detail = await db.get_session(request.match_info["session_id"])
-    if detail is None or not await db.site_in_scope(detail.site_id, await db.scope_of(user)):
-        body = aiohttp_jinja2.render_string(
-            "error.html", request, {"title": "未找到 Not found",
-                                    "message": "没有这个会话。 No such session."})
-        raise web.HTTPNotFound(text=body, content_type="text/html")
+def _language_context(request: web.Request, template: str) -> dict[str, Any]:
+    """`lang`, `t` and the data block the page's modules read (web/static/js/i18n.js)."""
+    app = request.app
+    catalogs, settings = app[CATALOGS], app[keys.SETTINGS]
+    kiosk = template in _BOTH_LANGUAGES
+    lang = "zh-CN" if kiosk else choose_language(request.query, request.cookies)
+    names = config_names(settings, app[JOINT].work.types if JOINT in app else {})
+    pick = 1 if lang == "en" else 0
 
+    def t(key: str, **params: object) -> str:
+        return catalogs.text(lang, key, **params)
 
-async def _password_page(request: web.Request) -> web.StreamResponse:
-    """Change one's own password; the one page a one-time password opens."""
-    user = await _current_user(request)
-    if user is None:
-        raise _login_redirect(request)
-    response = aiohttp_jinja2.render_template(
-        "password.html", request, {"user": user, "path": request.path})
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    shipped = LANGUAGES if kiosk else (lang,)
+    return {
+        "lang": lang,
+        "other_lang": next(other for other in LANGUAGES if other != lang),
+        "t": t,
+        "queues": [{"id": k, "label": v[pick]} for k, v in names["queue"].items()],
+        "departments": [{"id": k, "label": v[pick]} for k, v in names["department"].items()],
+        "page_i18n": {
+            "lang": lang,
+            "catalogs": {code: catalogs.catalog(code) for code in shipped},
+            "names": names,
+            "timezone": settings.server.timezone,
+        },
+    }
 
 
 def _page(template: str, role: str | None = None) -> Handler:
@@ -141,11 +108,39 @@ def _page(template: str, role: str | None = None) -> Handler:
             await _session_seen(request, context["user"])
         context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
+        context.update(_language_context(request, template))
         response = aiohttp_jinja2.render_template(template, request, context)
         response.headers["Cache-Control"] = "no-store"
+        if request.query.get("lang") == context["lang"] and template not in _BOTH_LANGUAGES:
+            response.set_cookie(LANG_COOKIE, context["lang"], max_age=LANG_COOKIE_MAX_AGE,
+                                path="/", samesite="Lax")
         return response
 
     return handler
+
+
+async def _session_seen(request: web.Request, user: User) -> None:
+    """A session page outside the manager's units is 404, as its API is."""
+    db = request.app[keys.DB]
+    detail = await db.get_session(request.match_info["session_id"])
+    if detail is None or not await db.site_in_scope(detail.site_id, await db.scope_of(user)):
+        context = _language_context(request, "error.html")
+        t = context["t"]
+        context.update(title=t("error.page.notFound"), message=t("error.page.noSession"))
+        body = aiohttp_jinja2.render_string("error.html", request, context)
+        raise web.HTTPNotFound(text=body, content_type="text/html")
+
+
+async def _password_page(request: web.Request) -> web.StreamResponse:
+    """Change one's own password; the one page a one-time password opens."""
+    user = await _current_user(request)
+    if user is None:
+        raise _login_redirect(request)
+    context: dict[str, Any] = {"user": user, "path": request.path}
+    context.update(_language_context(request, "password.html"))
+    response = aiohttp_jinja2.render_template("password.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def _root(request: web.Request) -> web.StreamResponse:
@@ -160,8 +155,7 @@ def setup_pages(app: web.Application) -> None:
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
-    if security_headers not in app.middlewares:
-        app.middlewares.append(security_headers)
+    app[CATALOGS] = Catalogs.load()
     router = app.router
     router.add_get("/", _root, name="root")
     router.add_get("/login", _page("login.html"), name="login")

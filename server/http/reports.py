@@ -11,9 +11,11 @@ from aiohttp import web
 
 from server import keys
 from server.http.api import reply
-from server.http.auth import fail, require
-from server.http.timespan import period
-from server.storage.reports import DIMENSIONS, Report
+from server.http.auth import require
+from server.http.csvsafe import neutralise
+from server.http.params import Day, query, takes_query
+from server.http.timespan import local_period, period
+from server.storage.reports import Dimension, Report
 
 MANAGER = "manager"
 CSV_COLUMNS = (
@@ -23,35 +25,36 @@ CSV_COLUMNS = (
 )
 
 
+class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
+    start: Day | None = msgspec.field(default=None, name="from")
+    end: Day | None = msgspec.field(default=None, name="to")
+    by: Dimension = "queue"
+
+
 async def _report(request: web.Request) -> Report:
     manager = await require(request, MANAGER)
-    q = request.query
-    unknown = set(q) - {"from", "to", "by"}
-    if unknown:
-        fail(web.HTTPBadRequest, "invalid_query", f"unknown parameter(s): {sorted(unknown)}")
-    by = q.get("by") or "queue"
-    if by not in DIMENSIONS:
-        fail(web.HTTPBadRequest, "invalid_query", f"by must be one of {', '.join(DIMENSIONS)}")
+    q = query(request, ReportQuery)
+    by = q.by
     settings = request.app[keys.SETTINGS]
-    start, end = period(q.get("from"), q.get("to"), settings.server.timezone,
+    start, end = period(q.start, q.end, settings.server.timezone,
                         request.app[keys.BOARD].utcnow())
     targets = {queue.id: queue.target_answer_s for queue in settings.queues}
     db = request.app[keys.DB]
     return await db.report(by, start, end, targets, await db.scope_of(manager))
 
 
+@takes_query(ReportQuery)
 async def report(request: web.Request) -> web.Response:
     return reply(await _report(request))
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return ""
     if isinstance(value, float):
         return f"{value:.1f}"
-    return str(value)
+    return neutralise(value)
 
 
+@takes_query(ReportQuery)
 async def report_csv(request: web.Request) -> web.Response:
     """One row per key; one column per action type completed in the period."""
     data = await _report(request)
@@ -59,11 +62,16 @@ async def report_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([*CSV_COLUMNS, *(f"completed_{t}" for t in types)])
+    settings = request.app[keys.SETTINGS]
+    names = {"queue": {q.id: q.name for q in settings.queues},
+             "department": {d.id: d.name for d in settings.departments}}.get(data.by, {})
     for row in data.rows:
         values = msgspec.to_builtins(row)
+        values["label"] = names.get(row.key or "", values["label"])  # a name, not an id
         writer.writerow([*(_cell(values[c]) for c in CSV_COLUMNS),
                          *(str(row.actions_completed.get(t, 0)) for t in types)])
-    name = f"report-{data.by}-{data.start:%Y%m%d}-{data.end:%Y%m%d}.csv"
+    span = local_period(data.start, data.end, settings.server.timezone, data.end)
+    name = f"report-{data.by}-{span}.csv"
     return web.Response(
         body=("\ufeff" + out.getvalue()).encode(),  # BOM: spreadsheet programs read UTF-8
         content_type="text/csv", charset="utf-8",

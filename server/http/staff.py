@@ -1,6 +1,6 @@
 """Accounts over HTTP, for managers: `/api/users...` (list, create, change, reset a password,
-disable, enable, the audit trail), `/api/units` (the tree) and `POST /api/password`
-(anyone's own password).
+disable, enable, the audit trail) and `/api/units` (the tree). One's own password is
+`POST /api/password` (server/http/api.py).
 
 A manager with a unit below the city sees and changes only the accounts of their unit's
 subtree (others are 404) and may give only units of it. A reset password is a one-time
@@ -16,44 +16,36 @@ import msgspec
 from aiohttp import web
 
 from server import keys
-from server.accountwatch import end_connections
-from server.auth import hash_password, token_hash
-from server.http.api import body_of, reply
-from server.http.auth import fail, request_token, require
-from server.passwordpolicy import MAX_LENGTH, WeakPassword, check_password
+from server.auth import hash_password
+from server.config import ConfigError
+from server.http.api import reply
+from server.http.auth import fail, require
+from server.http.params import body_of
 from server.passwords import one_time_password
+from server.revocation import DISABLED, PASSWORD_CHANGED, end_identity
 from server.storage.errors import AlreadyExists, InvalidRecord, UnknownUser
 from server.storage.records import User
 from server.storage.units import Scope
+from signaling import limits as lim
 
 MANAGER = "manager"
-USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # letters, digits, `.`, `_`, `-`
-Username = Annotated[str, msgspec.Meta(pattern=USERNAME_PATTERN, max_length=64)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Level = Annotated[int, msgspec.Meta(ge=1, le=9)]
-Secret = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LENGTH)]
 
 
 class NewUser(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    username: Username
+    username: lim.Slug
     role: Literal["specialist", "manager"]
-    name: Name
-    department: Ref | None = None
-    skills: dict[Ref, Level] = msgspec.field(default_factory=dict)
-    unit_id: Ref | None = None
+    name: lim.Name
+    department: lim.Slug | None = None
+    skills: dict[lim.Slug, Level] = msgspec.field(default_factory=dict)
+    unit_id: lim.Slug | None = None
 
 
 class UserChanges(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Name | msgspec.UnsetType = msgspec.UNSET
-    department: Ref | msgspec.UnsetType | None = msgspec.UNSET
-    skills: dict[Ref, Level] | msgspec.UnsetType = msgspec.UNSET
-    unit_id: Ref | msgspec.UnsetType | None = msgspec.UNSET
-
-
-class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
-    current_password: Secret
-    new_password: Secret
+    name: lim.Name | msgspec.UnsetType = msgspec.UNSET
+    department: lim.Slug | msgspec.UnsetType | None = msgspec.UNSET
+    skills: dict[lim.Slug, Level] | msgspec.UnsetType = msgspec.UNSET
+    unit_id: lim.Slug | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def describe(user: User, unit_names: dict[str, str]) -> dict[str, Any]:
@@ -81,9 +73,16 @@ async def _target(request: web.Request, scope: Scope) -> User:
 
 
 async def _check_refs(request: web.Request, scope: Scope, skills: dict[str, int] | None,
-                      unit_id: str | None, role: str) -> None:
-    """Skills name configured queues; the unit exists and lies in the manager's scope."""
-    queues = {q.id for q in request.app[keys.SETTINGS].queues}
+                      unit_id: str | None, role: str, department: str | None) -> None:
+    """Skills name configured queues, the department a configured one; the unit exists and
+    lies in the manager's scope."""
+    settings = request.app[keys.SETTINGS]
+    if department:
+        try:
+            settings.department(department)
+        except ConfigError as exc:
+            fail(web.HTTPBadRequest, "unknown_department", str(exc))
+    queues = {q.id for q in settings.queues}
     if skills and set(skills) - queues:
         unknown = sorted(set(skills) - queues)
         fail(web.HTTPBadRequest, "unknown_queue", f"unknown queue(s) {unknown}")
@@ -109,7 +108,7 @@ async def add_user(request: web.Request) -> web.Response:
     manager, scope = await _manager(request)
     body = await body_of(request, NewUser)
     unit_id = body.unit_id if body.unit_id is not None or scope.everything else scope.root
-    await _check_refs(request, scope, body.skills, unit_id, body.role)
+    await _check_refs(request, scope, body.skills, unit_id, body.role, body.department)
     password = one_time_password(body.username)
     try:
         user = await request.app[keys.DB].add_user(
@@ -128,8 +127,8 @@ async def change_user(request: web.Request) -> web.Response:
     target = await _target(request, scope)
     body = await body_of(request, UserChanges)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
-    await _check_refs(request, scope, changes.get("skills"),
-                      changes.get("unit_id", target.unit_id), target.role)
+    await _check_refs(request, scope, changes.get("skills"), changes.get("unit_id", target.unit_id),
+                      target.role, changes.get("department"))
     try:
         user = await request.app[keys.DB].update_user(target.id, changes, actor=manager.username)
     except (UnknownUser, InvalidRecord) as exc:
@@ -145,7 +144,7 @@ async def reset_password(request: web.Request) -> web.Response:
     await request.app[keys.DB].change_password(
         target.id, hash_password(password), must_change=True, actor=manager.username,
         action="password_reset")
-    await end_connections(request.app, target.username, "password_changed")
+    await end_identity(request.app, target.username, PASSWORD_CHANGED)
     return reply({"username": target.username, "one_time_password": password})
 
 
@@ -156,7 +155,7 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
         fail(web.HTTPBadRequest, "self", "you cannot disable your own account")
     await request.app[keys.DB].set_disabled(target.id, disabled, actor=manager.username)
     if disabled:
-        await end_connections(request.app, target.username, "disabled")
+        await end_identity(request.app, target.username, DISABLED)
     user = await request.app[keys.DB].get_user(target.id)
     assert user is not None
     return reply({"user": describe(user, await _unit_names(request))})
@@ -180,27 +179,6 @@ async def audit_trail(request: web.Request) -> web.Response:
     return reply({"changes": [msgspec.to_builtins(c) | {
         "actor_name": people.get(c.actor, c.actor), "name": people.get(c.username)}
         for c in changes]})
-
-
-async def change_own_password(request: web.Request) -> web.Response:
-    """Anyone's own password (the way out of a one-time password); other logins end."""
-    user = await require(request, pending_ok=True)
-    body = await body_of(request, PasswordChange)
-    auth = request.app[keys.AUTH]
-    if await auth.check_password(user.username, body.current_password) is None:
-        fail(web.HTTPBadRequest, "wrong_password", "the current password is wrong")
-    if body.new_password == body.current_password:
-        fail(web.HTTPBadRequest, "same_password", "the new password must differ")
-    try:
-        check_password(body.new_password, user.username)
-    except WeakPassword as exc:
-        fail(web.HTTPBadRequest, exc.code, str(exc))
-    token, _ = request_token(request)
-    await request.app[keys.DB].change_password(
-        user.id, hash_password(body.new_password), must_change=False, actor=user.username,
-        keep_token=token_hash(token) if token else None)
-    await end_connections(request.app, user.username, "password_changed")
-    return reply({"status": "changed"})
 
 
 async def unit_tree(request: web.Request) -> web.Response:
@@ -227,5 +205,4 @@ def setup_staff(app: web.Application) -> None:
     r.add_post("/api/users/{username}/reset-password", reset_password)
     r.add_post("/api/users/{username}/disable", disable_user)
     r.add_post("/api/users/{username}/enable", enable_user)
-    r.add_post("/api/password", change_own_password)
     r.add_get("/api/units", unit_tree)

@@ -133,8 +133,6 @@ class AccountStore(AccountAuditStore):
         """Disable or re-enable an account; disabling deletes its login tokens."""
         async with self._write() as conn:
             stmt = users.update().where(users.c.id == user_id).values(disabled=disabled)
-            if disabled:
-                stmt = stmt.values(credentials_changed_at=self._clock())
             result = await conn.execute(stmt)
             if result.rowcount and disabled:
                 await conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user_id))
@@ -152,8 +150,7 @@ class AccountStore(AccountAuditStore):
             raise InvalidRecord("password_hash is empty")
         async with self._write() as conn:
             result = await conn.execute(users.update().where(users.c.id == user_id).values(
-                password_hash=password_hash, must_change_password=must_change,
-                credentials_changed_at=self._clock()))
+                password_hash=password_hash, must_change_password=must_change))
             if not result.rowcount:
                 return False
             ended = auth_tokens.delete().where(auth_tokens.c.user_id == user_id)
@@ -240,6 +237,29 @@ class AccountStore(AccountAuditStore):
             result = await conn.execute(stmt)
         return result.rowcount > 0
 
+    async def delete_user_tokens(self, user_id: str) -> int:
+        """End every login of a user (password change, disabling); how many."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                auth_tokens.delete().where(auth_tokens.c.user_id == user_id))
+        return result.rowcount
+
+    async def lapsed_users(self, user_ids: list[str], now: dt.datetime) -> dict[str, bool]:
+        """Of `user_ids`, those disabled (True) or without an unexpired token (False)."""
+        require_aware(now=now)
+        live = (
+            sa.select(auth_tokens.c.user_id)
+            .where(auth_tokens.c.user_id.in_(user_ids), auth_tokens.c.expires_at > now)
+            .distinct()
+        )
+        query = sa.select(users.c.id, users.c.disabled).where(
+            users.c.id.in_(user_ids),
+            sa.or_(users.c.disabled.is_(True), users.c.id.not_in(live)),
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.id: bool(row.disabled) for row in rows}
+
     async def purge_expired(self, now: dt.datetime) -> int:
         """Delete expired tokens; returns how many."""
         require_aware(now=now)
@@ -247,19 +267,3 @@ class AccountStore(AccountAuditStore):
             stmt = auth_tokens.delete().where(auth_tokens.c.expires_at <= now)
             result = await conn.execute(stmt)
         return result.rowcount
-
-    async def ended_since(self, connected: Mapping[str, dt.datetime]) -> set[str]:
-        """Of these usernames (each connected at a time), those disabled or whose password
-        changed since: their live connections must end."""
-        ended: set[str] = set()
-        names = sorted(connected)
-        async with self._read() as conn:
-            for start in range(0, len(names), 500):
-                rows = await conn.execute(
-                    sa.select(users.c.id, users.c.disabled, users.c.credentials_changed_at)
-                    .where(users.c.id.in_(names[start:start + 500])))
-                for row in rows:
-                    changed = row.credentials_changed_at
-                    if row.disabled or (changed is not None and changed > connected[row.id]):
-                        ended.add(row.id)
-        return ended

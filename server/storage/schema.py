@@ -53,7 +53,6 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("unit_id", sa.String, index=True),  # a manager's unit (migration 0004)
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("credentials_changed_at", UTCDateTime),  # live connections older than it end
 )
 
 auth_tokens = sa.Table(

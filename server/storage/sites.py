@@ -146,6 +146,19 @@ class SiteStore(StoreBase):
             row = (await conn.execute(query)).first()
         return None if row is None else _terminal(row)
 
+    async def terminals_by_token_hashes(self, hashes: Iterable[str]) -> dict[str, Terminal]:
+        """`terminal_by_token_hash` for many tokens in few queries (a reconnect storm)."""
+        wanted = sorted(set(hashes))
+        found: dict[str, Terminal] = {}
+        async with self._read() as conn:
+            for start in range(0, len(wanted), TOUCH_BATCH):
+                query = _TERMINAL_QUERY.add_columns(terminals.c.token_hash).where(
+                    terminals.c.token_hash.in_(wanted[start : start + TOUCH_BATCH]),
+                    terminals.c.revoked_at.is_(None))
+                for row in await conn.execute(query):
+                    found[row.token_hash] = _terminal(row)
+        return found
+
     async def revoke_terminal(self, terminal_id: str) -> bool:
         """Disable a terminal for good; True if it exists (the first revocation time stays)."""
         async with self._write() as conn:

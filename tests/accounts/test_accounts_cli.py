@@ -8,7 +8,7 @@ from typing import Any
 
 from server import keys
 from server.app import create_app
-from server.ws import ACCOUNT_ENDED
+from server.revocation import DISABLED
 from tests.accounts.test_staff_api import closed_with
 from tests.helpers import connect, make_settings
 from tests.test_cli import vwin, write_config
@@ -32,6 +32,8 @@ async def test_units_sites_and_accounts_from_the_command_line(
 
     lin = ["user", "add", "lin", "--role", "specialist", "--skills", "tax:1",
            "--department", "tax", "--name", "林晓", *config]
+    refused = await vwin(*lin[:8], "fishing", *lin[9:], stdin="correct horse battery\n")
+    assert refused.code == 2 and "fishing" in refused.err, refused
     for weak, why in (("short pw", "10 characters"), ("i-am-lin-here", "username"),
                       ("qwertyuiop", "common")):
         result = await vwin(*lin, stdin=weak + "\n")
@@ -64,7 +66,7 @@ async def test_units_sites_and_accounts_from_the_command_line(
     console = await connect(client, login.token)
     disabled = await vwin("user", "disable", "lin", *config)
     assert disabled.code == 0, disabled
-    assert await closed_with(console.ws) == (ACCOUNT_ENDED, "disabled")  # within 5 s
+    assert await closed_with(console.ws) == (DISABLED, "disabled")  # within seconds
     assert await app[keys.AUTH].user_for_token(login.token) is None
     assert await app[keys.AUTH].login("lin", "a new long secret", "t2") is None
     assert "disabled" in (await vwin("user", "list", *config)).out

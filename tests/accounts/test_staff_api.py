@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from server.commands import _first_run
-from server.ws import ACCOUNT_ENDED
+from server.revocation import DISABLED, PASSWORD_CHANGED
 from tests.accounts.world import build_units, manager
 from tests.helpers import WAIT_S, bearer, connect, make_settings, quick_manager
 
@@ -65,37 +65,38 @@ async def test_a_new_account_changes_its_one_time_password_first(app_client: Any
                        ("lin-is-my-name", "password_contains_username"),
                        ("1234567890", "password_common"), ("Password2024", "password_common")):
         refused = await post(app_client, "/api/password", token,
-                             {"current_password": current, "new_password": weak}, 400)
+                             {"current": current, "new": weak}, 400)
         assert refused["error"] == code, weak
     wrong = await post(app_client, "/api/password", token,
-                       {"current_password": "not-it-at-all", "new_password": "a fine new secret"},
-                       400)
+                       {"current": "not-it-at-all", "new": "a fine new secret"}, 403)
     assert wrong["error"] == "wrong_password"
-    await post(app_client, "/api/password", token,
-               {"current_password": current, "new_password": "a fine new secret"})
-    assert (await app_client.get("/api/ws-ticket", headers=bearer(token))).status == 200
+    await post(app_client, "/api/password", token, {"current": current, "new": "a fine new secret"})
+    assert (await app_client.get("/api/me", headers=bearer(token))).status == 401  # logins end
     again = await login(app_client, "lin", "a fine new secret")
-    assert again["must_change_password"] is False
+    assert again["must_change_password"] is False and again["next"] == "/console"
+    assert first["next"] == "/password"
+    ticket = await app_client.get("/api/ws-ticket", headers=bearer(again["token"]))
+    assert ticket.status == 200
     changes = (await (await app_client.get("/api/users/audit", headers=bearer(boss))).json())
     assert [(c["action"], c["actor"], c["username"]) for c in changes["changes"]] == [
         ("password_changed", "lin", "lin"), ("created", "boss", "lin")]
     assert changes["changes"][1]["actor_name"] == "Boss" and changes["changes"][1]["ts"]
 
 
-@pytest.mark.parametrize("how,reason", [("disable", "disabled"),
-                                        ("reset-password", "password_changed")])
+@pytest.mark.parametrize("how,code,reason", [("disable", DISABLED, "disabled"),
+                                             ("reset-password", PASSWORD_CHANGED,
+                                              "password_changed")])
 async def test_disable_and_reset_end_the_live_console_at_once(
-        app_client: Any, how: str, reason: str) -> None:
+        app_client: Any, how: str, code: int, reason: str) -> None:
     boss = await quick_manager(app_client.server.app)
     created = await post(app_client, "/api/users", boss, NEW_SPECIALIST, 201)
     token = (await login(app_client, "lin", created["one_time_password"]))["token"]
     await post(app_client, "/api/password", token,
-               {"current_password": created["one_time_password"],
-                "new_password": "a fine new secret"})
+               {"current": created["one_time_password"], "new": "a fine new secret"})
+    token = (await login(app_client, "lin", "a fine new secret"))["token"]
     console = await connect(app_client, token)
     await post(app_client, f"/api/users/lin/{how}", boss)
-    code, said = await closed_with(console.ws)
-    assert (code, said) == (ACCOUNT_ENDED, reason)
+    assert await closed_with(console.ws) == (code, reason)
     assert (await app_client.get("/api/me", headers=bearer(token))).status == 401
     resp = await app_client.post("/api/login", json={"username": "lin",
                                                      "password": "a fine new secret"})

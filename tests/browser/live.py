@@ -105,12 +105,16 @@ class Pages:
         self.contexts: list[BrowserContext] = []
         self.console_errors: list[str] = []
 
-    def new(self, viewport: tuple[int, int] = (1366, 768)) -> Page:
+    def new(self, viewport: tuple[int, int] = (1366, 768), lang: str | None = "en") -> Page:
+        """A page in a fresh context; staff pages in `lang` (the tests' words are English),
+        None for the default (Simplified Chinese). The kiosk always starts in Chinese."""
         context = self.browser.new_context(
             base_url=self.base_url,
             viewport={"width": viewport[0], "height": viewport[1]},
             permissions=["camera", "microphone"],
         )
+        if lang is not None:
+            context.add_cookies([{"name": "vwin_lang", "value": lang, "url": self.server.url}])
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))

@@ -6,6 +6,8 @@ waiting in the console's queues.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -17,6 +19,7 @@ from tests.browser.flows import (
     assert_video_flowing,
     login,
     make_world,
+    snap,
     start_call,
     wait_js,
 )
@@ -32,10 +35,14 @@ DECODING = ("Promise.all(vwin.media.peers.filter((p) => p.direction === 'sendrec
             "all.every((v) => v.framesDecoded > {frames}))")
 
 
+MESH_WAIT_MS = 60_000  # three browsers encoding and decoding two streams each on 2 cores
+
+
 def all_decoding(page: Page, parties: int) -> None:
     """The page decodes video from `parties` others, and keeps decoding."""
-    wait_js(page, DECODING.format(n=parties, frames=0), explain="vwin.media.peers.length")
-    wait_js(page, DECODING.format(n=parties, frames=30))
+    wait_js(page, DECODING.format(n=parties, frames=0), MESH_WAIT_MS,
+            explain="vwin.media.peers.length")
+    wait_js(page, DECODING.format(n=parties, frames=15), MESH_WAIT_MS)
 
 
 def open_bob(world: World) -> Page:
@@ -62,7 +69,7 @@ def answer_invitation(page: Page) -> None:
 
 
 def test_three_party_session_started_from_the_console(
-    live_server: LiveServer, pages: Pages
+    live_server: LiveServer, pages: Pages, artifacts: Path
 ) -> None:
     world = make_world(live_server, pages)
     bob = open_bob(world)
@@ -83,6 +90,7 @@ def test_three_party_session_started_from_the_console(
         all_decoding(page, 2)
     expect(alice.locator("#remote-tiles figure")).to_contain_text(BOB[2])
     expect(kiosk.locator("#remote-tiles figure")).to_have_count(1)
+    snap(alice, artifacts, "console-three-party")
 
     # The visitor shows a document: both consoles say so; Alice enlarges it to read it.
     for console in (alice, bob):
@@ -93,6 +101,7 @@ def test_three_party_session_started_from_the_console(
         expect(console.locator("#document-notice")).to_contain_text("showing a document")
     alice.locator("#enlarge-video").click()
     expect(alice.locator("#enlarge-video")).to_have_attribute("aria-pressed", "true")
+    snap(alice, artifacts, "console-document-enlarged")
     viewport = alice.viewport_size
     assert viewport is not None
     box = alice.locator("#remote-video").bounding_box()

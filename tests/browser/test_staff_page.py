@@ -30,7 +30,12 @@ def change_password(page: Page, current: str) -> None:
     page.locator("#current").fill(current)
     page.locator("#new").fill(NEW_PASSWORD)
     page.locator("#repeat").fill(NEW_PASSWORD)
-    page.get_by_role("button", name="保存").click()
+    page.get_by_role("button", name="Save").click()
+    # Every login ended with the password: sign in again with the new one.
+    page.wait_for_url(lambda url: urlsplit(url).path == "/login", timeout=WAIT_MS)
+    page.get_by_label("Username").fill("lin")
+    page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: urlsplit(url).path == "/console", timeout=WAIT_MS)
 
 
@@ -47,37 +52,40 @@ def test_create_reset_and_disable_a_specialist(live_server: LiveServer, pages: P
     staff = pages.new()
     staff.on("dialog", lambda dialog: dialog.accept())
     login(staff, MANAGER[0], MANAGER[1], "/manage/staff")
-    expect(staff.locator("html")).to_have_attribute("lang", "zh-CN")
-    expect(staff.locator("#skill-tax")).to_be_visible(timeout=WAIT_MS)
-    staff.get_by_label("用户名").fill("lin")
-    staff.get_by_label("姓名").fill("林晓")
-    staff.get_by_label("部门").fill("tax")
+    expect(staff.locator("#staff-rows tr[data-username=boss]")).to_be_visible(timeout=WAIT_MS)
+    staff.get_by_label("Username").fill("lin")
+    staff.get_by_label("Name", exact=True).fill("林晓")
+    staff.locator("#u-department").select_option("tax")
     staff.locator("#skill-tax").fill("1")
-    staff.get_by_role("button", name="创建账号").click()
+    staff.get_by_role("button", name="Create account").click()
     first = one_time_password(staff)
     row = staff.locator("#staff-rows tr[data-username=lin]")
     expect(row).to_contain_text("林晓")
-    expect(row).to_contain_text("待改密码")
-    staff.screenshot(path=str(artifacts / "zh-CN-manage-staff.png"), full_page=True)
+    expect(row.locator(".badge")).to_have_text("Must change password")
 
     console = pages.new()
     change_password(console, first)
     expect(console.locator("#queue-rows tr[data-queue=tax]")).to_be_visible(timeout=WAIT_MS)
     staff.reload()
-    expect(row.locator(".badge")).to_have_text("正常 Active", timeout=WAIT_MS)
+    expect(row.locator(".badge")).to_have_text("Active", timeout=WAIT_MS)
 
-    row.get_by_role("button", name="重置 林晓 的密码").click()
+    row.get_by_role("button", name="Reset the password of 林晓").click()
     second = one_time_password(staff)
     assert second != first
-    expect(console.locator("#idle-text")).to_contain_text("您的密码已更改", timeout=WAIT_MS)
-    expect(row.locator(".badge")).to_have_text("待改密码 Must change password", timeout=WAIT_MS)
+    expect(console.locator("#idle-text")).to_have_text(
+        "Your password was changed; sign in again.", timeout=WAIT_MS)
+    expect(row.locator(".badge")).to_have_text("Must change password", timeout=WAIT_MS)
 
-    row.get_by_role("button", name="停用 Disable 林晓").click()
-    expect(row.locator(".badge")).to_have_text("已停用 Disabled", timeout=WAIT_MS)
-    expect(row.get_by_role("button", name="启用 Enable 林晓")).to_be_visible()
+    row.get_by_role("button", name="Disable 林晓").click()
+    expect(row.locator(".badge")).to_have_text("Disabled", timeout=WAIT_MS)
+    expect(row.get_by_role("button", name="Enable 林晓")).to_be_visible()
     audit = staff.locator("#audit-rows")
-    for change in ("停用 Disabled", "重置密码 Password reset", "修改密码 Password changed",
-                   "创建 Created"):
+    for change in ("Disabled", "Password reset", "Password changed", "Created"):
         expect(audit).to_contain_text(change)
     expect(audit.locator("tr").first).to_contain_text("Boss")
-    staff.screenshot(path=str(artifacts / "zh-CN-manage-staff-audit.png"), full_page=True)
+    staff.goto("/manage/staff?lang=zh-CN")
+    expect(staff.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(staff.locator("#staff-rows tr[data-username=lin] .badge")).to_have_text(
+        "已停用", timeout=WAIT_MS)
+    expect(staff.locator("#audit-rows")).to_contain_text("重置密码")
+    staff.screenshot(path=str(artifacts / "zh-CN-manage-staff.png"), full_page=True)

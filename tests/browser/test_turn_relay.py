@@ -1,5 +1,5 @@
 """A Chromium kiosk that may only relay (`iceTransportPolicy: "relay"`) through a real
-coturn, in a call with a console; and a kiosk connected past its credentials' TTL is
+coturn, in a call with a console, which, connected past its credentials' TTL, is
 pushed fresh ones (`ice.servers`), so its next ICE restart relays again (the old ones
 are refused by then: tests/turn/test_credentials.py)."""
 
@@ -66,20 +66,15 @@ def _relay_kiosk_call(live_server: LiveServer, pages: Pages) -> tuple[Page, Page
     return call.kiosk, call.console
 
 
-def test_relay_only_kiosk_calls_a_console(live_server: LiveServer, pages: Pages,
-                                          coturn: Coturn) -> None:  # noqa: F811
-    kiosk, _ = _relay_kiosk_call(live_server, pages)
-    selected = wait_js(kiosk, SELECTED)
-    assert selected.startswith("relay udp 127.0.0.1:"), selected
-    assert coturn.url("udp") in selected
-    port = int(selected.split()[2].rsplit(":", 1)[1])
-    assert coturn.turn["min_port"] <= port <= coturn.turn["max_port"]
-
-
-def test_kiosk_past_its_ttl_gets_fresh_credentials_and_relays_after_ice_restart(
-        live_server: LiveServer, pages: Pages) -> None:
+def test_relay_only_kiosk_calls_and_relays_again_past_its_ttl(
+        live_server: LiveServer, pages: Pages, coturn: Coturn) -> None:  # noqa: F811
     kiosk, console = _relay_kiosk_call(live_server, pages)
     first = wait_js(kiosk, SELECTED)
+    assert first.startswith("relay udp 127.0.0.1:"), first
+    assert coturn.url("udp") in first
+    port = int(first.split()[2].rsplit(":", 1)[1])
+    assert coturn.turn["min_port"] <= port <= coturn.turn["max_port"]
+
     username = "vwin.signaling.welcome.ice_servers.at(-1).username"
     issued = kiosk.evaluate(username)
     expiry = int(issued.split(":")[0])

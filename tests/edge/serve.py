@@ -56,7 +56,7 @@ def client_tls(cert: Path) -> ssl.SSLContext:
 class VwinServe:
     """`vwin serve --config FILE`; `terminal_token` is T1's device token."""
 
-    def __init__(self, directory: Path, extra: str = "") -> None:
+    def __init__(self, directory: Path, extra: str = "", recording: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
         self.db_url = f"sqlite+aiosqlite:///{directory / 'vwin.db'}"
@@ -71,7 +71,8 @@ drain_timeout_s = 2
 url = "{self.db_url}"
 
 [recording]
-enabled = false
+enabled = {"true" if recording else "false"}
+dir = "{directory / 'recordings'}"
 """)
         self.log = directory / "vwin.log"
         self.process: subprocess.Popen[bytes] | None = None

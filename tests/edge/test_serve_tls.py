@@ -1,8 +1,10 @@
-"""`vwin serve` with `[server] tls_cert/tls_key` serves HTTPS and WSS itself, and with
-`[turn] local = true` runs Debian's coturn beside itself and stops it with itself."""
+"""`vwin serve` with `[server] tls_cert/tls_key` serves HTTPS and WSS itself (its local
+recorder joins over WSS), and with `[turn] local = true` runs Debian's coturn beside
+itself and stops it with itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -33,7 +35,7 @@ listen_ip = "127.0.0.1"
 port = {turn_port}
 min_port = {low}
 max_port = {low + 20}
-""")
+""", recording=True)
     tls = client_tls(cert)
     base = f"https://127.0.0.1:{serve.port}"
     try:
@@ -47,6 +49,14 @@ max_port = {low + 20}
                 assert login.status == 200
                 cookies = login.headers.getall("Set-Cookie")
                 assert cookies and all("Secure" in c for c in cookies), cookies
+                auth = {"Authorization": f"Bearer {(await login.json())['token']}"}
+            for _ in range(300):  # the local recorder joins over WSS to 127.0.0.1
+                async with http.get(base + "/api/recorders", ssl=tls, headers=auth) as r:
+                    if (await r.json())["recorders"]:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"no local recorder: {serve.output()[-2000:]}")
             async with http.ws_connect(f"wss://127.0.0.1:{serve.port}/ws", ssl=tls) as ws:
                 await ws.send_str(json.dumps({"type": "hello", "token": serve.terminal_token}))
                 welcome = json.loads((await ws.receive(timeout=15)).data)

@@ -95,7 +95,7 @@ async def test_a_specialist_sees_only_their_departments_matters(client: Any) -> 
     boss = await staff(app, "boss", None, role="manager")
     at(client, local(2026, 3, 2, 10, 0))
     taxes = await open_matter(client, tom, "general")
-    licence = await open_matter(client, tom, "complex", department="market_regulation")
+    licence = await open_matter(client, boss, "complex", department="market_regulation")
     assert licence["department"] == "market_regulation"
 
     mine = await (await client.get("/api/matters", headers=bearer(tom))).json()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.helpers import bearer
 from tests.joint.conftest import call_with, staff, uscc
@@ -34,7 +36,10 @@ async def test_only_managers_see_reports_as_json_and_csv(client: Any) -> None:
     assert resp.status == 200 and resp.content_type == "text/csv"
     lines = (await resp.text()).lstrip("\ufeff").splitlines()
     assert lines[0].startswith("key,label,sessions,answered,")
-    assert lines[1].startswith("registration,registration,1,1,1,0,")
+    assert lines[1].startswith("registration,企业登记,1,1,1,0,")  # the queue's name, not its id
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
+    assert resp.headers["Content-Disposition"] == (
+        f'attachment; filename="report-queue-20200101-{today}.csv"')
 
 
 async def test_the_manager_pages_render_for_managers_only(client: Any) -> None:

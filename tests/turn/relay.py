@@ -6,8 +6,6 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 
-from tests.helpers import bearer, eventually, quick_manager
-from tests.recording.analysis import segments_settled
 from tests.rtc_peers import RtcClient, RtcLink
 
 
@@ -29,18 +27,3 @@ def selected_pair(link: RtcLink) -> tuple[str, str]:
 def local_types(link: RtcLink) -> set[str]:
     transport = link.pc.getTransceivers()[0].sender.transport.transport
     return {c.type for c in transport.iceGatherer.getLocalCandidates()}
-
-
-async def recordings(client: Any, session_id: str, parties: int) -> list[dict[str, Any]]:
-    """The session's recordings once each party's one segment is complete and hashed."""
-    auth = bearer(await quick_manager(client.server.app, "boss"))
-    found: list[dict[str, Any]] = []
-
-    async def ready() -> bool:
-        nonlocal found
-        detail = await (await client.get(f"/api/sessions/{session_id}", headers=auth)).json()
-        found = detail["recordings"]
-        return segments_settled(found, parties, {1: "complete"})
-
-    await eventually(ready, timeout=30)
-    return found

@@ -4,6 +4,7 @@ them once expired, and `vwin turn config` prints a configuration coturn runs wit
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -12,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from aioice.turn import create_turn_endpoint
 
 from server.app import create_app
 from server.config import ConfigError
@@ -102,3 +104,29 @@ def test_turn_settings_that_cannot_work_are_refused() -> None:
         make_settings("sqlite+aiosqlite://", turn={"local": True})
     with pytest.raises(ConfigError, match="not a turn"):
         make_settings("sqlite+aiosqlite://", turn={"secret": "x", "urls": ["stun:a:1"]})
+
+
+async def test_a_connection_outliving_its_credentials_is_pushed_fresh_ones(
+        aiohttp_client: Any, coturn: Coturn) -> None:
+    client = await aiohttp_client(create_app(coturn.settings(ttl_s=2)))
+    ws = await client.ws_connect("/ws")
+    await ws.send_str(json.dumps({"type": "hello",
+                                  "token": await add_terminal(client.server.app, "T1")}))
+    welcome = json.loads((await ws.receive(timeout=15)).data)
+    first = welcome["ice_servers"][-1]
+    pushed: list[tuple[float, dict[str, Any]]] = []
+    async with asyncio.timeout(10):
+        while len(pushed) < 2:
+            msg = json.loads((await ws.receive()).data)
+            if msg["type"] == "ice.servers":
+                pushed.append((time.time(), msg["ice_servers"][-1]))
+    await ws.close()
+    expiry = int(first["username"].split(":")[0])
+    for at, server in pushed:  # each before the credentials it replaces expire
+        assert at < expiry + 1 and server["username"].endswith(":terminal:T1")
+        assert server["urls"] == first["urls"]
+        expiry = int(server["username"].split(":")[0])
+    relay, _ = await create_turn_endpoint(asyncio.DatagramProtocol, ("127.0.0.1", coturn.port),
+                                          pushed[-1][1]["username"],
+                                          pushed[-1][1]["credential"])
+    relay.close()

@@ -22,11 +22,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from tests.helpers import add_terminal, quick_specialist
 from tests.recording.analysis import decode_recording
-from tests.recording.test_recording_e2e import Recorders
+from tests.recording.test_recording_e2e import Recorders, _rows
 from tests.rtc_peers import RtcClient, send_to
 from tests.turn.coturn import Coturn, free_port
 from tests.turn.netns import KioskHost
-from tests.turn.relay import recordings
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +102,7 @@ async def test_udp_blocked_kiosk_calls_over_turn_tcp_and_is_recorded(
         await specialist.recv("call.ended")
         await specialist.hang_up_media()
         assert await asyncio.wait_for(kiosk.wait(), 30) == 0
-        rows = await recordings(client, connected["session_id"], 2)
+        rows = await _rows(client, connected["session_id"], {1: "complete"})
         assert {r["participant_id"] for r in rows} == {terminal, specialist.me}
         for row in rows:
             decoded = decode_recording(recorders.directory / row["path"])

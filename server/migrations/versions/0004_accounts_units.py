@@ -33,7 +33,6 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("unit_id", sa.String))
     op.add_column("users", sa.Column("must_change_password", sa.Boolean, nullable=False,
                                      server_default=sa.false()))
-    op.add_column("users", sa.Column("credentials_changed_at", _TS))
     op.create_index("ix_users_unit_id", "users", ["unit_id"])
     op.add_column("sites", sa.Column("unit_id", sa.String))
     op.create_index("ix_sites_unit_id", "sites", ["unit_id"])
@@ -58,5 +57,4 @@ def downgrade() -> None:
             batch.drop_column("unit_id")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("must_change_password")
-        batch.drop_column("credentials_changed_at")
     op.drop_table("units")

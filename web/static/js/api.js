@@ -1,6 +1,8 @@
 // fetch() for the staff pages: JSON in and out, the CSRF header on every unsafe
 // request (double-submit of the vwin_csrf cookie), and a trip to /login on 401.
 
+import { pageI18n } from "./i18n.js";
+
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export class ApiError extends Error {
@@ -53,14 +55,11 @@ export async function logout() {
   }
 }
 
+/** In the configured time zone and the page's language (i18n.js). */
 export function formatDateTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  return pageI18n().dateTime(iso);
 }
 
 export function formatSeconds(seconds) {
-  if (seconds === null || seconds === undefined) return "—";
-  const s = Math.round(seconds);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return pageI18n().seconds(seconds);
 }

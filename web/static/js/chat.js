@@ -57,8 +57,10 @@ export class ChatPanel {
 
   #append(message) {
     const mine = message.from === this.#you;
-    const who = el("strong", { textContent: mine ? this.#labels.you() : message.name });
-    this.#log.append(el("p", { className: mine ? "chat-line mine" : "chat-line" }, who, ` ${message.text}`));
+    const who = el("strong", { textContent: mine ? this.#labels.you() : message.name, translate: mine });
+    // What people write, and their names, stay as written.
+    const said = el("span", { textContent: ` ${message.text}`, translate: false });
+    this.#log.append(el("p", { className: mine ? "chat-line mine" : "chat-line" }, who, said));
     this.#log.scrollTop = this.#log.scrollHeight;
   }
 

@@ -3,9 +3,11 @@
 // (`call.transfer`), and show how the invitation goes (`invitation`, `error`).
 
 import { $, el } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 import { MSG } from "./signaling.js";
 
 const REQUESTS = new Set([MSG.CALL_INVITE, MSG.CALL_TRANSFER]);
+const i18n = pageI18n();
 
 export class InvitePanel {
   #signaling;
@@ -69,7 +71,7 @@ export class InvitePanel {
     const select = $("invite-queue");
     const chosen = select.value;
     select.replaceChildren(el("option", { value: "", textContent: this.#t("invite.pickQueue") }),
-      ...this.#queues.map((q) => el("option", { value: q.id, textContent: q.name, disabled: !q.open })));
+      ...this.#queues.map((q) => el("option", { value: q.id, textContent: i18n.name("queue", q.id), disabled: !q.open })));
     if (this.#queues.some((q) => q.id === chosen)) select.value = chosen;
   }
 
@@ -96,8 +98,7 @@ export class InvitePanel {
 
   #target(message) {
     if (message.specialist) return message.specialist;
-    const name = this.#queues.find((q) => q.id === message.queue)?.name ?? message.queue;
-    return this.#t("invite.queueTarget", { name });
+    return this.#t("invite.queueTarget", { queue: i18n.name("queue", message.queue) });
   }
 
   #onInvitation(message) {
@@ -105,14 +106,14 @@ export class InvitePanel {
     const prefix = message.transfer && ["ringing", "accepted"].includes(message.state) ? "transfer" : "invite";
     const key = `${prefix}.${message.state}`;
     const text = this.#t(key, { target: this.#target(message) });
-    this.#status(text === key ? this.#t("invite.other", { state: message.state }) : text);
+    this.#status(text === key ? this.#t("invite.other", { state: i18n.code("invitation_state", message.state) }) : text);
     $("invite-form").dataset.state = message.state;
   }
 
   #refused(message) {
     const key = `refused.${message.code}`;
     const reason = this.#t(key);
-    this.#status(this.#t("invite.refused", { reason: reason === key ? message.message : reason }));
+    this.#status(this.#t("invite.refused", { reason: reason === key ? i18n.error(message) : reason }));
     $("invite-form").dataset.state = "refused";
   }
 

@@ -4,10 +4,12 @@
 
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 import { MSG } from "./signaling.js";
-import { usccError } from "./uscc.js";
+import { usccProblem } from "./uscc.js";
 
-const STATE_LABELS = { open: "Open", completed: "Completed", rejected: "Rejected" };
+const i18n = pageI18n();
+const t = (key, params) => i18n.t(key, params);
 
 export class JointPanel {
   #signaling;
@@ -27,19 +29,19 @@ export class JointPanel {
     signaling.on(MSG.CALL_CONNECTED, (m) => this.#open(m));
     signaling.on(MSG.ACTION_UPDATED, (m) => this.#updated(m));
     signaling.on(MSG.ERROR, (m) => {
-      if (m.refused?.startsWith("action.")) this.#status(m.message);
+      if (m.refused?.startsWith("action.")) this.#status(i18n.error(m));
     });
     $("action-type").addEventListener("change", () => this.#renderFields());
     $("action-form").addEventListener("submit", (e) => this.#start(e));
     $("matter-form").addEventListener("submit", (e) => this.#openMatter(e));
     $("action-uscc").addEventListener("input", () => this.#checkUscc());
-    this.#loadTypes().catch((err) => this.#status(`Action types not loaded: ${err.message}`));
+    this.#loadTypes().catch((err) => this.#status(t("console.joint.typesFailed", { error: i18n.error(err) })));
   }
 
   async #loadTypes() {
     const { types } = await api("/api/action-types");
-    for (const t of types) this.#types.set(t.id, t);
-    $("action-type").replaceChildren(...types.map((t) => el("option", { value: t.id, textContent: `${t.name_en} · ${t.name_zh}` })));
+    for (const type of types) this.#types.set(type.id, type);
+    $("action-type").replaceChildren(...types.map((type) => el("option", { value: type.id, textContent: i18n.name("action", type.id) })));
     this.#renderFields();
   }
 
@@ -64,15 +66,15 @@ export class JointPanel {
   #renderFields() {
     const type = this.#types.get($("action-type").value);
     $("action-fields").replaceChildren(...(type?.fields ?? []).flatMap((name) => [
-      el("label", { for: `action-field-${name}`, textContent: name.replaceAll("_", " ") }),
+      el("label", { for: `action-field-${name}`, textContent: i18n.code("action_field", name) }),
       el("input", { id: `action-field-${name}`, name, required: true, maxLength: 500, dataset: { field: name } }),
     ]));
   }
 
   #checkUscc() {
     const code = $("action-uscc").value.trim();
-    const problem = code ? usccError(code) : null;
-    $("action-uscc-error").textContent = problem ?? "";
+    const problem = code ? usccProblem(code) : null;
+    $("action-uscc-error").textContent = problem ? t(`uscc.rule.${problem.rule}`, problem) : "";
     $("action-uscc").setAttribute("aria-invalid", String(Boolean(problem)));
     return problem;
   }
@@ -86,14 +88,14 @@ export class JointPanel {
       call_id: this.#call.call_id, action: $("action-type").value, fields,
       enterprise: { name: $("action-name").value.trim(), uscc: $("action-uscc").value.trim() },
     });
-    this.#status(sent ? "Starting…" : "Not connected; try again in a moment.");
+    this.#status(t(sent ? "console.joint.starting" : "console.notConnected"));
   }
 
   #updated(action) {
     this.#actions.set(action.action_id, action);
     const rows = [...this.#actions.values()].map((a) => this.#row(a));
     $("action-list").replaceChildren(...rows);
-    this.#status(`${this.#types.get(action.action)?.name_en ?? action.action}: ${STATE_LABELS[action.state] ?? action.state}`);
+    this.#status(`${i18n.name("action", action.action)}: ${i18n.code("action_state", action.state)}`);
   }
 
   #row(action) {
@@ -101,25 +103,30 @@ export class JointPanel {
     const open = action.state === "open";
     const steps = action.steps.map((step) => {
       const item = el("li", { dataset: { step: step.id } },
-        `${step.id.replaceAll("_", " ")} (${step.department}): `,
-        el("strong", { textContent: step.signed_by ? `signed by ${step.signed_by}` : "not signed" }));
+        `${i18n.name("step", `${action.action}.${step.id}`)} (${i18n.name("department", step.department)}): `,
+        el("strong", {}, ...(step.signed_by
+          ? [t("console.joint.signedBy"), " ", el("span", { translate: false, textContent: step.signed_by })]
+          : [t("console.joint.notSigned")])));
       if (open && !step.signed_by && step.department === mine) {
-        const sign = el("button", { type: "button", className: "btn success small", textContent: "Sign" });
+        const sign = el("button", { type: "button", className: "btn success small", textContent: t("console.joint.sign") });
         sign.addEventListener("click", () => this.#signaling.send(MSG.ACTION_SIGN, { action_id: action.action_id, step: step.id }));
         item.append(" ", sign);
       }
       return item;
     });
     const row = el("li", { className: `joint-action state-${action.state}`, dataset: { action: action.action_id } },
-      el("p", {}, el("strong", { textContent: this.#types.get(action.action)?.name_en ?? action.action }),
-        ` — ${action.enterprise.name} (${action.enterprise.uscc}) `,
-        el("span", { className: `badge state-${action.state}`, textContent: STATE_LABELS[action.state] ?? action.state })),
+      el("p", {}, el("strong", { textContent: i18n.name("action", action.action) }), " — ",
+        el("span", { translate: false, textContent: `${action.enterprise.name} (${action.enterprise.uscc})` }), " ",
+        el("span", { className: `badge state-${action.state}`, textContent: i18n.code("action_state", action.state) })),
       el("ul", {}, ...steps));
-    if (action.reason) row.append(el("p", { className: "note", textContent: `Reason: ${action.reason}` }));
+    if (action.reason) {
+      row.append(el("p", { className: "note" }, t("console.joint.reason"), " ",
+        el("span", { translate: false, textContent: action.reason })));
+    }
     if (open && action.steps.some((s) => s.department === mine)) {
-      const reject = el("button", { type: "button", className: "btn danger small", textContent: "Reject…" });
+      const reject = el("button", { type: "button", className: "btn danger small", textContent: t("console.joint.reject") });
       reject.addEventListener("click", () => {
-        const reason = window.prompt("Why is this action rejected?");
+        const reason = window.prompt(t("console.joint.rejectPrompt"));
         if (reason?.trim()) this.#signaling.send(MSG.ACTION_REJECT, { action_id: action.action_id, reason: reason.trim() });
       });
       row.append(reject);
@@ -142,9 +149,9 @@ export class JointPanel {
     try {
       const { matter } = await api("/api/matters", { method: "POST", body });
       $("matter-description").value = "";
-      this.#status(`Pending matter opened for ${matter.department}, due ${matter.due}.`);
+      this.#status(t("console.matter.opened", { department: i18n.name("department", matter.department), due: matter.due }));
     } catch (err) {
-      this.#status(`Matter not opened: ${err.message}`);
+      this.#status(t("console.matter.failed", { error: i18n.error(err) }));
     }
   }
 }

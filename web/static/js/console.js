@@ -6,37 +6,19 @@ import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
-import { consoleI18n } from "./console-strings.js";
 import { $, el } from "./dom.js";
-import { formatWait } from "./i18n.js";
+import { formatWait, pageI18n } from "./i18n.js";
 import { openCameraAndMicrophone } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { Ringer } from "./ring.js";
 import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
 
-const STATUS_LABELS = {
-  available: "Available", away: "Away", ringing: "Ringing", in_call: "In call", wrap_up: "Wrap-up",
-};
-// Why the server ended this console (close 4411), by its reason; Chinese first.
-const ACCOUNT_ENDED = {
-  disabled: "您的账号已被停用，连线已结束。 Your account was disabled; the console was disconnected.",
-  password_changed: "您的密码已更改，请重新登录。 Your password was changed; sign in again.",
-};
-
-const OUTCOME_ERRORS = {
-  invalid_message: "The form was not accepted",
-  offer_gone: "That call was no longer ringing you.",
-};
 /** Status changes the specialist did not ask for, explained; others need no note. */
-const STATUS_REASONS = {
-  missed_offer: "You did not answer the last call; it went to the next specialist.",
-  missed_offers: "You missed several calls in a row and were set to Away.",
-  wrapup_timeout: "Wrap-up time is over; you are available again.",
-};
+const STATUS_REASONS = new Set(["missed_offer", "missed_offers", "wrapup_timeout"]);
 
 const ringer = new Ringer();
-const i18n = consoleI18n();
+const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
 const state = {
   me: null,
@@ -65,7 +47,7 @@ const stage = new RemoteStage({
   media, main: $("remote-video"), tiles: $("remote-tiles"), isMain: (p) => p.role === "terminal",
 });
 const chat = new ChatPanel({
-  root: $("console-chat"), signaling, labels: { you: () => "You", failed: () => "Not sent: reconnecting" },
+  root: $("console-chat"), signaling, labels: { you: () => t("console.chat.you"), failed: () => t("console.chat.failed") },
 });
 const invite = new InvitePanel({ signaling, t });
 globalThis.vwin = { signaling, media, ringer };
@@ -92,24 +74,22 @@ async function ensureMedia() {
 function renderStatus(status, reason = "") {
   state.status = status;
   const label = $("agent-state");
-  label.textContent = STATUS_LABELS[status] ?? status;
+  label.textContent = i18n.code("console.status", status);
   label.dataset.status = status;
   $("status-available").setAttribute("aria-pressed", String(status === "available"));
   $("status-away").setAttribute("aria-pressed", String(status === "away"));
   const idle = status === "available" || status === "away";
   $("status-available").disabled = !idle;
   $("status-away").disabled = !idle;
-  $("idle-text").textContent = status === "available"
-    ? "You are available. Calls from your queues will ring here."
-    : "You are away. Choose “Available” to receive calls.";
-  if (idle && STATUS_REASONS[reason]) $("idle-note").textContent = STATUS_REASONS[reason];
+  $("idle-text").textContent = t(status === "available" ? "console.idle.available" : "console.idle.away");
+  if (idle && STATUS_REASONS.has(reason)) $("idle-note").textContent = t(`console.statusReason.${reason}`);
   if (status === "wrap_up" && !state.wrapupSession && !state.callId) openWrapup(null);
 }
 
 async function setStatus(status) {
   ringer.unlock();
   if (status === "available") await ensureMedia();
-  if (!signaling.send(MSG.AGENT_STATUS, { status })) $("idle-note").textContent = "Not connected, try again.";
+  if (!signaling.send(MSG.AGENT_STATUS, { status })) $("idle-note").textContent = t("console.notConnected");
 }
 
 function renderQueues(queues) {
@@ -118,13 +98,13 @@ function renderQueues(queues) {
   invite.setQueues(queues);
   showWaiting(mine);
   $("queue-rows").replaceChildren(...mine.map((q) => el("tr", { dataset: { queue: q.id } },
-    el("th", { scope: "row", textContent: q.name }),
-    el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : "closed" }),
+    el("th", { scope: "row", textContent: i18n.name("queue", q.id) }),
+    el("td", { className: "num waiting", textContent: q.open ? String(q.waiting) : t("console.queues.closed") }),
     el("td", { className: "num", textContent: q.waiting ? formatSeconds(q.longest_wait_s) : "—" }),
     el("td", { className: "num", textContent: String(q.agents_available) }),
   )));
   if (mine.length === 0) {
-    $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: "No queues." })));
+    $("queue-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 4, textContent: t("console.queues.none") })));
   }
 }
 
@@ -166,11 +146,15 @@ function onOffered(offer) {
   $("offer-invitation").hidden = !offer.joins;
   $("offer-invitation").textContent = offer.joins ? t(offer.transfer ? "offer.transfer" : "offer.invited") : "";
   const enterprise = offer.enterprise;
-  $("offer-queue").textContent = offer.overflow_from ? `${offer.queue} (overflow from ${offer.overflow_from})` : offer.queue;
-  $("offer-site").textContent = `${site.name} (${site.kind})`;
+  $("offer-queue").textContent = offer.overflow_from
+    ? t("console.offer.overflow", { queue: i18n.name("queue", offer.queue), from: i18n.name("queue", offer.overflow_from) })
+    : i18n.name("queue", offer.queue);
+  $("offer-site").replaceChildren(el("span", { translate: false, textContent: site.name }),
+    ` (${i18n.code("site_kind", site.kind)})`);
   $("offer-terminal").textContent = offer.terminal.name;
+  $("offer-enterprise").translate = !enterprise; // what the visitor typed stays as typed
   $("offer-enterprise").textContent = enterprise
-    ? [enterprise.name, enterprise.uscc].filter(Boolean).join(" · ") : "Not given";
+    ? [enterprise.name, enterprise.uscc].filter(Boolean).join(" · ") : t("console.offer.noEnterprise");
   let remaining = Math.round(offer.ring_timeout_s);
   $("offer-countdown").textContent = String(remaining);
   clearInterval(state.countdown);
@@ -210,7 +194,7 @@ function onWithdrawn(message) {
   if (!state.offer || offerKey(state.offer) !== offerKey(message)) return;
   stopRinging();
   showPanel("idle");
-  $("idle-note").textContent = `The call was withdrawn (${message.reason.replaceAll("_", " ")}).`;
+  $("idle-note").textContent = t("console.withdrawn", { reason: i18n.code("reason", message.reason) });
 }
 
 // ---- in call and wrap-up ---------------------------------------------------------------
@@ -223,9 +207,9 @@ function onConnected(message) {
   state.callId = message.call_id;
   state.wrapupSession = message.session_id;
   const peer = message.participants.find((p) => p.id !== message.you && p.role === "terminal");
-  $("call-peer").textContent = peer?.name ?? "caller";
+  $("call-peer").textContent = peer?.name ?? t("console.call.caller");
   $("recording-notice").hidden = !message.recording;
-  if (!message.resumed) $("media-state").textContent = "Connecting video…";
+  if (!message.resumed) $("media-state").textContent = t("console.call.connectingMedia");
   chat.open(message.call_id, message.you, { keep: message.resumed });
   invite.open(message.call_id);
   if (!message.resumed) showDocument(false);
@@ -247,7 +231,7 @@ function onEnded(message) {
 function openWrapup(sessionId) {
   state.wrapupSession = sessionId;
   $("wrapup-form").reset();
-  $("wrapup-status").textContent = sessionId ? "" : "This session's details are not available; finish to take calls.";
+  $("wrapup-status").textContent = sessionId ? "" : t("console.wrapup.noSession");
   $("wrapup-save").disabled = !sessionId;
   showPanel("wrapup");
   $("wrapup-form").querySelector("input[name=outcome]").focus();
@@ -258,13 +242,13 @@ function saveWrapup(event) {
   const form = $("wrapup-form");
   const outcome = form.elements.outcome.value;
   if (!outcome) {
-    $("wrapup-status").textContent = "Choose an outcome first.";
+    $("wrapup-status").textContent = t("console.wrapup.chooseOutcome");
     return;
   }
   const sent = signaling.send(MSG.SESSION_WRAPUP, {
     session_id: state.wrapupSession, outcome, notes: $("wrapup-notes").value,
   });
-  $("wrapup-status").textContent = sent ? "Saving…" : "Not connected; try again in a moment.";
+  $("wrapup-status").textContent = t(sent ? "console.wrapup.saving" : "console.notConnected");
 }
 
 function finishWrapup() {
@@ -275,14 +259,14 @@ function finishWrapup() {
 
 function onSaved(message) {
   if (message.what === "wrapup" && message.session_id === state.wrapupSession) {
-    $("wrapup-status").textContent = "Saved.";
+    $("wrapup-status").textContent = t("console.wrapup.saved");
     finishWrapup();
-    $("idle-note").textContent = "Wrap-up saved.";
+    $("idle-note").textContent = t("console.wrapup.savedNote");
   }
 }
 
 function onError(message) {
-  const text = OUTCOME_ERRORS[message.code] ?? message.message;
+  const text = i18n.error(message);
   // An answer that crossed the offer's withdrawal: back to idle, unless a new offer rings.
   if (message.code === "offer_gone" && !state.offer && document.body.dataset.panel === "offer") {
     showPanel("idle");
@@ -308,8 +292,8 @@ function showDocument(on) {
 function showConnection({ state: connection }) {
   const banner = $("conn-state");
   banner.hidden = connection === "open";
-  banner.textContent = connection === "reconnecting" ? "Reconnecting…" : connection === "closed"
-    ? "Disconnected" : "Connecting…";
+  banner.textContent = t(connection === "reconnecting" ? "common.reconnecting" : connection === "closed"
+    ? "common.disconnected" : "common.connecting");
   document.body.dataset.connection = connection;
 }
 
@@ -341,7 +325,7 @@ async function main() {
     if (participant.role === "terminal" && "document" in status) showDocument(Boolean(status.document));
   });
   media.on("peer-state", ({ state: pcState }) => {
-    $("media-state").textContent = pcState === "connected" ? "" : `Video ${pcState}…`;
+    $("media-state").textContent = pcState === "connected" ? "" : t("console.call.videoState", { state: i18n.code("peer_state", pcState) });
   });
   signaling.on("state", showConnection);
   signaling.on(MSG.AGENT_STATUS, (m) => renderStatus(m.status, m.reason));
@@ -353,19 +337,19 @@ async function main() {
   signaling.on(MSG.SAVED, onSaved);
   signaling.on(MSG.ERROR, onError);
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
-  signaling.on("stopped", ({ why, reason }) => {
+  signaling.on("stopped", ({ why }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");
-    if (why === "account_ended") {
+    if (["logged_out", "expired", "password_changed", "disabled"].includes(why)) {
       stopRinging();
       media.closePeers();
       showPanel("idle");
-      $("idle-text").textContent = ACCOUNT_ENDED[reason] ?? ACCOUNT_ENDED.disabled;
+      $("idle-text").textContent = t(`console.ended.${why}`);
     }
     if (why === "replaced") {
       stopRinging();
       media.closePeers();
       showPanel("idle");
-      $("idle-text").textContent = "The console was opened in another tab or browser. Reload this page to use it here.";
+      $("idle-text").textContent = t("console.replaced");
     }
   });
   signaling.on("token-error", (err) => {

@@ -3,8 +3,7 @@
 
 import { $, el } from "./dom.js";
 import { formatWait } from "./i18n.js";
-import { QUEUE_NAMES } from "./kiosk-strings.js";
-import { usccError } from "./uscc.js";
+import { usccError, usccProblem } from "./uscc.js";
 
 const USCC_LENGTH = 18;
 
@@ -54,8 +53,7 @@ export class KioskHome {
   }
 
   queueName(queueId) {
-    const known = QUEUE_NAMES[this.#i18n.lang]?.[queueId];
-    return known ?? this.#queues.find((q) => q.id === queueId)?.name ?? queueId;
+    return this.#i18n.name("queue", queueId);
   }
 
   /** Clear what the last visitor typed. */
@@ -99,9 +97,9 @@ export class KioskHome {
       this.#hint.textContent = "";
       return;
     }
-    const problem = code.length < USCC_LENGTH ? partialError(code) : usccError(code);
+    const problem = code.length < USCC_LENGTH ? partialError(code) : usccProblem(code);
     if (problem) {
-      this.#hint.textContent = this.#i18n.t("uscc.invalid", { detail: problem });
+      this.#hint.textContent = this.#i18n.t("uscc.invalid", { detail: this.#i18n.t(`uscc.rule.${problem.rule}`, problem) });
       this.#hint.classList.add("error");
       this.#uscc.setAttribute("aria-invalid", "true");
     } else if (code.length < USCC_LENGTH) {
@@ -129,7 +127,6 @@ export class KioskHome {
 /** A bad character is worth reporting before all 18 are typed; the length is not. */
 function partialError(code) {
   const padded = code + "0".repeat(USCC_LENGTH - code.length);
-  const problem = usccError(padded);
-  return problem && problem.startsWith("character ") && !problem.startsWith(`character ${USCC_LENGTH} `)
-    ? problem : null;
+  const problem = usccProblem(padded);
+  return problem && problem.position !== undefined && problem.position !== USCC_LENGTH ? problem : null;
 }

@@ -4,9 +4,8 @@
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
-import { formatWait, I18n } from "./i18n.js";
+import { formatWait, pageI18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
-import { KIOSK_STRINGS } from "./kiosk-strings.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { MSG, SignalingClient, storageSlot } from "./signaling.js";
@@ -14,7 +13,6 @@ import { RemoteStage } from "./stage.js";
 
 const TOKEN_KEY = "vwin.deviceToken";
 const RESUME_KEY = "vwin.resume";
-const LANG_KEY = "vwin.lang";
 /** Staff hold the logo this long to reach "reset terminal" (visitors tap, they do not hold). */
 const RESET_HOLD_MS = 3000;
 /** After "thank you", and on an idle rating screen, go back home. */
@@ -24,7 +22,7 @@ const IDLE_RESET_MS = (Number(document.body.dataset.idleResetS) || 90) * 1000;
 /** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
 const IDLE_SCREENS = new Set(["home", "rating", "message"]);
 
-const i18n = new I18n(KIOSK_STRINGS, localStorage.getItem(LANG_KEY) ?? "zh-CN");
+const i18n = pageI18n(); // Chinese at every start: the language is never kept for the next visitor
 const t = (key, params) => i18n.t(key, params);
 
 const state = {
@@ -77,7 +75,6 @@ function forgetVisitor() {
   $("message-text").textContent = "";
   $("uscc-hint").classList.remove("error");
   i18n.setLang("zh-CN");
-  localStorage.removeItem(LANG_KEY);
   if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
   goHome();
 }
@@ -209,17 +206,17 @@ function onRejected(message) {
   releaseMedia();
   const key = `rejected.${message.reason}`;
   const known = i18n.t(key) !== key;
-  showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: message.reason }));
+  showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: i18n.code("reason", message.reason) }));
 }
 
 function onServerError(message) {
   if (message.code === "invalid_uscc") {
     goHome();
-    $("uscc-hint").textContent = message.message;
+    $("uscc-hint").textContent = i18n.error(message);
     $("uscc-hint").classList.add("error");
   } else if (message.code !== "unauthorized" && state.screen === "waiting" && !state.callId) {
     releaseMedia();
-    showMessage("error.title", t("error.generic", { message: message.message }));
+    showMessage("error.title", t("error.generic", { message: i18n.error(message) }));
   }
 }
 
@@ -375,7 +372,6 @@ function main() {
   i18n.apply();
   // Say it before anyone taps a matter: outside a secure context no camera can work.
   $("insecure-warning").hidden = mediaAvailable();
-  i18n.on("change", (lang) => localStorage.setItem(LANG_KEY, lang));
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
     if (state.screen === "rating") renderStars();

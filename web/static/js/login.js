@@ -2,13 +2,14 @@
 
 import { api, ApiError } from "./api.js";
 import { $ } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
-const HOME_BY_ROLE = { specialist: "/console", manager: "/manage" };
+const i18n = pageI18n();
 
-/** Only same-site paths are followed after sign-in (no open redirect). */
-function safeNext() {
-  const next = new URLSearchParams(window.location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : null;
+/** Where the page asked to go after sign-in; the server answers with a same-origin path
+ * (parsed as a URL there) or the role's home, so nothing here decides. */
+function askedNext() {
+  return new URLSearchParams(window.location.search).get("next") ?? undefined;
 }
 
 async function signIn(event) {
@@ -18,20 +19,20 @@ async function signIn(event) {
   const username = form.elements.username.value.trim();
   const password = form.elements.password.value;
   if (!username || !password) {
-    error.textContent = "Enter your username and password.";
+    error.textContent = i18n.t("login.missing");
     return;
   }
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   error.textContent = "";
   try {
-    const result = await api("/api/login", { method: "POST", body: { username, password }, redirectOn401: false });
-    if (result.must_change_password) window.location.assign("/password");  // nothing else opens before
-    else window.location.assign(safeNext() ?? HOME_BY_ROLE[result.role] ?? "/");
+    const body = { username, password, next: askedNext() };
+    const result = await api("/api/login", { method: "POST", body, redirectOn401: false });
+    window.location.assign(result.next);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) error.textContent = "Wrong username or password.";
-    else if (err instanceof ApiError && err.status === 429) error.textContent = "Too many attempts. Wait a minute and try again.";
-    else error.textContent = `Sign-in failed: ${err.message}`;
+    if (err instanceof ApiError && err.status === 401) error.textContent = i18n.t("login.wrong");
+    else if (err instanceof ApiError && err.status === 429) error.textContent = i18n.t("login.throttled");
+    else error.textContent = i18n.t("login.failed", { error: i18n.error(err) });
   } finally {
     button.disabled = false;
   }

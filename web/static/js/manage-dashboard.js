@@ -4,10 +4,14 @@
 
 import { formatSeconds, logout } from "./api.js";
 import { $, el, svg } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
 const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 80, right: 8 };
 /** Service level below this share of calls answered within target is flagged. */
 const SERVICE_LEVEL_GOAL = 80;
+
+const i18n = pageI18n();
+const t = (key, params) => i18n.t(key, params);
 
 function sum(queues, pick) {
   return queues.reduce((total, q) => total + (pick(q) ?? 0), 0);
@@ -26,7 +30,7 @@ function renderTotals(queues) {
 
 function serviceLevelCell(queue) {
   const level = queue.service_level;
-  const target = `target ${formatSeconds(queue.target_answer_s)}`;
+  const target = t("manage.dash.target", { time: formatSeconds(queue.target_answer_s) });
   if (level === null || level === undefined) {
     return el("td", { className: "num muted", textContent: `— (${target})` });
   }
@@ -36,7 +40,7 @@ function serviceLevelCell(queue) {
 
 function renderQueues(queues) {
   const rows = queues.map((q) => el("tr", { dataset: { queue: q.id } },
-    el("th", { scope: "row", textContent: q.name }),
+    el("th", { scope: "row", textContent: i18n.name("queue", q.id) }),
     el("td", { className: "num waiting", textContent: String(q.waiting) }),
     el("td", { className: "num", textContent: q.waiting ? formatSeconds(q.longest_wait_s) : "—" }),
     el("td", { className: "num", textContent: formatSeconds(q.estimated_wait_s) }),
@@ -49,7 +53,7 @@ function renderQueues(queues) {
     el("td", { className: "num", textContent: formatSeconds(q.avg_wait_s) }),
     serviceLevelCell(q),
   ));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: "No queues configured." })));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: t("manage.dash.noQueues") })));
   $("queue-rows").replaceChildren(...rows);
 }
 
@@ -74,18 +78,19 @@ function renderChart(hourly, target) {
     if (entry && entry.calls > 0) {
       const top = y(entry.avg_wait_s ?? 0);
       const bar = svg("rect", { x: x + slot * 0.15, y: top, width: slot * 0.7, height: Math.max(1, y(0) - top), class: "bar" });
-      bar.append(svg("title", {}, `${hour}:00 — ${entry.calls} calls, average wait ${formatSeconds(entry.avg_wait_s)}`));
+      bar.append(svg("title", {}, t("manage.dash.barTitle", { hour, calls: entry.calls, wait: formatSeconds(entry.avg_wait_s) })));
       nodes.push(bar, svg("text", { x: x + slot / 2, y: top - 4, class: "tick mid" }, String(entry.calls)));
     }
     if (hour % 2 === 0) nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - 8, class: "tick mid" }, `${hour}`));
   }
   if (target && target <= maxWait) {
     nodes.push(svg("line", { x1: CHART.left, x2: CHART.width - CHART.right, y1: y(target), y2: y(target), class: "target" }),
-      svg("text", { x: CHART.width - CHART.right - 4, y: y(target) - 4, class: "tick end" }, `target ${formatSeconds(target)}`));
+      svg("text", { x: CHART.width - CHART.right - 4, y: y(target) - 4, class: "tick end" }, t("manage.dash.target", { time: formatSeconds(target) })));
   }
   chart.replaceChildren(...nodes);
-  const targetText = target ? ` Answer target: ${formatSeconds(target)}${target > maxWait ? " (above the scale)" : " (dashed line)"}.` : "";
-  $("chart-desc").textContent = `Bars: average wait per hour; numbers above the bars: calls.${targetText}`;
+  const targetText = target
+    ? t(target > maxWait ? "manage.dash.chartTargetAbove" : "manage.dash.chartTargetLine", { time: formatSeconds(target) }) : "";
+  $("chart-desc").textContent = `${t("manage.dash.chartDesc")}${targetText}`;
 }
 
 function render(data) {
@@ -94,7 +99,7 @@ function render(data) {
   renderQueues(queues);
   const targets = queues.map((q) => q.target_answer_s).filter((t) => typeof t === "number");
   renderChart(data.hourly, targets.length ? Math.min(...targets) : null);
-  $("live-state").textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+  $("live-state").textContent = t("manage.dash.live", { time: i18n.time(new Date().toISOString()) });
   $("live-state").dataset.state = "live";
   document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);
 }
@@ -105,7 +110,7 @@ function connect() {
   source.addEventListener("error", () => {
     const closed = source.readyState === EventSource.CLOSED;
     $("live-state").dataset.state = closed ? "closed" : "reconnecting";
-    $("live-state").textContent = closed ? "Disconnected — reload the page or sign in again." : "Reconnecting…";
+    $("live-state").textContent = t(closed ? "manage.dash.closed" : "common.reconnecting");
   });
 }
 

@@ -3,8 +3,11 @@
 
 import { api, formatSeconds, logout } from "./api.js";
 import { $, el, svg } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
 const CHART = { width: 600, height: 240, top: 16, bottom: 40, left: 56, right: 8 };
+const i18n = pageI18n();
+const t = (key, params) => i18n.t(key, params);
 
 function query() {
   const params = new URLSearchParams({ by: $("r-by").value });
@@ -33,7 +36,11 @@ function barChart(target, rows, series, format) {
       bar.append(svg("title", {}, `${row.label ?? row.key ?? "—"}: ${label} ${format(value)}`));
       nodes.push(bar);
     });
-    nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - CHART.bottom + 16, class: "tick mid" }, String(row.label ?? row.key ?? "—").slice(0, 14)));
+    // A long name is squeezed into its slot rather than cut: a cut name is no name.
+    const name = String(row.label ?? row.key ?? "—");
+    const labelWidth = [...name].reduce((sum, ch) => sum + (ch.charCodeAt(0) > 0x2e80 ? 13 : 7), 0);
+    const fit = labelWidth > slot * 0.95 ? { textLength: slot * 0.95, lengthAdjust: "spacingAndGlyphs" } : {};
+    nodes.push(svg("text", { x: x + slot / 2, y: CHART.height - CHART.bottom + 16, class: "tick mid", ...fit }, name));
   });
   target.replaceChildren(...nodes);
 }
@@ -42,37 +49,50 @@ function cell(text, numeric = true) {
   return el("td", { className: numeric ? "num" : "", textContent: text });
 }
 
+/** The row's name: a configured name for a queue or department, else the server's label. */
+function label(report, r) {
+  if (r.key === null || r.key === undefined) return t("manage.reports.none");
+  if (report.by === "queue" || report.by === "department") return i18n.name(report.by, r.key);
+  return r.label ?? r.key;
+}
+
+function actionCounts(counts) {
+  return Object.entries(counts).map(([type, n]) => `${i18n.name("action", type)}: ${n}`).join("; ") || "—";
+}
+
 function render(report) {
+  for (const r of report.rows) r.label = label(report, r);
+  const named = report.by === "queue" || report.by === "department";
   const rows = report.rows.map((r) => el("tr", { dataset: { key: r.key ?? "" } },
-    el("th", { scope: "row", textContent: r.label ?? r.key ?? "(none)" }),
+    el("th", { scope: "row", translate: named, textContent: r.label }),
     cell(String(r.sessions)), cell(String(r.answered)), cell(String(r.answered_within_target)),
     cell(String(r.abandoned)), cell(formatSeconds(r.avg_wait_s)), cell(formatSeconds(r.p90_wait_s)),
     cell(formatSeconds(r.avg_talk_s)),
     cell(r.avg_rating === null ? "—" : `${r.avg_rating.toFixed(2)} (${r.rated})`),
-    cell(Object.entries(r.actions_completed).map(([t, n]) => `${t.replaceAll("_", " ")}: ${n}`).join("; ") || "—", false),
+    cell(actionCounts(r.actions_completed), false),
     cell(String(r.matters_opened)), cell(`${r.matters_resolved} (${r.matters_resolved_on_time})`),
   ));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: "Nothing in this period." })));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: t("manage.reports.empty") })));
   $("report-rows").replaceChildren(...rows);
   const totals = Object.entries(report.actions_completed);
   $("actions-total").replaceChildren(...(totals.length
-    ? totals.map(([t, n]) => el("li", {}, el("strong", { textContent: String(n) }), ` ${t.replaceAll("_", " ")}`))
-    : [el("li", { textContent: "None." })]));
+    ? totals.map(([type, n]) => el("li", {}, el("strong", { textContent: String(n) }), ` ${i18n.name("action", type)}`))
+    : [el("li", { textContent: t("manage.reports.noActions") })]));
   const withSessions = report.rows.filter((r) => r.sessions > 0);
-  barChart($("chart-sessions"), withSessions, [[(r) => r.sessions, "bar", "sessions"], [(r) => r.answered_within_target, "bar alt", "within target"]], (v) => String(Math.round(v)));
-  barChart($("chart-waits"), withSessions, [[(r) => r.avg_wait_s, "bar", "average wait"], [(r) => r.p90_wait_s, "bar alt", "90th percentile"]], formatSeconds);
+  barChart($("chart-sessions"), withSessions, [[(r) => r.sessions, "bar", t("manage.reports.col.sessions")], [(r) => r.answered_within_target, "bar alt", t("manage.reports.col.withinTarget")]], (v) => String(Math.round(v)));
+  barChart($("chart-waits"), withSessions, [[(r) => r.avg_wait_s, "bar", t("manage.reports.col.avgWait")], [(r) => r.p90_wait_s, "bar alt", t("manage.reports.col.p90Wait")]], formatSeconds);
 }
 
 async function refresh(event) {
   event?.preventDefault();
   const q = query();
   $("r-csv").href = `/api/reports.csv?${q}`;
-  $("report-status").textContent = "Loading…";
+  $("report-status").textContent = t("common.loading");
   try {
     render(await api(`/api/reports?${q}`));
     $("report-status").textContent = "";
   } catch (err) {
-    $("report-status").textContent = `Could not load the report: ${err.message}`;
+    $("report-status").textContent = t("common.loadFailed", { error: i18n.error(err) });
   }
 }
 

@@ -3,9 +3,11 @@
 
 import { api, formatDateTime, formatSeconds, logout } from "./api.js";
 import { $, el } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
 const PAGE_SIZE = 50;
-const OUTCOMES = { resolved: "Resolved", follow_up: "Follow-up", referred: "Referred" };
+const i18n = pageI18n();
+const t = (key, params) => i18n.t(key, params);
 
 let nextCursor = null;
 
@@ -29,14 +31,14 @@ function row(s) {
   const enterprise = [s.enterprise_name, s.enterprise_uscc].filter(Boolean).join(" · ");
   return el("tr", { dataset: { session: s.id } },
     el("td", {}, link),
-    el("td", { textContent: s.queue ?? "" }),
-    el("td", { textContent: place }),
-    el("td", { textContent: enterprise || "—" }),
-    el("td", { textContent: s.specialist_name ?? "—" }),
-    el("td", {}, el("span", { className: `badge state-${s.state}`, textContent: s.state })),
+    el("td", { textContent: i18n.name("queue", s.queue) }),
+    el("td", { translate: false, textContent: place }),
+    el("td", { translate: false, textContent: enterprise || "—" }),
+    el("td", { translate: false, textContent: s.specialist_name ?? "—" }),
+    el("td", {}, el("span", { className: `badge state-${s.state}`, textContent: i18n.code("session_state", s.state) })),
     el("td", { className: "num", textContent: formatSeconds(s.wait_s) }),
     el("td", { className: "num", textContent: formatSeconds(s.talk_s) }),
-    el("td", { textContent: OUTCOMES[s.outcome] ?? "—" }),
+    el("td", { textContent: i18n.code("outcome", s.outcome) }),
     el("td", { className: "num", textContent: s.rating ? `${"★".repeat(s.rating)} ${s.rating}` : "—" }),
   );
 }
@@ -46,7 +48,7 @@ async function load({ append = false } = {}) {
   $("csv-link").href = `/api/sessions.csv?${params}`;
   params.set("limit", String(PAGE_SIZE));
   if (append && nextCursor) params.set("cursor", nextCursor);
-  $("list-status").textContent = "Loading…";
+  $("list-status").textContent = t("common.loading");
   try {
     const data = await api(`/api/sessions?${params}`);
     const rows = data.sessions.map(row);
@@ -55,9 +57,9 @@ async function load({ append = false } = {}) {
     nextCursor = data.next_cursor ?? null;
     $("load-more").hidden = !nextCursor;
     const shown = $("session-rows").children.length;
-    $("list-status").textContent = shown ? `${shown} session${shown === 1 ? "" : "s"} shown.` : "No sessions match.";
+    $("list-status").textContent = shown ? t("manage.sessions.shown", { n: shown }) : t("manage.sessions.none");
   } catch (err) {
-    $("list-status").textContent = `Could not load sessions: ${err.message}`;
+    $("list-status").textContent = t("common.loadFailed", { error: i18n.error(err) });
   }
 }
 

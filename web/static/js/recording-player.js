@@ -8,13 +8,17 @@
 
 import { formatSeconds } from "./api.js";
 import { el } from "./dom.js";
+import { pageI18n } from "./i18n.js";
 
 const DRIFT_S = 0.25;
 const TICK_MS = 200;
 
+const i18n = pageI18n();
+
+/** "T1 (terminal)": the participant's id as written, its role in the page's language. */
 function partyLabel(id) {
   const [role, ...rest] = id.split(":");
-  return `${rest.join(":")} (${role})`;
+  return [el("span", { translate: false, textContent: rest.join(":") }), ` (${i18n.code("role", role)})`];
 }
 
 /** Group playable segments by participant; times in seconds from the session's first frame. */
@@ -37,9 +41,10 @@ export function layout(recordings) {
 export function mountRecordings(section, recordings) {
   const plan = layout(recordings);
   const list = el("ul", { className: "recording-list" }, ...recordings.map((r) => el("li", {},
-    `${partyLabel(r.participant_id)} · segment ${r.segment} · ${r.state}`,
+    ...partyLabel(r.participant_id),
+    ` · ${i18n.t("recording.segment", { n: r.segment })} · ${i18n.code("recording_state", r.state)}`,
     r.duration_s ? ` · ${formatSeconds(r.duration_s)}` : "",
-    r.error ? el("span", { className: "muted", textContent: ` — ${r.error}` }) : null,
+    r.error ? el("span", { className: "muted", dataset: { error: r.error }, textContent: ` — ${i18n.t("recording.failed")}` }) : null,
   )));
   if (!plan) {
     section.querySelector("#recordings-empty").hidden = recordings.length > 0;
@@ -52,11 +57,11 @@ export function mountRecordings(section, recordings) {
   for (const [party, segments] of plan.parties) {
     const video = el("video", { preload: "auto", playsInline: true, dataset: { party } });
     screens.set(party, { video, segments, current: null });
-    grid.append(el("figure", {}, video, el("figcaption", { textContent: partyLabel(party) })));
+    grid.append(el("figure", {}, video, el("figcaption", {}, ...partyLabel(party))));
   }
-  const play = el("button", { type: "button", className: "btn", textContent: "Play" });
+  const play = el("button", { type: "button", className: "btn", textContent: i18n.t("recording.play") });
   const seek = el("input", { type: "range", min: "0", max: String(plan.end), step: "0.1", value: "0",
-    ariaLabel: "Position in the session" });
+    ariaLabel: i18n.t("recording.position") });
   const clock = el("span", { className: "mono" });
   section.append(grid, el("div", { className: "recording-controls" }, play, seek, clock), list);
 
@@ -92,7 +97,7 @@ export function mountRecordings(section, recordings) {
     if (position >= plan.end) position = 0;
     playing = true;
     startedAt = performance.now();
-    play.textContent = "Pause";
+    play.textContent = i18n.t("recording.pause");
     timer = setInterval(sync, TICK_MS);
     sync();
   }
@@ -100,7 +105,7 @@ export function mountRecordings(section, recordings) {
   function pause() {
     position = now();
     playing = false;
-    play.textContent = "Play";
+    play.textContent = i18n.t("recording.play");
     clearInterval(timer);
     sync();
   }

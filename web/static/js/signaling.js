@@ -79,7 +79,10 @@ const FINAL_CLOSE_CODES = new Map([
   [4403, "forbidden"], // this account may not use signalling
   [4409, "replaced"], // the same terminal/specialist connected elsewhere
   [4410, "revoked"], // the terminal was revoked
-  [4411, "account_ended"], // the account was disabled or its password changed (reason says which)
+  [4411, "logged_out"], // server/revocation.py: log in again
+  [4412, "expired"],
+  [4413, "password_changed"],
+  [4414, "disabled"],
 ]);
 
 /** Where the resume token lives: localStorage for the kiosk (survives a reload). */

@@ -18,23 +18,37 @@ export function describeCharacter(ch) {
   return `'${ch}' (${hex})`;
 }
 
-function characterError(code) {
+/** The first bad character as {rule, position, char}: rule excluded | lowercase | alphabet. */
+function characterProblem(code) {
   const chars = Array.from(code);
   for (let i = 0; i < chars.length; i += 1) {
     const ch = chars[i];
     const position = i + 1;
     if (ALPHABET.includes(ch)) continue;
-    if (EXCLUDED.includes(ch)) {
-      return `character ${position} is ${describeCharacter(ch)}: the letters I, O, S, V and Z ` +
-        "are never used in a unified social credit code";
-    }
+    if (EXCLUDED.includes(ch)) return { rule: "excluded", position, char: describeCharacter(ch) };
     if (ch.length === 1 && ALPHABET.includes(ch.toUpperCase())) {
-      return `character ${position} is ${describeCharacter(ch)}: letters must be upper case`;
+      return { rule: "lowercase", position, char: describeCharacter(ch) };
     }
-    return `character ${position} is ${describeCharacter(ch)}: only digits 0-9 and upper-case ` +
-      "letters other than I, O, S, V, Z are allowed";
+    return { rule: "alphabet", position, char: describeCharacter(ch) };
   }
   return null;
+}
+
+const ENGLISH = {
+  length: (p) => `a unified social credit code has 18 characters, this one has ${p.length}`,
+  excluded: (p) => `character ${p.position} is ${p.char}: the letters I, O, S, V and Z ` +
+    "are never used in a unified social credit code",
+  lowercase: (p) => `character ${p.position} is ${p.char}: letters must be upper case`,
+  alphabet: (p) => `character ${p.position} is ${p.char}: only digits 0-9 and upper-case ` +
+    "letters other than I, O, S, V, Z are allowed",
+  division: (p) => `character ${p.position} is ${p.char}: characters 3-8 are the ` +
+    "administrative division code and must be digits",
+  check: (p) => `check character (18th) should be '${p.expected}', not ${p.char}`,
+};
+
+function characterError(code) {
+  const problem = characterProblem(code);
+  return problem && ENGLISH[problem.rule](problem);
 }
 
 /** Check character (position 18) for the first 17 characters; throws on bad input. */
@@ -50,24 +64,25 @@ export function checkCharacter(first17) {
   return ALPHABET[(31 - (total % 31)) % 31];
 }
 
-/** A message naming the first rule the code breaks, or null when it is valid. */
-export function usccError(code) {
+/** The first rule the code breaks as {rule, ...params} (pages translate "uscc.rule.<rule>"),
+ * or null when it is valid. */
+export function usccProblem(code) {
   const chars = Array.from(code);
-  if (chars.length !== LENGTH) {
-    return `a unified social credit code has 18 characters, this one has ${chars.length}`;
-  }
-  const problem = characterError(code);
+  if (chars.length !== LENGTH) return { rule: "length", length: chars.length };
+  const problem = characterProblem(code);
   if (problem !== null) return problem;
   for (let position = 3; position <= 8; position += 1) {
     const ch = chars[position - 1];
-    if (ch < "0" || ch > "9") {
-      return `character ${position} is ${describeCharacter(ch)}: characters 3-8 are the ` +
-        "administrative division code and must be digits";
-    }
+    if (ch < "0" || ch > "9") return { rule: "division", position, char: describeCharacter(ch) };
   }
   const expected = checkCharacter(chars.slice(0, 17).join(""));
-  if (chars[17] !== expected) {
-    return `check character (18th) should be '${expected}', not ${describeCharacter(chars[17])}`;
-  }
+  if (chars[17] !== expected) return { rule: "check", expected, char: describeCharacter(chars[17]) };
   return null;
+}
+
+/** A message naming the first rule the code breaks, or null when it is valid (English, as
+ * signaling/uscc.py words it for developers). */
+export function usccError(code) {
+  const problem = usccProblem(code);
+  return problem && ENGLISH[problem.rule](problem);
 }

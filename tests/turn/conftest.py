@@ -1,1 +1,0 @@
-from tests.turn.coturn import coturn  # noqa: F401 (fixture)
