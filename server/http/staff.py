@@ -66,7 +66,7 @@ async def _manager(request: web.Request) -> tuple[User, Scope]:
 
 
 async def _target(request: web.Request, scope: Scope) -> User:
-    user = await request.app[keys.DB].get_user(request.match_info["username"])
+    user = await request.app[keys.DB].get_user(request.match_info["id"])
     if user is None or not _sees(scope, user):
         fail(web.HTTPNotFound, "not_found", "no such account")
     return user
@@ -201,8 +201,8 @@ def setup_staff(app: web.Application) -> None:
     r.add_get("/api/users", list_users)
     r.add_post("/api/users", add_user)
     r.add_get("/api/users/audit", audit_trail)
-    r.add_patch("/api/users/{username}", change_user)
-    r.add_post("/api/users/{username}/reset-password", reset_password)
-    r.add_post("/api/users/{username}/disable", disable_user)
-    r.add_post("/api/users/{username}/enable", enable_user)
+    r.add_patch("/api/users/{id}", change_user)
+    r.add_post("/api/users/{id}/reset-password", reset_password)
+    r.add_post("/api/users/{id}/disable", disable_user)
+    r.add_post("/api/users/{id}/enable", enable_user)
     r.add_get("/api/units", unit_tree)
