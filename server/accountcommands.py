@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 from typing import Any
 
@@ -19,6 +20,7 @@ from server.passwords import read_password
 from server.storage.db import open_database
 from server.storage.errors import StorageError
 from server.storage.records import UNIT_LEVELS, User
+from signaling import limits as lim
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -197,6 +199,8 @@ async def user_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def unit_add(args: argparse.Namespace, settings: Settings) -> int:
+    if not re.match(lim.SLUG_PATTERN, args.unit_id):
+        return _error(f"bad unit id {args.unit_id!r}: letters, digits, '.', '_', '-'; 1-64")
     async with open_database(settings.storage.url) as db:
         try:
             await db.add_unit(args.unit_id, args.name, args.level, args.parent)
