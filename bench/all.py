@@ -12,7 +12,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-from bench import idle, relay, routing, setup
+from bench import idle, reconnect, relay, routing, setup
 
 
 @dataclass(frozen=True)
@@ -21,20 +21,23 @@ class Sizes:
     relay: tuple[int, float, int]  # pairs, seconds per phase, window
     idle: tuple[int, float]  # terminals, seconds at rest
     setup: int  # calls per path
+    reconnect: int  # terminals brought back after a restart
 
 
-SMALL = Sizes(routing=(2_000, 200), relay=(10, 2.0, 8), idle=(500, 5.0), setup=5)
-FULL = Sizes(routing=(10_000, 1_000), relay=(100, 5.0, 8), idle=(10_000, 30.0), setup=20)
+SMALL = Sizes(routing=(2_000, 200), relay=(10, 2.0, 8), idle=(500, 5.0), setup=5,
+              reconnect=500)
+FULL = Sizes(routing=(10_000, 1_000), relay=(100, 5.0, 8), idle=(10_000, 30.0), setup=20,
+             reconnect=10_000)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="run at the sizes of the goals")
-    parser.add_argument("--only", choices=["routing", "relay", "idle", "setup"], action="append",
-                        help="run only these (repeatable)")
+    parser.add_argument("--only", choices=["routing", "relay", "idle", "setup", "reconnect"],
+                        action="append", help="run only these (repeatable)")
     args = parser.parse_args()
     sizes = FULL if args.full else SMALL
-    chosen = args.only or ["routing", "relay", "idle", "setup"]
+    chosen = args.only or ["routing", "relay", "idle", "setup", "reconnect"]
     print(f"# Virtual Window benchmarks, {dt.datetime.now().isoformat(timespec='seconds')}, "
           f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{'full' if args.full else 'small'} sizes\n", flush=True)
@@ -45,6 +48,8 @@ def main() -> None:
             print(relay.report(*sizes.relay), flush=True)
         elif name == "idle":
             print(idle.report(*sizes.idle), flush=True)
+        elif name == "reconnect":
+            print(reconnect.report(sizes.reconnect, [False, True]), flush=True)
         else:
             print(setup.report(sizes.setup), flush=True)
 

@@ -92,7 +92,9 @@ class VwinServer:
         self.config = workdir / "bench.toml"
         self.config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "bench"\n'
-            f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n")
+            f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n"
+            # every load generator is on loopback: lift the per-address socket caps
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

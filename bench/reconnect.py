@@ -8,8 +8,8 @@ server answering `/healthz` until every terminal has its `welcome` again, the ne
 CPU per `hello` over that time, and how many hellos were refused (goal: none).
 
 Each run measures the old hello path too, in the same run: `[auth] hello_batch = false`
-looks every device token up in the database (one round trip a hello); the default
-answers a token seen recently from memory and re-reads only revocations.
+looks every device token up in the database (one round trip a hello); the default lets
+the hellos that arrive together share one query (server/coalesce.py), nothing cached.
 
     python -m bench.reconnect [--terminals 10000] [--modes off,on]
 """
@@ -28,16 +28,17 @@ from multiprocessing.connection import Connection
 import aiohttp
 
 from bench.common import VwinServer, cpu_seconds, raise_fd_limit, table, workdir
+from bench.idle import _idle as idle_like_a_kiosk
 from bench.provision import provision
 
 CONNECT_CONCURRENCY = 200  # handshakes in flight at once from the load process
 BACKOFF_MIN_S = 0.5  # the kiosk's reconnect backoff (web/static/js/signaling.js)
 BACKOFF_MAX_S = 5.0
-KEEPALIVE_S = 20.0
 GOAL_S = 30.0
 GOAL_CPU_MS = 1.0
 BASELINE_CPU_MS = 6.9  # server CPU per hello before this change (docs/benchmarks.md, idle)
 UNAUTHORIZED = 4401
+CONNECT_TIMEOUT_S = 5.0
 
 
 class Terminal:
@@ -73,24 +74,18 @@ class Terminal:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     async def _hold(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async def keepalive() -> None:
-            await asyncio.sleep(random.uniform(0, KEEPALIVE_S))
-            while True:
-                await ws.send_str('{"type":"ping"}')
-                await asyncio.sleep(KEEPALIVE_S)
-
-        pinger = asyncio.create_task(keepalive())
         try:
-            async for _ in ws:
-                pass
+            await idle_like_a_kiosk(ws)
         finally:
-            pinger.cancel()
             self.welcomed.clear()
 
 
 async def _load_main(url: str, tokens: list[str], pipe: Connection) -> None:
     state = {"welcomes": 0, "refused": 0}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    # A browser gives up a connection attempt too; the kiosk's backoff then tries again.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=timeout) as http:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         terminals = [Terminal(t, url, http, gate, state) for t in tokens]
         tasks = [asyncio.create_task(t.run()) for t in terminals]
@@ -121,9 +116,9 @@ async def _answering(server: VwinServer) -> None:
     await server.start()
 
 
-def _one(terminals: int, cache: bool) -> list[object]:
+def _one(terminals: int, batch: bool) -> list[object]:
     with workdir("vwin-reconnect-") as work:
-        extra = f"[auth]\nhello_batch = {str(cache).lower()}\n[recording]\nenabled = false\n"
+        extra = f"[auth]\nhello_batch = {str(batch).lower()}\n[recording]\nenabled = false\n"
         server = VwinServer(work, extra_toml=extra)
         tokens = list(asyncio.run(provision(server.db_url, terminals, 0)).terminals.values())
         asyncio.run(server.start())
@@ -149,7 +144,7 @@ def _one(terminals: int, cache: bool) -> list[object]:
                 load.kill()
             server.stop()
     refused = state["refused"]
-    return ["on" if cache else "off (old path)", terminals, connect_s, back_s, cpu_ms, refused,
+    return ["on" if batch else "off (old path)", terminals, connect_s, back_s, cpu_ms, refused,
             f"{load_before:.1f}"]
 
 
@@ -157,14 +152,14 @@ def report(terminals: int, modes: list[bool]) -> str:
     hard = raise_fd_limit()
     if hard < terminals + 1000:
         raise SystemExit(f"open-files hard limit {hard} is too low for {terminals} sockets")
-    rows = [_one(terminals, cache) for cache in modes]
+    rows = [_one(terminals, batch) for batch in modes]
     lines = [table(f"Restart: {terminals:,} connected terminals, vwin serve stopped and "
                    "started again (baseline: 6.9 ms CPU per hello)",
-                   ["hello cache", "terminals", "first connect s", "all back s",
+                   ["hello batch", "terminals", "first connect s", "all back s",
                     "server CPU ms/hello", "refused", "load average at restart"], rows)]
     for row in rows:
         back, cpu, refused = float(str(row[3])), float(str(row[4])), row[5]
-        lines.append(f"hello cache {row[0]}: all back in {back:.1f} s (goal < {GOAL_S:.0f} s: "
+        lines.append(f"hello batch {row[0]}: all back in {back:.1f} s (goal < {GOAL_S:.0f} s: "
                      f"{'met' if back < GOAL_S else 'MISSED'}), {cpu:.2f} ms CPU per hello "
                      f"(goal < {GOAL_CPU_MS:.0f} ms: {'met' if cpu < GOAL_CPU_MS else 'MISSED'}; "
                      f"baseline {BASELINE_CPU_MS} ms), {refused} refused")
@@ -174,7 +169,7 @@ def report(terminals: int, modes: list[bool]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--terminals", type=int, default=10_000)
-    parser.add_argument("--modes", default="off,on", help="hello cache off (old path), on")
+    parser.add_argument("--modes", default="off,on", help="hello batch off (old path), on")
     args = parser.parse_args()
     modes = [m.strip() == "on" for m in args.modes.split(",") if m.strip()]
     print(report(args.terminals, modes))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from server.auth import hash_password
@@ -20,15 +20,14 @@ from server.passwords import read_password
 from server.storage.db import open_database
 from server.storage.errors import StorageError
 from server.storage.records import UNIT_LEVELS, User
-from signaling import limits as lim
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add `user` and `unit` to the `vwin` parser."""
+def add_parsers(sub: Any, common: argparse.ArgumentParser, slug: Callable[[str], str]) -> None:
+    """Add `user` and `unit` to the `vwin` parser; `slug` checks an operator-chosen id."""
     user = sub.add_parser("user", help="accounts")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", parents=[common], help="add a specialist or manager")
-    add.add_argument("username")
+    add.add_argument("username", type=slug)
     add.add_argument("--role", required=True, choices=["specialist", "manager"])
     _details(add)
     add.set_defaults(func=user_add)
@@ -48,7 +47,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     unit = sub.add_parser("unit", help="the city's units (city, district, sub-district...)")
     unit_sub = unit.add_subparsers(dest="unit_command", required=True)
     uadd = unit_sub.add_parser("add", parents=[common], help="add a unit")
-    uadd.add_argument("unit_id")
+    uadd.add_argument("unit_id", type=slug)
     uadd.add_argument("--name", required=True)
     uadd.add_argument("--level", required=True, choices=list(UNIT_LEVELS))
     uadd.add_argument("--parent", help="the unit above (none for the city)")
@@ -199,8 +198,6 @@ async def user_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def unit_add(args: argparse.Namespace, settings: Settings) -> int:
-    if not re.match(lim.SLUG_PATTERN, args.unit_id):
-        return _error(f"bad unit id {args.unit_id!r}: letters, digits, '.', '_', '-'; 1-64")
     async with open_database(settings.storage.url) as db:
         try:
             await db.add_unit(args.unit_id, args.name, args.level, args.parent)

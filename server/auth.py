@@ -1,6 +1,6 @@
 """Authentication: argon2id passwords, bearer tokens, WebSocket tickets, device tokens.
 
-Only hashes are stored. Login failures are throttled per username and per
+Only hashes are stored. Login failures are throttled per (username, address) and per
 address; unknown users and wrong passwords get the same answer in the same time.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -14,10 +15,20 @@ from server.config import ConfigError, Settings, load_settings
 from server.logs import configure as configure_logging
 from server.recording.commands import add_parsers
 from server.turnserver import turn_check, turn_config
+from signaling.limits import SLUG_PATTERN
 
 Command = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What `set_defaults(func=...)` registers: `serve` runs in the foreground, the rest are
 coroutines run here."""
+
+
+def slug(text: str) -> str:
+    """An operator-chosen id (username, site, terminal): the pattern of signaling/limits.py."""
+    if not re.fullmatch(SLUG_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use letters, digits, '.', '_' or '-' (1-64, starting with a letter or "
+            "digit)")
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,12 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)")
     upgrade.set_defaults(func=commands.db_upgrade)
 
-    add_account_parsers(sub, common)
+    add_account_parsers(sub, common, slug)
 
     site = sub.add_parser("site", help="sites")
     site_sub = site.add_subparsers(dest="site_command", required=True)
     sadd = site_sub.add_parser("add", parents=[common], help="add a site")
-    sadd.add_argument("site_id")
+    sadd.add_argument("site_id", type=slug)
     sadd.add_argument("--name", required=True)
     sadd.add_argument(
         "--kind",
@@ -54,8 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     term = sub.add_parser("terminal", help="terminals")
     term_sub = term.add_subparsers(dest="terminal_command", required=True)
     tadd = term_sub.add_parser("add", parents=[common], help="provision a terminal")
-    tadd.add_argument("terminal_id")
-    tadd.add_argument("--site", required=True)
+    tadd.add_argument("terminal_id", type=slug)
+    tadd.add_argument("--site", required=True, type=slug)
     tadd.add_argument("--name")
     tadd.set_defaults(func=commands.terminal_add)
     trev = term_sub.add_parser("revoke", parents=[common], help="disable a terminal at once")

@@ -54,6 +54,10 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "vwin"
+    # A numbered message whose predecessor (decided on another node) has not arrived waits
+    # this long (docs/cluster.md "Order across nodes"): pub/sub between nodes takes a few
+    # ms, so only a node that died between deciding and sending makes anyone wait this long
+    reorder_hold_s: float = 0.25
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -263,10 +267,11 @@ def _check_timezone(settings: Settings) -> None:
                           ) from None
 
 
-def _check(settings: Settings) -> None:
-    _check_timezone(settings)
+def _check_routing(settings: Settings) -> None:
     if not settings.queues:
         raise ConfigError("no [[queues]] configured")
+    if not 0 < settings.routing.reorder_hold_s <= 5:
+        raise ConfigError("routing.reorder_hold_s: between 0 (excluded) and 5")
     ids = [q.id for q in settings.queues]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"duplicate queue id in {ids}")
@@ -279,6 +284,11 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
         if not 0 < q.decline_block_s <= 86_400:
             raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
+
+
+def _check(settings: Settings) -> None:
+    _check_timezone(settings)
+    _check_routing(settings)
     _check_edge(settings)
     _check_departments(settings)
     for cidr in settings.metrics.allow:

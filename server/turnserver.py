@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import ipaddress
 import logging
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 
 TURNSERVER = "turnserver"
 STOP_GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+RESTART_MIN_S, RESTART_MAX_S = 1.0, 30.0  # back-off between restarts of a dying turnserver
 DENIED_RANGES = (  # RFC 6890 special-purpose ranges a relay must never reach
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
     "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
@@ -110,39 +116,66 @@ async def turn_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when `vwin serve` dies, even by SIGKILL (Linux prctl)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LocalTurnServer:
-    """The `turnserver` child of `vwin serve`; its configuration lives in a private
-    temporary directory (never on the command line, where `ps` shows it)."""
+    """The `turnserver` child of `vwin serve`, restarted if it dies. Its configuration
+    lives in a private temporary directory (never on the command line, where `ps`
+    shows it), with its own user database (not Debian's /var/lib/turn)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.process: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    def start(self) -> None:
         binary = shutil.which(TURNSERVER) or shutil.which(TURNSERVER, path="/usr/bin:/usr/sbin")
         if binary is None:
             raise RuntimeError("[turn] local = true needs coturn: apt-get install coturn")
         self._dir = tempfile.TemporaryDirectory(prefix="vwin-turn-")
-        conf = Path(self._dir.name) / "turnserver.conf"
+        where = Path(self._dir.name)
+        conf = where / "turnserver.conf"
         conf.touch(mode=0o600)
         conf.write_text(turnserver_conf(self.settings))
-        self.process = await asyncio.create_subprocess_exec(
-            binary, "-c", str(conf), "--pidfile", str(Path(self._dir.name) / "turnserver.pid"),
-            stdin=asyncio.subprocess.DEVNULL)
-        log.info("local turnserver started (pid %d) on port %d", self.process.pid,
-                 self.settings.turn.port)
+        command = [binary, "-c", str(conf), "--pidfile", str(where / "turnserver.pid"),
+                   "--userdb", str(where / "turndb")]
+        self._task = asyncio.get_running_loop().create_task(self._supervise(command))
+
+    async def _supervise(self, command: list[str]) -> None:
+        delay = RESTART_MIN_S
+        while True:
+            self.process = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            log.info("local turnserver started (pid %d) on port %d", self.process.pid,
+                     self.settings.turn.port)
+            started = time.monotonic()
+            code = await self.process.wait()
+            if time.monotonic() - started > RESTART_MAX_S:
+                delay = RESTART_MIN_S
+            log.error("local turnserver exited with %s; restarting in %.0f s", code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_S)
 
     async def stop(self) -> None:
         """Terminate, then kill after a grace; safe to call twice."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         process, self.process = self.process, None
         if process is not None and process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -155,10 +188,9 @@ async def local_turn_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     turn = LocalTurnServer(settings) if settings.turn.local else None
     if turn is not None:
-        await turn.start()
+        turn.start()
     try:
         yield
     finally:
         if turn is not None:
-            with contextlib.suppress(ProcessLookupError):
-                await turn.stop()
+            await turn.stop()

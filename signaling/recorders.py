@@ -84,6 +84,7 @@ class RecordingSetup:
     pool: RecorderPool
     catalog: RecordingCatalog | None = None
     required: bool = False
+    wait_s: float = 0.0  # a call connecting while no recorder has room waits this long for one
 
 
 class MemoryRecorderPool:

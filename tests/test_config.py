@@ -96,6 +96,7 @@ def test_bad_queue_settings(tmp_path: Path, queue: str, named: str) -> None:
 
 @pytest.mark.parametrize("text", [
     '[[queues]]\nid = "tax"\nname = "A"\n[[queues]]\nid = "tax"\nname = "B"\n',
+    "[routing]\nreorder_hold_s = 0\n",
     "[storage]\nurl = 'mysql://x'\n",
     '[routing]\nbackend = "etcd"\n',
     "not = [valid toml",

@@ -8,6 +8,7 @@ import socket
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -81,6 +82,19 @@ async def hello(http: aiohttp.ClientSession, base: str, token: str) -> Peer:
     return peer
 
 
+async def call_in_progress(http: aiohttp.ClientSession, base: str, terminal: str,
+                           specialist: str) -> tuple[Peer, Peer, dict[str, Any]]:
+    """The specialist available, the terminal's call answered: (agent, kiosk, call.connected)."""
+    agent = await hello(http, base, specialist)
+    await agent.send({"type": "agent.status", "status": "available"})
+    await agent.recv("agent.status", status="available")
+    kiosk = await hello(http, base, terminal)
+    await kiosk.send({"type": "call.request", "queue": "tax"})
+    offered = await agent.recv("call.offered")
+    await agent.send({"type": "call.accept", "call_id": offered["call_id"]})
+    return agent, kiosk, await kiosk.recv("call.connected")
+
+
 async def crash_mid_call(tmp_path: Path, url: str) -> None:
     terminal, specialist, manager = await provision(url)
     port = free_port()
@@ -90,14 +104,8 @@ async def crash_mid_call(tmp_path: Path, url: str) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as http:
         try:
             await server.start(http)
-            agent = await hello(http, server.base, specialist)
-            await agent.send({"type": "agent.status", "status": "available"})
-            await agent.recv("agent.status", status="available")
-            kiosk = await hello(http, server.base, terminal)
-            await kiosk.send({"type": "call.request", "queue": "tax"})
-            offered = await agent.recv("call.offered")
-            await agent.send({"type": "call.accept", "call_id": offered["call_id"]})
-            session_id = (await kiosk.recv("call.connected"))["session_id"]
+            *_, connected = await call_in_progress(http, server.base, terminal, specialist)
+            session_id = connected["session_id"]
             await server.kill()
             await server.start(http)
             async with http.get(server.base + "/api/sessions", headers=bearer(manager)) as resp:

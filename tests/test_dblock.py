@@ -9,7 +9,7 @@ import aiohttp
 
 from server.dblock import DatabaseLock, DatabaseLocked
 from tests.helpers import WAIT_S, bearer
-from tests.test_crash_recovery import VWIN, Server, free_port, hello, provision
+from tests.test_crash_recovery import VWIN, Server, call_in_progress, free_port, provision
 
 SECOND_EXIT_S = 60.0  # a cold interpreter on a busy machine
 
@@ -17,8 +17,8 @@ SECOND_EXIT_S = 60.0  # a cold interpreter on a busy machine
 def config(tmp_path: Path, name: str, url: str) -> tuple[Path, int]:
     port = free_port()
     path = tmp_path / f"{name}.toml"
-    path.write_text(f'[server]\nport = {port}\n[storage]\nurl = "{url}"\n'
-                    "[recording]\nenabled = false\n")
+    path.write_text(f'[server]\nport = {port}\nidle_timeout_s = 600\n'  # the test waits, silent
+                    f'[storage]\nurl = "{url}"\n[recording]\nenabled = false\n')
     return path, port
 
 
@@ -29,14 +29,8 @@ async def second_start_is_refused(tmp_path: Path, url: str) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT_S)) as http:
         try:
             await first.start(http)
-            agent = await hello(http, first.base, specialist)
-            await agent.send({"type": "agent.status", "status": "available"})
-            await agent.recv("agent.status", status="available")
-            kiosk = await hello(http, first.base, terminal)
-            await kiosk.send({"type": "call.request", "queue": "tax"})
-            offered = await agent.recv("call.offered")
-            await agent.send({"type": "call.accept", "call_id": offered["call_id"]})
-            connected = await kiosk.recv("call.connected")
+            agent, kiosk, connected = await call_in_progress(http, first.base, terminal,
+                                                             specialist)
 
             second_config, _ = config(tmp_path, "second", url)  # its own port: the lock stops it
             proc = await asyncio.create_subprocess_exec(

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from server import doctor
 from server.storage.db import Database
 from tests.cluster.fixtures import REDIS_URL
+from tests.edge.serve import self_signed
 from tests.helpers import make_settings
 from tests.test_crash_recovery import VWIN, free_port
-from tests.turn.coturn import Coturn
 
 
 async def migrated(tmp_path: Path) -> str:
@@ -28,19 +21,6 @@ async def migrated(tmp_path: Path) -> str:
     await db.upgrade()
     await db.close()
     return url
-
-
-def certificate(path: Path, days_left: float) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vwin.example.gov.cn")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(now + dt.timedelta(days=days_left))
-            .sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(path)
 
 
 async def cli(config: Path) -> tuple[int, list[str]]:
@@ -105,11 +85,12 @@ async def test_recording_space_is_counted_in_hours(tmp_path: Path,
     (90, "ok", "valid until"), (3, "FAIL", "renew"), (-1, "FAIL", "expired")])
 async def test_tls_certificate_validity(tmp_path: Path, days: float, status: str,
                                         says: str) -> None:
-    settings: Any = SimpleNamespace(server=SimpleNamespace(
-        tls_cert=certificate(tmp_path / "cert.pem", days)))
+    cert, key = self_signed(tmp_path, valid_days=days)
+    settings = make_settings("sqlite+aiosqlite:///x.db",
+                             server={"tls_cert": str(cert), "tls_key": str(key)})
     got, detail = await doctor.check_tls(settings)
     assert got == status and says in detail, detail
-    (tmp_path / "cert.pem").write_text("not a certificate")
+    cert.write_text("not a certificate")
     assert (await doctor.check_tls(settings))[0] == "FAIL"
 
 
@@ -136,11 +117,3 @@ async def test_remote_recorders_need_a_credential(tmp_path: Path) -> None:
     status, detail = await doctor.check_recorder(settings)
     assert status == "ok" and "rec-b" in detail
 
-
-async def test_turn_server_allocates_a_relay_with_the_rest_credentials(coturn: Coturn) -> None:
-    status, detail = await doctor.check_turn(coturn.settings())
-    assert status == "ok" and detail.count("-> relay 127.0.0.1:") == 2, detail
-    status, detail = await doctor.check_turn(coturn.settings(secret="not-the-secret"))
-    assert status == "FAIL", detail
-    dead = coturn.settings(urls=[f"turn:127.0.0.1:{free_port()}?transport=tcp"])
-    assert (await doctor.check_turn(dead))[0] == "FAIL"

@@ -60,7 +60,7 @@ def hostile_frames(draw: st.DrawFn, own: InCall, other: InCall) -> tuple[str, st
     """(sender, frame text): random JSON, or a frame of every type with a field gone wrong."""
     sender = draw(st.sampled_from(["kiosk", "agent"]))
     kind = draw(st.sampled_from(["json", "template", "template", "template", "mutated",
-                                 "missing", "huge"]))
+                                 "missing", "huge", "deep"]))
     if kind == "json":
         value = draw(json_values.filter(lambda v: not (isinstance(v, dict) and v.get("type")
                                                        in TAGS)))
@@ -76,6 +76,12 @@ def hostile_frames(draw: st.DrawFn, own: InCall, other: InCall) -> tuple[str, st
         del frame[draw(st.sampled_from(fields))]
     elif kind == "huge":
         frame[draw(st.sampled_from([*fields, "padding"]))] = HUGE
+    elif kind == "deep":  # pathological nesting, under the frame limit: still just `error`
+        depth = draw(st.integers(min_value=500, max_value=15_000))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        frame[draw(st.sampled_from([*fields, "padding"]))] = "@DEEP@"
+        return sender, json.dumps(frame).replace('"@DEEP@"', opener * depth + "1" +
+                                                 closer * depth)
     return sender, json.dumps(frame)
 
 

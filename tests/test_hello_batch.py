@@ -9,7 +9,10 @@ from server import keys
 from tests.helpers import add_terminal, connect, quick_manager, refused
 
 
-async def test_a_burst_of_hellos_shares_queries_and_skips_the_revoked(app_client: Any) -> None:
+async def test_a_burst_of_hellos_shares_queries_and_skips_the_revoked(
+        aiohttp_client: Any, make_app: Any) -> None:
+    app_client = await aiohttp_client(make_app(limits={  # one address, as after a site's restart
+        "ws_per_address": 100, "unauthenticated_per_address": 100}))
     app = app_client.server.app
     tokens = [await add_terminal(app, f"T{i}") for i in range(40)]
     await app[keys.DB].revoke_terminal("T7")  # as `vwin terminal revoke` does, from outside

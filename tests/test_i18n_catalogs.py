@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 
+from server.app import create_app
 from server.config import ConfigError, load_settings
 from server.i18n import (
     CATALOG_DIR,
@@ -20,6 +22,8 @@ from server.i18n import (
     format_datetime,
 )
 from server.joint import load_joint
+from signaling.actions import ErrorCode as ActionErrorCode
+from tests.helpers import make_settings, quick_specialist
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 # t("key") / i18n.t("key") / this.#t("key") in the modules; t("key") / data-i18n="key" in templates.
@@ -59,7 +63,8 @@ def test_every_key_the_pages_use_is_in_the_catalogs() -> None:
 
 
 def test_codes_shown_to_people_have_words() -> None:
-    """Site kinds, event kinds, outcomes and error codes of the server are all in the catalog."""
+    """Site kinds, event kinds, outcomes and every error code the server sends (HTTP errors,
+    refusals of protocol messages, joint-action refusals) are all in the catalog."""
     from server.storage.records import SITE_KINDS
     from signaling import events
 
@@ -68,10 +73,12 @@ def test_codes_shown_to_people_have_words() -> None:
     event_kinds = {f"event.{v}" for k, v in vars(events).items()
                    if k.isupper() and isinstance(v, str) and not k.startswith("STATE_")}
     outcomes = {f"outcome.{o}" for o in ("resolved", "follow_up", "referred")}
-    server = Path(__file__).resolve().parent.parent / "server"
-    codes = set()
-    for path in server.rglob("*.py"):
-        codes |= set(re.findall(r'fail\(web\.HTTP\w+, "([a-z_]+)"', path.read_text()))
+    root = Path(__file__).resolve().parent.parent
+    codes = set(get_args(ActionErrorCode))
+    raised = re.compile(r'fail\(web\.HTTP\w+, "([a-z_]+)"|Refused\("([a-z_]+)"|"error": "([a-z_]+)"'
+                        r'|\bcode="([a-z_]+)"')
+    for path in [*(root / "server").rglob("*.py"), *(root / "signaling").rglob("*.py")]:
+        codes |= {c for found in raised.findall(path.read_text()) for c in found if c}
     errors = {f"error.{c}" for c in codes}
     assert (kinds | event_kinds | outcomes | errors) - keys == set()
 
@@ -118,3 +125,23 @@ def test_times_in_the_configured_zone_in_each_language() -> None:
 
 def test_catalogs_are_where_the_server_reads_them() -> None:
     assert sorted(p.name for p in CATALOG_DIR.glob("*.json")) == ["en.json", "zh-CN.json"]
+
+
+async def test_pages_choose_their_language(aiohttp_client: Any, tmp_path: Path) -> None:
+    """Chinese by default; `?lang=en` answers in English and remembers it; the kiosk starts
+    in Chinese whatever a staff member chose on that browser; the 403 page speaks too."""
+    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}"))
+    client = await aiohttp_client(app)
+    page = await client.get("/login")
+    assert '<html lang="zh-CN">' in await page.text() and "用户名" in await page.text()
+    english = await client.get("/login?lang=en")
+    assert '<html lang="en">' in await english.text() and "Username" in await english.text()
+    assert "vwin_lang=en" in english.headers["Set-Cookie"]
+    again = await client.get("/login", cookies={"vwin_lang": "en"})
+    assert '<html lang="en">' in await again.text()
+    kiosk = await client.get("/kiosk", cookies={"vwin_lang": "en"})
+    assert '<html lang="zh-CN">' in await kiosk.text()
+    specialist = await quick_specialist(app, "lin", {"tax": 1})
+    denied = await client.get("/manage", cookies={"vwin_session": specialist, "vwin_lang": "zh-CN"})
+    assert denied.status == 403
+    assert "本页面仅供管理人员使用；您当前以专员身份登录。" in await denied.text()

@@ -141,3 +141,17 @@ async def test_pathological_hello_is_refused_with_error(client: Any) -> None:
     await ws.send_str('{"type": "hello", "token": "t", "x": ' + "[" * DEEP + "]" * DEEP + "}")
     frame = json.loads((await ws.receive()).data)
     assert frame["type"] == "error" and frame["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("argv", [["site", "add", "a b", "--name", "Site", "--kind", "park"],
+                                  ["terminal", "add", "../T1", "--site", "park1"],
+                                  ["terminal", "add", "T1", "--site", "park 1"],
+                                  ["user", "add", "李", "--role", "manager"]])
+def test_the_cli_takes_ids_of_the_same_pattern(argv: list[str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert "use letters, digits" in capsys.readouterr().err

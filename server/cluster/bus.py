@@ -12,6 +12,10 @@ handle one pub/sub message per burst, not one per relayed `rtc.*` message.
 A node's subscription is one connection, so it receives every channel's
 messages in the order they were published: a "call changed" notice
 (`callcache.py`) reaches every node before the messages about the change.
+Messages that two nodes decided one after the other may still cross; those a
+routing transaction numbered (`send(..., seq=n)`, or a state `as_of=n`) are put
+back in the transactions' order on the node that holds the connection, local
+ones included (`reorder.py`; docs/cluster.md, "Order across nodes").
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from redis.asyncio import Redis
@@ -31,6 +34,7 @@ from signaling.backend import Sink
 from signaling.memory import LocalBus
 
 from . import keys
+from .reorder import Reorder
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,18 @@ _encode = msgspec.msgpack.encode
 _decode = msgspec.msgpack.Decoder(list[Any]).decode
 
 
+class Notices(Protocol):
+    """What the other nodes announce, as this node's bus hears it."""
+
+    def queues_changed(self, queues: set[str]) -> None: ...
+    def calls_changed(self, call_ids: list[str]) -> None: ...
+    def resubscribed(self) -> None:
+        """Subscribed (again): notices may have been missed meanwhile."""
+
+
 class RedisBus(LocalBus):
-    def __init__(self, redis: Redis, prefix: str, instance: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, instance: str, notices: Notices, *,
+                 reorder_hold_s: float) -> None:
         super().__init__()
         self._redis = redis
         self._prefix = prefix
@@ -54,9 +68,9 @@ class RedisBus(LocalBus):
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
-        self.on_queues: Callable[[set[str]], None] | None = None
-        self.on_calls: Callable[[list[str]], None] | None = None  # other nodes changed calls
-        self.on_subscribed: Callable[[], None] | None = None  # notices may have been missed
+        self._notices = notices
+        self.reorder = Reorder(reorder_hold_s, keys.REORDER_MAX_HELD)
+        self._wake: asyncio.TimerHandle | None = None  # at the reorder buffer's deadline
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -65,6 +79,8 @@ class RedisBus(LocalBus):
 
     async def close(self) -> None:
         self._closing = True
+        if self._wake is not None:
+            self._wake.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -82,15 +98,21 @@ class RedisBus(LocalBus):
         super().detach(principal, sink)
         if principal not in self._sinks:
             self._attached_at.pop(principal, None)
+            self.reorder.forget(principal)
 
-    async def send(self, principal: str, payload: bytes) -> None:
+    async def send(self, principal: str, payload: bytes, *, seq: int | None = None,
+                   as_of: int | None = None) -> None:
+        """To the principal's connection on any node; `seq`: the number a routing
+        transaction gave this event for the principal, `as_of`: a state's last event."""
+        message = (["m", principal, payload] if seq is None and as_of is None
+                   else ["s", principal, payload, seq] if seq is not None
+                   else ["a", principal, payload, as_of])
         if principal in self._sinks:
-            await super().send(principal, payload)
+            self._handle(message)
             return
         owner = await self._owner(principal)
         if owner and owner != self.instance:
-            self._publish(keys.node_channel(self._prefix, owner).encode(),
-                          ["m", principal, payload])
+            self._publish(keys.node_channel(self._prefix, owner).encode(), message)
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
         await super().broadcast(roles, payload)
@@ -175,8 +197,7 @@ class RedisBus(LocalBus):
             try:
                 await pubsub.subscribe(self._mine, self._all)
                 self._subscribed.set()
-                if self.on_subscribed is not None:
-                    self.on_subscribed()
+                self._notices.resubscribed()
                 if delay > keys.RECONNECT_MIN_S:
                     log.warning("bus: subscribed again after losing Redis")
                 delay = keys.RECONNECT_MIN_S
@@ -205,10 +226,8 @@ class RedisBus(LocalBus):
 
     def _handle(self, message: list[Any]) -> None:
         op = message[0]
-        if op == "m":
-            entry = self._sinks.get(message[1])
-            if entry is not None:
-                entry[1].send(message[2])
+        if op in ("m", "s", "a"):
+            self._to_sink(message)
         elif message[-1] == self.instance:
             return
         elif op == "b":
@@ -216,16 +235,49 @@ class RedisBus(LocalBus):
             for role, sink in list(self._sinks.values()):
                 if role in roles:
                     sink.send(message[2])
-        elif op == "i" and self.on_calls is not None:
-            self.on_calls(message[1])
+        elif op == "i":
+            self._notices.calls_changed(message[1])
         elif op == "r":
             self._replaced(message[1], message[3], message[2])
         elif op == "k":
             entry = self._sinks.get(message[1])
             if entry is not None:
                 entry[1].close(message[2], message[3])
-        elif op == "q" and self.on_queues is not None:
-            self.on_queues(set(message[1]))
+        elif op == "q":
+            self._notices.queues_changed(set(message[1]))
+
+    def _to_sink(self, message: list[Any]) -> None:
+        """A message for one principal: now ("m"), or in its sequence ("s", "a")."""
+        op, principal, payload = message[0], message[1], message[2]
+        entry = self._sinks.get(principal)
+        if entry is None:
+            return
+        if op == "m":
+            entry[1].send(payload)
+            return
+        now = asyncio.get_running_loop().time()
+        released = (self.reorder.event(principal, int(message[3]), payload, now) if op == "s"
+                    else self.reorder.state(principal, int(message[3]), payload, now))
+        for one in released:
+            entry[1].send(one)
+        self._arm()
+
+    def _arm(self) -> None:
+        """Wake at the reorder buffer's deadline (one timer for every held message)."""
+        deadline = self.reorder.deadline()
+        if self._wake is not None and (deadline is None or self._wake.when() != deadline):
+            self._wake.cancel()
+            self._wake = None
+        if deadline is not None and self._wake is None:
+            self._wake = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._wake = None
+        for principal, payload in self.reorder.expire(asyncio.get_running_loop().time()):
+            entry = self._sinks.get(principal)
+            if entry is not None:
+                entry[1].send(payload)
+        self._arm()
 
     def _replaced(self, principal: str, node: str, at: float) -> None:
         """The principal connected to `node`: close an older connection here."""

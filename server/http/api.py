@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.auth import Throttled, new_terminal_token, token_hash
+from server.http.answers import LoginReply, Me, NewTerminal, Revoked, Site, Sites, Status, Ticket
 from server.http.auth import (
     clear_login_cookies,
     fail,
@@ -92,15 +93,14 @@ async def login(request: web.Request) -> web.Response:
             body.username, body.password, request.remote or "?"
         )
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if result is None:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
-    response = reply({"token": result.token, "role": result.role, "expires_at": result.expires_at,
-                      "must_change_password": result.user.must_change_password,
-                      "next": "/password" if result.user.must_change_password
-                      else safe_next(body.next, result.role)})
+    response = reply(LoginReply(token=result.token, role=result.role,
+                                expires_at=result.expires_at,
+                                next="/password" if result.user.must_change_password
+                                else safe_next(body.next, result.role),
+                                must_change_password=result.user.must_change_password))
     set_login_cookies(response, result.token, settings.token_ttl_s,
                       settings.secure_cookies or request.secure)
     return response
@@ -111,6 +111,12 @@ class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     new: lim.Password  # the password policy (server/passwordpolicy.py) says what is enough
 
 
+def _throttled(exc: Throttled) -> web.Response:
+    response = reply({"error": "throttled", "message": str(exc)}, status=429)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def logout(request: web.Request) -> web.Response:
     """End this login and close the user's live sockets (on every node)."""
     token, _ = request_token(request)
@@ -118,7 +124,7 @@ async def logout(request: web.Request) -> web.Response:
     if token:
         await request.app[keys.AUTH].logout(token)
     await end_identity(request.app, user.username, LOGGED_OUT)
-    response = reply({"status": "logged_out"})
+    response = reply(Status(status="logged_out"))
     clear_login_cookies(response)
     return response
 
@@ -138,35 +144,25 @@ async def change_password(request: web.Request) -> web.Response:
         changed = await request.app[keys.AUTH].change_password(
             user, body.current, body.new, request.remote or "?")
     except Throttled as exc:
-        response = reply({"error": "throttled", "message": str(exc)}, status=429)
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _throttled(exc)
     if not changed:
         fail(web.HTTPForbidden, "wrong_password", "the current password is wrong")
     await end_identity(request.app, user.username, PASSWORD_CHANGED)
-    response = reply({"status": "password_changed"})
+    response = reply(Status(status="password_changed"))
     clear_login_cookies(response)
     return response
 
 
 async def me(request: web.Request) -> web.Response:
     user = await require(request, pending_ok=True)
-    return reply(
-        {
-            "username": user.username,
-            "role": user.role,
-            "name": user.name,
-            "department": user.department,
-            "skills": user.skills,
-            "unit_id": user.unit_id,
-            "must_change_password": user.must_change_password,
-        }
-    )
+    return reply(Me(username=user.username, role=user.role, name=user.name,
+                    unit_id=user.unit_id, must_change_password=user.must_change_password,
+                    department=user.department, skills=dict(user.skills)))
 
 
 async def ws_ticket(request: web.Request) -> web.Response:
     user = await require(request, "specialist")
-    return reply({"ticket": await request.app[keys.AUTH].issue_ticket(user)})
+    return reply(Ticket(ticket=await request.app[keys.AUTH].issue_ticket(user)))
 
 
 def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
@@ -177,16 +173,16 @@ def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
 async def queue_figures(app: web.Application, scope: Scope = ALL) -> dict[str, Any]:
     """Live routing figures joined with today's figures from the log (of the sites `scope`
     sees; waiting calls and specialists are the queue's, shared by every site)."""
-    board = app[keys.BOARD]
+    services = app[keys.BOARD].services
     settings = app[keys.SETTINGS]
-    now = board.utcnow()
+    now = services.utcnow()
     since = _local_midnight(settings.server.timezone, now)
     targets = {q.id: q.target_answer_s for q in settings.queues}
     figures = await app[keys.DB].queue_figures(since, targets, scope=scope)
-    status = {item.id: item for item in (await board.watch.status_message()).queues}
+    status = {item.id: item for item in (await services.status.status_message()).queues}
     out = []
     for q in settings.queues:
-        snap = await board.router.snapshot(q.id, board.clock())
+        snap = await services.router.snapshot(q.id, services.clock())
         fig = figures.get(q.id)
         out.append(
             {
@@ -281,8 +277,8 @@ async def sessions_csv(request: web.Request) -> web.StreamResponse:
 async def list_sites(request: web.Request) -> web.Response:
     scope = await manager_scope(request)
     sites = await request.app[keys.DB].list_sites(scope)
-    return reply({"sites": [{"id": s.id, "name": s.name, "kind": s.kind, "unit_id": s.unit_id}
-                            for s in sites]})
+    return reply(Sites(sites=[Site(id=s.id, name=s.name, kind=s.kind, unit_id=s.unit_id)
+                              for s in sites]))
 
 
 async def add_site(request: web.Request) -> web.Response:
@@ -293,11 +289,11 @@ async def add_site(request: web.Request) -> web.Response:
         fail(web.HTTPForbidden, "outside_unit", "the site must be in a unit of yours")
     try:
         site = await request.app[keys.DB].add_site(body.id, body.name, body.kind, unit_id)
-    except AlreadyExists as exc:
-        fail(web.HTTPConflict, "exists", str(exc))
     except NotFound as exc:
         fail(web.HTTPBadRequest, "unknown_unit", str(exc))
-    return reply({"id": site.id, "name": site.name, "kind": site.kind, "unit_id": site.unit_id},
+    except AlreadyExists as exc:
+        fail(web.HTTPConflict, "exists", str(exc))
+    return reply(Site(id=site.id, name=site.name, kind=site.kind, unit_id=site.unit_id),
                  status=201)
 
 
@@ -337,7 +333,7 @@ async def add_terminal(request: web.Request) -> web.Response:
         fail(web.HTTPBadRequest, "unknown_site", str(exc))
     except AlreadyExists as exc:
         fail(web.HTTPConflict, "exists", str(exc))
-    return reply({"id": body.id, "token": token}, status=201)
+    return reply(NewTerminal(id=body.id, token=token), status=201)
 
 
 async def revoke_terminal(request: web.Request) -> web.Response:
@@ -348,8 +344,8 @@ async def revoke_terminal(request: web.Request) -> web.Response:
     seen = terminal is not None and await db.site_in_scope(terminal.site.id, scope)
     if not seen or not await db.revoke_terminal(terminal_id):
         fail(web.HTTPNotFound, "not_found", "no such terminal")
-    await request.app[keys.BOARD].bus.kick(f"terminal:{terminal_id}", 4410, "revoked")
-    return reply({"id": terminal_id, "revoked": True})
+    await request.app[keys.BUS].kick(f"terminal:{terminal_id}", 4410, "revoked")
+    return reply(Revoked(id=terminal_id, revoked=True))
 
 
 async def queue_stream(request: web.Request) -> web.StreamResponse:
@@ -362,7 +358,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     changed = asyncio.Event()
-    watch = request.app[keys.BOARD].watch
+    watch = request.app[keys.BOARD].services.status
     watch.listeners.add(changed.set)
     try:
         while True:

@@ -40,11 +40,12 @@ COLUMNS = [
 ]
 
 
-def _cell(value: Any, zone: ZoneInfo) -> Any:
-    """Times as ISO 8601 with the configured zone's offset (+08:00), as people read them."""
-    if value is None:
-        return ""
-    return value.astimezone(zone).isoformat() if isinstance(value, dt.datetime) else value
+def _cell(value: Any, zone: ZoneInfo) -> str:
+    """Times as ISO 8601 with the configured zone's offset (+08:00), as people read them;
+    text that would start a formula neutralised (server/http/csvsafe.py)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).isoformat()
+    return neutralise(value)
 
 
 async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> web.StreamResponse:
@@ -71,7 +72,7 @@ async def stream_sessions_csv(request: web.Request, filters: dict[str, Any]) -> 
         for row in rows:
             data = {field: getattr(row, field) for field in row.__struct_fields__}
             data["queue_name"] = names.get(data.get("queue") or "", data.get("queue"))
-            writer.writerow([neutralise(_cell(data.get(c), zone)) for c in COLUMNS])
+            writer.writerow([_cell(data.get(c), zone) for c in COLUMNS])
         await response.write(buffer.getvalue().encode())
         buffer.seek(0)
         buffer.truncate()

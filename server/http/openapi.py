@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.http import api, joint, staff
+from server.http import answers, api, joint, staff
 from server.http.params import QUERIES, Handler, NoQuery
 from signaling import limits as lim
 
@@ -30,49 +30,6 @@ class ErrorBody(msgspec.Struct):
 
     error: str
     message: str
-
-
-class LoginReply(msgspec.Struct):
-    token: str
-    role: str
-    expires_at: str
-    next: str
-
-
-class Me(msgspec.Struct):
-    username: str
-    role: str
-    name: str
-    department: str | None
-    skills: dict[str, int]
-
-
-class Ticket(msgspec.Struct):
-    ticket: str
-
-
-class Status(msgspec.Struct):
-    status: str
-
-
-class Site(msgspec.Struct):
-    id: str
-    name: str
-    kind: str
-
-
-class Sites(msgspec.Struct):
-    sites: list[Site]
-
-
-class NewTerminal(msgspec.Struct):
-    id: str
-    token: str
-
-
-class Revoked(msgspec.Struct):
-    id: str
-    revoked: bool
 
 
 class Operation(msgspec.Struct, frozen=True):
@@ -91,14 +48,14 @@ OPERATIONS = (
     Operation("GET", "/metrics", "Prometheus metrics ([metrics] token or allow list)", PUBLIC,
               media="text/plain"),
     Operation("POST", "/api/login", "Log in: a bearer token and the session cookies", PUBLIC,
-              body=api.LoginBody, reply=LoginReply),
+              body=api.LoginBody, reply=answers.LoginReply),
     Operation("POST", "/api/logout", "End this login; the user's sockets close (4411)", ANY,
-              reply=Status),
+              reply=answers.Status),
     Operation("POST", "/api/password", "Change one's password; every login ends (4413)", ANY,
-              body=api.PasswordBody, reply=Status),
-    Operation("GET", "/api/me", "Who is logged in", ANY, reply=Me),
+              body=api.PasswordBody, reply=answers.Status),
+    Operation("GET", "/api/me", "Who is logged in", ANY, reply=answers.Me),
     Operation("GET", "/api/ws-ticket", "A single-use ticket for the console's hello",
-              SPECIALIST, reply=Ticket),
+              SPECIALIST, reply=answers.Ticket),
     Operation("GET", "/api/queues", "Live queue figures and today's", MANAGER),
     Operation("GET", "/api/queues/stream", "The queue figures as server-sent events", MANAGER,
               media="text/event-stream"),
@@ -111,14 +68,14 @@ OPERATIONS = (
     Operation("GET", "/api/recordings/{id}", "One recording (WebM, range requests)", MANAGER,
               media="video/webm"),
     Operation("GET", "/api/recorders", "The recorders connected now", MANAGER),
-    Operation("GET", "/api/sites", "Sites", MANAGER, reply=Sites),
-    Operation("POST", "/api/sites", "Add a site", MANAGER, body=api.SiteBody, reply=Site,
+    Operation("GET", "/api/sites", "Sites", MANAGER, reply=answers.Sites),
+    Operation("POST", "/api/sites", "Add a site", MANAGER, body=api.SiteBody, reply=answers.Site,
               status=201),
     Operation("GET", "/api/terminals", "Terminals, online or not", MANAGER),
     Operation("POST", "/api/terminals", "Provision a terminal; its device token, once",
-              MANAGER, body=api.TerminalBody, reply=NewTerminal, status=201),
+              MANAGER, body=api.TerminalBody, reply=answers.NewTerminal, status=201),
     Operation("POST", "/api/terminals/{id}/revoke", "Disable a terminal at once (4410)",
-              MANAGER, reply=Revoked),
+              MANAGER, reply=answers.Revoked),
     Operation("GET", "/api/action-types", "Joint action types", ANY),
     Operation("GET", "/api/actions", "Joint actions (a specialist: their department's)", ANY),
     Operation("GET", "/api/actions/{id}", "One joint action and its audit entries", ANY),

@@ -24,6 +24,7 @@ from server.i18n import (
     Catalogs,
     choose_language,
     config_names,
+    format_datetime,
 )
 from server.joint import JOINT
 from server.storage.records import User
@@ -88,6 +89,7 @@ def _language_context(request: web.Request, template: str) -> dict[str, Any]:
         "lang": lang,
         "other_lang": next(other for other in LANGUAGES if other != lang),
         "t": t,
+        "when": lambda moment: format_datetime(moment, lang, settings.server.timezone),
         "queues": [{"id": k, "label": v[pick]} for k, v in names["queue"].items()],
         "departments": [{"id": k, "label": v[pick]} for k, v in names["department"].items()],
         "page_i18n": {

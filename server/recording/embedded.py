@@ -27,7 +27,7 @@ from server.auth import token_hash
 from server.config import Settings
 from server.storage.db import Database
 from server.storage.engine import utcnow
-from signaling.identity import Identity
+from signaling.identity import Identity, Role
 from signaling.recorders import RecorderPool, RecordingSetup
 
 from .catalog import FileCatalog, retention_loop
@@ -54,8 +54,10 @@ def new_recorder_token() -> str:
 class LocalRecorder:
     """Supervises the embedded `vwin recorder` child process."""
 
-    def __init__(self, url: str, directory: Path, capacity: int, token: str) -> None:
+    def __init__(self, url: str, directory: Path, capacity: int, token: str,
+                 log_env: dict[str, str] | None = None) -> None:
         self.url = url
+        self.log_env = log_env or {}  # the child logs as `[log]` of its parent says
         self.directory = directory
         self.capacity = capacity
         self.token = token
@@ -70,7 +72,8 @@ class LocalRecorder:
     async def _supervise(self) -> None:
         delay = RESTART_MIN_S
         while not self._stopping:
-            env = {**os.environ, TOKEN_ENV: self.token, PARENT_ENV: str(os.getpid()),
+            env = {**os.environ, **self.log_env, TOKEN_ENV: self.token,
+                   PARENT_ENV: str(os.getpid()),
                    "VWIN_RECORDING_DIR": str(self.directory.resolve())}
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server.cli", "recorder", "--url", self.url,
@@ -114,7 +117,7 @@ class RecordingServices:
         self.local_name = f"local-{node_id}"
         if config.enabled:
             self.catalog = FileCatalog(db, self.directory)
-            self.setup = RecordingSetup(pool=pool, catalog=self.catalog,
+            self.setup = RecordingSetup(pool=pool, catalog=self.catalog, wait_s=config.wait_s,
                                         required=config.required)
             if config.local_recorder:
                 self.local_token = new_recorder_token()
@@ -122,9 +125,9 @@ class RecordingServices:
     async def identity(self, db: Database, token: str) -> Identity | None:
         """The recorder a `hello` token names: the local child's or a stored credential."""
         if self.local_token is not None and hmac.compare_digest(token, self.local_token):
-            return Identity(role="recorder", id=self.local_name, name=self.local_name)
+            return Identity(role=Role.RECORDER, id=self.local_name, name=self.local_name)
         name = await db.recorder_by_token_hash(token_hash(token))
-        return None if name is None else Identity(role="recorder", id=name, name=name)
+        return None if name is None else Identity(role=Role.RECORDER, id=name, name=name)
 
 
 RECORDING = web.AppKey("recording", RecordingServices)
@@ -160,8 +163,11 @@ async def recording_ctx(app: web.Application) -> AsyncIterator[None]:
             app[keys.DB], services.directory, settings.recording.retention_days,
             settings.recording.retention_interval_s, utcnow)))
         if services.local_token is not None:
+            log_env: dict[str, str] = {"VWIN_LOG_LEVEL": settings.log.level,
+                       "VWIN_LOG_FORMAT": settings.log.format}
             services.local = LocalRecorder(local_url(settings), services.directory,
-                                           settings.recording.capacity, services.local_token)
+                                           settings.recording.capacity, services.local_token,
+                                           log_env)
             services.local.start()
     yield
     if services.local is not None:

@@ -114,7 +114,7 @@ class Pages:
             permissions=["camera", "microphone"],
         )
         if lang is not None:
-            context.add_cookies([{"name": "vwin_lang", "value": lang, "url": self.server.url}])
+            context.add_cookies([{"name": "vwin_lang", "value": lang, "url": self.base_url}])
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))

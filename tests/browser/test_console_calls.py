@@ -6,11 +6,13 @@ waiting in the console's queues.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from server.app import create_app
 from tests.browser.flows import (
     SPECIALIST,
     WAIT_MS,
@@ -24,11 +26,15 @@ from tests.browser.flows import (
     wait_js,
 )
 from tests.browser.live import LiveServer, Pages
-from tests.helpers import add_specialist
+from tests.helpers import add_specialist, make_settings
 
 pytestmark = pytest.mark.browser
 
 BOB = ("bob", "bob-registry-2026", "Bob Li")
+# Three browsers and a server on 2 shared cores: a page may handle an offer many seconds
+# after the server made it, so invitations ring for a minute rather than 20 s.
+QUEUES = [{"id": "tax", "name": "税务咨询", "ring_timeout_s": 60},
+          {"id": "registration", "name": "企业登记", "ring_timeout_s": 60}]
 # Every remote party (recorders aside) of the page sends video that the page decodes.
 DECODING = ("Promise.all(vwin.media.peers.filter((p) => p.direction === 'sendrecv')"
             ".map((p) => p.inboundVideo())).then((all) => all.length === {n} && "
@@ -64,14 +70,23 @@ def answer_invitation(page: Page) -> None:
     offer = page.locator("#offer-panel")
     expect(offer).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#offer-invitation")).to_be_visible()
-    page.locator("#accept-call").click()
+    page.locator("#accept-call").click(timeout=MESH_WAIT_MS)
     expect(page.locator("#call-panel")).to_be_visible(timeout=WAIT_MS)
 
 
+@pytest.fixture
+def patient_world(tmp_path: Path, pages_for: Callable[[LiveServer], Pages]) -> Iterator[World]:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}", queues=QUEUES)
+    server = LiveServer(create_app(settings))
+    server.start()
+    yield make_world(server, pages_for(server))
+    server.stop()
+
+
 def test_three_party_session_started_from_the_console(
-    live_server: LiveServer, pages: Pages, artifacts: Path
+    patient_world: World, artifacts: Path
 ) -> None:
-    world = make_world(live_server, pages)
+    world = patient_world
     bob = open_bob(world)
     call: Call = start_call(world)
     alice, kiosk = call.console, call.kiosk
@@ -95,9 +110,9 @@ def test_three_party_session_started_from_the_console(
     # The visitor shows a document: both consoles say so; Alice enlarges it to read it.
     for console in (alice, bob):
         expect(console.locator("#document-notice")).to_be_hidden()
-    kiosk.get_by_role("button", name="展示材料").click()
+    kiosk.get_by_role("button", name="展示材料").click(timeout=MESH_WAIT_MS)
     for console in (alice, bob):
-        expect(console.locator("#document-notice")).to_be_visible(timeout=WAIT_MS)
+        expect(console.locator("#document-notice")).to_be_visible(timeout=MESH_WAIT_MS)
         expect(console.locator("#document-notice")).to_contain_text("showing a document")
     alice.locator("#enlarge-video").click()
     expect(alice.locator("#enlarge-video")).to_have_attribute("aria-pressed", "true")
@@ -111,13 +126,13 @@ def test_three_party_session_started_from_the_console(
     expect(alice.locator("#enlarge-video")).to_have_attribute("aria-pressed", "false")
     box = alice.locator("#remote-video").bounding_box()
     assert box is not None and box["width"] < viewport["width"] * 0.8
-    kiosk.get_by_role("button", name="切回摄像头").click()
+    kiosk.get_by_role("button", name="切回摄像头").click(timeout=MESH_WAIT_MS)
     for console in (alice, bob):
-        expect(console.locator("#document-notice")).to_be_hidden(timeout=WAIT_MS)
+        expect(console.locator("#document-notice")).to_be_hidden(timeout=MESH_WAIT_MS)
 
 
-def test_transfer_to_a_named_specialist(live_server: LiveServer, pages: Pages) -> None:
-    world = make_world(live_server, pages)
+def test_transfer_to_a_named_specialist(patient_world: World) -> None:
+    world = patient_world
     bob = open_bob(world)
     call = start_call(world)
     alice, kiosk = call.console, call.kiosk

@@ -189,12 +189,33 @@ def test_every_page_speaks_one_language(
         expect(kiosk.locator("#uscc-hint.error")).to_be_visible()
         look("kiosk-home", kiosk)
 
+        opened = {}
         for name, path, ready in _staff_pages(seeded.session_id):
             token = seeded.specialist_token if name == "console" else seeded.manager_token
-            page = _open(pages, viewport, lang, token)
+            page = opened[name] = _open(pages, viewport, lang, token)
             page.goto(path)
             wait_js(page, ready, explain="document.body.innerText.slice(0, 400)")
             look(name, page)
+
+        # A call rings: the kiosk's waiting screen and the console's offer, then a decline.
+        console = opened["console"]
+        console.locator("#status-available").click()
+        expect(console.locator("#agent-state")).to_have_attribute("data-status", "available",
+                                                                  timeout=WAIT_MS)
+        kiosk.locator("#ent-name").fill("嘉定面包店")
+        kiosk.locator("#ent-uscc").fill(USCC)
+        expect(kiosk.locator(".queue-btn[data-queue=tax]")).to_be_enabled(timeout=WAIT_MS)
+        kiosk.locator(".queue-btn[data-queue=tax]").click()
+        expect(console.locator("#offer-panel")).to_be_visible(timeout=WAIT_MS)
+        expect(kiosk.locator("#screen-waiting")).to_be_visible(timeout=WAIT_MS)
+        expect(kiosk.locator("#wait-position")).not_to_have_text("—", timeout=WAIT_MS)
+        look("kiosk-waiting", kiosk)
+        look("console-offer", console)
+        console.locator("#decline-call").click()
+        expect(console.locator("#idle-panel")).to_be_visible(timeout=WAIT_MS)
+        kiosk.locator("#cancel-call").click()
+        expect(kiosk.locator("#screen-home")).to_be_visible(timeout=WAIT_MS)
+        look("console-declined", console)
         assert pages.console_errors == [], pages.console_errors
     finally:
         pages.close()

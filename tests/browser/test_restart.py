@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
 from tests.browser.flows import WAIT_MS, login, open_kiosk
-from tests.browser.live import Pages
+from tests.browser.live import LiveServer, Pages
 from tests.cluster.procs import free_port
 
 pytestmark = pytest.mark.browser
@@ -195,3 +195,16 @@ def test_kiosk_and_console_come_back_after_a_restart(
     finally:
         pages.close()
     assert pages.console_errors == []
+
+
+def test_backoff_doubles_from_half_a_second_to_five(live_server: LiveServer,
+                                                     pages: Pages) -> None:
+    """The delays the page would wait, read from its own module: step 0.5, 1, 2, 4, 5, 5 s;
+    each drawn between half and all of its step."""
+    page = pages.new()
+    page.goto("/kiosk")
+    delays = page.evaluate("""() => import("/static/js/signaling.js").then(({ backoffDelay }) =>
+        [0, 1, 2, 3, 4, 5, 12, 100].map((n) => [backoffDelay(n, 0), backoffDelay(n, 0.999999)]))""")
+    steps = [500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]
+    for (low, high), step in zip(delays, steps, strict=True):
+        assert low == step / 2 and step * 0.999 < high <= step

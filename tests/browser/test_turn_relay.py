@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 from server.app import create_app
 from tests.browser.flows import assert_video_flowing, make_world, start_call, wait_js
 from tests.browser.live import LiveServer, Pages
-from tests.turn.coturn import Coturn, coturn  # noqa: F401 (fixture)
+from tests.turn.coturn import Coturn
 
 pytestmark = pytest.mark.slow
 TTL_S = 8  # credentials expire during the test; fresh ones are pushed at 80 % of it
@@ -44,7 +44,7 @@ SELECTED = """(async () => {
 
 
 @pytest.fixture
-def live_server(coturn: Coturn, tmp_path: Path) -> Iterator[LiveServer]:  # noqa: F811
+def live_server(coturn: Coturn, tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(create_app(coturn.settings(urls=[coturn.url("udp")], ttl_s=TTL_S)))
     server.start()
     yield server
@@ -67,7 +67,7 @@ def _relay_kiosk_call(live_server: LiveServer, pages: Pages) -> tuple[Page, Page
 
 
 def test_relay_only_kiosk_calls_and_relays_again_past_its_ttl(
-        live_server: LiveServer, pages: Pages, coturn: Coturn) -> None:  # noqa: F811
+        live_server: LiveServer, pages: Pages, coturn: Coturn) -> None:
     kiosk, console = _relay_kiosk_call(live_server, pages)
     first = wait_js(kiosk, SELECTED)
     assert first.startswith("relay udp 127.0.0.1:"), first

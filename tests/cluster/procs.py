@@ -128,8 +128,13 @@ key_prefix = "{self.prefix}"
             self.nodes[name] = node
             started.append(node)
         for node in started:
-            await self.wait_health(node, "ok")
+            await self.wait_health(node, self.serving_status)
         return started
+
+    @property
+    def serving_status(self) -> str:
+        """What `/healthz` says once a node serves: `ok` when it has all it was promised."""
+        return "ok"
 
     async def health(self, node: Node) -> str:
         try:
@@ -224,6 +229,12 @@ dir = "{self.recording_dir}"
 local_recorder = {str(self.local_recorder).lower()}
 """)
         return path
+
+    @property
+    def serving_status(self) -> str:
+        """Without an embedded recorder a node is `starting` (503) until a recorder joins,
+        which the tests start once the nodes serve."""
+        return "ok" if self.local_recorder else "starting"
 
     async def recorder(self, name: str, node: Node, capacity: int = 1) -> None:
         """A `vwin recorder` connected to `node` only; returns once it is in the pool."""

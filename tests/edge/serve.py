@@ -27,15 +27,17 @@ ROOT = Path(__file__).resolve().parents[2]
 MANAGER = ("boss", "manager-pass")
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for localhost and 127.0.0.1 (and its key), as PEM files."""
+def self_signed(directory: Path, valid_days: float = 1) -> tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1 (and its key), as PEM files; a negative
+    `valid_days` makes one that expired that long ago."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(days=valid_days)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
+            .not_valid_before(min(now, until) - dt.timedelta(minutes=5))
+            .not_valid_after(until)
             .add_extension(x509.SubjectAlternativeName([
                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                 critical=False)

@@ -26,14 +26,14 @@ async def _fail_logins(client: Any, forwarded_for: str, times: int) -> list[int]
 
 async def test_throttling_counts_the_client_a_trusted_proxy_names(
         aiohttp_client: Any, make_app: Any) -> None:
-    client = await aiohttp_client(make_app(server=PROXY, auth={"max_failures": 2}))
+    client = await aiohttp_client(make_app(server=PROXY, auth={"max_failures_per_address": 2}))
     assert await _fail_logins(client, "203.0.113.7", 3) == [401, 401, 429]
     assert await _fail_logins(client, "203.0.113.8", 1) == [401]
 
 
 async def test_untrusted_senders_cannot_pick_their_address(aiohttp_client: Any,
                                                            make_app: Any) -> None:
-    client = await aiohttp_client(make_app(auth={"max_failures": 2}))
+    client = await aiohttp_client(make_app(auth={"max_failures_per_address": 2}))
     assert await _fail_logins(client, "203.0.113.7", 2) == [401, 401]
     assert await _fail_logins(client, "203.0.113.8", 1) == [429]
 

@@ -1,12 +1,16 @@
 """`vwin serve` with `[server] tls_cert/tls_key` serves HTTPS and WSS itself (its local
 recorder joins over WSS), and with `[turn] local = true` runs Debian's coturn beside
-itself and stops it with itself."""
+itself, restarts it when it dies and stops it with itself."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
+import signal
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -68,6 +72,17 @@ max_port = {low + 20}
                 await http.get(f"http://127.0.0.1:{serve.port}/login")
         settings = TurnSettings(secret=SECRET, urls=[turn_url])
         assert (await check_allocation(settings)).startswith("127.0.0.1:")
+        assert serve.process is not None
+        [child] = subprocess.run(["pgrep", "-P", str(serve.process.pid), "-x", "turnserver"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        os.kill(int(child), signal.SIGKILL)  # a dying turnserver is restarted
+        for _ in range(100):
+            with contextlib.suppress(ConnectionError):
+                await check_allocation(settings, timeout=1)
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"turnserver not restarted: {serve.output()[-2000:]}")
     finally:
         code = serve.stop()
     assert code == 0, serve.output()[-3000:]

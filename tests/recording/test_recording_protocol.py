@@ -29,7 +29,7 @@ from tests.helpers import (
     refused,
 )
 
-RECORDING = {"enabled": True, "local_recorder": False}
+RECORDING = {"enabled": True, "local_recorder": False, "wait_s": 0}  # no wait: test_recording_wait
 
 
 @pytest.fixture

@@ -93,6 +93,12 @@ def test_turn_config_denies_private_ranges_but_the_recorders(coturn: Coturn) -> 
     assert "allowed-peer-ip=10.1.2.3" in lines
     assert "allowed-peer-ip=192.168.7.0-192.168.7.255" in lines
     assert "allow-loopback-peers" not in lines
+    assert "no-tls" in lines and not any(line.startswith("cert=") for line in lines)
+    tls = coturn.settings()
+    tls.server.tls_cert, tls.server.tls_key = "/etc/ssl/vwin/fullchain.pem", "/etc/ssl/k.pem"
+    with_tls = turnserver_conf(tls).splitlines()
+    assert {"tls-listening-port=5349", "cert=/etc/ssl/vwin/fullchain.pem",
+            "pkey=/etc/ssl/k.pem"} <= set(with_tls) and "no-tls" not in with_tls
 
 
 def test_turn_settings_that_cannot_work_are_refused() -> None:

@@ -25,8 +25,12 @@ export class InvitePanel {
       this.#send(event.submitter?.value === "transfer" ? MSG.CALL_TRANSFER : MSG.CALL_INVITE);
     });
     for (const input of form.elements.target) input.addEventListener("change", () => this.#syncTarget());
-    $("invite-specialist").addEventListener("focus", () => { form.elements.target.value = "specialist"; });
-    $("invite-queue").addEventListener("focus", () => { form.elements.target.value = "queue"; });
+    for (const [id, target] of [["invite-specialist", "specialist"], ["invite-queue", "queue"]]) {
+      $(id).addEventListener("focus", () => {
+        form.elements.target.value = target;
+        this.#syncTarget();
+      });
+    }
     signaling.on(MSG.INVITATION, (m) => this.#onInvitation(m));
     signaling.on(MSG.ERROR, (m) => {
       if (REQUESTS.has(m.refused) && (!m.call_id || m.call_id === this.#callId)) this.#refused(m);
@@ -84,16 +88,13 @@ export class InvitePanel {
   #send(type) {
     if (!this.#callId) return;
     const byQueue = $("invite-form").elements.target.value === "queue";
-    const fields = { call_id: this.#callId };
-    if (byQueue) {
-      fields.queue = $("invite-queue").value;
-      if (!fields.queue) return this.#status(this.#t("invite.pickQueue"));
-    } else {
-      fields.specialist = $("invite-specialist").value.trim();
-      if (!fields.specialist) return this.#status(this.#t("invite.pickName"));
+    const target = byQueue ? $("invite-queue").value : $("invite-specialist").value.trim();
+    if (!target) {
+      this.#status(this.#t(byQueue ? "invite.pickQueue" : "invite.pickName"));
+      return;
     }
+    const fields = { call_id: this.#callId, [byQueue ? "queue" : "specialist"]: target };
     if (!this.#signaling.send(type, fields)) this.#status(this.#t("invite.notConnected"));
-    return undefined;
   }
 
   #target(message) {

@@ -150,7 +150,7 @@ function onOffered(offer) {
     ? t("console.offer.overflow", { queue: i18n.name("queue", offer.queue), from: i18n.name("queue", offer.overflow_from) })
     : i18n.name("queue", offer.queue);
   $("offer-site").replaceChildren(el("span", { translate: false, textContent: site.name }),
-    ` (${i18n.code("site_kind", site.kind)})`);
+    t("console.offer.siteKind", { kind: i18n.code("site_kind", site.kind) }));
   $("offer-terminal").textContent = offer.terminal.name;
   $("offer-enterprise").translate = !enterprise; // what the visitor typed stays as typed
   $("offer-enterprise").textContent = enterprise

@@ -7,6 +7,7 @@
 // language and sets <html lang>, so screen readers switch voice too (the kiosk switches
 // in place; staff pages reload in the other language, see setUpLanguageSwitch).
 
+import { $ } from "./dom.js";
 import { Emitter } from "./emitter.js";
 
 const LANG_COOKIE = "vwin_lang";
@@ -115,7 +116,7 @@ let pageInstance = null;
 /** The page's I18n, from the data block the server rendered (one per page). */
 export function pageI18n() {
   if (pageInstance) return pageInstance;
-  const block = document.getElementById("vwin-i18n");
+  const block = $("vwin-i18n");
   const data = block ? JSON.parse(block.textContent) : { lang: "zh-CN", catalogs: { "zh-CN": {} } };
   pageInstance = new I18n(data.catalogs, data.lang, { names: data.names, timezone: data.timezone });
   return pageInstance;
@@ -124,7 +125,7 @@ export function pageI18n() {
 /** Staff pages: the switch remembers the other language (cookie, kept across logins) and
  * reloads, so the server renders the page in it. */
 export function setUpLanguageSwitch() {
-  const button = document.getElementById("lang-switch");
+  const button = $("lang-switch");
   if (!button) return;
   button.addEventListener("click", () => {
     // Not in the middle of a call: the reload would cut the caller off.

@@ -6,6 +6,8 @@ import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
+import { IdleClock } from "./kiosk-idle.js";
+import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { MSG, SignalingClient, storageSlot } from "./signaling.js";
@@ -15,10 +17,8 @@ const TOKEN_KEY = "vwin.deviceToken";
 const RESUME_KEY = "vwin.resume";
 /** Staff hold the logo this long to reach "reset terminal" (visitors tap, they do not hold). */
 const RESET_HOLD_MS = 3000;
-/** After "thank you", and on an idle rating screen, go back home. */
+/** After "thank you", go back home. */
 const THANKS_MS = 5000;
-/** `[kiosk] idle_reset_s`: this long without a touch, the kiosk forgets the visitor. */
-const IDLE_RESET_MS = (Number(document.body.dataset.idleResetS) || 90) * 1000;
 /** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
 const IDLE_SCREENS = new Set(["home", "rating", "message"]);
 
@@ -35,12 +35,18 @@ const state = {
   documentTrack: null,
   callId: null,
   sessionId: null,
-  rating: 0,
   homeTimer: null,
-  idleTimer: null,
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
+const rating = new RatingForm({ t, onSubmit: (fields) => submitRating(fields) });
+// `[kiosk] idle_reset_s` without a touch (the clock also restarts with every screen).
+const idle = new IdleClock({
+  seconds: document.body.dataset.idleResetS,
+  onIdle: () => {
+    if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
+  },
+});
 
 function show(screen) {
   state.screen = screen;
@@ -49,7 +55,7 @@ function show(screen) {
   }
   document.body.dataset.screen = screen;
   clearTimeout(state.homeTimer);
-  restartIdle();
+  idle.restart();
 }
 
 function showMessage(titleKey, text) {
@@ -69,30 +75,12 @@ function goHome() {
 /** The visitor has gone (call over, rated, or idle): clear every field, back to Chinese, home. */
 function forgetVisitor() {
   state.chat?.clear();
-  state.rating = 0;
-  $("rating-comment").value = "";
-  $("rating-status").textContent = "";
+  rating.reset();
   $("message-text").textContent = "";
   $("uscc-hint").classList.remove("error");
   i18n.setLang("zh-CN");
   if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
   goHome();
-}
-
-/** The idle clock restarts on every touch or key and every change of screen. */
-function restartIdle() {
-  clearTimeout(state.idleTimer);
-  state.idleTimer = setTimeout(() => {
-    if (IDLE_SCREENS.has(state.screen) && state.signaling?.state !== "closed") forgetVisitor();
-    else restartIdle();
-  }, IDLE_RESET_MS);
-}
-
-function watchIdle() {
-  for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
-    document.addEventListener(type, restartIdle, { capture: true, passive: true });
-  }
-  restartIdle();
 }
 
 // ---- media --------------------------------------------------------------------
@@ -223,47 +211,19 @@ function onServerError(message) {
 // ---- rating -----------------------------------------------------------------------
 
 function openRating() {
-  state.rating = 0;
-  $("rating-comment").value = "";
-  $("rating-status").textContent = "";
-  renderStars();
+  rating.reset();
   show("rating");
 }
 
-function renderStars() {
-  $("rating-stars").replaceChildren(...[1, 2, 3, 4, 5].map((n) => {
-    const star = document.createElement("button");
-    star.type = "button";
-    star.className = "star";
-    star.setAttribute("role", "radio");
-    star.setAttribute("aria-checked", String(n === state.rating));
-    star.setAttribute("aria-label", t("rating.star", { n }));
-    star.dataset.score = String(n);
-    star.textContent = n <= state.rating ? "★" : "☆";
-    star.addEventListener("click", () => {
-      state.rating = n;
-      renderStars();
-      $("rating-stars").querySelector(`[data-score="${n}"]`).focus();
-    });
-    return star;
-  }));
-}
-
-function submitRating(event) {
-  event.preventDefault();
-  if (!state.rating) {
-    $("rating-status").textContent = t("rating.pick");
-    return;
-  }
-  const comment = $("rating-comment").value.trim();
-  const fields = { session_id: state.sessionId, score: state.rating };
+function submitRating({ score, comment }) {
+  const fields = { session_id: state.sessionId, score };
   if (comment) fields.comment = comment;
-  if (!state.signaling.send(MSG.SESSION_RATE, fields)) $("rating-status").textContent = t("rating.failed");
+  if (!state.signaling.send(MSG.SESSION_RATE, fields)) rating.status(t("rating.failed"));
 }
 
 function onSaved(message) {
   if (message.what !== "rating" || state.screen !== "rating") return;
-  $("rating-status").textContent = t("rating.thanks");
+  rating.status(t("rating.thanks"));
   clearTimeout(state.homeTimer);
   state.homeTimer = setTimeout(forgetVisitor, THANKS_MS);
 }
@@ -374,10 +334,10 @@ function main() {
   $("insecure-warning").hidden = mediaAvailable();
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
-    if (state.screen === "rating") renderStars();
+    if (state.screen === "rating") rating.render();
   });
   setUpResetGesture();
-  watchIdle();
+  idle.watch();
   $("setup-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("device-token").value.trim();
@@ -395,7 +355,6 @@ function main() {
     if (state.callId) state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("show-document").addEventListener("click", () => toggleDocument());
-  $("rating-form").addEventListener("submit", submitRating);
   $("rating-skip").addEventListener("click", forgetVisitor);
   $("message-home").addEventListener("click", () => {
     if (state.signaling?.state === "closed") window.location.reload();

@@ -76,6 +76,8 @@ function render({ session: s, participants, events, recordings = [] }) {
     el("td", { textContent: formatDateTime(p.joined_at) }),
     el("td", { textContent: formatDateTime(p.left_at) }),
   )));
+  // Who did it, by name: an event's actor is a participant id (e.g. "specialist:lin" -> 林晓).
+  const actors = new Map(participants.filter((p) => p.name).map((p) => [p.participant_id, p.name]));
   const chats = events.filter((e) => e.type === "chat");
   $("transcript").replaceChildren(...(chats.length ? chats.map((e) => el("p", { className: "chat-line" },
     el("time", { dateTime: e.ts, textContent: i18n.time(e.ts) }),
@@ -85,7 +87,7 @@ function render({ session: s, participants, events, recordings = [] }) {
   $("timeline").replaceChildren(...events.map((e) => el("li", { dataset: { type: e.type } },
     el("time", { dateTime: e.ts, textContent: formatDateTime(e.ts) }),
     " ", el("span", { className: "event-type", textContent: i18n.code("event", e.type) }),
-    ...(e.actor ? [` ${t("manage.session.by")} `, el("span", { translate: false, textContent: e.actor })] : []),
+    ...(e.actor ? [` ${t("manage.session.by")} `, el("span", { translate: false, textContent: actors.get(e.actor) ?? e.actor })] : []),
     el("span", { className: "muted" }, ...describe(e.data)),
   )));
 }

@@ -1,0 +1,103 @@
+"""Two real bus nodes over Redis: numbered messages reach a connection in their order,
+whichever node sent them, and a number that never comes holds the rest only briefly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster import keys
+from server.cluster.bus import RedisBus
+from tests.cluster.conftest import REDIS_URL
+
+P = "specialist:alice"
+HOLD_S = 0.25
+
+
+class Inbox:
+    """A connection's outbound side that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.got: list[bytes] = []
+        self.changed = asyncio.Event()
+
+    def send(self, payload: bytes) -> None:
+        self.got.append(payload)
+        self.changed.set()
+
+    def close(self, code: int, reason: str) -> None:
+        del code, reason
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not done():
+                await self.changed.wait()
+                self.changed.clear()
+
+
+class Unheeded:
+    """The node's notices: these tests read only what reaches the connection."""
+
+    def queues_changed(self, queues: set[str]) -> None:
+        del queues
+
+    def calls_changed(self, call_ids: list[str]) -> None:
+        del call_ids
+
+    def resubscribed(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def nodes(redis: Redis, key_prefix: str
+                ) -> AsyncIterator[tuple[RedisBus, RedisBus, Inbox]]:
+    """Nodes a and b; alice's connection is on b."""
+    binary = Redis.from_url(REDIS_URL)
+    a, b = (RedisBus(binary, key_prefix, name, Unheeded(), reorder_hold_s=HOLD_S)
+            for name in ("node-a", "node-b"))
+    await a.start()
+    await b.start()
+    await redis.hset(keys.presence(key_prefix, P), "node", "node-b")
+    inbox = Inbox()
+    b.attach(P, "specialist", inbox)
+    try:
+        yield a, b, inbox
+    finally:
+        await a.close()
+        await b.close()
+        await binary.aclose()
+
+
+async def test_numbered_messages_from_two_nodes_arrive_in_sequence(
+        nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
+    a, b, inbox = nodes
+    await b.send(P, b"offered 1", seq=1)
+    await b.send(P, b"offered 2", seq=3)  # decided after node a's withdrawal, sent before it
+    assert inbox.got == [b"offered 1"]
+    await a.send(P, b"withdrawn 1", seq=2)
+    await inbox.until(lambda: len(inbox.got) == 3)
+    assert inbox.got == [b"offered 1", b"withdrawn 1", b"offered 2"]
+    await a.send(P, b"position", as_of=1)  # older than what alice has heard: dropped
+    await a.send(P, b"plain")  # unnumbered messages go straight through, as before
+    await inbox.until(lambda: len(inbox.got) == 4)
+    assert inbox.got[-1] == b"plain" and b.reorder.gaps == 0
+
+
+async def test_a_number_that_never_comes_holds_the_next_for_the_hold_time_only(
+        nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
+    """Node a took number 2 and died before sending it."""
+    a, b, inbox = nodes
+    await a.send(P, b"one", seq=1)
+    await inbox.until(lambda: inbox.got == [b"one"])
+    sent = time.monotonic()
+    await a.send(P, b"three", seq=3)
+    await inbox.until(lambda: len(inbox.got) == 2)
+    assert time.monotonic() - sent >= HOLD_S * 0.9
+    assert inbox.got == [b"one", b"three"] and b.reorder.gaps == 1
+    await a.send(P, b"four", seq=4)
+    await inbox.until(lambda: len(inbox.got) == 3)
+    assert inbox.got[-1] == b"four"
