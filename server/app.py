@@ -30,6 +30,7 @@ from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
 from server.http.params import checked_queries
 from server.http.recordings import setup_recordings
+from server.http.staff import setup_staff
 from server.joint import JOINT, JointServices, MatterDesk, load_joint
 from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_openapi(app)
     setup_joint(app)
     setup_recordings(app)
+    setup_staff(app)
     setup_recording(app)
     try:
         from server.http.pages import setup_pages

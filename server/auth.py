@@ -180,8 +180,8 @@ class AuthService:
         if login is None or not await asyncio.to_thread(_verify, login.password_hash, current):
             self.pair_throttle.fail(pair)
             return False
-        await self.db.set_password_hash(user.id, await asyncio.to_thread(hash_password, new))
-        await self.db.delete_user_tokens(user.id)
+        await self.db.change_password(user.id, await asyncio.to_thread(hash_password, new),
+                                      must_change=False, actor=user.username)
         return True
 
     async def purge(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from server import commands
+from server.accountcommands import add_parsers as add_account_parsers
 from server.config import ConfigError, Settings, load_settings
 from server.logs import configure as configure_logging
 from server.recording.commands import add_parsers
@@ -46,15 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations (Alembic)")
     upgrade.set_defaults(func=commands.db_upgrade)
 
-    user = sub.add_parser("user", help="accounts")
-    user_sub = user.add_subparsers(dest="user_command", required=True)
-    add = user_sub.add_parser("add", parents=[common], help="add a specialist or manager")
-    add.add_argument("username", type=slug)
-    add.add_argument("--role", required=True, choices=["specialist", "manager"])
-    add.add_argument("--skills", default="", help="queue:level,... e.g. tax:1,registration:2")
-    add.add_argument("--department", help="a configured [[departments]] id, e.g. tax")
-    add.add_argument("--name", help="display name (default: the username)")
-    add.set_defaults(func=commands.user_add)
+    add_account_parsers(sub, common, slug)
 
     site = sub.add_parser("site", help="sites")
     site_sub = site.add_subparsers(dest="site_command", required=True)
@@ -66,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         choices=["park", "market_office", "community", "service_centre", "other"],
     )
+    sadd.add_argument("--unit", help="the unit the site belongs to")
     sadd.set_defaults(func=commands.site_add)
 
     term = sub.add_parser("terminal", help="terminals")

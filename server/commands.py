@@ -11,8 +11,8 @@ import sys
 from aiohttp import web
 
 from server.auth import hash_password, new_terminal_token, token_hash
-from server.config import ConfigError, Settings
-from server.passwords import random_password, read_password
+from server.config import Settings
+from server.passwords import one_time_password
 from server.storage.db import Database, open_database
 from server.storage.errors import AlreadyExists, StorageError
 
@@ -72,17 +72,18 @@ async def _admin_account(settings: Settings) -> None:
         if await db.list_users():
             print("Log in at /login with an account made by `vwin user add`.", flush=True)
             return
-        password = random_password()
+        password = one_time_password("admin")
         try:
             await db.add_user("admin", "manager", hash_password(password), "Administrator",
-                              None, {})
+                              None, {}, must_change_password=True, actor="vwin serve")
         except AlreadyExists:  # another node starting on the same database made it first
             print("Log in at /login with the `admin` account printed by the node that "
                   "created it.", flush=True)
             return
         print(
             "First start: created manager account `admin` with password "
-            f"{password}  (log in at /login; add staff with `vwin user add`).",
+            f"{password}  (log in at /login and choose a new password; add staff with "
+            "`vwin user add`).",
             flush=True,
         )
 
@@ -97,50 +98,10 @@ async def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _skills(text: str) -> dict[str, int]:
-    skills: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        queue, _, level = part.partition(":")
-        try:
-            skills[queue] = int(level or "1")
-        except ValueError:
-            raise ValueError(f"skill {part!r}: the level must be a number (queue:level)") from None
-    return skills
-
-
-async def user_add(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        skills = _skills(args.skills)
-        unknown = set(skills) - {q.id for q in settings.queues}
-        if unknown:
-            raise ValueError(f"unknown queue(s) in --skills: {sorted(unknown)}")
-        if args.department is not None:
-            settings.department(args.department)
-        password = read_password()
-    except (ValueError, ConfigError) as exc:
-        print(f"vwin: {exc}", file=sys.stderr)
-        return 2
-    async with open_database(settings.storage.url) as db:
-        try:
-            await db.add_user(
-                args.username,
-                args.role,
-                hash_password(password),
-                args.name or args.username,
-                args.department,
-                skills,
-            )
-        except (AlreadyExists, StorageError) as exc:
-            print(f"vwin: {exc}", file=sys.stderr)
-            return 1
-    print(f"added {args.role} {args.username}")
-    return 0
-
-
 async def site_add(args: argparse.Namespace, settings: Settings) -> int:
     async with open_database(settings.storage.url) as db:
         try:
-            await db.add_site(args.site_id, args.name, args.kind)
+            await db.add_site(args.site_id, args.name, args.kind, args.unit)
         except StorageError as exc:
             print(f"vwin: {exc}", file=sys.stderr)
             return 1

@@ -24,3 +24,16 @@ def read_password(prompt_twice: bool = True) -> str:
 
 def random_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def one_time_password(username: str) -> str:
+    """A random password that passes the policy, to be changed at the next login."""
+    from server.passwordpolicy import WeakPassword, check_password
+
+    while True:
+        password = random_password()
+        try:
+            check_password(password, username)
+        except WeakPassword:
+            continue
+        return password

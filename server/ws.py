@@ -137,6 +137,9 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
     if user is None:
         _refuse(conn, "unauthorized", "unknown, expired or revoked token", UNAUTHORIZED)
         return None
+    if user.must_change_password:
+        _refuse(conn, "password_change_required", "change the password first", FORBIDDEN)
+        return None
     if user.role != "specialist":
         _refuse(conn, "forbidden", f"a {user.role} account cannot use signalling", FORBIDDEN)
         return None

@@ -13,6 +13,7 @@ class LoginReply(msgspec.Struct):
     role: str
     expires_at: dt.datetime
     next: str
+    must_change_password: bool = False  # a one-time password: `next` is /password
 
 
 class Me(msgspec.Struct):
@@ -21,6 +22,8 @@ class Me(msgspec.Struct):
     name: str
     department: str | None
     skills: dict[str, int]
+    unit_id: str | None = None
+    must_change_password: bool = False
 
 
 class Ticket(msgspec.Struct):
@@ -35,6 +38,7 @@ class Site(msgspec.Struct):
     id: str
     name: str
     kind: str
+    unit_id: str | None = None
 
 
 class Sites(msgspec.Struct):

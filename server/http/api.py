@@ -29,9 +29,11 @@ from server.http.metrics import metrics
 from server.http.params import Day, Limit, body_of, query, takes_query
 from server.http.recordings import session_recordings
 from server.http.timespan import parse_when
+from server.passwordpolicy import WeakPassword, check_password
 from server.revocation import LOGGED_OUT, PASSWORD_CHANGED, end_identity
-from server.storage.errors import AlreadyExists, BadCursor, UnknownSite
+from server.storage.errors import AlreadyExists, BadCursor, NotFound, UnknownSite
 from server.storage.records import SiteKind
+from server.storage.units import ALL, Scope
 from signaling import limits as lim
 
 MANAGER = "manager"
@@ -52,6 +54,7 @@ class SiteBody(msgspec.Struct, forbid_unknown_fields=True):
     id: lim.Slug
     name: lim.Name
     kind: SiteKind
+    unit_id: lim.Slug | None = None
 
 
 class TerminalBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -95,7 +98,9 @@ async def login(request: web.Request) -> web.Response:
         fail(web.HTTPUnauthorized, "unauthorized", "wrong username or password")
     response = reply(LoginReply(token=result.token, role=result.role,
                                 expires_at=result.expires_at,
-                                next=safe_next(body.next, result.role)))
+                                next="/password" if result.user.must_change_password
+                                else safe_next(body.next, result.role),
+                                must_change_password=result.user.must_change_password))
     set_login_cookies(response, result.token, settings.token_ttl_s,
                       settings.secure_cookies or request.secure)
     return response
@@ -103,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
 
 class PasswordBody(msgspec.Struct, forbid_unknown_fields=True):
     current: lim.Password
-    new: Annotated[str, msgspec.Meta(min_length=lim.PASSWORD_MIN, max_length=lim.PASSWORD_MAX)]
+    new: lim.Password  # the password policy (server/passwordpolicy.py) says what is enough
 
 
 def _throttled(exc: Throttled) -> web.Response:
@@ -115,7 +120,7 @@ def _throttled(exc: Throttled) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     """End this login and close the user's live sockets (on every node)."""
     token, _ = request_token(request)
-    user = await require(request)
+    user = await require(request, pending_ok=True)
     if token:
         await request.app[keys.AUTH].logout(token)
     await end_identity(request.app, user.username, LOGGED_OUT)
@@ -125,9 +130,16 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def change_password(request: web.Request) -> web.Response:
-    """`POST /api/password`: every login of the user ends, their sockets close (4413)."""
-    user = await require(request)
+    """`POST /api/password`: every login of the user ends, their sockets close (4413). The
+    new password must pass the policy; it replaces a one-time password too."""
+    user = await require(request, pending_ok=True)
     body = await body_of(request, PasswordBody)
+    try:
+        check_password(body.new, user.username)
+    except WeakPassword as exc:
+        fail(web.HTTPBadRequest, exc.code, str(exc))
+    if body.new == body.current:
+        fail(web.HTTPBadRequest, "same_password", "the new password must differ")
     try:
         changed = await request.app[keys.AUTH].change_password(
             user, body.current, body.new, request.remote or "?")
@@ -142,8 +154,9 @@ async def change_password(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    user = await require(request)
+    user = await require(request, pending_ok=True)
     return reply(Me(username=user.username, role=user.role, name=user.name,
+                    unit_id=user.unit_id, must_change_password=user.must_change_password,
                     department=user.department, skills=dict(user.skills)))
 
 
@@ -157,14 +170,15 @@ def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
 
 
-async def queue_figures(app: web.Application) -> dict[str, Any]:
-    """Live routing figures joined with today's figures from the log."""
+async def queue_figures(app: web.Application, scope: Scope = ALL) -> dict[str, Any]:
+    """Live routing figures joined with today's figures from the log (of the sites `scope`
+    sees; waiting calls and specialists are the queue's, shared by every site)."""
     services = app[keys.BOARD].services
     settings = app[keys.SETTINGS]
     now = services.utcnow()
     since = _local_midnight(settings.server.timezone, now)
     targets = {q.id: q.target_answer_s for q in settings.queues}
-    figures = await app[keys.DB].queue_figures(since, targets)
+    figures = await app[keys.DB].queue_figures(since, targets, scope=scope)
     status = {item.id: item for item in (await services.status.status_message()).queues}
     out = []
     for q in settings.queues:
@@ -195,13 +209,19 @@ async def queue_figures(app: web.Application) -> dict[str, Any]:
                 "target_answer_s": q.target_answer_s,
             }
         )
-    hourly = await app[keys.DB].hourly_waits(since, settings.server.timezone)
+    hourly = await app[keys.DB].hourly_waits(since, settings.server.timezone, scope)
     return {"queues": out, "hourly": hourly, "as_of": now}
 
 
+async def manager_scope(request: web.Request) -> Scope:
+    """The signed-in manager's scope: the sites of their unit's subtree."""
+    manager = await require(request, MANAGER)
+    return await request.app[keys.DB].scope_of(manager)
+
+
 async def queues(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
-    return reply(await queue_figures(request.app))
+    scope = await manager_scope(request)
+    return reply(await queue_figures(request.app, scope))
 
 
 def _session_filters(request: web.Request) -> dict[str, Any]:
@@ -220,18 +240,20 @@ def _session_filters(request: web.Request) -> dict[str, Any]:
 
 @takes_query(SessionQuery)
 async def sessions(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     try:
-        rows, cursor = await request.app[keys.DB].list_sessions(**_session_filters(request))
+        rows, cursor = await request.app[keys.DB].list_sessions(
+            **_session_filters(request), scope=scope)
     except BadCursor as exc:
         fail(web.HTTPBadRequest, "invalid_cursor", str(exc))
     return reply({"sessions": rows, "next_cursor": cursor})
 
 
 async def session_detail(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
-    detail = await request.app[keys.DB].get_session(request.match_info["id"])
-    if detail is None:
+    scope = await manager_scope(request)
+    db = request.app[keys.DB]
+    detail = await db.get_session(request.match_info["id"])
+    if detail is None or not await db.site_in_scope(detail.site_id, scope):
         fail(web.HTTPNotFound, "not_found", "no such session")
     data = msgspec.to_builtins(detail)
     participants = data.pop("participants")
@@ -245,33 +267,40 @@ async def session_detail(request: web.Request) -> web.Response:
 
 @takes_query(SessionQuery)
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
-    await require(request, MANAGER)
-    filters = _session_filters(request)
+    scope = await manager_scope(request)
+    filters = _session_filters(request) | {"scope": scope}
     filters.pop("limit", None)
     filters.pop("cursor", None)
     return await stream_sessions_csv(request, filters)
 
 
 async def list_sites(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
-    sites = await request.app[keys.DB].list_sites()
-    return reply(Sites(sites=[Site(id=s.id, name=s.name, kind=s.kind) for s in sites]))
+    scope = await manager_scope(request)
+    sites = await request.app[keys.DB].list_sites(scope)
+    return reply(Sites(sites=[Site(id=s.id, name=s.name, kind=s.kind, unit_id=s.unit_id)
+                              for s in sites]))
 
 
 async def add_site(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     body = await body_of(request, SiteBody)
+    unit_id = body.unit_id if body.unit_id is not None or scope.everything else scope.root
+    if scope.units is not None and unit_id not in scope.units:
+        fail(web.HTTPForbidden, "outside_unit", "the site must be in a unit of yours")
     try:
-        site = await request.app[keys.DB].add_site(body.id, body.name, body.kind)
+        site = await request.app[keys.DB].add_site(body.id, body.name, body.kind, unit_id)
+    except NotFound as exc:
+        fail(web.HTTPBadRequest, "unknown_unit", str(exc))
     except AlreadyExists as exc:
         fail(web.HTTPConflict, "exists", str(exc))
-    return reply(Site(id=site.id, name=site.name, kind=site.kind), status=201)
+    return reply(Site(id=site.id, name=site.name, kind=site.kind, unit_id=site.unit_id),
+                 status=201)
 
 
 async def list_terminals(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     online = request.app[keys.BUS].connected()
-    terminals = await request.app[keys.DB].list_terminals()
+    terminals = await request.app[keys.DB].list_terminals(scope=scope)
     return reply(
         {
             "terminals": [
@@ -291,8 +320,10 @@ async def list_terminals(request: web.Request) -> web.Response:
 
 
 async def add_terminal(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     body = await body_of(request, TerminalBody)
+    if not await request.app[keys.DB].site_in_scope(body.site, scope):
+        fail(web.HTTPBadRequest, "unknown_site", f"unknown site {body.site!r}")
     token = new_terminal_token()
     try:
         await request.app[keys.DB].add_terminal(
@@ -306,9 +337,12 @@ async def add_terminal(request: web.Request) -> web.Response:
 
 
 async def revoke_terminal(request: web.Request) -> web.Response:
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     terminal_id = request.match_info["id"]
-    if not await request.app[keys.DB].revoke_terminal(terminal_id):
+    db = request.app[keys.DB]
+    terminal = await db.get_terminal(terminal_id)
+    seen = terminal is not None and await db.site_in_scope(terminal.site.id, scope)
+    if not seen or not await db.revoke_terminal(terminal_id):
         fail(web.HTTPNotFound, "not_found", "no such terminal")
     await request.app[keys.BUS].kick(f"terminal:{terminal_id}", 4410, "revoked")
     return reply(Revoked(id=terminal_id, revoked=True))
@@ -318,7 +352,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the figures of GET /api/queues on every change and every 5 s."""
     import asyncio
 
-    await require(request, MANAGER)
+    scope = await manager_scope(request)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -328,7 +362,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
     watch.listeners.add(changed.set)
     try:
         while True:
-            data = json.dumps(msgspec.to_builtins(await queue_figures(request.app)))
+            data = json.dumps(msgspec.to_builtins(await queue_figures(request.app, scope)))
             await response.write(f"event: queues\ndata: {data}\n\n".encode())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), 5.0)

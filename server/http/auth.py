@@ -33,8 +33,9 @@ def request_token(request: web.Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), True
 
 
-async def require(request: web.Request, *roles: str) -> User:
-    """The authenticated user, or 401 (no/bad token), 403 (wrong role or CSRF)."""
+async def require(request: web.Request, *roles: str, pending_ok: bool = False) -> User:
+    """The authenticated user, or 401 (no/bad token), 403 (wrong role or CSRF, or a password
+    still to be changed: only the routes with `pending_ok` answer before that)."""
     token, from_cookie = request_token(request)
     user = await request.app[keys.AUTH].user_for_token(token)
     if user is None:
@@ -44,6 +45,8 @@ async def require(request: web.Request, *roles: str) -> User:
         expected = request.cookies.get(CSRF_COOKIE, "")
         if not expected or not secrets.compare_digest(sent, expected):
             fail(web.HTTPForbidden, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    if user.must_change_password and not pending_ok:
+        fail(web.HTTPForbidden, "password_change_required", "change the password first")
     if roles and user.role not in roles:
         fail(web.HTTPForbidden, "forbidden", f"this needs the role {' or '.join(roles)}")
     return user

@@ -7,6 +7,7 @@ here, at the edge, with the same codes as the protocol's `error`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,8 +20,10 @@ from server.http.params import Day, Limit, body_of, query, takes_query
 from server.http.reports import setup_reports
 from server.http.timespan import parse_when
 from server.joint import JOINT, JointServices, MatterDesk
+from server.storage.db import Database
 from server.storage.matters import Matter
 from server.storage.records import User
+from server.storage.units import ALL
 from signaling import limits as lim
 from signaling.commit import commit
 from signaling.errors import Refused
@@ -97,7 +100,13 @@ def _joint(request: web.Request) -> JointServices:
     return request.app[JOINT]
 
 
-def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
+async def people(db: Database) -> dict[str, str]:
+    """username -> the person's name (`--name`), for showing who signed or opened what."""
+    return {u.id: u.name for u in await db.list_users()}
+
+
+def action_json(stored: StoredAction, work: JointWork,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """An action for the API: the `action.updated` fields plus names and times."""
     data: dict[str, Any] = msgspec.to_builtins(updated_message(stored))
     data.pop("type", None)
@@ -107,12 +116,17 @@ def action_json(stored: StoredAction, work: JointWork) -> dict[str, Any]:
     data["name_zh"] = action_type.name_zh if action_type else record.action
     data["started_at"] = record.started_at.isoformat()
     data["closed_at"] = record.closed_at.isoformat() if record.closed_at else None
+    for step in data.get("steps", []):
+        step["signed_by_name"] = (names or {}).get(step.get("signed_by") or "")
     return data
 
 
-def matter_json(matter: Matter, desk: MatterDesk) -> dict[str, Any]:
+def matter_json(matter: Matter, desk: MatterDesk,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(matter)
     data["class"] = data.pop("matter_class")
+    for who in ("opened_by", "resolved_by"):
+        data[f"{who}_name"] = (names or {}).get(data.get(who) or "")
     data["overdue"] = desk.is_overdue(matter)
     return data
 
@@ -133,27 +147,47 @@ async def list_actions(request: web.Request) -> web.Response:
     if user.role == SPECIALIST:
         department = user.department or "\0"  # no department: nothing to see
     work = _joint(request).work
-    rows = await request.app[keys.DB].list_actions(
+    db = request.app[keys.DB]
+    rows = await db.list_actions(
+        scope=await db.scope_of(user) if user.role == MANAGER else ALL,
         action=q.action, state=q.state,
         start=parse_when(q.start, tz, end=False), end=parse_when(q.end, tz, end=True),
         department=department, limit=q.limit,
     )
-    return reply({"actions": [action_json(r, work) for r in rows]})
+    names = await people(db)
+    return reply({"actions": [action_json(r, work, names) for r in rows]})
 
 
-def _may_see(user: User, stored: StoredAction) -> bool:
-    return user.role == MANAGER or any(
-        s.department == user.department for s in stored.record.steps)
+async def _may_see(db: Database, user: User, stored: StoredAction) -> bool:
+    """A manager, when the action's session is in their units; a specialist, when their
+    department signs a step."""
+    if user.role == MANAGER:
+        return await db.session_in_scope(stored.session_id, await db.scope_of(user))
+    return any(s.department == user.department for s in stored.record.steps)
+
+
+async def _manager_sees_matter(request: web.Request, user: User, matter_id: str) -> None:
+    """404 for a manager when the matter's session lies outside their units."""
+    if user.role != MANAGER:
+        return
+    db = request.app[keys.DB]
+    scope = await db.scope_of(user)
+    if scope.everything:
+        return
+    found = await db.get_matter(matter_id)
+    if found is None or not await db.session_in_scope(found[0].session_id, scope):
+        fail(web.HTTPNotFound, "not_found", "no such matter")
 
 
 async def get_action(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
     db = request.app[keys.DB]
     stored = await db.get_action(request.match_info["id"])
-    if stored is None or not _may_see(user, stored):
+    if stored is None or not await _may_see(db, user, stored):
         fail(web.HTTPNotFound, "not_found", "no such action")
     audit = [msgspec.to_builtins(e) async for e in db.audit_entries(stored.record.id)]
-    return reply({"action": action_json(stored, _joint(request).work), "audit": audit})
+    return reply({"action": action_json(stored, _joint(request).work, await people(db)),
+                  "audit": audit})
 
 
 async def sign_action(request: web.Request) -> web.Response:
@@ -189,6 +223,10 @@ async def open_matter(request: web.Request) -> web.Response:
     part in; a manager for any department and session."""
     user = await require(request, MANAGER, SPECIALIST)
     body = await body_of(request, MatterBody)
+    db = request.app[keys.DB]
+    if user.role == MANAGER and body.session_id and not await db.session_in_scope(
+            body.session_id, await db.scope_of(user)):
+        fail(web.HTTPNotFound, "not_found", "no such session")
     department = (body.department or user.department or "").strip()
     if not department:
         fail(web.HTTPBadRequest, "invalid_body", "say which department owns the matter")
@@ -230,7 +268,10 @@ async def list_matters(request: web.Request) -> web.Response:
         fail(web.HTTPBadRequest, "invalid_query", f"state must be one of {STATES}")
     desk = _joint(request).desk
     tz = request.app[keys.SETTINGS].server.timezone
-    rows = await request.app[keys.DB].list_matters(
+    db = request.app[keys.DB]
+    scope = await db.scope_of(user) if user.role == MANAGER else ALL
+    rows = await db.list_matters(
+        scope=scope,
         department=_own_department(user, q.department), state=q.state,
         overdue_on=desk.today() if q.overdue else None,
         start=parse_when(q.start, tz, end=False), end=parse_when(q.end, tz, end=True),
@@ -238,16 +279,18 @@ async def list_matters(request: web.Request) -> web.Response:
     )
     if q.overdue is False:
         rows = [r for r in rows if not desk.is_overdue(r)]
-    body: dict[str, Any] = {"matters": [matter_json(r, desk) for r in rows],
+    names = await people(db)
+    body: dict[str, Any] = {"matters": [matter_json(r, desk, names) for r in rows],
                             "today": desk.today().isoformat()}
     if user.role == MANAGER:
         body["departments"] = msgspec.to_builtins(
-            await request.app[keys.DB].matters_by_department(desk.today()))
+            await db.matters_by_department(desk.today(), scope))
     return reply(body)
 
 
 async def get_matter(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
+    await _manager_sees_matter(request, user, request.match_info["id"])
     desk = _joint(request).desk
     found = await desk.get(request.match_info["id"])
     if found is None or (user.role == SPECIALIST and found[0].department != user.department):
@@ -258,6 +301,7 @@ async def get_matter(request: web.Request) -> web.Response:
 
 async def patch_matter(request: web.Request) -> web.Response:
     user = await require(request, MANAGER, SPECIALIST)
+    await _manager_sees_matter(request, user, request.match_info["id"])
     body = await body_of(request, MatterPatch)
     desk = _joint(request).desk
     department = None if user.role == MANAGER else (user.department or "\0")

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.http import answers, api, joint
+from server.http import answers, api, joint, staff
 from server.http.params import QUERIES, Handler, NoQuery
 from signaling import limits as lim
 
@@ -89,9 +89,22 @@ OPERATIONS = (
     Operation("GET", "/api/matters/{id}", "One pending matter and its history", ANY),
     Operation("PATCH", "/api/matters/{id}", "Move a pending matter", ANY,
               body=joint.MatterPatch),
-    Operation("GET", "/api/reports", "Reports by site, queue, department or specialist",
+    Operation("GET", "/api/reports", "Reports by site, queue, department, specialist or unit",
               MANAGER),
     Operation("GET", "/api/reports.csv", "The report as CSV", MANAGER, media="text/csv"),
+    Operation("GET", "/api/users", "Staff accounts (of the manager's units)", MANAGER),
+    Operation("POST", "/api/users", "Add an account; its one-time password, once", MANAGER,
+              body=staff.NewUser, status=201),
+    Operation("GET", "/api/users/audit", "The account audit trail, newest first", MANAGER),
+    Operation("PATCH", "/api/users/{id}", "Change name, department, skills or unit", MANAGER,
+              body=staff.UserChanges),
+    Operation("POST", "/api/users/{id}/reset-password",
+              "A one-time password, once; their logins and sockets end (4413)", MANAGER),
+    Operation("POST", "/api/users/{id}/disable", "Disable; their logins and sockets end (4414)",
+              MANAGER),
+    Operation("POST", "/api/users/{id}/enable", "Enable a disabled account", MANAGER),
+    Operation("GET", "/api/units", "The units (city, district, ...) the manager sees, nested",
+              MANAGER),
     Operation("GET", "/api/openapi.json", "This document", PUBLIC),
 )
 

@@ -54,6 +54,8 @@ async def _require(request: web.Request, role: str) -> User:
     user = await _current_user(request)
     if user is None:
         raise _login_redirect(request)
+    if user.must_change_password:
+        raise web.HTTPFound(request.app.router["password"].url_for())
     if user.role != role:
         raise _forbidden(request, role, user.role)
     return user
@@ -104,6 +106,8 @@ def _page(template: str, role: str | None = None) -> Handler:
         context: dict[str, Any] = {"user": None, "path": request.path}
         if role is not None:
             context["user"] = await _require(request, role)
+        if "session_id" in request.match_info:
+            await _session_seen(request, context["user"])
         context["kiosk"] = request.app[keys.SETTINGS].kiosk
         context.update(request.match_info)
         context.update(_language_context(request, template))
@@ -115,6 +119,30 @@ def _page(template: str, role: str | None = None) -> Handler:
         return response
 
     return handler
+
+
+async def _session_seen(request: web.Request, user: User) -> None:
+    """A session page outside the manager's units is 404, as its API is."""
+    db = request.app[keys.DB]
+    detail = await db.get_session(request.match_info["session_id"])
+    if detail is None or not await db.site_in_scope(detail.site_id, await db.scope_of(user)):
+        context = _language_context(request, "error.html")
+        t = context["t"]
+        context.update(title=t("error.page.notFound"), message=t("error.page.noSession"))
+        body = aiohttp_jinja2.render_string("error.html", request, context)
+        raise web.HTTPNotFound(text=body, content_type="text/html")
+
+
+async def _password_page(request: web.Request) -> web.StreamResponse:
+    """Change one's own password; the one page a one-time password opens."""
+    user = await _current_user(request)
+    if user is None:
+        raise _login_redirect(request)
+    context: dict[str, Any] = {"user": user, "path": request.path}
+    context.update(_language_context(request, "password.html"))
+    response = aiohttp_jinja2.render_template("password.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def _root(request: web.Request) -> web.StreamResponse:
@@ -134,6 +162,7 @@ def setup_pages(app: web.Application) -> None:
     router.add_get("/", _root, name="root")
     router.add_get("/login", _page("login.html"), name="login")
     router.add_get("/kiosk", _page("kiosk.html"), name="kiosk")
+    router.add_get("/password", _password_page, name="password")
     router.add_get("/console", _page("console.html", "specialist"), name="console")
     router.add_get("/manage", _page("manage/dashboard.html", "manager"), name="manage")
     router.add_get(
@@ -145,7 +174,7 @@ def setup_pages(app: web.Application) -> None:
         name="manage-session",
     )
     router.add_get("/manage/sites", _page("manage/sites.html", "manager"), name="manage-sites")
-    for page in ("reports", "actions", "matters"):
+    for page in ("reports", "actions", "matters", "staff"):
         router.add_get(f"/manage/{page}", _page(f"manage/{page}.html", "manager"),
                        name=f"manage-{page}")
     router.add_static("/static/", WEB_DIR / "static", name="static")

@@ -36,7 +36,8 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     user = await require(request, MANAGER)
     db = request.app[keys.DB]
     recording = await db.get_recording(request.match_info["id"])
-    if recording is None:
+    if recording is None or not await db.session_in_scope(recording.session_id,
+                                                          await db.scope_of(user)):
         fail(web.HTTPNotFound, "not_found", "no such recording")
     if recording.state == DELETED:
         fail(web.HTTPGone, "deleted", "the recording was deleted by the retention policy")
@@ -54,9 +55,14 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 
 async def recording_access(request: web.Request) -> web.Response:
     """`GET /api/sessions/{id}/recording-access`: who fetched the session's recordings."""
-    await require(request, MANAGER)
-    rows = await request.app[keys.DB].list_access(request.match_info["id"])
-    return web.json_response(text=msgspec.json.encode({"access": rows}).decode())
+    user = await require(request, MANAGER)
+    db = request.app[keys.DB]
+    if not await db.session_in_scope(request.match_info["id"], await db.scope_of(user)):
+        fail(web.HTTPNotFound, "not_found", "no such session")
+    rows = await db.list_access(request.match_info["id"])
+    names = {u.id: u.name for u in await db.list_users()}
+    access = [msgspec.to_builtins(r) | {"name": names.get(r.username, r.username)} for r in rows]
+    return web.json_response(text=msgspec.json.encode({"access": access}).decode())
 
 
 async def live_recorders(request: web.Request) -> web.Response:

@@ -32,14 +32,15 @@ class ReportQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _report(request: web.Request) -> Report:
-    await require(request, MANAGER)
+    manager = await require(request, MANAGER)
     q = query(request, ReportQuery)
     by = q.by
     settings = request.app[keys.SETTINGS]
     start, end = period(q.start, q.end, settings.server.timezone,
                         request.app[keys.BOARD].services.utcnow())
     targets = {queue.id: queue.target_answer_s for queue in settings.queues}
-    return await request.app[keys.DB].report(by, start, end, targets)
+    db = request.app[keys.DB]
+    return await db.report(by, start, end, targets, await db.scope_of(manager))
 
 
 @takes_query(ReportQuery)

@@ -14,10 +14,11 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.storage.engine import StoreBase, require_aware
+from server.storage.engine import require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord, UnknownUser
 from server.storage.records import ROLES, Login, User
 from server.storage.schema import auth_tokens, users
+from server.storage.staffaudit import AccountAuditStore
 
 _USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
@@ -32,6 +33,8 @@ def _user(row: Any) -> User:
         skills=dict(row.skills),
         disabled=bool(row.disabled),
         created_at=row.created_at,
+        unit_id=row.unit_id,
+        must_change_password=bool(row.must_change_password),
     )
 
 
@@ -46,7 +49,7 @@ def _check_skills(skills: Mapping[str, int]) -> dict[str, int]:
     return checked
 
 
-class AccountStore(StoreBase):
+class AccountStore(AccountAuditStore):
     """Users and login tokens."""
 
     async def add_user(
@@ -57,8 +60,14 @@ class AccountStore(StoreBase):
         name: str,
         department: str | None = None,
         skills: Mapping[str, int] | None = None,
+        *,
+        unit_id: str | None = None,
+        must_change_password: bool = False,
+        actor: str | None = None,
     ) -> User:
-        """Create an account; its id is its username. Raises `AlreadyExists`."""
+        """Create an account; its id is its username. Raises `AlreadyExists`.
+
+        With an `actor`, the creation goes into the account audit trail."""
         if not username or not username.strip() or username != username.strip():
             raise InvalidRecord(f"bad username {username!r}")
         if role not in ROLES:
@@ -74,11 +83,17 @@ class AccountStore(StoreBase):
             skills=_check_skills(skills or {}),
             disabled=False,
             created_at=self._clock(),
+            unit_id=unit_id,
+            must_change_password=must_change_password,
         )
         row = msgspec.structs.asdict(user) | {"password_hash": password_hash}
         try:
             async with self._write() as conn:
                 await conn.execute(users.insert().values(row))
+                if actor is not None:
+                    await self._audit(conn, actor, username, "created", {
+                        "role": role, "name": user.name, "department": department,
+                        "skills": user.skills, "unit_id": unit_id})
         except IntegrityError:
             raise AlreadyExists(f"user {username!r} already exists") from None
         return user
@@ -114,12 +129,62 @@ class AccountStore(StoreBase):
             result = await conn.execute(stmt.values(password_hash=password_hash))
         return result.rowcount > 0
 
-    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
-        """Disable or re-enable an account; a disabled user's tokens stop working."""
+    async def set_disabled(self, user_id: str, disabled: bool, actor: str | None = None) -> bool:
+        """Disable or re-enable an account; disabling deletes its login tokens."""
         async with self._write() as conn:
             stmt = users.update().where(users.c.id == user_id).values(disabled=disabled)
             result = await conn.execute(stmt)
+            if result.rowcount and disabled:
+                await conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user_id))
+            if result.rowcount and actor is not None:
+                await self._audit(conn, actor, user_id, "disabled" if disabled else "enabled", {})
         return result.rowcount > 0
+
+    async def change_password(self, user_id: str, password_hash: str, *, must_change: bool,
+                              actor: str | None = None, action: str = "password_changed",
+                              keep_token: str | None = None) -> bool:
+        """A new password: every login token of the user but `keep_token` (a hash) ends.
+
+        `must_change` marks a one-time password, to be replaced at the next login."""
+        if not password_hash:
+            raise InvalidRecord("password_hash is empty")
+        async with self._write() as conn:
+            result = await conn.execute(users.update().where(users.c.id == user_id).values(
+                password_hash=password_hash, must_change_password=must_change))
+            if not result.rowcount:
+                return False
+            ended = auth_tokens.delete().where(auth_tokens.c.user_id == user_id)
+            if keep_token is not None:
+                ended = ended.where(auth_tokens.c.token_hash != keep_token)
+            await conn.execute(ended)
+            if actor is not None:
+                await self._audit(conn, actor, user_id, action, {})
+        return True
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any],
+                          actor: str | None = None) -> User:
+        """Change `name`, `department`, `skills` or `unit_id`. Raises `UnknownUser`."""
+        allowed = {"name", "department", "skills", "unit_id"}
+        if set(changes) - allowed:
+            raise InvalidRecord(f"cannot change {sorted(set(changes) - allowed)}")
+        values = dict(changes)
+        if "skills" in values:
+            values["skills"] = _check_skills(values["skills"])
+        if "name" in values and not values["name"]:
+            raise InvalidRecord("the name is empty")
+        async with self._write() as conn:
+            if values:
+                result = await conn.execute(
+                    users.update().where(users.c.id == user_id).values(values))
+                if not result.rowcount:
+                    raise UnknownUser(f"unknown user {user_id!r}")
+                if actor is not None:
+                    await self._audit(conn, actor, user_id, "changed", values)
+            row = (await conn.execute(
+                sa.select(*_USER_COLUMNS).where(users.c.id == user_id))).first()
+        if row is None:
+            raise UnknownUser(f"unknown user {user_id!r}")
+        return _user(row)
 
     async def list_users(self, role: str | None = None) -> list[User]:
         """All users, by username, optionally of one role."""

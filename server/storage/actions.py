@@ -19,6 +19,7 @@ from server.storage.auditlog import AuditLog
 from server.storage.engine import require_aware
 from server.storage.errors import InvalidRecord
 from server.storage.schema import joint_action_steps, joint_actions
+from server.storage.units import ALL, Scope
 from signaling.actions import (
     ActionEvent,
     ActionRecord,
@@ -119,13 +120,13 @@ class ActionStore(AuditLog):
     async def list_actions(
         self, *, action: str | None = None, state: str | None = None,
         start: dt.datetime | None = None, end: dt.datetime | None = None,
-        department: str | None = None, limit: int = MAX_LIST,
+        department: str | None = None, limit: int = MAX_LIST, scope: Scope = ALL,
     ) -> list[StoredAction]:
         """Newest first; `start`/`end` bound the start time; `department`: it signs a step."""
         require_aware(start=start, end=end)
         if not 1 <= limit <= MAX_LIST:
             raise InvalidRecord(f"limit must be between 1 and {MAX_LIST}")
-        query = sa.select(joint_actions)
+        query = sa.select(joint_actions).where(*scope.where(scope.sessions_clause(_a.session_id)))
         if action:
             query = query.where(_a.type == action)
         if state:

@@ -19,6 +19,7 @@ from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import InvalidRecord
 from server.storage.records import HourlyWaits, QueueFigures
 from server.storage.schema import sessions
+from server.storage.units import ALL, Scope
 from signaling import events as ev
 
 DEFAULT_TARGET_S: Final = 900.0  # the domain's "average wait within 15 minutes"
@@ -53,6 +54,11 @@ def _figures(queue: str, row: Any | None) -> QueueFigures:
     )
 
 
+def _seen(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    clause = scope.sites_clause(_s.site_id)
+    return [] if clause is None else [clause]
+
+
 class FigureStore(StoreBase):
     """Aggregates over the session projection."""
 
@@ -61,6 +67,7 @@ class FigureStore(StoreBase):
         since: dt.datetime,
         targets: Mapping[str, float],
         default_target_s: float = DEFAULT_TARGET_S,
+        scope: Scope = ALL,
     ) -> dict[str, QueueFigures]:
         """Figures per queue for sessions created at or after `since`.
 
@@ -87,7 +94,7 @@ class FigureStore(StoreBase):
                 sa.func.avg(sa.case((_ANSWERED, _s.wait_s))).label("avg_wait_s"),
                 _count(sa.and_(_ANSWERED, _s.wait_s <= target)).label("within"),
             )
-            .where(_s.created_at >= since)
+            .where(_s.created_at >= since, *_seen(scope))
             .group_by(_s.queue)
         )
         async with self._read() as conn:
@@ -95,7 +102,8 @@ class FigureStore(StoreBase):
         queues = sorted(set(targets) | set(rows))
         return {queue: _figures(queue, rows.get(queue)) for queue in queues}
 
-    async def hourly_waits(self, since: dt.datetime, tz: str) -> list[HourlyWaits]:
+    async def hourly_waits(self, since: dt.datetime, tz: str,
+                           scope: Scope = ALL) -> list[HourlyWaits]:
         """Calls since `since` by local hour of arrival in `tz`; hours without calls omitted."""
         require_aware(since=since)
         try:
@@ -109,7 +117,7 @@ class FigureStore(StoreBase):
             hour = sa.cast(sa.extract("hour", sa.func.timezone(tz, _s.created_at)), sa.Integer)
         arrivals = (
             sa.select(hour.label("hour"), _s.answered_at, _s.wait_s)
-            .where(_s.created_at >= since, sa.not_(_REJECTED))
+            .where(_s.created_at >= since, sa.not_(_REJECTED), *_seen(scope))
             .subquery()
         )
         answered = arrivals.c.answered_at.is_not(None)

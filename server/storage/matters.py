@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord
 from server.storage.schema import matter_history, pending_matters
+from server.storage.units import ALL, Scope
 from signaling.matters import CLASSES, STATES, MatterError, check_transition
 
 MAX_LIST: Final = 500
@@ -137,7 +138,7 @@ class MatterStore(StoreBase):
     async def list_matters(
         self, *, department: str | None = None, state: str | None = None,
         overdue_on: dt.date | None = None, start: dt.datetime | None = None,
-        end: dt.datetime | None = None, limit: int = MAX_LIST,
+        end: dt.datetime | None = None, limit: int = MAX_LIST, scope: Scope = ALL,
     ) -> list[Matter]:
         """Matters by due date; `overdue_on` keeps unresolved ones due before that day."""
         require_aware(start=start, end=end)
@@ -145,7 +146,8 @@ class MatterStore(StoreBase):
             raise MatterError("invalid_state", f"unknown state {state!r}; expected one of {STATES}")
         if not 1 <= limit <= MAX_LIST:
             raise InvalidRecord(f"limit must be between 1 and {MAX_LIST}")
-        query = sa.select(pending_matters)
+        query = sa.select(pending_matters).where(
+            *scope.where(scope.sessions_clause(_p.session_id)))
         if department:
             query = query.where(_p.department == department)
         if state:
@@ -160,7 +162,8 @@ class MatterStore(StoreBase):
         async with self._read() as conn:
             return [_matter(r) for r in await conn.execute(query)]
 
-    async def matters_by_department(self, today: dt.date) -> list[DepartmentMatters]:
+    async def matters_by_department(self, today: dt.date,
+                                    scope: Scope = ALL) -> list[DepartmentMatters]:
         """For the managers: every department's unresolved, overdue and on-time counts."""
         unresolved = _p.state != "resolved"
 
@@ -173,7 +176,8 @@ class MatterStore(StoreBase):
             count(sa.and_(unresolved, _p.due < today)).label("overdue"),
             count(_p.state == "resolved").label("resolved"),
             count(_p.resolved_on_time.is_(True)).label("on_time"),
-        ).group_by(_p.department).order_by(_p.department)
+        ).where(*scope.where(scope.sessions_clause(_p.session_id))
+                ).group_by(_p.department).order_by(_p.department)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [DepartmentMatters(department=r.department, unresolved=int(r.unresolved),

@@ -14,6 +14,7 @@ import msgspec
 Role = Literal["specialist", "manager"]
 SiteKind = Literal["park", "market_office", "community", "service_centre", "other"]
 
+UNIT_LEVELS: Final[tuple[str, ...]] = ("city", "district", "subdistrict", "village")
 ROLES: Final[frozenset[str]] = frozenset({"specialist", "manager"})
 SITE_KINDS: Final[frozenset[str]] = frozenset(
     {"park", "market_office", "community", "service_centre", "other"}
@@ -31,6 +32,8 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     skills: dict[str, int]
     disabled: bool
     created_at: dt.datetime
+    unit_id: str | None = None
+    must_change_password: bool = False
 
 
 class Login(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,6 +50,7 @@ class Site(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     kind: str
     created_at: dt.datetime
+    unit_id: str | None = None
 
 
 class Terminal(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,3 +150,24 @@ class HourlyWaits(msgspec.Struct, frozen=True, kw_only=True):
     calls: int
     answered: int
     avg_wait_s: float | None
+
+
+class Unit(msgspec.Struct, frozen=True, kw_only=True):
+    """One service centre level of the city: city, district, sub-district or village."""
+
+    id: str
+    name: str
+    level: str
+    parent_id: str | None
+    created_at: dt.datetime
+
+
+class AccountChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of the account audit trail: who changed which account, when, and how."""
+
+    id: int
+    ts: dt.datetime
+    actor: str
+    username: str
+    action: str
+    data: dict[str, Any]

@@ -33,11 +33,13 @@ from server.storage.schema import (
     joint_actions,
     pending_matters,
     sessions,
+    sites,
     users,
 )
+from server.storage.units import ALL, Scope, buckets
 from signaling import events as ev
 
-Dimension = Literal["site", "queue", "department", "specialist"]
+Dimension = Literal["site", "queue", "department", "specialist", "unit"]
 DIMENSIONS: Final[tuple[str, ...]] = get_args(Dimension)
 DEFAULT_TARGET_S: Final = 900.0
 
@@ -105,8 +107,34 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _session_key(by: str) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+class _Ask(msgspec.Struct, frozen=True, kw_only=True):
+    """What a report is asked for: the dimension, what the manager sees, and (by unit) the
+    unit each site's unit rolls up to."""
+
+    by: str
+    scope: Scope
+    rollup: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def bucket(self, unit_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The roll-up unit of a site's unit (NULL: a site in no unit the manager has)."""
+        if not self.rollup:
+            return sa.null()
+        return sa.case(self.rollup, value=unit_id, else_=sa.null())
+
+    def seen(self, site_id: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
+        return self.scope.where(self.scope.sites_clause(site_id))
+
+    def seen_session(self, session_id: sa.ColumnElement[Any]) -> list[sa.ColumnElement[bool]]:
+        """Actions and matters count when their session's site is seen."""
+        return self.scope.where(self.scope.sessions_clause(session_id))
+
+
+def _session_key(ask: _Ask) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     """(key, label) columns of a session row for the dimension."""
+    by = ask.by
+    if by == "unit":
+        key = ask.bucket(sites.c.unit_id)
+        return key, sa.func.max(sa.case((_COUNTED, key)))
     if by == "site":
         return _s.site_id, _label(_s.site_name)
     if by == "queue":
@@ -121,6 +149,8 @@ def _label(name: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 def _from_sessions(by: str) -> Any:
+    if by == "unit":
+        return _scan.outerjoin(sites, sites.c.id == _s.site_id)
     if by == "department":
         return _scan.outerjoin(users, users.c.id == _s.specialist_id)
     return _scan
@@ -133,17 +163,26 @@ def _target(targets: Mapping[str, float]) -> sa.ColumnElement[Any]:
                    else_=DEFAULT_TARGET_S)
 
 
+def _with_site(table: sa.Table, session_id: sa.ColumnElement[Any]) -> Any:
+    """An action or matter joined to its session's site (for the unit of the site)."""
+    return (table.outerjoin(sessions, sessions.c.id == session_id)
+            .outerjoin(sites, sites.c.id == sessions.c.site_id))
+
+
 class ReportStore(StoreBase):
     """The figures behind the managers' report pages and CSV."""
 
     async def report(self, by: str, start: dt.datetime, end: dt.datetime,
-                     targets: Mapping[str, float]) -> Report:
-        """Every figure of the period [start, end), one row per key of `by`."""
+                     targets: Mapping[str, float], scope: Scope = ALL) -> Report:
+        """Every figure of the period [start, end) at the sites `scope` sees, one row per
+        key of `by`. By unit, a row is a unit one level below the manager's (the city's
+        districts, a district's sub-districts), the sites below it rolled up into it."""
         require_aware(start=start, end=end)
         if by not in DIMENSIONS:
             raise InvalidRecord(f"by must be one of {DIMENSIONS}, got {by!r}")
         if end <= start:
             raise InvalidRecord("the period must end after it starts")
+        ask, names = await self._ask(by, scope)
         rows: dict[str | None, ReportRow] = {}
 
         def row(key: str | None, label: str | None = None) -> ReportRow:
@@ -152,31 +191,48 @@ class ReportStore(StoreBase):
             return rows[key]
 
         async with self._read() as conn:
-            await self._session_figures(conn, by, start, end, targets, row)
+            await self._session_figures(conn, ask, start, end, targets, row)
             totals: dict[str, int] = {}
-            for r in await conn.execute(self._actions_query(by, start, end)):
+            for r in await conn.execute(self._actions_query(ask, start, end)):
                 row(r.key).actions_completed[r.type] = int(r.completed)
             for r in await conn.execute(
                 sa.select(_a.type, sa.func.count().label("n"))
-                .where(_a.state == "completed", _a.closed_at >= start, _a.closed_at < end)
+                .where(_a.state == "completed", _a.closed_at >= start, _a.closed_at < end,
+                       *ask.seen_session(_a.session_id))
                 .group_by(_a.type)
             ):
                 totals[r.type] = int(r.n)
-            for r in await conn.execute(self._matters_query(by, _p.opened_at, start, end)):
+            for r in await conn.execute(self._matters_query(ask, _p.opened_at, start, end)):
                 row(r.key).matters_opened = int(r.n)
-            for r in await conn.execute(self._matters_query(by, _p.resolved_at, start, end)):
+            for r in await conn.execute(self._matters_query(ask, _p.resolved_at, start, end)):
                 item = row(r.key)
                 item.matters_resolved, item.matters_resolved_on_time = int(r.n), int(r.on_time)
+        for item in rows.values():
+            if item.key in names:
+                item.label = names[item.key]
         ordered = sorted(rows.values(), key=lambda x: (x.key is None, x.key or ""))
         return Report(by=by, start=start, end=end, rows=ordered, actions_completed=totals)
 
-    async def _session_figures(self, conn: AsyncConnection, by: str, start: dt.datetime,
+    async def _ask(self, by: str, scope: Scope) -> tuple[_Ask, dict[str, str]]:
+        """The question, and (by unit) the units' names for the rows' labels."""
+        if by != "unit":
+            return _Ask(by=by, scope=scope), {}
+        units = await self.list_units()  # type: ignore[attr-defined]
+        base = scope.root
+        tops = [u.id for u in units if u.parent_id is None]
+        if base is None and len(tops) == 1:
+            base = tops[0]  # the city: its districts are the rows
+        return (_Ask(by=by, scope=scope, rollup=buckets(units, base)),
+                {u.id: u.name for u in units})
+
+    async def _session_figures(self, conn: AsyncConnection, ask: _Ask, start: dt.datetime,
                                end: dt.datetime, targets: Mapping[str, float],
                                row: Callable[..., ReportRow]) -> None:
         """Fill in the session figures and the 90th-percentile wait of each group."""
         waits: dict[str | None, int] = {}
         means: list[float] = []
-        for r in await conn.execute(self._session_query(by, start, end, targets)):
+        by = ask.by
+        for r in await conn.execute(self._session_query(ask, start, end, targets)):
             if int(r.waits):
                 waits[r.key] = int(r.waits)
             if not int(r.sessions) and not int(r.waits):
@@ -190,20 +246,20 @@ class ReportStore(StoreBase):
             if r.avg_wait is not None:
                 means.append(float(r.avg_wait))
         if self.dialect == "postgresql":
-            for r in await conn.execute(self._p90_query(by, start, end)):
+            for r in await conn.execute(self._p90_query(ask, start, end)):
                 row(r.key).p90_wait_s = _float(r.p90)
         else:  # the lowest group mean: under nearly every group's 90th percentile
-            key, _ = _session_key(by)
-            where = (_s.created_at >= start, _s.created_at < end, _WAITED)
+            key, _ = _session_key(ask)
+            where = (_s.created_at >= start, _s.created_at < end, _WAITED, *ask.seen(_s.site_id))
             p90s = await percentile_90(conn, key, _s.wait_s, _from_sessions(by), where, waits,
                                        min(means, default=None))
             for group, p90 in p90s.items():
                 row(group).p90_wait_s = p90
 
-    def _session_query(self, by: str, start: dt.datetime, end: dt.datetime,
+    def _session_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime,
                        targets: Mapping[str, float]) -> sa.Select[Any]:
         """Every session figure, and the count of waits behind the percentile, in one scan."""
-        key, label = _session_key(by)
+        key, label = _session_key(ask)
         return (
             sa.select(
                 key.label("key"), label.label("label"),
@@ -221,25 +277,32 @@ class ReportStore(StoreBase):
                 sa.func.avg(sa.case((_COUNTED, _s.rating))).label("avg_rating"),
                 _count(_WAITED).label("waits"),
             )
-            .select_from(_from_sessions(by))
-            .where(_s.created_at >= start, _s.created_at < end)
+            .select_from(_from_sessions(ask.by))
+            .where(_s.created_at >= start, _s.created_at < end, *ask.seen(_s.site_id))
             .group_by(key)
         )
 
-    def _p90_query(self, by: str, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
+    def _p90_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
         """PostgreSQL: the 90th-percentile wait of each group."""
-        key, _ = _session_key(by)
+        key, _ = _session_key(ask)
         cont = sa.func.percentile_cont(0.9).within_group(_s.wait_s.asc())
         return (sa.select(key.label("key"), cont.label("p90"))
-                .select_from(_from_sessions(by))
-                .where(_s.created_at >= start, _s.created_at < end, _WAITED).group_by(key))
+                .select_from(_from_sessions(ask.by))
+                .where(_s.created_at >= start, _s.created_at < end, _WAITED,
+                       *ask.seen(_s.site_id)).group_by(key))
 
-    def _actions_query(self, by: str, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
-        done = (_a.state == "completed", _a.closed_at >= start, _a.closed_at < end)
+    def _actions_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime
+                       ) -> sa.Select[Any]:
+        by = ask.by
+        done = (_a.state == "completed", _a.closed_at >= start, _a.closed_at < end,
+                *ask.seen_session(_a.session_id))
         key: sa.ColumnElement[Any]
-        if by in ("department", "specialist"):
+        if by == "unit":
+            key = ask.bucket(sites.c.unit_id)
+            source: Any = _with_site(joint_actions, _a.session_id)
+        elif by in ("department", "specialist"):
             key = _st.department if by == "department" else _st.signed_by
-            source: Any = joint_actions.join(joint_action_steps, _st.action_id == _a.id)
+            source = joint_actions.join(joint_action_steps, _st.action_id == _a.id)
         else:
             key = sessions.c.site_id if by == "site" else sessions.c.queue
             source = joint_actions.outerjoin(sessions, sessions.c.id == _a.session_id)
@@ -247,11 +310,15 @@ class ReportStore(StoreBase):
                           sa.func.count(sa.distinct(_a.id)).label("completed"))
                 .select_from(source).where(*done).group_by(key, _a.type))
 
-    def _matters_query(self, by: str, when: sa.ColumnElement[Any], start: dt.datetime,
+    def _matters_query(self, ask: _Ask, when: sa.ColumnElement[Any], start: dt.datetime,
                        end: dt.datetime) -> sa.Select[Any]:
+        by = ask.by
         key: sa.ColumnElement[Any]
         source: Any = pending_matters
-        if by == "department":
+        if by == "unit":
+            key = ask.bucket(sites.c.unit_id)
+            source = _with_site(pending_matters, _p.session_id)
+        elif by == "department":
             key = _p.department
         elif by == "specialist":
             key = _p.opened_by if when is _p.opened_at else _p.resolved_by
@@ -260,4 +327,6 @@ class ReportStore(StoreBase):
             source = pending_matters.outerjoin(sessions, sessions.c.id == _p.session_id)
         return (sa.select(key.label("key"), sa.func.count().label("n"),
                           _count(_p.resolved_on_time.is_(True)).label("on_time"))
-                .select_from(source).where(when >= start, when < end).group_by(key))
+                .select_from(source)
+                .where(when >= start, when < end, *ask.seen_session(_p.session_id))
+                .group_by(key))

@@ -51,6 +51,8 @@ users = sa.Table(
     sa.Column("skills", sa.JSON, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("unit_id", sa.String, index=True),  # a manager's unit (migration 0004)
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 auth_tokens = sa.Table(
@@ -75,6 +77,7 @@ sites = sa.Table(
     sa.Column("name", sa.String, nullable=False),
     sa.Column("kind", sa.String, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("unit_id", sa.String, index=True),  # the unit the site belongs to (0004)
 )
 
 terminals = sa.Table(
@@ -311,4 +314,29 @@ recording_access = sa.Table(
     sa.Column("remote", sa.String),
     sa.Column("byte_range", sa.String),
     sa.Index("ix_recording_access_recording", "recording_id", "at"),
+)
+
+# ---- the city's units and the account audit trail (migration 0004) ----------------
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("level", sa.String, nullable=False),
+    sa.Column("parent_id", sa.String, sa.ForeignKey("units.id"), index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+account_audit = sa.Table(
+    "account_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("ts", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("username", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_account_audit_ts", "ts"),
+    sa.Index("ix_account_audit_username", "username", "ts"),
 )

@@ -24,6 +24,7 @@ from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, Stora
 from server.storage.projection import ParticipantKey, Projection, Row, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
+from server.storage.units import ALL, Scope
 from signaling import events as ev
 from signaling.events import LogEvent
 
@@ -209,6 +210,7 @@ class SessionLog(StoreBase):
         state: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        scope: Scope = ALL,
     ) -> tuple[list[SessionSummary], str | None]:
         """Sessions newest first (created_at, id), `limit` (<= 500) at a time.
 
@@ -232,6 +234,8 @@ class SessionLog(StoreBase):
         for column, value in exact.items():
             if value is not None:
                 query = query.where(column == value)
+        if (seen := scope.sites_clause(sessions.c.site_id)) is not None:
+            query = query.where(seen)
         if start is not None:
             query = query.where(sessions.c.created_at >= start)
         if end is not None:

@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from server.storage.engine import StoreBase, require_aware
-from server.storage.errors import AlreadyExists, InvalidRecord, UnknownSite
+from server.storage.errors import AlreadyExists, InvalidRecord, NotFound, UnknownSite
 from server.storage.records import SITE_KINDS, Site, Terminal
-from server.storage.schema import sites, terminals
+from server.storage.schema import sites, terminals, units
+from server.storage.units import ALL, Scope
 
 TOUCH_BATCH: Final = 500  # ids per UPDATE: stays under every driver's parameter limit
 
@@ -26,16 +27,19 @@ _TERMINAL_QUERY = sa.select(
     sites.c.name.label("site_name"),
     sites.c.kind.label("site_kind"),
     sites.c.created_at.label("site_created_at"),
+    sites.c.unit_id.label("site_unit_id"),
 ).join(sites, sites.c.id == terminals.c.site_id)
 
 
 def _site(row: Any) -> Site:
-    return Site(id=row.id, name=row.name, kind=row.kind, created_at=row.created_at)
+    return Site(id=row.id, name=row.name, kind=row.kind, created_at=row.created_at,
+                unit_id=row.unit_id)
 
 
 def _terminal(row: Any) -> Terminal:
     site = Site(
-        id=row.site_id, name=row.site_name, kind=row.site_kind, created_at=row.site_created_at
+        id=row.site_id, name=row.site_name, kind=row.site_kind, created_at=row.site_created_at,
+        unit_id=row.site_unit_id,
     )
     return Terminal(
         id=row.id,
@@ -55,17 +59,24 @@ def _check_id(kind: str, value: str) -> None:
 class SiteStore(StoreBase):
     """Sites and terminals."""
 
-    async def add_site(self, site_id: str, name: str, kind: str) -> Site:
-        """Create a site. Raises `AlreadyExists`, `InvalidRecord` for a bad kind."""
+    async def add_site(self, site_id: str, name: str, kind: str,
+                       unit_id: str | None = None) -> Site:
+        """Create a site (in a unit). Raises `AlreadyExists`, `InvalidRecord` for a bad kind,
+        `NotFound` for an unknown unit."""
         _check_id("site", site_id)
         if kind not in SITE_KINDS:
             raise InvalidRecord(f"site kind must be one of {sorted(SITE_KINDS)}, got {kind!r}")
-        site = Site(id=site_id, name=name or site_id, kind=kind, created_at=self._clock())
+        site = Site(id=site_id, name=name or site_id, kind=kind, created_at=self._clock(),
+                    unit_id=unit_id)
         try:
             async with self._write() as conn:
+                if unit_id is not None and await conn.scalar(
+                        sa.select(units.c.id).where(units.c.id == unit_id)) is None:
+                    raise NotFound(f"no unit {unit_id!r}")
                 await conn.execute(
                     sites.insert().values(
-                        id=site.id, name=site.name, kind=site.kind, created_at=site.created_at
+                        id=site.id, name=site.name, kind=site.kind, created_at=site.created_at,
+                        unit_id=unit_id,
                     )
                 )
         except IntegrityError:
@@ -78,10 +89,13 @@ class SiteStore(StoreBase):
             row = (await conn.execute(sa.select(sites).where(sites.c.id == site_id))).first()
         return None if row is None else _site(row)
 
-    async def list_sites(self) -> list[Site]:
-        """All sites, by id."""
+    async def list_sites(self, scope: Scope = ALL) -> list[Site]:
+        """All sites `scope` sees, by id."""
+        query = sa.select(sites).order_by(sites.c.id)
+        if (seen := scope.sites_clause(sites.c.id)) is not None:
+            query = query.where(seen)
         async with self._read() as conn:
-            rows = (await conn.execute(sa.select(sites).order_by(sites.c.id))).all()
+            rows = (await conn.execute(query)).all()
         return [_site(row) for row in rows]
 
     async def add_terminal(
@@ -188,9 +202,12 @@ class SiteStore(StoreBase):
                 active.update(row.id for row in rows)
         return set(ids) - active
 
-    async def list_terminals(self, site_id: str | None = None) -> list[Terminal]:
-        """All terminals (optionally of one site) with their site, by id."""
+    async def list_terminals(self, site_id: str | None = None,
+                             scope: Scope = ALL) -> list[Terminal]:
+        """All terminals `scope` sees (optionally of one site) with their site, by id."""
         query = _TERMINAL_QUERY.order_by(terminals.c.id)
+        if (seen := scope.sites_clause(terminals.c.site_id)) is not None:
+            query = query.where(seen)
         if site_id is not None:
             query = query.where(terminals.c.site_id == site_id)
         async with self._read() as conn:

@@ -135,6 +135,7 @@ def _staff_pages(session_id: str) -> list[tuple[str, str, str]]:
         ("actions", "/manage/actions", "document.querySelector('#action-rows tr[data-action]')"),
         ("matters", "/manage/matters", "document.querySelector('#matter-rows tr[data-matter]')"),
         ("sites", "/manage/sites", "document.querySelector('#terminal-rows tr[data-terminal]')"),
+        ("staff", "/manage/staff", "document.querySelector('#staff-rows tr[data-username]')"),
     ]
 
 

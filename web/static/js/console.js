@@ -339,6 +339,12 @@ async function main() {
   signaling.on("unauthorized", () => window.location.assign("/login?next=/console"));
   signaling.on("stopped", ({ why }) => {
     if (why === "forbidden") window.location.assign("/login?next=/console");
+    if (["logged_out", "expired", "password_changed", "disabled"].includes(why)) {
+      stopRinging();
+      media.closePeers();
+      showPanel("idle");
+      $("idle-text").textContent = t(`console.ended.${why}`);
+    }
     if (why === "replaced") {
       stopRinging();
       media.closePeers();

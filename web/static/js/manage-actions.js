@@ -11,7 +11,7 @@ const t = (key, params) => i18n.t(key, params);
 
 function row(a) {
   const steps = a.steps.flatMap((s, i) => [i ? "; " : "", `${i18n.name("step", `${a.action}.${s.id}`)} (${i18n.name("department", s.department)}): `,
-    s.signed_by ? el("span", { translate: false, textContent: s.signed_by }) : "—"]);
+    s.signed_by ? el("span", { translate: false, textContent: s.signed_by_name ?? s.signed_by }) : "—"]);
   const session = a.session_id
     ? el("a", { href: `/manage/sessions/${encodeURIComponent(a.session_id)}`, textContent: t("manage.actions.open") }) : "—";
   return el("tr", { dataset: { action: a.action_id } },

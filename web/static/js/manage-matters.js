@@ -47,7 +47,7 @@ function matterRow(m) {
     el("td", { translate: false, textContent: m.description }),
     el("td", {}, el("span", { className: `badge state-${m.state}`, textContent: i18n.code("matter_state", m.state) }),
       m.resolution ? el("span", { translate: false, textContent: ` ${m.resolution}` }) : ""),
-    el("td", {}, `${formatDateTime(m.opened_at)} · `, el("span", { translate: false, textContent: m.opened_by })),
+    el("td", {}, `${formatDateTime(m.opened_at)} · `, el("span", { translate: false, textContent: m.opened_by_name ?? m.opened_by })),
     el("td", {}, select));
 }
 
