@@ -263,8 +263,9 @@ async def test_no_call_lost_or_double_assigned(
     aiohttp_client: Any, make_app: Any, routing_backend: str
 ) -> None:
     rng = random.Random(20261127)
-    app = make_app(
-        queues=QUEUES, server={"rate_per_s": 1000, "rate_burst": 1000, "idle_timeout_s": 600}
+    app = make_app(  # every terminal connects from 127.0.0.1: lift the per-address caps
+        queues=QUEUES, server={"rate_per_s": 1000, "rate_burst": 1000, "idle_timeout_s": 600},
+        limits={"ws_per_address": 1000, "unauthenticated_per_address": 1000},
     )
     client = await aiohttp_client(app, connector=aiohttp.TCPConnector(limit=0))
     app = client.server.app

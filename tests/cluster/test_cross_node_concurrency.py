@@ -78,7 +78,9 @@ class RoutingCluster(Cluster):
 
     def config(self, name: str, port: int) -> Path:
         path = super().config(name, port)
-        path.write_text(path.read_text() + "\n[recording]\nenabled = false\n")
+        path.write_text(path.read_text() + "\n[recording]\nenabled = false\n"
+                        # every client connects from 127.0.0.1: lift the per-address caps
+                        "\n[limits]\nws_per_address = 1000\nunauthenticated_per_address = 1000\n")
         return path
 
 
