@@ -38,6 +38,7 @@ GOAL_S = 30.0
 GOAL_CPU_MS = 1.0
 BASELINE_CPU_MS = 6.9  # server CPU per hello before this change (docs/benchmarks.md, idle)
 UNAUTHORIZED = 4401
+CONNECT_TIMEOUT_S = 5.0
 
 
 class Terminal:
@@ -81,7 +82,10 @@ class Terminal:
 
 async def _load_main(url: str, tokens: list[str], pipe: Connection) -> None:
     state = {"welcomes": 0, "refused": 0}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    # A browser gives up a connection attempt too; the kiosk's backoff then tries again.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=timeout) as http:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         terminals = [Terminal(t, url, http, gate, state) for t in tokens]
         tasks = [asyncio.create_task(t.run()) for t in terminals]

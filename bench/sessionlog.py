@@ -1,7 +1,7 @@
 """Latency of one session-log append, the durable step on every call's critical path.
 
 Each `call.request`, offer and answer is logged before anyone hears of it
-(`Batch.commit`), so an append's latency is added to call set-up (`bench.setup`)
+(`signaling.commit`), so an append's latency is added to call set-up (`bench.setup`)
 once per step. Appends one event at a time, as a quiet server does (a group of
 one: no savepoint), on SQLite (a temporary file) and on PostgreSQL (a temporary
 database on `--pg-admin`, dropped after).

@@ -30,6 +30,7 @@ from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
 from server.http.params import checked_queries
 from server.http.recordings import setup_recordings
+from server.joint import JOINT, JointServices, MatterDesk, load_joint
 from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.revocation import end_lapsed
@@ -37,9 +38,13 @@ from server.storage.db import open_database
 from server.turn import TURN, TurnCredentials
 from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
-from signaling.backend import Presences, Router, Scheduler
-from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
+from signaling.backend import MessageBus, Presences, Router, Scheduler
+from signaling.joint_actions import JointWork
+from signaling.link import ClusterLink, SingleNode
+from signaling.memory import memory_backends
+from signaling.queue_status import QueueStatus
 from signaling.recorders import MemoryRecorderPool
+from signaling.services import Services
 from signaling.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
@@ -97,6 +102,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = app[keys.DB]
     node_id = app[keys.NODE_ID]
+    queues = {q.id: q for q in settings.queues}
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
@@ -105,35 +111,48 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
         router: Router = cluster.router
-        bus: LocalBus = cluster.bus
+        bus: MessageBus = cluster.bus
         scheduler: Scheduler = cluster.scheduler
         presences: Presences = cluster.presences
+        link: ClusterLink = cluster.link
+        status = cluster.status
     else:
-        router, bus = MemoryRouter(list(settings.queues)), LocalBus()
-        scheduler, presences = LocalScheduler(), MemoryPresences()
+        local = memory_backends(settings.queues)
+        router, bus, scheduler, presences = (local.router, local.bus, local.scheduler,
+                                             local.presences)
+        link = SingleNode(router, bus)
+        status = QueueStatus(queues, router, bus, time.time, link)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
     app[RECORDING] = RecordingServices(settings, db, node_id, pool)
-    board = Switchboard(
-        queues=settings.queues,
+    types, calendar = load_joint(settings.joint, settings.server.timezone,
+                                 departments=[d.id for d in settings.departments])
+    actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
+    app[JOINT] = JointServices(actions, MatterDesk(db, calendar))
+    board = Switchboard(Services(
+        queues=queues,
         router=router,
         bus=bus,
         scheduler=scheduler,
         presences=presences,
-        log=db,
+        session_log=db,
+        clock=time.time,
+        link=link,
+        status=status,
         resume_grace_s=settings.server.resume_grace_s,
         ice_servers=app[TURN],
         node_id=node_id,
         recording=app[RECORDING].setup,
-    )
+        actions=actions,
+    ))
     if cluster is not None:
         cluster.bind(board)
     app[keys.BUS] = bus
     app[keys.BOARD] = board
     yield
-    await board.watch.close()
+    await status.close()
     if cluster is not None:
         await cluster.close()
     else:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import AsyncIterator, Collection
+from collections.abc import Collection
 from pathlib import Path
 
 from aiohttp import web
 
-from server import keys
 from server.config import ROOT, ConfigError, JointSettings
 from server.storage.db import Database
 from server.storage.engine import Clock, utcnow
@@ -23,7 +22,7 @@ from server.storage.matters import Matter, MatterChange
 from signaling.actions import ActionConfigError, ActionType, load_action_types
 from signaling.calendar import CalendarError, MatterClass, WorkingCalendar
 from signaling.errors import Refused
-from signaling.jointwork import JointWork
+from signaling.joint_actions import JointWork
 from signaling.uscc import uscc_error
 
 log = logging.getLogger(__name__)
@@ -139,16 +138,3 @@ class JointServices:
 
 
 JOINT = web.AppKey("joint", JointServices)
-
-
-async def joint_ctx(app: web.Application) -> AsyncIterator[None]:
-    """After the switchboard: load types and calendar, and hand the board its action service."""
-    settings = app[keys.SETTINGS]
-    board, db = app[keys.BOARD], app[keys.DB]
-    types, calendar = load_joint(settings.joint, settings.server.timezone,
-                                 departments=[d.id for d in settings.departments])
-    work = JointWork(board, types, db)
-    board.actions = work
-    app[JOINT] = JointServices(work, MatterDesk(db, calendar))
-    yield
-    board.actions = None

@@ -15,14 +15,14 @@ from server.auth import AuthService
 from server.config import Settings
 from server.connection import Connection
 from server.storage.db import Database
-from signaling.memory import LocalBus
+from signaling.backend import MessageBus
 from signaling.switchboard import Switchboard
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 AUTH = web.AppKey("auth", AuthService)
 BOARD = web.AppKey("board", Switchboard)
-BUS = web.AppKey("bus", LocalBus)
+BUS = web.AppKey("bus", MessageBus)
 CONNECTIONS = web.AppKey("connections", weakref.WeakSet[Connection])
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse[bool]])
 HEALTH = web.AppKey("health", dict[str, str])

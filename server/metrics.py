@@ -99,12 +99,12 @@ async def _queues(app: web.Application, node: str) -> list[Metric]:
                    ["queue", "outcome", "node"])
     level = _gauge("vwin_queue_service_level_ratio",
                    "Answered within target / (answered + abandoned), today", ["queue", "node"])
-    now = board.clock()
-    local = board.utcnow().astimezone(ZoneInfo(settings.server.timezone))
+    now = board.services.clock()
+    local = board.services.utcnow().astimezone(ZoneInfo(settings.server.timezone))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
     figures = await db.queue_figures(midnight, {q.id: q.target_answer_s for q in settings.queues})
     for q in settings.queues:
-        snap = await board.router.snapshot(q.id, now)
+        snap = await board.services.router.snapshot(q.id, now)
         waiting.add_metric([q.id, node], snap.waiting)
         longest.add_metric([q.id, node], snap.longest_wait_s)
         for state, count in zip(AGENT_STATES, (snap.available, snap.busy, snap.away),

@@ -72,11 +72,17 @@ def database_error(settings: Settings, exc: BaseException) -> StartupError:
     return StartupError(f"database {redacted(settings.storage.url)}: {_first_line(exc)}")
 
 
+LISTEN_BACKLOG = 4096  # Linux caps it at net.core.somaxconn (4096 by default)
+
+
 def listen(settings: Settings) -> socket.socket:
     """The listening socket, bound now so a busy port is reported before the URL."""
     host, port = settings.server.host, settings.server.port
     try:
-        return socket.create_server((host, port), reuse_port=False, backlog=512)
+        # After a restart every kiosk and console reconnects at once: a short accept queue
+        # drops their SYNs, and the kernel's SYN retries (1, 3, 7, 15, 31 s...) then keep
+        # them out far longer than their own backoff would (bench/reconnect.py).
+        return socket.create_server((host, port), reuse_port=False, backlog=LISTEN_BACKLOG)
     except OSError as exc:
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

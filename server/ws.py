@@ -22,7 +22,7 @@ from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
-from signaling.identity import Identity
+from signaling.identity import Identity, Role
 from signaling.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             slot.authenticated()
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
-                await board.recording.recorder_joined(who, hello.capacity)
+                await board.recorder_joined(who, hello.capacity)
             refresh = start_refresh(request.app[TURN], who, conn)
             try:
                 await _serve(request, ws, conn, who)
@@ -132,7 +132,7 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
     terminal = await auth.terminal_for_token(token)
     if terminal is not None:
         site = m.SiteInfo(id=terminal.site.id, name=terminal.site.name, kind=terminal.site.kind)
-        return Identity(role="terminal", id=terminal.id, name=terminal.name, site=site)
+        return Identity(role=Role.TERMINAL, id=terminal.id, name=terminal.name, site=site)
     user = await auth.user_for_hello(token)
     if user is None:
         _refuse(conn, "unauthorized", "unknown, expired or revoked token", UNAUTHORIZED)
@@ -141,7 +141,7 @@ async def _authenticate(request: web.Request, conn: Connection, token: str) -> I
         _refuse(conn, "forbidden", f"a {user.role} account cannot use signalling", FORBIDDEN)
         return None
     return Identity(
-        role="specialist",
+        role=Role.SPECIALIST,
         id=user.username,
         name=user.name,
         skills=dict(user.skills),

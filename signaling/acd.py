@@ -351,7 +351,7 @@ class CallCenter:
         agent = self.agents[min(pool, key=rank)]
         call.state = CallState.RINGING
         call.ringing_agent = agent.id
-        call.offers += 1
+        call.offer_number += 1
         agent.call_id = call.id
         agent.last_offered = now
         self._set_state(agent, AgentState.RINGING, now)
@@ -359,7 +359,7 @@ class CallCenter:
             call_id=call.id,
             agent_id=agent.id,
             queue=call.queue,
-            offer=call.offers,
+            offer=call.offer_number,
             via_overflow=call.queue not in agent.skills,
         )
 

@@ -1,7 +1,7 @@
 """The backend interfaces: what the switchboard needs from the world.
 
 Each has an in-memory implementation (`signaling.memory`, one process) and a
-Redis one (`server.redis`, many nodes), chosen by `[routing] backend`; the
+Redis one (`server.cluster`, many nodes), chosen by `[routing] backend`; the
 same tests run against both. The session log is implemented by the SQL store.
 """
 
@@ -58,11 +58,6 @@ class RoutingQueries(Protocol):
 
     async def check_open(self, queue: str) -> str | None: ...
     async def get_call(self, call_id: str) -> Call | None: ...
-    async def relay_call(self, call_id: str) -> Call | None:
-        """`get_call` for the `rtc.*` relay check only: may be a node's copy that lags a
-        change made on another node until that change's notice arrives (before any message
-        about the change); a refusal is confirmed with `get_call`. (Cluster caching: it
-        moves to the cluster link.)"""
     async def get_agent(self, agent_id: str) -> Agent | None: ...
     async def position(self, call_id: str) -> int | None: ...
     async def waiting(self, queue: str) -> list[tuple[str, str]]: ...
@@ -93,6 +88,12 @@ class MessageBus(Protocol):
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None: ...
     async def kick(self, principal: str, code: int, reason: str) -> None:
         """Close the principal's connection (e.g. a revoked terminal)."""
+
+    def connected(self) -> set[str]:
+        """The principals with a connection on this node."""
+
+    def close_local(self, principal: str, code: int, reason: str) -> None:
+        """Close the principal's connection if it is on this node."""
 
 
 TimerHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -132,9 +133,3 @@ class SessionLog(Protocol):
 
     async def append(self, events: Sequence[LogEvent]) -> None: ...
     async def session_members(self, session_id: str) -> set[str] | None: ...
-
-
-def ring_timer(call_id: str, offer: int) -> str:
-    """The timer key of one offer: each offer has its own, so setting one never moves
-    another offer's (and a late one finds its offer over: `Router.timeout` refuses it)."""
-    return f"ring:{call_id}:{offer}"

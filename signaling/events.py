@@ -2,45 +2,47 @@
 
 The switchboard appends one `LogEvent` per state change *before* it tells any
 client; the storage layer keeps them append-only and projects them onto the
-`sessions` row (state, wait and talk times, end reason...). The event types
-below are the contract between the two.
+`sessions` row (state, wait and talk times, end reason...). Each kind's payload
+(`LogEvent.data`) is one struct below, the contract between the two: producers
+build it (`Outbox.event`), the projection decodes it (`decode`). Fields with a
+default are absent from older stored events; `omit_defaults` keeps optional
+fields out of the stored JSON unless set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 import msgspec
 
 # Call lifecycle (session_id set).
-QUEUED: Final = "queued"  # data: queue, terminal_id, terminal_name, site_id, site_name, enterprise?
-REJECTED: Final = "rejected"  # data: reason (queue closed / nobody logged in)
-OFFERED: Final = "offered"  # data: agent_id, queue
-MISSED: Final = "missed"  # data: agent_id (ring timeout)
-DECLINED: Final = "declined"  # data: agent_id
-WITHDRAWN: Final = "withdrawn"  # data: agent_id, reason (timeout, taken, cancelled, ...)
-OVERFLOWED: Final = "overflowed"  # data: to (queue id)
-ANSWERED: Final = "answered"  # data: agent_id, agent_name, wait_s
-PARTICIPANT_JOINED: Final = "participant_joined"  # data: participant_id, role, principal_id, name
-PARTICIPANT_LEFT: Final = "participant_left"  # data: participant_id, reason
-REQUEUED: Final = "requeued"  # data: agent_id, reason
-ENDED: Final = "ended"  # data: reason, by
-ABANDONED: Final = "abandoned"  # data: reason (cancelled, terminal_lost, ...)
-INTERRUPTED: Final = "interrupted"  # data: {} (server restarted with the session open)
-CHAT: Final = "chat"  # data: from (participant id), name, text
-RATING: Final = "rating"  # data: score (1-5), comment
-WRAPUP: Final = "wrapup"  # data: agent_id, outcome, notes
-# Recording of a connected session (issue 4); `recorder` is the recorder's participant id.
-RECORDING_STARTED: Final = "recording_started"  # data: recorder, segment
-RECORDING_STOPPED: Final = "recording_stopped"  # data: recorder, reason
-RECORDING_INTERRUPTED: Final = "recording_interrupted"  # data: recorder, reason (recorder lost)
-RECORDING_FAILED: Final = "recording_failed"  # data: reason, recorder?, participant_id?
-RECORDING_DELETED: Final = "recording_deleted"  # data: recording_id, path, reason (retention)
-INVITED: Final = "invited"  # data: invitation_id, queue, specialist, transfer (call.invite)
-INVITE_CANCELLED: Final = "invite_cancelled"  # data: invitation_id, reason
-# Agent events (session_id None, actor = agent id).
-AGENT_STATUS: Final = "agent_status"  # data: old, new, reason
+QUEUED: Final = "queued"
+REJECTED: Final = "rejected"
+OFFERED: Final = "offered"
+MISSED: Final = "missed"
+DECLINED: Final = "declined"
+WITHDRAWN: Final = "withdrawn"
+OVERFLOWED: Final = "overflowed"
+ANSWERED: Final = "answered"
+PARTICIPANT_JOINED: Final = "participant_joined"
+PARTICIPANT_LEFT: Final = "participant_left"
+REQUEUED: Final = "requeued"
+ENDED: Final = "ended"
+ABANDONED: Final = "abandoned"
+INTERRUPTED: Final = "interrupted"
+CHAT: Final = "chat"
+RATING: Final = "rating"
+WRAPUP: Final = "wrapup"
+RECORDING_STARTED: Final = "recording_started"
+RECORDING_STOPPED: Final = "recording_stopped"
+RECORDING_INTERRUPTED: Final = "recording_interrupted"
+RECORDING_FAILED: Final = "recording_failed"
+RECORDING_DELETED: Final = "recording_deleted"
+INVITED: Final = "invited"
+INVITE_CANCELLED: Final = "invite_cancelled"
+# Agent events (session_id None, actor = the specialist's participant id).
+AGENT_STATUS: Final = "agent_status"
 
 CALL_EVENTS: Final = frozenset(
     {
@@ -70,3 +72,224 @@ class LogEvent(msgspec.Struct, frozen=True, kw_only=True):
     call_id: str | None = None
     actor: str | None = None
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True):
+    """The data of one kind of event; `TYPE` is the `LogEvent.type` it is stored under."""
+
+    TYPE: ClassVar[str]
+
+
+class EnterpriseData(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    name: str | None = None
+    uscc: str | None = None
+
+
+class Queued(Payload, frozen=True, kw_only=True):
+    TYPE = QUEUED
+    queue: Annotated[str, msgspec.Meta(min_length=1)]
+    terminal_id: str | None = None
+    terminal_name: str | None = None
+    site_id: str | None = None
+    site_name: str | None = None
+    enterprise: EnterpriseData | None = None
+    node_id: str | None = None
+
+
+class Rejected(Payload, frozen=True, kw_only=True):
+    """Refused at the request (queue closed, nobody logged in, no recorder)."""
+
+    TYPE = REJECTED
+    reason: str | None = None
+
+
+class Offered(Payload, frozen=True, kw_only=True):
+    TYPE = OFFERED
+    agent_id: str
+    offer: int
+    queue: str
+    via_overflow: bool
+
+
+class Missed(Payload, frozen=True, kw_only=True):
+    """The offer rang out (ring timeout)."""
+
+    TYPE = MISSED
+    agent_id: str
+    offer: int
+
+
+class Declined(Payload, frozen=True, kw_only=True):
+    TYPE = DECLINED
+    agent_id: str
+    offer: int
+
+
+class Withdrawn(Payload, frozen=True, kw_only=True):
+    """An offer is over without an answer: timeout, cancelled, agent_lost, declined..."""
+
+    TYPE = WITHDRAWN
+    agent_id: str
+    offer: int
+    reason: str
+
+
+class Overflowed(Payload, frozen=True, kw_only=True):
+    TYPE = OVERFLOWED
+    to: str | None
+
+
+class Answered(Payload, frozen=True, kw_only=True):
+    TYPE = ANSWERED
+    agent_id: str
+    agent_name: str | None = None
+    offer: int | None = None
+    wait_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class ParticipantJoined(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    TYPE = PARTICIPANT_JOINED
+    participant_id: Annotated[str, msgspec.Meta(min_length=1)]
+    role: str
+    principal_id: str | None = None
+    name: str | None = None
+    invitation_id: str | None = None  # joined by accepting an invitation (`call.invite`)
+
+
+class ParticipantLeft(Payload, frozen=True, kw_only=True):
+    TYPE = PARTICIPANT_LEFT
+    participant_id: str
+    reason: str | None = None
+
+
+class Requeued(Payload, frozen=True, kw_only=True):
+    TYPE = REQUEUED
+    agent_id: str | None = None
+    reason: str | None = None
+
+
+class Ended(Payload, frozen=True, kw_only=True):
+    TYPE = ENDED
+    reason: str | None = None
+    by: str | None = None
+
+
+class Abandoned(Payload, frozen=True, kw_only=True):
+    """The caller left (or was lost) before being served."""
+
+    TYPE = ABANDONED
+    reason: str | None = None
+
+
+class Interrupted(Payload, frozen=True, kw_only=True):
+    """A server restarted with the session open."""
+
+    TYPE = INTERRUPTED
+
+
+class Chat(Payload, frozen=True, kw_only=True, rename={"sender": "from"}):
+    TYPE = CHAT
+    sender: str
+    name: str
+    text: str
+
+
+class Rating(Payload, frozen=True, kw_only=True):
+    TYPE = RATING
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: str | None = None
+
+
+class Wrapup(Payload, frozen=True, kw_only=True):
+    TYPE = WRAPUP
+    agent_id: str | None = None
+    outcome: str | None = None
+    notes: str | None = None
+
+
+class RecordingStarted(Payload, frozen=True, kw_only=True):
+    """`recorder` is the recorder's participant id; `segment` counts its recorders."""
+
+    TYPE = RECORDING_STARTED
+    recorder: str
+    segment: int
+
+
+class RecordingStopped(Payload, frozen=True, kw_only=True):
+    TYPE = RECORDING_STOPPED
+    recorder: str
+    reason: str
+
+
+class RecordingInterrupted(Payload, frozen=True, kw_only=True):
+    """The recorder was lost (or reconnected) mid-session."""
+
+    TYPE = RECORDING_INTERRUPTED
+    recorder: str
+    reason: str
+
+
+class RecordingFailed(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """No recorder for the session, or one party's segment failed (with its details)."""
+
+    TYPE = RECORDING_FAILED
+    reason: str
+    recorder: str | None = None
+    participant_id: str | None = None
+    segment: int | None = None
+
+
+class RecordingDeleted(Payload, frozen=True, kw_only=True):
+    """Retention removed a recording file."""
+
+    TYPE = RECORDING_DELETED
+    recording_id: int | str
+    path: str
+    reason: str
+    retention_days: int | None = None
+
+
+class Invited(Payload, frozen=True, kw_only=True):
+    TYPE = INVITED
+    invitation_id: str
+    queue: str
+    specialist: str | None
+    transfer: bool
+
+
+class InviteCancelled(Payload, frozen=True, kw_only=True):
+    TYPE = INVITE_CANCELLED
+    invitation_id: str
+    reason: str
+
+
+class AgentStatus(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """`old` is set only when the specialist leaves (`new` = offline)."""
+
+    TYPE = AGENT_STATUS
+    agent_id: str
+    old: str | None = None
+    new: str
+    reason: str
+
+
+class InvalidPayload(ValueError):
+    """Stored data that does not fit its event kind."""
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def log_event(payload: Payload, ts: dt.datetime, *, session_id: str | None = None,
+              call_id: str | None = None, actor: str | None = None) -> LogEvent:
+    """The stored form of one typed event."""
+    return LogEvent(type=payload.TYPE, ts=ts, session_id=session_id, call_id=call_id,
+                    actor=actor, data=msgspec.to_builtins(payload))
+
+
+def decode(event: LogEvent, kind: type[P]) -> P:
+    """The typed payload of a stored event; raises `InvalidPayload`."""
+    try:
+        return msgspec.convert(event.data, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(f"{event.type} event: bad data: {exc}") from None

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
 
 import msgspec
 
 from .messages import SiteInfo, TerminalInfo
+from .model import Call
 
-Role = Literal["terminal", "specialist", "recorder"]
+
+class Role(enum.StrEnum):
+    """The three kinds of participant; the prefix of a participant id."""
+
+    TERMINAL = "terminal"
+    SPECIALIST = "specialist"
+    RECORDER = "recorder"
 
 
 def principal_of(role: str, raw_id: str) -> str:
-    """The participant id used on the wire and in routing: `terminal:T1`, `specialist:alice`."""
-    return f"{role}:{raw_id}"
+    """The participant id used on the wire and in routing: `terminal:T1`, `specialist:alice`.
+    (Concatenated: formatting a `Role` goes through `Enum.__format__`, on every relay.)"""
+    return role + ":" + raw_id
 
 
 class Identity(msgspec.Struct, kw_only=True, frozen=True):
@@ -31,3 +39,24 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
     def terminal_info(self) -> TerminalInfo:
         site = self.site or SiteInfo(id="", name="", kind="other")
         return TerminalInfo(id=self.id, name=self.name, site=site)
+
+
+def encode_identity(who: Identity) -> dict[str, object]:
+    """The identity as plain data, for a call's context or a timer's payload."""
+    return msgspec.to_builtins(who)  # type: ignore[no-any-return]
+
+
+def decode_identity(data: dict[str, object]) -> Identity:
+    return msgspec.convert(data, Identity)
+
+
+def members_of(call: Call) -> set[str]:
+    """The participant ids of the people in the call: its terminal and specialists."""
+    return {principal_of(Role.TERMINAL, call.terminal_id)} | {
+        principal_of(Role.SPECIALIST, a) for a in call.agents
+    }
+
+
+def terminal_of(call: Call) -> Identity:
+    """The calling terminal, as it said hello (kept in the call's context)."""
+    return decode_identity(call.context["terminal"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .acd import CallCenter
@@ -89,9 +91,6 @@ class MemoryRouter:
     async def get_call(self, call_id: str) -> Call | None:
         return self.center.calls.get(call_id)
 
-    async def relay_call(self, call_id: str) -> Call | None:
-        return self.center.calls.get(call_id)
-
     async def get_agent(self, agent_id: str) -> Agent | None:
         return self.center.agents.get(agent_id)
 
@@ -153,6 +152,11 @@ class LocalBus:
     def connected(self) -> set[str]:
         return set(self._sinks)
 
+    def close_local(self, principal: str, code: int, reason: str) -> None:
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            entry[1].close(code, reason)
+
 
 class LocalScheduler:
     """Timers on this event loop; they die with the process (single node)."""
@@ -187,9 +191,6 @@ class LocalScheduler:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("timer handler failed", exc_info=task.exception())
-
-    def pending(self) -> set[str]:
-        return set(self._handles)
 
     async def close(self) -> None:
         for handle in self._handles.values():
@@ -238,3 +239,18 @@ class MemoryPresences:
             return False
         del self._by_principal[principal]
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBackends:
+    """The backends of a node alone (`[routing] backend = "memory"`)."""
+
+    router: MemoryRouter
+    bus: LocalBus
+    scheduler: LocalScheduler
+    presences: MemoryPresences
+
+
+def memory_backends(queues: Sequence[QueueConfig]) -> MemoryBackends:
+    return MemoryBackends(MemoryRouter(list(queues)), LocalBus(), LocalScheduler(),
+                          MemoryPresences())

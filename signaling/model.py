@@ -73,7 +73,7 @@ class Call(msgspec.Struct, kw_only=True):
     priority: int = 0
     state: CallState = CallState.QUEUED
     ringing_agent: str | None = None
-    offers: int = 0  # offers made so far: the number of the current (or last) offer
+    offer_number: int = 0  # offers made so far: the number of the current (or last) offer
     declined_by: list[str] = msgspec.field(default_factory=list)
     missed_by: list[str] = msgspec.field(default_factory=list)
     # specialist -> when their decline stops keeping them out of this call (`declined_by`:
@@ -96,7 +96,7 @@ class Call(msgspec.Struct, kw_only=True):
         """Ringing this specialist, as offer number `offer` if one is named: an answer to
         an offer already withdrawn must not take the call's next offer to them, which
         they may not have seen yet."""
-        return self.ringing_agent == agent_id and offer in (None, self.offers)
+        return self.ringing_agent == agent_id and offer in (None, self.offer_number)
 
 
 class Offer(msgspec.Struct, kw_only=True, frozen=True):
@@ -105,7 +105,7 @@ class Offer(msgspec.Struct, kw_only=True, frozen=True):
     call_id: str
     agent_id: str
     queue: str
-    offer: int  # `Call.offers` at this offer: an answer naming an older one is stale
+    offer: int  # `Call.offer_number` at this offer: an answer naming an older one is stale
     via_overflow: bool = False
 
 

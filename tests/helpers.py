@@ -192,7 +192,7 @@ async def routing_state(
     app: web.Application, agents: Sequence[str] = (), calls: Sequence[str] = ()
 ) -> dict[str, Any]:
     """What routing knows, read through the Router interface (any backend)."""
-    board = app[keys.BOARD]
+    board = app[keys.BOARD].services
     state: dict[str, Any] = {}
     for queue in board.queues:
         snap = await board.router.snapshot(queue, board.clock())

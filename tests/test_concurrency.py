@@ -303,4 +303,4 @@ async def test_no_call_lost_or_double_assigned(
         expected = "ended" if reason == "hangup" else "abandoned"
         assert by_call[call_id].state == expected, (call_id, reason, by_call[call_id])
     for queue in ("tax", "registration"):
-        assert await app[keys.BOARD].router.waiting(queue) == []
+        assert await app[keys.BOARD].services.router.waiting(queue) == []

@@ -105,7 +105,7 @@ async def test_second_request_while_one_is_active(app_client: Any) -> None:
     error = await kiosk.error("call_in_progress")
     assert first["call_id"] in error["message"]
     assert await log_size(app) == events
-    assert [c for c, _ in await app[keys.BOARD].router.waiting("general")] == []
+    assert [c for c, _ in await app[keys.BOARD].services.router.waiting("general")] == []
 
 
 async def test_cancelling_someone_elses_call_is_refused(app_client: Any) -> None:
@@ -117,7 +117,7 @@ async def test_cancelling_someone_elses_call_is_refused(app_client: Any) -> None
     call_id = (await t1.recv("call.queued"))["call_id"]
     await t2.send({"type": "call.cancel", "call_id": call_id})
     await t2.error("not_in_call")
-    assert [c for c, _ in await app[keys.BOARD].router.waiting("tax")] == [call_id]
+    assert [c for c, _ in await app[keys.BOARD].services.router.waiting("tax")] == [call_id]
 
 
 @pytest.mark.parametrize("how", ["cancel", "answer"])

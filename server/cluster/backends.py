@@ -1,14 +1,16 @@
 """The Redis pieces of one node, built, started and closed together (one cleanup_ctx entry).
 
 `app._switchboard` builds a `ClusterBackends`, hands its router, bus, scheduler,
-presences and recorder pool to the `Switchboard`, then `bind`s the board so that dead
-nodes' principals and other nodes' queue changes reach it.
+presences, link, queue status and recorder pool to the switchboard's `Services`, then
+`bind`s the switchboard, which dead nodes' principals are handed to. The pieces are
+wired at construction: the bus reports the other nodes' notices here (`Notices`), the
+node its watch (`NodeEvents`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -18,13 +20,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from server.config import Settings
-from signaling.callsteps import SPECIALIST, TERMINAL
-from signaling.identity import Identity
-from signaling.recording import RECORDER
+from signaling.identity import Identity, Role
+from signaling.queue_status import QueueStatus
 from signaling.switchboard import Switchboard
 
 from . import keys
 from .bus import RedisBus
+from .callcache import ConnectedCalls
+from .link import RedisLink
 from .node import ClusterNode
 from .presence import RedisPresences
 from .recorders import RedisRecorderPool
@@ -72,7 +75,7 @@ class ClusterBackends:
     def __init__(self, settings: Settings, node_id: str, health: dict[str, str]) -> None:
         routing = settings.routing
         self.prefix = routing.key_prefix
-        self.node = ClusterNode(None, self.prefix, node_id, health)
+        self.node = ClusterNode(None, self.prefix, node_id, health, self)
         name = f"{self.prefix}:{self.node.instance}"
         self.redis = connect_redis(routing.redis_url, name)
         self._binary = connect_redis(routing.redis_url, name, binary=True)
@@ -82,14 +85,14 @@ class ClusterBackends:
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
-        self.bus = RedisBus(self._binary, self.prefix, self.node.instance,
+        self.calls = ConnectedCalls()
+        self.bus = RedisBus(self._binary, self.prefix, self.node.instance, self,
                             reorder_hold_s=routing.reorder_hold_s)
-        self.router.on_calls_changed = self.bus.calls_changed
-        self.bus.on_calls = self.router.connected.forget
-        self.bus.on_subscribed = self.router.connected.clear
+        self.link = RedisLink(self.router, self.bus, self.calls)
+        self.status = QueueStatus({q.id: q for q in settings.queues}, self.router, self.bus,
+                                  time.time, self.link)
         self.recorders = RedisRecorderPool(self.redis, self.prefix)
         self._board: Switchboard | None = None
-        self._announced: set[str] = set()
         self._state_lost = False
 
     async def start(self) -> None:
@@ -109,28 +112,24 @@ class ClusterBackends:
         return {self.node.node_id} if others else None
 
     def bind(self, board: Switchboard) -> None:
-        """Connect the switchboard to the cluster and start firing timers."""
+        """The switchboard dead nodes' principals go to; timers start firing."""
         self._board = board
-        board.watch.announce = self._announce
-        board.watch.is_local = self.bus.is_local
-        board.watch.broadcast = self.bus.broadcast_local
-        self.bus.on_queues = board.watch.remote_changed
-        self.node.on_dead = self._take_over
-        self.node.on_reaped = self._reaped
-        self.node.on_recovered = self._recovered
         self.scheduler.start()
 
-    def _announce(self, queues: set[str]) -> None:
-        """Coalesce this loop iteration's changes into one notice to the other nodes."""
-        if not self._announced:
-            asyncio.get_running_loop().call_soon(self._flush_announce)
-        self._announced |= queues
+    # ---- Notices: what the other nodes announce ------------------------------------------
 
-    def _flush_announce(self) -> None:
-        queues, self._announced = self._announced, set()
-        self.bus.announce_queues(queues)
+    def queues_changed(self, queues: set[str]) -> None:
+        self.status.remote_changed(queues)
 
-    async def _take_over(self, instance: str, principals: set[str]) -> None:
+    def calls_changed(self, call_ids: list[str]) -> None:
+        self.calls.forget(call_ids)
+
+    def resubscribed(self) -> None:
+        self.calls.clear()
+
+    # ---- NodeEvents: the node's watch ---------------------------------------------------
+
+    async def dead(self, instance: str, principals: set[str]) -> None:
         """A dead node's principals: their sockets are gone, their resume grace starts (a
         recorder's sessions go to other recorders at once)."""
         board = self._board
@@ -141,22 +140,22 @@ class ClusterBackends:
             if presence is None or not presence.connected or presence.node != instance:
                 continue
             role, _, raw_id = principal.partition(":")
-            if role not in (TERMINAL, SPECIALIST, RECORDER):
+            if role not in set(Role):
                 continue
             name = raw_id
-            if role == SPECIALIST:
+            if role == Role.SPECIALIST:
                 agent = await self.router.get_agent(raw_id)
                 name = agent.name if agent is not None else raw_id
-            who = Identity(role=role, id=raw_id, name=name)  # type: ignore[arg-type]
+            who = Identity(role=Role(role), id=raw_id, name=name)
             await board.disconnect(who, presence.epoch, _Gone())
 
-    async def _recovered(self) -> None:
+    async def recovered(self) -> None:
         """Redis is back: drop every pooled connection, some of which it closed meanwhile,
         so that no request fails on a stale one."""
         for client in (self.redis, self._binary, self.node.redis):
             await client.connection_pool.disconnect(inuse_connections=False)
 
-    def _reaped(self) -> None:
+    def reaped(self) -> None:
         """The others took this node for dead and settled its principals: its clients must
         reconnect (and resume) to be part of the service again."""
         for principal in self.bus.connected():

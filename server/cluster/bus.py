@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from redis.asyncio import Redis
@@ -45,8 +44,17 @@ _encode = msgspec.msgpack.encode
 _decode = msgspec.msgpack.Decoder(list[Any]).decode
 
 
+class Notices(Protocol):
+    """What the other nodes announce, as this node's bus hears it."""
+
+    def queues_changed(self, queues: set[str]) -> None: ...
+    def calls_changed(self, call_ids: list[str]) -> None: ...
+    def resubscribed(self) -> None:
+        """Subscribed (again): notices may have been missed meanwhile."""
+
+
 class RedisBus(LocalBus):
-    def __init__(self, redis: Redis, prefix: str, instance: str, *,
+    def __init__(self, redis: Redis, prefix: str, instance: str, notices: Notices, *,
                  reorder_hold_s: float) -> None:
         super().__init__()
         self._redis = redis
@@ -60,9 +68,7 @@ class RedisBus(LocalBus):
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
-        self.on_queues: Callable[[set[str]], None] | None = None
-        self.on_calls: Callable[[list[str]], None] | None = None  # other nodes changed calls
-        self.on_subscribed: Callable[[], None] | None = None  # notices may have been missed
+        self._notices = notices
         self.reorder = Reorder(reorder_hold_s, keys.REORDER_MAX_HELD)
         self._wake: asyncio.TimerHandle | None = None  # at the reorder buffer's deadline
 
@@ -191,8 +197,7 @@ class RedisBus(LocalBus):
             try:
                 await pubsub.subscribe(self._mine, self._all)
                 self._subscribed.set()
-                if self.on_subscribed is not None:
-                    self.on_subscribed()
+                self._notices.resubscribed()
                 if delay > keys.RECONNECT_MIN_S:
                     log.warning("bus: subscribed again after losing Redis")
                 delay = keys.RECONNECT_MIN_S
@@ -230,16 +235,16 @@ class RedisBus(LocalBus):
             for role, sink in list(self._sinks.values()):
                 if role in roles:
                     sink.send(message[2])
-        elif op == "i" and self.on_calls is not None:
-            self.on_calls(message[1])
+        elif op == "i":
+            self._notices.calls_changed(message[1])
         elif op == "r":
             self._replaced(message[1], message[3], message[2])
         elif op == "k":
             entry = self._sinks.get(message[1])
             if entry is not None:
                 entry[1].close(message[2], message[3])
-        elif op == "q" and self.on_queues is not None:
-            self.on_queues(set(message[1]))
+        elif op == "q":
+            self._notices.queues_changed(set(message[1]))
 
     def _to_sink(self, message: list[Any]) -> None:
         """A message for one principal: now ("m"), or in its sequence ("s", "a")."""

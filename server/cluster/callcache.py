@@ -3,13 +3,13 @@
 Relaying is most of the signalling traffic, and its check (are sender and addressee
 two members of one connected call?) read the call hash from Redis for every message:
 half of a node's CPU and a round trip per message (docs/benchmarks.md "Cluster").
-A call is kept here while connected. Every router transaction that can change a
+A call is kept here while connected. Every step whose router transaction can change a
 connected call's members drops it here at once and, through the bus, on the other
 nodes; that notice is published before any message about the change, and a node's
 subscription delivers in publish order, so a node refuses a departed member's relay
 before that member (or anyone) hears of the departure. Only the relay check reads this
-copy, and `signaling.incall.relay` confirms a refusal with Redis (a member who just
-joined is never refused).
+copy (`server.cluster.link.RedisLink.relay_call`), and `signaling.relay.relay` confirms
+a refusal with Redis (a member who just joined is never refused).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each node instance (`node_id` + a random suffix, new at every start) refreshes
 a heartbeat key with a TTL. Every node sweeps the registry; an instance whose
 heartbeat expired is dead: one survivor (a lock) hands its principals to
-`on_dead`, which starts their resume grace as if their sockets had closed.
+`NodeEvents.dead`, which starts their resume grace as if their sockets had closed.
 A failing heartbeat means Redis is unreachable: the health turns `degraded`
 until it succeeds again.
 """
@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,12 +23,22 @@ from . import keys
 
 log = logging.getLogger(__name__)
 
-DeadHandler = Callable[[str, set[str]], Awaitable[None]]
+class NodeEvents(Protocol):
+    """What a node's watch reports to the node's owner."""
+
+    async def dead(self, instance: str, principals: set[str]) -> None:
+        """This survivor took a dead instance over: its principals' sockets are gone."""
+
+    def reaped(self) -> None:
+        """The others took this node for dead and settled its principals."""
+
+    async def recovered(self) -> None:
+        """Redis answers again after failing."""
 
 
 class ClusterNode:
     def __init__(self, redis: Redis | None, prefix: str, node_id: str,
-                 health: dict[str, str]) -> None:
+                 health: dict[str, str], events: NodeEvents) -> None:
         self._client = redis
         self._prefix = prefix
         self.node_id = node_id
@@ -39,9 +49,7 @@ class ClusterNode:
         self._failing = False
         self._healthy_since = 0.0
         self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
-        self.on_dead: DeadHandler | None = None
-        self.on_reaped: Callable[[], None] | None = None
-        self.on_recovered: Callable[[], Awaitable[None]] | None = None
+        self._events = events
 
     @property
     def redis(self) -> Redis:
@@ -90,10 +98,10 @@ class ClusterNode:
             # lapsed meanwhile too, so this node must not judge them before a whole TTL.
             self._healthy_since = now
         self._last_beat = now
-        if added and self._healthy_since and self.on_reaped is not None:
+        if added and self._healthy_since:
             log.error("node %s was taken for dead by the others; closing its connections",
                       self.instance)
-            self.on_reaped()
+            self._events.reaped()
 
     async def _heartbeat(self) -> None:
         while not self._closing:
@@ -108,8 +116,8 @@ class ClusterNode:
             else:
                 recovered = self._failing
                 self.report(True)
-                if recovered and self.on_recovered is not None:
-                    await self.on_recovered()
+                if recovered:
+                    await self._events.recovered()
 
     async def _sweeper(self) -> None:
         while not self._closing:
@@ -145,8 +153,7 @@ class ClusterNode:
                 keys.node_principals(self._prefix, instance))}
             log.warning("node %s is dead: taking over %d principal(s)", instance,
                         len(principals))
-            if self.on_dead is not None:
-                await self.on_dead(instance, principals)
+            await self._events.dead(instance, principals)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.node_principals(self._prefix, instance))
                 pipe.hdel(keys.nodes(self._prefix), instance)

@@ -93,7 +93,3 @@ class RedisPresences:
 
     async def drop(self, principal: str, epoch: int) -> bool:
         return bool(await self._drop(keys=[], args=[self._prefix, principal, epoch]))
-
-    async def on_node(self, instance: str) -> set[str]:
-        """The principals connected to a node instance."""
-        return {str(p) for p in await self._redis.smembers(f"{self._prefix}:pn:{instance}")}

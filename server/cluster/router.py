@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -25,7 +25,6 @@ from signaling.routing import known_queue, open_refusal, queue_snapshot
 from signaling.strategies import get_strategy
 
 from . import invitations, keys, queries, scripts, specialists
-from .callcache import ConnectedCalls
 from .dispatch import DISPATCH
 
 _REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
@@ -79,7 +78,7 @@ def call_from(flat: Sequence[str]) -> Call:
     return Call(
         id=blob.id, session_id=blob.session_id, queue=blob.queue, terminal_id=blob.terminal_id,
         enqueued_at=blob.enqueued_at, priority=int(h["prio"]), state=CallState(h["state"]),
-        ringing_agent=h.get("ring") or None, offers=int(h.get("offers") or 0),
+        ringing_agent=h.get("ring") or None, offer_number=int(h.get("offers") or 0),
         declined_by=_split(h.get("declined", "")),
         missed_by=_split(h.get("missed", "")), overflowed=h.get("ovf") == "1",
         blocked=_blocks(h.get("blk", "")),
@@ -115,8 +114,6 @@ class RedisRouter:
             name: redis.register_script(scripts.PRELUDE + body)
             for name, body in _BODIES.items()
         }
-        self.connected = ConnectedCalls()
-        self.on_calls_changed: Callable[[list[str]], None] | None = None  # tells the other nodes
 
     async def start(self) -> None:
         """Publish this node's queue configuration (every node has the same)."""
@@ -219,28 +216,17 @@ class RedisRouter:
         return await self._maybe_call("withdraw", now, call_id, agent_id)
 
     async def hangup(self, call_id: str, now: float) -> Call | None:
-        return self._changed(await self._maybe_call("hangup", now, call_id))
+        return await self._maybe_call("hangup", now, call_id)
 
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
-        return self._changed(await self._maybe_call("requeue", now, call_id, agent_id))
+        return await self._maybe_call("requeue", now, call_id, agent_id)
 
     async def join(self, invitation_id: str, agent_id: str, now: float,
                    offer: int | None = None) -> Call:
-        call = call_from(await self._run("join", now, invitation_id, agent_id, _arg(offer)))
-        self._changed(call)
-        return call
+        return call_from(await self._run("join", now, invitation_id, agent_id, _arg(offer)))
 
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
-        return self._changed(await self._maybe_call("leave", now, call_id, agent_id))
-
-    def _changed(self, call: Call | None) -> Call | None:
-        """A connected call's members changed (the four transactions above, and only
-        they): drop this node's copy before anything else runs, then tell the others."""
-        if call is not None:
-            self.connected.forget((call.id,))
-            if self.on_calls_changed is not None:
-                self.on_calls_changed([call.id])
-        return call
+        return await self._maybe_call("leave", now, call_id, agent_id)
 
     async def _maybe_call(self, name: str, now: float, *args: str) -> Call | None:
         flat = await self._run(name, now, *args)
@@ -251,17 +237,6 @@ class RedisRouter:
     async def get_call(self, call_id: str) -> Call | None:
         flat = await self._redis.hgetall(keys.call(self._prefix, call_id))
         return call_from(_flatten(flat)) if flat else None
-
-    async def relay_call(self, call_id: str) -> Call | None:
-        """The call as the relay check reads it: this node's copy while connected
-        (`callcache.py`), else Redis."""
-        call = self.connected.get(call_id)
-        if call is None:
-            generation = self.connected.generation
-            call = await self.get_call(call_id)
-            if call is not None:
-                self.connected.put(call, generation)
-        return call
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         flat = await self._redis.hgetall(keys.agent(self._prefix, agent_id))

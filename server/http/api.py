@@ -159,16 +159,16 @@ def _local_midnight(tz: str, now: dt.datetime) -> dt.datetime:
 
 async def queue_figures(app: web.Application) -> dict[str, Any]:
     """Live routing figures joined with today's figures from the log."""
-    board = app[keys.BOARD]
+    services = app[keys.BOARD].services
     settings = app[keys.SETTINGS]
-    now = board.utcnow()
+    now = services.utcnow()
     since = _local_midnight(settings.server.timezone, now)
     targets = {q.id: q.target_answer_s for q in settings.queues}
     figures = await app[keys.DB].queue_figures(since, targets)
-    status = {item.id: item for item in (await board.watch.status_message()).queues}
+    status = {item.id: item for item in (await services.status.status_message()).queues}
     out = []
     for q in settings.queues:
-        snap = await board.router.snapshot(q.id, board.clock())
+        snap = await services.router.snapshot(q.id, services.clock())
         fig = figures.get(q.id)
         out.append(
             {
@@ -310,7 +310,7 @@ async def revoke_terminal(request: web.Request) -> web.Response:
     terminal_id = request.match_info["id"]
     if not await request.app[keys.DB].revoke_terminal(terminal_id):
         fail(web.HTTPNotFound, "not_found", "no such terminal")
-    await request.app[keys.BOARD].bus.kick(f"terminal:{terminal_id}", 4410, "revoked")
+    await request.app[keys.BUS].kick(f"terminal:{terminal_id}", 4410, "revoked")
     return reply(Revoked(id=terminal_id, revoked=True))
 
 
@@ -324,7 +324,7 @@ async def queue_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     changed = asyncio.Event()
-    watch = request.app[keys.BOARD].watch
+    watch = request.app[keys.BOARD].services.status
     watch.listeners.add(changed.set)
     try:
         while True:

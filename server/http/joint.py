@@ -18,13 +18,14 @@ from server.http.auth import fail, require
 from server.http.params import Day, Limit, body_of, query, takes_query
 from server.http.reports import setup_reports
 from server.http.timespan import parse_when
-from server.joint import JOINT, JointServices, MatterDesk, joint_ctx
+from server.joint import JOINT, JointServices, MatterDesk
 from server.storage.matters import Matter
 from server.storage.records import User
 from signaling import limits as lim
+from signaling.commit import commit
 from signaling.errors import Refused
 from signaling.identity import principal_of
-from signaling.jointwork import JointWork, StoredAction, updated_message
+from signaling.joint_actions import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
 
 MANAGER = "manager"
@@ -160,9 +161,11 @@ async def sign_action(request: web.Request) -> web.Response:
     body = await body_of(request, SignBody)
     work = _joint(request).work
     try:
-        stored = await work.sign(user.id, user.department, request.match_info["id"], body.step)
+        stored, out = await work.sign(user.id, user.department, request.match_info["id"],
+                                      body.step)
     except Refused as exc:
         raise refusal(exc) from None
+    await commit(request.app[keys.BOARD].services, out)
     return reply({"action": action_json(stored, work)})
 
 
@@ -171,10 +174,11 @@ async def reject_action(request: web.Request) -> web.Response:
     body = await body_of(request, RejectBody)
     work = _joint(request).work
     try:
-        stored = await work.reject(user.id, user.department, request.match_info["id"],
-                                   body.reason)
+        stored, out = await work.reject(user.id, user.department, request.match_info["id"],
+                                        body.reason)
     except Refused as exc:
         raise refusal(exc) from None
+    await commit(request.app[keys.BOARD].services, out)
     return reply({"action": action_json(stored, work)})
 
 
@@ -268,8 +272,7 @@ async def patch_matter(request: web.Request) -> web.Response:
 
 
 def setup_joint(app: web.Application) -> None:
-    """Routes and the service context; call after the switchboard's cleanup context is added."""
-    app.cleanup_ctx.append(joint_ctx)
+    """Routes; the services (`JOINT`) are built with the switchboard (`server.app`)."""
     r = app.router
     r.add_get("/api/action-types", action_types)
     r.add_get("/api/actions", list_actions)

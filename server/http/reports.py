@@ -37,7 +37,7 @@ async def _report(request: web.Request) -> Report:
     by = q.by
     settings = request.app[keys.SETTINGS]
     start, end = period(q.start, q.end, settings.server.timezone,
-                        request.app[keys.BOARD].utcnow())
+                        request.app[keys.BOARD].services.utcnow())
     targets = {queue.id: queue.target_answer_s for queue in settings.queues}
     return await request.app[keys.DB].report(by, start, end, targets)
 

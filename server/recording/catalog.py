@@ -21,7 +21,6 @@ from recorder.manifest import sha256_file
 from server.storage.db import Database
 from server.storage.recordings import COMPLETE, INTERRUPTED, Recording
 from signaling import events as ev
-from signaling.events import LogEvent
 from signaling.messages import RecordingManifest
 
 log = logging.getLogger(__name__)
@@ -114,10 +113,9 @@ async def purge_expired(db: Database, directory: Path, retention_days: int,
             log.error("retention: cannot delete recording %s (%s): %s", row.id, row.path, exc)
             continue
         await db.mark_deleted(row.id, now)
-        await db.append([LogEvent(type=ev.RECORDING_DELETED, ts=now, session_id=row.session_id,
-                                  data={"recording_id": row.id, "path": row.path,
-                                        "reason": "retention",
-                                        "retention_days": retention_days})])
+        deleted_event = ev.RecordingDeleted(recording_id=row.id, path=row.path,
+                                            reason="retention", retention_days=retention_days)
+        await db.append([ev.log_event(deleted_event, now, session_id=row.session_id)])
         log.info("retention: deleted recording %s (%s) of session %s", row.id, row.path,
                  row.session_id)
         deleted += 1

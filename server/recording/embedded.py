@@ -27,7 +27,7 @@ from server.auth import token_hash
 from server.config import Settings
 from server.storage.db import Database
 from server.storage.engine import utcnow
-from signaling.identity import Identity
+from signaling.identity import Identity, Role
 from signaling.recorders import RecorderPool, RecordingSetup
 
 from .catalog import FileCatalog, retention_loop
@@ -125,9 +125,9 @@ class RecordingServices:
     async def identity(self, db: Database, token: str) -> Identity | None:
         """The recorder a `hello` token names: the local child's or a stored credential."""
         if self.local_token is not None and hmac.compare_digest(token, self.local_token):
-            return Identity(role="recorder", id=self.local_name, name=self.local_name)
+            return Identity(role=Role.RECORDER, id=self.local_name, name=self.local_name)
         name = await db.recorder_by_token_hash(token_hash(token))
-        return None if name is None else Identity(role="recorder", id=name, name=name)
+        return None if name is None else Identity(role=Role.RECORDER, id=name, name=name)
 
 
 RECORDING = web.AppKey("recording", RecordingServices)

@@ -28,7 +28,7 @@ from signaling.actions import (
     StepState,
     get_action_type,
 )
-from signaling.jointwork import ActionNotFound, Change, StoredAction
+from signaling.joint_actions import ActionNotFound, Change, StoredAction
 
 MAX_LIST: Final = 500  # one page of the managers' action list
 

@@ -1,8 +1,10 @@
 """The rules that fold session-log events onto `sessions` and `session_participants`.
 
-I/O-free: `Projection` works on an in-memory copy of the rows one append
-batch touches; the session log loads them, applies every event in order and
-writes back what changed, all in one transaction. Any rule broken raises a
+The payload of each event kind is decoded with its struct in `signaling.events`,
+the one definition the producers use too. I/O-free: `Projection` works on an
+in-memory copy of the rows one append batch touches; the session log loads
+them, applies every event in order and writes back what changed, all in one
+transaction. Any rule broken raises a
 typed error, so the whole batch is refused.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -20,7 +22,7 @@ from signaling.events import LogEvent
 
 Row = dict[str, Any]
 ParticipantKey = tuple[str, str]
-_T = TypeVar("_T")
+_P = TypeVar("_P", bound=ev.Payload)
 
 # Events that move a session's state; refused once the session is final.
 # Transitions a closed session refuses. A late `answered` is not among them: a specialist's
@@ -29,58 +31,11 @@ _T = TypeVar("_T")
 LIFECYCLE = frozenset({ev.REQUEUED, ev.ENDED, ev.ABANDONED, ev.REJECTED, ev.INTERRUPTED})
 
 
-class _Enterprise(msgspec.Struct, frozen=True):
-    name: str | None = None
-    uscc: str | None = None
-
-
-class _Queued(msgspec.Struct, frozen=True):
-    queue: Annotated[str, msgspec.Meta(min_length=1)]
-    terminal_id: str | None = None
-    terminal_name: str | None = None
-    site_id: str | None = None
-    site_name: str | None = None
-    enterprise: _Enterprise | None = None
-    node_id: str | None = None
-
-
-class _Answered(msgspec.Struct, frozen=True):
-    agent_id: str
-    agent_name: str | None = None
-    wait_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
-
-
-class _Joined(msgspec.Struct, frozen=True):
-    participant_id: Annotated[str, msgspec.Meta(min_length=1)]
-    role: str
-    principal_id: str | None = None
-    name: str | None = None
-
-
-class _Left(msgspec.Struct, frozen=True):
-    participant_id: str
-    reason: str | None = None
-
-
-class _Closing(msgspec.Struct, frozen=True):
-    reason: str | None = None
-
-
-class _Rating(msgspec.Struct, frozen=True):
-    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: str | None = None
-
-
-class _Wrapup(msgspec.Struct, frozen=True):
-    outcome: str | None = None
-    notes: str | None = None
-
-
-def _data(event: LogEvent, kind: type[_T]) -> _T:
+def _data(event: LogEvent, kind: type[_P]) -> _P:
     try:
-        return msgspec.convert(event.data, kind)
-    except msgspec.ValidationError as exc:
-        raise InvalidEvent(f"{event.type} event: bad data: {exc}") from None
+        return ev.decode(event, kind)
+    except ev.InvalidPayload as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:
@@ -153,8 +108,8 @@ class Projection:
     def _queued(self, session_id: str, event: LogEvent) -> None:
         if session_id in self.sessions:
             raise AlreadyExists(f"session {session_id!r} already queued")
-        data = _data(event, _Queued)
-        enterprise = data.enterprise or _Enterprise()
+        data = _data(event, ev.Queued)
+        enterprise = data.enterprise or ev.EnterpriseData()
         self.sessions[session_id] = {
             "id": session_id,
             "call_id": event.call_id,
@@ -183,7 +138,7 @@ class Projection:
         self.new_sessions.append(session_id)
 
     def _answered(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, _Answered)
+        data = _data(event, ev.Answered)
         if session["state"] not in ev.FINAL_STATES:  # a late answer does not reopen it
             session["state"] = ev.STATE_CONNECTED
         if session["answered_at"] is None:  # the first answer is the one the caller waited for
@@ -209,21 +164,21 @@ class Projection:
             session["talk_s"] = _seconds(event.ts, session["answered_at"])
 
     def _ended(self, session: Row, event: LogEvent) -> None:
-        self._close(session, event, ev.STATE_ENDED, _data(event, _Closing).reason)
+        self._close(session, event, ev.STATE_ENDED, _data(event, ev.Ended).reason)
         self._talk(session, event)
 
     def _abandoned(self, session: Row, event: LogEvent) -> None:
-        self._close(session, event, ev.STATE_ABANDONED, _data(event, _Closing).reason)
+        self._close(session, event, ev.STATE_ABANDONED, _data(event, ev.Abandoned).reason)
 
     def _rejected(self, session: Row, event: LogEvent) -> None:
-        self._close(session, event, ev.STATE_REJECTED, _data(event, _Closing).reason)
+        self._close(session, event, ev.STATE_REJECTED, _data(event, ev.Rejected).reason)
 
     def _interrupted(self, session: Row, event: LogEvent) -> None:
         self._close(session, event, ev.STATE_INTERRUPTED, ev.INTERRUPTED)
         self._talk(session, event)
 
     def _joined(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, _Joined)
+        data = _data(event, ev.ParticipantJoined)
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
         if known is not None:  # back after a reconnect: the first join time stays
@@ -245,7 +200,7 @@ class Projection:
         self.new_participants.append(key)
 
     def _left(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, _Left)
+        data = _data(event, ev.ParticipantLeft)
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
         if known is None:  # the join is still being committed by a racing transaction
@@ -267,11 +222,11 @@ class Projection:
             self.dirty_participants.add(key)
 
     def _rating(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, _Rating)
+        data = _data(event, ev.Rating)
         session["rating"] = data.score
         session["rating_comment"] = data.comment
 
     def _wrapup(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, _Wrapup)
+        data = _data(event, ev.Wrapup)
         session["outcome"] = data.outcome
         session["notes"] = data.notes

@@ -39,12 +39,25 @@ class Inbox:
                 self.changed.clear()
 
 
+class Unheeded:
+    """The node's notices: these tests read only what reaches the connection."""
+
+    def queues_changed(self, queues: set[str]) -> None:
+        del queues
+
+    def calls_changed(self, call_ids: list[str]) -> None:
+        del call_ids
+
+    def resubscribed(self) -> None:
+        pass
+
+
 @pytest.fixture
 async def nodes(redis: Redis, key_prefix: str
                 ) -> AsyncIterator[tuple[RedisBus, RedisBus, Inbox]]:
     """Nodes a and b; alice's connection is on b."""
     binary = Redis.from_url(REDIS_URL)
-    a, b = (RedisBus(binary, key_prefix, name, reorder_hold_s=HOLD_S)
+    a, b = (RedisBus(binary, key_prefix, name, Unheeded(), reorder_hold_s=HOLD_S)
             for name in ("node-a", "node-b"))
     await a.start()
     await b.start()

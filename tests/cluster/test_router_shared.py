@@ -150,7 +150,7 @@ async def call_step(pair: Pair, rng: random.Random, op: str, agent: str, call_id
         target = ringing if ringing and rng.random() < 0.85 else agent
         args: list[Any] = [call_id, target, now]
         if verb != "withdraw":  # the offer answered: the current one, an older one, or unsaid
-            current = mem_call.offers if mem_call else 1
+            current = mem_call.offer_number if mem_call else 1
             args.append(pair.offer_rng.choice([None, current, current, current, current - 1,
                                                current + 1]))
         await pair.both(verb, *args)

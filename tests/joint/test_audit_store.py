@@ -15,7 +15,7 @@ import pytest
 from server.cli import main
 from server.storage import Database
 from signaling.actions import ActionError, Enterprise, JointAction, load_action_types
-from signaling.jointwork import ActionNotFound
+from signaling.joint_actions import ActionNotFound
 from tests.joint.conftest import uscc
 
 TYPES = load_action_types(Path(__file__).resolve().parents[2] / "configs" / "actions.toml")

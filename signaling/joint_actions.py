@@ -14,18 +14,17 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 import msgspec
 
 from . import messages as m
 from .actions import ActionEvent, ActionRecord, ActionType, Enterprise, JointAction, get_action_type
+from .backend import MessageBus, Router
 from .errors import Refused
-from .identity import Identity, principal_of
+from .identity import Identity, Role, principal_of
 from .model import CallState
-
-if TYPE_CHECKING:
-    from .switchboard import Switchboard
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +82,20 @@ def _department(who_department: str | None) -> str:
 class JointWork:
     """Starts, signs and rejects joint actions for the switchboard and the HTTP API."""
 
-    def __init__(self, board: Switchboard, types: Mapping[str, ActionType],
-                 repository: ActionRepository) -> None:
-        self._board = board
+    def __init__(self, *, router: Router, bus: MessageBus, clock: Callable[[], float],
+                 types: Mapping[str, ActionType], repository: ActionRepository) -> None:
+        self._router = router
+        self._bus = bus
+        self._clock = clock
         self.types = dict(types)
         self._repository = repository
 
     def _now(self) -> dt.datetime:
-        return self._board.utcnow()
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
-    async def start(self, who: Identity, msg: m.ActionStart) -> StoredAction:
+    async def start(self, who: Identity, msg: m.ActionStart) -> tuple[StoredAction, Outbox]:
         """A specialist of the connected call opens an action for an enterprise."""
-        call = await self._board.router.get_call(msg.call_id)
+        call = await self._router.get_call(msg.call_id)
         if call is None or call.state != CallState.CONNECTED or who.id not in call.agents:
             raise Refused("not_in_call",
                           f"you are not a specialist in connected call {msg.call_id}")
@@ -106,21 +107,19 @@ class JointWork:
         )
         stored = await self._repository.create_action(
             action, event, session_id=call.session_id, call_id=call.id)
-        await self.announce(stored, who.principal)
-        return stored
+        return stored, await self.announce(stored, who.principal)
 
     async def sign(self, actor_id: str, department: str | None, action_id: str,
-                   step: str) -> StoredAction:
+                   step: str) -> tuple[StoredAction, Outbox]:
         """Sign one step for the signer's department (in the call or later over HTTP)."""
         own = _department(department)
         now = self._now()
         stored = await self._repository.change_action(
             action_id, self.types, lambda action: action.sign(step, own, actor_id, now))
-        await self.announce(stored, principal_of("specialist", actor_id))
-        return stored
+        return stored, await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
 
     async def reject(self, actor_id: str, department: str | None, action_id: str,
-                     reason: str) -> StoredAction:
+                     reason: str) -> tuple[StoredAction, Outbox]:
         """Close the action unfinished; only a department that signs it may do so."""
         own = _department(department)
         now = self._now()
@@ -132,38 +131,40 @@ class JointWork:
             return [action.reject(reason, actor_id, now)]
 
         stored = await self._repository.change_action(action_id, self.types, change)
-        await self.announce(stored, principal_of("specialist", actor_id))
-        return stored
+        return stored, await self.announce(stored, principal_of(Role.SPECIALIST, actor_id))
 
-    async def announce(self, stored: StoredAction, actor: str | None = None) -> None:
-        """`action.updated` to every participant of the call still connected, and the actor."""
+    async def announce(self, stored: StoredAction, actor: str | None = None) -> Outbox:
+        """`action.updated` to every participant of the call still connected, and the actor
+        (the action is stored in the database with its audit entries, not in the log)."""
         targets: set[str] = set()
         if stored.call_id is not None:
-            call = await self._board.router.get_call(stored.call_id)
+            call = await self._router.get_call(stored.call_id)
             if call is not None and call.state == CallState.CONNECTED:
-                targets.add(principal_of("terminal", call.terminal_id))
-                targets.update(principal_of("specialist", a) for a in call.agents)
+                targets.add(principal_of(Role.TERMINAL, call.terminal_id))
+                targets.update(principal_of(Role.SPECIALIST, a) for a in call.agents)
         if actor is not None:
             targets.add(actor)
-        frame = m.encode(updated_message(stored))
-        for principal in sorted(targets):
-            await self._board.bus.send(principal, frame)
+        out = Outbox(self._clock)
+        out.send_all(sorted(targets), updated_message(stored))
+        return out
 
 
-def _service(board: Switchboard) -> JointWork:
-    service: Any = getattr(board, "actions", None)
-    if not isinstance(service, JointWork):
+def _service(actions: JointWork | None) -> JointWork:
+    if actions is None:
         raise Refused("unavailable", "joint actions are not enabled on this server")
-    return service
+    return actions
 
 
-async def on_action_start(board: Switchboard, who: Identity, msg: m.ActionStart) -> None:
-    await _service(board).start(who, msg)
+async def action_start(actions: JointWork | None, who: Identity, msg: m.ActionStart
+                       ) -> Outbox:
+    return (await _service(actions).start(who, msg))[1]
 
 
-async def on_action_sign(board: Switchboard, who: Identity, msg: m.ActionSign) -> None:
-    await _service(board).sign(who.id, who.department, msg.action_id, msg.step)
+async def action_sign(actions: JointWork | None, who: Identity, msg: m.ActionSign) -> Outbox:
+    return (await _service(actions).sign(who.id, who.department, msg.action_id, msg.step))[1]
 
 
-async def on_action_reject(board: Switchboard, who: Identity, msg: m.ActionReject) -> None:
-    await _service(board).reject(who.id, who.department, msg.action_id, msg.reason)
+async def action_reject(actions: JointWork | None, who: Identity, msg: m.ActionReject
+                        ) -> Outbox:
+    return (await _service(actions).reject(who.id, who.department, msg.action_id,
+                                           msg.reason))[1]

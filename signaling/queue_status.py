@@ -9,52 +9,56 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 from . import messages as m
+from .backend import MessageBus, Router
 from .estimate import estimated_wait
-from .identity import principal_of
-
-if TYPE_CHECKING:
-    from .switchboard import Switchboard
+from .identity import Role, principal_of
+from .link import ClusterLink
+from .model import QueueConfig
 
 log = logging.getLogger(__name__)
 
 FLUSH_DELAY_S = 0.2  # coalescing window: short enough to feel live, long enough to batch a burst
-STATUS_ROLES = frozenset({"terminal", "specialist"})
+STATUS_ROLES = frozenset({Role.TERMINAL.value, Role.SPECIALIST.value})
 
 
-class QueueWatch:
-    def __init__(self, board: Switchboard) -> None:
-        self._board = board
+class QueueStatus:
+    """Positions and `queue.status` of the queues a commit changed, sent a moment later.
+
+    On several nodes each sends only to its own connections, and announces its changes
+    to the others (`ClusterLink`)."""
+
+    def __init__(self, queues: Mapping[str, QueueConfig], router: Router, bus: MessageBus,
+                 clock: Callable[[], float], link: ClusterLink) -> None:
+        self._queues = queues
+        self._router = router
+        self._bus = bus
+        self._clock = clock
+        self._link = link
         self._dirty: set[str] = set()
         self._last_position: dict[str, int] = {}
         self._last_status: bytes = b""
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
-        self.listeners: set[Callable[[], None]] = set()
-        # Several nodes (Redis backend): tell the others what changed, push positions and
-        # status only to this node's own clients. None = one node: everything is local.
-        self.announce: Callable[[set[str]], None] | None = None
-        self.is_local: Callable[[str], bool] | None = None
-        self.broadcast: Callable[[frozenset[str], bytes], Awaitable[None]] | None = None
+        self.listeners: set[Callable[[], None]] = set()  # told after each flush (tests, API)
 
-    def changed(self, queue: str) -> None:
-        self._dirty.add(queue)
+    def changed(self, queues: Iterable[str]) -> None:
+        """These queues changed here (a commit): refresh, and tell the other nodes."""
+        changed = set(queues)
+        if not changed:
+            return
+        self._dirty |= changed
         self._schedule()
-        if self.announce is not None:
-            self.announce({queue})
+        self._link.announce_queues(changed)
 
     def changed_all(self) -> None:
-        self._dirty.update(self._board.queues)
-        self._schedule()
-        if self.announce is not None:
-            self.announce(set(self._board.queues))
+        self.changed(self._queues)
 
-    def remote_changed(self, queues: set[str]) -> None:
+    def remote_changed(self, queues: Collection[str]) -> None:
         """Another node changed these queues: refresh this node's clients."""
-        self._dirty.update(queues & set(self._board.queues))
+        self._dirty.update(q for q in queues if q in self._queues)
         self._schedule()
 
     def sent_position(self, call_id: str, position: int) -> None:
@@ -64,15 +68,15 @@ class QueueWatch:
         self._last_position.pop(call_id, None)
 
     async def estimate(self, queue: str, position: int) -> float:
-        snap = await self._board.router.snapshot(queue, self._board.clock())
+        snap = await self._router.snapshot(queue, self._clock())
         staffed = snap.available + snap.busy
         return estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
 
     async def status_message(self) -> m.QueueStatus:
-        now = self._board.clock()
+        now = self._clock()
         items = []
-        for q in self._board.queues.values():
-            snap = await self._board.router.snapshot(q.id, now)
+        for q in self._queues.values():
+            snap = await self._router.snapshot(q.id, now)
             items.append(
                 m.QueueStatusItem(
                     id=q.id,
@@ -99,26 +103,24 @@ class QueueWatch:
         status = m.encode(await self.status_message())
         if status != self._last_status:
             self._last_status = status
-            await (self.broadcast or self._board.bus.broadcast)(STATUS_ROLES, status)
+            await self._link.broadcast_local(STATUS_ROLES, status)
         for listener in list(self.listeners):
             listener()
 
     async def _push_positions(self, queue: str) -> None:
-        waiting = await self._board.router.waiting(queue)
+        waiting = await self._router.waiting(queue)
         if not waiting:
             return
-        snap = await self._board.router.snapshot(queue, self._board.clock())
+        snap = await self._router.snapshot(queue, self._clock())
         staffed = snap.available + snap.busy
         for index, (call_id, terminal_id) in enumerate(waiting):
             position = index + 1
-            principal = principal_of("terminal", terminal_id)
-            if self._last_position.get(call_id) == position or (
-                self.is_local is not None and not self.is_local(principal)
-            ):
+            principal = principal_of(Role.TERMINAL, terminal_id)
+            if self._last_position.get(call_id) == position or not self._link.is_local(principal):
                 continue
             self._last_position[call_id] = position
             wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
-            await self._board.bus.send(
+            await self._bus.send(
                 principal,
                 m.encode(m.CallPosition(call_id=call_id, position=position, estimated_wait_s=wait)),
             )

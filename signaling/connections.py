@@ -1,0 +1,138 @@
+"""Connections coming and going: `welcome`, the resume grace, and a principal gone for good.
+
+A principal's presence survives a lost socket for `resume_grace_s`: reconnecting with
+the resume token within it resumes (`signaling.resume`); after it the principal is
+released (a caller's calls end, a specialist's offer or call goes on without them).
+"""
+
+from __future__ import annotations
+
+from . import events as ev
+from . import messages as m
+from . import recording, timers
+from .backend import Presence
+from .endings import abandon, end, requeue
+from .identity import Identity, Role, encode_identity
+from .model import Agent, AgentState, CallState, QueueConfig
+from .offers import withdraw
+from .outbox import Outbox
+from .resume import resume
+from .services import Services
+
+
+async def open_presence(s: Services, who: Identity, resume_token: str | None
+                        ) -> tuple[Outbox, Presence, bool]:
+    """A connection said hello: its presence, resumed or new (an older one it replaces is
+    released first, while that connection still hears of it). Before the sink is attached."""
+    out = s.outbox()
+    existing = await s.presences.get(who.principal)
+    presence, resumed = await s.presences.connect(who.principal, resume_token)
+    if existing is not None and not resumed:
+        await release(s, out, who, "replaced")
+    return out, presence, resumed
+
+
+def welcome(s: Services, who: Identity, presence: Presence, resumed: bool) -> Outbox:
+    """`welcome`, first thing on the attached connection (no await before it: an older
+    connection it replaces is being closed meanwhile, and the client reads this first)."""
+    out = s.outbox()
+    queues = [m.QueueRef(id=q.id, name=q.name) for q in _queues_for(s, who)]
+    out.send(who.principal, m.Welcome(
+        role=str(who.role), id=who.id, participant_id=who.principal, name=who.name,
+        resume=presence.resume, resumed=resumed, ice_servers=s.ice_servers(who),
+        queues=queues, site=who.site))
+    out.cancel_timer(timers.grace_key(who.principal))
+    return out
+
+
+async def where_it_stands(s: Services, who: Identity, resumed: bool) -> Outbox:
+    """After `welcome`: a specialist back in routing, its state re-sent, the queues."""
+    out = s.outbox()
+    if who.role == Role.SPECIALIST:
+        await s.router.agent_join(Agent(id=who.id, name=who.name, skills=dict(who.skills),
+                                        department=who.department), s.clock())
+        await s.router.set_connected(who.id, True)
+        out.changed_all()
+        out.dispatch = True  # back and still available: calls may be waiting
+    await resume(s, out, who, resumed)
+    out.send(who.principal, await s.status.status_message())
+    return out
+
+
+def _queues_for(s: Services, who: Identity) -> list[QueueConfig]:
+    if who.role == Role.SPECIALIST:
+        return [q for q in s.queues.values() if q.id in who.skills]
+    return list(s.queues.values())
+
+
+async def disconnected(s: Services, who: Identity, epoch: int) -> Outbox:
+    """The socket closed: the principal keeps its place for the resume grace (a recorder
+    has none: its media is gone with it, its sessions are handed on)."""
+    out = s.outbox()
+    if not await s.presences.disconnect(who.principal, epoch):
+        return out
+    if who.role == Role.RECORDER:
+        await s.presences.drop(who.principal, epoch)
+        return await recording.recorder_left(s, who)
+    if who.role == Role.SPECIALIST:
+        await s.router.set_connected(who.id, False)
+        agent = await s.router.get_agent(who.id)
+        if agent is not None and agent.state == AgentState.RINGING and agent.call_id:
+            await withdraw(s, out, agent.call_id, who.id, "agent_lost")
+            out.dispatch = True
+    out.set_timer(timers.grace(who.principal, encode_identity(who), epoch, s.resume_grace_s))
+    return out
+
+
+async def grace_over(s: Services, who: Identity, epoch: int) -> Outbox:
+    """The resume grace ran out (perhaps a second run, after the first one's node died)."""
+    out = s.outbox()
+    if await s.presences.drop(who.principal, epoch) or (
+        await s.presences.get(who.principal) is None
+    ):
+        await release(s, out, who, "lost")
+    return out
+
+
+async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
+    """The principal is gone for good (grace over, or replaced): settle its calls."""
+    if who.role == Role.TERMINAL:
+        for call in await s.router.calls_of_terminal(who.id):
+            if call.is_invitation:
+                continue  # taken back when the call it joins ends
+            if call.state == CallState.CONNECTED:
+                await end(s, out, call, "terminal_lost", who.principal)
+            else:
+                await abandon(s, out, call.id, "terminal_lost")
+        return
+    if who.role != Role.SPECIALIST:
+        return
+    agent = await s.router.get_agent(who.id)
+    if agent is None:
+        return
+    old = agent.state.value  # before the steps below (a memory router's agent is live)
+    if agent.call_id and agent.state == AgentState.RINGING:
+        await withdraw(s, out, agent.call_id, who.id, "agent_lost")
+    elif agent.call_id and agent.state == AgentState.IN_CALL:
+        await requeue(s, out, agent.call_id, who.id)
+    out.cancel_timer(timers.wrapup_key(who.id))
+    await s.router.agent_leave(who.id)
+    out.event(ev.AgentStatus(agent_id=who.id, old=old, new="offline",
+                             reason=reason), actor=who.principal)
+    out.dispatch = True
+    out.changed_all()
+
+
+async def agent_status(s: Services, who: Identity, msg: m.AgentStatus) -> Outbox:
+    """`agent.status`: a specialist goes available or away (or ends wrap-up early)."""
+    out = s.outbox()
+    status = AgentState(msg.status)
+    old = await s.router.set_status(who.id, status, s.clock())
+    if old is None:
+        return out
+    if old == AgentState.WRAP_UP:
+        out.cancel_timer(timers.wrapup_key(who.id))
+    out.agent_status(who.id, status, "requested")
+    out.dispatch = status == AgentState.AVAILABLE
+    out.changed_all()
+    return out

@@ -1,0 +1,169 @@
+"""How a call ends: hang-up, abandon, requeue after a lost specialist, and wrap-up.
+
+Wrap-up is the specialist's time after a call (`[[queues]] wrapup_s`), ended by
+`agent.wrapup_done` or its timer; the session's notes and the caller's rating
+may be saved after the end by anyone who took part.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from . import conference, recording, timers
+from . import events as ev
+from . import messages as m
+from .errors import Refused
+from .identity import Identity, Role, members_of, principal_of
+from .model import AgentState, Call, CallState
+from .offers import withdrawn
+from .outbox import Outbox
+from .parties import participants
+from .services import Services
+
+
+async def own_call(s: Services, who: Identity, call_id: str) -> Call:
+    """The terminal's own call (not an invitation into it)."""
+    call = await s.router.get_call(call_id)
+    if call is None or call.terminal_id != who.id or call.is_invitation:
+        raise Refused("not_in_call", f"call {call_id} is not yours")
+    return call
+
+
+async def member_call(s: Services, who: Identity, call_id: str) -> Call:
+    """A call the sender is a member of."""
+    call = await s.router.get_call(call_id)
+    if call is None or who.principal not in members_of(call):
+        raise Refused("not_in_call", f"call {call_id} is not yours")
+    return call
+
+
+async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
+    out = s.outbox()
+    call = await own_call(s, who, msg.call_id)
+    if call.state == CallState.CONNECTED:
+        await end(s, out, call, "hangup", who.principal)
+    else:
+        await abandon(s, out, call.id, "cancelled")
+    return out
+
+
+async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
+    out = s.outbox()
+    call = await member_call(s, who, msg.call_id)
+    if call.state != CallState.CONNECTED:
+        if who.role != Role.TERMINAL:
+            raise Refused("not_in_call", f"call {call.id} is not connected")
+        await abandon(s, out, call.id, "cancelled")
+    elif who.role == Role.SPECIALIST and len(call.agents) > 1:
+        await conference.leave(s, out, call, who.id, "left")
+    else:
+        await end(s, out, call, "hangup", who.principal)
+    return out
+
+
+async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
+    """The caller leaves (or is lost) before being served; a ringing offer is withdrawn."""
+    call = await s.router.remove(call_id, s.clock())
+    if call is None:
+        return
+    out.cancel_timer(timers.overflow_key(call_id))
+    s.status.forget(call_id)
+    if call.ringing_agent is not None:
+        withdrawn(out, call, call.ringing_agent, reason)
+        out.agent_status(call.ringing_agent, AgentState.AVAILABLE, reason)
+    terminal = principal_of(Role.TERMINAL, call.terminal_id)
+    out.event(ev.Abandoned(reason=reason), call, terminal)
+    out.send(terminal, m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
+    out.dispatch = True
+    out.changed(call.queue)
+
+
+async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> None:
+    """The call is over for everyone: its specialists go to wrap-up, invitations go back."""
+    members = members_of(call)
+    invitations = await conference.pending_invitations(s, call)
+    ended = await s.router.hangup(call.id, s.clock())
+    if ended is None:
+        return
+    s.link.calls_changed([call.id])
+    out.event(ev.Ended(reason=reason, by=by), ended, by)
+    for member in sorted(members):
+        out.event(ev.ParticipantLeft(participant_id=member, reason=reason), ended, member)
+        out.send(member, m.CallEnded(call_id=call.id, session_id=call.session_id,
+                                     reason=reason, by=by))
+    wrapup_s = s.queues[call.queue].wrapup_s
+    for agent_id in ended.agents:
+        out.agent_status(agent_id, AgentState.WRAP_UP, reason)
+        out.set_timer(timers.wrapup(agent_id, wrapup_s), durable=True)
+    await recording.ended(s, out, ended, reason)
+    for invitation in invitations:
+        await conference.cancel(s, out, invitation.id, "call_ended")
+    out.changed(call.queue)
+
+
+async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None:
+    """A specialist was lost in the call: alone, the caller goes back to the queue first."""
+    call = await s.router.requeue(call_id, agent_id, s.clock())
+    if call is None:
+        return
+    s.link.calls_changed([call_id])
+    agent = principal_of(Role.SPECIALIST, agent_id)
+    out.event(ev.ParticipantLeft(participant_id=agent, reason="agent_lost"), call, agent)
+    if call.state == CallState.CONNECTED:  # other specialists stay with the caller
+        for member in await participants(s, call):
+            out.send(member.id, m.ParticipantLeft(call_id=call_id, participant=agent,
+                                                  reason="agent_lost"))
+    if call.state == CallState.QUEUED:
+        out.event(ev.Requeued(agent_id=agent_id, reason="agent_lost"), call)
+        await recording.ended(s, out, call, "requeued")
+        position = await s.router.position(call_id) or 1
+        estimate = await s.status.estimate(call.queue, position)
+        s.status.sent_position(call_id, position)
+        out.send(principal_of(Role.TERMINAL, call.terminal_id),
+                 m.CallRequeued(call_id=call_id, position=position, estimated_wait_s=estimate,
+                                reason="agent_lost"))
+    out.dispatch = True
+
+
+async def finish_wrapup(s: Services, agent_id: str, reason: str) -> Outbox | None:
+    """Wrap-up over: the specialist is available again. None if they were not in it."""
+    if not await s.router.wrapup_done(agent_id, s.clock()):
+        return None
+    out = s.outbox()
+    out.cancel_timer(timers.wrapup_key(agent_id))
+    out.agent_status(agent_id, AgentState.AVAILABLE, reason)
+    out.dispatch = True
+    out.changed_all()
+    return out
+
+
+async def wrapup_done(s: Services, who: Identity, msg: m.AgentWrapupDone) -> Outbox:
+    del msg
+    out = await finish_wrapup(s, who.id, "wrapup_done")
+    if out is None:
+        raise Refused("not_in_wrapup", "you are not in wrap-up")
+    return out
+
+
+async def rate(s: Services, who: Identity, msg: m.SessionRate) -> Outbox:
+    """The caller's rating of a session it took part in."""
+    return await _session_note(s, who, msg.session_id, "rating",
+                               ev.Rating(score=msg.score, comment=msg.comment or ""))
+
+
+async def wrapup_notes(s: Services, who: Identity, msg: m.SessionWrapup) -> Outbox:
+    """The specialist's outcome and notes of a session they took part in."""
+    return await _session_note(s, who, msg.session_id, "wrapup",
+                               ev.Wrapup(agent_id=who.id, outcome=msg.outcome, notes=msg.notes))
+
+
+async def _session_note(s: Services, who: Identity, session_id: str,
+                        what: Literal["rating", "wrapup"],
+                        payload: ev.Payload) -> Outbox:
+    members = await s.session_log.session_members(session_id)
+    if members is None or who.principal not in members:
+        raise Refused("not_in_session", f"you took no part in session {session_id}")
+    out = s.outbox()
+    out.note(payload, session_id=session_id, actor=who.principal)
+    out.send(who.principal, m.Saved(what=what, session_id=session_id))
+    return out

@@ -1,0 +1,158 @@
+"""Offering calls to specialists: dispatch, the offer, its withdrawal, ring timeout,
+overflow, and the specialist's answer: accept or decline.
+
+An offer is numbered (`Call.offer_number`, the wire's `offer`): an answer naming an
+older one finds it over. Each offer has its own ring timer (`timers.ring_key`).
+"""
+
+from __future__ import annotations
+
+from . import conference, recording, timers
+from . import events as ev
+from . import messages as m
+from .identity import Identity, Role, principal_of, terminal_of
+from .model import AgentState, Call, Offer
+from .outbox import Outbox
+from .parties import participants
+from .services import Services
+
+
+async def dispatch(s: Services) -> Outbox:
+    """Offer what the router matched, all in one outbox: logged before anything else (a
+    cancel, say) can withdraw one of them.
+
+    Ring timers are set before the log (a node that dies before sending still has its
+    offers withdrawn) and again after the sends: the ring time counts from the offer
+    sent, as the console's countdown does, however long the log took."""
+    out = s.outbox()
+    for offer in await s.router.dispatch(s.clock()):
+        call = await s.router.get_call(offer.call_id)
+        if call is not None:
+            _offer(s, out, call, offer)
+    return out
+
+
+def _offer(s: Services, out: Outbox, call: Call, offer: Offer) -> None:
+    actor = principal_of(Role.SPECIALIST, offer.agent_id)
+    out.event(ev.Offered(agent_id=offer.agent_id, offer=offer.offer, queue=call.queue,
+                         via_overflow=offer.via_overflow), call, actor)
+    out.agent_status(offer.agent_id, AgentState.RINGING, "offered")
+    out.send(actor, offered_message(s, call, offer.offer, offer.via_overflow))
+    ring = timers.ring(offer.call_id, offer.agent_id, offer.offer,
+                       s.queues[offer.queue].ring_timeout_s)
+    out.set_timer(ring, durable=True)
+    out.set_timer(ring)  # again: the ring time counts from the offer sent
+
+
+def offered_message(s: Services, call: Call, offer: int, via_overflow: bool) -> m.CallOffered:
+    """`call.offered` for offer number `offer` of the call (also sent again on resume)."""
+    enterprise = call.context.get("enterprise")
+    return m.CallOffered(
+        call_id=call.id,
+        offer=offer,
+        queue=call.queue,
+        terminal=terminal_of(call).terminal_info(),
+        ring_timeout_s=s.queues[call.queue].ring_timeout_s,
+        enterprise=m.Enterprise(**enterprise) if enterprise else None,
+        overflow_from=call.queue if via_overflow else None,
+        joins=call.joins,
+        invited_by=call.context.get("invited_by") if call.is_invitation else None,
+        transfer=call.transfer_from is not None,
+    )
+
+
+def withdrawn(out: Outbox, call: Call, agent_id: str, reason: str) -> None:
+    """The offer now over (`call.offer_number`): logged, and the specialist told."""
+    out.event(ev.Withdrawn(agent_id=agent_id, offer=call.offer_number, reason=reason), call)
+    out.send(principal_of(Role.SPECIALIST, agent_id),
+             m.CallWithdrawn(call_id=call.id, offer=call.offer_number, reason=reason))
+    out.cancel_timer(timers.ring_key(call.id, call.offer_number))
+
+
+async def withdraw(s: Services, out: Outbox, call_id: str, agent_id: str, reason: str) -> None:
+    """Take an offer back from a specialist who is gone; they are available again."""
+    call = await s.router.withdraw(call_id, agent_id, s.clock())
+    if call is None:
+        return
+    withdrawn(out, call, agent_id, reason)
+    out.agent_status(agent_id, AgentState.AVAILABLE, reason)
+
+
+async def ring_timeout(s: Services, call_id: str, agent_id: str, offer: int | None) -> Outbox:
+    """Nobody answered offer `offer`: withdrawn; the specialist goes away after a streak."""
+    out = s.outbox()
+    out.dispatch = True
+    result = await s.router.timeout(call_id, agent_id, s.clock(), offer)
+    if result is None:
+        return out
+    call, went_away = result
+    out.event(ev.Missed(agent_id=agent_id, offer=call.offer_number), call,
+              principal_of(Role.SPECIALIST, agent_id))
+    withdrawn(out, call, agent_id, "timeout")
+    if went_away:
+        out.agent_status(agent_id, AgentState.AWAY, "missed_offers")
+    else:
+        out.agent_status(agent_id, AgentState.AVAILABLE, "missed_offer")
+    if call.is_invitation:
+        await conference.after_refusal(s, out, call, "no_answer")
+    return out
+
+
+async def overflow(s: Services, call_id: str) -> Outbox:
+    """The call waited `overflow_after_s`: its overflow queue's specialists may take it."""
+    out = s.outbox()
+    out.dispatch = True
+    if not await s.router.overflow(call_id):
+        return out
+    call = await s.router.get_call(call_id)
+    if call is not None:
+        out.event(ev.Overflowed(to=s.queues[call.queue].overflow_to), call)
+    return out
+
+
+async def decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
+    call = await s.router.decline(msg.call_id, who.id, s.clock(), msg.offer)
+    out = s.outbox()
+    out.cancel_timer(timers.ring_key(call.id, call.offer_number))
+    out.set_timer(timers.unblock(call.id, who.id, s.queues[call.queue].decline_block_s))
+    out.event(ev.Declined(agent_id=who.id, offer=call.offer_number), call, who.principal)
+    out.send(who.principal, m.CallWithdrawn(call_id=call.id, offer=call.offer_number,
+                                            reason="declined"))
+    out.agent_status(who.id, AgentState.AVAILABLE, "declined")
+    if call.is_invitation:
+        await conference.after_refusal(s, out, call, "declined")
+    out.dispatch = True
+    return out
+
+
+async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
+    """The specialist takes the call (or joins the call an invitation is for)."""
+    if conference.is_invitation_id(msg.call_id):  # no read on the path of a plain answer
+        pending = await s.router.get_call(msg.call_id)
+        if pending is not None and pending.is_invitation:
+            return await conference.join(s, who, pending, msg.offer)
+    now = s.clock()
+    call = await s.router.accept(msg.call_id, who.id, now, msg.offer)
+    s.status.forget(call.id)
+    out = s.outbox()
+    out.cancel_timer(timers.ring_key(call.id, call.offer_number))
+    out.cancel_timer(timers.overflow_key(call.id))
+    out.event(ev.Answered(agent_id=who.id, agent_name=who.name, offer=call.offer_number,
+                          wait_s=round(now - call.enqueued_at, 3)), call, who.principal)
+    terminal = terminal_of(call)
+    if call.answered_at == now:
+        out.event(ev.ParticipantJoined(participant_id=terminal.principal,
+                                       role=Role.TERMINAL.value, principal_id=terminal.id,
+                                       name=terminal.name), call, terminal.principal)
+    out.event(ev.ParticipantJoined(participant_id=who.principal, role=Role.SPECIALIST.value,
+                                   principal_id=who.id, name=who.name), call, who.principal)
+    out.agent_status(who.id, AgentState.IN_CALL, "answered")
+    recorded = await recording.connected(s, out, call)
+    listed = await participants(s, call, {who.id: who.name})
+    for member in listed:
+        if member.role != "recorder":
+            out.send(member.id, m.CallConnected(call_id=call.id, session_id=call.session_id,
+                                                you=member.id, participants=listed,
+                                                recording=recorded))
+    out.changed(call.queue)
+    return out

@@ -1,0 +1,74 @@
+"""`call.request`: a terminal asks for a consultation in a queue."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from . import events as ev
+from . import messages as m
+from . import recording, timers
+from .commit import commit
+from .errors import Refused
+from .identity import Identity, encode_identity
+from .model import Call
+from .outbox import Outbox
+from .services import Services
+from .uscc import uscc_error
+
+
+async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
+    """Logged, then queued: another node may offer the call as soon as it is queued, and
+    its `offered` must find the session. The rest (`call.queued`, dispatch) follows."""
+    enterprise = _enterprise(msg.enterprise)
+    for call in await s.router.calls_of_terminal(who.id):
+        raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
+    reason = await s.router.check_open(msg.queue) or await recording.refusal(s)
+    config = s.queues[msg.queue]
+    call = Call(
+        id="c_" + secrets.token_hex(8),
+        session_id=str(uuid.uuid4()),
+        queue=msg.queue,
+        terminal_id=who.id,
+        enqueued_at=s.clock(),
+        priority=config.priority,
+        context={"terminal": encode_identity(who), "enterprise": enterprise},
+    )
+    queued = s.outbox()
+    site = who.site
+    queued.event(ev.Queued(queue=msg.queue, terminal_id=who.id, terminal_name=who.name,
+                           site_id=site.id if site else None,
+                           site_name=site.name if site else None,
+                           enterprise=ev.EnterpriseData(**enterprise) if enterprise else None,
+                           node_id=s.node_id), call, who.principal)
+    if reason is not None:
+        queued.event(ev.Rejected(reason=reason), call)
+        queued.send(who.principal, m.CallRejected(queue=msg.queue, reason=reason))
+        return queued
+    await commit(s, queued)
+    out = s.outbox()
+    try:
+        position = await s.router.enqueue(call)
+    except Exception:
+        out.event(ev.Rejected(reason="internal"), call)
+        await commit(s, out)
+        raise
+    estimate = await s.status.estimate(call.queue, position)
+    s.status.sent_position(call.id, position)
+    out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue, position=position,
+                                         estimated_wait_s=estimate))
+    if config.overflow_after_s is not None and config.overflow_to:
+        out.set_timer(timers.overflow(call.id, config.overflow_after_s))
+    out.dispatch = True
+    out.changed(call.queue)
+    return out
+
+
+def _enterprise(value: m.Enterprise | None) -> dict[str, str] | None:
+    if value is None or not (value.name or value.uscc):
+        return None
+    if value.uscc:
+        problem = uscc_error(value.uscc)
+        if problem is not None:
+            raise Refused("invalid_uscc", problem)
+    return {k: v for k, v in (("name", value.name), ("uscc", value.uscc)) if v}

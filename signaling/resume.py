@@ -1,0 +1,67 @@
+"""A client that (re)connected is told where it stands, after `welcome`."""
+
+from __future__ import annotations
+
+from . import messages as m
+from .identity import Identity, Role
+from .model import AgentState, CallState
+from .offers import offered_message
+from .outbox import Outbox
+from .parties import participants
+from .services import Services
+
+
+async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
+    """The caller's queue place or call; the specialist's status, offer or call. A
+    recorder is told its sessions by `record.start` (`signaling.recording`)."""
+    if who.role == Role.TERMINAL:
+        await _terminal(s, out, who, resumed)
+    elif who.role == Role.SPECIALIST:
+        await _specialist(s, out, who, resumed)
+
+
+async def _terminal(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
+    for call in await s.router.calls_of_terminal(who.id):
+        if call.is_invitation:
+            continue
+        if call.state == CallState.CONNECTED:
+            await _connected_again(s, out, who, call.id)
+            continue
+        position = await s.router.position(call.id) or 1
+        estimate = await s.status.estimate(call.queue, position)
+        s.status.sent_position(call.id, position)
+        out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue,
+                                             position=position, estimated_wait_s=estimate,
+                                             resumed=resumed))
+
+
+async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
+    agent = await s.router.get_agent(who.id)
+    if agent is None:
+        return
+    out.send(who.principal, m.AgentStatusChanged(
+        status=agent.state.value, reason="resumed" if resumed else "connected"))
+    if agent.call_id is None:
+        return
+    call = await s.router.get_call(agent.call_id)
+    if call is None:
+        return
+    if agent.state == AgentState.RINGING and call.ringing_agent == who.id:
+        out.send(who.principal, offered_message(s, call, call.offer_number,
+                                                call.queue not in agent.skills))
+    elif agent.state == AgentState.IN_CALL:
+        await _connected_again(s, out, who, call.id)
+
+
+async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str) -> None:
+    call = await s.router.get_call(call_id)
+    if call is None:
+        return
+    listed = await participants(s, call)
+    out.send(who.principal, m.CallConnected(
+        call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,
+        resumed=True, recording=any(p.role == "recorder" for p in listed)))
+    for member in listed:
+        if member.id != who.principal:
+            out.send(member.id, m.ParticipantReconnected(call_id=call.id,
+                                                         participant=who.principal))
