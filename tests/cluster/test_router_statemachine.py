@@ -126,7 +126,7 @@ class SideBySide(RuleBasedStateMachine):
             verb = "join"
         args: list[Any] = [call.id, agent, self.now]
         if verb != "withdraw":
-            args.append(None if stale is None else call.offers + stale)
+            args.append(None if stale is None else call.offer_number + stale)
         self.both(verb, *args)
 
     @precondition(lambda self: self.calls)
