@@ -29,6 +29,10 @@ async def open_presence(s: Services, who: Identity, resume_token: str | None
     presence, resumed = await s.presences.connect(who.principal, resume_token)
     if existing is not None and not resumed:
         await release(s, out, who, "replaced")
+    if who.role == Role.SPECIALIST:  # routable before `welcome`: a client may act on it at once
+        await s.router.agent_join(Agent(id=who.id, name=who.name, skills=dict(who.skills),
+                                        department=who.department), s.clock())
+        await s.router.set_connected(who.id, True)
     return out, presence, resumed
 
 
@@ -46,12 +50,9 @@ def welcome(s: Services, who: Identity, presence: Presence, resumed: bool) -> Ou
 
 
 async def where_it_stands(s: Services, who: Identity, resumed: bool) -> Outbox:
-    """After `welcome`: a specialist back in routing, its state re-sent, the queues."""
+    """After `welcome`: a specialist's calls dispatched, its state re-sent, the queues."""
     out = s.outbox()
     if who.role == Role.SPECIALIST:
-        await s.router.agent_join(Agent(id=who.id, name=who.name, skills=dict(who.skills),
-                                        department=who.department), s.clock())
-        await s.router.set_connected(who.id, True)
         out.changed_all()
         out.dispatch = True  # back and still available: calls may be waiting
     await resume(s, out, who, resumed)

@@ -97,18 +97,22 @@ class Peer:
         for i, msg in enumerate(self.inbox):
             if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):
                 return self.inbox.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.ws.receive()
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    raise ConnectionError(
-                        f"socket closed ({frame.type}, {self.ws.close_code}) "
-                        f"waiting for {type_}; inbox {self.inbox}"
-                    )
-                msg = json.loads(frame.data)
-                if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):
-                    return msg  # type: ignore[no-any-return]
-                self.inbox.append(msg)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    frame = await self.ws.receive()
+                    if frame.type != aiohttp.WSMsgType.TEXT:
+                        raise ConnectionError(
+                            f"socket closed ({frame.type}, {self.ws.close_code}) "
+                            f"waiting for {type_}; inbox {self.inbox}"
+                        )
+                    msg = json.loads(frame.data)
+                    if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):
+                        return msg  # type: ignore[no-any-return]
+                    self.inbox.append(msg)
+        except TimeoutError:
+            raise TimeoutError(f"no {type_} {match or ''} within {timeout} s; "
+                               f"inbox {self.inbox}") from None
 
     async def error(self, code: str | None = None) -> dict[str, Any]:
         err = await self.recv("error")
