@@ -49,6 +49,14 @@ def _span(network: str) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
+MISSING_TURNSERVER = "[turn] local = true needs coturn: apt-get install coturn"
+
+
+def find_turnserver() -> str | None:
+    """Debian's `turnserver`, also where a service's PATH may not look (/usr/bin)."""
+    return shutil.which(TURNSERVER) or shutil.which(TURNSERVER, path="/usr/bin:/usr/sbin")
+
+
 def turnserver_conf(settings: Settings) -> str:
     """A `turnserver.conf` for coturn 4.6 matching `[turn]` (and `[server]` TLS files)."""
     turn, server = settings.turn, settings.server
@@ -134,9 +142,9 @@ class LocalTurnServer:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        binary = shutil.which(TURNSERVER) or shutil.which(TURNSERVER, path="/usr/bin:/usr/sbin")
+        binary = find_turnserver()
         if binary is None:
-            raise RuntimeError("[turn] local = true needs coturn: apt-get install coturn")
+            raise RuntimeError(MISSING_TURNSERVER)
         self._dir = tempfile.TemporaryDirectory(prefix="vwin-turn-")
         where = Path(self._dir.name)
         conf = where / "turnserver.conf"

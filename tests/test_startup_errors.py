@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from server import preflight
+from server.config import load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -62,3 +65,13 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path, busy_port: int) -> N
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert str(busy_port) in lines[0] and "http://" not in done.stdout
+
+
+def test_local_turn_without_coturn_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """coturn is installed on this machine, so its absence is the one thing faked here."""
+    settings = load_settings(env={}, overrides={"turn": {
+        "local": True, "secret": "s", "urls": ["turn:127.0.0.1:3478?transport=udp"]}})
+    preflight.check_files(settings)  # installed: passes
+    monkeypatch.setattr(preflight, "find_turnserver", lambda: None)
+    with pytest.raises(preflight.StartupError, match="apt-get install coturn"):
+        preflight.check_files(settings)
