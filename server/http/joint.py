@@ -7,7 +7,7 @@ here, at the edge, with the same codes as the protocol's `error`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -30,6 +30,7 @@ from signaling.errors import Refused
 from signaling.identity import principal_of
 from signaling.joint_actions import JointWork, StoredAction, updated_message
 from signaling.matters import STATES
+from signaling.outbox import Outbox
 
 MANAGER = "manager"
 SPECIALIST = "specialist"
@@ -194,22 +195,23 @@ async def sign_action(request: web.Request) -> web.Response:
     user = await require(request, SPECIALIST)
     body = await body_of(request, SignBody)
     work = _joint(request).work
-    try:
-        stored, out = await work.sign(user.id, user.department, request.match_info["id"],
-                                      body.step)
-    except Refused as exc:
-        raise refusal(exc) from None
-    await commit(request.app[keys.BOARD].services, out)
-    return reply({"action": action_json(stored, work)})
+    return await _decided(request, work, work.sign(
+        user.id, user.department, request.match_info["id"], body.step))
 
 
 async def reject_action(request: web.Request) -> web.Response:
     user = await require(request, SPECIALIST)
     body = await body_of(request, RejectBody)
     work = _joint(request).work
+    return await _decided(request, work, work.reject(
+        user.id, user.department, request.match_info["id"], body.reason))
+
+
+async def _decided(request: web.Request, work: JointWork,
+                   decision: Awaitable[tuple[StoredAction, Outbox]]) -> web.Response:
+    """A signature or rejection: refusals at the edge, its outbox committed, the action."""
     try:
-        stored, out = await work.reject(user.id, user.department, request.match_info["id"],
-                                        body.reason)
+        stored, out = await decision
     except Refused as exc:
         raise refusal(exc) from None
     await commit(request.app[keys.BOARD].services, out)
