@@ -8,14 +8,12 @@ filter that masks device tokens, tickets, recorder tokens, bearer values and
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime as dt
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any, Final
 
 from aiohttp import web
@@ -51,15 +49,25 @@ def redact(text: str) -> str:
     return _SECRET.sub(mask, text)
 
 
-@contextlib.contextmanager
-def log_context(**fields: str | None) -> Iterator[None]:
-    """Lines logged inside carry these fields (JSON) — e.g. the call a frame is about."""
-    known = {k: v for k, v in fields.items() if v}
-    token = _context.set({**(_context.get() or {}), **known})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+class log_context:
+    """Lines logged inside carry these fields (JSON) — e.g. the call a frame is about.
+
+    A class rather than a generator: it runs around every WebSocket frame."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: str | None) -> None:
+        self._fields = fields
+        self._token: contextvars.Token[dict[str, str] | None] | None = None
+
+    def __enter__(self) -> None:
+        known = {k: v for k, v in self._fields.items() if v}
+        if known:
+            self._token = _context.set({**(_context.get() or {}), **known})
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
 
 
 class RedactFilter(logging.Filter):

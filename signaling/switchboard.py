@@ -75,6 +75,12 @@ STEPS: dict[tuple[str, type], Step] = {
     (ANY, m.Ping): _ping,
     (ANY, m.Hello): _hello_again,
 }
+_BY_ROLE: dict[str, dict[type, Step]] = {
+    str(role): {kind: step for (who, kind), step in STEPS.items() if who == ANY}
+    | {kind: step for (who, kind), step in STEPS.items() if who == role}
+    for role in Role
+}
+"""Each role's steps in one table, built once: a role's own step wins over an ANY one."""
 
 
 async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
@@ -112,7 +118,7 @@ class Switchboard:
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
-        step = STEPS.get((who.role, type(msg))) or STEPS.get((ANY, type(msg)))
+        step = _BY_ROLE.get(who.role, {}).get(type(msg))
         if step is None:
             tag = type(msg).__struct_config__.tag
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")

@@ -98,7 +98,10 @@ def safe_next(asked: str | None, role: str) -> str:
     home = HOME_BY_ROLE.get(role, "/")
     if not asked or any(ord(c) < 0x20 or c == "\x7f" for c in asked):
         return home
-    parts = urlsplit(asked.replace("\\", "/"))
+    try:
+        parts = urlsplit(asked.replace("\\", "/"))
+    except ValueError:  # e.g. "//[": not a URL at all
+        return home
     base = urlsplit(_BASE)
     if parts.scheme or parts.netloc or not parts.path.startswith("/") or \
             parts.path.startswith("//"):

@@ -215,7 +215,7 @@ async def _decided(request: web.Request, work: JointWork,
     except Refused as exc:
         raise refusal(exc) from None
     await commit(request.app[keys.BOARD].services, out)
-    return reply({"action": action_json(stored, work)})
+    return reply({"action": action_json(stored, work, await people(request.app[keys.DB]))})
 
 
 async def open_matter(request: web.Request) -> web.Response:
@@ -248,7 +248,8 @@ async def open_matter(request: web.Request) -> web.Response:
         )
     except Refused as exc:
         raise refusal(exc) from None
-    return reply({"matter": matter_json(matter, desk)}, status=201)
+    return reply({"matter": matter_json(matter, desk, await people(request.app[keys.DB]))},
+                 status=201)
 
 
 def _own_department(user: User, asked: str | None) -> str | None:
@@ -298,7 +299,8 @@ async def get_matter(request: web.Request) -> web.Response:
     if found is None or (user.role == SPECIALIST and found[0].department != user.department):
         fail(web.HTTPNotFound, "not_found", "no such matter")
     matter, history = found
-    return reply({"matter": matter_json(matter, desk), "history": msgspec.to_builtins(history)})
+    return reply({"matter": matter_json(matter, desk, await people(request.app[keys.DB])),
+                  "history": msgspec.to_builtins(history)})
 
 
 async def patch_matter(request: web.Request) -> web.Response:
@@ -314,7 +316,7 @@ async def patch_matter(request: web.Request) -> web.Response:
         raise refusal(exc) from None
     if matter is None:
         fail(web.HTTPNotFound, "not_found", "no such matter")
-    return reply({"matter": matter_json(matter, desk)})
+    return reply({"matter": matter_json(matter, desk, await people(request.app[keys.DB]))})
 
 
 def setup_joint(app: web.Application) -> None:

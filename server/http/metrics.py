@@ -39,7 +39,3 @@ async def metrics(request: web.Request) -> web.Response:
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
-
-
-def setup_metrics(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -15,6 +16,8 @@ from server.recording.embedded import RECORDING
 from server.storage.recordings import DELETED, Recording
 
 MANAGER = "manager"
+
+_RANGE = re.compile(r"bytes=[0-9, -]{1,100}")  # what the access log keeps of `Range`
 
 
 def describe(recording: Recording) -> dict[str, Any]:
@@ -47,8 +50,9 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
         fail(web.HTTPNotFound, "not_found", "the recording file is not on this server")
     if not path.is_file():
         fail(web.HTTPNotFound, "missing", "the recording file is missing")
+    asked = request.headers.get("Range")
     await db.log_access(recording.id, user.username, request.remote,
-                        request.headers.get("Range"))
+                        asked if asked and _RANGE.fullmatch(asked) else None)
     return web.FileResponse(path, headers={"Content-Type": "video/webm",
                                            "Cache-Control": "private, no-store"})
 
