@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys
+from server.appointments import APPOINTMENTS, AppointmentDesk, start_sweeper
 from server.auth import AuthService
 from server.cluster.backends import ClusterBackends
 from server.cluster.keys import DRAIN_CLOSE_CODE
@@ -25,6 +26,7 @@ from server.conncaps import CAPS, AddressCaps
 from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
+from server.http.appointments import setup_appointments
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
@@ -39,7 +41,9 @@ from server.storage.db import open_database
 from server.turn import TURN, TurnCredentials
 from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
+from signaling.appointments import Appointments
 from signaling.backend import MessageBus, Presences, Router, Scheduler
+from signaling.hours import OpeningHours
 from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
 from signaling.memory import memory_backends
@@ -78,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_headers(app)
     app.router.add_get("/ws", websocket)
     setup_api(app)
+    setup_appointments(app)
     setup_openapi(app)
     setup_joint(app)
     setup_recordings(app)
@@ -105,10 +110,13 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     db = app[keys.DB]
     node_id = app[keys.NODE_ID]
     queues = {q.id: q for q in settings.queues}
+    types, calendar = load_joint(settings.joint, settings.server.timezone,
+                                 departments=[d.id for d in settings.departments])
+    hours = OpeningHours(calendar, {q.id: q.hours for q in settings.queues})
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
-        cluster = ClusterBackends(settings, node_id, app[keys.HEALTH])
+        cluster = ClusterBackends(settings, node_id, app[keys.HEALTH], hours)
         await cluster.start()
         app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()
@@ -123,16 +131,17 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         router, bus, scheduler, presences = (local.router, local.bus, local.scheduler,
                                              local.presences)
         link = SingleNode(router, bus)
-        status = QueueStatus(queues, router, bus, time.time, link)
+        status = QueueStatus(queues, router, bus, time.time, link, hours)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
     app[RECORDING] = RecordingServices(settings, db, node_id, pool)
-    types, calendar = load_joint(settings.joint, settings.server.timezone,
-                                 departments=[d.id for d in settings.departments])
     actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
     app[JOINT] = JointServices(actions, MatterDesk(db, calendar))
+    desk = AppointmentDesk(settings.appointments, queues, hours, db,
+                           lambda: dt.datetime.now(dt.UTC))
+    app[APPOINTMENTS] = desk
     board = Switchboard(Services(
         queues=queues,
         router=router,
@@ -148,12 +157,17 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         node_id=node_id,
         recording=app[RECORDING].setup,
         actions=actions,
+        appointments=Appointments(book=db, early_s=settings.appointments.early_s,
+                                  late_s=settings.appointments.late_s),
     ))
     if cluster is not None:
         cluster.bind(board)
     app[keys.BUS] = bus
     app[keys.BOARD] = board
+    sweeper = start_sweeper(desk, status)
     yield
+    sweeper.cancel()
+    await asyncio.gather(sweeper, return_exceptions=True)
     await status.close()
     if cluster is not None:
         await cluster.close()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from signaling.hours import HoursError, parse_hours
 from signaling.model import QueueConfig
 from signaling.strategies import STRATEGIES
 
@@ -150,6 +151,16 @@ class KioskSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idle_reset_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 90.0
 
 
+class AppointmentSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Booking slots of the queues (`[[queues]] slot_minutes`, `appointments_per_slot`)."""
+
+    horizon_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 14  # how far ahead one books
+    bookings_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 30  # per address
+    early_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 600.0  # arrival before start
+    late_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 900.0  # arrival after start
+    no_show_check_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0  # sweep interval
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
@@ -163,6 +174,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
+    appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
     departments: list[Department] = msgspec.field(default_factory=list)
 
@@ -179,7 +191,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "server": ServerSettings, "storage": StorageSettings, "routing": RoutingSettings,
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
     "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
-    "limits": LimitsSettings,
+    "limits": LimitsSettings, "appointments": AppointmentSettings,
 }
 
 
@@ -284,6 +296,19 @@ def _check_routing(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
         if not 0 < q.decline_block_s <= 86_400:
             raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
+        _check_hours(q)
+
+
+def _check_hours(q: QueueConfig) -> None:
+    if q.hours is not None:
+        try:
+            parse_hours(q.hours)
+        except HoursError as exc:
+            raise ConfigError(f"queues.{q.id}.hours: {exc}") from None
+    if not 5 <= q.slot_minutes <= 240:
+        raise ConfigError(f"queues.{q.id}.slot_minutes: between 5 and 240")
+    if not 0 <= q.appointments_per_slot <= 100:
+        raise ConfigError(f"queues.{q.id}.appointments_per_slot: between 0 and 100")
 
 
 def _check(settings: Settings) -> None:

@@ -32,7 +32,8 @@ from .strategies import get_strategy
 
 MISSED_OFFERS_BEFORE_AWAY = 2  # consecutive ring timeouts before a specialist is set away
 OVERFLOW_LEVEL_PENALTY = 100  # overflow specialists come after every specialist of the queue
-REQUEUE_PRIORITY = -1  # a call that lost its specialist goes ahead of every waiting call
+REQUEUE_PRIORITY = -2  # a call that lost its specialist goes ahead of every waiting call
+APPOINTMENT_PRIORITY = -1  # an arrived appointment goes ahead of walk-ins (priority >= 0)
 
 _Key = tuple[int, float, int, str]  # (priority, enqueued_at, sequence, call id)
 

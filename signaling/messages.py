@@ -56,9 +56,16 @@ class Ping(Message, tag="ping"):
     pass
 
 
+AppointmentCode = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+
+
 class CallRequest(Message, tag="call.request"):
+    """`appointment`: the code of a booking for this queue (docs/appointments.md); within
+    its window the call waits ahead of walk-ins, outside it `error appointment_window`."""
+
     queue: Id
     enterprise: Enterprise | None = None
+    appointment: AppointmentCode | None = None
 
 
 class CallCancel(Message, tag="call.cancel"):
@@ -244,6 +251,9 @@ class QueueStatusItem(msgspec.Struct, kw_only=True):
     longest_wait_s: float
     estimated_wait_s: float
     agents_available: int
+    hours: str | None = None  # opening hours on working days ("09:00-12:00,13:30-17:30")
+    opens_at: str | None = None  # when closed by its hours: the next opening (ISO 8601)
+    appointments: bool = False  # takes bookings (`appointments_per_slot` > 0)
 
 
 class Welcome(Message, tag="welcome"):
@@ -300,6 +310,7 @@ class CallPosition(Message, tag="call.position"):
 class CallRejected(Message, tag="call.rejected"):
     queue: str
     reason: str
+    opens_at: str | None = None  # reason "closed" by opening hours: the next opening (ISO)
 
 
 class CallRequeued(Message, tag="call.requeued"):

@@ -40,6 +40,9 @@ class QueueConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     open: bool = True
     priority: int = 0
     decline_block_s: float = 60.0  # a decline keeps that specialist out of that call this long
+    hours: str | None = None  # "09:00-12:00,13:30-17:30" on working days; None: always open
+    slot_minutes: int = 15  # appointment slots within the hours
+    appointments_per_slot: int = 2  # bookings one slot holds; 0: no appointments
 
 
 class Agent(msgspec.Struct, kw_only=True):

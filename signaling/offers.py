@@ -134,6 +134,8 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     now = s.clock()
     call = await s.router.accept(msg.call_id, who.id, now, msg.offer)
     s.status.forget(call.id)
+    if s.appointments is not None and call.answered_at == now:
+        await s.appointments.answered(call.context, s.utcnow())
     out = s.outbox()
     out.cancel_timer(timers.ring_key(call.id, call.offer_number))
     out.cancel_timer(timers.overflow_key(call.id))

@@ -8,12 +8,14 @@ thousands does not send thousands of messages per assignment.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from . import messages as m
 from .backend import MessageBus, Router
 from .estimate import estimated_wait
+from .hours import OpeningHours
 from .identity import Role, principal_of
 from .link import ClusterLink
 from .model import QueueConfig
@@ -31,8 +33,10 @@ class QueueStatus:
     to the others (`ClusterLink`)."""
 
     def __init__(self, queues: Mapping[str, QueueConfig], router: Router, bus: MessageBus,
-                 clock: Callable[[], float], link: ClusterLink) -> None:
+                 clock: Callable[[], float], link: ClusterLink,
+                 hours: OpeningHours | None = None) -> None:
         self._queues = queues
+        self._hours = hours
         self._router = router
         self._bus = bus
         self._clock = clock
@@ -77,11 +81,15 @@ class QueueStatus:
         items = []
         for q in self._queues.values():
             snap = await self._router.snapshot(q.id, now)
+            hours, opens_at = self.hours_of(q.id, now)
             items.append(
                 m.QueueStatusItem(
                     id=q.id,
                     name=q.name,
-                    open=q.open and snap.logged_in > 0,
+                    open=q.open and snap.logged_in > 0 and opens_at is None,
+                    hours=hours,
+                    opens_at=opens_at,
+                    appointments=q.appointments_per_slot > 0,
                     waiting=snap.waiting,
                     longest_wait_s=round(snap.longest_wait_s, 1),
                     estimated_wait_s=estimated_wait(
@@ -94,6 +102,22 @@ class QueueStatus:
                 )
             )
         return m.QueueStatus(queues=items)
+
+    def hours_of(self, queue: str, now: float) -> tuple[str | None, str | None]:
+        """The queue's opening hours, and its next opening when its hours have it closed."""
+        hours = self._hours
+        if hours is None or not hours.has_hours(queue):
+            return None, None
+        moment = dt.datetime.fromtimestamp(now, dt.UTC)
+        if hours.is_open(queue, moment):
+            return hours.text(queue), None
+        opens = hours.next_opening(queue, moment)
+        return hours.text(queue), opens.isoformat() if opens is not None else ""
+
+    def open_by_hours(self) -> frozenset[str]:
+        """The queues their hours have open now (a change calls for a new `queue.status`)."""
+        now = self._clock()
+        return frozenset(q for q in self._queues if self.hours_of(q, now)[1] is None)
 
     async def flush(self) -> None:
         """Send what changed since the last flush."""

@@ -8,6 +8,8 @@ import uuid
 from . import events as ev
 from . import messages as m
 from . import recording, timers
+from .acd import APPOINTMENT_PRIORITY
+from .appointments import Booking
 from .commit import commit
 from .errors import Refused
 from .identity import Identity, encode_identity
@@ -19,20 +21,30 @@ from .uscc import uscc_error
 
 async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
     """Logged, then queued: another node may offer the call as soon as it is queued, and
-    its `offered` must find the session. The rest (`call.queued`, dispatch) follows."""
+    its `offered` must find the session. The rest (`call.queued`, dispatch) follows.
+
+    An appointment within its window is let in outside the opening hours (its slot was
+    within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
     for call in await s.router.calls_of_terminal(who.id):
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
-    reason = await s.router.check_open(msg.queue) or await recording.refusal(s)
+    booking = await _booking(s, msg)
+    opens_at = None if booking is not None else s.status.hours_of(msg.queue, s.clock())[1]
+    reason = ("closed" if opens_at is not None else None) or \
+        await s.router.check_open(msg.queue) or await recording.refusal(s)
     config = s.queues[msg.queue]
+    context: dict[str, object] = {"terminal": encode_identity(who), "enterprise": enterprise}
+    if booking is not None:
+        context["appointment"] = booking.id
+        context["slot_start"] = booking.start.timestamp()
     call = Call(
         id="c_" + secrets.token_hex(8),
         session_id=str(uuid.uuid4()),
         queue=msg.queue,
         terminal_id=who.id,
         enqueued_at=s.clock(),
-        priority=config.priority,
-        context={"terminal": encode_identity(who), "enterprise": enterprise},
+        priority=config.priority if booking is None else APPOINTMENT_PRIORITY,
+        context=context,
     )
     queued = s.outbox()
     site = who.site
@@ -43,8 +55,11 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
                            node_id=s.node_id), call, who.principal)
     if reason is not None:
         queued.event(ev.Rejected(reason=reason), call)
-        queued.send(who.principal, m.CallRejected(queue=msg.queue, reason=reason))
+        queued.send(who.principal, m.CallRejected(queue=msg.queue, reason=reason,
+                                                  opens_at=opens_at or None))
         return queued
+    if booking is not None and s.appointments is not None:
+        await s.appointments.arrived(booking, call.session_id, s.utcnow())
     await commit(s, queued)
     out = s.outbox()
     try:
@@ -62,6 +77,14 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     out.dispatch = True
     out.changed(call.queue)
     return out
+
+
+async def _booking(s: Services, msg: m.CallRequest) -> Booking | None:
+    if msg.appointment is None:
+        return None
+    if s.appointments is None:
+        raise Refused("appointment_unknown", "this service takes no appointments")
+    return await s.appointments.arriving(msg.queue, msg.appointment, s.utcnow())
 
 
 def _enterprise(value: m.Enterprise | None) -> dict[str, str] | None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .appointments import Appointments
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
 from .identity import Identity
 from .joint_actions import JointWork
@@ -47,6 +48,7 @@ class Services:
     node_id: str = "local"
     recording: RecordingSetup | None = None  # None: recording is off
     actions: JointWork | None = None  # None: joint actions are off
+    appointments: Appointments | None = None  # None: `call.request` names no appointment
 
     def outbox(self) -> Outbox:
         return Outbox(self.clock)

@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from server.config import Settings
+from signaling.hours import OpeningHours
 from signaling.identity import Identity, Role
 from signaling.queue_status import QueueStatus
 from signaling.switchboard import Switchboard
@@ -72,7 +73,8 @@ class _Gone:
 
 
 class ClusterBackends:
-    def __init__(self, settings: Settings, node_id: str, health: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, node_id: str, health: dict[str, str],
+                 hours: OpeningHours | None = None) -> None:
         routing = settings.routing
         self.prefix = routing.key_prefix
         self.node = ClusterNode(None, self.prefix, node_id, health, self)
@@ -90,7 +92,7 @@ class ClusterBackends:
                             reorder_hold_s=routing.reorder_hold_s)
         self.link = RedisLink(self.router, self.bus, self.calls)
         self.status = QueueStatus({q.id: q for q in settings.queues}, self.router, self.bus,
-                                  time.time, self.link)
+                                  time.time, self.link, hours)
         self.recorders = RedisRecorderPool(self.redis, self.prefix)
         self._board: Switchboard | None = None
         self._state_lost = False
