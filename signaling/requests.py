@@ -29,6 +29,8 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     for call in await s.router.calls_of_terminal(who.id):
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     booking = await _booking(s, msg)
+    if booking is not None and enterprise is None:  # given when booking: the offer shows it
+        enterprise = {"name": booking.enterprise_name, "uscc": booking.enterprise_uscc}
     opens_at = None if booking is not None else s.status.hours_of(msg.queue, s.clock())[1]
     reason = ("closed" if opens_at is not None else None) or \
         await s.router.check_open(msg.queue) or await recording.refusal(s)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.http import answers, api, joint, staff
+from server.http import answers, api, appointments, joint, staff
 from server.http.params import QUERIES, Handler, NoQuery
 from signaling import limits as lim
 
@@ -106,6 +106,20 @@ OPERATIONS = (
     Operation("GET", "/api/units", "The units (city, district, ...) the manager sees, nested",
               MANAGER),
     Operation("GET", "/api/openapi.json", "This document", PUBLIC),
+    # Appointments (docs/appointments.md)
+    Operation("GET", "/api/appointments/slots", "A day's slots of a queue, with free seats",
+              PUBLIC, reply=appointments.Slots),
+    Operation("POST", "/api/appointments", "Book a slot (rate-limited per address; 409 "
+              "slot_full)", PUBLIC, body=appointments.BookingBody, reply=appointments.Booked,
+              status=201),
+    Operation("GET", "/api/appointments", "A day's appointments, by slot", MANAGER,
+              reply=appointments.Listing),
+    Operation("GET", "/api/appointments/{code}", "One appointment, by its code", PUBLIC,
+              reply=appointments.Booked),
+    Operation("DELETE", "/api/appointments/{code}", "Cancel an appointment by its code",
+              PUBLIC, reply=appointments.Booked),
+    Operation("GET", "/api/appointments/{code}/qr.svg", "The code as a QR code (SVG)", PUBLIC,
+              media="image/svg+xml"),
 )
 
 SECURITY_SCHEMES = {
@@ -137,7 +151,7 @@ def _parameters(op: Operation, query: type[msgspec.Struct],
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": lim.ID_MAX}}
-        for name in ("id",) if "{" + name + "}" in op.path]
+        for name in ("id", "code") if "{" + name + "}" in op.path]
     (schema,), defs = msgspec.json.schema_components([query], ref_template=_REF)
     components.update(defs)
     struct = defs[schema["$ref"].rsplit("/", 1)[1]]

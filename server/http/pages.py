@@ -8,6 +8,7 @@ script runs.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import jinja2
 from aiohttp import web
 
 from server import keys
+from server.appointments import APPOINTMENTS
 from server.i18n import (
     LANG_COOKIE,
     LANG_COOKIE_MAX_AGE,
@@ -145,6 +147,22 @@ async def _password_page(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _book_page(request: web.Request) -> web.StreamResponse:
+    """The public booking page: the queues that take appointments and the days one may book."""
+    settings = request.app[keys.SETTINGS]
+    context: dict[str, Any] = {"user": None, "path": request.path}
+    context.update(_language_context(request, "book.html"))
+    first, last = request.app[APPOINTMENTS].bookable_days(dt.datetime.now(dt.UTC))
+    context["page_i18n"]["booking"] = {
+        "queues": [q.id for q in settings.queues if q.appointments_per_slot > 0],
+        "days": [(first + dt.timedelta(days=n)).isoformat()
+                 for n in range((last - first).days + 1)],
+    }
+    response = aiohttp_jinja2.render_template("book.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def _root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(request.app.router["login"].url_for())
 
@@ -163,6 +181,7 @@ def setup_pages(app: web.Application) -> None:
     router.add_get("/login", _page("login.html"), name="login")
     router.add_get("/kiosk", _page("kiosk.html"), name="kiosk")
     router.add_get("/password", _password_page, name="password")
+    router.add_get("/book", _book_page, name="book")
     router.add_get("/console", _page("console.html", "specialist"), name="console")
     router.add_get("/manage", _page("manage/dashboard.html", "manager"), name="manage")
     router.add_get(

@@ -12,7 +12,7 @@ import pytest
 from server.app import create_app
 from signaling.appointments import CODE_ALPHABET
 from tests.appointments.conftest import ENTERPRISE, booking, queues, tomorrow_at
-from tests.helpers import quick_manager, make_settings
+from tests.helpers import make_settings, quick_manager
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -76,7 +76,7 @@ def test_open_seconds_skip_closed_time(hours: OpeningHours) -> None:
 def test_bad_hours_refused(bad: str) -> None:
     with pytest.raises(HoursError):
         parse_hours(bad)
-    with pytest.raises(ConfigError, match="queues.tax.hours"):
+    with pytest.raises(ConfigError, match=r"queues\.tax\.hours"):
         load_settings(env={}, overrides={"queues": [{"id": "tax", "name": "税务", "hours": bad}]})
 
 

@@ -32,6 +32,11 @@ export class I18n extends Emitter {
     return this.#lang;
   }
 
+  /** The configured time zone (times are shown in it, not the browser's). */
+  get timezone() {
+    return this.#timezone;
+  }
+
   get languages() {
     return Object.keys(this.#dictionaries);
   }

@@ -83,6 +83,7 @@ export class KioskHome {
   #describe(status) {
     const t = (key, params) => this.#i18n.t(key, params);
     if (!status) return "";
+    if (status.opens_at) return t("queue.closedUntil", { hours: status.hours, when: openingLabel(this.#i18n, status.opens_at) });
     if (!status.open) return t("queue.closed");
     const waiting = t("queue.waiting", { n: status.waiting });
     if (status.agents_available === 0 && status.waiting === 0) return `${waiting} · ${t("queue.noAgents")}`;
@@ -122,6 +123,15 @@ export class KioskHome {
     const enterprise = name || uscc ? { ...(name && { name }), ...(uscc && { uscc }) } : null;
     this.#onChoose(queueId, enterprise);
   }
+}
+
+/** When a queue opens next, e.g. "3月9日周一 09:00", in the configured time zone. */
+export function openingLabel(i18n, iso) {
+  const format = new Intl.DateTimeFormat(i18n.lang, {
+    month: "numeric", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false,
+    timeZone: i18n.timezone,
+  });
+  return format.format(new Date(iso));
 }
 
 /** A bad character is worth reporting before all 18 are typed; the length is not. */

@@ -5,7 +5,8 @@ import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
-import { KioskHome } from "./kiosk-home.js";
+import { AppointmentPad } from "./kiosk-appointment.js";
+import { KioskHome, openingLabel } from "./kiosk-home.js";
 import { IdleClock } from "./kiosk-idle.js";
 import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
@@ -20,7 +21,7 @@ const RESET_HOLD_MS = 3000;
 /** After "thank you", go back home. */
 const THANKS_MS = 5000;
 /** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
-const IDLE_SCREENS = new Set(["home", "rating", "message"]);
+const IDLE_SCREENS = new Set(["home", "rating", "message", "appointment"]);
 
 const i18n = pageI18n(); // Chinese at every start: the language is never kept for the next visitor
 const t = (key, params) => i18n.t(key, params);
@@ -39,6 +40,7 @@ const state = {
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
+const pad = new AppointmentPad({ i18n, onArrive: (queue, code) => requestCall(queue, null, code) });
 const rating = new RatingForm({ t, onSubmit: (fields) => submitRating(fields) });
 // `[kiosk] idle_reset_s` without a touch (the clock also restarts with every screen).
 const idle = new IdleClock({
@@ -137,7 +139,7 @@ async function toggleDocument() {
 
 // ---- calls ----------------------------------------------------------------------
 
-async function requestCall(queue, enterprise) {
+async function requestCall(queue, enterprise, appointment = null) {
   try {
     await ensureMedia();
   } catch (err) {
@@ -146,6 +148,7 @@ async function requestCall(queue, enterprise) {
   }
   const fields = { queue };
   if (enterprise) fields.enterprise = enterprise;
+  if (appointment) fields.appointment = appointment;
   if (!state.signaling.send(MSG.CALL_REQUEST, fields)) {
     showMessage("error.title", t("chat.failed"));
     return;
@@ -194,11 +197,16 @@ function onRejected(message) {
   releaseMedia();
   const key = `rejected.${message.reason}`;
   const known = i18n.t(key) !== key;
+  if (message.opens_at) return showMessage("rejected.title", t("rejected.closedUntil", { when: openingLabel(i18n, message.opens_at) }));
   showMessage("rejected.title", known ? t(key) : t("rejected.other", { reason: i18n.code("reason", message.reason) }));
 }
 
 function onServerError(message) {
-  if (message.code === "invalid_uscc") {
+  if (message.code?.startsWith("appointment_") && state.screen === "waiting" && !state.callId) {
+    releaseMedia();
+    show("appointment");
+    pad.problem(i18n.error(message));
+  } else if (message.code === "invalid_uscc") {
     goHome();
     $("uscc-hint").textContent = i18n.error(message);
     $("uscc-hint").classList.add("error");
@@ -355,6 +363,11 @@ function main() {
     if (state.callId) state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
   $("show-document").addEventListener("click", () => toggleDocument());
+  $("have-appointment").addEventListener("click", () => {
+    pad.reset();
+    show("appointment");
+  });
+  $("code-back").addEventListener("click", goHome);
   $("rating-skip").addEventListener("click", forgetVisitor);
   $("message-home").addEventListener("click", () => {
     if (state.signaling?.state === "closed") window.location.reload();
