@@ -40,7 +40,7 @@ function showFrom(step) {
   const order = ["step-matter", "step-day", "step-slot", "step-enterprise", "step-done"];
   const at = order.indexOf(step);
   order.forEach((id, i) => { $(id).hidden = i > at; });
-  $(step).scrollIntoView({ behavior: "smooth", block: "start" });
+  $(step).scrollIntoView({ block: "start" });
 }
 
 function dayLabel(iso) {
