@@ -307,7 +307,7 @@ class CallPosition(Message, tag="call.position"):
     estimated_wait_s: float
 
 
-class CallRejected(Message, tag="call.rejected"):
+class CallRejected(Message, tag="call.rejected", omit_defaults=True):
     queue: str
     reason: str
     opens_at: str | None = None  # reason "closed" by opening hours: the next opening (ISO)

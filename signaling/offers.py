@@ -140,7 +140,8 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     out.cancel_timer(timers.ring_key(call.id, call.offer_number))
     out.cancel_timer(timers.overflow_key(call.id))
     out.event(ev.Answered(agent_id=who.id, agent_name=who.name, offer=call.offer_number,
-                          wait_s=round(now - call.enqueued_at, 3)), call, who.principal)
+                          wait_s=round(s.status.open_wait(call.queue, call.enqueued_at, now), 3)),
+              call, who.principal)
     terminal = terminal_of(call)
     if call.answered_at == now:
         out.event(ev.ParticipantJoined(participant_id=terminal.principal,

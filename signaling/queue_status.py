@@ -114,6 +114,14 @@ class QueueStatus:
         opens = hours.next_opening(queue, moment)
         return hours.text(queue), opens.isoformat() if opens is not None else ""
 
+    def open_wait(self, queue: str, since: float, now: float) -> float:
+        """Seconds of [since, now) the queue's hours had it open: a wait across closing
+        time counts only its open part (service level and reports)."""
+        if self._hours is None or not self._hours.has_hours(queue):
+            return max(0.0, now - since)
+        return self._hours.open_seconds(queue, dt.datetime.fromtimestamp(since, dt.UTC),
+                                        dt.datetime.fromtimestamp(now, dt.UTC))
+
     def open_by_hours(self) -> frozenset[str]:
         """The queues their hours have open now (a change calls for a new `queue.status`)."""
         now = self._clock()

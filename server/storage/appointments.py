@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -63,14 +62,16 @@ class SlotFull(StorageError):
 
 
 class AppointmentFigures(msgspec.Struct, kw_only=True):
-    """One queue's bookings in a period, by state, and the waits of the answered ones."""
+    """One queue's or site's bookings in a period, by state, and the waits of the answered
+    ones; `booked` counts every booking not cancelled."""
 
-    queue: str
+    key: str | None
     booked: int = 0
     served: int = 0
     no_show: int = 0
     cancelled: int = 0
     avg_wait_from_slot_s: float | None = None  # appointment calls: answer - slot start
+    avg_wait_walk_in_s: float | None = None  # calls without appointment: answer - arrival
 
 
 def _booking(row: Any) -> Booking:
@@ -197,60 +198,54 @@ class AppointmentStore(StoreBase):
         async with self._read() as conn:
             return [_booking(r) for r in await conn.execute(query)]
 
-    async def appointment_figures(self, start: dt.datetime, end: dt.datetime,
-                                  scope: Scope = ALL) -> list[AppointmentFigures]:
-        """Per queue, bookings whose slot starts in [start, end): how each ended, and the
-        mean wait of the served ones from their slot's start (arriving early is no wait)."""
+    async def appointment_report(self, by: str, start: dt.datetime, end: dt.datetime,
+                                 scope: Scope = ALL) -> dict[str | None, AppointmentFigures]:
+        """By queue or site (`by`), bookings whose slot starts in [start, end): how each
+        ended; the mean wait of served ones from their slot's start (arriving early is no
+        wait) beside that of walk-ins from their arrival (sessions queued in the period).
+        A booking has a site once it arrives: by site, the others are under key None."""
         require_aware(start=start, end=end)
+        if by not in ("queue", "site"):
+            raise InvalidRecord("appointment figures are by queue or site")
+        s = sessions.c
+        key = _t.queue if by == "queue" else s.site_id
+        source = appointments.outerjoin(sessions, s.id == _t.session_id)
+        seen = scope.where(scope.sessions_clause(_t.session_id))
+        out: dict[str | None, AppointmentFigures] = {}
+
+        def row(k: str | None) -> AppointmentFigures:
+            return out.setdefault(k, AppointmentFigures(key=k))
 
         def count(state: str) -> sa.ColumnElement[Any]:
             return sa.func.count(sa.case((_t.state == state, 1)))
 
-        served = sa.and_(_t.state == "served", _t.served_at.is_not(None))
-        rows = await self._grouped(start, end, scope, (
-            count("booked").label("booked"), count("served").label("served"),
-            count("no_show").label("no_show"), count("cancelled").label("cancelled"),
-            sa.func.count().label("total")))
-        waits = dict(await self._slot_waits(start, end, scope, served))
-        return [AppointmentFigures(queue=r.queue, booked=int(r.total) - int(r.cancelled),
-                                   served=int(r.served), no_show=int(r.no_show),
-                                   cancelled=int(r.cancelled),
-                                   avg_wait_from_slot_s=waits.get(r.queue)) for r in rows]
-
-    async def _grouped(self, start: dt.datetime, end: dt.datetime, scope: Scope,
-                       columns: Sequence[sa.ColumnElement[Any]]) -> list[Any]:
-        query = (sa.select(_t.queue, *columns)
-                 .where(_t.start_at >= start, _t.start_at < end,
-                        *scope.where(scope.sessions_clause(_t.session_id)))
-                 .group_by(_t.queue).order_by(_t.queue))
-        async with self._read() as conn:
-            return list((await conn.execute(query)).all())
-
-    async def _slot_waits(self, start: dt.datetime, end: dt.datetime, scope: Scope,
-                          served: sa.ColumnElement[bool]) -> list[tuple[str, float]]:
-        """Mean of max(0, answer - slot start) per queue, in Python: the two databases
-        subtract timestamps differently, and a day's bookings are few."""
-        query = sa.select(_t.queue, _t.start_at, _t.served_at).where(
-            served, _t.start_at >= start, _t.start_at < end,
-            *scope.where(scope.sessions_clause(_t.session_id)))
-        sums: dict[str, list[float]] = {}
+        in_period = (_t.start_at >= start, _t.start_at < end, *seen)
+        query = (sa.select(key.label("key"), count("served").label("served"),
+                           count("no_show").label("no_show"),
+                           count("cancelled").label("cancelled"), sa.func.count().label("n"))
+                 .select_from(source).where(*in_period).group_by(key))
+        waits: dict[str | None, list[float]] = {}
+        walk_key = s.queue if by == "queue" else s.site_id
+        walk_ins = (sa.select(walk_key.label("key"), sa.func.avg(s.wait_s).label("wait"))
+                    .where(s.created_at >= start, s.created_at < end,
+                           s.answered_at.is_not(None), s.wait_s.is_not(None),
+                           s.id.not_in(sa.select(_t.session_id)
+                                       .where(_t.session_id.is_not(None))),
+                           *scope.where(scope.sites_clause(s.site_id)))
+                    .group_by(walk_key))
         async with self._read() as conn:
             for r in await conn.execute(query):
-                wait = max(0.0, (r.served_at - r.start_at).total_seconds())
-                sums.setdefault(r.queue, []).append(wait)
-        return [(q, sum(w) / len(w)) for q, w in sums.items()]
-
-    async def walk_in_waits(self, start: dt.datetime, end: dt.datetime, scope: Scope = ALL
-                            ) -> dict[str, float]:
-        """Per queue, the mean wait of answered calls that came without an appointment,
-        from their arrival (queued at or after `start`, before `end`)."""
-        require_aware(start=start, end=end)
-        s = sessions.c
-        booked = sa.select(_t.session_id).where(_t.session_id.is_not(None))
-        query = (sa.select(s.queue, sa.func.avg(s.wait_s).label("wait"))
-                 .where(s.created_at >= start, s.created_at < end,
-                        s.answered_at.is_not(None), s.wait_s.is_not(None),
-                        s.id.not_in(booked), *scope.where(scope.sites_clause(s.site_id)))
-                 .group_by(s.queue))
-        async with self._read() as conn:
-            return {r.queue: float(r.wait) for r in await conn.execute(query)}
+                item = row(r.key)
+                item.booked = int(r.n) - int(r.cancelled)
+                item.served, item.no_show = int(r.served), int(r.no_show)
+                item.cancelled = int(r.cancelled)
+            for r in await conn.execute(
+                    sa.select(key.label("key"), _t.start_at, _t.served_at).select_from(source)
+                    .where(_t.state == "served", _t.served_at.is_not(None), *in_period)):
+                waits.setdefault(r.key, []).append(
+                    max(0.0, (r.served_at - r.start_at).total_seconds()))
+            for r in await conn.execute(walk_ins):
+                row(r.key).avg_wait_walk_in_s = float(r.wait)
+        for k, found in waits.items():
+            row(k).avg_wait_from_slot_s = sum(found) / len(found)
+        return out

@@ -88,6 +88,13 @@ class ReportRow(msgspec.Struct, kw_only=True):
     matters_opened: int = 0
     matters_resolved: int = 0
     matters_resolved_on_time: int = 0
+    # Appointments (by queue or site; server/storage/appointments.py), by slot start
+    appointments_booked: int = 0
+    appointments_served: int = 0
+    appointments_no_show: int = 0
+    appointments_cancelled: int = 0
+    avg_wait_appointment_s: float | None = None  # from the slot's start
+    avg_wait_walk_in_s: float | None = None  # calls without appointment, from arrival
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -207,11 +214,25 @@ class ReportStore(StoreBase):
             for r in await conn.execute(self._matters_query(ask, _p.resolved_at, start, end)):
                 item = row(r.key)
                 item.matters_resolved, item.matters_resolved_on_time = int(r.n), int(r.on_time)
+        if by in ("queue", "site"):
+            await self._appointment_figures(by, start, end, scope, row)
         for item in rows.values():
             if item.key in names:
                 item.label = names[item.key]
         ordered = sorted(rows.values(), key=lambda x: (x.key is None, x.key or ""))
         return Report(by=by, start=start, end=end, rows=ordered, actions_completed=totals)
+
+    async def _appointment_figures(self, by: str, start: dt.datetime, end: dt.datetime,
+                                   scope: Scope, row: Callable[..., ReportRow]) -> None:
+        """Bookings by queue or site (server/storage/appointments.py) into the rows."""
+        booked = await self.appointment_report(  # type: ignore[attr-defined]
+            by, start, end, scope)
+        for key, fig in booked.items():
+            item = row(key)
+            item.appointments_booked, item.appointments_served = fig.booked, fig.served
+            item.appointments_no_show, item.appointments_cancelled = fig.no_show, fig.cancelled
+            item.avg_wait_appointment_s = fig.avg_wait_from_slot_s
+            item.avg_wait_walk_in_s = fig.avg_wait_walk_in_s
 
     async def _ask(self, by: str, scope: Scope) -> tuple[_Ask, dict[str, str]]:
         """The question, and (by unit) the units' names for the rows' labels."""
