@@ -9,6 +9,10 @@ import pytest
 from server.config import ConfigError, load_settings
 from signaling.calendar import WorkingCalendar
 from signaling.hours import HoursError, OpeningHours, parse_hours
+from signaling.link import SingleNode
+from signaling.memory import LocalBus, MemoryRouter
+from signaling.model import QueueConfig
+from signaling.queue_status import QueueStatus
 from tests.joint.conftest import local
 
 HOURS = "09:00-12:00,13:30-17:30"
@@ -82,3 +86,16 @@ def test_bad_hours_refused(bad: str) -> None:
 
 def test_parse_hours_to_midnight() -> None:
     assert parse_hours("18:00-24:00") == ((dt.time(18), dt.time.max),)
+
+
+def test_answered_wait_counts_open_time_only(hours: OpeningHours) -> None:
+    """The wait a session logs (and the service level counts) skips the closed night."""
+    queues = [QueueConfig(id="tax", name="税务", hours=HOURS),
+              QueueConfig(id="general", name="综合")]
+    router, bus = MemoryRouter(queues), LocalBus()
+    status = QueueStatus({q.id: q for q in queues}, router, bus, lambda: 0.0,
+                         SingleNode(router, bus), hours)
+    queued = local(2026, 3, 10, 17, 20).timestamp()
+    answered = local(2026, 3, 11, 9, 5).timestamp()
+    assert status.open_wait("tax", queued, answered) == 15 * 60
+    assert status.open_wait("general", queued, answered) == answered - queued

@@ -188,6 +188,10 @@ def test_every_page_speaks_one_language(
         kiosk.locator("#ent-uscc").fill(USCC[:17] + "B")  # a wrong check character: the hint shows
         expect(kiosk.locator("#uscc-hint.error")).to_be_visible()
         look("kiosk-home", kiosk)
+        kiosk.locator("#have-appointment").click()
+        expect(kiosk.locator("#screen-appointment")).to_be_visible()
+        look("kiosk-appointment", kiosk)
+        kiosk.locator("#code-back").click()
 
         opened = {}
         for name, path, ready in _staff_pages(seeded.session_id):
@@ -196,6 +200,13 @@ def test_every_page_speaks_one_language(
             page.goto(path)
             wait_js(page, ready, explain="document.body.innerText.slice(0, 400)")
             look(name, page)
+
+        book = _open(pages, viewport, lang, None)  # public: no login
+        book.goto("/book?queue=tax")
+        wait_js(book, "document.querySelector('#day-list [role=radio]')")
+        book.locator("#day-list [role=radio]").nth(1).click()
+        wait_js(book, "document.querySelector('#slot-list [role=radio]')")
+        look("book", book)
 
         # A call rings: the kiosk's waiting screen and the console's offer, then a decline.
         console = opened["console"]

@@ -2,6 +2,7 @@
 // enterprise (USCC checked as on the kiosk); keep the code shown as text and QR code.
 // /book?code=XXXX shows that booking and lets the visitor cancel it.
 
+import { dayLabel, timeLabel } from "./days.js";
 import { $, el } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 import { usccError, usccProblem } from "./uscc.js";
@@ -43,17 +44,6 @@ function showFrom(step) {
   $(step).scrollIntoView({ block: "start" });
 }
 
-function dayLabel(iso) {
-  const date = new Date(`${iso}T12:00:00Z`);
-  const format = new Intl.DateTimeFormat(i18n.lang, { month: "numeric", day: "numeric", weekday: "short", timeZone: "UTC" });
-  return format.format(date);
-}
-
-function timeLabel(iso) {
-  return new Intl.DateTimeFormat(i18n.lang, { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: i18n.timezone })
-    .format(new Date(iso));
-}
-
 function renderMatters() {
   const list = $("matter-list");
   if (setup.queues.length === 0) {
@@ -71,7 +61,7 @@ function renderMatters() {
 }
 
 function renderDays() {
-  $("day-list").replaceChildren(...setup.days.map((day) => choiceButton("chip", [dayLabel(day)], () => {
+  $("day-list").replaceChildren(...setup.days.map((day) => choiceButton("chip", [dayLabel(i18n, day)], () => {
     chosen.day = day;
     loadSlots();
   }, { dataset: { day } })));
@@ -87,7 +77,7 @@ async function loadSlots() {
     $("slot-note").textContent = slots.length ? "" : t("book.noSlots");
     list.replaceChildren(...slots.map((slot) => {
       const button = choiceButton("slot", [
-        el("span", { className: "slot-time", textContent: `${timeLabel(slot.start)}–${timeLabel(slot.end)}` }),
+        el("span", { className: "slot-time", textContent: `${timeLabel(i18n, slot.start)}–${timeLabel(i18n, slot.end)}` }),
         el("span", { className: "slot-free", textContent: slot.free ? t("book.free", { n: slot.free }) : t("book.full") }),
       ], () => {
         chosen.slot = slot;
@@ -145,8 +135,8 @@ function showBooking(booking) {
   for (const id of ["step-matter", "step-day", "step-slot", "step-enterprise"]) $(id).hidden = true;
   $("step-done").hidden = false;
   $("done-when").textContent = t("book.when", {
-    matter: i18n.name("queue", booking.queue), day: dayLabel(booking.start.slice(0, 10)),
-    time: `${timeLabel(booking.start)}–${timeLabel(booking.end)}`,
+    matter: i18n.name("queue", booking.queue), day: dayLabel(i18n, booking.start),
+    time: `${timeLabel(i18n, booking.start)}–${timeLabel(i18n, booking.end)}`,
   });
   $("done-code").textContent = booking.code;
   $("done-qr").src = `/api/appointments/${booking.code}/qr.svg`;

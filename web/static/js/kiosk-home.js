@@ -1,6 +1,7 @@
 // The kiosk home screen: one big button per queue with its live figures, and
 // the optional enterprise name + USCC (check character validated as typed).
 
+import { openingLabel } from "./days.js";
 import { $, el } from "./dom.js";
 import { formatWait } from "./i18n.js";
 import { usccError, usccProblem } from "./uscc.js";
@@ -86,8 +87,9 @@ export class KioskHome {
     if (status.opens_at) return t("queue.closedUntil", { hours: status.hours, when: openingLabel(this.#i18n, status.opens_at) });
     if (!status.open) return t("queue.closed");
     const waiting = t("queue.waiting", { n: status.waiting });
-    if (status.agents_available === 0 && status.waiting === 0) return `${waiting} · ${t("queue.noAgents")}`;
-    return `${waiting} · ${t("queue.estimate", { wait: formatWait(this.#i18n, status.estimated_wait_s) })}`;
+    const hours = status.hours ? ` · ${t("queue.hours", { hours: status.hours })}` : "";
+    if (status.agents_available === 0 && status.waiting === 0) return `${waiting} · ${t("queue.noAgents")}${hours}`;
+    return `${waiting} · ${t("queue.estimate", { wait: formatWait(this.#i18n, status.estimated_wait_s) })}${hours}`;
   }
 
   #showUsccState() {
@@ -123,15 +125,6 @@ export class KioskHome {
     const enterprise = name || uscc ? { ...(name && { name }), ...(uscc && { uscc }) } : null;
     this.#onChoose(queueId, enterprise);
   }
-}
-
-/** When a queue opens next, e.g. "3月9日周一 09:00", in the configured time zone. */
-export function openingLabel(i18n, iso) {
-  const format = new Intl.DateTimeFormat(i18n.lang, {
-    month: "numeric", day: "numeric", weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false,
-    timeZone: i18n.timezone,
-  });
-  return format.format(new Date(iso));
 }
 
 /** A bad character is worth reporting before all 18 are typed; the length is not. */

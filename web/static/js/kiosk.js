@@ -3,10 +3,11 @@
 
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { openingLabel } from "./days.js";
 import { $ } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { AppointmentPad } from "./kiosk-appointment.js";
-import { KioskHome, openingLabel } from "./kiosk-home.js";
+import { KioskHome } from "./kiosk-home.js";
 import { IdleClock } from "./kiosk-idle.js";
 import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
@@ -279,7 +280,12 @@ function connect(token) {
   });
   signaling.on("state", showConnection);
   signaling.on(MSG.WELCOME, onWelcome);
-  signaling.on(MSG.QUEUE_STATUS, (m) => home.setStatus(m.queues));
+  signaling.on(MSG.QUEUE_STATUS, (m) => {
+    home.setStatus(m.queues);
+    const bookable = m.queues.some((q) => q.appointments);
+    $("have-appointment").hidden = !bookable;
+    $("book-link").hidden = !bookable;
+  });
   signaling.on(MSG.CALL_QUEUED, onQueued);
   signaling.on(MSG.CALL_POSITION, showPosition);
   signaling.on(MSG.CALL_REQUEUED, (m) => {
