@@ -24,7 +24,7 @@ MANAGER = "manager"
 Date = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$",
                                    description="a local date, YYYY-MM-DD")]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 -]{5,20}$")]
-_CODE_ROUTE = "{code:[A-Za-z0-9-]{1,16}}"
+_CODE_ROUTE = "{code}"  # any text: one that is no code is a JSON 404, like an unknown one
 _STATUS: dict[str, type[web.HTTPException]] = {
     "slot_full": web.HTTPConflict,
     "not_cancellable": web.HTTPConflict,
