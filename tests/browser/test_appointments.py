@@ -3,6 +3,7 @@ code typed at a kiosk, answered before a walk-in who queued earlier at another k
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from server.app import create_app
-from tests.appointments.conftest import queues
+from tests.appointments.conftest import SHANGHAI, queues
 from tests.browser.flows import WAIT_MS, World, assert_video_flowing, open_console, provision, snap
 from tests.browser.live import LiveServer, Pages
 from tests.helpers import make_settings
@@ -105,3 +106,31 @@ def test_booked_on_a_phone_then_answered_before_an_earlier_walk_in(
     check = pages.new((390, 844))
     check.goto(f"/book?code={code}")
     expect(check.locator("#done-state")).to_have_text("Served")
+
+
+def test_a_closed_queue_shows_its_hours_and_offers_a_booking(
+        tmp_path: Path, pages_for: Callable[[LiveServer], Pages], artifacts: Path) -> None:
+    hour = (dt.datetime.now(SHANGHAI).hour + 2) % 24  # a half hour that is not now
+    hours = f"{hour:02d}:00-{hour:02d}:30"
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}",
+                             queues=queues(hours=hours))
+    server = LiveServer(create_app(settings))
+    server.start()
+    try:
+        pages = pages_for(server)
+        world = World(server, pages, provision(server, ("K1",)))
+        kiosk = pages.new((1920, 1080))
+        kiosk.goto("/kiosk")
+        kiosk.get_by_label("设备令牌").fill(world.terminal_tokens["K1"])
+        kiosk.get_by_role("button", name="保存并连接").click()
+        tile = kiosk.locator(".queue-btn[data-queue=tax]")
+        expect(tile).to_contain_text(f"不在服务时间（{hours}）· 下次开放", timeout=WAIT_MS)
+        expect(tile).to_contain_text(f"{hour:02d}:00")
+        expect(tile).to_be_disabled()
+        snap(kiosk, artifacts, "kiosk-closed-by-hours")
+        kiosk.get_by_role("link", name="预约办理").click()
+        expect(kiosk.get_by_role("radio", name="税务咨询")).to_be_visible(timeout=WAIT_MS)
+        kiosk.get_by_role("link", name="‹ 返回自助终端").click()
+        expect(kiosk.locator(".queue-btn[data-queue=tax]")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        server.stop()

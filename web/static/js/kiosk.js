@@ -374,6 +374,10 @@ function main() {
     show("appointment");
   });
   $("code-back").addEventListener("click", goHome);
+  // The booking page in the language the visitor chose here (the kiosk keeps no cookie).
+  $("book-link").addEventListener("click", (event) => {
+    event.currentTarget.href = `/book?from=kiosk&lang=${encodeURIComponent(i18n.lang)}`;
+  });
   $("rating-skip").addEventListener("click", forgetVisitor);
   $("message-home").addEventListener("click", () => {
     if (state.signaling?.state === "closed") window.location.reload();
