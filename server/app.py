@@ -25,6 +25,7 @@ from server.conncaps import CAPS, AddressCaps
 from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
+from server.http.handoff import setup_handoff
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_recordings(app)
     setup_staff(app)
     setup_recording(app)
+    setup_handoff(app)
     try:
         from server.http.pages import setup_pages
     except ImportError:
@@ -148,6 +150,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         node_id=node_id,
         recording=app[RECORDING].setup,
         actions=actions,
+        handoffs=db,
     ))
     if cluster is not None:
         cluster.bind(board)

@@ -13,6 +13,7 @@ from .errors import Refused
 from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
+from .parties import calls_of_caller
 from .services import Services
 from .uscc import uscc_error
 
@@ -21,7 +22,7 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     """Logged, then queued: another node may offer the call as soon as it is queued, and
     its `offered` must find the session. The rest (`call.queued`, dispatch) follows."""
     enterprise = _enterprise(msg.enterprise)
-    for call in await s.router.calls_of_terminal(who.id):
+    for call in await calls_of_caller(s, who):  # not one handed off to a phone
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     reason = await s.router.check_open(msg.queue) or await recording.refusal(s)
     config = s.queues[msg.queue]

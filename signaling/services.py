@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .backend import HandoffTickets, MessageBus, Presences, Router, Scheduler, SessionLog
 from .identity import Identity
 from .joint_actions import JointWork
 from .link import ClusterLink
@@ -47,6 +47,7 @@ class Services:
     node_id: str = "local"
     recording: RecordingSetup | None = None  # None: recording is off
     actions: JointWork | None = None  # None: joint actions are off
+    handoffs: HandoffTickets | None = None  # None: no phone hand-off (`signaling.handoff`)
 
     def outbox(self) -> Outbox:
         return Outbox(self.clock)
