@@ -133,8 +133,10 @@ async def test_a_ticket_opens_once(app_client: Any) -> None:
     await _closed(late)
     wrong, refused = await _hello(app_client, ticket, resume="not-the-phones-token")
     assert refused["code"] == "ticket_used"
+    assert await _closed(wrong) == 4401
     unknown, refused = await _hello(app_client, "vwm_" + "x" * 32)
     assert refused["code"] == "unauthorized"
+    assert await _closed(unknown) == 4401
     await phone.send({"type": "ping"})
     await phone.recv("pong")  # the phone is still the one connection of that visitor
 
