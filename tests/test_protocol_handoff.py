@@ -115,6 +115,10 @@ async def test_the_phone_takes_the_call_over_and_keeps_its_place(app_client: Any
     assert (detail.terminal_id, detail.site_id, detail.rating) == ("T2", "park1", 5)
     assert [e.type for e in detail.events].count("handed_off") == 1
     assert phone.me in {p.participant_id for p in detail.participants}
+    day = dt.timedelta(days=1)
+    for by, key in (("queue", "tax"), ("site", "park1")):
+        report = await app[keys.DB].report(by, before - day, before + day, {})
+        assert {r.key: r.handoffs for r in report.rows} == {key: 1}, by
 
 
 async def test_a_ticket_opens_once(app_client: Any) -> None:

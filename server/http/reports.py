@@ -21,7 +21,7 @@ MANAGER = "manager"
 CSV_COLUMNS = (
     "key", "label", "sessions", "answered", "answered_within_target", "abandoned",
     "avg_wait_s", "p90_wait_s", "avg_talk_s", "rated", "avg_rating",
-    "matters_opened", "matters_resolved", "matters_resolved_on_time",
+    "matters_opened", "matters_resolved", "matters_resolved_on_time", "handoffs",
 )
 
 

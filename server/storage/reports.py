@@ -32,6 +32,7 @@ from server.storage.schema import (
     joint_action_steps,
     joint_actions,
     pending_matters,
+    session_participants,
     sessions,
     sites,
     users,
@@ -88,6 +89,7 @@ class ReportRow(msgspec.Struct, kw_only=True):
     matters_opened: int = 0
     matters_resolved: int = 0
     matters_resolved_on_time: int = 0
+    handoffs: int = 0  # sessions a phone took over from the kiosk (`call.handoff`)
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -192,6 +194,8 @@ class ReportStore(StoreBase):
 
         async with self._read() as conn:
             await self._session_figures(conn, ask, start, end, targets, row)
+            for r in await conn.execute(self._handoffs_query(ask, start, end)):
+                row(r.key).handoffs = int(r.n)
             totals: dict[str, int] = {}
             for r in await conn.execute(self._actions_query(ask, start, end)):
                 row(r.key).actions_completed[r.type] = int(r.completed)
@@ -281,6 +285,17 @@ class ReportStore(StoreBase):
             .where(_s.created_at >= start, _s.created_at < end, *ask.seen(_s.site_id))
             .group_by(key)
         )
+
+    def _handoffs_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime
+                        ) -> sa.Select[Any]:
+        """Sessions a phone took over: the projection made the phone a `visitor` participant."""
+        key, _ = _session_key(ask)
+        handed = sa.select(session_participants.c.session_id).where(
+            session_participants.c.role == "visitor")
+        return (sa.select(key.label("key"), sa.func.count().label("n"))
+                .select_from(_from_sessions(ask.by))
+                .where(_s.created_at >= start, _s.created_at < end, _s.id.in_(handed),
+                       *ask.seen(_s.site_id)).group_by(key))
 
     def _p90_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
         """PostgreSQL: the 90th-percentile wait of each group."""

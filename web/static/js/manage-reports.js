@@ -71,8 +71,9 @@ function render(report) {
     cell(r.avg_rating === null ? "—" : `${r.avg_rating.toFixed(2)} (${r.rated})`),
     cell(actionCounts(r.actions_completed), false),
     cell(String(r.matters_opened)), cell(`${r.matters_resolved} (${r.matters_resolved_on_time})`),
+    cell(String(r.handoffs)),
   ));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 12, textContent: t("manage.reports.empty") })));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 13, textContent: t("manage.reports.empty") })));
   $("report-rows").replaceChildren(...rows);
   const totals = Object.entries(report.actions_completed);
   $("actions-total").replaceChildren(...(totals.length
