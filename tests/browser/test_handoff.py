@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from server import keys
+from server.i18n import LANGUAGES, Catalogs, config_names
+from server.joint import JOINT
 from tests.browser.flows import WAIT_MS, assert_video_flowing, make_world, open_console, snap
+from tests.browser.i18n_check import COLLECT_JS, LanguageCheck
 from tests.browser.live import LiveServer, Pages
 
 pytestmark = pytest.mark.browser
@@ -21,6 +25,16 @@ def open_phone(pages: Pages, url: str) -> Page:
     phone = pages.new(PHONE, lang=None, mobile=True)
     phone.goto(url)
     return phone
+
+
+def speaks_only(page: Page, server: LiveServer, lang: str) -> None:
+    """Every text of the page is from `lang`'s catalog (tests/browser/i18n_check.py)."""
+    names = config_names(server.app[keys.SETTINGS], server.app[JOINT].work.types)
+    i = LANGUAGES.index(lang)
+    check = LanguageCheck(lang, Catalogs.load().catalog(lang),
+                          [pair[i] for kind in names.values() for pair in kind.values()])
+    assert page.evaluate("document.documentElement.lang") == lang
+    assert check.strays(page.evaluate(COLLECT_JS)) == []
 
 
 def test_a_phone_takes_the_kiosk_call_over(live_server: LiveServer, pages: Pages,
@@ -36,6 +50,7 @@ def test_a_phone_takes_the_kiosk_call_over(live_server: LiveServer, pages: Pages
     expect(panel).to_contain_text("用手机继续排队")
     expect(kiosk.locator("#handoff-qr")).to_have_js_property("complete", True, timeout=WAIT_MS)
     assert kiosk.locator("#handoff-qr").evaluate("(img) => img.naturalWidth") > 100
+    speaks_only(kiosk, live_server, "zh-CN")
     snap(kiosk, artifacts, "kiosk-handoff-qr")
     url = panel.get_attribute("data-url")
     assert url is not None and url.startswith(f"{live_server.url}/m/vwm_")
@@ -48,7 +63,12 @@ def test_a_phone_takes_the_kiosk_call_over(live_server: LiveServer, pages: Pages
     expect(kiosk.locator(".queue-btn[data-queue=tax]")).to_be_enabled()
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE[0], f"the phone page scrolls sideways: {width} px"
+    speaks_only(phone, live_server, "zh-CN")
     snap(phone, artifacts, "phone-waiting")
+    phone.get_by_role("button", name="English").tap()
+    expect(phone.locator("#wait-position")).to_have_text("No. 1")
+    speaks_only(phone, live_server, "en")
+    phone.locator("#lang-toggle").tap()
 
     second = open_phone(pages, url)  # the ticket opens once
     expect(second.locator("#screen-message")).to_be_visible(timeout=WAIT_MS)

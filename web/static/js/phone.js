@@ -18,7 +18,7 @@ const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
 const ticket = document.body.dataset.ticket;
 
-const state = { screen: null, callId: null, sessionId: null, localStream: null, ended: false };
+const state = { screen: null, callId: null, sessionId: null, localStream: null, ended: false, place: null };
 
 function show(screen) {
   state.screen = screen;
@@ -69,10 +69,17 @@ const rating = new RatingForm({
   },
 });
 
+/** The place in the queue, in the page's language (again after a language switch). */
+function renderPlace() {
+  if (!state.place) return;
+  $("wait-position").textContent = t("waiting.positionValue", { n: state.place.position });
+  $("wait-estimate").textContent = formatWait(i18n, state.place.estimated_wait_s);
+}
+
 function showPosition(message) {
   state.callId = message.call_id;
-  $("wait-position").textContent = t("waiting.positionValue", { n: message.position });
-  $("wait-estimate").textContent = formatWait(i18n, message.estimated_wait_s);
+  state.place = message;
+  renderPlace();
   if (state.screen !== "waiting") show("waiting");
 }
 
@@ -124,7 +131,8 @@ function onWelcome(welcome) {
 function showConnection({ state: connection }) {
   const banner = $("conn-state");
   banner.hidden = connection === "open" || connection === "idle" || state.ended;
-  banner.textContent = connection === "reconnecting" ? t("conn.reconnecting") : t("conn.connecting");
+  banner.dataset.i18n = connection === "reconnecting" ? "conn.reconnecting" : "conn.connecting";
+  banner.textContent = t(banner.dataset.i18n); // data-i18n: a language switch rewrites it
   document.body.dataset.connection = connection;
 }
 
@@ -133,6 +141,7 @@ function main() {
   $("insecure-warning").hidden = mediaAvailable();
   $("lang-toggle").addEventListener("click", () => {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
+    renderPlace();
     if (state.screen === "rating") rating.render();
   });
   $("cancel-call").addEventListener("click", () => {
