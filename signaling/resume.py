@@ -15,11 +15,20 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None
     """The caller's (terminal's or visitor's) queue place or call; the specialist's
     status, offer or call. A recorder is told its sessions by `record.start`
     (`signaling.recording`)."""
+    if who.role == Role.TERMINAL and resumed:
+        await _handed_off_meanwhile(s, out, who)
     if who.role in (Role.TERMINAL, Role.VISITOR):
         for call in await calls_of_caller(s, who):
             await _caller(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
+
+
+async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None:
+    """A kiosk that was away when a phone took its call over still hears of it."""
+    for call in await s.router.calls_of_terminal(who.id):
+        if call.visitor is not None and not call.is_invitation:
+            out.send(who.principal, m.CallHandedOff(call_id=call.id))
 
 
 async def _caller(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool) -> None:

@@ -3,6 +3,7 @@ on both routing backends."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -13,7 +14,14 @@ from aiohttp import web
 
 from server import keys
 from server.storage.handoffs import handoff_tickets
-from tests.helpers import Peer, add_terminal, connect, quick_specialist, specialist_ready
+from tests.helpers import (
+    WAIT_S,
+    Peer,
+    add_terminal,
+    connect,
+    quick_specialist,
+    specialist_ready,
+)
 
 
 async def _waiting(client: Any, terminal: str) -> tuple[Peer, str, int]:
@@ -196,6 +204,57 @@ async def test_a_visitor_acts_on_its_own_call_only(app_client: Any) -> None:
     assert [c for c, _ in await app[keys.BOARD].services.router.waiting("tax")] == [call_id]
     await phone.send({"type": "call.cancel", "call_id": call_id})  # its own: allowed
     assert (await phone.recv("call.ended", call_id=call_id))["reason"] == "cancelled"
+
+
+async def test_a_kiosk_away_at_the_hand_off_hears_of_it_when_back(app_client: Any) -> None:
+    app = app_client.server.app
+    await connect(app_client, await quick_specialist(app, "alice", {"tax": 1}))
+    token = await add_terminal(app, "T1")
+    kiosk = await connect(app_client, token)
+    await kiosk.send({"type": "call.request", "queue": "tax"})
+    call_id = (await kiosk.recv("call.queued"))["call_id"]
+    ticket = await _ticket(kiosk, call_id)
+    await kiosk.close()
+    phone, _ = await _hello(app_client, ticket)
+    await phone.recv("call.queued", call_id=call_id)
+    kiosk = await connect(app_client, token, resume=kiosk.welcome["resume"])
+    assert kiosk.welcome["resumed"] is True
+    await kiosk.recv("call.handed_off", call_id=call_id)
+    assert [m for m in kiosk.inbox if m["type"] == "call.queued"] == []
+
+
+async def _gone(app: web.Application, call_id: str) -> None:
+    """Wait (polling, bounded) until the call's session is closed in the log."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            rows, _ = await app[keys.DB].list_sessions()
+            if any(r.call_id == call_id and r.state != "queued" for r in rows):
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_kiosk_and_phone_each_lose_only_their_own_call(aiohttp_client: Any,
+                                                              make_app: Any) -> None:
+    client = await aiohttp_client(make_app(server={"resume_grace_s": 0.5}))
+    app = client.server.app
+    await connect(client, await quick_specialist(app, "alice", {"tax": 1}))
+    kiosk, handed, _ = await _waiting(client, "T1")
+    phone, _ = await _hello(client, await _ticket(kiosk, handed))
+    await phone.recv("call.queued", call_id=handed)
+    await kiosk.recv("call.handed_off", call_id=handed)
+    await kiosk.send({"type": "call.request", "queue": "tax"})
+    own = (await kiosk.recv("call.queued"))["call_id"]
+    await kiosk.close()  # past the grace the kiosk's own call ends, not the phone's
+    await _gone(app, own)
+    await phone.send({"type": "ping"})
+    await phone.recv("pong")
+    assert [m for m in phone.inbox if m["type"] == "call.ended"] == []
+    assert (await app[keys.BOARD].services.router.get_call(handed)) is not None
+    await phone.close()  # the phone gone for good: its call ends as the kiosk's would
+    await _gone(app, handed)
+    rows, _ = await app[keys.DB].list_sessions()
+    assert {(r.call_id, r.state, r.end_reason) for r in rows} == {
+        (own, "abandoned", "terminal_lost"), (handed, "abandoned", "terminal_lost")}
 
 
 async def test_the_phone_resumes_after_a_reconnect(app_client: Any) -> None:
