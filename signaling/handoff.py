@@ -31,6 +31,8 @@ TICKET_PREFIX = "vwm_"  # a `hello` token that is a hand-off ticket
 TICKET_TTL_S = 600.0  # a ticket not opened within 10 minutes is void (the issue's figure)
 PAGE_PATH = "/m/"  # the phone's page: PAGE_PATH + ticket
 
+Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
+
 
 def ticket_hash(ticket: str) -> str:
     """Tickets are 192-bit random values: a fast hash is enough to store them."""
@@ -40,8 +42,7 @@ def ticket_hash(ticket: str) -> str:
 def _tickets(s: Services) -> HandoffTickets:
     if s.handoffs is None:
         raise Refused("forbidden", "phone hand-off is not available on this server")
-    tickets: HandoffTickets = s.handoffs
-    return tickets
+    return s.handoffs
 
 
 async def call_handoff(s: Services, who: Identity, msg: m.CallHandoff) -> Outbox:
@@ -96,9 +97,6 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
                            visitor_id=visitor.id, name=visitor.name), taken, visitor.principal)
     out.send(principal_of(Role.TERMINAL, stored.terminal_id), m.CallHandedOff(call_id=taken.id))
     return visitor, out
-
-
-Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
 
 
 async def ticket_opens(s: Services, ticket: str) -> bool:
