@@ -27,6 +27,7 @@ from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.appointments import setup_appointments
+from server.http.handoff import setup_handoff
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_recordings(app)
     setup_staff(app)
     setup_recording(app)
+    setup_handoff(app)
     try:
         from server.http.pages import setup_pages
     except ImportError:
@@ -159,6 +161,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         actions=actions,
         appointments=Appointments(book=db, early_s=settings.appointments.early_s,
                                   late_s=settings.appointments.late_s),
+        handoffs=db,
     ))
     if cluster is not None:
         cluster.bind(board)

@@ -187,6 +187,7 @@ class AuthService:
     async def purge(self) -> int:
         """Delete expired tokens and tickets, forget stale throttle records; how many."""
         removed = await self.db.purge_expired(self._now())
+        removed += await self.db.purge_handoff_tickets(self._now())
         return removed + self.pair_throttle.purge() + self.address_throttle.purge()
 
     async def user_for_token(self, token: str | None) -> User | None:

@@ -22,6 +22,7 @@ from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import Refused
+from signaling.handoff import TICKET_PREFIX
 from signaling.identity import Identity, Role
 from signaling.switchboard import Switchboard
 
@@ -84,7 +85,7 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
     try:
         hello = await _receive_hello(ws, conn, settings.hello_timeout_s)
         if hello is not None:
-            who = await _authenticate(request, conn, hello.token)
+            who = await _authenticate(request, conn, hello)
         if who is not None:
             slot.authenticated()
             epoch = await board.connect(who, conn, hello.resume if hello else None)
@@ -125,9 +126,13 @@ async def _receive_hello(
     return msg
 
 
-async def _authenticate(request: web.Request, conn: Connection, token: str) -> Identity | None:
+async def _authenticate(request: web.Request, conn: Connection, hello: m.Hello
+                        ) -> Identity | None:
+    token = hello.token
     if token.startswith(RECORDER_TOKEN_PREFIX):
         return await _recorder(request, conn, token)
+    if token.startswith(TICKET_PREFIX):
+        return await _visitor(request, conn, hello)
     auth = request.app[keys.AUTH]
     terminal = await auth.terminal_for_token(token)
     if terminal is not None:
@@ -162,6 +167,16 @@ async def _recorder(request: web.Request, conn: Connection, token: str) -> Ident
         _refuse(conn, "forbidden", "recording is not enabled on this server", FORBIDDEN)
         return None
     return who
+
+
+async def _visitor(request: web.Request, conn: Connection, hello: m.Hello) -> Identity | None:
+    """A phone opening a hand-off ticket (`signaling.handoff`): the first time it takes
+    the call over; later only with its resume token."""
+    try:
+        return await request.app[keys.BOARD].open_ticket(hello.token, hello.resume)
+    except Refused as exc:
+        _refuse(conn, exc.code, exc.message, UNAUTHORIZED)
+        return None
 
 
 def _refuse(conn: Connection, code: str, message: str, close_code: int) -> None:

@@ -7,6 +7,7 @@ same tests run against both. The session log is implemented by the SQL store.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -51,6 +52,9 @@ class RoutingTransactions(Protocol):
         self, invitation_id: str, agent_id: str, now: float, offer: int | None = None
     ) -> Call: ...
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
+        """The terminal's waiting call goes over to a phone (`Call.visitor`), keeping its
+        place; refused (`routing.handoff_refusal`) unless waiting and not handed off."""
 
 
 class RoutingQueries(Protocol):
@@ -60,7 +64,8 @@ class RoutingQueries(Protocol):
     async def get_call(self, call_id: str) -> Call | None: ...
     async def get_agent(self, agent_id: str) -> Agent | None: ...
     async def position(self, call_id: str) -> int | None: ...
-    async def waiting(self, queue: str) -> list[tuple[str, str]]: ...
+    async def waiting(self, queue: str) -> list[tuple[str, str]]:
+        """(call id, the caller's participant id) of the queue's waiting calls, in order."""
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot: ...
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
 
@@ -126,6 +131,26 @@ class Presences(Protocol):
     async def disconnect(self, principal: str, epoch: int) -> bool: ...
     async def get(self, principal: str) -> Presence | None: ...
     async def drop(self, principal: str, epoch: int) -> bool: ...
+
+
+class Ticket(msgspec.Struct, frozen=True, kw_only=True):
+    """What a ticket opens: one waiting call of one terminal, for one phone."""
+
+    call_id: str
+    terminal_id: str
+    visitor_id: str  # the phone's id once it opened the ticket (its principal: visitor:<id>)
+    expires_at: dt.datetime
+    used: bool = False
+
+
+class HandoffTickets(Protocol):
+    """Where tickets are kept, by the SHA-256 of the ticket (`signaling.handoff`;
+    implemented by `Database`)."""
+
+    async def add_handoff_ticket(self, ticket_hash: str, ticket: Ticket) -> None: ...
+    async def handoff_ticket(self, ticket_hash: str) -> Ticket | None: ...
+    async def use_handoff_ticket(self, ticket_hash: str) -> bool:
+        """Mark it used; False if it already was (single use, whichever node asks)."""
 
 
 class SessionLog(Protocol):

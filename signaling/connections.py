@@ -16,6 +16,7 @@ from .identity import Identity, Role, encode_identity
 from .model import Agent, AgentState, CallState, QueueConfig
 from .offers import withdraw
 from .outbox import Outbox
+from .parties import calls_of_caller
 from .resume import resume
 from .services import Services
 
@@ -97,10 +98,8 @@ async def grace_over(s: Services, who: Identity, epoch: int) -> Outbox:
 
 async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
     """The principal is gone for good (grace over, or replaced): settle its calls."""
-    if who.role == Role.TERMINAL:
-        for call in await s.router.calls_of_terminal(who.id):
-            if call.is_invitation:
-                continue  # taken back when the call it joins ends
+    if who.role in (Role.TERMINAL, Role.VISITOR):
+        for call in await calls_of_caller(s, who):
             if call.state == CallState.CONNECTED:
                 await end(s, out, call, "terminal_lost", who.principal)
             else:

@@ -13,7 +13,7 @@ from . import conference, recording, timers
 from . import events as ev
 from . import messages as m
 from .errors import Refused
-from .identity import Identity, Role, members_of, principal_of
+from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
@@ -22,9 +22,10 @@ from .services import Services
 
 
 async def own_call(s: Services, who: Identity, call_id: str) -> Call:
-    """The terminal's own call (not an invitation into it)."""
+    """The caller's own call (not an invitation into it): a terminal's until a phone took
+    it over, then only that visitor's."""
     call = await s.router.get_call(call_id)
-    if call is None or call.terminal_id != who.id or call.is_invitation:
+    if call is None or call.is_invitation or caller_principal(call) != who.principal:
         raise Refused("not_in_call", f"call {call_id} is not yours")
     return call
 
@@ -71,9 +72,9 @@ async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
     if call.ringing_agent is not None:
         withdrawn(out, call, call.ringing_agent, reason)
         out.agent_status(call.ringing_agent, AgentState.AVAILABLE, reason)
-    terminal = principal_of(Role.TERMINAL, call.terminal_id)
-    out.event(ev.Abandoned(reason=reason), call, terminal)
-    out.send(terminal, m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
+    caller = caller_principal(call)
+    out.event(ev.Abandoned(reason=reason), call, caller)
+    out.send(caller, m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
     out.dispatch = True
     out.changed(call.queue)
 
@@ -119,7 +120,7 @@ async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None
         position = await s.router.position(call_id) or 1
         estimate = await s.status.estimate(call.queue, position)
         s.status.sent_position(call_id, position)
-        out.send(principal_of(Role.TERMINAL, call.terminal_id),
+        out.send(caller_principal(call),
                  m.CallRequeued(call_id=call_id, position=position, estimated_wait_s=estimate,
                                 reason="agent_lost"))
     out.dispatch = True

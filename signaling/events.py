@@ -41,6 +41,7 @@ RECORDING_FAILED: Final = "recording_failed"
 RECORDING_DELETED: Final = "recording_deleted"
 INVITED: Final = "invited"
 INVITE_CANCELLED: Final = "invite_cancelled"
+HANDED_OFF: Final = "handed_off"
 # Agent events (session_id None, actor = the specialist's participant id).
 AGENT_STATUS: Final = "agent_status"
 
@@ -49,7 +50,7 @@ CALL_EVENTS: Final = frozenset(
         QUEUED, REJECTED, OFFERED, MISSED, DECLINED, WITHDRAWN, OVERFLOWED, ANSWERED,
         PARTICIPANT_JOINED, PARTICIPANT_LEFT, REQUEUED, ENDED, ABANDONED, INTERRUPTED,
         CHAT, RATING, WRAPUP, RECORDING_STARTED, RECORDING_STOPPED, RECORDING_INTERRUPTED,
-        RECORDING_FAILED, RECORDING_DELETED,
+        RECORDING_FAILED, RECORDING_DELETED, HANDED_OFF,
     }
 )
 
@@ -261,6 +262,17 @@ class InviteCancelled(Payload, frozen=True, kw_only=True):
     TYPE = INVITE_CANCELLED
     invitation_id: str
     reason: str
+
+
+class HandedOff(Payload, frozen=True, kw_only=True):
+    """The terminal's waiting call went over to a phone (`call.handoff`): the phone is the
+    caller now; the session keeps the terminal's site and terminal."""
+
+    TYPE = HANDED_OFF
+    terminal_id: str
+    participant_id: Annotated[str, msgspec.Meta(min_length=1)]  # the phone: visitor:<id>
+    visitor_id: str
+    name: str | None = None
 
 
 class AgentStatus(Payload, frozen=True, kw_only=True, omit_defaults=True):

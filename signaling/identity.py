@@ -11,11 +11,12 @@ from .model import Call
 
 
 class Role(enum.StrEnum):
-    """The three kinds of participant; the prefix of a participant id."""
+    """The kinds of participant; the prefix of a participant id."""
 
     TERMINAL = "terminal"
     SPECIALIST = "specialist"
     RECORDER = "recorder"
+    VISITOR = "visitor"  # a phone that took a terminal's call over (`call.handoff`)
 
 
 def principal_of(role: str, raw_id: str) -> str:
@@ -31,6 +32,7 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
     site: SiteInfo | None = None
     skills: dict[str, int] = msgspec.field(default_factory=dict)
     department: str | None = None
+    call_id: str | None = None  # a visitor's one call: the only one it may act on
 
     @property
     def principal(self) -> str:
@@ -50,13 +52,32 @@ def decode_identity(data: dict[str, object]) -> Identity:
     return msgspec.convert(data, Identity)
 
 
+def caller_principal(call: Call) -> str:
+    """The caller's participant id: the terminal's, or the phone's that took the call over."""
+    if call.visitor is not None:
+        return principal_of(Role.VISITOR, call.visitor)
+    return principal_of(Role.TERMINAL, call.terminal_id)
+
+
 def members_of(call: Call) -> set[str]:
-    """The participant ids of the people in the call: its terminal and specialists."""
-    return {principal_of(Role.TERMINAL, call.terminal_id)} | {
-        principal_of(Role.SPECIALIST, a) for a in call.agents
-    }
+    """The participant ids of the people in the call: its caller and specialists."""
+    return {caller_principal(call)} | {principal_of(Role.SPECIALIST, a) for a in call.agents}
 
 
 def terminal_of(call: Call) -> Identity:
     """The calling terminal, as it said hello (kept in the call's context)."""
     return decode_identity(call.context["terminal"])
+
+
+def caller_of(call: Call) -> Identity:
+    """Who calls: the terminal as it said hello, or the phone that took the call over (it
+    stands for that terminal: same name and site)."""
+    terminal = terminal_of(call)
+    if call.visitor is None:
+        return terminal
+    return visitor_of(terminal, call.visitor, call.id)
+
+
+def visitor_of(terminal: Identity, visitor_id: str, call_id: str) -> Identity:
+    return Identity(role=Role.VISITOR, id=visitor_id, name=terminal.name, site=terminal.site,
+                    call_id=call_id)

@@ -22,7 +22,7 @@ from . import messages as m
 from .actions import ActionEvent, ActionRecord, ActionType, Enterprise, JointAction, get_action_type
 from .backend import MessageBus, Router
 from .errors import Refused
-from .identity import Identity, Role, principal_of
+from .identity import Identity, Role, members_of, principal_of
 from .model import CallState
 from .outbox import Outbox
 
@@ -140,8 +140,7 @@ class JointWork:
         if stored.call_id is not None:
             call = await self._router.get_call(stored.call_id)
             if call is not None and call.state == CallState.CONNECTED:
-                targets.add(principal_of(Role.TERMINAL, call.terminal_id))
-                targets.update(principal_of(Role.SPECIALIST, a) for a in call.agents)
+                targets.update(members_of(call))
         if actor is not None:
             targets.add(actor)
         out = Outbox(self._clock)

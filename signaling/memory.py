@@ -11,7 +11,9 @@ from typing import Any
 
 from .acd import CallCenter
 from .backend import Presence, Sink, TimerHandler
+from .identity import caller_principal
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
+from .routing import handoff_refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,15 @@ class MemoryRouter:
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.leave(call_id, agent_id, now)
 
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
+        call = self.center.calls.get(call_id)
+        refusal = handoff_refusal(call, call_id, terminal_id)
+        if refusal is not None:
+            raise refusal
+        assert call is not None
+        call.visitor = visitor_id
+        return call
+
     async def get_call(self, call_id: str) -> Call | None:
         return self.center.calls.get(call_id)
 
@@ -98,7 +109,7 @@ class MemoryRouter:
         return self.center.position(call_id)
 
     async def waiting(self, queue: str) -> list[tuple[str, str]]:
-        return [(c.id, c.terminal_id) for c in self.center.waiting_calls(queue)]
+        return [(c.id, caller_principal(c)) for c in self.center.waiting_calls(queue)]
 
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         return self.center.snapshot(queue, now)

@@ -210,11 +210,38 @@ class RecordManifest(Message, tag="record.manifest"):
     manifest: RecordingManifest
 
 
+# ---- phone hand-off (issue 13, "Leave the kiosk, keep your place") --------------------
+
+
+class CallHandoff(Message, tag="call.handoff"):
+    """Terminal -> server: let a phone take this waiting call over (answered by
+    `call.handoff_ready`)."""
+
+    call_id: Id
+
+
+class CallHandoffReady(Message, tag="call.handoff_ready"):
+    """Server -> terminal: the page a phone opens to take the call over. `url` is
+    `/m/<ticket>` (single use; expires with the call or at `expires_at`, ISO 8601 UTC);
+    `GET <url>/qr.svg` is its QR code."""
+
+    call_id: str
+    url: str
+    expires_at: str
+
+
+class CallHandedOff(Message, tag="call.handed_off"):
+    """Server -> terminal: a phone took the call over; the terminal is free again."""
+
+    call_id: str
+
+
 Inbound = (
     Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
     | CallHangup | AgentWrapupDone | CallInvite | CallTransfer | RtcDescription | RtcCandidate
     | ChatSend | SessionRate | SessionWrapup | RecordSegment | RecordManifest
     | ActionStart | ActionSign | ActionReject
+    | CallHandoff
 )
 
 # ---- server -> client -------------------------------------------------------------
@@ -239,7 +266,7 @@ class TerminalInfo(msgspec.Struct, kw_only=True):
 
 class Participant(msgspec.Struct, kw_only=True):
     id: str
-    role: Literal["terminal", "specialist", "recorder"]
+    role: Literal["terminal", "specialist", "recorder", "visitor"]
     name: str
 
 
@@ -472,6 +499,7 @@ Outbound = (
     | CallEnded | ChatMessage | ParticipantJoined | ParticipantLeft | InvitationStatus
     | ParticipantReconnected | RtcDescriptionRelay | RtcCandidateRelay | Saved
     | RecordStart | RecordStop | ActionUpdated | IceServers
+    | CallHandoffReady | CallHandedOff
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

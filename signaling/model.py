@@ -90,6 +90,9 @@ class Call(msgspec.Struct, kw_only=True):
     joins: str | None = None  # the connected call the answering specialist joins
     target_agent: str | None = None  # only this specialist may be offered it (named invite)
     transfer_from: str | None = None  # this specialist leaves once the invitee joins
+    # The phone that took the call over from its terminal (`call.handoff`): the caller is
+    # then `visitor:<id>`; the terminal is free for its next visitor.
+    visitor: str | None = None
 
     @property
     def is_invitation(self) -> bool:

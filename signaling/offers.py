@@ -10,7 +10,7 @@ from __future__ import annotations
 from . import conference, recording, timers
 from . import events as ev
 from . import messages as m
-from .identity import Identity, Role, principal_of, terminal_of
+from .identity import Identity, Role, caller_of, principal_of, terminal_of
 from .model import AgentState, Call, Offer
 from .outbox import Outbox
 from .parties import participants
@@ -142,11 +142,11 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     out.event(ev.Answered(agent_id=who.id, agent_name=who.name, offer=call.offer_number,
                           wait_s=round(s.status.open_wait(call.queue, call.enqueued_at, now), 3)),
               call, who.principal)
-    terminal = terminal_of(call)
+    caller = caller_of(call)
     if call.answered_at == now:
-        out.event(ev.ParticipantJoined(participant_id=terminal.principal,
-                                       role=Role.TERMINAL.value, principal_id=terminal.id,
-                                       name=terminal.name), call, terminal.principal)
+        out.event(ev.ParticipantJoined(participant_id=caller.principal,
+                                       role=caller.role.value, principal_id=caller.id,
+                                       name=caller.name), call, caller.principal)
     out.event(ev.ParticipantJoined(participant_id=who.principal, role=Role.SPECIALIST.value,
                                    principal_id=who.id, name=who.name), call, who.principal)
     out.agent_status(who.id, AgentState.IN_CALL, "answered")

@@ -5,17 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import messages as m
-from .identity import Role, principal_of, terminal_of
+from .identity import Identity, Role, caller_of, principal_of
 from .model import Call
 from .services import Services
 
 
+async def calls_of_caller(s: Services, who: Identity) -> list[Call]:
+    """The calls a terminal or visitor is the caller of: not invitations (taken back when
+    the call they join ends), not a terminal's calls handed off to a phone."""
+    if who.role == Role.VISITOR:
+        call = await s.router.get_call(who.call_id) if who.call_id else None
+        return [call] if call is not None and call.visitor == who.id else []
+    return [c for c in await s.router.calls_of_terminal(who.id)
+            if not c.is_invitation and c.visitor is None]
+
+
 async def people(s: Services, call: Call, names: Mapping[str, str] | None = None
                  ) -> list[m.Participant]:
-    """The call's terminal and specialists (not its recorder); `names` are specialists'
-    names the caller knows already (no router read for them)."""
-    terminal = terminal_of(call)
-    listed = [m.Participant(id=terminal.principal, role="terminal", name=terminal.name)]
+    """The call's caller (terminal, or the phone it handed off to) and specialists (not its
+    recorder); `names` are specialists' names the caller knows already (no router read)."""
+    caller = caller_of(call)
+    listed = [m.Participant(id=caller.principal,
+                            role="visitor" if caller.role == Role.VISITOR else "terminal",
+                            name=caller.name)]
     for agent_id in call.agents:
         name = (names or {}).get(agent_id)
         if name is None:

@@ -28,8 +28,18 @@ abuse, 1001 server shutdown, 1012 node draining (reconnect elsewhere). An addres
 `[limits] ws_per_address` open or `unauthenticated_per_address` not-yet-`hello` connections
 is refused with HTTP 429 before the upgrade.
 
-Participant ids are `terminal:<id>`, `specialist:<username>`, `recorder:<name>`; `rtc.*`
-messages are relayed only between participants of the same call, with `from` added.
+Participant ids are `terminal:<id>`, `specialist:<username>`, `recorder:<name>`,
+`visitor:<id>`; `rtc.*` messages are relayed only between participants of the same call,
+with `from` added.
+
+Phone hand-off: a terminal's waiting call goes over to a phone with `call.handoff`; the
+phone opens the URL of `call.handoff_ready` (`/m/<ticket>`; `GET /m/<ticket>/qr.svg` is its
+QR code) and says `hello {token: <ticket>}`. The first such hello takes the call over in its
+place in the queue (`welcome {role: "visitor"}`, the terminal gets `call.handed_off` and may
+ask for a new call); a later one must carry that phone's `resume` token, else `error {code:
+"ticket_used"}` and close 4401; a ticket past its 10 minutes, or whose call no longer waits:
+`ticket_expired`. A visitor may act on that one call only (`call.cancel`, `call.hangup`,
+`rtc.*`, `chat.send`, `session.rate`).
 """
 
 

@@ -16,7 +16,7 @@ from . import messages as m
 from .backend import MessageBus, Router
 from .estimate import estimated_wait
 from .hours import OpeningHours
-from .identity import Role, principal_of
+from .identity import Role
 from .link import ClusterLink
 from .model import QueueConfig
 
@@ -145,9 +145,8 @@ class QueueStatus:
             return
         snap = await self._router.snapshot(queue, self._clock())
         staffed = snap.available + snap.busy
-        for index, (call_id, terminal_id) in enumerate(waiting):
+        for index, (call_id, principal) in enumerate(waiting):
             position = index + 1
-            principal = principal_of(Role.TERMINAL, terminal_id)
             if self._last_position.get(call_id) == position or not self._link.is_local(principal):
                 continue
             self._last_position[call_id] = position

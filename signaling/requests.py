@@ -15,6 +15,7 @@ from .errors import Refused
 from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
+from .parties import calls_of_caller
 from .services import Services
 from .uscc import uscc_error
 
@@ -26,7 +27,7 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
-    for call in await s.router.calls_of_terminal(who.id):
+    for call in await calls_of_caller(s, who):  # not one handed off to a phone
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     booking = await _booking(s, msg)
     if booking is not None and enterprise is None:  # given when booking: the offer shows it

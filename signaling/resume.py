@@ -4,29 +4,38 @@ from __future__ import annotations
 
 from . import messages as m
 from .identity import Identity, Role
-from .model import AgentState, CallState
+from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
-from .parties import participants
+from .parties import calls_of_caller, participants
 from .services import Services
 
 
 async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
-    """The caller's queue place or call; the specialist's status, offer or call. A
-    recorder is told its sessions by `record.start` (`signaling.recording`)."""
-    if who.role == Role.TERMINAL:
-        await _terminal(s, out, who, resumed)
+    """The caller's (terminal's or visitor's) queue place or call; the specialist's
+    status, offer or call. A recorder is told its sessions by `record.start`
+    (`signaling.recording`)."""
+    if who.role == Role.TERMINAL and resumed:
+        await _handed_off_meanwhile(s, out, who)
+    if who.role in (Role.TERMINAL, Role.VISITOR):
+        for call in await calls_of_caller(s, who):
+            await _caller(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
 
 
-async def _terminal(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
+async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None:
+    """A kiosk that was away when a phone took its call over still hears of it."""
     for call in await s.router.calls_of_terminal(who.id):
-        if call.is_invitation:
-            continue
-        if call.state == CallState.CONNECTED:
-            await _connected_again(s, out, who, call.id)
-            continue
+        if call.visitor is not None and not call.is_invitation:
+            out.send(who.principal, m.CallHandedOff(call_id=call.id))
+
+
+async def _caller(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool) -> None:
+    """The caller's call: connected again, or its place in the queue."""
+    if call.state == CallState.CONNECTED:
+        await _connected_again(s, out, who, call.id)
+    else:
         position = await s.router.position(call.id) or 1
         estimate = await s.status.estimate(call.queue, position)
         s.status.sent_position(call.id, position)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .errors import Refused
-from .model import AgentState, QueueConfig, QueueSnapshot
+from .model import AgentState, Call, CallState, QueueConfig, QueueSnapshot
 
 
 def known_queue(queues: Mapping[str, QueueConfig], queue: str) -> QueueConfig:
@@ -38,3 +38,15 @@ def queue_snapshot(queue: str, waiting: int, longest_wait_s: float, available: i
         + counts[AgentState.WRAP_UP],
         away=counts[AgentState.AWAY] + counts[AgentState.AVAILABLE] - available,
         logged_in=sum(counts.values()), avg_handle_s=avg_handle_s)
+
+
+def handoff_refusal(call: Call | None, call_id: str, terminal_id: str) -> Refused | None:
+    """Why the terminal's call cannot go over to a phone now (the Lua `HAND_OFF` refuses
+    the same): only a waiting call of that terminal, not handed off yet."""
+    if call is None or call.terminal_id != terminal_id or call.is_invitation:
+        return Refused("not_in_call", f"call {call_id} is not yours")
+    if call.visitor is not None:
+        return Refused("handed_off", f"call {call_id} was handed off already")
+    if call.state not in (CallState.QUEUED, CallState.RINGING):
+        return Refused("not_waiting", f"call {call_id} is not waiting")
+    return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .appointments import Appointments
-from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .backend import HandoffTickets, MessageBus, Presences, Router, Scheduler, SessionLog
 from .identity import Identity
 from .joint_actions import JointWork
 from .link import ClusterLink
@@ -49,6 +49,7 @@ class Services:
     recording: RecordingSetup | None = None  # None: recording is off
     actions: JointWork | None = None  # None: joint actions are off
     appointments: Appointments | None = None  # None: `call.request` names no appointment
+    handoffs: HandoffTickets | None = None  # None: no phone hand-off (`signaling.handoff`)
 
     def outbox(self) -> Outbox:
         return Outbox(self.clock)

@@ -13,7 +13,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import conference, connections, endings, joint_actions, offers, recording, relay, timers
+from . import (
+    conference,
+    connections,
+    endings,
+    handoff,
+    joint_actions,
+    offers,
+    recording,
+    relay,
+    timers,
+)
 from . import messages as m
 from .commit import commit
 from .errors import Refused
@@ -56,6 +66,13 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.TERMINAL, m.CallRequest): call_request,
     (Role.TERMINAL, m.CallCancel): endings.call_cancel,
     (Role.TERMINAL, m.SessionRate): endings.rate,
+    (Role.TERMINAL, m.CallHandoff): handoff.call_handoff,
+    (Role.VISITOR, m.CallCancel): handoff.only_its_call(endings.call_cancel),
+    (Role.VISITOR, m.SessionRate): endings.rate,
+    (Role.VISITOR, m.CallHangup): handoff.only_its_call(endings.hangup),
+    (Role.VISITOR, m.RtcDescription): handoff.only_its_call(relay.relay),
+    (Role.VISITOR, m.RtcCandidate): handoff.only_its_call(relay.relay),
+    (Role.VISITOR, m.ChatSend): handoff.only_its_call(relay.chat),
     (Role.SPECIALIST, m.AgentStatus): connections.agent_status,
     (Role.SPECIALIST, m.CallAccept): offers.accept,
     (Role.SPECIALIST, m.CallDecline): offers.decline,
@@ -144,6 +161,13 @@ class Switchboard:
         await commit(s, connections.welcome(s, who, presence, resumed))
         await commit(s, await connections.where_it_stands(s, who, resumed))
         return presence.epoch
+
+    async def open_ticket(self, ticket: str, resume: str | None) -> Identity:
+        """A phone's `hello` with a hand-off ticket (before `connect`): the first one takes
+        the call over; raises Refused."""
+        who, out = await handoff.open_ticket(self.services, ticket, resume)
+        await commit(self.services, out)
+        return who
 
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""

@@ -18,6 +18,7 @@ for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
   local cid = tail(m)
   out[#out + 1] = cid
   out[#out + 1] = redis.call("HGET", k("c", cid), "term")
+  out[#out + 1] = hget(k("c", cid), "vis") or ""
 end
 return out
 """

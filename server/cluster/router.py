@@ -20,6 +20,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from signaling.errors import Refused
+from signaling.identity import Role, principal_of
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
 from signaling.routing import known_queue, open_refusal, queue_snapshot
 from signaling.strategies import get_strategy
@@ -85,7 +86,7 @@ def call_from(flat: Sequence[str]) -> Call:
         agents=_split(h.get("agents", "")),
         answered_at=float(h["ans"]) if h.get("ans") else None, context=blob.context,
         joins=h.get("joins") or None, target_agent=h.get("target") or None,
-        transfer_from=h.get("xfer") or None,
+        transfer_from=h.get("xfer") or None, visitor=h.get("vis") or None,
     )
 
 
@@ -228,6 +229,9 @@ class RedisRouter:
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("leave", now, call_id, agent_id)
 
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
+        return call_from(await self._run("hand_off", 0.0, call_id, terminal_id, visitor_id))
+
     async def _maybe_call(self, name: str, now: float, *args: str) -> Call | None:
         flat = await self._run(name, now, *args)
         return call_from(flat) if flat else None
@@ -248,7 +252,8 @@ class RedisRouter:
 
     async def waiting(self, queue: str) -> list[tuple[str, str]]:
         flat = await self._run("waiting", 0.0, queue)
-        return list(zip(flat[::2], flat[1::2], strict=True))
+        return [(flat[i], principal_of(Role.VISITOR, flat[i + 2]) if flat[i + 2]
+                 else principal_of(Role.TERMINAL, flat[i + 1])) for i in range(0, len(flat), 3)]
 
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         waiting, oldest, available, counts_flat, handle = await self._run("snapshot", now, queue)
@@ -278,5 +283,5 @@ _BODIES = {
     "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW, "hangup": scripts.HANGUP,
     "requeue": scripts.REQUEUE, "position": queries.POSITION, "waiting": queries.WAITING,
     "snapshot": queries.SNAPSHOT, "calls_of_terminal": queries.CALLS_OF_TERMINAL,
-    "join": invitations.JOIN, "leave": invitations.LEAVE,
+    "join": invitations.JOIN, "leave": invitations.LEAVE, "hand_off": scripts.HAND_OFF,
 }

@@ -6,7 +6,8 @@ queries in `queries.py`.
 
 Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
-`ekey` (enqueue time encoded to sort as bytes), `state`, `prio`, `ring` (agent
+`ekey` (enqueue time encoded to sort as bytes), `vis` (the phone that took the call
+over, `call.handoff`), `state`, `prio`, `ring` (agent
 ringing), `offers` (offers made so far), `declined`, `missed`, `agents` (lists
 joined by US, 0x1f), `blk` (decline blocks: specialist, end time, specialist, ...
 joined by US), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
@@ -341,5 +342,18 @@ if #rest > 0 then return redis.call("HGETALL", c) end
 redis.call("HSET", c, "state", "queued", "prio", tostring(REQUEUE_PRIO))
 append(c, "declined", aid)
 add_waiting(cid)
+return redis.call("HGETALL", c)
+"""
+
+# `routing.handoff_refusal`, the same refusals in the same order
+HAND_OFF = """
+local cid, term, vis = ARGV[4], ARGV[5], ARGV[6]
+local c = k("c", cid)
+if redis.call("EXISTS", c) == 0 or hget(c, "term") ~= term or hget(c, "joins") then
+  refuse("not_in_call", "call " .. cid .. " is not yours")
+end
+if hget(c, "vis") then refuse("handed_off", "call " .. cid .. " was handed off already") end
+if not waiting_state(c) then refuse("not_waiting", "call " .. cid .. " is not waiting") end
+redis.call("HSET", c, "vis", vis)
 return redis.call("HGETALL", c)
 """

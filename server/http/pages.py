@@ -35,7 +35,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 SESSION_COOKIE = "vwin_session"
 CATALOGS = web.AppKey("catalogs", Catalogs)
 #: The kiosk switches language in place (a visitor mid-call cannot reload); staff pages reload.
-_BOTH_LANGUAGES = frozenset({"kiosk.html"})
+_BOTH_LANGUAGES = frozenset({"kiosk.html", "phone.html"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -180,6 +180,7 @@ def setup_pages(app: web.Application) -> None:
     router.add_get("/", _root, name="root")
     router.add_get("/login", _page("login.html"), name="login")
     router.add_get("/kiosk", _page("kiosk.html"), name="kiosk")
+    router.add_get("/m/{ticket}", _page("phone.html"), name="phone")  # a kiosk's call, handed off
     router.add_get("/password", _password_page, name="password")
     router.add_get("/book", _book_page, name="book")
     router.add_get("/console", _page("console.html", "specialist"), name="console")

@@ -23,7 +23,7 @@ CSV_COLUMNS = (
     "avg_wait_s", "p90_wait_s", "avg_talk_s", "rated", "avg_rating",
     "matters_opened", "matters_resolved", "matters_resolved_on_time",
     "appointments_booked", "appointments_served", "appointments_no_show",
-    "appointments_cancelled", "avg_wait_appointment_s", "avg_wait_walk_in_s",
+    "appointments_cancelled", "avg_wait_appointment_s", "avg_wait_walk_in_s", "handoffs",
 )
 
 

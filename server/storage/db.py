@@ -12,6 +12,7 @@ from server.storage.actions import ActionStore
 from server.storage.appointments import AppointmentStore
 from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
+from server.storage.handoffs import HandoffStore
 from server.storage.matters import MatterStore
 from server.storage.migrate import upgrade_engine
 from server.storage.recordings import RecordingStore
@@ -22,7 +23,7 @@ from server.storage.units import UnitStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
-               ReportStore, RecordingStore, UnitStore, AppointmentStore):
+               ReportStore, RecordingStore, UnitStore, AppointmentStore, HandoffStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.

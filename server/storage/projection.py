@@ -81,6 +81,7 @@ class Projection:
             ev.PARTICIPANT_LEFT: self._left,
             ev.RATING: self._rating,
             ev.WRAPUP: self._wrapup,
+            ev.HANDED_OFF: self._handed_off,
         }
 
     def apply(self, event: LogEvent) -> str | None:
@@ -178,7 +179,17 @@ class Projection:
         self._talk(session, event)
 
     def _joined(self, session: Row, event: LogEvent) -> None:
-        data = _data(event, ev.ParticipantJoined)
+        self._join(session, event, _data(event, ev.ParticipantJoined))
+
+    def _handed_off(self, session: Row, event: LogEvent) -> None:
+        """The phone that took the call over is a participant from then on (it may rate);
+        the session keeps the terminal's site and terminal."""
+        data = _data(event, ev.HandedOff)
+        self._join(session, event, ev.ParticipantJoined(
+            participant_id=data.participant_id, role="visitor", principal_id=data.visitor_id,
+            name=data.name))
+
+    def _join(self, session: Row, event: LogEvent, data: ev.ParticipantJoined) -> None:
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
         if known is not None:  # back after a reconnect: the first join time stays

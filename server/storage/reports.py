@@ -32,6 +32,7 @@ from server.storage.schema import (
     joint_action_steps,
     joint_actions,
     pending_matters,
+    session_participants,
     sessions,
     sites,
     users,
@@ -95,6 +96,7 @@ class ReportRow(msgspec.Struct, kw_only=True):
     appointments_cancelled: int = 0
     avg_wait_appointment_s: float | None = None  # from the slot's start
     avg_wait_walk_in_s: float | None = None  # calls without appointment, from arrival
+    handoffs: int = 0  # sessions a phone took over from the kiosk (`call.handoff`)
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -199,21 +201,9 @@ class ReportStore(StoreBase):
 
         async with self._read() as conn:
             await self._session_figures(conn, ask, start, end, targets, row)
-            totals: dict[str, int] = {}
-            for r in await conn.execute(self._actions_query(ask, start, end)):
-                row(r.key).actions_completed[r.type] = int(r.completed)
-            for r in await conn.execute(
-                sa.select(_a.type, sa.func.count().label("n"))
-                .where(_a.state == "completed", _a.closed_at >= start, _a.closed_at < end,
-                       *ask.seen_session(_a.session_id))
-                .group_by(_a.type)
-            ):
-                totals[r.type] = int(r.n)
-            for r in await conn.execute(self._matters_query(ask, _p.opened_at, start, end)):
-                row(r.key).matters_opened = int(r.n)
-            for r in await conn.execute(self._matters_query(ask, _p.resolved_at, start, end)):
-                item = row(r.key)
-                item.matters_resolved, item.matters_resolved_on_time = int(r.n), int(r.on_time)
+            for r in await conn.execute(self._handoffs_query(ask, start, end)):
+                row(r.key).handoffs = int(r.n)
+            totals = await self._action_and_matter_figures(conn, ask, start, end, row)
         if by in ("queue", "site"):
             await self._appointment_figures(by, start, end, scope, row)
         for item in rows.values():
@@ -221,6 +211,27 @@ class ReportStore(StoreBase):
                 item.label = names[item.key]
         ordered = sorted(rows.values(), key=lambda x: (x.key is None, x.key or ""))
         return Report(by=by, start=start, end=end, rows=ordered, actions_completed=totals)
+
+    async def _action_and_matter_figures(self, conn: AsyncConnection, ask: _Ask,
+                                         start: dt.datetime, end: dt.datetime,
+                                         row: Callable[..., ReportRow]) -> dict[str, int]:
+        """Joint actions completed and pending matters into the rows; the actions' totals."""
+        totals: dict[str, int] = {}
+        for r in await conn.execute(self._actions_query(ask, start, end)):
+            row(r.key).actions_completed[r.type] = int(r.completed)
+        for r in await conn.execute(
+            sa.select(_a.type, sa.func.count().label("n"))
+            .where(_a.state == "completed", _a.closed_at >= start, _a.closed_at < end,
+                   *ask.seen_session(_a.session_id))
+            .group_by(_a.type)
+        ):
+            totals[r.type] = int(r.n)
+        for r in await conn.execute(self._matters_query(ask, _p.opened_at, start, end)):
+            row(r.key).matters_opened = int(r.n)
+        for r in await conn.execute(self._matters_query(ask, _p.resolved_at, start, end)):
+            item = row(r.key)
+            item.matters_resolved, item.matters_resolved_on_time = int(r.n), int(r.on_time)
+        return totals
 
     async def _appointment_figures(self, by: str, start: dt.datetime, end: dt.datetime,
                                    scope: Scope, row: Callable[..., ReportRow]) -> None:
@@ -302,6 +313,17 @@ class ReportStore(StoreBase):
             .where(_s.created_at >= start, _s.created_at < end, *ask.seen(_s.site_id))
             .group_by(key)
         )
+
+    def _handoffs_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime
+                        ) -> sa.Select[Any]:
+        """Sessions a phone took over: the projection made the phone a `visitor` participant."""
+        key, _ = _session_key(ask)
+        handed = sa.select(session_participants.c.session_id).where(
+            session_participants.c.role == "visitor")
+        return (sa.select(key.label("key"), sa.func.count().label("n"))
+                .select_from(_from_sessions(ask.by))
+                .where(_s.created_at >= start, _s.created_at < end, _s.id.in_(handed),
+                       *ask.seen(_s.site_id)).group_by(key))
 
     def _p90_query(self, ask: _Ask, start: dt.datetime, end: dt.datetime) -> sa.Select[Any]:
         """PostgreSQL: the 90th-percentile wait of each group."""

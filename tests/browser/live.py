@@ -105,13 +105,17 @@ class Pages:
         self.contexts: list[BrowserContext] = []
         self.console_errors: list[str] = []
 
-    def new(self, viewport: tuple[int, int] = (1366, 768), lang: str | None = "en") -> Page:
+    def new(self, viewport: tuple[int, int] = (1366, 768), lang: str | None = "en",
+            mobile: bool = False) -> Page:
         """A page in a fresh context; staff pages in `lang` (the tests' words are English),
-        None for the default (Simplified Chinese). The kiosk always starts in Chinese."""
+        None for the default (Simplified Chinese). The kiosk always starts in Chinese.
+        `mobile`: a phone (mobile viewport, touch)."""
         context = self.browser.new_context(
             base_url=self.base_url,
             viewport={"width": viewport[0], "height": viewport[1]},
             permissions=["camera", "microphone"],
+            is_mobile=mobile,
+            has_touch=mobile,
         )
         if lang is not None:
             context.add_cookies([{"name": "vwin_lang", "value": lang, "url": self.base_url}])

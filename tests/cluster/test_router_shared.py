@@ -2,7 +2,7 @@
 
 A seeded random walk drives both routers through every transaction (joins,
 status changes, calls, offers, accept / decline / timeout / withdraw, overflow,
-hangup, requeue, invitations joined or left, bad requests) and compares every
+hangup, requeue, invitations joined or left, hand-offs to a phone, bad requests) and compares every
 answer, `Refused` codes included, and the full readable state after each step.
 """
 
@@ -169,6 +169,9 @@ async def call_step(pair: Pair, rng: random.Random, op: str, agent: str, call_id
         await pair.both("overflow", call_id)
     elif op == "dispatch":
         await pair.both("dispatch", now)
+    elif op == "hand_off":  # mostly by its terminal; sometimes another, or a second time
+        terminal = mem_call.terminal_id if mem_call and rng.random() < 0.8 else "t1"
+        await pair.both("hand_off", call_id, terminal, f"v{rng.randint(0, 3)}")
 
 
 async def invite(pair: Pair, rng: random.Random, call_id: str, call: Call | None,
@@ -198,14 +201,15 @@ async def invite(pair: Pair, rng: random.Random, call_id: str, call: Call | None
 AGENT_OPS = frozenset({"join", "status", "wrapup", "connected", "leave"})
 
 
-async def walk(pair: Pair, rng: random.Random, steps: int) -> None:
+async def walk(pair: Pair, rng: random.Random, steps: int, extra: tuple[str, ...] = ()
+               ) -> None:
     now = 1000.0
     for step in range(steps):
         now += rng.choice([0.001, 0.25, 1.5, 7.0])
         op = rng.choice(["join", "join", "status", "status", "call", "call", "dispatch",
                          "answer", "answer", "answer", "remove", "overflow", "hangup",
                          "requeue", "wrapup", "wrapup", "connected", "leave",
-                         "invite", "invite", "part"])
+                         "invite", "invite", "part", *extra])
         agent, call_id = pair.pick(rng, op)
         if op in AGENT_OPS:
             await agent_step(pair, rng, op, agent, now)
@@ -229,6 +233,18 @@ async def test_random_walk_gives_identical_results(redis: Redis, key_prefix: str
             "hangup", "requeue", "wrapup_done"} <= pair.succeeded
     assert pair.stale_refused > 0
     assert pair.after_block > 0
+
+
+async def test_hand_offs_give_identical_results(redis: Redis, key_prefix: str) -> None:
+    """The same walk with hand-offs to a phone among the steps: refused alike (not the
+    terminal's, handed off already, no longer waiting), and the call keeps its place."""
+    red = RedisRouter(redis, key_prefix, QUEUES)
+    await red.start()
+    pair = Pair(MemoryRouter(QUEUES), red)
+    await walk(pair, random.Random(5), 600, extra=("hand_off", "hand_off"))
+    assert {"hand_off", "accept", "hangup", "requeue"} <= pair.succeeded
+    handed = [c for c in pair.routers[0].center.calls.values() if c.visitor is not None]
+    assert handed and all([await pair.routers[1].get_call(c.id) == c for c in handed])
 
 
 def test_the_walk_covers_every_strategy() -> None:

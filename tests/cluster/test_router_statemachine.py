@@ -157,6 +157,15 @@ class SideBySide(RuleBasedStateMachine):
                 declined_by=list(call.agents), context={"inv": call.id}, joins=call.id,
                 target_agent=named, transfer_from=call.agents[0] if transfer else None))))
 
+    @precondition(lambda self: self.calls)
+    @rule(data=st.data(), stranger=st.booleans(), visitor=st.sampled_from(["v1", "v2"]))
+    def hand_off(self, data: st.DataObject, stranger: bool, visitor: str) -> None:
+        """A phone takes a call over (`signaling.handoff`), from its terminal or not."""
+        call_id = data.draw(st.sampled_from(self.calls))
+        call = self.memory.center.calls.get(call_id)
+        terminal = call.terminal_id if call is not None and not stranger else "t3"
+        self.both("hand_off", call_id, terminal, visitor)
+
     # ---- what both let you read ---------------------------------------------------------
 
     @invariant()

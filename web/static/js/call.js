@@ -11,6 +11,11 @@ import { Emitter } from "./emitter.js";
 import { PeerSession } from "./peer.js";
 import { MSG } from "./signaling.js";
 
+/** The caller of a call: its terminal, or the phone it was handed off to (`call.handoff`). */
+export function isCaller(participant) {
+  return participant.role === "terminal" || participant.role === "visitor";
+}
+
 export class CallMedia extends Emitter {
   #signaling;
   #getLocalStream;
@@ -96,7 +101,7 @@ export class CallMedia extends Emitter {
     this.emit("connected", message);
     for (const participant of message.participants) {
       if (participant.id === message.you || this.#peers.has(participant.id)) continue;
-      const initiator = participant.role === "recorder" || this.#role !== "terminal";
+      const initiator = participant.role === "recorder" || !isCaller({ role: this.#role });
       await this.#createPeer(participant, initiator);
     }
   }
@@ -161,7 +166,7 @@ export class CallMedia extends Emitter {
       localStream,
       direction: recorder ? "sendonly" : "sendrecv",
       iceRestart: !recorder,
-      statusChannel: remote.role === "terminal",
+      statusChannel: isCaller(remote),
     });
     this.#peers.set(remote.id, peer);
     peer.on("track", ({ stream }) => this.emit("remote-track", { participant: remote, stream }));

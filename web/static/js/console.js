@@ -2,7 +2,7 @@
 // accept/decline), the call itself, then the wrap-up form.
 
 import { api, ApiError, formatSeconds, logout } from "./api.js";
-import { CallMedia } from "./call.js";
+import { CallMedia, isCaller } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
@@ -44,7 +44,7 @@ const signaling = new SignalingClient({
 });
 const media = new CallMedia({ signaling, role: "specialist", getLocalStream: () => ensureMedia() });
 const stage = new RemoteStage({
-  media, main: $("remote-video"), tiles: $("remote-tiles"), isMain: (p) => p.role === "terminal",
+  media, main: $("remote-video"), tiles: $("remote-tiles"), isMain: isCaller,
 });
 const chat = new ChatPanel({
   root: $("console-chat"), signaling, labels: { you: () => t("console.chat.you"), failed: () => t("console.chat.failed") },
@@ -206,7 +206,7 @@ function onConnected(message) {
   stopRinging();
   state.callId = message.call_id;
   state.wrapupSession = message.session_id;
-  const peer = message.participants.find((p) => p.id !== message.you && p.role === "terminal");
+  const peer = message.participants.find((p) => p.id !== message.you && isCaller(p));
   $("call-peer").textContent = peer?.name ?? t("console.call.caller");
   $("recording-notice").hidden = !message.recording;
   if (!message.resumed) $("media-state").textContent = t("console.call.connectingMedia");
@@ -322,7 +322,7 @@ async function main() {
   enlarge(false);
   setInterval(() => state.waiting.count && renderWaiting(), 1000);
   media.on("remote-status", ({ participant, status }) => {
-    if (participant.role === "terminal" && "document" in status) showDocument(Boolean(status.document));
+    if (isCaller(participant) && "document" in status) showDocument(Boolean(status.document));
   });
   media.on("peer-state", ({ state: pcState }) => {
     $("media-state").textContent = pcState === "connected" ? "" : t("console.call.videoState", { state: i18n.code("peer_state", pcState) });

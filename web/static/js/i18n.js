@@ -3,7 +3,7 @@
 // (queues, departments, action types and steps) and the time zone. See docs/i18n.md.
 //
 // Markup may carry keys, not text: data-i18n (text content), data-i18n-placeholder,
-// data-i18n-aria-label and data-i18n-title. apply() fills them for the current
+// data-i18n-aria-label, data-i18n-title and data-i18n-alt. apply() fills them for the current
 // language and sets <html lang>, so screen readers switch voice too (the kiosk switches
 // in place; staff pages reload in the other language, see setUpLanguageSwitch).
 
@@ -113,6 +113,7 @@ export class I18n extends Emitter {
       el.setAttribute("aria-label", this.t(el.dataset.i18nAriaLabel));
     }
     for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = this.t(el.dataset.i18nTitle);
+    for (const el of root.querySelectorAll("[data-i18n-alt]")) el.alt = this.t(el.dataset.i18nAlt);
   }
 }
 

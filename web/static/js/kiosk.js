@@ -8,6 +8,7 @@ import { $ } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { AppointmentPad } from "./kiosk-appointment.js";
 import { KioskHome } from "./kiosk-home.js";
+import { HandoffPanel } from "./kiosk-handoff.js";
 import { IdleClock } from "./kiosk-idle.js";
 import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
@@ -38,6 +39,7 @@ const state = {
   callId: null,
   sessionId: null,
   homeTimer: null,
+  handoff: null,
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
@@ -68,6 +70,7 @@ function showMessage(titleKey, text) {
 }
 
 function goHome() {
+  state.handoff?.reset();
   releaseMedia();
   state.callId = null;
   state.sessionId = null;
@@ -168,11 +171,13 @@ function showPosition(message) {
 
 function onQueued(message) {
   showPosition(message);
+  state.handoff.offer(message.call_id);
   if (state.screen !== "waiting") show("waiting");
   ensureMedia().catch(showMediaError);
 }
 
 function onConnected(message) {
+  state.handoff.reset();
   state.callId = message.call_id;
   state.sessionId = message.session_id;
   const specialist = message.participants.find((p) => p.role === "specialist");
@@ -271,6 +276,9 @@ function connect(token) {
   state.chat = new ChatPanel({
     root: $("kiosk-chat"), signaling, labels: { you: () => t("chat.you"), failed: () => t("chat.failed") },
   });
+  state.handoff = new HandoffPanel({ signaling });
+  // A phone took the call over: this kiosk is free for the next visitor.
+  signaling.on(MSG.CALL_HANDED_OFF, (m) => m.call_id === state.callId && forgetVisitor());
   state.stage = new RemoteStage({
     media: state.media, main: $("remote-video"), tiles: $("remote-tiles"), label: $("specialist-name"),
     isMain: (p) => p.role === "specialist",

@@ -73,8 +73,9 @@ function render(report) {
     cell(String(r.matters_opened)), cell(`${r.matters_resolved} (${r.matters_resolved_on_time})`),
     cell(`${r.appointments_served ?? 0}/${r.appointments_booked ?? 0}/${r.appointments_no_show ?? 0}/${r.appointments_cancelled ?? 0}`),
     cell(`${formatSeconds(r.avg_wait_appointment_s)} / ${formatSeconds(r.avg_wait_walk_in_s)}`),
+    cell(String(r.handoffs)),
   ));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 14, textContent: t("manage.reports.empty") })));
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 15, textContent: t("manage.reports.empty") })));
   $("report-rows").replaceChildren(...rows);
   const totals = Object.entries(report.actions_completed);
   $("actions-total").replaceChildren(...(totals.length

@@ -53,6 +53,9 @@ export const MSG = Object.freeze({
   PARTICIPANT_JOINED: "participant.joined",
   PARTICIPANT_LEFT: "participant.left",
   ICE_SERVERS: "ice.servers",
+  CALL_HANDOFF: "call.handoff",
+  CALL_HANDOFF_READY: "call.handoff_ready",
+  CALL_HANDED_OFF: "call.handed_off",
 });
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */

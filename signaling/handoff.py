@@ -1,0 +1,129 @@
+"""Leave the kiosk, keep your place: `call.handoff`, and a phone opening its ticket.
+
+A terminal's waiting call goes over to a phone: the terminal asks (`call.handoff`) and
+shows the answer's URL as a QR code; the phone opens `/m/<ticket>` and says `hello` with
+the ticket. The first such hello takes the call over (the router's `hand_off`: the call
+keeps its place, its caller is now `visitor:<id>`, the terminal is free); any later one
+must bring that phone's resume token. Tickets are kept through the small
+`HandoffTickets` protocol (the database every node shares), so this module does no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import events as ev
+from . import messages as m
+from .backend import HandoffTickets, Ticket
+from .endings import own_call
+from .errors import Refused
+from .identity import Identity, Role, principal_of, terminal_of, visitor_of
+from .model import Call
+from .outbox import Outbox
+from .routing import handoff_refusal
+from .services import Services
+
+TICKET_PREFIX = "vwm_"  # a `hello` token that is a hand-off ticket
+TICKET_TTL_S = 600.0  # a ticket not opened within 10 minutes is void (the issue's figure)
+PAGE_PATH = "/m/"  # the phone's page: PAGE_PATH + ticket
+
+Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
+
+
+def ticket_hash(ticket: str) -> str:
+    """Tickets are 192-bit random values: a fast hash is enough to store them."""
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def _tickets(s: Services) -> HandoffTickets:
+    if s.handoffs is None:
+        raise Refused("forbidden", "phone hand-off is not available on this server")
+    return s.handoffs
+
+
+async def call_handoff(s: Services, who: Identity, msg: m.CallHandoff) -> Outbox:
+    """`call.handoff`: a ticket for a phone to take this waiting call over."""
+    tickets = _tickets(s)
+    call = await own_call(s, who, msg.call_id)
+    refusal = handoff_refusal(call, call.id, who.id)
+    if refusal is not None:
+        raise refusal
+    ticket = TICKET_PREFIX + secrets.token_urlsafe(24)
+    expires = s.utcnow() + dt.timedelta(seconds=TICKET_TTL_S)
+    await tickets.add_handoff_ticket(ticket_hash(ticket), Ticket(
+        call_id=call.id, terminal_id=who.id, visitor_id="v_" + secrets.token_hex(8),
+        expires_at=expires))
+    out = s.outbox()
+    out.send(who.principal, m.CallHandoffReady(call_id=call.id, url=PAGE_PATH + ticket,
+                                               expires_at=expires.isoformat()))
+    return out
+
+
+async def open_ticket(s: Services, ticket: str, resume: str | None
+                      ) -> tuple[Identity, Outbox]:
+    """A phone's `hello` with a ticket: its identity, and (the first time) the outbox that
+    takes the call over. Refused: `unauthorized` (unknown ticket), `ticket_used` (opened
+    before, and this is not that phone resuming), `ticket_expired` (too late, or the call
+    is no longer waiting)."""
+    tickets = _tickets(s)
+    hashed = ticket_hash(ticket)
+    stored = await tickets.handoff_ticket(hashed)
+    if stored is None:
+        raise Refused("unauthorized", "unknown hand-off ticket")
+    out = s.outbox()
+    if stored.used:
+        call = await s.router.get_call(stored.call_id)
+        presence = await s.presences.get(principal_of(Role.VISITOR, stored.visitor_id))
+        if (resume is None or presence is None or presence.resume != resume or call is None
+                or call.visitor != stored.visitor_id):
+            raise Refused("ticket_used", "this hand-off ticket was used already")
+        return visitor_of(terminal_of(call), stored.visitor_id, call.id), out
+    call = await _call_to_take(s, stored)
+    if call is None:
+        raise Refused("ticket_expired", "this hand-off ticket expired or its call is over")
+    if not await tickets.use_handoff_ticket(hashed):
+        raise Refused("ticket_used", "this hand-off ticket was used already")
+    try:
+        taken = await s.router.hand_off(call.id, stored.terminal_id, stored.visitor_id)
+    except Refused:  # answered or cancelled since the check above
+        raise Refused("ticket_expired", "the call is no longer waiting") from None
+    s.link.calls_changed([call.id])
+    visitor = visitor_of(terminal_of(taken), stored.visitor_id, taken.id)
+    out.event(ev.HandedOff(terminal_id=stored.terminal_id, participant_id=visitor.principal,
+                           visitor_id=visitor.id, name=visitor.name), taken, visitor.principal)
+    out.send(principal_of(Role.TERMINAL, stored.terminal_id), m.CallHandedOff(call_id=taken.id))
+    return visitor, out
+
+
+async def ticket_opens(s: Services, ticket: str) -> bool:
+    """Whether a phone opening this ticket now would take its call over."""
+    stored = await _tickets(s).handoff_ticket(ticket_hash(ticket))
+    return stored is not None and await _call_to_take(s, stored) is not None
+
+
+async def _call_to_take(s: Services, stored: Ticket) -> Call | None:
+    """The ticket's call if it may still go over to a phone: unused and in time, the call
+    waiting and still its terminal's."""
+    if stored.used or stored.expires_at <= s.utcnow():
+        return None
+    call = await s.router.get_call(stored.call_id)
+    if call is None or handoff_refusal(call, call.id, stored.terminal_id) is not None:
+        return None
+    return call
+
+
+def only_its_call(step: Step) -> Step:
+    """A visitor's step: refused for any call but the visitor's one (the step's own
+    membership check then applies as for everyone)."""
+
+    async def guarded(s: Services, who: Identity, msg: Any) -> Outbox:
+        call_id = getattr(msg, "call_id", None)
+        if call_id is not None and call_id != who.call_id:
+            raise Refused("not_in_call", f"call {call_id} is not yours")
+        return await step(s, who, msg)
+
+    return guarded
