@@ -16,6 +16,7 @@ from typing import Any
 from . import conference, connections, endings, joint_actions, offers, recording, relay, timers
 from . import messages as m
 from .commit import commit
+from .documents import document_request
 from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
@@ -66,6 +67,7 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.SPECIALIST, m.ActionStart): _action_start,
     (Role.SPECIALIST, m.ActionSign): _action_sign,
     (Role.SPECIALIST, m.ActionReject): _action_reject,
+    (Role.SPECIALIST, m.DocumentRequest): document_request,
     (Role.RECORDER, m.RecordSegment): recording.segment,
     (Role.RECORDER, m.RecordManifest): recording.manifest,
     (ANY, m.CallHangup): endings.hangup,

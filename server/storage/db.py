@@ -9,6 +9,7 @@ from typing import Self
 
 from server.storage.accounts import AccountStore
 from server.storage.actions import ActionStore
+from server.storage.documents import DocumentStore
 from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
 from server.storage.matters import MatterStore
@@ -21,7 +22,7 @@ from server.storage.units import UnitStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
-               ReportStore, RecordingStore, UnitStore):
+               ReportStore, RecordingStore, UnitStore, DocumentStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.
