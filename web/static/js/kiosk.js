@@ -2,11 +2,13 @@
 // server's messages. Screens are <section>s shown one at a time.
 
 import { CallMedia } from "./call.js";
+import { sendStill } from "./capture.js";
 import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
 import { IdleClock } from "./kiosk-idle.js";
+import { MaterialsChecklist } from "./kiosk-materials.js";
 import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
@@ -39,6 +41,7 @@ const state = {
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
+const materials = new MaterialsChecklist({ root: $("materials"), t, token: () => localStorage.getItem(TOKEN_KEY) });
 const rating = new RatingForm({ t, onSubmit: (fields) => submitRating(fields) });
 // `[kiosk] idle_reset_s` without a touch (the clock also restarts with every screen).
 const idle = new IdleClock({
@@ -68,6 +71,7 @@ function goHome() {
   releaseMedia();
   state.callId = null;
   state.sessionId = null;
+  materials.clear();
   home.reset();
   show("home");
 }
@@ -101,6 +105,7 @@ function releaseMedia() {
   state.documentTrack = null;
   $("preview").srcObject = null;
   $("self-video").srcObject = null;
+  $("capture-state").hidden = true;
   state.stage?.clear();
   $("show-document").textContent = t("call.showDocument");
 }
@@ -154,6 +159,7 @@ async function requestCall(queue, enterprise) {
   $("wait-estimate").textContent = "—";
   $("waiting-note").textContent = "";
   show("waiting");
+  materials.show(queue);
 }
 
 function showPosition(message) {
@@ -164,6 +170,7 @@ function showPosition(message) {
 
 function onQueued(message) {
   showPosition(message);
+  materials.show(message.queue);
   if (state.screen !== "waiting") show("waiting");
   ensureMedia().catch(showMediaError);
 }
@@ -283,6 +290,11 @@ function connect(token) {
   signaling.on(MSG.CALL_CONNECTED, onConnected);
   signaling.on(MSG.CALL_ENDED, onEnded);
   signaling.on(MSG.SAVED, onSaved);
+  // The specialist asks for a still: of the document camera when it is shown.
+  signaling.on(MSG.DOCUMENT_REQUEST, (m) => m.call_id === state.callId && state.sessionId && sendStill({
+    sessionId: state.sessionId, track: state.documentTrack ?? state.localStream?.getVideoTracks()[0],
+    video: $("self-video"), token: localStorage.getItem(TOKEN_KEY), notice: $("capture-state"), t,
+  }));
   signaling.on(MSG.ERROR, onServerError);
   signaling.on("unauthorized", () => {
     if (signaling.welcome) return showMessage("error.title", t("setup.rejected"));

@@ -53,6 +53,9 @@ export const MSG = Object.freeze({
   PARTICIPANT_JOINED: "participant.joined",
   PARTICIPANT_LEFT: "participant.left",
   ICE_SERVERS: "ice.servers",
+  // captured documents (issue 14)
+  DOCUMENT_REQUEST: "document.request",
+  DOCUMENT_ADDED: "document.added",
 });
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
