@@ -77,6 +77,12 @@ class Materials:
                     out.append((where, item))
         return out
 
+    def texts(self) -> list[tuple[str, str]]:
+        """Every (Chinese, English) name and note: configured words the pages may show."""
+        lists = [*self.queues.values(), *self.actions.values()]
+        pairs = [(i.name_zh, i.name_en) for items in lists for i in items]
+        return pairs + [(i.note_zh, i.note_en) for items in lists for i in items if i.note_zh]
+
     def item_ids(self) -> frozenset[str]:
         """Every item id of every list (a tick names one of them)."""
         lists = [*self.queues.values(), *self.actions.values()]

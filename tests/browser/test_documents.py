@@ -52,7 +52,7 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     kiosk = world.kiosk()
     kiosk.locator(".queue-btn[data-queue=tax]").click()
 
-    # Waiting: the tax checklist, numbered, Chinese first and English under it.
+    # Waiting: the tax checklist, numbered, in big type, in Chinese (English on request).
     expect(kiosk.locator("#screen-waiting")).to_be_visible(timeout=WAIT_MS)
     checklist = kiosk.locator("#materials")
     expect(checklist).to_be_visible(timeout=WAIT_MS)
@@ -61,20 +61,20 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     expect(items).to_have_count(3)
     first = items.first
     expect(first.locator(".step")).to_have_text("1")
-    expect(first.locator(".name-zh")).to_have_text("营业执照（副本）")
-    expect(first.locator(".name-en")).to_have_text("Business licence (duplicate copy)")
+    expect(first.locator(".name")).to_have_text("营业执照（副本）")
+    expect(first.locator(".note")).to_have_text("原件或加盖公章的复印件")
     expect(first.locator(".need")).to_have_text("必需")
     expect(items.nth(2).locator(".need")).to_have_text("如有请带")
     wait_js(kiosk, "document.querySelector('#materials li img.example')?.naturalWidth > 0")
-    zh_above_en = kiosk.evaluate("""() => {
-        const li = document.querySelector('#materials li');
-        return li.querySelector('.name-zh').getBoundingClientRect().top
-             < li.querySelector('.name-en').getBoundingClientRect().top; }""")
-    assert zh_above_en
     size = kiosk.evaluate("parseFloat(getComputedStyle(document.querySelector("
-                          "'#materials .name-zh')).fontSize)")
+                          "'#materials .name')).fontSize)")
     assert size >= 28, size  # big type, read from a step back
     snap(kiosk, artifacts, "kiosk-materials-checklist-zh-CN", full_page=True)
+    kiosk.get_by_role("button", name="Switch to English").click()
+    expect(first.locator(".name")).to_have_text("Business licence (duplicate copy)")
+    expect(checklist.locator("h2")).to_have_text("Please have these ready")
+    kiosk.get_by_role("button", name="切换到中文").click()
+    expect(first.locator(".name")).to_have_text("营业执照（副本）")
 
     # The call: the console sees the same list and ticks what was shown.
     offer = console.get_by_role("alertdialog", name="Incoming call")
@@ -84,8 +84,8 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     assert_video_flowing(console)
     ticks = console.locator("#materials-checklist li")
     expect(ticks).to_have_count(3, timeout=WAIT_MS)
-    expect(ticks.first).to_contain_text("营业执照（副本）")
-    console.get_by_label("营业执照（副本）").check()
+    expect(ticks.first).to_contain_text("Business licence (duplicate copy)")
+    console.get_by_label("Business licence (duplicate copy)").check()
     expect(ticks.first).to_have_attribute("data-saved", "true", timeout=WAIT_MS)
 
     # A capture: the console asks, the kiosk takes a still, the console shows it.
@@ -126,7 +126,7 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     manager.goto(f"/manage/sessions/{session_id}")
     shown = manager.locator("#session-materials li[data-item=business_licence]")
     expect(shown).to_have_attribute("data-shown", "true", timeout=WAIT_MS)
-    expect(shown).to_contain_text("营业执照（副本）")
+    expect(shown).to_contain_text("Business licence (duplicate copy)")
     expect(shown).to_contain_text("Alice Wang")
     link = manager.locator(f"#session-documents li[data-document={document.id}] a")
     expect(link).to_have_attribute("href", f"/api/documents/{document.id}")

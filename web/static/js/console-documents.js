@@ -57,14 +57,14 @@ export class DocumentsPanel {
   async #loadMaterials(queue, sessionId) {
     const { items } = await api(`/api/materials?queue=${encodeURIComponent(queue)}`);
     if (this.#call?.session_id !== sessionId) return;
+    const en = i18n.lang === "en";
     $("materials-checklist").replaceChildren(...items.map((item) => {
       const box = el("input", { type: "checkbox", id: `material-${item.id}`, value: item.id });
       box.addEventListener("change", () => this.#tick(sessionId, item.id, box));
       return el("li", { className: "material-tick", dataset: { item: item.id } },
         box,
         el("label", { for: `material-${item.id}` },
-          el("span", { className: "name-zh", lang: "zh-CN", textContent: item.name_zh }),
-          el("span", { className: "name-en", lang: "en", textContent: item.name_en }),
+          el("span", { className: "name", textContent: en ? item.name_en : item.name_zh }),
           el("span", { className: `need ${item.required ? "required" : "optional"}`,
             textContent: t(item.required ? "materials.required" : "materials.optional") })));
     }));

@@ -41,7 +41,7 @@ const state = {
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
-const materials = new MaterialsChecklist({ root: $("materials"), t, token: () => localStorage.getItem(TOKEN_KEY) });
+const materials = new MaterialsChecklist({ root: $("materials"), i18n, token: () => localStorage.getItem(TOKEN_KEY) });
 const rating = new RatingForm({ t, onSubmit: (fields) => submitRating(fields) });
 // `[kiosk] idle_reset_s` without a touch (the clock also restarts with every screen).
 const idle = new IdleClock({

@@ -22,9 +22,10 @@ export async function mountCaptured({ queue, documents = [], materials = [] }, i
     const item = names.get(tick.item);
     return el("li", { className: "material-row", dataset: { item: tick.item, shown: String(tick.shown) } },
       el("span", { className: `need ${tick.shown ? "optional" : "required"}`, textContent: t(tick.shown ? "manage.session.shown" : "manage.session.notShown") }),
-      el("span", { className: "name-zh", lang: "zh-CN", textContent: item?.name_zh ?? tick.item }),
-      el("span", { className: "name-en", lang: "en", textContent: item?.name_en ?? "" }),
-      el("span", { className: "muted", textContent: t("manage.session.tickedBy", { name: tick.by_name, time: formatDateTime(tick.at) }) }));
+      item ? el("span", { className: "name", textContent: i18n.lang === "en" ? item.name_en : item.name_zh })
+        : el("span", { className: "name", translate: false, textContent: tick.item }),
+      el("span", { className: "muted", translate: false, textContent: tick.by_name }),
+      el("span", { className: "muted", textContent: formatDateTime(tick.at) }));
   }) : [el("li", { className: "muted", textContent: t("manage.session.noMaterials") })]));
   $("session-documents").replaceChildren(...(documents.length ? documents.map((doc, index) => {
     const label = t("manage.session.document", { n: index + 1, time: formatDateTime(doc.created_at) });
