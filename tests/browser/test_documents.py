@@ -30,6 +30,8 @@ from tests.browser.flows import (
 from tests.browser.live import LiveServer, Pages
 from tests.helpers import make_settings
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def documents_server(tmp_path: Path) -> Iterator[LiveServer]:
