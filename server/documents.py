@@ -68,6 +68,9 @@ def reencode(body: bytes, max_pixels: int) -> Still:
         if isinstance(exc, NotAnImage):
             raise
         raise NotAnImage(f"the image is damaged or incomplete ({exc})") from None
+    # Encoders read some metadata from `info` (PNG: the ICC profile): keep only what the
+    # pixels need to mean the same (a palette's transparent entry).
+    image.info = {k: v for k, v in image.info.items() if k == "transparency"}
     out = io.BytesIO()
     if kind == "jpeg":
         if image.mode not in ("RGB", "L"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 
 from server import keys
 from tests.documents.conftest import files_under, licence_photo, png_photo
@@ -68,6 +68,25 @@ async def test_the_specialist_may_upload_a_png_still_of_the_received_video(
     assert (document["kind"], document["width"], document["height"]) == ("png", 300, 200)
     assert document["added_by"] == call.agent_id
     assert (await call.kiosk.recv("document.added"))["document"]["id"] == document["id"]
+
+
+async def test_a_png_comes_back_without_its_text_exif_and_colour_profile(
+        client: Any, call: Any) -> None:
+    tags = Image.Exif()
+    tags[ExifTags.Base.Make] = "DocCam"
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Location", "31.38N 121.26E")
+    source = io.BytesIO()
+    Image.new("RGB", (200, 120), "navy").save(source, "PNG", exif=tags, pnginfo=text,
+                                               icc_profile=b"not-really-icc" * 8)
+    resp = await upload(client, call.kiosk_token, call.session_id, source.getvalue(),
+                        "image/png")
+    assert resp.status == 201, await resp.text()
+    got = await client.get(f"/api/documents/{(await resp.json())['document']['id']}",
+                           headers=bearer(call.agent_token))
+    with Image.open(io.BytesIO(await got.read())) as back:
+        assert back.format == "PNG" and back.size == (200, 120)
+        assert back.info == {} and len(back.getexif()) == 0
 
 
 def truncated_jpeg() -> bytes:
