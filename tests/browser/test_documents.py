@@ -90,6 +90,16 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     console.get_by_label("Business licence (duplicate copy)").check()
     expect(ticks.first).to_have_attribute("data-saved", "true", timeout=WAIT_MS)
 
+    # A joint action started in the call adds its own items to the checklist.
+    console.locator("#action-type").select_option("sole_proprietor_deregistration")
+    console.locator("#action-name").fill("嘉定面包店")
+    console.locator("#action-uscc").fill("91310115591693856A")
+    console.get_by_role("button", name="Start action").click()
+    added = console.locator("#materials-checklist li[data-item=deregistration_application]")
+    expect(added).to_contain_text("Application for deregistration", timeout=WAIT_MS)
+    expect(ticks).to_have_count(5)  # the licence and ID card are listed once
+    expect(console.get_by_label("Business licence (duplicate copy)")).to_be_checked()
+
     # A capture: the console asks, the kiosk takes a still, the console shows it.
     console.get_by_role("button", name="Ask the kiosk for a photo").click()
     expect(kiosk.locator("#capture-state")).to_have_text("材料照片已发送给专员",

@@ -29,6 +29,12 @@ export class DocumentsPanel {
       if (m.call_id === this.#call?.call_id) this.#call = null;
     });
     signaling.on(MSG.DOCUMENT_ADDED, (m) => this.#added(m));
+    // A joint action started in the call adds its own items (e.g. the application form).
+    signaling.on(MSG.ACTION_UPDATED, (m) => {
+      if (m.call_id !== this.#call?.call_id || this.#call.actions.has(m.action)) return;
+      this.#call.actions.add(m.action);
+      this.#loadMaterials({ action: m.action }).catch((err) => this.#status(i18n.error(err)));
+    });
     signaling.on(MSG.ERROR, (m) => {
       if (m.refused === MSG.DOCUMENT_REQUEST) this.#status(i18n.error(m));
     });
@@ -46,19 +52,22 @@ export class DocumentsPanel {
 
   #open(message) {
     if (this.#call?.call_id === message.call_id) return;
-    this.#call = { call_id: message.call_id, session_id: message.session_id };
+    this.#call = { call_id: message.call_id, session_id: message.session_id, actions: new Set() };
     $("document-gallery").replaceChildren();
     $("materials-checklist").replaceChildren();
     this.#status("");
     const queue = this.#queues.get(message.call_id);
-    if (queue) this.#loadMaterials(queue, message.session_id).catch((err) => this.#status(i18n.error(err)));
+    if (queue) this.#loadMaterials({ queue }).catch((err) => this.#status(i18n.error(err)));
   }
 
-  async #loadMaterials(queue, sessionId) {
-    const { items } = await api(`/api/materials?queue=${encodeURIComponent(queue)}`);
+  /** Add the items of a queue's or an action's list that the checklist does not show yet. */
+  async #loadMaterials(which) {
+    const sessionId = this.#call.session_id;
+    const { items } = await api(`/api/materials?${new URLSearchParams(which)}`);
     if (this.#call?.session_id !== sessionId) return;
     const en = i18n.lang === "en";
-    $("materials-checklist").replaceChildren(...items.map((item) => {
+    const shown = new Set([...$("materials-checklist").children].map((li) => li.dataset.item));
+    $("materials-checklist").append(...items.filter((item) => !shown.has(item.id)).map((item) => {
       const box = el("input", { type: "checkbox", id: `material-${item.id}`, value: item.id });
       box.addEventListener("change", () => this.#tick(sessionId, item.id, box));
       return el("li", { className: "material-tick", dataset: { item: item.id } },
