@@ -27,14 +27,17 @@ from server.edge import forwarded_middleware
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.appointments import setup_appointments
+from server.http.documents import setup_documents
 from server.http.handoff import setup_handoff
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
+from server.http.materials import setup_materials
 from server.http.openapi import setup_openapi
 from server.http.params import checked_queries
 from server.http.recordings import setup_recordings
 from server.http.staff import setup_staff
 from server.joint import JOINT, JointServices, MatterDesk, load_joint
+from server.materials import MATERIALS, load_materials
 from server.metrics import METRICS, Metrics
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.revocation import end_lapsed
@@ -72,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(local_turn_ctx)
     app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
     app[METRICS] = Metrics()
+    app[MATERIALS] = load_materials(settings)
     app[READINESS] = Readiness(recording=settings.recording.enabled,
                                     redis=settings.routing.backend == "redis")
     app.cleanup_ctx.append(_database)
@@ -87,6 +91,8 @@ def create_app(settings: Settings) -> web.Application:
     setup_openapi(app)
     setup_joint(app)
     setup_recordings(app)
+    setup_materials(app)
+    setup_documents(app)
     setup_staff(app)
     setup_recording(app)
     setup_handoff(app)

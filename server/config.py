@@ -122,6 +122,19 @@ class JointSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_time: str = "17:30"  # local time the windows close: later matters count from tomorrow
 
 
+class DocumentsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Documents captured in a call (server/documents.py): stored beside the recordings."""
+
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 8 * 1024 * 1024
+    max_pixels: Annotated[int, msgspec.Meta(ge=10_000, le=200_000_000)] = 40_000_000
+
+
+class MaterialsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The materials a visitor should have ready, per queue and action (server/materials.py)."""
+
+    file: str = "configs/materials.toml"  # relative paths are from the project root
+
+
 class Department(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A department staff belong to (`vwin user add --department ID`); pages show its name."""
 
@@ -175,6 +188,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
+    documents: DocumentsSettings = msgspec.field(default_factory=DocumentsSettings)
+    materials: MaterialsSettings = msgspec.field(default_factory=MaterialsSettings)
     queues: list[QueueConfig] = msgspec.field(default_factory=list)
     departments: list[Department] = msgspec.field(default_factory=list)
 
@@ -192,6 +207,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
     "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
     "limits": LimitsSettings, "appointments": AppointmentSettings,
+    "documents": DocumentsSettings, "materials": MaterialsSettings,
 }
 
 

@@ -20,6 +20,7 @@ from server.config import ConfigError, Settings
 from server.dblock import DatabaseLock, DatabaseLocked
 from server.edge import tls_context
 from server.joint import load_joint
+from server.materials import load_materials
 from server.turnserver import MISSING_TURNSERVER, find_turnserver
 
 
@@ -45,6 +46,10 @@ def check_files(settings: Settings) -> None:
         load_joint(settings.joint, settings.server.timezone)
     except ConfigError as exc:
         raise StartupError(f"joint actions or calendar: {exc}") from None
+    try:
+        load_materials(settings)
+    except ConfigError as exc:
+        raise StartupError(f"materials: {exc}") from None
     if settings.turn.local and find_turnserver() is None:
         raise StartupError(MISSING_TURNSERVER)
     if settings.recording.enabled:

@@ -236,12 +236,46 @@ class CallHandedOff(Message, tag="call.handed_off"):
     call_id: str
 
 
+# ---- captured documents (issue 14) ------------------------------------------------
+
+
+class DocumentRequest(Message, tag="document.request"):
+    """Specialist -> server -> the call's terminal: take a full-resolution still of what the
+    camera shows and upload it (`POST /api/sessions/{id}/documents`). The server adds
+    `from` (the asking specialist) when it passes it on."""
+
+    call_id: Id
+
+
+class DocumentRequestRelay(Message, tag="document.request"):
+    call_id: str
+    sender: str = msgspec.field(name="from")
+
+
+class DocumentInfo(msgspec.Struct, kw_only=True):
+    """A stored still: `GET /api/documents/{id}` serves it (`kind` "jpeg" or "png")."""
+
+    id: str
+    kind: str
+    sha256: str
+    width: int
+    height: int
+
+
+class DocumentAdded(Message, tag="document.added"):
+    """A document was captured and stored in the call's session; to every participant."""
+
+    call_id: str
+    document: DocumentInfo
+
+
 Inbound = (
     Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
     | CallHangup | AgentWrapupDone | CallInvite | CallTransfer | RtcDescription | RtcCandidate
     | ChatSend | SessionRate | SessionWrapup | RecordSegment | RecordManifest
     | ActionStart | ActionSign | ActionReject
     | CallHandoff
+    | DocumentRequest
 )
 
 # ---- server -> client -------------------------------------------------------------
@@ -500,6 +534,7 @@ Outbound = (
     | ParticipantReconnected | RtcDescriptionRelay | RtcCandidateRelay | Saved
     | RecordStart | RecordStop | ActionUpdated | IceServers
     | CallHandoffReady | CallHandedOff
+    | DocumentRequestRelay | DocumentAdded
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

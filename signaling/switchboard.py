@@ -26,6 +26,7 @@ from . import (
 )
 from . import messages as m
 from .commit import commit
+from .documents import document_request
 from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
@@ -83,6 +84,7 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.SPECIALIST, m.ActionStart): _action_start,
     (Role.SPECIALIST, m.ActionSign): _action_sign,
     (Role.SPECIALIST, m.ActionReject): _action_reject,
+    (Role.SPECIALIST, m.DocumentRequest): document_request,
     (Role.RECORDER, m.RecordSegment): recording.segment,
     (Role.RECORDER, m.RecordManifest): recording.manifest,
     (ANY, m.CallHangup): endings.hangup,

@@ -17,8 +17,14 @@ from tests.helpers import QUICK_PASSWORD, bearer, quick_manager, quick_specialis
 App = Callable[..., web.Application]
 PUBLIC = {"/healthz", "/api/login", "/api/logout", "/api/me", "/api/ws-ticket",
           "/api/password", "/api/openapi.json"}
+# Booking is public (the /book page and kiosks); only the day's list is for managers.
+PUBLIC_ROUTES = {("GET", "/api/appointments/slots"), ("POST", "/api/appointments")}
+PUBLIC_PREFIXES = ("/api/appointments/{code",)
 # Specialists use these too (their department's actions and matters): a login is enough.
 STAFF_PREFIXES = ("/api/action", "/api/matters")
+# Materials and captured documents: specialists (and terminals) too (docs/documents.md).
+STAFF_ROUTES = {("GET", "/api/materials"), ("POST", "/api/sessions/T1/materials"),
+                ("POST", "/api/sessions/T1/documents"), ("GET", "/api/documents/T1")}
 
 
 def manager_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -28,6 +34,8 @@ def manager_routes(app: web.Application) -> list[tuple[str, str]]:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter", "")
         if not path.startswith("/api/") or path in PUBLIC or route.method == "HEAD":
+            continue
+        if (route.method, path) in PUBLIC_ROUTES or path.startswith(PUBLIC_PREFIXES):
             continue
         routes.append((route.method, path.replace("{id}", "T1")))
     return routes
@@ -109,13 +117,14 @@ async def test_manager_routes_need_a_manager(app_client: Any) -> None:
     app = app_client.server.app
     routes = manager_routes(app)
     assert ("GET", "/api/queues") in routes and ("POST", "/api/terminals/T1/revoke") in routes
+    assert ("GET", "/api/appointments") in routes
     specialist = await quick_specialist(app, "alice", {"tax": 1})
     expired = "expired-token-value"
     await app[keys.DB].add_token(token_hash(expired), "alice",
                                  dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     for method, path in routes:
         checks = [({}, 401), (bearer("garbage"), 401), (bearer(expired), 401)]
-        if not path.startswith(STAFF_PREFIXES):
+        if not path.startswith(STAFF_PREFIXES) and (method, path) not in STAFF_ROUTES:
             checks.append((bearer(specialist), 403))
         for headers, status in checks:
             resp = await app_client.request(method, path, headers=headers)

@@ -23,6 +23,7 @@ from server.http.auth import (
     safe_next,
     set_login_cookies,
 )
+from server.http.documents import session_documents
 from server.http.export import stream_sessions_csv
 from server.http.health import healthz
 from server.http.metrics import metrics
@@ -259,9 +260,10 @@ async def session_detail(request: web.Request) -> web.Response:
     participants = data.pop("participants")
     events = data.pop("events")
     recordings = await session_recordings(request.app, request.match_info["id"])
+    captured = await session_documents(request.app, request.match_info["id"])
     return reply(
         {"session": data, "participants": participants, "events": events,
-         "recordings": recordings}
+         "recordings": recordings} | captured
     )
 
 

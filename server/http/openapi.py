@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.http import answers, api, appointments, joint, staff
+from server.http import answers, api, appointments, joint, materials, staff
 from server.http.params import QUERIES, Handler, NoQuery
 from signaling import limits as lim
 
@@ -22,6 +22,7 @@ PUBLIC: tuple[str, ...] = ()
 ANY = ("manager", "specialist")
 MANAGER = ("manager",)
 SPECIALIST = ("specialist",)
+TERMINAL = ("terminal",)
 JSON = "application/json"
 
 
@@ -68,6 +69,18 @@ OPERATIONS = (
     Operation("GET", "/api/recordings/{id}", "One recording (WebM, range requests)", MANAGER,
               media="video/webm"),
     Operation("GET", "/api/recorders", "The recorders connected now", MANAGER),
+    Operation("GET", "/api/materials", "The materials to bring for a queue and/or action "
+              "(terminals too, with their device token)", TERMINAL + ANY),
+    Operation("POST", "/api/sessions/{id}/materials", "Tick an item as shown (the session's "
+              "specialists)", SPECIALIST, body=materials.TickBody),
+    Operation("POST", "/api/sessions/{id}/documents", "Add a still to the session in its call: "
+              "the body is the image (image/jpeg or image/png, at most [documents] max_bytes: "
+              "413); not a whole JPEG/PNG: 415; re-encoded without metadata",
+              TERMINAL + SPECIALIST, status=201),
+    Operation("GET", "/api/documents/{id}", "One captured document (its specialists during the "
+              "call, managers after); every fetch logged", ANY, media="image/jpeg"),
+    Operation("GET", "/api/sessions/{id}/document-access", "Who fetched its documents",
+              MANAGER),
     Operation("GET", "/api/sites", "Sites", MANAGER, reply=answers.Sites),
     Operation("POST", "/api/sites", "Add a site", MANAGER, body=api.SiteBody, reply=answers.Site,
               status=201),
@@ -127,13 +140,17 @@ SECURITY_SCHEMES = {
                 "description": "A manager's login token (`POST /api/login`)."},
     "specialist": {"type": "http", "scheme": "bearer",
                    "description": "A specialist's login token (`POST /api/login`)."},
+    "terminal": {"type": "http", "scheme": "bearer",
+                 "description": "A kiosk's device token (`POST /api/terminals`), on the "
+                                "routes that say so."},
     "session": {"type": "apiKey", "in": "cookie", "name": "vwin_session",
                 "description": "The browser's session cookie; unsafe methods also need the "
                                "`X-CSRF-Token` header equal to the `vwin_csrf` cookie."},
 }
 _ERRORS = {400: "Bad input", 401: "Not logged in", 403: "Not allowed (role, department, "
            "CSRF, Origin)", 404: "No such thing", 409: "Conflicts with the current state",
-           415: "Not JSON", 429: "Throttled"}
+           413: "Body too large", 415: "Not JSON (or, for a document, not a JPEG or PNG)",
+           429: "Throttled"}
 
 
 def _queries(app: web.Application) -> dict[tuple[str, str], type[msgspec.Struct]]:

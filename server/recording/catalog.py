@@ -19,6 +19,7 @@ import av
 
 from recorder.manifest import sha256_file
 from server.storage.db import Database
+from server.storage.documents import Document
 from server.storage.recordings import COMPLETE, INTERRUPTED, Recording
 from signaling import events as ev
 from signaling.messages import RecordingManifest
@@ -131,9 +132,27 @@ async def retention_loop(db: Database, directory: Path, retention_days: int, int
             if count:
                 log.info("retention: %d recording(s) older than %d days deleted", count,
                          retention_days)
+            await purge_expired_documents(db, directory, retention_days, clock())
         except Exception:
             log.exception("retention job failed")
         await asyncio.sleep(interval_s)
+
+
+async def purge_expired_documents(db: Database, directory: Path, retention_days: int,
+                                  now: dt.datetime) -> int:
+    """Delete the captured documents older than the recordings' retention period."""
+    deleted = 0
+    for row in await db.expired_documents(now - dt.timedelta(days=retention_days)):
+        try:
+            resolve(directory, row.path).unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:
+            log.error("retention: cannot delete document %s (%s): %s", row.id, row.path, exc)
+            continue
+        await db.mark_document_deleted(row.id, now)
+        log.info("retention: deleted document %s (%s) of session %s", row.id, row.path,
+                 row.session_id)
+        deleted += 1
+    return deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +161,24 @@ class Finding:
     problem: str | None  # None: the file matches its manifest
 
 
-def _check(directory: Path, row: Recording) -> Finding:
+def _problem(directory: Path, relative: str, size: int | None, sha256: str | None
+             ) -> str | None:
+    """None when the file has the size and SHA-256 stored for it; otherwise what is wrong."""
     try:
-        path = resolve(directory, row.path)
+        path = resolve(directory, relative)
     except ValueError as exc:
-        return Finding(row, str(exc))
+        return str(exc)
     if not path.is_file():
-        return Finding(row, "missing")
-    if path.stat().st_size != row.size_bytes:
-        return Finding(row, f"altered (size {path.stat().st_size}, manifest {row.size_bytes})")
-    if sha256_file(path) != row.sha256:
-        return Finding(row, "altered (SHA-256 differs from the manifest)")
-    return Finding(row, None)
+        return "missing"
+    if path.stat().st_size != size:
+        return f"altered (size {path.stat().st_size}, stored {size})"
+    if sha256_file(path) != sha256:
+        return "altered (SHA-256 differs from the stored one)"
+    return None
+
+
+def _check(directory: Path, row: Recording) -> Finding:
+    return Finding(row, _problem(directory, row.path, row.size_bytes, row.sha256))
 
 
 async def verify(db: Database, directory: Path) -> list[Finding]:
@@ -161,3 +186,16 @@ async def verify(db: Database, directory: Path) -> list[Finding]:
     rows = [row for row in await db.list_recordings()
             if row.state in (COMPLETE, INTERRUPTED) and row.sha256 is not None]
     return [await asyncio.to_thread(_check, directory, row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFinding:
+    document: Document
+    problem: str | None  # None: the file matches its stored SHA-256
+
+
+async def verify_documents(db: Database, directory: Path) -> list[DocumentFinding]:
+    """Re-hash every captured document still kept; report missing or altered ones."""
+    rows = [row for row in await db.list_documents() if row.deleted_at is None]
+    return [DocumentFinding(row, await asyncio.to_thread(
+        _problem, directory, row.path, row.size_bytes, row.sha256)) for row in rows]

@@ -39,7 +39,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     recording = sub.add_parser("recording", help="recordings on disk")
     recording_sub = recording.add_subparsers(dest="recording_command", required=True)
     verify = recording_sub.add_parser("verify", parents=[common],
-                                      help="re-hash every recording against its manifest")
+                                      help="re-hash every recording and captured document")
     verify.set_defaults(func=recording_verify)
 
 
@@ -105,19 +105,25 @@ async def recorder_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def recording_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 if every recording matches its manifest, 1 if any is missing or altered."""
-    from .catalog import verify
+    """Exit 0 if every recording matches its manifest and every captured document its
+    stored SHA-256, 1 if any is missing or altered."""
+    from .catalog import verify, verify_documents
 
+    directory = Path(settings.recording.dir)
     async with open_database(settings.storage.url) as db:
-        findings = await verify(db, Path(settings.recording.dir))
-    bad = [f for f in findings if f.problem is not None]
-    for finding in findings:
-        r = finding.recording
-        word, _, detail = (finding.problem or "ok").partition(" ")
-        status = word if finding.problem is None else word.upper()
+        findings = await verify(db, directory)
+        documents = await verify_documents(db, directory)
+    lines = [(f.problem, f"{f.recording.id} session {f.recording.session_id} "
+                         f"{f.recording.participant_id} segment {f.recording.segment} "
+                         f"{f.recording.path}") for f in findings]
+    lines += [(d.problem, f"{d.document.id} session {d.document.session_id} document "
+                          f"{d.document.path}") for d in documents]
+    for problem, what in lines:
+        word, _, detail = (problem or "ok").partition(" ")
+        status = word if problem is None else word.upper()
         with contextlib.suppress(BrokenPipeError):
-            print(f"{status:<8} {r.id} session {r.session_id} {r.participant_id} "
-                  f"segment {r.segment} {r.path}{' ' + detail if detail else ''}")
-    print(f"{len(findings)} recording(s) checked, {len(bad)} missing or altered",
-          file=sys.stderr if bad else sys.stdout)
+            print(f"{status:<8} {what}{' ' + detail if detail else ''}")
+    bad = sum(1 for problem, _ in lines if problem is not None)
+    print(f"{len(findings)} recording(s) and {len(documents)} document(s) checked, {bad} "
+          "missing or altered", file=sys.stderr if bad else sys.stdout)
     return 1 if bad else 0

@@ -10,6 +10,7 @@ from typing import Self
 from server.storage.accounts import AccountStore
 from server.storage.actions import ActionStore
 from server.storage.appointments import AppointmentStore
+from server.storage.documents import DocumentStore
 from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
 from server.storage.handoffs import HandoffStore
@@ -23,7 +24,8 @@ from server.storage.units import UnitStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
-               ReportStore, RecordingStore, UnitStore, AppointmentStore, HandoffStore):
+               ReportStore, RecordingStore, UnitStore, AppointmentStore, HandoffStore,
+               DocumentStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.

@@ -11,7 +11,7 @@ Outside `<script>`, `<style>` and `<template>`, a text passes when, trimmed:
    `14:05:00`, `Dec 3, 2026, 2:05:00 PM`), it has no letter at all (numbers, `—`, `·`,
    `★`, `%`, punctuation); or
 3. it is a catalog text of that language, or a configured name in it (queue,
-   department, action type, step); or
+   department, action type, step, a material's name or note); or
 4. it is a catalog template of that language whose `{placeholders}` hold texts that pass
    in turn; only `{name}`, `{enterprise}` (what people wrote), `{id}`, `{char}` and
    `{expected}` (an id, a typed character) may hold anything; or

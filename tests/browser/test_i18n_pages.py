@@ -23,6 +23,7 @@ from server import keys
 from server.app import create_app
 from server.i18n import LANGUAGES, Catalogs, config_names
 from server.joint import JOINT
+from server.materials import MATERIALS
 from tests.browser.flows import WAIT_MS, wait_js
 from tests.browser.i18n_check import COLLECT_JS, LanguageCheck
 from tests.browser.live import LiveServer, Pages
@@ -117,6 +118,7 @@ def _checks(app: Any) -> dict[str, LanguageCheck]:
     out = {}
     for i, lang in enumerate(LANGUAGES):
         configured = [pair[i] for kind in names.values() for pair in kind.values()]
+        configured += [pair[i] for pair in app[MATERIALS].texts()]
         out[lang] = LanguageCheck(lang, catalogs.catalog(lang), configured)
     return out
 

@@ -72,7 +72,8 @@ async def test_verify_reports_altered_and_missing_files(tmp_path: Path) -> None:
 
     env = {**os.environ, "VWIN_STORAGE_URL": f'"{url}"', "VWIN_RECORDING_DIR": str(directory)}
     code, out = await asyncio.to_thread(_vwin, "recording", "verify", env=env)
-    assert code == 0 and "3 recording(s) checked, 0 missing or altered" in out, out
+    assert code == 0 and "3 recording(s) and 0 document(s) checked, 0 missing or altered" \
+        in out, out
     (directory / altered).write_bytes(b"webm tw0")  # same size, other bytes
     (directory / missing).unlink()
     code, out = await asyncio.to_thread(_vwin, "recording", "verify", env=env)

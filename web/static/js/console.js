@@ -4,6 +4,7 @@
 import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia, isCaller } from "./call.js";
 import { ChatPanel } from "./chat.js";
+import { DocumentsPanel } from "./console-documents.js";
 import { InvitePanel } from "./console-invite.js";
 import { JointPanel } from "./console-joint.js";
 import { $, el } from "./dom.js";
@@ -358,6 +359,7 @@ async function main() {
   showPanel("idle");
   state.me = await api("/api/me");
   globalThis.vwin.joint = new JointPanel({ signaling, me: () => state.me });
+  globalThis.vwin.documents = new DocumentsPanel({ signaling });
   signaling.start();
 }
 

@@ -2,6 +2,7 @@
 // server's messages. Screens are <section>s shown one at a time.
 
 import { CallMedia } from "./call.js";
+import { sendStill } from "./capture.js";
 import { ChatPanel } from "./chat.js";
 import { openingLabel } from "./days.js";
 import { $ } from "./dom.js";
@@ -10,6 +11,7 @@ import { AppointmentPad } from "./kiosk-appointment.js";
 import { KioskHome } from "./kiosk-home.js";
 import { HandoffPanel } from "./kiosk-handoff.js";
 import { IdleClock } from "./kiosk-idle.js";
+import { MaterialsChecklist } from "./kiosk-materials.js";
 import { RatingForm } from "./kiosk-rating.js";
 import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
@@ -44,6 +46,7 @@ const state = {
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
 const pad = new AppointmentPad({ i18n, onArrive: (queue, code) => requestCall(queue, null, code) });
+const materials = new MaterialsChecklist({ root: $("materials"), i18n, token: () => localStorage.getItem(TOKEN_KEY) });
 const rating = new RatingForm({ t, onSubmit: (fields) => submitRating(fields) });
 // `[kiosk] idle_reset_s` without a touch (the clock also restarts with every screen).
 const idle = new IdleClock({
@@ -74,6 +77,7 @@ function goHome() {
   releaseMedia();
   state.callId = null;
   state.sessionId = null;
+  materials.clear();
   home.reset();
   show("home");
 }
@@ -107,6 +111,7 @@ function releaseMedia() {
   state.documentTrack = null;
   $("preview").srcObject = null;
   $("self-video").srcObject = null;
+  $("capture-state").hidden = true;
   state.stage?.clear();
   $("show-document").textContent = t("call.showDocument");
 }
@@ -161,6 +166,7 @@ async function requestCall(queue, enterprise, appointment = null) {
   $("wait-estimate").textContent = "—";
   $("waiting-note").textContent = "";
   show("waiting");
+  materials.show(queue);
 }
 
 function showPosition(message) {
@@ -172,6 +178,7 @@ function showPosition(message) {
 function onQueued(message) {
   showPosition(message);
   state.handoff.offer(message.call_id);
+  materials.show(message.queue);
   if (state.screen !== "waiting") show("waiting");
   ensureMedia().catch(showMediaError);
 }
@@ -305,6 +312,11 @@ function connect(token) {
   signaling.on(MSG.CALL_CONNECTED, onConnected);
   signaling.on(MSG.CALL_ENDED, onEnded);
   signaling.on(MSG.SAVED, onSaved);
+  // The specialist asks for a still: of the document camera when it is shown.
+  signaling.on(MSG.DOCUMENT_REQUEST, (m) => m.call_id === state.callId && state.sessionId && sendStill({
+    sessionId: state.sessionId, track: state.documentTrack ?? state.localStream?.getVideoTracks()[0],
+    video: $("self-video"), token: localStorage.getItem(TOKEN_KEY), notice: $("capture-state"), t,
+  }));
   signaling.on(MSG.ERROR, onServerError);
   signaling.on("unauthorized", () => {
     if (signaling.welcome) return showMessage("error.title", t("setup.rejected"));

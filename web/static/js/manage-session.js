@@ -4,6 +4,7 @@
 
 import { api, formatDateTime, formatSeconds, logout } from "./api.js";
 import { $, el } from "./dom.js";
+import { mountCaptured } from "./manage-session-documents.js";
 import { mountRecordings } from "./recording-player.js";
 import { pageI18n } from "./i18n.js";
 
@@ -47,8 +48,9 @@ function describe(data) {
   return parts;
 }
 
-function render({ session: s, participants, events, recordings = [] }) {
+function render({ session: s, participants, events, recordings = [], documents, materials }) {
   mountRecordings($("recordings"), recordings);
+  mountCaptured({ queue: s.queue, documents, materials }, i18n);
   document.title = t("manage.session.pageTitle", { id: s.id });
   facts($("summary"), [
     [t("common.queue"), i18n.name("queue", s.queue)],

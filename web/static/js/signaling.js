@@ -56,6 +56,9 @@ export const MSG = Object.freeze({
   CALL_HANDOFF: "call.handoff",
   CALL_HANDOFF_READY: "call.handoff_ready",
   CALL_HANDED_OFF: "call.handed_off",
+  // captured documents (issue 14)
+  DOCUMENT_REQUEST: "document.request",
+  DOCUMENT_ADDED: "document.added",
 });
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
