@@ -23,8 +23,10 @@ from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.conncaps import CAPS, AddressCaps
 from server.edge import forwarded_middleware
+from server.forms.service import FORMS, form_services
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
+from server.http.forms import setup_forms
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
 from server.http.openapi import setup_openapi
@@ -40,6 +42,7 @@ from server.turn import TURN, TurnCredentials
 from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.backend import MessageBus, Presences, Router, Scheduler
+from signaling.forms import FormDesk
 from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
 from signaling.memory import memory_backends
@@ -80,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_api(app)
     setup_openapi(app)
     setup_joint(app)
+    setup_forms(app)
     setup_recordings(app)
     setup_staff(app)
     setup_recording(app)
@@ -133,6 +137,11 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
                                  departments=[d.id for d in settings.departments])
     actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
     app[JOINT] = JointServices(actions, MatterDesk(db, calendar))
+    desk = None
+    if settings.forms.enabled:
+        app[FORMS] = form_services(settings, db, types)
+        desk = FormDesk(router=router, clock=time.time, press=app[FORMS].press,
+                        templates=app[FORMS].templates)
     board = Switchboard(Services(
         queues=queues,
         router=router,
@@ -148,12 +157,15 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         node_id=node_id,
         recording=app[RECORDING].setup,
         actions=actions,
+        forms=desk,
     ))
     if cluster is not None:
         cluster.bind(board)
     app[keys.BUS] = bus
     app[keys.BOARD] = board
     yield
+    if FORMS in app:
+        await asyncio.to_thread(app[FORMS].pool.close)
     await status.close()
     if cluster is not None:
         await cluster.close()

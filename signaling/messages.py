@@ -203,11 +203,47 @@ class RecordManifest(Message, tag="record.manifest"):
     manifest: RecordingManifest
 
 
+# ---- forms generated and signed (issue 14) -----------------------------------------
+
+Point = tuple[lim.Coordinate, lim.Coordinate]
+Stroke = Annotated[list[Point], msgspec.Meta(min_length=1, max_length=lim.SIGNATURE_POINTS_MAX)]
+
+
+class Signature(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Strokes drawn on a pad of `width` x `height` CSS pixels; points lie within the pad."""
+
+    width: lim.PadSide
+    height: lim.PadSide
+    strokes: Annotated[list[Stroke], msgspec.Meta(min_length=1,
+                                                  max_length=lim.SIGNATURE_STROKES_MAX)]
+
+
+class FormPresent(Message, tag="form.present"):
+    """Specialist: show the form of a joint action of this call to the visitor."""
+
+    call_id: Id
+    action_id: Id
+
+
+class FormSign(Message, tag="form.sign"):
+    """The session's terminal (or its hand-off phone): sign a presented form."""
+
+    form_id: Id
+    signature: Signature
+
+
+class FormDecline(Message, tag="form.decline"):
+    """The session's terminal (or its hand-off phone): refuse to sign a presented form."""
+
+    form_id: Id
+
+
 Inbound = (
     Hello | Ping | CallRequest | CallCancel | AgentStatus | CallAccept | CallDecline
     | CallHangup | AgentWrapupDone | CallInvite | CallTransfer | RtcDescription | RtcCandidate
     | ChatSend | SessionRate | SessionWrapup | RecordSegment | RecordManifest
     | ActionStart | ActionSign | ActionReject
+    | FormPresent | FormSign | FormDecline
 )
 
 # ---- server -> client -------------------------------------------------------------
@@ -455,12 +491,35 @@ class RecordStop(Message, tag="record.stop"):
     reason: str
 
 
+class FormPresented(Message, tag="form.presented"):
+    """To every participant: a form is shown; `url` serves its pages (HTML) to them."""
+
+    call_id: str
+    action_id: str
+    form_id: str
+    url: str
+
+
+class FormSigned(Message, tag="form.signed"):
+    """To every participant: the visitor signed; `sha256` is the stored signed PDF's."""
+
+    form_id: str
+    sha256: str
+
+
+class FormDeclined(Message, tag="form.declined"):
+    """To every participant: the visitor refused to sign."""
+
+    form_id: str
+
+
 Outbound = (
     Welcome | Error | Pong | QueueStatus | CallQueued | CallPosition | CallRejected
     | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
     | CallEnded | ChatMessage | ParticipantJoined | ParticipantLeft | InvitationStatus
     | ParticipantReconnected | RtcDescriptionRelay | RtcCandidateRelay | Saved
     | RecordStart | RecordStop | ActionUpdated | IceServers
+    | FormPresented | FormSigned | FormDeclined
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import MessageBus, Presences, Router, Scheduler, SessionLog
+from .forms import FormDesk
 from .identity import Identity
 from .joint_actions import JointWork
 from .link import ClusterLink
@@ -47,6 +48,7 @@ class Services:
     node_id: str = "local"
     recording: RecordingSetup | None = None  # None: recording is off
     actions: JointWork | None = None  # None: joint actions are off
+    forms: FormDesk | None = None  # None: forms are off
 
     def outbox(self) -> Outbox:
         return Outbox(self.clock)

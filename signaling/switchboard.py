@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import conference, connections, endings, joint_actions, offers, recording, relay, timers
+from . import forms as form_steps
 from . import messages as m
 from .commit import commit
 from .errors import Refused
@@ -51,6 +52,18 @@ async def _action_reject(s: Services, who: Identity, msg: m.ActionReject) -> Out
     return await joint_actions.action_reject(s.actions, who, msg)
 
 
+async def _form_present(s: Services, who: Identity, msg: m.FormPresent) -> Outbox:
+    return await form_steps.form_present(s.forms, who, msg)
+
+
+async def _form_sign(s: Services, who: Identity, msg: m.FormSign) -> Outbox:
+    return await form_steps.form_sign(s.forms, who, msg)
+
+
+async def _form_decline(s: Services, who: Identity, msg: m.FormDecline) -> Outbox:
+    return await form_steps.form_decline(s.forms, who, msg)
+
+
 ANY = "*"  # a step any role may ask for
 STEPS: dict[tuple[str, type], Step] = {
     (Role.TERMINAL, m.CallRequest): call_request,
@@ -68,6 +81,9 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.SPECIALIST, m.ActionReject): _action_reject,
     (Role.RECORDER, m.RecordSegment): recording.segment,
     (Role.RECORDER, m.RecordManifest): recording.manifest,
+    (Role.SPECIALIST, m.FormPresent): _form_present,
+    (ANY, m.FormSign): _form_sign,  # the step admits only the call's terminal (or its phone)
+    (ANY, m.FormDecline): _form_decline,
     (ANY, m.CallHangup): endings.hangup,
     (ANY, m.RtcDescription): relay.relay,
     (ANY, m.RtcCandidate): relay.relay,

@@ -11,6 +11,7 @@ from server.storage.accounts import AccountStore
 from server.storage.actions import ActionStore
 from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
+from server.storage.forms import FormStore
 from server.storage.matters import MatterStore
 from server.storage.migrate import upgrade_engine
 from server.storage.recordings import RecordingStore
@@ -21,7 +22,7 @@ from server.storage.units import UnitStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
-               ReportStore, RecordingStore, UnitStore):
+               ReportStore, RecordingStore, UnitStore, FormStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.
