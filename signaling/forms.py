@@ -64,7 +64,7 @@ class FormPress(Protocol):
                    call: Call) -> FormRecord:
         """Render the signature into the PDF (off the loop), store the file and its hash.
 
-        Raises `Refused("already_signed")` when another signature won the race."""
+        Raises `Refused("form_already_signed")` when another signature won the race."""
         ...
 
     async def decline(self, form: FormRecord, by: Identity) -> FormRecord: ...
@@ -148,7 +148,7 @@ class FormDesk:
         if who.principal not in signers_of(call):
             raise Refused("not_signer", "only the session's terminal signs its forms")
         if form.state == "signed":
-            raise Refused("already_signed", f"form {form_id} is already signed")
+            raise Refused("form_already_signed", f"form {form_id} is already signed")
         if form.state == "declined":
             raise Refused("form_declined", f"form {form_id} was declined")
         return form, call

@@ -1,7 +1,7 @@
 """Forms presented in a session: one row each, every change chained into the audit log.
 
 Signing is a compare-and-set (`state = 'presented'` in the `WHERE`): of two signatures
-racing, one row changes and the other is refused with `already_signed`, inside the same
+racing, one row changes and the other is refused with `form_already_signed`, inside the same
 transaction that appends the audit entry, so a form is signed once and its hash is in
 the chain exactly when the row says it is signed.
 """
@@ -61,7 +61,7 @@ class FormStore(AuditLog):
             done = await conn.execute(forms.update().where(
                 _f.id == form_id, _f.state == "presented").values(**changes))
             if done.rowcount != 1:
-                raise Refused("already_signed", f"form {form_id} is no longer open to sign")
+                raise Refused("form_already_signed", f"form {form_id} is no longer open to sign")
             await self._append_audit(conn, [event])
             row = (await conn.execute(sa.select(*_RECORD).where(_f.id == form_id))).one()
         return _record(row)

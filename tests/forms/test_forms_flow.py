@@ -110,7 +110,7 @@ async def test_the_kiosk_signs_once_and_audit_verify_checks_the_pdf(
     assert image.image is not None and image.image.size == (900, 300)  # the 600 x 200 pad
 
     await kiosk.send({"type": "form.sign", "form_id": form_id, "signature": SIGNATURE})
-    await kiosk.error("already_signed")
+    await kiosk.error("form_already_signed")
     assert len(list(folder.rglob("*.pdf"))) == 1
 
     for token in (boss, tom):

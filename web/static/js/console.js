@@ -5,6 +5,7 @@ import { api, ApiError, formatSeconds, logout } from "./api.js";
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { InvitePanel } from "./console-invite.js";
+import { ConsoleForms } from "./console-form.js";
 import { JointPanel } from "./console-joint.js";
 import { $, el } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
@@ -358,6 +359,7 @@ async function main() {
   showPanel("idle");
   state.me = await api("/api/me");
   globalThis.vwin.joint = new JointPanel({ signaling, me: () => state.me });
+  globalThis.vwin.forms = new ConsoleForms({ signaling });
   signaling.start();
 }
 

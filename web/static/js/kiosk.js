@@ -4,6 +4,7 @@
 import { CallMedia } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { $ } from "./dom.js";
+import { FormSigning } from "./kiosk-form.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { KioskHome } from "./kiosk-home.js";
 import { IdleClock } from "./kiosk-idle.js";
@@ -296,7 +297,7 @@ function connect(token) {
     releaseMedia();
     showMessage("replaced.title", t("replaced.text"));
   });
-  globalThis.vwin = { signaling, media: state.media };
+  globalThis.vwin = { signaling, media: state.media, form: new FormSigning({ signaling, i18n }) };
   signaling.start();
 }
 

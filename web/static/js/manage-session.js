@@ -4,6 +4,7 @@
 
 import { api, formatDateTime, formatSeconds, logout } from "./api.js";
 import { $, el } from "./dom.js";
+import { mountForms } from "./manage-session-forms.js";
 import { mountRecordings } from "./recording-player.js";
 import { pageI18n } from "./i18n.js";
 
@@ -95,6 +96,7 @@ function render({ session: s, participants, events, recordings = [] }) {
 async function main() {
   $("logout").addEventListener("click", logout);
   const id = document.body.dataset.sessionId;
+  mountForms($("forms"), id);
   try {
     render(await api(`/api/sessions/${encodeURIComponent(id)}`));
     $("load-status").textContent = "";
