@@ -162,7 +162,10 @@ def report(count: int, pairs: int, seconds: float, window: int, nice: int = 10) 
         try:
             timing = FormClient(vwin.url, terminals[-1], specialists[-1], terminals[-3],
                                 vwin.pid)
-            asyncio.run(timing.run(count))
+            try:
+                asyncio.run(timing.run(count))
+            except ConnectionError as exc:
+                raise RuntimeError(f"{exc}; the server's log:\n{vwin.log_tail(40)}") from exc
             target = Target("vwin", vwin.url, vwin.pid, terminals[:pairs], specialists[:pairs])
             beside = FormClient(vwin.url, terminals[-2], specialists[-2], terminals[-4],
                                 vwin.pid)

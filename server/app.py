@@ -165,6 +165,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     app[keys.BOARD] = board
     yield
     if FORMS in app:
+        await app[FORMS].press.settle()
         await asyncio.to_thread(app[FORMS].pool.close)
     await status.close()
     if cluster is not None:

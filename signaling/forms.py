@@ -11,7 +11,7 @@ reached through the small `FormPress` protocol, which renders off the event loop
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, Protocol
 
 import msgspec
@@ -48,23 +48,42 @@ class FormRecord(msgspec.Struct, frozen=True, kw_only=True):
     closed_at: dt.datetime | None = None
 
 
+class FormDone(msgspec.Struct, frozen=True, kw_only=True):
+    """The edge's answer to a render it was asked for: the form made, or why not."""
+
+    requested: Literal["form.present", "form.sign"]
+    requester: str  # the participant id that asked
+    call_id: str
+    form: FormRecord | None = None  # None: refused (`code`, `message`)
+    code: str = ""
+    message: str = ""
+
+
+FormDoneHandler = Callable[[FormDone], Awaitable[None]]
+
+
 class FormPress(Protocol):
-    """What the form steps need from the edge (`server.forms.press.Press`)."""
+    """What the form steps need from the edge (`server.forms.press.Press`).
+
+    Filling and rendering take the edge hundreds of milliseconds in a worker process:
+    `begin_present` and `begin_sign` only start it, so the asking connection goes on
+    being read; the result reaches the handler (the switchboard) as a `FormDone`."""
 
     async def get_action(self, action_id: str) -> StoredAction | None: ...
 
     async def get_form(self, form_id: str) -> FormRecord | None: ...
 
-    async def present(self, stored: StoredAction, template: str, call: Call,
-                      presenter: Identity) -> FormRecord:
-        """Fill the template, render it (off the event loop) and store the form."""
+    def set_handler(self, handler: FormDoneHandler) -> None: ...
+
+    def begin_present(self, stored: StoredAction, template: str, call: Call,
+                      presenter: Identity) -> None:
+        """Fill the template and store the form; `FormDone.form` is the presented form."""
         ...
 
-    async def sign(self, form: FormRecord, signature: m.Signature, signer: Identity,
-                   call: Call) -> FormRecord:
-        """Render the signature into the PDF (off the loop), store the file and its hash.
-
-        Raises `Refused("form_already_signed")` when another signature won the race."""
+    def begin_sign(self, form: FormRecord, signature: m.Signature, signer: Identity,
+                   call: Call) -> None:
+        """Render the signature into the PDF, store the file and its hash; refused with
+        `form_already_signed` when another signature won the race."""
         ...
 
     async def decline(self, form: FormRecord, by: Identity) -> FormRecord: ...
@@ -111,6 +130,10 @@ class FormDesk:
         self._press = press
         self.templates = dict(templates)
 
+    def set_handler(self, handler: FormDoneHandler) -> None:
+        """Where the edge's `FormDone`s go (the switchboard, which commits `finished`)."""
+        self._press.set_handler(handler)
+
     async def _connected(self, call_id: str) -> Call:
         call = await self._router.get_call(call_id)
         if call is None or call.state != CallState.CONNECTED:
@@ -132,12 +155,8 @@ class FormDesk:
             raise Refused("no_form", f"action type {stored.record.action} has no form")
         if stored.record.state == "rejected":
             raise Refused("not_open", f"action {msg.action_id} was rejected")
-        form = await self._press.present(stored, template, call, who)
-        out = Outbox(self._clock)
-        out.send_all(sorted(members_of(call)), m.FormPresented(
-            call_id=call.id, action_id=stored.record.id, form_id=form.id,
-            url=url_of(form)))
-        return out
+        self._press.begin_present(stored, template, call, who)
+        return Outbox(self._clock)
 
     async def _signable(self, who: Identity, form_id: str) -> tuple[FormRecord, Call]:
         """The open form and its connected call, when `who` may sign it."""
@@ -157,10 +176,27 @@ class FormDesk:
         """The visitor signs at the session's terminal; everyone hears `form.signed`."""
         form, call = await self._signable(who, msg.form_id)
         check_signature(msg.signature)
-        signed = await self._press.sign(form, msg.signature, who, call)
+        self._press.begin_sign(form, msg.signature, who, call)
+        return Outbox(self._clock)
+
+    async def finished(self, done: FormDone) -> Outbox:
+        """A render is over: `form.presented` or `form.signed` to every participant still
+        in the call (and the one who asked), or the refusal to the one who asked."""
         out = Outbox(self._clock)
-        out.send_all(sorted(members_of(call) | {who.principal}),
-                     m.FormSigned(form_id=signed.id, sha256=signed.sha256 or ""))
+        form = done.form
+        if form is None:
+            out.send(done.requester, m.Error(code=done.code, message=done.message,
+                                             refused=done.requested, call_id=done.call_id))
+            return out
+        call = await self._router.get_call(done.call_id)
+        members = members_of(call) if call is not None and call.state == CallState.CONNECTED \
+            else set()
+        targets = sorted(members | {done.requester})
+        if done.requested == "form.present":
+            out.send_all(targets, m.FormPresented(call_id=form.call_id, action_id=form.action_id,
+                                                  form_id=form.id, url=url_of(form)))
+        else:
+            out.send_all(targets, m.FormSigned(form_id=form.id, sha256=form.sha256 or ""))
         return out
 
     async def decline(self, who: Identity, msg: m.FormDecline) -> Outbox:

@@ -226,7 +226,9 @@ class FormPresent(Message, tag="form.present"):
 
 
 class FormSign(Message, tag="form.sign"):
-    """The session's terminal (or its hand-off phone): sign a presented form."""
+    """The session's terminal (or its hand-off phone): sign a presented form. `signature`:
+    `width` and `height` of the pad (CSS px, 1-4096) and its `strokes`, each a list of
+    `[x, y]` points inside the pad; 1-64 strokes, at most 4000 points in all."""
 
     form_id: Id
     signature: Signature

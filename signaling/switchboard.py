@@ -131,6 +131,8 @@ class Switchboard:
         self.services = services
         self._disconnecting: set[asyncio.Task[None]] = set()
         services.scheduler.set_handler(self.on_timer)
+        if services.forms is not None:
+            services.forms.set_handler(self.on_form_done)
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
@@ -150,6 +152,17 @@ class Switchboard:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
             log.info("timer %s %s: %s", kind, payload, exc)
+
+    async def on_form_done(self, done: form_steps.FormDone) -> None:
+        """The edge finished filling or rendering a form (`signaling.forms`)."""
+        forms = self.services.forms
+        if forms is None:
+            return
+        try:
+            await commit(self.services, await forms.finished(done))
+        except Exception:
+            log.exception("form %s (%s) could not be announced",
+                          done.form.id if done.form else "?", done.requested)
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
         """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""

@@ -9,14 +9,16 @@ audit chain in the same transaction that marks the form signed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
 from babel.dates import format_date, format_datetime
 
 from server.forms import render
@@ -26,7 +28,7 @@ from server.storage.db import Database
 from signaling import messages as m
 from signaling.actions import ActionEvent, ActionType
 from signaling.errors import Refused
-from signaling.forms import FormRecord
+from signaling.forms import FormDone, FormDoneHandler, FormRecord
 from signaling.identity import Identity, terminal_of
 from signaling.joint_actions import StoredAction
 from signaling.model import Call
@@ -60,6 +62,47 @@ class Press:
         self._types = dict(types)
         self._departments = dict(departments)
         self._clock = clock
+        self._handler: FormDoneHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def set_handler(self, handler: FormDoneHandler) -> None:
+        self._handler = handler
+
+    def begin_present(self, stored: StoredAction, template: str, call: Call,
+                      presenter: Identity) -> None:
+        self._begin(self.present(stored, template, call, presenter), "form.present",
+                    presenter.principal, call.id)
+
+    def begin_sign(self, form: FormRecord, signature: m.Signature, signer: Identity,
+                   call: Call) -> None:
+        self._begin(self.sign(form, signature, signer, call), "form.sign", signer.principal,
+                    call.id)
+
+    def _begin(self, work: Awaitable[FormRecord], requested: Literal["form.present",
+               "form.sign"], requester: str, call_id: str) -> None:
+        """Run `work` in a task of its own; its outcome goes to the handler."""
+
+        async def run() -> None:
+            answer = FormDone(requested=requested, requester=requester, call_id=call_id)
+            try:
+                answer = msgspec.structs.replace(answer, form=await work)
+            except Refused as exc:
+                answer = msgspec.structs.replace(answer, code=exc.code, message=exc.message)
+            except Exception:
+                log.exception("%s for call %s failed", requested, call_id)
+                answer = msgspec.structs.replace(answer, code="internal",
+                                                 message="the form could not be made")
+            if self._handler is not None:
+                await self._handler(answer)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the forms being made (shutdown: before the workers stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def get_action(self, action_id: str) -> StoredAction | None:
         return await self._db.get_action(action_id)
