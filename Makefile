@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test install install-test chromium netedge-tools systemd-tools lint bench
+.PHONY: run test install install-test chromium netedge-tools systemd-tools form-tools lint bench
 
 $(BIN)/vwin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.test-deps: $(BIN)/vwin
 	touch $@
 
 install: $(BIN)/vwin
-install-test: $(VENV)/.test-deps chromium netedge-tools systemd-tools
+install-test: $(VENV)/.test-deps chromium netedge-tools systemd-tools form-tools
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -35,6 +35,13 @@ netedge-tools:
 
 systemd-tools:  # systemd-analyze, for the unit files' test
 	@command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd)
+
+# WeasyPrint's libraries (Pango, HarfBuzz) to render the forms; poppler's pdftotext reads
+# them back in the tests. The CJK font comes with the chromium target above.
+form-tools:
+	@dpkg -s libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 poppler-utils \
+		>/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 poppler-utils)
 
 run: install
 	$(BIN)/vwin serve

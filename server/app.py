@@ -24,10 +24,12 @@ from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.config import Settings
 from server.conncaps import CAPS, AddressCaps
 from server.edge import forwarded_middleware
+from server.forms.service import FORMS, form_services
 from server.health import READINESS, Readiness
 from server.http.api import setup_api
 from server.http.appointments import setup_appointments
 from server.http.documents import setup_documents
+from server.http.forms import setup_forms
 from server.http.handoff import setup_handoff
 from server.http.headers import setup_headers
 from server.http.joint import setup_joint
@@ -47,6 +49,7 @@ from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, websocket
 from signaling.appointments import Appointments
 from signaling.backend import MessageBus, Presences, Router, Scheduler
+from signaling.forms import FormDesk
 from signaling.hours import OpeningHours
 from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
@@ -90,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_appointments(app)
     setup_openapi(app)
     setup_joint(app)
+    setup_forms(app)
     setup_recordings(app)
     setup_materials(app)
     setup_documents(app)
@@ -150,6 +154,11 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     desk = AppointmentDesk(settings.appointments, queues, hours, db,
                            lambda: dt.datetime.now(dt.UTC))
     app[APPOINTMENTS] = desk
+    form_desk = None
+    if settings.forms.enabled:
+        app[FORMS] = form_services(settings, db, types)
+        form_desk = FormDesk(router=router, clock=time.time, press=app[FORMS].press,
+                             templates=app[FORMS].templates)
     board = Switchboard(Services(
         queues=queues,
         router=router,
@@ -168,6 +177,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         appointments=Appointments(book=db, early_s=settings.appointments.early_s,
                                   late_s=settings.appointments.late_s),
         handoffs=db,
+        forms=form_desk,
     ))
     if cluster is not None:
         cluster.bind(board)
@@ -177,6 +187,9 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     yield
     sweeper.cancel()
     await asyncio.gather(sweeper, return_exceptions=True)
+    if FORMS in app:
+        await app[FORMS].press.settle()
+        await asyncio.to_thread(app[FORMS].pool.close)
     await status.close()
     if cluster is not None:
         await cluster.close()

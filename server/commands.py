@@ -140,12 +140,18 @@ async def terminal_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Walk the audit chain: 0 when intact, 1 naming the first altered or missing entry."""
+    """Walk the audit chain and re-hash the signed forms' PDFs it names: 0 when all are
+    intact, 1 naming the first altered or missing entry and every altered or missing PDF."""
+    from pathlib import Path
+
     from sqlalchemy.exc import SQLAlchemyError
+
+    from server.forms.verify import verify_form_files
 
     db = await Database.connect(settings.storage.url)
     try:
         count, problem = await db.verify_audit(expected_last=args.expected_last)
+        forms, altered = await verify_form_files(db, Path(settings.recording.dir))
     except (SQLAlchemyError, StorageError) as exc:
         print(f"vwin: cannot read the audit log: {exc}", file=sys.stderr)
         return 2
@@ -154,8 +160,11 @@ async def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     if problem is not None:
         print(f"audit log BROKEN at entry {problem.seq} ({problem.kind}): {problem.message}",
               file=sys.stderr)
+    for line in altered:
+        print(f"audit log: {line}", file=sys.stderr)
+    if problem is not None or altered:
         return 1
-    print(f"audit log intact: {count} entries")
+    print(f"audit log intact: {count} entries; {forms} signed form(s) match their hashes")
     return 0
 
 

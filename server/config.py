@@ -135,6 +135,17 @@ class MaterialsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     file: str = "configs/materials.toml"  # relative paths are from the project root
 
 
+class FormsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Forms a visitor signs (docs/forms.md): templates, and the processes that render them.
+
+    Signed forms are stored under `[recording] dir`, in the session's folder."""
+
+    enabled: bool = True
+    templates_dir: str = "configs/forms"  # relative: from the project root, like [joint]
+    workers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1  # rendering processes
+    nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 10  # they yield the CPU to live calls
+
+
 class Department(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A department staff belong to (`vwin user add --department ID`); pages show its name."""
 
@@ -184,6 +195,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     turn: TurnSettings = msgspec.field(default_factory=TurnSettings)
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     joint: JointSettings = msgspec.field(default_factory=JointSettings)
+    forms: FormsSettings = msgspec.field(default_factory=FormsSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
@@ -207,7 +219,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "auth": AuthSettings, "ice": IceSettings, "turn": TurnSettings, "recording": RecordingSettings,
     "joint": JointSettings, "log": LogSettings, "metrics": MetricsSettings, "kiosk": KioskSettings,
     "limits": LimitsSettings, "appointments": AppointmentSettings,
-    "documents": DocumentsSettings, "materials": MaterialsSettings,
+    "documents": DocumentsSettings, "materials": MaterialsSettings, "forms": FormsSettings,
 }
 
 

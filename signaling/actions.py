@@ -66,6 +66,7 @@ class ActionType(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name_en: str
     steps: list[StepType]
     fields: list[str] = []
+    form: str = ""  # a template `configs/forms/<form>.html` the visitor signs; "" for none
 
     @property
     def departments(self) -> list[str]:
@@ -94,7 +95,7 @@ def load_action_types(path: Path | str) -> dict[str, ActionType]:
     for action in parsed.actions:
         where = f"{source}: action {action.id!r}"
         names = [action.id, *(s.id for s in action.steps), *(s.department for s in action.steps)]
-        for name in [*names, *action.fields]:
+        for name in [*names, *action.fields, *([action.form] if action.form else [])]:
             if not _ID.match(name):
                 raise ActionConfigError(f"{where}: {name!r} is not a lower-case identifier")
         if action.id in types:

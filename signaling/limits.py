@@ -47,3 +47,12 @@ FieldValue = Annotated[str, msgspec.Meta(max_length=FIELD_MAX)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=PASSWORD_MAX)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_MAX)]
 Uscc = Annotated[str, msgspec.Meta(max_length=64)]  # the domain checks the 18 characters
+
+# A visitor's signature (`form.sign`): a finger on a pad of at most 4096 x 4096 CSS pixels.
+# 64 strokes and 4000 points in all are far more than a name written in Chinese needs; a
+# frame of that many points still fits the 64 KiB frame limit.
+SIGNATURE_SIZE_MAX = 4096
+SIGNATURE_STROKES_MAX = 64
+SIGNATURE_POINTS_MAX = 4000  # in all strokes together (the step checks the sum)
+Coordinate = Annotated[float, msgspec.Meta(ge=0, le=SIGNATURE_SIZE_MAX)]
+PadSide = Annotated[int, msgspec.Meta(ge=1, le=SIGNATURE_SIZE_MAX)]

@@ -267,6 +267,41 @@ class DocumentAdded(Message, tag="document.added"):
 
     call_id: str
     document: DocumentInfo
+# ---- forms generated and signed (issue 14) -----------------------------------------
+
+Point = tuple[lim.Coordinate, lim.Coordinate]
+Stroke = Annotated[list[Point], msgspec.Meta(min_length=1, max_length=lim.SIGNATURE_POINTS_MAX)]
+
+
+class Signature(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Strokes drawn on a pad of `width` x `height` CSS pixels; points lie within the pad."""
+
+    width: lim.PadSide
+    height: lim.PadSide
+    strokes: Annotated[list[Stroke], msgspec.Meta(min_length=1,
+                                                  max_length=lim.SIGNATURE_STROKES_MAX)]
+
+
+class FormPresent(Message, tag="form.present"):
+    """Specialist: show the form of a joint action of this call to the visitor."""
+
+    call_id: Id
+    action_id: Id
+
+
+class FormSign(Message, tag="form.sign"):
+    """The session's terminal (or its hand-off phone): sign a presented form. `signature`:
+    `width` and `height` of the pad (CSS px, 1-4096) and its `strokes`, each a list of
+    `[x, y]` points inside the pad; 1-64 strokes, at most 4000 points in all."""
+
+    form_id: Id
+    signature: Signature
+
+
+class FormDecline(Message, tag="form.decline"):
+    """The session's terminal (or its hand-off phone): refuse to sign a presented form."""
+
+    form_id: Id
 
 
 Inbound = (
@@ -276,6 +311,7 @@ Inbound = (
     | ActionStart | ActionSign | ActionReject
     | CallHandoff
     | DocumentRequest
+    | FormPresent | FormSign | FormDecline
 )
 
 # ---- server -> client -------------------------------------------------------------
@@ -527,6 +563,28 @@ class RecordStop(Message, tag="record.stop"):
     reason: str
 
 
+class FormPresented(Message, tag="form.presented"):
+    """To every participant: a form is shown; `url` serves its pages (HTML) to them."""
+
+    call_id: str
+    action_id: str
+    form_id: str
+    url: str
+
+
+class FormSigned(Message, tag="form.signed"):
+    """To every participant: the visitor signed; `sha256` is the stored signed PDF's."""
+
+    form_id: str
+    sha256: str
+
+
+class FormDeclined(Message, tag="form.declined"):
+    """To every participant: the visitor refused to sign."""
+
+    form_id: str
+
+
 Outbound = (
     Welcome | Error | Pong | QueueStatus | CallQueued | CallPosition | CallRejected
     | CallRequeued | AgentStatusChanged | CallOffered | CallWithdrawn | CallConnected
@@ -535,6 +593,7 @@ Outbound = (
     | RecordStart | RecordStop | ActionUpdated | IceServers
     | CallHandoffReady | CallHandedOff
     | DocumentRequestRelay | DocumentAdded
+    | FormPresented | FormSigned | FormDeclined
 )
 
 _decoder = msgspec.json.Decoder(Inbound)

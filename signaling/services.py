@@ -13,6 +13,7 @@ from typing import Any
 
 from .appointments import Appointments
 from .backend import HandoffTickets, MessageBus, Presences, Router, Scheduler, SessionLog
+from .forms import FormDesk
 from .identity import Identity
 from .joint_actions import JointWork
 from .link import ClusterLink
@@ -50,6 +51,7 @@ class Services:
     actions: JointWork | None = None  # None: joint actions are off
     appointments: Appointments | None = None  # None: `call.request` names no appointment
     handoffs: HandoffTickets | None = None  # None: no phone hand-off (`signaling.handoff`)
+    forms: FormDesk | None = None  # None: forms are off
 
     def outbox(self) -> Outbox:
         return Outbox(self.clock)

@@ -24,6 +24,7 @@ from . import (
     relay,
     timers,
 )
+from . import forms as form_steps
 from . import messages as m
 from .commit import commit
 from .documents import document_request
@@ -62,6 +63,18 @@ async def _action_reject(s: Services, who: Identity, msg: m.ActionReject) -> Out
     return await joint_actions.action_reject(s.actions, who, msg)
 
 
+async def _form_present(s: Services, who: Identity, msg: m.FormPresent) -> Outbox:
+    return await form_steps.form_present(s.forms, who, msg)
+
+
+async def _form_sign(s: Services, who: Identity, msg: m.FormSign) -> Outbox:
+    return await form_steps.form_sign(s.forms, who, msg)
+
+
+async def _form_decline(s: Services, who: Identity, msg: m.FormDecline) -> Outbox:
+    return await form_steps.form_decline(s.forms, who, msg)
+
+
 ANY = "*"  # a step any role may ask for
 STEPS: dict[tuple[str, type], Step] = {
     (Role.TERMINAL, m.CallRequest): call_request,
@@ -87,6 +100,9 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.SPECIALIST, m.DocumentRequest): document_request,
     (Role.RECORDER, m.RecordSegment): recording.segment,
     (Role.RECORDER, m.RecordManifest): recording.manifest,
+    (Role.SPECIALIST, m.FormPresent): _form_present,
+    (ANY, m.FormSign): _form_sign,  # the step admits only the call's terminal (or its phone)
+    (ANY, m.FormDecline): _form_decline,
     (ANY, m.CallHangup): endings.hangup,
     (ANY, m.RtcDescription): relay.relay,
     (ANY, m.RtcCandidate): relay.relay,
@@ -134,6 +150,8 @@ class Switchboard:
         self.services = services
         self._disconnecting: set[asyncio.Task[None]] = set()
         services.scheduler.set_handler(self.on_timer)
+        if services.forms is not None:
+            services.forms.set_handler(self.on_form_done)
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
@@ -153,6 +171,17 @@ class Switchboard:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
             log.info("timer %s %s: %s", kind, payload, exc)
+
+    async def on_form_done(self, done: form_steps.FormDone) -> None:
+        """The edge finished filling or rendering a form (`signaling.forms`)."""
+        forms = self.services.forms
+        if forms is None:
+            return
+        try:
+            await commit(self.services, await forms.finished(done))
+        except Exception:
+            log.exception("form %s (%s) could not be announced",
+                          done.form.id if done.form else "?", done.requested)
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
         """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,10 @@ PUBLIC = {"/healthz", "/api/login", "/api/logout", "/api/me", "/api/ws-ticket",
 # Booking is public (the /book page and kiosks); only the day's list is for managers.
 PUBLIC_ROUTES = {("GET", "/api/appointments/slots"), ("POST", "/api/appointments")}
 PUBLIC_PREFIXES = ("/api/appointments/{code",)
+# A presented form's pages open with the form's random key, told only to the call's parties.
+PUBLIC_ROUTES |= {("GET", "/api/forms/{form_id}/pages")}
 # Specialists use these too (their department's actions and matters): a login is enough.
-STAFF_PREFIXES = ("/api/action", "/api/matters")
+STAFF_PREFIXES = ("/api/action", "/api/matters", "/api/forms/")
 # Materials and captured documents: specialists (and terminals) too (docs/documents.md).
 STAFF_ROUTES = {("GET", "/api/materials"), ("POST", "/api/sessions/T1/materials"),
                 ("POST", "/api/sessions/T1/documents"), ("GET", "/api/documents/T1")}
@@ -37,7 +40,7 @@ def manager_routes(app: web.Application) -> list[tuple[str, str]]:
             continue
         if (route.method, path) in PUBLIC_ROUTES or path.startswith(PUBLIC_PREFIXES):
             continue
-        routes.append((route.method, path.replace("{id}", "T1")))
+        routes.append((route.method, re.sub(r"\{[a-z_]+\}", "T1", path)))
     return routes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,13 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[Any]:
 
 
 def api_routes(app: web.Application, method: str) -> list[str]:
-    """Every /api path of `method`, an example id in place of each `{id}` or `{code}`."""
+    """Every /api path of `method`, an example id in place of each `{id}`, `{code}`..."""
     out = []
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter", "")
         if route.method == method and path.startswith("/api/"):
-            out.append(path.replace("{id}", "x1").replace("{code}", "x1"))
+            out.append(re.sub(r"\{[a-z_]+\}", "x1", path))
     return sorted(set(out))
 
 

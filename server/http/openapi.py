@@ -118,6 +118,15 @@ OPERATIONS = (
     Operation("POST", "/api/users/{id}/enable", "Enable a disabled account", MANAGER),
     Operation("GET", "/api/units", "The units (city, district, ...) the manager sees, nested",
               MANAGER),
+    # forms generated and signed in a session (issue 14)
+    Operation("GET", "/api/forms/{form_id}",
+              "A signed form (PDF attachment): managers, the action's departments", ANY,
+              media="application/pdf"),
+    Operation("GET", "/api/forms/{form_id}/pages",
+              "A presented form's pages (HTML, for a frame); `key` from form.presented",
+              PUBLIC, media="text/html"),
+    Operation("GET", "/api/sessions/{id}/forms", "A session's forms: signed, declined, open",
+              MANAGER),
     Operation("GET", "/api/openapi.json", "This document", PUBLIC),
     # Appointments (docs/appointments.md)
     Operation("GET", "/api/appointments/slots", "A day's slots of a queue, with free seats",
@@ -168,7 +177,7 @@ def _parameters(op: Operation, query: type[msgspec.Struct],
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "minLength": 1, "maxLength": lim.ID_MAX}}
-        for name in ("id", "code") if "{" + name + "}" in op.path]
+        for name in ("id", "code", "form_id") if "{" + name + "}" in op.path]
     (schema,), defs = msgspec.json.schema_components([query], ref_template=_REF)
     components.update(defs)
     struct = defs[schema["$ref"].rsplit("/", 1)[1]]

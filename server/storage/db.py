@@ -13,6 +13,7 @@ from server.storage.appointments import AppointmentStore
 from server.storage.documents import DocumentStore
 from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
+from server.storage.forms import FormStore
 from server.storage.handoffs import HandoffStore
 from server.storage.matters import MatterStore
 from server.storage.migrate import upgrade_engine
@@ -25,7 +26,7 @@ from server.storage.units import UnitStore
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
                ReportStore, RecordingStore, UnitStore, AppointmentStore, HandoffStore,
-               DocumentStore):
+               DocumentStore, FormStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.

@@ -340,3 +340,29 @@ account_audit = sa.Table(
     sa.Index("ix_account_audit_ts", "ts"),
     sa.Index("ix_account_audit_username", "username", "ts"),
 )
+
+# ---- forms generated and signed in a session (migration 0007) ----------------------
+
+forms = sa.Table(
+    "forms",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("action_id", sa.String, nullable=False),
+    sa.Column("session_id", sa.String, nullable=False),
+    sa.Column("call_id", sa.String, nullable=False),
+    sa.Column("terminal_id", sa.String, nullable=False),
+    sa.Column("template", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),  # presented, signed, declined
+    sa.Column("context", sa.JSON, nullable=False),  # what the template was filled with
+    sa.Column("view_key", sa.String, nullable=False),  # in `url`: the pages open in a frame
+    sa.Column("html", sa.Text, nullable=False),  # the form as presented (its SHA-256 below)
+    sa.Column("unsigned_sha256", sa.String, nullable=False),
+    sa.Column("presented_by", sa.String, nullable=False),
+    sa.Column("presented_at", UTCDateTime, nullable=False),
+    sa.Column("sha256", sa.String),  # the signed PDF's
+    sa.Column("path", sa.String),  # the signed PDF, relative to [recording] dir
+    sa.Column("closed_by", sa.String),  # who signed or declined
+    sa.Column("closed_at", UTCDateTime),
+    sa.Index("ix_forms_action", "action_id"),
+    sa.Index("ix_forms_session", "session_id"),
+)

@@ -6,6 +6,7 @@ import { CallMedia, isCaller } from "./call.js";
 import { ChatPanel } from "./chat.js";
 import { DocumentsPanel } from "./console-documents.js";
 import { InvitePanel } from "./console-invite.js";
+import { ConsoleForms } from "./console-form.js";
 import { JointPanel } from "./console-joint.js";
 import { $, el } from "./dom.js";
 import { formatWait, pageI18n } from "./i18n.js";
@@ -360,6 +361,7 @@ async function main() {
   state.me = await api("/api/me");
   globalThis.vwin.joint = new JointPanel({ signaling, me: () => state.me });
   globalThis.vwin.documents = new DocumentsPanel({ signaling });
+  globalThis.vwin.forms = new ConsoleForms({ signaling });
   signaling.start();
 }
 

@@ -6,6 +6,7 @@ import { sendStill } from "./capture.js";
 import { ChatPanel } from "./chat.js";
 import { openingLabel } from "./days.js";
 import { $ } from "./dom.js";
+import { FormSigning } from "./kiosk-form.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { AppointmentPad } from "./kiosk-appointment.js";
 import { KioskHome } from "./kiosk-home.js";
@@ -330,7 +331,7 @@ function connect(token) {
     releaseMedia();
     showMessage("replaced.title", t("replaced.text"));
   });
-  globalThis.vwin = { signaling, media: state.media };
+  globalThis.vwin = { signaling, media: state.media, form: new FormSigning({ signaling, i18n }) };
   signaling.start();
 }
 

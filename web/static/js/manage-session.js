@@ -5,6 +5,7 @@
 import { api, formatDateTime, formatSeconds, logout } from "./api.js";
 import { $, el } from "./dom.js";
 import { mountCaptured } from "./manage-session-documents.js";
+import { mountForms } from "./manage-session-forms.js";
 import { mountRecordings } from "./recording-player.js";
 import { pageI18n } from "./i18n.js";
 
@@ -97,6 +98,7 @@ function render({ session: s, participants, events, recordings = [], documents, 
 async function main() {
   $("logout").addEventListener("click", logout);
   const id = document.body.dataset.sessionId;
+  mountForms($("forms"), id);
   try {
     render(await api(`/api/sessions/${encodeURIComponent(id)}`));
     $("load-status").textContent = "";

@@ -33,6 +33,9 @@ export const MSG = Object.freeze({
   ACTION_START: "action.start",
   ACTION_SIGN: "action.sign",
   ACTION_REJECT: "action.reject",
+  FORM_PRESENT: "form.present",
+  FORM_SIGN: "form.sign",
+  FORM_DECLINE: "form.decline",
   WELCOME: "welcome",
   ERROR: "error",
   PONG: "pong",
@@ -59,6 +62,9 @@ export const MSG = Object.freeze({
   // captured documents (issue 14)
   DOCUMENT_REQUEST: "document.request",
   DOCUMENT_ADDED: "document.added",
+  FORM_PRESENTED: "form.presented",
+  FORM_SIGNED: "form.signed",
+  FORM_DECLINED: "form.declined",
 });
 
 /** Why 10 s: the server drops a client silent for 30 s; three chances per window. */
