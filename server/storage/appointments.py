@@ -23,6 +23,7 @@ from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import InvalidRecord, StorageError
 from server.storage.schema import UTCDateTime, metadata, sessions
 from server.storage.units import ALL, Scope
+from signaling import events as ev
 from signaling.appointments import CODE_ALPHABET, CODE_LENGTH, OPEN_STATES, STATES, Booking
 
 MAX_LIST: Final = 1000
@@ -160,9 +161,21 @@ class AppointmentStore(StoreBase):
 
     async def mark_arrived(self, appointment_id: str, session_id: str, at: dt.datetime
                            ) -> bool:
+        """booked -> arrived; or arrived again when its call ended before an answer (the
+        visitor cancelled, or left): one call at a time per booking."""
         require_aware(at=at)
-        return await self._move(appointment_id, "booked", {
-            "state": "arrived", "session_id": session_id, "arrived_at": at, "changed_at": at})
+        s = sessions.c
+        unanswered = sa.select(s.id).where(
+            s.answered_at.is_(None),
+            s.state.in_((ev.STATE_ABANDONED, ev.STATE_REJECTED, ev.STATE_INTERRUPTED)))
+        async with self._write() as conn:
+            done = await conn.execute(
+                appointments.update()
+                .where(_t.id == appointment_id,
+                       sa.or_(_t.state == "booked",
+                              sa.and_(_t.state == "arrived", _t.session_id.in_(unanswered))))
+                .values(state="arrived", session_id=session_id, arrived_at=at, changed_at=at))
+        return bool(done.rowcount)
 
     async def mark_served(self, appointment_id: str, at: dt.datetime) -> bool:
         require_aware(at=at)
