@@ -58,7 +58,8 @@ class AppointmentBook(Protocol):
 
     async def mark_arrived(self, appointment_id: str, session_id: str, at: dt.datetime
                            ) -> bool:
-        """booked -> arrived, only from booked (False: someone else moved it first)."""
+        """booked -> arrived (or arrived again once its call ended unanswered); False: it
+        is in use or someone else moved it first."""
 
     async def mark_served(self, appointment_id: str, at: dt.datetime) -> bool:
         """arrived -> served, only from arrived."""
@@ -84,8 +85,6 @@ class Appointments:
             raise Refused("appointment_unknown", "no open appointment has this code")
         if booking.queue != queue:
             raise Refused("appointment_queue", f"this appointment is for queue {booking.queue}")
-        if booking.state != "booked":
-            raise Refused("appointment_used", "this appointment has already arrived")
         opens, closes = self.window(booking)
         if not opens <= now <= closes:
             raise Refused("appointment_window",

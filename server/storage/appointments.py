@@ -2,8 +2,8 @@
 
 A slot never holds more bookings than it has seats, whatever the concurrency: each
 booking takes a seat number 1..N of its (queue, start), and a unique index on (queue,
-start_at, seat) lets only one insert have each seat. A booking tries the seats in turn,
-each insert its own transaction; a cancelled booking gives its seat back (seat NULL,
+start_at, seat) lets only one insert have each seat. A booking tries the seats it did not see
+taken, in turn, each insert its own transaction; a cancelled booking gives its seat back (seat NULL,
 which the index does not count). A code is unique among open (booked, arrived) bookings,
 by a partial unique index. Every change of state is a conditional UPDATE from the state
 it leaves, so two nodes marking the same no-show change it once.
@@ -23,6 +23,7 @@ from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import InvalidRecord, StorageError
 from server.storage.schema import UTCDateTime, metadata, sessions
 from server.storage.units import ALL, Scope
+from signaling import events as ev
 from signaling.appointments import CODE_ALPHABET, CODE_LENGTH, OPEN_STATES, STATES, Booking
 
 MAX_LIST: Final = 1000
@@ -96,7 +97,10 @@ class AppointmentStore(StoreBase):
         require_aware(start=start, end=end, now=now)
         if seats < 1:
             raise SlotFull("this queue takes no appointments")
-        for seat in range(1, seats + 1):
+        async with self._read() as conn:  # a shortcut past seats seen taken; the index decides
+            taken = set((await conn.scalars(sa.select(_t.seat).where(
+                _t.queue == queue, _t.start_at == start, _t.seat.is_not(None)))).all())
+        for seat in (n for n in range(1, seats + 1) if n not in taken):
             for _ in range(_CODE_TRIES):
                 booking_id, code = "ap_" + secrets.token_hex(8), new_code()
                 values = {"id": booking_id, "code": code,
@@ -157,9 +161,21 @@ class AppointmentStore(StoreBase):
 
     async def mark_arrived(self, appointment_id: str, session_id: str, at: dt.datetime
                            ) -> bool:
+        """booked -> arrived; or arrived again when its call ended before an answer (the
+        visitor cancelled, or left): one call at a time per booking."""
         require_aware(at=at)
-        return await self._move(appointment_id, "booked", {
-            "state": "arrived", "session_id": session_id, "arrived_at": at, "changed_at": at})
+        s = sessions.c
+        unanswered = sa.select(s.id).where(
+            s.answered_at.is_(None),
+            s.state.in_((ev.STATE_ABANDONED, ev.STATE_REJECTED, ev.STATE_INTERRUPTED)))
+        async with self._write() as conn:
+            done = await conn.execute(
+                appointments.update()
+                .where(_t.id == appointment_id,
+                       sa.or_(_t.state == "booked",
+                              sa.and_(_t.state == "arrived", _t.session_id.in_(unanswered))))
+                .values(state="arrived", session_id=session_id, arrived_at=at, changed_at=at))
+        return bool(done.rowcount)
 
     async def mark_served(self, appointment_id: str, at: dt.datetime) -> bool:
         require_aware(at=at)

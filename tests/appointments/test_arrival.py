@@ -57,9 +57,31 @@ async def test_appointment_goes_ahead_of_earlier_walk_ins(
     seen = await (await client.get(f"/api/appointments/{made['code']}")).json()
     assert seen["state"] == "served"
 
-    # the same code again: used
-    await booked.send({"type": "call.request", "queue": "tax", "appointment": made["code"]})
-    assert (await booked.error())["code"] in ("call_in_progress", "appointment_unknown")
+    # served: the code is no longer open
+    other = await connect(client, await add_terminal(app, "B2"))
+    await other.send({"type": "call.request", "queue": "tax", "appointment": made["code"]})
+    await other.error("appointment_unknown")
+
+
+async def test_a_cancelled_arrival_may_arrive_again_but_not_twice_at_once(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(queues=queues(slot_minutes=5)))
+    app = client.server.app
+    made = await (await client.post("/api/appointments",
+                                    json=booking(await next_slot(client)))).json()
+    await connect(client, await quick_specialist(app, "alice", {"tax": 1}))  # away
+    first = await connect(client, await add_terminal(app, "B1"))
+    second = await connect(client, await add_terminal(app, "B2"))
+    await first.send({"type": "call.request", "queue": "tax", "appointment": made["code"]})
+    queued = await first.recv("call.queued")
+    await second.send({"type": "call.request", "queue": "tax", "appointment": made["code"]})
+    await second.error("appointment_used")
+    await first.send({"type": "call.cancel", "call_id": queued["call_id"]})
+    await first.recv("call.ended")
+    await second.send({"type": "call.request", "queue": "tax", "appointment": made["code"]})
+    assert (await second.recv("call.queued"))["position"] == 1
+    seen = await (await client.get(f"/api/appointments/{made['code']}")).json()
+    assert seen["state"] == "arrived"
 
 
 async def test_outside_window_and_unknown_code(

@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from redis.asyncio import Redis
 
 from server.cluster.router import RedisRouter
-from signaling.acd import REQUEUE_PRIORITY
+from signaling.acd import APPOINTMENT_PRIORITY, REQUEUE_PRIORITY
 from signaling.memory import MemoryRouter
 from signaling.model import Agent, AgentState, Call, CallState
 from tests.cluster.conftest import REDIS_URL, flush_prefix
@@ -99,7 +99,7 @@ class SideBySide(RuleBasedStateMachine):
     # ---- calls ----------------------------------------------------------------------
 
     @rule(terminal=st.sampled_from(TERMINALS), queue=st.sampled_from([*QUEUE_IDS, "nowhere"]),
-          priority=st.sampled_from([0, 0, 1]))
+          priority=st.sampled_from([0, 0, 1, APPOINTMENT_PRIORITY]))  # walk-ins, arrived bookings
     def request(self, terminal: str, queue: str, priority: int) -> None:
         self.both("check_open", queue)
         call_id = f"c{len(self.calls)}"
