@@ -57,6 +57,15 @@ def members_of(call: Call) -> set[str]:
     }
 
 
+def is_member(call: Call, principal: str) -> bool:
+    """`principal in members_of(call)`, without building the set (checked for every
+    relayed frame)."""
+    role, _, raw = principal.partition(":")
+    if role == Role.TERMINAL:
+        return raw == call.terminal_id
+    return role == Role.SPECIALIST and raw in call.agents
+
+
 def terminal_of(call: Call) -> Identity:
     """The calling terminal, as it said hello (kept in the call's context)."""
     return decode_identity(call.context["terminal"])
