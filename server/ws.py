@@ -34,6 +34,8 @@ IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
+_TEXT = WSMsgType.TEXT
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
 
 class RateLimit:
@@ -179,9 +181,9 @@ async def _serve(
     while not ws.closed:
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
         conn.last_seen = now = time.monotonic()
-        if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            return
-        if frame.type != WSMsgType.TEXT:
+        if frame.type is not _TEXT:  # (the common case first: this runs for every frame)
+            if frame.type in _ENDED:
+                return
             conn.send(m.encode(m.Error(code="invalid_message", message="send JSON text frames")))
             continue
         if not limit.allow(now):
