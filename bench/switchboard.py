@@ -1,7 +1,7 @@
 """The switchboard in process: CPU per step, beside the floor of the same work done bare.
 
 Memory backends, a temporary SQLite session log, no sockets. Two figures:
-- relay: one `rtc.candidate` through `Switchboard.handle` (check, outbox, commit) against
+- relay: one `rtc.candidate` through `Switchboard.handle` (membership check, send) against
   the floor, the relayed frame encoded and handed to the bus directly;
 - call cycle: request, offer, accept, hang-up, wrap-up through `handle` (CPU and wall: the
   wall time is mostly the session log's three appends).

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import WSCloseCode, web
 
@@ -139,7 +141,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         link: ClusterLink = cluster.link
         status = cluster.status
     else:
-        local = memory_backends(settings.queues)
+        local = memory_backends(settings.queues, functools.partial(_timer_fired, app))
         router, bus, scheduler, presences = (local.router, local.bus, local.scheduler,
                                              local.presences)
         link = SingleNode(router, bus)
@@ -195,6 +197,12 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         await cluster.close()
     else:
         await scheduler.close()
+
+
+async def _timer_fired(app: web.Application, kind: str, payload: dict[str, Any]) -> None:
+    """The memory scheduler's handler: the switchboard built on it (steps set timers, so
+    the board exists before any fires)."""
+    await app[keys.BOARD].on_timer(kind, payload)
 
 
 async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:

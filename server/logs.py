@@ -26,8 +26,8 @@ CONTEXT_FIELDS: Final = ("call_id", "session_id")
 QUIET_PREFIXES: Final = ("/static/", "/healthz", "/metrics")
 """Paths whose access lines `access = "requests"` leaves out: polled, or assets."""
 
-_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "vwin_log", default=None)
+_context: contextvars.ContextVar[object | None] = contextvars.ContextVar("vwin_log",
+                                                                        default=None)
 
 _SECRET = re.compile(
     r"(?P<prefixed>\bvw[tkr]_[A-Za-z0-9_\-]{8,})"
@@ -50,20 +50,20 @@ def redact(text: str) -> str:
 
 
 class log_context:
-    """Lines logged inside carry these fields (JSON) — e.g. the call a frame is about.
+    """Lines logged inside carry the `call_id` and `session_id` of `subject` (JSON), e.g.
+    the message a frame holds.
 
-    A class rather than a generator: it runs around every WebSocket frame."""
+    A class rather than a generator, and the fields are read only when a line is logged:
+    it runs around every WebSocket frame."""
 
-    __slots__ = ("_fields", "_token")
+    __slots__ = ("_subject", "_token")
 
-    def __init__(self, **fields: str | None) -> None:
-        self._fields = fields
-        self._token: contextvars.Token[dict[str, str] | None] | None = None
+    def __init__(self, subject: object) -> None:
+        self._subject = subject
+        self._token: contextvars.Token[object | None] | None = None
 
     def __enter__(self) -> None:
-        known = {k: v for k, v in self._fields.items() if v}
-        if known:
-            self._token = _context.set({**(_context.get() or {}), **known})
+        self._token = _context.set(self._subject)
 
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
@@ -81,10 +81,12 @@ class RedactFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         record.msg, record.args = cleaned, None
-        context = _context.get() or {}
-        for name in CONTEXT_FIELDS:
-            if not getattr(record, name, None) and name in context:
-                setattr(record, name, context[name])
+        subject = _context.get()
+        if subject is not None:
+            for name in CONTEXT_FIELDS:
+                value = getattr(subject, name, None)
+                if value and not getattr(record, name, None):
+                    setattr(record, name, value)
         return True
 
 

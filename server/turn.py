@@ -14,13 +14,12 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from server.config import IceSettings, TurnSettings
-from signaling import messages as m
 from signaling.identity import Identity
 
 IceServers = list[dict[str, Any]]
@@ -79,24 +78,24 @@ class TurnCredentials:
 TURN = web.AppKey("turn", TurnCredentials)
 
 
-class _Sink(Protocol):
-    def send(self, payload: bytes) -> None: ...
+Refresh = Callable[[], Awaitable[None]]
+"""Sends one connection fresh credentials (`Switchboard.credentials_expiring`)."""
 
 
-async def push_fresh_credentials(provider: TurnCredentials, who: Identity, sink: _Sink) -> None:
+async def push_fresh_credentials(provider: TurnCredentials, refresh: Refresh) -> None:
     """Per connection, until cancelled (when it closes): `ice.servers` before each expiry."""
     if not provider.enabled:
         return
     while True:
         await asyncio.sleep(provider.refresh_in())
-        sink.send(m.encode(m.IceServers(ice_servers=provider(who))))
+        await refresh()
 
 
-def start_refresh(provider: TurnCredentials | None, who: Identity,
-                  sink: _Sink) -> asyncio.Task[None] | None:
+def start_refresh(provider: TurnCredentials | None, refresh: Refresh
+                  ) -> asyncio.Task[None] | None:
     if provider is None or not provider.enabled:
         return None
-    return asyncio.get_running_loop().create_task(push_fresh_credentials(provider, who, sink))
+    return asyncio.get_running_loop().create_task(push_fresh_credentials(provider, refresh))
 
 
 async def stop_refresh(task: asyncio.Task[None] | None) -> None:

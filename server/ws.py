@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -34,6 +35,8 @@ IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
+_TEXT = WSMsgType.TEXT
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
 
 class RateLimit:
@@ -46,8 +49,7 @@ class RateLimit:
         self.stamp = time.monotonic()
         self.dropped = 0
 
-    def allow(self) -> bool:
-        now = time.monotonic()
+    def allow(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1.0:
@@ -91,7 +93,8 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
                 await board.recorder_joined(who, hello.capacity)
-            refresh = start_refresh(request.app[TURN], who, conn)
+            refresh = start_refresh(request.app[TURN],
+                                    functools.partial(board.credentials_expiring, who))
             try:
                 await _serve(request, ws, conn, who)
             finally:
@@ -192,13 +195,13 @@ async def _serve(
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     while not ws.closed:
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
-        conn.last_seen = time.monotonic()
-        if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            return
-        if frame.type != WSMsgType.TEXT:
+        conn.last_seen = now = time.monotonic()
+        if frame.type is not _TEXT:  # (the common case first: this runs for every frame)
+            if frame.type in _ENDED:
+                return
             conn.send(m.encode(m.Error(code="invalid_message", message="send JSON text frames")))
             continue
-        if not limit.allow():
+        if not limit.allow(now):
             if limit.dropped > settings.rate_burst:
                 _refuse(conn, "rate_limited", "too many messages; closing", POLICY)
                 return
@@ -213,28 +216,17 @@ async def _dispatch(board: Switchboard, conn: Connection, who: Identity, data: s
     except m.InvalidMessage as exc:
         conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
         return
-    with log_context(call_id=getattr(msg, "call_id", None),
-                     session_id=getattr(msg, "session_id", None)):
-        await _handle(board, conn, who, msg)
-
-
-async def _handle(board: Switchboard, conn: Connection, who: Identity, msg: m.Inbound) -> None:
-    try:
-        await board.handle(who, msg)
-    except Refused as exc:
-        conn.send(
-            m.encode(
-                m.Error(
-                    code=exc.code,
-                    message=exc.message,
-                    refused=m.tag_of(msg),
-                    call_id=getattr(msg, "call_id", None),
-                )
-            )
-        )
-    except Exception:
-        log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
-        conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
+    with log_context(msg):
+        try:
+            await board.handle(who, msg)
+        except Refused as exc:
+            conn.send(m.encode(m.Error(code=exc.code, message=exc.message,
+                                       refused=m.tag_of(msg),
+                                       call_id=getattr(msg, "call_id", None))))
+        except Exception:
+            log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
+            conn.send(m.encode(m.Error(code="internal",
+                                       message="the server could not do that")))
 
 
 async def _drain(conn: Connection) -> None:

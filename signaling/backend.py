@@ -105,9 +105,9 @@ TimerHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class Scheduler(Protocol):
-    """Named one-shot timers that fire exactly once; scheduling a key again replaces it."""
+    """Named one-shot timers that fire exactly once; scheduling a key again replaces it.
+    A fired timer runs the `TimerHandler` the scheduler was built with."""
 
-    def set_handler(self, handler: TimerHandler) -> None: ...
     async def schedule(
         self, key: str, delay_s: float, kind: str, payload: dict[str, Any]
     ) -> None: ...

@@ -50,6 +50,14 @@ def welcome(s: Services, who: Identity, presence: Presence, resumed: bool) -> Ou
     return out
 
 
+def fresh_ice_servers(s: Services, who: Identity) -> Outbox:
+    """`ice.servers` for a connection that outlives its TURN credentials (pushed a while
+    before they expire, `server.turn`): its next ICE restart can relay again."""
+    out = s.outbox()
+    out.send(who.principal, m.IceServers(ice_servers=s.ice_servers(who)))
+    return out
+
+
 async def where_it_stands(s: Services, who: Identity, resumed: bool) -> Outbox:
     """After `welcome`: a specialist's calls dispatched, its state re-sent, the queues."""
     out = s.outbox()

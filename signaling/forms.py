@@ -20,7 +20,7 @@ from . import limits as lim
 from . import messages as m
 from .backend import Router
 from .errors import Refused
-from .identity import Identity, Role, members_of, principal_of
+from .identity import Identity, caller_principal, members_of
 from .joint_actions import StoredAction
 from .model import Call, CallState
 from .outbox import Outbox
@@ -96,13 +96,9 @@ def url_of(form: FormRecord) -> str:
 
 
 def signers_of(call: Call) -> set[str]:
-    """Who may sign a form of this call: its terminal, or the hand-off phone the visitor
-    took it to (a principal the call's context names as its `visitor`)."""
-    signers = {principal_of(Role.TERMINAL, call.terminal_id)}
-    visitor = call.context.get("visitor")
-    if isinstance(visitor, str) and visitor:
-        signers.add(visitor)
-    return signers
+    """Who may sign a form of this call: its caller, the terminal or the hand-off phone the
+    visitor took the call to (then the kiosk serves the next visitor and signs nothing)."""
+    return {caller_principal(call)}
 
 
 def check_signature(signature: m.Signature) -> None:

@@ -64,6 +64,17 @@ def members_of(call: Call) -> set[str]:
     return {caller_principal(call)} | {principal_of(Role.SPECIALIST, a) for a in call.agents}
 
 
+def is_member(call: Call, principal: str) -> bool:
+    """`principal in members_of(call)`, without building the set (checked for every
+    relayed frame)."""
+    role, _, raw = principal.partition(":")
+    if role == Role.SPECIALIST:
+        return raw in call.agents
+    if call.visitor is not None:  # the phone took the call over: the kiosk is out of it
+        return role == Role.VISITOR and raw == call.visitor
+    return role == Role.TERMINAL and raw == call.terminal_id
+
+
 def terminal_of(call: Call) -> Identity:
     """The calling terminal, as it said hello (kept in the call's context)."""
     return decode_identity(call.context["terminal"])

@@ -172,12 +172,10 @@ class LocalBus:
 class LocalScheduler:
     """Timers on this event loop; they die with the process (single node)."""
 
-    def __init__(self) -> None:
+    def __init__(self, handler: TimerHandler | None = None) -> None:
+        """`handler`: what a fired timer runs (None: nothing, e.g. tests that fire by hand)."""
         self._handles: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._handler: TimerHandler | None = None
-
-    def set_handler(self, handler: TimerHandler) -> None:
         self._handler = handler
 
     async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
@@ -262,6 +260,7 @@ class MemoryBackends:
     presences: MemoryPresences
 
 
-def memory_backends(queues: Sequence[QueueConfig]) -> MemoryBackends:
-    return MemoryBackends(MemoryRouter(list(queues)), LocalBus(), LocalScheduler(),
+def memory_backends(queues: Sequence[QueueConfig], on_timer: TimerHandler | None = None
+                    ) -> MemoryBackends:
+    return MemoryBackends(MemoryRouter(list(queues)), LocalBus(), LocalScheduler(on_timer),
                           MemoryPresences())

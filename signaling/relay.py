@@ -11,36 +11,43 @@ from . import messages as m
 from . import recording
 from .endings import member_call
 from .errors import Refused
-from .identity import Identity, members_of
+from .identity import Identity, is_member, members_of
 from .model import Call, CallState
 from .outbox import Outbox
 from .services import Services
 
 
-async def relay(s: Services, who: Identity, msg: m.RtcDescription | m.RtcCandidate) -> Outbox:
-    """Relay to another participant; the node's copy of the call first, the router's to
-    confirm a refusal."""
-    if not await _may_relay(s, await s.link.relay_call(msg.call_id), who, msg.to) and (
-        not await _may_relay(s, await s.router.get_call(msg.call_id), who, msg.to)
-    ):
-        raise Refused("not_in_call", f"{msg.to} is not another participant of your call")
-    out = s.outbox()
+async def relay(s: Services, who: Identity, msg: m.RtcDescription | m.RtcCandidate
+                ) -> tuple[str, m.Message]:
+    """The message to forward and to whom. A relay is one send and nothing else, made for
+    every ICE candidate: the switchboard sends it without building an outbox.
+
+    The node's copy of the call first, the router's to confirm a refusal."""
+    sender, to = who.principal, msg.to
+    call = await s.link.relay_call(msg.call_id)
+    if not (_between_members(call, sender, to) or await _with_recorder(s, call, sender, to)):
+        call = await s.router.get_call(msg.call_id)
+        if not (_between_members(call, sender, to)
+                or await _with_recorder(s, call, sender, to)):
+            raise Refused("not_in_call", f"{to} is not another participant of your call")
     if isinstance(msg, m.RtcDescription):
-        out.send(msg.to, m.RtcDescriptionRelay(call_id=msg.call_id, to=msg.to,
-                                               sender=who.principal,
-                                               description=msg.description))
-    else:
-        out.send(msg.to, m.RtcCandidateRelay(call_id=msg.call_id, to=msg.to,
-                                             sender=who.principal, candidate=msg.candidate))
-    return out
+        return to, m.RtcDescriptionRelay(call_id=msg.call_id, to=to, sender=sender,
+                                         description=msg.description)
+    return to, m.RtcCandidateRelay(call_id=msg.call_id, to=to, sender=sender,
+                                   candidate=msg.candidate)
 
 
-async def _may_relay(s: Services, call: Call | None, who: Identity, to: str) -> bool:
-    members = members_of(call) if call and call.state == CallState.CONNECTED else set()
-    if who.principal in members and to in members and to != who.principal:
-        return True
-    return call is not None and await recording.relay_allowed(s, call, who.principal, to,
-                                                              members)
+def _between_members(call: Call | None, sender: str, to: str) -> bool:
+    return (call is not None and call.state == CallState.CONNECTED and to != sender
+            and is_member(call, sender) and is_member(call, to))
+
+
+async def _with_recorder(s: Services, call: Call | None, sender: str, to: str) -> bool:
+    """The one other pair: a member of the call and the call's own recorder."""
+    if call is None or s.recording is None:
+        return False
+    members = members_of(call) if call.state == CallState.CONNECTED else set()
+    return await recording.relay_allowed(s, call, sender, to, members)
 
 
 async def chat(s: Services, who: Identity, msg: m.ChatSend) -> Outbox:

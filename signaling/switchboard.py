@@ -2,7 +2,8 @@
 
 Each step (`offers`, `endings`, `conference`, `relay`, ...) is a plain function of
 the node's `Services` that fills an `Outbox`; the switchboard commits it
-(`signaling.commit`: logged before anyone hears of it, then sent). It holds no
+(`signaling.commit`: logged before anyone hears of it, then sent); a relay step
+(`rtc.*`) only names the message to forward, which is sent at once. It holds no
 rules of its own: the same steps run on one node (memory) or many (Redis).
 """
 
@@ -84,8 +85,6 @@ STEPS: dict[tuple[str, type], Step] = {
     (Role.VISITOR, m.CallCancel): handoff.only_its_call(endings.call_cancel),
     (Role.VISITOR, m.SessionRate): endings.rate,
     (Role.VISITOR, m.CallHangup): handoff.only_its_call(endings.hangup),
-    (Role.VISITOR, m.RtcDescription): handoff.only_its_call(relay.relay),
-    (Role.VISITOR, m.RtcCandidate): handoff.only_its_call(relay.relay),
     (Role.VISITOR, m.ChatSend): handoff.only_its_call(relay.chat),
     (Role.SPECIALIST, m.AgentStatus): connections.agent_status,
     (Role.SPECIALIST, m.CallAccept): offers.accept,
@@ -104,12 +103,15 @@ STEPS: dict[tuple[str, type], Step] = {
     (ANY, m.FormSign): _form_sign,  # the step admits only the call's terminal (or its phone)
     (ANY, m.FormDecline): _form_decline,
     (ANY, m.CallHangup): endings.hangup,
-    (ANY, m.RtcDescription): relay.relay,
-    (ANY, m.RtcCandidate): relay.relay,
     (ANY, m.ChatSend): relay.chat,
     (ANY, m.Ping): _ping,
     (ANY, m.Hello): _hello_again,
 }
+Forward = Callable[[Services, Identity, Any], Awaitable[tuple[str, m.Message]]]
+RELAYS: dict[type, Forward] = {m.RtcDescription: relay.relay, m.RtcCandidate: relay.relay}
+"""Steps whose whole effect is one message forwarded (SDP and ICE, any role): no log
+event, timer or queue, so no outbox is built and committed for each of them. A visitor
+relays too: `is_member` admits a phone to the one call it took over, and no other."""
 _BY_ROLE: dict[str, dict[type, Step]] = {
     str(role): {kind: step for (who, kind), step in STEPS.items() if who == ANY}
     | {kind: step for (who, kind), step in STEPS.items() if who == role}
@@ -149,12 +151,16 @@ class Switchboard:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._disconnecting: set[asyncio.Task[None]] = set()
-        services.scheduler.set_handler(self.on_timer)
         if services.forms is not None:
             services.forms.set_handler(self.on_form_done)
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
+        forward = RELAYS.get(type(msg))
+        if forward is not None:
+            to, message = await forward(self.services, who, msg)
+            await self.services.bus.send(to, m.encode(message))
+            return
         step = _BY_ROLE.get(who.role, {}).get(type(msg))
         if step is None:
             tag = type(msg).__struct_config__.tag
@@ -199,6 +205,10 @@ class Switchboard:
         who, out = await handoff.open_ticket(self.services, ticket, resume)
         await commit(self.services, out)
         return who
+
+    async def credentials_expiring(self, who: Identity) -> None:
+        """The connection's TURN credentials expire soon: fresh ones (`ice.servers`)."""
+        await commit(self.services, connections.fresh_ice_servers(self.services, who))
 
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""

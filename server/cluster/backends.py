@@ -86,7 +86,8 @@ class ClusterBackends:
         self.node.redis = connect_redis(routing.redis_url, name, connections=2)
         self.router = RedisRouter(self.redis, self.prefix, settings.queues)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
-        self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance)
+        self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance,
+                                        handler=self._timer_fired)
         self.calls = ConnectedCalls()
         self.bus = RedisBus(self._binary, self.prefix, self.node.instance, self,
                             reorder_hold_s=routing.reorder_hold_s)
@@ -114,9 +115,15 @@ class ClusterBackends:
         return {self.node.node_id} if others else None
 
     def bind(self, board: Switchboard) -> None:
-        """The switchboard dead nodes' principals go to; timers start firing."""
+        """The switchboard dead nodes' principals and fired timers go to; timers start
+        firing."""
         self._board = board
         self.scheduler.start()
+
+    async def _timer_fired(self, kind: str, payload: dict[str, Any]) -> None:
+        """The scheduler's handler (polling starts in `bind`, so the board is there)."""
+        assert self._board is not None
+        await self._board.on_timer(kind, payload)
 
     # ---- Notices: what the other nodes announce ------------------------------------------
 

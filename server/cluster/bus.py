@@ -104,6 +104,11 @@ class RedisBus(LocalBus):
                    as_of: int | None = None) -> None:
         """To the principal's connection on any node; `seq`: the number a routing
         transaction gave this event for the principal, `as_of`: a state's last event."""
+        if seq is None and as_of is None:  # unnumbered (every relayed frame): no reorder
+            entry = self._sinks.get(principal)
+            if entry is not None:
+                entry[1].send(payload)
+                return
         message = (["m", principal, payload] if seq is None and as_of is None
                    else ["s", principal, payload, seq] if seq is not None
                    else ["a", principal, payload, as_of])

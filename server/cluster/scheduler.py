@@ -73,7 +73,10 @@ return out
 
 class RedisScheduler:
     def __init__(self, redis: Redis, prefix: str, clock: Any = time.time, *,
-                 owner: str | None = None, lease_s: float = keys.TIMER_LEASE_S) -> None:
+                 owner: str | None = None, lease_s: float = keys.TIMER_LEASE_S,
+                 handler: TimerHandler | None = None) -> None:
+        """`handler`: what a claimed timer runs (None: claimed, never run nor acknowledged,
+        as by a node that died)."""
         self._redis = redis
         self._keys = [keys.timers(prefix), keys.timer_payloads(prefix),
                       keys.timer_leases(prefix), keys.timer_claims(prefix)]
@@ -83,13 +86,10 @@ class RedisScheduler:
         self._lease_s = lease_s
         self._named = 0  # claims this owner named so far: the `n` that makes each unique
         self._renew_at = 0.0
-        self._handler: TimerHandler | None = None
+        self._handler = handler
         self._poller: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[None]] = {}  # claim -> its handler
         self._closing = False  # redis-py may swallow a cancel mid-command: the loop checks this
-
-    def set_handler(self, handler: TimerHandler) -> None:
-        self._handler = handler
 
     def start(self) -> None:
         self._poller = asyncio.get_running_loop().create_task(self._poll())

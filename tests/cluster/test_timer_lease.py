@@ -78,9 +78,9 @@ async def test_abandoned_claim_fires_once_elsewhere_after_its_lease(
         started.set()
         await asyncio.Event().wait()
 
-    dead = RedisScheduler(client, key_prefix, clock, owner="dead", lease_s=LEASE_S)
+    dead = RedisScheduler(client, key_prefix, clock, owner="dead", lease_s=LEASE_S,
+                          handler=hangs)
     try:
-        dead.set_handler(hangs)
         await dead.schedule("ring:c1", 1.0, "ring", RING)
         await dead.schedule("wrapup:li", 2.0, "wrapup", {"agent_id": "li"})
         now[0] += 1.0
@@ -92,8 +92,8 @@ async def test_abandoned_claim_fires_once_elsewhere_after_its_lease(
         # `dead` never polls or acknowledges again: it is gone, its handler halfway.
 
         fired = Fired()
-        live = RedisScheduler(client, key_prefix, clock, owner="live", lease_s=LEASE_S)
-        live.set_handler(fired)
+        live = RedisScheduler(client, key_prefix, clock, owner="live", lease_s=LEASE_S,
+                              handler=fired)
         now[0] += 1.0
         assert await live.poll() == 1  # the wrap-up; the ring timer is still leased to `dead`
         now[0] += LEASE_S - 1.0 - 0.01
@@ -103,8 +103,8 @@ async def test_abandoned_claim_fires_once_elsewhere_after_its_lease(
         await live.close()  # its handlers finish and acknowledge
         assert fired.runs == [("wrapup", {"agent_id": "li"}), ("ring", RING)]
 
-        later = RedisScheduler(client, key_prefix, clock, owner="later", lease_s=LEASE_S)
-        later.set_handler(fired)
+        later = RedisScheduler(client, key_prefix, clock, owner="later", lease_s=LEASE_S,
+                               handler=fired)
         for _ in range(3):
             now[0] += 10 * LEASE_S
             assert await later.poll() == 0
@@ -140,8 +140,8 @@ async def test_killed_process_mid_handler_hands_its_timer_on(
         await victim.wait()
 
     fired = Fired()
-    survivor = RedisScheduler(client, key_prefix, owner="survivor", lease_s=LEASE_S)
-    survivor.set_handler(fired)
+    survivor = RedisScheduler(client, key_prefix, owner="survivor", lease_s=LEASE_S,
+                              handler=fired)
     survivor.start()
     try:
         async def ran() -> bool:
@@ -151,8 +151,8 @@ async def test_killed_process_mid_handler_hands_its_timer_on(
     finally:
         await survivor.close()
     assert fired.runs == [("ring", RING)]
-    later = RedisScheduler(client, key_prefix, lambda: time.time() + 3600, owner="later")
-    later.set_handler(fired)
+    later = RedisScheduler(client, key_prefix, lambda: time.time() + 3600, owner="later",
+                           handler=fired)
     assert await later.poll() == 0
     assert fired.runs == [("ring", RING)]
     await nothing_left(redis, key_prefix)
@@ -174,8 +174,8 @@ async def test_claim_superseded_by_the_same_key_scheduled_again_is_dropped(
     await dead.schedule("ring:c1", 3 * LEASE_S, "ring", again)
 
     fired = Fired()
-    live = RedisScheduler(client, key_prefix, clock, owner="live", lease_s=LEASE_S)
-    live.set_handler(fired)
+    live = RedisScheduler(client, key_prefix, clock, owner="live", lease_s=LEASE_S,
+                          handler=fired)
     now[0] += LEASE_S + 0.01
     assert await live.poll() == 0  # the old claim is dropped: the newer timer replaces it
     assert await leases(redis, key_prefix) == {}

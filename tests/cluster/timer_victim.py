@@ -19,14 +19,13 @@ OWNER = "victim"
 
 async def main(url: str, prefix: str, lease_s: float) -> None:
     client = connect_redis(url, f"{prefix}:{OWNER}")
-    scheduler = RedisScheduler(client, prefix, owner=OWNER, lease_s=lease_s)
 
     async def hang(kind: str, payload: dict[str, Any]) -> None:
         del payload
         print("running", kind, flush=True)
         await asyncio.Event().wait()
 
-    scheduler.set_handler(hang)
+    scheduler = RedisScheduler(client, prefix, owner=OWNER, lease_s=lease_s, handler=hang)
     scheduler.start()
     await asyncio.Event().wait()
 

@@ -112,7 +112,7 @@ async def _desk(database: Database, recording: RecordingSetup | None
     clock = Clock()
     queues = {q.id: q for q in QUEUES}
     router, bus = MemoryRouter(QUEUES), LocalBus()
-    scheduler = LocalScheduler()
+    scheduler = LocalScheduler()  # no handler: the tests fire timers by hand (`Desk.fire`)
     link = SingleNode(router, bus)
     status = QueueStatus(queues, router, bus, clock, link)
     services = Services(queues=queues, router=router, bus=bus, scheduler=scheduler,
