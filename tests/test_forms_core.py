@@ -54,9 +54,9 @@ def test_the_step_refuses_too_many_points_in_all_and_points_off_the_pad() -> Non
     assert off_pad.value.code == "invalid_signature"
 
 
-def test_the_terminal_signs_and_a_hand_off_phone_only_when_the_call_names_it() -> None:
+def test_the_caller_signs_the_terminal_or_the_phone_that_took_the_call_over() -> None:
     call = Call(id="c1", session_id="s1", queue="tax", terminal_id="T1", enqueued_at=0.0,
                 agents=["alice"])
     assert signers_of(call) == {"terminal:T1"}
-    call.context["visitor"] = "visitor:p1"
-    assert signers_of(call) == {"terminal:T1", "visitor:p1"}
+    call.visitor = "p1"  # handed off: the kiosk serves its next visitor and signs nothing
+    assert signers_of(call) == {"visitor:p1"}
