@@ -28,6 +28,7 @@ class Connection:
         self._close_reason = ""
         self._writer: asyncio.Task[None] | None = None
         self.last_seen = time.monotonic()
+        self.authenticated = False  # until then the idle sweeper holds it to the hello deadline
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -40,6 +41,10 @@ class Connection:
         except asyncio.QueueFull:
             log.warning("%s: send queue full, closing", self.peer)
             self.close(int(WSCloseCode.TRY_AGAIN_LATER), "too slow")
+
+    @property
+    def closing(self) -> bool:
+        return bool(self._close_reason)
 
     def close(self, code: int, reason: str) -> None:
         """Close after the queued messages; safe to call twice."""

@@ -211,7 +211,7 @@ class RedisBus(LocalBus):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:

@@ -1,0 +1,85 @@
+"""TURN over TLS (`turns:...?transport=tcp`): a real coturn listening for TLS with a
+self-signed certificate, and both aiortc parties of a call relay-only through it, seeing
+and hearing each other.
+
+aiortc hands aioice only `turn_ssl = True`, so the TLS connection is verified with the
+process's default trust store: a party trusts a private CA the way OpenSSL lets any
+program do, by `SSL_CERT_FILE` (or the system store, `update-ca-certificates`). The test
+also shows the verification is real: without the certificate trusted no relay is
+allocated, and a party then gathers no relay candidate at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.app import create_app
+from server.config import TurnSettings
+from server.turn import check_allocation
+from tests.edge.serve import self_signed
+from tests.rtc_peers import RtcClient, use_loopback_when_alone
+from tests.turn.coturn import Coturn
+from tests.turn.relay import local_types, relay_tls_version, selected_pair
+from tests.turn.test_relay_calls import FRAMES, _connected_call
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tls_coturn(tmp_path: Path) -> Iterator[Coturn]:
+    if shutil.which("turnserver") is None:
+        pytest.fail("turnserver is missing: apt-get install -y coturn (make install-test)")
+    server = Coturn(tmp_path, tls=self_signed(tmp_path))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def parties() -> AsyncIterator[list[RtcClient]]:
+    use_loopback_when_alone()
+    opened: list[RtcClient] = []
+    yield opened
+    for party in opened:
+        await party.close()
+
+
+def _trust(monkeypatch: pytest.MonkeyPatch, coturn: Coturn) -> None:
+    """Trust the self-signed certificate the way OpenSSL reads a private CA."""
+    assert coturn.tls is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(coturn.tls[0]))
+
+
+async def test_relay_only_call_over_turn_tls(aiohttp_client: Any, tls_coturn: Coturn,
+                                             parties: list[RtcClient],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    url = tls_coturn.url("tls")
+    assert url.startswith("turns:") and url.endswith("?transport=tcp")
+    _trust(monkeypatch, tls_coturn)
+    client = await aiohttp_client(create_app(tls_coturn.settings(urls=[url])))
+    connected = await _connected_call(client, parties, url, url)
+    specialist, terminal = parties
+    [turn] = terminal.welcome["ice_servers"]
+    assert turn["urls"] == [url] and turn["username"].endswith(":terminal:T1")
+    await specialist.call(connected["call_id"], terminal.me)
+    for me, other in ((specialist, terminal), (terminal, specialist)):
+        link = await me.frames(other.me, video=FRAMES, audio=FRAMES)
+        assert local_types(link) == {"relay"}
+        assert selected_pair(link) == ("relay", "relay")
+        assert relay_tls_version(link) in ("TLSv1.2", "TLSv1.3")  # the relay is reached over TLS
+
+
+async def test_an_untrusted_certificate_gets_no_relay(tls_coturn: Coturn,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    turn = TurnSettings(**tls_coturn.turn)
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")  # nothing trusted at all
+    with pytest.raises(ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+        await check_allocation(turn, tls_coturn.url("tls"), timeout=10)
+    _trust(monkeypatch, tls_coturn)
+    relayed = await check_allocation(turn, tls_coturn.url("tls"), timeout=10)
+    assert relayed.startswith("127.0.0.1:")
