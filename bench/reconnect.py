@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -53,6 +54,7 @@ CONNECT_TIMEOUT_S = 5.0  # a browser gives up a connection attempt too, then bac
 WELCOME_TIMEOUT_S = 60.0
 KEEPALIVE_S = 20.0  # the kiosk's application ping, under idle_timeout_s = 30
 REST_S = 5.0
+PROGRESS_S = 15.0
 SPY_MAX_S = 900  # py-spy's limit; it is stopped once all are back
 
 
@@ -71,7 +73,7 @@ class Terminal:
             ws: WsClient | None = None
             try:
                 async with self.gate:
-                    ws = await WsClient.connect(self.url, CONNECT_TIMEOUT_S)
+                    ws = await WsClient.connect(self.url, CONNECT_TIMEOUT_S, WELCOME_TIMEOUT_S)
                     ws.send_text(self.hello)
                     first = await self._first(ws)
                 if '"welcome"' in first[:40]:
@@ -82,6 +84,8 @@ class Terminal:
                         await self._hold(ws)
                     finally:
                         self.state["welcomed"] -= 1
+                    code = ws.closed.result() if ws.closed.done() else 0
+                    self.state[f"closed {code}"] = self.state.get(f"closed {code}", 0) + 1
                 elif '"error"' in first or (ws.closed.done()
                                             and ws.closed.result() == UNAUTHORIZED):
                     self.state["refused"] += 1
@@ -130,8 +134,12 @@ async def _load_main(url: str, tokens: list[str], pipe: Connection) -> None:
         if command == "stop":
             break
         # "wait": report (on the system-wide monotonic clock) when all hold a welcomed socket
+        last = time.monotonic()
         while state["welcomed"] < len(terminals):
             await asyncio.sleep(0.05)
+            if time.monotonic() - last > PROGRESS_S:  # a stuck storm says how it stands
+                last = time.monotonic()
+                print(f"load {os.getpid()}: {state}", file=sys.stderr, flush=True)
         pipe.send((time.monotonic(), dict(state)))
     for t in terminals:
         t.stopping = True
@@ -166,7 +174,10 @@ class Load:
         for pipe in self.pipes:
             pipe.send("wait")
         answers = [pipe.recv() for pipe in self.pipes]
-        state = {k: sum(a[1][k] for a in answers) for k in answers[0][1]}
+        state: dict[str, int] = {}
+        for _, counts in answers:
+            for key, n in counts.items():
+                state[key] = state.get(key, 0) + n
         return max(a[0] for a in answers) - start, state
 
     def stop(self) -> None:

@@ -49,14 +49,22 @@ class WsClient(asyncio.Protocol):
         self.texts: asyncio.Queue[str] = asyncio.Queue()
 
     @classmethod
-    async def connect(cls, url: str, timeout: float) -> WsClient:
+    async def connect(cls, url: str, connect_timeout: float, upgrade_timeout: float) -> WsClient:
+        """`connect_timeout` for TCP (the SYN retries of a full accept queue), then
+        `upgrade_timeout` for the `101`: like aiohttp's `sock_connect` and a browser, a
+        client that got in waits for its answer instead of adding to the storm."""
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(connect_timeout):
             _, client = await loop.create_connection(lambda: cls(f"{host}:{port}", parts.path),
                                                      host, port)
-            await client.opened
+        try:
+            async with asyncio.timeout(upgrade_timeout):
+                await client.opened
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -121,7 +129,8 @@ class WsClient(asyncio.Protocol):
         self.send(TEXT, text.encode())
 
     def close(self) -> None:
-        self.send(CLOSE, struct.pack("!H", 1000))
+        if self.upgraded:
+            self.send(CLOSE, struct.pack("!H", 1000))
         self._finish(1000)
 
     def _finish(self, code: int) -> None:
