@@ -29,6 +29,17 @@ def local_types(link: RtcLink) -> set[str]:
     return {c.type for c in transport.iceGatherer.getLocalCandidates()}
 
 
+def turn_sockets(link: RtcLink) -> list[Any]:
+    """The sockets of every TURN allocation the link made (aioice: one per gathered relay)."""
+    transport = link.pc.getTransceivers()[0].sender.transport.transport
+    found = []
+    for protocol in transport._connection._protocols:
+        inner = getattr(protocol.transport, "_TurnTransport__inner_protocol", None)
+        if inner is not None:
+            found.append(inner.transport.get_extra_info("socket"))
+    return found
+
+
 def relay_tls_version(link: RtcLink) -> str | None:
     """The TLS version of the connection to the TURN server the nominated pair relays
     through, or None when it is not TLS (aioice keeps it on its TURN transport)."""

@@ -4,13 +4,13 @@ and hearing each other.
 
 aiortc hands aioice only `turn_ssl = True`, so the TLS connection is verified with the
 process's default trust store: a party trusts a private CA the way OpenSSL lets any
-program do, by `SSL_CERT_FILE` (or the system store, `update-ca-certificates`). The test
-also shows the verification is real: without the certificate trusted no relay is
-allocated, and a party then gathers no relay candidate at all.
+program do, by `SSL_CERT_FILE` (or the system store, `update-ca-certificates`). The
+verification is real: with the certificate not trusted, no relay is allocated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +24,7 @@ from server.turn import check_allocation
 from tests.edge.serve import self_signed
 from tests.rtc_peers import RtcClient, use_loopback_when_alone
 from tests.turn.coturn import Coturn
-from tests.turn.relay import local_types, relay_tls_version, selected_pair
+from tests.turn.relay import local_types, relay_tls_version, selected_pair, turn_sockets
 from tests.turn.test_relay_calls import FRAMES, _connected_call
 
 pytestmark = pytest.mark.slow
@@ -45,8 +45,14 @@ async def parties() -> AsyncIterator[list[RtcClient]]:
     use_loopback_when_alone()
     opened: list[RtcClient] = []
     yield opened
+    sockets = [s for party in opened for link in party.links.values() for s in turn_sockets(link)]
     for party in opened:
         await party.close()
+    # A TLS socket closes after its close_notify exchange, a moment after `close()`: wait
+    # for it here, or it is left open when the test's event loop ends.
+    async with asyncio.timeout(10):
+        while any(s is not None and s.fileno() != -1 for s in sockets):
+            await asyncio.sleep(0.05)
 
 
 def _trust(monkeypatch: pytest.MonkeyPatch, coturn: Coturn) -> None:
@@ -76,10 +82,9 @@ async def test_relay_only_call_over_turn_tls(aiohttp_client: Any, tls_coturn: Co
 
 async def test_an_untrusted_certificate_gets_no_relay(tls_coturn: Coturn,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same server, the same credentials: not trusted, no allocation (the call test
+    above shows the trusted case)."""
     turn = TurnSettings(**tls_coturn.turn)
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")  # nothing trusted at all
     with pytest.raises(ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
         await check_allocation(turn, tls_coturn.url("tls"), timeout=10)
-    _trust(monkeypatch, tls_coturn)
-    relayed = await check_allocation(turn, tls_coturn.url("tls"), timeout=10)
-    assert relayed.startswith("127.0.0.1:")
