@@ -180,7 +180,7 @@ async def _sweep_idle(app: web.Application) -> None:
         now = time.monotonic()
         cutoff, hello_cutoff = now - idle_s, now - hello_s
         for conn in list(connections):
-            if not conn.authenticated:
+            if conn.awaiting_hello:
                 if conn.last_seen < hello_cutoff:
                     late_hello(conn)
             elif conn.last_seen < cutoff:

@@ -28,7 +28,7 @@ class Connection:
         self._close_reason = ""
         self._writer: asyncio.Task[None] | None = None
         self.last_seen = time.monotonic()
-        self.authenticated = False  # until then the idle sweeper holds it to the hello deadline
+        self.awaiting_hello = True  # meanwhile the idle sweeper holds it to the hello deadline
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())

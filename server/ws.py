@@ -86,7 +86,6 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
         if hello is not None:
             who = await _authenticate(request, conn, hello.token)
         if who is not None:
-            conn.authenticated = True
             slot.authenticated()
             epoch = await board.connect(who, conn, hello.resume if hello else None)
             if who.role == "recorder" and hello is not None:
@@ -112,6 +111,7 @@ def late_hello(conn: Connection) -> None:
 
 async def _receive_hello(ws: web.WebSocketResponse, conn: Connection) -> m.Hello | None:
     frame = await ws.receive()  # the hello deadline is kept by the app's idle sweeper
+    conn.awaiting_hello = False  # its answer may take a while (a storm's token look-ups)
     if conn.closing:  # refused meanwhile (late hello, shutdown): nothing more to say
         return None
     if frame.type != WSMsgType.TEXT:
