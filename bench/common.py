@@ -85,8 +85,9 @@ def _fmt(value: object) -> str:
 class VwinServer:
     """`vwin serve` in its own process, on a free port, with a temporary SQLite database."""
 
-    def __init__(self, workdir: Path, extra_toml: str = "") -> None:
+    def __init__(self, workdir: Path, extra_toml: str = "", root: Path = ROOT) -> None:
         self.workdir = workdir
+        self.root = root  # another checkout's server, to compare versions in one run
         self.port = free_port()
         self.db_url = f"sqlite+aiosqlite:///{workdir / 'vwin.db'}"
         self.config = workdir / "bench.toml"
@@ -110,7 +111,7 @@ class VwinServer:
         log = (self.workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:

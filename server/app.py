@@ -48,7 +48,7 @@ from server.revocation import end_lapsed
 from server.storage.db import open_database
 from server.turn import TURN, TurnCredentials
 from server.turnserver import local_turn_ctx
-from server.ws import IDLE, REVOKED, websocket
+from server.ws import IDLE, REVOKED, late_hello, websocket
 from signaling.appointments import Appointments
 from signaling.backend import MessageBus, Presences, Router, Scheduler
 from signaling.forms import FormDesk
@@ -214,13 +214,20 @@ async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweep_idle(app: web.Application) -> None:
-    idle_s = app[keys.SETTINGS].server.idle_timeout_s
+    """Also closes sockets that said no `hello` within `hello_timeout_s` (late by at most a
+    quarter of it)."""
+    settings = app[keys.SETTINGS].server
+    idle_s, hello_s = settings.idle_timeout_s, settings.hello_timeout_s
     connections = app[keys.CONNECTIONS]
     while True:
-        await asyncio.sleep(min(5.0, idle_s / 4))
-        cutoff = time.monotonic() - idle_s
+        await asyncio.sleep(min(5.0, idle_s / 4, hello_s / 4))
+        now = time.monotonic()
+        cutoff, hello_cutoff = now - idle_s, now - hello_s
         for conn in list(connections):
-            if conn.last_seen < cutoff:
+            if conn.awaiting_hello:
+                if conn.last_seen < hello_cutoff:
+                    late_hello(conn)
+            elif conn.last_seen < cutoff:
                 conn.close(IDLE, "idle")
 
 

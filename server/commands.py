@@ -25,7 +25,14 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from server.app import create_app
     from server.dblock import DatabaseLock
     from server.logs import access_logger
-    from server.preflight import StartupError, check_files, listen, lock_database, tls
+    from server.preflight import (
+        LISTEN_BACKLOG,
+        StartupError,
+        check_files,
+        listen,
+        lock_database,
+        tls,
+    )
 
     loop = asyncio.new_event_loop()  # one loop: a PostgreSQL lock is a connection held open
     lock = DatabaseLock(settings.storage.url)  # held (referenced) until serve returns
@@ -48,7 +55,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     web.run_app(
-        app, sock=sock, print=None, shutdown_timeout=settings.server.drain_timeout_s,
+        # the backlog again: asyncio listens on `sock` anew with it (aiohttp's default is 128)
+        app, sock=sock, backlog=LISTEN_BACKLOG, print=None,
+        shutdown_timeout=settings.server.drain_timeout_s,
         ssl_context=context, access_log_class=access_logger(settings.log), loop=loop,
     )
     del lock

@@ -36,6 +36,7 @@ class Connection:
         self._close_reason = ""
         self._writer: asyncio.Task[None] | None = None
         self.last_seen = time.monotonic()
+        self.awaiting_hello = True  # meanwhile the idle sweeper holds it to the hello deadline
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -49,6 +50,10 @@ class Connection:
             return
         self._queue.append(payload)
         self._wake()
+
+    @property
+    def closing(self) -> bool:
+        return bool(self._close_reason)
 
     def close(self, code: int, reason: str) -> None:
         """Close after the queued messages; safe to call twice."""

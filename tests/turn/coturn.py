@@ -47,13 +47,16 @@ class Coturn:
     """One `turnserver` process; `settings()` are the `[turn]` settings that match it."""
 
     def __init__(self, directory: Path, host: str = "127.0.0.1",
-                 recorder_hosts: list[str] | None = None, ttl_s: int = 600) -> None:
+                 recorder_hosts: list[str] | None = None, ttl_s: int = 600,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.host = host
         self.port = free_port(host)
+        self.tls = tls  # (certificate, key): coturn also listens for TURN over TLS
         low = random.randrange(20000, 30000 - RELAY_PORTS)
         self.turn: dict[str, Any] = {
             "secret": SECRET, "ttl_s": ttl_s, "realm": "vwin-test", "listen_ip": host,
-            "port": self.port, "min_port": low, "max_port": low + RELAY_PORTS,
+            "port": self.port, "tls_port": free_port(host) if tls else 5349,
+            "min_port": low, "max_port": low + RELAY_PORTS,
             "recorder_hosts": recorder_hosts or [host], "allow_loopback": host == "127.0.0.1",
             "urls": [self.url("udp"), self.url("tcp")],
         }
@@ -61,6 +64,9 @@ class Coturn:
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, transport: str) -> str:
+        """`udp`, `tcp`, or `tls` (a `turns:` URL: TURN over TLS over TCP)."""
+        if transport == "tls":
+            return f"turns:{self.host}:{self.turn['tls_port']}?transport=tcp"
         return f"turn:{self.host}:{self.port}?transport={transport}"
 
     def settings(self, **turn: Any) -> Settings:
@@ -69,7 +75,10 @@ class Coturn:
 
     def start(self) -> None:
         conf = self.directory / "turnserver.conf"
-        conf.write_text(turnserver_conf(self.settings()))
+        settings = self.settings()  # the app's stay plain HTTP: TLS is for coturn only
+        if self.tls is not None:
+            settings.server.tls_cert, settings.server.tls_key = map(str, self.tls)
+        conf.write_text(turnserver_conf(settings))
         self.log = (self.directory / "turnserver.log").open("wb")
         self.process = subprocess.Popen(
             ["turnserver", "-c", str(conf), "--pidfile", str(self.directory / "turn.pid"),
