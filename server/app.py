@@ -51,7 +51,7 @@ from server.turnserver import local_turn_ctx
 from server.ws import IDLE, REVOKED, late_hello, websocket
 from signaling.appointments import Appointments
 from signaling.backend import MessageBus, Presences, Router, Scheduler
-from signaling.forms import FormDesk
+from signaling.forms import FormDesk, FormDone
 from signaling.hours import OpeningHours
 from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
@@ -158,7 +158,7 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     app[APPOINTMENTS] = desk
     form_desk = None
     if settings.forms.enabled:
-        app[FORMS] = form_services(settings, db, types)
+        app[FORMS] = form_services(settings, db, types, functools.partial(_form_done, app))
         form_desk = FormDesk(router=router, clock=time.time, press=app[FORMS].press,
                              templates=app[FORMS].templates)
     board = Switchboard(Services(
@@ -203,6 +203,11 @@ async def _timer_fired(app: web.Application, kind: str, payload: dict[str, Any])
     """The memory scheduler's handler: the switchboard built on it (steps set timers, so
     the board exists before any fires)."""
     await app[keys.BOARD].on_timer(kind, payload)
+
+
+async def _form_done(app: web.Application, done: FormDone) -> None:
+    """The form press's handler: a form filled or signed off the loop, to the switchboard."""
+    await app[keys.BOARD].on_form_done(done)
 
 
 async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:

@@ -73,8 +73,6 @@ class FormPress(Protocol):
 
     async def get_form(self, form_id: str) -> FormRecord | None: ...
 
-    def set_handler(self, handler: FormDoneHandler) -> None: ...
-
     def begin_present(self, stored: StoredAction, template: str, call: Call,
                       presenter: Identity) -> None:
         """Fill the template and store the form; `FormDone.form` is the presented form."""
@@ -125,10 +123,6 @@ class FormDesk:
         self._clock = clock
         self._press = press
         self.templates = dict(templates)
-
-    def set_handler(self, handler: FormDoneHandler) -> None:
-        """Where the edge's `FormDone`s go (the switchboard, which commits `finished`)."""
-        self._press.set_handler(handler)
 
     async def _connected(self, call_id: str) -> Call:
         call = await self._router.get_call(call_id)

@@ -151,8 +151,6 @@ class Switchboard:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._disconnecting: set[asyncio.Task[None]] = set()
-        if services.forms is not None:
-            services.forms.set_handler(self.on_form_done)
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""

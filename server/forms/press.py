@@ -51,9 +51,10 @@ class Press:
 
     def __init__(self, *, db: Database, pool: FormPool, templates_dir: Path,
                  files_dir: Path, timezone: str, types: Mapping[str, ActionType],
-                 departments: Mapping[str, str],
+                 departments: Mapping[str, str], on_done: FormDoneHandler,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
-        """`departments`: department id -> its (Chinese) name, as the pages show it."""
+        """`departments`: department id -> its (Chinese) name, as the pages show it;
+        `on_done`: where each outcome goes (the switchboard, which commits it)."""
         self._db = db
         self._pool = pool
         self._templates = str(templates_dir)
@@ -62,11 +63,8 @@ class Press:
         self._types = dict(types)
         self._departments = dict(departments)
         self._clock = clock
-        self._handler: FormDoneHandler | None = None
+        self._handler = on_done
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def set_handler(self, handler: FormDoneHandler) -> None:
-        self._handler = handler
 
     def begin_present(self, stored: StoredAction, template: str, call: Call,
                       presenter: Identity) -> None:
@@ -92,8 +90,7 @@ class Press:
                 log.exception("%s for call %s failed", requested, call_id)
                 answer = msgspec.structs.replace(answer, code="internal",
                                                  message="the form could not be made")
-            if self._handler is not None:
-                await self._handler(answer)
+            await self._handler(answer)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)

@@ -13,6 +13,7 @@ from server.forms.press import Press
 from server.joint import project_path
 from server.storage.db import Database
 from signaling.actions import ActionType
+from signaling.forms import FormDoneHandler
 
 
 class FormServices:
@@ -37,13 +38,15 @@ def form_templates(templates_dir: Path, types: Mapping[str, ActionType]) -> dict
     return templates
 
 
-def form_services(settings: Settings, db: Database, types: Mapping[str, ActionType]
-                  ) -> FormServices:
-    """The press over this server's storage; the workers start on the first form."""
+def form_services(settings: Settings, db: Database, types: Mapping[str, ActionType],
+                  on_done: FormDoneHandler) -> FormServices:
+    """The press over this server's storage; the workers start on the first form; each
+    outcome goes to `on_done`."""
     templates_dir = project_path(settings.forms.templates_dir)
     templates = form_templates(templates_dir, types)
     pool = FormPool(settings.forms.workers, settings.forms.nice)
     press = Press(db=db, pool=pool, templates_dir=templates_dir,
                   files_dir=Path(settings.recording.dir), timezone=settings.server.timezone,
-                  types=types, departments={d.id: d.name for d in settings.departments})
+                  types=types, departments={d.id: d.name for d in settings.departments},
+                  on_done=on_done)
     return FormServices(press, pool, templates)
