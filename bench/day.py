@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,13 +72,25 @@ async def _settle(service: Service) -> None:
         await asyncio.sleep(1.0)
 
 
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    """A temporary directory, or with `--keep` one left behind (logs, ledgers) and named."""
+    if not keep:
+        with workdir("vwin-day-") as path:
+            yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="vwin-day-"))
+    print(f"work directory (kept): {path}", flush=True)
+    yield path
+
+
 async def run_day(args: argparse.Namespace) -> Outcome:
     raise_fd_limit()
     plan = DayPlan(args.hours, args.speed, args.specialists, args.terminals,
                    args.media_share, args.seed).draw()
     ctx = mp.get_context("spawn")
     loop = asyncio.get_running_loop()
-    with workdir("vwin-day-") as work:
+    with _workdir(args.keep) as work:
         service, accounts = await start(work, args.nodes, args.speed, args.terminals,
                                         args.specialists)
         procs: list[mp.context.SpawnProcess] = []
@@ -157,6 +173,12 @@ async def _report(plan: DayPlan, service: Service, work: Path, works: list[Work]
                  f"p99 {percentile(lat, 99):.1f} ms over {len(lat)} (request->queued, "
                  f"accept->connected, hangup->ended); with them: p99 "
                  f"{percentile(lat_all, 99):.1f} ms over {len(lat_all)}")
+    kinds = sorted({r["what"] for r in ledger.latencies})
+    lines.append("  by step (outside faults): " + "; ".join(
+        f"{k} p50 {percentile(ms, 50):.0f} / p99 {percentile(ms, 99):.0f} ms"
+        for k in kinds for ms in [[r["ms"] for r in ledger.latencies if r["what"] == k
+                                   and not faults.during(r["t"] - r["ms"] / 1000)]]))
+    lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
     lines.append(faults.describe())
     lines.append(monitor.describe())
     for name, items in (("LOST", found.lost), ("DOUBLED", found.doubled),
@@ -184,6 +206,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of calls with real media (aiortc) to the recorder")
     parser.add_argument("--workers", type=int, default=0, help="load processes (0: by size)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
     args = parser.parse_args(argv)
     if args.workers <= 0:
         args.workers = 2 if args.terminals + args.specialists <= 1200 else 4

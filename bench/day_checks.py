@@ -109,8 +109,14 @@ def check_calls(ledger: LedgerView, log: LogView) -> Findings:
     for call_id, specialists in first_answers.items():
         if len(specialists) > 1:
             found.doubled.append(f"{call_id}: connected to {sorted(specialists)}")
+    unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
+                      and v.get("outcome") != "rejected")  # asked, no call id seen yet
     for call_id, row in log.sessions.items():
-        if call_id not in seen:
+        if call_id not in seen and unknown[row["terminal_id"]] > 0:
+            unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
+            if row["state"] not in FINAL:
+                found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
+        elif call_id not in seen:
             found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
         elif log.answers[row["id"]] > 1 and not _requeued(row):
             found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
@@ -129,7 +135,7 @@ def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set
     for v in ledger.visits:
         call_id = v.get("call_id")
         if call_id is None:
-            if v.get("outcome") != "rejected":
+            if v.get("outcome") != "rejected" and not v.get("cut"):
                 found.lost.append(f"{v['terminal']} {v['queue']}: request never answered "
                                   f"({v.get('outcome', 'unfinished')})")
             continue
@@ -139,7 +145,8 @@ def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set
             found.lost.append(f"{call_id}: log state {row and row['state']}, kiosk saw "
                               f"{v.get('outcome', 'unfinished')}")
             continue
-        _compare(v, row, first_answers.get(call_id, set()), found)
+        if not v.get("cut"):
+            _compare(v, row, first_answers.get(call_id, set()), found)
     return seen
 
 

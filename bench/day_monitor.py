@@ -67,14 +67,16 @@ class Monitor:
             await asyncio.sleep(step)
 
     def describe(self) -> str:
-        lines = ["RSS per process (MB) at each simulated hour, slope after the first hour "
-                 "(MB per simulated hour), CPU (share of one core while it ran):"]
+        lines = ["RSS per process (MB) at each simulated hour (after the last: the drain), "
+                 "slope from the first hour to closing (MB per simulated hour), CPU (share "
+                 "of one core while it ran):"]
         for name, lives in sorted(self.lives.items()):
             life = lives[-1]
             hourly: dict[int, float] = {}
             for hour, kb in life.rss:
                 hourly.setdefault(round(hour), kb / 1024)
-            slope = _slope([(h, kb / 1024) for h, kb in life.rss if h >= 1.0])
+            slope = _slope([(h, kb / 1024) for h, kb in life.rss
+                            if 1.0 <= h <= self.clock.hours])
             ran = sum(max(1e-9, (lf.rss[-1][0] - lf.rss[0][0]) if lf.rss else 0.0)
                       for lf in lives) * 3600 / self.clock.speed
             cpu = sum(lf.cpu_s for lf in lives)
