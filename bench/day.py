@@ -24,11 +24,13 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bench import day_checks, day_figures
@@ -57,6 +59,16 @@ def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: i
                  ledger=work / f"ledger{i}.jsonl", speed=plan.speed, hours=plan.hours,
                  seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers)
             for i in range(n)]
+
+
+async def _expect(pipe: Connection, word: str) -> None:
+    """The load process's next word; its traceback if it failed, or died without one."""
+    try:
+        said = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    except EOFError:
+        raise RuntimeError(f"a load process died before saying {word!r}") from None
+    if said != word:
+        raise RuntimeError(f"a load process failed:\n{said}")
 
 
 async def _settle(service: Service) -> None:
@@ -89,7 +101,6 @@ async def run_day(args: argparse.Namespace) -> Outcome:
     plan = DayPlan(args.hours, args.speed, args.specialists, args.terminals,
                    args.media_share, args.seed).draw()
     ctx = mp.get_context("spawn")
-    loop = asyncio.get_running_loop()
     with _workdir(args.keep) as work:
         service, accounts = await start(work, args.nodes, args.speed, args.terminals,
                                         args.specialists)
@@ -101,11 +112,11 @@ async def run_day(args: argparse.Namespace) -> Outcome:
                 ours, theirs = ctx.Pipe()
                 proc = ctx.Process(target=run_worker, args=(w, theirs), daemon=True)
                 proc.start()
+                theirs.close()  # the child's end: a dead child is then EOF, not a hang
                 procs.append(proc)
                 pipes.append(ours)
             for pipe in pipes:
-                ready = await loop.run_in_executor(None, pipe.recv)
-                assert ready == "ready", ready
+                await _expect(pipe, "ready")
             t0 = time.time() + 1.0
             for pipe in pipes:
                 pipe.send(t0)
@@ -116,8 +127,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             sampling = asyncio.create_task(monitor.run(clock.end + DRAIN_S))
             faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))
             for pipe in pipes:
-                done = await loop.run_in_executor(None, pipe.recv)
-                assert done == "done", done
+                await _expect(pipe, "done")
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
             await faulting
@@ -218,6 +228,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
+    # SIGTERM (timeout, Ctrl-C's cousin) unwinds like an error: every process started is
+    # stopped and the bench's database dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     outcome = asyncio.run(run_day(parse()))
     print(outcome.text)
     sys.exit(1 if outcome.failed else 0)

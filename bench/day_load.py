@@ -11,6 +11,7 @@ ledger (JSON lines) that the parent holds against the session log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.day_line import Line, Media, Message
+from bench.day_line import Closed, Line, Media, Message
 from bench.day_plan import (
     BREAK_MEAN_S,
     BREAK_P,
@@ -171,6 +172,12 @@ class Kiosk:
         record["reason"] = end.get("reason") if end else None
 
 
+async def _until_closed(work: Awaitable[None]) -> None:
+    """A desk's side task (a break, a wrap-up) that the end of the day may cut short."""
+    with contextlib.suppress(Closed):
+        await work
+
+
 async def _served(k: Kiosk, v: Visit, record: dict[str, Any]) -> None:
     if await k.request(v, record, None) and await k.wait_answer(v, record):
         await k.talk(v, record)
@@ -216,7 +223,7 @@ class Desk:
         self.ledger.add("desk", specialist=self.id, **self.counts)
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(_until_closed(work))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import traceback
 from multiprocessing.connection import Connection
 
 import aiohttp
@@ -23,7 +24,11 @@ def run(work: Work, pipe: Connection) -> None:
     raise_fd_limit()
     use_loopback_when_alone()
     random.seed(work.seed)
-    asyncio.run(_main(work, pipe))
+    try:
+        asyncio.run(_main(work, pipe))
+    except BaseException:
+        pipe.send(traceback.format_exc())
+        raise
 
 
 async def _open_all(lines: list[Line]) -> None:
