@@ -92,12 +92,8 @@ def make_engine(url: str) -> AsyncEngine:
         raise ValueError(f"unsupported storage url {parsed.render_as_string()!r}")
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # PostgreSQL: a pooled connection the server has since closed (a restart, a failover,
-    # pg_terminate_backend) is found at checkout and replaced, instead of failing the
-    # append or request that drew it (bench.day's connection storm: 61 failed operations)
     engine = create_async_engine(
-        parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode,
-        pool_pre_ping=backend == "postgresql",
+        parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode
     )
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
