@@ -38,6 +38,7 @@ from signaling.uscc import check_character
 
 DEREG = "sole_proprietor_deregistration"
 REPLY_S = 600.0  # a kiosk waits for an answer as long as the day lasts (the drain cuts it)
+ASK_AGAIN_S = 5.0  # a desk not available this long after asking asks again (real s)
 DRAIN_S = 60.0  # after closing time, visitors still waiting are served this long (real s)
 
 
@@ -208,10 +209,12 @@ class Desk:
         self.media_share = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_break = False
+        self.status = "offline"  # as the server last said
+        self.asked = 0.0  # when `available` was last asked for
         self.counts = {"declined": 0, "rung_out": 0, "breaks": 0}
 
     async def run(self, until: float) -> None:
-        await self.line.send({"type": "agent.status", "status": "available"})
+        await self._available()
         while time.time() < until:
             msg = await self.line.recv({"call.offered", "call.connected", "call.ended",
                                         "action.updated", "agent.status"}, 1.0)
@@ -220,6 +223,9 @@ class Desk:
                 self._spawn(self._pause(self.clock.at(LUNCH[1]) - time.time()))
             if msg is not None:
                 await self._on(msg)
+            if self.status in ("offline", "away") and not self.on_break and \
+                    time.time() - self.asked > ASK_AGAIN_S:
+                await self._available()  # like a person whose click did not take
         self.ledger.add("desk", specialist=self.id, **self.counts)
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -227,21 +233,24 @@ class Desk:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    async def _on_offer(self, msg: Message) -> None:
+        draw = random.random()
+        if draw < DECLINE_P:
+            self.counts["declined"] += 1
+            await self.line.send({"type": "call.decline", "call_id": msg["call_id"],
+                                  "offer": msg["offer"]})
+        elif draw < DECLINE_P + RING_OUT_P:
+            self.counts["rung_out"] += 1
+        else:
+            self.accepted[msg["call_id"]] = time.time()
+            self.offers[msg["call_id"]] = msg
+            await self.line.send({"type": "call.accept", "call_id": msg["call_id"],
+                                  "offer": msg["offer"]})
+
     async def _on(self, msg: Message) -> None:
         kind = msg["type"]
         if kind == "call.offered":
-            draw = random.random()
-            if draw < DECLINE_P:
-                self.counts["declined"] += 1
-                await self.line.send({"type": "call.decline", "call_id": msg["call_id"],
-                                      "offer": msg["offer"]})
-            elif draw < DECLINE_P + RING_OUT_P:
-                self.counts["rung_out"] += 1
-            else:
-                self.accepted[msg["call_id"]] = time.time()
-                self.offers[msg["call_id"]] = msg
-                await self.line.send({"type": "call.accept", "call_id": msg["call_id"],
-                                      "offer": msg["offer"]})
+            await self._on_offer(msg)
         elif kind == "call.connected":
             started = self.accepted.get(msg["call_id"])
             if started is not None and not msg.get("resumed"):
@@ -266,8 +275,10 @@ class Desk:
             self._spawn(self._wrap_up())
         elif kind == "action.updated":
             await self._on_action(msg)
-        elif kind == "agent.status" and msg.get("status") == "away" and not self.on_break:
-            self._spawn(self._pause(self.clock.real(60)))  # set away (missed offers): back
+        elif kind == "agent.status":
+            self.status = msg["status"]
+            if self.status == "away" and not self.on_break:  # set away (missed offers)
+                self.asked = time.time() - ASK_AGAIN_S + self.clock.real(60)  # back in 1 min
 
     async def _on_action(self, msg: Message) -> None:
         steps = {s["id"]: s for s in msg.get("steps", [])}
@@ -313,4 +324,8 @@ class Desk:
         await self.line.send({"type": "agent.status", "status": "away"})
         await asyncio.sleep(max(0.0, seconds))
         self.on_break = False
+        await self._available()
+
+    async def _available(self) -> None:
+        self.asked = time.time()
         await self.line.send({"type": "agent.status", "status": "available"})
