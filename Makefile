@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: run test install install-test chromium netedge-tools systemd-tools form-tools lint bench
+.PHONY: run test install install-test chromium netedge-tools systemd-tools form-tools bench-tools lint bench
 
 $(BIN)/vwin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.test-deps: $(BIN)/vwin
 	touch $@
 
 install: $(BIN)/vwin
-install-test: $(VENV)/.test-deps chromium netedge-tools systemd-tools form-tools
+install-test: $(VENV)/.test-deps chromium netedge-tools systemd-tools form-tools bench-tools
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -32,6 +32,10 @@ netedge-tools:
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			coturn nginx-light nftables iproute2 \
 			&& (systemctl disable --now coturn nginx 2>/dev/null || true))
+
+bench-tools:  # redis-server: bench.day (and its CI test) runs a private one on a free port
+	@command -v redis-server >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+		&& (systemctl disable --now redis-server 2>/dev/null || true))
 
 systemd-tools:  # systemd-analyze, for the unit files' test
 	@command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd)

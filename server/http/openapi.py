@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.http import answers, api, appointments, joint, materials, staff
+from server.http import answers, api, appointments, joint, materials, reports, staff
 from server.http.params import QUERIES, Handler, NoQuery
 from signaling import limits as lim
 
@@ -105,6 +105,9 @@ OPERATIONS = (
     Operation("GET", "/api/reports", "Reports by site, queue, department, specialist or unit",
               MANAGER),
     Operation("GET", "/api/reports.csv", "The report as CSV", MANAGER, media="text/csv"),
+    Operation("GET", "/api/reports/staffing",
+              "A day's staffing estimate per queue and hour (Erlang C) beside who was on duty",
+              MANAGER, reply=reports.Staffing),
     Operation("GET", "/api/users", "Staff accounts (of the manager's units)", MANAGER),
     Operation("POST", "/api/users", "Add an account; its one-time password, once", MANAGER,
               body=staff.NewUser, status=201),

@@ -1,20 +1,24 @@
-"""Managers' reports over HTTP: `GET /api/reports` (JSON) and `/api/reports.csv`."""
+"""Managers' reports over HTTP: `GET /api/reports` (JSON), `/api/reports.csv`, and the
+day's staffing estimate `GET /api/reports/staffing` (server/staffing.py)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
 
 from server import keys
 from server.http.api import reply
-from server.http.auth import require
+from server.http.auth import fail, require
 from server.http.csvsafe import neutralise
 from server.http.params import Day, query, takes_query
-from server.http.timespan import local_period, period
+from server.http.timespan import local_period, parse_when, period
+from server.staffing import StaffingQueue, estimate
 from server.storage.reports import Dimension, Report
 
 MANAGER = "manager"
@@ -81,6 +85,42 @@ async def report_csv(request: web.Request) -> web.Response:
     )
 
 
+class StaffingQuery(msgspec.Struct, forbid_unknown_fields=True):
+    day: Day | None = None
+
+
+class Staffing(msgspec.Struct, kw_only=True):
+    """Per queue and hour of one local day: arrivals, handle time, the specialists the
+    queue's target needs (Erlang C, average wait) and those on duty."""
+
+    day: str
+    start: dt.datetime
+    end: dt.datetime
+    queues: list[StaffingQueue]
+
+
+@takes_query(StaffingQuery)
+async def staffing(request: web.Request) -> web.Response:
+    manager = await require(request, MANAGER)
+    q = query(request, StaffingQuery)
+    settings = request.app[keys.SETTINGS]
+    tz = settings.server.timezone
+    day = q.day or request.app[keys.BOARD].services.utcnow().astimezone(
+        ZoneInfo(tz)).date().isoformat()
+    start, end = parse_when(day, tz, end=False), parse_when(day, tz, end=True)
+    if start is None or end is None or len(day) != 10:
+        fail(web.HTTPBadRequest, "invalid_query", "`day` is a local date, YYYY-MM-DD")
+    db = request.app[keys.DB]
+    arrivals, changes, skills = await db.staffing_inputs(start, end, await db.scope_of(manager))
+    so_far = min(end, request.app[keys.BOARD].services.utcnow())  # nobody is on duty tomorrow
+    queues = estimate(arrivals, changes, skills,
+                      {queue.id: queue.target_answer_s for queue in settings.queues},
+                      {queue.id: queue.wrapup_s for queue in settings.queues}, start, so_far,
+                      tz)
+    return reply(Staffing(day=day, start=start, end=end, queues=queues))
+
+
 def setup_reports(app: web.Application) -> None:
     app.router.add_get("/api/reports", report)
     app.router.add_get("/api/reports.csv", report_csv)
+    app.router.add_get("/api/reports/staffing", staffing)

@@ -21,12 +21,13 @@ from server.storage.recordings import RecordingStore
 from server.storage.reports import ReportStore
 from server.storage.sessionlog import SessionLog
 from server.storage.sites import SiteStore
+from server.storage.staffing import StaffingStore
 from server.storage.units import UnitStore
 
 
 class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, MatterStore,
                ReportStore, RecordingStore, UnitStore, AppointmentStore, HandoffStore,
-               DocumentStore, FormStore):
+               DocumentStore, FormStore, StaffingStore):
     """Accounts, sites and terminals, the session log and its figures.
 
     Build with `await Database.connect(url)`; `close()` is safe to call twice.

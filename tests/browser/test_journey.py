@@ -190,3 +190,20 @@ def test_kiosk_explains_a_denied_camera(
         expect(kiosk.locator("html")).to_have_attribute("lang", "en")
     finally:
         browser.close()
+
+
+def test_dashboard_shows_the_staffing_estimate(live_server: LiveServer, pages: Pages) -> None:
+    world = make_world(live_server, pages, manager=True)
+    open_console(pages.new(), available=False)
+    kiosk = world.kiosk()
+    kiosk.locator(".queue-btn[data-queue=tax]").click()
+    expect(kiosk.get_by_role("button", name="取消排队")).to_be_visible(timeout=WAIT_MS)
+
+    manager = pages.new()
+    login(manager, MANAGER[0], MANAGER[1], "/manage")
+    expect(manager.locator("#staffing-title")).to_have_text("Staffing estimate (today)")
+    row = manager.locator("#staffing-rows tr[data-queue=tax]")
+    expect(row.locator(".arrivals")).to_have_text("1", timeout=WAIT_MS)
+    expect(row.locator("th")).to_have_text("Tax consultation")  # a name, not an id
+    expect(row.locator(".needed")).to_have_text("—")  # nobody answered yet: no handle time
+    expect(manager.locator("#staffing-rows tr[data-queue=registration]")).to_have_count(0)

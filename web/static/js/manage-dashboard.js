@@ -1,14 +1,18 @@
 // The live queue dashboard: server-sent events from /api/queues/stream (pushed
 // on every change), rendered into the KPI strip, the queue table and an SVG
-// chart of today's waits per hour. No polling, no chart library.
+// chart of today's waits per hour. No polling, no chart library. The staffing estimate
+// (GET /api/reports/staffing) is fetched on load and again when the day's figures
+// change, at most once a minute.
 
-import { formatSeconds, logout } from "./api.js";
+import { api, formatSeconds, logout } from "./api.js";
 import { $, el, svg } from "./dom.js";
 import { pageI18n } from "./i18n.js";
 
 const CHART = { width: 960, height: 240, top: 24, bottom: 28, left: 80, right: 8 };
 /** Service level below this share of calls answered within target is flagged. */
 const SERVICE_LEVEL_GOAL = 80;
+/** The staffing estimate is fetched again at most this often (ms). */
+const STAFFING_REFRESH_MS = 60_000;
 
 const i18n = pageI18n();
 const t = (key, params) => i18n.t(key, params);
@@ -93,12 +97,55 @@ function renderChart(hourly, target) {
   $("chart-desc").textContent = `${t("manage.dash.chartDesc")}${targetText}`;
 }
 
+function renderStaffing(queues) {
+  const rows = [];
+  for (const queue of queues) {
+    for (const hour of queue.hours) {
+      const short = hour.needed !== null && hour.on_duty < hour.needed;
+      rows.push(el("tr", { dataset: { queue: queue.queue, hour: String(hour.hour) } },
+        el("th", { scope: "row", textContent: i18n.name("queue", queue.queue) }),
+        el("td", { className: "num", textContent: `${hour.hour}:00` }),
+        el("td", { className: "num arrivals", textContent: String(hour.arrivals) }),
+        el("td", { className: "num", textContent: hour.handle_s === null ? "—" : formatSeconds(hour.handle_s) }),
+        el("td", { className: "num needed", textContent: hour.needed === null ? "—" : String(hour.needed) }),
+        el("td", { className: short ? "num sl below on-duty" : "num on-duty", textContent: hour.on_duty.toFixed(1) }),
+      ));
+    }
+  }
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colSpan: 6, className: "muted", textContent: t("manage.dash.staffing.none") })));
+  $("staffing-rows").replaceChildren(...rows);
+}
+
+let staffingKey = "";
+let staffingAt = -Infinity;
+let staffingTimer = null;
+
+async function loadStaffing() {
+  staffingTimer = null;
+  staffingAt = Date.now();
+  try {
+    renderStaffing((await api("/api/reports/staffing")).queues);
+  } catch {
+    $("staffing-rows").replaceChildren(el("tr", {}, el("td", { colSpan: 6, className: "muted", textContent: t("manage.dash.staffing.failed") })));
+  }
+}
+
+/** Fetch the estimate when the day's figures changed, at most once a minute (the last change wins). */
+function refreshStaffing(queues) {
+  const key = queues.map((q) => `${q.id}:${q.offered ?? 0}:${q.answered ?? 0}`).join(",");
+  if (key === staffingKey) return;
+  staffingKey = key;
+  if (staffingTimer !== null) return;
+  staffingTimer = setTimeout(loadStaffing, Math.max(0, staffingAt + STAFFING_REFRESH_MS - Date.now()));
+}
+
 function render(data) {
   const queues = data.queues ?? [];
   renderTotals(queues);
   renderQueues(queues);
   const targets = queues.map((q) => q.target_answer_s).filter((t) => typeof t === "number");
   renderChart(data.hourly, targets.length ? Math.min(...targets) : null);
+  refreshStaffing(queues);
   $("live-state").textContent = t("manage.dash.live", { time: i18n.time(new Date().toISOString()) });
   $("live-state").dataset.state = "live";
   document.body.dataset.updates = String(Number(document.body.dataset.updates ?? 0) + 1);

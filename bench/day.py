@@ -1,0 +1,240 @@
+"""A working day, compressed: the whole service under a district's day, with faults.
+
+    python -m bench.day [--terminals 2000] [--specialists 100] [--hours 8] [--speed 60]
+                        [--nodes 2] [--faults] [--media-share 0.1] [--workers N] [--seed 1]
+
+Real `vwin serve` nodes (two: a private Redis with AOF and a fresh PostgreSQL
+database; one: the embedded set-up, memory routing and SQLite), one `vwin recorder`
+per node, and the load in separate processes (bench.day_worker). Arrivals, visitor
+behaviours and their shares: bench.day_plan. With `--faults`: one node killed
+(SIGKILL) mid-peak and restarted, a recorder killed and replaced, Redis restarted,
+and every PostgreSQL connection of the bench's database terminated.
+
+Prints per queue and in total the manager figures (simulated time), then the system
+figures: lost, double-assigned, ledger-vs-log mismatches, sampled sessions without
+a decodable recording, report-vs-bench disagreements, signalling latency, RSS per
+process per simulated hour and its slope, CPU per process. Exits 1 on any lost,
+doubled or unrecorded call, mismatch or disagreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from bench import day_checks, day_figures
+from bench.common import percentile, raise_fd_limit, table, workdir
+from bench.day_load import DRAIN_S, Work
+from bench.day_monitor import Faults, Monitor
+from bench.day_plan import VISITS, Clock, DayPlan
+from bench.day_setup import MANAGER, Accounts, Service, start
+from bench.day_worker import run as run_worker
+
+SETTLE_S = 60.0  # after the load: sessions and recordings reach their final state
+
+
+@dataclass
+class Outcome:
+    text: str
+    failed: bool
+    figures: dict[str, object] = field(default_factory=dict)
+
+
+def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: int
+           ) -> list[Work]:
+    signers = [tok for _, tok, dept in accounts.specialists if dept == "tax"]
+    return [Work(urls=service.urls, terminals=accounts.terminals[i::n],
+                 specialists=accounts.specialists[i::n], visits=plan.visits[i::n],
+                 ledger=work / f"ledger{i}.jsonl", speed=plan.speed, hours=plan.hours,
+                 seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers)
+            for i in range(n)]
+
+
+async def _expect(pipe: Connection, word: str) -> None:
+    """The load process's next word; its traceback if it failed, or died without one."""
+    try:
+        said = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    except EOFError:
+        raise RuntimeError(f"a load process died before saying {word!r}") from None
+    if said != word:
+        raise RuntimeError(f"a load process failed:\n{said}")
+
+
+async def _settle(service: Service) -> None:
+    """Until every session of the log is final and no segment is still being written."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        log = await day_checks.read_log(service.db_url)
+        open_sessions = [s for s in log.sessions.values() if s["state"] not in day_checks.FINAL]
+        writing = [r for rows in log.recordings.values() for r in rows
+                   if r["state"] == "recording"]
+        if not open_sessions and not writing:
+            return
+        await asyncio.sleep(1.0)
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    """A temporary directory, or with `--keep` one left behind (logs, ledgers) and named."""
+    if not keep:
+        with workdir("vwin-day-") as path:
+            yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="vwin-day-"))
+    print(f"work directory (kept): {path}", flush=True)
+    yield path
+
+
+async def run_day(args: argparse.Namespace) -> Outcome:
+    raise_fd_limit()
+    plan = DayPlan(args.hours, args.speed, args.specialists, args.terminals,
+                   args.media_share, args.seed).draw()
+    ctx = mp.get_context("spawn")
+    with _workdir(args.keep) as work:
+        service, accounts = await start(work, args.nodes, args.speed, args.terminals,
+                                        args.specialists)
+        procs: list[mp.context.SpawnProcess] = []
+        try:
+            works = _works(plan, service, accounts, work, args.workers)
+            pipes = []
+            for w in works:
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=run_worker, args=(w, theirs), daemon=True)
+                proc.start()
+                theirs.close()  # the child's end: a dead child is then EOF, not a hang
+                procs.append(proc)
+                pipes.append(ours)
+            for pipe in pipes:
+                await _expect(pipe, "ready")
+            t0 = time.time() + 1.0
+            for pipe in pipes:
+                pipe.send(t0)
+            clock = Clock(t0, args.speed, args.hours)
+            monitor = Monitor(service, {f"load{i + 1}": p.pid or 0
+                                        for i, p in enumerate(procs)}, clock)
+            faults = Faults(service, clock)
+            sampling = asyncio.create_task(monitor.run(clock.end + DRAIN_S))
+            faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))
+            for pipe in pipes:
+                await _expect(pipe, "done")
+            sampling.cancel()
+            await asyncio.gather(sampling, return_exceptions=True)
+            await faulting
+            monitor.sample_cpu()
+            await _settle(service)
+            return await _report(plan, service, work, works, monitor, faults, t0)
+        finally:
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+            await service.stop()
+
+
+async def _report(plan: DayPlan, service: Service, work: Path, works: list[Work],
+                  monitor: Monitor, faults: Faults, t0: float) -> Outcome:
+    ledger = day_checks.read_ledgers([w.ledger for w in works])
+    log = await day_checks.read_log(service.db_url)
+    found = day_checks.check_calls(ledger, log)
+    day_checks.check_recordings(ledger, log, service.recordings, found)
+    ours = day_figures.figures(list(log.sessions.values()), plan.speed)
+    days = day_figures.local_days(t0, time.time(), "Asia/Shanghai")
+    theirs = await day_figures.reported(service.urls[-1], MANAGER, days)
+    disagree = day_figures.disagreements(ours, theirs)
+    lat = [r["ms"] for r in ledger.latencies if not faults.during(r["t"] - r["ms"] / 1000)]
+    lat_all = [r["ms"] for r in ledger.latencies]
+    answered = sum("answered" in v for v in ledger.visits)
+    with_recorder = sum(bool(v.get("recording")) for v in ledger.visits if "answered" in v)
+    desks = {k: sum(d[k] for d in ledger.desks) for k in ("declined", "rung_out", "breaks")}
+    behaviours = {k.name: sum(v["visit"] == k.name for v in ledger.visits) for k in VISITS}
+    title = (f"Day: {plan.terminals} terminals, {plan.specialists} specialists, "
+             f"{plan.hours:g} h at x{plan.speed:g}, {len(service.nodes)} node(s), "
+             f"faults: {', '.join(f.name for f in faults.done) or 'none'}")
+    lines = [table(title + " (waits in simulated minutes; target 15)",
+                   ["queue", "offered", "answered", "abandoned", "within target",
+                    "avg wait", "p90 wait", "avg vs target"],
+                   day_figures.queue_table(ours, plan.speed))]
+    lines.append(f"visits by behaviour: {behaviours}; requests with no free kiosk: "
+                 f"{ledger.no_free_kiosk}; desks: {desks}; joint actions completed: "
+                 f"{sum(a['state'] == 'completed' for a in ledger.actions)}; socket "
+                 f"reconnects: {sum(r['reconnects'] for r in ledger.lines)}")
+    lines.append("not simulated yet: appointments and no-shows, hand-offs to a phone, "
+                 "forms signed in the session (their features are not on this branch)")
+    lines.append(f"calls lost: {len(found.lost)}; double-assigned: {len(found.doubled)}; "
+                 f"log-vs-ledger mismatches: {len(found.mismatches)}; report-vs-bench "
+                 f"disagreements: {len(disagree)}")
+    lines.append(f"recordings: {answered} answered, {with_recorder} with a recorder attached; "
+                 f"{found.sampled} sampled with real media (aiortc), {found.recorded} complete "
+                 f"and decodable ({dict(found.frames)} frames decoded), "
+                 f"{len(found.unrecorded)} without; {found.gaps} interrupted segments (gaps "
+                 "named in the log)")
+    lines.append(f"signalling latency outside fault windows: p50 {percentile(lat, 50):.1f} ms, "
+                 f"p99 {percentile(lat, 99):.1f} ms over {len(lat)} (request->queued, "
+                 f"accept->connected, hangup->ended); with them: p99 "
+                 f"{percentile(lat_all, 99):.1f} ms over {len(lat_all)}")
+    kinds = sorted({r["what"] for r in ledger.latencies})
+    lines.append("  by step (outside faults): " + "; ".join(
+        f"{k} p50 {percentile(ms, 50):.0f} / p99 {percentile(ms, 99):.0f} ms"
+        for k in kinds for ms in [[r["ms"] for r in ledger.latencies if r["what"] == k
+                                   and not faults.during(r["t"] - r["ms"] / 1000)]]))
+    lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
+    lines.append(faults.describe())
+    lines.append(monitor.describe())
+    for name, items in (("LOST", found.lost), ("DOUBLED", found.doubled),
+                        ("MISMATCH", found.mismatches), ("UNRECORDED", found.unrecorded),
+                        ("REPORT", disagree)):
+        lines.extend(f"  {name} {item}" for item in items[:20])
+    failed = found.failed or bool(disagree)
+    lines.append("RESULT: " + ("FAIL" if failed else "PASS"))
+    return Outcome("\n".join(lines) + "\n", failed, {
+        "lost": len(found.lost), "doubled": len(found.doubled),
+        "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
+        "disagreements": len(disagree), "sampled": found.sampled,
+        "answered": answered, "p99_ms": percentile(lat, 99)})
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--terminals", type=int, default=2000)
+    parser.add_argument("--specialists", type=int, default=100)
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--speed", type=float, default=60.0)
+    parser.add_argument("--nodes", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--faults", action="store_true")
+    parser.add_argument("--media-share", type=float, default=0.1,
+                        help="share of calls with real media (aiortc) to the recorder")
+    parser.add_argument("--workers", type=int, default=0, help="load processes (0: by size)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
+    args = parser.parse_args(argv)
+    if args.workers <= 0:
+        args.workers = 2 if args.terminals + args.specialists <= 1200 else 4
+    if min(args.terminals, args.specialists, args.hours, args.speed) <= 0:
+        parser.error("terminals, specialists, hours and speed must be > 0")
+    if not 0 <= args.media_share <= 1:
+        parser.error("--media-share is a share between 0 and 1")
+    return args
+
+
+def main() -> None:
+    # SIGTERM (timeout, Ctrl-C's cousin) unwinds like an error: every process started is
+    # stopped and the bench's database dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    outcome = asyncio.run(run_day(parse()))
+    print(outcome.text)
+    sys.exit(1 if outcome.failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""What the bench day holds the service to: its ledger against the session log.
+
+The ledger is what the kiosks and desks saw (bench.day_load); the log is the
+`sessions` projection and `session_events` in the service's database. A call is
+lost when it was requested and the log has it neither served (answered),
+cancelled or abandoned, nor rejected; double-assigned when two specialists were
+connected to it as its first answer (an invited second department joins, it is not
+offered); a mismatch is any call whose ledger and log disagree (answered or not,
+by whom, the kiosk's cancel against the log's state), or a joint action the
+desks saw completed that the log does not have completed. A sampled answered
+session without a complete, decodable recording of both parties (every frame
+decoded with PyAV) is unrecorded; an interrupted segment the log names is a gap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from server.storage.schema import joint_actions, recordings, session_events, sessions
+from signaling import events as ev
+
+Row = dict[str, Any]
+FINAL = {ev.STATE_ENDED, ev.STATE_ABANDONED, ev.STATE_REJECTED, ev.STATE_INTERRUPTED}
+
+
+@dataclass
+class LogView:
+    sessions: dict[str, Row]  # by call id
+    answers: Counter[str]  # `answered` events per session id
+    actions: dict[str, str]  # action id -> state
+    recordings: dict[str, list[Row]]  # session id -> segments
+
+
+async def read_log(db_url: str) -> LogView:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(sa.select(sessions))]
+            answers = Counter({str(r.session_id): int(r.n) for r in await conn.execute(
+                sa.select(session_events.c.session_id, sa.func.count().label("n"))
+                .where(session_events.c.type == ev.ANSWERED)
+                .group_by(session_events.c.session_id))})
+            actions = {str(r.id): str(r.state) for r in await conn.execute(
+                sa.select(joint_actions.c.id, joint_actions.c.state))}
+            segments: dict[str, list[Row]] = defaultdict(list)
+            for r in await conn.execute(sa.select(recordings)):
+                segments[str(r.session_id)].append(dict(r._mapping))
+    finally:
+        await engine.dispose()
+    return LogView({str(r["call_id"]): r for r in rows}, answers, actions, segments)
+
+
+@dataclass
+class LedgerView:
+    visits: list[Row] = field(default_factory=list)
+    answers: list[Row] = field(default_factory=list)
+    actions: list[Row] = field(default_factory=list)
+    latencies: list[Row] = field(default_factory=list)
+    desks: list[Row] = field(default_factory=list)
+    lines: list[Row] = field(default_factory=list)
+    no_free_kiosk: int = 0
+
+
+def read_ledgers(paths: list[Path]) -> LedgerView:
+    out = LedgerView()
+    kinds = {"visit": out.visits, "answer": out.answers, "action": out.actions,
+             "latency": out.latencies, "desk": out.desks, "line": out.lines}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row["kind"] == "no_free_kiosk":
+                out.no_free_kiosk += 1
+            else:
+                kinds[row["kind"]].append(row)
+    return out
+
+
+@dataclass
+class Findings:
+    lost: list[str] = field(default_factory=list)
+    doubled: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)
+    sampled: int = 0
+    recorded: int = 0
+    gaps: int = 0
+    frames: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.lost or self.doubled or self.mismatches or self.unrecorded)
+
+
+def check_calls(ledger: LedgerView, log: LogView) -> Findings:
+    found = Findings()
+    first_answers: dict[str, set[str]] = defaultdict(set)
+    for a in ledger.answers:
+        if not a["resumed"]:
+            first_answers[a["call_id"]].add(a["specialist"])
+    seen = _check_visits(ledger, log, first_answers, found)
+    for call_id, specialists in first_answers.items():
+        if len(specialists) > 1:
+            found.doubled.append(f"{call_id}: connected to {sorted(specialists)}")
+    unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
+                      and v.get("outcome") != "rejected")  # asked, no call id seen yet
+    for call_id, row in log.sessions.items():
+        if call_id not in seen and unknown[row["terminal_id"]] > 0:
+            unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
+            if row["state"] not in FINAL:
+                found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
+        elif call_id not in seen:
+            found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
+        elif log.answers[row["id"]] > 1 and not _requeued(row):
+            found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
+    done = {a["action_id"] for a in ledger.actions if a["state"] == "completed"}
+    for action_id in sorted(done):
+        if log.actions.get(action_id) != "completed":
+            found.mismatches.append(f"action {action_id}: desks saw completed, log has "
+                                    f"{log.actions.get(action_id)}")
+    return found
+
+
+def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set[str]],
+                  found: Findings) -> set[str]:
+    """Each visit against its session; the call ids the kiosks knew."""
+    seen: set[str] = set()
+    for v in ledger.visits:
+        call_id = v.get("call_id")
+        if call_id is None:
+            if v.get("outcome") != "rejected" and not v.get("cut"):
+                found.lost.append(f"{v['terminal']} {v['queue']}: request never answered "
+                                  f"({v.get('outcome', 'unfinished')})")
+            continue
+        seen.add(call_id)
+        row = log.sessions.get(call_id)
+        if row is None or row["state"] not in FINAL:
+            found.lost.append(f"{call_id}: log state {row and row['state']}, kiosk saw "
+                              f"{v.get('outcome', 'unfinished')}")
+            continue
+        if not v.get("cut"):
+            _compare(v, row, first_answers.get(call_id, set()), found)
+    return seen
+
+
+def _requeued(row: Row) -> bool:
+    """A call whose specialist was lost goes back to its queue and is answered again."""
+    return row.get("end_reason") not in (None, "hangup") or row["state"] == ev.STATE_INTERRUPTED
+
+
+def _compare(v: Row, row: Row, answered_by: set[str], found: Findings) -> None:
+    call_id, outcome = v["call_id"], v.get("outcome")
+    log_answered = row["answered_at"] is not None
+    kiosk_answered = "answered" in v
+    if kiosk_answered != log_answered:
+        found.mismatches.append(f"{call_id}: kiosk answered={kiosk_answered}, log "
+                                f"answered={log_answered} ({row['state']})")
+    elif log_answered and row["specialist_id"] not in answered_by | set(v.get("specialists", [])):
+        found.mismatches.append(f"{call_id}: log says {row['specialist_id']}, desks saw "
+                                f"{sorted(answered_by)}")
+    if outcome == "cancelled" and row["state"] != ev.STATE_ABANDONED:
+        found.mismatches.append(f"{call_id}: kiosk cancelled, log {row['state']}")
+
+
+def check_recordings(ledger: LedgerView, log: LogView, root: Path, found: Findings) -> None:
+    """Every sampled answered session: a closed, hashed, decodable segment of each party."""
+    for v in ledger.visits:
+        if not (v.get("media") and "answered" in v):
+            continue
+        found.sampled += 1
+        row = log.sessions.get(v["call_id"])
+        segments = log.recordings.get(str(row["id"])) if row else None
+        problem = _recording_problem(segments or [], root, found)
+        if problem:
+            found.unrecorded.append(f"{v['call_id']}: {problem}")
+        else:
+            found.recorded += 1
+
+
+def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str | None:
+    parties: dict[str, int] = Counter()
+    for seg in segments:
+        if seg["state"] == "interrupted":
+            found.gaps += 1
+        if seg["state"] not in ("complete", "interrupted") or not seg["sha256"]:
+            continue
+        try:
+            frames = decode(root / seg["path"])
+        except (av.FFmpegError, OSError) as exc:
+            return f"{seg['path']} does not decode: {exc}"
+        found.frames.update(frames)
+        if frames["video"] and frames["audio"]:
+            parties[seg["participant_id"]] += 1
+    if len(parties) < 2:
+        states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}"
+                        for s in segments)
+        return f"{len(parties)} of 2 parties recorded (segments {states})"
+    return None
+
+
+def decode(path: Path) -> Counter[str]:
+    """Decode every frame of a WebM (any decoder error raises)."""
+    frames: Counter[str] = Counter()
+    with av.open(str(path)) as container:
+        for stream in container.streams:
+            stream.codec_context.options = {"err_detect": "explode"}
+        for frame in container.decode(*container.streams):
+            frames["video" if isinstance(frame, av.VideoFrame) else "audio"] += 1
+    return frames

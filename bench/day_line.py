@@ -1,0 +1,208 @@
+"""One kiosk's or desk's signalling socket for the bench day: resumed when it drops, and
+the media it sends to the session's recorder.
+
+A `Line` keeps one `/ws` connection: `hello` (with the last `resume` token after a
+loss), then a reader that hands `rtc.*` and participant changes to the `Media` of the
+current call and everything else to `recv`. A closed socket (node killed, or `drop()`,
+the flaky park network) is opened again on the next node of the list, as a load
+balancer would, with a short backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCIceServer, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from tests.rtc_peers import RtcLink
+
+PING_S = 10.0  # like the kiosk: a silent socket is closed as idle by the server
+BACKOFF_S = (0.2, 2.0)  # the kiosk's reconnect backoff, shortened for a compressed day
+HELLO_TIMEOUT_S = 20.0
+MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
+                          "participant.left"})
+Message = dict[str, Any]
+
+
+class Closed(Exception):
+    """The line is shut down for good (the day is over)."""
+
+
+class Media:
+    """The tracks one party of a sampled call sends to the session's recorder."""
+
+    def __init__(self, line: Line, call_id: str) -> None:
+        self.line, self.call_id = line, call_id
+        self.links: dict[str, RtcLink] = {}
+        self.failures = 0
+
+    async def offer_to(self, participants: list[Message]) -> None:
+        for party in participants:
+            if party["role"] == "recorder" and party["id"] not in self.links:
+                await self._offer(party["id"])
+
+    async def _offer(self, recorder: str) -> None:
+        servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
+        link = self.links[recorder] = RtcLink(recorder, RTCConfiguration(iceServers=servers))
+        await link.pc.setLocalDescription(await link.pc.createOffer())
+        local = link.pc.localDescription  # candidates gathered: in the SDP, no trickle
+        await self.line.send({"type": "rtc.description", "call_id": self.call_id,
+                              "to": recorder, "description": {"type": local.type,
+                                                              "sdp": local.sdp}})
+
+    async def handle(self, msg: Message) -> None:
+        kind = msg["type"]
+        if kind == "participant.joined":
+            await self.offer_to([msg["participant"]])
+        elif kind == "participant.left":
+            link = self.links.pop(msg["participant"], None)
+            if link is not None:
+                await link.close()
+        elif kind == "rtc.description" and msg["from"] in self.links:
+            await self.links[msg["from"]].pc.setRemoteDescription(
+                RTCSessionDescription(**msg["description"]))
+        elif kind == "rtc.candidate" and msg["from"] in self.links and msg["candidate"]:
+            data = msg["candidate"]
+            candidate = candidate_from_sdp(data["candidate"].removeprefix("candidate:"))
+            candidate.sdpMid, candidate.sdpMLineIndex = data.get("sdpMid"), data.get(
+                "sdpMLineIndex")
+            await self.links[msg["from"]].pc.addIceCandidate(candidate)
+
+    async def close(self) -> None:
+        links, self.links = list(self.links.values()), {}
+        for link in links:
+            await link.close()
+
+
+class Line:
+    """A principal's signalling connection that survives drops (see module doc)."""
+
+    def __init__(self, http: aiohttp.ClientSession, urls: list[str], token: str,
+                 home: int, on_reconnect: Callable[[], None] | None = None) -> None:
+        self.http, self.urls, self.token, self.home = http, urls, token, home
+        self.welcome: Message = {}
+        self.media: Media | None = None
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self.reconnects = 0
+        self.on_reconnect = on_reconnect
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._up = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        await self._connect()
+        self._task = asyncio.create_task(self._run())
+        self._pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(PING_S * random.uniform(0.8, 1.0))
+            with contextlib.suppress(Closed):
+                await self.send({"type": "ping"})
+
+    async def _connect(self) -> None:
+        delay = BACKOFF_S[0]
+        attempt = 0
+        while not self._closing:
+            url = self.urls[(self.home + attempt) % len(self.urls)] + "/ws"
+            attempt += 1
+            try:
+                ws = await self.http.ws_connect(url, heartbeat=None, max_msg_size=0)
+                hello: Message = {"type": "hello", "token": self.token}
+                if self.welcome.get("resume"):
+                    hello["resume"] = self.welcome["resume"]
+                await ws.send_str(json.dumps(hello))
+                frame = await ws.receive(timeout=HELLO_TIMEOUT_S)
+                msg = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else {}
+                if msg.get("type") == "welcome":
+                    self.welcome, self._ws = msg, ws
+                    self._up.set()
+                    return
+                await ws.close()
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                pass
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, BACKOFF_S[1])
+        raise Closed
+
+    async def _run(self) -> None:
+        """Read until the socket closes, then connect again (resume) unless shutting down."""
+        while not self._closing:
+            ws = self._ws
+            assert ws is not None
+            with contextlib.suppress(aiohttp.ClientError, OSError, ConnectionResetError):
+                async for frame in ws:
+                    if frame.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    msg = json.loads(frame.data)
+                    if msg["type"] in MEDIA_EVENTS:
+                        if self.media is not None:
+                            with contextlib.suppress(Exception):  # a failed link: counted
+                                await self.media.handle(msg)
+                        continue
+                    await self.inbox.put(msg)
+            self._up.clear()
+            if self._closing:
+                return
+            self.reconnects += 1
+            with contextlib.suppress(Closed):
+                await self._connect()
+            if self.on_reconnect is not None:
+                self.on_reconnect()
+
+    async def send(self, msg: Message) -> None:
+        """Send once the line is up (a message sent into a dying socket is sent again)."""
+        while not self._closing:
+            await self._up.wait()
+            ws = self._ws
+            assert ws is not None
+            try:
+                await ws.send_str(json.dumps(msg))
+                return
+            except (ConnectionError, RuntimeError, aiohttp.ClientError):
+                self._up.clear()
+                await asyncio.sleep(0.05)
+        raise Closed
+
+    async def recv(self, types: set[str], timeout: float) -> Message | None:
+        """The next message of one of `types` within `timeout` (None: none came); other
+        messages (queue figures, positions) are passed over."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = await asyncio.wait_for(self.inbox.get(), left)
+            except TimeoutError:
+                return None
+            if msg["type"] in types:
+                return msg
+
+    async def drop(self) -> None:
+        """The park's network blips: the socket closes; the reader connects again."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._up.set()
+        if self.media is not None:
+            await self.media.close()
+        if self._ws is not None:
+            await self._ws.close()
+        for task in (self._task, self._pinger):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)

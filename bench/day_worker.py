@@ -1,0 +1,84 @@
+"""One load process of the bench day: its kiosks and desks, its share of the visits."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+import aiohttp
+
+from bench.common import raise_fd_limit
+from bench.day_line import Line
+from bench.day_load import DRAIN_S, Desk, Kiosk, Ledger, Work
+from bench.day_plan import Clock
+from tests.rtc_peers import use_loopback_when_alone
+
+OPENING = 100  # sockets opened at once by one process
+
+
+def run(work: Work, pipe: Connection) -> None:
+    """Process entry: connect everyone, say ready, play the day from the `t0` sent back."""
+    raise_fd_limit()
+    use_loopback_when_alone()
+    random.seed(work.seed)
+    try:
+        asyncio.run(_main(work, pipe))
+    except BaseException:
+        pipe.send(traceback.format_exc())
+        raise
+
+
+async def _open_all(lines: list[Line]) -> None:
+    gate = asyncio.Semaphore(OPENING)
+
+    async def one(line: Line) -> None:
+        async with gate:
+            await line.open()
+
+    await asyncio.gather(*(one(line) for line in lines))
+
+
+async def _main(work: Work, pipe: Connection) -> None:
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=timeout) as http:
+        ledger = Ledger(work.ledger)
+        n = len(work.urls)
+        kiosks = [Kiosk(tid, Line(http, work.urls, token, i % n), ledger)
+                  for i, (tid, token) in enumerate(work.terminals)]
+        desks = [Desk(sid, dept, Line(http, work.urls, token, i % n), ledger, http,
+                      work.signers) for i, (sid, token, dept) in enumerate(work.specialists)]
+        parties: list[Kiosk | Desk] = [*kiosks, *desks]
+        for party in parties:
+            party.media_share = work.media_share
+        await _open_all([k.line for k in kiosks] + [d.line for d in desks])
+        loop = asyncio.get_running_loop()
+        pipe.send("ready")
+        t0 = float(await loop.run_in_executor(None, pipe.recv))
+        clock = Clock(t0, work.speed, work.hours)
+        for party in parties:
+            party.clock = clock
+        closing = clock.end + DRAIN_S
+        staff = [asyncio.create_task(d.run(closing)) for d in desks]
+        visits: list[asyncio.Task[None]] = []
+        for visit in sorted(work.visits, key=lambda v: v.at_h):
+            await asyncio.sleep(max(0.0, clock.at(visit.at_h) - time.time()))
+            free = [k for k in kiosks if not k.lock.locked()]
+            if not free:
+                ledger.add("no_free_kiosk", at_h=visit.at_h)
+                continue
+            visits.append(asyncio.create_task(random.choice(free).visit(visit)))
+        if visits:
+            _, late = await asyncio.wait(visits, timeout=max(0.0, closing - time.time()))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*staff, return_exceptions=True)
+        for party in parties:
+            ledger.add("line", who=party.id, reconnects=party.line.reconnects)
+            await party.line.close()
+        ledger.save()
+    pipe.send("done")

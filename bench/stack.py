@@ -1,0 +1,225 @@
+"""The processes of a bench day, each of which a fault can kill and start again.
+
+A private `redis-server` (AOF, on a free port: the shared one on 6379 is never
+touched), a fresh PostgreSQL database (dropped at the end), `vwin serve` nodes
+and `vwin recorder` processes. `--nodes 1` is the embedded set-up: one node,
+memory routing, SQLite. Only the PIDs started here are ever signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.common import ROOT, free_port
+
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_LOGINS = (("postgres", "postgres"), ("root", "postgres"), ("root", "test"))
+START_TIMEOUT_S = 240.0  # a cold start (imports, migrations) on a 2-core machine at load 40+
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The bench's own environment: no VWIN_ setting of the caller leaks into a child."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VWIN_")}
+    return {**clean, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _kill9(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            _kill9(proc)
+
+
+class RedisServer:
+    """`redis-server` with an append-only file fsynced on every write, in `work`."""
+
+    def __init__(self, work: Path) -> None:
+        self.dir = work / "redis"
+        self.dir.mkdir()
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with (self.dir / "redis.log").open("ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always",
+                 "--save", ""], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+
+    def restart(self) -> None:
+        """SIGTERM (the AOF is complete), then the same port and directory again."""
+        _stop(self.proc)
+        self.start()
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+async def _pg_admin() -> tuple[asyncpg.Connection, str]:
+    failures = []
+    for user, database in PG_LOGINS:
+        try:
+            conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user,
+                                         database=database, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            failures.append(f"{user}@{database}: {exc!r}")
+            continue
+        return conn, user
+    raise RuntimeError(f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {failures}")
+
+
+@dataclass
+class PgDatabase:
+    """A database made for one bench day; the storm and the drop touch only it."""
+
+    name: str
+    url: str
+
+    @classmethod
+    async def create(cls) -> PgDatabase:
+        admin, user = await _pg_admin()
+        name = f"vwin_day_{uuid.uuid4().hex[:12]}"
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        return cls(name, f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}")
+
+    async def storm(self) -> int:
+        """Every server connection to this database killed from the server side."""
+        admin, _ = await _pg_admin()
+        try:
+            rows = await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", self.name)
+        finally:
+            await admin.close()
+        return len(rows)
+
+    async def drop(self) -> None:
+        admin, _ = await _pg_admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+class Node:
+    """One `vwin serve`; killed with SIGKILL and started again on the same port."""
+
+    def __init__(self, work: Path, name: str, settings: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = work / f"{name}.log"
+        self.config = work / f"{name}.toml"
+        self.config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
+            + settings)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env())
+
+    async def serving(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Until `/healthz` answers 200 (a node without its own recorder: once one joined)."""
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc is None or self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited: {self.tail()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with http.get(self.url + "/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not serve: {self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill9(self) -> None:
+        _kill9(self.proc)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class Recorder:
+    """One `vwin recorder` process connected to one node."""
+
+    def __init__(self, work: Path, name: str, token: str, recordings: Path,
+                 capacity: int) -> None:
+        self.name, self.token, self.recordings, self.capacity = name, token, recordings, capacity
+        self.log = work / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, node: Node) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "recorder", "--url",
+                 f"ws://127.0.0.1:{node.port}/ws", "--capacity", str(self.capacity)],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env=_env(VWIN_RECORDING_TOKEN=self.token,
+                         VWIN_RECORDING_DIR=str(self.recordings)))
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        _kill9(self.proc)
+
+    def stop(self) -> None:
+        _stop(self.proc)

@@ -1,0 +1,24 @@
+"""The short working day of CI: two nodes, Redis and PostgreSQL, recorders; nothing may be
+lost, doubled, unrecorded or disagree with the manager report."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.day import parse, run_day
+
+SHORT_DAY = ["--terminals", "300", "--specialists", "24", "--hours", "2", "--speed", "120",
+             "--nodes", "2"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_short_day_on_two_nodes_loses_nothing() -> None:
+    outcome = asyncio.run(run_day(parse(SHORT_DAY)))
+    print(outcome.text)
+    figures = outcome.figures
+    assert not outcome.failed, outcome.text
+    assert figures["answered"] > 50, outcome.text  # the day really ran
+    assert figures["sampled"] > 0, outcome.text  # and some calls carried media to a recorder
