@@ -15,7 +15,7 @@ from typing import Any
 
 from . import conference, connections, endings, joint_actions, offers, recording, relay, timers
 from . import messages as m
-from .commit import commit
+from .commit import commit, fill
 from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
@@ -122,7 +122,12 @@ class Switchboard:
         if step is None:
             tag = type(msg).__struct_config__.tag
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
-        await commit(self.services, await step(self.services, who, msg))
+        try:
+            out = await step(self.services, who, msg)
+        except Refused:
+            await fill(self.services)  # numbers a transaction took before the refusal
+            raise
+        await commit(self.services, out)
 
     async def on_timer(self, kind: str, payload: dict[str, Any]) -> None:
         """A timer fired; perhaps again, when the node that ran it first died before the
@@ -133,6 +138,7 @@ class Switchboard:
         try:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
+            await fill(self.services)
             log.info("timer %s %s: %s", kind, payload, exc)
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:

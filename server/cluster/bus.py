@@ -13,7 +13,7 @@ A node's subscription is one connection, so it receives every channel's
 messages in the order they were published: a "call changed" notice
 (`callcache.py`) reaches every node before the messages about the change.
 Messages that two nodes decided one after the other may still cross; those a
-routing transaction numbered (`send(..., seq=n)`, or a state `as_of=n`) are put
+routing transaction numbered (`send_numbered(..., seq=n)`, or a state `as_of=n`) are put
 back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes").
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -100,13 +101,24 @@ class RedisBus(LocalBus):
             self._attached_at.pop(principal, None)
             self.reorder.forget(principal)
 
-    async def send(self, principal: str, payload: bytes, *, seq: int | None = None,
-                   as_of: int | None = None) -> None:
-        """To the principal's connection on any node; `seq`: the number a routing
-        transaction gave this event for the principal, `as_of`: a state's last event."""
-        message = (["m", principal, payload] if seq is None and as_of is None
-                   else ["s", principal, payload, seq] if seq is not None
-                   else ["a", principal, payload, as_of])
+    async def send(self, principal: str, payload: bytes) -> None:
+        """To the principal's connection on any node, as it comes."""
+        await self._to(principal, ["m", principal, payload])
+
+    async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
+                            seq: int | None = None, as_of: int | None = None) -> None:
+        """In the principal's sequence: the messages a routing transaction numbered `seq`
+        (an empty list fills the number), or a state as of the principal's number `as_of`."""
+        if seq is not None:
+            await self._to(principal, ["s", principal, list(payloads), seq])
+        elif as_of is not None:
+            for payload in payloads:
+                await self._to(principal, ["a", principal, payload, as_of])
+        else:
+            for payload in payloads:
+                await self.send(principal, payload)
+
+    async def _to(self, principal: str, message: list[Any]) -> None:
         if principal in self._sinks:
             self._handle(message)
             return

@@ -16,8 +16,10 @@ WAITING = """
 local out = {}
 for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
   local cid = tail(m)
+  local term = redis.call("HGET", k("c", cid), "term")
   out[#out + 1] = cid
-  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
+  out[#out + 1] = term
+  out[#out + 1] = redis.call("HGET", k("sq"), terminal(term))  -- positions are as of it
 end
 return out
 """
