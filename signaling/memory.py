@@ -118,10 +118,21 @@ class MemoryRouter:
 
 
 class LocalBus:
-    """Principal -> its connection's sink, in this process."""
+    """Principal -> its connection's sink, in this process (the whole bus of one node;
+    the part of `RedisBus` that holds this node's connections)."""
 
     def __init__(self) -> None:
         self._sinks: dict[str, tuple[str, Sink]] = {}
+
+    def sink(self, principal: str) -> Sink | None:
+        """The principal's connection here, if any."""
+        entry = self._sinks.get(principal)
+        return entry[1] if entry is not None else None
+
+    def release(self, principal: str) -> Sink | None:
+        """Forget the principal's connection here (whichever it is), without closing it."""
+        entry = self._sinks.pop(principal, None)
+        return entry[1] if entry is not None else None
 
     def attach(self, principal: str, role: str, sink: Sink) -> None:
         old = self._sinks.get(principal)
@@ -154,6 +165,9 @@ class LocalBus:
             entry[1].close(code, reason)
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
+        self.broadcast_now(roles, payload)
+
+    def broadcast_now(self, roles: frozenset[str], payload: bytes) -> None:
         for role, sink in list(self._sinks.values()):
             if role in roles:
                 sink.send(payload)
