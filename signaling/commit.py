@@ -46,9 +46,13 @@ async def commit(s: Services, out: Outbox) -> None:
 
 
 async def fill(s: Services) -> None:
-    """A step refused after a transaction took numbers: send them empty (no gap)."""
+    """A step failed after a transaction took numbers: send them empty, so that nobody
+    waits for them (a Redis error here leaves the gap to the receiver's hold)."""
     if order.pending():
-        await commit(s, s.outbox())
+        try:
+            await commit(s, s.outbox())
+        except Exception:
+            order.take_all()
 
 
 async def _send(s: Services, out: Outbox, taken: order.Taken) -> None:

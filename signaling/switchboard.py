@@ -124,8 +124,8 @@ class Switchboard:
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
         try:
             out = await step(self.services, who, msg)
-        except Refused:
-            await fill(self.services)  # numbers a transaction took before the refusal
+        except Exception:
+            await fill(self.services)  # numbers a transaction took before it failed
             raise
         await commit(self.services, out)
 
@@ -138,8 +138,11 @@ class Switchboard:
         try:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
-            await fill(self.services)
+            await fill(self.services)  # numbers a transaction took before the refusal
             log.info("timer %s %s: %s", kind, payload, exc)
+        except Exception:
+            await fill(self.services)
+            raise
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
         """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""
