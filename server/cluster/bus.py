@@ -224,7 +224,7 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
