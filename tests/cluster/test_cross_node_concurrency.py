@@ -218,8 +218,6 @@ async def settled_log(db: Database, calls: int) -> dict[str, str]:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(reason="issue 17 open: some runs still hear an offer after its withdrawal "
-                   "with no gap logged (docs/benchmarks.md 'Order across nodes')", strict=False)
 async def test_no_call_lost_or_double_assigned_across_nodes(
         tmp_path: Path, pg_url: str, key_prefix: str, redis: Redis) -> None:
     rng = random.Random(20261128)
@@ -260,7 +258,6 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
               f"endings {Counter(ledger.outcome.values())}; "
               f"{sum(map(len, frames.values()))} call messages heard, "
               f"INVERSIONS {len(inversions)} {inversions}; withdrawn unheard {unheard}")
-        assert inversions == [], "\n".join(inversions)
         assert broken == [] and snapshots > 100
         db = await cluster.provision()
         states = await settled_log(db, TERMINALS)
@@ -273,6 +270,10 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
         router = RedisRouter(redis, key_prefix, [QueueConfig(id=q, name=q) for q in QUEUE_IDS])
         for queue in QUEUE_IDS:
             assert await router.waiting(queue) == []
+        if inversions:  # checked last: every other rule above still fails the test
+            pytest.xfail("issue 17 open: some runs still hear an offer after its withdrawal "
+                         "with no gap logged (docs/benchmarks.md 'Order across nodes'):\n"
+                         + "\n".join(inversions))
     finally:
         load.kill()
         load.wait()
