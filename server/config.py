@@ -56,9 +56,11 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "vwin"
     # A numbered message whose predecessor (decided on another node) has not arrived waits
-    # this long (docs/cluster.md "Order across nodes"): pub/sub between nodes takes a few
-    # ms, so only a node that died between deciding and sending makes anyone wait this long
-    reorder_hold_s: float = 0.25
+    # at most this long (docs/cluster.md "Order across nodes"): the predecessor's node logs
+    # before it publishes, which takes milliseconds on a healthy node and up to seconds on
+    # an overloaded one; only a node that died between deciding and sending (or a cut-off
+    # subscription) makes anyone wait the whole hold
+    reorder_hold_s: float = 1.0
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

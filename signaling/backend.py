@@ -90,6 +90,12 @@ class MessageBus(Protocol):
 
     def detach(self, principal: str, sink: Sink) -> None: ...
     async def send(self, principal: str, payload: bytes) -> None: ...
+    async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
+                            seq: int | None = None, as_of: int | None = None) -> None:
+        """Messages in the cluster's order (`signaling/order.py`): those a routing
+        transaction numbered `seq` for the principal (none: the number is only filled),
+        or a state `as_of` its last number; one node delivers them as they come."""
+
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None: ...
     async def kick(self, principal: str, code: int, reason: str) -> None:
         """Close the principal's connection (e.g. a revoked terminal)."""

@@ -3,7 +3,10 @@
 1. timers that must outlive a crash of this node (ring timers: an offer whose
    node dies before sending it is still withdrawn);
 2. the log events, in one append: durable before anyone hears of them;
-3. the messages, in the order the step added them;
+3. the messages, in the order the step added them; those a routing transaction
+   numbered (several nodes: `order.py`) grouped per principal and number, and the
+   numbers no message carried sent empty, so that the receiving connection puts
+   them in the cluster's order and never waits for a number nobody will send;
 4. timers cancelled, then set (ring timers again: the ring time counts from the
    offer sent);
 5. dispatch, if the step freed a specialist or queued a call (its own outbox,
@@ -14,19 +17,19 @@
 from __future__ import annotations
 
 from . import messages as m
-from . import offers
+from . import offers, order
 from .outbox import Outbox
 from .services import Services
 
 
 async def commit(s: Services, out: Outbox) -> None:
+    taken = order.take_all()
     if out.events or out.durable_timers:
         for timer in out.durable_timers:
             await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
         if out.events:
             await s.session_log.append(out.events)
-    for principal, message in out.sends:
-        await s.bus.send(principal, m.encode(message))
+    await _send(s, out, taken)
     if out.cancels or out.timers:
         for key in out.cancels:
             await s.scheduler.cancel(key)
@@ -34,9 +37,49 @@ async def commit(s: Services, out: Outbox) -> None:
             await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
     if out.dispatch:
         offered = await offers.dispatch(s)
-        if offered.events:
+        if offered.events or order.pending():
             await commit(s, offered)
     if out.all_queues:
         s.status.changed_all()
     elif out.queues:
         s.status.changed(out.queues)
+
+
+async def fill(s: Services) -> None:
+    """A step failed after a transaction took numbers: send them empty, so that nobody
+    waits for them (a Redis error here leaves the gap to the receiver's hold)."""
+    if order.pending():
+        try:
+            await commit(s, s.outbox())
+        except Exception:
+            order.take_all()
+
+
+async def _send(s: Services, out: Outbox, taken: order.Taken) -> None:
+    """Each (principal, number) as one numbered unit, in the order first added; the
+    unnumbered messages as they come; then the numbers taken but not carried, empty."""
+    if not taken and not out.numbered:  # one node; or nothing decided by a transaction
+        for principal, message in out.sends:
+            await s.bus.send(principal, m.encode(message))
+        return
+    units: dict[tuple[str, int], list[bytes]] = {}
+    plan: list[tuple[str, int | None, bytes]] = []
+    for i, (principal, message) in enumerate(out.sends):
+        payload = m.encode(message)
+        number = out.numbered.get(i)
+        if number is None:
+            plan.append((principal, None, payload))
+        elif (principal, number) in units:
+            units[(principal, number)].append(payload)
+        else:
+            units[(principal, number)] = [payload]
+            plan.append((principal, number, b""))
+    for principal, number, payload in plan:
+        if number is None:
+            await s.bus.send(principal, payload)
+        else:
+            await s.bus.send_numbered(principal, units[(principal, number)], seq=number)
+    for principal, numbers in taken.items():
+        for number in numbers:
+            if (principal, number) not in units:
+                await s.bus.send_numbered(principal, [], seq=number)

@@ -129,10 +129,21 @@ class MemoryRouter:
 
 
 class LocalBus:
-    """Principal -> its connection's sink, in this process."""
+    """Principal -> its connection's sink, in this process (the whole bus of one node;
+    the part of `RedisBus` that holds this node's connections)."""
 
     def __init__(self) -> None:
         self._sinks: dict[str, tuple[str, Sink]] = {}
+
+    def sink(self, principal: str) -> Sink | None:
+        """The principal's connection here, if any."""
+        entry = self._sinks.get(principal)
+        return entry[1] if entry is not None else None
+
+    def release(self, principal: str) -> Sink | None:
+        """Forget the principal's connection here (whichever it is), without closing it."""
+        entry = self._sinks.pop(principal, None)
+        return entry[1] if entry is not None else None
 
     def attach(self, principal: str, role: str, sink: Sink) -> None:
         old = self._sinks.get(principal)
@@ -150,12 +161,24 @@ class LocalBus:
         if entry is not None:
             entry[1].send(payload)
 
+    async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
+                            seq: int | None = None, as_of: int | None = None) -> None:
+        """One node's messages are in order already (nothing numbers them here)."""
+        del seq, as_of
+        entry = self._sinks.get(principal)
+        if entry is not None:
+            for payload in payloads:
+                entry[1].send(payload)
+
     async def kick(self, principal: str, code: int, reason: str) -> None:
         entry = self._sinks.get(principal)
         if entry is not None:
             entry[1].close(code, reason)
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
+        self.broadcast_now(roles, payload)
+
+    def broadcast_now(self, roles: frozenset[str], payload: bytes) -> None:
         for role, sink in list(self._sinks.values()):
             if role in roles:
                 sink.send(payload)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from . import events as ev
 from . import messages as m
+from . import order
 from .events import LogEvent, Payload
 from .identity import Role, principal_of
 from .model import AgentState, Call
@@ -22,13 +23,16 @@ class Outbox:
     made for every relayed `rtc.*` message, so it stays cheap to build.)"""
 
     __slots__ = ("all_queues", "cancels", "clock", "dispatch", "durable_timers", "events",
-                 "queues", "sends", "timers")
+                 "numbered", "queues", "sends", "timers")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.durable_timers: list[Timer] = []  # set before the log: they outlive a crash
         self.events: list[LogEvent] = []
         self.sends: list[tuple[str, m.Message]] = []
+        # index in `sends` -> the number a routing transaction took for its principal
+        # (`order.py`; several nodes only: empty on one)
+        self.numbered: dict[int, int] = {}
         self.cancels: list[str] = []
         self.timers: list[Timer] = []
         self.dispatch = False  # offer what the router can match now, once this is committed
@@ -53,11 +57,16 @@ class Outbox:
         return event
 
     def send(self, principal: str, message: m.Message) -> None:
+        """Send after the log; in the cluster's order when a transaction of this step
+        numbered the principal (`order.latest`)."""
+        number = order.latest(principal)
+        if number is not None:
+            self.numbered[len(self.sends)] = number
         self.sends.append((principal, message))
 
     def send_all(self, principals: Iterable[str], message: m.Message) -> None:
         for principal in principals:
-            self.sends.append((principal, message))
+            self.send(principal, message)
 
     def set_timer(self, timer: Timer, *, durable: bool = False) -> None:
         """Set after the sends, or (`durable`) before the log, so that a node that dies
@@ -84,6 +93,7 @@ class Outbox:
         """Take another step's effects after this one's."""
         self.durable_timers += other.durable_timers
         self.events += other.events
+        self.numbered |= {len(self.sends) + i: n for i, n in other.numbered.items()}
         self.sends += other.sends
         self.cancels += other.cancels
         self.timers += other.timers

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from . import messages as m
+from . import order
 from .backend import MessageBus, Router
 from .estimate import estimated_wait
 from .hours import OpeningHours
@@ -151,10 +152,13 @@ class QueueStatus:
                 continue
             self._last_position[call_id] = position
             wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
-            await self._bus.send(
-                principal,
-                m.encode(m.CallPosition(call_id=call_id, position=position, estimated_wait_s=wait)),
-            )
+            payload = m.encode(m.CallPosition(call_id=call_id, position=position,
+                                              estimated_wait_s=wait))
+            as_of = order.as_of(principal)  # several nodes: never after a later event
+            if as_of is None:
+                await self._bus.send(principal, payload)
+            else:
+                await self._bus.send_numbered(principal, [payload], as_of=as_of)
 
     def _schedule(self) -> None:
         if self._flush_handle is not None:

@@ -27,7 +27,7 @@ from . import (
 )
 from . import forms as form_steps
 from . import messages as m
-from .commit import commit
+from .commit import commit, fill
 from .documents import document_request
 from .errors import Refused
 from .identity import Identity, Role, decode_identity
@@ -163,7 +163,12 @@ class Switchboard:
         if step is None:
             tag = type(msg).__struct_config__.tag
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
-        await commit(self.services, await step(self.services, who, msg))
+        try:
+            out = await step(self.services, who, msg)
+        except Exception:
+            await fill(self.services)  # numbers a transaction took before it failed
+            raise
+        await commit(self.services, out)
 
     async def on_timer(self, kind: str, payload: dict[str, Any]) -> None:
         """A timer fired; perhaps again, when the node that ran it first died before the
@@ -174,7 +179,11 @@ class Switchboard:
         try:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
+            await fill(self.services)  # numbers a transaction took before the refusal
             log.info("timer %s %s: %s", kind, payload, exc)
+        except Exception:
+            await fill(self.services)
+            raise
 
     async def on_form_done(self, done: form_steps.FormDone) -> None:
         """The edge finished filling or rendering a form (`signaling.forms`)."""

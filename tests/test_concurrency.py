@@ -247,7 +247,7 @@ async def specialist_loop(peer: Peer, name: str, ledger: Ledger, rng: random.Ran
 async def terminal_run(peer: Peer, ledger: Ledger, rng: random.Random) -> None:
     queue = rng.choice(["tax", "registration"])
     await peer.send({"type": "call.request", "queue": queue})
-    queued = await peer.recv("call.queued")
+    queued = await peer.recv("call.queued", timeout=60)  # a burst of requests, a busy machine
     call_id = queued["call_id"]
     # Some give up at once, the others after a patience of a few seconds if nobody answers.
     patience = rng.uniform(0, 0.3) if rng.random() < 0.25 else rng.uniform(3, 8)

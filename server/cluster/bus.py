@@ -1,6 +1,6 @@
 """`RedisBus`: delivers messages to principals connected to any node.
 
-It is the local bus (`LocalBus`, this node's sinks) plus the multi-node parts,
+It holds a local bus (`LocalBus`, this node's sinks) and adds the multi-node parts,
 as LiveKit's Redis router embeds its local router: a message for a principal
 connected elsewhere is published on the owning node's channel (the owner comes
 from the principal's presence); broadcasts, kicks, "replaced" and "queue
@@ -13,7 +13,7 @@ A node's subscription is one connection, so it receives every channel's
 messages in the order they were published: a "call changed" notice
 (`callcache.py`) reaches every node before the messages about the change.
 Messages that two nodes decided one after the other may still cross; those a
-routing transaction numbered (`send(..., seq=n)`, or a state `as_of=n`) are put
+routing transaction numbered (`send_numbered(..., seq=n)`, or a state `as_of=n`) are put
 back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes").
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -53,10 +54,10 @@ class Notices(Protocol):
         """Subscribed (again): notices may have been missed meanwhile."""
 
 
-class RedisBus(LocalBus):
+class RedisBus:
     def __init__(self, redis: Redis, prefix: str, instance: str, notices: Notices, *,
                  reorder_hold_s: float) -> None:
-        super().__init__()
+        self._local = LocalBus()  # this node's connections
         self._redis = redis
         self._prefix = prefix
         self.instance = instance
@@ -88,31 +89,42 @@ class RedisBus(LocalBus):
     # ---- MessageBus ---------------------------------------------------------------
 
     def attach(self, principal: str, role: str, sink: Sink) -> None:
-        super().attach(principal, role, sink)
+        self._local.attach(principal, role, sink)
         now = time.time()
         self._attached_at[principal] = now
         self._owners.pop(principal, None)
         self._publish(self._all, ["r", principal, now, self.instance])
 
     def detach(self, principal: str, sink: Sink) -> None:
-        super().detach(principal, sink)
-        if principal not in self._sinks:
+        self._local.detach(principal, sink)
+        if self._local.sink(principal) is None:
             self._attached_at.pop(principal, None)
             self.reorder.forget(principal)
 
-    async def send(self, principal: str, payload: bytes, *, seq: int | None = None,
-                   as_of: int | None = None) -> None:
-        """To the principal's connection on any node; `seq`: the number a routing
-        transaction gave this event for the principal, `as_of`: a state's last event."""
-        if seq is None and as_of is None:  # unnumbered (every relayed frame): no reorder
-            entry = self._sinks.get(principal)
-            if entry is not None:
-                entry[1].send(payload)
-                return
-        message = (["m", principal, payload] if seq is None and as_of is None
-                   else ["s", principal, payload, seq] if seq is not None
-                   else ["a", principal, payload, as_of])
-        if principal in self._sinks:
+    async def send(self, principal: str, payload: bytes) -> None:
+        """To the principal's connection on any node, as it comes (every relayed frame:
+        a connection of this node gets it straight from here)."""
+        sink = self._local.sink(principal)
+        if sink is not None:
+            sink.send(payload)
+            return
+        await self._to(principal, ["m", principal, payload])
+
+    async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
+                            seq: int | None = None, as_of: int | None = None) -> None:
+        """In the principal's sequence: the messages a routing transaction numbered `seq`
+        (an empty list fills the number), or a state as of the principal's number `as_of`."""
+        if seq is not None:
+            await self._to(principal, ["s", principal, list(payloads), seq])
+        elif as_of is not None:
+            for payload in payloads:
+                await self._to(principal, ["a", principal, payload, as_of])
+        else:
+            for payload in payloads:
+                await self.send(principal, payload)
+
+    async def _to(self, principal: str, message: list[Any]) -> None:
+        if self._local.sink(principal) is not None:
             self._handle(message)
             return
         owner = await self._owner(principal)
@@ -120,15 +132,15 @@ class RedisBus(LocalBus):
             self._publish(keys.node_channel(self._prefix, owner).encode(), message)
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
-        await super().broadcast(roles, payload)
+        self._local.broadcast_now(roles, payload)
         self._publish(self._all, ["b", sorted(roles), payload, self.instance])
 
     async def broadcast_local(self, roles: frozenset[str], payload: bytes) -> None:
         """To this node's sinks only (each node sends queue status to its own clients)."""
-        await super().broadcast(roles, payload)
+        self._local.broadcast_now(roles, payload)
 
     async def kick(self, principal: str, code: int, reason: str) -> None:
-        await super().kick(principal, code, reason)
+        self._local.close_local(principal, code, reason)
         self._publish(self._all, ["k", principal, code, reason, self.instance])
 
     def announce_queues(self, queues: set[str]) -> None:
@@ -140,12 +152,13 @@ class RedisBus(LocalBus):
         self._publish(self._all, ["i", call_ids, self.instance])
 
     def close_local(self, principal: str, code: int, reason: str) -> None:
-        entry = self._sinks.get(principal)
-        if entry is not None:
-            entry[1].close(code, reason)
+        self._local.close_local(principal, code, reason)
+
+    def connected(self) -> set[str]:
+        return self._local.connected()
 
     def is_local(self, principal: str) -> bool:
-        return principal in self._sinks
+        return self._local.sink(principal) is not None
 
     # ---- internals ------------------------------------------------------------------
 
@@ -236,35 +249,30 @@ class RedisBus(LocalBus):
         elif message[-1] == self.instance:
             return
         elif op == "b":
-            roles = set(message[1])
-            for role, sink in list(self._sinks.values()):
-                if role in roles:
-                    sink.send(message[2])
+            self._local.broadcast_now(frozenset(message[1]), message[2])
         elif op == "i":
             self._notices.calls_changed(message[1])
         elif op == "r":
             self._replaced(message[1], message[3], message[2])
         elif op == "k":
-            entry = self._sinks.get(message[1])
-            if entry is not None:
-                entry[1].close(message[2], message[3])
+            self._local.close_local(message[1], message[2], message[3])
         elif op == "q":
             self._notices.queues_changed(set(message[1]))
 
     def _to_sink(self, message: list[Any]) -> None:
         """A message for one principal: now ("m"), or in its sequence ("s", "a")."""
         op, principal, payload = message[0], message[1], message[2]
-        entry = self._sinks.get(principal)
-        if entry is None:
+        sink = self._local.sink(principal)
+        if sink is None:
             return
         if op == "m":
-            entry[1].send(payload)
+            sink.send(payload)
             return
         now = asyncio.get_running_loop().time()
         released = (self.reorder.event(principal, int(message[3]), payload, now) if op == "s"
                     else self.reorder.state(principal, int(message[3]), payload, now))
         for one in released:
-            entry[1].send(one)
+            sink.send(one)
         self._arm()
 
     def _arm(self) -> None:
@@ -279,16 +287,18 @@ class RedisBus(LocalBus):
     def _expire(self) -> None:
         self._wake = None
         for principal, payload in self.reorder.expire(asyncio.get_running_loop().time()):
-            entry = self._sinks.get(principal)
-            if entry is not None:
-                entry[1].send(payload)
+            sink = self._local.sink(principal)
+            if sink is not None:
+                sink.send(payload)
         self._arm()
 
     def _replaced(self, principal: str, node: str, at: float) -> None:
         """The principal connected to `node`: close an older connection here."""
         self._owners[principal] = (node, time.monotonic() + keys.OWNER_CACHE_S)
-        entry = self._sinks.get(principal)
-        if entry is not None and self._attached_at.get(principal, 0.0) <= at:
-            del self._sinks[principal]
+        if (self._local.sink(principal) is not None
+                and self._attached_at.get(principal, 0.0) <= at):
+            sink = self._local.release(principal)
             self._attached_at.pop(principal, None)
-            entry[1].close(keys.REPLACED_CLOSE_CODE, "replaced by a newer connection")
+            self.reorder.forget(principal)
+            if sink is not None:
+                sink.close(keys.REPLACED_CLOSE_CODE, "replaced by a newer connection")

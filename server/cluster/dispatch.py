@@ -70,6 +70,7 @@ local function pick(cid)
   local n = redis.call("HINCRBY", c, "offers", 1)
   redis.call("HSET", k("a", aid), "call", cid, "loff", NOW, "okey", NOWKEY)
   set_state(aid, "ringing")
+  tell_agent(aid)
   local via = "1"
   if hget(k("a", aid), "s:" .. q) then via = "0" end
   return {cid, aid, q, via, tostring(n)}

@@ -24,6 +24,7 @@ append(c, "agents", aid)
 redis.call("HSET", a, "streak", "0", "call", cid)
 redis.call("HINCRBY", a, "answered", 1)
 set_state(aid, "in_call")
+tell_call(c)
 return redis.call("HGETALL", c)
 """
 
@@ -34,5 +35,7 @@ if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return f
 local agents = split(hget(c, "agents"))
 if not has(agents, aid) or #agents < 2 then return false end
 drop_agent(c, cid, agents, aid, "wrap_up")
+tell_agent(aid)
+tell_call(c)
 return redis.call("HGETALL", c)
 """

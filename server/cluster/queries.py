@@ -16,9 +16,11 @@ WAITING = """
 local out = {}
 for _, m in ipairs(redis.call("ZRANGE", k("w", ARGV[4]), 0, -1)) do
   local cid = tail(m)
+  local term = redis.call("HGET", k("c", cid), "term")
   out[#out + 1] = cid
-  out[#out + 1] = redis.call("HGET", k("c", cid), "term")
+  out[#out + 1] = term
   out[#out + 1] = hget(k("c", cid), "vis") or ""
+  out[#out + 1] = redis.call("HGET", k("sq"), caller(k("c", cid)))  -- positions are as of it
 end
 return out
 """

@@ -37,7 +37,7 @@ class _Line:
     """One principal's position in its sequence."""
 
     expected: int | None = None  # the next number to deliver; None until the first
-    held: dict[int, bytes] = field(default_factory=dict)  # events waiting for a gap
+    held: dict[int, list[bytes]] = field(default_factory=dict)  # events waiting for a gap
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
     since: float | None = None  # when the oldest open gap began
 
@@ -59,8 +59,10 @@ class Reorder:
         self._lines.pop(principal, None)
         self._open.pop(principal, None)
 
-    def event(self, principal: str, seq: int, payload: bytes, now: float) -> list[bytes]:
-        """An event numbered `seq` arrived: what to deliver now, in order."""
+    def event(self, principal: str, seq: int, payloads: list[bytes], now: float
+              ) -> list[bytes]:
+        """The messages of event `seq` (one transaction's, for this principal; none when
+        the number is only filled) arrived: what to deliver now, in order."""
         line = self._lines.setdefault(principal, _Line())
         if line.expected is None:
             line.expected = seq
@@ -70,8 +72,8 @@ class Reorder:
             self.late += 1
             log.warning("bus: message %d for %s arrived after %d was delivered", seq,
                         principal, line.expected - 1)
-            return [payload]
-        line.held[seq] = payload
+            return payloads
+        line.held[seq] = payloads
         if seq == line.expected:
             return self._drain(principal, line, now)
         return self._hold(principal, line, now)
@@ -111,7 +113,7 @@ class Reorder:
         out: list[bytes] = []
         assert line.expected is not None
         while line.expected in line.held:
-            out.append(line.held.pop(line.expected))
+            out += line.held.pop(line.expected)
             out += line.after.pop(line.expected, [])
             line.expected += 1
         line.since = now if line.held or line.after else None  # the next gap's hold starts
@@ -131,7 +133,7 @@ class Reorder:
         out: list[bytes] = []
         for n in numbers:
             if n in line.held:
-                out.append(line.held.pop(n))
+                out += line.held.pop(n)
             out += line.after.pop(n, [])
         line.expected = max(max(numbers, default=0) + 1, line.expected)
         line.since = None

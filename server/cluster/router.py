@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from signaling import order
 from signaling.errors import Refused
 from signaling.identity import Role, principal_of
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
@@ -112,7 +113,8 @@ class RedisRouter:
         for q in queues:
             get_strategy(q.strategy)  # every strategy has its Lua key (strategies.py)
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(scripts.PRELUDE + body)
+            name: redis.register_script(
+                scripts.PRELUDE + (scripts.transaction(body) if name in _NUMBERING else body))
             for name, body in _BODIES.items()
         }
 
@@ -125,13 +127,19 @@ class RedisRouter:
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
         try:
-            return await self._scripts[name](
+            reply = await self._scripts[name](
                 keys=[], args=[self._prefix, repr(float(now)), float_key(now), *args])
         except ResponseError as exc:
             match = _REFUSED.match(str(exc))
             if match is None:
                 raise
             raise Refused(match.group(1), match.group(2)) from None
+        if name not in _NUMBERING:
+            return reply
+        result, told = reply
+        if told:
+            order.took((str(told[i]), int(told[i + 1])) for i in range(0, len(told), 2))
+        return result
 
     # ---- specialists -------------------------------------------------------------
 
@@ -251,9 +259,15 @@ class RedisRouter:
         return int(result) if result else None
 
     async def waiting(self, queue: str) -> list[tuple[str, str]]:
+        """The queue's callers, in order; their terminals' last numbers go to `order.saw`
+        (a position sent from this read is a state as of them)."""
         flat = await self._run("waiting", 0.0, queue)
-        return [(flat[i], principal_of(Role.VISITOR, flat[i + 2]) if flat[i + 2]
-                 else principal_of(Role.TERMINAL, flat[i + 1])) for i in range(0, len(flat), 3)]
+        callers = [(flat[i], principal_of(Role.VISITOR, flat[i + 2]) if flat[i + 2]
+                    else principal_of(Role.TERMINAL, flat[i + 1]))
+                   for i in range(0, len(flat), 4)]
+        order.saw((principal, int(flat[i * 4 + 3])) for i, (_, principal) in enumerate(callers)
+                  if flat[i * 4 + 3] is not None)
+        return callers
 
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         waiting, oldest, available, counts_flat, handle = await self._run("snapshot", now, queue)
@@ -285,3 +299,7 @@ _BODIES = {
     "snapshot": queries.SNAPSHOT, "calls_of_terminal": queries.CALLS_OF_TERMINAL,
     "join": invitations.JOIN, "leave": invitations.LEAVE, "hand_off": scripts.HAND_OFF,
 }
+# The transactions that tell someone of what they decided: they number its messages.
+_NUMBERING = frozenset({
+    "set_status", "wrapup_done", "enqueue", "remove", "dispatch", "accept", "decline",
+    "timeout", "withdraw", "hangup", "requeue", "join", "leave"})

@@ -36,6 +36,7 @@ import json
 
 from signaling.acd import MISSED_OFFERS_BEFORE_AWAY, OVERFLOW_LEVEL_PENALTY, REQUEUE_PRIORITY
 from signaling.estimate import EWMA_ALPHA
+from signaling.identity import Role
 from signaling.strategies import STRATEGIES
 
 # `strat_key(strategy, a)`: the strategy's sort key of specialist hash `a`, from its record
@@ -78,6 +79,26 @@ local function lt(a, b)
   return #a < #b
 end
 local function refuse(code, msg) error({{err = "REFUSED " .. code .. " " .. msg}}) end
+-- The principals this transaction tells, each with its next number (`signaling/order.py`):
+-- Redis runs one script at a time, so one principal's numbers follow the decisions' order.
+local TOLD = {{}}
+local function tell(principal)
+  TOLD[#TOLD + 1] = principal
+  TOLD[#TOLD + 1] = redis.call("HINCRBY", k("sq"), principal, 1)
+end
+local function tell_agent(aid) tell("{Role.SPECIALIST.value}:" .. aid) end
+local function terminal(tid) return "{Role.TERMINAL.value}:" .. tid end
+local function tell_terminal(tid) tell(terminal(tid)) end
+-- `identity.caller_principal`: the phone that took the call over, else its terminal
+local function caller(c)
+  local vis = hget(c, "vis")
+  if vis then return "{Role.VISITOR.value}:" .. vis end
+  return terminal(hget(c, "term") or "")
+end
+local function tell_call(c)
+  tell(caller(c))
+  for _, aid in ipairs(split(hget(c, "agents"))) do tell_agent(aid) end
+end
 local function tail(member) return string.match(member, "([^|]*)$") end
 local function append(key, field, value)
   local t = split(hget(key, field))
@@ -236,6 +257,7 @@ redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV
   "xfer", ARGV[18], "blk", ARGV[19], "state", "queued", "ring", "")
 add_waiting(cid)
 redis.call("SADD", k("tc", ARGV[6]), cid)
+tell_terminal(ARGV[6])
 return redis.call("ZRANK", k("w", ARGV[5]), hget(c, "wkey")) + 1
 """
 
@@ -249,6 +271,8 @@ if ring then
   redis.call("HSET", c, "ring", ring)
 end
 unwait(cid)
+if ring then tell_agent(ring) end
+tell(caller(c))
 return finish(cid)
 """
 
@@ -274,6 +298,7 @@ if not hget(c, "ans") then redis.call("HSET", c, "ans", NOW) end
 redis.call("HSET", a, "streak", "0", "call", cid)
 redis.call("HINCRBY", a, "answered", 1)
 set_state(aid, "in_call")
+tell_call(c)
 return redis.call("HGETALL", c)
 """
 
@@ -283,6 +308,7 @@ local c = ringing(cid, aid, ARGV[6])
 local block = tonumber(hget(k("q", hget(c, "queue")), "block"))
 set_block(c, aid, string.format("%.17g", tonumber(NOW) + block))
 release(cid)
+tell_agent(aid)
 return redis.call("HGETALL", c)
 """
 
@@ -290,6 +316,7 @@ TIMEOUT = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = k("c", cid)
 if not rings(c, aid, ARGV[6]) then return false end
+tell_agent(aid)
 append(c, "missed", aid)
 local streak = redis.call("HINCRBY", k("a", aid), "streak", 1)
 release(cid)
@@ -304,6 +331,7 @@ WITHDRAW = """
 local cid, aid = ARGV[4], ARGV[5]
 local c = k("c", cid)
 if not rings(c, aid) then return false end
+tell_agent(aid)
 release(cid)
 return redis.call("HGETALL", c)
 """
@@ -328,6 +356,7 @@ if ans then
   if old then mean = tonumber(old) + ALPHA * (s - tonumber(old)) end
   redis.call("HSET", k("ht"), q, string.format("%.17g", mean))
 end
+tell_call(c)
 return finish(cid)
 """
 
@@ -338,6 +367,7 @@ if redis.call("EXISTS", c) == 0 or hget(c, "state") ~= "connected" then return f
 local agents = split(hget(c, "agents"))
 if not has(agents, aid) then return false end
 local rest = drop_agent(c, cid, agents, aid, "away")
+tell_call(c)
 if #rest > 0 then return redis.call("HGETALL", c) end
 redis.call("HSET", c, "state", "queued", "prio", tostring(REQUEUE_PRIO))
 append(c, "declined", aid)
@@ -357,3 +387,9 @@ if not waiting_state(c) then refuse("not_waiting", "call " .. cid .. " is not wa
 redis.call("HSET", c, "vis", vis)
 return redis.call("HGETALL", c)
 """
+
+def transaction(body: str) -> str:
+    """A transaction's script: `{result, TOLD}`, the numbers it took beside its answer
+    (`RedisRouter` hands them to `signaling.order`)."""
+    return ("local function body()\n" + body
+            + "\nend\nlocal result = body()\nreturn {result, TOLD}\n")

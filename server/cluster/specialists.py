@@ -68,6 +68,7 @@ end
 if old == status then return false end
 if status == "available" then redis.call("HSET", a, "streak", "0") end
 set_state(aid, status)
+tell_agent(aid)
 return old
 """
 
@@ -75,5 +76,6 @@ WRAPUP_DONE = """
 local a = k("a", ARGV[4])
 if redis.call("EXISTS", a) == 0 or hget(a, "state") ~= "wrap_up" then return 0 end
 set_state(ARGV[4], "available")
+tell_agent(ARGV[4])
 return 1
 """

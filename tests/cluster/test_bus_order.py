@@ -75,13 +75,13 @@ async def nodes(redis: Redis, key_prefix: str
 async def test_numbered_messages_from_two_nodes_arrive_in_sequence(
         nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
     a, b, inbox = nodes
-    await b.send(P, b"offered 1", seq=1)
-    await b.send(P, b"offered 2", seq=3)  # decided after node a's withdrawal, sent before it
+    await b.send_numbered(P, [b"offered 1"], seq=1)
+    await b.send_numbered(P, [b"offered 2"], seq=3)  # decided after a's withdrawal, sent first
     assert inbox.got == [b"offered 1"]
-    await a.send(P, b"withdrawn 1", seq=2)
+    await a.send_numbered(P, [b"withdrawn 1"], seq=2)
     await inbox.until(lambda: len(inbox.got) == 3)
     assert inbox.got == [b"offered 1", b"withdrawn 1", b"offered 2"]
-    await a.send(P, b"position", as_of=1)  # older than what alice has heard: dropped
+    await a.send_numbered(P, [b"position"], as_of=1)  # older than what alice has heard: dropped
     await a.send(P, b"plain")  # unnumbered messages go straight through, as before
     await inbox.until(lambda: len(inbox.got) == 4)
     assert inbox.got[-1] == b"plain" and b.reorder.gaps == 0
@@ -91,13 +91,13 @@ async def test_a_number_that_never_comes_holds_the_next_for_the_hold_time_only(
         nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
     """Node a took number 2 and died before sending it."""
     a, b, inbox = nodes
-    await a.send(P, b"one", seq=1)
+    await a.send_numbered(P, [b"one"], seq=1)
     await inbox.until(lambda: inbox.got == [b"one"])
     sent = time.monotonic()
-    await a.send(P, b"three", seq=3)
+    await a.send_numbered(P, [b"three"], seq=3)
     await inbox.until(lambda: len(inbox.got) == 2)
     assert time.monotonic() - sent >= HOLD_S * 0.9
     assert inbox.got == [b"one", b"three"] and b.reorder.gaps == 1
-    await a.send(P, b"four", seq=4)
+    await a.send_numbered(P, [b"four"], seq=4)
     await inbox.until(lambda: len(inbox.got) == 3)
     assert inbox.got[-1] == b"four"

@@ -21,33 +21,33 @@ def msg(n: int) -> bytes:
 
 def test_in_order_is_delivered_at_once() -> None:
     buffer = Reorder(HOLD_S, 16)
-    assert [buffer.event(P, n, msg(n), 0.0) for n in (1, 2, 3)] == [[msg(1)], [msg(2)], [msg(3)]]
+    assert [buffer.event(P, n, [msg(n)], 0.0) for n in (1, 2, 3)] == [[msg(1)], [msg(2)], [msg(3)]]
     assert buffer.deadline() is None
 
 
 def test_a_gap_is_held_until_it_is_filled() -> None:
     """Node B's offer (3) overtook node A's withdrawal (2): 3 waits for 2."""
     buffer = Reorder(HOLD_S, 16)
-    buffer.event(P, 1, msg(1), 0.0)
-    assert buffer.event(P, 3, msg(3), 1.0) == []
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [msg(3)], 1.0) == []
     assert buffer.deadline() == 1.0 + HOLD_S
     assert buffer.expire(1.1) == []
-    assert buffer.event(P, 2, msg(2), 1.1) == [msg(2), msg(3)]
+    assert buffer.event(P, 2, [msg(2)], 1.1) == [msg(2), msg(3)]
     assert buffer.deadline() is None
-    assert buffer.event(P, 4, msg(4), 1.2) == [msg(4)]
+    assert buffer.event(P, 4, [msg(4)], 1.2) == [msg(4)]
     assert (buffer.gaps, buffer.late) == (0, 0)
 
 
 def test_a_gap_that_is_not_filled_in_time_is_given_up() -> None:
     buffer = Reorder(HOLD_S, 16)
-    buffer.event(P, 1, msg(1), 0.0)
-    buffer.event(P, 3, msg(3), 1.0)
-    buffer.event(P, 5, msg(5), 1.1)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 1.0)
+    buffer.event(P, 5, [msg(5)], 1.1)
     assert buffer.expire(1.0 + HOLD_S - 0.001) == []
     assert buffer.expire(1.0 + HOLD_S) == [(P, msg(3)), (P, msg(5))]
     assert buffer.gaps == 1 and buffer.deadline() is None
-    assert buffer.event(P, 6, msg(6), 1.3) == [msg(6)]  # the line goes on, no waiting
-    assert buffer.event(P, 2, msg(2), 1.4) == [msg(2)]  # late: delivered, not lost
+    assert buffer.event(P, 6, [msg(6)], 1.3) == [msg(6)]  # the line goes on, no waiting
+    assert buffer.event(P, 2, [msg(2)], 1.4) == [msg(2)]  # late: delivered, not lost
     assert buffer.late == 1
 
 
@@ -56,28 +56,28 @@ def test_a_node_that_died_between_deciding_and_sending_stalls_nobody() -> None:
     time only, and whatever comes next flows at once."""
     buffer = Reorder(HOLD_S, 16)
     buffer.expect(P, 2)  # the connection was attached with 2 as the next number
-    assert buffer.event(P, 3, msg(3), 5.0) == []
-    assert buffer.event(P, 4, msg(4), 5.1) == []
+    assert buffer.event(P, 3, [msg(3)], 5.0) == []
+    assert buffer.event(P, 4, [msg(4)], 5.1) == []
     deadline = buffer.deadline()
     assert deadline == 5.0 + HOLD_S
     assert buffer.expire(deadline) == [(P, msg(3)), (P, msg(4))]
-    assert buffer.event(P, 5, msg(5), 6.0) == [msg(5)]
+    assert buffer.event(P, 5, [msg(5)], 6.0) == [msg(5)]
     assert buffer.gaps == 1 and buffer.late == 0
 
 
 def test_held_messages_are_bounded() -> None:
     buffer = Reorder(HOLD_S, 3)
-    buffer.event(P, 1, msg(1), 0.0)
-    assert [buffer.event(P, n, msg(n), 0.0) for n in (3, 4, 5)] == [[], [], []]
-    assert buffer.event(P, 6, msg(6), 0.0) == [msg(3), msg(4), msg(5), msg(6)]
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert [buffer.event(P, n, [msg(n)], 0.0) for n in (3, 4, 5)] == [[], [], []]
+    assert buffer.event(P, 6, [msg(6)], 0.0) == [msg(3), msg(4), msg(5), msg(6)]
     assert buffer.deadline() is None and buffer.gaps == 1
 
 
 def test_principals_are_ordered_apart() -> None:
     buffer = Reorder(HOLD_S, 16)
-    buffer.event(P, 1, msg(1), 0.0)
-    buffer.event(P, 3, msg(3), 0.0)
-    assert buffer.event("terminal:T1", 7, b"t7", 0.0) == [b"t7"]
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 0.0)
+    assert buffer.event("terminal:T1", 7, [b"t7"], 0.0) == [b"t7"]
     buffer.forget(P)  # the connection went: nothing kept for it
     assert buffer.deadline() is None
 
@@ -86,12 +86,12 @@ def test_a_state_is_dropped_when_stale_and_waits_for_its_event() -> None:
     """A caller's position as of event 1 after event 2 (connected) was delivered would
     take the kiosk back in time; one as of event 3 waits for 3."""
     buffer = Reorder(HOLD_S, 16)
-    buffer.event(P, 1, msg(1), 0.0)
+    buffer.event(P, 1, [msg(1)], 0.0)
     assert buffer.state(P, 1, b"pos@1", 0.0) == [b"pos@1"]
-    buffer.event(P, 2, msg(2), 0.0)
+    buffer.event(P, 2, [msg(2)], 0.0)
     assert buffer.state(P, 1, b"pos@1", 0.1) == []
     assert buffer.state(P, 3, b"pos@3", 0.2) == []
-    assert buffer.event(P, 3, msg(3), 0.3) == [msg(3), b"pos@3"]
+    assert buffer.event(P, 3, [msg(3)], 0.3) == [msg(3), b"pos@3"]
 
 
 @given(st.integers(1, 40), st.randoms(use_true_random=False), st.sets(st.integers(2, 40)))
@@ -107,7 +107,7 @@ def test_every_message_is_delivered_once_and_in_order_unless_late(
     for i in arriving:
         now += rng.choice([0.0, 0.1, 0.3])
         out += [p for _, p in buffer.expire(now)]
-        out += buffer.event(P, i, msg(i), now)
+        out += buffer.event(P, i, [msg(i)], now)
     out += [p for _, p in buffer.expire(now + HOLD_S)]
     assert sorted(out) == sorted(msg(i) for i in arriving)
     numbers = [int(p[1:]) for p in out]
