@@ -77,9 +77,12 @@ def _queues_for(s: Services, who: Identity) -> list[QueueConfig]:
 
 async def disconnected(s: Services, who: Identity, epoch: int) -> Outbox:
     """The socket closed: the principal keeps its place for the resume grace (a recorder
-    has none: its media is gone with it, its sessions are handed on)."""
+    has none: its media is gone with it, its sessions are handed on). Idempotent for one
+    epoch: the switchboard runs it again when a backend failed halfway."""
     out = s.outbox()
     if not await s.presences.disconnect(who.principal, epoch):
+        if who.role == Role.RECORDER and await s.presences.get(who.principal) is None:
+            return await recording.recorder_left(s, who)  # a retry after the drop
         return out
     if who.role == Role.RECORDER:
         await s.presences.drop(who.principal, epoch)

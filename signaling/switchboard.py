@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
 
+# Waits between attempts of a failed disconnect: about a minute in all, longer than a
+# Redis restart or a database failover, short enough not to hold a shutdown long.
+DISCONNECT_RETRY_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
+
 
 async def _ping(s: Services, who: Identity, msg: m.Ping) -> Outbox:
     del msg
@@ -240,8 +244,22 @@ class Switchboard:
             await asyncio.gather(*list(self._disconnecting), return_exceptions=True)
 
     async def _disconnected(self, who: Identity, epoch: int) -> None:
-        try:
-            await commit(self.services,
-                         await connections.disconnected(self.services, who, epoch))
-        except Exception:
-            log.exception("disconnecting %s failed", who.principal)
+        """Retried with backoff while a backend fails (Redis restarting, its pool drained,
+        the database's connections cut): a disconnect given up leaves the principal
+        `connected` with no grace timer, so a caller's call would stay open for ever. The
+        step is idempotent for one epoch (`connections.disconnected`)."""
+        delays = iter(DISCONNECT_RETRY_S)
+        while True:
+            try:
+                await commit(self.services,
+                             await connections.disconnected(self.services, who, epoch))
+                return
+            except Exception as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    log.exception("disconnecting %s failed; given up after %d attempts",
+                                  who.principal, len(DISCONNECT_RETRY_S) + 1)
+                    return
+                log.warning("disconnecting %s failed (%s: %s); again in %.1f s",
+                            who.principal, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)

@@ -58,6 +58,7 @@ def connect_redis(
         retry=Retry(ExponentialBackoff(cap=keys.RECONNECT_MAX_S, base=keys.RECONNECT_MIN_S), 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=keys.CONNECTION_CHECK_S,
+        driver_info=None,  # no CLIENT SETINFO on each (re)connect: Redis 7.0 does not know it
     )
     return Redis.from_pool(pool)
 

@@ -33,7 +33,8 @@ CONNECTION_CHECK_S = 1  # a pooled connection idle this long is PINGed before us
 SOCKET_TIMEOUT_S = 5.0  # a Redis command that hangs longer is a lost connection
 POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, so 64 in
 # flight keep Redis busy; more would only add connections (Redis serves one at a time)
-POOL_WAIT_S = SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection
+POOL_WAIT_S = 3 * SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection:
+# a dead node's clients resuming here all at once, on a busy machine, wait rather than fail
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over

@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from signaling.backend import TimerHandler
 
@@ -146,15 +147,15 @@ class RedisScheduler:
         task.add_done_callback(lambda _: self._running.pop(claim, None))
 
     async def _run(self, claim: str, data: str) -> None:
-        """Run the handler, then acknowledge; not after a Redis failure (the handler may have
-        stopped halfway: the lease runs out and a poll runs it again)."""
+        """Run the handler, then acknowledge; not after a Redis or database failure (the
+        handler may have stopped halfway: the lease runs out and a poll runs it again)."""
         if self._handler is None:
             return  # not acknowledged: another node runs it when the lease ends
         if data:
             timer = json.loads(data)
             try:
                 await self._handler(timer["kind"], timer["payload"])
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, DBAPIError) as exc:
                 log.warning("timer %r failed (%s); it runs again when its lease ends",
                             claim, exc)
                 return

@@ -11,24 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.storage.errors import DatabaseClosed, InvalidRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Clock = Callable[[], dt.datetime]
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000  # a CLI write next to `serve` waits, never fails
 _WRITE_OPTION: Final = "vwin_write"
+# Waits before running a transaction again on a fresh connection, after the database
+# closed the one it ran on (restarted, or its connections terminated): every pooled
+# connection may be dead, and each is found so only when used.
+DISCONNECT_RETRY_S: Final = (0.0, 0.1, 0.3, 1.0, 2.0)
 
 
 def utcnow() -> dt.datetime:
@@ -84,6 +93,22 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+async def on_live_connection(work: Callable[[], Awaitable[T]], what: str) -> T:
+    """`work` (one whole transaction), again while it fails because its connection was
+    closed under it: the pool drops such a connection (`connection_invalidated`), and
+    a transaction cut before its COMMIT wrote nothing."""
+    for delay in DISCONNECT_RETRY_S:
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("%s: the database closed the connection (%s); again in %.1f s",
+                        what, exc.orig, delay)
+        await asyncio.sleep(delay)
+    return await work()
+
+
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for `sqlite+aiosqlite:///path` or `postgresql+asyncpg://...`."""
     parsed = make_url(url)
@@ -132,3 +157,12 @@ class StoreBase:
             await conn.execution_options(**{_WRITE_OPTION: True})
             async with conn.begin():
                 yield conn
+
+    async def _written(self, work: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
+        """`work` in a write transaction, run again on a fresh connection when the database
+        closed the one it ran on (`on_live_connection`); for writes a second run cannot
+        double."""
+        async def once() -> T:
+            async with self._write() as conn:
+                return await work(conn)
+        return await on_live_connection(once, what)

@@ -15,6 +15,7 @@ from typing import Any, Final
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord
@@ -113,12 +114,11 @@ class RecordingStore(StoreBase):
                               recorder: str, path: str) -> None:
         _check_path(path)
         try:
-            async with self._write() as conn:
-                await conn.execute(recordings.insert().values(
-                    id="rec_" + secrets.token_hex(8), session_id=session_id,
-                    participant_id=participant_id, segment=segment, recorder=recorder, path=path,
-                    state=RECORDING, codecs={}, offsets={}, stats={},
-                    created_at=self._clock()))
+            await self._written(lambda conn: conn.execute(recordings.insert().values(
+                id="rec_" + secrets.token_hex(8), session_id=session_id,
+                participant_id=participant_id, segment=segment, recorder=recorder, path=path,
+                state=RECORDING, codecs={}, offsets={}, stats={},
+                created_at=self._clock())), "opening a segment")
         except IntegrityError:
             raise SegmentRefused(f"segment {segment} of {participant_id} in session "
                                  f"{session_id} exists, or the session does not") from None
@@ -139,8 +139,7 @@ class RecordingStore(StoreBase):
             ended_at=self._clock(), duration_s=manifest.duration_s, codecs=manifest.codecs,
             offsets=manifest.offsets, size_bytes=manifest.size_bytes, sha256=manifest.sha256,
             error=manifest.reason, stats=manifest.stats)
-        async with self._write() as conn:
-            result = await conn.execute(query)
+        result = await self._written(lambda conn: conn.execute(query), "closing a segment")
         if not result.rowcount:
             raise SegmentRefused(f"no open segment {manifest.segment} of {participant_id} "
                                  f"in session {session_id} by recorder {recorder}")
@@ -153,11 +152,12 @@ class RecordingStore(StoreBase):
         """End the recorder's open segments of the session as interrupted; returns them."""
         where = (recordings.c.session_id == session_id, recordings.c.recorder == recorder,
                  recordings.c.state == RECORDING)
-        async with self._write() as conn:
+        async def interrupt(conn: AsyncConnection) -> list[Recording]:
             rows = (await conn.execute(sa.select(recordings).where(*where))).all()
             await conn.execute(recordings.update().where(*where).values(
                 state=INTERRUPTED, ended_at=self._clock(), error="recorder lost"))
-        return [_recording(row) for row in rows]
+            return [_recording(row) for row in rows]
+        return await self._written(interrupt, "interrupting segments")
 
     async def describe_file(self, recording_id: str, *, size_bytes: int | None,
                             sha256: str | None, duration_s: float | None) -> None:

@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final
 
 import msgspec
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.storage.engine import StoreBase, require_aware
+from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
 from server.storage.projection import ParticipantKey, Projection, Row, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
@@ -104,14 +105,8 @@ class SessionLog(StoreBase):
             group, self._group = self._group, []
             failed: dict[int, BaseException] = {}
             try:
-                async with self._write() as conn:
-                    if len(group) == 1:  # alone: no savepoint, a failure rolls it all back
-                        try:
-                            await self._append_in(conn, group[0][0])
-                        except IntegrityError as exc:
-                            raise _already_logged(exc) from exc
-                    else:
-                        await self._append_each(conn, group, failed)
+                await on_live_connection(partial(self._commit_group, group, failed),
+                                         "appending to the session log")
             except BaseException as exc:  # the commit itself failed: nothing was written
                 for _, waiter in group:
                     if not waiter.done():
@@ -126,6 +121,21 @@ class SessionLog(StoreBase):
                     waiter.set_exception(failed[index])
                 else:
                     waiter.set_result(None)
+
+    async def _commit_group(
+        self,
+        group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
+        failed: dict[int, BaseException],
+    ) -> None:
+        failed.clear()
+        async with self._write() as conn:
+            if len(group) == 1:  # alone: no savepoint, a failure rolls it all back
+                try:
+                    await self._append_in(conn, group[0][0])
+                except IntegrityError as exc:
+                    raise _already_logged(exc) from exc
+            else:
+                await self._append_each(conn, group, failed)
 
     async def _append_each(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.exc import OperationalError
 
 from server.cluster import keys
 from server.cluster.backends import connect_redis
@@ -183,4 +184,35 @@ async def test_claim_superseded_by_the_same_key_scheduled_again_is_dropped(
     assert await live.poll() == 1
     await live.close()
     assert fired.runs == [("ring", again)]
+    await nothing_left(redis, key_prefix)
+
+
+async def test_a_timer_whose_handler_lost_the_database_runs_again_after_its_lease(
+        client: Redis, redis: Redis, key_prefix: str) -> None:
+    """The session log's connection closed under the handler (a database restart): the
+    timer is not acknowledged, so it is not lost; it runs again once its lease ends."""
+    now = [1_000_000.0]
+    runs: list[str] = []
+
+    async def loses_the_database_once(kind: str, payload: dict[str, Any]) -> None:
+        del payload
+        runs.append(kind)
+        if len(runs) == 1:
+            raise OperationalError("INSERT INTO session_events ...", {}, ConnectionError(
+                "connection was closed in the middle of operation"))
+
+    scheduler = RedisScheduler(client, key_prefix, lambda: now[0], owner="node",
+                               lease_s=LEASE_S, handler=loses_the_database_once)
+    await scheduler.schedule("ring:c1", 0.0, "ring", RING)
+    assert await scheduler.poll() == 1
+
+    async def failed_once() -> bool:
+        return runs == ["ring"] and not scheduler._running  # ended, not acknowledged
+
+    await eventually(failed_once)
+    assert list(await leases(redis, key_prefix)) != []
+    now[0] += LEASE_S + 0.01
+    assert await scheduler.poll() == 1
+    await scheduler.close()
+    assert runs == ["ring", "ring"]
     await nothing_left(redis, key_prefix)
