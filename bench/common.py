@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -114,20 +115,12 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-class VwinServer:
-    """`vwin serve` in its own process, on a free port, with a temporary SQLite database."""
+class ServeProcess:
+    """A `vwin serve` child on a free loopback port, started from its TOML config."""
 
-    def __init__(self, workdir: Path, extra_toml: str = "", root: Path = ROOT) -> None:
-        self.workdir = workdir
-        self.root = root  # another checkout's server, to compare versions in one run
+    def __init__(self, config: Path) -> None:
         self.port = free_port()
-        self.db_url = f"sqlite+aiosqlite:///{workdir / 'vwin.db'}"
-        self.config = workdir / "bench.toml"
-        self.config.write_text(
-            server_toml(self.port, "bench")
-            + f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n"
-            # every load generator is on loopback: lift the per-address socket caps
-            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -139,12 +132,31 @@ class VwinServer:
         assert self.proc is not None
         return self.proc.pid
 
-    async def start(self) -> None:
-        log = (self.workdir / "server.log").open("wb")
+    def spawn(self, cwd: Path, out: IO[bytes],
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        await wait_healthy(self.url, self.proc, "vwin serve", self.log_tail, START_TIMEOUT_S)
+            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return self.proc
+
+
+class VwinServer(ServeProcess):
+    """`vwin serve` in its own process, on a free port, with a temporary SQLite database."""
+
+    def __init__(self, workdir: Path, extra_toml: str = "", root: Path = ROOT) -> None:
+        super().__init__(workdir / "bench.toml")
+        self.workdir = workdir
+        self.root = root  # another checkout's server, to compare versions in one run
+        self.db_url = f"sqlite+aiosqlite:///{workdir / 'vwin.db'}"
+        self.config.write_text(
+            server_toml(self.port, "bench")
+            + f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n"
+            # every load generator is on loopback: lift the per-address socket caps
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
+
+    async def start(self) -> None:
+        proc = self.spawn(self.root, (self.workdir / "server.log").open("wb"))
+        await wait_healthy(self.url, proc, "vwin serve", self.log_tail, START_TIMEOUT_S)
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.workdir / "server.log"

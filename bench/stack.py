@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import ROOT, free_port, server_toml, stop_process, wait_healthy
+from bench.common import ROOT, ServeProcess, free_port, server_toml, stop_process, wait_healthy
 from bench.pg import create_database, drop_database, pg_admin
 
 START_TIMEOUT_S = 240.0  # a cold start (imports, migrations) on a 2-core machine at load 40+
@@ -101,32 +101,18 @@ class PgDatabase:
         await drop_database(self.name)
 
 
-class Node:
+class Node(ServeProcess):
     """One `vwin serve`; killed with SIGKILL and started again on the same port."""
 
     def __init__(self, work: Path, name: str, settings: str) -> None:
+        super().__init__(work / f"{name}.toml")
         self.name = name
-        self.port = free_port()
         self.log = work / f"{name}.log"
-        self.config = work / f"{name}.toml"
-        self.config.write_text(
-            server_toml(self.port, name) + settings)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        self.config.write_text(server_toml(self.port, name) + settings)
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env())
+            self.spawn(ROOT, out, _env())
 
     async def serving(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until `/healthz` answers 200 (a node without its own recorder: once one joined)."""
