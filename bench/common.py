@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -38,6 +39,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def server_toml(port: int, node_id: str) -> str:
+    """The `[server]` table every benchmark's `vwin serve` starts from, on loopback."""
+    return f'[server]\nhost = "127.0.0.1"\nport = {port}\nnode_id = "{node_id}"\n'
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None, name: str,
+                       tail: Callable[[], str], timeout: float) -> None:
+    """Until `url`/healthz answers 200; the log's tail in the error if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc is None or proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {tail()}")
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with http.get(url + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer /healthz: {tail()}")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, and SIGKILL when it has not exited within 15 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -82,20 +115,12 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-class VwinServer:
-    """`vwin serve` in its own process, on a free port, with a temporary SQLite database."""
+class ServeProcess:
+    """A `vwin serve` child on a free loopback port, started from its TOML config."""
 
-    def __init__(self, workdir: Path, extra_toml: str = "", root: Path = ROOT) -> None:
-        self.workdir = workdir
-        self.root = root  # another checkout's server, to compare versions in one run
+    def __init__(self, config: Path) -> None:
         self.port = free_port()
-        self.db_url = f"sqlite+aiosqlite:///{workdir / 'vwin.db'}"
-        self.config = workdir / "bench.toml"
-        self.config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "bench"\n'
-            f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n"
-            # every load generator is on loopback: lift the per-address socket caps
-            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,35 +132,38 @@ class VwinServer:
         assert self.proc is not None
         return self.proc.pid
 
-    async def start(self) -> None:
-        log = (self.workdir / "server.log").open("wb")
+    def spawn(self, cwd: Path, out: IO[bytes],
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
-            cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"vwin serve exited: {self.log_tail()}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"vwin serve did not answer /healthz: {self.log_tail()}")
+            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return self.proc
+
+
+class VwinServer(ServeProcess):
+    """`vwin serve` in its own process, on a free port, with a temporary SQLite database."""
+
+    def __init__(self, workdir: Path, extra_toml: str = "", root: Path = ROOT) -> None:
+        super().__init__(workdir / "bench.toml")
+        self.workdir = workdir
+        self.root = root  # another checkout's server, to compare versions in one run
+        self.db_url = f"sqlite+aiosqlite:///{workdir / 'vwin.db'}"
+        self.config.write_text(
+            server_toml(self.port, "bench")
+            + f"{extra_toml}\n[storage]\nurl = \"{self.db_url}\"\n"
+            # every load generator is on loopback: lift the per-address socket caps
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
+
+    async def start(self) -> None:
+        proc = self.spawn(self.root, (self.workdir / "server.log").open("wb"))
+        await wait_healthy(self.url, proc, "vwin serve", self.log_tail, START_TIMEOUT_S)
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.workdir / "server.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @contextlib.contextmanager

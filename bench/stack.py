@@ -8,7 +8,6 @@ memory routing, SQLite. Only the PIDs started here are ever signalled.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -16,18 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
-import asyncpg
+from bench.common import ROOT, ServeProcess, free_port, server_toml, stop_process, wait_healthy
+from bench.pg import create_database, drop_database, pg_admin
 
-from bench.common import ROOT, free_port
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_LOGINS = (("postgres", "postgres"), ("root", "postgres"), ("root", "test"))
 START_TIMEOUT_S = 240.0  # a cold start (imports, migrations) on a 2-core machine at load 40+
 
 
@@ -41,15 +34,6 @@ def _kill9(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            _kill9(proc)
 
 
 class RedisServer:
@@ -84,24 +68,11 @@ class RedisServer:
 
     def restart(self) -> None:
         """SIGTERM (the AOF is complete), then the same port and directory again."""
-        _stop(self.proc)
+        stop_process(self.proc)
         self.start()
 
     def stop(self) -> None:
-        _stop(self.proc)
-
-
-async def _pg_admin() -> tuple[asyncpg.Connection, str]:
-    failures = []
-    for user, database in PG_LOGINS:
-        try:
-            conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user,
-                                         database=database, timeout=10)
-        except (OSError, asyncpg.PostgresError) as exc:
-            failures.append(f"{user}@{database}: {exc!r}")
-            continue
-        return conn, user
-    raise RuntimeError(f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {failures}")
+        stop_process(self.proc)
 
 
 @dataclass
@@ -113,17 +84,11 @@ class PgDatabase:
 
     @classmethod
     async def create(cls) -> PgDatabase:
-        admin, user = await _pg_admin()
-        name = f"vwin_day_{uuid.uuid4().hex[:12]}"
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        return cls(name, f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}")
+        return cls(*await create_database("vwin_day", hex_chars=12))
 
     async def storm(self) -> int:
         """Every server connection to this database killed from the server side."""
-        admin, _ = await _pg_admin()
+        admin, _ = await pg_admin()
         try:
             rows = await admin.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -133,54 +98,25 @@ class PgDatabase:
         return len(rows)
 
     async def drop(self) -> None:
-        admin, _ = await _pg_admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(self.name)
 
 
-class Node:
+class Node(ServeProcess):
     """One `vwin serve`; killed with SIGKILL and started again on the same port."""
 
     def __init__(self, work: Path, name: str, settings: str) -> None:
+        super().__init__(work / f"{name}.toml")
         self.name = name
-        self.port = free_port()
         self.log = work / f"{name}.log"
-        self.config = work / f"{name}.toml"
-        self.config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
-            + settings)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        self.config.write_text(server_toml(self.port, name) + settings)
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--config", str(self.config)],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=_env())
+            self.spawn(ROOT, out, _env())
 
     async def serving(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until `/healthz` answers 200 (a node without its own recorder: once one joined)."""
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited: {self.tail()}")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with http.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not serve: {self.tail()}")
+        await wait_healthy(self.url, self.proc, self.name, self.tail, timeout)
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -189,7 +125,7 @@ class Node:
         _kill9(self.proc)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 class Recorder:
@@ -222,4 +158,4 @@ class Recorder:
         _kill9(self.proc)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)

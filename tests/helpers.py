@@ -127,15 +127,27 @@ class Peer:
         await self.ws.close()
 
 
-async def connect(client: Any, token: str, resume: str | None = None) -> Peer:
-    ws = await client.ws_connect("/ws")
-    peer = Peer(ws)
+async def say_hello(client: Any, token: str, resume: str | None = None) -> Peer:
+    """A socket that has sent its `hello`; the answer is still to be read."""
+    peer = Peer(await client.ws_connect("/ws"))
     hello: dict[str, Any] = {"type": "hello", "token": token}
     if resume:
         hello["resume"] = resume
     await peer.send(hello)
+    return peer
+
+
+async def connect(client: Any, token: str, resume: str | None = None) -> Peer:
+    peer = await say_hello(client, token, resume)
     peer.welcome = await peer.recv("welcome")
     return peer
+
+
+async def queued_kiosk(client: Any, token: str, queue: str = "tax") -> tuple[Peer, dict[str, Any]]:
+    """A kiosk connected with `token` and its call waiting: the peer and its `call.queued`."""
+    kiosk = await connect(client, token)
+    await kiosk.send({"type": "call.request", "queue": queue})
+    return kiosk, await kiosk.recv("call.queued")
 
 
 async def specialist_ready(client: Any, token: str) -> Peer:

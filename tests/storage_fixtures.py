@@ -13,6 +13,7 @@ An unreachable PostgreSQL fails the test: the log must be proven on both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -23,49 +24,38 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
+from bench.pg import PgUnreachable, create_database, drop_database, pg_admin, pg_url
 from server.storage import Database
 from server.storage.migrate import upgrade
 from server.storage.schema import metadata
 
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_LOGINS = (("postgres", "postgres"), ("root", "postgres"), ("root", "test"))
 BACKENDS = ["sqlite", "postgresql"]
 
 _T = TypeVar("_T")
 
 
 async def _pg_admin() -> tuple[asyncpg.Connection, str]:
-    """A maintenance connection and the role it logged in as."""
-    failures = []
-    for user, database in PG_LOGINS:
-        try:
-            conn = await asyncpg.connect(
-                host=PG_HOST, port=PG_PORT, user=user, database=database, timeout=10
-            )
-        except (OSError, asyncpg.PostgresError) as exc:
-            failures.append(f"{user}@{database}: {exc!r}")
-            continue
-        return conn, user
-    pytest.fail(f"PostgreSQL at {PG_HOST}:{PG_PORT} is unreachable: {'; '.join(failures)}")
+    """A maintenance connection and the role it logged in as; unreachable fails the test."""
+    with _reachable():
+        return await pg_admin()
 
 
 async def _create_pg_database() -> tuple[str, str]:
-    admin, user = await _pg_admin()
-    name = f"vwin_test_{uuid.uuid4().hex[:16]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return name, f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    with _reachable():
+        return await create_database("vwin_test")
 
 
 async def _drop_pg_database(name: str) -> None:
-    admin, _ = await _pg_admin()
+    with _reachable():
+        await drop_database(name)
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+        yield
+    except PgUnreachable as exc:
+        pytest.fail(str(exc))
 
 
 def _run_aside(coro: Coroutine[Any, Any, _T]) -> _T:
@@ -146,7 +136,7 @@ async def fresh_pg_url() -> AsyncIterator[str]:
     name = f"vwin_t_{uuid.uuid4().hex[:16]}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+        yield pg_url(user, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -19,16 +19,16 @@ from tests.helpers import (
     Peer,
     add_terminal,
     connect,
+    queued_kiosk,
     quick_specialist,
+    say_hello,
     specialist_ready,
 )
 
 
 async def _waiting(client: Any, terminal: str) -> tuple[Peer, str, int]:
     """A kiosk with a call waiting: the peer, the call id, its position."""
-    kiosk = await connect(client, await add_terminal(client.server.app, terminal))
-    await kiosk.send({"type": "call.request", "queue": "tax"})
-    queued = await kiosk.recv("call.queued")
+    kiosk, queued = await queued_kiosk(client, await add_terminal(client.server.app, terminal))
     return kiosk, str(queued["call_id"]), int(queued["position"])
 
 
@@ -43,13 +43,8 @@ async def _ticket(kiosk: Peer, call_id: str) -> str:
 
 async def _hello(client: Any, token: str, resume: str | None = None) -> tuple[Peer, dict[str, Any]]:
     """A phone's hello: its peer and the first answer (`welcome` or `error`)."""
-    ws = await client.ws_connect("/ws")
-    peer = Peer(ws)
-    hello: dict[str, Any] = {"type": "hello", "token": token}
-    if resume:
-        hello["resume"] = resume
-    await peer.send(hello)
-    frame = await ws.receive_json(timeout=15)
+    peer = await say_hello(client, token, resume)
+    frame = await peer.ws.receive_json(timeout=15)
     if frame["type"] == "welcome":
         peer.welcome = frame
     return peer, frame
@@ -210,9 +205,8 @@ async def test_a_kiosk_away_at_the_hand_off_hears_of_it_when_back(app_client: An
     app = app_client.server.app
     await connect(app_client, await quick_specialist(app, "alice", {"tax": 1}))
     token = await add_terminal(app, "T1")
-    kiosk = await connect(app_client, token)
-    await kiosk.send({"type": "call.request", "queue": "tax"})
-    call_id = (await kiosk.recv("call.queued"))["call_id"]
+    kiosk, queued = await queued_kiosk(app_client, token)
+    call_id = queued["call_id"]
     ticket = await _ticket(kiosk, call_id)
     await kiosk.close()
     phone, _ = await _hello(app_client, ticket)

@@ -13,6 +13,7 @@ from tests.helpers import (
     close_code,
     connect,
     connected_call,
+    queued_kiosk,
     quick_specialist,
     routing_state,
     specialist_ready,
@@ -125,9 +126,7 @@ async def test_hello_without_resume_replaces_the_old_connection(app_client: Any)
     app = app_client.server.app
     await connect(app_client, await quick_specialist(app, "alice", {"tax": 1}))
     token = await add_terminal(app, "T1")
-    old = await connect(app_client, token)
-    await old.send({"type": "call.request", "queue": "tax"})
-    await old.recv("call.queued")
+    old, _ = await queued_kiosk(app_client, token)
     new = await connect(app_client, token)
     assert new.welcome["resumed"] is False
     assert await close_code(old.ws) == 4409

@@ -24,7 +24,7 @@ from server.documents import CONTENT_TYPES, MEDIA_TYPES, NotAnImage, reencode, s
 from server.http.auth import fail, require
 from server.http.materials import session_ticks
 from server.http.parties import Caller, caller
-from server.recording.catalog import resolve
+from server.http.recordings import managed_session, private_file, stored_file
 from server.recording.embedded import RECORDING
 from server.storage.documents import Document, SessionBrief
 from signaling import messages as m
@@ -146,24 +146,15 @@ async def document_file(request: web.Request) -> web.StreamResponse:
     username = await _may_read(request, document)
     if document.deleted_at is not None:
         fail(web.HTTPGone, "deleted", "the document was deleted by the retention policy")
-    try:
-        path = resolve(request.app[RECORDING].directory, document.path)
-    except ValueError:
-        fail(web.HTTPNotFound, "not_found", "the document file is not on this server")
-    if not path.is_file():
-        fail(web.HTTPNotFound, "missing", "the document file is missing")
+    path = stored_file(request, document.path, "document")
     await db.log_document_access(document.id, username, request.remote)
-    return web.FileResponse(path, headers={"Content-Type": MEDIA_TYPES[document.kind],
-                                           "Cache-Control": "private, no-store"})
+    return private_file(path, MEDIA_TYPES[document.kind])
 
 
 async def document_access(request: web.Request) -> web.Response:
     """`GET /api/sessions/{id}/document-access`: who fetched the session's documents."""
-    user = await require(request, MANAGER)
     db = request.app[keys.DB]
-    if not await db.session_in_scope(request.match_info["id"], await db.scope_of(user)):
-        fail(web.HTTPNotFound, "not_found", "no such session")
-    rows = await db.list_document_access(request.match_info["id"])
+    rows = await db.list_document_access(await managed_session(request))
     return web.json_response(text=msgspec.json.encode(
         {"access": [msgspec.to_builtins(r) for r in rows]}).decode())
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -29,6 +30,32 @@ def describe(recording: Recording) -> dict[str, Any]:
     return data
 
 
+def stored_file(request: web.Request, relative: str, what: str) -> Path:
+    """A recording's or document's file under the recordings directory; 404 when absent."""
+    try:
+        path = resolve(request.app[RECORDING].directory, relative)
+    except ValueError:
+        fail(web.HTTPNotFound, "not_found", f"the {what} file is not on this server")
+    if not path.is_file():
+        fail(web.HTTPNotFound, "missing", f"the {what} file is missing")
+    return path
+
+
+def private_file(path: Path, content_type: str) -> web.FileResponse:
+    """A stored file nobody between the server and the reader may cache."""
+    return web.FileResponse(path, headers={"Content-Type": content_type,
+                                           "Cache-Control": "private, no-store"})
+
+
+async def managed_session(request: web.Request) -> str:
+    """The `{id}` session of an access-log route, when it is in the manager's units."""
+    user = await require(request, MANAGER)
+    db = request.app[keys.DB]
+    if not await db.session_in_scope(request.match_info["id"], await db.scope_of(user)):
+        fail(web.HTTPNotFound, "not_found", "no such session")
+    return request.match_info["id"]
+
+
 async def session_recordings(app: web.Application, session_id: str) -> list[dict[str, Any]]:
     """The `recordings` of `GET /api/sessions/{id}`."""
     return [describe(r) for r in await app[keys.DB].list_recordings(session_id)]
@@ -44,26 +71,17 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
         fail(web.HTTPNotFound, "not_found", "no such recording")
     if recording.state == DELETED:
         fail(web.HTTPGone, "deleted", "the recording was deleted by the retention policy")
-    try:
-        path = resolve(request.app[RECORDING].directory, recording.path)
-    except ValueError:
-        fail(web.HTTPNotFound, "not_found", "the recording file is not on this server")
-    if not path.is_file():
-        fail(web.HTTPNotFound, "missing", "the recording file is missing")
+    path = stored_file(request, recording.path, "recording")
     asked = request.headers.get("Range")
     await db.log_access(recording.id, user.username, request.remote,
                         asked if asked and _RANGE.fullmatch(asked) else None)
-    return web.FileResponse(path, headers={"Content-Type": "video/webm",
-                                           "Cache-Control": "private, no-store"})
+    return private_file(path, "video/webm")
 
 
 async def recording_access(request: web.Request) -> web.Response:
     """`GET /api/sessions/{id}/recording-access`: who fetched the session's recordings."""
-    user = await require(request, MANAGER)
     db = request.app[keys.DB]
-    if not await db.session_in_scope(request.match_info["id"], await db.scope_of(user)):
-        fail(web.HTTPNotFound, "not_found", "no such session")
-    rows = await db.list_access(request.match_info["id"])
+    rows = await db.list_access(await managed_session(request))
     names = {u.id: u.name for u in await db.list_users()}
     access = [msgspec.to_builtins(r) | {"name": names.get(r.username, r.username)} for r in rows]
     return web.json_response(text=msgspec.json.encode({"access": access}).decode())

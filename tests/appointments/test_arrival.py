@@ -28,12 +28,19 @@ async def next_slot(client: Any, queue: str = "tax") -> dt.datetime:
     raise AssertionError("no free slot")
 
 
-async def test_appointment_goes_ahead_of_earlier_walk_ins(
-        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+
+async def with_booking(aiohttp_client: Any,
+                 make_app: Callable[..., web.Application]) -> tuple[Any, dict[str, Any]]:
+    """A client of an app with 5-minute slots and the appointment it booked in the next one."""
     client = await aiohttp_client(make_app(queues=queues(slot_minutes=5)))
-    app = client.server.app
     made = await (await client.post("/api/appointments",
                                     json=booking(await next_slot(client)))).json()
+    return client, made
+
+async def test_appointment_goes_ahead_of_earlier_walk_ins(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client, made = await with_booking(aiohttp_client, make_app)
+    app = client.server.app
     agent = await connect(client, await quick_specialist(app, "alice", {"tax": 1}))
     walk_ins = []
     for terminal in ("W1", "W2"):
@@ -65,10 +72,8 @@ async def test_appointment_goes_ahead_of_earlier_walk_ins(
 
 async def test_a_cancelled_arrival_may_arrive_again_but_not_twice_at_once(
         aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
-    client = await aiohttp_client(make_app(queues=queues(slot_minutes=5)))
+    client, made = await with_booking(aiohttp_client, make_app)
     app = client.server.app
-    made = await (await client.post("/api/appointments",
-                                    json=booking(await next_slot(client)))).json()
     await connect(client, await quick_specialist(app, "alice", {"tax": 1}))  # away
     first = await connect(client, await add_terminal(app, "B1"))
     second = await connect(client, await add_terminal(app, "B2"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -31,13 +32,24 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}")
+def _live(tmp_path: Path, **sections: Any) -> Iterator[LiveServer]:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}", **sections)
     server = LiveServer(create_app(settings))
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    yield from _live(tmp_path)
+
+
+@pytest.fixture
+def files_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The live app with its recording tree (where documents and signed forms go) in the
+    test's directory."""
+    yield from _live(tmp_path, recording={"enabled": False, "dir": str(tmp_path / "recordings")})
 
 
 @pytest.fixture(scope="module")

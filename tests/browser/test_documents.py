@@ -8,7 +8,7 @@ once and opens full size; the manager's session page shows both afterwards.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,6 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from server import keys
-from server.app import create_app
 from tests.browser.flows import (
     MANAGER,
     WAIT_MS,
@@ -28,27 +27,15 @@ from tests.browser.flows import (
     wait_js,
 )
 from tests.browser.live import LiveServer, Pages
-from tests.helpers import make_settings
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def documents_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The live app with its recording tree (where documents go) in the test's directory."""
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}",
-                             recording={"enabled": False, "dir": str(tmp_path / "recordings")})
-    server = LiveServer(create_app(settings))
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager_keeps(
-        documents_server: LiveServer, pages_for: Callable[[LiveServer], Pages],
+        files_server: LiveServer, pages_for: Callable[[LiveServer], Pages],
         artifacts: Path, tmp_path: Path) -> None:
-    pages = pages_for(documents_server)
-    world = make_world(documents_server, pages, manager=True)
+    pages = pages_for(files_server)
+    world = make_world(files_server, pages, manager=True)
     console = pages.new((1366, 900))
     open_console(console)
     kiosk = world.kiosk()
@@ -119,8 +106,8 @@ def test_checklist_while_waiting_then_a_capture_the_console_sees_and_the_manager
     snap(console, artifacts, "console-document-viewer")
     console.get_by_role("button", name="Close").click()
 
-    db = documents_server.app[keys.DB]
-    [document] = documents_server.run(db.list_documents())
+    db = files_server.app[keys.DB]
+    [document] = files_server.run(db.list_documents())
     stored = tmp_path / "recordings" / document.path
     with Image.open(io.BytesIO(stored.read_bytes())) as image:
         assert image.size == (document.width, document.height)

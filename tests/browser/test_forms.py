@@ -7,7 +7,6 @@ the signed form, and the stored PDF holds the signature image."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pypdf
@@ -16,26 +15,14 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
 from server import keys
-from server.app import create_app
 from server.storage.schema import forms
 from tests.browser.flows import MANAGER, WAIT_MS, login, open_console, open_kiosk, provision, snap
 from tests.browser.live import LiveServer, Pages
-from tests.helpers import make_settings
 
 pytestmark = pytest.mark.browser
 
 RENDER_MS = 90_000  # the first form starts the worker process and loads WeasyPrint
 SHOP = ("嘉定区小王便利店", "92371000MA3MXH0E3W")
-
-
-@pytest.fixture
-def form_server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'vwin.db'}",
-                             recording={"enabled": False, "dir": str(tmp_path / "recordings")})
-    server = LiveServer(create_app(settings))
-    server.start()
-    yield server
-    server.stop()
 
 
 def touch_kiosk(pages: Pages, browser: Browser, token: str) -> Page:
@@ -60,9 +47,9 @@ def finger_stroke(page: Page, points: list[tuple[float, float]]) -> None:
 
 
 def test_the_visitor_signs_the_presented_form_with_a_finger(
-        form_server: LiveServer, browser: Browser, artifacts: Path, tmp_path: Path) -> None:
-    tokens = provision(form_server, ("T1",), manager=True)
-    pages = Pages(browser, form_server)
+        files_server: LiveServer, browser: Browser, artifacts: Path, tmp_path: Path) -> None:
+    tokens = provision(files_server, ("T1",), manager=True)
+    pages = Pages(browser, files_server)
     try:
         console = pages.new((1366, 900))
         open_console(console)
@@ -125,7 +112,7 @@ def test_the_visitor_signs_the_presented_form_with_a_finger(
         assert inked[2] > 500 * scale  # the mouse's stroke ends at x = 560
 
         manager = pages.new((1366, 900))
-        session_id = form_server.run(_session_of_the_form(form_server))
+        session_id = files_server.run(_session_of_the_form(files_server))
         login(manager, MANAGER[0], MANAGER[1], f"/manage/sessions/{session_id}")
         listed = manager.locator("#forms li[data-state=signed]")
         expect(listed).to_contain_text(digest, timeout=WAIT_MS)
