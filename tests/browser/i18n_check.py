@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Any
 
 #: Placeholders that carry what people wrote or an id / code, not words of the catalog.
 FREE_PLACEHOLDERS = frozenset({"name", "enterprise", "id", "char", "expected"})
@@ -110,3 +111,21 @@ class LanguageCheck:
     def strays(self, texts: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """The (text, where) pairs that are not from this language."""
         return [(text, where) for text, where in texts if not self.ok(text)]
+
+
+def language_checks(app: Any) -> dict[str, LanguageCheck]:
+    """The check of each language for a running app: its catalog, plus the names its
+    configuration gives (queues, departments, action types and steps, materials)."""
+    from server import keys
+    from server.i18n import LANGUAGES, Catalogs, config_names
+    from server.joint import JOINT
+    from server.materials import MATERIALS
+
+    catalogs = Catalogs.load()
+    names = config_names(app[keys.SETTINGS], app[JOINT].work.types)
+    out = {}
+    for i, lang in enumerate(LANGUAGES):
+        configured = [pair[i] for kind in names.values() for pair in kind.values()]
+        configured += [pair[i] for pair in app[MATERIALS].texts()]
+        out[lang] = LanguageCheck(lang, catalogs.catalog(lang), configured)
+    return out

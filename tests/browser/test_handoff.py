@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from server import keys
-from server.i18n import LANGUAGES, Catalogs, config_names
-from server.joint import JOINT
 from tests.browser.flows import WAIT_MS, assert_video_flowing, make_world, open_console, snap
-from tests.browser.i18n_check import COLLECT_JS, LanguageCheck
+from tests.browser.i18n_check import COLLECT_JS, language_checks
 from tests.browser.live import LiveServer, Pages
 
 pytestmark = pytest.mark.browser
@@ -29,10 +26,7 @@ def open_phone(pages: Pages, url: str) -> Page:
 
 def speaks_only(page: Page, server: LiveServer, lang: str) -> None:
     """Every text of the page is from `lang`'s catalog (tests/browser/i18n_check.py)."""
-    names = config_names(server.app[keys.SETTINGS], server.app[JOINT].work.types)
-    i = LANGUAGES.index(lang)
-    check = LanguageCheck(lang, Catalogs.load().catalog(lang),
-                          [pair[i] for kind in names.values() for pair in kind.values()])
+    check = language_checks(server.app)[lang]
     assert page.evaluate("document.documentElement.lang") == lang
     assert check.strays(page.evaluate(COLLECT_JS)) == []
 

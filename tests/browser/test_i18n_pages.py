@@ -21,11 +21,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from server import keys
 from server.app import create_app
-from server.i18n import LANGUAGES, Catalogs, config_names
-from server.joint import JOINT
-from server.materials import MATERIALS
+from server.i18n import LANGUAGES
 from tests.browser.flows import WAIT_MS, wait_js
-from tests.browser.i18n_check import COLLECT_JS, LanguageCheck
+from tests.browser.i18n_check import COLLECT_JS, LanguageCheck, language_checks
 from tests.browser.live import LiveServer, Pages
 from tests.helpers import (
     add_terminal,
@@ -113,14 +111,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
 
 def _checks(app: Any) -> dict[str, LanguageCheck]:
-    catalogs = Catalogs.load()
-    names = config_names(app[keys.SETTINGS], app[JOINT].work.types)
-    out = {}
-    for i, lang in enumerate(LANGUAGES):
-        configured = [pair[i] for kind in names.values() for pair in kind.values()]
-        configured += [pair[i] for pair in app[MATERIALS].texts()]
-        out[lang] = LanguageCheck(lang, catalogs.catalog(lang), configured)
-    return out
+    return language_checks(app)
 
 
 def _staff_pages(session_id: str) -> list[tuple[str, str, str]]:
