@@ -164,7 +164,8 @@ class ClusterNode(VwinServer):
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
             "rate_per_s = 1000000\nrate_burst = 1000000\n"
             f'[storage]\nurl = "{db_url}"\n'
-            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n')
+            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n'
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
 
 
 async def _start_pair(pairs: int, work: Path, prefix: str
