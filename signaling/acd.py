@@ -341,15 +341,17 @@ class CallCenter:
             return None
         strategy = get_strategy(config.strategy).key
         tried = set(call.missed_by).union(call.blocked)
+        agents, queue = self.agents, call.queue
 
         def rank(agent_id: str) -> tuple[float | str, ...]:
-            agent = self.agents[agent_id]
-            level = agent.skills.get(call.queue)
+            # per specialist per call rung: no float(), locals only (bench.routing's burst)
+            agent = agents[agent_id]
+            level = agent.skills.get(queue)
             if level is None:
                 level = agent.skills[overflow_q or ""] + OVERFLOW_LEVEL_PENALTY
-            return (float(agent_id in tried), float(level), *strategy(agent), agent_id)
+            return (agent_id in tried, level, *strategy(agent), agent_id)
 
-        agent = self.agents[min(pool, key=rank)]
+        agent = agents[min(pool, key=rank)]
         call.state = CallState.RINGING
         call.ringing_agent = agent.id
         call.offer_number += 1
