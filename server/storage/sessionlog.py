@@ -60,6 +60,27 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     return created_at, session_id
 
 
+class _Group:
+    """Appends sharing one commit. Settled as soon as the COMMIT returned (`_write`'s
+    `committed`): not after the connection's return to the pool, one more round trip
+    before each step's messages could go out."""
+
+    def __init__(self, batches: list[tuple[Sequence[LogEvent], asyncio.Future[None]]]) -> None:
+        self.batches = batches
+        self.failed: dict[int, BaseException] = {}  # batch index -> why it alone failed
+        self.settled = False
+
+    def settle(self) -> None:
+        self.settled = True
+        for index, (_, waiter) in enumerate(self.batches):
+            if waiter.done():
+                continue
+            if index in self.failed:
+                waiter.set_exception(self.failed[index])
+            else:
+                waiter.set_result(None)
+
+
 def _event(row: Any) -> SessionEvent:
     return SessionEvent(
         id=row.id,
@@ -102,40 +123,32 @@ class SessionLog(StoreBase):
 
     async def _commit_groups(self) -> None:
         while self._group:
-            group, self._group = self._group, []
-            failed: dict[int, BaseException] = {}
+            group = _Group(self._group)
+            self._group = []
             try:
-                await on_live_connection(partial(self._commit_group, group, failed),
+                await on_live_connection(partial(self._commit_group, group),
                                          "appending to the session log")
             except BaseException as exc:  # the commit itself failed: nothing was written
-                for _, waiter in group:
+                for _, waiter in group.batches:
                     if not waiter.done():
                         waiter.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for index, (_, waiter) in enumerate(group):
-                if waiter.done():
-                    continue
-                if index in failed:
-                    waiter.set_exception(failed[index])
-                else:
-                    waiter.set_result(None)
+            group.settle()
 
-    async def _commit_group(
-        self,
-        group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
-        failed: dict[int, BaseException],
-    ) -> None:
-        failed.clear()
-        async with self._write() as conn:
-            if len(group) == 1:  # alone: no savepoint, a failure rolls it all back
+    async def _commit_group(self, group: _Group) -> None:
+        if group.settled:
+            return  # committed: run again only because the connection was lost afterwards
+        group.failed.clear()
+        async with self._write(group.settle) as conn:
+            if len(group.batches) == 1:  # alone: no savepoint, a failure rolls it all back
                 try:
-                    await self._append_in(conn, group[0][0])
+                    await self._append_in(conn, group.batches[0][0])
                 except IntegrityError as exc:
                     raise _already_logged(exc) from exc
             else:
-                await self._append_each(conn, group, failed)
+                await self._append_each(conn, group.batches, group.failed)
 
     async def _append_each(
         self,
@@ -159,7 +172,13 @@ class SessionLog(StoreBase):
                 failed[index] = exc
 
     async def _append_in(self, conn: AsyncConnection, events: Sequence[LogEvent]) -> None:
-        session_ids = sorted({e.session_id for e in events if e.session_id})
+        first: dict[str, str] = {}  # session -> its first event's type in this batch
+        for e in events:
+            if e.session_id:
+                first.setdefault(e.session_id, e.type)
+        # A session this batch opens is not read: if it existed, its INSERT fails
+        # (AlreadyExists). One SELECT less on the `queued` append of every call.
+        session_ids = sorted(sid for sid, kind in first.items() if kind != ev.QUEUED)
         with_people = sorted(
             {
                 e.session_id
