@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
+from server.storage.group import Batch, Group
 from server.storage.projection import ParticipantKey, Projection, Row, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
@@ -60,27 +61,6 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     return created_at, session_id
 
 
-class _Group:
-    """Appends sharing one commit. Settled as soon as the COMMIT returned (`_write`'s
-    `committed`): not after the connection's return to the pool, one more round trip
-    before each step's messages could go out."""
-
-    def __init__(self, batches: list[tuple[Sequence[LogEvent], asyncio.Future[None]]]) -> None:
-        self.batches = batches
-        self.failed: dict[int, BaseException] = {}  # batch index -> why it alone failed
-        self.settled = False
-
-    def settle(self) -> None:
-        self.settled = True
-        for index, (_, waiter) in enumerate(self.batches):
-            if waiter.done():
-                continue
-            if index in self.failed:
-                waiter.set_exception(self.failed[index])
-            else:
-                waiter.set_result(None)
-
-
 def _event(row: Any) -> SessionEvent:
     return SessionEvent(
         id=row.id,
@@ -96,7 +76,7 @@ def _event(row: Any) -> SessionEvent:
 class SessionLog(StoreBase):
     """Append, list and read sessions; close those a crash left open."""
 
-    _group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]]  # appends awaiting a commit
+    _group: list[Batch]  # appends awaiting a commit
     _committer: asyncio.Task[None] | None
     append_observer: Callable[[float], None] | None  # seconds one append took (metrics)
 
@@ -123,7 +103,7 @@ class SessionLog(StoreBase):
 
     async def _commit_groups(self) -> None:
         while self._group:
-            group = _Group(self._group)
+            group = Group(self._group)
             self._group = []
             try:
                 await on_live_connection(partial(self._commit_group, group),
@@ -137,7 +117,7 @@ class SessionLog(StoreBase):
                 continue
             group.settle()
 
-    async def _commit_group(self, group: _Group) -> None:
+    async def _commit_group(self, group: Group) -> None:
         if group.settled:
             return  # committed: run again only because the connection was lost afterwards
         group.failed.clear()
