@@ -2,7 +2,8 @@
 
 1. timers that must outlive a crash of this node (ring timers: an offer whose
    node dies before sending it is still withdrawn);
-2. the log events, in one append: durable before anyone hears of them;
+2. the log events, in one append: durable before anyone hears of them (if it fails,
+   the routing changes the step made before it are taken back: `Outbox.undo`);
 3. the messages, in the order the step added them; those a routing transaction
    numbered (several nodes: `order.py`) grouped per principal and number, and the
    numbers no message carried sent empty, so that the receiving connection puts
@@ -28,7 +29,7 @@ async def commit(s: Services, out: Outbox) -> None:
         for timer in out.durable_timers:
             await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
         if out.events:
-            await s.session_log.append(out.events)
+            await _log(s, out)
     await _send(s, out, taken)
     if out.cancels or out.timers:
         for key in out.cancels:
@@ -43,6 +44,17 @@ async def commit(s: Services, out: Outbox) -> None:
         s.status.changed_all()
     elif out.queues:
         s.status.changed(out.queues)
+
+
+async def _log(s: Services, out: Outbox) -> None:
+    """The events in one append; if it fails, the routing changes made before it are
+    taken back (`Outbox.undo`): nobody heard of them."""
+    try:
+        await s.session_log.append(out.events)
+    except Exception:
+        for undo in out.undo:
+            await undo()
+        raise
 
 
 async def fill(s: Services) -> None:

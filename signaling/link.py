@@ -15,6 +15,10 @@ from .model import Call
 
 
 class ClusterLink(Protocol):
+    alone: bool
+    """No other node routes calls: one this node queues is offered only by this node's
+    steps, in this event loop (`call_request` then logs `queued` with the first offer)."""
+
     def announce_queues(self, queues: set[str]) -> None:
         """These queues changed here: the other nodes refresh their clients' figures."""
 
@@ -39,6 +43,8 @@ class ClusterLink(Protocol):
 
 class SingleNode:
     """The link of a node alone: all connections are its own, nobody to tell."""
+
+    alone = True
 
     def __init__(self, router: Router, bus: MessageBus) -> None:
         self._router = router

@@ -7,7 +7,7 @@ order the design promises. Nothing in a step logs, sends or sets a timer itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from . import events as ev
 from . import messages as m
@@ -23,7 +23,7 @@ class Outbox:
     made for every relayed `rtc.*` message, so it stays cheap to build.)"""
 
     __slots__ = ("all_queues", "cancels", "clock", "dispatch", "durable_timers", "events",
-                 "numbered", "queues", "sends", "timers")
+                 "numbered", "queues", "sends", "timers", "undo")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -38,6 +38,8 @@ class Outbox:
         self.dispatch = False  # offer what the router can match now, once this is committed
         self.queues: set[str] = set()  # whose figures changed
         self.all_queues = False
+        # routing changes taken back if the log fails (made before it: `call_request`)
+        self.undo: list[Callable[[], Awaitable[object]]] = []
 
     def utcnow(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -100,3 +102,4 @@ class Outbox:
         self.dispatch = self.dispatch or other.dispatch
         self.queues |= other.queues
         self.all_queues = self.all_queues or other.all_queues
+        self.undo += other.undo

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 
 from . import events as ev
 from . import messages as m
-from . import recording, timers
+from . import offers, recording, timers
 from .acd import APPOINTMENT_PRIORITY
 from .appointments import Booking
 from .commit import commit
@@ -22,7 +23,10 @@ from .uscc import uscc_error
 
 async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
     """Logged, then queued: another node may offer the call as soon as it is queued, and
-    its `offered` must find the session. The rest (`call.queued`, dispatch) follows.
+    its `offered` must find the session. The rest (`call.queued`, dispatch) follows. A node
+    alone (`ClusterLink.alone`) queues first and offers at once: `queued` and the offer are
+    then one append (one commit less on the way to the specialist), and a failed append
+    takes the call back out (`Outbox.undo`): nobody heard of it.
 
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
@@ -63,8 +67,10 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         return queued
     if booking is not None and s.appointments is not None:
         await s.appointments.arrived(booking, call.session_id, s.utcnow())
-    await commit(s, queued)
-    out = s.outbox()
+    out = queued
+    if not s.link.alone:
+        await commit(s, queued)
+        out = s.outbox()
     try:
         position = await s.router.enqueue(call)
     except Exception:
@@ -77,9 +83,20 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
                                          estimated_wait_s=estimate))
     if config.overflow_after_s is not None and config.overflow_to:
         out.set_timer(timers.overflow(call.id, config.overflow_after_s))
-    out.dispatch = True
     out.changed(call.queue)
+    if not s.link.alone:
+        out.dispatch = True
+        return out
+    out.undo.append(functools.partial(_unqueue, s, call.id))
+    out.merge(await offers.dispatch(s))
     return out
+
+
+async def _unqueue(s: Services, call_id: str) -> None:
+    """The call's `queued` was not logged: out of the router (its specialist, if it rang,
+    is free again; its ring timer then finds it gone)."""
+    await s.router.remove(call_id, s.clock())
+    s.status.forget(call_id)
 
 
 async def _booking(s: Services, msg: m.CallRequest) -> Booking | None:

@@ -17,6 +17,8 @@ from .callcache import ConnectedCalls
 
 
 class RedisLink:
+    alone = False  # another node may offer a call as soon as this one queues it
+
     def __init__(self, router: Router, bus: RedisBus, calls: ConnectedCalls) -> None:
         self._router = router
         self._bus = bus

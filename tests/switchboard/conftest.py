@@ -4,6 +4,7 @@ outbox read back."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,11 @@ class Desk:
         out = await step(self.s, who, msg)
         await commit(self.s, out)
         return out
+
+    def board_of(self, services: Services) -> Desk:
+        """The same desk (connections, clock, database) with other services, e.g. a
+        session log that fails."""
+        return dataclasses.replace(self, board=Switchboard(services))
 
     async def fire(self, kind: str, payload: dict[str, Any]) -> Outbox:
         """A timer fires: its step's outbox, committed."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from signaling import messages as m
 from signaling import offers
 from signaling.errors import Refused
+from signaling.events import LogEvent
 from signaling.model import AgentState
 from signaling.outbox import Outbox
 from tests.switchboard.conftest import ALICE, BOB, KIOSK, RECORDER, Desk
@@ -53,11 +56,54 @@ async def test_request_is_logged_then_queued_and_dispatched(desk: Desk) -> None:
     queued = out.sends[0][1]
     assert isinstance(queued, m.CallQueued) and queued.position == 1
     assert sent(out) == [("terminal:T1", "call.queued")]
-    assert out.events == []  # `queued` was committed on its own, before the router held it
-    assert out.dispatch and out.queues == {"tax"}
+    # one node: dispatched in the step, `queued` logged in the same append as any offer
+    assert [t for t, _ in events(out)] == ["queued"]
+    assert not out.dispatch and out.queues == {"tax"}
     call = await desk.s.router.get_call(queued.call_id)
     assert call is not None
     assert await desk.db.session_members(call.session_id) is not None
+
+
+async def test_request_and_its_first_offer_are_one_append(desk: Desk) -> None:
+    await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    await desk.connect(KIOSK)
+    appends: list[list[str]] = []
+    log = desk.s.session_log
+
+    class Counted:
+        async def append(self, batch: Sequence[LogEvent]) -> None:
+            appends.append([e.type for e in batch])
+            await log.append(batch)
+
+    counted = dataclasses.replace(desk.s, session_log=Counted())  # type: ignore[arg-type]
+    out = await desk.board_of(counted).drive(KIOSK, m.CallRequest(queue="tax"))
+    assert appends == [["queued", "offered", "agent_status"]]
+    assert sent(out) == [("terminal:T1", "call.queued"), ("specialist:alice", "agent.status"),
+                         ("specialist:alice", "call.offered")]
+    assert desk.sinks["terminal:T1"].types()[-1] == "call.queued"
+    assert desk.sinks["specialist:alice"].types()[-1] == "call.offered"
+
+
+async def test_a_request_whose_log_fails_is_taken_back(desk: Desk) -> None:
+    await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    await desk.connect(KIOSK)
+
+    class Down:
+        async def append(self, batch: Sequence[LogEvent]) -> None:
+            raise ConnectionError("database down")
+
+    down = dataclasses.replace(desk.s, session_log=Down())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await desk.board_of(down).drive(KIOSK, m.CallRequest(queue="tax"))
+    assert await desk.s.router.calls_of_terminal("T1") == []  # the kiosk may ask again
+    alice = await desk.s.router.get_agent("alice")
+    assert alice is not None and alice.state == AgentState.AVAILABLE and alice.call_id is None
+    assert desk.sinks["specialist:alice"].types()[-1] != "call.offered"
+    assert desk.sinks["terminal:T1"].types()[-1] != "call.queued"
+    out = await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    assert [t for t, _ in events(out)] == ["queued", "offered", "agent_status"]
 
 
 async def test_request_to_an_unstaffed_queue_is_rejected_and_logged(desk: Desk) -> None:
