@@ -3,7 +3,7 @@
 Against the floor: the same two aiortc peers (same synthetic tracks)
 connected directly in one process, no server. Median of `--calls` each; the
 specialist accepts as soon as it is offered (auto-accept), sends the SDP
-offer, and both trickle ICE through the server. Goal: at most 1.2x.
+offer, and both trickle ICE through the server. Goal: at most 1.3x (issue 10; 1.2x was the first goal).
 
     python -m bench.setup [--calls 20]
 """
@@ -23,7 +23,7 @@ from bench.common import VwinServer, percentile, table, workdir
 from bench.provision import provision
 from tests.rtc_peers import RtcClient, RtcLink, use_loopback_when_alone
 
-GOAL_RATIO = 1.2
+GOAL_RATIO = 1.3
 
 
 async def direct_once() -> float:
