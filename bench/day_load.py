@@ -279,7 +279,7 @@ class Desk:
                 self.line.media = Media(self.line, msg["call_id"])
                 await self.line.media.offer_to(msg["participants"])
             offer = self.offers.get(msg["call_id"], {})
-            if offer.get("enterprise", {}).get("name") == FORM_ENTERPRISE:
+            if (offer.get("enterprise") or {}).get("name") == FORM_ENTERPRISE:
                 self.form_calls.add(msg["call_id"])
             if offer.get("enterprise") and not msg.get("resumed"):
                 await self.line.send({"type": "action.start", "call_id": msg["call_id"],
