@@ -227,7 +227,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
         "lost": len(found.lost), "doubled": len(found.doubled),
         "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
         "disagreements": len(disagree), "sampled": found.sampled,
-        "answered": answered, "p99_ms": percentile(lat, 99)})
+        "answered": answered, "p99_ms": percentile(lat, 99),
+        **{c: extra.counts.get("total", {}).get(c, 0) for c in day_services.COLUMNS}})
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
