@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -33,15 +34,20 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bench import day_checks, day_figures
+import aiohttp
+
+from bench import day_checks, day_figures, day_hours, day_services
 from bench.common import percentile, raise_fd_limit, table, workdir
+from bench.day_hours import Schedule
 from bench.day_load import DRAIN_S, Work
 from bench.day_monitor import Faults, Monitor
 from bench.day_plan import VISITS, Clock, DayPlan
 from bench.day_setup import MANAGER, Accounts, Service, start
+from bench.day_visits import book
 from bench.day_worker import run as run_worker
 
 SETTLE_S = 60.0  # after the load: sessions and recordings reach their final state
+SETUP_S = (30.0, 0.05)  # planned setup: seconds, and seconds per socket (bench.day_hours)
 
 
 @dataclass
@@ -51,14 +57,25 @@ class Outcome:
     figures: dict[str, object] = field(default_factory=dict)
 
 
-def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: int
-           ) -> list[Work]:
+def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: int,
+           schedule: Schedule) -> list[Work]:
     signers = [tok for _, tok, dept in accounts.specialists if dept == "tax"]
     return [Work(urls=service.urls, terminals=accounts.terminals[i::n],
                  specialists=accounts.specialists[i::n], visits=plan.visits[i::n],
                  ledger=work / f"ledger{i}.jsonl", speed=plan.speed, hours=plan.hours,
-                 seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers)
+                 seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers,
+                 slot=schedule.slot, window=(schedule.early_s, schedule.late_s),
+                 closure=schedule.closure)
             for i in range(n)]
+
+
+async def _book(plan: DayPlan, url: str, schedule: Schedule) -> None:
+    """Every appointment visit books a seat of the day's slot ahead (its code, or "")."""
+    slot = schedule.local(schedule.slot)
+    async with aiohttp.ClientSession() as http:
+        for i, v in enumerate(plan.visits):
+            if v.kind == "appointment":
+                plan.visits[i] = dataclasses.replace(v, code=await book(http, url, v, slot))
 
 
 async def _expect(pipe: Connection, word: str) -> None:
@@ -101,12 +118,15 @@ async def run_day(args: argparse.Namespace) -> Outcome:
     plan = DayPlan(args.hours, args.speed, args.specialists, args.terminals,
                    args.media_share, args.seed).draw()
     ctx = mp.get_context("spawn")
+    setup_s = args.setup_s or SETUP_S[0] + SETUP_S[1] * (args.terminals + args.specialists)
+    schedule = day_hours.plan(time.time() + setup_s, args.speed, args.hours)
     with _workdir(args.keep) as work:
         service, accounts = await start(work, args.nodes, args.speed, args.terminals,
-                                        args.specialists)
+                                        args.specialists, schedule)
         procs: list[mp.context.SpawnProcess] = []
         try:
-            works = _works(plan, service, accounts, work, args.workers)
+            await _book(plan, service.urls[0], schedule)
+            works = _works(plan, service, accounts, work, args.workers, schedule)
             pipes = []
             for w in works:
                 ours, theirs = ctx.Pipe()
@@ -117,7 +137,8 @@ async def run_day(args: argparse.Namespace) -> Outcome:
                 pipes.append(ours)
             for pipe in pipes:
                 await _expect(pipe, "ready")
-            t0 = time.time() + 1.0
+            await asyncio.sleep(max(0.0, schedule.t0 - time.time()))
+            t0 = max(schedule.t0, time.time() + 0.5)  # late: real times kept (day_hours)
             for pipe in pipes:
                 pipe.send(t0)
             clock = Clock(t0, args.speed, args.hours)
@@ -133,7 +154,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             await faulting
             monitor.sample_cpu()
             await _settle(service)
-            return await _report(plan, service, work, works, monitor, faults, t0)
+            return await _report(plan, service, works, monitor, faults, t0, schedule)
         finally:
             for proc in procs:
                 proc.join(10)
@@ -142,11 +163,15 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             await service.stop()
 
 
-async def _report(plan: DayPlan, service: Service, work: Path, works: list[Work],
-                  monitor: Monitor, faults: Faults, t0: float) -> Outcome:
+async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: Monitor,
+                  faults: Faults, t0: float, schedule: Schedule) -> Outcome:
     ledger = day_checks.read_ledgers([w.ledger for w in works])
     log = await day_checks.read_log(service.db_url)
     found = day_checks.check_calls(ledger, log)
+    extra = day_services.check_services(
+        ledger.visits, ledger.no_kiosk_codes, await day_services.read_service_log(
+            service.db_url), {c: str(r["id"]) for c, r in log.sessions.items()}, schedule)
+    found.mismatches.extend(extra.mismatches)
     day_checks.check_recordings(ledger, log, service.recordings, found)
     ours = day_figures.figures(list(log.sessions.values()), plan.speed)
     days = day_figures.local_days(t0, time.time(), "Asia/Shanghai")
@@ -169,8 +194,9 @@ async def _report(plan: DayPlan, service: Service, work: Path, works: list[Work]
                  f"{ledger.no_free_kiosk}; desks: {desks}; joint actions completed: "
                  f"{sum(a['state'] == 'completed' for a in ledger.actions)}; socket "
                  f"reconnects: {sum(r['reconnects'] for r in ledger.lines)}")
-    lines.append("not simulated yet: appointments and no-shows, hand-offs to a phone, "
-                 "forms signed in the session (their features are not on this branch)")
+    lines.append(table("Appointments, hand-offs, forms, refusals over the closure",
+                       ["queue", *day_services.COLUMNS], extra.table()))
+    lines.append(schedule.describe(t0))
     lines.append(f"calls lost: {len(found.lost)}; double-assigned: {len(found.doubled)}; "
                  f"log-vs-ledger mismatches: {len(found.mismatches)}; report-vs-bench "
                  f"disagreements: {len(disagree)}")
@@ -201,7 +227,8 @@ async def _report(plan: DayPlan, service: Service, work: Path, works: list[Work]
         "lost": len(found.lost), "doubled": len(found.doubled),
         "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
         "disagreements": len(disagree), "sampled": found.sampled,
-        "answered": answered, "p99_ms": percentile(lat, 99)})
+        "answered": answered, "p99_ms": percentile(lat, 99),
+        **{c: extra.counts.get("total", {}).get(c, 0) for c in day_services.COLUMNS}})
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -217,6 +244,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="load processes (0: by size)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
+    parser.add_argument("--setup-s", type=float, default=0.0,
+                        help="seconds planned before the day starts (0: by size)")
     args = parser.parse_args(argv)
     if args.workers <= 0:
         args.workers = 2 if args.terminals + args.specialists <= 1200 else 4

@@ -29,6 +29,7 @@ from signaling import events as ev
 
 Row = dict[str, Any]
 FINAL = {ev.STATE_ENDED, ev.STATE_ABANDONED, ev.STATE_REJECTED, ev.STATE_INTERRUPTED}
+UNASKED = ("rejected", "no_show")  # visits without a call: refused, or never came
 
 
 @dataclass
@@ -67,6 +68,7 @@ class LedgerView:
     desks: list[Row] = field(default_factory=list)
     lines: list[Row] = field(default_factory=list)
     no_free_kiosk: int = 0
+    no_kiosk_codes: list[str] = field(default_factory=list)  # booked visitors among them
 
 
 def read_ledgers(paths: list[Path]) -> LedgerView:
@@ -78,6 +80,8 @@ def read_ledgers(paths: list[Path]) -> LedgerView:
             row = json.loads(line)
             if row["kind"] == "no_free_kiosk":
                 out.no_free_kiosk += 1
+                if row.get("appointment"):
+                    out.no_kiosk_codes.append(row["appointment"])
             else:
                 kinds[row["kind"]].append(row)
     return out
@@ -109,10 +113,26 @@ def check_calls(ledger: LedgerView, log: LogView) -> Findings:
     for call_id, specialists in first_answers.items():
         if len(specialists) > 1:
             found.doubled.append(f"{call_id}: connected to {sorted(specialists)}")
+    _check_log_rows(ledger, log, seen, found)
+    done = {a["action_id"] for a in ledger.actions if a["state"] == "completed"}
+    for action_id in sorted(done):
+        if log.actions.get(action_id) != "completed":
+            found.mismatches.append(f"action {action_id}: desks saw completed, log has "
+                                    f"{log.actions.get(action_id)}")
+    return found
+
+
+def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Findings
+                    ) -> None:
+    """Each session of the log against the calls the kiosks knew (or were refused)."""
     unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
-                      and v.get("outcome") != "rejected")  # asked, no call id seen yet
+                      and v.get("outcome") not in UNASKED)  # asked, no call id seen yet
+    refused = Counter(v["terminal"] for v in ledger.visits if v.get("outcome") == "rejected")
     for call_id, row in log.sessions.items():
-        if call_id not in seen and unknown[row["terminal_id"]] > 0:
+        if call_id not in seen and row["state"] == ev.STATE_REJECTED and \
+                refused[row["terminal_id"]] > 0:
+            refused[row["terminal_id"]] -= 1  # `call.rejected` names no call: by terminal
+        elif call_id not in seen and unknown[row["terminal_id"]] > 0:
             unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
             if row["state"] not in FINAL:
                 found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
@@ -120,12 +140,6 @@ def check_calls(ledger: LedgerView, log: LogView) -> Findings:
             found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
         elif log.answers[row["id"]] > 1 and not _requeued(row):
             found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
-    done = {a["action_id"] for a in ledger.actions if a["state"] == "completed"}
-    for action_id in sorted(done):
-        if log.actions.get(action_id) != "completed":
-            found.mismatches.append(f"action {action_id}: desks saw completed, log has "
-                                    f"{log.actions.get(action_id)}")
-    return found
 
 
 def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set[str]],
@@ -135,7 +149,7 @@ def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set
     for v in ledger.visits:
         call_id = v.get("call_id")
         if call_id is None:
-            if v.get("outcome") != "rejected" and not v.get("cut"):
+            if v.get("outcome") not in UNASKED and not v.get("cut"):
                 found.lost.append(f"{v['terminal']} {v['queue']}: request never answered "
                                   f"({v.get('outcome', 'unfinished')})")
             continue

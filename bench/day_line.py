@@ -86,8 +86,11 @@ class Line:
     """A principal's signalling connection that survives drops (see module doc)."""
 
     def __init__(self, http: aiohttp.ClientSession, urls: list[str], token: str,
-                 home: int, on_reconnect: Callable[[], None] | None = None) -> None:
+                 home: int, on_reconnect: Callable[[], None] | None = None,
+                 refusable: bool = False) -> None:
         self.http, self.urls, self.token, self.home = http, urls, token, home
+        self.refusable = refusable  # a first hello refused (a used ticket) is final
+        self.refused: Message | None = None
         self.welcome: Message = {}
         self.media: Media | None = None
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -129,6 +132,9 @@ class Line:
                     self._up.set()
                     return
                 await ws.close()
+                if self.refusable and not self.welcome and msg.get("type") == "error":
+                    self.refused = msg
+                    raise Closed
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
                 pass
             await asyncio.sleep(random.uniform(0, delay))

@@ -22,19 +22,19 @@ from typing import Any
 
 import aiohttp
 
+from bench import day_visits
 from bench.day_line import Closed, Line, Media, Message
 from bench.day_plan import (
     BREAK_MEAN_S,
     BREAK_P,
     DECLINE_P,
-    LUNCH,
+    FORM_ENTERPRISE,
     RING_OUT_P,
     WRAPUP_S,
     Clock,
     Visit,
     sampled,
 )
-from signaling.uscc import check_character
 
 DEREG = "sole_proprietor_deregistration"
 REPLY_S = 600.0  # a kiosk waits for an answer as long as the day lasts (the drain cuts it)
@@ -56,6 +56,9 @@ class Work:
     seed: int
     media_share: float
     signers: list[str] = field(default_factory=list)  # tax specialists' tokens (HTTP)
+    slot: float = 0.0  # the appointment slot's start (epoch; bench.day_hours)
+    window: tuple[float, float] = (0.0, 0.0)  # its arrival window: early_s, late_s
+    closure: tuple[float, float] | None = None  # the queues' lunch closure (epoch)
 
 
 class Ledger:
@@ -99,18 +102,28 @@ class Kiosk:
                     await self.line.media.close()
                     self.line.media = None
 
-    async def request(self, v: Visit, record: dict[str, Any], enterprise: Message | None
-                      ) -> bool:
+    def on(self, line: Line) -> Kiosk:
+        """The same visitor on another line (the phone a call was handed over to)."""
+        other = Kiosk(self.id, line, self.ledger)
+        other.clock, other.media_share = self.clock, self.media_share
+        return other
+
+    async def request(self, v: Visit, record: dict[str, Any], enterprise: Message | None,
+                      appointment: str | None = None) -> bool:
         """Ask for a call; False when it was refused or never answered."""
         msg: Message = {"type": "call.request", "queue": v.queue}
         if enterprise:
             msg["enterprise"] = enterprise
+        if appointment:
+            msg["appointment"] = appointment
         started = time.time()
         await self.line.send(msg)
         reply = await self.line.recv({"call.queued", "call.rejected", "error"}, REPLY_S)
         if reply is None or reply["type"] != "call.queued":
             record["outcome"] = "rejected" if reply else "no_reply"
             record["reply"] = reply
+            if reply is not None and reply.get("reason") == "closed":
+                record["closed_opens_at"] = reply.get("opens_at")
             return False
         self.ledger.latency("request", started)
         record["call_id"] = reply["call_id"]
@@ -185,14 +198,15 @@ async def _served(k: Kiosk, v: Visit, record: dict[str, Any]) -> None:
 
 
 async def _joint(k: Kiosk, v: Visit, record: dict[str, Any]) -> None:
-    first17 = f"92310114MA{random.randrange(10**7):07d}"
-    enterprise = {"name": "嘉定个体户", "uscc": first17 + check_character(first17)}
+    enterprise = day_visits.enterprise("嘉定个体户")
     if await k.request(v, record, enterprise) and await k.wait_answer(v, record):
         await k.talk(v, record)
 
 
 VISIT_STEPS: dict[str, Callable[[Kiosk, Visit, dict[str, Any]], Awaitable[None]]] = {
-    "served": _served, "impatient": _served, "flaky": _served, "joint": _joint}
+    "served": _served, "impatient": _served, "flaky": _served, "joint": _joint,
+    "appointment": day_visits.appointment, "handoff": day_visits.handoff,
+    "form": day_visits.form}
 """How each kind of bench.day_plan.VISITS is played (its share is set there)."""
 
 
@@ -200,7 +214,8 @@ class Desk:
     """A specialist at their desk for the whole day."""
 
     def __init__(self, sid: str, dept: str, line: Line, ledger: Ledger,
-                 http: aiohttp.ClientSession, signers: list[str]) -> None:
+                 http: aiohttp.ClientSession, signers: list[str],
+                 lunch: tuple[float, float] | None = None) -> None:
         self.id, self.dept, self.line, self.ledger = sid, dept, line, ledger
         self.clock = Clock(time.time(), 1.0, 0.0)  # the day's, once it starts
         self.http, self.signers = http, signers
@@ -211,16 +226,19 @@ class Desk:
         self.on_break = False
         self.status = "offline"  # as the server last said
         self.asked = 0.0  # when `available` was last asked for
-        self.counts = {"declined": 0, "rung_out": 0, "breaks": 0}
+        self.counts = {"declined": 0, "rung_out": 0, "breaks": 0, "forms_presented": 0}
+        self.lunch = lunch  # the queues' closure (epoch): away over it
+        self.form_calls: set[str] = set()  # calls whose action's form this desk presents
 
     async def run(self, until: float) -> None:
         await self._available()
         while time.time() < until:
             msg = await self.line.recv({"call.offered", "call.connected", "call.ended",
                                         "action.updated", "agent.status"}, 1.0)
-            hour = self.clock.hour(time.time())
-            if LUNCH[0] <= hour < LUNCH[1] and not self.on_break and not self.accepted:
-                self._spawn(self._pause(self.clock.at(LUNCH[1]) - time.time()))
+            now = time.time()
+            if self.lunch is not None and self.lunch[0] <= now < self.lunch[1] and \
+                    not self.on_break and not self.accepted:
+                self._spawn(self._pause(self.lunch[1] - now))
             if msg is not None:
                 await self._on(msg)
             if self.status in ("offline", "away") and not self.on_break and \
@@ -261,12 +279,15 @@ class Desk:
                 self.line.media = Media(self.line, msg["call_id"])
                 await self.line.media.offer_to(msg["participants"])
             offer = self.offers.get(msg["call_id"], {})
+            if (offer.get("enterprise") or {}).get("name") == FORM_ENTERPRISE:
+                self.form_calls.add(msg["call_id"])
             if offer.get("enterprise") and not msg.get("resumed"):
                 await self.line.send({"type": "action.start", "call_id": msg["call_id"],
                                       "action": DEREG, "enterprise": offer["enterprise"]})
         elif kind == "call.ended":
             self.accepted.pop(msg["call_id"], None)
             self.offers.pop(msg["call_id"], None)
+            self.form_calls.discard(msg["call_id"])
             if self.line.media is not None:
                 await self.line.media.close()
                 self.line.media = None
@@ -282,6 +303,11 @@ class Desk:
 
     async def _on_action(self, msg: Message) -> None:
         steps = {s["id"]: s for s in msg.get("steps", [])}
+        if msg["state"] == "open" and msg.get("call_id") in self.form_calls:
+            self.form_calls.discard(msg["call_id"])
+            self.counts["forms_presented"] += 1
+            await self.line.send({"type": "form.present", "call_id": msg["call_id"],
+                                  "action_id": msg["action_id"]})
         step = steps.get("licence_cancelled")
         if msg["state"] == "open" and step is not None and step["signed_by"] is None:
             await self.line.send({"type": "action.sign", "action_id": msg["action_id"],

@@ -4,9 +4,10 @@ Simulated time runs `speed` times faster than the wall clock; every figure the
 bench prints is in simulated time, and the queues' timings (target, wrap-up,
 decline block) are scaled down so that the server sees the same day, faster.
 Arrivals are a non-homogeneous Poisson process (thinning) with two peaks, at
-9:30 and 14:30, and none over lunch. Each visit draws a behaviour from
-`VISITS` by share: a new behaviour (an appointment, a hand-off to a phone, a
-form to sign) is one more row there and one more coroutine in bench.day_load.
+9:30 and 14:30, and few over lunch (visitors who did not know the queues close:
+they are refused `closed`). Each visit draws a behaviour from `VISITS` by share: a
+new behaviour is one more row there and one more coroutine in `VISIT_STEPS`
+(bench.day_load). When the queues close and the appointment slot: bench.day_hours.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DAY_START_H = 9.0  # the windows open; the bench's first simulated hour
-LUNCH = (12.0, 13.5)  # no arrivals, specialists away
+LUNCH = (12.0, 13.5)  # the queues' hours close them, specialists away
+LUNCH_SHARE = 0.1  # over lunch, arrivals at this share of the quiet-hour rate
 PEAKS_H = (9.5, 14.5)
 PEAK_WIDTH_H = 0.6
 BASE_SHARE = 0.35  # the quiet-hour rate as a share of the peak rate
@@ -45,13 +47,16 @@ class VisitKind:
 
 
 VISITS: tuple[VisitKind, ...] = (
-    VisitKind("served", 0.74, "waits, is answered, talks, hangs up"),
+    VisitKind("served", 0.60, "waits, is answered, talks, hangs up"),
     VisitKind("impatient", 0.10, "gives up (call.cancel) if not answered within ~3 minutes"),
-    VisitKind("flaky", 0.10, "its socket drops while waiting or talking and is resumed"),
-    VisitKind("joint", 0.06, "deregistration: a joint action signed by two departments"),
+    VisitKind("flaky", 0.08, "its socket drops while waiting or talking and is resumed"),
+    VisitKind("joint", 0.05, "deregistration: a joint action signed by two departments"),
+    VisitKind("appointment", 0.08, "booked ahead over HTTP; comes on time, late, or not"),
+    VisitKind("handoff", 0.05, "while waiting, hands the call over to a phone (call.handoff)"),
+    VisitKind("form", 0.04, "deregistration: the desk presents the form, the visitor signs"),
 )
-"""Not simulated yet (their features are not on this branch): appointments and
-no-shows, hand-offs to a phone, forms signed in the session."""
+ARRIVALS = {"on_time": 0.6, "late": 0.25, "no_show": 0.15}  # of appointment visits
+FORM_ENTERPRISE = "嘉定个体户（申请注销）"  # the desk presents the form to this enterprise
 
 DECLINE_P = 0.05  # a specialist declines an offer
 RING_OUT_P = 0.04  # a specialist lets an offer ring out
@@ -88,7 +93,7 @@ class Clock:
 def intensity(hour: float) -> float:
     """Relative arrival rate at a simulated hour of day (peak 1, lunch 0)."""
     if LUNCH[0] <= hour < LUNCH[1]:
-        return 0.0
+        return BASE_SHARE * LUNCH_SHARE
     peaks = sum(math.exp(-(((hour - p) / PEAK_WIDTH_H) ** 2)) for p in PEAKS_H)
     return min(1.0, BASE_SHARE + (1 - BASE_SHARE) * peaks)
 
@@ -103,6 +108,8 @@ class Visit:
     patience_s: float
     talk_s: float
     drop_while: str  # "", "waiting" or "talking" (flaky visits)
+    arrive: str = ""  # appointment visits: "on_time", "late" or "no_show" (ARRIVALS)
+    code: str = ""  # appointment visits: the booking's code, once booked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,18 +142,21 @@ class DayPlan:
             if rng.random() > intensity(hour):
                 continue
             kind = rng.choices(kinds, shares)[0]
-            queue = ("deregistration" if kind == "joint" else
+            queue = ("deregistration" if kind in ("joint", "form") else
                      rng.choices(list(QUEUE_SHARES), list(QUEUE_SHARES.values()))[0])
             patience = rng.expovariate(1 / 180) if kind == "impatient" else 3 * 3600.0
             self.visits.append(Visit(
                 at_h=hour, queue=queue, kind=kind, patience_s=patience,
                 talk_s=max(60.0, rng.gauss(TALK_MEAN_S, TALK_MEAN_S / 3)),
-                drop_while=rng.choice(["waiting", "talking"]) if kind == "flaky" else ""))
+                drop_while=rng.choice(["waiting", "talking"]) if kind == "flaky" else "",
+                arrive=rng.choices(list(ARRIVALS), list(ARRIVALS.values()))[0]
+                if kind == "appointment" else ""))
         return self
 
 
-def queue_toml(speed: float) -> str:
-    """The bench's queues, their timings scaled to the compressed day."""
+def queue_toml(speed: float, extra: str = "") -> str:
+    """The bench's queues, their timings scaled to the compressed day; `extra` is added
+    to each (their hours and appointment slots: bench.day_hours)."""
     def scaled(sim_s: float) -> float:
         return round(max(MIN_REAL_S, sim_s / speed), 3)
 
@@ -154,7 +164,7 @@ def queue_toml(speed: float) -> str:
         f'\n[[queues]]\nid = "{q}"\nname = "{q.title()}"\n'
         f"target_answer_s = {round(TARGET_S / speed, 3)}\n"
         f"ring_timeout_s = {scaled(RING_TIMEOUT_S)}\nwrapup_s = {scaled(WRAPUP_S)}\n"
-        f"decline_block_s = {scaled(DECLINE_BLOCK_S)}\n" for q in QUEUES)
+        f"decline_block_s = {scaled(DECLINE_BLOCK_S)}\n{extra}" for q in QUEUES)
 
 
 def staff(specialists: int) -> list[tuple[str, str, dict[str, int]]]:

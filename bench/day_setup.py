@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.day_hours import Schedule, write_calendar
 from bench.day_plan import queue_toml, staff
 from bench.stack import Node, PgDatabase, Recorder, RedisServer
 from server.auth import hash_password, new_terminal_token, token_hash
@@ -76,7 +77,8 @@ class Service:
             await self.pg.drop()
 
 
-def settings(db_url: str, redis_url: str | None, recordings: Path, speed: float) -> str:
+def settings(db_url: str, redis_url: str | None, recordings: Path, speed: float,
+             schedule: Schedule, calendar: Path) -> str:
     """A node's configuration after its [server] host, port and node id."""
     routing = (f'[routing]\nbackend = "redis"\nredis_url = "{redis_url}"\nkey_prefix = "day"\n'
                if redis_url else '[routing]\nbackend = "memory"\n')
@@ -86,7 +88,7 @@ def settings(db_url: str, redis_url: str | None, recordings: Path, speed: float)
             "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n"
             f'[storage]\nurl = "{db_url}"\n{routing}'
             f'[recording]\ndir = "{recordings}"\nlocal_recorder = false\n'
-            + queue_toml(speed))
+            + schedule.toml(calendar) + queue_toml(speed, schedule.queue_keys()))
 
 
 async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accounts:
@@ -125,8 +127,8 @@ async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accoun
     return accounts
 
 
-async def start(work: Path, nodes: int, speed: float, terminals: int, specialists: int
-                ) -> tuple[Service, Accounts]:
+async def start(work: Path, nodes: int, speed: float, terminals: int, specialists: int,
+                schedule: Schedule) -> tuple[Service, Accounts]:
     """Two nodes on a private Redis and a fresh PostgreSQL database, or one embedded node
     (memory routing, SQLite); one `vwin recorder` per node."""
     recordings = work / "recordings"
@@ -143,7 +145,9 @@ async def start(work: Path, nodes: int, speed: float, terminals: int, specialist
     service = Service(work, db_url, [], recordings, redis, pg)
     try:
         accounts = await provision(db_url, terminals, specialists)
-        text = settings(db_url, redis.url if redis else None, recordings, speed)
+        days = [schedule.local(schedule.t0).date(), schedule.local(schedule.slot).date()]
+        text = settings(db_url, redis.url if redis else None, recordings, speed, schedule,
+                        write_calendar(work, days))
         service.nodes = [Node(work, f"node{i + 1}", text) for i in range(nodes)]
         for node in service.nodes:
             node.start()

@@ -13,7 +13,8 @@ import aiohttp
 from bench.common import raise_fd_limit
 from bench.day_line import Line
 from bench.day_load import DRAIN_S, Desk, Kiosk, Ledger, Work
-from bench.day_plan import Clock
+from bench.day_plan import Clock, Visit
+from bench.day_visits import arrival
 from tests.rtc_peers import use_loopback_when_alone
 
 OPENING = 100  # sockets opened at once by one process
@@ -50,7 +51,8 @@ async def _main(work: Work, pipe: Connection) -> None:
         kiosks = [Kiosk(tid, Line(http, work.urls, token, i % n), ledger)
                   for i, (tid, token) in enumerate(work.terminals)]
         desks = [Desk(sid, dept, Line(http, work.urls, token, i % n), ledger, http,
-                      work.signers) for i, (sid, token, dept) in enumerate(work.specialists)]
+                      work.signers, work.closure)
+                 for i, (sid, token, dept) in enumerate(work.specialists)]
         parties: list[Kiosk | Desk] = [*kiosks, *desks]
         for party in parties:
             party.media_share = work.media_share
@@ -64,11 +66,14 @@ async def _main(work: Work, pipe: Connection) -> None:
         closing = clock.end + DRAIN_S
         staff = [asyncio.create_task(d.run(closing)) for d in desks]
         visits: list[asyncio.Task[None]] = []
-        for visit in sorted(work.visits, key=lambda v: v.at_h):
-            await asyncio.sleep(max(0.0, clock.at(visit.at_h) - time.time()))
+        def when(v: Visit) -> float:  # a booked visitor comes by the slot, not the profile
+            return arrival(v, work.slot, *work.window) if v.code else clock.at(v.at_h)
+
+        for at, visit in sorted(((when(v), v) for v in work.visits), key=lambda p: p[0]):
+            await asyncio.sleep(max(0.0, at - time.time()))
             free = [k for k in kiosks if not k.lock.locked()]
             if not free:
-                ledger.add("no_free_kiosk", at_h=visit.at_h)
+                ledger.add("no_free_kiosk", at_h=visit.at_h, appointment=visit.code)
                 continue
             visits.append(asyncio.create_task(random.choice(free).visit(visit)))
         if visits:

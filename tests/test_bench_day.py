@@ -22,3 +22,4 @@ def test_a_short_day_on_two_nodes_loses_nothing() -> None:
     assert not outcome.failed, outcome.text
     assert figures["answered"] > 50, outcome.text  # the day really ran
     assert figures["sampled"] > 0, outcome.text  # and some calls carried media to a recorder
+    assert figures["kept"] and figures["hand-offs"] and figures["forms signed"], outcome.text

@@ -1,0 +1,57 @@
+"""The bench day's queue hours, read by the server's own hours code: the compressed lunch
+is closed on the real clock, the appointment slot is bookable, and a weekend day of
+the run is a working day of the bench's calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from bench.day_hours import TIMEZONE, Schedule, plan, write_calendar
+from signaling.calendar import WorkingCalendar
+from signaling.hours import OpeningHours
+
+SUNDAY_EVENING = dt.datetime(2026, 12, 6, 13, 0, 17, tzinfo=dt.UTC).timestamp()  # 21:00 local
+
+
+def _hours(schedule: Schedule, tmp_path: Path) -> OpeningHours:
+    days = [schedule.local(schedule.t0).date()]
+    calendar = WorkingCalendar.from_dir(write_calendar(tmp_path, days), timezone=TIMEZONE)
+    return OpeningHours(calendar, {"tax": schedule.hours_text()})
+
+
+def _at(when: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(when, dt.UTC)
+
+
+@pytest.mark.parametrize("speed", [60.0, 120.0])
+def test_a_day_with_lunch_is_closed_over_it_on_the_real_clock(speed: float,
+                                                              tmp_path: Path) -> None:
+    schedule = plan(SUNDAY_EVENING, speed, 8.0)
+    assert schedule.t0 >= SUNDAY_EVENING and schedule.closure is not None
+    start, end = schedule.closure
+    assert start == schedule.t0 + 3 * 3600 / speed  # simulated 12:00, on a whole minute
+    assert start % 60 == 0 and end - start >= 60
+    hours = _hours(schedule, tmp_path)
+    assert hours.is_open("tax", _at(schedule.t0))
+    assert hours.is_open("tax", _at(start - 1))
+    assert not hours.is_open("tax", _at(start))
+    assert not hours.is_open("tax", _at(end - 1))
+    assert hours.is_open("tax", _at(end))
+    assert hours.next_opening("tax", _at(start + 1)) == _at(end)
+    day = schedule.local(end).date()
+    assert _at(end) in [a for a, _ in hours.slots_on("tax", day, 5)]  # the appointment slot
+    assert schedule.slot == end
+
+
+def test_a_short_day_has_its_slot_and_no_closure(tmp_path: Path) -> None:
+    schedule = plan(SUNDAY_EVENING, 120.0, 2.0)
+    assert schedule.closure is None
+    assert schedule.slot % 60 == 0 and schedule.t0 < schedule.slot < schedule.t0 + 60
+    hours = _hours(schedule, tmp_path)
+    day = schedule.local(schedule.slot).date()
+    assert day.weekday() == 6  # a Sunday: open because the bench's calendar says so
+    assert all(hours.is_open("tax", _at(schedule.t0 + s)) for s in range(0, 120, 5))
+    assert _at(schedule.slot) in [a for a, _ in hours.slots_on("tax", day, 5)]
