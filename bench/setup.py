@@ -3,7 +3,8 @@
 Against the floor: the same two aiortc peers (same synthetic tracks)
 connected directly in one process, no server. Median of `--calls` each; the
 specialist accepts as soon as it is offered (auto-accept), sends the SDP
-offer, and both trickle ICE through the server. Goal: at most 1.3x (issue 10; 1.2x was the first goal).
+offer, and both trickle ICE through the server. Goal: at most 1.3x (issue 10;
+1.2x was the first goal).
 
     python -m bench.setup [--calls 20]
 """
