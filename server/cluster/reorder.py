@@ -78,6 +78,9 @@ class Reorder:
         attached; None: unknown, start with the first arrival): drop what is older, deliver
         what can go now."""
         line = self._lines.setdefault(principal, _Line())
+        if not line.opening and line.expected is not None:  # started already (too many held)
+            line.start = min(next_seq or line.start, line.expected)
+            return []
         line.opening = False
         if next_seq is None:
             next_seq = line.expected if line.expected is not None else min(line.held, default=None)

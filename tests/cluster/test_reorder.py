@@ -141,6 +141,18 @@ def test_held_messages_are_bounded() -> None:
     assert buffer.deadline() is None and buffer.gaps == 1
 
 
+def test_an_opening_line_is_bounded_too() -> None:
+    """More arrive before the counter is read than may be held: delivered in order, and
+    the counter read afterwards takes nothing back."""
+    buffer = Reorder(HOLD_S, CAP_S, 3)
+    buffer.open(P)
+    assert [buffer.event(P, n, [msg(n)], 0.0) for n in (9, 7, 8)] == [[], [], []]
+    assert buffer.event(P, 10, [msg(10)], 0.0) == [msg(7), msg(8), msg(9), msg(10)]
+    assert buffer.expect(P, 7, 0.1) == []
+    assert buffer.event(P, 11, [msg(11)], 0.2) == [msg(11)]
+    assert buffer.event(P, 6, [msg(6)], 0.2) == []  # decided before the attach: stale
+
+
 def test_principals_are_ordered_apart() -> None:
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
