@@ -190,6 +190,9 @@ class Reorder:
     def _drain(self, principal: str, line: _Line, now: float) -> list[bytes]:
         out: list[bytes] = []
         assert line.expected is not None
+        if line.since is not None and now - line.since > self.hold_s and line.expected in line.held:
+            log.warning("bus: waited %.1f s for message %d for %s (its node was slow)",
+                        now - line.since, line.expected, principal)
         while line.expected in line.held:
             out += line.held.pop(line.expected)
             out += line.after.pop(line.expected, [])

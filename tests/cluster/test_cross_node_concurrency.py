@@ -253,12 +253,15 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
             else terminal_inversions(name, got))]
         reordered = [line for node in nodes for line in node.output().splitlines()
                      if "never arrived" in line or "arrived after" in line]
+        waited = [line for node in nodes for line in node.output().splitlines()
+                  if "bus: waited" in line]
         print(f"{snapshots} Redis snapshots; {ledger.offers} offers, {ledger.overtaken} "
               f"overtook a withdrawal; answers that crossed a withdrawal {dict(ledger.refused)}; "
               f"endings {Counter(ledger.outcome.values())}; "
               f"{sum(map(len, frames.values()))} call messages heard, "
               f"INVERSIONS {len(inversions)} {inversions}; withdrawn unheard {unheard}; "
-              f"REORDER GAPS GIVEN UP {len(reordered)} {reordered}")
+              f"REORDER GAPS GIVEN UP {len(reordered)} {reordered}; "
+              f"LONG HOLDS FILLED {len(waited)} {waited}")
         assert inversions == [], "\n".join(inversions + reordered)
         assert broken == [] and snapshots > 100
         db = await cluster.provision()
