@@ -20,9 +20,10 @@ longer run is released at once, the gap logged): memory stays bounded whatever o
 nodes do.
 
 A connection starts its line where the principal's counter stood when it attached
-(`open`, then `expect`): numbered messages decided before that are stale for it (the
-re-sync after `welcome` told it where it stands) and dropped; the ones decided after
-are put in order from the first.
+(`open`, then `expect`): numbered messages decided before that and arriving in
+between are delivered first, in order; arriving later, they are stale (the re-sync
+after `welcome` told the connection where it stands) and dropped; the ones decided
+after are put in order from the first.
 
 A message that states a condition rather than an event (a caller's position) is
 stamped `as_of` the last sequence number its state reflects: it is dropped when a
@@ -88,11 +89,9 @@ class Reorder:
             line.since = None
             self._open.pop(principal, None)
             return [p for n in sorted(line.after) for p in line.after.pop(n)]
-        stale = [n for n in line.held if n < next_seq]
-        for n in stale:
-            del line.held[n]
-        self.stale += len(stale)
-        out: list[bytes] = []
+        # Decided before the counter was read, arrived before it: heard first, in order
+        # (the re-sync that follows states what they led to).
+        out = [p for n in sorted(line.held) if n < next_seq for p in line.held.pop(n)]
         for n in sorted(line.after):
             if n == next_seq - 1:
                 out += line.after.pop(n)

@@ -122,16 +122,21 @@ async def test_a_number_whose_node_is_lost_holds_the_next_briefly(
 
 async def test_a_resumed_connection_hears_what_was_decided_after_it_attached_in_order(
         nodes: tuple[RedisBus, RedisBus, Inbox], redis: Redis, key_prefix: str) -> None:
-    """Alice resumes on b while 5 (decided before her attach: the re-sync covers it) and
-    6, 7 are on their way, 7 first: she hears 6, 7 and not 5."""
+    """Alice resumes on b while 5 (decided before her attach) and 7 are on their way, 7
+    first: she hears 5 before the re-sync, then 6 and 7; 4, decided before too but
+    arriving after the re-sync, is stale."""
     a, b, _ = nodes
     await redis.hset(keys.sequences(key_prefix), P, 5)
     resumed = Inbox()
     b.attach(P, "specialist", resumed)
     await a.send_numbered(P, [b"seven"], seq=7)
     await a.send_numbered(P, [b"five"], seq=5)
+    await a.send(P, b"marker")  # a publishes in order: 7 and 5 are held at b before it
+    await resumed.until(lambda: resumed.got == [b"marker"])
     await b.baseline(P)
+    assert resumed.got == [b"marker", b"five"]
+    await a.send_numbered(P, [b"four"], seq=4)
     await a.send_numbered(P, [b"six"], seq=6)
-    await resumed.until(lambda: len(resumed.got) == 2)
-    assert resumed.got == [b"six", b"seven"]
+    await resumed.until(lambda: len(resumed.got) == 4)
+    assert resumed.got == [b"marker", b"five", b"six", b"seven"]
     assert b.reorder.stale == 1 and b.reorder.gaps == 0

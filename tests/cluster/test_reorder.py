@@ -107,18 +107,20 @@ def test_a_lost_subscription_gives_every_gap_up() -> None:
 
 
 def test_a_connection_starts_its_line_where_it_attached() -> None:
-    """Resumed on this node while number 5 (decided before) and 7 are on their way, 7
-    first: 5 is stale (the re-sync told the state after it), 7 waits for 6."""
+    """Resumed on this node while numbers 5 and 4 (decided before) and 7 are on their way,
+    7 first: 4 and 5 are heard first, in order, before the re-sync; 7 waits for 6; a
+    number decided before that arrives after the re-sync is stale."""
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.open(P)
     assert buffer.event(P, 7, [msg(7)], 0.0) == []
     assert buffer.event(P, 5, [msg(5)], 0.0) == []
+    assert buffer.event(P, 4, [msg(4)], 0.0) == []
     assert buffer.state(P, 5, b"pos@5", 0.0) == []
     assert buffer.state(P, 4, b"pos@4", 0.0) == []
-    assert buffer.expect(P, 6, 0.1) == [b"pos@5"]  # the counter stood at 5
+    assert buffer.expect(P, 6, 0.1) == [msg(4), msg(5), b"pos@5"]  # the counter stood at 5
     assert buffer.event(P, 6, [msg(6)], 0.2) == [msg(6), msg(7)]
-    assert buffer.event(P, 4, [msg(4)], 0.3) == []  # decided before, arriving only now
-    assert (buffer.stale, buffer.gaps, buffer.late) == (2, 0, 0)
+    assert buffer.event(P, 3, [msg(3)], 0.3) == []  # decided before, arriving only now
+    assert (buffer.stale, buffer.gaps, buffer.late) == (1, 0, 0)
 
 
 def test_a_connection_whose_counter_is_unknown_starts_with_what_it_holds() -> None:
