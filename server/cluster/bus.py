@@ -107,8 +107,9 @@ class RedisBus:
 
     async def baseline(self, principal: str) -> None:
         """Start the attached connection's line where the principal's counter stands now:
-        numbered messages decided before are stale for it (the re-sync that follows
-        `welcome` tells it where it stands), those decided after go in their order."""
+        numbered messages decided before and held since the attach are heard now, in
+        order; arriving later they are stale (the re-sync that follows `welcome` tells
+        where it stands); those decided after go in their order."""
         try:
             last = await self._redis.hget(keys.sequences(self._prefix), principal)
         except (RedisError, OSError) as exc:
