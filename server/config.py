@@ -61,6 +61,10 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # an overloaded one; only a node that died between deciding and sending (or a cut-off
     # subscription) makes anyone wait the whole hold
     reorder_hold_s: float = 1.0
+    # While every node is alive a missing message is only late (its node is stalled, e.g.
+    # on a slow log append): the gap is held up to this hard cap; `reorder_hold_s` applies
+    # once a node was lost within this time (its decisions may never be sent)
+    reorder_cap_s: float = 30.0
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -314,6 +318,8 @@ def _check_routing(settings: Settings) -> None:
         raise ConfigError("no [[queues]] configured")
     if not 0 < settings.routing.reorder_hold_s <= 5:
         raise ConfigError("routing.reorder_hold_s: between 0 (excluded) and 5")
+    if not settings.routing.reorder_hold_s <= settings.routing.reorder_cap_s <= 600:
+        raise ConfigError("routing.reorder_cap_s: between reorder_hold_s and 600")
     ids = [q.id for q in settings.queues]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"duplicate queue id in {ids}")

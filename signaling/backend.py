@@ -89,6 +89,11 @@ class MessageBus(Protocol):
         """Route the principal's messages to `sink`; an older connection is closed (4409)."""
 
     def detach(self, principal: str, sink: Sink) -> None: ...
+    async def baseline(self, principal: str) -> None:
+        """After `attach` and `welcome`, before the re-sync: the connection hears the
+        numbered messages decided from now on, in order; older ones arriving after this
+        are stale for it."""
+
     async def send(self, principal: str, payload: bytes) -> None: ...
     async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
                             seq: int | None = None, as_of: int | None = None) -> None:

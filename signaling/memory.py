@@ -156,6 +156,10 @@ class LocalBus:
         if current is not None and current[1] is sink:
             del self._sinks[principal]
 
+    async def baseline(self, principal: str) -> None:
+        """One node numbers nothing: a connection hears everything from its attach."""
+        del principal
+
     async def send(self, principal: str, payload: bytes) -> None:
         entry = self._sinks.get(principal)
         if entry is not None:

@@ -207,6 +207,7 @@ class Switchboard:
         await commit(s, out)
         s.bus.attach(who.principal, who.role, sink)
         await commit(s, connections.welcome(s, who, presence, resumed))
+        await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
         await commit(s, await connections.where_it_stands(s, who, resumed))
         return presence.epoch
 

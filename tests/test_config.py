@@ -106,6 +106,16 @@ def test_unusable_configurations(tmp_path: Path, text: str) -> None:
         load_settings(toml(tmp_path, text), env={})
 
 
+@pytest.mark.parametrize("routing", [
+    "reorder_cap_s = 0.5", "reorder_cap_s = 601", "reorder_hold_s = 2\nreorder_cap_s = 1.5"])
+def test_the_reorder_cap_is_at_least_the_hold(tmp_path: Path, routing: str) -> None:
+    queue = '[[queues]]\nid = "tax"\nname = "Tax"\n'
+    with pytest.raises(ConfigError, match="reorder_cap_s"):
+        load_settings(toml(tmp_path, f"[routing]\n{routing}\n{queue}"), env={})
+    good = load_settings(toml(tmp_path, f"[routing]\nreorder_cap_s = 60\n{queue}"), env={})
+    assert (good.routing.reorder_hold_s, good.routing.reorder_cap_s) == (1.0, 60.0)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "absent.toml", env={})

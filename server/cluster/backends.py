@@ -95,7 +95,8 @@ class ClusterBackends:
                                         handler=self._timer_fired)
         self.calls = ConnectedCalls()
         self.bus = RedisBus(self._binary, self.prefix, self.node.instance, self,
-                            reorder_hold_s=routing.reorder_hold_s)
+                            reorder_hold_s=routing.reorder_hold_s,
+                            reorder_cap_s=routing.reorder_cap_s)
         self.link = RedisLink(self.router, self.bus, self.calls)
         self.status = QueueStatus({q.id: q for q in settings.queues}, self.router, self.bus,
                                   time.time, self.link, hours)
@@ -162,6 +163,12 @@ class ClusterBackends:
                 name = agent.name if agent is not None else raw_id
             who = Identity(role=Role(role), id=raw_id, name=name)
             await board.disconnect(who, presence.epoch, _Gone())
+
+    def lost(self, instances: set[str]) -> None:
+        """Other nodes are gone: the reorder buffer stops waiting for what they decided."""
+        log.info("node(s) %s gone: holding gaps %.1f s only", sorted(instances),
+                 self.bus.reorder.hold_s)
+        self.bus.nodes_lost()
 
     async def recovered(self) -> None:
         """Redis is back: drop every pooled connection, some of which it closed meanwhile,

@@ -15,7 +15,10 @@ messages in the order they were published: a "call changed" notice
 Messages that two nodes decided one after the other may still cross; those a
 routing transaction numbered (`send_numbered(..., seq=n)`, or a state `as_of=n`) are put
 back in the transactions' order on the node that holds the connection, local
-ones included (`reorder.py`; docs/cluster.md, "Order across nodes").
+ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is held
+while every node is alive (its message is only late), briefly once one was lost
+(`nodes_lost`, from the node's watch); a connection's line starts where the
+principal's counter stood when it attached (`baseline`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from signaling.backend import Sink
 from signaling.memory import LocalBus
 
 from . import keys
-from .reorder import Reorder
+from .reorder import Released, Reorder
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class Notices(Protocol):
 
 class RedisBus:
     def __init__(self, redis: Redis, prefix: str, instance: str, notices: Notices, *,
-                 reorder_hold_s: float) -> None:
+                 reorder_hold_s: float, reorder_cap_s: float) -> None:
         self._local = LocalBus()  # this node's connections
         self._redis = redis
         self._prefix = prefix
@@ -70,7 +73,7 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self._notices = notices
-        self.reorder = Reorder(reorder_hold_s, keys.REORDER_MAX_HELD)
+        self.reorder = Reorder(reorder_hold_s, reorder_cap_s, keys.REORDER_MAX_HELD)
         self._wake: asyncio.TimerHandle | None = None  # at the reorder buffer's deadline
 
     async def start(self) -> None:
@@ -93,6 +96,7 @@ class RedisBus:
         now = time.time()
         self._attached_at[principal] = now
         self._owners.pop(principal, None)
+        self.reorder.open(principal)
         self._publish(self._all, ["r", principal, now, self.instance])
 
     def detach(self, principal: str, sink: Sink) -> None:
@@ -100,6 +104,31 @@ class RedisBus:
         if self._local.sink(principal) is None:
             self._attached_at.pop(principal, None)
             self.reorder.forget(principal)
+
+    async def baseline(self, principal: str) -> None:
+        """Start the attached connection's line where the principal's counter stands now:
+        numbered messages decided before and held since the attach are heard now, in
+        order; arriving later they are stale (the re-sync that follows `welcome` tells
+        where it stands); those decided after go in their order."""
+        try:
+            last = await self._redis.hget(keys.sequences(self._prefix), principal)
+        except (RedisError, OSError) as exc:
+            log.warning("bus: where %s's sequence stands is unknown (%s)", principal, exc)
+            next_seq = None
+        else:
+            next_seq = int(last or 0) + 1
+        if self._local.sink(principal) is None:
+            return
+        self._release([(principal, p) for p in self.reorder.expect(
+            principal, next_seq, asyncio.get_running_loop().time())])
+        self._arm()
+
+    def nodes_lost(self) -> None:
+        """The node's watch found another node gone: what it decided and had not sent
+        never comes, so the gaps held for it are given up after the short hold."""
+        loop = asyncio.get_running_loop()
+        self.reorder.lost(loop.time())
+        self._expire()
 
     async def send(self, principal: str, payload: bytes) -> None:
         """To the principal's connection on any node, as it comes (every relayed frame:
@@ -218,6 +247,8 @@ class RedisBus:
                 self._notices.resubscribed()
                 if delay > keys.RECONNECT_MIN_S:
                     log.warning("bus: subscribed again after losing Redis")
+                    self._release(self.reorder.give_up_all("subscription lost"))
+                    self._arm()
                 delay = keys.RECONNECT_MIN_S
                 while not self._closing:
                     msg = await pubsub.get_message(timeout=1.0)
@@ -275,6 +306,12 @@ class RedisBus:
             sink.send(one)
         self._arm()
 
+    def _release(self, released: Released) -> None:
+        for principal, payload in released:
+            sink = self._local.sink(principal)
+            if sink is not None:
+                sink.send(payload)
+
     def _arm(self) -> None:
         """Wake at the reorder buffer's deadline (one timer for every held message)."""
         deadline = self.reorder.deadline()
@@ -286,10 +323,7 @@ class RedisBus:
 
     def _expire(self) -> None:
         self._wake = None
-        for principal, payload in self.reorder.expire(asyncio.get_running_loop().time()):
-            sink = self._local.sink(principal)
-            if sink is not None:
-                sink.send(payload)
+        self._release(self.reorder.expire(asyncio.get_running_loop().time()))
         self._arm()
 
     def _replaced(self, principal: str, node: str, at: float) -> None:

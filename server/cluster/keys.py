@@ -109,6 +109,12 @@ def sequence(prefix: str) -> str:
     return k(prefix, "seq")
 
 
+def sequences(prefix: str) -> str:
+    """Hash: principal -> the last number a routing transaction took for it (`tell` in
+    scripts.py; docs/cluster.md "Order across nodes"). One field per principal ever told."""
+    return k(prefix, "sq")
+
+
 def terminal_calls(prefix: str, terminal_id: str) -> str:
     """Set: a terminal's live call ids."""
     return k(prefix, "tc", terminal_id)

@@ -32,6 +32,9 @@ class NodeEvents(Protocol):
     def reaped(self) -> None:
         """The others took this node for dead and settled its principals."""
 
+    def lost(self, instances: set[str]) -> None:
+        """Instances alive at the last sweep are gone (heartbeat lapsed, or left)."""
+
     async def recovered(self) -> None:
         """Redis answers again after failing."""
 
@@ -50,6 +53,7 @@ class ClusterNode:
         self._healthy_since = 0.0
         self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
         self._events = events
+        self._others: set[str] | None = None  # other instances alive at the last sweep
 
     @property
     def redis(self) -> Redis:
@@ -140,12 +144,21 @@ class ClusterNode:
         if (self._failing or now - self._healthy_since < keys.HEARTBEAT_TTL_S
                 or now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             return
+        dead: list[str] = []
+        alive: set[str] = set()
         for raw in await self.redis.hkeys(keys.nodes(self._prefix)):
             instance = str(raw)
             if instance == self.instance:
                 continue
             if await self.redis.exists(keys.heartbeat(self._prefix, instance)):
-                continue
+                alive.add(instance)
+            else:
+                dead.append(instance)
+        gone = (self._others or set()) - alive
+        self._others = alive
+        if gone:
+            self._events.lost(gone)
+        for instance in dead:
             lock = keys.reap_lock(self._prefix, instance)
             if not await self.redis.set(lock, self.instance, nx=True, ex=keys.REAP_LOCK_TTL_S):
                 continue

@@ -6,20 +6,32 @@ call), and publish their messages independently: B's can arrive first. Each rout
 transaction takes a sequence number per principal it tells (inside the same Lua
 script, so the numbers follow the order of the transactions in Redis) and the
 messages it causes carry it. Here, on the node holding the connection, messages are
-released in sequence: one whose predecessor has not arrived is held, at most
-`hold_s`, then released with the ones after it and the gap logged (the predecessor's
-node may have died between deciding and sending: no stall, and a late arrival is
-still delivered, logged, rather than lost). At most `max_held` messages per
-principal are held (a longer run is released at once, the gap logged): memory
-stays bounded whatever other nodes do.
+released in sequence: one whose predecessor has not arrived is held.
+
+How long: a missing number was taken by a node that logs, then publishes. While no
+node of the cluster has been lost, that node is alive and stalled (a slow session-log
+append on a loaded machine takes seconds), so the gap is held up to `cap_s`, the hard
+cap. Once the node learns that another node was lost (`lost`: its heartbeat lapsed or
+it left), the missing number may have died with it: a gap is then held `hold_s` only,
+and so is every gap that opens within `cap_s` of the loss (its taker may have died
+before the gap opened). A given-up gap is logged; a late arrival is still delivered,
+logged, rather than lost. At most `max_held` messages per principal are held (a
+longer run is released at once, the gap logged): memory stays bounded whatever other
+nodes do.
+
+A connection starts its line where the principal's counter stood when it attached
+(`open`, then `expect`): numbered messages decided before that and arriving in
+between are delivered first, in order; arriving later, they are stale (the re-sync
+after `welcome` told the connection where it stands) and dropped; the ones decided
+after are put in order from the first.
 
 A message that states a condition rather than an event (a caller's position) is
 stamped `as_of` the last sequence number its state reflects: it is dropped when a
 later event has already been delivered (it would take the connection back in time)
 and waits for its event when that is still held.
 
-No I/O and no clock of its own: the bus feeds it messages and the time and asks
-when the next hold ends (`deadline`), like a sans-I/O protocol core.
+No I/O and no clock of its own: the bus feeds it messages, losses and the time and
+asks when the next hold ends (`deadline`), like a sans-I/O protocol core.
 """
 
 from __future__ import annotations
@@ -37,37 +49,80 @@ class _Line:
     """One principal's position in its sequence."""
 
     expected: int | None = None  # the next number to deliver; None until the first
+    start: int = 0  # the connection's first number: those before were decided before it
+    opening: bool = False  # attached, the counter not read yet: hold everything
     held: dict[int, list[bytes]] = field(default_factory=dict)  # events waiting for a gap
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
     since: float | None = None  # when the oldest open gap began
 
 
 class Reorder:
-    def __init__(self, hold_s: float, max_held: int) -> None:
+    def __init__(self, hold_s: float, cap_s: float, max_held: int) -> None:
         self.hold_s = hold_s
+        self.cap_s = cap_s
         self.max_held = max_held
         self._lines: dict[str, _Line] = {}
         self._open: dict[str, _Line] = {}  # the lines holding something (few, usually none)
+        self._lost_at: float | None = None  # when a node of the cluster was last lost
         self.gaps = 0  # gaps given up on (a figure for /metrics and tests)
         self.late = 0  # events that arrived after their gap was given up on
+        self.stale = 0  # events decided before their connection attached: dropped
 
-    def expect(self, principal: str, next_seq: int) -> None:
-        """A new connection: the next number it will be told (from the counter in Redis)."""
-        self._lines[principal] = _Line(expected=next_seq)
+    def open(self, principal: str) -> None:
+        """A connection attached: hold its numbered messages until `expect` says where its
+        line starts."""
+        self.forget(principal)
+        self._lines[principal] = _Line(opening=True)
+
+    def expect(self, principal: str, next_seq: int | None, now: float) -> list[bytes]:
+        """The connection's line starts at `next_seq` (the counter in Redis, read after it
+        attached; None: unknown, start with the first arrival): drop what is older, deliver
+        what can go now."""
+        line = self._lines.setdefault(principal, _Line())
+        if not line.opening and line.expected is not None:  # started already (too many held)
+            line.start = min(next_seq or line.start, line.expected)
+            return []
+        line.opening = False
+        if next_seq is None:
+            next_seq = line.expected if line.expected is not None else min(line.held, default=None)
+        if next_seq is None:  # nothing numbered yet: states go as they are
+            line.since = None
+            self._open.pop(principal, None)
+            return [p for n in sorted(line.after) for p in line.after.pop(n)]
+        # Decided before the counter was read, arrived before it: heard first, in order
+        # (the re-sync that follows states what they led to).
+        out = [p for n in sorted(line.held) if n < next_seq for p in line.held.pop(n)]
+        for n in sorted(line.after):
+            if n == next_seq - 1:
+                out += line.after.pop(n)
+            elif n < next_seq - 1:
+                del line.after[n]
+        line.expected = line.start = next_seq
+        return out + self._drain(principal, line, now)
 
     def forget(self, principal: str) -> None:
         self._lines.pop(principal, None)
         self._open.pop(principal, None)
+
+    def lost(self, now: float) -> None:
+        """A node of the cluster was lost: what it decided and had not sent never comes."""
+        self._lost_at = now
 
     def event(self, principal: str, seq: int, payloads: list[bytes], now: float
               ) -> list[bytes]:
         """The messages of event `seq` (one transaction's, for this principal; none when
         the number is only filled) arrived: what to deliver now, in order."""
         line = self._lines.setdefault(principal, _Line())
+        if line.opening:
+            line.held.setdefault(seq, payloads)
+            return self._hold(principal, line, now)
         if line.expected is None:
             line.expected = seq
         if seq in line.held:
             return []  # published twice (a retried pipeline)
+        if seq < line.start:  # decided before the connection attached, arriving only now
+            self.stale += 1
+            return []
         if seq < line.expected:
             self.late += 1
             log.warning("bus: message %d for %s arrived after %d was delivered", seq,
@@ -81,25 +136,47 @@ class Reorder:
     def state(self, principal: str, as_of: int, payload: bytes, now: float) -> list[bytes]:
         """A state as of event `as_of` arrived: deliver, hold behind its event, or drop."""
         line = self._lines.get(principal)
+        if line is not None and line.opening:
+            line.after.setdefault(as_of, []).append(payload)
+            return self._hold(principal, line, now)
         if line is None or line.expected is None or as_of == line.expected - 1:
             return [payload]
         if as_of < line.expected:
-            return []  # an event after `as_of` has been delivered: stale
+            return []  # an event after `as_of` has been delivered (or decided): stale
         line.after.setdefault(as_of, []).append(payload)
         return self._hold(principal, line, now)
 
     def deadline(self) -> float | None:
-        """When the oldest hold ends (the bus wakes `expire` then), or None."""
-        starts = [line.since for line in self._open.values() if line.since is not None]
-        return min(starts) + self.hold_s if starts else None
+        """When the first hold ends (the bus wakes `expire` then), or None."""
+        ends = [self._ends(line) for line in self._open.values() if line.since is not None]
+        return min(ends) if ends else None
 
     def expire(self, now: float) -> Released:
-        """Give up on every gap held `hold_s` or longer: release what waited behind it."""
+        """Give up on every gap held as long as it may be: release what waited behind it."""
         out: Released = []
         for principal, line in list(self._open.items()):
-            if line.since is not None and line.since + self.hold_s <= now:
-                out += [(principal, p) for p in self._give_up(principal, line, "timed out")]
+            if line.since is not None and self._ends(line) <= now:
+                why = "timed out" if self._patient(line) else "a node was lost"
+                out += [(principal, p) for p in self._give_up(principal, line, why)]
         return out
+
+    def give_up_all(self, why: str) -> Released:
+        """Give up on every gap now (this node's subscription was lost: what was published
+        meanwhile never comes)."""
+        out: Released = []
+        for principal, line in list(self._open.items()):
+            out += [(principal, p) for p in self._give_up(principal, line, why)]
+        return out
+
+    def _patient(self, line: _Line) -> bool:
+        """No node lost within `cap_s` before the gap opened, nor since: its missing
+        number's node is alive (only stalled), so the gap is held up to the cap."""
+        assert line.since is not None
+        return self._lost_at is None or self._lost_at + self.cap_s <= line.since
+
+    def _ends(self, line: _Line) -> float:
+        assert line.since is not None
+        return line.since + (self.cap_s if self._patient(line) else self.hold_s)
 
     def _hold(self, principal: str, line: _Line, now: float) -> list[bytes]:
         if line.since is None:
@@ -112,6 +189,9 @@ class Reorder:
     def _drain(self, principal: str, line: _Line, now: float) -> list[bytes]:
         out: list[bytes] = []
         assert line.expected is not None
+        if line.since is not None and now - line.since > self.hold_s and line.expected in line.held:
+            log.warning("bus: waited %.1f s for message %d for %s (its node was slow)",
+                        now - line.since, line.expected, principal)
         while line.expected in line.held:
             out += line.held.pop(line.expected)
             out += line.after.pop(line.expected, [])
@@ -119,12 +199,16 @@ class Reorder:
         line.since = now if line.held or line.after else None  # the next gap's hold starts
         if line.since is None:
             self._open.pop(principal, None)
+        else:
+            self._open[principal] = line
         return out
 
     def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
         """Deliver everything held, in order, past the missing numbers."""
-        assert line.expected is not None
         numbers = sorted(set(line.held) | set(line.after))
+        if line.expected is None:  # still opening: the line starts with what it holds
+            line.expected = numbers[0] if numbers else 1
+        line.opening = False
         missing = [n for n in range(line.expected, max(line.held, default=line.expected))
                    if n not in line.held]
         self.gaps += 1

@@ -302,4 +302,4 @@ _BODIES = {
 # The transactions that tell someone of what they decided: they number its messages.
 _NUMBERING = frozenset({
     "set_status", "wrapup_done", "enqueue", "remove", "dispatch", "accept", "decline",
-    "timeout", "withdraw", "hangup", "requeue", "join", "leave"})
+    "timeout", "withdraw", "hangup", "requeue", "join", "leave", "hand_off"})

@@ -385,6 +385,8 @@ end
 if hget(c, "vis") then refuse("handed_off", "call " .. cid .. " was handed off already") end
 if not waiting_state(c) then refuse("not_waiting", "call " .. cid .. " is not waiting") end
 redis.call("HSET", c, "vis", vis)
+tell_terminal(term)
+tell(caller(c))
 return redis.call("HGETALL", c)
 """
 

@@ -178,16 +178,14 @@ async def heard(cluster: Cluster, node: Node, token: str,
 
 class RoutingCluster(Cluster):
     """Nodes without recording (its aiortc peers would cost more CPU than the routing
-    tested) that hold a numbered message up to 5 s for the one before it, and keep a
-    silent socket open for 10 min."""
+    tested) that keep a silent socket open for 10 min. The reorder buffer keeps the
+    production settings: no node dies here, so a gap is held until it is filled (a node's
+    log append may take seconds on this loaded machine), up to the 30 s cap."""
 
     def config(self, name: str, port: int) -> Path:
         path = super().config(name, port)
-        # The longest hold: on this loaded machine a node's log append may take seconds, and
-        # this test holds the order to the end (no node dies here, every number arrives).
-        text = path.read_text().replace("[routing]\n", "[routing]\nreorder_hold_s = 5\n")
         # Clients ping every 10 s; on a machine loaded 20x over their pings come late.
-        text = text.replace("[server]\n", "[server]\nidle_timeout_s = 600\n")
+        text = path.read_text().replace("[server]\n", "[server]\nidle_timeout_s = 600\n")
         path.write_text(text + "\n[recording]\nenabled = false\n")
         return path
 
@@ -253,11 +251,18 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
         inversions = [x for name, got in sorted(frames.items()) for x in (
             specialist_inversions(name, got, unheard) if name.startswith("s")
             else terminal_inversions(name, got))]
+        reordered = [line for node in nodes for line in node.output().splitlines()
+                     if "never arrived" in line or "arrived after" in line]
+        waited = [line for node in nodes for line in node.output().splitlines()
+                  if "bus: waited" in line]
         print(f"{snapshots} Redis snapshots; {ledger.offers} offers, {ledger.overtaken} "
               f"overtook a withdrawal; answers that crossed a withdrawal {dict(ledger.refused)}; "
               f"endings {Counter(ledger.outcome.values())}; "
               f"{sum(map(len, frames.values()))} call messages heard, "
-              f"INVERSIONS {len(inversions)} {inversions}; withdrawn unheard {unheard}")
+              f"INVERSIONS {len(inversions)} {inversions}; withdrawn unheard {unheard}; "
+              f"REORDER GAPS GIVEN UP {len(reordered)} {reordered}; "
+              f"LONG HOLDS FILLED {len(waited)} {waited}")
+        assert inversions == [], "\n".join(inversions + reordered)
         assert broken == [] and snapshots > 100
         db = await cluster.provision()
         states = await settled_log(db, TERMINALS)
@@ -270,10 +275,6 @@ async def test_no_call_lost_or_double_assigned_across_nodes(
         router = RedisRouter(redis, key_prefix, [QueueConfig(id=q, name=q) for q in QUEUE_IDS])
         for queue in QUEUE_IDS:
             assert await router.waiting(queue) == []
-        if inversions:  # checked last: every other rule above still fails the test
-            pytest.xfail("issue 17 open: on an overloaded machine a node stalls longer than "
-                         "the 5 s hold (docs/benchmarks.md 'Order across nodes'):\n"
-                         + "\n".join(inversions))
     finally:
         load.kill()
         load.wait()

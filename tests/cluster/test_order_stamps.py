@@ -100,3 +100,18 @@ async def test_the_outbox_stamps_a_message_with_the_transaction_that_caused_it()
     out.send_all([LI, T1], m.Pong())
     assert out.numbered == {1: 7, 2: 9, 3: 3}
     assert order.take_all() == {LI: (7, 9), T1: (3,)} and order.latest(LI) is None
+
+
+async def test_a_hand_off_numbers_the_terminal_and_the_phone(
+        nodes: tuple[RedisRouter, RedisRouter]) -> None:
+    """The kiosk hears `call.handed_off` after its `call.queued` (a position read before it
+    is stale); the phone's line starts with the hand-off."""
+    a, b = nodes
+    await a.enqueue(call("c1"))
+    assert order.take_all() == {T1: (1,)}
+    taken = await b.hand_off("c1", "T1", "v1")
+    assert taken.visitor == "v1"
+    assert order.take_all() == {T1: (2,), "visitor:v1": (1,)}
+    with pytest.raises(Refused):
+        await a.hand_off("c1", "T1", "v2")
+    assert order.take_all() == {}

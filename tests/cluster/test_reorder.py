@@ -1,5 +1,7 @@
-"""The receiving node's reordering (`server/cluster/reorder.py`): gap held, filled, timed
-out, the sending node dead; memory bounded; states never take a connection back in time."""
+"""The receiving node's reordering (`server/cluster/reorder.py`): gap held (past the short
+hold while every node is alive), filled, timed out at the cap, the sending node dead; a
+connection's line starts where it attached; memory bounded; states never take a
+connection back in time."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from server.cluster.reorder import Reorder
 
 HOLD_S = 0.25
+CAP_S = 10.0
 P = "specialist:alice"
 
 
@@ -20,17 +23,17 @@ def msg(n: int) -> bytes:
 
 
 def test_in_order_is_delivered_at_once() -> None:
-    buffer = Reorder(HOLD_S, 16)
+    buffer = Reorder(HOLD_S, CAP_S, 16)
     assert [buffer.event(P, n, [msg(n)], 0.0) for n in (1, 2, 3)] == [[msg(1)], [msg(2)], [msg(3)]]
     assert buffer.deadline() is None
 
 
 def test_a_gap_is_held_until_it_is_filled() -> None:
     """Node B's offer (3) overtook node A's withdrawal (2): 3 waits for 2."""
-    buffer = Reorder(HOLD_S, 16)
+    buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     assert buffer.event(P, 3, [msg(3)], 1.0) == []
-    assert buffer.deadline() == 1.0 + HOLD_S
+    assert buffer.deadline() == 1.0 + CAP_S
     assert buffer.expire(1.1) == []
     assert buffer.event(P, 2, [msg(2)], 1.1) == [msg(2), msg(3)]
     assert buffer.deadline() is None
@@ -38,13 +41,27 @@ def test_a_gap_is_held_until_it_is_filled() -> None:
     assert (buffer.gaps, buffer.late) == (0, 0)
 
 
-def test_a_gap_that_is_not_filled_in_time_is_given_up() -> None:
-    buffer = Reorder(HOLD_S, 16)
+def test_a_stalled_node_is_waited_for_past_the_short_hold() -> None:
+    """Every node alive: number 2's node is stalled (a slow log append), not dead; 3 waits
+    for it seconds after the short hold, and hears it first."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [msg(3)], 1.0) == []
+    assert buffer.deadline() == 1.0 + CAP_S
+    assert buffer.expire(1.0 + 5 * HOLD_S) == []
+    assert buffer.event(P, 2, [msg(2)], 4.0) == [msg(2), msg(3)]
+    assert (buffer.gaps, buffer.late, buffer.deadline()) == (0, 0, None)
+
+
+def test_a_gap_that_is_not_filled_by_the_cap_is_given_up() -> None:
+    """Every node alive, yet number 2 never comes (its publish failed): the rest waits
+    the cap, no longer."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     buffer.event(P, 3, [msg(3)], 1.0)
     buffer.event(P, 5, [msg(5)], 1.1)
-    assert buffer.expire(1.0 + HOLD_S - 0.001) == []
-    assert buffer.expire(1.0 + HOLD_S) == [(P, msg(3)), (P, msg(5))]
+    assert buffer.expire(1.0 + CAP_S - 0.001) == []
+    assert buffer.expire(1.0 + CAP_S) == [(P, msg(3)), (P, msg(5))]
     assert buffer.gaps == 1 and buffer.deadline() is None
     assert buffer.event(P, 6, [msg(6)], 1.3) == [msg(6)]  # the line goes on, no waiting
     assert buffer.event(P, 2, [msg(2)], 1.4) == [msg(2)]  # late: delivered, not lost
@@ -52,29 +69,94 @@ def test_a_gap_that_is_not_filled_in_time_is_given_up() -> None:
 
 
 def test_a_node_that_died_between_deciding_and_sending_stalls_nobody() -> None:
-    """Number 2 was taken by a node that died before publishing: 3 and 4 wait the hold
-    time only, and whatever comes next flows at once."""
-    buffer = Reorder(HOLD_S, 16)
-    buffer.expect(P, 2)  # the connection was attached with 2 as the next number
+    """Number 2 was taken by a node that died before publishing: once its loss is known,
+    3 and 4 are released (they waited the short hold already), and whatever comes next
+    flows at once."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    assert buffer.expect(P, 2, 0.0) == []  # the connection was attached with 2 as the next
     assert buffer.event(P, 3, [msg(3)], 5.0) == []
     assert buffer.event(P, 4, [msg(4)], 5.1) == []
-    deadline = buffer.deadline()
-    assert deadline == 5.0 + HOLD_S
-    assert buffer.expire(deadline) == [(P, msg(3)), (P, msg(4))]
-    assert buffer.event(P, 5, [msg(5)], 6.0) == [msg(5)]
+    assert buffer.expire(5.0 + 3.0) == []  # 3 s on, nobody known lost: still held
+    buffer.lost(8.5)  # the node's watch: an instance's heartbeat lapsed
+    assert buffer.deadline() == 5.0 + HOLD_S
+    assert buffer.expire(8.5) == [(P, msg(3)), (P, msg(4))]
+    assert buffer.event(P, 5, [msg(5)], 9.0) == [msg(5)]
     assert buffer.gaps == 1 and buffer.late == 0
 
 
+def test_a_loss_known_when_the_gap_opens_gives_the_short_hold_only() -> None:
+    """The missing number's node may have died before the gap opened: within the cap of
+    a loss, gaps wait the short hold; long after it, they wait for stalled nodes again."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.lost(1.0)
+    buffer.event(P, 3, [msg(3)], 2.0)
+    assert buffer.deadline() == 2.0 + HOLD_S
+    assert buffer.expire(2.0 + HOLD_S) == [(P, msg(3))]
+    buffer.event(P, 5, [msg(5)], 1.0 + CAP_S)
+    assert buffer.deadline() == 1.0 + 2 * CAP_S
+    assert buffer.gaps == 1
+
+
+def test_a_lost_subscription_gives_every_gap_up() -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 0.1)
+    assert buffer.give_up_all("subscription lost") == [(P, msg(3))]
+    assert buffer.deadline() is None and buffer.gaps == 1
+
+
+def test_a_connection_starts_its_line_where_it_attached() -> None:
+    """Resumed on this node while numbers 5 and 4 (decided before) and 7 are on their way,
+    7 first: 4 and 5 are heard first, in order, before the re-sync; 7 waits for 6; a
+    number decided before that arrives after the re-sync is stale."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    assert buffer.event(P, 7, [msg(7)], 0.0) == []
+    assert buffer.event(P, 5, [msg(5)], 0.0) == []
+    assert buffer.event(P, 4, [msg(4)], 0.0) == []
+    assert buffer.state(P, 5, b"pos@5", 0.0) == []
+    assert buffer.state(P, 4, b"pos@4", 0.0) == []
+    assert buffer.expect(P, 6, 0.1) == [msg(4), msg(5), b"pos@5"]  # the counter stood at 5
+    assert buffer.event(P, 6, [msg(6)], 0.2) == [msg(6), msg(7)]
+    assert buffer.event(P, 3, [msg(3)], 0.3) == []  # decided before, arriving only now
+    assert (buffer.stale, buffer.gaps, buffer.late) == (1, 0, 0)
+
+
+def test_a_connection_whose_counter_is_unknown_starts_with_what_it_holds() -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    buffer.event(P, 4, [msg(4)], 0.0)
+    buffer.event(P, 3, [msg(3)], 0.0)
+    assert buffer.expect(P, None, 0.1) == [msg(3), msg(4)]
+    buffer.open("terminal:T1")
+    assert buffer.state("terminal:T1", 2, b"pos@2", 0.0) == []
+    assert buffer.expect("terminal:T1", None, 0.1) == [b"pos@2"]
+    assert buffer.deadline() is None
+
+
 def test_held_messages_are_bounded() -> None:
-    buffer = Reorder(HOLD_S, 3)
+    buffer = Reorder(HOLD_S, CAP_S, 3)
     buffer.event(P, 1, [msg(1)], 0.0)
     assert [buffer.event(P, n, [msg(n)], 0.0) for n in (3, 4, 5)] == [[], [], []]
     assert buffer.event(P, 6, [msg(6)], 0.0) == [msg(3), msg(4), msg(5), msg(6)]
     assert buffer.deadline() is None and buffer.gaps == 1
 
 
+def test_an_opening_line_is_bounded_too() -> None:
+    """More arrive before the counter is read than may be held: delivered in order, and
+    the counter read afterwards takes nothing back."""
+    buffer = Reorder(HOLD_S, CAP_S, 3)
+    buffer.open(P)
+    assert [buffer.event(P, n, [msg(n)], 0.0) for n in (9, 7, 8)] == [[], [], []]
+    assert buffer.event(P, 10, [msg(10)], 0.0) == [msg(7), msg(8), msg(9), msg(10)]
+    assert buffer.expect(P, 7, 0.1) == []
+    assert buffer.event(P, 11, [msg(11)], 0.2) == [msg(11)]
+    assert buffer.event(P, 6, [msg(6)], 0.2) == []  # decided before the attach: stale
+
+
 def test_principals_are_ordered_apart() -> None:
-    buffer = Reorder(HOLD_S, 16)
+    buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     buffer.event(P, 3, [msg(3)], 0.0)
     assert buffer.event("terminal:T1", 7, [b"t7"], 0.0) == [b"t7"]
@@ -85,7 +167,7 @@ def test_principals_are_ordered_apart() -> None:
 def test_a_state_is_dropped_when_stale_and_waits_for_its_event() -> None:
     """A caller's position as of event 1 after event 2 (connected) was delivered would
     take the kiosk back in time; one as of event 3 waits for 3."""
-    buffer = Reorder(HOLD_S, 16)
+    buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     assert buffer.state(P, 1, b"pos@1", 0.0) == [b"pos@1"]
     buffer.event(P, 2, [msg(2)], 0.0)
@@ -99,7 +181,7 @@ def test_every_message_is_delivered_once_and_in_order_unless_late(
         n: int, rng: random.Random, lost: set[int]) -> None:
     """Any arrival order, some never arriving: each arrived one is delivered exactly once,
     and the delivered ones are in sequence apart from those counted late."""
-    buffer = Reorder(HOLD_S, 8)
+    buffer = Reorder(HOLD_S, CAP_S, 8)
     arriving = [i for i in range(1, n + 1) if i not in lost]
     rng.shuffle(arriving)
     out: list[bytes] = []
@@ -108,7 +190,7 @@ def test_every_message_is_delivered_once_and_in_order_unless_late(
         now += rng.choice([0.0, 0.1, 0.3])
         out += [p for _, p in buffer.expire(now)]
         out += buffer.event(P, i, [msg(i)], now)
-    out += [p for _, p in buffer.expire(now + HOLD_S)]
+    out += [p for _, p in buffer.expire(now + CAP_S)]
     assert sorted(out) == sorted(msg(i) for i in arriving)
     numbers = [int(p[1:]) for p in out]
     inversions = sum(a > b for a, b in itertools.pairwise(numbers))
