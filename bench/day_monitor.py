@@ -24,6 +24,7 @@ from bench.day_setup import Service
 SAMPLES_PER_HOUR = 4
 WARMUP_H = 1.0  # a life's first simulated hour is not in its slope
 MIN_POINTS = 3  # half a simulated hour of samples at least
+NEAREST_H = 0.5 / SAMPLES_PER_HOUR  # a sample this close to a bound counts (sampling drifts late)
 SLOPE_GOAL_MB_H = 1.0  # issue 16, for the servers (nodes and recorders)
 SERVERS = ("node", "rec")
 SETTLED_S = 2.0  # after a fault's recovery, latency counts again this much later
@@ -102,7 +103,8 @@ def life_slope(life: Life, hours: float) -> float | None:
     if not life.rss:
         return None
     since = max(0.0, life.rss[0][0]) + WARMUP_H
-    points = [(h, kb / 1024) for h, kb in life.rss if since <= h <= hours]
+    points = [(h, kb / 1024) for h, kb in life.rss
+              if since - NEAREST_H <= h <= hours + NEAREST_H]
     return _slope(points) if len(points) >= MIN_POINTS else None
 
 

@@ -31,3 +31,11 @@ def test_a_restarted_life_warms_up_from_its_own_start() -> None:
 def test_a_life_too_short_after_its_warm_up_has_no_slope() -> None:
     late = [(1.6 + h / 4, 110 + 10 * h / 4) for h in range(6)]  # joined at 1.6 of 2 h
     assert life_slope(_life(late), hours=2) is None
+
+
+def test_samples_drifting_late_still_count_at_the_bounds() -> None:
+    # a node restarted at 9:32 of a 2-hour day, sampled a little later each quarter hour
+    restarted = [(0.53 + k * 0.2505, 100 + (20 if k >= 2 else 0) + 0.4 * k) for k in range(7)]
+    slope = life_slope(_life(restarted), hours=2)
+    assert slope is not None
+    assert slope == pytest.approx(1.6, abs=0.01)
