@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCIceServer
 
+from .heap import HeapTrimmer
 from .participant import OfferRejected, ParticipantRecorder
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class RecorderService:
         self.name: str | None = None
         self._calls: dict[str, _CallRecording] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}
+        self._heap = HeapTrimmer()  # codecs' buffers freed when calls end (recorder.heap)
         self._unsent: list[dict[str, Any]] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.ice_servers: list[dict[str, Any]] = []
@@ -190,6 +192,7 @@ class RecorderService:
         if call is not None:
             for party, recorder in list(call.parties.items()):
                 await self._close(call, party, recorder)
+            self._heap.trim()
 
     async def _offer(self, msg: dict[str, Any]) -> None:
         call = self._calls.get(str(msg["call_id"]))

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from recorder.heap import HeapTrimmer
 from server import keys
 from server.appointments import APPOINTMENTS, AppointmentDesk, start_sweeper
 from server.auth import AuthService
@@ -64,6 +65,7 @@ from signaling.switchboard import Switchboard
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 5.0  # how soon a terminal revoked by the CLI (another process) is cut off
+HEAP_TRIM_S = 60.0  # free C heap returned to the system at most this often (issue 16)
 SEEN_EVERY = 6  # last_seen_at is written every 6th round (30 s): fresh enough for "last seen"
 
 
@@ -220,12 +222,14 @@ async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:
 
 async def _sweep_idle(app: web.Application) -> None:
     """Also closes sockets that said no `hello` within `hello_timeout_s` (late by at most a
-    quarter of it)."""
+    quarter of it), and returns free C heap to the system now and then (recorder.heap)."""
     settings = app[keys.SETTINGS].server
     idle_s, hello_s = settings.idle_timeout_s, settings.hello_timeout_s
     connections = app[keys.CONNECTIONS]
+    heap = HeapTrimmer(HEAP_TRIM_S)
     while True:
         await asyncio.sleep(min(5.0, idle_s / 4, hello_s / 4))
+        heap.trim()
         now = time.monotonic()
         cutoff, hello_cutoff = now - idle_s, now - hello_s
         for conn in list(connections):

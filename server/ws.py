@@ -101,9 +101,14 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
                 await stop_refresh(refresh)
     finally:
         sockets.discard(ws)
-        if who is not None:
-            await board.disconnect(who, epoch, conn)
-        await _drain(conn)
+        try:
+            if who is not None:
+                await board.disconnect(who, epoch, conn)
+        finally:
+            # aiohttp cancels the handler when the client's TCP side closes, which lands in
+            # the (shielded) disconnect above: the writer must stop all the same, or the
+            # connection, its socket and its writer task wait for the cycle collector.
+            await _drain(conn)
     return ws
 
 

@@ -70,19 +70,6 @@ class Projection:
         self.dirty_sessions: set[str] = set()
         self.new_participants: list[ParticipantKey] = []
         self.dirty_participants: set[ParticipantKey] = set()
-        self._rules: dict[str, Callable[[Row, LogEvent], None]] = {
-            ev.ANSWERED: self._answered,
-            ev.REQUEUED: self._requeued,
-            ev.ENDED: self._ended,
-            ev.ABANDONED: self._abandoned,
-            ev.REJECTED: self._rejected,
-            ev.INTERRUPTED: self._interrupted,
-            ev.PARTICIPANT_JOINED: self._joined,
-            ev.PARTICIPANT_LEFT: self._left,
-            ev.RATING: self._rating,
-            ev.WRAPUP: self._wrapup,
-            ev.HANDED_OFF: self._handed_off,
-        }
 
     def apply(self, event: LogEvent) -> str | None:
         """Fold one event in; returns the call id to store with it."""
@@ -99,9 +86,9 @@ class Projection:
             raise SessionClosed(
                 f"{event.type} event for session {event.session_id!r} already {session['state']}"
             )
-        rule = self._rules.get(event.type)
+        rule = _RULES.get(event.type)
         if rule is not None:
-            rule(session, event)
+            rule(self, session, event)
             if event.session_id not in self.new_sessions:
                 self.dirty_sessions.add(event.session_id)
         return event.call_id or str(session["call_id"])
@@ -241,3 +228,20 @@ class Projection:
         data = _data(event, ev.Wrapup)
         session["outcome"] = data.outcome
         session["notes"] = data.notes
+
+
+# Unbound, at module level: a table of bound methods on each projection would make every
+# append batch a reference cycle, garbage only the cycle collector frees (issue 16).
+_RULES: dict[str, Callable[[Projection, Row, LogEvent], None]] = {
+    ev.ANSWERED: Projection._answered,
+    ev.REQUEUED: Projection._requeued,
+    ev.ENDED: Projection._ended,
+    ev.ABANDONED: Projection._abandoned,
+    ev.REJECTED: Projection._rejected,
+    ev.INTERRUPTED: Projection._interrupted,
+    ev.PARTICIPANT_JOINED: Projection._joined,
+    ev.PARTICIPANT_LEFT: Projection._left,
+    ev.RATING: Projection._rating,
+    ev.WRAPUP: Projection._wrapup,
+    ev.HANDED_OFF: Projection._handed_off,
+}

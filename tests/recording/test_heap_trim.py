@@ -1,0 +1,37 @@
+"""Memory a C library freed goes back to the system (issue 16: RSS flat over a day)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+from recorder.heap import HeapTrimmer
+
+BLOCK = 64 * 1024  # under glibc's mmap threshold: served from the heap, kept when freed
+BLOCKS = 1024  # 64 MB
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_free_heap_goes_back_to_the_system_at_most_once_per_interval() -> None:
+    trimmer = HeapTrimmer(min_interval_s=3600)
+    assert trimmer.available  # glibc (Debian): the machines this runs on
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = [libc.malloc(BLOCK) for _ in range(BLOCKS)]
+    pin = libc.malloc(BLOCK)  # keeps the heap's top in use: free() alone gives nothing back
+    for b in blocks:
+        ctypes.memset(b, 1, BLOCK)  # touched: resident
+    for b in blocks:
+        libc.free(b)
+    held = _rss_mb()
+    assert trimmer.trim()
+    after = _rss_mb()
+    libc.free(pin)
+    assert held - after > 0.75 * BLOCK * BLOCKS / 2**20, (held, after)
+    assert not trimmer.trim()  # within the interval
