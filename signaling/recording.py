@@ -168,13 +168,19 @@ async def segment(s: Services, who: Identity, msg: m.RecordSegment) -> Outbox:
     if (call is None or call.session_id != msg.session_id
             or await s.recording.pool.recorder_of(call.id) != who.id):
         raise Refused("not_recording", f"you are not recording call {msg.call_id}")
-    if s.recording.catalog is not None:
+    catalog = s.recording.catalog
+    if catalog is not None:
         try:
-            await s.recording.catalog.segment_started(
+            await catalog.segment_started(
                 session_id=msg.session_id, participant_id=msg.participant_id,
                 segment=msg.segment, recorder=who.id, path=msg.path)
         except SegmentRefused as exc:
             raise Refused("not_recording", str(exc)) from None
+        if await s.recording.pool.recorder_of(call.id) != who.id:
+            # Given up meanwhile (its node taken for dead, say): the hand-over may have
+            # interrupted its segments before this one was written, and no manifest of a
+            # lost recorder is awaited, so the segment ends here, as interrupted.
+            await catalog.segments_interrupted(session_id=msg.session_id, recorder=who.id)
     return s.outbox()
 
 

@@ -120,8 +120,21 @@ class RecordingStore(StoreBase):
                 state=RECORDING, codecs={}, offsets={}, stats={},
                 created_at=self._clock())), "opening a segment")
         except IntegrityError:
+            if await self._opened(session_id, participant_id, segment, recorder, path):
+                return  # the report again (its first reply was lost): nothing to add
             raise SegmentRefused(f"segment {segment} of {participant_id} in session "
                                  f"{session_id} exists, or the session does not") from None
+
+    async def _opened(self, session_id: str, participant_id: str, segment: int, recorder: str,
+                      path: str) -> bool:
+        """The segment row exists as this recorder opened it at this path."""
+        query = sa.select(recordings.c.id).where(
+            recordings.c.session_id == session_id,
+            recordings.c.participant_id == participant_id,
+            recordings.c.segment == segment, recordings.c.recorder == recorder,
+            recordings.c.path == path)
+        async with self._read() as conn:
+            return await conn.scalar(query) is not None
 
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
                              manifest: RecordingManifest) -> None:

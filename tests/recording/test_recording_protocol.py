@@ -7,6 +7,8 @@ test runs on both routing backends (memory pool, and the pool shared through Red
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +20,8 @@ from server import keys
 from server.auth import token_hash
 from server.cluster.recorders import RedisRecorderPool
 from server.recording.embedded import new_recorder_token
-from signaling.recorders import MemoryRecorderPool, RecorderPool
+from signaling.identity import Identity, Role
+from signaling.recorders import MemoryRecorderPool, RecorderPool, RecordingCatalog
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import (
     Peer,
@@ -211,3 +214,60 @@ async def test_pool_gives_each_call_to_the_least_loaded_recorder(pool: RecorderP
         await pool.wait(call_id)
     assert await pool.take_waiting() == ["c2", "c4"] and await pool.take_waiting() == []
     assert sorted(await pool.join("a", 1)) == ["c1", "c3"]
+
+
+class _HeldCatalog:
+    """The node's own catalog, each `segment_started` held until `release` is set: the
+    moment in which another node may give the recorder up (its node taken for dead)."""
+
+    def __init__(self, catalog: RecordingCatalog) -> None:
+        self.catalog = catalog
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def segment_started(self, **kwargs: Any) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await self.catalog.segment_started(**kwargs)
+
+    async def segment_closed(self, **kwargs: Any) -> None:
+        await self.catalog.segment_closed(**kwargs)
+
+    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
+        return await self.catalog.segments_interrupted(session_id=session_id,
+                                                       recorder=recorder)
+
+
+async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The survivors hand a recorder's sessions on (`backends.dead`: they took its node for
+    dead) while its node is still writing the row of a segment it reported: the row must
+    not stay `recording` for ever, since no manifest of a given-up recorder is awaited."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    board = app[keys.BOARD]
+    first = await recorder(client, "rec-a", capacity=1)
+    second = await recorder(client, "rec-b", capacity=1)
+    call = await connected_call(client)
+    await first.recv("record.start")
+    setup = board.services.recording
+    assert setup is not None and setup.catalog is not None
+    held = _HeldCatalog(setup.catalog)
+    board.services = dataclasses.replace(
+        board.services, recording=dataclasses.replace(setup, catalog=held))
+
+    await first.send({"type": "record.segment", "call_id": call.call_id,
+                      "session_id": call.session_id, "participant_id": call.kiosk_id,
+                      "segment": 1, "path": "x/kiosk-1.webm"})
+    await asyncio.wait_for(held.entered.wait(), 30)
+    presence = await board.services.presences.get(first.me)
+    assert presence is not None
+    await board.disconnect(Identity(role=Role.RECORDER, id="rec-a", name="rec-a"),
+                           presence.epoch, object())  # what a survivor does for a dead node
+    assert (await second.recv("record.start"))["segment"] == 2
+    held.release.set()
+    await first.send({"type": "ping"})
+    await first.recv("pong")  # the segment's report is handled
+
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert (row.recorder, row.state) == ("rec-a", "interrupted")
