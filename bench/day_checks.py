@@ -102,24 +102,16 @@ class Findings:
 def check_calls(ledger: LedgerView, log: LogView) -> Findings:
     found = Findings()
     first_answers: dict[str, set[str]] = defaultdict(set)
+    connected_to: dict[str, set[str]] = defaultdict(set)  # resumed ones too
     for a in ledger.answers:
+        connected_to[a["call_id"]].add(a["specialist"])
         if not a["resumed"]:
             first_answers[a["call_id"]].add(a["specialist"])
-    seen = _check_visits(ledger, log, first_answers, found)
+    seen = _check_visits(ledger, log, connected_to, found)
     for call_id, specialists in first_answers.items():
         if len(specialists) > 1:
             found.doubled.append(f"{call_id}: connected to {sorted(specialists)}")
-    unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
-                      and v.get("outcome") != "rejected")  # asked, no call id seen yet
-    for call_id, row in log.sessions.items():
-        if call_id not in seen and unknown[row["terminal_id"]] > 0:
-            unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
-            if row["state"] not in FINAL:
-                found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
-        elif call_id not in seen:
-            found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
-        elif log.answers[row["id"]] > 1 and not _requeued(row):
-            found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
+    _check_log_rows(ledger, log, seen, found)
     done = {a["action_id"] for a in ledger.actions if a["state"] == "completed"}
     for action_id in sorted(done):
         if log.actions.get(action_id) != "completed":
@@ -128,7 +120,29 @@ def check_calls(ledger: LedgerView, log: LogView) -> Findings:
     return found
 
 
-def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set[str]],
+def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Findings) -> None:
+    """Each session of the log against the requests the kiosks made."""
+    unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
+                      and v.get("outcome") != "rejected")  # asked, no call id seen yet
+    # Refused without a call id (`error` instead of `call.rejected`: the queueing failed
+    # after the session was logged, as rejected).
+    refused = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
+                      and v.get("outcome") == "rejected")
+    for call_id, row in log.sessions.items():
+        if (call_id not in seen and row["state"] == ev.STATE_REJECTED
+                and refused[row["terminal_id"]] > 0):
+            refused[row["terminal_id"]] -= 1
+        elif call_id not in seen and unknown[row["terminal_id"]] > 0:
+            unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
+            if row["state"] not in FINAL:
+                found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
+        elif call_id not in seen:
+            found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
+        elif log.answers[row["id"]] > 1 and not _requeued(row):
+            found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
+
+
+def _check_visits(ledger: LedgerView, log: LogView, connected_to: dict[str, set[str]],
                   found: Findings) -> set[str]:
     """Each visit against its session; the call ids the kiosks knew."""
     seen: set[str] = set()
@@ -146,7 +160,7 @@ def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set
                               f"{v.get('outcome', 'unfinished')}")
             continue
         if not v.get("cut"):
-            _compare(v, row, first_answers.get(call_id, set()), found)
+            _compare(v, row, connected_to.get(call_id, set()), found)
     return seen
 
 
@@ -162,7 +176,8 @@ def _compare(v: Row, row: Row, answered_by: set[str], found: Findings) -> None:
     if kiosk_answered != log_answered:
         found.mismatches.append(f"{call_id}: kiosk answered={kiosk_answered}, log "
                                 f"answered={log_answered} ({row['state']})")
-    elif log_answered and row["specialist_id"] not in answered_by | set(v.get("specialists", [])):
+    elif log_answered and row["specialist_id"] not in answered_by | {
+            p.removeprefix("specialist:") for p in v.get("specialists", [])}:
         found.mismatches.append(f"{call_id}: log says {row['specialist_id']}, desks saw "
                                 f"{sorted(answered_by)}")
     if outcome == "cancelled" and row["state"] != ev.STATE_ABANDONED:

@@ -49,6 +49,14 @@ class Media:
             if party["role"] == "recorder" and party["id"] not in self.links:
                 await self._offer(party["id"])
 
+    async def resumed(self, participants: list[Message]) -> None:
+        """A resumed `call.connected`: the recorder may have changed while the socket was
+        away (its `participant.left` / `joined` never came): drop the gone, offer the new."""
+        listed = {p["id"] for p in participants if p["role"] == "recorder"}
+        for gone in set(self.links) - listed:
+            await self.links.pop(gone).close()
+        await self.offer_to(participants)
+
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
         link = self.links[recorder] = RtcLink(recorder, RTCConfiguration(iceServers=servers))
@@ -145,6 +153,10 @@ class Line:
                     if frame.type != aiohttp.WSMsgType.TEXT:
                         break
                     msg = json.loads(frame.data)
+                    if (msg["type"] == "call.connected" and msg.get("resumed")
+                            and self.media is not None and self.media.call_id == msg["call_id"]):
+                        with contextlib.suppress(Exception):  # a failed link: counted
+                            await self.media.resumed(msg["participants"])
                     if msg["type"] in MEDIA_EVENTS:
                         if self.media is not None:
                             with contextlib.suppress(Exception):  # a failed link: counted

@@ -165,8 +165,12 @@ class Kiosk:
         end = await self.line.recv({"call.ended"}, talk)
         if end is None:
             started = time.time()
-            await self.line.send({"type": "call.hangup", "call_id": record["call_id"]})
-            end = await self.line.recv({"call.ended"}, REPLY_S)
+            hangup = {"type": "call.hangup", "call_id": record["call_id"]}
+            await self.line.send(hangup)
+            end = await self.line.recv({"call.ended", "call.connected"}, REPLY_S)
+            while end is not None and end["type"] == "call.connected":  # resumed, still on:
+                await self.line.send(hangup)  # the hang-up died with its node; press again
+                end = await self.line.recv({"call.ended", "call.connected"}, REPLY_S)
             if end is not None:
                 self.ledger.latency("hangup", started)
         record["outcome"] = "served" if end else "no_reply"
