@@ -50,10 +50,12 @@ class Media:
                 await self._offer(party["id"])
 
     async def resumed(self, participants: list[Message]) -> None:
-        """A resumed `call.connected`: the recorder may have changed while the socket was
-        away (its `participant.left` / `joined` never came): drop the gone, offer the new."""
+        """A resumed `call.connected`: while the socket was away the recorder may have
+        changed (its `participant.left` / `joined` never came) or its answer been lost:
+        drop the gone and the unanswered, offer to the listed ones again."""
         listed = {p["id"] for p in participants if p["role"] == "recorder"}
-        for gone in set(self.links) - listed:
+        for gone in [r for r, link in self.links.items()
+                     if r not in listed or link.pc.remoteDescription is None]:
             await self.links.pop(gone).close()
         await self.offer_to(participants)
 
