@@ -47,6 +47,17 @@ async def connected(s: Services, out: Outbox, call: Call) -> bool:
     return await _start(s, s.recording, out, call, announce=False)
 
 
+async def resumed(s: Services, out: Outbox, call: Call) -> None:
+    """A party came back to the connected call: a call without a recorder gets one if one
+    has room (its assignment died with the node that connected it: nothing else would
+    give it one), and the members are told to offer to it."""
+    if (s.recording is None or call.state != CallState.CONNECTED
+            or await s.recording.pool.recorder_of(call.id) is not None
+            or not await s.recording.pool.available()):
+        return
+    await _start(s, s.recording, out, call, announce=True)
+
+
 async def ended(s: Services, out: Outbox, call: Call, reason: str) -> None:
     """The call ended (or went back to the queue): its recorder closes the segments."""
     if s.recording is None:

@@ -271,3 +271,27 @@ async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted
 
     [row] = await app[keys.DB].list_recordings(call.session_id)
     assert (row.recorder, row.state) == ("rec-a", "interrupted")
+
+
+async def test_a_call_whose_recorder_assignment_was_lost_gets_one_when_a_party_resumes(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The node that connected the call died between connecting it and giving it a
+    recorder (the pool holds no recorder for it, and it is not waiting for one): the
+    party that resumes the call brings it a recorder, and everyone is told to offer."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    board = client.server.app[keys.BOARD]
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    setup = board.services.recording
+    assert setup is not None
+    await setup.pool.release(call.call_id)  # what the dead node left behind
+
+    await call.kiosk.close()
+    kiosk = await connect(client, call.kiosk_token, resume=call.kiosk.welcome["resume"])
+    connected = await kiosk.recv("call.connected")
+    assert connected["resumed"] and connected["recording"]
+    assert rec.me in [p["id"] for p in connected["participants"]]
+    start = await rec.recv("record.start")
+    assert (start["call_id"], start["segment"]) == (call.call_id, 1)
+    assert (await call.agent.recv("participant.joined"))["participant"]["id"] == rec.me
