@@ -214,7 +214,7 @@ def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str 
         if frames["video"] and frames["audio"]:
             parties[seg["participant_id"]] += 1
     if len(parties) < 2:
-        states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}"
+        states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}@{s['recorder']}"
                         for s in segments)
         return f"{len(parties)} of 2 parties recorded (segments {states})"
     return None

@@ -27,6 +27,7 @@ from tests.rtc_peers import RtcLink
 PING_S = 10.0  # like the kiosk: a silent socket is closed as idle by the server
 BACKOFF_S = (0.2, 2.0)  # the kiosk's reconnect backoff, shortened for a compressed day
 HELLO_TIMEOUT_S = 20.0
+EARLY_KEPT = 8
 MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
                           "participant.left"})
 Message = dict[str, Any]
@@ -48,6 +49,10 @@ class Media:
         for party in participants:
             if party["role"] == "recorder" and party["id"] not in self.links:
                 await self._offer(party["id"])
+        early = [msg for msg in self.line.early if msg["call_id"] == self.call_id]
+        self.line.early.clear()
+        for msg in early:  # the recorder changed before this party heard it connected
+            await self.handle(msg)
 
     async def resumed(self, participants: list[Message]) -> None:
         """A resumed `call.connected`: while the socket was away the recorder may have
@@ -100,6 +105,7 @@ class Line:
         self.http, self.urls, self.token, self.home = http, urls, token, home
         self.welcome: Message = {}
         self.media: Media | None = None
+        self.early: list[Message] = []  # participant changes heard before `media` began
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.reconnects = 0
         self.on_reconnect = on_reconnect
@@ -160,6 +166,10 @@ class Line:
                         with contextlib.suppress(Exception):  # a failed link: counted
                             await self.media.resumed(msg["participants"])
                     if msg["type"] in MEDIA_EVENTS:
+                        if self.media is None and msg["type"].startswith("participant."):
+                            # Unnumbered, it can overtake its call's `call.connected` on
+                            # the bus: kept until the call's media starts.
+                            self.early = [*self.early[-EARLY_KEPT + 1:], msg]
                         if self.media is not None:
                             with contextlib.suppress(Exception):  # a failed link: counted
                                 await self.media.handle(msg)
