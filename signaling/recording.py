@@ -112,6 +112,10 @@ async def recorder_left(s: Services, who: Identity) -> Outbox:
             await _interrupted(s, s.recording, out, call_id, who.principal, "recorder_lost")
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
+    if s.recording.catalog is not None:
+        # Segments of calls that ended while it lived: `record.stop` was sent, but the
+        # manifest never came. No longer held, they would stay `recording` for ever.
+        await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
     return out
 
 

@@ -157,14 +157,16 @@ class RecordingStore(StoreBase):
             raise SegmentRefused(f"no open segment {manifest.segment} of {participant_id} "
                                  f"in session {session_id} by recorder {recorder}")
 
-    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
+    async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         rows = await self.interrupt_segments(session_id, recorder)
         return len(rows)
 
-    async def interrupt_segments(self, session_id: str, recorder: str) -> list[Recording]:
-        """End the recorder's open segments of the session as interrupted; returns them."""
-        where = (recordings.c.session_id == session_id, recordings.c.recorder == recorder,
-                 recordings.c.state == RECORDING)
+    async def interrupt_segments(self, session_id: str | None, recorder: str
+                                 ) -> list[Recording]:
+        """End the recorder's open segments of the session (of every session: None) as
+        interrupted; returns them."""
+        where = (recordings.c.recorder == recorder, recordings.c.state == RECORDING,
+                 *(() if session_id is None else (recordings.c.session_id == session_id,)))
         async def interrupt(conn: AsyncConnection) -> list[Recording]:
             rows = (await conn.execute(sa.select(recordings).where(*where))).all()
             await conn.execute(recordings.update().where(*where).values(

@@ -28,6 +28,7 @@ from tests.helpers import (
     bearer,
     connect,
     connected_call,
+    eventually,
     quick_manager,
     refused,
 )
@@ -233,7 +234,7 @@ class _HeldCatalog:
     async def segment_closed(self, **kwargs: Any) -> None:
         await self.catalog.segment_closed(**kwargs)
 
-    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
+    async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         return await self.catalog.segments_interrupted(session_id=session_id,
                                                        recorder=recorder)
 
@@ -295,3 +296,31 @@ async def test_a_call_whose_recorder_assignment_was_lost_gets_one_when_a_party_r
     start = await rec.recv("record.start")
     assert (start["call_id"], start["segment"]) == (call.call_id, 1)
     assert (await call.agent.recv("participant.joined"))["participant"]["id"] == rec.me
+
+
+async def test_a_recorder_lost_before_its_last_manifest_leaves_no_segment_open(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The call ended (`record.stop` sent, the pool no longer holds it) and the recorder
+    died before it reported the closed segment: the segment ends `interrupted`, not
+    `recording` for ever."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    await rec.send({"type": "record.segment", "call_id": call.call_id,
+                    "session_id": call.session_id, "participant_id": call.kiosk_id,
+                    "segment": 1, "path": "x/kiosk-1.webm"})
+    await rec.send({"type": "ping"})
+    await rec.recv("pong")  # the segment is open in the catalog
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    assert (await rec.recv("record.stop"))["call_id"] == call.call_id
+    await rec.close()  # killed before its manifest went out
+
+    async def settled() -> bool:
+        [row] = await app[keys.DB].list_recordings(call.session_id)
+        return row.state != "recording"
+
+    await eventually(settled)
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert (row.recorder, row.state) == ("rec-a", "interrupted")
