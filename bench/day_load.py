@@ -167,10 +167,12 @@ class Kiosk:
             started = time.time()
             hangup = {"type": "call.hangup", "call_id": record["call_id"]}
             await self.line.send(hangup)
-            end = await self.line.recv({"call.ended", "call.connected"}, REPLY_S)
-            while end is not None and end["type"] == "call.connected":  # resumed, still on:
-                await self.line.send(hangup)  # the hang-up died with its node; press again
-                end = await self.line.recv({"call.ended", "call.connected"}, REPLY_S)
+            end = await self.line.recv({"call.ended", "call.connected", "error"}, REPLY_S)
+            while end is not None and end["type"] != "call.ended":
+                if end["type"] == "call.connected" or end.get("code") == "internal":
+                    await asyncio.sleep(0.5)  # it died with its node, or failed: press again
+                    await self.line.send(hangup)
+                end = await self.line.recv({"call.ended", "call.connected", "error"}, REPLY_S)
             if end is not None:
                 self.ledger.latency("hangup", started)
         record["outcome"] = "served" if end else "no_reply"
