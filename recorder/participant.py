@@ -98,6 +98,8 @@ class ParticipantRecorder:
         """True once this recorder created ``path``: only then may it delete it."""
         self._connected = False
         """True once the party's connection was up (media could have come)."""
+        self.on_gone: Callable[[], None] | None = None
+        """Called when the party's connection closes or fails before `close()`."""
 
     @property
     def state(self) -> RecordingState:
@@ -179,11 +181,14 @@ class ParticipantRecorder:
         await self._pc.addIceCandidate(parsed)
 
     async def _on_connection_state(self) -> None:
-        if self._pc is not None and self._pc.connectionState == "connected":
+        state = self._pc.connectionState if self._pc is not None else "closed"
+        if state == "connected":
             self._connected = True
-        if self._pc is not None and self._pc.connectionState == "failed":
+        if state == "failed":
             logger.warning("recording %s/%s: connection failed, media stops here",
                            self.session_id, self.participant_id)
+        if state in ("failed", "closed") and self._closing is None and self.on_gone:
+            self.on_gone()
 
     async def _write_loop(self) -> None:
         while self._state == RecordingState.RECORDING:
