@@ -4,9 +4,10 @@ It says `hello {token, capacity}` over `/ws`, is told `record.start` for each se
 must record, answers each party's offer receive-only (`ParticipantRecorder`, one WebM per
 party per segment) and reports every segment: `record.segment` when the file is created,
 `record.manifest` when it is closed (on `record.stop`, or when the party's connection
-closes or fails: a stop lost on the way must not keep it open). Messages of one call are handled in order, calls in
-parallel. A lost connection closes every recording (the server has already handed the
-sessions on) and reconnects; manifests it could not send are sent after reconnecting.
+closes or fails: a stop lost on the way must not keep it open). Messages of one call are
+handled in order, calls in parallel. A lost connection closes every recording (the
+server has already handed the sessions on) and reconnects; manifests it could not send
+are sent after reconnecting.
 """
 
 from __future__ import annotations
