@@ -24,6 +24,7 @@ from signaling.identity import Identity, Role
 from signaling.recorders import MemoryRecorderPool, RecorderPool, RecordingCatalog
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import (
+    InCall,
     Peer,
     bearer,
     connect,
@@ -59,6 +60,15 @@ async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
     peer.welcome = await peer.recv("welcome")
     assert peer.welcome["role"] == "recorder" and peer.me == f"recorder:{name}"
     return peer
+
+
+async def segment_opened(rec: Peer, call: InCall) -> None:
+    """The recorder reports the kiosk's first segment, and the server has handled it."""
+    await rec.send({"type": "record.segment", "call_id": call.call_id,
+                    "session_id": call.session_id, "participant_id": call.kiosk_id,
+                    "segment": 1, "path": "x/kiosk-1.webm"})
+    await rec.send({"type": "ping"})
+    await rec.recv("pong")
 
 
 async def events_of(client: Any, session_id: str) -> list[dict[str, Any]]:
@@ -156,11 +166,7 @@ async def test_lost_recorder_hands_its_sessions_on(
     first = await recorder(client, "rec-a", capacity=1)
     call = await connected_call(client)
     await first.recv("record.start")
-    await first.send({"type": "record.segment", "call_id": call.call_id,
-                      "session_id": call.session_id, "participant_id": call.kiosk_id,
-                      "segment": 1, "path": "x/kiosk-1.webm"})
-    await first.send({"type": "ping"})
-    await first.recv("pong")
+    await segment_opened(first, call)
     second = await recorder(client, "rec-b", capacity=1)
     await first.close()
     start = await second.recv("record.start")
@@ -308,11 +314,7 @@ async def test_a_recorder_lost_before_its_last_manifest_leaves_no_segment_open(
     rec = await recorder(client, "rec-a")
     call = await connected_call(client)
     await rec.recv("record.start")
-    await rec.send({"type": "record.segment", "call_id": call.call_id,
-                    "session_id": call.session_id, "participant_id": call.kiosk_id,
-                    "segment": 1, "path": "x/kiosk-1.webm"})
-    await rec.send({"type": "ping"})
-    await rec.recv("pong")  # the segment is open in the catalog
+    await segment_opened(rec, call)
     await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
     assert (await rec.recv("record.stop"))["call_id"] == call.call_id
     await rec.close()  # killed before its manifest went out
