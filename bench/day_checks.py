@@ -106,10 +106,12 @@ class Findings:
 def check_calls(ledger: LedgerView, log: LogView) -> Findings:
     found = Findings()
     first_answers: dict[str, set[str]] = defaultdict(set)
+    connected_to: dict[str, set[str]] = defaultdict(set)  # resumed ones too
     for a in ledger.answers:
+        connected_to[a["call_id"]].add(a["specialist"])
         if not a["resumed"]:
             first_answers[a["call_id"]].add(a["specialist"])
-    seen = _check_visits(ledger, log, first_answers, found)
+    seen = _check_visits(ledger, log, connected_to, found)
     for call_id, specialists in first_answers.items():
         if len(specialists) > 1:
             found.doubled.append(f"{call_id}: connected to {sorted(specialists)}")
@@ -142,7 +144,7 @@ def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Fin
             found.doubled.append(f"{call_id}: answered {log.answers[row['id']]} times")
 
 
-def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set[str]],
+def _check_visits(ledger: LedgerView, log: LogView, connected_to: dict[str, set[str]],
                   found: Findings) -> set[str]:
     """Each visit against its session; the call ids the kiosks knew."""
     seen: set[str] = set()
@@ -160,7 +162,7 @@ def _check_visits(ledger: LedgerView, log: LogView, first_answers: dict[str, set
                               f"{v.get('outcome', 'unfinished')}")
             continue
         if not v.get("cut"):
-            _compare(v, row, first_answers.get(call_id, set()), found)
+            _compare(v, row, connected_to.get(call_id, set()), found)
     return seen
 
 
@@ -176,7 +178,8 @@ def _compare(v: Row, row: Row, answered_by: set[str], found: Findings) -> None:
     if kiosk_answered != log_answered:
         found.mismatches.append(f"{call_id}: kiosk answered={kiosk_answered}, log "
                                 f"answered={log_answered} ({row['state']})")
-    elif log_answered and row["specialist_id"] not in answered_by | set(v.get("specialists", [])):
+    elif log_answered and row["specialist_id"] not in answered_by | {
+            p.removeprefix("specialist:") for p in v.get("specialists", [])}:
         found.mismatches.append(f"{call_id}: log says {row['specialist_id']}, desks saw "
                                 f"{sorted(answered_by)}")
     if outcome == "cancelled" and row["state"] != ev.STATE_ABANDONED:
@@ -213,7 +216,7 @@ def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str 
         if frames["video"] and frames["audio"]:
             parties[seg["participant_id"]] += 1
     if len(parties) < 2:
-        states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}"
+        states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}@{s['recorder']}"
                         for s in segments)
         return f"{len(parties)} of 2 parties recorded (segments {states})"
     return None

@@ -27,6 +27,7 @@ from tests.rtc_peers import RtcLink
 PING_S = 10.0  # like the kiosk: a silent socket is closed as idle by the server
 BACKOFF_S = (0.2, 2.0)  # the kiosk's reconnect backoff, shortened for a compressed day
 HELLO_TIMEOUT_S = 20.0
+EARLY_KEPT = 8
 MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
                           "participant.left"})
 Message = dict[str, Any]
@@ -48,6 +49,20 @@ class Media:
         for party in participants:
             if party["role"] == "recorder" and party["id"] not in self.links:
                 await self._offer(party["id"])
+        early = [msg for msg in self.line.early if msg["call_id"] == self.call_id]
+        self.line.early.clear()
+        for msg in early:  # the recorder changed before this party heard it connected
+            await self.handle(msg)
+
+    async def resumed(self, participants: list[Message]) -> None:
+        """A resumed `call.connected`: while the socket was away the recorder may have
+        changed (its `participant.left` / `joined` never came) or its answer been lost:
+        drop the gone and the unanswered, offer to the listed ones again."""
+        listed = {p["id"] for p in participants if p["role"] == "recorder"}
+        for gone in [r for r, link in self.links.items()
+                     if r not in listed or link.pc.remoteDescription is None]:
+            await self.links.pop(gone).close()
+        await self.offer_to(participants)
 
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
@@ -93,6 +108,7 @@ class Line:
         self.refused: Message | None = None
         self.welcome: Message = {}
         self.media: Media | None = None
+        self.early: list[Message] = []  # participant changes heard before `media` began
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.reconnects = 0
         self.on_reconnect = on_reconnect
@@ -151,7 +167,15 @@ class Line:
                     if frame.type != aiohttp.WSMsgType.TEXT:
                         break
                     msg = json.loads(frame.data)
+                    if (msg["type"] == "call.connected" and msg.get("resumed")
+                            and self.media is not None and self.media.call_id == msg["call_id"]):
+                        with contextlib.suppress(Exception):  # a failed link: counted
+                            await self.media.resumed(msg["participants"])
                     if msg["type"] in MEDIA_EVENTS:
+                        if self.media is None and msg["type"].startswith("participant."):
+                            # Unnumbered, it can overtake its call's `call.connected` on
+                            # the bus: kept until the call's media starts.
+                            self.early = [*self.early[-EARLY_KEPT + 1:], msg]
                         if self.media is not None:
                             with contextlib.suppress(Exception):  # a failed link: counted
                                 await self.media.handle(msg)

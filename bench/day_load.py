@@ -178,8 +178,14 @@ class Kiosk:
         end = await self.line.recv({"call.ended"}, talk)
         if end is None:
             started = time.time()
-            await self.line.send({"type": "call.hangup", "call_id": record["call_id"]})
-            end = await self.line.recv({"call.ended"}, REPLY_S)
+            hangup = {"type": "call.hangup", "call_id": record["call_id"]}
+            await self.line.send(hangup)
+            end = await self.line.recv({"call.ended", "call.connected", "error"}, REPLY_S)
+            while end is not None and end["type"] != "call.ended":
+                if end["type"] == "call.connected" or end.get("code") == "internal":
+                    await asyncio.sleep(0.5)  # it died with its node, or failed: press again
+                    await self.line.send(hangup)
+                end = await self.line.recv({"call.ended", "call.connected", "error"}, REPLY_S)
             if end is not None:
                 self.ledger.latency("hangup", started)
         record["outcome"] = "served" if end else "no_reply"

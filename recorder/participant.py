@@ -33,6 +33,8 @@ HOLD_S = 1.0
 """Frames wait this long for jitter, retransmissions and the first sender reports."""
 TICK_S = 0.2
 """How often held frames are released to the file."""
+INTAKE_END_S = 10.0
+"""How long a closed connection's tracks may take to hand over their last packets."""
 ACCEPTED_CODECS = {"audio": "audio/opus", "video": "video/vp8"}
 CODEC_NAMES = {"audio": "opus", "video": "vp8"}
 
@@ -94,6 +96,10 @@ class ParticipantRecorder:
         self._closing: asyncio.Future[dict[str, Any]] | None = None
         self._claimed = False
         """True once this recorder created ``path``: only then may it delete it."""
+        self._connected = False
+        """True once the party's connection was up (media could have come)."""
+        self.on_gone: Callable[[], None] | None = None
+        """Called when the party's connection closes or fails before `close()`."""
 
     @property
     def state(self) -> RecordingState:
@@ -175,9 +181,14 @@ class ParticipantRecorder:
         await self._pc.addIceCandidate(parsed)
 
     async def _on_connection_state(self) -> None:
-        if self._pc is not None and self._pc.connectionState == "failed":
+        state = self._pc.connectionState if self._pc is not None else "closed"
+        if state == "connected":
+            self._connected = True
+        if state == "failed":
             logger.warning("recording %s/%s: connection failed, media stops here",
                            self.session_id, self.participant_id)
+        if state in ("failed", "closed") and self._closing is None and self.on_gone:
+            self.on_gone()
 
     async def _write_loop(self) -> None:
         while self._state == RecordingState.RECORDING:
@@ -223,6 +234,7 @@ class ParticipantRecorder:
             await self._pc.close()
         if self._tasks:
             self._tasks[-1].cancel()
+        await self._end_intake()
         for result in await asyncio.gather(*self._tasks, return_exceptions=True):
             if isinstance(result, Exception):
                 self._fail(f"media intake stopped: {result!r}")
@@ -245,6 +257,17 @@ class ParticipantRecorder:
             except OSError as exc:
                 logger.error("cannot write manifest for %s: %s", self.path, exc)
         return manifest
+
+    async def _end_intake(self) -> None:
+        """After the connection closed: a track whose receiver ran ends by itself once its
+        last packets are read; one whose receiver never started (the party never connected:
+        say its answer was lost with a node) never ends, and waiting for it would keep the
+        segment open for ever. So: a bounded wait if media could have come, then stop."""
+        intake = [task for task in self._tasks[:-1] if not task.done()]
+        if intake and self._connected:
+            await asyncio.wait(intake, timeout=INTAKE_END_S)
+        for task in intake:
+            task.cancel()
 
     async def _build_manifest(self) -> dict[str, Any]:
         size = sha256 = None

@@ -3,9 +3,11 @@
 It says `hello {token, capacity}` over `/ws`, is told `record.start` for each session it
 must record, answers each party's offer receive-only (`ParticipantRecorder`, one WebM per
 party per segment) and reports every segment: `record.segment` when the file is created,
-`record.manifest` when it is closed. Messages of one call are handled in order, calls in
-parallel. A lost connection closes every recording (the server has already handed the
-sessions on) and reconnects; manifests it could not send are sent after reconnecting.
+`record.manifest` when it is closed (on `record.stop`, or when the party's connection
+closes or fails: a stop lost on the way must not keep it open). Messages of one call are
+handled in order, calls in parallel. A lost connection closes every recording (the
+server has already handed the sessions on) and reconnects; manifests it could not send
+are sent after reconnecting.
 """
 
 from __future__ import annotations
@@ -213,6 +215,8 @@ class RecorderService:
             recorder = ParticipantRecorder(self.directory, call.session_id, file_id(party),
                                            segment=recorder.segment + 1, configuration=config)
         call.parties[party] = recorder
+        recorder.on_gone = lambda: self._in_order(
+            call.call_id, lambda: self._gone(call, party, recorder))
         await self._send({"type": "record.segment", "call_id": call.call_id,
                           "session_id": call.session_id, "participant_id": party,
                           "segment": recorder.segment, "path": self._relative(recorder.path)})
@@ -241,6 +245,13 @@ class RecorderService:
                                          candidate.get("sdpMid"), candidate.get("sdpMLineIndex"))
         except ValueError as exc:
             log.warning("recorder: %s", exc)
+
+    async def _gone(self, call: _CallRecording, party: str,
+                    recorder: ParticipantRecorder) -> None:
+        """The party's connection closed (it hung up its media) or failed: the segment ends
+        here, whether or not `record.stop` ever comes (lost with a node, say)."""
+        if call.parties.get(party) is recorder:
+            await self._close(call, party, recorder)
 
     async def _close(self, call: _CallRecording, party: str,
                      recorder: ParticipantRecorder) -> None:

@@ -149,6 +149,10 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         link = SingleNode(router, bus)
         status = QueueStatus(queues, router, bus, time.time, link, hours)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
+    if cluster is not None and node_ids == set():  # the routing state survived: only the
+        # sessions this node logged whose call never reached it (the node died between)
+        closed += await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids={node_id},
+                                             alive=cluster.router.knows)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
     pool = cluster.recorders if cluster is not None else MemoryRecorderPool()

@@ -73,8 +73,9 @@ class RecordingCatalog(Protocol):
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
                              manifest: RecordingManifest) -> None:
         """The recorder closed the segment and reported its manifest. Raises `SegmentRefused`."""
-    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
-        """The recorder was lost: its open segments of the session end as interrupted."""
+    async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
+        """The recorder was lost: its open segments of the session (of every session:
+        None) end as interrupted."""
 
 
 @dataclass(frozen=True, slots=True)

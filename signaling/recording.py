@@ -47,6 +47,17 @@ async def connected(s: Services, out: Outbox, call: Call) -> bool:
     return await _start(s, s.recording, out, call, announce=False)
 
 
+async def resumed(s: Services, out: Outbox, call: Call) -> None:
+    """A party came back to the connected call: a call without a recorder gets one if one
+    has room (its assignment died with the node that connected it: nothing else would
+    give it one), and the members are told to offer to it."""
+    if (s.recording is None or call.state != CallState.CONNECTED
+            or await s.recording.pool.recorder_of(call.id) is not None
+            or not await s.recording.pool.available()):
+        return
+    await _start(s, s.recording, out, call, announce=True)
+
+
 async def ended(s: Services, out: Outbox, call: Call, reason: str) -> None:
     """The call ended (or went back to the queue): its recorder closes the segments."""
     if s.recording is None:
@@ -101,6 +112,10 @@ async def recorder_left(s: Services, who: Identity) -> Outbox:
             await _interrupted(s, s.recording, out, call_id, who.principal, "recorder_lost")
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
+    if s.recording.catalog is not None:
+        # Segments of calls that ended while it lived: `record.stop` was sent, but the
+        # manifest never came. No longer held, they would stay `recording` for ever.
+        await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
     return out
 
 
@@ -168,13 +183,19 @@ async def segment(s: Services, who: Identity, msg: m.RecordSegment) -> Outbox:
     if (call is None or call.session_id != msg.session_id
             or await s.recording.pool.recorder_of(call.id) != who.id):
         raise Refused("not_recording", f"you are not recording call {msg.call_id}")
-    if s.recording.catalog is not None:
+    catalog = s.recording.catalog
+    if catalog is not None:
         try:
-            await s.recording.catalog.segment_started(
+            await catalog.segment_started(
                 session_id=msg.session_id, participant_id=msg.participant_id,
                 segment=msg.segment, recorder=who.id, path=msg.path)
         except SegmentRefused as exc:
             raise Refused("not_recording", str(exc)) from None
+        if await s.recording.pool.recorder_of(call.id) != who.id:
+            # Given up meanwhile (its node taken for dead, say): the hand-over may have
+            # interrupted its segments before this one was written, and no manifest of a
+            # lost recorder is awaited, so the segment ends here, as interrupted.
+            await catalog.segments_interrupted(session_id=msg.session_id, recorder=who.id)
     return s.outbox()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import messages as m
+from . import recording
 from .identity import Identity, Role
 from .model import AgentState, Call, CallState
 from .offers import offered_message
@@ -66,6 +67,7 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
     call = await s.router.get_call(call_id)
     if call is None:
         return
+    await recording.resumed(s, out, call)
     listed = await participants(s, call)
     out.send(who.principal, m.CallConnected(
         call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from . import (
     conference,
@@ -42,6 +42,30 @@ Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
 # Waits between attempts of a failed disconnect: about a minute in all, longer than a
 # Redis restart or a database failover, short enough not to hold a shutdown long.
 DISCONNECT_RETRY_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
+# Waits between attempts of a relay or a recorder's report that met a failing backend (a
+# restarted Redis's stale pooled connections, the database's connections cut): dropped,
+# an offer to the recorder or its segment's report leaves the session unrecorded.
+REPORT_RETRY_S: tuple[float, ...] = (0.1, 0.3, 1.0, 2.0, 4.0)
+T = TypeVar("T")
+
+
+async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awaitable[T]]
+                   ) -> T:
+    """`attempt()` again after each delay while it fails on anything but a refusal (a
+    refusal changed nothing and will not change); the last failure is raised."""
+    waits = iter(delays)
+    while True:
+        try:
+            return await attempt()
+        except Refused:
+            raise
+        except Exception as exc:
+            delay = next(waits, None)
+            if delay is None:
+                raise
+            log.warning("%s failed (%s: %s); again in %.1f s", what, type(exc).__name__, exc,
+                        delay)
+            await asyncio.sleep(delay)
 
 
 async def _ping(s: Services, who: Identity, msg: m.Ping) -> Outbox:
@@ -122,6 +146,10 @@ _BY_ROLE: dict[str, dict[type, Step]] = {
     for role in Role
 }
 """Each role's steps in one table, built once: a role's own step wins over an ANY one."""
+RETRIED: frozenset[type] = frozenset({m.RecordSegment, m.RecordManifest})
+"""Steps run again when a backend fails (`REPORT_RETRY_S`), as relays are: a recorder
+sends each report once, and a segment the catalog never heard of, or never heard closed,
+is a session without its recording. Both are idempotent (`signaling.recording`)."""
 
 
 async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
@@ -158,15 +186,26 @@ class Switchboard:
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
+        tag = type(msg).__struct_config__.tag
         forward = RELAYS.get(type(msg))
         if forward is not None:
-            to, message = await forward(self.services, who, msg)
-            await self.services.bus.send(to, m.encode(message))
+            await retrying(REPORT_RETRY_S, f"relaying {tag} from {who.principal}",
+                           lambda: self._forward(forward, who, msg))
             return
         step = _BY_ROLE.get(who.role, {}).get(type(msg))
         if step is None:
-            tag = type(msg).__struct_config__.tag
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
+        if type(msg) in RETRIED:
+            await retrying(REPORT_RETRY_S, f"{tag} from {who.principal}",
+                           lambda: self._step(step, who, msg))
+        else:
+            await self._step(step, who, msg)
+
+    async def _forward(self, forward: Forward, who: Identity, msg: m.Inbound) -> None:
+        to, message = await forward(self.services, who, msg)
+        await self.services.bus.send(to, m.encode(message))
+
+    async def _step(self, step: Step, who: Identity, msg: m.Inbound) -> None:
         try:
             out = await step(self.services, who, msg)
         except Exception:
@@ -249,18 +288,12 @@ class Switchboard:
         the database's connections cut): a disconnect given up leaves the principal
         `connected` with no grace timer, so a caller's call would stay open for ever. The
         step is idempotent for one epoch (`connections.disconnected`)."""
-        delays = iter(DISCONNECT_RETRY_S)
-        while True:
-            try:
-                await commit(self.services,
-                             await connections.disconnected(self.services, who, epoch))
-                return
-            except Exception as exc:
-                delay = next(delays, None)
-                if delay is None:
-                    log.exception("disconnecting %s failed; given up after %d attempts",
-                                  who.principal, len(DISCONNECT_RETRY_S) + 1)
-                    return
-                log.warning("disconnecting %s failed (%s: %s); again in %.1f s",
-                            who.principal, type(exc).__name__, exc, delay)
-                await asyncio.sleep(delay)
+        try:
+            await retrying(DISCONNECT_RETRY_S, f"disconnecting {who.principal}",
+                           lambda: self._commit_disconnect(who, epoch))
+        except Exception:
+            log.exception("disconnecting %s failed; given up after %d attempts",
+                          who.principal, len(DISCONNECT_RETRY_S) + 1)
+
+    async def _commit_disconnect(self, who: Identity, epoch: int) -> None:
+        await commit(self.services, await connections.disconnected(self.services, who, epoch))

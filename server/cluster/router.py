@@ -250,6 +250,10 @@ class RedisRouter:
         flat = await self._redis.hgetall(keys.call(self._prefix, call_id))
         return call_from(_flatten(flat)) if flat else None
 
+    async def knows(self, call_id: str) -> bool:
+        """The call is live in the routing state (its hash is there)."""
+        return bool(await self._redis.exists(keys.call(self._prefix, call_id)))
+
     async def get_agent(self, agent_id: str) -> Agent | None:
         flat = await self._redis.hgetall(keys.agent(self._prefix, agent_id))
         return agent_from(_flatten(flat)) if flat else None

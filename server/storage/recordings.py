@@ -120,8 +120,21 @@ class RecordingStore(StoreBase):
                 state=RECORDING, codecs={}, offsets={}, stats={},
                 created_at=self._clock())), "opening a segment")
         except IntegrityError:
+            if await self._opened(session_id, participant_id, segment, recorder, path):
+                return  # the report again (its first reply was lost): nothing to add
             raise SegmentRefused(f"segment {segment} of {participant_id} in session "
                                  f"{session_id} exists, or the session does not") from None
+
+    async def _opened(self, session_id: str, participant_id: str, segment: int, recorder: str,
+                      path: str) -> bool:
+        """The segment row exists as this recorder opened it at this path."""
+        query = sa.select(recordings.c.id).where(
+            recordings.c.session_id == session_id,
+            recordings.c.participant_id == participant_id,
+            recordings.c.segment == segment, recordings.c.recorder == recorder,
+            recordings.c.path == path)
+        async with self._read() as conn:
+            return await conn.scalar(query) is not None
 
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
                              manifest: RecordingManifest) -> None:
@@ -144,14 +157,16 @@ class RecordingStore(StoreBase):
             raise SegmentRefused(f"no open segment {manifest.segment} of {participant_id} "
                                  f"in session {session_id} by recorder {recorder}")
 
-    async def segments_interrupted(self, *, session_id: str, recorder: str) -> int:
+    async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         rows = await self.interrupt_segments(session_id, recorder)
         return len(rows)
 
-    async def interrupt_segments(self, session_id: str, recorder: str) -> list[Recording]:
-        """End the recorder's open segments of the session as interrupted; returns them."""
-        where = (recordings.c.session_id == session_id, recordings.c.recorder == recorder,
-                 recordings.c.state == RECORDING)
+    async def interrupt_segments(self, session_id: str | None, recorder: str
+                                 ) -> list[Recording]:
+        """End the recorder's open segments of the session (of every session: None) as
+        interrupted; returns them."""
+        where = (recordings.c.recorder == recorder, recordings.c.state == RECORDING,
+                 *(() if session_id is None else (recordings.c.session_id == session_id,)))
         async def interrupt(conn: AsyncConnection) -> list[Recording]:
             rows = (await conn.execute(sa.select(recordings).where(*where))).all()
             await conn.execute(recordings.update().where(*where).values(

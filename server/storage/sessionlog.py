@@ -11,7 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -183,8 +183,10 @@ class SessionLog(StoreBase):
         await _store(conn, projection)
         await conn.execute(session_events.insert(), rows)
 
-    async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None) -> int:
-        """Log `interrupted` for every open session (of those nodes); returns how many."""
+    async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
+                                alive: Callable[[str], Awaitable[bool]] | None = None) -> int:
+        """Log `interrupted` for every open session (of those nodes) whose call is not
+        `alive` (all when not given); returns how many."""
         require_aware(now=now)
         query = (
             sa.select(sessions.c.id, sessions.c.call_id)
@@ -196,7 +198,8 @@ class SessionLog(StoreBase):
                 return 0
             query = query.where(sessions.c.node_id.in_(sorted(node_ids)))
         async with self._write() as conn:
-            open_rows = (await conn.execute(query.with_for_update())).all()
+            open_rows = [row for row in (await conn.execute(query.with_for_update())).all()
+                         if alive is None or not await alive(row.call_id)]
             events = [
                 LogEvent(type=ev.INTERRUPTED, ts=now, session_id=row.id, call_id=row.call_id)
                 for row in open_rows

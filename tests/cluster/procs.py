@@ -217,8 +217,9 @@ class RecordingCluster(Cluster):
     opens aiortc parties."""
 
     def __init__(self, tmp: Path, pg_url: str, prefix: str, *,
-                 local_recorder: bool = False) -> None:
-        super().__init__(tmp, pg_url, prefix)
+                 local_recorder: bool = False,
+                 redis_url: str = "redis://127.0.0.1:6379/0") -> None:
+        super().__init__(tmp, pg_url, prefix, redis_url=redis_url)
         self.recording_dir = tmp / "recordings"
         self.local_recorder = local_recorder
         self.recorders: dict[str, subprocess.Popen[bytes]] = {}

@@ -8,6 +8,7 @@ offer again, the rest is a second segment, the gap is in the session log).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,9 +19,17 @@ from redis.asyncio import Redis
 
 from server.auth import token_hash
 from server.recording.embedded import new_recorder_token
-from tests.cluster.procs import RecordingCluster
+from tests.cluster.procs import Node, RecordingCluster
+from tests.cluster.test_failover import OwnRedis
+from tests.helpers import eventually
 from tests.recording.analysis import decode_recording
-from tests.rtc_peers import VIDEO_FPS, recorder_handed_over, send_to, use_loopback_when_alone
+from tests.rtc_peers import (
+    VIDEO_FPS,
+    RtcClient,
+    recorder_handed_over,
+    send_to,
+    use_loopback_when_alone,
+)
 
 pytestmark = pytest.mark.slow
 SECONDS = 2.0  # of media per segment
@@ -137,3 +146,47 @@ async def test_a_dead_nodes_recorder_gives_its_sessions_to_another(
     detail = await cluster.api(a, f"/api/sessions/{connected['session_id']}")
     assert ("recording_interrupted", "recorder:rec-1") in [
         (e["type"], e["data"].get("recorder")) for e in detail["events"]]
+
+
+async def test_offers_sent_while_redis_restarts_reach_the_recorder(
+        tmp_path: Path, pg_url: str, key_prefix: str) -> None:
+    """Redis restarted (its state kept in the AOF) just as the parties offer their tracks to
+    the recorder: the node cannot read the call then, but the offers are relayed once Redis
+    is back, and both parties' recordings are complete."""
+    use_loopback_when_alone()
+    own = OwnRedis(tmp_path)
+    await own.start()
+    cluster = RecordingCluster(tmp_path, pg_url, key_prefix, redis_url=own.url)
+    try:
+        [a] = await cluster.start("a")
+        await cluster.recorder("rec-1", a)
+        terminal = await cluster.rtc(a, await cluster.terminal("T1"))
+        specialist = await cluster.rtc(a, await cluster.specialist("li", {"tax": 1}))
+        connected = await cluster.recorded_call(terminal, specialist)
+        call_id, parties = connected["call_id"], [terminal, specialist]
+        own.stop()
+        await eventually(lambda: _noticed_redis_gone(a), timeout=60)
+        sending = asyncio.create_task(send_to(parties, call_id, "recorder:rec-1", SECONDS,
+                                              timeout=60))
+        await eventually(lambda: _offered(parties, "recorder:rec-1"))
+        await own.start()
+        await sending
+        await terminal.send({"type": "call.hangup", "call_id": call_id})
+        for party in parties:
+            await party.recv("call.ended", timeout=30)
+            await party.hang_up_media()
+        detail = await cluster.session(a, connected["session_id"], {1: "complete"})
+        for row in detail["recordings"]:
+            _decodes(cluster, row, SECONDS * 0.8)
+    finally:
+        await cluster.close()
+        own.stop()
+
+
+async def _offered(parties: list[RtcClient], remote: str) -> bool:
+    """Every party has sent its offer to `remote` (the link exists once it is made)."""
+    return all(remote in party.links for party in parties)
+
+
+async def _noticed_redis_gone(node: Node) -> bool:
+    return "redis unreachable" in node.output()

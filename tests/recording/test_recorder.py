@@ -14,7 +14,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 
 from recorder.participant import OfferRejected, ParticipantRecorder, RecordingState
 from tests.recording.analysis import decode_recording
-from tests.recording.synthetic import add_lossy_path, connect_party, wait_until
+from tests.recording.synthetic import add_lossy_path, connect_party, flash_and_beep, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +130,20 @@ def test_ids_that_would_leave_the_directory_are_refused(tmp_path: Path, bad: str
         ParticipantRecorder(tmp_path, bad, "kiosk")
     with pytest.raises(ValueError, match="invalid"):
         ParticipantRecorder(tmp_path, "session-1", bad)
+
+
+async def test_a_party_that_never_got_the_answer_still_has_its_segment_closed(
+        tmp_path: Path) -> None:
+    """The recorder answered, but the answer was lost on the way (with a node killed): the
+    party never connects. Closing the segment (`record.stop`) must still finish and report
+    it, or the call's later messages wait behind it and the segment stays open for ever."""
+    pc = RTCPeerConnection()
+    for track in flash_and_beep(time.time(), DURATION_S):
+        pc.addTransceiver(track, direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    recorder = ParticipantRecorder(tmp_path, "session-1", "kiosk")
+    assert await recorder.handle_offer(pc.localDescription.sdp) is not None
+    assert recorder.state == RecordingState.RECORDING
+    manifest = await asyncio.wait_for(recorder.close(), 30)
+    assert manifest["state"] == "finished" and manifest["sha256"] is None  # nothing came
+    await pc.close()

@@ -195,3 +195,22 @@ async def test_killed_recorder_leaves_a_playable_segment_and_another_takes_over(
     assert recording == [
         ("recording_started", "recorder:rec-a"), ("recording_interrupted", "recorder:rec-a"),
         ("recording_started", "recorder:rec-b"), ("recording_stopped", "recorder:rec-b")]
+
+
+async def test_a_party_that_hangs_up_its_media_has_its_segment_closed_without_a_stop(
+        setup: Any) -> None:
+    """The parties close their connections to the recorder while the call goes on (as they
+    do at the end of a call whose `record.stop` was lost with a node): the recorder closes
+    and reports each segment by itself, complete and playable."""
+    client, recorders, parties = setup
+    await recorders.start("rec-a")
+    connected, recorder = await _call(client, parties)
+    await send_to(parties, connected["call_id"], recorder, SECONDS)
+    for party in parties:
+        await party.hang_up_media()
+
+    rows = await _rows(client, connected["session_id"], {1: "complete"})
+    assert {r["participant_id"] for r in rows} == {p.me for p in parties}
+    for row in rows:
+        decoded = decode_recording(recorders.directory / row["path"])
+        assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8

@@ -7,6 +7,8 @@ test runs on both routing backends (memory pool, and the pool shared through Red
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,13 +20,16 @@ from server import keys
 from server.auth import token_hash
 from server.cluster.recorders import RedisRecorderPool
 from server.recording.embedded import new_recorder_token
-from signaling.recorders import MemoryRecorderPool, RecorderPool
+from signaling.identity import Identity, Role
+from signaling.recorders import MemoryRecorderPool, RecorderPool, RecordingCatalog
 from tests.cluster.fixtures import REDIS_URL
 from tests.helpers import (
+    InCall,
     Peer,
     bearer,
     connect,
     connected_call,
+    eventually,
     quick_manager,
     refused,
 )
@@ -55,6 +60,15 @@ async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
     peer.welcome = await peer.recv("welcome")
     assert peer.welcome["role"] == "recorder" and peer.me == f"recorder:{name}"
     return peer
+
+
+async def segment_opened(rec: Peer, call: InCall) -> None:
+    """The recorder reports the kiosk's first segment, and the server has handled it."""
+    await rec.send({"type": "record.segment", "call_id": call.call_id,
+                    "session_id": call.session_id, "participant_id": call.kiosk_id,
+                    "segment": 1, "path": "x/kiosk-1.webm"})
+    await rec.send({"type": "ping"})
+    await rec.recv("pong")
 
 
 async def events_of(client: Any, session_id: str) -> list[dict[str, Any]]:
@@ -152,11 +166,7 @@ async def test_lost_recorder_hands_its_sessions_on(
     first = await recorder(client, "rec-a", capacity=1)
     call = await connected_call(client)
     await first.recv("record.start")
-    await first.send({"type": "record.segment", "call_id": call.call_id,
-                      "session_id": call.session_id, "participant_id": call.kiosk_id,
-                      "segment": 1, "path": "x/kiosk-1.webm"})
-    await first.send({"type": "ping"})
-    await first.recv("pong")
+    await segment_opened(first, call)
     second = await recorder(client, "rec-b", capacity=1)
     await first.close()
     start = await second.recv("record.start")
@@ -211,3 +221,108 @@ async def test_pool_gives_each_call_to_the_least_loaded_recorder(pool: RecorderP
         await pool.wait(call_id)
     assert await pool.take_waiting() == ["c2", "c4"] and await pool.take_waiting() == []
     assert sorted(await pool.join("a", 1)) == ["c1", "c3"]
+
+
+class _HeldCatalog:
+    """The node's own catalog, each `segment_started` held until `release` is set: the
+    moment in which another node may give the recorder up (its node taken for dead)."""
+
+    def __init__(self, catalog: RecordingCatalog) -> None:
+        self.catalog = catalog
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def segment_started(self, **kwargs: Any) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await self.catalog.segment_started(**kwargs)
+
+    async def segment_closed(self, **kwargs: Any) -> None:
+        await self.catalog.segment_closed(**kwargs)
+
+    async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
+        return await self.catalog.segments_interrupted(session_id=session_id,
+                                                       recorder=recorder)
+
+
+async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The survivors hand a recorder's sessions on (`backends.dead`: they took its node for
+    dead) while its node is still writing the row of a segment it reported: the row must
+    not stay `recording` for ever, since no manifest of a given-up recorder is awaited."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    board = app[keys.BOARD]
+    first = await recorder(client, "rec-a", capacity=1)
+    second = await recorder(client, "rec-b", capacity=1)
+    call = await connected_call(client)
+    await first.recv("record.start")
+    setup = board.services.recording
+    assert setup is not None and setup.catalog is not None
+    held = _HeldCatalog(setup.catalog)
+    board.services = dataclasses.replace(
+        board.services, recording=dataclasses.replace(setup, catalog=held))
+
+    await first.send({"type": "record.segment", "call_id": call.call_id,
+                      "session_id": call.session_id, "participant_id": call.kiosk_id,
+                      "segment": 1, "path": "x/kiosk-1.webm"})
+    await asyncio.wait_for(held.entered.wait(), 30)
+    presence = await board.services.presences.get(first.me)
+    assert presence is not None
+    await board.disconnect(Identity(role=Role.RECORDER, id="rec-a", name="rec-a"),
+                           presence.epoch, object())  # what a survivor does for a dead node
+    assert (await second.recv("record.start"))["segment"] == 2
+    held.release.set()
+    await first.send({"type": "ping"})
+    await first.recv("pong")  # the segment's report is handled
+
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert (row.recorder, row.state) == ("rec-a", "interrupted")
+
+
+async def test_a_call_whose_recorder_assignment_was_lost_gets_one_when_a_party_resumes(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The node that connected the call died between connecting it and giving it a
+    recorder (the pool holds no recorder for it, and it is not waiting for one): the
+    party that resumes the call brings it a recorder, and everyone is told to offer."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    board = client.server.app[keys.BOARD]
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    setup = board.services.recording
+    assert setup is not None
+    await setup.pool.release(call.call_id)  # what the dead node left behind
+
+    await call.kiosk.close()
+    kiosk = await connect(client, call.kiosk_token, resume=call.kiosk.welcome["resume"])
+    connected = await kiosk.recv("call.connected")
+    assert connected["resumed"] and connected["recording"]
+    assert rec.me in [p["id"] for p in connected["participants"]]
+    start = await rec.recv("record.start")
+    assert (start["call_id"], start["segment"]) == (call.call_id, 1)
+    assert (await call.agent.recv("participant.joined"))["participant"]["id"] == rec.me
+
+
+async def test_a_recorder_lost_before_its_last_manifest_leaves_no_segment_open(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The call ended (`record.stop` sent, the pool no longer holds it) and the recorder
+    died before it reported the closed segment: the segment ends `interrupted`, not
+    `recording` for ever."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    await segment_opened(rec, call)
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    assert (await rec.recv("record.stop"))["call_id"] == call.call_id
+    await rec.close()  # killed before its manifest went out
+
+    async def settled() -> bool:
+        [row] = await app[keys.DB].list_recordings(call.session_id)
+        return row.state != "recording"
+
+    await eventually(settled)
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert (row.recorder, row.state) == ("rec-a", "interrupted")
