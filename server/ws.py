@@ -202,7 +202,7 @@ async def _serve(
     settings = request.app[keys.SETTINGS].server
     handle = request.app[keys.BOARD].handle
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
-    while not ws.closed:
+    while True:  # a closed socket's receive() answers CLOSED (in _ENDED)
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
         conn.last_seen = now = time.monotonic()
         if frame.type is not _TEXT:  # (the common case first: this runs for every frame)
