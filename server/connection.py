@@ -30,7 +30,7 @@ class Connection:
 
     While nothing is queued and the writer task is idle, `send` writes the frame itself:
     the frame is in the socket's buffer before `send` returns, as in a bare relay, with no
-    wake-up of another task per frame (about 1-2 µs a relayed frame). A write that has to
+    wake-up of another task per burst (0.6-2 µs a relayed frame). A write that has to
     wait (the client stopped reading, the kernel buffer is full) is handed to the writer
     task, and everything after it queues behind it, bounded as before.
 
