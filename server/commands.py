@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import sys
 
 from aiohttp import web
@@ -48,6 +49,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         loop.close()
         return 2
     app = create_app(settings)
+    app.on_startup.append(_freeze_start_up_heap)  # after every cleanup_ctx entry started
     host, port = settings.server.host, settings.server.port
     print(
         f"Virtual Window on {'https' if context else 'http'}://{host}:{port}/  (kiosk /kiosk, "
@@ -62,6 +64,16 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     del lock
     return 0
+
+
+async def _freeze_start_up_heap(app: web.Application) -> None:
+    """Leave what start-up built (modules, the app, the pools: ~130,000 objects) out of
+    the garbage collector's full passes: nothing of it is freed while the server runs, and
+    each full pass over it held the event loop 20-70 ms, every frame waiting meanwhile
+    (the relay's p99). The collection first: the start-up's garbage is not kept for ever."""
+    del app
+    gc.collect()
+    gc.freeze()
 
 
 async def _first_run(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Logging as operators read it: `[log] level`, `format = "text" | "json"`, quiet access lines.
 
 JSON lines carry `call_id` and `session_id` as fields whenever the code that logs knows
-them (`log_context`, or `extra=`). Secrets never reach a line: every record passes a
+them (`SUBJECT`, or `extra=`). Secrets never reach a line: every record passes a
 filter that masks device tokens, tickets, recorder tokens, bearer values and
 `password=`-style pairs, whatever module logged them.
 """
@@ -26,8 +26,11 @@ CONTEXT_FIELDS: Final = ("call_id", "session_id")
 QUIET_PREFIXES: Final = ("/static/", "/healthz", "/metrics")
 """Paths whose access lines `access = "requests"` leaves out: polled, or assets."""
 
-_context: contextvars.ContextVar[object | None] = contextvars.ContextVar("vwin_log",
-                                                                        default=None)
+SUBJECT: contextvars.ContextVar[object | None] = contextvars.ContextVar("vwin_log", default=None)
+"""What the lines logged meanwhile are about (e.g. the message a frame holds): its fields are
+read only when a line is logged. Set and reset around every WebSocket frame, by hand
+(`token = SUBJECT.set(msg)` ... `SUBJECT.reset(token)`): a context manager around it cost
+three Python calls a frame."""
 
 _SECRET = re.compile(
     r"(?P<prefixed>\bvw[tkr]_[A-Za-z0-9_\-]{8,})"
@@ -49,27 +52,6 @@ def redact(text: str) -> str:
     return _SECRET.sub(mask, text)
 
 
-class log_context:
-    """Lines logged inside carry the `call_id` and `session_id` of `subject` (JSON), e.g.
-    the message a frame holds.
-
-    A class rather than a generator, and the fields are read only when a line is logged:
-    it runs around every WebSocket frame."""
-
-    __slots__ = ("_subject", "_token")
-
-    def __init__(self, subject: object) -> None:
-        self._subject = subject
-        self._token: contextvars.Token[object | None] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _context.set(self._subject)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _context.reset(self._token)
-
-
 class RedactFilter(logging.Filter):
     """Formats the message once, masked; later handlers see only the masked text."""
 
@@ -81,7 +63,7 @@ class RedactFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         record.msg, record.args = cleaned, None
-        subject = _context.get()
+        subject = SUBJECT.get()
         if subject is not None:
             for name in CONTEXT_FIELDS:
                 value = getattr(subject, name, None)

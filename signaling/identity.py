@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+from typing import Final
 
 import msgspec
 
@@ -25,7 +27,14 @@ def principal_of(role: str, raw_id: str) -> str:
     return role + ":" + raw_id
 
 
-class Identity(msgspec.Struct, kw_only=True, frozen=True):
+_SPECIALIST: Final = Role.SPECIALIST.value  # plain strings: a StrEnum member compares slower
+_TERMINAL: Final = Role.TERMINAL.value
+_VISITOR: Final = Role.VISITOR.value
+
+
+class Identity(msgspec.Struct, kw_only=True, frozen=True, dict=True):
+    """`dict=True` only for `principal`, kept once computed (it is read for every frame)."""
+
     role: Role
     id: str
     name: str
@@ -34,7 +43,7 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
     department: str | None = None
     call_id: str | None = None  # a visitor's one call: the only one it may act on
 
-    @property
+    @functools.cached_property
     def principal(self) -> str:
         return principal_of(self.role, self.id)
 
@@ -68,11 +77,11 @@ def is_member(call: Call, principal: str) -> bool:
     """`principal in members_of(call)`, without building the set (checked for every
     relayed frame)."""
     role, _, raw = principal.partition(":")
-    if role == Role.SPECIALIST:
+    if role == _SPECIALIST:
         return raw in call.agents
     if call.visitor is not None:  # the phone took the call over: the kiosk is out of it
-        return role == Role.VISITOR and raw == call.visitor
-    return role == Role.TERMINAL and raw == call.terminal_id
+        return role == _VISITOR and raw == call.visitor
+    return role == _TERMINAL and raw == call.terminal_id
 
 
 def terminal_of(call: Call) -> Identity:

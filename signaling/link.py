@@ -8,6 +8,7 @@ connected calls for the `rtc.*` relay check.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Protocol
 
 from .backend import MessageBus, Router
@@ -35,7 +36,7 @@ class ClusterLink(Protocol):
     def connected(self) -> set[str]:
         """The principals connected to this node."""
 
-    async def relay_call(self, call_id: str) -> Call | None:
+    def relay_call(self, call_id: str) -> Awaitable[Call | None]:
         """The call for the `rtc.*` relay check only: may be this node's copy, lagging a
         change made elsewhere until that change's notice arrives (before any message about
         it); a refusal is confirmed with `Router.get_call`."""
@@ -66,5 +67,7 @@ class SingleNode:
     def connected(self) -> set[str]:
         return self._bus.connected()
 
-    async def relay_call(self, call_id: str) -> Call | None:
-        return await self._router.get_call(call_id)
+    def relay_call(self, call_id: str) -> Awaitable[Call | None]:
+        """The router's own look-up, not wrapped in a coroutine of this link's (every
+        relayed frame awaits it)."""
+        return self._router.get_call(call_id)

@@ -63,3 +63,53 @@ async def test_a_client_that_does_not_read_is_closed_not_waited_for() -> None:
     conn.send(b"after")  # a closed connection takes nothing more
     await conn.wait_closed()
     assert socket.frames == []
+
+
+async def test_a_client_that_keeps_up_has_each_frame_written_at_once() -> None:
+    socket = Socket()
+    conn = Connection(socket, 8, "test")  # type: ignore[arg-type]
+    conn.start()
+    await asyncio.sleep(0)  # the writer task is idle
+    conn.send(b"0")
+    assert socket.frames == [b"0"]  # in the socket before send returned: no task hand-off
+    conn.send(b"1")
+    assert socket.frames == [b"0", b"1"]
+    await conn.stop()
+
+
+async def test_a_write_that_waits_keeps_its_place_before_later_frames() -> None:
+    socket = Socket()
+    conn = Connection(socket, 8, "test")  # type: ignore[arg-type]
+    conn.start()
+    await asyncio.sleep(0)
+    socket.gate.clear()  # the client stops reading
+    conn.send(b"0")  # begun here, finished by the writer task once the client reads again
+    conn.send(b"1")
+    conn.send(b"2")
+    assert socket.frames == []
+    socket.gate.set()
+    conn.close(4000, "bye")
+    await asyncio.wait_for(socket.done.wait(), 10)
+    assert socket.frames == [b"0", b"1", b"2"]
+    conn.send(b"3")  # a write at once again would jump the close: it queues behind it
+    assert socket.frames == [b"0", b"1", b"2"]
+    await conn.stop()
+
+
+class BrokenSocket(Socket):
+    """The peer went away: every write fails as aiohttp's does on a closing transport."""
+
+    async def send_frame(self, payload: bytes, kind: WSMsgType) -> None:
+        raise ConnectionResetError("Cannot write to closing transport")
+
+
+async def test_a_socket_that_fails_a_write_takes_nothing_more() -> None:
+    socket = BrokenSocket()
+    conn = Connection(socket, 8, "test")  # type: ignore[arg-type]
+    conn.start()
+    await asyncio.sleep(0)
+    conn.send(b"0")
+    await asyncio.wait_for(conn.wait_closed(), 10)  # the writer stopped
+    conn.send(b"1")
+    assert socket.frames == []
+    await conn.stop()
