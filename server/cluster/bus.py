@@ -18,7 +18,9 @@ back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is held
 while every node is alive (its message is only late), briefly once one was lost
 (`nodes_lost`, from the node's watch); a connection's line starts where the
-principal's counter stood when it attached (`baseline`).
+principal's counter stood when it attached (`baseline`). An unnumbered event
+(`send_numbered` with neither; `["e", ...]`) keeps its place behind the numbered
+messages held for the connection; relayed frames (`send`, `["m", ...]`) never wait.
 """
 
 from __future__ import annotations
@@ -142,7 +144,8 @@ class RedisBus:
     async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
                             seq: int | None = None, as_of: int | None = None) -> None:
         """In the principal's sequence: the messages a routing transaction numbered `seq`
-        (an empty list fills the number), or a state as of the principal's number `as_of`."""
+        (an empty list fills the number), a state as of the principal's number `as_of`, or
+        (neither) unnumbered events, heard after what is held for the connection."""
         if seq is not None:
             await self._to(principal, ["s", principal, list(payloads), seq])
         elif as_of is not None:
@@ -150,7 +153,7 @@ class RedisBus:
                 await self._to(principal, ["a", principal, payload, as_of])
         else:
             for payload in payloads:
-                await self.send(principal, payload)
+                await self._to(principal, ["e", principal, payload])
 
     async def _to(self, principal: str, message: list[Any]) -> None:
         if self._local.sink(principal) is not None:
@@ -275,7 +278,7 @@ class RedisBus:
 
     def _handle(self, message: list[Any]) -> None:
         op = message[0]
-        if op in ("m", "s", "a"):
+        if op in ("m", "s", "a", "e"):
             self._to_sink(message)
         elif message[-1] == self.instance:
             return
@@ -291,7 +294,8 @@ class RedisBus:
             self._notices.queues_changed(set(message[1]))
 
     def _to_sink(self, message: list[Any]) -> None:
-        """A message for one principal: now ("m"), or in its sequence ("s", "a")."""
+        """A message for one principal: now ("m"), in its sequence ("s", "a"), or behind
+        what is held for it ("e")."""
         op, principal, payload = message[0], message[1], message[2]
         sink = self._local.sink(principal)
         if sink is None:
@@ -300,8 +304,12 @@ class RedisBus:
             sink.send(payload)
             return
         now = asyncio.get_running_loop().time()
-        released = (self.reorder.event(principal, int(message[3]), payload, now) if op == "s"
-                    else self.reorder.state(principal, int(message[3]), payload, now))
+        if op == "s":
+            released = self.reorder.event(principal, int(message[3]), payload, now)
+        elif op == "a":
+            released = self.reorder.state(principal, int(message[3]), payload, now)
+        else:
+            released = self.reorder.behind(principal, payload, now)
         for one in released:
             sink.send(one)
         self._arm()

@@ -195,3 +195,74 @@ def test_every_message_is_delivered_once_and_in_order_unless_late(
     numbers = [int(p[1:]) for p in out]
     inversions = sum(a > b for a, b in itertools.pairwise(numbers))
     assert inversions <= buffer.late
+
+
+def test_an_unnumbered_event_behind_a_held_gap_waits_for_it_to_fill() -> None:
+    """`call.connected` (3) waits for 2; the `participant.joined` sent after it (no
+    transaction numbered it) is heard right after it, not before; a second one after
+    that."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [b"connected"], 0.1) == []
+    assert buffer.behind(P, b"joined", 0.2) == []
+    assert buffer.behind(P, b"left", 0.3) == []
+    assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), b"connected", b"joined", b"left"]
+    assert buffer.deadline() is None
+    assert buffer.behind(P, b"joined again", 0.5) == [b"joined again"]
+
+
+def test_an_unnumbered_event_keeps_its_place_among_later_numbers() -> None:
+    """Sent after 3 and before 4: heard between them, whatever order they fill in."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 0.1)
+    buffer.behind(P, b"joined", 0.2)
+    buffer.event(P, 4, [msg(4)], 0.3)
+    assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), msg(3), b"joined", msg(4)]
+
+
+def test_an_unnumbered_event_behind_a_gap_that_never_fills_is_released_with_it() -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [b"connected"], 1.0)
+    assert buffer.behind(P, b"joined", 1.5) == []
+    assert buffer.deadline() == 1.0 + CAP_S  # the gap's own timer, no new one
+    assert buffer.expire(1.0 + CAP_S) == [(P, b"connected"), (P, b"joined")]
+    assert buffer.gaps == 1 and buffer.deadline() is None
+    assert buffer.event(P, 2, [msg(2)], 12.0) == [msg(2)]  # late, as before
+
+
+def test_an_unnumbered_event_goes_straight_through_when_nothing_is_held() -> None:
+    """No gap, no connection known here, or only a state waiting: nothing to keep behind."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    assert buffer.behind(P, b"joined", 0.0) == [b"joined"]
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"left", 0.1) == [b"left"]
+    assert buffer.state(P, 3, b"pos@3", 0.2) == []
+    assert buffer.behind(P, b"record", 0.3) == [b"record"]
+    assert buffer.deadline() == 0.2 + CAP_S  # the state's hold only
+
+
+def test_unnumbered_events_count_towards_the_bound() -> None:
+    """Never dropped: past the bound the gap is given up and everything goes, in order."""
+    buffer = Reorder(HOLD_S, CAP_S, 3)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [msg(3)], 0.0) == []
+    assert [buffer.behind(P, e, 0.1) for e in (b"e1", b"e2")] == [[], []]
+    assert buffer.behind(P, b"e3", 0.2) == [msg(3), b"e1", b"e2", b"e3"]
+    assert buffer.gaps == 1 and buffer.deadline() is None
+
+
+def test_an_unnumbered_event_while_the_line_opens_follows_what_is_held() -> None:
+    """Held before the counter is read: numbers decided before (4) are heard first with
+    the event behind them; one behind a number decided after (7) waits for 6."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    buffer.event(P, 4, [msg(4)], 0.0)
+    assert buffer.behind(P, b"after4", 0.0) == []
+    assert buffer.expect(P, 5, 0.1) == [msg(4), b"after4"]
+    buffer.open("terminal:T1")
+    buffer.event("terminal:T1", 7, [b"t7"], 0.0)
+    assert buffer.behind("terminal:T1", b"after7", 0.0) == []
+    assert buffer.expect("terminal:T1", 6, 0.1) == []
+    assert buffer.event("terminal:T1", 6, [b"t6"], 0.2) == [b"t6", b"t7", b"after7"]
