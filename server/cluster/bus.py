@@ -19,8 +19,9 @@ ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is he
 while every node is alive (its message is only late), briefly once one was lost
 (`nodes_lost`, from the node's watch); a connection's line starts where the
 principal's counter stood when it attached (`baseline`). An unnumbered event
-(`send_numbered` with neither; `["e", ...]`) keeps its place behind the numbered
-messages held for the connection; relayed frames (`send`, `["m", ...]`) never wait.
+(`send_numbered` with neither; `["e", ..., n]`) is heard after the principal's number
+`n` (its counter when the event was sent) and what is held before it; relayed frames
+(`send`, `["m", ...]`) never wait.
 """
 
 from __future__ import annotations
@@ -112,18 +113,22 @@ class RedisBus:
         numbered messages decided before and held since the attach are heard now, in
         order; arriving later they are stale (the re-sync that follows `welcome` tells
         where it stands); those decided after go in their order."""
-        try:
-            last = await self._redis.hget(keys.sequences(self._prefix), principal)
-        except (RedisError, OSError) as exc:
-            log.warning("bus: where %s's sequence stands is unknown (%s)", principal, exc)
-            next_seq = None
-        else:
-            next_seq = int(last or 0) + 1
+        last = await self._counter(principal)
+        next_seq = None if last is None else last + 1
         if self._local.sink(principal) is None:
             return
         self._release([(principal, p) for p in self.reorder.expect(
             principal, next_seq, asyncio.get_running_loop().time())])
         self._arm()
+
+    async def _counter(self, principal: str) -> int | None:
+        """The principal's last number taken (0: none yet; None: Redis did not say)."""
+        try:
+            last = await self._redis.hget(keys.sequences(self._prefix), principal)
+        except (RedisError, OSError) as exc:
+            log.warning("bus: where %s's sequence stands is unknown (%s)", principal, exc)
+            return None
+        return int(last or 0)
 
     def nodes_lost(self) -> None:
         """The node's watch found another node gone: what it decided and had not sent
@@ -152,8 +157,9 @@ class RedisBus:
             for payload in payloads:
                 await self._to(principal, ["a", principal, payload, as_of])
         else:
+            after = await self._counter(principal)
             for payload in payloads:
-                await self._to(principal, ["e", principal, payload])
+                await self._to(principal, ["e", principal, payload, after])
 
     async def _to(self, principal: str, message: list[Any]) -> None:
         if self._local.sink(principal) is not None:
@@ -309,7 +315,7 @@ class RedisBus:
         elif op == "a":
             released = self.reorder.state(principal, int(message[3]), payload, now)
         else:
-            released = self.reorder.behind(principal, payload, now)
+            released = self.reorder.behind(principal, payload, message[3], now)
         for one in released:
             sink.send(one)
         self._arm()

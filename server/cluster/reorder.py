@@ -31,11 +31,11 @@ later event has already been delivered (it would take the connection back in tim
 and waits for its event when that is still held.
 
 An unnumbered event (no routing transaction caused it: a participant replaced after
-its recorder died, a recording notice) was sent after whatever the connection has been
-sent before, numbered messages included: `behind` keeps its place. While numbered
-messages are held for a gap, it is queued behind the last of them and heard right
-after it (when the gap fills or is given up, within the same bound); with nothing held
-it goes straight through. Relayed `rtc.*` frames and chat never come here.
+its recorder died, a recording notice) keeps its place (`behind`): it is heard after
+the principal's number `after` (the counter when it was sent: every decision before it)
+and after the numbered messages already held for the connection; it waits for them
+(when the gap fills or is given up, within the same bound), never dropped; with nothing
+to wait for it goes straight through. Relayed `rtc.*` frames and chat never come here.
 
 No I/O and no clock of its own: the bus feeds it messages, losses and the time and
 asks when the next hold ends (`deadline`), like a sans-I/O protocol core.
@@ -96,11 +96,12 @@ class Reorder:
         if next_seq is None:  # nothing numbered yet: states go as they are
             line.since = None
             self._open.pop(principal, None)
-            return [p for n in sorted(line.after) for p in line.after.pop(n)]
+            return [p for waiting in (line.after, line.behind) for n in sorted(waiting)
+                    for p in waiting.pop(n)]
         # Decided before the counter was read, arrived before it: heard first, in order
         # (the re-sync that follows states what they led to).
-        out = [p for n in sorted(line.held) if n < next_seq
-               for p in line.held.pop(n) + line.behind.pop(n, [])]
+        out = [p for n in sorted(set(line.held) | set(line.behind)) if n < next_seq
+               for p in line.held.pop(n, []) + line.behind.pop(n, [])]
         for n in sorted(line.after):
             if n == next_seq - 1:
                 out += line.after.pop(n)
@@ -155,13 +156,20 @@ class Reorder:
         line.after.setdefault(as_of, []).append(payload)
         return self._hold(principal, line, now)
 
-    def behind(self, principal: str, payload: bytes, now: float) -> list[bytes]:
-        """An unnumbered event arrived: heard after the numbered messages held for the
-        connection (they were sent before it), or now when none is held."""
+    def behind(self, principal: str, payload: bytes, after: int | None, now: float
+               ) -> list[bytes]:
+        """An unnumbered event sent when the principal's counter stood at `after` (None:
+        unknown) arrived: heard after that number and after the numbered messages held
+        for the connection, or now when there is none to wait for."""
         line = self._lines.get(principal)
-        if line is None or not line.held:
+        if line is None:
             return [payload]
-        line.behind.setdefault(max(line.held), []).append(payload)
+        waits = after is not None and (line.opening or (
+            line.expected is not None and after >= line.expected))
+        key = max(after if after is not None and waits else 0, max(line.held, default=0))
+        if key == 0:
+            return [payload]
+        line.behind.setdefault(key, []).append(payload)
         return self._hold(principal, line, now)
 
     def deadline(self) -> float | None:
@@ -216,7 +224,7 @@ class Reorder:
             out += line.after.pop(line.expected, [])
             out += line.behind.pop(line.expected, [])
             line.expected += 1
-        line.since = now if line.held or line.after else None  # the next gap's hold starts
+        line.since = now if line.held or line.after or line.behind else None  # next gap
         if line.since is None:
             self._open.pop(principal, None)
         else:

@@ -204,11 +204,11 @@ def test_an_unnumbered_event_behind_a_held_gap_waits_for_it_to_fill() -> None:
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     assert buffer.event(P, 3, [b"connected"], 0.1) == []
-    assert buffer.behind(P, b"joined", 0.2) == []
-    assert buffer.behind(P, b"left", 0.3) == []
+    assert buffer.behind(P, b"joined", 3, 0.2) == []
+    assert buffer.behind(P, b"left", 3, 0.3) == []
     assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), b"connected", b"joined", b"left"]
     assert buffer.deadline() is None
-    assert buffer.behind(P, b"joined again", 0.5) == [b"joined again"]
+    assert buffer.behind(P, b"joined again", 3, 0.5) == [b"joined again"]
 
 
 def test_an_unnumbered_event_keeps_its_place_among_later_numbers() -> None:
@@ -216,7 +216,7 @@ def test_an_unnumbered_event_keeps_its_place_among_later_numbers() -> None:
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     buffer.event(P, 3, [msg(3)], 0.1)
-    buffer.behind(P, b"joined", 0.2)
+    buffer.behind(P, b"joined", 3, 0.2)
     buffer.event(P, 4, [msg(4)], 0.3)
     assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), msg(3), b"joined", msg(4)]
 
@@ -225,7 +225,7 @@ def test_an_unnumbered_event_behind_a_gap_that_never_fills_is_released_with_it()
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.event(P, 1, [msg(1)], 0.0)
     buffer.event(P, 3, [b"connected"], 1.0)
-    assert buffer.behind(P, b"joined", 1.5) == []
+    assert buffer.behind(P, b"joined", 3, 1.5) == []
     assert buffer.deadline() == 1.0 + CAP_S  # the gap's own timer, no new one
     assert buffer.expire(1.0 + CAP_S) == [(P, b"connected"), (P, b"joined")]
     assert buffer.gaps == 1 and buffer.deadline() is None
@@ -235,11 +235,11 @@ def test_an_unnumbered_event_behind_a_gap_that_never_fills_is_released_with_it()
 def test_an_unnumbered_event_goes_straight_through_when_nothing_is_held() -> None:
     """No gap, no connection known here, or only a state waiting: nothing to keep behind."""
     buffer = Reorder(HOLD_S, CAP_S, 16)
-    assert buffer.behind(P, b"joined", 0.0) == [b"joined"]
+    assert buffer.behind(P, b"joined", 0, 0.0) == [b"joined"]
     buffer.event(P, 1, [msg(1)], 0.0)
-    assert buffer.behind(P, b"left", 0.1) == [b"left"]
+    assert buffer.behind(P, b"left", 1, 0.1) == [b"left"]
     assert buffer.state(P, 3, b"pos@3", 0.2) == []
-    assert buffer.behind(P, b"record", 0.3) == [b"record"]
+    assert buffer.behind(P, b"record", 1, 0.3) == [b"record"]
     assert buffer.deadline() == 0.2 + CAP_S  # the state's hold only
 
 
@@ -248,8 +248,8 @@ def test_unnumbered_events_count_towards_the_bound() -> None:
     buffer = Reorder(HOLD_S, CAP_S, 3)
     buffer.event(P, 1, [msg(1)], 0.0)
     assert buffer.event(P, 3, [msg(3)], 0.0) == []
-    assert [buffer.behind(P, e, 0.1) for e in (b"e1", b"e2")] == [[], []]
-    assert buffer.behind(P, b"e3", 0.2) == [msg(3), b"e1", b"e2", b"e3"]
+    assert [buffer.behind(P, e, None, 0.1) for e in (b"e1", b"e2")] == [[], []]
+    assert buffer.behind(P, b"e3", None, 0.2) == [msg(3), b"e1", b"e2", b"e3"]
     assert buffer.gaps == 1 and buffer.deadline() is None
 
 
@@ -259,10 +259,47 @@ def test_an_unnumbered_event_while_the_line_opens_follows_what_is_held() -> None
     buffer = Reorder(HOLD_S, CAP_S, 16)
     buffer.open(P)
     buffer.event(P, 4, [msg(4)], 0.0)
-    assert buffer.behind(P, b"after4", 0.0) == []
+    assert buffer.behind(P, b"after4", 4, 0.0) == []
     assert buffer.expect(P, 5, 0.1) == [msg(4), b"after4"]
     buffer.open("terminal:T1")
     buffer.event("terminal:T1", 7, [b"t7"], 0.0)
-    assert buffer.behind("terminal:T1", b"after7", 0.0) == []
+    assert buffer.behind("terminal:T1", b"after7", None, 0.0) == []
     assert buffer.expect("terminal:T1", 6, 0.1) == []
     assert buffer.event("terminal:T1", 6, [b"t6"], 0.2) == [b"t6", b"t7", b"after7"]
+
+
+def test_an_unnumbered_event_waits_for_the_numbers_taken_before_it_was_sent() -> None:
+    """Node B connected the call (3) and is still logging it when node A, having read it
+    connected, replaces the recorder (`participant.joined`, sent with the counter at 3):
+    nothing is held yet, and the event still waits for 2 and 3."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"joined", 3, 0.1) == []
+    assert buffer.deadline() == 0.1 + CAP_S
+    assert buffer.event(P, 2, [msg(2)], 0.2) == [msg(2)]
+    assert buffer.event(P, 3, [b"connected"], 0.3) == [b"connected", b"joined"]
+    assert buffer.event(P, 3 + 1, [], 0.4) == [] and buffer.deadline() is None
+
+
+def test_an_unnumbered_event_waiting_for_a_dead_nodes_number_goes_after_the_short_hold(
+        ) -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"joined", 2, 1.0) == []
+    buffer.lost(1.5)
+    assert buffer.deadline() == 1.0 + HOLD_S
+    assert buffer.expire(1.0 + HOLD_S) == [(P, b"joined")]
+    assert buffer.event(P, 3, [msg(3)], 1.6) == [msg(3)]  # the line goes on past 2
+
+
+def test_an_unnumbered_event_while_the_line_opens_waits_for_the_counter() -> None:
+    """Sent with the counter at 4 before this connection read it (5 next): heard when the
+    line starts; with the counter unknown, when the line starts too."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    assert buffer.behind(P, b"joined", 4, 0.0) == []
+    assert buffer.expect(P, 5, 0.1) == [b"joined"]
+    buffer.open("terminal:T1")
+    assert buffer.behind("terminal:T1", b"left", 2, 0.0) == []
+    assert buffer.expect("terminal:T1", None, 0.1) == [b"left"]
+    assert buffer.deadline() is None
