@@ -303,3 +303,34 @@ def test_an_unnumbered_event_while_the_line_opens_waits_for_the_counter() -> Non
     assert buffer.behind("terminal:T1", b"left", 2, 0.0) == []
     assert buffer.expect("terminal:T1", None, 0.1) == [b"left"]
     assert buffer.deadline() is None
+
+
+@given(st.integers(1, 30), st.randoms(use_true_random=False), st.sets(st.integers(2, 30)),
+       st.lists(st.integers(0, 30), max_size=8))
+def test_every_unnumbered_event_is_heard_once_after_the_number_it_was_sent_at(
+        n: int, rng: random.Random, lost: set[int], events: list[int]) -> None:
+    """Numbers arriving in any order, some never; events sent with the counter at some
+    number, arriving among them: each event is heard exactly once, after its number when
+    that arrived and no gap was given up."""
+    buffer = Reorder(HOLD_S, CAP_S, 8)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    arriving: list[bytes | int] = [i for i in range(2, n + 1) if i not in lost]
+    arriving += [f"e{after}.{k}".encode() for k, after in enumerate(events)]
+    rng.shuffle(arriving)
+    out: list[bytes] = [msg(1)]
+    now = 0.0
+    for item in arriving:
+        now += rng.choice([0.0, 0.1, 0.3])
+        out += [p for _, p in buffer.expire(now)]
+        if isinstance(item, int):
+            out += buffer.event(P, item, [msg(item)], now)
+        else:
+            out += buffer.behind(P, item, int(item[1:].split(b".")[0]), now)
+    out += [p for _, p in buffer.expire(now + CAP_S)]
+    assert sorted(out) == sorted([msg(1)] + [i if isinstance(i, bytes) else msg(i)
+                                            for i in arriving])
+    if buffer.gaps == 0 and buffer.late == 0:
+        for k, after in enumerate(events):
+            at = out.index(f"e{after}.{k}".encode())
+            if msg(after) in out:
+                assert out.index(msg(after)) < at
