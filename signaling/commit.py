@@ -8,8 +8,9 @@
    numbered (several nodes: `order.py`) grouped per principal and number, and the
    numbers no message carried sent empty, so that the receiving connection puts
    them in the cluster's order and never waits for a number nobody will send; an
-   unnumbered event (a participant replaced, a recording notice) keeps its place behind
-   the numbered messages the connection is waiting on; replies and chat go straight;
+   unnumbered event (a participant replaced, a recording notice) is heard after the
+   numbers its principal had when it was sent and what is held for the connection
+   (`MessageBus.send_numbered` with neither number); replies and chat go straight;
 4. timers cancelled, then set (ring timers again: the ring time counts from the
    offer sent);
 5. dispatch, if the step freed a specialist or queued a call (its own outbox,
