@@ -100,7 +100,8 @@ class MessageBus(Protocol):
         """Messages in the cluster's order (`signaling/order.py`): those a routing
         transaction numbered `seq` for the principal (none: the number is only filled),
         a state `as_of` its last number, or (neither) unnumbered events, heard after the
-        numbered messages held for the connection; one node delivers them as they come.
+        principal's numbers taken before they were sent and what is held for the
+        connection; one node delivers them as they come.
         (`send` is the fast path for relayed frames: they never wait.)"""
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None: ...
