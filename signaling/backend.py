@@ -99,7 +99,10 @@ class MessageBus(Protocol):
                             seq: int | None = None, as_of: int | None = None) -> None:
         """Messages in the cluster's order (`signaling/order.py`): those a routing
         transaction numbered `seq` for the principal (none: the number is only filled),
-        or a state `as_of` its last number; one node delivers them as they come."""
+        a state `as_of` its last number, or (neither) unnumbered events, heard after the
+        principal's numbers taken before they were sent and what is held for the
+        connection; one node delivers them as they come.
+        (`send` is the fast path for relayed frames: they never wait.)"""
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None: ...
     async def kick(self, principal: str, code: int, reason: str) -> None:

@@ -7,7 +7,10 @@
 3. the messages, in the order the step added them; those a routing transaction
    numbered (several nodes: `order.py`) grouped per principal and number, and the
    numbers no message carried sent empty, so that the receiving connection puts
-   them in the cluster's order and never waits for a number nobody will send;
+   them in the cluster's order and never waits for a number nobody will send; an
+   unnumbered event (a participant replaced, a recording notice) is heard after the
+   numbers its principal had when it was sent and what is held for the connection
+   (`MessageBus.send_numbered` with neither number); replies and chat go straight;
 4. timers cancelled, then set (ring timers again: the ring time counts from the
    offer sent);
 5. dispatch, if the step freed a specialist or queued a call (its own outbox,
@@ -21,6 +24,12 @@ from . import messages as m
 from . import offers, order
 from .outbox import Outbox
 from .services import Services
+
+# Replies to the connection's own request and chat lines: no routing decision precedes them
+# that they could overtake, so they are never held behind a gap (every other unnumbered
+# message is an event and keeps its place: `_unnumbered`).
+STRAIGHT: frozenset[type[m.Message]] = frozenset(
+    {m.Welcome, m.IceServers, m.Pong, m.Error, m.Saved, m.QueueStatus, m.ChatMessage})
 
 
 async def commit(s: Services, out: Outbox) -> None:
@@ -72,26 +81,33 @@ async def _send(s: Services, out: Outbox, taken: order.Taken) -> None:
     unnumbered messages as they come; then the numbers taken but not carried, empty."""
     if not taken and not out.numbered:  # one node; or nothing decided by a transaction
         for principal, message in out.sends:
-            await s.bus.send(principal, m.encode(message))
+            await _unnumbered(s, principal, message, m.encode(message))
         return
     units: dict[tuple[str, int], list[bytes]] = {}
-    plan: list[tuple[str, int | None, bytes]] = []
+    plan: list[tuple[str, int | None, m.Message]] = []
     for i, (principal, message) in enumerate(out.sends):
-        payload = m.encode(message)
         number = out.numbered.get(i)
         if number is None:
-            plan.append((principal, None, payload))
+            plan.append((principal, None, message))
         elif (principal, number) in units:
-            units[(principal, number)].append(payload)
+            units[(principal, number)].append(m.encode(message))
         else:
-            units[(principal, number)] = [payload]
-            plan.append((principal, number, b""))
-    for principal, number, payload in plan:
+            units[(principal, number)] = [m.encode(message)]
+            plan.append((principal, number, message))
+    for principal, number, message in plan:
         if number is None:
-            await s.bus.send(principal, payload)
+            await _unnumbered(s, principal, message, m.encode(message))
         else:
             await s.bus.send_numbered(principal, units[(principal, number)], seq=number)
     for principal, numbers in taken.items():
         for number in numbers:
             if (principal, number) not in units:
                 await s.bus.send_numbered(principal, [], seq=number)
+
+
+async def _unnumbered(s: Services, principal: str, message: m.Message, payload: bytes) -> None:
+    """A reply or chat line now; an event behind what the connection is waiting on."""
+    if type(message) in STRAIGHT:
+        await s.bus.send(principal, payload)
+    else:
+        await s.bus.send_numbered(principal, [payload])

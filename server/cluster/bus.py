@@ -18,7 +18,10 @@ back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is held
 while every node is alive (its message is only late), briefly once one was lost
 (`nodes_lost`, from the node's watch); a connection's line starts where the
-principal's counter stood when it attached (`baseline`).
+principal's counter stood when it attached (`baseline`). An unnumbered event
+(`send_numbered` with neither; `["e", ..., n]`) is heard after the principal's number
+`n` (its counter when the event was sent) and what is held before it; relayed frames
+(`send`, `["m", ...]`) never wait.
 """
 
 from __future__ import annotations
@@ -110,18 +113,22 @@ class RedisBus:
         numbered messages decided before and held since the attach are heard now, in
         order; arriving later they are stale (the re-sync that follows `welcome` tells
         where it stands); those decided after go in their order."""
-        try:
-            last = await self._redis.hget(keys.sequences(self._prefix), principal)
-        except (RedisError, OSError) as exc:
-            log.warning("bus: where %s's sequence stands is unknown (%s)", principal, exc)
-            next_seq = None
-        else:
-            next_seq = int(last or 0) + 1
+        last = await self._counter(principal)
+        next_seq = None if last is None else last + 1
         if self._local.sink(principal) is None:
             return
         self._release([(principal, p) for p in self.reorder.expect(
             principal, next_seq, asyncio.get_running_loop().time())])
         self._arm()
+
+    async def _counter(self, principal: str) -> int | None:
+        """The principal's last number taken (0: none yet; None: Redis did not say)."""
+        try:
+            last = await self._redis.hget(keys.sequences(self._prefix), principal)
+        except (RedisError, OSError) as exc:
+            log.warning("bus: where %s's sequence stands is unknown (%s)", principal, exc)
+            return None
+        return int(last or 0)
 
     def nodes_lost(self) -> None:
         """The node's watch found another node gone: what it decided and had not sent
@@ -142,15 +149,17 @@ class RedisBus:
     async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,
                             seq: int | None = None, as_of: int | None = None) -> None:
         """In the principal's sequence: the messages a routing transaction numbered `seq`
-        (an empty list fills the number), or a state as of the principal's number `as_of`."""
+        (an empty list fills the number), a state as of the principal's number `as_of`, or
+        (neither) unnumbered events, heard after what is held for the connection."""
         if seq is not None:
             await self._to(principal, ["s", principal, list(payloads), seq])
         elif as_of is not None:
             for payload in payloads:
                 await self._to(principal, ["a", principal, payload, as_of])
         else:
+            after = await self._counter(principal)
             for payload in payloads:
-                await self.send(principal, payload)
+                await self._to(principal, ["e", principal, payload, after])
 
     async def _to(self, principal: str, message: list[Any]) -> None:
         if self._local.sink(principal) is not None:
@@ -275,7 +284,7 @@ class RedisBus:
 
     def _handle(self, message: list[Any]) -> None:
         op = message[0]
-        if op in ("m", "s", "a"):
+        if op in ("m", "s", "a", "e"):
             self._to_sink(message)
         elif message[-1] == self.instance:
             return
@@ -291,7 +300,8 @@ class RedisBus:
             self._notices.queues_changed(set(message[1]))
 
     def _to_sink(self, message: list[Any]) -> None:
-        """A message for one principal: now ("m"), or in its sequence ("s", "a")."""
+        """A message for one principal: now ("m"), in its sequence ("s", "a"), or behind
+        what is held for it ("e")."""
         op, principal, payload = message[0], message[1], message[2]
         sink = self._local.sink(principal)
         if sink is None:
@@ -300,8 +310,12 @@ class RedisBus:
             sink.send(payload)
             return
         now = asyncio.get_running_loop().time()
-        released = (self.reorder.event(principal, int(message[3]), payload, now) if op == "s"
-                    else self.reorder.state(principal, int(message[3]), payload, now))
+        if op == "s":
+            released = self.reorder.event(principal, int(message[3]), payload, now)
+        elif op == "a":
+            released = self.reorder.state(principal, int(message[3]), payload, now)
+        else:
+            released = self.reorder.behind(principal, payload, message[3], now)
         for one in released:
             sink.send(one)
         self._arm()

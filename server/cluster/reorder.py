@@ -30,6 +30,13 @@ stamped `as_of` the last sequence number its state reflects: it is dropped when 
 later event has already been delivered (it would take the connection back in time)
 and waits for its event when that is still held.
 
+An unnumbered event (no routing transaction caused it: a participant replaced after
+its recorder died, a recording notice) keeps its place (`behind`): it is heard after
+the principal's number `after` (the counter when it was sent: every decision before it)
+and after the numbered messages already held for the connection; it waits for them
+(when the gap fills or is given up, within the same bound), never dropped; with nothing
+to wait for it goes straight through. Relayed `rtc.*` frames and chat never come here.
+
 No I/O and no clock of its own: the bus feeds it messages, losses and the time and
 asks when the next hold ends (`deadline`), like a sans-I/O protocol core.
 """
@@ -53,6 +60,7 @@ class _Line:
     opening: bool = False  # attached, the counter not read yet: hold everything
     held: dict[int, list[bytes]] = field(default_factory=dict)  # events waiting for a gap
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
+    behind: dict[int, list[bytes]] = field(default_factory=dict)  # unnumbered, after n
     since: float | None = None  # when the oldest open gap began
 
 
@@ -88,10 +96,12 @@ class Reorder:
         if next_seq is None:  # nothing numbered yet: states go as they are
             line.since = None
             self._open.pop(principal, None)
-            return [p for n in sorted(line.after) for p in line.after.pop(n)]
+            return [p for waiting in (line.after, line.behind) for n in sorted(waiting)
+                    for p in waiting.pop(n)]
         # Decided before the counter was read, arrived before it: heard first, in order
         # (the re-sync that follows states what they led to).
-        out = [p for n in sorted(line.held) if n < next_seq for p in line.held.pop(n)]
+        out = [p for n in sorted(set(line.held) | set(line.behind)) if n < next_seq
+               for p in line.held.pop(n, []) + line.behind.pop(n, [])]
         for n in sorted(line.after):
             if n == next_seq - 1:
                 out += line.after.pop(n)
@@ -146,6 +156,22 @@ class Reorder:
         line.after.setdefault(as_of, []).append(payload)
         return self._hold(principal, line, now)
 
+    def behind(self, principal: str, payload: bytes, after: int | None, now: float
+               ) -> list[bytes]:
+        """An unnumbered event sent when the principal's counter stood at `after` (None:
+        unknown) arrived: heard after that number and after the numbered messages held
+        for the connection, or now when there is none to wait for."""
+        line = self._lines.get(principal)
+        if line is None:
+            return [payload]
+        waits = after is not None and (line.opening or (
+            line.expected is not None and after >= line.expected))
+        key = max(after if after is not None and waits else 0, max(line.held, default=0))
+        if key == 0:
+            return [payload]
+        line.behind.setdefault(key, []).append(payload)
+        return self._hold(principal, line, now)
+
     def deadline(self) -> float | None:
         """When the first hold ends (the bus wakes `expire` then), or None."""
         ends = [self._ends(line) for line in self._open.values() if line.since is not None]
@@ -182,7 +208,8 @@ class Reorder:
         if line.since is None:
             line.since = now
             self._open[principal] = line
-        if len(line.held) + sum(map(len, line.after.values())) > self.max_held:
+        waiting = sum(map(len, line.after.values())) + sum(map(len, line.behind.values()))
+        if len(line.held) + waiting > self.max_held:
             return self._give_up(principal, line, "too many held")
         return []
 
@@ -195,8 +222,9 @@ class Reorder:
         while line.expected in line.held:
             out += line.held.pop(line.expected)
             out += line.after.pop(line.expected, [])
+            out += line.behind.pop(line.expected, [])
             line.expected += 1
-        line.since = now if line.held or line.after else None  # the next gap's hold starts
+        line.since = now if line.held or line.after or line.behind else None  # next gap
         if line.since is None:
             self._open.pop(principal, None)
         else:
@@ -205,7 +233,7 @@ class Reorder:
 
     def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
         """Deliver everything held, in order, past the missing numbers."""
-        numbers = sorted(set(line.held) | set(line.after))
+        numbers = sorted(set(line.held) | set(line.after) | set(line.behind))
         if line.expected is None:  # still opening: the line starts with what it holds
             line.expected = numbers[0] if numbers else 1
         line.opening = False
@@ -219,6 +247,7 @@ class Reorder:
             if n in line.held:
                 out += line.held.pop(n)
             out += line.after.pop(n, [])
+            out += line.behind.pop(n, [])
         line.expected = max(max(numbers, default=0) + 1, line.expected)
         line.since = None
         self._open.pop(principal, None)

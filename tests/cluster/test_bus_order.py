@@ -140,3 +140,42 @@ async def test_a_resumed_connection_hears_what_was_decided_after_it_attached_in_
     await resumed.until(lambda: len(resumed.got) == 4)
     assert resumed.got == [b"marker", b"five", b"six", b"seven"]
     assert b.reorder.stale == 1 and b.reorder.gaps == 0
+
+
+async def test_an_unnumbered_event_waits_behind_the_numbered_message_it_follows(
+        nodes: tuple[RedisBus, RedisBus, Inbox]) -> None:
+    """b connected the call (3) while a's withdrawal (2) is on its way; a then replaced
+    the session's recorder (`participant.joined`, numbered by no transaction): alice hears
+    it after `call.connected`, not before; a relayed frame meanwhile is not held."""
+    a, b, inbox = nodes
+    await a.send_numbered(P, [b"one"], seq=1)
+    await inbox.until(lambda: inbox.got == [b"one"])
+    await b.send_numbered(P, [b"connected"], seq=3)
+    await a.send_numbered(P, [b"joined"])
+    await a.send(P, b"rtc")
+    await inbox.until(lambda: len(inbox.got) == 2)  # a's channel is in order: joined came
+    assert inbox.got == [b"one", b"rtc"]
+    await a.send_numbered(P, [b"withdrawn"], seq=2)
+    await inbox.until(lambda: len(inbox.got) == 5)
+    assert inbox.got[2:] == [b"withdrawn", b"connected", b"joined"]
+    await a.send_numbered(P, [b"left"])  # nothing held: straight through
+    await inbox.until(lambda: len(inbox.got) == 6)
+    assert inbox.got[-1] == b"left" and b.reorder.gaps == 0
+
+
+async def test_an_unnumbered_event_waits_for_a_number_taken_before_it_was_sent(
+        nodes: tuple[RedisBus, RedisBus, Inbox], redis: Redis, key_prefix: str) -> None:
+    """b's transaction connected the call (number 2) and b is still logging it when a,
+    having read the call connected, sends `participant.joined`: nothing is held for alice
+    yet, and the event still waits for `call.connected`."""
+    a, b, inbox = nodes
+    await a.send_numbered(P, [b"one"], seq=1)
+    await inbox.until(lambda: inbox.got == [b"one"])
+    await redis.hset(keys.sequences(key_prefix), P, 2)  # as b's transaction took it
+    await a.send_numbered(P, [b"joined"])
+    await a.send(P, b"rtc")
+    await inbox.until(lambda: len(inbox.got) == 2)
+    assert inbox.got == [b"one", b"rtc"]
+    await b.send_numbered(P, [b"connected"], seq=2)
+    await inbox.until(lambda: len(inbox.got) == 4)
+    assert inbox.got[2:] == [b"connected", b"joined"] and b.reorder.gaps == 0

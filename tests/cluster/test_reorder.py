@@ -195,3 +195,142 @@ def test_every_message_is_delivered_once_and_in_order_unless_late(
     numbers = [int(p[1:]) for p in out]
     inversions = sum(a > b for a, b in itertools.pairwise(numbers))
     assert inversions <= buffer.late
+
+
+def test_an_unnumbered_event_behind_a_held_gap_waits_for_it_to_fill() -> None:
+    """`call.connected` (3) waits for 2; the `participant.joined` sent after it (no
+    transaction numbered it) is heard right after it, not before; a second one after
+    that."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [b"connected"], 0.1) == []
+    assert buffer.behind(P, b"joined", 3, 0.2) == []
+    assert buffer.behind(P, b"left", 3, 0.3) == []
+    assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), b"connected", b"joined", b"left"]
+    assert buffer.deadline() is None
+    assert buffer.behind(P, b"joined again", 3, 0.5) == [b"joined again"]
+
+
+def test_an_unnumbered_event_keeps_its_place_among_later_numbers() -> None:
+    """Sent after 3 and before 4: heard between them, whatever order they fill in."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 0.1)
+    buffer.behind(P, b"joined", 3, 0.2)
+    buffer.event(P, 4, [msg(4)], 0.3)
+    assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2), msg(3), b"joined", msg(4)]
+
+
+def test_an_unnumbered_event_behind_a_gap_that_never_fills_is_released_with_it() -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [b"connected"], 1.0)
+    assert buffer.behind(P, b"joined", 3, 1.5) == []
+    assert buffer.deadline() == 1.0 + CAP_S  # the gap's own timer, no new one
+    assert buffer.expire(1.0 + CAP_S) == [(P, b"connected"), (P, b"joined")]
+    assert buffer.gaps == 1 and buffer.deadline() is None
+    assert buffer.event(P, 2, [msg(2)], 12.0) == [msg(2)]  # late, as before
+
+
+def test_an_unnumbered_event_goes_straight_through_when_nothing_is_held() -> None:
+    """No gap, no connection known here, or only a state waiting: nothing to keep behind."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    assert buffer.behind(P, b"joined", 0, 0.0) == [b"joined"]
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"left", 1, 0.1) == [b"left"]
+    assert buffer.state(P, 3, b"pos@3", 0.2) == []
+    assert buffer.behind(P, b"record", 1, 0.3) == [b"record"]
+    assert buffer.deadline() == 0.2 + CAP_S  # the state's hold only
+
+
+def test_unnumbered_events_count_towards_the_bound() -> None:
+    """Never dropped: past the bound the gap is given up and everything goes, in order."""
+    buffer = Reorder(HOLD_S, CAP_S, 3)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.event(P, 3, [msg(3)], 0.0) == []
+    assert [buffer.behind(P, e, None, 0.1) for e in (b"e1", b"e2")] == [[], []]
+    assert buffer.behind(P, b"e3", None, 0.2) == [msg(3), b"e1", b"e2", b"e3"]
+    assert buffer.gaps == 1 and buffer.deadline() is None
+
+
+def test_an_unnumbered_event_while_the_line_opens_follows_what_is_held() -> None:
+    """Held before the counter is read: numbers decided before (4) are heard first with
+    the event behind them; one behind a number decided after (7) waits for 6."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    buffer.event(P, 4, [msg(4)], 0.0)
+    assert buffer.behind(P, b"after4", 4, 0.0) == []
+    assert buffer.expect(P, 5, 0.1) == [msg(4), b"after4"]
+    buffer.open("terminal:T1")
+    buffer.event("terminal:T1", 7, [b"t7"], 0.0)
+    assert buffer.behind("terminal:T1", b"after7", None, 0.0) == []
+    assert buffer.expect("terminal:T1", 6, 0.1) == []
+    assert buffer.event("terminal:T1", 6, [b"t6"], 0.2) == [b"t6", b"t7", b"after7"]
+
+
+def test_an_unnumbered_event_waits_for_the_numbers_taken_before_it_was_sent() -> None:
+    """Node B connected the call (3) and is still logging it when node A, having read it
+    connected, replaces the recorder (`participant.joined`, sent with the counter at 3):
+    nothing is held yet, and the event still waits for 2 and 3."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"joined", 3, 0.1) == []
+    assert buffer.deadline() == 0.1 + CAP_S
+    assert buffer.event(P, 2, [msg(2)], 0.2) == [msg(2)]
+    assert buffer.event(P, 3, [b"connected"], 0.3) == [b"connected", b"joined"]
+    assert buffer.event(P, 3 + 1, [], 0.4) == [] and buffer.deadline() is None
+
+
+def test_an_unnumbered_event_waiting_for_a_dead_nodes_number_goes_after_the_short_hold(
+        ) -> None:
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.behind(P, b"joined", 2, 1.0) == []
+    buffer.lost(1.5)
+    assert buffer.deadline() == 1.0 + HOLD_S
+    assert buffer.expire(1.0 + HOLD_S) == [(P, b"joined")]
+    assert buffer.event(P, 3, [msg(3)], 1.6) == [msg(3)]  # the line goes on past 2
+
+
+def test_an_unnumbered_event_while_the_line_opens_waits_for_the_counter() -> None:
+    """Sent with the counter at 4 before this connection read it (5 next): heard when the
+    line starts; with the counter unknown, when the line starts too."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.open(P)
+    assert buffer.behind(P, b"joined", 4, 0.0) == []
+    assert buffer.expect(P, 5, 0.1) == [b"joined"]
+    buffer.open("terminal:T1")
+    assert buffer.behind("terminal:T1", b"left", 2, 0.0) == []
+    assert buffer.expect("terminal:T1", None, 0.1) == [b"left"]
+    assert buffer.deadline() is None
+
+
+@given(st.integers(1, 30), st.randoms(use_true_random=False), st.sets(st.integers(2, 30)),
+       st.lists(st.integers(0, 30), max_size=8))
+def test_every_unnumbered_event_is_heard_once_after_the_number_it_was_sent_at(
+        n: int, rng: random.Random, lost: set[int], events: list[int]) -> None:
+    """Numbers arriving in any order, some never; events sent with the counter at some
+    number, arriving among them: each event is heard exactly once, after its number when
+    that arrived and no gap was given up."""
+    buffer = Reorder(HOLD_S, CAP_S, 8)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    arriving: list[bytes | int] = [i for i in range(2, n + 1) if i not in lost]
+    arriving += [f"e{after}.{k}".encode() for k, after in enumerate(events)]
+    rng.shuffle(arriving)
+    out: list[bytes] = [msg(1)]
+    now = 0.0
+    for item in arriving:
+        now += rng.choice([0.0, 0.1, 0.3])
+        out += [p for _, p in buffer.expire(now)]
+        if isinstance(item, int):
+            out += buffer.event(P, item, [msg(item)], now)
+        else:
+            out += buffer.behind(P, item, int(item[1:].split(b".")[0]), now)
+    out += [p for _, p in buffer.expire(now + CAP_S)]
+    assert sorted(out) == sorted([msg(1)] + [i if isinstance(i, bytes) else msg(i)
+                                            for i in arriving])
+    if buffer.gaps == 0 and buffer.late == 0:
+        for k, after in enumerate(events):
+            at = out.index(f"e{after}.{k}".encode())
+            if msg(after) in out:
+                assert out.index(msg(after)) < at
