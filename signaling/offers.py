@@ -131,7 +131,7 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
 
     The routing transaction is tried again while the backend fails: its reply may be lost
     after it ran (Redis restarted), and the Redis router answers the same attempt again
-    with the same call and numbers (`scripts.ACCEPT`), so `answered` is logged once."""
+    with the same call and numbers (`answers.ACCEPT`), so `answered` is logged once."""
     if conference.is_invitation_id(msg.call_id):  # no read on the path of a plain answer
         pending = await s.router.get_call(msg.call_id)
         if pending is not None and pending.is_invitation:
