@@ -19,13 +19,8 @@ from server.storage.db import Database
 from signaling import messages as m
 from signaling import order
 from signaling.errors import Refused
-from signaling.link import SingleNode
-from signaling.memory import LocalBus, LocalScheduler, MemoryPresences
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
-from signaling.queue_status import QueueStatus
-from signaling.services import Services
-from signaling.switchboard import Switchboard
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Clock, Desk
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
 
 LI, T1 = "specialist:li", "terminal:T1"
 
@@ -116,19 +111,10 @@ async def lossy_desk(proxy: LosingProxy, database: Database, key_prefix: str,
     production client (it retries no command itself)."""
     del redis  # its fixture deletes the prefix's keys afterwards
     client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
-    clock = Clock()
-    queues = {q.id: q for q in QUEUES}
-    router, bus = RedisRouter(client, key_prefix, QUEUES), LocalBus()
+    router = RedisRouter(client, key_prefix, QUEUES)
     await router.start()
-    scheduler = LocalScheduler()
-    link = SingleNode(router, bus)
-    status = QueueStatus(queues, router, bus, clock, link)
-    services = Services(queues=queues, router=router, bus=bus, scheduler=scheduler,
-                        presences=MemoryPresences(), session_log=database, clock=clock,
-                        link=link, status=status)
-    yield Desk(Switchboard(services), clock, database)
-    await status.close()
-    await scheduler.close()
+    async for made in make_desk(database, router=router):
+        yield made
     await client.aclose()
 
 
