@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from . import (
     conference,
@@ -33,6 +33,7 @@ from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
 from .requests import call_request
+from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -42,30 +43,6 @@ Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
 # Waits between attempts of a failed disconnect: about a minute in all, longer than a
 # Redis restart or a database failover, short enough not to hold a shutdown long.
 DISCONNECT_RETRY_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
-# Waits between attempts of a relay or a recorder's report that met a failing backend (a
-# restarted Redis's stale pooled connections, the database's connections cut): dropped,
-# an offer to the recorder or its segment's report leaves the session unrecorded.
-REPORT_RETRY_S: tuple[float, ...] = (0.1, 0.3, 1.0, 2.0, 4.0)
-T = TypeVar("T")
-
-
-async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awaitable[T]]
-                   ) -> T:
-    """`attempt()` again after each delay while it fails on anything but a refusal (a
-    refusal changed nothing and will not change); the last failure is raised."""
-    waits = iter(delays)
-    while True:
-        try:
-            return await attempt()
-        except Refused:
-            raise
-        except Exception as exc:
-            delay = next(waits, None)
-            if delay is None:
-                raise
-            log.warning("%s failed (%s: %s); again in %.1f s", what, type(exc).__name__, exc,
-                        delay)
-            await asyncio.sleep(delay)
 
 
 async def _ping(s: Services, who: Identity, msg: m.Ping) -> Outbox:

@@ -1,8 +1,8 @@
 """`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
 
 Every method is one Lua script (`scripts.py`: the prelude and the calls' transactions,
-`specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`), so each transaction is
-atomic across all nodes and gives the same results as `MemoryRouter`, `Refused` codes
+`answers.py`, `specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`), so each
+transaction is atomic across all nodes and gives the same results as `MemoryRouter`, `Refused` codes
 included: the Lua is a second implementation of `signaling/acd.py`, held to it by the
 shared tests (docs/design.md, "Routing: two implementations").
 """
@@ -26,7 +26,7 @@ from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConf
 from signaling.routing import known_queue, open_refusal, queue_snapshot
 from signaling.strategies import get_strategy
 
-from . import invitations, keys, queries, scripts, specialists
+from . import answers, invitations, keys, queries, scripts, specialists
 from .dispatch import DISPATCH
 
 _REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
@@ -297,8 +297,8 @@ _BODIES = {
     "agent_leave": specialists.AGENT_LEAVE, "set_connected": specialists.SET_CONNECTED,
     "set_status": specialists.SET_STATUS, "wrapup_done": specialists.WRAPUP_DONE,
     "enqueue": scripts.ENQUEUE, "remove": scripts.REMOVE, "overflow": scripts.OVERFLOW,
-    "dispatch": DISPATCH, "accept": scripts.ACCEPT, "decline": scripts.DECLINE,
-    "timeout": scripts.TIMEOUT, "withdraw": scripts.WITHDRAW, "hangup": scripts.HANGUP,
+    "dispatch": DISPATCH, "accept": answers.ACCEPT, "decline": answers.DECLINE,
+    "timeout": answers.TIMEOUT, "withdraw": answers.WITHDRAW, "hangup": scripts.HANGUP,
     "requeue": scripts.REQUEUE, "position": queries.POSITION, "waiting": queries.WAITING,
     "snapshot": queries.SNAPSHOT, "calls_of_terminal": queries.CALLS_OF_TERMINAL,
     "join": invitations.JOIN, "leave": invitations.LEAVE, "hand_off": scripts.HAND_OFF,

@@ -1,8 +1,8 @@
 """The Lua scripts of the Redis router: each `Router` transaction is one script, so it
 is atomic across every node (Redis runs one script at a time). Here: the prelude every
-script runs after (shared helpers) and the calls' transactions; the specialists' are in
-`specialists.py`, the assignment in `dispatch.py`, invitations in `invitations.py`, the
-queries in `queries.py`.
+script runs after (shared helpers) and the calls' transactions; the answers to an offer
+are in `answers.py`, the specialists' in `specialists.py`, the assignment in
+`dispatch.py`, invitations in `invitations.py`, the queries in `queries.py`.
 
 Key names match `keys.py`. Hash fields of a call (`c:<id>`): `id`, `blob` (JSON of
 the fields that never change), `queue`, `term`, `enq` (enqueue time, Python repr),
@@ -11,7 +11,8 @@ over, `call.handoff`), `state`, `prio`, `ring` (agent
 ringing), `offers` (offers made so far), `declined`, `missed`, `agents` (lists
 joined by US, 0x1f), `blk` (decline blocks: specialist, end time, specialist, ...
 joined by US), `ovf` ("1" once overflowed), `ans` (answer time), `wkey`
-(its member in `w:<queue>`); an invitation also has `joins`, `target`, `xfer`
+(its member in `w:<queue>`), `acc` and `atold` (the last answer and the numbers it
+took, `answers.ACCEPT`); an invitation also has `joins`, `target`, `xfer`
 (see `invitations.py`).
 Fields of an agent (`a:<id>`): `id`, `blob` (id, name, department), `sq` (skill
 queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
@@ -285,55 +286,6 @@ if not target or redis.call("EXISTS", k("q", target)) == 0 then return 0 end
 redis.call("HSET", c, "ovf", "1")
 redis.call("ZADD", k("o", target), 0, hget(c, "wkey"))
 return 1
-"""
-
-ACCEPT = """
-local cid, aid = ARGV[4], ARGV[5]
-local c = ringing(cid, aid, ARGV[6])
-local a = k("a", aid)
-unwait(cid)
-redis.call("HSET", c, "state", "connected", "ring", "")
-append(c, "agents", aid)
-if not hget(c, "ans") then redis.call("HSET", c, "ans", NOW) end
-redis.call("HSET", a, "streak", "0", "call", cid)
-redis.call("HINCRBY", a, "answered", 1)
-set_state(aid, "in_call")
-tell_call(c)
-return redis.call("HGETALL", c)
-"""
-
-DECLINE = """
-local cid, aid = ARGV[4], ARGV[5]
-local c = ringing(cid, aid, ARGV[6])
-local block = tonumber(hget(k("q", hget(c, "queue")), "block"))
-set_block(c, aid, string.format("%.17g", tonumber(NOW) + block))
-release(cid)
-tell_agent(aid)
-return redis.call("HGETALL", c)
-"""
-
-TIMEOUT = """
-local cid, aid = ARGV[4], ARGV[5]
-local c = k("c", cid)
-if not rings(c, aid, ARGV[6]) then return false end
-tell_agent(aid)
-append(c, "missed", aid)
-local streak = redis.call("HINCRBY", k("a", aid), "streak", 1)
-release(cid)
-if streak >= MISSED_MAX then
-  set_state(aid, "away")
-  return {1, redis.call("HGETALL", c)}
-end
-return {0, redis.call("HGETALL", c)}
-"""
-
-WITHDRAW = """
-local cid, aid = ARGV[4], ARGV[5]
-local c = k("c", cid)
-if not rings(c, aid) then return false end
-tell_agent(aid)
-release(cid)
-return redis.call("HGETALL", c)
 """
 
 HANGUP = """

@@ -12,14 +12,9 @@ from server.storage.db import Database
 from signaling import messages as m
 from signaling.calendar import WorkingCalendar
 from signaling.hours import OpeningHours
-from signaling.link import SingleNode
-from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
 from signaling.model import QueueConfig
-from signaling.queue_status import QueueStatus
-from signaling.services import Services
-from signaling.switchboard import Switchboard
 from tests.joint.conftest import local
-from tests.switchboard.conftest import ALICE, KIOSK, Clock, Desk
+from tests.switchboard.conftest import ALICE, KIOSK, Desk, make_desk
 
 QUEUES = [QueueConfig(id="tax", name="税务咨询", hours="09:00-12:00,13:30-17:30")]
 
@@ -31,18 +26,9 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def desk(database: Database) -> AsyncIterator[Desk]:
-    clock = Clock()
-    queues = {q.id: q for q in QUEUES}
     hours = OpeningHours(WorkingCalendar.from_dir("configs/calendar"), {"tax": QUEUES[0].hours})
-    router, bus, scheduler = MemoryRouter(QUEUES), LocalBus(), LocalScheduler()
-    link = SingleNode(router, bus)
-    status = QueueStatus(queues, router, bus, clock, link, hours)
-    services = Services(queues=queues, router=router, bus=bus, scheduler=scheduler,
-                        presences=MemoryPresences(), session_log=database, clock=clock,
-                        link=link, status=status)
-    yield Desk(Switchboard(services), clock, database)
-    await status.close()
-    await scheduler.close()
+    async for made in make_desk(database, queues=QUEUES, hours=hours):
+        yield made
 
 
 @pytest.mark.parametrize(("moment", "opens_at"), [

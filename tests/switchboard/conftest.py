@@ -5,7 +5,7 @@ outbox read back."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,9 @@ import pytest
 
 from server.storage.db import Database
 from signaling import messages as m
+from signaling.backend import Router
 from signaling.commit import commit
+from signaling.hours import OpeningHours
 from signaling.identity import Identity, Role
 from signaling.link import SingleNode
 from signaling.memory import LocalBus, LocalScheduler, MemoryPresences, MemoryRouter
@@ -113,15 +115,18 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _desk(database: Database, recording: RecordingSetup | None
-                ) -> AsyncIterator[Desk]:
+async def make_desk(database: Database, *, queues: Sequence[QueueConfig] = QUEUES,
+                    router: Router | None = None, recording: RecordingSetup | None = None,
+                    hours: OpeningHours | None = None) -> AsyncIterator[Desk]:
+    """A desk on one node's memory backends, or on `router` (a Redis one) in their place."""
     clock = Clock()
-    queues = {q.id: q for q in QUEUES}
-    router, bus = MemoryRouter(QUEUES), LocalBus()
+    by_id = {q.id: q for q in queues}
+    bus = LocalBus()
+    router = router or MemoryRouter(queues)
     scheduler = LocalScheduler()  # no handler: the tests fire timers by hand (`Desk.fire`)
     link = SingleNode(router, bus)
-    status = QueueStatus(queues, router, bus, clock, link)
-    services = Services(queues=queues, router=router, bus=bus, scheduler=scheduler,
+    status = QueueStatus(by_id, router, bus, clock, link, hours)
+    services = Services(queues=by_id, router=router, bus=bus, scheduler=scheduler,
                         presences=MemoryPresences(), session_log=database, clock=clock,
                         link=link, status=status,
                         recording=recording)
@@ -133,12 +138,12 @@ async def _desk(database: Database, recording: RecordingSetup | None
 @pytest.fixture
 async def desk(database: Database) -> AsyncIterator[Desk]:
     """Recording off."""
-    async for made in _desk(database, None):
+    async for made in make_desk(database):
         yield made
 
 
 @pytest.fixture
 async def recorded_desk(database: Database) -> AsyncIterator[Desk]:
     """Recording on, with the in-memory recorder pool."""
-    async for made in _desk(database, RecordingSetup(pool=MemoryRecorderPool())):
+    async for made in make_desk(database, recording=RecordingSetup(pool=MemoryRecorderPool())):
         yield made

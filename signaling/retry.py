@@ -1,0 +1,40 @@
+"""Running a step's backend work again while a backend fails (a restarted Redis's stale
+pooled connections, the database's connections cut): only for work that is safe to run
+twice (docs/cluster.md, "A reply lost with the connection")."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from .errors import Refused
+
+log = logging.getLogger(__name__)
+
+# Waits between attempts of a relay, a recorder's report or an answer (`call.accept`) that
+# met a failing backend, about 7 s in all: dropped, an offer to the recorder or its
+# segment's report leaves the session unrecorded, and an answer whose transaction ran but
+# whose reply was lost leaves the call connected with nobody told.
+REPORT_RETRY_S: tuple[float, ...] = (0.1, 0.3, 1.0, 2.0, 4.0)
+T = TypeVar("T")
+
+
+async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awaitable[T]]
+                   ) -> T:
+    """`attempt()` again after each delay while it fails on anything but a refusal (a
+    refusal changed nothing and will not change); the last failure is raised."""
+    waits = iter(delays)
+    while True:
+        try:
+            return await attempt()
+        except Refused:
+            raise
+        except Exception as exc:
+            delay = next(waits, None)
+            if delay is None:
+                raise
+            log.warning("%s failed (%s: %s); again in %.1f s", what, type(exc).__name__, exc,
+                        delay)
+            await asyncio.sleep(delay)

@@ -1,0 +1,191 @@
+"""An answer whose reply is lost after its transaction ran (issue 16: Redis restarted under
+a busy day): the step tries again, the accept script knows the same attempt and answers
+the same, so the call is `answered` once and both parties are told, with the numbers the
+lost run took. Real Redis, reached through a proxy that drops one reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster.backends import connect_redis
+from server.cluster.router import RedisRouter
+from server.storage.db import Database
+from signaling import messages as m
+from signaling import order
+from signaling.errors import Refused
+from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+
+LI, T1 = "specialist:li", "terminal:T1"
+
+
+@pytest.fixture
+def storage_backend() -> str:
+    """One session log is enough here: SQLite."""
+    return "sqlite"
+
+
+class LosingProxy:
+    """TCP between a Redis client and Redis that, once armed, forwards the next script
+    call (EVALSHA) and closes the client's connection instead of relaying its answer, as
+    a Redis stopped (SIGTERM) just after running it does. A NOSCRIPT answer (the script
+    not loaded yet: nothing ran) is relayed and the proxy stays armed."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.lost: list[bytes] = []  # the answers dropped
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._serving: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in self._serving:
+            task.cancel()
+        await asyncio.gather(*self._serving, return_exceptions=True)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
+                     ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", 6379)
+        script_sent = asyncio.Event()
+        pumps = [asyncio.ensure_future(self._to_redis(client_r, up_w, script_sent)),
+                 asyncio.ensure_future(self._to_client(up_r, client_w, script_sent))]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            for writer in (client_w, up_w):
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+
+    async def _to_redis(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        script_sent: asyncio.Event) -> None:
+        while chunk := await reader.read(65536):
+            if self.armed and b"EVALSHA" in chunk.upper():
+                script_sent.set()
+            writer.write(chunk)
+            await writer.drain()
+
+    async def _to_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         script_sent: asyncio.Event) -> None:
+        while chunk := await reader.read(65536):
+            if script_sent.is_set():
+                script_sent.clear()
+                if not chunk.startswith(b"-NOSCRIPT"):
+                    self.armed = False
+                    self.lost.append(chunk)
+                    return  # the answer is dropped with the connection
+            writer.write(chunk)
+            await writer.drain()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[LosingProxy]:
+    made = LosingProxy()
+    await made.start()
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def lossy_desk(proxy: LosingProxy, database: Database, key_prefix: str,
+                     redis: Redis) -> AsyncIterator[Desk]:
+    """The switchboard of one node whose router reaches Redis through the proxy, with the
+    production client (it retries no command itself)."""
+    del redis  # its fixture deletes the prefix's keys afterwards
+    client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
+    router = RedisRouter(client, key_prefix, QUEUES)
+    await router.start()
+    async for made in make_desk(database, router=router):
+        yield made
+    await client.aclose()
+
+
+async def test_an_answer_whose_reply_was_lost_is_answered_once(
+        lossy_desk: Desk, proxy: LosingProxy, caplog: pytest.LogCaptureFixture) -> None:
+    desk = lossy_desk
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    kiosk = await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    offered = alice.frames[-1]
+    assert offered["type"] == "call.offered"
+    desk.clock.now += 3.0
+    proxy.armed = True
+    with caplog.at_level(logging.WARNING):
+        await desk.board.handle(ALICE, m.CallAccept(call_id=offered["call_id"],
+                                                    offer=offered["offer"]))
+    assert len(proxy.lost) == 1  # the script ran and its answer never came back
+    assert caplog.text.count(f"accepting {offered['call_id']} for specialist:alice failed") == 1
+    call = await desk.s.router.get_call(offered["call_id"])
+    assert call is not None and call.state == CallState.CONNECTED and call.agents == ["alice"]
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    assert [e.type for e in detail.events].count("answered") == 1
+    assert alice.types().count("call.connected") == 1
+    assert kiosk.types().count("call.connected") == 1
+    agent = await desk.s.router.get_agent("alice")
+    assert agent is not None and agent.calls_answered == 1
+
+
+QUEUE = [QueueConfig(id="tax", name="Tax")]
+
+
+@pytest.fixture
+async def router(redis: Redis, key_prefix: str) -> RedisRouter:
+    """Li and Wang logged in, only Li available; call c1 rings Li (offer 1)."""
+    made = RedisRouter(redis, key_prefix, QUEUE)
+    await made.start()
+    for agent in ("li", "wang"):
+        await made.agent_join(Agent(id=agent, name=agent, skills={"tax": 1}), 1.0)
+    await made.set_status("li", AgentState.AVAILABLE, 1.0)
+    await made.enqueue(Call(id="c1", session_id="s-c1", queue="tax", terminal_id="T1",
+                            enqueued_at=2.0))
+    assert [o.agent_id for o in await made.dispatch(3.0)] == ["li"]
+    order.take_all()
+    return made
+
+
+async def test_the_same_answer_again_gives_the_same_call_and_numbers(
+        router: RedisRouter) -> None:
+    first = await router.accept("c1", "li", 6.0, 1)
+    numbers = order.take_all()
+    assert numbers == {T1: (2,), LI: (3,)}
+    again = await router.accept("c1", "li", 6.0, 1)  # its reply lost: the step tries again
+    assert again == first and again.state == CallState.CONNECTED
+    assert order.take_all() == numbers  # the numbers the first run took, none new
+    agent = await router.get_agent("li")
+    assert agent is not None and agent.calls_answered == 1 and agent.call_id == "c1"
+
+
+async def test_another_answer_of_a_connected_call_is_still_refused(
+        router: RedisRouter) -> None:
+    await router.accept("c1", "li", 6.0, 1)
+    order.take_all()
+    with pytest.raises(Refused) as by_wang:
+        await router.accept("c1", "wang", 6.0, 1)
+    with pytest.raises(Refused) as li_later:  # a second call.accept of Li's: not a retry
+        await router.accept("c1", "li", 6.5, 1)
+    assert by_wang.value.code == li_later.value.code == "offer_gone"
+    assert order.take_all() == {}
+    await router.hangup("c1", 7.0)
+    order.take_all()
+    with pytest.raises(Refused):  # the call is over: nothing to answer the same again
+        await router.accept("c1", "li", 6.0, 1)
