@@ -36,6 +36,8 @@ from bench.day_plan import (
     sampled,
 )
 
+MEDIA_TALK_MIN_S = 3.0  # real seconds a sampled call talks at least (media set-up ~0.5 s)
+
 DEREG = "sole_proprietor_deregistration"
 REPLY_S = 600.0  # a kiosk waits for an answer as long as the day lasts (the drain cuts it)
 ASK_AGAIN_S = 5.0  # a desk not available this long after asking asks again (real s)
@@ -170,6 +172,8 @@ class Kiosk:
 
     async def talk(self, v: Visit, record: dict[str, Any]) -> None:
         talk = self.clock.real(v.talk_s)
+        if record["media"]:  # compressed, a short talk ends before the media is up at all
+            talk = max(talk, MEDIA_TALK_MIN_S)
         if v.drop_while == "talking":
             await asyncio.sleep(talk / 2)
             record["dropped"] = "talking"
