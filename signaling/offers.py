@@ -129,16 +129,21 @@ async def decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
 async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     """The specialist takes the call (or joins the call an invitation is for).
 
-    The routing transaction is tried again while the backend fails: its reply may be lost
-    after it ran (Redis restarted), and the Redis router answers the same attempt again
-    with the same call and numbers (`answers.ACCEPT`), so `answered` is logged once."""
+    The answer is tried again while the backend fails: the transaction's reply may be lost
+    after it ran (Redis restarted), or a read after it may fail (the recorder, the
+    participants); the Redis router answers the same attempt again with the same call and
+    numbers (`answers.ACCEPT`), so `answered` is logged once and nobody is left untold."""
     if conference.is_invitation_id(msg.call_id):  # no read on the path of a plain answer
         pending = await s.router.get_call(msg.call_id)
         if pending is not None and pending.is_invitation:
             return await conference.join(s, who, pending, msg.offer)
     now = s.clock()  # the same on each attempt: a retry is known as the same answer
-    call = await retrying(REPORT_RETRY_S, f"accepting {msg.call_id} for {who.principal}",
-                          lambda: s.router.accept(msg.call_id, who.id, now, msg.offer))
+    return await retrying(REPORT_RETRY_S, f"accepting {msg.call_id} for {who.principal}",
+                          lambda: _answer(s, who, msg, now))
+
+
+async def _answer(s: Services, who: Identity, msg: m.CallAccept, now: float) -> Outbox:
+    call = await s.router.accept(msg.call_id, who.id, now, msg.offer)
     s.status.forget(call.id)
     if s.appointments is not None and call.answered_at == now:
         await s.appointments.answered(call.context, s.utcnow())
