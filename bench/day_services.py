@@ -117,8 +117,10 @@ def _log_side(visits: list[Row], never: set[str], log: ServiceLog,
     for session in sorted(log.handed_off - seen_handoffs):
         out.mismatches.append(f"session {session}: handed_off in the log, no phone saw it")
     seen_forms = {v["form_id"] for v in visits if v.get("form_sha256")}
+    # signed as the closing time cut the visit short: the visitor stopped listening
+    cut_forms = {v["form_id"] for v in visits if v.get("cut") and v.get("form_id")}
     for form_id, row in sorted(log.forms.items()):
-        if row["state"] == "signed" and form_id not in seen_forms:
+        if row["state"] == "signed" and form_id not in seen_forms | cut_forms:
             out.mismatches.append(f"form {form_id}: signed in the log, no visitor saw it")
     for code in sorted(never):
         row = log.bookings.get(code)
