@@ -204,7 +204,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
                  f"{found.sampled} sampled with real media (aiortc), {found.recorded} complete "
                  f"and decodable ({dict(found.frames)} frames decoded), "
                  f"{len(found.unrecorded)} without; {found.gaps} interrupted segments (gaps "
-                 "named in the log)")
+                 f"named in the log); {found.untalked} answered as the kiosk cancelled or the "
+                 "day closed (hung up at once: not judged)")
     lines.append(f"signalling latency outside fault windows: p50 {percentile(lat, 50):.1f} ms, "
                  f"p99 {percentile(lat, 99):.1f} ms over {len(lat)} (request->queued, "
                  f"accept->connected, hangup->ended); with them: p99 "

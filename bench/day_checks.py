@@ -95,6 +95,7 @@ class Findings:
     unrecorded: list[str] = field(default_factory=list)
     sampled: int = 0
     recorded: int = 0
+    untalked: int = 0  # answered as the kiosk cancelled or the day closed: hung up at once
     gaps: int = 0
     frames: Counter[str] = field(default_factory=Counter)
 
@@ -192,6 +193,9 @@ def check_recordings(ledger: LedgerView, log: LogView, root: Path, found: Findin
         if not (v.get("media") and "answered" in v):
             continue
         found.sampled += 1
+        if "cancelled" in v or v.get("cut"):  # the answer crossed the kiosk's cancel, or
+            found.untalked += 1  # closing time: nobody talked, nothing to record
+            continue
         row = log.sessions.get(v["call_id"])
         segments = log.recordings.get(str(row["id"])) if row else None
         problem = _recording_problem(segments or [], root, found)

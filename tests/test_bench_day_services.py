@@ -1,10 +1,12 @@
-"""The day's service checks: a form the log has signed is a mismatch unless a visitor saw
-it signed, or the closing time cut that visit short before the reply could come."""
+"""The day's checks where a visit ended before its reply could come: a form the log has
+signed, a sampled call answered as the kiosk cancelled or the day closed."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+from bench.day_checks import Findings, LedgerView, LogView, check_recordings
 from bench.day_services import ServiceFigures, ServiceLog, _log_side
 
 
@@ -21,3 +23,18 @@ def test_a_form_signed_as_the_day_closed_is_not_a_mismatch() -> None:
     out = ServiceFigures()
     _log_side(visits, set(), _log("f_cut", "f_seen", "f_lost"), {}, out)
     assert out.mismatches == ["form f_lost: signed in the log, no visitor saw it"]
+
+
+def test_a_sampled_call_answered_after_its_cancel_is_not_judged_unrecorded(tmp_path: Path
+                                                                            ) -> None:
+    """The kiosk cancelled, the answer crossed it, the kiosk hung up at once: no talk, no
+    media; a call that did talk with no segment is still unrecorded."""
+    visits = [{"media": True, "answered": 2.0, "cancelled": 1.0, "call_id": "c_crossed"},
+              {"media": True, "answered": 2.0, "cut": True, "call_id": "c_closing"},
+              {"media": True, "answered": 2.0, "call_id": "c_talked"}]
+    log = LogView(sessions={c: {"id": c} for c in ("c_crossed", "c_closing", "c_talked")},
+                  answers=Counter(), actions={}, recordings={})
+    found = Findings()
+    check_recordings(LedgerView(visits=visits), log, tmp_path, found)
+    assert (found.sampled, found.untalked, found.recorded) == (3, 2, 0)
+    assert found.unrecorded == ["c_talked: 0 of 2 parties recorded (segments [])"]
