@@ -36,7 +36,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import day_checks, day_figures, day_hours, day_services
+from bench import day_checks, day_figures, day_hours, day_latency, day_services
 from bench.common import percentile, raise_fd_limit, table, workdir
 from bench.day_hours import Schedule
 from bench.day_load import DRAIN_S, Work
@@ -65,7 +65,7 @@ def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: i
                  ledger=work / f"ledger{i}.jsonl", speed=plan.speed, hours=plan.hours,
                  seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers,
                  slot=schedule.slot, window=(schedule.early_s, schedule.late_s),
-                 closure=schedule.closure)
+                 closure=schedule.closure, name=f"load{i + 1}")
             for i in range(n)]
 
 
@@ -145,7 +145,9 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             monitor = Monitor(service, {f"load{i + 1}": p.pid or 0
                                         for i, p in enumerate(procs)}, clock)
             faults = Faults(service, clock)
-            sampling = asyncio.create_task(monitor.run(clock.end + DRAIN_S))
+            scrapes = day_latency.Scrapes(service)
+            sampling = asyncio.gather(monitor.run(clock.end + DRAIN_S),
+                                      scrapes.run(clock.end + DRAIN_S))
             faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))
             for pipe in pipes:
                 await _expect(pipe, "done")
@@ -154,7 +156,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             await faulting
             monitor.sample_cpu()
             await _settle(service)
-            return await _report(plan, service, works, monitor, faults, t0, schedule)
+            return await _report(plan, service, works, monitor, faults, t0, schedule, scrapes)
         finally:
             for proc in procs:
                 proc.join(10)
@@ -164,7 +166,8 @@ async def run_day(args: argparse.Namespace) -> Outcome:
 
 
 async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: Monitor,
-                  faults: Faults, t0: float, schedule: Schedule) -> Outcome:
+                  faults: Faults, t0: float, schedule: Schedule,
+                  scrapes: day_latency.Scrapes) -> Outcome:
     ledger = day_checks.read_ledgers([w.ledger for w in works])
     log = await day_checks.read_log(service.db_url)
     found = day_checks.check_calls(ledger, log)
@@ -215,6 +218,7 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
         f"{k} p50 {percentile(ms, 50):.0f} / p99 {percentile(ms, 99):.0f} ms"
         for k in kinds for ms in [[r["ms"] for r in ledger.latencies if r["what"] == k
                                    and not faults.during(r["t"] - r["ms"] / 1000)]]))
+    lines.extend(day_latency.describe(scrapes, ledger.lags, faults.overlaps))
     lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
     lines.append(faults.describe())
     lines.append(monitor.describe())

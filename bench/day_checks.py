@@ -67,6 +67,7 @@ class LedgerView:
     latencies: list[Row] = field(default_factory=list)
     desks: list[Row] = field(default_factory=list)
     lines: list[Row] = field(default_factory=list)
+    lags: list[Row] = field(default_factory=list)  # load processes' loop lag samples
     no_free_kiosk: int = 0
     no_kiosk_codes: list[str] = field(default_factory=list)  # booked visitors among them
 
@@ -74,7 +75,8 @@ class LedgerView:
 def read_ledgers(paths: list[Path]) -> LedgerView:
     out = LedgerView()
     kinds = {"visit": out.visits, "answer": out.answers, "action": out.actions,
-             "latency": out.latencies, "desk": out.desks, "line": out.lines}
+             "latency": out.latencies, "desk": out.desks, "line": out.lines,
+             "lag": out.lags}
     for path in paths:
         for line in path.read_text().splitlines():
             row = json.loads(line)

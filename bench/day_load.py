@@ -61,6 +61,7 @@ class Work:
     slot: float = 0.0  # the appointment slot's start (epoch; bench.day_hours)
     window: tuple[float, float] = (0.0, 0.0)  # its arrival window: early_s, late_s
     closure: tuple[float, float] | None = None  # the queues' lunch closure (epoch)
+    name: str = "load"  # the process's name in the report (its loop's lag)
 
 
 class Ledger:

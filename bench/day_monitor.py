@@ -138,6 +138,12 @@ class Faults:
     def during(self, t: float) -> bool:
         return any(f.started <= t <= f.recovered + SETTLED_S for f in self.done)
 
+    def overlaps(self, start: float, end: float) -> bool:
+        """Whether a fault's seconds (recovery and `SETTLED_S` included) touch [start, end]
+        (a fault still under way counts to now)."""
+        return any(f.started <= end and start <= (f.recovered or time.time()) + SETTLED_S
+                   for f in self.done)
+
     async def _at(self, day_share: float) -> None:
         hour = DAY_START_H + day_share * self.clock.hours
         await asyncio.sleep(max(0.0, self.clock.at(hour) - time.time()))

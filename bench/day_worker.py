@@ -15,6 +15,7 @@ from bench.day_line import Line
 from bench.day_load import DRAIN_S, Desk, Kiosk, Ledger, Work
 from bench.day_plan import Clock, Visit
 from bench.day_visits import arrival
+from server.metrics import watch_loop_lag
 from tests.rtc_peers import use_loopback_when_alone
 
 OPENING = 100  # sockets opened at once by one process
@@ -57,6 +58,8 @@ async def _main(work: Work, pipe: Connection) -> None:
         for party in parties:
             party.media_share = work.media_share
         await _open_all([k.line for k in kiosks] + [d.line for d in desks])
+        lag = asyncio.create_task(watch_loop_lag(
+            lambda s: ledger.add("lag", process=work.name, ms=s * 1000)))
         loop = asyncio.get_running_loop()
         pipe.send("ready")
         t0 = float(await loop.run_in_executor(None, pipe.recv))
@@ -82,6 +85,8 @@ async def _main(work: Work, pipe: Connection) -> None:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await asyncio.gather(*staff, return_exceptions=True)
+        lag.cancel()
+        await asyncio.gather(lag, return_exceptions=True)
         for party in parties:
             ledger.add("line", who=party.id, reconnects=party.line.reconnects)
             await party.line.close()

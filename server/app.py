@@ -43,7 +43,7 @@ from server.http.recordings import setup_recordings
 from server.http.staff import setup_staff
 from server.joint import JOINT, JointServices, MatterDesk, load_joint
 from server.materials import MATERIALS, load_materials
-from server.metrics import METRICS, Metrics
+from server.metrics import METRICS, Metrics, watch_loop_lag
 from server.recording.embedded import RECORDING, RecordingServices, setup_recording
 from server.revocation import end_lapsed
 from server.storage.db import open_database
@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_switchboard)
     app.cleanup_ctx.append(_terminal_watch)
     app.cleanup_ctx.append(_idle_sweeper)
+    app.cleanup_ctx.append(_loop_lag)
     app.cleanup_ctx.append(_purger)
     app.on_shutdown.append(_close_sockets)
     setup_headers(app)
@@ -219,6 +220,15 @@ async def _form_done(app: web.Application, done: FormDone) -> None:
 async def _idle_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Drop connections silent for `idle_timeout_s` (one task, not a timer per frame)."""
     task = asyncio.get_running_loop().create_task(_sweep_idle(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _loop_lag(app: web.Application) -> AsyncIterator[None]:
+    """The event loop's lag, sampled for `/metrics` (`vwin_event_loop_lag_seconds`)."""
+    observe = app[METRICS].loop_lag_seconds.observe
+    task = asyncio.get_running_loop().create_task(watch_loop_lag(observe))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -27,6 +27,13 @@ from server.turn import turn_credentials_issued
 HEALTH_TIMEOUT_S: Final = 2.0  # a scrape must not hang on a database or Redis that hangs
 APPEND_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Session-log append latency: group commit is a few ms on SQLite, a stall is ~1 s."""
+HANDLE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                         1.0, 2.5, 5.0)
+"""Message handling: a relay is well under 1 ms, a routing step with its log append a few
+ms, one that waits on a stalled database or Redis seconds."""
+LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+LAG_INTERVAL_S: Final = 0.1
+"""The event loop's lag is sampled this often: a timer due now, how late it ran."""
 OUTCOMES: Final = ("offered", "answered", "abandoned", "rejected")
 AGENT_STATES: Final = ("available", "busy", "away")
 ROLES: Final = ("terminal", "specialist", "recorder")
@@ -51,6 +58,15 @@ class Metrics:
         self.append_seconds = Histogram(
             "vwin_session_log_append_seconds", "Time one session-log append took to commit",
             buckets=APPEND_BUCKETS, registry=self.registry)
+        self.handle_seconds = Histogram(
+            "vwin_message_handle_seconds", "Time one signalling message took from its frame "
+            "read to its step done (replies queued), by message type",
+            ["type"], buckets=HANDLE_BUCKETS, registry=self.registry)
+        self.loop_lag_seconds = Histogram(
+            "vwin_event_loop_lag_seconds", "How late the event loop ran a timer due now "
+            f"(sampled every {LAG_INTERVAL_S:g} s): what any frame waits before it is read",
+            buckets=LAG_BUCKETS, registry=self.registry)
+        self._handled: dict[str, Callable[[float], None]] = {}
         self._live = _Live()
         self.registry.register(self._live)
         self.redis_ping: Callable[[], Awaitable[Any]] | None = None  # set with Redis routing
@@ -63,7 +79,29 @@ class Metrics:
             return generate_latest(self.registry)
 
 
+    def handled(self, tag: str) -> Callable[[float], None]:
+        """The `observe` of one message type's handling time (looked up once per type:
+        it runs for every frame, relayed ICE candidates included)."""
+        observe = self._handled.get(tag)
+        if observe is None:
+            observe = self._handled[tag] = self.handle_seconds.labels(tag).observe
+        return observe
+
+
 METRICS = web.AppKey("metrics", Metrics)
+
+
+async def watch_loop_lag(observe: Callable[[float], None],
+                         interval: float = LAG_INTERVAL_S) -> None:
+    """Until cancelled: every `interval`, how late the loop ran a timer (s) to `observe`.
+    A loop busy with other callbacks (or a process short of CPU) runs it late by what a
+    message arriving then waits before it is even read. Shared with the bench's load
+    processes (bench.day_worker), whose own queueing is measured the same way."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + interval
+        await asyncio.sleep(interval)
+        observe(max(0.0, loop.time() - due))
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:

@@ -19,6 +19,7 @@ from server.conncaps import CAPS, Slot
 from server.connection import Connection
 from server.http.auth import origin_allowed
 from server.logs import SUBJECT
+from server.metrics import METRICS
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
@@ -206,6 +207,7 @@ async def _serve(
     One loop without a call per frame of its own: it runs for every relayed ICE candidate."""
     settings = request.app[keys.SETTINGS].server
     handle = request.app[keys.BOARD].handle
+    handled = request.app[METRICS].handled
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     while True:  # a closed socket's receive() answers CLOSED (in _ENDED)
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
@@ -227,6 +229,7 @@ async def _serve(
             conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
             continue
         subject = SUBJECT.set(msg)  # lines logged while handling it name its call
+        observe = handled(m.tag_of(msg))
         try:
             await handle(who, msg)
         except Refused as exc:
@@ -238,6 +241,7 @@ async def _serve(
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
         finally:
             SUBJECT.reset(subject)
+            observe(time.monotonic() - now)
 
 
 async def _drain(conn: Connection) -> None:

@@ -77,6 +77,32 @@ async def test_a_scrape_shows_queues_connections_log_and_health(
     assert value(text, "vwin_websocket_connections", role="terminal") == 1
 
 
+async def test_message_handling_time_by_type_and_the_loop_lag_are_exported(
+    app_client: Any
+) -> None:
+    call = await connected_call(app_client)  # a request, an accept: each handled once
+    await call.kiosk.send({"type": "ping"})
+    await call.kiosk.recv("pong")
+    text = await scrape(app_client)
+    for tag in ("call.request", "call.accept", "ping"):
+        assert value(text, "vwin_message_handle_seconds_count", type=tag) >= 1
+        assert 0 < value(text, "vwin_message_handle_seconds_sum", type=tag) < 5
+        assert value(text, "vwin_message_handle_seconds_bucket", type=tag, le="+Inf") >= 1
+    assert not [k for k in samples(text) if ("type", "call.hangup") in k[1]]  # none sent
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    await call.agent.recv("call.ended")
+    text = await scrape(app_client)
+    assert value(text, "vwin_message_handle_seconds_count", type="call.hangup") == 1
+    for _ in range(100):  # the lag is sampled every 0.1 s from the app's start
+        if value(text, "vwin_event_loop_lag_seconds_count") >= 2:
+            break
+        await call.kiosk.send({"type": "ping"})  # a round trip, not a fixed sleep
+        await call.kiosk.recv("pong")
+        text = await scrape(app_client)
+    assert value(text, "vwin_event_loop_lag_seconds_count") >= 2
+    assert 0 <= value(text, "vwin_event_loop_lag_seconds_sum") < 60
+
+
 async def test_only_allowed_addresses_or_the_token_may_read(
     aiohttp_client: Any, sqlite_url: str
 ) -> None:

@@ -1,0 +1,195 @@
+"""The bench day's signalling latency taken apart: the service's own, each process's queue.
+
+What a party measures (request->queued, accept->connected, hangup->ended, in its ledger)
+is the service's time plus the waits of the measuring process's own event loop. Beside
+it the day now keeps:
+
+- the nodes' own handling time, `vwin_message_handle_seconds` by message type, and
+  their event loops' lag, `vwin_event_loop_lag_seconds` (docs/operations.md), scraped
+  from every node's `/metrics` each `SCRAPE_S` by `Scrapes`: the difference of two
+  scrapes of one process is the histogram of that interval, counted when the interval
+  touches no fault (a restarted node's counters start again from 0: its first scrape is
+  taken whole);
+- each load process's loop lag, sampled the same way (`server.metrics.watch_loop_lag`)
+  into its ledger (`lag` rows, bench.day_worker).
+
+A histogram's percentiles are interpolated within the bucket, as Prometheus'
+`histogram_quantile` does: read "p99 12 ms" as "between the bucket's bounds, 12 by
+linear interpolation".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.common import percentile
+from bench.day_setup import Service
+
+SCRAPE_S = 2.0  # real seconds between two scrapes of every node
+HANDLE = "vwin_message_handle_seconds"
+LAG = "vwin_event_loop_lag_seconds"
+APPEND = "vwin_session_log_append_seconds"
+STEPS = ("call.request", "call.accept", "call.hangup")  # the ledger's three steps
+LAG_GOAL_MS = 50.0  # the signalling goal: a loop lagging longer delays any message as much
+
+Buckets = dict[float, float]  # upper bound (s) -> cumulative count
+
+
+@dataclass
+class Interval:
+    """One node's histograms between two scrapes (counts in the interval)."""
+
+    node: str
+    start: float
+    end: float
+    hists: dict[tuple[str, str], Buckets]  # (metric, type label or "") -> buckets
+
+
+def histograms(text: str) -> dict[tuple[str, str], Buckets]:
+    """The cumulative buckets of the handle and lag histograms in an exposition."""
+    out: dict[tuple[str, str], Buckets] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        if family.name not in (HANDLE, LAG, APPEND):
+            continue
+        for s in family.samples:
+            if s.name.endswith("_bucket"):
+                out[(family.name, s.labels.get("type", ""))][float(s.labels["le"])] = s.value
+    return dict(out)
+
+
+def _minus(now: dict[tuple[str, str], Buckets], before: dict[tuple[str, str], Buckets]
+           ) -> dict[tuple[str, str], Buckets]:
+    """`now - before`, or `now` whole when the process started again (a count went back)."""
+    restarted = any(now.get(k, {}).get(le, 0.0) < v
+                    for k, bs in before.items() for le, v in bs.items())
+    if restarted:
+        return now
+    return {k: {le: v - before.get(k, {}).get(le, 0.0) for le, v in bs.items()}
+            for k, bs in now.items()}
+
+
+def quantile(buckets: Buckets, q: float) -> float:
+    """Seconds at quantile q (0..1) of cumulative buckets, interpolated within the bucket."""
+    bounds = sorted(buckets)
+    total = buckets.get(float("inf"), 0.0)
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        count = buckets[le]
+        if count >= rank:
+            if le == float("inf"):
+                return lower  # beyond the last bound: at least that
+            inside = count - below
+            return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = le, count
+    return lower
+
+
+def over(buckets: Buckets, seconds: float) -> float:
+    """The share of observations above `seconds` (a bucket bound)."""
+    total = buckets.get(float("inf"), 0.0)
+    return (total - buckets.get(seconds, total)) / total if total else float("nan")
+
+
+def _add(into: Buckets, more: Buckets) -> None:
+    for le, v in more.items():
+        into[le] = into.get(le, 0.0) + v
+
+
+class Scrapes:
+    """Every node's `/metrics` each `SCRAPE_S`, kept as intervals (module doc)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.intervals: list[Interval] = []
+        self._last: dict[str, tuple[float, dict[tuple[str, str], Buckets]]] = {}
+
+    async def run(self, until: float) -> None:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while time.time() < until:
+                await asyncio.gather(*(self._scrape(http, node.name, node.url)
+                                       for node in self.service.nodes))
+                await asyncio.sleep(SCRAPE_S)
+
+    async def _scrape(self, http: aiohttp.ClientSession, name: str, url: str) -> None:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            async with http.get(url + "/metrics") as resp:
+                if resp.status != 200:
+                    return
+                now_hists, now = histograms(await resp.text()), time.time()
+            before = self._last.get(name)
+            self._last[name] = (now, now_hists)
+            if before is not None:
+                self.intervals.append(Interval(name, before[0], now,
+                                               _minus(now_hists, before[1])))
+
+    def summed(self, keep: Callable[[Interval], bool]) -> dict[tuple[str, str], Buckets]:
+        """(metric, label) -> buckets over the kept intervals, per node and all nodes
+        (label "node1|" for a node's own)."""
+        out: dict[tuple[str, str], Buckets] = defaultdict(dict)
+        for iv in self.intervals:
+            if not keep(iv):
+                continue
+            for (metric, label), buckets in iv.hists.items():
+                _add(out[(metric, label)], buckets)
+                _add(out[(metric, f"{iv.node}|{label}")], buckets)
+        return dict(out)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}" if seconds == seconds else "—"
+
+
+def describe(scrapes: Scrapes, lags: Iterable[dict[str, object]],
+             during: Callable[[float, float], bool]) -> list[str]:
+    """The report's lines: the nodes' own handling time by step, every loop's lag."""
+    hists = scrapes.summed(lambda iv: not during(iv.start, iv.end))
+    lines = []
+    parts = []
+    for step in STEPS:
+        b = hists.get((HANDLE, step), {})
+        parts.append(f"{step} p50 {_ms(quantile(b, 0.5))} / p99 {_ms(quantile(b, 0.99))} ms "
+                     f"over {b.get(float('inf'), 0):.0f}")
+    every: Buckets = {}
+    for (metric, label), b in hists.items():
+        if metric == HANDLE and "|" not in label:
+            _add(every, b)
+    parts.append(f"every message p99 {_ms(quantile(every, 0.99))} ms over "
+                 f"{every.get(float('inf'), 0):.0f}")
+    appends = hists.get((APPEND, ""), {})
+    parts.append(f"session-log append (vwin_session_log_append_seconds) p50 "
+                 f"{_ms(quantile(appends, 0.5))} / p99 {_ms(quantile(appends, 0.99))} ms over "
+                 f"{appends.get(float('inf'), 0):.0f}")
+    lines.append("  the nodes' own handling time (vwin_message_handle_seconds, frame read to "
+                 "step done, outside faults): " + "; ".join(parts))
+    loops = []
+    for (metric, label), b in sorted(hists.items()):
+        if metric == LAG and label.endswith("|"):
+            loops.append(f"{label[:-1]} p50 {_ms(quantile(b, 0.5))} / p99 "
+                         f"{_ms(quantile(b, 0.99))} ms, {over(b, LAG_GOAL_MS / 1000):.1%} "
+                         f"> {LAG_GOAL_MS:.0f} ms")
+    by_process: dict[str, list[float]] = defaultdict(list)
+    for row in lags:
+        t, ms = float(row["t"]), float(row["ms"])  # type: ignore[arg-type]
+        if not during(t - ms / 1000, t):
+            by_process[str(row["process"])].append(ms)
+    for name, values in sorted(by_process.items()):
+        late = sum(v > LAG_GOAL_MS for v in values) / len(values)
+        loops.append(f"{name} p50 {percentile(values, 50):.0f} / p99 "
+                     f"{percentile(values, 99):.0f} / max {max(values):.0f} ms, "
+                     f"{late:.1%} > {LAG_GOAL_MS:.0f} ms")
+    lines.append("  event-loop lag (a timer due now, how late it ran; every 0.1 s, outside "
+                 "faults): " + "; ".join(loops))
+    return lines
+
