@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -60,8 +61,21 @@ def check_event(event: LogEvent) -> None:
         raise InvalidEvent("queued event without call_id")
 
 
+@dataclass
+class Mark:
+    """Where a `Projection` stood before a batch: what `undo` restores."""
+
+    sessions: dict[str, Row]  # copies of the rows of the batch's sessions that existed
+    participants: dict[ParticipantKey, Row]  # and of those sessions' participants
+    new_sessions: int
+    dirty_sessions: set[str]
+    new_participants: int
+    dirty_participants: set[ParticipantKey]
+
+
 class Projection:
-    """Working copy of the sessions and participants of one append batch."""
+    """Working copy of the sessions and participants of one append batch (or of a group
+    of batches committed together, each taken back alone when a rule refuses it)."""
 
     def __init__(self, sessions: dict[str, Row], participants: dict[ParticipantKey, Row]):
         self.sessions = sessions
@@ -70,6 +84,28 @@ class Projection:
         self.dirty_sessions: set[str] = set()
         self.new_participants: list[ParticipantKey] = []
         self.dirty_participants: set[ParticipantKey] = set()
+
+    def mark(self, session_ids: set[str]) -> Mark:
+        """Before a batch touching `session_ids`: what `undo` needs to take it back."""
+        return Mark({sid: dict(self.sessions[sid]) for sid in session_ids
+                     if sid in self.sessions},
+                    {key: dict(row) for key, row in self.participants.items()
+                     if key[0] in session_ids},
+                    len(self.new_sessions), set(self.dirty_sessions),
+                    len(self.new_participants), set(self.dirty_participants))
+
+    def undo(self, mark: Mark) -> None:
+        """Back to where `mark` was taken: the batch since then refused, none of it kept."""
+        for sid in self.new_sessions[mark.new_sessions:]:
+            del self.sessions[sid]
+        del self.new_sessions[mark.new_sessions:]
+        for key in self.new_participants[mark.new_participants:]:
+            del self.participants[key]
+        del self.new_participants[mark.new_participants:]
+        self.sessions.update(mark.sessions)
+        self.participants.update(mark.participants)
+        self.dirty_sessions, self.dirty_participants = (mark.dirty_sessions,
+                                                        mark.dirty_participants)
 
     def apply(self, event: LogEvent) -> str | None:
         """Fold one event in; returns the call id to store with it."""

@@ -281,3 +281,60 @@ async def test_concurrent_appends_all_land(database: Database) -> None:
     shared = await database.get_session("shared")
     assert shared is not None
     assert sorted(int(e.data["text"]) for e in shared.events[1:]) == list(range(20))
+
+
+async def test_batches_sharing_a_commit_fail_alone_and_the_rest_lands(
+    database: Database, database_url: str
+) -> None:
+    """Appends that wait together share one commit (group commit): a batch a rule refuses
+    fails alone, leaving nothing of itself, and the others of the same commit land."""
+    await database.append([queued("s1"), queued("s2"),
+                           event(ev.ABANDONED, "s2", 9, reason="cancelled")])
+    before = await count_events(database_url)
+    results = await asyncio.gather(  # added before the committer runs: one group
+        database.append([event(ev.ANSWERED, "s1", 5, agent_id="li"),
+                         event(ev.PARTICIPANT_JOINED, "s1", 5, participant_id="specialist:li",
+                               role="specialist", principal_id="li", name="Li")]),
+        database.append([event(ev.CHAT, "s1", 6, text="lost with its batch"),
+                         event(ev.ENDED, "s2", 10, reason="hangup")]),  # s2 is closed
+        database.append([queued("s3", 7)]),
+        database.append([event(ev.CHAT, "s3", 8, text="kept")]),  # s3 from the batch before
+        database.append([queued("s1", 8)]),  # queued twice
+        database.append([event(ev.ANSWERED, "ghost", 8, agent_id="li")]),
+        database.append([event(ev.ENDED, "s1", 65, reason="hangup"),
+                         event(ev.PARTICIPANT_LEFT, "s1", 65, participant_id="specialist:li",
+                               reason="hangup")]),
+        return_exceptions=True)
+    assert [type(r).__name__ for r in results] == [
+        "NoneType", "SessionClosed", "NoneType", "NoneType", "AlreadyExists", "UnknownSession",
+        "NoneType"]
+    assert await count_events(database_url) == before + 2 + 1 + 1 + 2
+    s1, s2, s3 = [await database.get_session(s) for s in ("s1", "s2", "s3")]
+    assert s1 is not None and (s1.state, s1.wait_s, s1.talk_s) == ("ended", 5, 60)
+    assert [(p.participant_id, p.left_at) for p in s1.participants] == [
+        ("specialist:li", at(65))]
+    assert all(e.type != ev.CHAT for e in s1.events)
+    assert s2 is not None and (s2.state, s2.end_reason) == ("abandoned", "cancelled")
+    assert s3 is not None and s3.state == "queued" and [e.type for e in s3.events] == [
+        ev.QUEUED, ev.CHAT]
+
+
+async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
+    database: Database, database_url: str
+) -> None:
+    """A conflict only the database sees (a call id already logged under another session)
+    fails its own batch; the others of the commit land all the same."""
+    await database.append([queued("s1")])
+    before = await count_events(database_url)
+    duplicate = LogEvent(type=ev.QUEUED, ts=T0, session_id="s9", call_id="c-s1",
+                         data={"queue": "tax"})
+    results = await asyncio.gather(
+        database.append([queued("s2", 1)]),
+        database.append([duplicate]),
+        database.append([event(ev.ANSWERED, "s1", 5, agent_id="li")]),
+        return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["NoneType", "AlreadyExists", "NoneType"]
+    assert await count_events(database_url) == before + 2
+    assert await database.get_session("s9") is None
+    s1, s2 = await database.get_session("s1"), await database.get_session("s2")
+    assert s1 is not None and s1.state == "connected" and s2 is not None
