@@ -170,12 +170,13 @@ class RedisBus:
             self._publish(keys.node_channel(self._prefix, owner).encode(), message)
 
     async def broadcast(self, roles: frozenset[str], payload: bytes) -> None:
-        self._local.broadcast_now(roles, payload)
         self._publish(self._all, ["b", sorted(roles), payload, self.instance])
+        await self._local.broadcast_in_slices(roles, payload)
 
     async def broadcast_local(self, roles: frozenset[str], payload: bytes) -> None:
-        """To this node's sinks only (each node sends queue status to its own clients)."""
-        self._local.broadcast_now(roles, payload)
+        """To this node's sinks only (each node sends queue status to its own clients),
+        a slice at a time (`LocalBus.broadcast_in_slices`)."""
+        await self._local.broadcast_in_slices(roles, payload)
 
     async def kick(self, principal: str, code: int, reason: str) -> None:
         self._local.close_local(principal, code, reason)
