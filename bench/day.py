@@ -2,13 +2,26 @@
 
     python -m bench.day [--terminals 2000] [--specialists 100] [--hours 8] [--speed 60]
                         [--nodes 2] [--faults] [--media-share 0.1] [--workers N] [--seed 1]
+                        [--load-nice 10]
 
 Real `vwin serve` nodes (two: a private Redis with AOF and a fresh PostgreSQL
 database; one: the embedded set-up, memory routing and SQLite), one `vwin recorder`
-per node, and the load in separate processes (bench.day_worker). Arrivals, visitor
-behaviours and their shares: bench.day_plan. With `--faults`: one node killed
-(SIGKILL) mid-peak and restarted, a recorder killed and replaced, Redis restarted,
-and every PostgreSQL connection of the bench's database terminated.
+per node, and the load in separate processes (bench.day_worker; `--load-nice N` has
+them yield the 2 cores to the servers, as kiosks on their own hardware would).
+Arrivals, visitor behaviours and their shares: bench.day_plan.
+
+The latency goal is judged on what a kiosk would see from the service: a probe process
+apart (a day_worker with a few kiosks and desks of its own, on a queue of its own,
+`bench.day_plan.PROBE_*`), busy with nothing else and ahead of the servers' priority
+(`PROBE_NICE`, as root; it uses ~2 % of a core), makes a call every `PROBE_EVERY_S`
+all day. The load processes' own figures are printed too, and
+the nodes' handling time and every process's event-loop lag (bench.day_latency). The
+probe's calls are checked against the log with the others; they are left out of the
+manager figures.
+
+With `--faults`: one node killed (SIGKILL) mid-peak and restarted, a recorder killed
+and replaced, Redis restarted, and every PostgreSQL connection of the bench's database
+terminated.
 
 Prints per queue and in total the manager figures (simulated time), then the system
 figures: lost, double-assigned, ledger-vs-log mismatches, sampled sessions without
@@ -37,15 +50,17 @@ from pathlib import Path
 import aiohttp
 
 from bench import day_checks, day_figures, day_hours, day_latency, day_services
-from bench.common import percentile, raise_fd_limit, table, workdir
+from bench.common import raise_fd_limit, table, workdir
 from bench.day_hours import Schedule
 from bench.day_load import DRAIN_S, Work
 from bench.day_monitor import Faults, Monitor
-from bench.day_plan import VISITS, Clock, DayPlan
+from bench.day_plan import PROBE_QUEUE, VISITS, Clock, DayPlan, probe_visits
 from bench.day_setup import MANAGER, Accounts, Service, start
 from bench.day_visits import book
 from bench.day_worker import run as run_worker
 
+LOAD_NICE = 0  # added to the load processes' niceness (see `--load-nice`)
+PROBE_NICE = -5  # the probe's: a kiosk has its own CPU; it measures, it barely uses one
 SETTLE_S = 60.0  # after the load: sessions and recordings reach their final state
 SETUP_S = (30.0, 0.05)  # planned setup: seconds, and seconds per socket (bench.day_hours)
 
@@ -58,15 +73,23 @@ class Outcome:
 
 
 def _works(plan: DayPlan, service: Service, accounts: Accounts, work: Path, n: int,
-           schedule: Schedule) -> list[Work]:
+           schedule: Schedule, nice: int) -> list[Work]:
+    """The load processes' shares, and last the latency probe's (module doc)."""
     signers = [tok for _, tok, dept in accounts.specialists if dept == "tax"]
+    probe = Work(urls=service.urls, terminals=accounts.probe_terminals,
+                 specialists=accounts.probe_specialists,
+                 visits=probe_visits(plan.hours, plan.speed), ledger=work / "probe.jsonl",
+                 speed=plan.speed, hours=plan.hours, seed=plan.seed * 100 + 99,
+                 media_share=0.0, slot=schedule.slot,
+                 window=(schedule.early_s, schedule.late_s), name="probe",
+                 nice=PROBE_NICE)
     return [Work(urls=service.urls, terminals=accounts.terminals[i::n],
                  specialists=accounts.specialists[i::n], visits=plan.visits[i::n],
                  ledger=work / f"ledger{i}.jsonl", speed=plan.speed, hours=plan.hours,
                  seed=plan.seed * 100 + i, media_share=plan.media_share, signers=signers,
                  slot=schedule.slot, window=(schedule.early_s, schedule.late_s),
-                 closure=schedule.closure, name=f"load{i + 1}")
-            for i in range(n)]
+                 closure=schedule.closure, name=f"load{i + 1}", nice=nice)
+            for i in range(n)] + [probe]
 
 
 async def _book(plan: DayPlan, url: str, schedule: Schedule) -> None:
@@ -126,7 +149,8 @@ async def run_day(args: argparse.Namespace) -> Outcome:
         procs: list[mp.context.SpawnProcess] = []
         try:
             await _book(plan, service.urls[0], schedule)
-            works = _works(plan, service, accounts, work, args.workers, schedule)
+            works = _works(plan, service, accounts, work, args.workers, schedule,
+                           args.load_nice)
             pipes = []
             for w in works:
                 ours, theirs = ctx.Pipe()
@@ -142,8 +166,8 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             for pipe in pipes:
                 pipe.send(t0)
             clock = Clock(t0, args.speed, args.hours)
-            monitor = Monitor(service, {f"load{i + 1}": p.pid or 0
-                                        for i, p in enumerate(procs)}, clock)
+            monitor = Monitor(service, {w.name: p.pid or 0
+                                        for w, p in zip(works, procs, strict=True)}, clock)
             faults = Faults(service, clock)
             scrapes = day_latency.Scrapes(service)
             sampling = asyncio.gather(monitor.run(clock.end + DRAIN_S),
@@ -176,16 +200,17 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
             service.db_url), {c: str(r["id"]) for c, r in log.sessions.items()}, schedule)
     found.mismatches.extend(extra.mismatches)
     day_checks.check_recordings(ledger, log, service.recordings, found)
-    ours = day_figures.figures(list(log.sessions.values()), plan.speed)
+    ours = day_figures.figures([s for s in log.sessions.values()
+                                if s["queue"] != PROBE_QUEUE], plan.speed)
     days = day_figures.local_days(t0, time.time(), "Asia/Shanghai")
     theirs = await day_figures.reported(service.urls[-1], MANAGER, days)
+    theirs.pop(PROBE_QUEUE, None)  # the probe's calls: checked with the others, not figures
+    visits = [v for v in ledger.visits if v["queue"] != PROBE_QUEUE]
     disagree = day_figures.disagreements(ours, theirs)
-    lat = [r["ms"] for r in ledger.latencies if not faults.during(r["t"] - r["ms"] / 1000)]
-    lat_all = [r["ms"] for r in ledger.latencies]
-    answered = sum("answered" in v for v in ledger.visits)
-    with_recorder = sum(bool(v.get("recording")) for v in ledger.visits if "answered" in v)
+    answered = sum("answered" in v for v in visits)
+    with_recorder = sum(bool(v.get("recording")) for v in visits if "answered" in v)
     desks = {k: sum(d[k] for d in ledger.desks) for k in ("declined", "rung_out", "breaks")}
-    behaviours = {k.name: sum(v["visit"] == k.name for v in ledger.visits) for k in VISITS}
+    behaviours = {k.name: sum(v["visit"] == k.name for v in visits) for k in VISITS}
     title = (f"Day: {plan.terminals} terminals, {plan.specialists} specialists, "
              f"{plan.hours:g} h at x{plan.speed:g}, {len(service.nodes)} node(s), "
              f"faults: {', '.join(f.name for f in faults.done) or 'none'}")
@@ -209,15 +234,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
                  f"{len(found.unrecorded)} without; {found.gaps} interrupted segments (gaps "
                  f"named in the log); {found.untalked} answered as the kiosk cancelled or the "
                  "day closed (hung up at once: not judged)")
-    lines.append(f"signalling latency outside fault windows: p50 {percentile(lat, 50):.1f} ms, "
-                 f"p99 {percentile(lat, 99):.1f} ms over {len(lat)} (request->queued, "
-                 f"accept->connected, hangup->ended); with them: p99 "
-                 f"{percentile(lat_all, 99):.1f} ms over {len(lat_all)}")
-    kinds = sorted({r["what"] for r in ledger.latencies})
-    lines.append("  by step (outside faults): " + "; ".join(
-        f"{k} p50 {percentile(ms, 50):.0f} / p99 {percentile(ms, 99):.0f} ms"
-        for k in kinds for ms in [[r["ms"] for r in ledger.latencies if r["what"] == k
-                                   and not faults.during(r["t"] - r["ms"] / 1000)]]))
+    probe, lines_seen = day_latency.observed(ledger.latencies, faults.during)
+    lines.extend(lines_seen)
     lines.extend(day_latency.describe(scrapes, ledger.lags, faults.overlaps))
     lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
     lines.append(faults.describe())
@@ -232,7 +250,7 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
         "lost": len(found.lost), "doubled": len(found.doubled),
         "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
         "disagreements": len(disagree), "sampled": found.sampled,
-        "answered": answered, "p99_ms": percentile(lat, 99),
+        "answered": answered, "p99_ms": probe,
         **{c: extra.counts.get("total", {}).get(c, 0) for c in day_services.COLUMNS}})
 
 
@@ -248,6 +266,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of calls with real media (aiortc) to the recorder")
     parser.add_argument("--workers", type=int, default=0, help="load processes (0: by size)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--load-nice", type=int, default=LOAD_NICE,
+                        help="niceness added to the load processes (not the probe, not the "
+                             "servers): > 0 yields the CPU to the servers, as kiosks on their "
+                             "own hardware would; on a machine loaded by others it starves the "
+                             "load's media peers (sampled calls then go unrecorded)")
     parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
     parser.add_argument("--setup-s", type=float, default=0.0,
                         help="seconds planned before the day starts (0: by size)")

@@ -61,19 +61,21 @@ class Work:
     slot: float = 0.0  # the appointment slot's start (epoch; bench.day_hours)
     window: tuple[float, float] = (0.0, 0.0)  # its arrival window: early_s, late_s
     closure: tuple[float, float] | None = None  # the queues' lunch closure (epoch)
-    name: str = "load"  # the process's name in the report (its loop's lag)
+    name: str = "load"  # the process's name in the report (its latencies, its loop's lag)
+    nice: int = 0  # added to the process's niceness: the load yields the CPU to the servers
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, process: str = "load") -> None:
         self.rows: list[dict[str, Any]] = []
-        self.path = path
+        self.path, self.process = path, process
 
     def add(self, kind: str, **data: Any) -> None:
         self.rows.append({"kind": kind, "t": time.time(), **data})
 
     def latency(self, what: str, started: float) -> None:
-        self.add("latency", what=what, ms=(time.time() - started) * 1000)
+        self.add("latency", what=what, ms=(time.time() - started) * 1000,
+                 process=self.process)
 
     def save(self) -> None:
         self.path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))

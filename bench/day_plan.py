@@ -154,7 +154,8 @@ class DayPlan:
         return self
 
 
-def queue_toml(speed: float, extra: str = "") -> str:
+def queue_toml(speed: float, extra: str = "", queues: tuple[str, ...] = tuple(QUEUES)
+               ) -> str:
     """The bench's queues, their timings scaled to the compressed day; `extra` is added
     to each (their hours and appointment slots: bench.day_hours)."""
     def scaled(sim_s: float) -> float:
@@ -164,7 +165,27 @@ def queue_toml(speed: float, extra: str = "") -> str:
         f'\n[[queues]]\nid = "{q}"\nname = "{q.title()}"\n'
         f"target_answer_s = {round(TARGET_S / speed, 3)}\n"
         f"ring_timeout_s = {scaled(RING_TIMEOUT_S)}\nwrapup_s = {scaled(WRAPUP_S)}\n"
-        f"decline_block_s = {scaled(DECLINE_BLOCK_S)}\n{extra}" for q in QUEUES)
+        f"decline_block_s = {scaled(DECLINE_BLOCK_S)}\n{extra}" for q in queues)
+
+
+PROBE_QUEUE = "probe"  # the latency probe's own queue (bench.day_probe)
+PROBE_EVERY_S = 0.75  # real seconds between two probe calls
+PROBE_TALK_S = 1.0  # real seconds a probe call talks
+PROBE_KIOSKS = 8
+PROBE_DESKS = 6
+
+
+def probe_toml(speed: float) -> str:
+    """The probe's queue: the bench's timings, no opening hours (open all day)."""
+    return queue_toml(speed, queues=(PROBE_QUEUE,))
+
+
+def probe_visits(hours: float, speed: float) -> list[Visit]:
+    """A served call every `PROBE_EVERY_S` real seconds of the day, on the probe's queue."""
+    step_h = PROBE_EVERY_S * speed / 3600
+    return [Visit(at_h=DAY_START_H + i * step_h, queue=PROBE_QUEUE, kind="served",
+                  patience_s=3 * 3600.0, talk_s=PROBE_TALK_S * speed, drop_while="")
+            for i in range(int(hours / step_h))]
 
 
 def staff(specialists: int) -> list[tuple[str, str, dict[str, int]]]:

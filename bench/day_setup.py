@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.day_hours import Schedule, write_calendar
-from bench.day_plan import queue_toml, staff
+from bench.day_plan import PROBE_DESKS, PROBE_KIOSKS, PROBE_QUEUE, probe_toml, queue_toml, staff
 from bench.stack import Node, PgDatabase, Recorder, RedisServer
 from server.auth import hash_password, new_terminal_token, token_hash
 from server.recording.embedded import new_recorder_token
@@ -35,6 +35,8 @@ TOKEN_TTL = dt.timedelta(days=1)
 class Accounts:
     terminals: list[tuple[str, str]] = field(default_factory=list)  # (id, device token)
     specialists: list[tuple[str, str, str]] = field(default_factory=list)  # (id, token, dept)
+    probe_terminals: list[tuple[str, str]] = field(default_factory=list)  # bench.day_probe's
+    probe_specialists: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -88,7 +90,8 @@ def settings(db_url: str, redis_url: str | None, recordings: Path, speed: float,
             "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n"
             f'[storage]\nurl = "{db_url}"\n{routing}'
             f'[recording]\ndir = "{recordings}"\nlocal_recorder = false\n'
-            + schedule.toml(calendar) + queue_toml(speed, schedule.queue_keys()))
+            + schedule.toml(calendar) + queue_toml(speed, schedule.queue_keys())
+            + probe_toml(speed))
 
 
 async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accounts:
@@ -102,8 +105,14 @@ async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accoun
     accounts = Accounts(
         terminals=[(f"K{i:05d}", new_terminal_token()) for i in range(n_terminals)],
         specialists=[(sid, secrets.token_urlsafe(32), dept)
-                     for sid, dept, _ in staff(n_specialists)])
+                     for sid, dept, _ in staff(n_specialists)],
+        probe_terminals=[(f"P{i:03d}", new_terminal_token()) for i in range(PROBE_KIOSKS)],
+        probe_specialists=[(f"probe{i:02d}", secrets.token_urlsafe(32), "tax")
+                           for i in range(PROBE_DESKS)])
     skills = {sid: s for sid, _, s in staff(n_specialists)}
+    skills.update({sid: {PROBE_QUEUE: 1} for sid, _, _ in accounts.probe_specialists})
+    kiosks = accounts.terminals + accounts.probe_terminals
+    desks = accounts.specialists + accounts.probe_specialists
     password = hash_password("day-specialist-pass")
     engine = create_async_engine(db_url)
     try:
@@ -113,15 +122,15 @@ async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accoun
             await conn.execute(terminals.insert(), [
                 {"id": tid, "site_id": SITE_ID, "name": f"Kiosk {tid}",
                  "token_hash": token_hash(tok), "created_at": now}
-                for tid, tok in accounts.terminals])
+                for tid, tok in kiosks])
             await conn.execute(users.insert(), [
                 {"id": sid, "username": sid, "role": "specialist", "password_hash": password,
                  "name": f"Specialist {sid}", "department": dept, "skills": skills[sid],
                  "disabled": False, "created_at": now}
-                for sid, _, dept in accounts.specialists])
+                for sid, _, dept in desks])
             await conn.execute(auth_tokens.insert(), [
                 {"token_hash": token_hash(tok), "user_id": sid, "created_at": now,
-                 "expires_at": now + TOKEN_TTL} for sid, tok, _ in accounts.specialists])
+                 "expires_at": now + TOKEN_TTL} for sid, tok, _ in desks])
     finally:
         await engine.dispose()
     return accounts

@@ -1,8 +1,12 @@
-"""One load process of the bench day: its kiosks and desks, its share of the visits."""
+"""One load process of the bench day: its kiosks and desks, its share of the visits (or
+the latency probe's own few, bench.day_plan.PROBE_*); its event loop's lag sampled into
+its ledger every 0.1 s (`lag` rows, bench.day_latency)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import time
 import traceback
@@ -24,6 +28,9 @@ OPENING = 100  # sockets opened at once by one process
 def run(work: Work, pipe: Connection) -> None:
     """Process entry: connect everyone, say ready, play the day from the `t0` sent back."""
     raise_fd_limit()
+    if work.nice:
+        with contextlib.suppress(PermissionError):  # below 0 only as root
+            os.nice(work.nice)
     use_loopback_when_alone()
     random.seed(work.seed)
     try:
@@ -47,7 +54,7 @@ async def _main(work: Work, pipe: Connection) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=timeout) as http:
-        ledger = Ledger(work.ledger)
+        ledger = Ledger(work.ledger, work.name)
         n = len(work.urls)
         kiosks = [Kiosk(tid, Line(http, work.urls, token, i % n), ledger)
                   for i, (tid, token) in enumerate(work.terminals)]
@@ -59,7 +66,7 @@ async def _main(work: Work, pipe: Connection) -> None:
             party.media_share = work.media_share
         await _open_all([k.line for k in kiosks] + [d.line for d in desks])
         lag = asyncio.create_task(watch_loop_lag(
-            lambda s: ledger.add("lag", process=work.name, ms=s * 1000)))
+            lambda lag_s: ledger.add("lag", process=work.name, ms=lag_s * 1000)))
         loop = asyncio.get_running_loop()
         pipe.send("ready")
         t0 = float(await loop.run_in_executor(None, pipe.recv))
