@@ -22,8 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
-from server.storage.group import Batch, Group
-from server.storage.projection import ParticipantKey, Projection, Row, check_event
+from server.storage.group import (
+    Batch,
+    Group,
+    append_together,
+    load_participants,
+    load_sessions,
+    store,
+)
+from server.storage.projection import Projection, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
@@ -31,15 +38,6 @@ from signaling import events as ev
 from signaling.events import LogEvent
 
 MAX_PAGE: Final = 500  # one page of the manager list; keyset makes deeper pages cheap
-IN_BATCH: Final = 500  # ids per IN (...) list
-
-_SESSION_MUTABLE = [c.name for c in sessions.c if c.name not in ("id", "call_id", "created_at")]
-_PARTICIPANT_MUTABLE = ["left_at", "left_reason"]
-_PARTICIPANT_KEYS = ["session_id", "participant_id", *_PARTICIPANT_MUTABLE]
-
-
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[i : i + IN_BATCH] for i in range(0, len(items), IN_BATCH)]
 
 
 def encode_cursor(created_at: dt.datetime, session_id: str) -> str:
@@ -130,45 +128,10 @@ class SessionLog(StoreBase):
             else:
                 try:
                     async with conn.begin_nested():
-                        await self._append_together(conn, group.batches, group.failed)
+                        await append_together(conn, group.batches, group.failed)
                 except IntegrityError:  # a row already there (a retried `queued`): one
                     group.failed.clear()  # SAVEPOINT a batch finds which, and fails it alone
                     await self._append_each(conn, group.batches, group.failed)
-
-    async def _append_together(
-        self,
-        conn: AsyncConnection,
-        group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
-        failed: dict[int, BaseException],
-    ) -> None:
-        """Every batch of the group in one projection, written with one statement per kind
-        of row: a handful of round trips for the whole group instead of about six for each
-        batch. The group's sessions are locked first (in id order) and stay locked until
-        the commit, and on several nodes the other node's group waits for them: each round
-        trip here (a turn of a busy event loop) is paid by both. A batch that a rule refuses
-        is taken back alone (`Projection.undo`); a database error fails the whole attempt
-        and the caller runs the batches one SAVEPOINT each (`_append_each`)."""
-        ids = sorted({e.session_id for events, _ in group for e in events if e.session_id})
-        with_people = sorted({e.session_id for events, _ in group for e in events
-                              if e.session_id and e.type in (ev.PARTICIPANT_JOINED,
-                                                             ev.PARTICIPANT_LEFT)})
-        projection = Projection(await _load_sessions(conn, ids),
-                                await _load_participants(conn, with_people))
-        rows: list[dict[str, Any]] = []
-        for index, (events, _) in enumerate(group):
-            mark = projection.mark({e.session_id for e in events if e.session_id})
-            try:
-                batch = [{"session_id": e.session_id, "call_id": projection.apply(e),
-                          "ts": e.ts, "type": e.type, "actor": e.actor, "data": e.data}
-                         for e in events]
-            except StorageError as exc:
-                projection.undo(mark)
-                failed[index] = exc
-                continue
-            rows.extend(batch)
-        await _store(conn, projection)
-        if rows:
-            await conn.execute(session_events.insert(), rows)
 
     async def _append_each(
         self,
@@ -179,7 +142,7 @@ class SessionLog(StoreBase):
         """Several batches in one transaction, each in a SAVEPOINT: one fails alone."""
         # Lock every session of the group at once, in id order: two nodes committing
         # overlapping groups then wait for each other, never deadlock.
-        await _load_sessions(
+        await load_sessions(
             conn, sorted({e.session_id for events, _ in group for e in events if e.session_id})
         )
         for index, (events, _) in enumerate(group):
@@ -207,7 +170,7 @@ class SessionLog(StoreBase):
             }
         )
         projection = Projection(
-            await _load_sessions(conn, session_ids), await _load_participants(conn, with_people)
+            await load_sessions(conn, session_ids), await load_participants(conn, with_people)
         )
         rows = [
             {
@@ -220,7 +183,7 @@ class SessionLog(StoreBase):
             }
             for e in events
         ]
-        await _store(conn, projection)
+        await store(conn, projection)
         await conn.execute(session_events.insert(), rows)
 
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
@@ -362,76 +325,3 @@ class SessionLog(StoreBase):
 
 def _already_logged(exc: IntegrityError) -> AlreadyExists:
     return AlreadyExists(f"session or call id already logged: {exc.orig}")
-
-
-async def _load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
-    loaded: dict[str, Row] = {}
-    for chunk in _chunks(ids):
-        query = (
-            sa.select(sessions)
-            .where(sessions.c.id.in_(chunk))
-            .order_by(sessions.c.id)  # PostgreSQL locks rows in this order
-            .with_for_update()
-        )
-        for row in await conn.execute(query):
-            loaded[row.id] = dict(row._mapping)
-    return loaded
-
-
-async def _load_participants(
-    conn: AsyncConnection, session_ids: Sequence[str]
-) -> dict[ParticipantKey, Row]:
-    loaded: dict[ParticipantKey, Row] = {}
-    for chunk in _chunks(session_ids):
-        query = sa.select(session_participants).where(session_participants.c.session_id.in_(chunk))
-        for row in await conn.execute(query):
-            loaded[(row.session_id, row.participant_id)] = dict(row._mapping)
-    return loaded
-
-
-def _typed_params(table: sa.Table, names: Sequence[str]) -> dict[str, Any]:
-    """SET col = :b_col, each parameter typed like its column (UTC timestamps)."""
-    return {name: sa.bindparam(f"b_{name}", type_=table.c[name].type) for name in names}
-
-
-def _params(row: Row, names: Sequence[str]) -> dict[str, Any]:
-    return {f"b_{name}": row[name] for name in names}
-
-
-async def _store(conn: AsyncConnection, projection: Projection) -> None:
-    """Write back what the projection changed, one statement per kind of change."""
-    if projection.new_sessions:
-        new = [projection.sessions[i] for i in projection.new_sessions]
-        await conn.execute(sessions.insert(), new)
-    if projection.dirty_sessions:
-        stmt = (
-            sessions.update()
-            .where(sessions.c.id == sa.bindparam("b_id"))
-            .values(_typed_params(sessions, _SESSION_MUTABLE))
-        )
-        await conn.execute(
-            stmt,
-            [
-                _params(projection.sessions[i], ["id", *_SESSION_MUTABLE])
-                for i in sorted(projection.dirty_sessions)
-            ],
-        )
-    if projection.new_participants:
-        new_people = [projection.participants[k] for k in projection.new_participants]
-        await conn.execute(session_participants.insert(), new_people)
-    if projection.dirty_participants:
-        stmt = (
-            session_participants.update()
-            .where(
-                session_participants.c.session_id == sa.bindparam("b_session_id"),
-                session_participants.c.participant_id == sa.bindparam("b_participant_id"),
-            )
-            .values(_typed_params(session_participants, _PARTICIPANT_MUTABLE))
-        )
-        await conn.execute(
-            stmt,
-            [
-                _params(projection.participants[key], _PARTICIPANT_KEYS)
-                for key in sorted(projection.dirty_participants)
-            ],
-        )
