@@ -23,7 +23,7 @@ from .identity import Identity, members_of
 from .model import Call, CallState
 from .outbox import Outbox
 from .parties import people, recorder
-from .recorders import DEFAULT_CAPACITY, RecordingSetup, SegmentRefused
+from .recorders import DEFAULT_CAPACITY, Assignment, RecordingSetup, SegmentRefused
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,25 @@ async def refusal(s: Services) -> str | None:
 
 
 async def connected(s: Services, out: Outbox, call: Call) -> bool:
-    """The call (re)connected: give it a recorder unless it has one. True if recorded."""
+    """The call was answered: give it a recorder and tell it (`record.start`). True if
+    recorded.
+
+    An answer is tried again as a whole after a backend failure (`offers.accept`): an
+    earlier attempt may have assigned the recorder and failed after it, its outbox (the
+    `recording_started` event, `record.start`) never committed. The pool then hands back
+    the same assignment, and this attempt tells the recorder, so each recorder of the call
+    is started once. A later segment (> 1) was assigned by a hand-over meanwhile (its
+    recorder lost), which told the recorder and the parties itself."""
     if s.recording is None:
         return False
-    if await s.recording.pool.recorder_of(call.id) is not None:
-        return True
-    return await _start(s, s.recording, out, call, announce=False)
+    if await s.recording.pool.recorder_of(call.id) is None:
+        return await _start(s, s.recording, out, call, announce=False)
+    assignment = await s.recording.pool.assign(call.id)  # the existing one, not a new one
+    if assignment is None:  # released meanwhile (the call ended): nothing to record
+        return False
+    if assignment.segment == 1:
+        await _tell(s, out, call, assignment, announce=False)
+    return True
 
 
 async def resumed(s: Services, out: Outbox, call: Call) -> None:
@@ -146,6 +159,13 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
         else:
             _unrecorded(out, call)
         return False
+    await _tell(s, out, call, assignment, announce)
+    return True
+
+
+async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool
+                ) -> None:
+    """The assignment logged and its recorder told; `announce` tells the parties too."""
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
     out.send(joined.id, m.RecordStart(call_id=call.id, session_id=call.session_id,
@@ -154,7 +174,6 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
     if announce:
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))
-    return True
 
 
 def _unrecorded(out: Outbox, call: Call) -> None:

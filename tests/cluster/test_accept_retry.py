@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
+from server.cluster import recorders
 from server.cluster.backends import connect_redis
 from server.cluster.router import RedisRouter
 from server.storage.db import Database
@@ -20,7 +22,8 @@ from signaling import messages as m
 from signaling import order
 from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+from signaling.recorders import RecordingSetup
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
 
 LI, T1 = "specialist:li", "terminal:T1"
 
@@ -39,6 +42,7 @@ class LosingProxy:
 
     def __init__(self) -> None:
         self.armed = False
+        self.script = b""  # armed for this script's calls only (its SHA1), or for any
         self.lost: list[bytes] = []  # the answers dropped
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -78,7 +82,7 @@ class LosingProxy:
     async def _to_redis(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         script_sent: asyncio.Event) -> None:
         while chunk := await reader.read(65536):
-            if self.armed and b"EVALSHA" in chunk.upper():
+            if self.armed and b"EVALSHA" in chunk.upper() and self.script in chunk:
                 script_sent.set()
             writer.write(chunk)
             await writer.drain()
@@ -116,6 +120,54 @@ async def lossy_desk(proxy: LosingProxy, database: Database, key_prefix: str,
     async for made in make_desk(database, router=router):
         yield made
     await client.aclose()
+
+
+@pytest.fixture
+async def lossy_recorded_desk(proxy: LosingProxy, database: Database, key_prefix: str,
+                              redis: Redis) -> AsyncIterator[Desk]:
+    """As `lossy_desk`, recording on: the recorder pool (Redis) behind the same proxy."""
+    del redis
+    client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
+    router = RedisRouter(client, key_prefix, QUEUES)
+    await router.start()
+    pool = recorders.RedisRecorderPool(client, key_prefix)
+    async for made in make_desk(database, router=router, recording=RecordingSetup(pool=pool)):
+        yield made
+    await client.aclose()
+
+
+async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_once(
+        lossy_recorded_desk: Desk, proxy: LosingProxy) -> None:
+    """The first attempt assigns the recorder and loses the assign script's reply: its
+    outbox (`recording_started`, `record.start`) is never committed. The second attempt
+    finds the recorder assigned and must still start it, once."""
+    desk = lossy_recorded_desk
+    recorder = await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    kiosk = await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    offered = alice.frames[-1]
+    assert offered["type"] == "call.offered"
+    desk.clock.now += 3.0
+    proxy.script = hashlib.sha1(recorders.ASSIGN.encode()).hexdigest().encode()
+    proxy.armed = True
+    await desk.board.handle(ALICE, m.CallAccept(call_id=offered["call_id"],
+                                                offer=offered["offer"]))
+    assert len(proxy.lost) == 1  # the recorder was assigned; the answer never came back
+    call = await desk.s.router.get_call(offered["call_id"])
+    assert call is not None and call.state == CallState.CONNECTED
+    starts = [f for f in recorder.frames if f["type"] == "record.start"]
+    assert [(f["call_id"], f["segment"]) for f in starts] == [(call.id, 1)]
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    types = [e.type for e in detail.events]
+    assert types.count("answered") == 1 and types.count("recording_started") == 1
+    for party in (alice, kiosk):
+        connected = [f for f in party.frames if f["type"] == "call.connected"]
+        assert len(connected) == 1 and connected[0]["recording"] is True
+        assert "recorder:rec1" in {p["id"] for p in connected[0]["participants"]}
 
 
 async def test_an_answer_whose_reply_was_lost_is_answered_once(
