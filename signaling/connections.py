@@ -11,9 +11,9 @@ from . import events as ev
 from . import messages as m
 from . import recording, timers
 from .backend import Presence
-from .endings import abandon, end, requeue
+from .endings import let_go, requeue
 from .identity import Identity, Role, encode_identity
-from .model import Agent, AgentState, CallState, QueueConfig
+from .model import Agent, AgentState, QueueConfig
 from .offers import withdraw
 from .outbox import Outbox
 from .parties import calls_of_caller
@@ -111,10 +111,7 @@ async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
     """The principal is gone for good (grace over, or replaced): settle its calls."""
     if who.role in (Role.TERMINAL, Role.VISITOR):
         for call in await calls_of_caller(s, who):
-            if call.state == CallState.CONNECTED:
-                await end(s, out, call, "terminal_lost", who.principal)
-            else:
-                await abandon(s, out, call.id, "terminal_lost")
+            await let_go(s, out, call, "terminal_lost", "terminal_lost", who.principal)
         return
     if who.role != Role.SPECIALIST:
         return

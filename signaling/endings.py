@@ -20,6 +20,7 @@ from .outbox import Outbox
 from .parties import participants
 from .services import Services
 
+LET_GO_TRIES = 4  # reads of a call that keeps changing under a caller who leaves it
 
 async def own_call(s: Services, who: Identity, call_id: str) -> Call:
     """The caller's own call (not an invitation into it): a terminal's until a phone took
@@ -41,11 +42,28 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     out = s.outbox()
     call = await own_call(s, who, msg.call_id)
-    if call.state == CallState.CONNECTED:
-        await end(s, out, call, "hangup", who.principal)
-    else:
-        await abandon(s, out, call.id, "cancelled")
+    await let_go(s, out, call, "hangup", "cancelled", who.principal)
     return out
+
+
+async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: str,
+                 by: str) -> None:
+    """The caller leaves the call as it stands: ended if connected (`connected` is the
+    reason), abandoned if waiting (`waiting`). Each is one transaction that changes nothing
+    when the call moved on since it was read: answered meanwhile, or put back in the queue
+    by its specialist's own release (a kiosk and its specialist that leave together have
+    their resume graces run out together, on different nodes). Then the call is read
+    again and let go as it stands now: a call left to a caller who is gone waits for ever."""
+    for _ in range(LET_GO_TRIES):
+        if call.state == CallState.CONNECTED:
+            if await end(s, out, call, connected, by):
+                return
+        elif await abandon(s, out, call.id, waiting):
+            return
+        fresh = await s.router.get_call(call.id)
+        if fresh is None:
+            return
+        call = fresh
 
 
 async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
@@ -62,11 +80,12 @@ async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
     return out
 
 
-async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
-    """The caller leaves (or is lost) before being served; a ringing offer is withdrawn."""
+async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> bool:
+    """The caller leaves (or is lost) before being served; a ringing offer is withdrawn.
+    False when the call was not waiting (any more)."""
     call = await s.router.remove(call_id, s.clock())
     if call is None:
-        return
+        return False
     out.cancel_timer(timers.overflow_key(call_id))
     s.status.forget(call_id)
     if call.ringing_agent is not None:
@@ -77,15 +96,17 @@ async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
     out.send(caller, m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
     out.dispatch = True
     out.changed(call.queue)
+    return True
 
 
-async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> None:
-    """The call is over for everyone: its specialists go to wrap-up, invitations go back."""
+async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> bool:
+    """The call is over for everyone: its specialists go to wrap-up, invitations go back.
+    False when the call was not connected (any more)."""
     members = members_of(call)
     invitations = await conference.pending_invitations(s, call)
     ended = await s.router.hangup(call.id, s.clock())
     if ended is None:
-        return
+        return False
     s.link.calls_changed([call.id])
     out.event(ev.Ended(reason=reason, by=by), ended, by)
     for member in sorted(members):
@@ -100,6 +121,7 @@ async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None)
     for invitation in invitations:
         await conference.cancel(s, out, invitation.id, "call_ended")
     out.changed(call.queue)
+    return True
 
 
 async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None:
