@@ -75,18 +75,20 @@ def _queues_for(s: Services, who: Identity) -> list[QueueConfig]:
     return list(s.queues.values())
 
 
-async def disconnected(s: Services, who: Identity, epoch: int) -> Outbox:
+async def disconnected(s: Services, who: Identity, epoch: int,
+                       deliver: recording.Deliver | None = None) -> Outbox:
     """The socket closed: the principal keeps its place for the resume grace (a recorder
     has none: its media is gone with it, its sessions are handed on). Idempotent for one
-    epoch: the switchboard runs it again when a backend failed halfway."""
+    epoch: the switchboard runs it again when a backend failed halfway. A recorder's
+    sessions are handed on one by one through `deliver` (`recording.recorder_left`)."""
     out = s.outbox()
     if not await s.presences.disconnect(who.principal, epoch):
         if who.role == Role.RECORDER and await s.presences.get(who.principal) is None:
-            return await recording.recorder_left(s, who)  # a retry after the drop
+            return await recording.recorder_left(s, who, deliver)  # a retry after the drop
         return out
     if who.role == Role.RECORDER:
         await s.presences.drop(who.principal, epoch)
-        return await recording.recorder_left(s, who)
+        return await recording.recorder_left(s, who, deliver)
     if who.role == Role.SPECIALIST:
         await s.router.set_connected(who.id, False)
         agent = await s.router.get_agent(who.id)

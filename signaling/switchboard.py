@@ -273,4 +273,5 @@ class Switchboard:
                           who.principal, len(DISCONNECT_RETRY_S) + 1)
 
     async def _commit_disconnect(self, who: Identity, epoch: int) -> None:
-        await commit(self.services, await connections.disconnected(self.services, who, epoch))
+        await commit(self.services, await connections.disconnected(
+            self.services, who, epoch, deliver=lambda out: commit(self.services, out)))
