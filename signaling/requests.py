@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import uuid
@@ -17,6 +18,7 @@ from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
 from .parties import calls_of_caller
+from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .uscc import uscc_error
 
@@ -72,8 +74,11 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         await commit(s, queued)
         out = s.outbox()
     try:
-        position = await s.router.enqueue(call)
+        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                  lambda: _enqueue(s, call))
     except Exception:
+        with contextlib.suppress(Exception):  # in routing after all (a lost reply): out
+            await s.router.remove(call.id, s.clock())
         out.event(ev.Rejected(reason="internal"), call)
         await commit(s, out)
         raise
@@ -90,6 +95,20 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     out.undo.append(functools.partial(_unqueue, s, call.id))
     out.merge(await offers.dispatch(s))
     return out
+
+
+async def _enqueue(s: Services, call: Call) -> int:
+    """The call queued; its position. Tried again while the backend fails: a reply lost
+    after the script ran (a Redis restart, issue 16's faulted day) left the call queued
+    while the kiosk was told `internal`, and every later request of the kiosk was refused
+    `call_in_progress` for a call it never heard of. Its id is this request's own, so an
+    attempt that finds it there (`duplicate_call`) finds the earlier attempt's work."""
+    try:
+        return await s.router.enqueue(call)
+    except Refused as exc:
+        if exc.code != "duplicate_call":
+            raise
+        return await s.router.position(call.id) or 1
 
 
 async def _unqueue(s: Services, call_id: str) -> None:

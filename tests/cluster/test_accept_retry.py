@@ -170,6 +170,30 @@ async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_o
         assert "recorder:rec1" in {p["id"] for p in connected[0]["participants"]}
 
 
+async def test_a_request_whose_queueing_reply_was_lost_is_queued_once(
+        lossy_desk: Desk, proxy: LosingProxy) -> None:
+    """The CI-size faulted day's Redis restart: the enqueue script ran, its reply was lost;
+    the kiosk was told `internal` while its call waited in routing, and each later request
+    was refused `call_in_progress` for a call it never heard of."""
+    desk = lossy_desk
+    await desk.connect(ALICE)  # logged in, not available: the call waits
+    kiosk = await desk.connect(KIOSK)
+    router = desk.s.router
+    assert isinstance(router, RedisRouter)
+    proxy.script = router._scripts["enqueue"].sha.encode()
+    proxy.armed = True
+    await desk.board.handle(KIOSK, m.CallRequest(queue="tax"))
+    assert len(proxy.lost) == 1
+    [queued] = [f for f in kiosk.frames if f["type"] in ("call.queued", "error")]
+    assert queued["type"] == "call.queued" and queued["position"] == 1
+    call = await router.get_call(queued["call_id"])
+    assert call is not None and call.state == CallState.QUEUED
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None and [e.type for e in detail.events] == ["queued"]
+    await desk.board.handle(KIOSK, m.CallCancel(call_id=call.id))  # the kiosk can act on it
+    assert await router.get_call(call.id) is None
+
+
 async def test_an_answer_whose_reply_was_lost_is_answered_once(
         lossy_desk: Desk, proxy: LosingProxy, caplog: pytest.LogCaptureFixture) -> None:
     desk = lossy_desk
