@@ -42,15 +42,18 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     out = s.outbox()
     call = await own_call(s, who, msg.call_id)
-    await let_go(s, out, call, "hangup", "cancelled", who.principal)
+    if call.state == CallState.CONNECTED:
+        await end(s, out, call, "hangup", who.principal)
+    else:  # answered since the read: nothing abandoned, the kiosk hears it connected
+        await abandon(s, out, call.id, "cancelled")
     return out
 
 
 async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: str,
                  by: str) -> None:
-    """The caller leaves the call as it stands: ended if connected (`connected` is the
-    reason), abandoned if waiting (`waiting`). Each is one transaction that changes nothing
-    when the call moved on since it was read: answered meanwhile, or put back in the queue
+    """A caller gone for good leaves the call as it stands: ended if connected (`connected`
+    is the reason), abandoned if waiting (`waiting`). Each is one transaction that changes
+    nothing when the call moved on since it was read: answered meanwhile, or put back in the queue
     by its specialist's own release (a kiosk and its specialist that leave together have
     their resume graces run out together, on different nodes). Then the call is read
     again and let go as it stands now: a call left to a caller who is gone waits for ever."""
