@@ -73,16 +73,17 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     if not s.link.alone:
         await commit(s, queued)
         out = s.outbox()
-    try:
+    try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
         position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
                                   lambda: _enqueue(s, call))
+        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
+                                  lambda: s.status.estimate(call.queue, position))
     except Exception:
-        with contextlib.suppress(Exception):  # in routing after all (a lost reply): out
+        with contextlib.suppress(Exception):  # in routing after all: out again
             await s.router.remove(call.id, s.clock())
         out.event(ev.Rejected(reason="internal"), call)
         await commit(s, out)
         raise
-    estimate = await s.status.estimate(call.queue, position)
     s.status.sent_position(call.id, position)
     out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue, position=position,
                                          estimated_wait_s=estimate))

@@ -170,17 +170,19 @@ async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_o
         assert "recorder:rec1" in {p["id"] for p in connected[0]["participants"]}
 
 
+@pytest.mark.parametrize("script", ["enqueue", "snapshot"])
 async def test_a_request_whose_queueing_reply_was_lost_is_queued_once(
-        lossy_desk: Desk, proxy: LosingProxy) -> None:
-    """The CI-size faulted day's Redis restart: the enqueue script ran, its reply was lost;
-    the kiosk was told `internal` while its call waited in routing, and each later request
-    was refused `call_in_progress` for a call it never heard of."""
+        lossy_desk: Desk, proxy: LosingProxy, script: str) -> None:
+    """The CI-size faulted days' Redis restart: the enqueue script ran and its reply was
+    lost, or the read of the wait right after it failed; the kiosk was told `internal`
+    while its call waited in routing, and each later request was refused
+    `call_in_progress` for a call it never heard of."""
     desk = lossy_desk
     await desk.connect(ALICE)  # logged in, not available: the call waits
     kiosk = await desk.connect(KIOSK)
     router = desk.s.router
     assert isinstance(router, RedisRouter)
-    proxy.script = router._scripts["enqueue"].sha.encode()
+    proxy.script = router._scripts[script].sha.encode()
     proxy.armed = True
     await desk.board.handle(KIOSK, m.CallRequest(queue="tax"))
     assert len(proxy.lost) == 1
