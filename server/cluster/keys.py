@@ -35,6 +35,8 @@ POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, 
 # flight keep Redis busy; more would only add connections (Redis serves one at a time)
 POOL_WAIT_S = 3 * SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection:
 # a dead node's clients resuming here all at once, on a busy machine, wait rather than fail
+REPLAY_TTL_S = 120  # a transaction's reply is kept this long for its attempt (replay.py):
+# longer than any step tries again (`retry.REPORT_RETRY_S`, about 7 s)
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
@@ -113,6 +115,12 @@ def sequences(prefix: str) -> str:
     """Hash: principal -> the last number a routing transaction took for it (`tell` in
     scripts.py; docs/cluster.md "Order across nodes"). One field per principal ever told."""
     return k(prefix, "sq")
+
+
+def replay(prefix: str, transaction: str, subject: str, attempt: str) -> str:
+    """MessagePack with TTL `REPLAY_TTL_S`: what a transaction answered one attempt, given
+    again to that attempt (`replay.py`)."""
+    return k(prefix, "rp", transaction, subject, attempt)
 
 
 def terminal_calls(prefix: str, terminal_id: str) -> str:
