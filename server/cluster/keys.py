@@ -35,6 +35,9 @@ POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, 
 # flight keep Redis busy; more would only add connections (Redis serves one at a time)
 POOL_WAIT_S = 3 * SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection:
 # a dead node's clients resuming here all at once, on a busy machine, wait rather than fail
+RING_FALLBACK_S = 15.0  # the ring timer the dispatch script sets is due this much after the
+# ring time: the step replaces it at once; it fires only for an offer whose step never got
+# that far (longer than a dispatch tries again, about 7 s: dispatch.py)
 REPLAY_TTL_S = 120  # a transaction's reply is kept this long for its attempt (replay.py):
 # longer than any step tries again (`retry.REPORT_RETRY_S`, about 7 s)
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap

@@ -123,7 +123,8 @@ class RedisRouter:
         """Publish this node's queue configuration (every node has the same)."""
         args: list[str] = []
         for q in self.queues.values():
-            args += [q.id, q.strategy, q.overflow_to or "", repr(float(q.decline_block_s))]
+            args += [q.id, q.strategy, q.overflow_to or "", repr(float(q.decline_block_s)),
+                     repr(float(q.ring_timeout_s))]
         await self._run("setup", 0.0, *args)
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:

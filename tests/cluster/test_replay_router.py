@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from server.cluster import keys
 from server.cluster.router import RedisRouter
-from signaling import order, retry
+from server.cluster.scheduler import RedisScheduler
+from signaling import order, retry, timers
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
 from signaling.order import Taken
 
@@ -159,3 +161,26 @@ async def test_outside_an_attempt_nothing_is_kept(router: RedisRouter, redis: Re
     assert await router.withdraw("c1", "li", 5.0) is not None
     assert await router.withdraw("c1", "li", 5.0) is None
     assert [k async for k in redis.scan_iter(match=f"{key_prefix}:rp:*")] == []
+
+
+async def test_an_offer_nobody_was_told_of_still_rings_out(router: RedisRouter, redis: Redis,
+                                                          key_prefix: str) -> None:
+    """The dispatch's reply lost for good (or its node dead before the ring timer): the
+    script set the offer's ring timer itself, `RING_FALLBACK_S` late, which the step would
+    have replaced at once with the ring time."""
+    await ringing(router)  # at 3.0; nobody sets the ring timer
+    ring = timers.ring("c1", "li", 1, QUEUE[0].ring_timeout_s)
+    due = 3.0 + ring.delay_s + keys.RING_FALLBACK_S
+    assert await redis.zscore(keys.timers(key_prefix), ring.key) == due
+    fired: list[tuple[str, dict[str, Any]]] = []
+
+    async def handler(kind: str, payload: dict[str, Any]) -> None:
+        fired.append((kind, payload))
+
+    now = [due - 0.1]
+    scheduler = RedisScheduler(redis, key_prefix, clock=lambda: now[0], handler=handler)
+    assert await scheduler.poll() == 0
+    now[0] = due
+    assert await scheduler.poll() == 1
+    await scheduler.close()
+    assert fired == [(ring.kind, ring.payload)]  # what `offers.ring_timeout` withdraws
