@@ -188,6 +188,12 @@ def nodes(prefix: str) -> str:
     return k(prefix, "nodes")
 
 
+def protocols(prefix: str) -> str:
+    """Hash: instance -> the protocol between nodes it speaks (`versions.PROTOCOL`), written
+    with every heartbeat; an instance without one is from before the levels."""
+    return k(prefix, "pl")
+
+
 def heartbeat(prefix: str, instance: str) -> str:
     """String with TTL `HEARTBEAT_TTL_S`: the instance is alive while it exists."""
     return k(prefix, "hb", instance)
