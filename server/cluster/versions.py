@@ -49,7 +49,7 @@ def others(levels: dict[str, tuple[str, int]], node_id: str) -> dict[str, tuple[
 
 def describe(mixed: dict[str, tuple[str, int]]) -> str:
     return ", ".join(f"{node} ({instance}) at protocol {level}"
-                     + (" (a version from before 2026-12-06)" if level == 0 else "")
+                     + (" (an older version, without levels)" if level == 0 else "")
                      for instance, (node, level) in sorted(mixed.items()))
 
 
