@@ -8,8 +8,11 @@ The token is the script's last argument ("" outside an attempt: nothing is kept,
 before). What the first run answered (`{result, TOLD}`, MessagePack) is kept under
 `<prefix>:rp:<transaction>:<subject>:<token>` (`keys.replay`) for `keys.REPLAY_TTL_S`,
 longer than any step tries again; the subject is the transaction's first argument (the
-call or specialist), "" for `dispatch`. A run that was refused keeps nothing (it
-changed nothing). The memory router loses no reply and has nothing to keep.
+call or specialist), "" for `dispatch`. A run that was refused, or told nobody, keeps
+nothing: each of these transactions tells someone of every change it makes, so such a
+run changed nothing, and the same attempt run again may as well run afresh (the usual
+dispatch that finds nothing to offer writes nothing). The memory router loses no reply
+and has nothing to keep.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ if ATTEMPT ~= "" then
   if kept then return cmsgpack.unpack(kept) end
 end
 local reply = {{body(), TOLD}}
-if KEPT then redis.call("SET", KEPT, cmsgpack.pack(reply), "EX", {keys.REPLAY_TTL_S}) end
+if KEPT and #TOLD > 0 then
+  redis.call("SET", KEPT, cmsgpack.pack(reply), "EX", {keys.REPLAY_TTL_S})
+end
 return reply
 """
