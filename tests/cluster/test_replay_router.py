@@ -5,6 +5,7 @@ attempt finds nothing to do, as before. Real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -184,3 +185,17 @@ async def test_an_offer_nobody_was_told_of_still_rings_out(router: RedisRouter, 
     assert await scheduler.poll() == 1
     await scheduler.close()
     assert fired == [(ring.kind, ring.payload)]  # what `offers.ring_timeout` withdraws
+
+
+async def test_a_task_started_inside_an_attempt_is_not_that_attempt() -> None:
+    """A callback scheduled inside an attempt copies its context; its transactions are
+    its own (a dispatch there must not be answered as the attempt's)."""
+    async def inside() -> tuple[str | None, str | None]:
+        started = asyncio.get_running_loop().create_task(_token())
+        return retry.attempt(), await started
+    mine, theirs = await retry.again("test", inside)
+    assert mine is not None and theirs is None
+
+
+async def _token() -> str | None:
+    return retry.attempt()
