@@ -18,6 +18,7 @@ from .offers import withdraw
 from .outbox import Outbox
 from .parties import calls_of_caller
 from .resume import resume
+from .retry import again
 from .services import Services
 
 
@@ -134,9 +135,14 @@ async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
 
 
 async def agent_status(s: Services, who: Identity, msg: m.AgentStatus) -> Outbox:
-    """`agent.status`: a specialist goes available or away (or ends wrap-up early)."""
+    """`agent.status`: a specialist goes available or away (or ends wrap-up early). Tried
+    again as one attempt (`retry.again`): a lost reply is answered the same."""
+    return await again(f"{who.principal} going {msg.status}",
+                       lambda: _agent_status(s, who, AgentState(msg.status)))
+
+
+async def _agent_status(s: Services, who: Identity, status: AgentState) -> Outbox:
     out = s.outbox()
-    status = AgentState(msg.status)
     old = await s.router.set_status(who.id, status, s.clock())
     if old is None:
         return out

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from .errors import Refused
 
@@ -19,6 +21,46 @@ log = logging.getLogger(__name__)
 # whose reply was lost leaves the call connected with nobody told.
 REPORT_RETRY_S: tuple[float, ...] = (0.1, 0.3, 1.0, 2.0, 4.0)
 T = TypeVar("T")
+
+# The token of the attempt this task is running (`again`): the Redis router passes it to
+# the transactions that keep what they did under it, so the same attempt run again after
+# its reply was lost answers the same (docs/cluster.md, "A reply lost with the connection").
+# Kept with the task that runs the attempt: a task started meanwhile (a callback scheduled
+# inside it) copies the context, but is not that attempt.
+_attempt: ContextVar[tuple[asyncio.Task[Any] | None, str] | None] = ContextVar(
+    "routing_attempt", default=None)
+
+
+def attempt() -> str | None:
+    """The token of the attempt this task runs (None: outside `again`)."""
+    running = _attempt.get()
+    if running is None or running[0] is not _task():
+        return None
+    return running[1]
+
+
+async def again(what: str, attempt_once: Callable[[], Awaitable[T]],
+                delays: Sequence[float] = REPORT_RETRY_S) -> T:
+    """`attempt_once()` as one attempt, tried again while a backend fails (`retrying`):
+    every routing transaction in it carries the same token, so one whose reply was lost
+    with the connection answers the same again (the same result, the same numbers) and
+    changes nothing. Inside another attempt it runs once: the outer one tries again. Each
+    try must build its effects afresh (a new outbox), and reach the transactions with what
+    it read before the attempt: a read inside it sees the first try's changes."""
+    if attempt() is not None:
+        return await attempt_once()
+    token = _attempt.set((_task(), secrets.token_hex(8)))
+    try:
+        return await retrying(delays, what, attempt_once)
+    finally:
+        _attempt.reset(token)
+
+
+def _task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
 
 
 async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awaitable[T]]

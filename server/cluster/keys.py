@@ -35,6 +35,11 @@ POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, 
 # flight keep Redis busy; more would only add connections (Redis serves one at a time)
 POOL_WAIT_S = 3 * SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection:
 # a dead node's clients resuming here all at once, on a busy machine, wait rather than fail
+RING_FALLBACK_S = 15.0  # the ring timer the dispatch script sets is due this much after the
+# ring time: the step replaces it at once; it fires only for an offer whose step never got
+# that far (longer than a dispatch tries again, about 7 s: dispatch.py)
+REPLAY_TTL_S = 120  # a transaction's reply is kept this long for its attempt (replay.py):
+# longer than any step tries again (`retry.REPORT_RETRY_S`, about 7 s)
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
@@ -115,6 +120,12 @@ def sequences(prefix: str) -> str:
     return k(prefix, "sq")
 
 
+def replay(prefix: str, transaction: str, subject: str, attempt: str) -> str:
+    """MessagePack with TTL `REPLAY_TTL_S`: what a transaction answered one attempt, given
+    again to that attempt (`replay.py`)."""
+    return k(prefix, "rp", transaction, subject, attempt)
+
+
 def terminal_calls(prefix: str, terminal_id: str) -> str:
     """Set: a terminal's live call ids."""
     return k(prefix, "tc", terminal_id)
@@ -175,6 +186,12 @@ def timer_claims(prefix: str) -> str:
 def nodes(prefix: str) -> str:
     """Hash: registered node instances -> their configured node_id (for the SQL log)."""
     return k(prefix, "nodes")
+
+
+def protocols(prefix: str) -> str:
+    """Hash: instance -> the protocol between nodes it speaks (`versions.PROTOCOL`), written
+    with every heartbeat; an instance without one is from before the levels."""
+    return k(prefix, "pl")
 
 
 def heartbeat(prefix: str, instance: str) -> str:
