@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from server.cluster import keys
 from server.cluster.bus import RedisBus
+from server.cluster.publisher import Publisher
 from tests.cluster.conftest import REDIS_URL
 from tests.cluster.test_bus_order import HOLD_S, Inbox, Unheeded
 from tests.cluster.test_failover import OwnRedis
@@ -238,3 +239,18 @@ async def test_call_connected_sent_while_redis_restarts_reaches_the_kiosk(
     finally:
         await stop(a, b, clients)
         await presence.aclose()
+
+
+async def test_the_queue_of_messages_to_publish_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond the cap relayed frames are dropped, other messages until twice the cap."""
+    monkeypatch.setattr(keys, "PUBLISH_QUEUE_MAX", 2)
+    client = Redis.from_url(REDIS_URL)  # never used: nothing is published here
+    publisher = Publisher(client, "vwtest", b"vwtest:all")
+    for n in range(3):
+        publisher.put(b"vwtest:n:b", ["m", P, b"frame %d" % n])
+    assert (publisher.waiting(), publisher.dropped) == (2, 1)
+    for n in range(3):
+        publisher.put(b"vwtest:n:b", ["s", P, [b"event"], n + 1])
+    assert (publisher.waiting(), publisher.dropped) == (4, 2)
+    await client.aclose()
