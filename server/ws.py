@@ -34,6 +34,12 @@ IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
+# permessage-deflate is not offered, though browsers ask for it: it cost 2.6 times the CPU
+# of a relayed ICE candidate and ~220 KiB per socket (a zlib context each way), for frames
+# of a few hundred bytes; and one context holding TURN credentials and resume tokens beside
+# text another party wrote is the setting of compression side channels (CRIME, BREACH).
+# docs/benchmarks.md, "Compression".
+COMPRESS = False
 _TEXT = WSMsgType.TEXT
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
@@ -78,7 +84,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse:
     settings = request.app[keys.SETTINGS].server
-    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
+    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True, compress=COMPRESS)
     await ws.prepare(request)
     conn = Connection(ws, settings.send_queue, request.remote or "?")
     conn.start()
