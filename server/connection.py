@@ -60,8 +60,8 @@ class Connection:
     loop's turn, then written with the others of the turn in one transport write (`_flush`),
     unless the socket is paused or closing by then, when they go to the writer task in
     order. Anything queued or a close meanwhile first puts the corked frames in the queue,
-    ahead of it. A socket that negotiated compression (browsers ask for it) has each frame
-    compressed and written by aiohttp, at once, as before.
+    ahead of it. A socket that negotiated compression (which `/ws` no longer offers) has
+    each frame compressed and written by aiohttp, at once, as before.
 
     The queue is a deque and a wake-up future rather than an `asyncio.Queue`: a queue's
     bookkeeping (unfinished tasks, putters) is work nobody here uses."""
