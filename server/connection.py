@@ -80,14 +80,13 @@ class Connection:
         self.awaiting_hello = True  # meanwhile the idle sweeper holds it to the hello deadline
         self._plain: WebSocketWriter | None = None  # set: frames are corked (`_flush`)
         self._cork: list[bytes] = []
-        self._corked: _Corked | None = None
+        self._corked: _Corked | None = None  # this loop's, once started
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._writer = loop.create_task(self._write_loop())
         self._plain = _plain_writer(self.ws)
-        if self._plain is not None:
-            self._corked = _Corked.of(loop)
+        self._corked = _Corked.of(loop)
 
     def send(self, payload: bytes) -> None:
         writer = self._writer
@@ -100,13 +99,12 @@ class Connection:
             return
         idle = self._wakeup
         if not queue and idle is not None and not idle.done():
-            corked = self._corked
-            if corked is None:
+            if self._plain is None:
                 self._write_now(payload, writer)
                 return
             cork = self._cork
             if not cork:
-                corked.add(self)
+                self._corked.add(self)  # type: ignore[union-attr]  # set with _plain
             cork.append(payload)
             return
         if self._cork:
@@ -171,7 +169,13 @@ class Connection:
     @property
     def corking(self) -> bool:
         """The frames of a turn of the loop go out as one write (no compression)."""
-        return self._corked is not None
+        return self._plain is not None
+
+    def flush_corked(self) -> None:
+        """Write now what every connection of this loop has corked (`server.ws._serve`,
+        when it has handled all the frames one read brought), not at the end of the turn."""
+        if self._corked is not None:
+            self._corked.flush()
 
     @property
     def closing(self) -> bool:
@@ -243,12 +247,14 @@ class Connection:
 
 
 class _Corked:
-    """The connections of one event loop that have frames corked in this turn of the loop:
-    one callback at the end of the turn flushes them all."""
+    """The connections of one event loop that have frames corked: written at the end of
+    the loop's turn by one callback for them all, or earlier by `flush` (a read loop that
+    has handled everything one TCP read brought: its relays wait for nothing else)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._call_soon = weakref.WeakMethod(loop.call_soon)  # the loop is the weak key
         self._dirty: list[Connection] = []
+        self._scheduled = False
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> _Corked:
@@ -258,13 +264,20 @@ class _Corked:
         return corked
 
     def add(self, conn: Connection) -> None:
-        if not self._dirty:
+        self._dirty.append(conn)
+        if not self._scheduled:
             call_soon = self._call_soon()
             if call_soon is not None:
-                call_soon(self._flush)
-        self._dirty.append(conn)
+                self._scheduled = True
+                call_soon(self._end_of_turn)
 
-    def _flush(self) -> None:
+    def _end_of_turn(self) -> None:
+        self._scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             try:

@@ -7,6 +7,7 @@ Every frame is decoded into a typed message here (the edge); refusals become
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -213,7 +214,10 @@ async def _serve(
     settings = request.app[keys.SETTINGS].server
     handle = request.app[keys.BOARD].handle
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    read = _read_ahead(ws)
     while True:  # a closed socket's receive() answers CLOSED (in _ENDED)
+        if not read:  # all that the last TCP read brought is handled: its relays go out now
+            conn.flush_corked()
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
         conn.last_seen = now = time.monotonic()
         if frame.type is not _TEXT:  # (the common case first: this runs for every frame)
@@ -244,6 +248,18 @@ async def _serve(
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
         finally:
             SUBJECT.reset(subject)
+
+
+_UNKNOWN: collections.deque[object] = collections.deque([None])  # never empty
+
+
+def _read_ahead(ws: web.WebSocketResponse) -> collections.deque[object]:
+    """The frames aiohttp has read from the socket and not yet handed to `receive()`:
+    while there are, the frames corked for other connections wait to go out with those
+    the next ones add (`Connection.flush_corked`). An aiohttp without that buffer: never
+    empty, and corked frames go out at the end of the loop's turn."""
+    buffer = getattr(getattr(ws, "_reader", None), "_buffer", None)
+    return buffer if isinstance(buffer, collections.deque) else _UNKNOWN
 
 
 async def _drain(conn: Connection) -> None:
