@@ -5,10 +5,11 @@ A slow or stuck client never blocks the sender (the switchboard): when its
 queue is full the connection is closed instead (LiveKit's message channel).
 
 While the socket keeps up, the frames sent to it in one turn of the event loop are
-corked: they go out together, as one write to the transport (one `send()` call), at
-the end of the turn (`_Corked`). A relayed ICE candidate is sent to a peer that is
-usually sent several in the same turn (the other side's read loop handles every frame
-one TCP read brought), and that system call was the largest single cost of a relay.
+corked: they go out together, as one write to the transport (one `send()` call), when
+the read loop that sent them has handled what its TCP read brought
+(`Connection.flush_corked`), else at the end of the turn (`_Corked`). A peer is usually
+sent several relayed ICE candidates at once (the other side's read loop handles every
+frame one TCP read brought), and that system call was the largest single cost of a relay.
 """
 
 from __future__ import annotations
