@@ -67,16 +67,30 @@ async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awa
                    ) -> T:
     """`attempt()` again after each delay while it fails on anything but a refusal (a
     refusal changed nothing and will not change); the last failure is raised."""
+    try:
+        return await attempt()
+    except Refused:
+        raise
+    except Exception as exc:
+        return await again(exc, delays, what, attempt)
+
+
+async def again(failure: Exception, delays: Sequence[float], what: str,
+                attempt: Callable[[], Awaitable[T]]) -> T:
+    """What `retrying` does once a first attempt, made by the caller, failed with `failure`
+    (a caller on every relayed frame makes that attempt itself: no wrapper, no report
+    text, while nothing fails)."""
     waits = iter(delays)
     while True:
+        delay = next(waits, None)
+        if delay is None:
+            raise failure
+        log.warning("%s failed (%s: %s); again in %.1f s", what, type(failure).__name__,
+                    failure, delay)
+        await asyncio.sleep(delay)
         try:
             return await attempt()
         except Refused:
             raise
         except Exception as exc:
-            delay = next(waits, None)
-            if delay is None:
-                raise
-            log.warning("%s failed (%s: %s); again in %.1f s", what, type(exc).__name__, exc,
-                        delay)
-            await asyncio.sleep(delay)
+            failure = exc

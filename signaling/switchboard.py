@@ -33,7 +33,7 @@ from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
 from .requests import call_request
-from .retry import REPORT_RETRY_S, retrying
+from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -163,12 +163,17 @@ class Switchboard:
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
-        tag = type(msg).__struct_config__.tag
         forward = RELAYS.get(type(msg))
-        if forward is not None:
-            await retrying(REPORT_RETRY_S, f"relaying {tag} from {who.principal}",
-                           lambda: self._forward(forward, who, msg))
+        if forward is not None:  # every ICE candidate: the first attempt without a wrapper
+            try:
+                await self._forward(forward, who, msg)
+            except Refused:
+                raise
+            except Exception as exc:
+                await again(exc, REPORT_RETRY_S, f"relaying {m.tag_of(msg)} from {who.principal}",
+                            lambda: self._forward(forward, who, msg))
             return
+        tag = m.tag_of(msg)
         step = _BY_ROLE.get(who.role, {}).get(type(msg))
         if step is None:
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
