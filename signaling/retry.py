@@ -72,10 +72,10 @@ async def retrying(delays: Sequence[float], what: str, attempt: Callable[[], Awa
     except Refused:
         raise
     except Exception as exc:
-        return await again(exc, delays, what, attempt)
+        return await after_failure(exc, delays, what, attempt)
 
 
-async def again(failure: Exception, delays: Sequence[float], what: str,
+async def after_failure(failure: Exception, delays: Sequence[float], what: str,
                 attempt: Callable[[], Awaitable[T]]) -> T:
     """What `retrying` does once a first attempt, made by the caller, failed with `failure`
     (a caller on every relayed frame makes that attempt itself: no wrapper, no report

@@ -33,7 +33,7 @@ from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
 from .requests import call_request
-from .retry import REPORT_RETRY_S, again, retrying
+from .retry import REPORT_RETRY_S, after_failure, retrying
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,9 @@ class Switchboard:
             except Refused:
                 raise
             except Exception as exc:
-                await again(exc, REPORT_RETRY_S, f"relaying {m.tag_of(msg)} from {who.principal}",
-                            lambda: self._forward(forward, who, msg))
+                await after_failure(exc, REPORT_RETRY_S,
+                                    f"relaying {m.tag_of(msg)} from {who.principal}",
+                                    lambda: self._forward(forward, who, msg))
             return
         tag = m.tag_of(msg)
         step = _BY_ROLE.get(who.role, {}).get(type(msg))
