@@ -119,7 +119,7 @@ async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None
         await recording.ended(s, out, call, "requeued")
         position = await s.router.position(call_id) or 1
         estimate = await s.status.estimate(call.queue, position)
-        s.status.sent_position(call_id, position)
+        s.status.sent_position(call.queue, call_id, position)
         out.send(caller_principal(call),
                  m.CallRequeued(call_id=call_id, position=position, estimated_wait_s=estimate,
                                 reason="agent_lost"))
