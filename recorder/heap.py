@@ -7,12 +7,19 @@ after an 8-hour compressed day (issue 16, bench.day) a recorder held ~10 MB of f
 beside ~24 MB in use, a node ~4 MB beside 25 MB. Trimming now and then returns it. The
 server uses it too (its idle sweeper); a no-op where the C library has no
 `malloc_trim` (musl, macOS).
+
+Each trim first empties `linecache`: every traceback logged (a Redis restart, a database
+connection killed) reads the whole source of each file it passes through and keeps its
+lines for good; after a faulted day a node held ~2 MB of source lines per new kind of
+failure (issue 16: a node restarted mid-day grew in steps at each later fault). The
+next traceback reads them again, from disk, once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import linecache
 import math
 import time
 from collections.abc import Callable
@@ -46,8 +53,11 @@ class HeapTrimmer:
     def trim(self) -> bool:
         """True if it trimmed now (not too soon after the last one, and libc can)."""
         now = time.monotonic()
-        if self._trim is None or now - self._last < self._interval:
+        if now - self._last < self._interval:
             return False
         self._last = now
+        linecache.clearcache()
+        if self._trim is None:
+            return False
         self._trim(0)
         return True

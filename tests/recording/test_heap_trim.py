@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import linecache
+import logging
 import os
+import sys
 
 from recorder.heap import HeapTrimmer
 
@@ -35,3 +38,17 @@ def test_free_heap_goes_back_to_the_system_at_most_once_per_interval() -> None:
     libc.free(pin)
     assert held - after > 0.75 * BLOCK * BLOCKS / 2**20, (held, after)
     assert not trimmer.trim()  # within the interval
+
+
+
+def test_source_lines_read_for_a_logged_traceback_are_not_kept() -> None:
+    """A logged traceback reads the source of every file it passes through into
+    `linecache`, for good: a trim lets them go (the next traceback reads them again)."""
+    try:
+        raise RuntimeError("a Redis restart, say")
+    except RuntimeError:
+        logged = logging.Formatter().formatException(sys.exc_info())  # what a log line holds
+    assert 'raise RuntimeError("a Redis restart, say")' in logged
+    assert __file__ in linecache.cache
+    assert HeapTrimmer(min_interval_s=3600).trim()
+    assert __file__ not in linecache.cache
