@@ -45,6 +45,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then close the recordings and report them."""
+    from recorder import memwatch
     from recorder.service import RecorderService
 
     token = args.token or os.environ.get(TOKEN_ENV) or settings.recording.token
@@ -64,10 +65,12 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     parent = os.environ.get(PARENT_ENV)
     watch = loop.create_task(_follow_parent(int(parent), stop)) if parent else None
+    memory = memwatch.start()  # debug only, off unless VIRTUAL_WINDOW_MEMWATCH is set
     await service.run(stop)
-    if watch is not None:
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
+    for task in (watch, memory):
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     return 0
 
 
