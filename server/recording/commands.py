@@ -47,6 +47,7 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then close the recordings and report them."""
     from recorder import memwatch
     from recorder.service import RecorderService
+    from recorder.warmup import warm_up
 
     token = args.token or os.environ.get(TOKEN_ENV) or settings.recording.token
     if not token:
@@ -66,6 +67,7 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     parent = os.environ.get(PARENT_ENV)
     watch = loop.create_task(_follow_parent(int(parent), stop)) if parent else None
     memory = memwatch.start()  # debug only, off unless VIRTUAL_WINDOW_MEMWATCH is set
+    await warm_up()  # what the first call would load, loaded now (recorder.warmup)
     await service.run(stop)
     for task in (watch, memory):
         if task is not None:
