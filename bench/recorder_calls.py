@@ -4,10 +4,11 @@
 
 One recorder process (`recorder.stdio`, with the modules `vwin recorder` has loaded), then
 one party after another sending `--seconds` of synthetic VP8 and Opus from this process
-and hanging up. Prints the recorder's RSS idle, after its start-up warm-up (none with
-`--cold`: the first call loads the media stack, recorder.warmup) and after each call;
-`--trim` returns free C heap after each call as `vwin recorder` does (at most every 30 s
-there). Minutes on a shared machine: compare runs made one after the other.
+and hanging up. Prints the recorder's RSS idle, after its start-up (warm-up and frozen
+heap; none with `--cold`: the first call loads the media stack, recorder.warmup) and after
+each call; `--trim` does after each call what `vwin recorder` does after one (at most every
+30 s there: a full garbage collection, then free C heap returned, recorder.heap). Minutes
+on a shared machine: compare runs made one after the other.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ REPLY_KEY = {"status": "recorders", "offer": "answer", "close": "manifest"}
 
 
 def child_code(warm: bool, trim: bool) -> str:
-    lines = ["import asyncio", "import recorder.service, server.cli  # as `vwin recorder`"]
-    if warm:
-        lines.append("from recorder.warmup import warm_up; asyncio.run(warm_up())")
-    if trim:
+    lines = ["import asyncio, gc", "import recorder.service, server.cli  # as `vwin recorder`"]
+    if warm:  # what `vwin recorder` does before it connects
+        lines += ["from recorder.warmup import warm_up; asyncio.run(warm_up())",
+                  "gc.collect(); gc.freeze()"]
+    if trim:  # what it does after a call (`RecorderService._stop`), here after each one
         lines += ["import recorder.participant as p, recorder.heap as h",
-                  "trimmer, close = h.HeapTrimmer(0), p.ParticipantRecorder.close",
+                  "trimmer, close = h.HeapTrimmer(0, collect=True), p.ParticipantRecorder.close",
                   "async def closed(self):",
                   "    manifest = await close(self); trimmer.trim(); return manifest",
                   "p.ParticipantRecorder.close = closed"]
@@ -119,7 +121,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--cold", action="store_true", help="no warm-up at start")
-    parser.add_argument("--trim", action="store_true", help="malloc_trim after each call")
+    parser.add_argument("--trim", action="store_true",
+                        help="after each call what `vwin recorder` does after one")
     asyncio.run(run(parser.parse_args()))
 
 

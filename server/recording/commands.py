@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -68,6 +69,8 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     watch = loop.create_task(_follow_parent(int(parent), stop)) if parent else None
     memory = memwatch.start()  # debug only, off unless VIRTUAL_WINDOW_MEMWATCH is set
     await warm_up()  # what the first call would load, loaded now (recorder.warmup)
+    gc.collect()  # start-up's garbage goes; the rest is left out of later full collections
+    gc.freeze()  # (a call's cycles are collected when it ends: recorder.heap)
     await service.run(stop)
     for task in (watch, memory):
         if task is not None:
