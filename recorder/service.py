@@ -84,7 +84,7 @@ class RecorderService:
         self.name: str | None = None
         self._calls: dict[str, _CallRecording] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}
-        self._heap = HeapTrimmer()  # codecs' buffers freed when calls end (recorder.heap)
+        self._heap = HeapTrimmer(collect=True)  # a call's cycles and buffers (recorder.heap)
         self._unsent: list[dict[str, Any]] = []
         self._early: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # `_keep_early`
         self._ws: aiohttp.ClientWebSocketResponse | None = None

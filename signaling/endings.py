@@ -175,7 +175,7 @@ async def _requeue(s: Services, call_id: str, agent_id: str) -> Outbox:
         await recording.ended(s, out, call, "requeued")
         position = await s.router.position(call_id) or 1
         estimate = await s.status.estimate(call.queue, position)
-        s.status.sent_position(call_id, position)
+        s.status.sent_position(call.queue, call_id, position)
         out.send(caller_principal(call),
                  m.CallRequeued(call_id=call_id, position=position, estimated_wait_s=estimate,
                                 reason="agent_lost"))

@@ -84,7 +84,7 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         out.event(ev.Rejected(reason="internal"), call)
         await commit(s, out)
         raise
-    s.status.sent_position(call.id, position)
+    s.status.sent_position(call.queue, call.id, position)
     out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue, position=position,
                                          estimated_wait_s=estimate))
     if config.overflow_after_s is not None and config.overflow_to:

@@ -70,7 +70,8 @@ class RedisBus:
         self._mine = keys.node_channel(prefix, instance).encode()
         self._all = keys.all_channel(prefix).encode()
         self._attached_at: dict[str, float] = {}
-        self._owners: dict[str, tuple[str, float]] = {}
+        self._owners: dict[str, tuple[str, float]] = {}  # principal -> (node, cached until)
+        self._owners_swept = 0.0  # expired entries dropped at most once per OWNER_CACHE_S
         self.publisher = Publisher(redis, prefix, self._all)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
@@ -214,8 +215,17 @@ class RedisBus:
             return cached[0]  # Redis away: the owner last known (its message waits to go)
         owner = node.decode() if isinstance(node, bytes) else node
         if owner:
-            self._owners[principal] = (owner, now + keys.OWNER_CACHE_S)
+            self._cache_owner(principal, owner, now)
         return owner
+
+    def _cache_owner(self, principal: str, node: str, now: float) -> None:
+        """Remember where `principal` is connected for a while; entries past their time
+        are dropped now and then (every attach on every node is cached here: visitors'
+        principals are new each hand-off, and a cache nobody reads again must not grow)."""
+        if now - self._owners_swept >= keys.OWNER_CACHE_S:
+            self._owners_swept = now
+            self._owners = {p: cached for p, cached in self._owners.items() if cached[1] > now}
+        self._owners[principal] = (node, now + keys.OWNER_CACHE_S)
 
     def _publish(self, channel: bytes, message: list[Any]) -> None:
         self.publisher.put(channel, message)
@@ -361,7 +371,7 @@ class RedisBus:
 
     def _replaced(self, principal: str, node: str, at: float) -> None:
         """The principal connected to `node`: close an older connection here."""
-        self._owners[principal] = (node, time.monotonic() + keys.OWNER_CACHE_S)
+        self._cache_owner(principal, node, time.monotonic())
         if (self._local.sink(principal) is not None
                 and self._attached_at.get(principal, 0.0) <= at):
             sink = self._local.release(principal)
