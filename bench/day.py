@@ -145,7 +145,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
     schedule = day_hours.plan(time.time() + setup_s, args.speed, args.hours)
     with _workdir(args.keep) as work:
         service, accounts = await start(work, args.nodes, args.speed, args.terminals,
-                                        args.specialists, schedule)
+                                        args.specialists, schedule, keep_db=args.keep)
         procs: list[mp.context.SpawnProcess] = []
         try:
             await _book(plan, service.urls[0], schedule)
@@ -271,7 +271,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "servers): > 0 yields the CPU to the servers, as kiosks on their "
                              "own hardware would; on a machine loaded by others it starves the "
                              "load's media peers (sampled calls then go unrecorded)")
-    parser.add_argument("--keep", action="store_true", help="keep logs and ledgers")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep logs, ledgers and the PostgreSQL database (--nodes 2)")
     parser.add_argument("--setup-s", type=float, default=0.0,
                         help="seconds planned before the day starts (0: by size)")
     args = parser.parse_args(argv)

@@ -133,6 +133,11 @@ def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Fin
     unknown = Counter(v["terminal"] for v in ledger.visits if v.get("call_id") is None
                       and v.get("outcome") not in UNASKED)  # asked, no call id seen yet
     refused = Counter(v["terminal"] for v in ledger.visits if v.get("outcome") == "rejected")
+    # A booked visitor's request refused with `internal` (a backend failed after the request
+    # was logged: the log has it rejected) walked in with a second request: two requests
+    # of one visit. Other refusals of the code are made before anything is logged.
+    refused.update(v["terminal"] for v in ledger.visits
+                   if v.get("appointment_refused") == "internal")
     for call_id, row in log.sessions.items():
         if call_id not in seen and row["state"] == ev.STATE_REJECTED and \
                 refused[row["terminal_id"]] > 0:

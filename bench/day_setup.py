@@ -51,6 +51,7 @@ class Service:
     pg: PgDatabase | None = None
     recorders: list[Recorder] = field(default_factory=list)
     retired: list[Recorder] = field(default_factory=list)
+    keep_db: bool = False  # `--keep`: the PostgreSQL database is left for the inquiry
 
     @property
     def urls(self) -> list[str]:
@@ -75,7 +76,9 @@ class Service:
             node.stop()
         if self.redis is not None:
             self.redis.stop()
-        if self.pg is not None:
+        if self.pg is not None and self.keep_db:
+            print(f"database (kept, drop it when done): {self.pg.url}", flush=True)
+        elif self.pg is not None:
             await self.pg.drop()
 
 
@@ -137,9 +140,10 @@ async def provision(db_url: str, n_terminals: int, n_specialists: int) -> Accoun
 
 
 async def start(work: Path, nodes: int, speed: float, terminals: int, specialists: int,
-                schedule: Schedule) -> tuple[Service, Accounts]:
-    """Two nodes on a private Redis and a fresh PostgreSQL database, or one embedded node
-    (memory routing, SQLite); one `vwin recorder` per node."""
+                schedule: Schedule, keep_db: bool = False) -> tuple[Service, Accounts]:
+    """Two nodes on a private Redis and a fresh PostgreSQL database (left in place with
+    `keep_db`), or one embedded node (memory routing, SQLite); one `vwin recorder` per
+    node."""
     recordings = work / "recordings"
     recordings.mkdir()
     redis: RedisServer | None = None
@@ -151,7 +155,7 @@ async def start(work: Path, nodes: int, speed: float, terminals: int, specialist
         db_url = pg.url
     else:
         db_url = f"sqlite+aiosqlite:///{work / 'day.db'}"
-    service = Service(work, db_url, [], recordings, redis, pg)
+    service = Service(work, db_url, [], recordings, redis, pg, keep_db=keep_db)
     try:
         accounts = await provision(db_url, terminals, specialists)
         days = [schedule.local(schedule.t0).date(), schedule.local(schedule.slot).date()]

@@ -15,7 +15,10 @@ Goal (issue 10): vwin >= 80 % of the bare relay's peak, p99 < 20 ms at half of p
 vwin runs with its per-connection rate limit lifted (the bench measures the
 relay, not the abuse guard, which would cap each socket at 50 msg/s).
 
-    python -m bench.relay [--pairs 100] [--seconds 5] [--window 8]
+`--compress 15` has every client ask for permessage-deflate, as browsers do (both
+servers accept it): what compression costs the servers per message.
+
+    python -m bench.relay [--pairs 100] [--seconds 5] [--window 8] [--compress 15]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from bench.common import (
     percentile,
     profile,
     raise_fd_limit,
+    rss_kb,
     table,
     workdir,
 )
@@ -123,19 +127,20 @@ def _cpu_self() -> float:
 
 
 async def _measure(target: Target, seconds: float, window: int,
-                   profile_dir: Path | None) -> dict[str, Any]:
+                   profile_dir: Path | None, compress: int = 0) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         url = target.url + "/ws"
         if target.name == "bare":
             legs = []
             for i in range(len(target.terminals)):
                 a, b = f"a{i}", f"b{i}"
-                legs += [Leg((await hello(http, url, a))[0], a, b, "c"),
-                         Leg((await hello(http, url, b))[0], b, a, "c")]
+                legs += [Leg((await hello(http, url, a, compress))[0], a, b, "c"),
+                         Leg((await hello(http, url, b, compress))[0], b, a, "c")]
         else:
             legs = [leg for pair in await pair_calls(
                 http, url, target.terminals, target.specialists,
-                specialist_url=target.specialist_url and target.specialist_url + "/ws")
+                specialist_url=target.specialist_url and target.specialist_url + "/ws",
+                compress=compress)
                 for leg in pair]
         credits = {leg.me: asyncio.Semaphore(window) for leg in legs}
         meter = Meter()
@@ -151,7 +156,7 @@ async def _measure(target: Target, seconds: float, window: int,
         peak = (meter.count - count) / elapsed
         result: dict[str, Any] = {
             "peak": peak, "srv_cpu": (_server_cpu(target) - cpu_srv) / elapsed,
-            "load_cpu": (_cpu_self() - cpu_me) / elapsed}
+            "load_cpu": (_cpu_self() - cpu_me) / elapsed, "rss_mb": rss_kb(target.pid) / 1024}
         if spy is not None:
             spy.wait()
         for task in floods:
@@ -175,10 +180,10 @@ async def _measure(target: Target, seconds: float, window: int,
 
 
 def _load(target: Target, seconds: float, window: int,
-          profile_dir: Path | None) -> dict[str, Any]:
+          profile_dir: Path | None, compress: int = 0) -> dict[str, Any]:
     """The load generator's process."""
     raise_fd_limit()
-    return asyncio.run(_measure(target, seconds, window, profile_dir))
+    return asyncio.run(_measure(target, seconds, window, profile_dir, compress))
 
 
 async def _start(pairs: int, work: Any) -> tuple[VwinServer, Target]:
@@ -189,7 +194,8 @@ async def _start(pairs: int, work: Any) -> tuple[VwinServer, Target]:
                         list(accounts.specialists.values()))
 
 
-def report(pairs: int, seconds: float, window: int, profile_dir: Path | None = None) -> str:
+def report(pairs: int, seconds: float, window: int, profile_dir: Path | None = None,
+           compress: int = 0) -> str:
     raise_fd_limit()
     ctx = mp.get_context("spawn")
     bare_port = free_port()
@@ -205,21 +211,24 @@ def report(pairs: int, seconds: float, window: int, profile_dir: Path | None = N
             asyncio.run(_wait_listening(bare_target.url))
             with ctx.Pool(1) as pool:
                 for target in (bare_target, vwin_target):
-                    results[target.name] = pool.apply(_load, (target, seconds, window, profile_dir))
+                    results[target.name] = pool.apply(
+                        _load, (target, seconds, window, profile_dir, compress))
         finally:
             vwin.stop()
             bare.terminate()
             bare.join()
     rows = [[name, r["peak"], f"{r['srv_cpu']:.0%}", _cpu_us(r), f"{r['load_cpu']:.0%}",
-             r["rate"], r["p50"], r["p99"], r["max"]] for name, r in results.items()]
+             r["rate"], r["p50"], r["p99"], r["max"], f"{r['rss_mb']:.0f}"]
+            for name, r in results.items()]
     ratio = results["vwin"]["peak"] / results["bare"]["peak"]
     cpu_ratio = _cpu_us(results["bare"]) / _cpu_us(results["vwin"])
     p99 = results["vwin"]["p99"]
+    deflate = f", permessage-deflate {compress}" if compress else ""
     return (table(f"Relay: {pairs} pairs ({2 * pairs} sockets), window {window}, "
-                  f"{seconds:g} s per phase, load average {os.getloadavg()[0]:.1f}",
+                  f"{seconds:g} s per phase{deflate}, load average {os.getloadavg()[0]:.1f}",
                   ["server", "peak msg/s", "server CPU", "CPU µs/msg", "load CPU",
                    "half-peak msg/s",
-                   "p50 ms", "p99 ms", "max ms"], rows)
+                   "p50 ms", "p99 ms", "max ms", "RSS MB"], rows)
             + f"\nvwin / bare throughput: {ratio:.0%} (goal >= {GOAL_RATIO:.0%}: "
               f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}); vwin p99 at half of peak "
               f"{p99:.1f} ms (goal < {GOAL_P99_MS:.0f} ms: "
@@ -251,12 +260,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--compress", type=int, default=0, metavar="BITS",
+                        help="clients ask for permessage-deflate (15: as browsers do)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="py-spy both servers during the peak phase; print their hot spots")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    print(report(args.pairs, args.seconds, args.window, args.profile))
+    print(report(args.pairs, args.seconds, args.window, args.profile, args.compress))
     if args.profile:
         for name in ("bare", "vwin"):
             print(f"#### hot spots of {name} at peak (inclusive share of samples)\n")

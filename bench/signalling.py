@@ -42,26 +42,28 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, type_: str,
                 raise RuntimeError(f"server error waiting for {type_}: {msg}")
 
 
-async def hello(http: aiohttp.ClientSession, url: str, token: str
+async def hello(http: aiohttp.ClientSession, url: str, token: str, compress: int = 0
                 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
-    """Open `/ws`, authenticate and return the socket with its `welcome`."""
-    ws = await http.ws_connect(url, autoping=True, max_msg_size=0)
+    """Open `/ws`, authenticate and return the socket with its `welcome`. `compress`: the
+    permessage-deflate window bits to ask for (15, as browsers do), 0 for none."""
+    ws = await http.ws_connect(url, autoping=True, max_msg_size=0, compress=compress)
     await ws.send_str(json.dumps({"type": "hello", "token": token}))
     return ws, await receive(ws, "welcome")
 
 
 async def pair_calls(http: aiohttp.ClientSession, url: str, terminals: list[str],
                      specialists: list[str], queue: str = "tax",
-                     specialist_url: str = "") -> list[tuple[Leg, Leg]]:
+                     specialist_url: str = "", compress: int = 0) -> list[tuple[Leg, Leg]]:
     """Bring each (terminal, specialist) token pair into a connected call through the server.
 
     `specialist_url` puts the specialists on another node of a cluster (default: `url`).
     """
     pairs = []
     for terminal_token, specialist_token in zip(terminals, specialists, strict=True):
-        spec_ws, spec_welcome = await hello(http, specialist_url or url, specialist_token)
+        spec_ws, spec_welcome = await hello(http, specialist_url or url, specialist_token,
+                                            compress)
         await spec_ws.send_str(json.dumps({"type": "agent.status", "status": "available"}))
-        term_ws, term_welcome = await hello(http, url, terminal_token)
+        term_ws, term_welcome = await hello(http, url, terminal_token, compress)
         await term_ws.send_str(json.dumps({"type": "call.request", "queue": queue}))
         offered = await receive(spec_ws, "call.offered")
         await spec_ws.send_str(json.dumps({"type": "call.accept", "call_id": offered["call_id"]}))

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,6 +37,10 @@ RECONNECT_MAX_S = 15.0
 """Back-off between connection attempts: quick after a server restart, gentle if it is down."""
 PING_S = 10.0
 """Application pings keep the server's idle timeout (30 s by default) from closing us."""
+EARLY_KEEP_S = 30.0
+"""How long a party's `rtc.*` for a call not started yet is kept for its `record.start`."""
+EARLY_MAX_CALLS = 256
+EARLY_MAX_MESSAGES = 32  # per call: an offer and its trickled candidates, a few times over
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _MANIFEST_KEYS = ("segment", "state", "reason", "started_at_unix", "duration_s", "offsets",
                   "codecs", "size_bytes", "sha256")
@@ -79,8 +84,9 @@ class RecorderService:
         self.name: str | None = None
         self._calls: dict[str, _CallRecording] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}
-        self._heap = HeapTrimmer()  # codecs' buffers freed when calls end (recorder.heap)
+        self._heap = HeapTrimmer(collect=True)  # a call's cycles and buffers (recorder.heap)
         self._unsent: list[dict[str, Any]] = []
+        self._early: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # `_keep_early`
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.ice_servers: list[dict[str, Any]] = []
         """The server's `ice_servers` (TURN credentials included), kept fresh by `ice.servers`."""
@@ -188,8 +194,34 @@ class RecorderService:
             self._calls[call_id] = _CallRecording(call_id, str(msg["session_id"]),
                                                   int(msg.get("segment", 1)))
             log.info("recording call %s (session %s)", call_id, msg["session_id"])
+        _, early = self._early.pop(call_id, (0.0, []))
+        for kept in early:  # in the order they came, before anything later of the call
+            await (self._offer(kept) if kept["type"] == "rtc.description"
+                   else self._candidate(kept))
+
+    def _keep_early(self, msg: dict[str, Any]) -> None:
+        """A party's `rtc.*` for a call this recorder was not told to record (yet): relayed
+        frames never wait on the server, so a party's offer can overtake its call's
+        `record.start`, which is an event held behind the recorder's earlier numbered
+        messages (a node lost, a slow node). Dropped, the party would wait for an answer
+        that never comes and the call go unrecorded; kept a while, it is answered once the
+        start comes. Calls never started here (given to another recorder, or over) are
+        forgotten after `EARLY_KEEP_S`. A party that offers again (it resumed unanswered)
+        is answered for its last offer only: its earlier peer connection is gone."""
+        now = time.monotonic()
+        for stale in [c for c, (at, _) in self._early.items() if now - at > EARLY_KEEP_S]:
+            del self._early[stale]
+        call_id = str(msg["call_id"])
+        if call_id not in self._early and len(self._early) >= EARLY_MAX_CALLS:
+            return
+        _, kept = self._early.setdefault(call_id, (now, []))
+        if msg["type"] == "rtc.description":  # a party's new offer replaces its earlier one
+            kept[:] = [k for k in kept if k.get("from") != msg.get("from")]
+        if len(kept) < EARLY_MAX_MESSAGES:
+            kept.append(msg)
 
     async def _stop(self, call_id: str) -> None:
+        self._early.pop(call_id, None)
         call = self._calls.pop(call_id, None)
         if call is not None:
             for party, recorder in list(call.parties.items()):
@@ -199,6 +231,11 @@ class RecorderService:
     async def _offer(self, msg: dict[str, Any]) -> None:
         call = self._calls.get(str(msg["call_id"]))
         description = msg.get("description") or {}
+        if call is None and description.get("type") == "offer":
+            log.info("recorder: an offer for call %s before its start: kept for it",
+                     msg.get("call_id"))
+            self._keep_early(msg)
+            return
         if call is None or description.get("type") != "offer":
             log.warning("recorder: unexpected description for call %s", msg.get("call_id"))
             return
@@ -236,7 +273,10 @@ class RecorderService:
 
     async def _candidate(self, msg: dict[str, Any]) -> None:
         call = self._calls.get(str(msg["call_id"]))
-        recorder = call.parties.get(str(msg["from"])) if call else None
+        if call is None:
+            self._keep_early(msg)  # behind its offer, kept the same way
+            return
+        recorder = call.parties.get(str(msg["from"]))
         candidate = msg.get("candidate")
         if recorder is None or not candidate:
             return

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import gc
 import sys
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -50,6 +51,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     app = create_app(settings)
     app.on_startup.append(_freeze_start_up_heap)  # after every cleanup_ctx entry started
+    app.cleanup_ctx.append(_memwatch)  # debug only, off unless VIRTUAL_WINDOW_MEMWATCH is set
     host, port = settings.server.host, settings.server.port
     print(
         f"Virtual Window on {'https' if context else 'http'}://{host}:{port}/  (kiosk /kiosk, "
@@ -74,6 +76,19 @@ async def _freeze_start_up_heap(app: web.Application) -> None:
     del app
     gc.collect()
     gc.freeze()
+
+
+async def _memwatch(app: web.Application) -> AsyncIterator[None]:
+    """What the process's memory is made of, logged every `VIRTUAL_WINDOW_MEMWATCH` seconds
+    (recorder.memwatch; issue 16's investigations)."""
+    from recorder import memwatch
+
+    del app
+    task = memwatch.start()
+    yield
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _first_run(settings: Settings) -> None:

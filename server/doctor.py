@@ -53,14 +53,24 @@ async def check_redis(settings: Settings) -> Result:
         return SKIP, "in-memory routing"
     from redis.asyncio import Redis
 
+    from server.cluster import versions
+
     client = Redis.from_url(settings.routing.redis_url, socket_connect_timeout=TIMEOUT_S)
     try:
         await asyncio.wait_for(client.ping(), TIMEOUT_S)
+        levels = await asyncio.wait_for(
+            versions.live_levels(client, settings.routing.key_prefix), TIMEOUT_S)
     except Exception as exc:
         return FAIL, f"{_where(settings.routing.redis_url)} does not answer: {_short(exc)}"
     finally:
         await client.aclose()
-    return OK, f"{_where(settings.routing.redis_url)} answers"
+    where = _where(settings.routing.redis_url)
+    mixed = {i: v for i, v in levels.items() if v[1] != versions.PROTOCOL}
+    if mixed:  # messages between nodes of different protocols are lost
+        return FAIL, (f"{where} answers, but nodes of another version run: "
+                      f"{versions.describe(mixed)} (this version speaks protocol "
+                      f"{versions.PROTOCOL}): run every node on one version")
+    return OK, f"{where} answers, {len(levels)} node(s) alive at protocol {versions.PROTOCOL}"
 
 
 async def check_recording_dir(settings: Settings) -> Result:

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
+from server.cluster import versions
 from server.config import ConfigError, Settings
 from server.dblock import DatabaseLock, DatabaseLocked
 from server.edge import tls_context
@@ -69,11 +70,18 @@ async def check_redis(settings: Settings) -> None:
     client = aioredis.Redis.from_url(settings.routing.redis_url, socket_connect_timeout=5)
     try:
         await asyncio.wait_for(client.ping(), 10)
+        levels = await versions.live_levels(client, settings.routing.key_prefix)
     except Exception as exc:  # any failure to reach Redis is one line
         raise StartupError(f"redis at {redacted(settings.routing.redis_url)} is unreachable: "
                            f"{_first_line(exc)}") from None
     finally:
         await client.aclose()
+    mixed = versions.others(levels, settings.server.node_id or socket.gethostname())
+    if mixed:  # their messages and ours would be lost between us (server/cluster/versions.py)
+        raise StartupError(
+            f"another version runs on this cluster: {versions.describe(mixed)}, this one "
+            f"speaks protocol {versions.PROTOCOL}; messages between them would be lost: stop "
+            f"every node and start them on one version (docs/cluster.md)")
 
 
 def database_error(settings: Settings, exc: BaseException) -> StartupError:

@@ -7,6 +7,7 @@ Every frame is decoded into a typed message here (the edge); refusals become
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -35,6 +36,12 @@ IDLE = 4408  # close code: silent for longer than idle_timeout_s
 REVOKED = 4410  # close code: the terminal was revoked
 POLICY = int(WSCloseCode.POLICY_VIOLATION)  # 1008: message-rate abuse
 SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get an error
+# permessage-deflate is not offered, though browsers ask for it: it cost 2.6 times the CPU
+# of a relayed ICE candidate and ~220 KiB per socket (a zlib context each way), for frames
+# of a few hundred bytes; and one context holding TURN credentials and resume tokens beside
+# text another party wrote is the setting of compression side channels (CRIME, BREACH).
+# docs/benchmarks.md, "Compression".
+COMPRESS = False
 _TEXT = WSMsgType.TEXT
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
@@ -79,7 +86,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse:
     settings = request.app[keys.SETTINGS].server
-    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True)
+    ws = web.WebSocketResponse(max_msg_size=SOCKET_LIMIT, autoping=True, compress=COMPRESS)
     await ws.prepare(request)
     conn = Connection(ws, settings.send_queue, request.remote or "?")
     conn.start()
@@ -209,7 +216,10 @@ async def _serve(
     handle = request.app[keys.BOARD].handle
     handled = request.app[METRICS].handled
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    read = _read_ahead(ws)
     while True:  # a closed socket's receive() answers CLOSED (in _ENDED)
+        if not read:  # all that the last TCP read brought is handled: its relays go out now
+            conn.flush_corked()
         frame = await ws.receive()  # silence is caught by the app's idle sweeper (cheaper)
         conn.last_seen = now = time.monotonic()
         if frame.type is not _TEXT:  # (the common case first: this runs for every frame)
@@ -242,6 +252,18 @@ async def _serve(
         finally:
             SUBJECT.reset(subject)
             observe(time.monotonic() - now)
+
+
+_UNKNOWN: collections.deque[object] = collections.deque([None])  # never empty
+
+
+def _read_ahead(ws: web.WebSocketResponse) -> collections.deque[object]:
+    """The frames aiohttp has read from the socket and not yet handed to `receive()`:
+    while there are, the frames corked for other connections wait to go out with those
+    the next ones add (`Connection.flush_corked`). An aiohttp without that buffer: never
+    empty, and corked frames go out at the end of the loop's turn."""
+    buffer = getattr(getattr(ws, "_reader", None), "_buffer", None)
+    return buffer if isinstance(buffer, collections.deque) else _UNKNOWN
 
 
 async def _drain(conn: Connection) -> None:

@@ -20,16 +20,28 @@
 
 from __future__ import annotations
 
+import typing
+
 from . import messages as m
 from . import offers, order
 from .outbox import Outbox
 from .services import Services
 
-# Replies to the connection's own request and chat lines: no routing decision precedes them
-# that they could overtake, so they are never held behind a gap (every other unnumbered
-# message is an event and keeps its place: `_unnumbered`).
-STRAIGHT: frozenset[type[m.Message]] = frozenset(
-    {m.Welcome, m.IceServers, m.Pong, m.Error, m.Saved, m.QueueStatus, m.ChatMessage})
+# Replies to the connection's own request, notices about the connection or the queues, and
+# chat lines: no routing decision precedes them that they could overtake, so they are never
+# held behind a gap (every other unnumbered message is an event and keeps its place:
+# `_unnumbered`). Derived from the kind each server frame declares (`m.FrameKind`), so a
+# new reply goes straight without being listed here.
+STRAIGHT_KINDS = frozenset({m.FrameKind.REPLY, m.FrameKind.NOTICE, m.FrameKind.CHAT})
+
+
+def straight_frames(frames: typing.Any) -> frozenset[type[m.Message]]:
+    """The frames of a union that go straight; TypeError if one declares no kind."""
+    return frozenset(frame for frame in typing.get_args(frames)
+                     if m.frame_kind_of(frame) in STRAIGHT_KINDS)
+
+
+STRAIGHT = straight_frames(m.Outbound)
 
 
 async def commit(s: Services, out: Outbox) -> None:

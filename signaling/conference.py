@@ -19,6 +19,7 @@ from .identity import Identity, Role, principal_of
 from .model import AgentState, Call, CallState
 from .outbox import Outbox
 from .parties import participants
+from .retry import again
 from .services import Services
 
 MAX_PARTICIPANTS = 4  # terminal + three specialists: a mesh browsers still carry well
@@ -115,7 +116,14 @@ async def join(s: Services, who: Identity, invitation: Call, offer: int | None) 
 
 
 async def leave(s: Services, out: Outbox, call: Call, agent_id: str, reason: str) -> None:
-    """One specialist leaves; the session goes on while the terminal and one specialist remain."""
+    """One specialist leaves; the session goes on while the terminal and one specialist remain.
+    Tried again as one attempt (`retry.again`): a lost reply is answered the same."""
+    out.merge(await again(f"{agent_id} leaving {call.id}",
+                          lambda: _leave(s, call, agent_id, reason)))
+
+
+async def _leave(s: Services, call: Call, agent_id: str, reason: str) -> Outbox:
+    out = s.outbox()
     left = await s.router.leave(call.id, agent_id, s.clock())
     if left is None:
         raise Refused("not_in_call", f"{agent_id} cannot leave call {call.id}")
@@ -129,13 +137,21 @@ async def leave(s: Services, out: Outbox, call: Call, agent_id: str, reason: str
         out.send(member.id, m.ParticipantLeft(call_id=call.id, participant=leaver,
                                               reason=reason))
     out.set_timer(timers.wrapup(agent_id, s.queues[call.queue].wrapup_s))
+    return out
 
 
 async def cancel(s: Services, out: Outbox, invitation_id: str, reason: str) -> None:
-    """Take an invitation back (declined, unanswered, or the call ended)."""
+    """Take an invitation back (declined, unanswered, or the call ended). Tried again as
+    one attempt (`retry.again`): a lost reply is answered the same."""
+    out.merge(await again(f"cancelling {invitation_id}",
+                          lambda: _cancel(s, invitation_id, reason)))
+
+
+async def _cancel(s: Services, invitation_id: str, reason: str) -> Outbox:
+    out = s.outbox()
     invitation = await s.router.remove(invitation_id, s.clock())
     if invitation is None:
-        return
+        return out
     out.cancel_timer(timers.ring_key(invitation_id, invitation.offer_number))
     call = await s.router.get_call(invitation.joins or "")
     if invitation.ringing_agent is not None:
@@ -149,6 +165,7 @@ async def cancel(s: Services, out: Outbox, invitation_id: str, reason: str) -> N
         await _tell_members(s, out, call, invitation, reason)
     out.dispatch = True
     out.changed(invitation.queue)
+    return out
 
 
 async def after_refusal(s: Services, out: Outbox, invitation: Call, reason: str) -> None:

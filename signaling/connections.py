@@ -11,13 +11,14 @@ from . import events as ev
 from . import messages as m
 from . import recording, timers
 from .backend import Presence
-from .endings import abandon, end, requeue
+from .endings import let_go, requeue
 from .identity import Identity, Role, encode_identity
-from .model import Agent, AgentState, CallState, QueueConfig
+from .model import Agent, AgentState, QueueConfig
 from .offers import withdraw
 from .outbox import Outbox
 from .parties import calls_of_caller
 from .resume import resume
+from .retry import again
 from .services import Services
 
 
@@ -75,18 +76,20 @@ def _queues_for(s: Services, who: Identity) -> list[QueueConfig]:
     return list(s.queues.values())
 
 
-async def disconnected(s: Services, who: Identity, epoch: int) -> Outbox:
+async def disconnected(s: Services, who: Identity, epoch: int,
+                       deliver: recording.Deliver | None = None) -> Outbox:
     """The socket closed: the principal keeps its place for the resume grace (a recorder
     has none: its media is gone with it, its sessions are handed on). Idempotent for one
-    epoch: the switchboard runs it again when a backend failed halfway."""
+    epoch: the switchboard runs it again when a backend failed halfway. A recorder's
+    sessions are handed on one by one through `deliver` (`recording.recorder_left`)."""
     out = s.outbox()
     if not await s.presences.disconnect(who.principal, epoch):
         if who.role == Role.RECORDER and await s.presences.get(who.principal) is None:
-            return await recording.recorder_left(s, who)  # a retry after the drop
+            return await recording.recorder_left(s, who, deliver)  # a retry after the drop
         return out
     if who.role == Role.RECORDER:
         await s.presences.drop(who.principal, epoch)
-        return await recording.recorder_left(s, who)
+        return await recording.recorder_left(s, who, deliver)
     if who.role == Role.SPECIALIST:
         await s.router.set_connected(who.id, False)
         agent = await s.router.get_agent(who.id)
@@ -111,10 +114,7 @@ async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
     """The principal is gone for good (grace over, or replaced): settle its calls."""
     if who.role in (Role.TERMINAL, Role.VISITOR):
         for call in await calls_of_caller(s, who):
-            if call.state == CallState.CONNECTED:
-                await end(s, out, call, "terminal_lost", who.principal)
-            else:
-                await abandon(s, out, call.id, "terminal_lost")
+            await let_go(s, out, call, "terminal_lost", "terminal_lost", who.principal)
         return
     if who.role != Role.SPECIALIST:
         return
@@ -135,9 +135,14 @@ async def release(s: Services, out: Outbox, who: Identity, reason: str) -> None:
 
 
 async def agent_status(s: Services, who: Identity, msg: m.AgentStatus) -> Outbox:
-    """`agent.status`: a specialist goes available or away (or ends wrap-up early)."""
+    """`agent.status`: a specialist goes available or away (or ends wrap-up early). Tried
+    again as one attempt (`retry.again`): a lost reply is answered the same."""
+    return await again(f"{who.principal} going {msg.status}",
+                       lambda: _agent_status(s, who, AgentState(msg.status)))
+
+
+async def _agent_status(s: Services, who: Identity, status: AgentState) -> Outbox:
     out = s.outbox()
-    status = AgentState(msg.status)
     old = await s.router.set_status(who.id, status, s.clock())
     if old is None:
         return out

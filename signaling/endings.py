@@ -18,8 +18,10 @@ from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
 from .parties import participants
+from .retry import again
 from .services import Services
 
+LET_GO_TRIES = 4  # reads of a call that keeps changing under a caller who leaves it
 
 async def own_call(s: Services, who: Identity, call_id: str) -> Call:
     """The caller's own call (not an invitation into it): a terminal's until a phone took
@@ -43,9 +45,29 @@ async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     call = await own_call(s, who, msg.call_id)
     if call.state == CallState.CONNECTED:
         await end(s, out, call, "hangup", who.principal)
-    else:
+    else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")
     return out
+
+
+async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: str,
+                 by: str) -> None:
+    """A caller gone for good leaves the call as it stands: ended if connected (`connected`
+    is the reason), abandoned if waiting (`waiting`). Each is one transaction that changes
+    nothing when the call moved on since it was read: answered meanwhile, or put back in the queue
+    by its specialist's own release (a kiosk and its specialist that leave together have
+    their resume graces run out together, on different nodes). Then the call is read
+    again and let go as it stands now: a call left to a caller who is gone waits for ever."""
+    for _ in range(LET_GO_TRIES):
+        if call.state == CallState.CONNECTED:
+            if await end(s, out, call, connected, by):
+                return
+        elif await abandon(s, out, call.id, waiting):
+            return
+        fresh = await s.router.get_call(call.id)
+        if fresh is None:
+            return
+        call = fresh
 
 
 async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
@@ -62,11 +84,22 @@ async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
     return out
 
 
-async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
-    """The caller leaves (or is lost) before being served; a ringing offer is withdrawn."""
+async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> bool:
+    """The caller leaves (or is lost) before being served; a ringing offer is withdrawn.
+    False when the call was not waiting (any more). Tried again as one attempt
+    (`retry.again`): a lost reply is answered the same."""
+    done = await again(f"abandoning {call_id}", lambda: _abandon(s, call_id, reason))
+    if done is None:
+        return False
+    out.merge(done)
+    return True
+
+
+async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
+    out = s.outbox()
     call = await s.router.remove(call_id, s.clock())
     if call is None:
-        return
+        return None
     out.cancel_timer(timers.overflow_key(call_id))
     s.status.forget(call_id)
     if call.ringing_agent is not None:
@@ -77,15 +110,30 @@ async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> None:
     out.send(caller, m.CallEnded(call_id=call_id, session_id=call.session_id, reason=reason))
     out.dispatch = True
     out.changed(call.queue)
+    return out
 
 
-async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> None:
-    """The call is over for everyone: its specialists go to wrap-up, invitations go back."""
+async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> bool:
+    """The call is over for everyone: its specialists go to wrap-up, invitations go back.
+    False when the call was not connected (any more). From the hang-up on, tried again as
+    one attempt (`retry.again`): a lost reply of the hang-up is answered the same, so
+    `ended` is logged once and everyone told."""
     members = members_of(call)
     invitations = await conference.pending_invitations(s, call)
+    done = await again(f"ending {call.id}",
+                       lambda: _end(s, call, reason, by, members, invitations))
+    if done is None:
+        return False
+    out.merge(done)
+    return True
+
+
+async def _end(s: Services, call: Call, reason: str, by: str | None, members: set[str],
+               invitations: list[Call]) -> Outbox | None:
+    out = s.outbox()
     ended = await s.router.hangup(call.id, s.clock())
     if ended is None:
-        return
+        return None
     s.link.calls_changed([call.id])
     out.event(ev.Ended(reason=reason, by=by), ended, by)
     for member in sorted(members):
@@ -100,13 +148,21 @@ async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None)
     for invitation in invitations:
         await conference.cancel(s, out, invitation.id, "call_ended")
     out.changed(call.queue)
+    return out
 
 
 async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None:
-    """A specialist was lost in the call: alone, the caller goes back to the queue first."""
+    """A specialist was lost in the call: alone, the caller goes back to the queue first.
+    Tried again as one attempt (`retry.again`): a lost reply is answered the same."""
+    out.merge(await again(f"requeueing {call_id} without {agent_id}",
+                          lambda: _requeue(s, call_id, agent_id)))
+
+
+async def _requeue(s: Services, call_id: str, agent_id: str) -> Outbox:
+    out = s.outbox()
     call = await s.router.requeue(call_id, agent_id, s.clock())
     if call is None:
-        return
+        return out
     s.link.calls_changed([call_id])
     agent = principal_of(Role.SPECIALIST, agent_id)
     out.event(ev.ParticipantLeft(participant_id=agent, reason="agent_lost"), call, agent)
@@ -119,15 +175,22 @@ async def requeue(s: Services, out: Outbox, call_id: str, agent_id: str) -> None
         await recording.ended(s, out, call, "requeued")
         position = await s.router.position(call_id) or 1
         estimate = await s.status.estimate(call.queue, position)
-        s.status.sent_position(call_id, position)
+        s.status.sent_position(call.queue, call_id, position)
         out.send(caller_principal(call),
                  m.CallRequeued(call_id=call_id, position=position, estimated_wait_s=estimate,
                                 reason="agent_lost"))
     out.dispatch = True
+    return out
 
 
 async def finish_wrapup(s: Services, agent_id: str, reason: str) -> Outbox | None:
-    """Wrap-up over: the specialist is available again. None if they were not in it."""
+    """Wrap-up over: the specialist is available again. None if they were not in it.
+    Tried again as one attempt (`retry.again`): a lost reply is answered the same."""
+    return await again(f"ending the wrap-up of {agent_id}",
+                       lambda: _finish_wrapup(s, agent_id, reason))
+
+
+async def _finish_wrapup(s: Services, agent_id: str, reason: str) -> Outbox | None:
     if not await s.router.wrapup_done(agent_id, s.clock()):
         return None
     out = s.outbox()

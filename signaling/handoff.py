@@ -18,10 +18,11 @@ from typing import Any
 
 from . import events as ev
 from . import messages as m
+from . import timers
 from .backend import HandoffTickets, Ticket
 from .endings import own_call
 from .errors import Refused
-from .identity import Identity, Role, principal_of, terminal_of, visitor_of
+from .identity import Identity, Role, encode_identity, principal_of, terminal_of, visitor_of
 from .model import Call
 from .outbox import Outbox
 from .routing import handoff_refusal
@@ -29,6 +30,7 @@ from .services import Services
 
 TICKET_PREFIX = "vwm_"  # a `hello` token that is a hand-off ticket
 TICKET_TTL_S = 600.0  # a ticket not opened within 10 minutes is void (the issue's figure)
+PHONE_GRACE = 2.0  # resume graces a phone that took its call over has to say hello fully
 PAGE_PATH = "/m/"  # the phone's page: PAGE_PATH + ticket
 
 Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
@@ -96,6 +98,12 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
     out.event(ev.HandedOff(terminal_id=stored.terminal_id, participant_id=visitor.principal,
                            visitor_id=visitor.id, name=visitor.name), taken, visitor.principal)
     out.send(principal_of(Role.TERMINAL, stored.terminal_id), m.CallHandedOff(call_id=taken.id))
+    # The phone's presence starts with `connect`, after this is committed: a phone that
+    # never gets there (its socket lost, or this commit failing after the log: a Redis
+    # restart in issue 16's day) would leave the call its own, with no grace to end it. So
+    # it has one from now (no presence has epoch 0); its `welcome` cancels it.
+    out.set_timer(timers.grace(visitor.principal, encode_identity(visitor), 0,
+                               PHONE_GRACE * s.resume_grace_s), durable=True)
     return visitor, out
 
 

@@ -51,11 +51,13 @@ from .message_base import (
     PROTOCOL_VERSION,
     ChatText,
     Enterprise,
+    FrameKind,
     IceCandidate,
     Message,
     Sdp,
     SessionDescription,
     ShortText,
+    frame_kind_of,
 )
 from .server_messages import (
     ActionStep,
@@ -206,6 +208,7 @@ __all__ = [
     "FormPresented",
     "FormSign",
     "FormSigned",
+    "FrameKind",
     "Hello",
     "IceCandidate",
     "IceServers",
@@ -247,5 +250,6 @@ __all__ = [
     "Welcome",
     "decode",
     "encode",
+    "frame_kind_of",
     "tag_of",
 ]

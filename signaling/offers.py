@@ -14,7 +14,7 @@ from .identity import Identity, Role, caller_of, principal_of, terminal_of
 from .model import AgentState, Call, Offer
 from .outbox import Outbox
 from .parties import participants
-from .retry import REPORT_RETRY_S, retrying
+from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
 
 
@@ -24,7 +24,15 @@ async def dispatch(s: Services) -> Outbox:
 
     Ring timers are set before the log (a node that dies before sending still has its
     offers withdrawn) and again after the sends: the ring time counts from the offer
-    sent, as the console's countdown does, however long the log took."""
+    sent, as the console's countdown does, however long the log took.
+
+    Tried again as one attempt (`retry.again`): a dispatch whose reply was lost answers
+    the offers it made again, instead of making new ones (its offers would ring
+    specialists nobody told, with no ring timer)."""
+    return await again("dispatching", lambda: _dispatch(s))
+
+
+async def _dispatch(s: Services) -> Outbox:
     out = s.outbox()
     for offer in await s.router.dispatch(s.clock()):
         call = await s.router.get_call(offer.call_id)
@@ -71,16 +79,33 @@ def withdrawn(out: Outbox, call: Call, agent_id: str, reason: str) -> None:
 
 
 async def withdraw(s: Services, out: Outbox, call_id: str, agent_id: str, reason: str) -> None:
-    """Take an offer back from a specialist who is gone; they are available again."""
+    """Take an offer back from a specialist who is gone; they are available again. Tried
+    again as one attempt (`retry.again`): a lost reply is answered the same."""
+    out.merge(await again(f"withdrawing {call_id} from {agent_id}",
+                          lambda: _withdraw(s, call_id, agent_id, reason)))
+
+
+async def _withdraw(s: Services, call_id: str, agent_id: str, reason: str) -> Outbox:
+    out = s.outbox()
     call = await s.router.withdraw(call_id, agent_id, s.clock())
     if call is None:
-        return
+        return out
     withdrawn(out, call, agent_id, reason)
     out.agent_status(agent_id, AgentState.AVAILABLE, reason)
+    return out
 
 
 async def ring_timeout(s: Services, call_id: str, agent_id: str, offer: int | None) -> Outbox:
-    """Nobody answered offer `offer`: withdrawn; the specialist goes away after a streak."""
+    """Nobody answered offer `offer`: withdrawn; the specialist goes away after a streak.
+    Tried again as one attempt (`retry.again`): a lost reply is answered the same, so
+    `missed` is logged once and the specialist told (a timer run again after its node
+    died is another attempt: it finds the offer over and does nothing)."""
+    return await again(f"ring timeout of {call_id} for {agent_id}",
+                       lambda: _ring_timeout(s, call_id, agent_id, offer))
+
+
+async def _ring_timeout(s: Services, call_id: str, agent_id: str, offer: int | None
+                        ) -> Outbox:
     out = s.outbox()
     out.dispatch = True
     result = await s.router.timeout(call_id, agent_id, s.clock(), offer)

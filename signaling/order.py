@@ -28,10 +28,12 @@ _seen: ContextVar[Mapping[str, int] | None] = ContextVar("order_seen", default=N
 
 
 def took(numbers: Iterable[tuple[str, int]]) -> None:
-    """A routing transaction of this task took these (principal, number) pairs."""
+    """A routing transaction of this task took these (principal, number) pairs (a number
+    already taken is not taken twice: a transaction answered again, `retry.again`)."""
     taken = dict(_taken.get() or {})
     for principal, number in numbers:
-        taken[principal] = (*taken.get(principal, ()), number)
+        if number not in taken.get(principal, ()):
+            taken[principal] = (*taken.get(principal, ()), number)
     if taken:
         _taken.set(taken)
 

@@ -43,7 +43,10 @@ class QueueStatus:
         self._clock = clock
         self._link = link
         self._dirty: set[str] = set()
-        self._last_position: dict[str, int] = {}
+        # queue -> call -> the position last sent from here; a queue's calls that no longer
+        # wait in it are dropped at its next flush (a call answered, cancelled or ended by
+        # a step on another node is never `forget`-ed on this one)
+        self._last_position: dict[str, dict[str, int]] = {}
         self._last_status: bytes = b""
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
@@ -66,11 +69,16 @@ class QueueStatus:
         self._dirty.update(q for q in queues if q in self._queues)
         self._schedule()
 
-    def sent_position(self, call_id: str, position: int) -> None:
-        self._last_position[call_id] = position
+    def sent_position(self, queue: str, call_id: str, position: int) -> None:
+        self._last_position.setdefault(queue, {})[call_id] = position
 
     def forget(self, call_id: str) -> None:
-        self._last_position.pop(call_id, None)
+        for sent in self._last_position.values():
+            sent.pop(call_id, None)
+
+    def remembered(self) -> int:
+        """How many calls' last positions this node keeps (those waiting, at most)."""
+        return sum(map(len, self._last_position.values()))
 
     async def estimate(self, queue: str, position: int) -> float:
         snap = await self._router.snapshot(queue, self._clock())
@@ -142,15 +150,22 @@ class QueueStatus:
 
     async def _push_positions(self, queue: str) -> None:
         waiting = await self._router.waiting(queue)
+        sent = self._last_position.get(queue, {})
+        still = {call_id for call_id, _ in waiting}
+        for gone in [call_id for call_id in sent if call_id not in still]:
+            del sent[gone]
+        if not sent:
+            self._last_position.pop(queue, None)
         if not waiting:
             return
         snap = await self._router.snapshot(queue, self._clock())
         staffed = snap.available + snap.busy
         for index, (call_id, principal) in enumerate(waiting):
             position = index + 1
-            if self._last_position.get(call_id) == position or not self._link.is_local(principal):
+            sent = self._last_position.setdefault(queue, {})
+            if sent.get(call_id) == position or not self._link.is_local(principal):
                 continue
-            self._last_position[call_id] = position
+            sent[call_id] = position
             wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
             payload = m.encode(m.CallPosition(call_id=call_id, position=position,
                                               estimated_wait_s=wait))

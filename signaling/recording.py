@@ -13,6 +13,7 @@ function is a no-op when recording is off (`Services.recording` is None).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from . import events as ev
@@ -23,12 +24,14 @@ from .identity import Identity, members_of
 from .model import Call, CallState
 from .outbox import Outbox
 from .parties import people, recorder
-from .recorders import DEFAULT_CAPACITY, RecordingSetup, SegmentRefused
+from .recorders import DEFAULT_CAPACITY, Assignment, RecordingSetup, SegmentRefused
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE: Final = "recorder_unavailable"
+Deliver = Callable[[Outbox], Awaitable[None]]
+"""Carries an outbox out at once (the switchboard's commit)."""
 
 
 async def refusal(s: Services) -> str | None:
@@ -39,12 +42,25 @@ async def refusal(s: Services) -> str | None:
 
 
 async def connected(s: Services, out: Outbox, call: Call) -> bool:
-    """The call (re)connected: give it a recorder unless it has one. True if recorded."""
+    """The call was answered: give it a recorder and tell it (`record.start`). True if
+    recorded.
+
+    An answer is tried again as a whole after a backend failure (`offers.accept`): an
+    earlier attempt may have assigned the recorder and failed after it, its outbox (the
+    `recording_started` event, `record.start`) never committed. The pool then hands back
+    the same assignment, and this attempt tells the recorder, so each recorder of the call
+    is started once. A later segment (> 1) was assigned by a hand-over meanwhile (its
+    recorder lost), which told the recorder and the parties itself."""
     if s.recording is None:
         return False
-    if await s.recording.pool.recorder_of(call.id) is not None:
-        return True
-    return await _start(s, s.recording, out, call, announce=False)
+    if await s.recording.pool.recorder_of(call.id) is None:
+        return await _start(s, s.recording, out, call, announce=False)
+    assignment = await s.recording.pool.assign(call.id)  # the existing one, not a new one
+    if assignment is None:  # released meanwhile (the call ended): nothing to record
+        return False
+    if assignment.segment == 1:
+        await _tell(s, out, call, assignment, announce=False)
+    return True
 
 
 async def resumed(s: Services, out: Outbox, call: Call) -> None:
@@ -100,16 +116,26 @@ async def recorder_joined(s: Services, who: Identity, capacity: int | None) -> O
     return out
 
 
-async def recorder_left(s: Services, who: Identity) -> Outbox:
-    """A recorder's connection is gone: its sessions go to other recorders."""
+async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = None) -> Outbox:
+    """A recorder's connection is gone: its sessions go to other recorders.
+
+    With `deliver` (the switchboard's commit), each session's hand-over is carried out as
+    soon as it is decided: one outbox for every session made the first one's new recorder
+    and parties wait for all the others' log and catalog work (the goal-size day: 33
+    sessions, 12-14 s under load, and calls that ended meanwhile had no second segment);
+    a session whose hand-over fails leaves the others' to go on. Without, they are all in
+    the outbox returned."""
     out = s.outbox()
     if s.recording is None:
         return out
     held = await s.recording.pool.leave(who.id)
     log.warning("recorder %s lost with %d session(s)", who.id, len(held))
     for call_id in held:
+        one = out if deliver is None else s.outbox()
         try:
-            await _interrupted(s, s.recording, out, call_id, who.principal, "recorder_lost")
+            await _interrupted(s, s.recording, one, call_id, who.principal, "recorder_lost")
+            if deliver is not None:
+                await deliver(one)
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
     if s.recording.catalog is not None:
@@ -146,6 +172,13 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
         else:
             _unrecorded(out, call)
         return False
+    await _tell(s, out, call, assignment, announce)
+    return True
+
+
+async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool
+                ) -> None:
+    """The assignment logged and its recorder told; `announce` tells the parties too."""
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
     out.send(joined.id, m.RecordStart(call_id=call.id, session_id=call.session_id,
@@ -154,7 +187,6 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
     if announce:
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))
-    return True
 
 
 def _unrecorded(out: Outbox, call: Call) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import uuid
@@ -17,6 +18,7 @@ from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
 from .parties import calls_of_caller
+from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .uscc import uscc_error
 
@@ -71,14 +73,18 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     if not s.link.alone:
         await commit(s, queued)
         out = s.outbox()
-    try:
-        position = await s.router.enqueue(call)
+    try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
+        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                  lambda: _enqueue(s, call))
+        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
+                                  lambda: s.status.estimate(call.queue, position))
     except Exception:
+        with contextlib.suppress(Exception):  # in routing after all: out again
+            await s.router.remove(call.id, s.clock())
         out.event(ev.Rejected(reason="internal"), call)
         await commit(s, out)
         raise
-    estimate = await s.status.estimate(call.queue, position)
-    s.status.sent_position(call.id, position)
+    s.status.sent_position(call.queue, call.id, position)
     out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue, position=position,
                                          estimated_wait_s=estimate))
     if config.overflow_after_s is not None and config.overflow_to:
@@ -90,6 +96,20 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     out.undo.append(functools.partial(_unqueue, s, call.id))
     out.merge(await offers.dispatch(s))
     return out
+
+
+async def _enqueue(s: Services, call: Call) -> int:
+    """The call queued; its position. Tried again while the backend fails: a reply lost
+    after the script ran (a Redis restart, issue 16's faulted day) left the call queued
+    while the kiosk was told `internal`, and every later request of the kiosk was refused
+    `call_in_progress` for a call it never heard of. Its id is this request's own, so an
+    attempt that finds it there (`duplicate_call`) finds the earlier attempt's work."""
+    try:
+        return await s.router.enqueue(call)
+    except Refused as exc:
+        if exc.code != "duplicate_call":
+            raise
+        return await s.router.position(call.id) or 1
 
 
 async def _unqueue(s: Services, call_id: str) -> None:

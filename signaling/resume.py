@@ -39,7 +39,7 @@ async def _caller(s: Services, out: Outbox, who: Identity, call: Call, resumed: 
     else:
         position = await s.router.position(call.id) or 1
         estimate = await s.status.estimate(call.queue, position)
-        s.status.sent_position(call.id, position)
+        s.status.sent_position(call.queue, call.id, position)
         out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue,
                                              position=position, estimated_wait_s=estimate,
                                              resumed=resumed))

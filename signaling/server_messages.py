@@ -10,6 +10,7 @@ from .client_messages import ActionEnterprise
 from .message_base import (
     PROTOCOL_VERSION,
     Enterprise,
+    FrameKind,
     IceCandidate,
     Message,
     SessionDescription,
@@ -53,6 +54,7 @@ class QueueStatusItem(msgspec.Struct, kw_only=True):
 
 
 class Welcome(Message, tag="welcome"):
+    frame_kind = FrameKind.REPLY
     role: str
     id: str
     participant_id: str
@@ -69,12 +71,14 @@ class IceServers(Message, tag="ice.servers"):
     """Fresh TURN credentials before the ones of `welcome` expire; use them for the next
     ICE restart (and new peer connections)."""
 
+    frame_kind = FrameKind.NOTICE
     ice_servers: list[dict[str, Any]]
 
 
 class Error(Message, tag="error"):
     """A refusal. `refused` and `call_id` say which request it answers, when known."""
 
+    frame_kind = FrameKind.REPLY
     code: str
     message: str
     refused: str | None = None
@@ -82,14 +86,16 @@ class Error(Message, tag="error"):
 
 
 class Pong(Message, tag="pong"):
-    pass
+    frame_kind = FrameKind.REPLY
 
 
 class QueueStatus(Message, tag="queue.status"):
+    frame_kind = FrameKind.NOTICE
     queues: list[QueueStatusItem]
 
 
 class CallQueued(Message, tag="call.queued"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     queue: str
     position: int
@@ -98,18 +104,21 @@ class CallQueued(Message, tag="call.queued"):
 
 
 class CallPosition(Message, tag="call.position"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     position: int
     estimated_wait_s: float
 
 
 class CallRejected(Message, tag="call.rejected", omit_defaults=True):
+    frame_kind = FrameKind.EVENT
     queue: str
     reason: str
     opens_at: str | None = None  # reason "closed" by opening hours: the next opening (ISO)
 
 
 class CallRequeued(Message, tag="call.requeued"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     position: int
     estimated_wait_s: float
@@ -117,6 +126,7 @@ class CallRequeued(Message, tag="call.requeued"):
 
 
 class AgentStatusChanged(Message, tag="agent.status"):
+    frame_kind = FrameKind.EVENT
     status: str
     reason: str = ""
 
@@ -125,6 +135,7 @@ class CallOffered(Message, tag="call.offered"):
     """A call rings this specialist. `offer` numbers the call's offers (1, 2, ...): the
     same call may be offered to the same specialist again after a withdrawal."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     offer: int
     queue: str
@@ -143,12 +154,14 @@ class CallWithdrawn(Message, tag="call.withdrawn"):
     it, and an offer withdrawn as it was made may be withdrawn before its `call.offered`
     arrives (then do not ring)."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     offer: int
     reason: str
 
 
 class CallConnected(Message, tag="call.connected"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     session_id: str
     you: str
@@ -158,6 +171,7 @@ class CallConnected(Message, tag="call.connected"):
 
 
 class CallEnded(Message, tag="call.ended"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     session_id: str
     reason: str
@@ -165,6 +179,7 @@ class CallEnded(Message, tag="call.ended"):
 
 
 class ChatMessage(Message, tag="chat.message"):
+    frame_kind = FrameKind.CHAT
     call_id: str
     sender: str = msgspec.field(name="from")
     name: str
@@ -175,6 +190,7 @@ class ChatMessage(Message, tag="chat.message"):
 class InvitationStatus(Message, tag="invitation"):
     """How an invitation into your call is going: ringing, accepted, declined, cancelled."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     invitation_id: str
     state: str
@@ -184,11 +200,13 @@ class InvitationStatus(Message, tag="invitation"):
 
 
 class ParticipantReconnected(Message, tag="participant.reconnected"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     participant: str
 
 
 class RtcDescriptionRelay(Message, tag="rtc.description"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     to: str
     sender: str = msgspec.field(name="from")
@@ -196,6 +214,7 @@ class RtcDescriptionRelay(Message, tag="rtc.description"):
 
 
 class RtcCandidateRelay(Message, tag="rtc.candidate"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     to: str
     sender: str = msgspec.field(name="from")
@@ -203,6 +222,7 @@ class RtcCandidateRelay(Message, tag="rtc.candidate"):
 
 
 class Saved(Message, tag="saved"):
+    frame_kind = FrameKind.REPLY
     what: Literal["rating", "wrapup"]
     session_id: str
 
@@ -217,6 +237,7 @@ class ActionStep(msgspec.Struct, kw_only=True):
 class ActionUpdated(Message, tag="action.updated"):
     """Sent to every participant of the action's call (and its signer) on every change."""
 
+    frame_kind = FrameKind.EVENT
     action_id: str
     action: str
     state: Literal["open", "completed", "rejected"]
@@ -233,6 +254,7 @@ class ActionUpdated(Message, tag="action.updated"):
 class ParticipantJoined(Message, tag="participant.joined"):
     """A participant joined a connected call (e.g. a recorder taking over): offer to it."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     participant: Participant
 
@@ -240,6 +262,7 @@ class ParticipantJoined(Message, tag="participant.joined"):
 class ParticipantLeft(Message, tag="participant.left"):
     """A participant left a connected call (e.g. its recorder was lost): close its link."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     participant: str
     reason: str
@@ -248,6 +271,7 @@ class ParticipantLeft(Message, tag="participant.left"):
 class RecordStart(Message, tag="record.start"):
     """Server -> recorder: record this session; its parties will offer to you."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     session_id: str
     segment: int
@@ -257,6 +281,7 @@ class RecordStart(Message, tag="record.start"):
 class RecordStop(Message, tag="record.stop"):
     """Server -> recorder: the session is over; close its segments and report them."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     session_id: str
     reason: str
@@ -265,6 +290,7 @@ class RecordStop(Message, tag="record.stop"):
 class FormPresented(Message, tag="form.presented"):
     """To every participant: a form is shown; `url` serves its pages (HTML) to them."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     action_id: str
     form_id: str
@@ -274,6 +300,7 @@ class FormPresented(Message, tag="form.presented"):
 class FormSigned(Message, tag="form.signed"):
     """To every participant: the visitor signed; `sha256` is the stored signed PDF's."""
 
+    frame_kind = FrameKind.EVENT
     form_id: str
     sha256: str
 
@@ -281,6 +308,7 @@ class FormSigned(Message, tag="form.signed"):
 class FormDeclined(Message, tag="form.declined"):
     """To every participant: the visitor refused to sign."""
 
+    frame_kind = FrameKind.EVENT
     form_id: str
 
 
@@ -292,6 +320,7 @@ class CallHandoffReady(Message, tag="call.handoff_ready"):
     `/m/<ticket>` (single use; expires with the call or at `expires_at`, ISO 8601 UTC);
     `GET <url>/qr.svg` is its QR code."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     url: str
     expires_at: str
@@ -300,10 +329,12 @@ class CallHandoffReady(Message, tag="call.handoff_ready"):
 class CallHandedOff(Message, tag="call.handed_off"):
     """Server -> terminal: a phone took the call over; the terminal is free again."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
 
 
 class DocumentRequestRelay(Message, tag="document.request"):
+    frame_kind = FrameKind.EVENT
     call_id: str
     sender: str = msgspec.field(name="from")
 
@@ -321,5 +352,6 @@ class DocumentInfo(msgspec.Struct, kw_only=True):
 class DocumentAdded(Message, tag="document.added"):
     """A document was captured and stored in the call's session; to every participant."""
 
+    frame_kind = FrameKind.EVENT
     call_id: str
     document: DocumentInfo

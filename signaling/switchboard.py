@@ -33,7 +33,7 @@ from .errors import Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
 from .requests import call_request
-from .retry import REPORT_RETRY_S, retrying
+from .retry import REPORT_RETRY_S, after_failure, retrying
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -163,12 +163,18 @@ class Switchboard:
 
     async def handle(self, who: Identity, msg: m.Inbound) -> None:
         """Carry out one validated message; raises Refused (nothing changed) otherwise."""
-        tag = type(msg).__struct_config__.tag
         forward = RELAYS.get(type(msg))
-        if forward is not None:
-            await retrying(REPORT_RETRY_S, f"relaying {tag} from {who.principal}",
-                           lambda: self._forward(forward, who, msg))
+        if forward is not None:  # every ICE candidate: the first attempt without a wrapper
+            try:
+                await self._forward(forward, who, msg)
+            except Refused:
+                raise
+            except Exception as exc:
+                await after_failure(exc, REPORT_RETRY_S,
+                                    f"relaying {m.tag_of(msg)} from {who.principal}",
+                                    lambda: self._forward(forward, who, msg))
             return
+        tag = m.tag_of(msg)
         step = _BY_ROLE.get(who.role, {}).get(type(msg))
         if step is None:
             raise Refused("forbidden", f"a {who.role} cannot send {tag}")
@@ -273,4 +279,5 @@ class Switchboard:
                           who.principal, len(DISCONNECT_RETRY_S) + 1)
 
     async def _commit_disconnect(self, who: Identity, epoch: int) -> None:
-        await commit(self.services, await connections.disconnected(self.services, who, epoch))
+        await commit(self.services, await connections.disconnected(
+            self.services, who, epoch, deliver=lambda out: commit(self.services, out)))

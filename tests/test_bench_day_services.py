@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bench.day_checks import Findings, LedgerView, LogView, check_recordings
+from bench.day_checks import Findings, LedgerView, LogView, check_calls, check_recordings
 from bench.day_services import ServiceFigures, ServiceLog, _log_side
 
 
@@ -38,3 +38,21 @@ def test_a_sampled_call_answered_after_its_cancel_is_not_judged_unrecorded(tmp_p
     check_recordings(LedgerView(visits=visits), log, tmp_path, found)
     assert (found.sampled, found.untalked, found.recorded) == (3, 2, 0)
     assert found.unrecorded == ["c_talked: 0 of 2 parties recorded (segments [])"]
+
+
+def test_a_booked_request_that_failed_after_it_was_logged_is_not_a_mismatch() -> None:
+    """The goal-size day's Redis restart: a visitor's coded request was logged, then failed
+    (`error internal`, the log has it `rejected`); the visitor walked in and was refused
+    as closed, a second `rejected` session of the same visit. A session no visitor asked
+    for is still a mismatch."""
+    visits = [{"terminal": "K1", "queue": "tax", "appointment_refused": "internal",
+               "outcome": "rejected"},
+              {"terminal": "K2", "queue": "tax", "appointment_refused": "appointment_unknown",
+               "outcome": "rejected"}]
+    rows = {"c_coded": "K1", "c_walk_in": "K1", "c_k2": "K2", "c_k2_extra": "K2"}
+    log = LogView(sessions={c: {"id": c, "terminal_id": t, "state": "rejected"}
+                            for c, t in rows.items()},
+                  answers=Counter(), actions={}, recordings={})
+    found = check_calls(LedgerView(visits=visits), log)
+    assert found.lost == [] and found.doubled == []
+    assert found.mismatches == ["c_k2_extra: in the log (rejected), not in the ledger"]

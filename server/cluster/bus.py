@@ -3,12 +3,11 @@
 It holds a local bus (`LocalBus`, this node's sinks) and adds the multi-node parts,
 as LiveKit's Redis router embeds its local router: a message for a principal
 connected elsewhere is published on the owning node's channel (the owner comes
-from the principal's presence); broadcasts, kicks, "replaced" and "queue
-changed" notices go on the channel every node listens to. One writer task
-publishes everything in order, pipelined, so messages to one connection arrive
-in the order they were sent; consecutive messages for one channel go as one
-`PUBLISH` (`["n", [message, ...]]`), so under load Redis and the receiving node
-handle one pub/sub message per burst, not one per relayed `rtc.*` message.
+from the principal's presence; the last one known while Redis is away); broadcasts,
+kicks, "replaced" and "queue changed" notices go on the channel every node listens to.
+One writer task (`publisher.py`) publishes everything in order, pipelined, so messages
+to one connection arrive in the order they were sent, one `PUBLISH` per burst for a
+channel; a batch whose publish fails is published again for a while (Redis restarting).
 A node's subscription is one connection, so it receives every channel's
 messages in the order they were published: a "call changed" notice
 (`callcache.py`) reaches every node before the messages about the change.
@@ -18,7 +17,9 @@ back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is held
 while every node is alive (its message is only late), briefly once one was lost
 (`nodes_lost`, from the node's watch); a connection's line starts where the
-principal's counter stood when it attached (`baseline`). An unnumbered event
+principal's counter stood when it attached (`baseline`). Numbered messages for another
+node's connection are also kept briefly in the principal's list in Redis: a node whose
+subscription was lost reads those it missed when it subscribes again (`_fill`). An unnumbered event
 (`send_numbered` with neither; `["e", ..., n]`) is heard after the principal's number
 `n` (its counter when the event was sent) and what is held before it; relayed frames
 (`send`, `["m", ...]`) never wait.
@@ -41,11 +42,10 @@ from signaling.backend import Sink
 from signaling.memory import LocalBus
 
 from . import keys
+from .publisher import Publisher
 from .reorder import Released, Reorder
 
 log = logging.getLogger(__name__)
-
-WRITE_BATCH = 512  # messages per pipeline: bounded latency, few round trips under load
 
 _encode = msgspec.msgpack.encode
 _decode = msgspec.msgpack.Decoder(list[Any]).decode
@@ -70,8 +70,9 @@ class RedisBus:
         self._mine = keys.node_channel(prefix, instance).encode()
         self._all = keys.all_channel(prefix).encode()
         self._attached_at: dict[str, float] = {}
-        self._owners: dict[str, tuple[str, float]] = {}
-        self._out: asyncio.Queue[tuple[bytes, list[Any]]] = asyncio.Queue()
+        self._owners: dict[str, tuple[str, float]] = {}  # principal -> (node, cached until)
+        self._owners_swept = 0.0  # expired entries dropped at most once per OWNER_CACHE_S
+        self.publisher = Publisher(redis, prefix, self._all)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
@@ -81,7 +82,8 @@ class RedisBus:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._write())]
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(
+            self.publisher.run(lambda: self._closing))]
         await asyncio.wait_for(self._subscribed.wait(), keys.SOCKET_TIMEOUT_S)
 
     async def close(self) -> None:
@@ -206,71 +208,98 @@ class RedisBus:
         cached = self._owners.get(principal)
         if cached is not None and cached[1] > now:
             return cached[0]
-        node = await self._redis.hget(keys.presence(self._prefix, principal), "node")
+        try:
+            node = await self._redis.hget(keys.presence(self._prefix, principal), "node")
+        except (RedisError, OSError):
+            if cached is None:
+                raise
+            return cached[0]  # Redis away: the owner last known (its message waits to go)
         owner = node.decode() if isinstance(node, bytes) else node
         if owner:
-            self._owners[principal] = (owner, now + keys.OWNER_CACHE_S)
+            self._cache_owner(principal, owner, now)
         return owner
 
+    def _cache_owner(self, principal: str, node: str, now: float) -> None:
+        """Remember where `principal` is connected for a while; entries past their time
+        are dropped now and then (every attach on every node is cached here: visitors'
+        principals are new each hand-off, and a cache nobody reads again must not grow)."""
+        if now - self._owners_swept >= keys.OWNER_CACHE_S:
+            self._owners_swept = now
+            self._owners = {p: cached for p, cached in self._owners.items() if cached[1] > now}
+        self._owners[principal] = (node, now + keys.OWNER_CACHE_S)
+
     def _publish(self, channel: bytes, message: list[Any]) -> None:
-        self._out.put_nowait((channel, message))
-
-    async def _write(self) -> None:
-        delay = keys.RECONNECT_MIN_S
-        while not self._closing:
-            batch = [await self._out.get()]
-            while len(batch) < WRITE_BATCH and not self._out.empty():
-                batch.append(self._out.get_nowait())
-            try:
-                try:
-                    await self._publish_batch(batch)
-                except RedisConnectionError:
-                    await self._publish_batch(batch)  # a pooled connection Redis had dropped
-                delay = keys.RECONNECT_MIN_S
-            except (RedisError, OSError) as exc:
-                log.warning("bus: %d message(s) not published (%s)", len(batch), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, keys.RECONNECT_MAX_S)
-            except Exception:
-                log.exception("bus: %d message(s) not published", len(batch))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, keys.RECONNECT_MAX_S)
-
-    async def _publish_batch(self, batch: list[tuple[bytes, list[Any]]]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            start = 0
-            for end in range(1, len(batch) + 1):
-                if end < len(batch) and batch[end][0] == batch[start][0]:
-                    continue
-                run = [message for _, message in batch[start:end]]
-                pipe.publish(batch[start][0], _encode(run[0] if len(run) == 1 else ["n", run]))
-                start = end
-            await pipe.execute()
+        self.publisher.put(channel, message)
 
     async def _listen(self) -> None:
         delay = keys.RECONNECT_MIN_S
+        lost = False
         while not self._closing:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._mine, self._all)
                 self._subscribed.set()
                 self._notices.resubscribed()
-                if delay > keys.RECONNECT_MIN_S:
-                    log.warning("bus: subscribed again after losing Redis")
-                    self._release(self.reorder.give_up_all("subscription lost"))
-                    self._arm()
-                delay = keys.RECONNECT_MIN_S
                 while not self._closing:
                     msg = await pubsub.get_message(timeout=1.0)
-                    if msg is not None:
+                    if msg is None:
+                        continue
+                    if msg["type"] == "message":
                         self._deliver(msg["channel"], msg["data"])
+                    elif msg["type"] == "subscribe" and msg["data"] == 2:  # both confirmed
+                        delay = keys.RECONNECT_MIN_S
+                        if lost:
+                            lost = False
+                            log.warning("bus: subscribed again after losing Redis")
+                            await self._fill()
+                            self._release(self.reorder.give_up_all("subscription lost"))
+                            self._arm()
             except (RedisError, OSError) as exc:
+                lost = True
                 log.warning("bus: lost the Redis subscription (%s); retrying in %.2f s",
                             exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, keys.RECONNECT_MAX_S)
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
+
+    async def _fill(self) -> None:
+        """Subscribed again: numbered messages published for this node's connections
+        meanwhile never come on the channel; those still in their principals' lists
+        (`keys.fill`) are put in their lines now, for each connection whose counter in
+        Redis is at or past the number its line waits for."""
+        try:
+            try:
+                missed = await self._missed()
+            except RedisConnectionError:
+                missed = await self._missed()  # a pooled connection Redis had dropped
+        except (RedisError, OSError) as exc:
+            log.warning("bus: the numbered messages missed are unknown (%s)", exc)
+            return
+        for principal, next_seq, entries in missed:
+            for seq, payloads in sorted((_decode(entry) for entry in entries),
+                                        key=lambda entry: int(entry[0])):
+                if int(seq) >= next_seq:
+                    self._to_sink(["s", principal, payloads, int(seq)])
+
+    async def _missed(self) -> list[tuple[str, int, list[bytes]]]:
+        """(principal, next number, its list) for each connection that may miss some."""
+        principals = sorted(self._local.connected())
+        if not principals:
+            return []
+        counters = await self._redis.hmget(keys.sequences(self._prefix), principals)
+        wanted: list[tuple[str, int]] = []
+        for principal, counter in zip(principals, counters, strict=True):
+            next_seq = self.reorder.next_of(principal)
+            if next_seq is not None and counter is not None and int(counter) >= next_seq:
+                wanted.append((principal, next_seq))
+        if not wanted:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for principal, _ in wanted:
+                pipe.lrange(keys.fill(self._prefix, principal), 0, -1)
+            lists = await pipe.execute()
+        return [(p, n, entries) for (p, n), entries in zip(wanted, lists, strict=True)]
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
@@ -343,7 +372,7 @@ class RedisBus:
 
     def _replaced(self, principal: str, node: str, at: float) -> None:
         """The principal connected to `node`: close an older connection here."""
-        self._owners[principal] = (node, time.monotonic() + keys.OWNER_CACHE_S)
+        self._cache_owner(principal, node, time.monotonic())
         if (self._local.sink(principal) is not None
                 and self._attached_at.get(principal, 0.0) <= at):
             sink = self._local.release(principal)

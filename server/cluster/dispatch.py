@@ -9,11 +9,33 @@ specialists at level + `OVERFLOW_LEVEL_PENALTY`; an invitation naming a speciali
 (`target`) rings only them. Reading a queue's best specialist is a ZRANGE of
 `#declined + #missed + #blocks + 1` members, so one assignment costs O(log n)
 whatever the number of waiting calls and specialists. Runs after `scripts.PRELUDE`.
+
+Each offer's ring timer is set here too, in the scheduler's keys (`scheduler.py`), with
+`keys.RING_FALLBACK_S` more than the queue's ring time: the step sets it again at once
+with the ring time itself (`offers._offer`), and if the step never gets that far (the
+dispatch's reply lost beyond its retries, its node dead) the offer, which nobody was
+told of, still rings out instead of holding its call and its specialist for ever.
 """
 
 from __future__ import annotations
 
-DISPATCH = """
+from signaling import timers
+
+from .keys import RING_FALLBACK_S
+
+# `timers.ring(cid, aid, n, ring)` as the scheduler keeps it, due RING_FALLBACK_S late
+RING_TIMER = f"""
+local function ring_timer(cid, aid, q, n)
+  local ring = tonumber(hget(k("q", q), "ring"))
+  if not ring then return end
+  local key = "ring:" .. cid .. ":" .. n
+  redis.call("ZADD", k("t"), tonumber(NOW) + ring + {RING_FALLBACK_S!r}, key)
+  redis.call("HSET", k("tp"), key, cjson.encode({{kind = "{timers.RING}",
+    payload = {{call_id = cid, agent_id = aid, offer = n}}}}))
+end
+"""
+
+DISPATCH = RING_TIMER + """
 local function pick(cid)
   local c = k("c", cid)
   local q = hget(c, "queue")
@@ -68,6 +90,7 @@ local function pick(cid)
   local aid = best[4]
   redis.call("HSET", c, "state", "ringing", "ring", aid)
   local n = redis.call("HINCRBY", c, "offers", 1)
+  ring_timer(cid, aid, q, n)
   redis.call("HSET", k("a", aid), "call", cid, "loff", NOW, "okey", NOWKEY)
   set_state(aid, "ringing")
   tell_agent(aid)

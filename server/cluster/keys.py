@@ -35,6 +35,18 @@ POOL_MAX_CONNECTIONS = 64  # per client and node: scripts take well under 1 ms, 
 # flight keep Redis busy; more would only add connections (Redis serves one at a time)
 POOL_WAIT_S = 3 * SOCKET_TIMEOUT_S  # a command waits this long for a free pooled connection:
 # a dead node's clients resuming here all at once, on a busy machine, wait rather than fail
+RING_FALLBACK_S = 15.0  # the ring timer the dispatch script sets is due this much after the
+# ring time: the step replaces it at once; it fires only for an offer whose step never got
+# that far (longer than a dispatch tries again, about 7 s: dispatch.py)
+REPLAY_TTL_S = 120  # a transaction's reply is kept this long for its attempt (replay.py):
+# longer than any step tries again (`retry.REPORT_RETRY_S`, about 7 s)
+PUBLISH_KEEP_S = 12.0  # a message whose publish fails (Redis away) is published again, in
+# order, for this long after it was sent, then dropped (logged): longer than a routing step
+# tries again (`retry.REPORT_RETRY_S`, about 7 s) plus the reconnect backoff's cap
+PUBLISH_QUEUE_MAX = 20_000  # messages waiting to be published: beyond this, relayed frames
+# are dropped (counted, logged once per outage); beyond twice this, everything is
+FILL_MAX = 32  # numbered messages kept per principal for a node that lost its subscription
+FILL_TTL_S = 30  # ... for this long after the last one (bus.py, publisher.py)
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
@@ -51,6 +63,13 @@ def k(prefix: str, *parts: str) -> str:
 
 
 # ---- routing state (router.py, scripts.py) -------------------------------------------
+
+def fill(prefix: str, principal: str) -> str:
+    """List: the latest numbered messages published for a principal connected on another
+    node (`[seq, [payload, ...]]`, msgpack; at most `FILL_MAX`, gone `FILL_TTL_S` after the
+    last): its node reads them when it subscribes again after losing Redis."""
+    return k(prefix, "gf", principal)
+
 
 def queue_config(prefix: str, queue: str) -> str:
     """Hash: a queue's `strategy` and `overflow` target, written by every node at start."""
@@ -115,6 +134,12 @@ def sequences(prefix: str) -> str:
     return k(prefix, "sq")
 
 
+def replay(prefix: str, transaction: str, subject: str, attempt: str) -> str:
+    """MessagePack with TTL `REPLAY_TTL_S`: what a transaction answered one attempt, given
+    again to that attempt (`replay.py`)."""
+    return k(prefix, "rp", transaction, subject, attempt)
+
+
 def terminal_calls(prefix: str, terminal_id: str) -> str:
     """Set: a terminal's live call ids."""
     return k(prefix, "tc", terminal_id)
@@ -175,6 +200,12 @@ def timer_claims(prefix: str) -> str:
 def nodes(prefix: str) -> str:
     """Hash: registered node instances -> their configured node_id (for the SQL log)."""
     return k(prefix, "nodes")
+
+
+def protocols(prefix: str) -> str:
+    """Hash: instance -> the protocol between nodes it speaks (`versions.PROTOCOL`), written
+    with every heartbeat; an instance without one is from before the levels."""
+    return k(prefix, "pl")
 
 
 def heartbeat(prefix: str, instance: str) -> str:

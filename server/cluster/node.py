@@ -19,7 +19,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from . import keys
+from . import keys, versions
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class ClusterNode:
         self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
         self._events = events
         self._others: set[str] | None = None  # other instances alive at the last sweep
+        self._mixed: set[str] = set()  # instances of another protocol, reported already
 
     @property
     def redis(self) -> Redis:
@@ -95,7 +96,8 @@ class ClusterNode:
             pipe.hset(keys.nodes(self._prefix), self.instance, self.node_id)
             pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
                      ex=keys.HEARTBEAT_TTL_S)
-            added, _ = await pipe.execute()
+            pipe.hset(keys.protocols(self._prefix), self.instance, versions.PROTOCOL)
+            added, *_ = await pipe.execute()
         now = time.monotonic()
         if self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S:
             # A gap (Redis frozen, this process stalled): the others' heartbeats may have
@@ -155,6 +157,8 @@ class ClusterNode:
             else:
                 dead.append(instance)
         gone = (self._others or set()) - alive
+        if alive - (self._others or set()):
+            await self._check_versions()
         self._others = alive
         if gone:
             self._events.lost(gone)
@@ -170,7 +174,20 @@ class ClusterNode:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.node_principals(self._prefix, instance))
                 pipe.hdel(keys.nodes(self._prefix), instance)
+                pipe.hdel(keys.protocols(self._prefix), instance)
                 await pipe.execute()
+
+    async def _check_versions(self) -> None:
+        """Other instances joined: an error for each that speaks another protocol (its
+        messages and ours are lost between us: `versions.py`), once per instance."""
+        mixed = versions.others(await versions.live_levels(self.redis, self._prefix),
+                                self.node_id)
+        new = {i: v for i, v in mixed.items() if i not in self._mixed}
+        self._mixed |= set(new)
+        if new:
+            log.error("node %s (protocol %d) runs beside %s: messages between them are lost; "
+                      "stop every node and start them on one version (docs/cluster.md)",
+                      self.instance, versions.PROTOCOL, versions.describe(new))
 
     async def close(self) -> None:
         """Leave the cluster; principals still here are taken over by the survivors."""
@@ -182,5 +199,6 @@ class ClusterNode:
             await self.redis.delete(keys.heartbeat(self._prefix, self.instance))
             if not await self.redis.scard(keys.node_principals(self._prefix, self.instance)):
                 await self.redis.hdel(keys.nodes(self._prefix), self.instance)
+                await self.redis.hdel(keys.protocols(self._prefix), self.instance)
         except (RedisError, OSError) as exc:
             log.warning("could not unregister node %s: %s", self.instance, exc)

@@ -15,9 +15,10 @@ cap. Once the node learns that another node was lost (`lost`: its heartbeat laps
 it left), the missing number may have died with it: a gap is then held `hold_s` only,
 and so is every gap that opens within `cap_s` of the loss (its taker may have died
 before the gap opened). A given-up gap is logged; a late arrival is still delivered,
-logged, rather than lost. At most `max_held` messages per principal are held (a
-longer run is released at once, the gap logged): memory stays bounded whatever other
-nodes do.
+logged, rather than lost. A number that comes again (a publish retried after its reply
+was lost, a gap filled from Redis) is dropped: the latest numbers taken in are kept.
+At most `max_held` messages per principal are held (a longer run is released at once,
+the gap logged): memory stays bounded whatever other nodes do.
 
 A connection starts its line where the principal's counter stood when it attached
 (`open`, then `expect`): numbered messages decided before that and arriving in
@@ -62,6 +63,7 @@ class _Line:
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
     behind: dict[int, list[bytes]] = field(default_factory=dict)  # unnumbered, after n
     since: float | None = None  # when the oldest open gap began
+    seen: dict[int, None] = field(default_factory=dict)  # numbers taken in (the latest few)
 
 
 class Reorder:
@@ -75,6 +77,7 @@ class Reorder:
         self.gaps = 0  # gaps given up on (a figure for /metrics and tests)
         self.late = 0  # events that arrived after their gap was given up on
         self.stale = 0  # events decided before their connection attached: dropped
+        self.twice = 0  # events that came again (a retried publish, a gap fill): dropped
 
     def open(self, principal: str) -> None:
         """A connection attached: hold its numbered messages until `expect` says where its
@@ -123,16 +126,19 @@ class Reorder:
         """The messages of event `seq` (one transaction's, for this principal; none when
         the number is only filled) arrived: what to deliver now, in order."""
         line = self._lines.setdefault(principal, _Line())
+        if seq in line.seen:  # published again (a retried pipeline) or filled from Redis
+            self.twice += 1
+            return []
         if line.opening:
+            self._seen(line, seq)
             line.held.setdefault(seq, payloads)
             return self._hold(principal, line, now)
         if line.expected is None:
             line.expected = seq
-        if seq in line.held:
-            return []  # published twice (a retried pipeline)
         if seq < line.start:  # decided before the connection attached, arriving only now
             self.stale += 1
             return []
+        self._seen(line, seq)
         if seq < line.expected:
             self.late += 1
             log.warning("bus: message %d for %s arrived after %d was delivered", seq,
@@ -142,6 +148,17 @@ class Reorder:
         if seq == line.expected:
             return self._drain(principal, line, now)
         return self._hold(principal, line, now)
+
+    def _seen(self, line: _Line, seq: int) -> None:
+        """Remember the latest `2 * max_held` numbers taken in: one coming again is dropped."""
+        line.seen[seq] = None
+        if len(line.seen) > 2 * self.max_held:
+            del line.seen[next(iter(line.seen))]
+
+    def next_of(self, principal: str) -> int | None:
+        """The next number the principal's line waits for (None: not started)."""
+        line = self._lines.get(principal)
+        return None if line is None or line.opening else line.expected
 
     def state(self, principal: str, as_of: int, payload: bytes, now: float) -> list[bytes]:
         """A state as of event `as_of` arrived: deliver, hold behind its event, or drop."""

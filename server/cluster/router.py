@@ -1,7 +1,8 @@
 """`RedisRouter`: the `signaling.backend.Router` whose state lives in Redis.
 
 Every method is one Lua script (`scripts.py`: the prelude and the calls' transactions,
-`answers.py`, `specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`), so each
+`answers.py`, `specialists.py`, `dispatch.py`, `invitations.py`, `queries.py`; those in
+`replay.REPLAYED` keep their reply for the step's attempt, `replay.py`), so each
 transaction is atomic across all nodes and gives the same results as `MemoryRouter`, `Refused` codes
 included: the Lua is a second implementation of `signaling/acd.py`, held to it by the
 shared tests (docs/design.md, "Routing: two implementations").
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from signaling import order
+from signaling import order, retry
 from signaling.errors import Refused
 from signaling.identity import Role, principal_of
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
@@ -28,6 +29,7 @@ from signaling.strategies import get_strategy
 
 from . import answers, invitations, keys, queries, scripts, specialists
 from .dispatch import DISPATCH
+from .replay import REPLAYED, replayed
 
 _REFUSED = re.compile(r"^REFUSED (\S+) (.*?)(?: script: .*)?$", re.S)
 
@@ -113,8 +115,7 @@ class RedisRouter:
         for q in queues:
             get_strategy(q.strategy)  # every strategy has its Lua key (strategies.py)
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(
-                scripts.PRELUDE + (scripts.transaction(body) if name in _NUMBERING else body))
+            name: redis.register_script(scripts.PRELUDE + _script(name, body))
             for name, body in _BODIES.items()
         }
 
@@ -122,10 +123,13 @@ class RedisRouter:
         """Publish this node's queue configuration (every node has the same)."""
         args: list[str] = []
         for q in self.queues.values():
-            args += [q.id, q.strategy, q.overflow_to or "", repr(float(q.decline_block_s))]
+            args += [q.id, q.strategy, q.overflow_to or "", repr(float(q.decline_block_s)),
+                     repr(float(q.ring_timeout_s))]
         await self._run("setup", 0.0, *args)
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
+        if name in REPLAYED:  # the step's attempt: the same one again answers the same
+            args = (*args, retry.attempt() or "")
         try:
             reply = await self._scripts[name](
                 keys=[], args=[self._prefix, repr(float(now)), float_key(now), *args])
@@ -283,6 +287,12 @@ class RedisRouter:
 
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
         return [call_from(flat) for flat in await self._run("calls_of_terminal", 0.0, terminal_id)]
+
+
+def _script(name: str, body: str) -> str:
+    if name in REPLAYED:
+        return replayed(name, body)
+    return scripts.transaction(body) if name in _NUMBERING else body
 
 
 def _flatten(value: Any) -> list[str]:

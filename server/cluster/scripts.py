@@ -19,7 +19,7 @@ queues), `s:<queue>` (level), `state`, `conn`, `idle`, `ikey` (encoded idle
 time), `answered`, `streak` (consecutive missed offers), `call`, `loff` (last
 offer time, or login), `okey` (its sortable encoding), `m:<queue>` (its member in
 `av:<queue>` while available). A queue (`q:<id>`): `strategy`, `overflow`, `block`
-(`decline_block_s`).
+(`decline_block_s`), `ring` (`ring_timeout_s`: the ring timer `dispatch.py` sets).
 
 This is a second implementation of `signaling/acd.py`, transaction for
 transaction; the strategies' Lua keys come from their records
@@ -239,10 +239,10 @@ end
 
 SETUP = """
 redis.call("DEL", k("qorder"))
-for i = 4, #ARGV, 4 do
+for i = 4, #ARGV, 5 do
   redis.call("RPUSH", k("qorder"), ARGV[i])
   redis.call("HSET", k("q", ARGV[i]), "strategy", ARGV[i + 1], "overflow", ARGV[i + 2],
-    "block", ARGV[i + 3])
+    "block", ARGV[i + 3], "ring", ARGV[i + 4])
 end
 redis.call("SET", k("state"), NOW)
 return 1

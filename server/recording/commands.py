@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -45,7 +46,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGTERM/SIGINT, then close the recordings and report them."""
+    from recorder import memwatch
     from recorder.service import RecorderService
+    from recorder.warmup import warm_up
 
     token = args.token or os.environ.get(TOKEN_ENV) or settings.recording.token
     if not token:
@@ -64,10 +67,15 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     parent = os.environ.get(PARENT_ENV)
     watch = loop.create_task(_follow_parent(int(parent), stop)) if parent else None
+    memory = memwatch.start()  # debug only, off unless VIRTUAL_WINDOW_MEMWATCH is set
+    await warm_up()  # what the first call would load, loaded now (recorder.warmup)
+    gc.collect()  # start-up's garbage goes; the rest is left out of later full collections
+    gc.freeze()  # (a call's cycles are collected when it ends: recorder.heap)
     await service.run(stop)
-    if watch is not None:
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
+    for task in (watch, memory):
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     return 0
 
 

@@ -5,14 +5,14 @@ lost run took. Real Redis, reached through a proxy that drops one reply."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
+from server.cluster import recorders
 from server.cluster.backends import connect_redis
 from server.cluster.router import RedisRouter
 from server.storage.db import Database
@@ -20,7 +20,9 @@ from signaling import messages as m
 from signaling import order
 from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+from signaling.recorders import RecordingSetup
+from tests.cluster.losing import LosingProxy
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
 
 LI, T1 = "specialist:li", "terminal:T1"
 
@@ -31,91 +33,76 @@ def storage_backend() -> str:
     return "sqlite"
 
 
-class LosingProxy:
-    """TCP between a Redis client and Redis that, once armed, forwards the next script
-    call (EVALSHA) and closes the client's connection instead of relaying its answer, as
-    a Redis stopped (SIGTERM) just after running it does. A NOSCRIPT answer (the script
-    not loaded yet: nothing ran) is relayed and the proxy stays armed."""
-
-    def __init__(self) -> None:
-        self.armed = False
-        self.lost: list[bytes] = []  # the answers dropped
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._serving: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in self._serving:
-            task.cancel()
-        await asyncio.gather(*self._serving, return_exceptions=True)
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
-                     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._serving.add(task)
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", 6379)
-        script_sent = asyncio.Event()
-        pumps = [asyncio.ensure_future(self._to_redis(client_r, up_w, script_sent)),
-                 asyncio.ensure_future(self._to_client(up_r, client_w, script_sent))]
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            for writer in (client_w, up_w):
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-
-    async def _to_redis(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        script_sent: asyncio.Event) -> None:
-        while chunk := await reader.read(65536):
-            if self.armed and b"EVALSHA" in chunk.upper():
-                script_sent.set()
-            writer.write(chunk)
-            await writer.drain()
-
-    async def _to_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         script_sent: asyncio.Event) -> None:
-        while chunk := await reader.read(65536):
-            if script_sent.is_set():
-                script_sent.clear()
-                if not chunk.startswith(b"-NOSCRIPT"):
-                    self.armed = False
-                    self.lost.append(chunk)
-                    return  # the answer is dropped with the connection
-            writer.write(chunk)
-            await writer.drain()
-
-
 @pytest.fixture
-async def proxy() -> AsyncIterator[LosingProxy]:
-    made = LosingProxy()
-    await made.start()
-    yield made
-    await made.close()
-
-
-@pytest.fixture
-async def lossy_desk(proxy: LosingProxy, database: Database, key_prefix: str,
-                     redis: Redis) -> AsyncIterator[Desk]:
-    """The switchboard of one node whose router reaches Redis through the proxy, with the
-    production client (it retries no command itself)."""
-    del redis  # its fixture deletes the prefix's keys afterwards
+async def lossy_recorded_desk(proxy: LosingProxy, database: Database, key_prefix: str,
+                              redis: Redis) -> AsyncIterator[Desk]:
+    """As `lossy_desk`, recording on: the recorder pool (Redis) behind the same proxy."""
+    del redis
     client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
     router = RedisRouter(client, key_prefix, QUEUES)
     await router.start()
-    async for made in make_desk(database, router=router):
+    pool = recorders.RedisRecorderPool(client, key_prefix)
+    async for made in make_desk(database, router=router, recording=RecordingSetup(pool=pool)):
         yield made
     await client.aclose()
+
+
+async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_once(
+        lossy_recorded_desk: Desk, proxy: LosingProxy) -> None:
+    """The first attempt assigns the recorder and loses the assign script's reply: its
+    outbox (`recording_started`, `record.start`) is never committed. The second attempt
+    finds the recorder assigned and must still start it, once."""
+    desk = lossy_recorded_desk
+    recorder = await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    kiosk = await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    offered = alice.frames[-1]
+    assert offered["type"] == "call.offered"
+    desk.clock.now += 3.0
+    proxy.arm(hashlib.sha1(recorders.ASSIGN.encode()).hexdigest())
+    await desk.board.handle(ALICE, m.CallAccept(call_id=offered["call_id"],
+                                                offer=offered["offer"]))
+    assert len(proxy.lost) == 1  # the recorder was assigned; the answer never came back
+    call = await desk.s.router.get_call(offered["call_id"])
+    assert call is not None and call.state == CallState.CONNECTED
+    starts = [f for f in recorder.frames if f["type"] == "record.start"]
+    assert [(f["call_id"], f["segment"]) for f in starts] == [(call.id, 1)]
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    types = [e.type for e in detail.events]
+    assert types.count("answered") == 1 and types.count("recording_started") == 1
+    for party in (alice, kiosk):
+        connected = [f for f in party.frames if f["type"] == "call.connected"]
+        assert len(connected) == 1 and connected[0]["recording"] is True
+        assert "recorder:rec1" in {p["id"] for p in connected[0]["participants"]}
+
+
+@pytest.mark.parametrize("script", ["enqueue", "snapshot"])
+async def test_a_request_whose_queueing_reply_was_lost_is_queued_once(
+        lossy_desk: Desk, proxy: LosingProxy, script: str) -> None:
+    """The CI-size faulted days' Redis restart: the enqueue script ran and its reply was
+    lost, or the read of the wait right after it failed; the kiosk was told `internal`
+    while its call waited in routing, and each later request was refused
+    `call_in_progress` for a call it never heard of."""
+    desk = lossy_desk
+    await desk.connect(ALICE)  # logged in, not available: the call waits
+    kiosk = await desk.connect(KIOSK)
+    router = desk.s.router
+    assert isinstance(router, RedisRouter)
+    proxy.arm(router._scripts[script].sha)
+    await desk.board.handle(KIOSK, m.CallRequest(queue="tax"))
+    assert len(proxy.lost) == 1
+    [queued] = [f for f in kiosk.frames if f["type"] in ("call.queued", "error")]
+    assert queued["type"] == "call.queued" and queued["position"] == 1
+    call = await router.get_call(queued["call_id"])
+    assert call is not None and call.state == CallState.QUEUED
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None and [e.type for e in detail.events] == ["queued"]
+    await desk.board.handle(KIOSK, m.CallCancel(call_id=call.id))  # the kiosk can act on it
+    assert await router.get_call(call.id) is None
 
 
 async def test_an_answer_whose_reply_was_lost_is_answered_once(

@@ -334,3 +334,18 @@ def test_every_unnumbered_event_is_heard_once_after_the_number_it_was_sent_at(
             at = out.index(f"e{after}.{k}".encode())
             if msg(after) in out:
                 assert out.index(msg(after)) < at
+
+
+def test_a_number_that_comes_again_is_dropped_a_given_up_one_still_comes_late() -> None:
+    """A retried publish or a gap filled from Redis brings a number again: heard once. A
+    number given up on and arriving after is still heard (late), as before."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    assert buffer.event(P, 1, [msg(1)], 0.0) == [msg(1)]
+    assert buffer.event(P, 3, [msg(3)], 0.1) == []
+    assert buffer.event(P, 3, [msg(3)], 0.2) == []  # held already
+    assert buffer.event(P, 1, [msg(1)], 0.3) == []  # delivered already
+    assert buffer.twice == 2
+    assert buffer.give_up_all("subscription lost") == [(P, msg(3))]
+    assert buffer.event(P, 2, [msg(2)], 0.4) == [msg(2)]  # late, not lost
+    assert buffer.event(P, 2, [msg(2)], 0.5) == []
+    assert (buffer.late, buffer.twice, buffer.next_of(P)) == (1, 3, 4)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
+import linecache
+import logging
 import os
+import sys
+import weakref
 
 from recorder.heap import HeapTrimmer
 
@@ -35,3 +40,40 @@ def test_free_heap_goes_back_to_the_system_at_most_once_per_interval() -> None:
     libc.free(pin)
     assert held - after > 0.75 * BLOCK * BLOCKS / 2**20, (held, after)
     assert not trimmer.trim()  # within the interval
+
+
+
+def test_source_lines_read_for_a_logged_traceback_are_not_kept() -> None:
+    """A logged traceback reads the source of every file it passes through into
+    `linecache`, for good: a trim lets them go (the next traceback reads them again)."""
+    try:
+        raise RuntimeError("a Redis restart, say")
+    except RuntimeError:
+        logged = logging.Formatter().formatException(sys.exc_info())  # what a log line holds
+    assert 'raise RuntimeError("a Redis restart, say")' in logged
+    assert __file__ in linecache.cache
+    assert HeapTrimmer(min_interval_s=3600).trim()
+    assert __file__ not in linecache.cache
+
+
+class _Part:
+    other: _Part
+
+
+def test_the_recorders_trim_frees_cycles_only_a_full_collection_would() -> None:
+    """Each recorded call left reference cycles (aiortc's and PyAV's objects holding native
+    buffers) that waited for a rare full collection: the recorder's trim collects them; a
+    node's (no `collect`) leaves the collector's passes alone."""
+    gc.disable()
+    try:
+        for collect in (False, True):
+            a, b = _Part(), _Part()
+            a.other, b.other = b, a
+            gone = weakref.ref(a)
+            del a, b
+            assert gone() is not None  # reference counting alone never frees a cycle
+            assert HeapTrimmer(min_interval_s=3600, collect=collect).trim()
+            assert (gone() is None) is collect
+    finally:
+        gc.enable()
+        gc.collect()

@@ -117,11 +117,13 @@ def storage_backend(request: pytest.FixtureRequest) -> str:
 
 async def make_desk(database: Database, *, queues: Sequence[QueueConfig] = QUEUES,
                     router: Router | None = None, recording: RecordingSetup | None = None,
-                    hours: OpeningHours | None = None) -> AsyncIterator[Desk]:
-    """A desk on one node's memory backends, or on `router` (a Redis one) in their place."""
+                    hours: OpeningHours | None = None, bus: LocalBus | None = None
+                    ) -> AsyncIterator[Desk]:
+    """A desk on one node's memory backends, or on `router` (a Redis one) and `bus` in
+    their place."""
     clock = Clock()
     by_id = {q.id: q for q in queues}
-    bus = LocalBus()
+    bus = bus or LocalBus()
     router = router or MemoryRouter(queues)
     scheduler = LocalScheduler()  # no handler: the tests fire timers by hand (`Desk.fire`)
     link = SingleNode(router, bus)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
 
 from signaling import messages as m
+from signaling import switchboard
 from signaling.errors import Refused
 from signaling.identity import Identity, Role
 from tests.switchboard.conftest import ALICE, BOB, KIOSK, RECORDER, SITE, Desk
@@ -99,3 +101,49 @@ async def test_fresh_turn_credentials_go_to_the_connection(desk: Desk) -> None:
     assert issued == ["terminal:T1", "terminal:T1"]  # welcome, then the refresh
     assert kiosk.frames[-1] == {"type": "ice.servers", "ice_servers": [
         {"urls": ["turn:turn.example:3478"], "username": "2:x", "credential": "c"}]}
+
+
+def _failing_relay_calls(desk: Desk, monkeypatch: pytest.MonkeyPatch, failures: int) -> None:
+    """The relay's call look-up fails the next `failures` times, as a restarting Redis's
+    stale pooled connections do."""
+    link = desk.s.link
+    real = link.relay_call
+    left = [failures]
+
+    async def relay_call(call_id: str) -> Any:
+        if left[0] > 0:
+            left[0] -= 1
+            raise ConnectionError("Connection closed by server.")
+        return await real(call_id)
+
+    monkeypatch.setattr(link, "relay_call", relay_call)
+
+
+async def test_a_relay_that_meets_a_failing_backend_is_sent_once_it_answers(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(switchboard, "REPORT_RETRY_S", (0.01, 0.01, 0.01))
+    call_id = await connected_call(desk)
+    alice = desk.sinks["specialist:alice"]
+    heard = len(alice.frames)
+    _failing_relay_calls(desk, monkeypatch, failures=2)
+    with caplog.at_level(logging.WARNING, logger="signaling.retry"):
+        await desk.board.handle(KIOSK, m.RtcCandidate(call_id=call_id, to="specialist:alice",
+                                                      candidate=CANDIDATE))
+    assert [f["type"] for f in alice.frames[heard:]] == ["rtc.candidate"]  # once
+    assert caplog.text.count("relaying rtc.candidate from terminal:T1 failed") == 2
+
+
+async def test_a_relay_whose_backend_keeps_failing_fails_after_the_last_wait(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(switchboard, "REPORT_RETRY_S", (0.01, 0.01))
+    call_id = await connected_call(desk)
+    alice = desk.sinks["specialist:alice"]
+    heard = len(alice.frames)
+    _failing_relay_calls(desk, monkeypatch, failures=3)  # the first attempt and two more
+    with pytest.raises(ConnectionError):
+        await desk.board.handle(KIOSK, m.RtcCandidate(call_id=call_id, to="specialist:alice",
+                                                      candidate=CANDIDATE))
+    assert alice.frames[heard:] == []
+    await desk.board.handle(KIOSK, m.RtcCandidate(call_id=call_id, to="specialist:alice",
+                                                  candidate=CANDIDATE))
+    assert [f["type"] for f in alice.frames[heard:]] == ["rtc.candidate"]

@@ -1,0 +1,130 @@
+"""A recorder process's RSS call after call (issue 16: does a recorder grow per call?).
+
+    python -m bench.recorder_calls [--calls 25] [--seconds 2] [--cold] [--trim]
+
+One recorder process (`recorder.stdio`, with the modules `vwin recorder` has loaded), then
+one party after another sending `--seconds` of synthetic VP8 and Opus from this process
+and hanging up. Prints the recorder's RSS idle, after its start-up (warm-up and frozen
+heap; none with `--cold`: the first call loads the media stack, recorder.warmup) and after
+each call; `--trim` does after each call what `vwin recorder` does after one (at most every
+30 s there: a full garbage collection, then free C heap returned, recorder.heap). Minutes
+on a shared machine: compare runs made one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from bench.common import ROOT
+from tests.recording.synthetic import flash_and_beep, wait_until
+
+REPLY_KEY = {"status": "recorders", "offer": "answer", "close": "manifest"}
+
+
+def child_code(warm: bool, trim: bool) -> str:
+    lines = ["import asyncio, gc", "import recorder.service, server.cli  # as `vwin recorder`"]
+    if warm:  # what `vwin recorder` does before it connects
+        lines += ["from recorder.warmup import warm_up; asyncio.run(warm_up())",
+                  "gc.collect(); gc.freeze()"]
+    if trim:  # what it does after a call (`RecorderService._stop`), here after each one
+        lines += ["import recorder.participant as p, recorder.heap as h",
+                  "trimmer, close = h.HeapTrimmer(0, collect=True), p.ParticipantRecorder.close",
+                  "async def closed(self):",
+                  "    manifest = await close(self); trimmer.trim(); return manifest",
+                  "p.ParticipantRecorder.close = closed"]
+    lines.append("from recorder.stdio import main; main()")
+    return "\n".join(lines)
+
+
+class Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+        while True:  # anything else on stdout (a library's print) is passed over
+            try:
+                reply: dict[str, Any] = json.loads(await self.proc.stdout.readline())
+            except ValueError:
+                continue
+            if REPLY_KEY[message["op"]] in reply:
+                return reply
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        return kb / 1024
+
+
+async def one_call(child: Child, directory: Path, n: int, seconds: float) -> str:
+    pc = RTCPeerConnection()
+    tracks = flash_and_beep(time.time() + 0.5, seconds)
+    for track in tracks:
+        pc.addTransceiver(track, direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    reply = await child.ask({"op": "offer", "key": str(n), "directory": str(directory),
+                             "session_id": f"s{n}", "participant_id": "kiosk", "segment": 1,
+                             "sdp": pc.localDescription.sdp})
+    if reply["answer"] is None:
+        return f"refused: {reply['reason']}"
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["answer"], type="answer"))
+    await wait_until(lambda: all(t.readyState == "ended" for t in tracks), seconds + 30,
+                     "the tracks to end")
+    await asyncio.sleep(0.3)
+    await pc.close()
+    manifest = (await child.ask({"op": "close", "key": str(n)}))["manifest"]
+    return str(manifest["state"])
+
+
+async def run(args: argparse.Namespace) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="vwin-recorder-calls-"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", child_code(not args.cold, args.trim), cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    child = Child(proc)
+    try:
+        await child.ask({"op": "status"})
+        rss = [child.rss_mb()]
+        states = []
+        for n in range(args.calls):
+            states.append(await one_call(child, directory, n, args.seconds))
+            rss.append(child.rss_mb())
+        per_call = (rss[-1] - rss[1]) / max(1, args.calls - 1)
+        print(f"recorder ({'cold' if args.cold else 'warmed up'}"
+              f"{', trimmed after each call' if args.trim else ''}): RSS MB at start "
+              f"{rss[0]:.1f}, after call 1 {rss[1]:.1f}, after call {args.calls} {rss[-1]:.1f} "
+              f"({per_call:+.3f} MB a call after the first); calls {dict.fromkeys(states)}")
+        print("  after each call: " + " ".join(f"{mb:.1f}" for mb in rss[1:]))
+    finally:
+        if proc.returncode is None:
+            assert proc.stdin is not None
+            proc.stdin.write(b'{"op": "exit"}\n')
+            await proc.stdin.drain()
+            await proc.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=25)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--cold", action="store_true", help="no warm-up at start")
+    parser.add_argument("--trim", action="store_true",
+                        help="after each call what `vwin recorder` does after one")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""A kiosk and its specialist leave a connected call together (issue 16's goal-size day: at
+closing time every socket closes, and the resume graces run out together on both nodes).
+
+The kiosk's release read the call connected; the specialist's release put it back in the
+queue before the kiosk's hang-up ran, which then found nothing connected and did nothing:
+the call stayed `queued` for ever with its caller gone (the day's one lost call,
+`c_c039c8e15c3be80b`). Real Redis router, the two graces fired in that order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster.router import RedisRouter
+from server.storage.db import Database
+from signaling import messages as m
+from signaling import timers
+from signaling.identity import Identity, encode_identity
+from signaling.model import AgentState, Call
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+
+
+@pytest.fixture
+def storage_backend() -> str:
+    """One session log is enough here: SQLite."""
+    return "sqlite"
+
+
+class InterleavedRouter(RedisRouter):
+    """A Redis router that lets another step run just before the next hang-up's script: the
+    moment another node's step lands between a read and the transaction that follows it."""
+
+    before_hangup: Callable[[], Awaitable[object]] | None = None
+
+    async def hangup(self, call_id: str, now: float) -> Call | None:
+        step, self.before_hangup = self.before_hangup, None
+        if step is not None:
+            await step()
+        return await super().hangup(call_id, now)
+
+
+@pytest.fixture
+async def router(redis: Redis, key_prefix: str) -> InterleavedRouter:
+    made = InterleavedRouter(redis, key_prefix, QUEUES)
+    await made.start()
+    return made
+
+
+@pytest.fixture
+async def desk(router: InterleavedRouter, database: Database) -> AsyncIterator[Desk]:
+    async for made in make_desk(database, router=router):
+        yield made
+
+
+async def _gone(desk: Desk, who: Identity) -> dict[str, object]:
+    """The socket closes; the grace timer's payload (the test fires it by hand)."""
+    await desk.board.disconnect(who, desk.epochs[who.principal], desk.sinks[who.principal])
+    return {"identity": encode_identity(who), "epoch": desk.epochs[who.principal]}
+
+
+async def test_a_call_requeued_as_its_kiosk_is_released_is_abandoned_not_left_queued(
+        desk: Desk, router: InterleavedRouter) -> None:
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    offered = alice.frames[-1]
+    await desk.drive(ALICE, m.CallAccept(call_id=offered["call_id"], offer=offered["offer"]))
+    call = await router.get_call(offered["call_id"])
+    assert call is not None
+    kiosk_grace = await _gone(desk, KIOSK)
+    alice_grace = await _gone(desk, ALICE)
+
+    router.before_hangup = lambda: desk.fire(timers.GRACE, alice_grace)
+    await desk.fire(timers.GRACE, kiosk_grace)
+
+    assert router.before_hangup is None  # the specialist's release did land in between
+    assert await router.get_call(call.id) is None  # not left queued without its caller
+    assert await router.calls_of_terminal(KIOSK.id) == []
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    types = [e.type for e in detail.events]
+    assert types.count("requeued") == 1 and types[-1] == "abandoned"
+    assert detail.state == "abandoned"
+    agent = await router.get_agent(ALICE.id)
+    assert agent is None or agent.state != AgentState.IN_CALL

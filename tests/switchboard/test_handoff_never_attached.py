@@ -1,0 +1,66 @@
+"""A phone that took a call over and never got as far as its presence (issue 16's CI-size
+day, `c_945e1e8af3e1449a`: the hand-off was logged, then sending failed at the Redis
+restart, so the hello failed before `connect`; the phone's next hello was refused
+`ticket_used`). The call was the visitor's, with no presence and no grace timer: `queued`
+for ever. It now has the visitor's grace from the hand-off; a phone that does connect
+cancels it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.storage.db import Database
+from signaling import handoff, timers
+from signaling import messages as m
+from signaling.commit import commit
+from signaling.identity import encode_identity
+from signaling.switchboard import Switchboard
+from tests.switchboard.conftest import ALICE, KIOSK, Desk, make_desk
+
+
+@pytest.fixture
+async def desk(database: Database) -> AsyncIterator[Desk]:
+    async for made in make_desk(database):
+        board = Switchboard(dataclasses.replace(made.board.services, handoffs=database))
+        yield dataclasses.replace(made, board=board)
+
+
+async def _ticket(desk: Desk) -> tuple[str, str]:
+    """A kiosk's call waiting (its specialist logged in, not available) and its ticket."""
+    await desk.connect(ALICE)
+    kiosk = await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    call_id = next(str(f["call_id"]) for f in kiosk.frames if f["type"] == "call.queued")
+    await desk.drive(KIOSK, m.CallHandoff(call_id=call_id))
+    ready = next(f for f in kiosk.frames if f["type"] == "call.handoff_ready")
+    return call_id, str(ready["url"]).removeprefix("/m/")
+
+
+async def test_a_call_taken_by_a_phone_that_never_attached_is_abandoned(desk: Desk) -> None:
+    call_id, ticket = await _ticket(desk)
+    visitor, out = await handoff.open_ticket(desk.s, ticket, None)
+    [grace] = [t for t in out.durable_timers if t.key == timers.grace_key(visitor.principal)]
+    await commit(desk.s, out)  # logged and sent; the phone's socket is gone before `connect`
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.visitor == visitor.id
+
+    await desk.fire(grace.kind, grace.payload)
+
+    assert await desk.s.router.get_call(call_id) is None
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None and detail.state == "abandoned"
+    assert [e.type for e in detail.events][-2:] == ["handed_off", "abandoned"]
+
+
+async def test_a_phone_that_attached_keeps_its_call_past_that_grace(desk: Desk) -> None:
+    call_id, ticket = await _ticket(desk)
+    visitor = await desk.board.open_ticket(ticket, None)
+    phone = await desk.connect(visitor)  # its welcome cancels the grace
+    assert phone.frames[0]["type"] == "welcome"
+    grace = timers.grace(visitor.principal, encode_identity(visitor), 0, 1.0)
+    await desk.fire(grace.kind, grace.payload)  # fired all the same (a cancel lost)
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.visitor == visitor.id  # epoch 0 is no presence's

@@ -1,0 +1,94 @@
+"""A lost recorder's sessions are handed on one by one (issue 16's goal-size day: rec1 was
+killed holding 33 sessions; their hand-overs went out as one outbox after every session's
+log and catalog work, 12-14 s later under load, and the calls that ended meanwhile had no
+second segment). The first session's new recorder and parties are told before the next
+session is even read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from server.storage.db import Database
+from signaling import messages as m
+from signaling.identity import Identity, Role
+from signaling.memory import MemoryRouter
+from signaling.model import Call
+from signaling.recorders import MemoryRecorderPool, RecordingSetup
+from tests.switchboard.conftest import ALICE, BOB, KIOSK, QUEUES, RECORDER, SITE, Desk, make_desk
+
+KIOSK2 = Identity(role=Role.TERMINAL, id="T2", name="二号机", site=SITE)
+SUCCESSOR = Identity(role=Role.RECORDER, id="rec2", name="rec2")
+
+
+class WatchedRouter(MemoryRouter):
+    """The memory router; while `watched`, each read of one of them notes how many
+    `record.start` the successor recorder had heard by then."""
+
+    def __init__(self) -> None:
+        super().__init__(QUEUES)
+        self.watched: set[str] = set()
+        self.heard_by_read: list[tuple[str, int]] = []
+        self.successor: list[dict[str, object]] = []
+
+    async def get_call(self, call_id: str) -> Call | None:
+        if call_id in self.watched:
+            starts = sum(f["type"] == "record.start" for f in self.successor)
+            self.heard_by_read.append((call_id, starts))
+        return await super().get_call(call_id)
+
+
+@pytest.fixture
+async def router() -> WatchedRouter:
+    return WatchedRouter()
+
+
+@pytest.fixture
+async def desk(router: WatchedRouter, database: Database) -> AsyncIterator[Desk]:
+    setup = RecordingSetup(pool=MemoryRecorderPool())
+    async for made in make_desk(database, router=router, recording=setup):
+        yield made
+
+
+async def _connected(desk: Desk, kiosk: Identity, agent: Identity, queue: str) -> str:
+    sink = await desk.connect(agent)
+    await desk.board.handle(agent, m.AgentStatus(status="available"))
+    await desk.connect(kiosk)
+    await desk.board.handle(kiosk, m.CallRequest(queue=queue))
+    offered = sink.frames[-1]
+    assert offered["type"] == "call.offered"
+    await desk.board.handle(agent, m.CallAccept(call_id=offered["call_id"],
+                                                offer=offered["offer"]))
+    return str(offered["call_id"])
+
+
+async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_is_read(
+        desk: Desk, router: WatchedRouter) -> None:
+    await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    calls = [await _connected(desk, KIOSK, ALICE, "tax"),
+             await _connected(desk, KIOSK2, BOB, "general")]
+    router.successor = (await desk.connect(SUCCESSOR)).frames
+    await desk.board.recorder_joined(SUCCESSOR, 4)
+    router.watched = set(calls)
+
+    await desk.board.disconnect(RECORDER, desk.epochs[RECORDER.principal],
+                                desk.sinks[RECORDER.principal])
+
+    assert [c for c, _ in router.heard_by_read] == calls
+    assert [n for _, n in router.heard_by_read] == [0, 1]  # the first told before the second
+    starts = [f for f in router.successor if f["type"] == "record.start"]
+    assert [(f["call_id"], f["segment"]) for f in starts] == [(c, 2) for c in calls]
+    for kiosk, call_id in ((KIOSK, calls[0]), (KIOSK2, calls[1])):
+        joined = [f for f in desk.sinks[kiosk.principal].frames
+                  if f["type"] == "participant.joined" and f["call_id"] == call_id]
+        assert [f["participant"]["id"] for f in joined] == ["recorder:rec2"]
+    for call_id in calls:
+        call = await router.get_call(call_id)
+        assert call is not None
+        detail = await desk.db.get_session(call.session_id)
+        assert detail is not None
+        types = [e.type for e in detail.events]
+        assert types.count("recording_interrupted") == 1
+        assert types.count("recording_started") == 2
