@@ -89,6 +89,10 @@ async def test_message_handling_time_by_type_and_the_loop_lag_are_exported(
         assert 0 < value(text, "vwin_message_handle_seconds_sum", type=tag) < 5
         assert value(text, "vwin_message_handle_seconds_bucket", type=tag, le="+Inf") >= 1
     assert not [k for k in samples(text) if ("type", "call.hangup") in k[1]]  # none sent
+    await call.kiosk.send({"type": "rtc.candidate", "call_id": call.call_id,
+                           "to": call.agent_id, "candidate": None})
+    await call.agent.recv("rtc.candidate")  # relayed, and (forwarded, no step) not timed
+    assert not [k for k in samples(await scrape(app_client)) if ("type", "rtc.candidate") in k[1]]
     await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
     await call.agent.recv("call.ended")
     text = await scrape(app_client)
