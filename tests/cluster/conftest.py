@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tests.cluster.losing import lossy_desk, proxy  # noqa: F401  (fixtures)
+from tests.cluster.losing import lossy_desk, lossy_recorded_desk, proxy  # noqa: F401  (fixtures)
 from tests.cluster.procs import Cluster
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from redis.asyncio import Redis
 
-from server.cluster import keys
+from server.cluster import keys, recorders
 from server.cluster.backends import connect_redis
 from server.cluster.router import RedisRouter
 from server.storage.db import Database
 from signaling.memory import LocalBus
+from signaling.recorders import RecordingSetup
 from tests.switchboard.conftest import QUEUES, Desk, make_desk
 
 
@@ -124,9 +125,26 @@ async def lossy_desk(proxy: LosingProxy, database: Database, key_prefix: str,
     """The switchboard of one node whose router reaches Redis through the proxy, with the
     production client (it retries no command itself), and a `NumberingBus`."""
     del redis  # its fixture deletes the prefix's keys afterwards
+    async for made in _lossy(proxy, database, key_prefix, recording=False):
+        yield made
+
+
+@pytest.fixture
+async def lossy_recorded_desk(proxy: LosingProxy, database: Database, key_prefix: str,
+                              redis: Redis) -> AsyncIterator[Desk]:
+    """As `lossy_desk`, recording on: the recorder pool (Redis) behind the same proxy."""
+    del redis
+    async for made in _lossy(proxy, database, key_prefix, recording=True):
+        yield made
+
+
+async def _lossy(proxy: LosingProxy, database: Database, key_prefix: str, *, recording: bool
+                 ) -> AsyncIterator[Desk]:
     client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
     router = RedisRouter(client, key_prefix, QUEUES)
     await router.start()
-    async for made in make_desk(database, router=router, bus=NumberingBus()):
+    setup = RecordingSetup(pool=recorders.RedisRecorderPool(client, key_prefix)) \
+        if recording else None
+    async for made in make_desk(database, router=router, bus=NumberingBus(), recording=setup):
         yield made
     await client.aclose()

@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from server.cluster import recorders
-from server.cluster.backends import connect_redis
 from server.cluster.router import RedisRouter
-from server.storage.db import Database
 from signaling import messages as m
 from signaling import order
 from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
-from signaling.recorders import RecordingSetup
 from tests.cluster.losing import LosingProxy
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
+from tests.switchboard.conftest import ALICE, KIOSK, RECORDER, Desk
 
 LI, T1 = "specialist:li", "terminal:T1"
 
@@ -31,20 +27,6 @@ LI, T1 = "specialist:li", "terminal:T1"
 def storage_backend() -> str:
     """One session log is enough here: SQLite."""
     return "sqlite"
-
-
-@pytest.fixture
-async def lossy_recorded_desk(proxy: LosingProxy, database: Database, key_prefix: str,
-                              redis: Redis) -> AsyncIterator[Desk]:
-    """As `lossy_desk`, recording on: the recorder pool (Redis) behind the same proxy."""
-    del redis
-    client = connect_redis(f"redis://127.0.0.1:{proxy.port}/0", key_prefix)
-    router = RedisRouter(client, key_prefix, QUEUES)
-    await router.start()
-    pool = recorders.RedisRecorderPool(client, key_prefix)
-    async for made in make_desk(database, router=router, recording=RecordingSetup(pool=pool)):
-        yield made
-    await client.aclose()
 
 
 async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_once(
