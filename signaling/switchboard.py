@@ -212,15 +212,21 @@ class Switchboard:
             raise
 
     async def on_form_done(self, done: form_steps.FormDone) -> None:
-        """The edge finished filling or rendering a form (`signaling.forms`)."""
+        """The edge finished filling or rendering a form (`signaling.forms`). Tried again
+        while a backend fails (a Redis restart): the form is signed or presented already,
+        and the parties who do not hear it wait for it."""
         forms = self.services.forms
         if forms is None:
             return
-        try:
+        name = done.form.id if done.form else "?"
+
+        async def announce() -> None:
             await commit(self.services, await forms.finished(done))
+
+        try:
+            await retrying(REPORT_RETRY_S, f"announcing form {name}", announce)
         except Exception:
-            log.exception("form %s (%s) could not be announced",
-                          done.form.id if done.form else "?", done.requested)
+            log.exception("form %s (%s) could not be announced", name, done.requested)
 
     async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
         """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""
