@@ -73,6 +73,8 @@ class FormPress(Protocol):
 
     async def get_form(self, form_id: str) -> FormRecord | None: ...
 
+    async def session_forms(self, session_id: str) -> list[FormRecord]: ...
+
     def begin_present(self, stored: StoredAction, template: str, call: Call,
                       presenter: Identity) -> None:
         """Fill the template and store the form; `FormDone.form` is the presented form."""
@@ -188,6 +190,22 @@ class FormDesk:
         else:
             out.send_all(targets, m.FormSigned(form_id=form.id, sha256=form.sha256 or ""))
         return out
+
+    async def told_again(self, out: Outbox, principal: str, call: Call) -> None:
+        """A party (re)connected to a connected call hears where its forms stand: one
+        presented, signed or declined while it was away (a park's network blip, its node
+        restarted between the render and the announcement) was told to nobody there."""
+        for form in await self._press.session_forms(call.session_id):
+            if form.call_id != call.id:
+                continue
+            if form.state == "presented":
+                out.send(principal, m.FormPresented(call_id=form.call_id,
+                                                    action_id=form.action_id,
+                                                    form_id=form.id, url=url_of(form)))
+            elif form.state == "signed":
+                out.send(principal, m.FormSigned(form_id=form.id, sha256=form.sha256 or ""))
+            else:
+                out.send(principal, m.FormDeclined(form_id=form.id))
 
     async def decline(self, who: Identity, msg: m.FormDecline) -> Outbox:
         """The visitor refuses to sign; everyone hears `form.declined`."""

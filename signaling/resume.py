@@ -76,3 +76,5 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
         if member.id != who.principal:
             out.send(member.id, m.ParticipantReconnected(call_id=call.id,
                                                          participant=who.principal))
+    if s.forms is not None:
+        await s.forms.told_again(out, who.principal, call)

@@ -107,6 +107,9 @@ class Press:
     async def get_form(self, form_id: str) -> FormRecord | None:
         return await self._db.get_form(form_id)
 
+    async def session_forms(self, session_id: str) -> list[FormRecord]:
+        return await self._db.session_forms([session_id])
+
     async def context(self, stored: StoredAction, call: Call, form_id: str,
                       now: dt.datetime) -> dict[str, Any]:
         """What the template is filled with (docs/forms.md lists it)."""

@@ -18,7 +18,7 @@ from server import keys
 from server.app import create_app
 from server.cli import main
 from signaling import limits as lim
-from tests.helpers import add_terminal, bearer, connect, make_settings
+from tests.helpers import add_terminal, bearer, connect, make_settings, specialist_ready
 from tests.joint.conftest import call_with, staff, uscc
 
 DEREG = "sole_proprietor_deregistration"
@@ -155,3 +155,35 @@ async def test_the_visitor_declines(client: Any) -> None:
     await kiosk.error("form_declined")
     resp = await client.get(f"/api/forms/{presented['form_id']}", headers=bearer(boss))
     assert resp.status == 409
+
+
+async def test_a_kiosk_away_as_its_form_was_signed_hears_it_when_it_comes_back(
+        client: Any) -> None:
+    """The park's network drops the kiosk just after the visitor signs: the signing goes on,
+    the specialist hears it, and the kiosk, resumed, hears it too instead of waiting on
+    "signing..." until the call ends."""
+    app = client.server.app
+    rita = await staff(app, "rita", "market_regulation", {"registration": 1})
+    agent = await specialist_ready(client, rita)
+    token = await add_terminal(app, "T1")
+    kiosk = await connect(client, token)
+    await kiosk.send({"type": "call.request", "queue": "registration"})
+    queued = await kiosk.recv("call.queued")
+    await agent.recv("call.offered", call_id=queued["call_id"])
+    await agent.send({"type": "call.accept", "call_id": queued["call_id"]})
+    call_id = (await kiosk.recv("call.connected"))["call_id"]
+    await agent.send({"type": "action.start", "call_id": call_id, "action": DEREG,
+                      "enterprise": {"name": ENTERPRISE, "uscc": uscc()}})
+    action_id = (await agent.recv("action.updated"))["action_id"]
+    await agent.send({"type": "form.present", "call_id": call_id, "action_id": action_id})
+    presented = await kiosk.recv("form.presented", timeout=RENDER_S)
+    await kiosk.send({"type": "form.sign", "form_id": presented["form_id"],
+                      "signature": SIGNATURE})
+    resume = kiosk.welcome["resume"]
+    await kiosk.ws.close()
+    signed = await agent.recv("form.signed", timeout=RENDER_S)
+    assert signed["form_id"] == presented["form_id"]
+    kiosk = await connect(client, token, resume=resume)
+    assert kiosk.welcome["resumed"] is True
+    assert (await kiosk.recv("call.connected"))["call_id"] == call_id
+    assert await kiosk.recv("form.signed") == signed

@@ -162,6 +162,8 @@ export class FormSigning {
   }
 
   #open(message) {
+    // told again after a reconnection: the form already open keeps what was drawn on it
+    if (this.#form?.form_id === message.form_id && !this.#root.hidden) return;
     this.#form = message;
     $("form-pages").src = message.url;
     this.#root.hidden = false;
