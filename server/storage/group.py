@@ -21,7 +21,6 @@ IN_BATCH: Final = 500  # ids per IN (...) list
 
 _SESSION_MUTABLE = [c.name for c in sessions.c if c.name not in ("id", "call_id", "created_at")]
 _PARTICIPANT_MUTABLE = ["left_at", "left_reason"]
-_PARTICIPANT_KEYS = ["session_id", "participant_id", *_PARTICIPANT_MUTABLE]
 
 
 def chunks(items: Sequence[str]) -> list[Sequence[str]]:
@@ -124,34 +123,23 @@ async def store(conn: AsyncConnection, projection: Projection) -> None:
         new = [projection.sessions[i] for i in projection.new_sessions]
         await conn.execute(sessions.insert(), new)
     if projection.dirty_sessions:
-        stmt = (
-            sessions.update()
-            .where(sessions.c.id == sa.bindparam("b_id"))
-            .values(_typed_params(sessions, _SESSION_MUTABLE))
-        )
-        await conn.execute(
-            stmt,
-            [
-                _params(projection.sessions[i], ["id", *_SESSION_MUTABLE])
-                for i in sorted(projection.dirty_sessions)
-            ],
-        )
+        await _update(conn, sessions, ["id"], _SESSION_MUTABLE,
+                      [projection.sessions[i] for i in sorted(projection.dirty_sessions)])
     if projection.new_participants:
         new_people = [projection.participants[k] for k in projection.new_participants]
         await conn.execute(session_participants.insert(), new_people)
     if projection.dirty_participants:
-        stmt = (
-            session_participants.update()
-            .where(
-                session_participants.c.session_id == sa.bindparam("b_session_id"),
-                session_participants.c.participant_id == sa.bindparam("b_participant_id"),
-            )
-            .values(_typed_params(session_participants, _PARTICIPANT_MUTABLE))
-        )
-        await conn.execute(
-            stmt,
-            [
-                _params(projection.participants[key], _PARTICIPANT_KEYS)
-                for key in sorted(projection.dirty_participants)
-            ],
-        )
+        await _update(conn, session_participants, ["session_id", "participant_id"],
+                      _PARTICIPANT_MUTABLE,
+                      [projection.participants[k] for k in sorted(projection.dirty_participants)])
+
+
+async def _update(conn: AsyncConnection, table: sa.Table, keys: Sequence[str],
+                  mutable: Sequence[str], rows: Sequence[Row]) -> None:
+    """One executemany UPDATE of `mutable` columns for the rows found by `keys`."""
+    stmt = (
+        table.update()
+        .where(sa.and_(*(table.c[k] == sa.bindparam(f"b_{k}") for k in keys)))
+        .values(_typed_params(table, mutable))
+    )
+    await conn.execute(stmt, [_params(row, [*keys, *mutable]) for row in rows])

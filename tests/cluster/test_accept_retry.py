@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -18,7 +19,7 @@ from signaling import order
 from signaling.errors import Refused
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
 from tests.cluster.losing import LosingProxy
-from tests.switchboard.conftest import ALICE, KIOSK, RECORDER, Desk
+from tests.switchboard.conftest import ALICE, KIOSK, RECORDER, Desk, Sink
 
 LI, T1 = "specialist:li", "terminal:T1"
 
@@ -29,6 +30,18 @@ def storage_backend() -> str:
     return "sqlite"
 
 
+async def _offered(desk: Desk) -> tuple[Sink, Sink, dict[str, Any]]:
+    """Alice available, the kiosk's call offered to her, 3 s later: (alice, kiosk, offer)."""
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    kiosk = await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    offered = alice.frames[-1]
+    assert offered["type"] == "call.offered"
+    desk.clock.now += 3.0
+    return alice, kiosk, offered
+
+
 async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_once(
         lossy_recorded_desk: Desk, proxy: LosingProxy) -> None:
     """The first attempt assigns the recorder and loses the assign script's reply: its
@@ -37,13 +50,7 @@ async def test_an_answer_tried_again_after_its_recorder_was_assigned_starts_it_o
     desk = lossy_recorded_desk
     recorder = await desk.connect(RECORDER)
     await desk.board.recorder_joined(RECORDER, 4)
-    alice = await desk.connect(ALICE)
-    await desk.drive(ALICE, m.AgentStatus(status="available"))
-    kiosk = await desk.connect(KIOSK)
-    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
-    offered = alice.frames[-1]
-    assert offered["type"] == "call.offered"
-    desk.clock.now += 3.0
+    alice, kiosk, offered = await _offered(desk)
     proxy.arm(hashlib.sha1(recorders.ASSIGN.encode()).hexdigest())
     await desk.board.handle(ALICE, m.CallAccept(call_id=offered["call_id"],
                                                 offer=offered["offer"]))
@@ -90,13 +97,7 @@ async def test_a_request_whose_queueing_reply_was_lost_is_queued_once(
 async def test_an_answer_whose_reply_was_lost_is_answered_once(
         lossy_desk: Desk, proxy: LosingProxy, caplog: pytest.LogCaptureFixture) -> None:
     desk = lossy_desk
-    alice = await desk.connect(ALICE)
-    await desk.drive(ALICE, m.AgentStatus(status="available"))
-    kiosk = await desk.connect(KIOSK)
-    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
-    offered = alice.frames[-1]
-    assert offered["type"] == "call.offered"
-    desk.clock.now += 3.0
+    alice, kiosk, offered = await _offered(desk)
     proxy.armed = True
     with caplog.at_level(logging.WARNING):
         await desk.board.handle(ALICE, m.CallAccept(call_id=offered["call_id"],
