@@ -169,7 +169,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             monitor = Monitor(service, {w.name: p.pid or 0
                                         for w, p in zip(works, procs, strict=True)}, clock)
             faults = Faults(service, clock)
-            scrapes = day_latency.Scrapes(service)
+            scrapes = day_latency.Scrapes(service, monitor.held)
             sampling = asyncio.gather(monitor.run(clock.end + DRAIN_S),
                                       scrapes.run(clock.end + DRAIN_S))
             faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))

@@ -44,6 +44,8 @@ GOAL_MS = 50.0  # issue 16: p99 signalling latency outside the fault seconds
 LAG_GOAL_MS = GOAL_MS  # a loop lagging longer delays any message as much
 
 Buckets = dict[float, float]  # upper bound (s) -> cumulative count
+CONNECTIONS = "vwin_websocket_connections"  # a node's load (bench.day_monitor)
+RECORDER_SESSIONS = "vwin_recorder_sessions"  # a recorder's (every node reports each)
 
 
 @dataclass
@@ -66,6 +68,18 @@ def histograms(text: str) -> dict[tuple[str, str], Buckets]:
             if s.name.endswith("_bucket"):
                 out[(family.name, s.labels.get("type", ""))][float(s.labels["le"])] = s.value
     return dict(out)
+
+
+def held(text: str, node: str) -> dict[str, float]:
+    """Process name -> its load in an exposition: the node's WebSockets (every role, and
+    those still in `hello`), each recorder's sessions."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == CONNECTIONS:
+            out[node] = sum(s.value for s in family.samples)
+        elif family.name == RECORDER_SESSIONS:
+            out.update((s.labels["recorder"], s.value) for s in family.samples)
+    return out
 
 
 def _minus(now: dict[tuple[str, str], Buckets], before: dict[tuple[str, str], Buckets]
@@ -112,8 +126,10 @@ def _add(into: Buckets, more: Buckets) -> None:
 class Scrapes:
     """Every node's `/metrics` each `SCRAPE_S`, kept as intervals (module doc)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service,
+                 loads: dict[str, list[tuple[float, float]]] | None = None) -> None:
         self.service = service
+        self.loads = {} if loads is None else loads  # name -> (time, held), see `held`
         self.intervals: list[Interval] = []
         self._last: dict[str, tuple[float, dict[tuple[str, str], Buckets]]] = {}
 
@@ -130,7 +146,10 @@ class Scrapes:
             async with http.get(url + "/metrics") as resp:
                 if resp.status != 200:
                     return
-                now_hists, now = histograms(await resp.text()), time.time()
+                text, now = await resp.text(), time.time()
+            now_hists = histograms(text)
+            for process, count in held(text, name).items():
+                self.loads.setdefault(process, []).append((now, count))
             before = self._last.get(name)
             self._last[name] = (now, now_hists)
             if before is not None:
