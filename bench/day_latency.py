@@ -45,7 +45,6 @@ LAG_GOAL_MS = GOAL_MS  # a loop lagging longer delays any message as much
 
 Buckets = dict[float, float]  # upper bound (s) -> cumulative count
 CONNECTIONS = "vwin_websocket_connections"  # a node's load (bench.day_monitor)
-RECORDER_SESSIONS = "vwin_recorder_sessions"  # a recorder's (every node reports each)
 
 
 @dataclass
@@ -70,16 +69,12 @@ def histograms(text: str) -> dict[tuple[str, str], Buckets]:
     return dict(out)
 
 
-def held(text: str, node: str) -> dict[str, float]:
-    """Process name -> its load in an exposition: the node's WebSockets (every role, and
-    those still in `hello`), each recorder's sessions."""
-    out: dict[str, float] = {}
+def held(text: str) -> float | None:
+    """A node's load in its exposition: its WebSockets (every role, and those in `hello`)."""
     for family in text_string_to_metric_families(text):
         if family.name == CONNECTIONS:
-            out[node] = sum(s.value for s in family.samples)
-        elif family.name == RECORDER_SESSIONS:
-            out.update((s.labels["recorder"], s.value) for s in family.samples)
-    return out
+            return sum(s.value for s in family.samples)
+    return None
 
 
 def _minus(now: dict[tuple[str, str], Buckets], before: dict[tuple[str, str], Buckets]
@@ -129,7 +124,7 @@ class Scrapes:
     def __init__(self, service: Service,
                  loads: dict[str, list[tuple[float, float]]] | None = None) -> None:
         self.service = service
-        self.loads = {} if loads is None else loads  # name -> (time, held), see `held`
+        self.loads = {} if loads is None else loads  # node name -> (time, sockets held)
         self.intervals: list[Interval] = []
         self._last: dict[str, tuple[float, dict[tuple[str, str], Buckets]]] = {}
 
@@ -148,8 +143,9 @@ class Scrapes:
                     return
                 text, now = await resp.text(), time.time()
             now_hists = histograms(text)
-            for process, count in held(text, name).items():
-                self.loads.setdefault(process, []).append((now, count))
+            sockets = held(text)
+            if sockets is not None:
+                self.loads.setdefault(name, []).append((now, sockets))
             before = self._last.get(name)
             self._last[name] = (now, now_hists)
             if before is not None:

@@ -1,21 +1,22 @@
 """The bench day's watch on its processes (RSS, CPU) and its faults.
 
-RSS is sampled every quarter of a simulated hour from /proc; each process's load beside
-it every 2 s real (bench.day_latency.Scrapes: a node's WebSockets, a recorder's sessions,
-from the nodes' `/metrics`). Issue 16 asks for "under 1 MB per simulated hour after the
-first": RSS that keeps growing at a steady load is a leak; RSS that rises with the load a
-process takes on is not, and a life that starts mid-day (a node killed and restarted, a
-replacement recorder) takes its load on later, in steps nobody controls (kiosks returning
-to a restarted node one by one as their sockets drop; a new recorder given the new calls
-until it holds as many as the others). Three least-squares lines are fitted through the
-samples of a process's latest life, up to closing time (the drain after closing is not a
-working hour):
+RSS is sampled every quarter of a simulated hour from /proc, and each server's load beside
+it: a node's WebSockets every 2 s real (bench.day_latency.Scrapes, its `/metrics`), a
+recorder's open segments (the parties whose media it is writing: a session without media
+costs it nothing) from the catalog's rows after the day (`segments_held`). Issue 16 asks
+for "under 1 MB per simulated hour after the first": RSS that keeps growing at a steady
+load is a leak; RSS that rises with the load a process takes on is not, and a life that
+starts mid-day (a node killed and restarted, a replacement recorder) takes its load on
+later, in steps nobody controls (kiosks returning to a restarted node one by one as their
+sockets drop; a new recorder given the new calls until it holds as many as the others).
+Three least-squares lines are fitted through the samples of a process's latest life, up to
+closing time (the drain after closing is not a working hour):
 
 - at steady load (the verdict): from the later of the end of the life's first simulated
   hour (imports, pools, caches, allocator arenas filling) and the first moment its load
   reached `STEADY_SHARE` of the highest it reaches before closing. From there the load
   grows by less than a tenth, so growth of RSS is growth at a steady load: a leak per call,
-  per reconnect or per hour still shows, a high-water mark of sockets or sessions does not.
+  per reconnect or per hour still shows, a high-water mark of sockets or segments does not.
   A window shorter than `MIN_STEADY_H` (the load rose until closing) has no steady slope
   and the verdict falls back to the next line, marked;
 - after the life's first hour (the rule before the load was sampled);
@@ -31,7 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.common import cpu_seconds, rss_kb
 from bench.day_plan import DAY_START_H, PEAKS_H, Clock
@@ -56,7 +60,7 @@ class Life:
     cpu_s: float = 0.0
 
 
-Load = list[tuple[float, float]]  # (wall-clock time, connections or sessions held)
+Load = list[tuple[float, float]]  # (wall-clock time, sockets or open segments held)
 
 
 @dataclass
@@ -77,7 +81,7 @@ class Monitor:
     def __init__(self, service: Service, loads: dict[str, int], clock: Clock) -> None:
         self.service, self.loads, self.clock = service, loads, clock
         self.lives: dict[str, list[Life]] = {}
-        self.held: dict[str, Load] = {}  # by process name, filled by day_latency.Scrapes
+        self.held: dict[str, Load] = {}  # by process name (module doc)
 
     def pids(self) -> dict[str, int]:
         found = dict(self.loads)
@@ -114,10 +118,10 @@ class Monitor:
     def describe(self) -> str:
         lines = ["RSS per process (MB) at each simulated hour (after the last: the drain); "
                  "slope of its latest life up to closing, MB per simulated hour (goal for the "
-                 f"servers < {SLOPE_GOAL_MB_H:g}), at steady load (from when its connections "
-                 f"or sessions reached {STEADY_SHARE:.0%} of their highest, and after its first "
-                 "hour), then after its first hour and over its whole life (bench.day_monitor); "
-                 "CPU (share of one core while it ran):"]
+                 f"servers < {SLOPE_GOAL_MB_H:g}), at steady load (from when its sockets or "
+                 f"open segments reached {STEADY_SHARE:.0%} of their highest, and after its "
+                 "first hour), then after its first hour and over its whole life "
+                 "(bench.day_monitor); CPU (share of one core while it ran):"]
         for name, lives in sorted(self.lives.items()):
             life = lives[-1]
             hourly: dict[int, float] = {}
@@ -153,6 +157,23 @@ def _fits_text(name: str, fits: Fits, held: Load) -> str:
         head = f"{shown(fits.after_first)}{said} (load not sampled: after the first hour)"
     return (f"{head}; after the first hour {shown(fits.after_first)}, whole life "
             f"{shown(fits.whole)}")
+
+
+def segments_held(segments: Iterable[dict[str, Any]]) -> dict[str, Load]:
+    """Each recorder's open segments over time, from the catalog's rows (opened when the node
+    took `record.segment`, ended when it took the manifest or gave the recorder up)."""
+    changes: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for seg in segments:
+        changes[seg["recorder"]].append((seg["created_at"].timestamp(), 1))
+        if seg["ended_at"] is not None:
+            changes[seg["recorder"]].append((seg["ended_at"].timestamp(), -1))
+    out: dict[str, Load] = {}
+    for name, steps in changes.items():
+        open_now, out[name] = 0, []
+        for at, step in sorted(steps):
+            open_now += step
+            out[name].append((at, float(open_now)))
+    return out
 
 
 def life_slope(life: Life, hours: float) -> float | None:

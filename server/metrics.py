@@ -182,8 +182,6 @@ async def _recording(app: web.Application, node: str) -> list[Metric]:
     recorders = _gauge("vwin_recorders", "Live recorders", ["node"])
     capacity = _gauge("vwin_recorder_capacity", "Sessions the live recorders can take", ["node"])
     recorded = _gauge("vwin_recorded_sessions", "Sessions being recorded now", ["node"])
-    each = _gauge("vwin_recorder_sessions", "Sessions each live recorder holds now",
-                  ["recorder", "node"])
     dropped = CounterMetricFamily("vwin_recording_dropped_frames",
                                   "Frames recorders dropped (closed segments)", labels=["node"])
     segments = CounterMetricFamily("vwin_recording_segments",
@@ -192,14 +190,12 @@ async def _recording(app: web.Application, node: str) -> list[Metric]:
     recorders.add_metric([node], len(loads))
     capacity.add_metric([node], sum(r.capacity for r in loads))
     recorded.add_metric([node], sum(len(r.calls) for r in loads))
-    for load in loads:
-        each.add_metric([load.name, node], len(load.calls))
     catalog = services.catalog
     dropped.add_metric([node], catalog.frames_dropped if catalog is not None else 0)
     for state in ("finished", "failed"):
         closed = catalog.segments_closed.get(state, 0) if catalog is not None else 0
         segments.add_metric([state, node], closed)
-    return [recorders, capacity, recorded, each, dropped, segments]
+    return [recorders, capacity, recorded, dropped, segments]
 
 
 async def _health(app: web.Application, metrics: Metrics, node: str) -> list[Metric]:

@@ -4,9 +4,11 @@ tenth of their highest), with the fits after the first hour and over the whole l
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from bench.day_monitor import Life, life_fits, life_slope, steady_since
+from bench.day_monitor import Life, life_fits, life_slope, segments_held, steady_since
 
 MB = 1024  # kB
 
@@ -95,3 +97,18 @@ def test_the_steady_load_starts_at_its_first_sample_near_the_highest() -> None:
     held = [(0.0, 0.0), (1.0, 50.0), (2.0, 95.0), (3.0, 100.0), (4.0, 60.0), (9.0, 500.0)]
     assert steady_since(held, hours=8) == 2.0  # the drain's sample is not the day's
     assert steady_since([], hours=8) is None
+
+
+def test_a_recorders_load_is_its_open_segments() -> None:
+    at = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+
+    def seg(recorder: str, opened: int, ended: int | None) -> dict[str, object]:
+        return {"recorder": recorder, "created_at": at + dt.timedelta(seconds=opened),
+                "ended_at": None if ended is None else at + dt.timedelta(seconds=ended)}
+
+    held = segments_held([seg("rec1", 0, 10), seg("rec1", 5, None), seg("rec2", 3, 4),
+                          seg("rec1", 10, 20)])
+    t0 = at.timestamp()
+    assert [(t - t0, n) for t, n in held["rec1"]] == [(0, 1), (5, 2), (10, 1), (10, 2),
+                                                      (20, 1)]
+    assert [(t - t0, n) for t, n in held["rec2"]] == [(3, 1), (4, 0)]

@@ -116,22 +116,6 @@ async def test_recorded_call_lists_the_recorder_and_relays_to_it(
         "recording_stopped")
 
 
-async def test_metrics_show_the_sessions_each_recorder_holds(
-        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
-    """`vwin_recorder_sessions{recorder}`: a recorder's load, which the bench day reads to
-    tell a recorder's memory filling with sessions from growth (bench.day_monitor)."""
-    from tests.test_metrics import scrape, value
-
-    client = await aiohttp_client(make_app(recording=RECORDING))
-    rec = await recorder(client, "rec-a")
-    call = await connected_call(client)
-    await rec.recv("record.start")
-    assert value(await scrape(client), "vwin_recorder_sessions", recorder="rec-a") == 1
-    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
-    await rec.recv("record.stop")
-    assert value(await scrape(client), "vwin_recorder_sessions", recorder="rec-a") == 0
-
-
 async def test_call_connected_says_recorded(
         aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
     client = await aiohttp_client(make_app(recording=RECORDING))
