@@ -7,7 +7,8 @@ ended; the kiosk's segment held nothing and the call counted unrecorded). The re
 carried out beside the loop, in order per call.
 
 Real app and database: the catalog's table is locked by another connection (PostgreSQL
-`LOCK TABLE`, SQLite `BEGIN IMMEDIATE`), so the report waits as a slow write would."""
+`LOCK TABLE`, SQLite `BEGIN IMMEDIATE`), so the report waits as a slow write would; then
+the same with a real `vwin recorder` process and real aiortc parties."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
+import pytest
 from aiohttp import web
 
 from server import keys
 from tests.helpers import connected_call, eventually
+from tests.recording.analysis import decode_recording
+from tests.recording.test_recording_e2e import Recorders, _call, _rows
 from tests.recording.test_recording_protocol import RECORDING, recorder
+from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
+
+SECONDS = 2.0  # of media sent while the catalog is locked
 
 MANIFEST = {"segment": 1, "state": "finished", "path": "x/kiosk-1.webm", "duration_s": 2.0,
             "size_bytes": 1000, "sha256": "0" * 64, "codecs": {"video": "vp8"}}
@@ -73,3 +80,35 @@ async def test_an_answer_is_relayed_while_the_reports_before_it_wait(
         return [(r.segment, r.state) for r in rows] == [(1, "complete")]
 
     await eventually(closed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage_backend", ["postgresql"])  # a lock waits (no busy timeout)
+async def test_parties_connect_to_a_real_recorder_while_its_reports_wait(
+        aiohttp_client: Any, make_app: Callable[..., web.Application], tmp_path: Any,
+        database_url: str) -> None:
+    use_loopback_when_alone()
+    directory = tmp_path / "recordings"
+    client = await aiohttp_client(make_app(storage_url=database_url, recording={
+        "enabled": True, "local_recorder": False, "dir": str(directory)}))
+    recorders = Recorders(client.server.app, str(client.make_url("/ws")), directory)
+    parties: list[RtcClient] = []
+    try:
+        await recorders.start("rec-a")
+        connected, remote = await _call(client, parties)
+        async with catalog_locked(database_url):  # each party's `record.segment` waits
+            await send_to(parties, connected["call_id"], remote, SECONDS)
+        await parties[1].send({"type": "call.hangup", "call_id": connected["call_id"]})
+        for party in parties:
+            await party.recv("call.ended")
+            await party.hang_up_media()
+        rows = await _rows(client, connected["session_id"], {1: "complete"})
+        assert {r["participant_id"] for r in rows} == {p.me for p in parties}
+        for row in rows:
+            decoded = decode_recording(directory / row["path"])
+            assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8, row
+            assert decoded.frames["audio"] > 0
+    finally:
+        for party in parties:
+            await party.close()
+        await recorders.close()

@@ -116,6 +116,36 @@ async def test_recorded_call_lists_the_recorder_and_relays_to_it(
         "recording_stopped")
 
 
+async def test_a_segment_reported_after_its_call_ended_is_kept(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The report of a segment the recorder opened may be taken after the call ended (a
+    slow catalog write before it, a short call): its row is kept and the manifest closes
+    it, since the file holds the party's media; a recorder never told to record the
+    session is still refused."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    rec = await recorder(client, "rec-a")
+    other = await recorder(client, "rec-b")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    await rec.recv("record.stop")
+    report = {"call_id": call.call_id, "session_id": call.session_id,
+              "participant_id": call.kiosk_id}
+    await other.send({"type": "record.segment", **report, "segment": 1, "path": "y/k-1.webm"})
+    assert (await other.error("not_recording"))["refused"] == "record.segment"
+    await rec.send({"type": "record.segment", **report, "segment": 1, "path": "x/k-1.webm"})
+    await rec.send({"type": "record.manifest", **report, "manifest": {
+        "segment": 1, "state": "finished", "path": "x/k-1.webm", "duration_s": 2.0,
+        "size_bytes": 1000, "sha256": "0" * 64, "codecs": {"video": "vp8"}}})
+
+    async def closed() -> bool:
+        rows = await app[keys.DB].list_recordings(call.session_id)
+        return [(r.recorder, r.state) for r in rows] == [("rec-a", "complete")]
+
+    await eventually(closed)
+
+
 async def test_call_connected_says_recorded(
         aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
     client = await aiohttp_client(make_app(recording=RECORDING))
@@ -247,6 +277,9 @@ class _HeldCatalog:
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         return await self.catalog.segments_interrupted(session_id=session_id,
                                                        recorder=recorder)
+
+    async def recorded_by(self, session_id: str, recorder: str) -> bool:
+        return await self.catalog.recorded_by(session_id, recorder)
 
 
 async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted(
