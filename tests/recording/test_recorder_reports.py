@@ -24,7 +24,7 @@ from aiohttp import web
 from server import keys
 from tests.helpers import connected_call, eventually
 from tests.recording.analysis import decode_recording
-from tests.recording.test_recording_e2e import Recorders, _call, _rows
+from tests.recording.test_recording_e2e import Recorders, _call, hang_up
 from tests.recording.test_recording_protocol import RECORDING, recorder
 from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
 
@@ -98,13 +98,7 @@ async def test_parties_connect_to_a_real_recorder_while_its_reports_wait(
         connected, remote = await _call(client, parties)
         async with catalog_locked(database_url):  # each party's `record.segment` waits
             await send_to(parties, connected["call_id"], remote, SECONDS)
-        await parties[1].send({"type": "call.hangup", "call_id": connected["call_id"]})
-        for party in parties:
-            await party.recv("call.ended")
-            await party.hang_up_media()
-        rows = await _rows(client, connected["session_id"], {1: "complete"})
-        assert {r["participant_id"] for r in rows} == {p.me for p in parties}
-        for row in rows:
+        for row in await hang_up(client, parties, connected):
             decoded = decode_recording(directory / row["path"])
             assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8, row
             assert decoded.frames["audio"] > 0
