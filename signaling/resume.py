@@ -20,7 +20,7 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None
         await _handed_off_meanwhile(s, out, who)
     if who.role in (Role.TERMINAL, Role.VISITOR):
         for call in await calls_of_caller(s, who):
-            await _caller(s, out, who, call, resumed)
+            await caller_again(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
 
@@ -32,8 +32,10 @@ async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None
             out.send(who.principal, m.CallHandedOff(call_id=call.id))
 
 
-async def _caller(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool) -> None:
-    """The caller's call: connected again, or its place in the queue."""
+async def caller_again(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool
+                       ) -> None:
+    """The caller's call: connected again, or its place in the queue (on resume, and to a
+    request sent again for a call it made: `requests.call_request`)."""
     if call.state == CallState.CONNECTED:
         await _connected_again(s, out, who, call.id)
     else:
