@@ -41,13 +41,26 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 
 
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
+    """The caller gives up waiting. A call the router has connected whose answer the log
+    does not have (its node killed between the accept and its append, issue 16's
+    mismatches: the kiosk never heard it connected) is abandoned, not ended: the log and
+    the kiosk both have it unanswered. If the answering node was only slow, its `answered`
+    and `call.connected` still follow (the kiosk hears them before this `call.ended`)."""
     out = s.outbox()
     call = await own_call(s, who, msg.call_id)
-    if call.state == CallState.CONNECTED:
+    if call.state == CallState.CONNECTED and await answer_logged(s, call):
         await end(s, out, call, "hangup", who.principal)
+    elif call.state == CallState.CONNECTED:
+        await end(s, out, call, "cancelled", who.principal, answered=False)
     else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")
     return out
+
+
+async def answer_logged(s: Services, call: Call) -> bool:
+    """Whether the session log has the call answered by one of its specialists."""
+    members = await s.session_log.session_members(call.session_id) or set()
+    return any(principal_of(Role.SPECIALIST, agent) in members for agent in call.agents)
 
 
 async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: str,
@@ -113,15 +126,17 @@ async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
     return out
 
 
-async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> bool:
+async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None,
+              answered: bool = True) -> bool:
     """The call is over for everyone: its specialists go to wrap-up, invitations go back.
     False when the call was not connected (any more). From the hang-up on, tried again as
     one attempt (`retry.again`): a lost reply of the hang-up is answered the same, so
-    `ended` is logged once and everyone told."""
+    `ended` is logged once and everyone told. Not `answered` in the log: `abandoned`
+    (`call_cancel`)."""
     members = members_of(call)
     invitations = await conference.pending_invitations(s, call)
     done = await again(f"ending {call.id}",
-                       lambda: _end(s, call, reason, by, members, invitations))
+                       lambda: _end(s, call, reason, by, members, invitations, answered))
     if done is None:
         return False
     out.merge(done)
@@ -129,15 +144,17 @@ async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None)
 
 
 async def _end(s: Services, call: Call, reason: str, by: str | None, members: set[str],
-               invitations: list[Call]) -> Outbox | None:
+               invitations: list[Call], answered: bool) -> Outbox | None:
     out = s.outbox()
     ended = await s.router.hangup(call.id, s.clock())
     if ended is None:
         return None
     s.link.calls_changed([call.id])
-    out.event(ev.Ended(reason=reason, by=by), ended, by)
+    out.event(ev.Ended(reason=reason, by=by) if answered else ev.Abandoned(reason=reason),
+              ended, by)
     for member in sorted(members):
-        out.event(ev.ParticipantLeft(participant_id=member, reason=reason), ended, member)
+        if answered:  # else nobody joined, in the log
+            out.event(ev.ParticipantLeft(participant_id=member, reason=reason), ended, member)
         out.send(member, m.CallEnded(call_id=call.id, session_id=call.session_id,
                                      reason=reason, by=by))
     wrapup_s = s.queues[call.queue].wrapup_s

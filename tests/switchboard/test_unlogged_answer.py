@@ -1,0 +1,42 @@
+"""A call the router connected whose `answered` never reached the log: the answering node was
+killed between its accept transaction and its append (issue 16's goal-size day: two kiosk
+cancels logged `ended`). The kiosk never heard it connected; its cancel leaves the log and
+the kiosk agreeing: abandoned, unanswered."""
+
+from __future__ import annotations
+
+from signaling import messages as m
+from signaling.model import AgentState
+from tests.switchboard.conftest import ALICE, KIOSK, Desk
+from tests.switchboard.test_steps import offered_call
+
+
+async def test_a_cancel_of_a_call_whose_answer_was_never_logged_abandons_it(desk: Desk) -> None:
+    call_id = await offered_call(desk)
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None
+    await desk.s.router.accept(call_id, ALICE.id, desk.clock(), 1)  # then its node died
+    kiosk, alice = desk.sinks[KIOSK.principal], desk.sinks[ALICE.principal]
+    kiosk.frames.clear()
+    alice.frames.clear()
+    await desk.drive(KIOSK, m.CallCancel(call_id=call_id))
+    assert [(f["type"], f["reason"]) for f in kiosk.frames] == [("call.ended", "cancelled")]
+    assert ("call.ended", "cancelled") in [(f["type"], f.get("reason")) for f in alice.frames]
+    session = await desk.db.get_session(call.session_id)
+    assert session is not None
+    assert (session.state, session.answered_at) == ("abandoned", None)
+    agent = await desk.s.router.get_agent(ALICE.id)
+    assert agent is not None and agent.state == AgentState.WRAP_UP and agent.call_id is None
+    assert await desk.s.router.calls_of_terminal(KIOSK.id) == []
+
+
+async def test_a_cancel_crossing_a_logged_answer_ends_the_call(desk: Desk) -> None:
+    """The answer logged (the kiosk hears `call.connected` before this `call.ended`): the
+    call was answered, and the cancel hangs it up."""
+    call_id = await offered_call(desk)
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None
+    await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=1))
+    await desk.drive(KIOSK, m.CallCancel(call_id=call_id))
+    session = await desk.db.get_session(call.session_id)
+    assert session is not None and session.state == "ended" and session.answered_at is not None
