@@ -17,7 +17,7 @@ from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
-from .parties import participants
+from .parties import answer_logged, participants
 from .retry import again
 from .services import Services
 
@@ -55,12 +55,6 @@ async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")
     return out
-
-
-async def answer_logged(s: Services, call: Call) -> bool:
-    """Whether the session log has the call answered by one of its specialists."""
-    members = await s.session_log.session_members(call.session_id) or set()
-    return any(principal_of(Role.SPECIALIST, agent) in members for agent in call.agents)
 
 
 async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: str,

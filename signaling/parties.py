@@ -20,6 +20,13 @@ async def calls_of_caller(s: Services, who: Identity) -> list[Call]:
             if not c.is_invitation and c.visitor is None]
 
 
+async def answer_logged(s: Services, call: Call) -> bool:
+    """Whether the session log has the call answered by one of its specialists (a node
+    killed between the router's accept and its append leaves it connected, unlogged)."""
+    members = await s.session_log.session_members(call.session_id) or set()
+    return any(principal_of(Role.SPECIALIST, agent) in members for agent in call.agents)
+
+
 async def people(s: Services, call: Call, names: Mapping[str, str] | None = None
                  ) -> list[m.Participant]:
     """The call's caller (terminal, or the phone it handed off to) and specialists (not its

@@ -89,7 +89,7 @@ class ClusterBackends:
         # Its own connections: a node busy enough to drain the main pool is alive, and
         # its heartbeat must not wait behind the commands that keep it busy.
         self.node.redis = connect_redis(routing.redis_url, name, connections=2)
-        self.router = RedisRouter(self.redis, self.prefix, settings.queues)
+        self.router = RedisRouter(self.redis, self.prefix, settings.queues, self.node.instance)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance,
                                         handler=self._timer_fired)
@@ -163,6 +163,13 @@ class ClusterBackends:
                 name = agent.name if agent is not None else raw_id
             who = Identity(role=Role(role), id=raw_id, name=name)
             await board.disconnect(who, presence.epoch, _Gone())
+        for call_id, agent_id, at in await self.router.answered_by(instance):
+            try:
+                await board.answer_again(call_id, agent_id, at)
+            except Exception:
+                log.exception("logging the answer of %s by dead node %s failed", call_id,
+                              instance)
+        await self.router.forget_answers_of(instance)
 
     def lost(self, instances: set[str]) -> None:
         """Other nodes are gone: the reorder buffer stops waiting for what they decided."""

@@ -214,6 +214,8 @@ end
 local function finish(cid)
   local c = k("c", cid)
   local term = hget(c, "term") or ""
+  local accn = hget(c, "accn")
+  if accn then redis.call("SREM", k("an", accn), cid) end
   redis.call("HSET", c, "state", "ended")
   local out = redis.call("HGETALL", c)
   redis.call("DEL", c)

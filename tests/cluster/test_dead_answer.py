@@ -1,0 +1,76 @@
+"""An answer made by a node killed between the router's accept and its `answered` append
+(issue 16's goal-size day: a kiosk saw the answer, on resume, while the log had none): the
+survivor that takes the node over logs it once and tells the parties, with the numbers the
+dead node took."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster.router import RedisRouter
+from server.storage.db import Database
+from signaling import messages as m
+from tests.cluster.losing import NumberingBus, issued
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+from tests.switchboard.test_steps import offered_call
+
+
+@pytest.fixture
+async def survivor(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
+    router = RedisRouter(redis, key_prefix, QUEUES, instance="survivor.1")
+    await router.start()
+    async for made in make_desk(database, router=router, bus=NumberingBus()):
+        yield made
+
+
+async def test_the_survivor_logs_a_dead_nodes_unlogged_answer(survivor: Desk, redis: Redis,
+                                                               key_prefix: str) -> None:
+    desk = survivor
+    call_id = await offered_call(desk)
+    dead = RedisRouter(redis, key_prefix, QUEUES, instance="dead.1")
+    at = desk.clock() + 2
+    # its own task: the numbers the dead node took are not this task's to send
+    await asyncio.create_task(dead.accept(call_id, ALICE.id, at, 1))
+    took = await issued(redis, key_prefix)
+    router = desk.s.router
+    assert isinstance(router, RedisRouter)
+    assert await router.answered_by("dead.1") == [(call_id, ALICE.id, at)]
+    kiosk = desk.sinks[KIOSK.principal]
+    kiosk.frames.clear()
+
+    await desk.board.answer_again(call_id, ALICE.id, at)
+    await desk.board.answer_again(call_id, ALICE.id, at)  # a second run: logged already
+
+    call = await router.get_call(call_id)
+    assert call is not None
+    session = await desk.db.get_session(call.session_id)
+    assert session is not None and session.specialist_id == ALICE.id
+    assert [e.type for e in session.events].count("answered") == 1
+    assert [f["type"] for f in kiosk.frames] == ["call.connected"]
+    bus = desk.s.bus
+    assert isinstance(bus, NumberingBus)
+    for principal in (KIOSK.principal, ALICE.principal):  # the dead node's numbers, once
+        assert bus.numbers[principal][-1] == took[principal]
+    assert await issued(redis, key_prefix) == took
+
+    await desk.drive(KIOSK, m.CallHangup(call_id=call_id))
+    assert await router.answered_by("dead.1") == []
+
+
+async def test_a_logged_answer_is_left_alone(survivor: Desk, redis: Redis, key_prefix: str
+                                             ) -> None:
+    """The answering node logged and told before it died: nothing again."""
+    desk = survivor
+    call_id = await offered_call(desk)
+    await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=1))
+    router = desk.s.router
+    assert isinstance(router, RedisRouter)
+    ((_, agent, at),) = await router.answered_by("survivor.1")
+    kiosk = desk.sinks[KIOSK.principal]
+    kiosk.frames.clear()
+    await desk.board.answer_again(call_id, agent, at)
+    assert kiosk.frames == []
