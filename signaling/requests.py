@@ -130,7 +130,7 @@ async def _made_already(s: Services, who: Identity, msg: m.CallRequest, call: Ca
     if msg.request_id is None or call.context.get("request_id") != msg.request_id:
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     out = s.outbox()
-    await caller_again(s, out, who, call, resumed=True)
+    await caller_again(s, out, who, call, resumed=True, reconnected=False)
     return out
 
 

@@ -32,12 +32,13 @@ async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None
             out.send(who.principal, m.CallHandedOff(call_id=call.id))
 
 
-async def caller_again(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool
-                       ) -> None:
+async def caller_again(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool,
+                       reconnected: bool = True) -> None:
     """The caller's call: connected again, or its place in the queue (on resume, and to a
-    request sent again for a call it made: `requests.call_request`)."""
+    request sent again for a call it made, `requests.call_request`: its connection's
+    resume told the others already, `reconnected` false)."""
     if call.state == CallState.CONNECTED:
-        await _connected_again(s, out, who, call.id)
+        await _connected_again(s, out, who, call.id, reconnected)
     else:
         position = await s.router.position(call.id) or 1
         estimate = await s.status.estimate(call.queue, position)
@@ -65,15 +66,19 @@ async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) ->
         await _connected_again(s, out, who, call.id)
 
 
-async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str) -> None:
+async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str,
+                           reconnected: bool = True) -> None:
     call = await s.router.get_call(call_id)
     if call is None:
         return
-    await recording.resumed(s, out, call)
+    if reconnected:
+        await recording.resumed(s, out, call)
     listed = await participants(s, call)
     out.send(who.principal, m.CallConnected(
         call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,
         resumed=True, recording=any(p.role == "recorder" for p in listed)))
+    if not reconnected:
+        return
     for member in listed:
         if member.id != who.principal:
             out.send(member.id, m.ParticipantReconnected(call_id=call.id,

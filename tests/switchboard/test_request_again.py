@@ -46,9 +46,12 @@ async def test_a_request_sent_again_for_an_answered_call_hears_it_connected(desk
     call_id = first.sends[0][1].call_id  # type: ignore[attr-defined]
     await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=1))
     sink.frames.clear()
+    alice = desk.sinks[ALICE.principal]
+    alice.frames.clear()
     await desk.drive(KIOSK, m.CallRequest(queue="tax", request_id="visit-1"))
     assert [(f["type"], f["call_id"], f["resumed"]) for f in sink.frames] == [
         ("call.connected", call_id, True)]
+    assert alice.frames == []  # the kiosk's resume told her it came back: not again
 
 
 class RacingRouter(MemoryRouter):
