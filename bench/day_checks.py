@@ -176,7 +176,8 @@ def _check_visits(ledger: LedgerView, log: LogView, connected_to: dict[str, set[
         row = log.sessions.get(call_id)
         if row is None or row["state"] not in FINAL:
             found.lost.append(f"{call_id}: log state {row and row['state']}, kiosk saw "
-                              f"{v.get('outcome', 'unfinished')}")
+                              f"{v.get('outcome', 'unfinished')}"
+                              + (f" (the load failed: {v['error']})" if v.get("error") else ""))
             continue
         if not v.get("cut"):
             _compare(v, row, connected_to.get(call_id, set()), found)

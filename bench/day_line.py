@@ -233,12 +233,15 @@ class Line:
         while self.welcomes <= since:
             welcomed = asyncio.ensure_future(self._welcomed.wait())
             got = asyncio.ensure_future(self.recv(types, max(0.0, deadline - time.monotonic())))
-            await asyncio.wait((welcomed, got), return_when=asyncio.FIRST_COMPLETED)
-            welcomed.cancel()
-            if got.done():
+            try:
+                await asyncio.wait((welcomed, got), return_when=asyncio.FIRST_COMPLETED)
+            finally:  # cancelled too (closing time): no reader left behind on the inbox
+                welcomed.cancel()
+                if not got.done():
+                    got.cancel()
+                    await asyncio.gather(got, return_exceptions=True)
+            if not got.cancelled():
                 return got.result()
-            got.cancel()
-            await asyncio.gather(got, return_exceptions=True)
         return {"type": BACK}
 
     async def drop(self) -> None:

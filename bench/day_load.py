@@ -102,6 +102,9 @@ class Kiosk:
             except asyncio.CancelledError:
                 record["cut"] = True  # closing time came first: the ledger has no end
                 raise
+            except Exception as exc:  # the load's own failure: named beside the call
+                record["error"] = repr(exc)
+                raise
             finally:
                 self.ledger.add("visit", **record)
                 if self.line.media is not None:
