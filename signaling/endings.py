@@ -7,7 +7,6 @@ may be saved after the end by anyone who took part.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from . import conference, recording, timers
@@ -18,15 +17,11 @@ from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
-from .parties import answer_logged, participants
+from .parties import participants, settled_answer
 from .retry import again
 from .services import Services
 
 LET_GO_TRIES = 4  # reads of a call that keeps changing under a caller who leaves it
-# A cancel of a call connected in the router but not in the log waits this long (in all
-# about 12 s) for its answer's append: its node's, or the survivor's once the node died
-# (a dead node is taken over within about 4 s: docs/cluster.md).
-ANSWER_WAIT_S: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0)
 
 async def own_call(s: Services, who: Identity, call_id: str) -> Call:
     """The caller's own call (not an invitation into it): a terminal's until a phone took
@@ -47,24 +42,16 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     """The caller gives up waiting. A call answered meanwhile is hung up: the caller hears
-    `call.connected`, then `call.ended`. Its answer must be in the log first: a call the
-    router has connected whose `answered` is not logged yet is waited for (`ANSWER_WAIT_S`)
-    while its node appends it, or, killed before that, until the survivor that takes the
-    node over logs it (`offers.answer_again`; issue 16's two kiosk cancels logged `ended`
-    with no answer and no `call.connected`). Never logged, the call is abandoned: the log
-    and the kiosk both have it unanswered."""
+    `call.connected`, then `call.ended`. Its answer must be in the log first
+    (`parties.settled_answer`; issue 16's two kiosk cancels logged `ended` with no answer
+    and no `call.connected`: the answering node was killed before its append). Never
+    logged, the call is abandoned: the log and the kiosk both have it unanswered."""
     out = s.outbox()
-    call = await own_call(s, who, msg.call_id)
-    if call.state == CallState.CONNECTED and not await answer_logged(s, call):
-        for delay in ANSWER_WAIT_S:
-            await asyncio.sleep(delay)
-            call = await own_call(s, who, msg.call_id)
-            if call.state != CallState.CONNECTED or await answer_logged(s, call):
-                break
-        else:
-            await end(s, out, call, "cancelled", who.principal, answered=False)
-            return out
-    if call.state == CallState.CONNECTED:
+    settled, logged = await settled_answer(s, await own_call(s, who, msg.call_id))
+    call = await own_call(s, who, msg.call_id) if settled is None else settled
+    if call.state == CallState.CONNECTED and not logged:
+        await end(s, out, call, "cancelled", who.principal, answered=False)
+    elif call.state == CallState.CONNECTED:
         await end(s, out, call, "hangup", who.principal)
     else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")

@@ -8,7 +8,7 @@ from .identity import Identity, Role
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
-from .parties import calls_of_caller, participants
+from .parties import calls_of_caller, participants, settled_answer
 from .services import Services
 
 
@@ -68,8 +68,9 @@ async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) ->
 
 async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str,
                            reconnected: bool = True) -> None:
-    call = await s.router.get_call(call_id)
-    if call is None:
+    found = await s.router.get_call(call_id)
+    call = None if found is None else (await settled_answer(s, found))[0]
+    if call is None or call.state != CallState.CONNECTED:  # its news follows
         return
     if reconnected:
         await recording.resumed(s, out, call)

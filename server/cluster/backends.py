@@ -150,6 +150,13 @@ class ClusterBackends:
         board = self._board
         if board is None:
             return
+        for call_id, agent_id, at in await self.router.answered_by(instance):  # first: a
+            try:  # resumed party, a cancel, wait for them (`parties.settled_answer`)
+                await board.answer_again(call_id, agent_id, at)
+            except Exception:
+                log.exception("logging the answer of %s by dead node %s failed", call_id,
+                              instance)
+        await self.router.forget_answers_of(instance)
         for principal in sorted(principals):
             presence = await self.presences.get(principal)
             if presence is None or not presence.connected or presence.node != instance:
@@ -163,13 +170,6 @@ class ClusterBackends:
                 name = agent.name if agent is not None else raw_id
             who = Identity(role=Role(role), id=raw_id, name=name)
             await board.disconnect(who, presence.epoch, _Gone())
-        for call_id, agent_id, at in await self.router.answered_by(instance):
-            try:
-                await board.answer_again(call_id, agent_id, at)
-            except Exception:
-                log.exception("logging the answer of %s by dead node %s failed", call_id,
-                              instance)
-        await self.router.forget_answers_of(instance)
 
     def lost(self, instances: set[str]) -> None:
         """Other nodes are gone: the reorder buffer stops waiting for what they decided."""

@@ -79,6 +79,50 @@ async def test_a_logged_answer_is_left_alone(survivor: Desk, redis: Redis, key_p
     assert [f for f in kiosk.frames if f["type"].startswith("call.")] == []
 
 
+def watching(desk: Desk) -> tuple[Desk, asyncio.Event]:
+    """The desk on the real log, and an event set once a step has read a session's members
+    (it found the answer unlogged: it waits)."""
+    log, read = desk.db, asyncio.Event()
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(log, name)
+
+        async def session_members(self, session_id: str) -> set[str] | None:
+            members = await log.session_members(session_id)
+            read.set()
+            return members
+
+    services = dataclasses.replace(desk.s, session_log=Watched())  # type: ignore[arg-type]
+    return desk.board_of(services), read
+
+
+async def test_a_party_resumed_meanwhile_hears_connected_once_it_is_logged(
+        survivor: Desk, redis: Redis, key_prefix: str) -> None:
+    """The kiosk was on the dead node and comes back before the takeover: its re-sync waits
+    for the answer's append instead of telling it connected (the goal-size day's 'kiosk saw
+    the answer, the log has none', and a hang-up before the takeover that followed it)."""
+    desk = survivor
+    call_id = await offered_call(desk)
+    dead = RedisRouter(redis, key_prefix, QUEUES, instance="dead.1")
+    at = desk.clock() + 2
+    await asyncio.create_task(dead.accept(call_id, ALICE.id, at, 1))
+    watched, read = watching(desk)
+    back = asyncio.create_task(watched.connect(KIOSK, desk.resumes[KIOSK.principal]))
+    await asyncio.wait_for(read.wait(), 30)
+    assert not back.done()
+    await desk.board.answer_again(call_id, ALICE.id, at)  # the takeover
+    kiosk = await asyncio.wait_for(back, 30)
+    # the survivor's own `call.connected` (the dead node's number: a cluster's line drops it
+    # as decided before the connection attached), then the re-sync's, both after the append
+    connected = [f for f in kiosk.frames if f["type"] == "call.connected"]
+    assert connected and connected[-1]["resumed"]
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None
+    session = await desk.db.get_session(call.session_id)
+    assert session is not None and session.specialist_id == ALICE.id
+
+
 async def test_a_cancel_waits_for_the_survivor_to_log_the_answer(
         survivor: Desk, redis: Redis, key_prefix: str) -> None:
     """The kiosk cancels before the dead node is taken over: its cancel waits, the survivor
@@ -90,18 +134,7 @@ async def test_a_cancel_waits_for_the_survivor_to_log_the_answer(
     await asyncio.create_task(dead.accept(call_id, ALICE.id, at, 1))
     kiosk = desk.sinks[KIOSK.principal]
     kiosk.frames.clear()
-    log, read = desk.db, asyncio.Event()
-
-    class Watched:  # the real log; the test learns when the cancel has read the members
-        def __getattr__(self, name: str) -> Any:
-            return getattr(log, name)
-
-        async def session_members(self, session_id: str) -> set[str] | None:
-            members = await log.session_members(session_id)
-            read.set()
-            return members
-
-    watched = desk.board_of(dataclasses.replace(desk.s, session_log=Watched()))  # type: ignore[arg-type]
+    watched, read = watching(desk)
     cancel = asyncio.create_task(watched.drive(KIOSK, m.CallCancel(call_id=call_id)))
     await asyncio.wait_for(read.wait(), 30)  # it found the answer unlogged: it waits
     await desk.board.answer_again(call_id, ALICE.id, at)  # the takeover

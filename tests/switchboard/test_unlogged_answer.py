@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from signaling import endings
 from signaling import messages as m
+from signaling import parties
 from signaling.model import AgentState
 from tests.switchboard.conftest import ALICE, KIOSK, Desk
 from tests.switchboard.test_steps import offered_call
@@ -17,7 +17,7 @@ from tests.switchboard.test_steps import offered_call
 
 async def test_a_cancel_of_a_call_whose_answer_was_never_logged_abandons_it(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(endings, "ANSWER_WAIT_S", (0.0, 0.01))  # nobody will log it
+    monkeypatch.setattr(parties, "ANSWER_WAIT_S", (0.0, 0.01))  # nobody will log it
     call_id = await offered_call(desk)
     call = await desk.s.router.get_call(call_id)
     assert call is not None
