@@ -6,6 +6,9 @@ leaves the log and the kiosk agreeing: abandoned, unanswered."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 from signaling import messages as m
@@ -47,3 +50,33 @@ async def test_a_cancel_crossing_a_logged_answer_ends_the_call(desk: Desk) -> No
     await desk.drive(KIOSK, m.CallCancel(call_id=call_id))
     session = await desk.db.get_session(call.session_id)
     assert session is not None and session.state == "ended" and session.answered_at is not None
+
+
+async def test_a_hang_up_whose_timer_fails_once_is_still_logged(desk: Desk) -> None:
+    """The CI-size day's lost call: Redis restarting as a kiosk hung up. The router ended the
+    call, then setting the wrap-up timer (before the log: it outlives a crash) failed, so
+    `ended` was never logged and the kiosk's second press found no call: `connected` in the
+    log for ever. The timer is tried again; the hang-up is logged."""
+    call_id = await offered_call(desk)
+    await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=1))
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None
+    scheduler = desk.s.scheduler
+    failed: list[str] = []
+
+    class Restarting:  # the real scheduler, whose first call fails as Redis restarts
+        def __getattr__(self, name: str) -> Any:
+            return getattr(scheduler, name)
+
+        async def schedule(self, key: str, delay_s: float, kind: str,
+                           payload: dict[str, Any]) -> None:
+            if not failed:
+                failed.append(key)
+                raise ConnectionError("Connection reset by peer")
+            await scheduler.schedule(key, delay_s, kind, payload)
+
+    restarting = desk.board_of(dataclasses.replace(desk.s, scheduler=Restarting()))  # type: ignore[arg-type]
+    await restarting.drive(KIOSK, m.CallHangup(call_id=call_id))
+    assert failed == [f"wrapup:{ALICE.id}"]
+    session = await desk.db.get_session(call.session_id)
+    assert session is not None and session.state == "ended"
