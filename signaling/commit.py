@@ -1,7 +1,8 @@
 """Carrying out an outbox, in the one order the design promises.
 
 1. timers that must outlive a crash of this node (ring timers: an offer whose
-   node dies before sending it is still withdrawn);
+   node dies before sending it is still withdrawn), tried again while the scheduler
+   fails (the step's transaction has run: its events must still be logged);
 2. the log events, in one append: durable before anyone hears of them (if it fails,
    the routing changes the step made before it are taken back: `Outbox.undo`);
 3. the messages, in the order the step added them; those a routing transaction
