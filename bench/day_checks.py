@@ -138,6 +138,12 @@ def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Fin
     # of one visit. Other refusals of the code are made before anything is logged.
     refused.update(v["terminal"] for v in ledger.visits
                    if v.get("appointment_refused") == "internal")
+    # A request sent again (its socket lost before any reply) may have left a session of
+    # each earlier send, which must be closed: refused by the router as the terminal's
+    # second call, or interrupted with the node killed while logging it.
+    resent: Counter[str] = Counter()
+    for v in ledger.visits:
+        resent[v["terminal"]] += v.get("resent", 0)
     for call_id, row in log.sessions.items():
         if call_id not in seen and row["state"] == ev.STATE_REJECTED and \
                 refused[row["terminal_id"]] > 0:
@@ -146,6 +152,9 @@ def _check_log_rows(ledger: LedgerView, log: LogView, seen: set[str], found: Fin
             unknown[row["terminal_id"]] -= 1  # that request: the closing time cut it short
             if row["state"] not in FINAL:
                 found.lost.append(f"{call_id}: log state {row['state']} (reply never seen)")
+        elif call_id not in seen and resent[row["terminal_id"]] > 0 and \
+                row["state"] in FINAL and row["answered_at"] is None:
+            resent[row["terminal_id"]] -= 1
         elif call_id not in seen:
             found.mismatches.append(f"{call_id}: in the log ({row['state']}), not in the ledger")
         elif log.answers[row["id"]] > 1 and not _requeued(row):
@@ -167,7 +176,8 @@ def _check_visits(ledger: LedgerView, log: LogView, connected_to: dict[str, set[
         row = log.sessions.get(call_id)
         if row is None or row["state"] not in FINAL:
             found.lost.append(f"{call_id}: log state {row and row['state']}, kiosk saw "
-                              f"{v.get('outcome', 'unfinished')}")
+                              f"{v.get('outcome', 'unfinished')}"
+                              + (f" (the load failed: {v['error']})" if v.get("error") else ""))
             continue
         if not v.get("cut"):
             _compare(v, row, connected_to.get(call_id, set()), found)

@@ -31,6 +31,7 @@ EARLY_KEPT = 8
 MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
                           "participant.left"})
 Message = dict[str, Any]
+BACK = "line.back"  # not a protocol message: the line said hello again (`recv_or_back`)
 
 
 class Closed(Exception):
@@ -111,6 +112,8 @@ class Line:
         self.early: list[Message] = []  # participant changes heard before `media` began
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.reconnects = 0
+        self.welcomes = 0  # welcomes so far: a request sent before the last may be lost
+        self._welcomed = asyncio.Event()  # set (and replaced) at each welcome
         self.on_reconnect = on_reconnect
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._up = asyncio.Event()
@@ -145,6 +148,9 @@ class Line:
                 msg = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else {}
                 if msg.get("type") == "welcome":
                     self.welcome, self._ws = msg, ws
+                    self.welcomes += 1
+                    self._welcomed.set()
+                    self._welcomed = asyncio.Event()
                     self._up.set()
                     return
                 await ws.close()
@@ -218,6 +224,25 @@ class Line:
                 return None
             if msg["type"] in types:
                 return msg
+
+    async def recv_or_back(self, types: set[str], timeout: float, since: int
+                           ) -> Message | None:
+        """As `recv`, but a welcome after the `since`-th (the socket came back, perhaps
+        without what was sent into the old one) ends the wait: `{"type": BACK}`."""
+        deadline = time.monotonic() + timeout
+        while self.welcomes <= since:
+            welcomed = asyncio.ensure_future(self._welcomed.wait())
+            got = asyncio.ensure_future(self.recv(types, max(0.0, deadline - time.monotonic())))
+            try:
+                await asyncio.wait((welcomed, got), return_when=asyncio.FIRST_COMPLETED)
+            finally:  # cancelled too (closing time): no reader left behind on the inbox
+                welcomed.cancel()
+                if not got.done():
+                    got.cancel()
+                    await asyncio.gather(got, return_exceptions=True)
+            if not got.cancelled():
+                return got.result()
+        return {"type": BACK}
 
     async def drop(self) -> None:
         """The park's network blips: the socket closes; the reader connects again."""

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from bench import day_visits
-from bench.day_line import Closed, Line, Media, Message
+from bench.day_line import BACK, Closed, Line, Media, Message
 from bench.day_plan import (
     BREAK_MEAN_S,
     BREAK_P,
@@ -101,6 +102,9 @@ class Kiosk:
             except asyncio.CancelledError:
                 record["cut"] = True  # closing time came first: the ledger has no end
                 raise
+            except Exception as exc:  # the load's own failure: named beside the call
+                record["error"] = repr(exc)
+                raise
             finally:
                 self.ledger.add("visit", **record)
                 if self.line.media is not None:
@@ -121,18 +125,43 @@ class Kiosk:
             msg["enterprise"] = enterprise
         if appointment:
             msg["appointment"] = appointment
+        msg["request_id"] = secrets.token_hex(8)
         started = time.time()
-        await self.line.send(msg)
-        reply = await self.line.recv({"call.queued", "call.rejected", "error"}, REPLY_S)
-        if reply is None or reply["type"] != "call.queued":
+        reply = await self._ask(msg, record)
+        if reply is not None and reply["type"] == "call.connected":
+            self.line.inbox.put_nowait(reply)  # answered before the reply came: `wait_answer`
+        elif reply is None or reply["type"] != "call.queued":
             record["outcome"] = "rejected" if reply else "no_reply"
             record["reply"] = reply
             if reply is not None and reply.get("reason") == "closed":
                 record["closed_opens_at"] = reply.get("opens_at")
             return False
-        self.ledger.latency("request", started)
+        if not record.get("resent"):  # not the socket's loss and the line's backoff
+            self.ledger.latency("request", started)
         record["call_id"] = reply["call_id"]
         return True
+
+    async def _ask(self, msg: Message, record: dict[str, Any]) -> Message | None:
+        """Its reply, as the kiosk page does it: a request the socket lost before any
+        reply came is sent again once the line is back, with the same `request_id` (the
+        service answers with the call it made, if any). `resent` counts them: each may have
+        left a session of its own, closed (`rejected call_in_progress`, or `interrupted`
+        with a node killed while logging it). After one is sent again, `call_in_progress`
+        or `appointment_used` is an earlier send's work seen first: its reply follows."""
+        replies = {"call.queued", "call.rejected", "error", "call.connected"}
+        since = self.line.welcomes
+        await self.line.send(msg)
+        while True:
+            reply = await self.line.recv_or_back(replies, REPLY_S, since)
+            if reply is not None and reply["type"] == BACK:
+                since = self.line.welcomes
+                record["resent"] = record.get("resent", 0) + 1
+                await self.line.send(msg)
+            elif reply is not None and record.get("resent") and reply.get("code") in (
+                    "call_in_progress", "appointment_used"):
+                continue
+            else:
+                return reply
 
     async def wait_answer(self, v: Visit, record: dict[str, Any]) -> bool:
         """Until connected (True) or ended; past the visitor's patience, cancel."""

@@ -34,11 +34,17 @@ AppointmentCode = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
 
 class CallRequest(Message, tag="call.request"):
     """`appointment`: the code of a booking for this queue (docs/appointments.md); within
-    its window the call waits ahead of walk-ins, outside it `error appointment_window`."""
+    its window the call waits ahead of walk-ins, outside it `error appointment_window`.
+    `request_id`: a key the kiosk chooses for this request. A request whose reply never
+    came (its socket lost) is sent again with the same key once the socket is back: while
+    the terminal's call made by that key lives, the answer is that call again
+    (`call.queued` or `call.connected`, `resumed: true`), never a second call; a terminal
+    has one live call at a time, whatever the keys (`error call_in_progress`)."""
 
     queue: Id
     enterprise: Enterprise | None = None
     appointment: AppointmentCode | None = None
+    request_id: Id | None = None
 
 
 class CallCancel(Message, tag="call.cancel"):

@@ -1,7 +1,8 @@
 """Carrying out an outbox, in the one order the design promises.
 
 1. timers that must outlive a crash of this node (ring timers: an offer whose
-   node dies before sending it is still withdrawn);
+   node dies before sending it is still withdrawn), tried again while the scheduler
+   fails (the step's transaction has run: its events must still be logged);
 2. the log events, in one append: durable before anyone hears of them (if it fails,
    the routing changes the step made before it are taken back: `Outbox.undo`);
 3. the messages, in the order the step added them; those a routing transaction
@@ -25,7 +26,9 @@ import typing
 from . import messages as m
 from . import offers, order
 from .outbox import Outbox
+from .retry import REPORT_RETRY_S, retrying
 from .services import Services
+from .timers import Timer
 
 # Replies to the connection's own request, notices about the connection or the queues, and
 # chat lines: no routing decision precedes them that they could overtake, so they are never
@@ -48,7 +51,7 @@ async def commit(s: Services, out: Outbox) -> None:
     taken = order.take_all()
     if out.events or out.durable_timers:
         for timer in out.durable_timers:
-            await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
+            await _schedule(s, timer)
         if out.events:
             await _log(s, out)
     await _send(s, out, taken)
@@ -65,6 +68,16 @@ async def commit(s: Services, out: Outbox) -> None:
         s.status.changed_all()
     elif out.queues:
         s.status.changed(out.queues)
+
+
+async def _schedule(s: Services, timer: Timer) -> None:
+    """A timer set before the log, tried again while the scheduler fails (Redis restarting,
+    issue 16's faulted day): the step's transaction has run, so a failure here would leave
+    its events unlogged for ever (a hang-up ended in the router, `connected` in the log).
+    Setting a key again replaces it: safe to repeat."""
+    await retrying(REPORT_RETRY_S, f"setting timer {timer.key}",
+                   lambda: s.scheduler.schedule(timer.key, timer.delay_s, timer.kind,
+                                                timer.payload))
 
 
 async def _log(s: Services, out: Outbox) -> None:

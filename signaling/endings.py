@@ -17,7 +17,7 @@ from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
-from .parties import participants
+from .parties import participants, settled_answer
 from .retry import again
 from .services import Services
 
@@ -41,9 +41,17 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 
 
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
+    """The caller gives up waiting. A call answered meanwhile is hung up: the caller hears
+    `call.connected`, then `call.ended`. Its answer must be in the log first
+    (`parties.settled_answer`; issue 16's two kiosk cancels logged `ended` with no answer
+    and no `call.connected`: the answering node was killed before its append). Never
+    logged, the call is abandoned: the log and the kiosk both have it unanswered."""
     out = s.outbox()
-    call = await own_call(s, who, msg.call_id)
-    if call.state == CallState.CONNECTED:
+    settled, logged = await settled_answer(s, await own_call(s, who, msg.call_id))
+    call = await own_call(s, who, msg.call_id) if settled is None else settled
+    if call.state == CallState.CONNECTED and not logged:
+        await end(s, out, call, "cancelled", who.principal, answered=False)
+    elif call.state == CallState.CONNECTED:
         await end(s, out, call, "hangup", who.principal)
     else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")
@@ -113,15 +121,17 @@ async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
     return out
 
 
-async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None) -> bool:
+async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None,
+              answered: bool = True) -> bool:
     """The call is over for everyone: its specialists go to wrap-up, invitations go back.
     False when the call was not connected (any more). From the hang-up on, tried again as
     one attempt (`retry.again`): a lost reply of the hang-up is answered the same, so
-    `ended` is logged once and everyone told."""
+    `ended` is logged once and everyone told. Not `answered` in the log: `abandoned`
+    (`call_cancel`)."""
     members = members_of(call)
     invitations = await conference.pending_invitations(s, call)
     done = await again(f"ending {call.id}",
-                       lambda: _end(s, call, reason, by, members, invitations))
+                       lambda: _end(s, call, reason, by, members, invitations, answered))
     if done is None:
         return False
     out.merge(done)
@@ -129,15 +139,17 @@ async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None)
 
 
 async def _end(s: Services, call: Call, reason: str, by: str | None, members: set[str],
-               invitations: list[Call]) -> Outbox | None:
+               invitations: list[Call], answered: bool) -> Outbox | None:
     out = s.outbox()
     ended = await s.router.hangup(call.id, s.clock())
     if ended is None:
         return None
     s.link.calls_changed([call.id])
-    out.event(ev.Ended(reason=reason, by=by), ended, by)
+    out.event(ev.Ended(reason=reason, by=by) if answered else ev.Abandoned(reason=reason),
+              ended, by)
     for member in sorted(members):
-        out.event(ev.ParticipantLeft(participant_id=member, reason=reason), ended, member)
+        if answered:  # else nobody joined, in the log
+            out.event(ev.ParticipantLeft(participant_id=member, reason=reason), ended, member)
         out.send(member, m.CallEnded(call_id=call.id, session_id=call.session_id,
                                      reason=reason, by=by))
     wrapup_s = s.queues[call.queue].wrapup_s

@@ -13,7 +13,7 @@ from .acd import CallCenter
 from .backend import Presence, Sink, TimerHandler
 from .identity import caller_principal
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
-from .routing import handoff_refusal
+from .routing import handoff_refusal, in_progress_refusal, known_queue
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class MemoryRouter:
         return self.center.check_open(queue)
 
     async def enqueue(self, call: Call) -> int:
+        if call.id not in self.center.calls:  # the same call again: `duplicate_call`
+            known_queue(self.center.queues, call.queue)
+            refusal = in_progress_refusal(call, await self.calls_of_terminal(call.terminal_id))
+            if refusal is not None:
+                raise refusal
         position = self.center.enqueue(call)
         self._by_terminal.setdefault(call.terminal_id, set()).add(call.id)
         return position

@@ -11,9 +11,9 @@ from . import conference, recording, timers
 from . import events as ev
 from . import messages as m
 from .identity import Identity, Role, caller_of, principal_of, terminal_of
-from .model import AgentState, Call, Offer
+from .model import AgentState, Call, CallState, Offer
 from .outbox import Outbox
-from .parties import participants
+from .parties import answer_logged, participants
 from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
 
@@ -172,6 +172,26 @@ async def accept(s: Services, who: Identity, msg: m.CallAccept) -> Outbox:
     now = s.clock()  # the same on each attempt: a retry is known as the same answer
     return await retrying(REPORT_RETRY_S, f"accepting {msg.call_id} for {who.principal}",
                           lambda: _answer(s, who, msg, now))
+
+
+async def answer_again(s: Services, call_id: str, agent_id: str, at: float) -> Outbox:
+    """An answer made by a node that died (taken over: `server/cluster/backends.py`), run
+    again by a survivor when the log does not have it: the node was killed between the
+    router's accept and its append, so the call is connected with nobody told (or told by
+    a resume on another node) and the log has it waiting. The same specialist at the same
+    time gets the same answer and numbers (`answers.ACCEPT`), so `answered` is logged once
+    and the parties hear `call.connected`. Nothing to do for a call no longer connected
+    to that specialist, or whose answer is logged."""
+    call = await s.router.get_call(call_id)
+    if call is None or call.state != CallState.CONNECTED or agent_id not in call.agents \
+            or await answer_logged(s, call):
+        return s.outbox()
+    agent = await s.router.get_agent(agent_id)
+    who = Identity(role=Role.SPECIALIST, id=agent_id, name=agent.name if agent else agent_id,
+                   skills=dict(agent.skills) if agent else {},
+                   department=agent.department if agent else None)
+    return await retrying(REPORT_RETRY_S, f"logging the answer of {call_id} by {agent_id}",
+                          lambda: _answer(s, who, m.CallAccept(call_id=call_id), at))
 
 
 async def _answer(s: Services, who: Identity, msg: m.CallAccept, now: float) -> Outbox:

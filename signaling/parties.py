@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from . import messages as m
 from .identity import Identity, Role, caller_of, principal_of
-from .model import Call
+from .model import Call, CallState
 from .services import Services
+
+# A call connected in the router but not in the log is waited for this long (in all about
+# 12 s) for its answer's append: its node's, or the survivor's once the node died (a dead
+# node is taken over within about 4 s: docs/cluster.md).
+ANSWER_WAIT_S: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0)
 
 
 async def calls_of_caller(s: Services, who: Identity) -> list[Call]:
@@ -18,6 +24,31 @@ async def calls_of_caller(s: Services, who: Identity) -> list[Call]:
         return [call] if call is not None and call.visitor == who.id else []
     return [c for c in await s.router.calls_of_terminal(who.id)
             if not c.is_invitation and c.visitor is None]
+
+
+async def answer_logged(s: Services, call: Call) -> bool:
+    """Whether the session log has the call answered by one of its specialists (a node
+    killed between the router's accept and its append leaves it connected, unlogged)."""
+    members = await s.session_log.session_members(call.session_id) or set()
+    return any(principal_of(Role.SPECIALIST, agent) in members for agent in call.agents)
+
+
+async def settled_answer(s: Services, call: Call) -> tuple[Call | None, bool]:
+    """The call once the log has its answer (read again; None when gone), and whether it
+    has: a call the router connected whose `answered` is not logged yet is waited for
+    (`ANSWER_WAIT_S`) while its node appends it, or, killed before that, until the
+    survivor that takes the node over logs it (`offers.answer_again`). Nobody is told of
+    an answer (a resume, a cancel crossing it) before it is logged."""
+    if call.state != CallState.CONNECTED or await answer_logged(s, call):
+        return call, True
+    for delay in ANSWER_WAIT_S:
+        await asyncio.sleep(delay)
+        fresh = await s.router.get_call(call.id)
+        if fresh is None or fresh.state != CallState.CONNECTED or \
+                await answer_logged(s, fresh):
+            return fresh, True
+        call = fresh
+    return call, False
 
 
 async def people(s: Services, call: Call, names: Mapping[str, str] | None = None

@@ -18,6 +18,7 @@ from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
 from .parties import calls_of_caller
+from .resume import caller_again
 from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .uscc import uscc_error
@@ -34,7 +35,7 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
     for call in await calls_of_caller(s, who):  # not one handed off to a phone
-        raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
+        return await _made_already(s, who, msg, call)
     booking = await _booking(s, msg)
     if booking is not None and enterprise is None:  # given when booking: the offer shows it
         enterprise = {"name": booking.enterprise_name, "uscc": booking.enterprise_uscc}
@@ -43,6 +44,8 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         await s.router.check_open(msg.queue) or await recording.refusal(s)
     config = s.queues[msg.queue]
     context: dict[str, object] = {"terminal": encode_identity(who), "enterprise": enterprise}
+    if msg.request_id is not None:
+        context["request_id"] = msg.request_id
     if booking is not None:
         context["appointment"] = booking.id
         context["slot_start"] = booking.start.timestamp()
@@ -73,17 +76,10 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     if not s.link.alone:
         await commit(s, queued)
         out = s.outbox()
-    try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
-        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
-                                  lambda: _enqueue(s, call))
-        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
-                                  lambda: s.status.estimate(call.queue, position))
-    except Exception:
-        with contextlib.suppress(Exception):  # in routing after all: out again
-            await s.router.remove(call.id, s.clock())
-        out.event(ev.Rejected(reason="internal"), call)
-        await commit(s, out)
-        raise
+    placed = await _placed(s, who, msg, call, out)
+    if isinstance(placed, Outbox):  # another request of the kiosk won: its call told
+        return placed
+    position, estimate = placed
     s.status.sent_position(call.queue, call.id, position)
     out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue, position=position,
                                          estimated_wait_s=estimate))
@@ -95,6 +91,46 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         return out
     out.undo.append(functools.partial(_unqueue, s, call.id))
     out.merge(await offers.dispatch(s))
+    return out
+
+
+async def _placed(s: Services, who: Identity, msg: m.CallRequest, call: Call, out: Outbox
+                  ) -> tuple[int, float] | Outbox:
+    """The call queued: its position and estimated wait. Refused `call_in_progress` by the
+    router (another request of the terminal, on another node perhaps, queued its call
+    since this one's read): this request's session is closed `rejected`, and the winner
+    is told as a request sent again would be (`_made_already`)."""
+    try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
+        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                  lambda: _enqueue(s, call))
+        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
+                                  lambda: s.status.estimate(call.queue, position))
+    except Refused as exc:
+        if exc.code != "call_in_progress":
+            raise
+        out.event(ev.Rejected(reason=exc.code), call)  # another request of the terminal
+        await commit(s, out)  # won the race (on another node, perhaps): this one's session
+        for other in await calls_of_caller(s, who):  # is closed, the kiosk told of that one
+            return await _made_already(s, who, msg, other)
+        raise
+    except Exception:
+        with contextlib.suppress(Exception):  # in routing after all: out again
+            await s.router.remove(call.id, s.clock())
+        out.event(ev.Rejected(reason="internal"), call)
+        await commit(s, out)
+        raise
+    return position, estimate
+
+
+async def _made_already(s: Services, who: Identity, msg: m.CallRequest, call: Call
+                        ) -> Outbox:
+    """The terminal has a live call: the one this request made (sent again with the same
+    `request_id` after its reply was lost with the socket) is told again, as on resume;
+    any other is a refusal."""
+    if msg.request_id is None or call.context.get("request_id") != msg.request_id:
+        raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
+    out = s.outbox()
+    await caller_again(s, out, who, call, resumed=True, reconnected=False)
     return out
 
 

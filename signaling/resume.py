@@ -8,7 +8,7 @@ from .identity import Identity, Role
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
-from .parties import calls_of_caller, participants
+from .parties import calls_of_caller, participants, settled_answer
 from .services import Services
 
 
@@ -20,7 +20,7 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None
         await _handed_off_meanwhile(s, out, who)
     if who.role in (Role.TERMINAL, Role.VISITOR):
         for call in await calls_of_caller(s, who):
-            await _caller(s, out, who, call, resumed)
+            await caller_again(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
 
@@ -32,10 +32,13 @@ async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None
             out.send(who.principal, m.CallHandedOff(call_id=call.id))
 
 
-async def _caller(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool) -> None:
-    """The caller's call: connected again, or its place in the queue."""
+async def caller_again(s: Services, out: Outbox, who: Identity, call: Call, resumed: bool,
+                       reconnected: bool = True) -> None:
+    """The caller's call: connected again, or its place in the queue (on resume, and to a
+    request sent again for a call it made, `requests.call_request`: its connection's
+    resume told the others already, `reconnected` false)."""
     if call.state == CallState.CONNECTED:
-        await _connected_again(s, out, who, call.id)
+        await _connected_again(s, out, who, call.id, reconnected)
     else:
         position = await s.router.position(call.id) or 1
         estimate = await s.status.estimate(call.queue, position)
@@ -63,15 +66,20 @@ async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) ->
         await _connected_again(s, out, who, call.id)
 
 
-async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str) -> None:
-    call = await s.router.get_call(call_id)
-    if call is None:
+async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str,
+                           reconnected: bool = True) -> None:
+    found = await s.router.get_call(call_id)
+    call = None if found is None else (await settled_answer(s, found))[0]
+    if call is None or call.state != CallState.CONNECTED:  # its news follows
         return
-    await recording.resumed(s, out, call)
+    if reconnected:
+        await recording.resumed(s, out, call)
     listed = await participants(s, call)
     out.send(who.principal, m.CallConnected(
         call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,
         resumed=True, recording=any(p.role == "recorder" for p in listed)))
+    if not reconnected:
+        return
     for member in listed:
         if member.id != who.principal:
             out.send(member.id, m.ParticipantReconnected(call_id=call.id,

@@ -50,3 +50,16 @@ def handoff_refusal(call: Call | None, call_id: str, terminal_id: str) -> Refuse
     if call.state not in (CallState.QUEUED, CallState.RINGING):
         return Refused("not_waiting", f"call {call_id} is not waiting")
     return None
+
+
+def in_progress_refusal(call: Call, live: list[Call]) -> Refused | None:
+    """Why the terminal may not have this call queued: one live call per terminal (the Lua
+    `ENQUEUE` refuses the same, in the same transaction as the enqueue, so a request sent
+    again racing the first on another node cannot make a second call). Invitations and
+    calls handed off to a phone do not count (the terminal is free for its next visitor)."""
+    if call.is_invitation:
+        return None
+    for other in live:
+        if other.id != call.id and not other.is_invitation and other.visitor is None:
+            return Refused("call_in_progress", f"call {other.id} is still {other.state.value}")
+    return None

@@ -250,6 +250,15 @@ class Switchboard:
         """The connection's TURN credentials expire soon: fresh ones (`ice.servers`)."""
         await commit(self.services, connections.fresh_ice_servers(self.services, who))
 
+    async def answer_again(self, call_id: str, agent_id: str, at: float) -> None:
+        """A dead node's answer, logged and told if it never was (`offers.answer_again`)."""
+        try:
+            await commit(self.services, await offers.answer_again(self.services, call_id,
+                                                                  agent_id, at))
+        except Exception:
+            await fill(self.services)
+            raise
+
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""
         await commit(self.services, await recording.recorder_joined(self.services, who,

@@ -73,3 +73,27 @@ def test_a_booked_request_that_failed_after_it_was_logged_is_not_a_mismatch() ->
     found = check_calls(LedgerView(visits=visits), log)
     assert found.lost == [] and found.doubled == []
     assert found.mismatches == ["c_k2_extra: in the log (rejected), not in the ledger"]
+
+
+def test_a_request_sent_again_may_leave_a_closed_session_of_its_earlier_send() -> None:
+    """A kiosk's request lost with its socket is sent again (`resent`): the earlier send's
+    session, refused by the router as the terminal's second call or interrupted with its
+    node, is closed and unanswered; one still waiting or answered is not excused."""
+    visits = [{"terminal": "K1", "queue": "tax", "call_id": "c_served", "resent": 1,
+               "outcome": "served", "answered": 1.0, "specialists": ["specialist:s1"]},
+              {"terminal": "K2", "queue": "tax", "call_id": "c_k2", "resent": 2,
+               "outcome": "served", "answered": 1.0, "specialists": ["specialist:s1"]}]
+    answered = {"state": "ended", "answered_at": 1.0, "specialist_id": "s1"}
+    log = LogView(sessions={
+        "c_served": {"id": "c_served", "terminal_id": "K1", **answered},
+        "c_first": {"id": "c_first", "terminal_id": "K1", "state": "rejected",
+                    "answered_at": None},
+        "c_k2": {"id": "c_k2", "terminal_id": "K2", **answered},
+        "c_k2_waiting": {"id": "c_k2_waiting", "terminal_id": "K2", "state": "queued",
+                         "answered_at": None},
+        "c_k2_interrupted": {"id": "c_k2_interrupted", "terminal_id": "K2",
+                             "state": "interrupted", "answered_at": None}},
+        answers=Counter(), actions={}, recordings={})
+    found = check_calls(LedgerView(visits=visits), log)
+    assert found.lost == [] and found.doubled == []
+    assert found.mismatches == ["c_k2_waiting: in the log (queued), not in the ledger"]

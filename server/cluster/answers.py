@@ -35,6 +35,14 @@ redis.call("HINCRBY", a, "answered", 1)
 set_state(aid, "in_call")
 tell_call(c)
 redis.call("HSET", c, "acc", aid .. SEP .. NOW, "atold", table.concat(TOLD, SEP))
+-- the node instance answering (`an:<instance>`): taken over dead, its survivor logs the
+-- answers it may not have (`offers.answer_again`)
+local old = hget(c, "accn")
+if old then redis.call("SREM", k("an", old), cid) end
+if ARGV[7] ~= "" then
+  redis.call("HSET", c, "accn", ARGV[7])
+  redis.call("SADD", k("an", ARGV[7]), cid)
+end
 return redis.call("HGETALL", c)
 """
 

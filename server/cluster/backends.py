@@ -89,7 +89,7 @@ class ClusterBackends:
         # Its own connections: a node busy enough to drain the main pool is alive, and
         # its heartbeat must not wait behind the commands that keep it busy.
         self.node.redis = connect_redis(routing.redis_url, name, connections=2)
-        self.router = RedisRouter(self.redis, self.prefix, settings.queues)
+        self.router = RedisRouter(self.redis, self.prefix, settings.queues, self.node.instance)
         self.presences = RedisPresences(self.redis, self.prefix, self.node.instance)
         self.scheduler = RedisScheduler(self.redis, self.prefix, owner=self.node.instance,
                                         handler=self._timer_fired)
@@ -150,6 +150,13 @@ class ClusterBackends:
         board = self._board
         if board is None:
             return
+        for call_id, agent_id, at in await self.router.answered_by(instance):  # first: a
+            try:  # resumed party, a cancel, wait for them (`parties.settled_answer`)
+                await board.answer_again(call_id, agent_id, at)
+            except Exception:
+                log.exception("logging the answer of %s by dead node %s failed", call_id,
+                              instance)
+        await self.router.forget_answers_of(instance)
         for principal in sorted(principals):
             presence = await self.presences.get(principal)
             if presence is None or not presence.connected or presence.node != instance:

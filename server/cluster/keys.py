@@ -145,6 +145,11 @@ def terminal_calls(prefix: str, terminal_id: str) -> str:
     return k(prefix, "tc", terminal_id)
 
 
+def answering(prefix: str, instance: str) -> str:
+    """Set: live call ids whose last answer a node instance made (`accn` of the call)."""
+    return k(prefix, "an", instance)
+
+
 def state_marker(prefix: str) -> str:
     """String: present while Redis holds routing state; gone = Redis lost it (see node.py)."""
     return k(prefix, "state")

@@ -108,9 +108,11 @@ def agent_from(flat: Sequence[str]) -> Agent:
 class RedisRouter:
     """Routing state shared by every node through one Redis."""
 
-    def __init__(self, redis: Redis, prefix: str, queues: Sequence[QueueConfig]) -> None:
+    def __init__(self, redis: Redis, prefix: str, queues: Sequence[QueueConfig],
+                 instance: str = "") -> None:
         self._redis = redis
         self._prefix = prefix
+        self.instance = instance  # this node's: its answers are kept under it (`answered_by`)
         self.queues = {q.id: q for q in queues}
         for q in queues:
             get_strategy(q.strategy)  # every strategy has its Lua key (strategies.py)
@@ -212,7 +214,22 @@ class RedisRouter:
 
     async def accept(self, call_id: str, agent_id: str, now: float, offer: int | None = None
                      ) -> Call:
-        return call_from(await self._run("accept", now, call_id, agent_id, _arg(offer)))
+        return call_from(await self._run("accept", now, call_id, agent_id, _arg(offer),
+                                         self.instance))
+
+    async def answered_by(self, instance: str) -> list[tuple[str, str, float]]:
+        """The live calls node `instance` answered last, each with that answer (specialist,
+        time): a node killed between the accept and its append left them unlogged."""
+        found: list[tuple[str, str, float]] = []
+        for cid in await self._redis.smembers(keys.answering(self._prefix, instance)):
+            acc = await self._redis.hget(keys.call(self._prefix, str(cid)), "acc")
+            if acc:
+                agent_id, _, at = str(acc).partition(keys.SEP)
+                found.append((str(cid), agent_id, float(at)))
+        return found
+
+    async def forget_answers_of(self, instance: str) -> None:
+        await self._redis.delete(keys.answering(self._prefix, instance))
 
     async def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
                       ) -> Call:

@@ -214,6 +214,8 @@ end
 local function finish(cid)
   local c = k("c", cid)
   local term = hget(c, "term") or ""
+  local accn = hget(c, "accn")
+  if accn then redis.call("SREM", k("an", accn), cid) end
   redis.call("HSET", c, "state", "ended")
   local out = redis.call("HGETALL", c)
   redis.call("DEL", c)
@@ -252,6 +254,15 @@ ENQUEUE = """
 local cid = ARGV[4]
 local c = k("c", cid)
 if redis.call("EXISTS", c) == 1 then refuse("duplicate_call", "call " .. cid .. " exists") end
+-- `routing.in_progress_refusal`: one live call per terminal (not invitations, not handed off)
+if ARGV[16] == "" then
+  for _, other in ipairs(redis.call("SMEMBERS", k("tc", ARGV[6]))) do
+    local o = k("c", other)
+    if redis.call("EXISTS", o) == 1 and not hget(o, "joins") and not hget(o, "vis") then
+      refuse("call_in_progress", "call " .. other .. " is still " .. hget(o, "state"))
+    end
+  end
+end
 redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
   "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
   "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "joins", ARGV[16], "target", ARGV[17],

@@ -23,7 +23,7 @@ async def test_appointment_before_earlier_walk_ins(redis: Redis, key_prefix: str
     await router.agent_join(Agent(id="a", name="a", skills={"q": 1}), 0.0)
     await router.agent_join(Agent(id="b", name="b", skills={"q": 1}), 0.0)
     await router.set_status("b", AgentState.AVAILABLE, 0.5)
-    await router.enqueue(Call(id="lost", session_id="s0", queue="q", terminal_id="t0",
+    await router.enqueue(Call(id="lost", session_id="s0", queue="q", terminal_id="t_lost",
                               enqueued_at=0.6))
     (offer,) = await router.dispatch(0.7)
     await router.accept("lost", "b", 0.8)

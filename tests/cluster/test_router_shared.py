@@ -392,3 +392,38 @@ async def test_a_decliner_comes_after_those_yet_to_try_the_call(
     await router.set_status("b", AgentState.AVAILABLE, 3.0)
     (offer,) = await router.dispatch(5.0)
     assert offer.agent_id == "b"
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_terminal_has_one_live_call(redis: Redis, key_prefix: str, backend: str
+                                            ) -> None:
+    """A second call of a terminal is refused by the enqueue itself (two requests racing
+    on two nodes both passed the step's read: a kiosk's request sent again after its
+    socket was lost); the same call again is still the retry's `duplicate_call`; an
+    invitation into its call and a call handed off to a phone do not count; once its call
+    ends the terminal's next one is queued."""
+    queues = [QueueConfig(id="q", name="Q")]
+    router = make_router(backend, redis, key_prefix, queues)
+    await ready(router, queues, "a")
+
+    def call(cid: str, **kw: Any) -> Call:
+        return Call(id=cid, session_id="s" + cid, queue="q", terminal_id="t",
+                    enqueued_at=2.0, **kw)
+
+    await router.enqueue(call("c1"))
+    for cid, code in (("c2", "call_in_progress"), ("c1", "duplicate_call")):
+        with pytest.raises(Refused) as refused:
+            await router.enqueue(call(cid))
+        assert refused.value.code == code
+    await router.hand_off("c1", "t", "v1")  # the phone has it: the kiosk is free
+    await router.enqueue(call("c2"))
+    await router.remove("c1", 3.0)
+    (offer,) = await router.dispatch(3.0)
+    await router.accept(offer.call_id, "a", 3.0)
+    await router.enqueue(call("i1", joins="c2"))  # an invitation into the terminal's call
+    with pytest.raises(Refused) as refused:
+        await router.enqueue(call("c3"))
+    assert refused.value.code == "call_in_progress"
+    await router.hangup("c2", 4.0)
+    await router.enqueue(call("c3"))
+    assert sorted(c.id for c in await router.calls_of_terminal("t")) == ["c3", "i1"]

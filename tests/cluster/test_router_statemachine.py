@@ -183,6 +183,9 @@ class SideBySide(RuleBasedStateMachine):
                         for r in (self.memory, self.red)]
             assert mem == red
 
+            live = [c.id for c in mem if not c.is_invitation and c.visitor is None]
+            assert len(live) <= 1, (terminal, live)  # a request sent again makes no second
+
 
 TestSideBySide = SideBySide.TestCase
 TestSideBySide.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)

@@ -43,6 +43,10 @@ const state = {
   sessionId: null,
   homeTimer: null,
   handoff: null,
+  // The `call.request` not answered yet: sent again, with its `request_id`, when the socket
+  // comes back before its reply (it may have been written into a socket the server no
+  // longer read); the server answers with the call it made, never a second one.
+  request: null,
 };
 
 const home = new KioskHome({ i18n, onChoose: requestCall });
@@ -74,6 +78,7 @@ function showMessage(titleKey, text) {
 }
 
 function goHome() {
+  state.request = null;
   state.handoff?.reset();
   releaseMedia();
   state.callId = null;
@@ -156,18 +161,33 @@ async function requestCall(queue, enterprise, appointment = null) {
     showMediaError(err);
     return;
   }
-  const fields = { queue };
+  const fields = { queue, request_id: requestId() };
   if (enterprise) fields.enterprise = enterprise;
   if (appointment) fields.appointment = appointment;
   if (!state.signaling.send(MSG.CALL_REQUEST, fields)) {
     showMessage("error.title", t("chat.failed"));
     return;
   }
+  state.request = { fields, resent: false };
   $("wait-position").textContent = "—";
   $("wait-estimate").textContent = "—";
   $("waiting-note").textContent = "";
   show("waiting");
   materials.show(queue);
+}
+
+/** A key for one request (getRandomValues works outside a secure context too). */
+function requestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The socket is back before the request's reply: send it again (see `state.request`). */
+function requestAgain() {
+  if (!state.request || state.callId || state.screen !== "waiting") return false;
+  state.request.resent = true;
+  state.signaling.send(MSG.CALL_REQUEST, state.request.fields);
+  return true;
 }
 
 function showPosition(message) {
@@ -177,6 +197,7 @@ function showPosition(message) {
 }
 
 function onQueued(message) {
+  state.request = null;
   showPosition(message);
   state.handoff.offer(message.call_id);
   materials.show(message.queue);
@@ -185,6 +206,7 @@ function onQueued(message) {
 }
 
 function onConnected(message) {
+  state.request = null;
   state.handoff.reset();
   state.callId = message.call_id;
   state.sessionId = message.session_id;
@@ -208,6 +230,7 @@ function onEnded(message) {
 }
 
 function onRejected(message) {
+  state.request = null;
   releaseMedia();
   const key = `rejected.${message.reason}`;
   const known = i18n.t(key) !== key;
@@ -216,6 +239,9 @@ function onRejected(message) {
 }
 
 function onServerError(message) {
+  // Sent again, the request can meet the call its first send made: that call's news follows.
+  if (state.request?.resent && ["call_in_progress", "appointment_used"].includes(message.code)) return;
+  if (message.refused === MSG.CALL_REQUEST) state.request = null;
   if (message.code?.startsWith("appointment_") && state.screen === "waiting" && !state.callId) {
     releaseMedia();
     show("appointment");
@@ -264,6 +290,7 @@ function onWelcome(welcome) {
   $("site-name").textContent = welcome.site ? `${welcome.site.name} · ${welcome.name}` : welcome.name;
   home.setQueues(welcome.queues);
   const busy = state.screen === "waiting" || state.screen === "call";
+  if (requestAgain()) return;
   if (busy && !welcome.resumed) {
     state.chat.close();
     state.media.closePeers();
