@@ -88,6 +88,15 @@ async def connected(lossy: Lossy) -> str:
     return call_id
 
 
+async def invited_bob(lossy: Lossy, call_id: str) -> dict[str, Any]:
+    """Alice invites the general queue into her call, and it rings Bob: his offer."""
+    desk = lossy.desk
+    bob = await desk.connect(BOB)
+    await desk.drive(BOB, m.AgentStatus(status="available"))
+    await desk.drive(ALICE, m.CallInvite(call_id=call_id, queue="general"))
+    return next(f for f in bob.frames if f["type"] == "call.offered")
+
+
 def types(out: Outbox) -> list[str]:
     return [e.type for e in out.events]
 
@@ -137,10 +146,7 @@ async def test_a_requeue_whose_reply_was_lost_requeues_once(lossy: Lossy) -> Non
 async def test_a_leave_whose_reply_was_lost_is_heard_once(lossy: Lossy) -> None:
     call_id = await connected(lossy)
     desk = lossy.desk
-    bob = await desk.connect(BOB)
-    await desk.drive(BOB, m.AgentStatus(status="available"))
-    await desk.drive(ALICE, m.CallInvite(call_id=call_id, queue="general"))
-    invitation = next(f for f in bob.frames if f["type"] == "call.offered")
+    invitation = await invited_bob(lossy, call_id)
     await desk.drive(BOB, m.CallAccept(call_id=invitation["call_id"], offer=invitation["offer"]))
     await lossy.losing("leave", lambda: desk.board.handle(ALICE, m.CallHangup(call_id=call_id)))
     logged = await lossy.logged(call_id)
@@ -227,10 +233,8 @@ async def test_a_decline_whose_reply_was_lost_is_logged_once(lossy: Lossy) -> No
 async def test_a_join_whose_reply_was_lost_is_heard_once(lossy: Lossy) -> None:
     call_id = await connected(lossy)
     desk = lossy.desk
-    bob = await desk.connect(BOB)
-    await desk.drive(BOB, m.AgentStatus(status="available"))
-    await desk.drive(ALICE, m.CallInvite(call_id=call_id, queue="general"))
-    invitation = next(f for f in bob.frames if f["type"] == "call.offered")
+    invitation = await invited_bob(lossy, call_id)
+    bob = desk.sinks[BOB.principal]
     await lossy.losing("join", lambda: desk.drive(
         BOB, m.CallAccept(call_id=invitation["call_id"], offer=invitation["offer"])))
     assert (await lossy.logged(call_id)).count("participant_joined") == 3  # kiosk, alice, bob

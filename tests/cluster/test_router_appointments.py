@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from server.cluster.router import RedisRouter
 from signaling.acd import APPOINTMENT_PRIORITY
 from signaling.model import Agent, AgentState, Call, QueueConfig
-from tests.cluster.test_router_shared import make_router
+from tests.cluster.test_router_rules import make_router
 
 QUEUES = [QueueConfig(id="q", name="Q")]
 

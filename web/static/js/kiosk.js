@@ -9,12 +9,14 @@ import { $ } from "./dom.js";
 import { FormSigning } from "./kiosk-form.js";
 import { formatWait, pageI18n } from "./i18n.js";
 import { AppointmentPad } from "./kiosk-appointment.js";
+import { KioskCamera } from "./kiosk-camera.js";
 import { KioskHome } from "./kiosk-home.js";
 import { HandoffPanel } from "./kiosk-handoff.js";
 import { IdleClock } from "./kiosk-idle.js";
 import { MaterialsChecklist } from "./kiosk-materials.js";
 import { RatingForm } from "./kiosk-rating.js";
-import { openCameraAndMicrophone, openDocumentSource, stopStream } from "./media.js";
+import { PendingRequest } from "./kiosk-request.js";
+import { watchResetGesture } from "./kiosk-reset.js";
 import { mediaAvailable, mediaErrorMessageKey } from "./media-errors.js";
 import { MSG, SignalingClient, storageSlot } from "./signaling.js";
 import { RemoteStage } from "./stage.js";
@@ -22,7 +24,6 @@ import { RemoteStage } from "./stage.js";
 const TOKEN_KEY = "vwin.deviceToken";
 const RESUME_KEY = "vwin.resume";
 /** Staff hold the logo this long to reach "reset terminal" (visitors tap, they do not hold). */
-const RESET_HOLD_MS = 3000;
 /** After "thank you", go back home. */
 const THANKS_MS = 5000;
 /** Screens a visitor may walk away from; in a queue or a call the kiosk waits for the server. */
@@ -37,18 +38,14 @@ const state = {
   media: null,
   chat: null,
   stage: null,
-  localStream: null,
-  documentTrack: null,
   callId: null,
   sessionId: null,
   homeTimer: null,
   handoff: null,
-  // The `call.request` not answered yet: sent again, with its `request_id`, when the socket
-  // comes back before its reply (it may have been written into a socket the server no
-  // longer read); the server answers with the call it made, never a second one.
-  request: null,
 };
 
+const camera = new KioskCamera({ t });
+const request = new PendingRequest(); // the `call.request` not answered yet
 const home = new KioskHome({ i18n, onChoose: requestCall });
 const pad = new AppointmentPad({ i18n, onArrive: (queue, code) => requestCall(queue, null, code) });
 const materials = new MaterialsChecklist({ root: $("materials"), i18n, token: () => localStorage.getItem(TOKEN_KEY) });
@@ -78,7 +75,7 @@ function showMessage(titleKey, text) {
 }
 
 function goHome() {
-  state.request = null;
+  request.settled();
   state.handoff?.reset();
   releaseMedia();
   state.callId = null;
@@ -101,55 +98,18 @@ function forgetVisitor() {
 
 // ---- media --------------------------------------------------------------------
 
-async function ensureMedia() {
-  if (!state.localStream) {
-    state.localStream = await openCameraAndMicrophone();
-    $("preview").srcObject = state.localStream;
-    $("self-video").srcObject = state.localStream;
-  }
-  return state.localStream;
+function ensureMedia() {
+  return camera.open();
 }
 
 function releaseMedia() {
-  stopStream(state.localStream);
-  if (state.documentTrack) state.documentTrack.stop();
-  state.localStream = null;
-  state.documentTrack = null;
-  $("preview").srcObject = null;
-  $("self-video").srcObject = null;
-  $("capture-state").hidden = true;
+  camera.release();
   state.stage?.clear();
-  $("show-document").textContent = t("call.showDocument");
 }
 
 function showMediaError(err) {
   releaseMedia();
   showMessage("media.title", t(mediaErrorMessageKey(err)));
-}
-
-async function toggleDocument() {
-  if (state.documentTrack) {
-    state.documentTrack.stop();
-    state.documentTrack = null;
-    await state.media.sendVideo(null);
-    state.media.setStatus({ document: false });
-    $("self-video").srcObject = state.localStream;
-    $("show-document").textContent = t("call.showDocument");
-    return;
-  }
-  try {
-    const track = await openDocumentSource(state.localStream?.getVideoTracks()[0]);
-    state.documentTrack = track;
-    track.addEventListener("ended", () => {
-      if (state.documentTrack === track) toggleDocument();
-    });
-    await state.media.sendVideo(track);
-    state.media.setStatus({ document: true });
-    $("self-video").srcObject = new MediaStream([track]);
-    $("show-document").textContent = t("call.showCamera");
-  } catch (err) {
-    $("media-state").textContent = t(mediaErrorMessageKey(err));
-  }
 }
 
 // ---- calls ----------------------------------------------------------------------
@@ -161,14 +121,13 @@ async function requestCall(queue, enterprise, appointment = null) {
     showMediaError(err);
     return;
   }
-  const fields = { queue, request_id: requestId() };
+  const fields = { queue };
   if (enterprise) fields.enterprise = enterprise;
   if (appointment) fields.appointment = appointment;
-  if (!state.signaling.send(MSG.CALL_REQUEST, fields)) {
+  if (!request.send(state.signaling, fields)) {
     showMessage("error.title", t("chat.failed"));
     return;
   }
-  state.request = { fields, resent: false };
   $("wait-position").textContent = "—";
   $("wait-estimate").textContent = "—";
   $("waiting-note").textContent = "";
@@ -176,18 +135,9 @@ async function requestCall(queue, enterprise, appointment = null) {
   materials.show(queue);
 }
 
-/** A key for one request (getRandomValues works outside a secure context too). */
-function requestId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The socket is back before the request's reply: send it again (see `state.request`). */
+/** The socket is back before the request's reply: send it again (`PendingRequest`). */
 function requestAgain() {
-  if (!state.request || state.callId || state.screen !== "waiting") return false;
-  state.request.resent = true;
-  state.signaling.send(MSG.CALL_REQUEST, state.request.fields);
-  return true;
+  return !state.callId && state.screen === "waiting" && request.again(state.signaling);
 }
 
 function showPosition(message) {
@@ -197,7 +147,7 @@ function showPosition(message) {
 }
 
 function onQueued(message) {
-  state.request = null;
+  request.settled();
   showPosition(message);
   state.handoff.offer(message.call_id);
   materials.show(message.queue);
@@ -206,7 +156,7 @@ function onQueued(message) {
 }
 
 function onConnected(message) {
-  state.request = null;
+  request.settled();
   state.handoff.reset();
   state.callId = message.call_id;
   state.sessionId = message.session_id;
@@ -230,7 +180,7 @@ function onEnded(message) {
 }
 
 function onRejected(message) {
-  state.request = null;
+  request.settled();
   releaseMedia();
   const key = `rejected.${message.reason}`;
   const known = i18n.t(key) !== key;
@@ -240,8 +190,8 @@ function onRejected(message) {
 
 function onServerError(message) {
   // Sent again, the request can meet the call its first send made: that call's news follows.
-  if (state.request?.resent && ["call_in_progress", "appointment_used"].includes(message.code)) return;
-  if (message.refused === MSG.CALL_REQUEST) state.request = null;
+  if (request.explains(message)) return;
+  if (message.refused === MSG.CALL_REQUEST) request.settled();
   if (message.code?.startsWith("appointment_") && state.screen === "waiting" && !state.callId) {
     releaseMedia();
     show("appointment");
@@ -342,7 +292,7 @@ function connect(token) {
   signaling.on(MSG.SAVED, onSaved);
   // The specialist asks for a still: of the document camera when it is shown.
   signaling.on(MSG.DOCUMENT_REQUEST, (m) => m.call_id === state.callId && state.sessionId && sendStill({
-    sessionId: state.sessionId, track: state.documentTrack ?? state.localStream?.getVideoTracks()[0],
+    sessionId: state.sessionId, track: camera.videoTrack,
     video: $("self-video"), token: localStorage.getItem(TOKEN_KEY), notice: $("capture-state"), t,
   }));
   signaling.on(MSG.ERROR, onServerError);
@@ -364,30 +314,19 @@ function connect(token) {
 
 // ---- staff: setup and reset -----------------------------------------------------------
 
-function setUpResetGesture() {
-  let timer = null;
-  const logo = $("logo");
-  const cancel = () => clearTimeout(timer);
-  logo.addEventListener("pointerdown", () => {
-    cancel();
-    timer = setTimeout(() => $("reset-dialog").showModal(), RESET_HOLD_MS);
-  });
-  for (const type of ["pointerup", "pointerleave", "pointercancel"]) logo.addEventListener(type, cancel);
-  logo.addEventListener("contextmenu", (event) => event.preventDefault());
-  $("reset-dialog").addEventListener("close", () => {
-    if ($("reset-dialog").returnValue !== "reset") return;
-    // End the visitor's call or place in the queue now: a socket that just closes keeps
-    // them for the resume grace, ringing a specialist for a kiosk that will never return.
-    if (state.callId && state.screen === "call") state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
-    if (state.callId && state.screen === "waiting") state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
-    state.signaling?.forgetResume();
-    state.signaling?.stop();
-    state.media?.dispose();
-    releaseMedia();
-    localStorage.removeItem(TOKEN_KEY);
-    localStorage.removeItem(RESUME_KEY);
-    window.location.reload();
-  });
+/** Staff confirmed a reset: the kiosk forgets its device token and starts over. */
+function resetKiosk() {
+  // End the visitor's call or place in the queue now: a socket that just closes keeps
+  // them for the resume grace, ringing a specialist for a kiosk that will never return.
+  if (state.callId && state.screen === "call") state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
+  if (state.callId && state.screen === "waiting") state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
+  state.signaling?.forgetResume();
+  state.signaling?.stop();
+  state.media?.dispose();
+  releaseMedia();
+  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(RESUME_KEY);
+  window.location.reload();
 }
 
 function main() {
@@ -398,7 +337,7 @@ function main() {
     i18n.setLang(i18n.lang === "zh-CN" ? "en" : "zh-CN");
     if (state.screen === "rating") rating.render();
   });
-  setUpResetGesture();
+  watchResetGesture(resetKiosk);
   idle.watch();
   $("setup-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -416,7 +355,7 @@ function main() {
   $("hang-up").addEventListener("click", () => {
     if (state.callId) state.signaling.send(MSG.CALL_HANGUP, { call_id: state.callId });
   });
-  $("show-document").addEventListener("click", () => toggleDocument());
+  $("show-document").addEventListener("click", () => camera.toggleDocument(state.media));
   $("have-appointment").addEventListener("click", () => {
     pad.reset();
     show("appointment");
