@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 
+from server.storage import sqlite_trips
 from server.storage.errors import DatabaseClosed, InvalidRecord
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,15 @@ def make_engine(url: str) -> AsyncEngine:
         raise ValueError(f"unsupported storage url {parsed.render_as_string()!r}")
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    driver: dict[str, Any] = {}
+    if backend == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+        one_trip = sqlite_trips.dbapi()  # one round trip per statement
+        if one_trip is not None:
+            driver["module"] = one_trip
     engine = create_async_engine(
         parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode,
         # SQLite: the pool's rollback-on-return is `_on_sqlite_reset`, only when needed
-        pool_reset_on_return=None if backend == "sqlite" else "rollback",
+        pool_reset_on_return=None if backend == "sqlite" else "rollback", **driver,
     )
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)

@@ -1,10 +1,9 @@
-"""SQLite connections go back to the pool without a rollback when nothing is open.
+"""Round trips to aiosqlite's thread: what the durable steps of a call wait for.
 
-Every store transaction ends with its own COMMIT or ROLLBACK; SQLAlchemy's
-rollback-on-return was one more round trip to aiosqlite's thread per append, paid
-by the session log's committer before the next group (the answer right after an
-offer) could begin. One left open is still rolled back (its `BEGIN IMMEDIATE` holds
-the database's write lock)."""
+One per statement (`server.storage.sqlite_trips`), not a cursor opened, run, fetched
+and closed in three or four; and none for the pool's rollback-on-return when every
+transaction ended with its own COMMIT or ROLLBACK (`engine._on_sqlite_reset`). One left
+open is still rolled back (its `BEGIN IMMEDIATE` holds the database's write lock)."""
 
 from __future__ import annotations
 
@@ -44,6 +43,26 @@ def rollbacks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of each call made in aiosqlite's thread."""
+    seen: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(fn, "__name__", "?"))
+        return await execute(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+def joined(sid: str, who: str) -> LogEvent:
+    return LogEvent(type=ev.PARTICIPANT_JOINED, ts=T0, session_id=sid, call_id="c-" + sid,
+                    data={"participant_id": who, "role": who.split(":")[0],
+                          "principal_id": who.split(":")[1], "name": who})
+
+
 def queued(sid: str) -> LogEvent:
     return LogEvent(type=ev.QUEUED, ts=T0, session_id=sid, call_id="c-" + sid,
                     data={"queue": "tax", "terminal_id": "t1"})
@@ -72,3 +91,23 @@ async def test_a_transaction_left_open_is_rolled_back_on_return(
     assert not driver.in_transaction
     await database.append([queued("s2")])  # the write lock is free again
     assert (await database.get_session("s2")) is not None
+
+
+async def test_each_statement_of_a_call_s_appends_is_one_round_trip(
+    database: Database, trips: list[str]
+) -> None:
+    """`queued` with the offer: BEGIN, two INSERTs, COMMIT. The answer: BEGIN, two
+    SELECTs, an UPDATE, two INSERTs, COMMIT. (Were 11 and 22.)"""
+    offered = LogEvent(type=ev.OFFERED, ts=T0, session_id="s1", call_id="c-s1",
+                       data={"agent_id": "li", "offer": 1})
+    await database.append([queued("s1"), offered])
+    assert len(trips) == 4, trips
+    trips.clear()
+    await database.append([
+        LogEvent(type=ev.ANSWERED, ts=T0, session_id="s1", call_id="c-s1",
+                 data={"agent_id": "li", "offer": 1}),
+        joined("s1", "terminal:t1"), joined("s1", "specialist:li")])
+    assert len(trips) == 7, trips
+    session = await database.get_session("s1")
+    assert session is not None and session.state == "connected"
+    assert [p.participant_id for p in session.participants] == ["specialist:li", "terminal:t1"]
