@@ -49,7 +49,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import day_checks, day_figures, day_hours, day_latency, day_services
+from bench import day_checks, day_figures, day_hours, day_latency, day_monitor, day_services
 from bench.common import raise_fd_limit, table, workdir
 from bench.day_hours import Schedule
 from bench.day_load import DRAIN_S, Work
@@ -169,7 +169,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
             monitor = Monitor(service, {w.name: p.pid or 0
                                         for w, p in zip(works, procs, strict=True)}, clock)
             faults = Faults(service, clock)
-            scrapes = day_latency.Scrapes(service)
+            scrapes = day_latency.Scrapes(service, monitor.held)
             sampling = asyncio.gather(monitor.run(clock.end + DRAIN_S),
                                       scrapes.run(clock.end + DRAIN_S))
             faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))
@@ -239,6 +239,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
     lines.extend(day_latency.describe(scrapes, ledger.lags, faults.overlaps))
     lines.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
     lines.append(faults.describe())
+    monitor.held.update(day_monitor.segments_held(
+        seg for segments in log.recordings.values() for seg in segments))
     lines.append(monitor.describe())
     for name, items in (("LOST", found.lost), ("DOUBLED", found.doubled),
                         ("MISMATCH", found.mismatches), ("UNRECORDED", found.unrecorded),

@@ -214,21 +214,25 @@ def check_recordings(ledger: LedgerView, log: LogView, root: Path, found: Findin
 
 def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str | None:
     parties: dict[str, int] = Counter()
+    held: dict[str, str] = {}  # segment row id -> what it holds, for the report
     for seg in segments:
         if seg["state"] == "interrupted":
             found.gaps += 1
         if seg["state"] not in ("complete", "interrupted") or not seg["sha256"]:
+            # closed without a file (nothing was written, or unreadable), or never closed
+            held[seg["id"]] = "empty" if seg["state"] in ("complete", "interrupted") else "-"
             continue
         try:
             frames = decode(root / seg["path"])
         except (av.FFmpegError, OSError) as exc:
             return f"{seg['path']} does not decode: {exc}"
         found.frames.update(frames)
+        held[seg["id"]] = f"v{frames['video']}/a{frames['audio']}"
         if frames["video"] and frames["audio"]:
             parties[seg["participant_id"]] += 1
     if len(parties) < 2:
         states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}@{s['recorder']}"
-                        for s in segments)
+                        f" {held[s['id']]}" for s in segments)
         return f"{len(parties)} of 2 parties recorded (segments {states})"
     return None
 

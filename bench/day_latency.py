@@ -44,6 +44,7 @@ GOAL_MS = 50.0  # issue 16: p99 signalling latency outside the fault seconds
 LAG_GOAL_MS = GOAL_MS  # a loop lagging longer delays any message as much
 
 Buckets = dict[float, float]  # upper bound (s) -> cumulative count
+CONNECTIONS = "vwin_websocket_connections"  # a node's load (bench.day_monitor)
 
 
 @dataclass
@@ -66,6 +67,14 @@ def histograms(text: str) -> dict[tuple[str, str], Buckets]:
             if s.name.endswith("_bucket"):
                 out[(family.name, s.labels.get("type", ""))][float(s.labels["le"])] = s.value
     return dict(out)
+
+
+def held(text: str) -> float | None:
+    """A node's load in its exposition: its WebSockets (every role, and those in `hello`)."""
+    for family in text_string_to_metric_families(text):
+        if family.name == CONNECTIONS:
+            return sum(s.value for s in family.samples)
+    return None
 
 
 def _minus(now: dict[tuple[str, str], Buckets], before: dict[tuple[str, str], Buckets]
@@ -112,8 +121,10 @@ def _add(into: Buckets, more: Buckets) -> None:
 class Scrapes:
     """Every node's `/metrics` each `SCRAPE_S`, kept as intervals (module doc)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service,
+                 loads: dict[str, list[tuple[float, float]]] | None = None) -> None:
         self.service = service
+        self.loads = {} if loads is None else loads  # node name -> (time, sockets held)
         self.intervals: list[Interval] = []
         self._last: dict[str, tuple[float, dict[tuple[str, str], Buckets]]] = {}
 
@@ -130,7 +141,11 @@ class Scrapes:
             async with http.get(url + "/metrics") as resp:
                 if resp.status != 200:
                     return
-                now_hists, now = histograms(await resp.text()), time.time()
+                text, now = await resp.text(), time.time()
+            now_hists = histograms(text)
+            sockets = held(text)
+            if sockets is not None:
+                self.loads.setdefault(name, []).append((now, sockets))
             before = self._last.get(name)
             self._last[name] = (now, now_hists)
             if before is not None:

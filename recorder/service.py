@@ -226,7 +226,7 @@ class RecorderService:
         if call is not None:
             for party, recorder in list(call.parties.items()):
                 await self._close(call, party, recorder)
-            self._heap.trim()
+            self._heap.trim_soon()
 
     async def _offer(self, msg: dict[str, Any]) -> None:
         call = self._calls.get(str(msg["call_id"]))

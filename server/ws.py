@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -44,6 +45,13 @@ SOCKET_LIMIT = 256 * 1024  # larger frames close the socket; 64 KiB..256 KiB get
 # docs/benchmarks.md, "Compression".
 COMPRESS = False
 _TEXT = WSMsgType.TEXT
+BESIDE = frozenset({m.RecordSegment, m.RecordManifest})
+"""A recorder's reports, carried out beside its socket's read loop, in order per call: each
+is a catalog write (tried again while a backend fails), and one recorder's socket carries
+the answers and candidates of every party of every call it records. In the loop, the answer
+to a party's offer waited behind every report read before it: on the CI-size faulted day at
+load 10 a kiosk's answer went out 3.4 s after the recorder sent it, after its call had
+ended, and the kiosk's segment held nothing. A relay does not need its segment's row."""
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
 
@@ -218,6 +226,7 @@ async def _serve(
     handled = request.app[METRICS].handled
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     read = _read_ahead(ws)
+    reports = _Reports(conn, who, handle, handled)
     while True:  # a closed socket's receive() answers CLOSED (in _ENDED)
         if not read:  # all that the last TCP read brought is handled: its relays go out now
             conn.flush_corked()
@@ -240,6 +249,10 @@ async def _serve(
             conn.send(m.encode(m.Error(code="invalid_message", message=str(exc))))
             continue
         subject = SUBJECT.set(msg)  # lines logged while handling it name its call
+        if type(msg) in BESIDE and isinstance(msg, m.RecordSegment | m.RecordManifest):
+            reports.run(msg)  # (its task copies SUBJECT)
+            SUBJECT.reset(subject)
+            continue
         # SDP and ICE are forwarded, not handled by a step: untimed (0.7 µs a frame, ~10 %
         # of a relay; bench.relay measures them)
         observe = None if type(msg) in RELAYS else handled(m.tag_of(msg))
@@ -256,6 +269,50 @@ async def _serve(
             SUBJECT.reset(subject)
             if observe is not None:
                 observe(time.monotonic() - now)
+
+
+_RUNNING: set[asyncio.Task[None]] = set()  # reports referenced until done (weak in the loop)
+
+
+class _Reports:
+    """One connection's `BESIDE` messages: each call's run one after the other, in the order
+    they were read, beside the read loop; the connection closing does not stop them (the
+    catalog still takes what the recorder reported before it was lost)."""
+
+    def __init__(self, conn: Connection, who: Identity,
+                 handle: Callable[[Identity, m.Inbound], Awaitable[None]],
+                 handled: Callable[[str], Callable[[float], None]]) -> None:
+        self.conn, self.who, self.handle, self.handled = conn, who, handle, handled
+        self.last: dict[str, asyncio.Task[None]] = {}  # by call id: its latest report
+
+    def run(self, msg: m.RecordSegment | m.RecordManifest) -> None:
+        before = self.last.get(msg.call_id)
+        task = asyncio.get_running_loop().create_task(self._report(before, msg))
+        self.last[msg.call_id] = task
+        _RUNNING.add(task)
+        task.add_done_callback(functools.partial(self._done, msg.call_id))
+
+    def _done(self, call_id: str, task: asyncio.Task[None]) -> None:
+        _RUNNING.discard(task)
+        if self.last.get(call_id) is task:
+            del self.last[call_id]
+
+    async def _report(self, before: asyncio.Task[None] | None,
+                      msg: m.RecordSegment | m.RecordManifest) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        started = time.monotonic()
+        try:
+            await self.handle(self.who, msg)
+        except Refused as exc:
+            self.conn.send(m.encode(m.Error(code=exc.code, message=exc.message,
+                                            refused=m.tag_of(msg), call_id=msg.call_id)))
+        except Exception:
+            log.exception("handling %s from %s failed", type(msg).__name__, self.who.principal)
+            self.conn.send(m.encode(m.Error(code="internal",
+                                            message="the server could not do that")))
+        finally:
+            self.handled(m.tag_of(msg))(time.monotonic() - started)
 
 
 _UNKNOWN: collections.deque[object] = collections.deque([None])  # never empty

@@ -89,7 +89,14 @@ async def pending_invitations(s: Services, call: Call) -> list[Call]:
 
 
 async def join(s: Services, who: Identity, invitation: Call, offer: int | None) -> Outbox:
-    """The invited specialist answers: they join the call and offer to everyone in it."""
+    """The invited specialist answers: they join the call and offer to everyone in it.
+    Tried again as one attempt (`retry.again`): a join whose reply was lost is answered
+    the same, so it is logged and told once."""
+    return await again(f"{who.principal} joining {invitation.joins}",
+                       lambda: _join(s, who, invitation, offer))
+
+
+async def _join(s: Services, who: Identity, invitation: Call, offer: int | None) -> Outbox:
     call = await s.router.join(invitation.id, who.id, s.clock(), offer)
     s.link.calls_changed([call.id])
     out = s.outbox()

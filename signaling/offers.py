@@ -137,6 +137,13 @@ async def overflow(s: Services, call_id: str) -> Outbox:
 
 
 async def decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
+    """The specialist turns the offer down. Tried again as one attempt (`retry.again`):
+    a decline whose reply was lost is answered the same, so it is logged and told once."""
+    return await again(f"{who.principal} declining {msg.call_id}",
+                       lambda: _decline(s, who, msg))
+
+
+async def _decline(s: Services, who: Identity, msg: m.CallDecline) -> Outbox:
     call = await s.router.decline(msg.call_id, who.id, s.clock(), msg.offer)
     out = s.outbox()
     out.cancel_timer(timers.ring_key(call.id, call.offer_number))

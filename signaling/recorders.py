@@ -76,6 +76,9 @@ class RecordingCatalog(Protocol):
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         """The recorder was lost: its open segments of the session (of every session:
         None) end as interrupted."""
+    async def recorded_by(self, session_id: str, recorder: str) -> bool:
+        """Whether `recorder` (its participant id) was told to record the session: the
+        report of a segment it opened may be taken after its call ended."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,14 +208,21 @@ async def wait_over(s: Services, call_id: str) -> Outbox:
 
 
 async def segment(s: Services, who: Identity, msg: m.RecordSegment) -> Outbox:
-    """`record.segment`: a party's segment file was created."""
+    """`record.segment`: a party's segment file was created. Taken from the call's recorder,
+    and also after the call ended or went to another recorder, from one the session's log
+    has told to record it: the report is a write that may wait (a loaded database, a backend
+    restarting) while a short call ends, and refusing it lost a file that holds the party's
+    media (the manifest that followed was refused too)."""
     if s.recording is None:
         raise Refused("recording_off", "recording is not enabled on this server")
+    pool, catalog = s.recording.pool, s.recording.catalog
     call = await s.router.get_call(msg.call_id)
-    if (call is None or call.session_id != msg.session_id
-            or await s.recording.pool.recorder_of(call.id) != who.id):
+    if call is not None and call.session_id != msg.session_id:
+        call = None
+    ours = call is not None and await pool.recorder_of(call.id) == who.id
+    if not ours and (catalog is None
+                     or not await catalog.recorded_by(msg.session_id, who.principal)):
         raise Refused("not_recording", f"you are not recording call {msg.call_id}")
-    catalog = s.recording.catalog
     if catalog is not None:
         try:
             await catalog.segment_started(
@@ -223,10 +230,13 @@ async def segment(s: Services, who: Identity, msg: m.RecordSegment) -> Outbox:
                 segment=msg.segment, recorder=who.id, path=msg.path)
         except SegmentRefused as exc:
             raise Refused("not_recording", str(exc)) from None
-        if await s.recording.pool.recorder_of(call.id) != who.id:
-            # Given up meanwhile (its node taken for dead, say): the hand-over may have
-            # interrupted its segments before this one was written, and no manifest of a
-            # lost recorder is awaited, so the segment ends here, as interrupted.
+        if await pool.recorder_of(msg.call_id) != who.id and (
+                (call is not None and call.state == CallState.CONNECTED)
+                or await s.presences.get(who.principal) is None):
+            # Given up meanwhile (its node taken for dead, say), or lost since: the hand-over
+            # may have interrupted its segments before this one was written, and no manifest
+            # of a lost recorder is awaited, so the segment ends here, as interrupted. (A call
+            # that ended: its live recorder's manifest closes it.)
             await catalog.segments_interrupted(session_id=msg.session_id, recorder=who.id)
     return s.outbox()
 

@@ -40,6 +40,23 @@ def test_a_sampled_call_answered_after_its_cancel_is_not_judged_unrecorded(tmp_p
     assert found.unrecorded == ["c_talked: 0 of 2 parties recorded (segments [])"]
 
 
+def test_an_unrecorded_call_names_its_segments_closed_with_nothing_in_them(tmp_path: Path
+                                                                        ) -> None:
+    """The CI-size day's shape: a party's segment `complete` with no file (its answer was
+    relayed after the call ended: no media came), said so, not left to be guessed."""
+    segments = [{"id": "r1", "participant_id": "terminal:K1", "segment": 1,
+                 "state": "complete", "recorder": "rec2", "sha256": None, "path": "x.webm"},
+                {"id": "r2", "participant_id": "specialist:s1", "segment": 1,
+                 "state": "recording", "recorder": "rec2", "sha256": None, "path": "y.webm"}]
+    log = LogView(sessions={"c1": {"id": "s1"}}, answers=Counter(), actions={},
+                  recordings={"s1": segments})
+    found = Findings()
+    check_recordings(LedgerView(visits=[{"media": True, "answered": 1.0, "call_id": "c1"}]),
+                     log, tmp_path, found)
+    assert found.unrecorded == ["c1: 0 of 2 parties recorded (segments ['speciali:1:recording"
+                                "@rec2 -', 'terminal:1:complete@rec2 empty'])"]
+
+
 def test_a_booked_request_that_failed_after_it_was_logged_is_not_a_mismatch() -> None:
     """The goal-size day's Redis restart: a visitor's coded request was logged, then failed
     (`error internal`, the log has it `rejected`); the visitor walked in and was refused

@@ -2,9 +2,8 @@
 taken back (ring timeout, withdrawal); the Redis twins of `CallCenter.accept`, `decline`,
 `timeout` and `withdraw` (signaling/acd.py). Runs after `scripts.PRELUDE`.
 
-Safe to run again after a lost reply: `ACCEPT` (below), and `TIMEOUT` and `WITHDRAW`
-for the same attempt (`replay.py`); `DECLINE` is refused once the offer is over (so a
-lost reply leaves the decline's messages unsent: not retried).
+Safe to run again after a lost reply: `ACCEPT` (below), and `DECLINE`, `TIMEOUT` and
+`WITHDRAW` for the same attempt (`replay.py`).
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ from __future__ import annotations
 from . import keys
 
 # The transactions kept for their attempt (`accept` keeps its answer on the call itself:
-# `answers.ACCEPT`; `enqueue`, `hand_off`, `decline` and `join` are refused when run again).
+# `answers.ACCEPT`; `enqueue` and `hand_off` are refused when run again, and their steps
+# take the refusal as their own earlier attempt).
 REPLAYED = frozenset({
     "hangup", "requeue", "leave", "dispatch", "timeout", "withdraw", "remove", "set_status",
-    "wrapup_done"})
+    "wrapup_done", "decline", "join"})
 
 
 def replayed(name: str, body: str) -> str:

@@ -71,6 +71,9 @@ class FileCatalog:
         self.frames_dropped += dropped if isinstance(dropped, int) and dropped > 0 else 0
         self.segments_closed[manifest.state] = self.segments_closed.get(manifest.state, 0) + 1
 
+    async def recorded_by(self, session_id: str, recorder: str) -> bool:
+        return await self.db.recorded_by(session_id, recorder)
+
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         rows = await self.db.interrupt_segments(session_id, recorder)
         for row in rows:

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord
-from server.storage.schema import recorders, recording_access, recordings
+from server.storage.schema import recorders, recording_access, recordings, session_events
+from signaling.events import RECORDING_STARTED
 from signaling.messages import RecordingManifest
 from signaling.recorders import SegmentRefused
 
@@ -124,6 +125,15 @@ class RecordingStore(StoreBase):
                 return  # the report again (its first reply was lost): nothing to add
             raise SegmentRefused(f"segment {segment} of {participant_id} in session "
                                  f"{session_id} exists, or the session does not") from None
+
+    async def recorded_by(self, session_id: str, recorder: str) -> bool:
+        """Whether the session's log has `recorder` (its participant id) told to record it."""
+        query = sa.select(session_events.c.data).where(
+            session_events.c.session_id == session_id,
+            session_events.c.type == RECORDING_STARTED)
+        async with self._read() as conn:
+            return any((row.data or {}).get("recorder") == recorder
+                       for row in await conn.execute(query))
 
     async def _opened(self, session_id: str, participant_id: str, segment: int, recorder: str,
                       path: str) -> bool:

@@ -207,3 +207,35 @@ async def test_the_end_of_a_wrapup_whose_reply_was_lost_is_logged_once(lossy: Lo
     assert [(e.type, e.data["new"]) for e in out.events] == [("agent_status", "available")]
     assert [f["status"] for f in alice.frames[told:] if f["type"] == "agent.status"] == [
         "available"]
+
+
+async def test_a_decline_whose_reply_was_lost_is_logged_once(lossy: Lossy) -> None:
+    call_id = await offered(lossy)
+    desk = lossy.desk
+    out = await lossy.losing("decline", lambda: desk.drive(
+        ALICE, m.CallDecline(call_id=call_id, offer=1)))
+    assert types(out).count("declined") == 1
+    assert (await lossy.logged(call_id)).count("declined") == 1
+    withdrawn = [f for f in desk.sinks[ALICE.principal].frames if f["type"] == "call.withdrawn"]
+    assert [f["reason"] for f in withdrawn] == ["declined"]
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.state == CallState.QUEUED and "alice" in call.blocked
+    agent = await desk.s.router.get_agent("alice")
+    assert agent is not None and agent.state == AgentState.AVAILABLE
+
+
+async def test_a_join_whose_reply_was_lost_is_heard_once(lossy: Lossy) -> None:
+    call_id = await connected(lossy)
+    desk = lossy.desk
+    bob = await desk.connect(BOB)
+    await desk.drive(BOB, m.AgentStatus(status="available"))
+    await desk.drive(ALICE, m.CallInvite(call_id=call_id, queue="general"))
+    invitation = next(f for f in bob.frames if f["type"] == "call.offered")
+    await lossy.losing("join", lambda: desk.drive(
+        BOB, m.CallAccept(call_id=invitation["call_id"], offer=invitation["offer"])))
+    assert (await lossy.logged(call_id)).count("participant_joined") == 3  # kiosk, alice, bob
+    assert bob.types().count("call.connected") == 1
+    for principal in (ALICE.principal, KIOSK.principal):
+        assert desk.sinks[principal].types().count("participant.joined") == 1
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.agents == ["alice", "bob"]

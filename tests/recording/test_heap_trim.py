@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import gc
@@ -74,6 +75,28 @@ def test_the_recorders_trim_frees_cycles_only_a_full_collection_would() -> None:
             assert gone() is not None  # reference counting alone never frees a cycle
             assert HeapTrimmer(min_interval_s=3600, collect=collect).trim()
             assert (gone() is None) is collect
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+async def test_a_call_ending_too_soon_after_a_trim_gets_one_when_the_interval_is_over(
+        ) -> None:
+    """The last calls of a peak end within the interval of the trim before: their cycles are
+    collected once it is over, not left until the next call ends."""
+    trimmer = HeapTrimmer(min_interval_s=3.0, collect=True)  # a busy machine: seconds between
+    gc.disable()
+    try:
+        trimmer.trim_soon()  # the peak's first call: trimmed at once
+        a, b = _Part(), _Part()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        trimmer.trim_soon()  # its last call, too soon: no call comes after it
+        assert gone() is not None
+        async with asyncio.timeout(15):
+            while gone() is not None:
+                await asyncio.sleep(0.05)
     finally:
         gc.enable()
         gc.collect()

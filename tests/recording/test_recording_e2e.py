@@ -120,27 +120,34 @@ async def _rows(client: Any, session_id: str, states: dict[int, str]) -> list[di
     return found
 
 
+async def hang_up(client: Any, parties: list[RtcClient], connected: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    """The specialist hangs up, both parties close their media: the complete segment of
+    each, once settled."""
+    await parties[1].send({"type": "call.hangup", "call_id": connected["call_id"]})
+    for party in parties:
+        await party.recv("call.ended")
+        await party.hang_up_media()
+    rows = await _rows(client, connected["session_id"], {1: "complete"})
+    assert {r["participant_id"] for r in rows} == {p.me for p in parties}
+    return rows
+
+
 async def test_every_party_is_recorded_and_streamed_to_managers(setup: Any) -> None:
     client, recorders, parties = setup
     app = client.server.app
     await recorders.start("rec-a")
     connected, recorder = await _call(client, parties)
     await send_to(parties, connected["call_id"], recorder, SECONDS)
-    hung_up = time.time()
-    await parties[1].send({"type": "call.hangup", "call_id": connected["call_id"]})
-    for party in parties:
-        await party.recv("call.ended")
-        await party.hang_up_media()
-
-    rows = await _rows(client, connected["session_id"], {1: "complete"})
-    assert {r["participant_id"] for r in rows} == {p.me for p in parties}
+    hung_up_at = time.time()
+    rows = await hang_up(client, parties, connected)
     for row in rows:
         path = recorders.directory / row["path"]
         decoded = decode_recording(path)
         assert decoded.codecs == {"video": "vp8", "audio": "opus"} == row["codecs"]
         assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8
         assert decoded.frames["audio"] > 100
-        expected = hung_up - row["started_at_unix"]
+        expected = hung_up_at - row["started_at_unix"]
         assert abs(row["duration_s"] - expected) < 0.5, (row["duration_s"], expected)
         assert abs(decoded.duration_s - row["duration_s"]) < 0.5
         assert row["size_bytes"] == path.stat().st_size

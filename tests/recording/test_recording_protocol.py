@@ -62,13 +62,17 @@ async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
     return peer
 
 
-async def segment_opened(rec: Peer, call: InCall) -> None:
-    """The recorder reports the kiosk's first segment, and the server has handled it."""
+async def segment_opened(rec: Peer, call: InCall, app: web.Application) -> None:
+    """The recorder reports the kiosk's first segment, and the server has written it (a
+    report is carried out beside the socket's loop: a later ping may be answered first)."""
     await rec.send({"type": "record.segment", "call_id": call.call_id,
                     "session_id": call.session_id, "participant_id": call.kiosk_id,
                     "segment": 1, "path": "x/kiosk-1.webm"})
-    await rec.send({"type": "ping"})
-    await rec.recv("pong")
+
+    async def written() -> bool:
+        return bool(await app[keys.DB].list_recordings(call.session_id))
+
+    await eventually(written)
 
 
 async def events_of(client: Any, session_id: str) -> list[dict[str, Any]]:
@@ -110,6 +114,36 @@ async def test_recorded_call_lists_the_recorder_and_relays_to_it(
     types = [e["type"] for e in await events_of(client, call.session_id)]
     assert types.index("recording_started") < types.index("ended") < types.index(
         "recording_stopped")
+
+
+async def test_a_segment_reported_after_its_call_ended_is_kept(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The report of a segment the recorder opened may be taken after the call ended (a
+    slow catalog write before it, a short call): its row is kept and the manifest closes
+    it, since the file holds the party's media; a recorder never told to record the
+    session is still refused."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    app = client.server.app
+    rec = await recorder(client, "rec-a")
+    other = await recorder(client, "rec-b")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    await rec.recv("record.stop")
+    report = {"call_id": call.call_id, "session_id": call.session_id,
+              "participant_id": call.kiosk_id}
+    await other.send({"type": "record.segment", **report, "segment": 1, "path": "y/k-1.webm"})
+    assert (await other.error("not_recording"))["refused"] == "record.segment"
+    await rec.send({"type": "record.segment", **report, "segment": 1, "path": "x/k-1.webm"})
+    await rec.send({"type": "record.manifest", **report, "manifest": {
+        "segment": 1, "state": "finished", "path": "x/k-1.webm", "duration_s": 2.0,
+        "size_bytes": 1000, "sha256": "0" * 64, "codecs": {"video": "vp8"}}})
+
+    async def closed() -> bool:
+        rows = await app[keys.DB].list_recordings(call.session_id)
+        return [(r.recorder, r.state) for r in rows] == [("rec-a", "complete")]
+
+    await eventually(closed)
 
 
 async def test_call_connected_says_recorded(
@@ -166,7 +200,7 @@ async def test_lost_recorder_hands_its_sessions_on(
     first = await recorder(client, "rec-a", capacity=1)
     call = await connected_call(client)
     await first.recv("record.start")
-    await segment_opened(first, call)
+    await segment_opened(first, call, app)
     second = await recorder(client, "rec-b", capacity=1)
     await first.close()
     start = await second.recv("record.start")
@@ -244,6 +278,9 @@ class _HeldCatalog:
         return await self.catalog.segments_interrupted(session_id=session_id,
                                                        recorder=recorder)
 
+    async def recorded_by(self, session_id: str, recorder: str) -> bool:
+        return await self.catalog.recorded_by(session_id, recorder)
+
 
 async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted(
         aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
@@ -273,11 +310,12 @@ async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted
                            presence.epoch, object())  # what a survivor does for a dead node
     assert (await second.recv("record.start"))["segment"] == 2
     held.release.set()
-    await first.send({"type": "ping"})
-    await first.recv("pong")  # the segment's report is handled
 
-    [row] = await app[keys.DB].list_recordings(call.session_id)
-    assert (row.recorder, row.state) == ("rec-a", "interrupted")
+    async def ended() -> bool:  # the segment's report is carried out beside the socket
+        rows = await app[keys.DB].list_recordings(call.session_id)
+        return [(row.recorder, row.state) for row in rows] == [("rec-a", "interrupted")]
+
+    await eventually(ended)
 
 
 async def test_a_call_whose_recorder_assignment_was_lost_gets_one_when_a_party_resumes(
@@ -314,7 +352,7 @@ async def test_a_recorder_lost_before_its_last_manifest_leaves_no_segment_open(
     rec = await recorder(client, "rec-a")
     call = await connected_call(client)
     await rec.recv("record.start")
-    await segment_opened(rec, call)
+    await segment_opened(rec, call, app)
     await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
     assert (await rec.recv("record.stop"))["call_id"] == call.call_id
     await rec.close()  # killed before its manifest went out
