@@ -24,7 +24,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
 
+from server.storage import sqlite_trips
 from server.storage.errors import DatabaseClosed, InvalidRecord
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,22 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function("vwin_local_hour", 2, _sqlite_local_hour, deterministic=True)
 
 
+def _on_sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """A connection back in the pool is rolled back only if a transaction is still open.
+
+    Every transaction here ends with its own COMMIT or ROLLBACK (`_read`, `_write`), so
+    SQLAlchemy's rollback-on-return had nothing to undo; yet on aiosqlite it is one more
+    round trip to the connection's thread, and the session log's committer paid it before
+    the next group could begin: the specialist's `call.accept` right after `call.offered`
+    waited for it. A transaction left open (a task cancelled mid-way) is still rolled
+    back, so its `BEGIN IMMEDIATE` never holds the database's write lock in the pool."""
+    if state.terminate_only or not state.asyncio_safe or state.transaction_was_reset:
+        return
+    driver = getattr(dbapi_connection, "_connection", None)
+    if driver is None or getattr(driver, "in_transaction", True):
+        dbapi_connection.rollback()
+
+
 def _on_sqlite_begin(conn: Connection) -> None:
     write = conn.get_execution_options().get(_WRITE_OPTION, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -117,12 +135,20 @@ def make_engine(url: str) -> AsyncEngine:
         raise ValueError(f"unsupported storage url {parsed.render_as_string()!r}")
     if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    driver: dict[str, Any] = {}
+    if backend == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+        one_trip = sqlite_trips.dbapi()  # one round trip per statement
+        if one_trip is not None:
+            driver["module"] = one_trip
     engine = create_async_engine(
-        parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode
+        parsed, json_serializer=_json_dumps, json_deserializer=msgspec.json.decode,
+        # SQLite: the pool's rollback-on-return is `_on_sqlite_reset`, only when needed
+        pool_reset_on_return=None if backend == "sqlite" else "rollback", **driver,
     )
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+        event.listen(engine.sync_engine.pool, "reset", _on_sqlite_reset)
     return engine
 
 
