@@ -25,6 +25,13 @@ def tax(status: dict[str, Any]) -> dict[str, Any]:
     return next(q for q in status["queues"] if q["id"] == "tax")
 
 
+def more_statuses(desk: Desk, sink: Sink) -> asyncio.Event:
+    """Set after the first flush that leaves `sink` more statuses than it has now."""
+    before, arrived = len(statuses(sink)), asyncio.Event()
+    desk.s.status.listeners.add(lambda: len(statuses(sink)) > before and arrived.set())
+    return arrived
+
+
 async def settled(desk: Desk) -> None:
     """Every flush the steps so far asked for has run, and one more after them."""
     status = desk.s.status
@@ -62,11 +69,10 @@ async def test_a_change_the_kiosk_shows_waits_for_the_end_of_its_window(desk: De
     await settled(desk)  # the callers' round just went: the window starts
     kiosk_before = len(statuses(kiosk))
     await desk.drive(KIOSK2, m.CallRequest(queue="tax"))
+    arrived = more_statuses(desk, kiosk)
     await desk.s.status.flush()
     assert tax(statuses(alice)[-1])["waiting"] == 2  # specialists: at once
     assert len(statuses(kiosk)) == kiosk_before  # kiosks: at the window's end
-    arrived = asyncio.Event()
-    desk.s.status.listeners.add(lambda: len(statuses(kiosk)) > kiosk_before and arrived.set())
     await asyncio.wait_for(arrived.wait(), 10)
     assert [tax(s)["waiting"] for s in statuses(kiosk)[kiosk_before:]] == [2]
 
@@ -79,10 +85,8 @@ async def test_figures_the_kiosk_does_not_show_reach_it_at_the_refresh(database:
         kiosk = await desk.connect(KIOSK)
         await desk.drive(KIOSK, m.CallRequest(queue="tax"))
         await settled(desk)
-        before = len(statuses(kiosk))
         desk.clock.now += 7
-        arrived = asyncio.Event()
-        desk.s.status.listeners.add(lambda: len(statuses(kiosk)) > before and arrived.set())
+        arrived = more_statuses(desk, kiosk)
         await desk.s.status.flush()
         await asyncio.wait_for(arrived.wait(), 10)
         assert tax(statuses(kiosk)[-1])["longest_wait_s"] >= 7
