@@ -20,7 +20,7 @@ from .estimate import estimated_wait
 from .hours import OpeningHours
 from .identity import Role
 from .link import ClusterLink
-from .model import QueueConfig
+from .model import QueueConfig, QueueSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,12 @@ def shown_wait(seconds: float) -> tuple[str, int]:
     if seconds < 60:
         return "s", max(0, math.floor(seconds + 0.5))
     return "m", math.floor(seconds / 60 + 0.5)
+
+
+def wait_at(snap: QueueSnapshot, position: int) -> float:
+    """The estimated wait of the caller at `position`, from the queue's figures."""
+    return estimated_wait(position, snap.available, snap.available + snap.busy,
+                          snap.avg_handle_s)
 
 
 def kiosk_view(status: m.QueueStatus) -> tuple[tuple[object, ...], ...]:
@@ -116,13 +122,13 @@ class QueueStatus:
         return sum(map(len, self._last_position.values()))
 
     async def estimate(self, queue: str, position: int) -> float:
-        snap = await self._router.snapshot(queue, self._clock())
-        staffed = snap.available + snap.busy
-        return estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
+        return wait_at(await self._router.snapshot(queue, self._clock()), position)
 
     async def status_message(self) -> m.QueueStatus:
+        return self._status_of(await self._router.snapshots(list(self._queues), self._clock()))
+
+    def _status_of(self, snaps: list[QueueSnapshot]) -> m.QueueStatus:
         now = self._clock()
-        snaps = await self._router.snapshots(list(self._queues), now)
         items = []
         for q, snap in zip(self._queues.values(), snaps, strict=True):
             hours, opens_at = self.hours_of(q.id, now)
@@ -136,12 +142,7 @@ class QueueStatus:
                     appointments=q.appointments_per_slot > 0,
                     waiting=snap.waiting,
                     longest_wait_s=round(snap.longest_wait_s, 1),
-                    estimated_wait_s=estimated_wait(
-                        snap.waiting + 1,
-                        snap.available,
-                        snap.available + snap.busy,
-                        snap.avg_handle_s,
-                    ),
+                    estimated_wait_s=wait_at(snap, snap.waiting + 1),
                     agents_available=snap.available,
                 )
             )
@@ -174,16 +175,18 @@ class QueueStatus:
     async def flush(self) -> None:
         """Send what changed since the last flush: the specialists' `queue.status`; the
         callers' positions and the terminals' status once a `terminal_window_s`."""
-        message = await self.status_message()
+        snaps = await self._router.snapshots(list(self._queues), self._clock())
+        message = self._status_of(snaps)
         status = m.encode(message)
         if status != self._last_status:
             self._last_status = status
             await self._link.broadcast_local(DESK_ROLES, status)
-        await self._callers_round(message, status)
+        await self._callers_round(message, status, {snap.id: snap for snap in snaps})
         for listener in list(self.listeners):
             listener()
 
-    async def _callers_round(self, message: m.QueueStatus, status: bytes) -> None:
+    async def _callers_round(self, message: m.QueueStatus, status: bytes,
+                             snaps: Mapping[str, QueueSnapshot]) -> None:
         """Positions of the changed queues, and the status if what a kiosk shows changed
         (or the refresh is due): at most one round a window, the rest of the window
         waited out by a flush set for its end."""
@@ -200,12 +203,15 @@ class QueueStatus:
         self._callers_at = now
         dirty, self._dirty = self._dirty, set()
         for queue in sorted(dirty):
-            await self._push_positions(queue)
+            snap = snaps.get(queue) or await self._router.snapshot(queue, self._clock())
+            await self._push_positions(queue, snap)
         if to_terminals:
             self._terminal_status, self._terminal_view = status, view
             await self._link.broadcast_local(TERMINAL_ROLES, status)
 
-    async def _push_positions(self, queue: str) -> None:
+    async def _push_positions(self, queue: str, snap: QueueSnapshot) -> None:
+        """`call.position` to this node's callers whose place changed; the estimates from
+        the figures the flush read (`snap`), a round trip less a queue."""
         waiting = await self._router.waiting(queue)
         sent = self._last_position.get(queue, {})
         still = {call_id for call_id, _ in waiting}
@@ -215,15 +221,13 @@ class QueueStatus:
             self._last_position.pop(queue, None)
         if not waiting:
             return
-        snap = await self._router.snapshot(queue, self._clock())
-        staffed = snap.available + snap.busy
         for index, (call_id, principal) in enumerate(waiting):
             position = index + 1
             sent = self._last_position.setdefault(queue, {})
             if sent.get(call_id) == position or not self._link.is_local(principal):
                 continue
             sent[call_id] = position
-            wait = estimated_wait(position, snap.available, staffed, snap.avg_handle_s)
+            wait = wait_at(snap, position)
             payload = m.encode(m.CallPosition(call_id=call_id, position=position,
                                               estimated_wait_s=wait))
             as_of = order.as_of(principal)  # several nodes: never after a later event

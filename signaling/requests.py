@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import secrets
 import uuid
+from typing import TypeVar
 
 from . import events as ev
 from . import messages as m
@@ -18,9 +20,12 @@ from .identity import Identity, encode_identity
 from .model import Call
 from .outbox import Outbox
 from .parties import calls_of_caller
+from .queue_status import wait_at
 from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .uscc import uscc_error
+
+T = TypeVar("T")
 
 
 async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
@@ -33,14 +38,19 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
-    for call in await calls_of_caller(s, who):  # not one handed off to a phone
+    # The checks' reads go together (each one alone is a turn of a busy event loop); their
+    # refusals are raised in the order they are checked
+    found = await asyncio.gather(calls_of_caller(s, who), _booking(s, msg),
+                                 s.router.check_open(msg.queue), recording.refusal(s),
+                                 return_exceptions=True)
+    for call in _raised(found[0]):  # not one handed off to a phone
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
-    booking = await _booking(s, msg)
+    booking = _raised(found[1])
     if booking is not None and enterprise is None:  # given when booking: the offer shows it
         enterprise = {"name": booking.enterprise_name, "uscc": booking.enterprise_uscc}
     opens_at = None if booking is not None else s.status.hours_of(msg.queue, s.clock())[1]
     reason = ("closed" if opens_at is not None else None) or \
-        await s.router.check_open(msg.queue) or await recording.refusal(s)
+        _raised(found[2]) or _raised(found[3])
     config = s.queues[msg.queue]
     context: dict[str, object] = {"terminal": encode_identity(who), "enterprise": enterprise}
     if booking is not None:
@@ -74,10 +84,20 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         await commit(s, queued)
         out = s.outbox()
     try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
-        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
-                                  lambda: _enqueue(s, call))
-        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
-                                  lambda: s.status.estimate(call.queue, position))
+        # The queue's figures are read beside the enqueue, not after it: the estimate
+        # needs the position and the specialists, and queueing changes no specialist. The
+        # enqueue stays in this task: the numbers it takes (`order`) are this step's.
+        reading = asyncio.ensure_future(retrying(
+            REPORT_RETRY_S, f"estimating the wait of {call.id}",
+            lambda: s.router.snapshot(call.queue, s.clock())))
+        try:
+            position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                      lambda: _enqueue(s, call))
+        except BaseException:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            raise
+        estimate = wait_at(await reading, position)
     except Exception:
         with contextlib.suppress(Exception):  # in routing after all: out again
             await s.router.remove(call.id, s.clock())
@@ -96,6 +116,12 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     out.undo.append(functools.partial(_unqueue, s, call.id))
     out.merge(await offers.dispatch(s))
     return out
+
+
+def _raised(result: T | BaseException) -> T:
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 async def _enqueue(s: Services, call: Call) -> int:
