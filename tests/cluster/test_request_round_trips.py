@@ -52,19 +52,17 @@ class NotedRouter(RedisRouter):
 
 
 @pytest.fixture
-async def router(redis: Redis, key_prefix: str) -> NotedRouter:
-    made = NotedRouter(redis, key_prefix, QUEUES)
-    await made.start()
-    return made
-
-
-@pytest.fixture
-async def desk(router: NotedRouter, database: Database) -> AsyncIterator[Desk]:
-    async for made in make_desk(database, router=router):
+async def desk(redis: Redis, key_prefix: str, database: Database) -> AsyncIterator[Desk]:
+    """One node's switchboard on a real Redis router whose round trips are noted."""
+    noted = NotedRouter(redis, key_prefix, QUEUES)
+    await noted.start()
+    async for made in make_desk(database, router=noted):
         yield made
 
 
-async def test_a_request_reads_routing_together(desk: Desk, router: NotedRouter) -> None:
+async def test_a_request_reads_routing_together(desk: Desk) -> None:
+    router = desk.s.router
+    assert isinstance(router, NotedRouter)
     await desk.connect(ALICE)  # logged in, away: the call waits
     kiosk = await desk.connect(KIOSK)
     router.spans.clear()
