@@ -40,9 +40,9 @@ _WRITE_OPTION: Final = "vwin_write"
 DISCONNECT_RETRY_S: Final = (0.0, 0.1, 0.3, 1.0, 2.0)
 # PostgreSQL connections kept open by the pool (SQLAlchemy's default is 5; 10 more may be
 # opened for a moment, and were closed again as soon as returned). A busy node holds more
-# than 5 at once (the session log's group commit, hellos, ratings, bookings, /metrics): on
-# the goal-size day node 2 spent ~5 % of its busy time opening and closing connections, each
-# a dozen round trips and its statements prepared anew. Opened only when needed.
+# than 5 at once (the session log's group commit, hellos, ratings, bookings, /metrics): at the
+# goal-size day's peak node 2 spent ~2 % of its busy time opening and closing connections,
+# each several round trips and its statements prepared anew. Opened only when needed.
 PG_POOL_KEPT: Final = 15
 
 

@@ -1,7 +1,7 @@
 """A busy node's PostgreSQL connections stay open between bursts: on the goal-size day the
 pool's default (5 kept, more opened for a moment and closed again on return) had node 2
-spend ~5 % of its busy time opening and closing connections, each a dozen round trips and
-its statements prepared anew."""
+spend ~2 % of its busy time at the peak opening and closing connections, each several round
+trips and its statements prepared anew."""
 
 from __future__ import annotations
 
