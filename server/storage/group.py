@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.errors import StorageError
@@ -95,14 +96,21 @@ def _update_of(table: sa.Table, keys: Sequence[str], mutable: Sequence[str]) -> 
 
 # Built once: a statement built for each append cost more CPU than its compilation, which
 # SQLAlchemy caches (each append runs while its group holds the sessions' row locks).
-_LOAD_SESSIONS = (
-    sa.select(sessions)
-    .where(sessions.c.id.in_(sa.bindparam("ids", expanding=True)))
+# On PostgreSQL the ids go as one array (`= ANY($1)`): an `IN ($1, $2...)` list is another
+# statement for each length, prepared again by every pooled connection.
+_IDS: dict[str, Any] = {"postgresql": sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String))),
+                        "sqlite": sa.bindparam("ids", expanding=True)}
+_LOAD_SESSIONS = {
+    dialect: sa.select(sessions)
+    .where(sessions.c.id == ids if dialect == "postgresql" else sessions.c.id.in_(ids))
     .order_by(sessions.c.id)  # PostgreSQL locks rows in this order
     .with_for_update()
-)
-_LOAD_PARTICIPANTS = sa.select(session_participants).where(
-    session_participants.c.session_id.in_(sa.bindparam("ids", expanding=True)))
+    for dialect, ids in _IDS.items()}
+_LOAD_PARTICIPANTS = {
+    dialect: sa.select(session_participants).where(
+        session_participants.c.session_id == ids if dialect == "postgresql"
+        else session_participants.c.session_id.in_(ids))
+    for dialect, ids in _IDS.items()}
 _SESSION_KEYS = ["id"]
 _PARTICIPANT_KEYS = ["session_id", "participant_id"]
 _UPDATE_SESSIONS = _update_of(sessions, _SESSION_KEYS, _SESSION_MUTABLE)
@@ -115,7 +123,8 @@ INSERT_EVENTS = session_events.insert()
 async def load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
     loaded: dict[str, Row] = {}
     for chunk in chunks(ids):
-        for row in await conn.execute(_LOAD_SESSIONS, {"ids": list(chunk)}):
+        query = _LOAD_SESSIONS[conn.dialect.name]
+        for row in await conn.execute(query, {"ids": list(chunk)}):
             loaded[row.id] = dict(row._mapping)
     return loaded
 
@@ -125,7 +134,8 @@ async def load_participants(
 ) -> dict[ParticipantKey, Row]:
     loaded: dict[ParticipantKey, Row] = {}
     for chunk in chunks(session_ids):
-        for row in await conn.execute(_LOAD_PARTICIPANTS, {"ids": list(chunk)}):
+        query = _LOAD_PARTICIPANTS[conn.dialect.name]
+        for row in await conn.execute(query, {"ids": list(chunk)}):
             loaded[(row.session_id, row.participant_id)] = dict(row._mapping)
     return loaded
 
