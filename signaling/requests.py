@@ -7,7 +7,8 @@ import contextlib
 import functools
 import secrets
 import uuid
-from typing import TypeVar
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from . import events as ev
 from . import messages as m
@@ -17,7 +18,7 @@ from .appointments import Booking
 from .commit import commit
 from .errors import Refused
 from .identity import Identity, encode_identity
-from .model import Call
+from .model import Call, QueueSnapshot
 from .outbox import Outbox
 from .parties import calls_of_caller
 from .queue_status import wait_at
@@ -38,11 +39,8 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
-    # The checks' reads go together (each one alone is a turn of a busy event loop); their
-    # refusals are raised in the order they are checked
-    found = await asyncio.gather(calls_of_caller(s, who), _booking(s, msg),
-                                 s.router.check_open(msg.queue), recording.refusal(s),
-                                 return_exceptions=True)
+    found = await _reads(s, calls_of_caller(s, who), _booking(s, msg),
+                         s.router.check_open(msg.queue), recording.refusal(s))
     for call in _raised(found[0]):  # not one handed off to a phone
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     booking = _raised(found[1])
@@ -84,20 +82,7 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
         await commit(s, queued)
         out = s.outbox()
     try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
-        # The queue's figures are read beside the enqueue, not after it: the estimate
-        # needs the position and the specialists, and queueing changes no specialist. The
-        # enqueue stays in this task: the numbers it takes (`order`) are this step's.
-        reading = asyncio.ensure_future(retrying(
-            REPORT_RETRY_S, f"estimating the wait of {call.id}",
-            lambda: s.router.snapshot(call.queue, s.clock())))
-        try:
-            position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
-                                      lambda: _enqueue(s, call))
-        except BaseException:
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
-            raise
-        estimate = wait_at(await reading, position)
+        position, estimate = await _queue(s, call, who)
     except Exception:
         with contextlib.suppress(Exception):  # in routing after all: out again
             await s.router.remove(call.id, s.clock())
@@ -116,6 +101,45 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     out.undo.append(functools.partial(_unqueue, s, call.id))
     out.merge(await offers.dispatch(s))
     return out
+
+
+async def _reads(s: Services, *reads: Awaitable[Any]) -> list[Any]:
+    """The checks' reads, their results or errors in order (raised in the order checked).
+    On a cluster they go together (each alone is a wait for Redis, a turn of a busy event
+    loop); a node alone runs them one by one: its memory backends never suspend, and the
+    step must not either before its enqueue and dispatch (`_queue`)."""
+    if not s.link.alone:
+        return list(await asyncio.gather(*reads, return_exceptions=True))
+    results: list[Any] = []
+    for read in reads:
+        try:
+            results.append(await read)
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+async def _queue(s: Services, call: Call, who: Identity) -> tuple[int, float]:
+    """The call queued: its position and estimated wait. On a cluster the queue's figures
+    are read beside the enqueue, not after it (the estimate needs the position and the
+    specialists, and queueing changes no specialist); the enqueue stays in this task, the
+    numbers it takes (`order`) being this step's. A node alone reads them after it, with
+    nothing that suspends between its enqueue and its dispatch: another step's dispatch
+    would offer a call whose `queued` is not logged yet."""
+    def snapshot() -> Awaitable[QueueSnapshot]:
+        return retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
+                        lambda: s.router.snapshot(call.queue, s.clock()))
+
+    reading = None if s.link.alone else asyncio.ensure_future(snapshot())
+    try:
+        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                  lambda: _enqueue(s, call))
+    except BaseException:
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+        raise
+    return position, wait_at(await (reading or snapshot()), position)
 
 
 def _raised(result: T | BaseException) -> T:

@@ -57,10 +57,13 @@ async def desk(redis: Redis, key_prefix: str, database: Database) -> AsyncIterat
     noted = NotedRouter(redis, key_prefix, QUEUES)
     await noted.start()
     async for made in make_desk(database, router=noted):
+        made.s.link.alone = False  # as on a cluster: another node may offer the call
         yield made
 
 
 async def test_a_request_reads_routing_together(desk: Desk) -> None:
+    """On a cluster (a node alone keeps its step unsuspended up to its dispatch:
+    `tests/test_concurrency.py` on memory)."""
     router = desk.s.router
     assert isinstance(router, NotedRouter)
     await desk.connect(ALICE)  # logged in, away: the call waits
