@@ -67,6 +67,8 @@ class RoutingQueries(Protocol):
     async def waiting(self, queue: str) -> list[tuple[str, str]]:
         """(call id, the caller's participant id) of the queue's waiting calls, in order."""
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot: ...
+    async def snapshots(self, queues: Sequence[str], now: float) -> list[QueueSnapshot]:
+        """Several queues' figures read in one moment (one round trip on Redis)."""
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
 
 

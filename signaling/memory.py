@@ -120,6 +120,9 @@ class MemoryRouter:
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
         return self.center.snapshot(queue, now)
 
+    async def snapshots(self, queues: Sequence[str], now: float) -> list[QueueSnapshot]:
+        return [self.center.snapshot(queue, now) for queue in queues]
+
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
         ids = self._by_terminal.get(terminal_id, set())
         return [self.center.calls[i] for i in ids if i in self.center.calls]

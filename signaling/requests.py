@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import secrets
 import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from . import events as ev
 from . import messages as m
@@ -15,13 +18,16 @@ from .appointments import Booking
 from .commit import commit
 from .errors import Refused
 from .identity import Identity, encode_identity
-from .model import Call
+from .model import Call, QueueSnapshot
 from .outbox import Outbox
 from .parties import calls_of_caller
+from .queue_status import wait_at
 from .resume import caller_again
 from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .uscc import uscc_error
+
+T = TypeVar("T")
 
 
 async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
@@ -34,14 +40,16 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
-    for call in await calls_of_caller(s, who):  # not one handed off to a phone
+    found = await _reads(s, calls_of_caller(s, who), _booking(s, msg),
+                         s.router.check_open(msg.queue), recording.refusal(s))
+    for call in _raised(found[0]):  # not one handed off to a phone
         return await _made_already(s, who, msg, call)
-    booking = await _booking(s, msg)
+    booking = _raised(found[1])
     if booking is not None and enterprise is None:  # given when booking: the offer shows it
         enterprise = {"name": booking.enterprise_name, "uscc": booking.enterprise_uscc}
     opens_at = None if booking is not None else s.status.hours_of(msg.queue, s.clock())[1]
     reason = ("closed" if opens_at is not None else None) or \
-        await s.router.check_open(msg.queue) or await recording.refusal(s)
+        _raised(found[2]) or _raised(found[3])
     config = s.queues[msg.queue]
     context: dict[str, object] = {"terminal": encode_identity(who), "enterprise": enterprise}
     if msg.request_id is not None:
@@ -101,10 +109,7 @@ async def _placed(s: Services, who: Identity, msg: m.CallRequest, call: Call, ou
     since this one's read): this request's session is closed `rejected`, and the winner
     is told as a request sent again would be (`_made_already`)."""
     try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
-        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
-                                  lambda: _enqueue(s, call))
-        estimate = await retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
-                                  lambda: s.status.estimate(call.queue, position))
+        position, estimate = await _queue(s, call, who)
     except Refused as exc:
         if exc.code != "call_in_progress":
             raise
@@ -132,6 +137,51 @@ async def _made_already(s: Services, who: Identity, msg: m.CallRequest, call: Ca
     out = s.outbox()
     await caller_again(s, out, who, call, resumed=True, reconnected=False)
     return out
+
+
+async def _reads(s: Services, *reads: Awaitable[Any]) -> list[Any]:
+    """The checks' reads, their results or errors in order (raised in the order checked).
+    On a cluster they go together (each alone is a wait for Redis, a turn of a busy event
+    loop); a node alone runs them one by one: its memory backends never suspend, and the
+    step must not either before its enqueue and dispatch (`_queue`)."""
+    if not s.link.alone:
+        return list(await asyncio.gather(*reads, return_exceptions=True))
+    results: list[Any] = []
+    for read in reads:
+        try:
+            results.append(await read)
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+async def _queue(s: Services, call: Call, who: Identity) -> tuple[int, float]:
+    """The call queued: its position and estimated wait. On a cluster the queue's figures
+    are read beside the enqueue, not after it (the estimate needs the position and the
+    specialists, and queueing changes no specialist); the enqueue stays in this task, the
+    numbers it takes (`order`) being this step's. A node alone reads them after it, with
+    nothing that suspends between its enqueue and its dispatch: another step's dispatch
+    would offer a call whose `queued` is not logged yet."""
+    def snapshot() -> Awaitable[QueueSnapshot]:
+        return retrying(REPORT_RETRY_S, f"estimating the wait of {call.id}",
+                        lambda: s.router.snapshot(call.queue, s.clock()))
+
+    reading = None if s.link.alone else asyncio.ensure_future(snapshot())
+    try:
+        position = await retrying(REPORT_RETRY_S, f"queueing {call.id} for {who.principal}",
+                                  lambda: _enqueue(s, call))
+    except BaseException:
+        if reading is not None:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+        raise
+    return position, wait_at(await (reading or snapshot()), position)
+
+
+def _raised(result: T | BaseException) -> T:
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 async def _enqueue(s: Services, call: Call) -> int:

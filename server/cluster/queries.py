@@ -26,10 +26,15 @@ return out
 """
 
 SNAPSHOT = """
-local q = ARGV[4]
-local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
-return {redis.call("ZCARD", k("w", q)), oldest[2] or false, redis.call("ZCARD", k("av", q)),
-  redis.call("HGETALL", k("n", q)), redis.call("HGET", k("ht"), q)}
+local out = {}
+for i = 4, #ARGV do  -- every queue asked for, read in one moment and one round trip
+  local q = ARGV[i]
+  local oldest = redis.call("ZRANGE", k("ws", q), 0, 0, "WITHSCORES")
+  out[#out + 1] = {redis.call("ZCARD", k("w", q)), oldest[2] or false,
+    redis.call("ZCARD", k("av", q)), redis.call("HGETALL", k("n", q)),
+    redis.call("HGET", k("ht"), q)}
+end
+return out
 """
 
 CALLS_OF_TERMINAL = """

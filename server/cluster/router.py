@@ -76,6 +76,15 @@ def _fields(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+def _snapshot(queue: str, now: float, reply: Sequence[Any]) -> QueueSnapshot:
+    waiting, oldest, available, counts_flat, handle = reply
+    counts = _fields(counts_flat)
+    return queue_snapshot(
+        queue, int(waiting), now - (float(oldest) if oldest else now), int(available),
+        {s: int(counts.get(s.value, 0)) for s in AgentState},
+        float(handle) if handle else None)
+
+
 def call_from(flat: Sequence[str]) -> Call:
     h = _fields(flat)
     blob = msgspec.json.decode(h["blob"], type=_CallBlob)
@@ -295,12 +304,13 @@ class RedisRouter:
         return callers
 
     async def snapshot(self, queue: str, now: float) -> QueueSnapshot:
-        waiting, oldest, available, counts_flat, handle = await self._run("snapshot", now, queue)
-        counts = _fields(counts_flat)
-        return queue_snapshot(
-            queue, int(waiting), now - (float(oldest) if oldest else now), int(available),
-            {s: int(counts.get(s.value, 0)) for s in AgentState},
-            float(handle) if handle else None)
+        return (await self.snapshots([queue], now))[0]
+
+    async def snapshots(self, queues: Sequence[str], now: float) -> list[QueueSnapshot]:
+        """One script for all of them: a `queue.status` costs one round trip, not one a
+        queue."""
+        replies = await self._run("snapshot", now, *queues)
+        return [_snapshot(queue, now, reply) for queue, reply in zip(queues, replies, strict=True)]
 
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
         return [call_from(flat) for flat in await self._run("calls_of_terminal", 0.0, terminal_id)]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.errors import StorageError
@@ -80,19 +81,50 @@ async def append_together(
         rows.extend(batch)
     await store(conn, projection)
     if rows:
-        await conn.execute(session_events.insert(), rows)
+        await conn.execute(INSERT_EVENTS, rows)
+
+
+def _update_of(table: sa.Table, keys: Sequence[str], mutable: Sequence[str]) -> sa.Update:
+    """One UPDATE of `mutable` columns for the row found by `keys`, run as executemany;
+    each parameter typed like its column (UTC timestamps)."""
+    return (
+        table.update()
+        .where(sa.and_(*(table.c[k] == sa.bindparam(f"b_{k}") for k in keys)))
+        .values({name: sa.bindparam(f"b_{name}", type_=table.c[name].type) for name in mutable})
+    )
+
+
+# Built once: a statement built for each append cost more CPU than its compilation, which
+# SQLAlchemy caches (each append runs while its group holds the sessions' row locks).
+# On PostgreSQL the ids go as one array (`= ANY($1)`): an `IN ($1, $2...)` list is another
+# statement for each length, prepared again by every pooled connection.
+_IDS: dict[str, Any] = {"postgresql": sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String))),
+                        "sqlite": sa.bindparam("ids", expanding=True)}
+_LOAD_SESSIONS = {
+    dialect: sa.select(sessions)
+    .where(sessions.c.id == ids if dialect == "postgresql" else sessions.c.id.in_(ids))
+    .order_by(sessions.c.id)  # PostgreSQL locks rows in this order
+    .with_for_update()
+    for dialect, ids in _IDS.items()}
+_LOAD_PARTICIPANTS = {
+    dialect: sa.select(session_participants).where(
+        session_participants.c.session_id == ids if dialect == "postgresql"
+        else session_participants.c.session_id.in_(ids))
+    for dialect, ids in _IDS.items()}
+_SESSION_KEYS = ["id"]
+_PARTICIPANT_KEYS = ["session_id", "participant_id"]
+_UPDATE_SESSIONS = _update_of(sessions, _SESSION_KEYS, _SESSION_MUTABLE)
+_UPDATE_PARTICIPANTS = _update_of(session_participants, _PARTICIPANT_KEYS, _PARTICIPANT_MUTABLE)
+_INSERT_SESSIONS = sessions.insert()
+_INSERT_PARTICIPANTS = session_participants.insert()
+INSERT_EVENTS = session_events.insert()
 
 
 async def load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
     loaded: dict[str, Row] = {}
     for chunk in chunks(ids):
-        query = (
-            sa.select(sessions)
-            .where(sessions.c.id.in_(chunk))
-            .order_by(sessions.c.id)  # PostgreSQL locks rows in this order
-            .with_for_update()
-        )
-        for row in await conn.execute(query):
+        query = _LOAD_SESSIONS[conn.dialect.name]
+        for row in await conn.execute(query, {"ids": list(chunk)}):
             loaded[row.id] = dict(row._mapping)
     return loaded
 
@@ -102,15 +134,10 @@ async def load_participants(
 ) -> dict[ParticipantKey, Row]:
     loaded: dict[ParticipantKey, Row] = {}
     for chunk in chunks(session_ids):
-        query = sa.select(session_participants).where(session_participants.c.session_id.in_(chunk))
-        for row in await conn.execute(query):
+        query = _LOAD_PARTICIPANTS[conn.dialect.name]
+        for row in await conn.execute(query, {"ids": list(chunk)}):
             loaded[(row.session_id, row.participant_id)] = dict(row._mapping)
     return loaded
-
-
-def _typed_params(table: sa.Table, names: Sequence[str]) -> dict[str, Any]:
-    """SET col = :b_col, each parameter typed like its column (UTC timestamps)."""
-    return {name: sa.bindparam(f"b_{name}", type_=table.c[name].type) for name in names}
 
 
 def _params(row: Row, names: Sequence[str]) -> dict[str, Any]:
@@ -121,25 +148,15 @@ async def store(conn: AsyncConnection, projection: Projection) -> None:
     """Write back what the projection changed, one statement per kind of change."""
     if projection.new_sessions:
         new = [projection.sessions[i] for i in projection.new_sessions]
-        await conn.execute(sessions.insert(), new)
+        await conn.execute(_INSERT_SESSIONS, new)
     if projection.dirty_sessions:
-        await _update(conn, sessions, ["id"], _SESSION_MUTABLE,
-                      [projection.sessions[i] for i in sorted(projection.dirty_sessions)])
+        await conn.execute(_UPDATE_SESSIONS, [
+            _params(projection.sessions[i], [*_SESSION_KEYS, *_SESSION_MUTABLE])
+            for i in sorted(projection.dirty_sessions)])
     if projection.new_participants:
         new_people = [projection.participants[k] for k in projection.new_participants]
-        await conn.execute(session_participants.insert(), new_people)
+        await conn.execute(_INSERT_PARTICIPANTS, new_people)
     if projection.dirty_participants:
-        await _update(conn, session_participants, ["session_id", "participant_id"],
-                      _PARTICIPANT_MUTABLE,
-                      [projection.participants[k] for k in sorted(projection.dirty_participants)])
-
-
-async def _update(conn: AsyncConnection, table: sa.Table, keys: Sequence[str],
-                  mutable: Sequence[str], rows: Sequence[Row]) -> None:
-    """One executemany UPDATE of `mutable` columns for the rows found by `keys`."""
-    stmt = (
-        table.update()
-        .where(sa.and_(*(table.c[k] == sa.bindparam(f"b_{k}") for k in keys)))
-        .values(_typed_params(table, mutable))
-    )
-    await conn.execute(stmt, [_params(row, [*keys, *mutable]) for row in rows])
+        await conn.execute(_UPDATE_PARTICIPANTS, [
+            _params(projection.participants[k], [*_PARTICIPANT_KEYS, *_PARTICIPANT_MUTABLE])
+            for k in sorted(projection.dirty_participants)])

@@ -92,6 +92,7 @@ class Pair:
         return rng.choice(agents), rng.choice(calls)
 
     async def state(self, now: float) -> None:
+        await self.both("snapshots", [q.id for q in QUEUES], now)
         for q in QUEUES:
             await self.both("snapshot", q.id, now)
             await self.both("waiting", q.id)

@@ -319,6 +319,30 @@ async def test_batches_sharing_a_commit_fail_alone_and_the_rest_lands(
         ev.QUEUED, ev.CHAT]
 
 
+async def test_a_shared_commit_is_a_few_statements_and_no_savepoint(database: Database) -> None:
+    """A group's batches are written together without a SAVEPOINT: two round trips less a
+    commit, one of them (its RELEASE) while the group holds its sessions' row locks, which
+    the other node's group waits for. Only a conflict the database sees runs the batches
+    one SAVEPOINT each (the test below)."""
+    await database.append([queued("s1"), queued("s2")])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    engine = database._engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await asyncio.gather(  # added before the committer runs: one group
+            database.append([event(ev.ANSWERED, "s1", 5, agent_id="li")]),
+            database.append([event(ev.ANSWERED, "s2", 5, agent_id="wang")]),
+            database.append([event(ev.CHAT, "s1", 6, text="hello")]))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    # the sessions locked, updated, the events inserted (SQLite: its BEGIN IMMEDIATE too)
+    assert [s for s in statements if s != "BEGIN"] == ["SELECT", "UPDATE", "INSERT"]
+
+
 async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
     database: Database, database_url: str
 ) -> None:
