@@ -69,8 +69,8 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
                       ) -> tuple[Identity, Outbox]:
     """A phone's `hello` with a ticket: its identity, and (the first time) the outbox that
     takes the call over. Refused: `unauthorized` (unknown ticket), `ticket_used` (opened
-    before, and this is not that phone resuming), `ticket_expired` (too late, or the call
-    is no longer waiting)."""
+    before by a phone that attached, and this is not that phone resuming), `ticket_expired`
+    (too late, or the call is no longer waiting)."""
     tickets = _tickets(s)
     hashed = ticket_hash(ticket)
     stored = await tickets.handoff_ticket(hashed)
@@ -80,8 +80,13 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
     if stored.used:
         call = await s.router.get_call(stored.call_id)
         presence = await s.presences.get(principal_of(Role.VISITOR, stored.visitor_id))
-        if (resume is None or presence is None or presence.resume != resume or call is None
-                or call.visitor != stored.visitor_id):
+        if call is None or call.visitor != stored.visitor_id:
+            raise Refused("ticket_used", "this hand-off ticket was used already")
+        # Taken over, and no phone ever attached (the hand-off was logged, then its hello
+        # failed before `connect`, at a Redis restart): the ticket lets a phone in as for
+        # the first open, else that phone, with no resume token yet, is locked out
+        # while the call waits for it until the visitor's grace ends it.
+        if presence is not None and (resume is None or presence.resume != resume):
             raise Refused("ticket_used", "this hand-off ticket was used already")
         return visitor_of(terminal_of(call), stored.visitor_id, call.id), out
     call = await _call_to_take(s, stored)

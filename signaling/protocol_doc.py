@@ -36,10 +36,11 @@ Phone hand-off: a terminal's waiting call goes over to a phone with `call.handof
 phone opens the URL of `call.handoff_ready` (`/m/<ticket>`; `GET /m/<ticket>/qr.svg` is its
 QR code) and says `hello {token: <ticket>}`. The first such hello takes the call over in its
 place in the queue (`welcome {role: "visitor"}`, the terminal gets `call.handed_off` and may
-ask for a new call); a later one must carry that phone's `resume` token, else `error {code:
-"ticket_used"}` and close 4401; a ticket past its 10 minutes, or whose call no longer waits:
-`ticket_expired`. A visitor may act on that one call only (`call.cancel`, `call.hangup`,
-`rtc.*`, `chat.send`, `session.rate`).
+ask for a new call); once that phone has its `welcome`, a later one must carry its `resume`
+token, else `error {code: "ticket_used"}` and close 4401 (a phone that took the call over but
+never got its `welcome` may open the ticket again); a ticket past its 10 minutes, or whose
+call no longer waits: `ticket_expired`. A visitor may act on that one call only
+(`call.cancel`, `call.hangup`, `rtc.*`, `chat.send`, `session.rate`).
 """
 
 

@@ -16,6 +16,7 @@ from server.storage.db import Database
 from signaling import handoff, timers
 from signaling import messages as m
 from signaling.commit import commit
+from signaling.errors import Refused
 from signaling.identity import encode_identity
 from signaling.switchboard import Switchboard
 from tests.switchboard.conftest import ALICE, KIOSK, Desk, make_desk
@@ -64,3 +65,24 @@ async def test_a_phone_that_attached_keeps_its_call_past_that_grace(desk: Desk) 
     await desk.fire(grace.kind, grace.payload)  # fired all the same (a cancel lost)
     call = await desk.s.router.get_call(call_id)
     assert call is not None and call.visitor == visitor.id  # epoch 0 is no presence's
+
+
+async def test_a_phone_that_never_attached_opens_its_ticket_again(desk: Desk) -> None:
+    """Its first hello took the call over and failed before `connect` (no welcome, so no
+    resume token): the same ticket lets it in, and once it has attached the ticket is
+    that phone's alone again."""
+    call_id, ticket = await _ticket(desk)
+    first, out = await handoff.open_ticket(desk.s, ticket, None)
+    await commit(desk.s, out)  # the phone's socket is gone before `connect`
+    visitor = await desk.board.open_ticket(ticket, None)
+    assert (visitor.principal, visitor.call_id) == (first.principal, call_id)
+    phone = await desk.connect(visitor)
+    assert phone.frames[0]["type"] == "welcome"
+    with pytest.raises(Refused) as refused:
+        await desk.board.open_ticket(ticket, None)
+    assert refused.value.code == "ticket_used"
+    resumed = await desk.board.open_ticket(ticket, str(phone.frames[0]["resume"]))
+    assert resumed.principal == visitor.principal
+    detail = await desk.db.get_session(
+        (await desk.s.router.get_call(call_id) or pytest.fail("call gone")).session_id)
+    assert detail is not None and [e.type for e in detail.events].count("handed_off") == 1
