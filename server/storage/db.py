@@ -15,6 +15,7 @@ from server.storage.engine import Clock, make_engine, utcnow
 from server.storage.figures import FigureStore
 from server.storage.forms import FormStore
 from server.storage.handoffs import HandoffStore
+from server.storage.lanes import GROUPS_IN_FLIGHT, Lanes
 from server.storage.matters import MatterStore
 from server.storage.migrate import upgrade_engine
 from server.storage.recordings import RecordingStore
@@ -38,9 +39,11 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, Ma
         self._clock = clock
         self._closed = False
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
-        self._group = []
-        self._committer = None
+        self._lanes = Lanes(GROUPS_IN_FLIGHT[self.dialect])
+        self._committers = set()
+        self._starting = False
         self.append_observer = None
+        self.group_observer = None
 
     @classmethod
     async def connect(cls, url: str, *, clock: Clock = utcnow) -> Self:
@@ -67,8 +70,7 @@ class Database(AccountStore, SiteStore, SessionLog, FigureStore, ActionStore, Ma
         """Release every pooled connection; later calls raise `DatabaseClosed`."""
         if self._closed:
             return
-        if self._committer is not None and not self._committer.done():
-            await asyncio.gather(self._committer, return_exceptions=True)
+        await self._drain()
         self._closed = True
         await self._engine.dispose()
 

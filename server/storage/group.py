@@ -4,6 +4,7 @@ the row reads and writes of an append."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -12,16 +13,21 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.storage.errors import StorageError
+from server.storage.lanes import Batch
+from server.storage.pg_write import (
+    PARTICIPANT_KEYS,
+    PARTICIPANT_MUTABLE,
+    SESSION_KEYS,
+    SESSION_MUTABLE,
+)
+from server.storage.pg_write import write as write_in_one
 from server.storage.projection import ParticipantKey, Projection, Row
 from server.storage.schema import session_events, session_participants, sessions
 from signaling import events as ev
 from signaling.events import LogEvent
 
-Batch = tuple[Sequence[LogEvent], asyncio.Future[None]]  # one append and its waiter
 IN_BATCH: Final = 500  # ids per IN (...) list
 
-_SESSION_MUTABLE = [c.name for c in sessions.c if c.name not in ("id", "call_id", "created_at")]
-_PARTICIPANT_MUTABLE = ["left_at", "left_reason"]
 
 
 def chunks(items: Sequence[str]) -> list[Sequence[str]]:
@@ -33,13 +39,17 @@ class Group:
     `committed`): not after the connection's return to the pool, one more round trip
     before each step's messages could go out."""
 
-    def __init__(self, batches: list[Batch]) -> None:
+    def __init__(self, batches: list[Batch], appended_at: Sequence[float] = ()) -> None:
         self.batches = batches
         self.failed: dict[int, BaseException] = {}  # batch index -> why it alone failed
         self.settled = False
+        self.appended_at = appended_at  # each batch's `time.perf_counter()` (measurement)
+        self.began = time.perf_counter()
+        self.ended = 0.0
 
     def settle(self) -> None:
         self.settled = True
+        self.ended = time.perf_counter()
         for index, (_, waiter) in enumerate(self.batches):
             if waiter.done():
                 continue
@@ -47,6 +57,13 @@ class Group:
                 waiter.set_exception(self.failed[index])
             else:
                 waiter.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        """The commit itself failed: nothing of the group was written."""
+        self.ended = time.perf_counter()
+        for _, waiter in self.batches:
+            if not waiter.done():
+                waiter.set_exception(exc)
 
 
 async def append_together(
@@ -79,9 +96,7 @@ async def append_together(
             failed[index] = exc
             continue
         rows.extend(batch)
-    await store(conn, projection)
-    if rows:
-        await conn.execute(INSERT_EVENTS, rows)
+    await write(conn, projection, rows)
 
 
 def _update_of(table: sa.Table, keys: Sequence[str], mutable: Sequence[str]) -> sa.Update:
@@ -111,13 +126,11 @@ _LOAD_PARTICIPANTS = {
         session_participants.c.session_id == ids if dialect == "postgresql"
         else session_participants.c.session_id.in_(ids))
     for dialect, ids in _IDS.items()}
-_SESSION_KEYS = ["id"]
-_PARTICIPANT_KEYS = ["session_id", "participant_id"]
-_UPDATE_SESSIONS = _update_of(sessions, _SESSION_KEYS, _SESSION_MUTABLE)
-_UPDATE_PARTICIPANTS = _update_of(session_participants, _PARTICIPANT_KEYS, _PARTICIPANT_MUTABLE)
+_UPDATE_SESSIONS = _update_of(sessions, SESSION_KEYS, SESSION_MUTABLE)
+_UPDATE_PARTICIPANTS = _update_of(session_participants, PARTICIPANT_KEYS, PARTICIPANT_MUTABLE)
 _INSERT_SESSIONS = sessions.insert()
 _INSERT_PARTICIPANTS = session_participants.insert()
-INSERT_EVENTS = session_events.insert()
+_INSERT_EVENTS = session_events.insert()
 
 
 async def load_sessions(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
@@ -144,19 +157,26 @@ def _params(row: Row, names: Sequence[str]) -> dict[str, Any]:
     return {f"b_{name}": row[name] for name in names}
 
 
-async def store(conn: AsyncConnection, projection: Projection) -> None:
-    """Write back what the projection changed, one statement per kind of change."""
+async def write(conn: AsyncConnection, projection: Projection, events: list[dict[str, Any]]
+                ) -> None:
+    """Write back what the projection changed, and the events: on PostgreSQL in one
+    statement (`pg_write`), on SQLite one statement per kind of row."""
+    if conn.dialect.name == "postgresql":
+        await write_in_one(conn, projection, events)
+        return
     if projection.new_sessions:
         new = [projection.sessions[i] for i in projection.new_sessions]
         await conn.execute(_INSERT_SESSIONS, new)
     if projection.dirty_sessions:
         await conn.execute(_UPDATE_SESSIONS, [
-            _params(projection.sessions[i], [*_SESSION_KEYS, *_SESSION_MUTABLE])
+            _params(projection.sessions[i], [*SESSION_KEYS, *SESSION_MUTABLE])
             for i in sorted(projection.dirty_sessions)])
     if projection.new_participants:
         new_people = [projection.participants[k] for k in projection.new_participants]
         await conn.execute(_INSERT_PARTICIPANTS, new_people)
     if projection.dirty_participants:
         await conn.execute(_UPDATE_PARTICIPANTS, [
-            _params(projection.participants[k], [*_PARTICIPANT_KEYS, *_PARTICIPANT_MUTABLE])
+            _params(projection.participants[k], [*PARTICIPANT_KEYS, *PARTICIPANT_MUTABLE])
             for k in sorted(projection.dirty_participants)])
+    if events:
+        await conn.execute(_INSERT_EVENTS, events)

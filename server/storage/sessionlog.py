@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
 from server.storage.group import (
-    INSERT_EVENTS,
-    Batch,
     Group,
     append_together,
     load_participants,
     load_sessions,
-    store,
+    write,
 )
+from server.storage.lanes import Lanes
 from server.storage.projection import Projection, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
@@ -75,15 +74,19 @@ def _event(row: Any) -> SessionEvent:
 class SessionLog(StoreBase):
     """Append, list and read sessions; close those a crash left open."""
 
-    _group: list[Batch]  # appends awaiting a commit
-    _committer: asyncio.Task[None] | None
+    _lanes: Lanes  # appends awaiting a group, sessions of the groups in flight
+    _committers: set[asyncio.Task[None]]  # one a group in flight
+    _starting: bool  # `_start_groups` is due on the next turn of the loop
     append_observer: Callable[[float], None] | None  # seconds one append took (metrics)
+    group_observer: Callable[[Group], None] | None  # each group once done (bench.sessionlog)
 
     async def append(self, events: Sequence[LogEvent]) -> None:
         """Store events and their projection atomically; a bad event writes nothing.
 
         Concurrent appends share one commit (group commit): one bad batch fails
         alone (`group.append_together`), and all of them pay for a single fsync.
+        On PostgreSQL groups that share no session commit at once (`lanes.Lanes`);
+        a session's batches commit in the order they were appended.
         Returns once the batch is committed.
         Raises `UnknownSession`, `SessionClosed`, `InvalidEvent`, `AlreadyExists`.
         """
@@ -93,46 +96,78 @@ class SessionLog(StoreBase):
             check_event(event)
         start = time.perf_counter()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._group.append((events, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.get_running_loop().create_task(self._commit_groups())
+        self._lanes.add((events, done))
+        if not self._starting:  # on the next turn: the appends of this one share a group
+            self._starting = True
+            asyncio.get_running_loop().call_soon(self._start_groups)
         await done
         if self.append_observer is not None:
             self.append_observer(time.perf_counter() - start)
 
-    async def _commit_groups(self) -> None:
-        while self._group:
-            group = Group(self._group)
-            self._group = []
-            try:
-                await on_live_connection(partial(self._commit_group, group),
-                                         "appending to the session log")
-            except BaseException as exc:  # the commit itself failed: nothing was written
-                for _, waiter in group.batches:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            group.settle()
+    @property
+    def groups_in_flight(self) -> int:
+        """How many groups may commit at once (`lanes.GROUPS_IN_FLIGHT`)."""
+        return self._lanes.limit
 
-    async def _commit_group(self, group: Group) -> None:
+    @groups_in_flight.setter
+    def groups_in_flight(self, limit: int) -> None:
+        self._lanes.limit = max(1, limit)
+
+    def _start_groups(self) -> None:
+        self._starting = False
+        while (taken := self._lanes.take()) is not None:
+            number, what = taken
+            group = Group(what.batches, what.appended_at)
+            task = asyncio.get_running_loop().create_task(self._commit_groups(number, group))
+            self._committers.add(task)
+            task.add_done_callback(self._committers.discard)
+
+    async def _drain(self) -> None:
+        """Until every append waiting or in flight is committed or failed (`close`)."""
+        self._start_groups()
+        while self._committers:
+            await asyncio.gather(*self._committers, return_exceptions=True)
+
+    def _group_done(self, number: int, group: Group) -> None:
+        """The group committed (its COMMIT returned) or failed: its sessions are free for
+        the next group before its connection is back in the pool."""
+        if not self._lanes.free(number):
+            return  # told already, at its COMMIT
+        if self.group_observer is not None:
+            self.group_observer(group)
+        self._start_groups()
+
+    async def _commit_groups(self, number: int, group: Group) -> None:
+        def settled() -> None:
+            group.settle()
+            self._group_done(number, group)
+        try:
+            await on_live_connection(partial(self._commit_group, group, settled),
+                                     "appending to the session log")
+        except BaseException as exc:  # the commit itself failed: nothing was written
+            group.fail(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            self._group_done(number, group)
+
+    async def _commit_group(self, group: Group, settled: Callable[[], None]) -> None:
         if group.settled:
             return  # committed: run again only because the connection was lost afterwards
         group.failed.clear()
         if len(group.batches) == 1:  # alone: a failure rolls it all back
-            async with self._write(group.settle) as conn:
+            async with self._write(settled) as conn:
                 try:
                     await self._append_in(conn, group.batches[0][0])
                 except IntegrityError as exc:
                     raise _already_logged(exc) from exc
             return
         try:  # no SAVEPOINT around it: two round trips less, one while the rows are locked
-            async with self._write(group.settle) as conn:
+            async with self._write(settled) as conn:
                 await append_together(conn, group.batches, group.failed)
         except IntegrityError:  # a row already there (a retried `queued`), rare: rolled
             group.failed.clear()  # back, then one SAVEPOINT a batch finds which batch
-            async with self._write(group.settle) as conn:
+            async with self._write(settled) as conn:
                 await self._append_each(conn, group.batches, group.failed)
 
     async def _append_each(
@@ -185,8 +220,7 @@ class SessionLog(StoreBase):
             }
             for e in events
         ]
-        await store(conn, projection)
-        await conn.execute(INSERT_EVENTS, rows)
+        await write(conn, projection, rows)
 
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
                                 alive: Callable[[str], Awaitable[bool]] | None = None) -> int:

@@ -1,0 +1,79 @@
+"""PostgreSQL: everything an append writes, in one statement (`group.write`).
+
+A group wrote its rows with one statement per kind (new sessions, changed sessions,
+new participants, changed participants, events): up to five round trips between the
+SELECT that locked its sessions and the COMMIT, each a turn of a busy event loop while
+the other node's group waited for those locks (`bench.sessionlog --concurrent`). Here
+they are one statement of data-modifying CTEs, each kind of row one JSON array turned
+into rows of its table (`json_populate_recordset`: every value cast to its column's
+type). The events go in last, in the order given (`WITH ORDINALITY`), so their ids keep
+the log's order; their foreign key to a session inserted by the same statement is
+checked at its end, when that session is there. A conflict (a session or call id
+already logged) fails the statement as a whole, as the separate INSERTs did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.storage.projection import Projection
+from server.storage.schema import session_events, session_participants, sessions
+
+# Columns an append may change (never a session's ids or creation time, nor who joined when)
+SESSION_MUTABLE: Final = tuple(c.name for c in sessions.c
+                               if c.name not in ("id", "call_id", "created_at"))
+PARTICIPANT_MUTABLE: Final = ("left_at", "left_reason")
+SESSION_KEYS: Final = ("id",)
+PARTICIPANT_KEYS: Final = ("session_id", "participant_id")
+_EVENT_COLUMNS: Final = ("session_id", "call_id", "ts", "type", "actor", "data")
+
+
+def _insert(table: sa.Table, param: str) -> str:
+    names = ", ".join(c.name for c in table.c)
+    return (f"INSERT INTO {table.name} ({names}) SELECT {names} FROM "
+            f"json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))")
+
+
+def _update(table: sa.Table, keys: Sequence[str], mutable: Sequence[str], param: str) -> str:
+    changed = ", ".join(f"{name} = v.{name}" for name in mutable)
+    match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
+    return (f"UPDATE {table.name} AS t SET {changed} FROM json_populate_recordset("
+            f"NULL::{table.name}, CAST(:{param} AS json)) AS v WHERE {match}")
+
+
+_EVENTS: Final = ", ".join(_EVENT_COLUMNS)
+_CHANGED_SESSIONS: Final = _update(sessions, SESSION_KEYS, SESSION_MUTABLE, "changed_sessions")
+_CHANGED_PEOPLE: Final = _update(session_participants, PARTICIPANT_KEYS, PARTICIPANT_MUTABLE,
+                                 "changed_people")
+WRITE: Final = sa.text(
+    f"WITH new_sessions AS ({_insert(sessions, 'new_sessions')}),"
+    f" changed_sessions AS ({_CHANGED_SESSIONS}),"
+    f" new_people AS ({_insert(session_participants, 'new_people')}),"
+    f" changed_people AS ({_CHANGED_PEOPLE})"
+    f" INSERT INTO {session_events.name} ({_EVENTS})"
+    f" SELECT {', '.join(f'e.{c}' for c in _EVENT_COLUMNS)}"
+    f" FROM json_populate_recordset(NULL::{session_events.name}, CAST(:events AS json))"
+    f" WITH ORDINALITY AS e ORDER BY e.ordinality")
+
+
+def _json(rows: Sequence[dict[str, Any]]) -> str:
+    return msgspec.json.encode(rows).decode()
+
+
+async def write(conn: AsyncConnection, projection: Projection, events: list[dict[str, Any]]
+                ) -> None:
+    """The projection's changes and the events, in one round trip."""
+    await conn.execute(WRITE, {
+        "new_sessions": _json([projection.sessions[i] for i in projection.new_sessions]),
+        "changed_sessions": _json([projection.sessions[i]
+                                   for i in sorted(projection.dirty_sessions)]),
+        "new_people": _json([projection.participants[k] for k in projection.new_participants]),
+        "changed_people": _json([projection.participants[k]
+                                 for k in sorted(projection.dirty_participants)]),
+        "events": _json(events),
+    })
