@@ -71,11 +71,12 @@ async def append_together(
     group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
     failed: dict[int, BaseException],
 ) -> None:
-    """Every batch of the group in one projection, written with one statement per kind
-    of row: a handful of round trips for the whole group instead of about six for each
-    batch. The group's sessions are locked first (in id order) and stay locked until
-    the commit, and on several nodes the other node's group waits for them: each round
-    trip here (a turn of a busy event loop) is paid by both. A batch that a rule refuses
+    """Every batch of the group in one projection, written together (`write`: one
+    statement on PostgreSQL, one per kind of row on SQLite): a handful of round trips
+    for the whole group instead of about six for each batch. The group's sessions are
+    locked first (in id order) and stay locked until the commit, and on several nodes
+    the other node's group waits for them: each round trip here (a turn of a busy event
+    loop) is paid by both. A batch that a rule refuses
     is taken back alone (`Projection.undo`); a database error fails the whole attempt
     and the caller runs the batches one SAVEPOINT each (`SessionLog._append_each`)."""
     ids = sorted({e.session_id for events, _ in group for e in events if e.session_id})

@@ -2,10 +2,11 @@
 
 One group at a time made every append wait for the whole group before it (about seven
 round trips, each a turn of a busy event loop, then an fsync), even when the two shared
-no session. On PostgreSQL several groups now run at once, each on its own connection,
-as long as no two of them touch the same session: a session's batches still commit in
-the order they were appended (a later one never starts while an earlier one is pending
-or in flight), and groups in flight never wait on each other's row locks. SQLite has
+no session. Several groups may now run at once (`GROUPS_IN_FLIGHT`, PostgreSQL), each
+on its own connection, as long as no two of them touch the same session: a session's
+batches still commit in the order they were appended (a later one never starts while
+an earlier one is pending or in flight), and groups in flight never wait on each
+other's row locks. SQLite has
 one writer: its groups would only queue on its lock, so one at a time there.
 """
 
@@ -21,11 +22,15 @@ from signaling.events import LogEvent
 
 Batch = tuple[Sequence[LogEvent], asyncio.Future[None]]  # one append and its waiter
 
-# Groups one process commits at once (PostgreSQL). More than one: an append no longer waits
-# for the group before it unless they share a session. Not many: each group is a pooled
-# connection (`engine.PG_POOL_KEPT`) and a transaction on a database with few cores, and
-# smaller groups cost more statements for the same appends (`bench.sessionlog --concurrent`).
-GROUPS_IN_FLIGHT: Final = {"postgresql": 4, "sqlite": 1}
+# Groups one process commits at once. More than one: an append no longer waits for the
+# group before it unless they share a session, but every group is a transaction of its own
+# on the same few cores, and smaller groups cost more statements for the same appends. On
+# this project's 2-core machine, since a group writes in one statement (`pg_write`), more
+# lanes cost more than the wait they save (`bench.sessionlog --concurrent`, quiet machine:
+# append p50 / p99 8.4 / 28.7 ms with 1, 9.8 / 34.0 with 2, 14.7 / 80.9 with 4; time
+# queued 2.5 -> 1.6 ms, time in the group 5.6 -> 11.7 ms): one, unless measured otherwise
+# on the database's own hardware (`SessionLog.groups_in_flight`).
+GROUPS_IN_FLIGHT: Final = {"postgresql": 1, "sqlite": 1}
 
 
 def sessions_of(events: Sequence[LogEvent]) -> frozenset[str]:

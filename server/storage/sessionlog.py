@@ -85,8 +85,9 @@ class SessionLog(StoreBase):
 
         Concurrent appends share one commit (group commit): one bad batch fails
         alone (`group.append_together`), and all of them pay for a single fsync.
-        On PostgreSQL groups that share no session commit at once (`lanes.Lanes`);
-        a session's batches commit in the order they were appended.
+        With `groups_in_flight` > 1 (PostgreSQL), groups that share no session
+        commit at once (`lanes.Lanes`); a session's batches commit in the order
+        they were appended.
         Returns once the batch is committed.
         Raises `UnknownSession`, `SessionClosed`, `InvalidEvent`, `AlreadyExists`.
         """
@@ -111,7 +112,8 @@ class SessionLog(StoreBase):
 
     @groups_in_flight.setter
     def groups_in_flight(self, limit: int) -> None:
-        self._lanes.limit = max(1, limit)
+        """More than one on PostgreSQL only: SQLite has one writer."""
+        self._lanes.limit = max(1, limit) if self.dialect == "postgresql" else 1
 
     def _start_groups(self) -> None:
         self._starting = False

@@ -1,6 +1,7 @@
-"""Groups of appends in flight together (`storage/lanes.py`): on PostgreSQL an append no
-longer waits for a group that shares none of its sessions, and a session's batches still
-commit in the order they were appended; SQLite commits one group at a time."""
+"""Groups of appends in flight together (`storage/lanes.py`, `groups_in_flight` > 1): on
+PostgreSQL an append no longer waits for a group that shares none of its sessions, and a
+session's batches still commit in the order they were appended; SQLite commits one group
+at a time."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from signaling.events import LogEvent
 from tests.storage.test_storage_sessionlog import count_events, event, queued
 
 WAIT_S = 30.0  # generous: a busy CI machine
+LANES = 4  # groups in flight asked for (PostgreSQL; SQLite keeps one writer whatever is asked)
 
 
 def chat(sid: str, text: str) -> LogEvent:
@@ -48,6 +50,7 @@ async def test_a_batch_held_back_holds_back_the_later_batches_of_its_sessions() 
 async def test_a_sessions_batches_commit_in_the_order_appended(database: Database) -> None:
     """Appends arriving one by one while groups commit: every session's events are in
     the order its batches were appended, whichever group each went in."""
+    database.groups_in_flight = LANES
     sids = [f"s{k}" for k in range(5)]
     await database.append([queued(sid) for sid in sids])
     tasks = []
@@ -100,6 +103,7 @@ async def test_a_group_waiting_on_a_lock_holds_back_only_its_own_sessions(
     """A group waits on a session's row lock (the other node's group): appends to other
     sessions commit meanwhile, a bad one among them fails alone, and the session's next
     batch waits for its earlier one."""
+    database.groups_in_flight = LANES
     await database.append([queued("s1"), queued("s2")])
     before = await count_events(database_url)
     async with row_locked(database_url, "s1") as other:
@@ -124,6 +128,7 @@ async def test_a_group_whose_connection_is_lost_runs_again_while_others_commit(
         database: Database, database_url: str) -> None:
     """The connection of a group in flight is closed by the server (a restart): that group
     runs again on a fresh connection and lands once; a group beside it is untouched."""
+    database.groups_in_flight = LANES
     await database.append([queued("s1"), queued("s2")])
     before = await count_events(database_url)
     async with row_locked(database_url, "s1") as other:
