@@ -29,7 +29,7 @@ import random
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,17 +51,14 @@ SAMPLE_S = 0.02  # pg_stat_activity sampling period
 class Figures:
     """What one process measured (picklable: sent back to the parent)."""
 
-    append_ms: list[float] = field(default_factory=list)
-    queued_ms: list[float] = field(default_factory=list)
-    in_group_ms: list[float] = field(default_factory=list)
-    group_sizes: list[int] = field(default_factory=list)
+    ms: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    group_sizes: list[int] = field(default_factory=list)  # ms: "append", "queued", "in group"
     trips: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     def add(self, other: Figures) -> None:
-        self.append_ms += other.append_ms
-        self.queued_ms += other.queued_ms
-        self.in_group_ms += other.in_group_ms
+        for kind, values in other.ms.items():
+            self.ms[kind] += values
         self.group_sizes += other.group_sizes
         self.trips.update(other.trips)
         self.seconds = max(self.seconds, other.seconds)
@@ -90,8 +87,8 @@ def _observe(figures: Figures) -> Any:
             return
         figures.group_sizes.append(len(group.batches))
         for appended in group.appended_at:
-            figures.queued_ms.append(1000 * (group.began - appended))
-            figures.in_group_ms.append(1000 * (group.ended - group.began))
+            figures.ms["queued"].append(1000 * (group.began - appended))
+            figures.ms["in group"].append(1000 * (group.ended - group.began))
     return observed
 
 
@@ -126,7 +123,7 @@ async def _node(url: str, node: int, lanes: int, load: Load) -> Figures:
     if hasattr(db, "group_observer"):  # not in the baseline
         db.groups_in_flight = lanes
         db.group_observer = _observe(figures)
-    db.append_observer = lambda seconds: figures.append_ms.append(1000 * seconds)
+    db.append_observer = lambda seconds: figures.ms["append"].append(1000 * seconds)
     now = dt.datetime.now(dt.UTC)
 
     async def pause() -> None:
@@ -260,12 +257,12 @@ def row(mode: str, figures: Figures, locks: Counter[str]) -> tuple[Any, ...]:
     def p(values: list[float], q: float) -> float | str:
         return round(percentile(values, q), 1) if values else "-"
 
-    return (mode, len(figures.append_ms), round(len(figures.append_ms) / figures.seconds),
-            f"{p(figures.append_ms, 50)} / {p(figures.append_ms, 99)}",
-            f"{p(figures.queued_ms, 50)} / {p(figures.queued_ms, 99)}",
-            f"{p(figures.in_group_ms, 50)} / {p(figures.in_group_ms, 99)}",
+    appends = len(figures.ms["append"])
+    return (mode, appends, round(appends / figures.seconds),
+            *(f"{p(figures.ms[kind], 50)} / {p(figures.ms[kind], 99)}"
+              for kind in ("append", "queued", "in group")),
             f"{statistics.mean(figures.group_sizes):.1f} / {max(figures.group_sizes)}"
-            if figures.group_sizes else f"{len(figures.append_ms) / groups:.1f} / -",
+            if figures.group_sizes else f"{appends / groups:.1f} / -",
             f"{trips / groups:.1f} (+{figures.trips['reset'] / groups:.1f})",
             f"{100 * locks['with a lock wait'] / samples:.0f} % "
             f"({locks['lock waiters'] / samples:.2f})",
