@@ -29,7 +29,6 @@ from signaling.events import LogEvent
 IN_BATCH: Final = 500  # ids per IN (...) list
 
 
-
 def chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + IN_BATCH] for i in range(0, len(items), IN_BATCH)]
 
@@ -76,9 +75,9 @@ async def append_together(
     for the whole group instead of about six for each batch. The group's sessions are
     locked first (in id order) and stay locked until the commit, and on several nodes
     the other node's group waits for them: each round trip here (a turn of a busy event
-    loop) is paid by both. A batch that a rule refuses
-    is taken back alone (`Projection.undo`); a database error fails the whole attempt
-    and the caller runs the batches one SAVEPOINT each (`SessionLog._append_each`)."""
+    loop) is paid by both. A batch that a rule refuses is taken back alone
+    (`Projection.undo`); a database error fails the whole attempt and the caller runs
+    the batches one SAVEPOINT each (`SessionLog._append_each`)."""
     ids = sorted({e.session_id for events, _ in group for e in events if e.session_id})
     with_people = sorted({e.session_id for events, _ in group for e in events
                           if e.session_id and e.type in (ev.PARTICIPANT_JOINED,

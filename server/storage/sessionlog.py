@@ -120,7 +120,7 @@ class SessionLog(StoreBase):
         while (taken := self._lanes.take()) is not None:
             number, what = taken
             group = Group(what.batches, what.appended_at)
-            task = asyncio.get_running_loop().create_task(self._commit_groups(number, group))
+            task = asyncio.get_running_loop().create_task(self._run_group(number, group))
             self._committers.add(task)
             task.add_done_callback(self._committers.discard)
 
@@ -139,7 +139,7 @@ class SessionLog(StoreBase):
             self.group_observer(group)
         self._start_groups()
 
-    async def _commit_groups(self, number: int, group: Group) -> None:
+    async def _run_group(self, number: int, group: Group) -> None:
         def settled() -> None:
             group.settle()
             self._group_done(number, group)
