@@ -118,6 +118,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with open_database(app[keys.SETTINGS].storage.url) as db:
         app[keys.DB] = db
         db.append_observer = app[METRICS].append_seconds.observe
+        db.groups_in_flight = app[keys.SETTINGS].storage.log_groups_in_flight
         app[keys.AUTH] = AuthService(db, app[keys.SETTINGS].auth)
         yield
 

@@ -49,6 +49,10 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: str = "sqlite+aiosqlite:///./var/vwin.db"
+    # Session-log group commits of one node that may run at once when they share no session
+    # (PostgreSQL only; SQLite has one writer): 1 on a 2-core machine running everything,
+    # more where PostgreSQL has cores of its own (docs/storage.md, bench.sessionlog)
+    log_groups_in_flight: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
 
 
 class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

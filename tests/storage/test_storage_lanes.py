@@ -8,10 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from server import keys
+from server.config import ConfigError, load_settings
 from server.storage import Database, UnknownSession
 from server.storage.lanes import Lanes
 from signaling import events as ev
@@ -141,3 +145,20 @@ async def test_a_group_whose_connection_is_lost_runs_again_while_others_commit(
     s1 = await database.get_session("s1")
     assert s1 is not None and [e.data["text"] for e in s1.events
                                if e.type == ev.CHAT] == ["again"]
+
+
+@pytest.mark.parametrize("routing_backend", ["memory"])
+async def test_the_app_takes_its_groups_in_flight_from_the_config(
+        aiohttp_client: Any, make_app: Any, database_url: str, storage_backend: str) -> None:
+    """`[storage] log_groups_in_flight` reaches the session log: several on PostgreSQL,
+    one on SQLite whatever the file says (one writer)."""
+    client = await aiohttp_client(make_app(database_url, storage={"log_groups_in_flight": 3}))
+    assert client.app[keys.DB].groups_in_flight == (3 if storage_backend == "postgresql" else 1)
+
+
+@pytest.mark.parametrize("value", ["0", "17"])
+def test_groups_in_flight_out_of_range_is_refused(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "vwin.toml"
+    path.write_text(f"[storage]\nlog_groups_in_flight = {value}\n")
+    with pytest.raises(ConfigError, match="log_groups_in_flight"):
+        load_settings(path, env={})
