@@ -1,14 +1,18 @@
 """A recorder process's RSS call after call (issue 16: does a recorder grow per call?).
 
-    python -m bench.recorder_calls [--calls 25] [--seconds 2] [--cold] [--trim]
+    python -m bench.recorder_calls [--calls 25] [--seconds 2] [--parallel 1] [--cold]
+        [--trim [--trim-interval 0] [--collect-interval 0]] [--env NAME=VALUE]
 
 One recorder process (`recorder.stdio`, with the modules `vwin recorder` has loaded), then
-one party after another sending `--seconds` of synthetic VP8 and Opus from this process
-and hanging up. Prints the recorder's RSS idle, after its start-up (warm-up and frozen
+`--parallel` parties at a time, each sending `--seconds` of synthetic VP8 and Opus from this
+process and hanging up, and another taking its place (staggered: a steady turnover), for
+`--calls` rounds. Prints the recorder's RSS idle, after its start-up (warm-up and frozen
 heap; none with `--cold`: the first call loads the media stack, recorder.warmup) and after
-each call; `--trim` does after each call what `vwin recorder` does after one (at most every
-30 s there: a full garbage collection, then free C heap returned, recorder.heap). Minutes
-on a shared machine: compare runs made one after the other.
+each round, and by kind of mapping (recorder.memwatch). `--trim` does after each call what
+`vwin recorder` does after one (recorder.heap: a full garbage collection at most every
+`--collect-interval` s, then free C heap returned at most every `--trim-interval` s; the
+recorder's are 0 and 30) and counts the full collections and their time. Minutes on a
+shared machine: compare runs made one after the other.
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--parallel", type=int, default=1,
-                        help="parties recorded at once in each call (a round)")
+                        help="parties recorded at once (each call: a round of them)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="in the recorder's environment (e.g. MALLOC_ARENA_MAX=2)")
     parser.add_argument("--trim-interval", type=float, default=0.0,
