@@ -1,7 +1,7 @@
 """A recorder process's RSS call after call (issue 16: does a recorder grow per call?).
 
     python -m bench.recorder_calls [--calls 25] [--seconds 2] [--parallel 1] [--cold]
-        [--trim [--trim-interval 0] [--collect-interval 0]] [--env NAME=VALUE]
+        [--trim [--trim-interval 0] [--collect-interval 1]] [--env NAME=VALUE]
 
 One recorder process (`recorder.stdio`, with the modules `vwin recorder` has loaded), then
 `--parallel` parties at a time, each sending `--seconds` of synthetic VP8 and Opus from this
@@ -11,7 +11,7 @@ heap; none with `--cold`: the first call loads the media stack, recorder.warmup)
 each round, and by kind of mapping (recorder.memwatch). `--trim` does after each call what
 `vwin recorder` does after one (recorder.heap: a full garbage collection at most every
 `--collect-interval` s, then free C heap returned at most every `--trim-interval` s; the
-recorder's are 0 and 30) and counts the full collections and their time. Minutes on a
+recorder's are 1 and 30) and counts the full collections and their time. Minutes on a
 shared machine: compare runs made one after the other.
 """
 
@@ -31,6 +31,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from bench.common import ROOT
+from recorder.heap import COLLECT_INTERVAL_S
 from recorder.memwatch import smaps_mb
 from tests.recording.synthetic import flash_and_beep, wait_until
 
@@ -160,7 +161,7 @@ def main() -> None:
                         help="in the recorder's environment (e.g. MALLOC_ARENA_MAX=2)")
     parser.add_argument("--trim-interval", type=float, default=0.0,
                         help="--trim at most this often (s; `vwin recorder`: 30)")
-    parser.add_argument("--collect-interval", type=float, default=0.0,
+    parser.add_argument("--collect-interval", type=float, default=COLLECT_INTERVAL_S,
                         help="--trim's garbage collection at most this often (s)")
     parser.add_argument("--cold", action="store_true", help="no warm-up at start")
     parser.add_argument("--trim", action="store_true",

@@ -27,15 +27,15 @@ longer leave their garbage and free heap until the next call, which in a quiet h
 compressed bench day, where 30 s is half a simulated hour) could be long, and is what a
 recorder's RSS showed meanwhile.
 
-The recorder's collection is not held to the trim's interval (`collect_interval_s`, 0 by
-default: at every call's end). At a steady load of a dozen parties or more calls end every
-few seconds, and 30 s of ended calls' garbage sat beside the live calls until the next
-trim: pymalloc's arenas and glibc's heap grew to that high-water mark and kept it
-(fragmented by the live calls' objects), so a recorder's RSS rose ~20 MB over its first
-hours of turnover, which the replacement recorder of a faulted day was judged on
-(`bench.recorder_calls --parallel 12 --trim --trim-interval 30`, docs/benchmarks.md). A
-full collection walks only what was made since the frozen start-up heap (the live calls'
-objects), once per call.
+The recorder's collection is not held to the trim's interval (`collect_interval_s`: at a
+call's end, at most once a second, the calls ending within that second together). At a
+steady load of a dozen parties or more calls end every few seconds, and 30 s of ended
+calls' garbage sat beside the live calls until the next trim: pymalloc's arenas and
+glibc's heap grew to that high-water mark and kept it (fragmented by the live calls'
+objects), so a recorder's RSS rose ~20 MB over its first hours of turnover, which the
+replacement recorder of a faulted day was judged on (`bench.recorder_calls --parallel 12
+--trim --trim-interval 30`, docs/benchmarks.md). A full collection walks only what was
+made since the frozen start-up heap (the live calls' objects).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable
 
 MIN_INTERVAL_S = 30.0  # a trim walks the whole heap: not after every call at a peak
-COLLECT_INTERVAL_S = 0.0  # the recorder's collection: after every call (the module's doc)
+COLLECT_INTERVAL_S = 1.0  # the recorder's collection: at a call's end, at most once a second
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
