@@ -26,6 +26,16 @@ the last trim gets one when the interval is over (`trim_soon`): the last calls o
 longer leave their garbage and free heap until the next call, which in a quiet hour (or a
 compressed bench day, where 30 s is half a simulated hour) could be long, and is what a
 recorder's RSS showed meanwhile.
+
+The recorder's collection is not held to the trim's interval (`collect_interval_s`: at a
+call's end, at most once a second, the calls ending within that second together). At a
+steady load of a dozen parties or more calls end every few seconds, and 30 s of ended
+calls' garbage sat beside the live calls until the next trim: pymalloc's arenas and
+glibc's heap grew to that high-water mark and kept it (fragmented by the live calls'
+objects), so a recorder's RSS rose ~20 MB over its first hours of turnover, which the
+replacement recorder of a faulted day was judged on (`bench.recorder_calls --parallel 12
+--trim --trim-interval 30`, docs/benchmarks.md). A full collection walks only what was
+made since the frozen start-up heap (the live calls' objects).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import time
 from collections.abc import Callable
 
 MIN_INTERVAL_S = 30.0  # a trim walks the whole heap: not after every call at a peak
+COLLECT_INTERVAL_S = 1.0  # the recorder's collection: at a call's end, at most once a second
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -56,37 +67,53 @@ def _malloc_trim() -> Callable[[int], int] | None:
 class HeapTrimmer:
     """`trim()` returns free heap pages to the system, at most once per interval."""
 
-    def __init__(self, min_interval_s: float = MIN_INTERVAL_S, *, collect: bool = False
-                 ) -> None:
+    def __init__(self, min_interval_s: float = MIN_INTERVAL_S, *, collect: bool = False,
+                 collect_interval_s: float = COLLECT_INTERVAL_S) -> None:
         self._trim = _malloc_trim()
         self._interval = min_interval_s
         self._last = -math.inf
         self._collect = collect  # a full garbage collection first (the recorder's, below)
+        self._collect_interval = collect_interval_s  # and between trims, by `trim_soon`
+        self._collected = -math.inf
         self._pending: asyncio.TimerHandle | None = None  # `trim_soon`'s, at most one
+        self._pending_due = math.inf
 
     @property
     def available(self) -> bool:
         return self._trim is not None
 
     def trim_soon(self) -> None:
-        """`trim()` now, or once the interval since the last one is over (one pending at a
-        time, in the running event loop)."""
-        wait = self._interval - (time.monotonic() - self._last)
-        if wait <= 0:
+        """`trim()` now, or once the interval since the last one is over; with `collect`,
+        a full collection now or once its own interval is over (one pending call at a
+        time, in the running event loop, at the earlier of the two)."""
+        now = time.monotonic()
+        if now - self._last >= self._interval:
             self.trim()
-        elif self._pending is None:
-            self._pending = asyncio.get_running_loop().call_later(wait, self._trim_pending)
+            return
+        due = self._last + self._interval
+        if self._collect:
+            if now - self._collected >= self._collect_interval:
+                self._collected = now
+                gc.collect()
+            else:
+                due = min(due, self._collected + self._collect_interval)
+        if self._pending is not None:
+            if self._pending_due <= due:
+                return  # already as soon
+            self._pending.cancel()
+        self._pending_due = due
+        self._pending = asyncio.get_running_loop().call_later(due - now, self._trim_pending)
 
     def _trim_pending(self) -> None:
         self._pending = None
-        self.trim()
+        self.trim_soon()
 
     def trim(self) -> bool:
         """True if it trimmed now (not too soon after the last one, and libc can)."""
         now = time.monotonic()
         if now - self._last < self._interval:
             return False
-        self._last = now
+        self._last = self._collected = now
         if self._collect:
             gc.collect()
         linecache.clearcache()

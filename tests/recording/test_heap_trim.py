@@ -83,8 +83,11 @@ def test_the_recorders_trim_frees_cycles_only_a_full_collection_would() -> None:
 async def test_a_call_ending_too_soon_after_a_trim_gets_one_when_the_interval_is_over(
         ) -> None:
     """The last calls of a peak end within the interval of the trim before: their cycles are
-    collected once it is over, not left until the next call ends."""
-    trimmer = HeapTrimmer(min_interval_s=3.0, collect=True)  # a busy machine: seconds between
+    collected once it is over, not left until the next call ends (here the collection's own
+    interval is the trim's; the recorder's collects at once:
+    `test_recorder_garbage.py`)."""
+    trimmer = HeapTrimmer(min_interval_s=3.0, collect=True,  # a busy machine: seconds between
+                          collect_interval_s=3.0)
     gc.disable()
     try:
         trimmer.trim_soon()  # the peak's first call: trimmed at once
