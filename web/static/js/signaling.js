@@ -271,6 +271,7 @@ export class SignalingClient extends Emitter {
     if (this.#state === "closed") return;
     const final = FINAL_CLOSE_CODES.get(event.code);
     if (final) {
+      this.#endMove();
       this.#setState("closed");
       this.emit("stopped", { why: final, code: event.code, reason: event.reason });
       if (final === "unauthorized" || final === "revoked") this.emit("unauthorized", { reason: event.reason });
