@@ -19,6 +19,9 @@ and an offer made while the console reconnects rings out unheard (a "missed" on 
 record); consoles are a few per cent of the sockets, the kiosks balance the load
 alone. Never a recorder (its sessions would be handed over) or a phone (always in a
 call). A terminal this node moved is not moved by it again for `REBALANCE_COOLDOWN_S`.
+
+When not: for `SETTLE_ROUNDS` after the set of live nodes changed, and while this node's
+event loop runs late (`BUSY_LAG_S`): rebalancing is for a calm cluster, never a rush.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ log = logging.getLogger(__name__)
 REASON = "rebalance"  # the close reason the clients see with DRAIN_CLOSE_CODE
 CHECKS_PER_MOVE = 4  # terminals looked at per one to move: most kiosks are idle; a round
 # that finds the rest busy stops there and tries again next round
+SETTLE_ROUNDS = 6  # after a node joined or was lost, nobody is moved for this many rounds
+# (30 s at 5 s): a lost node's clients resume first (a storm of hellos), a new one warms up
+BUSY_LAG_S = 0.5  # this node's event loop ran a timer this late: it is busy (a peak, a
+# take-over), and a move costs it a disconnect and the other node a hello; the round, or
+# the rest of its batch, waits for the next
 
 
 class Membership(Protocol):
@@ -98,6 +106,8 @@ class Rebalancer:
         self._local, self._router = local, router
         self._interval, self._tolerance = interval_s, tolerance
         self._moved: dict[str, float] = {}  # principal -> monotonic time this node moved it
+        self._others: frozenset[str] | None = None  # the live nodes of the last round...
+        self._quiet_until = 0.0  # ... and until when nobody is moved since they changed
         self._task: asyncio.Task[None] | None = None
         self.on_round: Callable[[], None] = lambda: None  # a round compared the loads
         self.on_moved: Callable[[], None] = lambda: None  # one socket closed to move it
@@ -118,7 +128,11 @@ class Rebalancer:
         next_at = loop.time() + self._interval
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
+            late = loop.time() - next_at
             next_at = loop.time() + self._interval
+            if late > BUSY_LAG_S:
+                log.debug("rebalance: this node's loop ran %.1f s late; not now", late)
+                continue
             try:
                 await self.round(self._interval)
             except (RedisError, OSError, TimeoutError) as exc:
@@ -132,6 +146,12 @@ class Rebalancer:
         others = self._node.others
         if others is None or not self._node.healthy:
             return 0
+        now = time.monotonic()
+        if others != self._others:
+            self._others = others
+            self._quiet_until = now + SETTLE_ROUNDS * self._interval
+        if now < self._quiet_until:
+            return 0
         written = await self._redis.hgetall(keys.loads(self._prefix))
         own = self._node.load()
         loads = [own] + [int(written[i]) for i in others if i in written]
@@ -144,7 +164,9 @@ class Rebalancer:
         return await self._shed(wanted, spread_s)
 
     async def _shed(self, wanted: int, spread_s: float) -> int:
-        """Close up to `wanted` idle terminals' sockets, one every `spread_s / wanted`."""
+        """Close up to `wanted` idle terminals' sockets, one every `spread_s / wanted`;
+        fewer if this node's loop runs late meanwhile."""
+        loop = asyncio.get_running_loop()
         now = time.monotonic()
         self._moved = {p: at for p, at in self._moved.items()
                        if now - at < keys.REBALANCE_COOLDOWN_S}
@@ -166,5 +188,8 @@ class Rebalancer:
             self.on_moved()
             moved += 1
             if moved < wanted:
+                due = loop.time() + gap
                 await asyncio.sleep(gap)
+                if loop.time() - due > BUSY_LAG_S:
+                    break
         return moved
