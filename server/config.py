@@ -69,6 +69,10 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # on a slow log append): the gap is held up to this hard cap; `reorder_hold_s` applies
     # once a node was lost within this time (its decisions may never be sent)
     reorder_cap_s: float = 30.0
+    # Every this often a node over its fair share of the live nodes' sockets (the mean) by
+    # this tolerance moves a few idle kiosks to the others (docs/cluster.md); 0: never
+    rebalance_interval_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
+    rebalance_tolerance: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.1
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -18,7 +18,13 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -66,6 +72,12 @@ class Metrics:
             "vwin_event_loop_lag_seconds", "How late the event loop ran a timer due now "
             f"(sampled every {LAG_INTERVAL_S:g} s): what any frame waits before it is read",
             buckets=LAG_BUCKETS, registry=self.registry)
+        self.rebalanced = Counter(
+            "vwin_connections_rebalanced", "Signalling sockets this node closed (1012, "
+            "`rebalance`) to move them to a node below its fair share", registry=self.registry)
+        self.rebalance_rounds = Counter(
+            "vwin_rebalance_rounds", "Rebalancing rounds that compared this node's sockets "
+            "with the other live nodes'", registry=self.registry)
         self._handled: dict[str, Callable[[float], None]] = {}
         self._live = _Live()
         self.registry.register(self._live)

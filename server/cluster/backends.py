@@ -31,6 +31,7 @@ from .callcache import ConnectedCalls
 from .link import RedisLink
 from .node import ClusterNode
 from .presence import RedisPresences
+from .rebalance import Rebalancer
 from .recorders import RedisRecorderPool
 from .router import RedisRouter
 from .scheduler import RedisScheduler
@@ -101,6 +102,9 @@ class ClusterBackends:
         self.status = QueueStatus({q.id: q for q in settings.queues}, self.router, self.bus,
                                   time.time, self.link, hours)
         self.recorders = RedisRecorderPool(self.redis, self.prefix)
+        self.rebalancer = Rebalancer(self.node, self.redis, self.prefix, self.bus, self.router,
+                                     interval_s=routing.rebalance_interval_s,
+                                     tolerance=routing.rebalance_tolerance)
         self._board: Switchboard | None = None
         self._state_lost = False
 
@@ -122,9 +126,10 @@ class ClusterBackends:
 
     def bind(self, board: Switchboard) -> None:
         """The switchboard dead nodes' principals and fired timers go to; timers start
-        firing."""
+        firing, and connections are rebalanced."""
         self._board = board
         self.scheduler.start()
+        self.rebalancer.start()
 
     async def _timer_fired(self, kind: str, payload: dict[str, Any]) -> None:
         """The scheduler's handler (polling starts in `bind`, so the board is there)."""
@@ -191,6 +196,7 @@ class ClusterBackends:
 
     async def close(self) -> None:
         """Stop firing timers and listening, leave the cluster, close the clients."""
+        await self.rebalancer.close()
         await self.scheduler.close()
         await self.bus.close()
         await self.node.close()

@@ -50,6 +50,13 @@ FILL_TTL_S = 30  # ... for this long after the last one (bus.py, publisher.py)
 REORDER_MAX_HELD = 256  # numbered messages held per connection; more = give up the gap
 DRAIN_CLOSE_CODE = 1012  # "service restart": clients reconnect (to another node) at once
 REPLACED_CLOSE_CODE = 4409  # another connection of the same principal took over
+REBALANCE_MARGIN = 10  # a node sheds connections only when over its fair share by this many
+# sockets as well as by `[routing] rebalance_tolerance`: a small cluster does not churn
+REBALANCE_STEP = 0.05  # at most this share of a node's sockets is moved per interval, spread
+# over it: the nodes they go to take their hellos (database and Redis round trips) a few at
+# a time, not as a storm (at 2,000 sockets and 5 s: 20 a second)
+REBALANCE_COOLDOWN_S = 600.0  # a principal this node moved is not moved by it again for this
+# long: a load balancer may send it straight back
 
 # ---- encodings shared with Lua ----------------------------------------------------
 
@@ -211,6 +218,12 @@ def protocols(prefix: str) -> str:
     """Hash: instance -> the protocol between nodes it speaks (`versions.PROTOCOL`), written
     with every heartbeat; an instance without one is from before the levels."""
     return k(prefix, "pl")
+
+
+def loads(prefix: str) -> str:
+    """Hash: instance -> its open signalling sockets, written with every heartbeat (the
+    fair share of `rebalance.py` counts only the instances whose heartbeat is alive)."""
+    return k(prefix, "ld")
 
 
 def heartbeat(prefix: str, instance: str) -> str:

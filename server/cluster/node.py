@@ -14,6 +14,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -55,6 +56,7 @@ class ClusterNode:
         self._events = events
         self._others: set[str] | None = None  # other instances alive at the last sweep
         self._mixed: set[str] = set()  # instances of another protocol, reported already
+        self.load: Callable[[], int] = lambda: 0  # open sockets, written with each beat
 
     @property
     def redis(self) -> Redis:
@@ -80,6 +82,16 @@ class ClusterNode:
                 alive.add(str(node_id))
         return alive
 
+    @property
+    def others(self) -> frozenset[str] | None:
+        """The other instances alive at the last sweep (None: none made yet)."""
+        return None if self._others is None else frozenset(self._others)
+
+    @property
+    def healthy(self) -> bool:
+        """Redis took the last beat and no sweep is held back: the sweep's view is current."""
+        return not self._failing and self._others is not None
+
     def report(self, ok: bool) -> None:
         """Redis answered (or not): log the change once and update `/healthz`."""
         if ok and (self._failing or not self._healthy_since):
@@ -97,6 +109,7 @@ class ClusterNode:
             pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
                      ex=keys.HEARTBEAT_TTL_S)
             pipe.hset(keys.protocols(self._prefix), self.instance, versions.PROTOCOL)
+            pipe.hset(keys.loads(self._prefix), self.instance, self.load())
             added, *_ = await pipe.execute()
         now = time.monotonic()
         if self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S:
@@ -175,6 +188,7 @@ class ClusterNode:
                 pipe.delete(keys.node_principals(self._prefix, instance))
                 pipe.hdel(keys.nodes(self._prefix), instance)
                 pipe.hdel(keys.protocols(self._prefix), instance)
+                pipe.hdel(keys.loads(self._prefix), instance)
                 await pipe.execute()
 
     async def _check_versions(self) -> None:
@@ -197,6 +211,7 @@ class ClusterNode:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             await self.redis.delete(keys.heartbeat(self._prefix, self.instance))
+            await self.redis.hdel(keys.loads(self._prefix), self.instance)
             if not await self.redis.scard(keys.node_principals(self._prefix, self.instance)):
                 await self.redis.hdel(keys.nodes(self._prefix), self.instance)
                 await self.redis.hdel(keys.protocols(self._prefix), self.instance)

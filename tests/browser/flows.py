@@ -112,6 +112,13 @@ def make_world(server: LiveServer, pages: Pages, terminals: tuple[str, ...] = ("
     return World(server, pages, provision(server, terminals, manager))
 
 
+def waiting_kiosk(server: LiveServer, pages: Pages) -> Page:
+    """A kiosk whose visitor's call will wait: the specialist is logged in, away."""
+    world = make_world(server, pages)
+    open_console(pages.new((1366, 768)), available=False)
+    return world.kiosk()
+
+
 def start_call(world: World, shots: Path | None = None, terminal: str = "T1") -> Call:
     """Console available, kiosk asks for tax, the console rings and accepts; media flows."""
     console = world.pages.new((1366, 768))

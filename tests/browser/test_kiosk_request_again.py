@@ -10,7 +10,7 @@ import json
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.browser.flows import WAIT_MS, make_world, open_console
+from tests.browser.flows import WAIT_MS, waiting_kiosk
 from tests.browser.live import LiveServer, Pages
 
 pytestmark = pytest.mark.browser
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.browser
 
 def test_a_request_lost_with_the_socket_is_sent_again(live_server: LiveServer,
                                                       pages: Pages) -> None:
-    world = make_world(live_server, pages)
-    console = pages.new((1366, 768))
-    open_console(console, available=False)  # logged in, away: the visitor waits
-    kiosk = world.kiosk()
+    kiosk = waiting_kiosk(live_server, pages)
     requests: list[dict[str, object]] = []  # those the server was given
     lost: list[dict[str, object]] = []
 

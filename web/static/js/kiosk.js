@@ -246,7 +246,8 @@ function onWelcome(welcome) {
     state.media.closePeers();
     releaseMedia();
     showMessage("ended.title", t("ended.lost"));
-  } else if (!busy && state.screen !== "rating" && state.screen !== "message") {
+  } else if (!busy && !["rating", "message", "appointment"].includes(state.screen)) {
+    // Not from a screen a visitor is on: a kiosk moved to another node (1012) is no news.
     show("home");
   }
 }

@@ -97,6 +97,17 @@ const FINAL_CLOSE_CODES = new Map([
   [4414, "disabled"],
 ]);
 
+/**
+ * 1012 ("service restart"): a node drains, or moves some of its clients to a less loaded
+ * node (server/cluster/rebalance.py). The service is there, on another node: the client
+ * reconnects as after any loss, but for `MOVE_GRACE_MS` the page is not told (its state
+ * stays "open", no banner), and what it sends meanwhile goes out after the new welcome
+ * (at most `MOVE_HELD_MAX` messages). A move that takes longer is shown as a loss.
+ */
+const MOVE_CLOSE_CODE = 1012;
+const MOVE_GRACE_MS = 3000;
+const MOVE_HELD_MAX = 64;
+
 /** Where the resume token lives: localStorage for the kiosk (survives a reload). */
 export function storageSlot(storage, key) {
   return {
@@ -125,6 +136,8 @@ export class SignalingClient extends Emitter {
   #retryTimer = null;
   #lastFrameAt = 0;
   #welcome = null;
+  #moving = null; // during a move (1012): its grace timer; `#held`, what the page sent
+  #held = [];
   #onOnline = () => this.#reconnectNow();
   #onOffline = () => this.#drop("browser went offline");
 
@@ -159,6 +172,7 @@ export class SignalingClient extends Emitter {
     window.removeEventListener("offline", this.#onOffline);
     clearTimeout(this.#retryTimer);
     this.#stopPing();
+    this.#endMove();
     this.#setState("closed");
     this.#ws?.close(1000, "bye");
     this.#ws = null;
@@ -171,6 +185,11 @@ export class SignalingClient extends Emitter {
 
   /** Send one message; false when the socket is not open (the caller shows it). */
   send(type, fields = {}) {
+    if (this.#moving) {
+      if (this.#held.length >= MOVE_HELD_MAX) return false;
+      this.#held.push(JSON.stringify({ type, ...fields }));
+      return true;
+    }
     if (this.#state !== "open" || this.#ws?.readyState !== WebSocket.OPEN) return false;
     this.#ws.send(JSON.stringify({ type, ...fields }));
     return true;
@@ -186,7 +205,7 @@ export class SignalingClient extends Emitter {
   async #connect() {
     clearTimeout(this.#retryTimer);
     if (this.#state === "closed") return;
-    this.#setState(this.#welcome ? "reconnecting" : "connecting");
+    if (!this.#moving) this.#setState(this.#welcome ? "reconnecting" : "connecting");
     let token;
     try {
       token = await this.#getToken();
@@ -226,6 +245,9 @@ export class SignalingClient extends Emitter {
       this.#welcome = message;
       this.#resume.set(message.resume);
       this.#attempt = 0;
+      const held = this.#held;
+      this.#endMove();
+      for (const frame of held) ws.send(frame); // sent before the move ended, so first
       this.#setState("open");
       this.#startPing();
       this.emit("welcome", message);
@@ -249,13 +271,30 @@ export class SignalingClient extends Emitter {
     if (this.#state === "closed") return;
     const final = FINAL_CLOSE_CODES.get(event.code);
     if (final) {
+      this.#endMove();
       this.#setState("closed");
       this.emit("stopped", { why: final, code: event.code, reason: event.reason });
       if (final === "unauthorized" || final === "revoked") this.emit("unauthorized", { reason: event.reason });
       return;
     }
-    this.#setState(this.#welcome ? "reconnecting" : "connecting");
+    if (event.code === MOVE_CLOSE_CODE && this.#state === "open" && !this.#moving) {
+      this.#moving = setTimeout(() => this.#moveTooLong(), MOVE_GRACE_MS);
+    }
+    if (!this.#moving) this.#setState(this.#welcome ? "reconnecting" : "connecting");
     this.#scheduleReconnect();
+  }
+
+  /** The move outlasted its grace: a loss like any other (what was held is dropped, as
+   * what is written into a dying socket is). */
+  #moveTooLong() {
+    this.#endMove();
+    if (this.#state === "open") this.#setState("reconnecting");
+  }
+
+  #endMove() {
+    clearTimeout(this.#moving);
+    this.#moving = null;
+    this.#held = [];
   }
 
   #scheduleReconnect() {

@@ -1,0 +1,195 @@
+"""Connection rebalancing: a node holding clearly more than its fair share of the live
+nodes' sockets moves a few idle kiosks a round to the others.
+
+Clients only change node when their socket closes, so after a node was killed and
+restarted (or after a rolling upgrade) the node that took its clients over keeps them
+all day, and carries the peak alone. Each node writes its count of open sockets with its
+heartbeat (`node.py`, `<prefix>:ld`); every `[routing] rebalance_interval_s` a node
+compares its own with the mean of the live nodes', and when it is over it by more than
+`rebalance_tolerance` and `REBALANCE_MARGIN` sockets it closes the excess, at most
+`REBALANCE_STEP` of its sockets a round, spread over the round, with the drain's close
+code (1012, reason `rebalance`). The clients reconnect at once through the load balancer
+and resume with their token (docs/cluster.md "After a restart or a rolling upgrade").
+
+Who is moved: only terminals with no live call of their own (a kiosk at its home
+screen, or whose visitor took the call to a phone). Never a party of a call, queued,
+ringing or connected: its place would survive a resume, but its visitor would see the
+socket go. Never a specialist: an available one may be offered a call at any moment,
+and an offer made while the console reconnects rings out unheard (a "missed" on their
+record); consoles are a few per cent of the sockets, the kiosks balance the load
+alone. Never a recorder (its sessions would be handed over) or a phone (always in a
+call). A terminal this node moved is not moved by it again for `REBALANCE_COOLDOWN_S`.
+
+When not: for `SETTLE_ROUNDS` after the set of live nodes changed, and while this node's
+event loop runs late (`BUSY_LAG_S`): rebalancing is for a calm cluster, never a rush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from signaling.model import Call
+
+from . import keys
+
+log = logging.getLogger(__name__)
+
+REASON = "rebalance"  # the close reason the clients see with DRAIN_CLOSE_CODE
+CHECKS_PER_MOVE = 4  # terminals looked at per one to move: most kiosks are idle; a round
+# that finds the rest busy stops there and tries again next round
+SETTLE_ROUNDS = 6  # after a node joined or was lost, nobody is moved for this many rounds
+# (30 s at 5 s): a lost node's clients resume first (a storm of hellos), a new one warms up
+BUSY_LAG_S = 0.5  # this node's event loop ran a timer this late: it is busy (a peak, a
+# take-over), and a move costs it a disconnect and the other node a hello; the round, or
+# the rest of its batch, waits for the next
+
+
+class Membership(Protocol):
+    """What the rebalancer reads of its node (`ClusterNode`)."""
+
+    instance: str
+
+    @property
+    def others(self) -> frozenset[str] | None: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def load(self) -> int: ...
+
+
+class Locals(Protocol):
+    """This node's connections (`RedisBus`)."""
+
+    def connected(self) -> set[str]: ...
+    def is_local(self, principal: str) -> bool: ...
+    def close_local(self, principal: str, code: int, reason: str) -> None: ...
+
+
+class TerminalCalls(Protocol):
+    async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
+
+
+def to_move(own: int, loads: Sequence[int], tolerance: float) -> int:
+    """How many sockets a node holding `own` sheds this round, `loads` being every live
+    node's (its own included): none unless it is over the mean by `tolerance` and by
+    `REBALANCE_MARGIN`; else its excess over the mean, at most `REBALANCE_STEP` of it."""
+    if len(loads) < 2:
+        return 0
+    mean = sum(loads) / len(loads)
+    excess = own - mean
+    if own <= mean * (1 + tolerance) or excess < keys.REBALANCE_MARGIN:
+        return 0
+    return min(int(excess), max(1, math.ceil(own * keys.REBALANCE_STEP)))
+
+
+def busy(calls: Sequence[Call]) -> bool:
+    """A terminal with a live call of its own (not one it handed off to a phone)."""
+    return any(c.visitor is None for c in calls)
+
+
+class Rebalancer:
+    """One node's rounds (see the module doc); `close()` stops them."""
+
+    def __init__(self, node: Membership, redis: Redis, prefix: str, local: Locals,
+                 router: TerminalCalls, *, interval_s: float, tolerance: float) -> None:
+        self._node, self._redis, self._prefix = node, redis, prefix
+        self._local, self._router = local, router
+        self._interval, self._tolerance = interval_s, tolerance
+        self._moved: dict[str, float] = {}  # principal -> monotonic time this node moved it
+        self._others: frozenset[str] | None = None  # the live nodes of the last round...
+        self._quiet_until = 0.0  # ... and until when nobody is moved since they changed
+        self._task: asyncio.Task[None] | None = None
+        self.on_round: Callable[[], None] = lambda: None  # a round compared the loads
+        self.on_moved: Callable[[], None] = lambda: None  # one socket closed to move it
+
+    def start(self) -> None:
+        """Rounds every `interval_s`; none at 0 (disabled)."""
+        if self._interval > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + self._interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            late = loop.time() - next_at
+            next_at = loop.time() + self._interval
+            if late > BUSY_LAG_S:
+                log.debug("rebalance: this node's loop ran %.1f s late; not now", late)
+                continue
+            try:
+                await self.round(self._interval)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("rebalance round failed: %r", exc)
+            except Exception:
+                log.exception("rebalance round failed")
+
+    async def round(self, spread_s: float) -> int:
+        """Compare this node's sockets with the live nodes' and move its excess (spread
+        over `spread_s`); returns how many it closed."""
+        others = self._node.others
+        if others is None or not self._node.healthy:
+            return 0
+        now = time.monotonic()
+        if others != self._others:
+            self._others = others
+            self._quiet_until = now + SETTLE_ROUNDS * self._interval
+        if now < self._quiet_until:
+            return 0
+        written = await self._redis.hgetall(keys.loads(self._prefix))
+        own = self._node.load()
+        loads = [own] + [int(written[i]) for i in others if i in written]
+        self.on_round()
+        wanted = to_move(own, loads, self._tolerance)
+        if not wanted:
+            return 0
+        log.info("rebalance: %d socket(s) here, fair share %.0f over %d nodes: moving %d",
+                 own, sum(loads) / len(loads), len(loads), wanted)
+        return await self._shed(wanted, spread_s)
+
+    async def _shed(self, wanted: int, spread_s: float) -> int:
+        """Close up to `wanted` idle terminals' sockets, one every `spread_s / wanted`;
+        fewer if this node's loop runs late meanwhile."""
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        self._moved = {p: at for p, at in self._moved.items()
+                       if now - at < keys.REBALANCE_COOLDOWN_S}
+        candidates = [p for p in self._local.connected()
+                      if p.startswith("terminal:") and p not in self._moved]
+        random.shuffle(candidates)
+        gap = 0.9 * spread_s / wanted
+        moved = 0
+        for principal in candidates[:CHECKS_PER_MOVE * wanted]:
+            if moved >= wanted:
+                break
+            calls = await self._router.calls_of_terminal(principal.split(":", 1)[1])
+            if busy(calls) or not self._local.is_local(principal):
+                continue
+            # Closed as soon as the look answers: a call needs a request, an offer and an
+            # answer to connect, far more than the one Redis round trip since.
+            self._local.close_local(principal, keys.DRAIN_CLOSE_CODE, REASON)
+            self._moved[principal] = time.monotonic()
+            self.on_moved()
+            moved += 1
+            if moved < wanted:
+                due = loop.time() + gap
+                await asyncio.sleep(gap)
+                if loop.time() - due > BUSY_LAG_S:
+                    break
+        return moved
