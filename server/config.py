@@ -49,9 +49,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: str = "sqlite+aiosqlite:///./var/vwin.db"
-    # Session-log group commits of one node that may run at once when they share no session
-    # (PostgreSQL only; SQLite has one writer): 1 on a 2-core machine running everything,
-    # more where PostgreSQL has cores of its own (docs/storage.md, bench.sessionlog)
+    # Session-log group commits at once when they share no session (PostgreSQL; SQLite has
+    # one writer): more only where PostgreSQL has cores of its own (docs/storage.md)
     log_groups_in_flight: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
 
 
