@@ -21,9 +21,8 @@ from server.storage.pg_write import (
     SESSION_MUTABLE,
 )
 from server.storage.pg_write import write as write_in_one
-from server.storage.projection import ParticipantKey, Projection, Row
+from server.storage.projection import PEOPLE_EVENTS, ParticipantKey, Projection, Row
 from server.storage.schema import session_events, session_participants, sessions
-from signaling import events as ev
 from signaling.events import LogEvent
 
 IN_BATCH: Final = 500  # ids per IN (...) list
@@ -80,8 +79,7 @@ async def append_together(
     the batches one SAVEPOINT each (`SessionLog._append_each`)."""
     ids = sorted({e.session_id for events, _ in group for e in events if e.session_id})
     with_people = sorted({e.session_id for events, _ in group for e in events
-                          if e.session_id and e.type in (ev.PARTICIPANT_JOINED,
-                                                         ev.PARTICIPANT_LEFT)})
+                          if e.session_id and e.type in PEOPLE_EVENTS})
     projection = Projection(await load_sessions(conn, ids),
                             await load_participants(conn, with_people))
     rows: list[dict[str, Any]] = []

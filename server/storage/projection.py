@@ -61,6 +61,13 @@ def check_event(event: LogEvent) -> None:
         raise InvalidEvent("queued event without call_id")
 
 
+# Events whose projection reads the session's participants (a join, a leave, a hand-off to
+# a phone, which joins the visitor): their sessions' participant rows are loaded first, so
+# that a second join (a reconnect, a phone opening its ticket again) updates the row
+PEOPLE_EVENTS: frozenset[str] = frozenset({ev.PARTICIPANT_JOINED, ev.PARTICIPANT_LEFT,
+                                           ev.HANDED_OFF})
+
+
 @dataclass
 class Mark:
     """Where a `Projection` stood before a batch: what `undo` restores."""

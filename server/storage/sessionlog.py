@@ -30,7 +30,7 @@ from server.storage.group import (
     write,
 )
 from server.storage.lanes import Lanes
-from server.storage.projection import Projection, check_event
+from server.storage.projection import PEOPLE_EVENTS, Projection, check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
@@ -201,13 +201,8 @@ class SessionLog(StoreBase):
         # A session this batch opens is not read: if it existed, its INSERT fails
         # (AlreadyExists). One SELECT less on the `queued` append of every call.
         session_ids = sorted(sid for sid, kind in first.items() if kind != ev.QUEUED)
-        with_people = sorted(
-            {
-                e.session_id
-                for e in events
-                if e.session_id and e.type in (ev.PARTICIPANT_JOINED, ev.PARTICIPANT_LEFT)
-            }
-        )
+        with_people = sorted({e.session_id for e in events
+                              if e.session_id and e.type in PEOPLE_EVENTS})
         projection = Projection(
             await load_sessions(conn, session_ids), await load_participants(conn, with_people)
         )

@@ -364,3 +364,18 @@ async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
     assert await database.get_session("s9") is None
     s1, s2 = await database.get_session("s1"), await database.get_session("s2")
     assert s1 is not None and s1.state == "connected" and s2 is not None
+
+
+async def test_a_phone_handed_the_call_twice_is_one_participant(database: Database) -> None:
+    """A phone that never attached may open its ticket again (signaling/handoff.py): the
+    second `handed_off` joins the same visitor again and must not fail on its row (the
+    goal-size day: a duplicate key, the phone refused with a server error)."""
+    await database.append([queued("s1"), event(ev.OFFERED, "s1", 1, agent_id="alice"),
+                           event(ev.ANSWERED, "s1", 2, agent_id="alice", agent_name="A")])
+    handed = {"terminal_id": "t1", "participant_id": "visitor:v1", "visitor_id": "v1"}
+    await database.append([event(ev.HANDED_OFF, "s1", 3, **handed)])
+    await database.append([event(ev.HANDED_OFF, "s1", 4, **handed)])
+    detail = await database.get_session("s1")
+    assert detail is not None
+    assert [p.participant_id for p in detail.participants].count("visitor:v1") == 1
+    assert [e.type for e in detail.events].count(ev.HANDED_OFF) == 2
