@@ -134,10 +134,9 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
     cluster: ClusterBackends | None = None
     node_ids: set[str] | None = None
     if settings.routing.backend == "redis":
-        cluster = ClusterBackends(settings, node_id, app[keys.HEALTH], hours)
-        cluster.node.load = functools.partial(len, app[keys.SOCKETS])
-        cluster.rebalancer.on_round = app[METRICS].rebalance_rounds.inc
-        cluster.rebalancer.on_moved = app[METRICS].rebalanced.inc
+        cluster = ClusterBackends(settings, node_id, app[keys.HEALTH], hours,
+                                  sockets=functools.partial(len, app[keys.SOCKETS]),
+                                  rebalance_counters=app[METRICS])
         await cluster.start()
         app[METRICS].redis_ping = cluster.redis.ping
         node_ids = await cluster.interrupted_node_ids()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -31,7 +32,7 @@ from .callcache import ConnectedCalls
 from .link import RedisLink
 from .node import ClusterNode
 from .presence import RedisPresences
-from .rebalance import Rebalancer
+from .rebalance import RebalanceCounters, Rebalancer, counted
 from .recorders import RedisRecorderPool
 from .router import RedisRouter
 from .scheduler import RedisScheduler
@@ -80,10 +81,11 @@ class _Gone:
 
 class ClusterBackends:
     def __init__(self, settings: Settings, node_id: str, health: dict[str, str],
-                 hours: OpeningHours | None = None) -> None:
+                 hours: OpeningHours | None = None, *, sockets: Callable[[], int] = lambda: 0,
+                 rebalance_counters: RebalanceCounters | None = None) -> None:
         routing = settings.routing
         self.prefix = routing.key_prefix
-        self.node = ClusterNode(None, self.prefix, node_id, health, self)
+        self.node = ClusterNode(None, self.prefix, node_id, health, self, load=sockets)
         name = f"{self.prefix}:{self.node.instance}"
         self.redis = connect_redis(routing.redis_url, name)
         self._binary = connect_redis(routing.redis_url, name, binary=True)
@@ -104,7 +106,8 @@ class ClusterBackends:
         self.recorders = RedisRecorderPool(self.redis, self.prefix)
         self.rebalancer = Rebalancer(self.node, self.redis, self.prefix, self.bus, self.router,
                                      interval_s=routing.rebalance_interval_s,
-                                     tolerance=routing.rebalance_tolerance)
+                                     tolerance=routing.rebalance_tolerance,
+                                     **counted(rebalance_counters))
         self._board: Switchboard | None = None
         self._state_lost = False
 

@@ -42,7 +42,8 @@ class NodeEvents(Protocol):
 
 class ClusterNode:
     def __init__(self, redis: Redis | None, prefix: str, node_id: str,
-                 health: dict[str, str], events: NodeEvents) -> None:
+                 health: dict[str, str], events: NodeEvents,
+                 load: Callable[[], int] = lambda: 0) -> None:
         self._client = redis
         self._prefix = prefix
         self.node_id = node_id
@@ -56,7 +57,7 @@ class ClusterNode:
         self._events = events
         self._others: set[str] | None = None  # other instances alive at the last sweep
         self._mixed: set[str] = set()  # instances of another protocol, reported already
-        self.load: Callable[[], int] = lambda: 0  # open sockets, written with each beat
+        self.load = load  # open sockets, written with each beat
 
     @property
     def redis(self) -> Redis:

@@ -75,6 +75,27 @@ class Locals(Protocol):
     def close_local(self, principal: str, code: int, reason: str) -> None: ...
 
 
+class Counter(Protocol):
+    def inc(self) -> None: ...
+
+
+class RebalanceCounters(Protocol):
+    """Where a node counts its rounds and moves (`server.metrics.Metrics`)."""
+
+    @property
+    def rebalance_rounds(self) -> Counter: ...
+
+    @property
+    def rebalanced(self) -> Counter: ...
+
+
+def counted(counters: RebalanceCounters | None) -> dict[str, Callable[[], None]]:
+    """The `Rebalancer`'s hooks that count into `counters` (none: nothing counted)."""
+    if counters is None:
+        return {}
+    return {"on_round": counters.rebalance_rounds.inc, "on_moved": counters.rebalanced.inc}
+
+
 class TerminalCalls(Protocol):
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
 
@@ -101,7 +122,9 @@ class Rebalancer:
     """One node's rounds (see the module doc); `close()` stops them."""
 
     def __init__(self, node: Membership, redis: Redis, prefix: str, local: Locals,
-                 router: TerminalCalls, *, interval_s: float, tolerance: float) -> None:
+                 router: TerminalCalls, *, interval_s: float, tolerance: float,
+                 on_round: Callable[[], None] = lambda: None,
+                 on_moved: Callable[[], None] = lambda: None) -> None:
         self._node, self._redis, self._prefix = node, redis, prefix
         self._local, self._router = local, router
         self._interval, self._tolerance = interval_s, tolerance
@@ -109,8 +132,8 @@ class Rebalancer:
         self._others: frozenset[str] | None = None  # the live nodes of the last round...
         self._quiet_until = 0.0  # ... and until when nobody is moved since they changed
         self._task: asyncio.Task[None] | None = None
-        self.on_round: Callable[[], None] = lambda: None  # a round compared the loads
-        self.on_moved: Callable[[], None] = lambda: None  # one socket closed to move it
+        self.on_round = on_round  # a round compared the loads (metrics)
+        self.on_moved = on_moved  # one socket closed to move it (metrics)
 
     def start(self) -> None:
         """Rounds every `interval_s`; none at 0 (disabled)."""
