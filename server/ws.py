@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
+from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.conncaps import CAPS, Slot
 from server.connection import Connection
 from server.http.auth import origin_allowed
@@ -111,7 +112,13 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             who = await _authenticate(request, conn, hello)
         if who is not None:
             slot.authenticated()
-            epoch = await board.connect(who, conn, hello.resume if hello else None)
+            try:
+                epoch = await board.connect(who, conn, hello.resume if hello else None)
+            except Refused as exc:  # this node was taken for dead: the client goes elsewhere
+                log.warning("%s not connected here: %s", who.principal, exc.message)
+                who = None  # nothing attached: nothing to disconnect
+                await ws.close(code=DRAIN_CLOSE_CODE, message=b"reconnect")
+                return ws
             if who.role == "recorder" and hello is not None:
                 await board.recorder_joined(who, hello.capacity)
             refresh = start_refresh(request.app[TURN],

@@ -10,3 +10,9 @@ class Refused(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+# The code of a step refused because the other nodes took this one for dead (a stall
+# longer than the heartbeat's TTL): the survivors own its principals now, and its clients
+# reconnect (`server/cluster/keys.fence`).
+FENCED = "fenced"

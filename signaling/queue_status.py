@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from . import messages as m
 from . import order
 from .backend import MessageBus, Router
+from .errors import Refused
 from .estimate import estimated_wait
 from .hours import OpeningHours
 from .identity import Role
@@ -259,6 +260,8 @@ class QueueStatus:
     async def _run_flush(self) -> None:
         try:
             await self.flush()
+        except Refused as exc:  # fenced: this node's clients are reconnecting elsewhere
+            log.info("queue status not sent: %s", exc.message)
         except Exception:
             log.exception("queue status flush failed")
 

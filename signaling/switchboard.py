@@ -29,7 +29,7 @@ from . import forms as form_steps
 from . import messages as m
 from .commit import commit, fill
 from .documents import document_request
-from .errors import Refused
+from .errors import FENCED, Refused
 from .identity import Identity, Role, decode_identity
 from .outbox import Outbox
 from .requests import call_request
@@ -206,6 +206,8 @@ class Switchboard:
             await commit(self.services, await timer_step(self.services, kind, payload))
         except Refused as exc:
             await fill(self.services)  # numbers a transaction took before the refusal
+            if exc.code == FENCED:  # not done: another node runs it (scheduler.py)
+                raise
             log.info("timer %s %s: %s", kind, payload, exc)
         except Exception:
             await fill(self.services)
@@ -289,6 +291,8 @@ class Switchboard:
         try:
             await retrying(DISCONNECT_RETRY_S, f"disconnecting {who.principal}",
                            lambda: self._commit_disconnect(who, epoch))
+        except Refused as exc:  # fenced: the node that took this one over settles it
+            log.info("disconnecting %s refused: %s", who.principal, exc.message)
         except Exception:
             log.exception("disconnecting %s failed; given up after %d attempts",
                           who.principal, len(DISCONNECT_RETRY_S) + 1)

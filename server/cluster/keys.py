@@ -15,6 +15,7 @@ HEARTBEAT_TTL_S = 3  # missing for 3 s (3 missed beats) = dead: survivors notice
 HEARTBEAT_DEADLINE_S = HEARTBEAT_TTL_S - HEARTBEAT_INTERVAL_S  # a slower beat = degraded
 SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
 REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
+FENCE_TTL_S = 86_400  # a fence outlives any stall; a dead instance's is dropped a day later
 TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices
 TIMER_CLAIM_BATCH = 200  # due timers claimed per poll; the rest next poll (bounded script time)
 TIMER_LEASE_S = 5.0  # a claimed timer whose handler has not finished (acknowledged) by then
@@ -229,6 +230,15 @@ def loads(prefix: str) -> str:
 def heartbeat(prefix: str, instance: str) -> str:
     """String with TTL `HEARTBEAT_TTL_S`: the instance is alive while it exists."""
     return k(prefix, "hb", instance)
+
+
+def fence(prefix: str, instance: str) -> str:
+    """String with TTL `FENCE_TTL_S`, set by the survivor before it takes the instance
+    over: every routing transaction, presence, timer claim and heartbeat of that instance
+    is refused while it exists (a stalled node woken up must not act for principals it no
+    longer holds); the instance lifts it once it has closed its connections and the
+    takeover is over (`node.py`)."""
+    return k(prefix, "fence", instance)
 
 
 def reap_lock(prefix: str, instance: str) -> str:

@@ -6,6 +6,13 @@ heartbeat expired is dead: one survivor (a lock) hands its principals to
 `NodeEvents.dead`, which starts their resume grace as if their sockets had closed.
 A failing heartbeat means Redis is unreachable: the health turns `degraded`
 until it succeeds again.
+
+A node taken for dead may only have stalled (a frozen VM, a loop blocked for seconds):
+woken up, it must not act for principals the survivor now holds. So the survivor first
+fences it (`keys.fence`): from then on Redis refuses the instance's routing transactions,
+presences, timer claims and heartbeat, whatever reply it lost meanwhile. The fenced node
+closes its connections (its clients reconnect and resume) and, once the takeover is
+over, lifts its fence and joins again.
 """
 
 from __future__ import annotations
@@ -23,6 +30,38 @@ from redis.exceptions import RedisError
 from . import keys, versions
 
 log = logging.getLogger(__name__)
+
+# KEYS: nodes, heartbeat, protocols, loads, fence. ARGV: instance, node id, heartbeat TTL,
+# protocol, load, "1" to lift a fence whose takeover is over. Returns 1 registered anew,
+# 0 refreshed, 2 rejoined (fence lifted), -1 fenced with the takeover over, -2 fenced
+# while it runs.
+BEAT = """
+local instance = ARGV[1]
+local rejoined = 0
+local fence = redis.call("GET", KEYS[5])
+if fence then
+  if fence ~= "over" then return -2 end
+  if ARGV[6] ~= "1" then return -1 end
+  redis.call("DEL", KEYS[5])
+  rejoined = 2
+end
+local added = redis.call("HSET", KEYS[1], instance, ARGV[2])
+redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[3])
+redis.call("HSET", KEYS[3], instance, ARGV[4])
+redis.call("HSET", KEYS[4], instance, ARGV[5])
+if rejoined > 0 then return rejoined end
+return added
+"""
+# KEYS: heartbeat, fence of the instance a survivor takes over. ARGV: fence TTL, survivor
+# (the fence's value until the takeover is over: then "over").
+# Returns 1 fenced, 0 alive again (its heartbeat came back since the sweep read it).
+FENCE = """
+if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+redis.call("SET", KEYS[2], ARGV[2], "EX", ARGV[1])
+return 1
+"""
+FENCED_TAKEOVER, FENCED_OVER = -2, -1
+TAKEOVER_OVER = "over"  # the fence's value once its survivor has settled its principals
 
 class NodeEvents(Protocol):
     """What a node's watch reports to the node's owner."""
@@ -58,6 +97,7 @@ class ClusterNode:
         self._others: set[str] | None = None  # other instances alive at the last sweep
         self._mixed: set[str] = set()  # instances of another protocol, reported already
         self.load = load  # open sockets, written with each beat
+        self.fenced = False  # taken for dead by the others; connections closed, not rejoined
 
     @property
     def redis(self) -> Redis:
@@ -91,7 +131,7 @@ class ClusterNode:
     @property
     def healthy(self) -> bool:
         """Redis took the last beat and no sweep is held back: the sweep's view is current."""
-        return not self._failing and self._others is not None
+        return not self._failing and self._others is not None and not self.fenced
 
     def report(self, ok: bool) -> None:
         """Redis answered (or not): log the change once and update `/healthz`."""
@@ -102,23 +142,32 @@ class ClusterNode:
         elif not ok and not self._failing:
             log.error("redis unreachable; node %s degraded, retrying", self.instance)
         self._failing = not ok
-        self._health["status"] = "ok" if ok else "degraded"
+        self._health["status"] = "ok" if ok and not self.fenced else "degraded"
 
     async def _beat(self) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.nodes(self._prefix), self.instance, self.node_id)
-            pipe.set(keys.heartbeat(self._prefix, self.instance), self.node_id,
-                     ex=keys.HEARTBEAT_TTL_S)
-            pipe.hset(keys.protocols(self._prefix), self.instance, versions.PROTOCOL)
-            pipe.hset(keys.loads(self._prefix), self.instance, self.load())
-            added, *_ = await pipe.execute()
+        p, me = self._prefix, self.instance
+        status = int(await self.redis.eval(
+            BEAT, 5, keys.nodes(p), keys.heartbeat(p, me), keys.protocols(p), keys.loads(p),
+            keys.fence(p, me), me, self.node_id, keys.HEARTBEAT_TTL_S, versions.PROTOCOL,
+            self.load(), "1" if self.fenced else "0"))
+        if status in (FENCED_TAKEOVER, FENCED_OVER):
+            if not self.fenced:
+                self.fenced = True
+                log.error("node %s was taken for dead by the others (fenced); closing its "
+                          "connections", me)
+            self._events.reaped()  # again each beat: a hello under way at the fence too
+            return
         now = time.monotonic()
-        if self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S:
+        rejoined = self.fenced  # this beat lifted the fence (or one whose reply was lost did)
+        if rejoined:
+            self.fenced = False
+            log.warning("node %s joins the cluster again after its takeover", me)
+        if rejoined or (self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             # A gap (Redis frozen, this process stalled): the others' heartbeats may have
             # lapsed meanwhile too, so this node must not judge them before a whole TTL.
             self._healthy_since = now
         self._last_beat = now
-        if added and self._healthy_since:
+        if status == 1 and self._healthy_since and not rejoined:
             log.error("node %s was taken for dead by the others; closing its connections",
                       self.instance)
             self._events.reaped()
@@ -157,7 +206,7 @@ class ClusterNode:
         Only once this node has itself reached Redis for a whole heartbeat TTL: after an
         outage every node's heartbeat has lapsed, and the others need time to beat again."""
         now = time.monotonic()
-        if (self._failing or now - self._healthy_since < keys.HEARTBEAT_TTL_S
+        if (self._failing or self.fenced or now - self._healthy_since < keys.HEARTBEAT_TTL_S
                 or now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             return
         dead: list[str] = []
@@ -180,6 +229,11 @@ class ClusterNode:
             lock = keys.reap_lock(self._prefix, instance)
             if not await self.redis.set(lock, self.instance, nx=True, ex=keys.REAP_LOCK_TTL_S):
                 continue
+            if not await self.redis.eval(
+                    FENCE, 2, keys.heartbeat(self._prefix, instance),
+                    keys.fence(self._prefix, instance), keys.FENCE_TTL_S, self.instance):
+                await self.redis.delete(lock)  # it beat again meanwhile: alive after all
+                continue
             principals = {str(p) for p in await self.redis.smembers(
                 keys.node_principals(self._prefix, instance))}
             log.warning("node %s is dead: taking over %d principal(s)", instance,
@@ -190,6 +244,8 @@ class ClusterNode:
                 pipe.hdel(keys.nodes(self._prefix), instance)
                 pipe.hdel(keys.protocols(self._prefix), instance)
                 pipe.hdel(keys.loads(self._prefix), instance)
+                pipe.set(keys.fence(self._prefix, instance), TAKEOVER_OVER, xx=True,
+                         keepttl=True)
                 await pipe.execute()
 
     async def _check_versions(self) -> None:

@@ -11,8 +11,10 @@ import secrets
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from signaling.backend import Presence
+from signaling.errors import FENCED, Refused
 
 _PRELUDE = """
 local P = ARGV[1]
@@ -21,6 +23,9 @@ local function k(...) return P .. ":" .. table.concat({...}, ":") end
 
 CONNECT = _PRELUDE + """
 local principal, resume, fresh, node = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call("EXISTS", k("fence", node)) == 1 then
+  return redis.error_reply("REFUSED fenced this node was taken for dead by the others")
+end
 local p = k("p", principal)
 local current = redis.call("HGET", p, "resume")
 local epoch = tonumber(redis.call("HGET", p, "epoch") or "0")
@@ -74,8 +79,13 @@ class RedisPresences:
         self._drop = redis.register_script(DROP)
 
     async def connect(self, principal: str, resume: str | None) -> tuple[Presence, bool]:
-        token, epoch, resumed = await self._connect(keys=[], args=[
-            self._prefix, principal, resume or "", secrets.token_urlsafe(24), self.instance])
+        try:
+            token, epoch, resumed = await self._connect(keys=[], args=[
+                self._prefix, principal, resume or "", secrets.token_urlsafe(24), self.instance])
+        except ResponseError as exc:
+            if str(exc).startswith(f"REFUSED {FENCED} "):
+                raise Refused(FENCED, "this node was taken for dead by the others") from None
+            raise
         presence = NodePresence(principal=principal, resume=str(token), epoch=int(epoch),
                                 node=self.instance)
         return presence, bool(resumed)

@@ -122,6 +122,7 @@ class RedisRouter:
         self._redis = redis
         self._prefix = prefix
         self.instance = instance  # this node's: its answers are kept under it (`answered_by`)
+        self._fenced_by = [instance] if instance else []  # the prelude's fence check (KEYS[1])
         self.queues = {q.id: q for q in queues}
         for q in queues:
             get_strategy(q.strategy)  # every strategy has its Lua key (strategies.py)
@@ -143,7 +144,7 @@ class RedisRouter:
             args = (*args, retry.attempt() or "")
         try:
             reply = await self._scripts[name](
-                keys=[], args=[self._prefix, repr(float(now)), float_key(now), *args])
+                keys=self._fenced_by, args=[self._prefix, repr(float(now)), float_key(now), *args])
         except ResponseError as exc:
             match = _REFUSED.match(str(exc))
             if match is None:

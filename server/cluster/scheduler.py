@@ -26,13 +26,16 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from signaling.backend import TimerHandler
+from signaling.errors import FENCED, Refused
 
 from . import keys
 
 log = logging.getLogger(__name__)
 
-# KEYS: timers, payloads, leases, claims (keys.py). ARGV: now, limit, lease deadline,
-# owner (node instance), claims this owner named so far, then the claims it still runs.
+# KEYS: timers, payloads, leases, claims, the owner's fence (keys.py): a fenced owner
+# claims and renews nothing (its leases run out; the others run its timers). ARGV: now,
+# limit, lease deadline, owner (node instance), claims this owner named so far, then the
+# claims it still runs.
 # First extends those leases (XX: a lease another node took over stays theirs); then
 # claims expired leases (their node died or hung), then due timers, `limit` in all:
 # each gets a new claim `key SEP owner SEP n` leased until the deadline. An expired
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 # first run had offered the call again). Returns claim, JSON, claim, JSON...
 CLAIM = r"""
 local now, limit, deadline, owner = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+if redis.call("EXISTS", KEYS[5]) == 1 then return {} end
 local n = tonumber(ARGV[5])
 for i = 6, #ARGV do redis.call("ZADD", KEYS[3], "XX", deadline, ARGV[i]) end
 local out = {}
@@ -79,11 +83,12 @@ class RedisScheduler:
         """`handler`: what a claimed timer runs (None: claimed, never run nor acknowledged,
         as by a node that died)."""
         self._redis = redis
+        self._owner = owner or f"scheduler.{secrets.token_hex(4)}"
         self._keys = [keys.timers(prefix), keys.timer_payloads(prefix),
-                      keys.timer_leases(prefix), keys.timer_claims(prefix)]
+                      keys.timer_leases(prefix), keys.timer_claims(prefix),
+                      keys.fence(prefix, self._owner)]
         self._claim = redis.register_script(CLAIM)
         self._clock = clock
-        self._owner = owner or f"scheduler.{secrets.token_hex(4)}"
         self._lease_s = lease_s
         self._named = 0  # claims this owner named so far: the `n` that makes each unique
         self._renew_at = 0.0
@@ -159,6 +164,10 @@ class RedisScheduler:
                 log.warning("timer %r failed (%s); it runs again when its lease ends",
                             claim, exc)
                 return
+            except Refused as exc:
+                if exc.code == FENCED:  # taken for dead: a survivor runs it when the lease ends
+                    return
+                log.exception("timer handler failed")
             except Exception:
                 log.exception("timer handler failed")
         try:

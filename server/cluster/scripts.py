@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 
 from signaling.acd import MISSED_OFFERS_BEFORE_AWAY, OVERFLOW_LEVEL_PENALTY, REQUEUE_PRIORITY
+from signaling.errors import FENCED
 from signaling.estimate import EWMA_ALPHA
 from signaling.identity import Role
 from signaling.strategies import STRATEGIES
@@ -236,6 +237,11 @@ local function drop_agent(c, cid, agents, aid, state)
     set_state(aid, state)
   end
   return rest
+end
+-- KEYS[1]: the node instance running the transaction (`keys.fence`): refused once the others
+-- have taken it for dead, before it changes or reads anything.
+if KEYS[1] and redis.call("EXISTS", k("fence", KEYS[1])) == 1 then
+  refuse("{FENCED}", "this node was taken for dead by the others")
 end
 """
 
