@@ -115,7 +115,7 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             try:
                 epoch = await board.connect(who, conn, hello.resume if hello else None)
             except Refused as exc:  # this node was taken for dead: the client goes elsewhere
-                log.warning("%s not connected here: %s", who.principal, exc.message)
+                log.info("%s not connected here: %s", who.principal, exc.message)
                 who = None  # nothing attached: nothing to disconnect
                 await ws.close(code=DRAIN_CLOSE_CODE, message=b"reconnect")
                 return ws
