@@ -359,6 +359,24 @@ async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
     assert s1 is not None and s1.state == "connected" and s2 is not None
 
 
+async def test_a_session_queued_again_in_a_shared_commit_fails_alone(
+    database: Database, database_url: str
+) -> None:
+    """A group does not read a session its first event opens (`group.Reads`): a retried
+    `queued` of a session already logged is refused by the database, and the other batch
+    of the commit, a later step of that same session, lands on the logged row."""
+    await database.append([queued("s1")])
+    before = await count_events(database_url)
+    results = await asyncio.gather(
+        database.append([queued("s1", 1)]),
+        database.append([event(ev.ENDED, "s1", 9, reason="hangup")]),
+        return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["AlreadyExists", "NoneType"]
+    assert await count_events(database_url) == before + 1
+    s1 = await database.get_session("s1")
+    assert s1 is not None and s1.state == "ended" and s1.created_at == at(0)
+
+
 async def test_a_phone_handed_the_call_twice_is_one_participant(database: Database) -> None:
     """A phone that never attached may open its ticket again (signaling/handoff.py): the
     second `handed_off` joins the same visitor again and must not fail on its row (the
