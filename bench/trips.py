@@ -1,8 +1,9 @@
-"""Every statement a `Database` sends, on both of its paths: SQLAlchemy's (its cursor
-events; SQLite's COMMIT and ROLLBACK as events) and the session log's own on asyncpg
-(`storage/pg_rows.py`), seen by the driver's query logger, which also sees the BEGIN,
-COMMIT and SAVEPOINTs SQLAlchemy's adapter sends. For `bench.sessionlog --concurrent`
-and the tests that count round trips."""
+"""Every statement a `Database` sends, on each of its paths: SQLAlchemy's (its cursor
+events; SQLite's COMMIT and ROLLBACK as events); the session log's own on SQLite
+(`storage/sqlite_rows.py`, its observers); and on asyncpg (`storage/pg_rows.py`), seen
+by the driver's query logger, which also sees the BEGIN, COMMIT and SAVEPOINTs
+SQLAlchemy's adapter sends. For `bench.sessionlog --concurrent` and the tests that
+count round trips."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ async def observed(db: Database, seen: Callable[[str], None]) -> AsyncIterator[N
         events += [(engine, "commit", ended("COMMIT")), (engine, "rollback", ended("ROLLBACK"))]
     for target, name, fn in events:
         sa.event.listen(target, name, fn)
+    if sqlite:
+        from server.storage.sqlite_rows import statement_observers
+        statement_observers.add(seen)
     try:
         yield
         await asyncio.sleep(0)  # the driver's logger reports on the loop's next turn
@@ -59,3 +63,5 @@ async def observed(db: Database, seen: Callable[[str], None]) -> AsyncIterator[N
             sa.event.remove(target, name, fn)
         for driver in drivers:
             driver.remove_query_logger(logged)
+        if sqlite:
+            statement_observers.discard(seen)

@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.storage import pg_rows
+from server.storage import pg_rows, sqlite_rows
 from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import (
     AlreadyExists,
@@ -34,7 +34,6 @@ from server.storage.lanes import Lanes
 from server.storage.projection import check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
-from server.storage.sqlite_rows import SqliteRows
 from server.storage.units import ALL, Scope
 from signaling import events as ev
 from signaling.events import LogEvent
@@ -160,14 +159,14 @@ class SessionLog(StoreBase):
                     transaction: bool = True) -> AsyncIterator[Rows]:
         """An append's rows in a write transaction (`_write`); on PostgreSQL, one that
         reads nothing (`transaction` False) is its one statement, committed on its own."""
-        if self.dialect != "postgresql":
-            async with self._write(committed) as conn:
-                yield SqliteRows(conn)
-            return
         if self._closed:
             raise DatabaseClosed("database is closed")
-        async with pg_rows.connection(self._engine, transaction, committed) as rows:
-            yield rows
+        if self._write_lock is not None:  # SQLite: one writer at a time
+            async with self._write_lock, sqlite_rows.connection(self._engine, committed) as rows:
+                yield rows
+            return
+        async with pg_rows.connection(self._engine, transaction, committed) as pg:
+            yield pg
 
     async def _commit_group(self, group: Group, settled: Callable[[], None]) -> None:
         if group.settled:
