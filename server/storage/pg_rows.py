@@ -24,8 +24,10 @@ from typing import Any, Final
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
 
+from server.storage import engine
 from server.storage.group import Reads
 from server.storage.pg_write import WRITE, params
 from server.storage.projection import ParticipantKey, Projection, Row
@@ -61,16 +63,16 @@ OPEN_SESSIONS: Final = ("SELECT id, call_id FROM sessions WHERE state <> ALL($1:
 class PgRows:
     """`group.Rows` on the asyncpg connection of a pooled SQLAlchemy connection."""
 
-    def __init__(self, conn: AsyncConnection, driver: asyncpg.Connection) -> None:
-        self.conn = conn
+    def __init__(self, pooled: PoolProxiedConnection, driver: asyncpg.Connection) -> None:
+        self.pooled = pooled
         self.driver = driver
 
-    async def translated(self, exc: BaseException) -> DBAPIError:
+    def translated(self, exc: BaseException) -> DBAPIError:
         """SQLAlchemy's error for asyncpg's `exc`; a connection the server closed is
         dropped from the pool."""
         lost = self.driver.is_closed() or isinstance(exc, _LOST)
-        if lost:
-            await self.conn.invalidate(exc)
+        if lost and self.pooled.is_valid:  # once: BEGIN's context may see it closed again
+            self.pooled.invalidate(exc)
         kind = IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) \
             else DBAPIError
         return kind("session log", None, exc, connection_invalidated=lost)
@@ -80,7 +82,7 @@ class PgRows:
             rows: list[asyncpg.Record] = await self.driver.fetch(sql, *args)
             return rows
         except _DRIVER_ERRORS as exc:
-            raise await self.translated(exc) from exc
+            raise self.translated(exc) from exc
 
     async def load(self, reads: Reads) -> tuple[dict[str, Row], dict[ParticipantKey, Row]]:
         loaded: dict[str, Row] = {}
@@ -109,14 +111,15 @@ class PgRows:
 
 
 @asynccontextmanager
-async def connection(engine: AsyncEngine, transaction: bool,
+async def connection(db: AsyncEngine, transaction: bool,
                      committed: Callable[[], None] | None = None) -> AsyncIterator[PgRows]:
-    """An append's rows on a pooled connection: in a transaction, or (one statement that
-    reads nothing) without one; `committed` runs as soon as the commit returned."""
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
+    """An append's rows on a pooled connection (`engine.pooled`): in a transaction, or
+    (one statement that reads nothing) without one; `committed` runs as soon as the commit
+    returned."""
+    async with engine.pooled(db) as pooled:
+        driver = pooled.driver_connection
         assert isinstance(driver, asyncpg.Connection)
-        rows = PgRows(conn, driver)
+        rows = PgRows(pooled, driver)
         try:
             if transaction:
                 async with driver.transaction():
@@ -124,9 +127,9 @@ async def connection(engine: AsyncEngine, transaction: bool,
             else:
                 yield rows
         except _DRIVER_ERRORS as exc:  # BEGIN, COMMIT, ROLLBACK, a SAVEPOINT's end
-            raise await rows.translated(exc) from exc
+            raise rows.translated(exc) from exc
         finally:  # a rollback cut short (cancelled): never back to the pool in a transaction
-            if not driver.is_closed() and driver.is_in_transaction():
-                await conn.invalidate()
+            if pooled.is_valid and not driver.is_closed() and driver.is_in_transaction():
+                pooled.invalidate()
         if committed is not None:
             committed()

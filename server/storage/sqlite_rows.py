@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.storage import sqlite_trips
+from server.storage.engine import pooled
 from server.storage.group import Reads
 from server.storage.projection import (
     PARTICIPANT_KEYS,
@@ -202,10 +203,10 @@ class SqliteRows:
 @asynccontextmanager
 async def connection(engine: AsyncEngine, committed: Callable[[], None] | None = None
                      ) -> AsyncIterator[SqliteRows]:
-    """An append's rows on a pooled connection, committed on exit (`committed` runs as
-    soon as the COMMIT returned), rolled back on any exception."""
-    async with engine.connect() as conn:
-        rows = SqliteRows(conn.dialect, (await conn.get_raw_connection()).dbapi_connection)
+    """An append's rows on a pooled connection (`engine.pooled`), committed on exit
+    (`committed` runs as soon as the COMMIT returned), rolled back on any exception."""
+    async with pooled(engine) as connection:
+        rows = SqliteRows(engine.dialect, connection.dbapi_connection)
         try:
             yield rows
         except BaseException:
