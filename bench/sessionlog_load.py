@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import sqlalchemy as sa
 
+from bench import trips
 from bench.common import percentile
 
 if TYPE_CHECKING:  # imported where they run: from `--baseline`'s checkout in its processes
@@ -64,21 +66,19 @@ class Figures:
         self.seconds = max(self.seconds, other.seconds)
 
 
-def _count_trips(db: Database, trips: Counter[str]) -> None:
-    engine = db._engine.sync_engine
+def _count_trip(counts: Counter[str]) -> Callable[[str], None]:
+    """Each statement `bench.trips.observed` sees, counted as a BEGIN, COMMIT, ROLLBACK or
+    other statement (SAVEPOINTs among these)."""
+    def seen(statement: str) -> None:
+        word = trips.kind(statement)
+        counts[word.lower() if word in ("BEGIN", "COMMIT", "ROLLBACK") else "statement"] += 1
+    return seen
 
-    def statement(*_args: Any) -> None:
-        trips["statement"] += 1
 
-    def named(kind: str) -> Any:
-        def seen(*_args: Any) -> None:
-            trips[kind] += 1
-        return seen
-
-    sa.event.listen(engine, "before_cursor_execute", statement)
-    for kind in ("begin", "commit", "rollback"):
-        sa.event.listen(engine, kind, named(kind))
-    sa.event.listen(engine.pool, "reset", named("reset"))
+def _count_resets(db: Database, counts: Counter[str]) -> None:
+    def reset(*_args: Any) -> None:
+        counts["reset"] += 1
+    sa.event.listen(db._engine.sync_engine.pool, "reset", reset)
 
 
 def _observe(figures: Figures) -> Any:
@@ -119,7 +119,7 @@ async def _node(url: str, node: int, lanes: int, load: Load) -> Figures:
 
     db = await Database.connect(url)
     figures = Figures()
-    _count_trips(db, figures.trips)
+    _count_resets(db, figures.trips)
     if hasattr(db, "group_observer"):  # not in the baseline
         db.groups_in_flight = lanes
         db.group_observer = _observe(figures)
@@ -160,7 +160,8 @@ async def _node(url: str, node: int, lanes: int, load: Load) -> Figures:
     busy = asyncio.create_task(_busy(load.busy_ms, stop)) if load.busy_ms else None
     started = time.perf_counter()
     try:
-        await asyncio.gather(*(worker(w) for w in range(load.tasks)))
+        async with trips.observed(db, _count_trip(figures.trips)):
+            await asyncio.gather(*(worker(w) for w in range(load.tasks)))
     finally:
         figures.seconds = time.perf_counter() - started
         stop.set()

@@ -24,7 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import PoolResetState
+from sqlalchemy.pool import PoolProxiedConnection, PoolResetState
+from sqlalchemy.util import greenlet_spawn
 
 from server.storage import sqlite_trips
 from server.storage.errors import DatabaseClosed, InvalidRecord
@@ -131,6 +132,18 @@ async def on_live_connection(work: Callable[[], Awaitable[T]], what: str) -> T:
                         what, exc.orig, delay)
         await asyncio.sleep(delay)
     return await work()
+
+
+@asynccontextmanager
+async def pooled(engine: AsyncEngine) -> AsyncIterator[PoolProxiedConnection]:
+    """A connection straight from the pool, back to it on exit (with the pool's reset),
+    for work that runs no SQLAlchemy statement (the session log's appends, `pg_rows`,
+    `sqlite_rows`): no `Connection` around it, one greenlet switch less each way."""
+    connection = await engine.raw_connection()
+    try:
+        yield connection
+    finally:
+        await greenlet_spawn(connection.close)
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -1,4 +1,4 @@
-"""PostgreSQL: everything an append writes, in one statement (`group.write`).
+"""PostgreSQL: everything an append writes, in one statement (`pg_rows.PgRows.write`).
 
 A group wrote its rows with one statement per kind (new sessions, changed sessions,
 new participants, changed participants, events): up to five round trips between the
@@ -19,24 +19,30 @@ from typing import Any, Final
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.storage.projection import Projection
+from server.storage.projection import (
+    PARTICIPANT_KEYS,
+    PARTICIPANT_MUTABLE,
+    SESSION_KEYS,
+    SESSION_MUTABLE,
+    Projection,
+)
 from server.storage.schema import session_events, session_participants, sessions
 
-# Columns an append may change (never a session's ids or creation time, nor who joined when)
-SESSION_MUTABLE: Final = tuple(c.name for c in sessions.c
-                               if c.name not in ("id", "call_id", "created_at"))
-PARTICIPANT_MUTABLE: Final = ("left_at", "left_reason")
-SESSION_KEYS: Final = ("id",)
-PARTICIPANT_KEYS: Final = ("session_id", "participant_id")
 _EVENT_COLUMNS: Final = ("session_id", "call_id", "ts", "type", "actor", "data")
+# asyncpg's positional parameters, in the order `params` gives them
+_PARAMS: Final = ("new_sessions", "changed_sessions", "changed_sessions_ids", "new_people",
+                  "changed_people", "changed_people_ids", "events")
+
+
+def _p(name: str) -> str:
+    return f"${_PARAMS.index(name) + 1}"
 
 
 def _insert(table: sa.Table, param: str) -> str:
     names = ", ".join(c.name for c in table.c)
     return (f"INSERT INTO {table.name} ({names}) SELECT {names} FROM "
-            f"json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))")
+            f"json_populate_recordset(NULL::{table.name}, {_p(param)}::json)")
 
 
 def _update(table: sa.Table, keys: Sequence[str], mutable: Sequence[str], param: str) -> str:
@@ -45,22 +51,22 @@ def _update(table: sa.Table, keys: Sequence[str], mutable: Sequence[str], param:
     changed = ", ".join(f"{name} = v.{name}" for name in mutable)
     match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
     return (f"UPDATE {table.name} AS t SET {changed} FROM json_populate_recordset("
-            f"NULL::{table.name}, CAST(:{param} AS json)) AS v WHERE {match}"
-            f" AND t.{keys[0]} = ANY(CAST(:{param}_ids AS varchar[]))")
+            f"NULL::{table.name}, {_p(param)}::json) AS v WHERE {match}"
+            f" AND t.{keys[0]} = ANY({_p(param + '_ids')}::varchar[])")
 
 
 _EVENTS: Final = ", ".join(_EVENT_COLUMNS)
 _CHANGED_SESSIONS: Final = _update(sessions, SESSION_KEYS, SESSION_MUTABLE, "changed_sessions")
 _CHANGED_PEOPLE: Final = _update(session_participants, PARTICIPANT_KEYS, PARTICIPANT_MUTABLE,
                                  "changed_people")
-WRITE: Final = sa.text(
+WRITE: Final = (
     f"WITH new_sessions AS ({_insert(sessions, 'new_sessions')}),"
     f" changed_sessions AS ({_CHANGED_SESSIONS}),"
     f" new_people AS ({_insert(session_participants, 'new_people')}),"
     f" changed_people AS ({_CHANGED_PEOPLE})"
     f" INSERT INTO {session_events.name} ({_EVENTS})"
     f" SELECT {', '.join(f'e.{c}' for c in _EVENT_COLUMNS)}"
-    f" FROM json_populate_recordset(NULL::{session_events.name}, CAST(:events AS json))"
+    f" FROM json_populate_recordset(NULL::{session_events.name}, {_p('events')}::json)"
     f" WITH ORDINALITY AS e ORDER BY e.ordinality")
 
 
@@ -68,17 +74,15 @@ def _json(rows: Sequence[dict[str, Any]]) -> str:
     return msgspec.json.encode(rows).decode()
 
 
-async def write(conn: AsyncConnection, projection: Projection, events: list[dict[str, Any]]
-                ) -> None:
-    """The projection's changes and the events, in one round trip."""
+def params(projection: Projection, events: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """`WRITE`'s parameters: the projection's changes and the events."""
     changed_people = sorted(projection.dirty_participants)
-    await conn.execute(WRITE, {
-        "new_sessions": _json([projection.sessions[i] for i in projection.new_sessions]),
-        "changed_sessions": _json([projection.sessions[i]
-                                   for i in sorted(projection.dirty_sessions)]),
-        "changed_sessions_ids": sorted(projection.dirty_sessions),
-        "new_people": _json([projection.participants[k] for k in projection.new_participants]),
-        "changed_people": _json([projection.participants[k] for k in changed_people]),
-        "changed_people_ids": sorted({sid for sid, _ in changed_people}),
-        "events": _json(events),
-    })
+    return (
+        _json([projection.sessions[i] for i in projection.new_sessions]),
+        _json([projection.sessions[i] for i in sorted(projection.dirty_sessions)]),
+        sorted(projection.dirty_sessions),
+        _json([projection.participants[k] for k in projection.new_participants]),
+        _json([projection.participants[k] for k in changed_people]),
+        sorted({sid for sid, _ in changed_people}),
+        _json(events),
+    )

@@ -13,16 +13,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
 from server.storage.errors import AlreadyExists, InvalidEvent, SessionClosed, UnknownSession
+from server.storage.schema import sessions
 from signaling import events as ev
 from signaling.events import LogEvent
 
 Row = dict[str, Any]
 ParticipantKey = tuple[str, str]
+
+# Columns an append may change (never a session's ids or creation time, nor who joined when)
+SESSION_MUTABLE: Final = tuple(c.name for c in sessions.c
+                               if c.name not in ("id", "call_id", "created_at"))
+PARTICIPANT_MUTABLE: Final = ("left_at", "left_reason")
+SESSION_KEYS: Final = ("id",)
+PARTICIPANT_KEYS: Final = ("session_id", "participant_id")
 _P = TypeVar("_P", bound=ev.Payload)
 
 # Events that move a session's state; refused once the session is final.

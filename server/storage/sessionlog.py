@@ -11,26 +11,27 @@ import base64
 import binascii
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Final
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.storage import pg_rows, sqlite_rows
 from server.storage.engine import StoreBase, on_live_connection, require_aware
-from server.storage.errors import AlreadyExists, BadCursor, InvalidRecord, StorageError
-from server.storage.group import (
-    Group,
-    append_together,
-    load_participants,
-    load_sessions,
-    write,
+from server.storage.errors import (
+    AlreadyExists,
+    BadCursor,
+    DatabaseClosed,
+    InvalidRecord,
+    StorageError,
 )
+from server.storage.group import Group, Reads, Rows, append_together
 from server.storage.lanes import Lanes
-from server.storage.projection import PEOPLE_EVENTS, Projection, check_event
+from server.storage.projection import check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
@@ -153,95 +154,72 @@ class SessionLog(StoreBase):
         finally:
             self._group_done(number, group)
 
+    @asynccontextmanager
+    async def _rows(self, committed: Callable[[], None] | None = None,
+                    transaction: bool = True) -> AsyncIterator[Rows]:
+        """An append's rows in a write transaction (`_write`); on PostgreSQL, one that
+        reads nothing (`transaction` False) is its one statement, committed on its own."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        if self._write_lock is not None:  # SQLite: one writer at a time
+            async with self._write_lock, sqlite_rows.connection(self._engine, committed) as rows:
+                yield rows
+            return
+        async with pg_rows.connection(self._engine, transaction, committed) as pg:
+            yield pg
+
     async def _commit_group(self, group: Group, settled: Callable[[], None]) -> None:
         if group.settled:
             return  # committed: run again only because the connection was lost afterwards
         group.failed.clear()
-        if len(group.batches) == 1:  # alone: a failure rolls it all back
-            async with self._write(settled) as conn:
-                try:
-                    await self._append_in(conn, group.batches[0][0])
-                except IntegrityError as exc:
-                    raise _already_logged(exc) from exc
-            return
+        batches, reads = group.events, Reads.of(group.events)
         try:  # no SAVEPOINT around it: two round trips less, one while the rows are locked
-            async with self._write(settled) as conn:
-                await append_together(conn, group.batches, group.failed)
-        except IntegrityError:  # a row already there (a retried `queued`), rare: rolled
-            group.failed.clear()  # back, then one SAVEPOINT a batch finds which batch
-            async with self._write(settled) as conn:
-                await self._append_each(conn, group.batches, group.failed)
+            async with self._rows(settled, transaction=bool(reads)) as rows:
+                await append_together(rows, batches, group.failed, reads)
+        except IntegrityError as exc:  # a row already there (a retried `queued`), rare
+            if len(batches) == 1:
+                raise _already_logged(exc) from exc
+            group.failed.clear()  # rolled back: one SAVEPOINT a batch finds which batch
+            async with self._rows(settled) as rows:
+                await self._append_each(rows, batches, group.failed)
 
-    async def _append_each(
-        self,
-        conn: AsyncConnection,
-        group: list[tuple[Sequence[LogEvent], asyncio.Future[None]]],
-        failed: dict[int, BaseException],
-    ) -> None:
+    async def _append_each(self, rows: Rows, batches: list[Sequence[LogEvent]],
+                           failed: dict[int, BaseException]) -> None:
         """Several batches in one transaction, each in a SAVEPOINT: one fails alone."""
         # Lock every session of the group at once, in id order: two nodes committing
         # overlapping groups then wait for each other, never deadlock.
-        await load_sessions(
-            conn, sorted({e.session_id for events, _ in group for e in events if e.session_id})
-        )
-        for index, (events, _) in enumerate(group):
+        await rows.load(Reads(
+            sorted({e.session_id for events in batches for e in events if e.session_id}), ()))
+        for index, events in enumerate(batches):
+            alone: dict[int, BaseException] = {}
             try:
-                async with conn.begin_nested():
-                    await self._append_in(conn, events)
+                async with rows.savepoint():
+                    await append_together(rows, [events], alone)
             except IntegrityError as exc:
                 failed[index] = _already_logged(exc)
             except StorageError as exc:
                 failed[index] = exc
-
-    async def _append_in(self, conn: AsyncConnection, events: Sequence[LogEvent]) -> None:
-        first: dict[str, str] = {}  # session -> its first event's type in this batch
-        for e in events:
-            if e.session_id:
-                first.setdefault(e.session_id, e.type)
-        # A session this batch opens is not read: if it existed, its INSERT fails
-        # (AlreadyExists). One SELECT less on the `queued` append of every call.
-        session_ids = sorted(sid for sid, kind in first.items() if kind != ev.QUEUED)
-        with_people = sorted({e.session_id for e in events
-                              if e.session_id and e.type in PEOPLE_EVENTS})
-        projection = Projection(
-            await load_sessions(conn, session_ids), await load_participants(conn, with_people)
-        )
-        rows = [
-            {
-                "session_id": e.session_id,
-                "call_id": projection.apply(e),
-                "ts": e.ts,
-                "type": e.type,
-                "actor": e.actor,
-                "data": e.data,
-            }
-            for e in events
-        ]
-        await write(conn, projection, rows)
+            if alone:
+                failed[index] = alone[0]
 
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
                                 alive: Callable[[str], Awaitable[bool]] | None = None) -> int:
         """Log `interrupted` for every open session (of those nodes) whose call is not
         `alive` (all when not given); returns how many."""
         require_aware(now=now)
-        query = (
-            sa.select(sessions.c.id, sessions.c.call_id)
-            .where(sessions.c.state.not_in(sorted(ev.FINAL_STATES)))
-            .order_by(sessions.c.id)  # the lock order of `append`: no deadlock between them
-        )
-        if node_ids is not None:
-            if not node_ids:
-                return 0
-            query = query.where(sessions.c.node_id.in_(sorted(node_ids)))
-        async with self._write() as conn:
-            open_rows = [row for row in (await conn.execute(query.with_for_update())).all()
-                         if alive is None or not await alive(row.call_id)]
-            events = [
-                LogEvent(type=ev.INTERRUPTED, ts=now, session_id=row.id, call_id=row.call_id)
-                for row in open_rows
-            ]
+        if node_ids is not None and not node_ids:
+            return 0
+        async with self._rows() as rows:  # locked in the order of `append`: no deadlock
+            open_rows = [(sid, call_id) for sid, call_id in await rows.open_sessions(
+                None if node_ids is None else sorted(node_ids))
+                if alive is None or not await alive(call_id)]
+            events = [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call_id)
+                      for sid, call_id in open_rows]
+            failed: dict[int, BaseException] = {}
             if events:
-                await self._append_in(conn, events)
+                await append_together(rows, [events], failed)
+            if failed:
+                raise failed[0]
         return len(events)
 
     async def list_sessions(

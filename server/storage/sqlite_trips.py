@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_connection
@@ -27,6 +27,7 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 _Result = tuple[Any, list[Any] | None, int, int | None]
+T = TypeVar("T")
 
 
 def _one_trip(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
@@ -101,12 +102,19 @@ class OneTripCursor(sa_aiosqlite.AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
-            result: _Result = await connection._execute(  # type: ignore[no-untyped-call]
-                _one_trip, connection._conn, operation, parameters, many)
+        result = await in_thread(self._adapt_connection, _one_trip, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = result
         self._rows = collections.deque(rows) if rows is not None else collections.deque()
+
+
+async def in_thread(adapt_connection: Any, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(sqlite3_connection, *args)` in aiosqlite's thread: one trip, while no other
+    statement of SQLAlchemy's adapter connection runs."""
+    connection: aiosqlite.Connection = adapt_connection._connection
+    async with adapt_connection._execute_mutex:
+        result: T = await connection._execute(  # type: ignore[no-untyped-call]
+            fn, connection._conn, *args)
+    return result
 
 
 class OneTripConnection(sa_aiosqlite.AsyncAdapt_aiosqlite_connection):

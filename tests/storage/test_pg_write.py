@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import sqlalchemy as sa
 
 from server.storage import Database
 from server.storage.pg_write import WRITE
@@ -28,8 +27,9 @@ async def test_the_sessions_a_group_changes_are_found_by_index(database: Databas
                            for i in range(3000)])
     async with database._write() as conn:
         await conn.exec_driver_sql("ANALYZE sessions")
-        plan = "\n".join(row[0] for row in await conn.execute(sa.text(f"EXPLAIN {WRITE.text}"), {
-            "new_sessions": "[]", "changed_sessions": '[{"id": "s0005", "state": "ended"}]',
-            "changed_sessions_ids": ["s0005"], "new_people": "[]", "changed_people": "[]",
-            "changed_people_ids": [], "events": "[]"}))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        plan = "\n".join(row[0] for row in await driver.fetch(
+            f"EXPLAIN {WRITE}", "[]", '[{"id": "s0005", "state": "ended"}]', ["s0005"], "[]",
+            "[]", [], "[]"))
     assert "Seq Scan on sessions" not in plan and "sessions_pkey" in plan, plan

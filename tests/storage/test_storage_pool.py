@@ -11,6 +11,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import event
 
+from bench.trips import observed
 from server.storage import Database
 from server.storage.engine import PG_POOL_KEPT
 from signaling import events as ev
@@ -53,15 +54,16 @@ async def test_a_group_reads_its_sessions_with_one_statement_whatever_its_size(
     t0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
     texts: set[str] = set()
 
-    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+    def seen(statement: str) -> None:
         if "FOR UPDATE" in statement:
             texts.add(statement)
 
-    event.listen(database._engine.sync_engine, "before_cursor_execute", seen)
-    for size in (1, 2, 5):
-        sids = [f"s{size}-{i}" for i in range(size)]
-        await database.append([LogEvent(type=ev.QUEUED, ts=t0, session_id=sid, call_id="c" + sid,
-                                        data={"queue": "tax"}) for sid in sids])
-        await database.append([LogEvent(type=ev.ENDED, ts=t0, session_id=sid,
-                                        data={"reason": "hangup"}) for sid in sids])
+    async with observed(database, seen):
+        for size in (1, 2, 5):
+            sids = [f"s{size}-{i}" for i in range(size)]
+            await database.append([LogEvent(type=ev.QUEUED, ts=t0, session_id=sid,
+                                            call_id="c" + sid, data={"queue": "tax"})
+                                   for sid in sids])
+            await database.append([LogEvent(type=ev.ENDED, ts=t0, session_id=sid,
+                                            data={"reason": "hangup"}) for sid in sids])
     assert len(texts) == 1

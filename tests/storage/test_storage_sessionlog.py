@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench import trips
 from server.storage import (
     AlreadyExists,
     Database,
@@ -326,23 +327,15 @@ async def test_a_shared_commit_is_a_few_statements_and_no_savepoint(database: Da
     one SAVEPOINT each (the test below)."""
     await database.append([queued("s1"), queued("s2")])
     statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        statements.append(statement.lstrip().split()[0].upper())
-
-    engine = database._engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    async with trips.observed(database, lambda statement: statements.append(trips.kind(statement))):
         await asyncio.gather(  # added before the committer runs: one group
             database.append([event(ev.ANSWERED, "s1", 5, agent_id="li")]),
             database.append([event(ev.ANSWERED, "s2", 5, agent_id="wang")]),
             database.append([event(ev.CHAT, "s1", 6, text="hello")]))
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
     # the sessions locked, updated, the events inserted (SQLite: its BEGIN IMMEDIATE too);
     # on PostgreSQL every write in one statement (`pg_write`)
     writes = ["WITH"] if database.dialect == "postgresql" else ["UPDATE", "INSERT"]
-    assert [s for s in statements if s != "BEGIN"] == ["SELECT", *writes]
+    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT", *writes]
 
 
 async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
@@ -364,6 +357,24 @@ async def test_a_batch_the_database_refuses_in_a_shared_commit_fails_alone(
     assert await database.get_session("s9") is None
     s1, s2 = await database.get_session("s1"), await database.get_session("s2")
     assert s1 is not None and s1.state == "connected" and s2 is not None
+
+
+async def test_a_session_queued_again_in_a_shared_commit_fails_alone(
+    database: Database, database_url: str
+) -> None:
+    """A group does not read a session its first event opens (`group.Reads`): a retried
+    `queued` of a session already logged is refused by the database, and the other batch
+    of the commit, a later step of that same session, lands on the logged row."""
+    await database.append([queued("s1")])
+    before = await count_events(database_url)
+    results = await asyncio.gather(
+        database.append([queued("s1", 1)]),
+        database.append([event(ev.ENDED, "s1", 9, reason="hangup")]),
+        return_exceptions=True)
+    assert [type(r).__name__ for r in results] == ["AlreadyExists", "NoneType"]
+    assert await count_events(database_url) == before + 1
+    s1 = await database.get_session("s1")
+    assert s1 is not None and s1.state == "ended" and s1.created_at == at(0)
 
 
 async def test_a_phone_handed_the_call_twice_is_one_participant(database: Database) -> None:
