@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from collections.abc import Sequence
@@ -260,10 +261,13 @@ class LocalScheduler:
 
 
 class MemoryPresences:
-    """Resume tokens of this process's principals."""
+    """Resume tokens of this process's principals. Epochs are never given twice (one
+    counter, not one per presence): a disconnect retried late for an old connection must not
+    match a presence dropped and made anew since (`server/cluster/presence.py`)."""
 
     def __init__(self) -> None:
         self._by_principal: dict[str, Presence] = {}
+        self._epochs = itertools.count(1)
 
     async def connect(self, principal: str, resume: str | None) -> tuple[Presence, bool]:
         current = self._by_principal.get(principal)
@@ -272,11 +276,11 @@ class MemoryPresences:
             and resume is not None
             and secrets.compare_digest(current.resume, resume)
         ):
-            current.epoch += 1
+            current.epoch = next(self._epochs)
             current.connected = True
             return current, True
-        epoch = current.epoch + 1 if current is not None else 1
-        presence = Presence(principal=principal, resume=secrets.token_urlsafe(24), epoch=epoch)
+        presence = Presence(principal=principal, resume=secrets.token_urlsafe(24),
+                            epoch=next(self._epochs))
         self._by_principal[principal] = presence
         return presence, False
 

@@ -170,6 +170,12 @@ def presence(prefix: str, principal: str) -> str:
     return k(prefix, "p", principal)
 
 
+def epochs(prefix: str) -> str:
+    """Integer: the last presence epoch given (`presence.py`): an epoch is never given twice,
+    so a late disconnect of an old connection cannot match a presence made anew."""
+    return k(prefix, "ep")
+
+
 def node_principals(prefix: str, instance: str) -> str:
     """Set: principals connected to one node instance (taken over when it dies)."""
     return k(prefix, "pn", instance)

@@ -3,6 +3,14 @@
 A presence also names the node instance holding the principal's socket (the
 bus delivers there) and sits in that instance's set, so the survivors can take
 a dead node's principals over (`node.py`).
+
+Epochs come from one counter (`keys.epochs`), not from the presence: a disconnect or a
+grace timer names the epoch of the connection it is about, and may come late (a node
+stalled, its disconnects retried while its Redis pool was drained). Counted per presence,
+a presence dropped and made anew started again at 1, and such a late disconnect of the
+old connection disconnected the new one; its grace then dropped the presence of a kiosk
+still connected, whose messages from other nodes then went nowhere (the bench day's lost
+calls after a node's stalls).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ if redis.call("EXISTS", k("fence", node)) == 1 then
 end
 local p = k("p", principal)
 local current = redis.call("HGET", p, "resume")
-local epoch = tonumber(redis.call("HGET", p, "epoch") or "0")
+local epoch = redis.call("INCR", k("ep"))  -- never an earlier presence's (module doc)
 local old_node = redis.call("HGET", p, "node")
 local resumed = 0
 if current and resume ~= "" and current == resume then
@@ -36,7 +44,6 @@ if current and resume ~= "" and current == resume then
 else
   current = fresh
 end
-epoch = epoch + 1
 redis.call("HSET", p, "resume", current, "epoch", epoch, "connected", "1", "node", node)
 if old_node and old_node ~= node then redis.call("SREM", k("pn", old_node), principal) end
 redis.call("SADD", k("pn", node), principal)

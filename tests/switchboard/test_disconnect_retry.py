@@ -71,3 +71,26 @@ async def test_a_disconnect_given_up_is_logged_as_an_error(
     given_up = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert [r.getMessage() for r in given_up] == [
         "disconnecting terminal:T1 failed; given up after 2 attempts"]
+
+
+async def test_a_disconnect_carried_out_late_leaves_a_presence_made_anew_alone(
+        desk: Desk) -> None:
+    """The old connection's disconnect comes after its presence was dropped (grace over)
+    and the kiosk connected again (a retry that waited for a backend; a stalled node's):
+    it names an epoch the new presence must never have, so the kiosk's new call is not
+    abandoned at the grace that disconnect would set."""
+    await desk.connect(ALICE)
+    await desk.connect(KIOSK)
+    old_epoch, old_sink = desk.epochs["terminal:T1"], desk.sinks["terminal:T1"]
+    await desk.board.disconnect(KIOSK, old_epoch, old_sink)
+    await desk.fire("grace", _grace(desk))
+    assert await desk.s.presences.get("terminal:T1") is None
+
+    await desk.connect(KIOSK)  # a new presence
+    await desk.board.disconnect(KIOSK, old_epoch, old_sink)  # the old one's, late
+    out = await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    call_id = str(out.sends[0][1].call_id)  # type: ignore[attr-defined]
+    out = await desk.fire("grace", {**_grace(desk), "epoch": old_epoch})
+    assert out.events == []
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.state == CallState.QUEUED
