@@ -236,9 +236,13 @@ class Switchboard:
         out, presence, resumed = await connections.open_presence(s, who, resume)
         await commit(s, out)
         s.bus.attach(who.principal, who.role, sink)
-        await commit(s, connections.welcome(s, who, presence, resumed))
-        await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
-        await commit(s, await connections.where_it_stands(s, who, resumed))
+        try:
+            await commit(s, connections.welcome(s, who, presence, resumed))
+            await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
+            await commit(s, await connections.where_it_stands(s, who, resumed))
+        except Refused:  # fenced meanwhile: the edge closes the socket; nothing stays attached
+            s.bus.detach(who.principal, sink)
+            raise
         return presence.epoch
 
     async def open_ticket(self, ticket: str, resume: str | None) -> Identity:
