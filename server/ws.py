@@ -26,7 +26,7 @@ from server.metrics import METRICS
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
-from signaling.errors import Refused
+from signaling.errors import FENCED, Refused
 from signaling.handoff import TICKET_PREFIX
 from signaling.identity import Identity, Role
 from signaling.switchboard import RELAYS
@@ -115,6 +115,8 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             try:
                 epoch = await board.connect(who, conn, hello.resume if hello else None)
             except Refused as exc:  # this node was taken for dead: the client goes elsewhere
+                if exc.code != FENCED:
+                    raise
                 log.info("%s not connected here: %s", who.principal, exc.message)
                 who = None  # nothing attached: nothing to disconnect
                 await ws.close(code=DRAIN_CLOSE_CODE, message=b"reconnect")

@@ -32,16 +32,17 @@ from . import keys, versions
 
 log = logging.getLogger(__name__)
 
+TAKEOVER_OVER = "over"  # the fence's value once its survivor has settled its principals
 # KEYS: nodes, heartbeat, protocols, loads, fence. ARGV: instance, node id, heartbeat TTL,
 # protocol, load, "1" to lift a fence whose takeover is over. Returns 1 registered anew,
 # 0 refreshed, 2 rejoined (fence lifted), -1 fenced with the takeover over, -2 fenced
 # while it runs.
-BEAT = """
+BEAT = f"""
 local instance = ARGV[1]
 local rejoined = 0
 local fence = redis.call("GET", KEYS[5])
 if fence then
-  if fence ~= "over" then return -2 end
+  if fence ~= "{TAKEOVER_OVER}" then return -2 end
   if ARGV[6] ~= "1" then return -1 end
   redis.call("DEL", KEYS[5])
   rejoined = 2
@@ -67,7 +68,7 @@ RENEW_LOCK = """
 if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call("EXPIRE", KEYS[1], ARGV[2])
 """
-TAKEOVER_OVER = "over"  # the fence's value once its survivor has settled its principals
+
 
 class NodeEvents(Protocol):
     """What a node's watch reports to the node's owner."""
