@@ -24,8 +24,9 @@ Close codes: 4401 unauthorized, 4403 forbidden (account may not use signalling),
 4409 replaced by a newer connection of the same terminal/specialist, 4410 terminal revoked,
 4411 logged out, 4412 login expired, 4413 password changed, 4414 account disabled (log in
 again; 4411-4414 close a specialist's socket on whichever node holds it), 1008 message-rate
-abuse, 1001 server shutdown, 1012 node draining or moving the client to a less loaded node
-(reconnect at once, with the resume token). An address over
+abuse, 1001 server shutdown, 1012 node draining, moving the client to a less loaded node, or
+taken for dead by the others (reconnect at once, with the resume token; meanwhile such a
+node refuses steps with `error {code: "fenced"}`). An address over
 `[limits] ws_per_address` open or `unauthenticated_per_address` not-yet-`hello` connections
 is refused with HTTP 429 before the upgrade.
 

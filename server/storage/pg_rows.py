@@ -42,8 +42,6 @@ _LOST: Final = (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError,
                 asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
 _DRIVER_ERRORS: Final = (asyncpg.PostgresError, *_LOST)
 _FINAL: Final = sorted(ev.FINAL_STATES)
-# The ids go as one array: an `IN ($1, $2...)` list is another statement for each length,
-# prepared again by every pooled connection.
 _SESSION: Final = tuple(c.name for c in sessions.c)
 _PERSON: Final = tuple(c.name for c in session_participants.c)
 # A group's sessions, locked, each joined with its participants when in `people` (a row
