@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.auth import hash_password, new_terminal_token, token_hash
 from server.storage.db import Database
@@ -44,24 +44,27 @@ async def provision(db_url: str, n_terminals: int, n_specialists: int,
         specialists={f"s{i:05d}": secrets.token_urlsafe(32) for i in range(n_specialists)},
     )
     password = hash_password("bench-password")
-    engine = sa.create_engine(db_url.replace("+aiosqlite", ""))
-    with engine.begin() as conn:
-        conn.execute(sites.insert().values(id=SITE_ID, name="Bench park", kind="park",
-                                           created_at=now))
-        if accounts.terminals:
-            conn.execute(terminals.insert(), [
-                {"id": tid, "site_id": SITE_ID, "name": f"Kiosk {tid}",
-                 "token_hash": token_hash(tok), "created_at": now}
-                for tid, tok in accounts.terminals.items()])
-        if accounts.specialists:
-            conn.execute(users.insert(), [
-                {"id": sid, "username": sid, "role": "specialist", "password_hash": password,
-                 "name": f"Specialist {sid}", "department": "tax",
-                 "skills": skills or {"tax": 1}, "disabled": False, "created_at": now}
-                for sid in accounts.specialists])
-            conn.execute(auth_tokens.insert(), [
-                {"token_hash": token_hash(tok), "user_id": sid, "created_at": now,
-                 "expires_at": now + TOKEN_TTL}
-                for sid, tok in accounts.specialists.items()])
-    engine.dispose()
+    engine = create_async_engine(db_url)  # either database (SQLite, PostgreSQL)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sites.insert().values(id=SITE_ID, name="Bench park",
+                                                     kind="park", created_at=now))
+            if accounts.terminals:
+                await conn.execute(terminals.insert(), [
+                    {"id": tid, "site_id": SITE_ID, "name": f"Kiosk {tid}",
+                     "token_hash": token_hash(tok), "created_at": now}
+                    for tid, tok in accounts.terminals.items()])
+            if accounts.specialists:
+                await conn.execute(users.insert(), [
+                    {"id": sid, "username": sid, "role": "specialist",
+                     "password_hash": password, "name": f"Specialist {sid}",
+                     "department": "tax", "skills": skills or {"tax": 1}, "disabled": False,
+                     "created_at": now}
+                    for sid in accounts.specialists])
+                await conn.execute(auth_tokens.insert(), [
+                    {"token_hash": token_hash(tok), "user_id": sid, "created_at": now,
+                     "expires_at": now + TOKEN_TTL}
+                    for sid, tok in accounts.specialists.items()])
+    finally:
+        await engine.dispose()
     return accounts

@@ -104,20 +104,22 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
 
 async def _placed(s: Services, who: Identity, msg: m.CallRequest, call: Call, out: Outbox
                   ) -> tuple[int, float] | Outbox:
-    """The call queued: its position and estimated wait. Refused `call_in_progress` by the
-    router (another request of the terminal, on another node perhaps, queued its call
-    since this one's read): this request's session is closed `rejected`, and the winner
-    is told as a request sent again would be (`_made_already`)."""
+    """The call queued: its position and estimated wait. Refused by the router, this
+    request's session is closed `rejected` with the refusal's code: `call_in_progress`
+    (another request of the terminal, on another node perhaps, queued its call since this
+    one's read: the winner is told as a request sent again would be, `_made_already`), or
+    `fenced` (this node was taken for dead after its `queued` was logged: nobody else
+    knows of the session to settle it)."""
     try:  # once queued, the kiosk must hear of it: its wait's read is tried again too
         position, estimate = await _queue(s, call, who)
     except Refused as exc:
-        if exc.code != "call_in_progress":
+        out.event(ev.Rejected(reason=exc.code), call)  # logged `queued` (on a cluster): the
+        await commit(s, out)  # session is closed, whatever refused it (`fenced`: the others
+        if exc.code != "call_in_progress":  # took this node for dead as it logged it)
             raise
-        out.event(ev.Rejected(reason=exc.code), call)  # another request of the terminal
-        await commit(s, out)  # won the race (on another node, perhaps): this one's session
-        for other in await calls_of_caller(s, who):  # is closed, the kiosk told of that one
-            return await _made_already(s, who, msg, other)
-        raise
+        for other in await calls_of_caller(s, who):  # another request of the terminal won
+            return await _made_already(s, who, msg, other)  # the race (on another node,
+        raise  # perhaps): the kiosk is told of that one
     except Exception:
         with contextlib.suppress(Exception):  # in routing after all: out again
             await s.router.remove(call.id, s.clock())

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from server.cluster.rebalance import busy, to_move
+from server.cluster.rebalance import busy, lopsided, to_move
 from signaling.model import Call
 
 
@@ -37,3 +37,10 @@ def test_a_terminal_is_busy_with_a_call_of_its_own_not_one_handed_off() -> None:
     assert not busy([])
     assert busy([call()])
     assert not busy([call(visitor="visitor:v1")])
+
+
+def test_a_split_is_lopsided_from_a_quarter_over_the_mean() -> None:
+    assert lopsided(2142, [2142, 0])  # the survivor of a restart, through the next peak
+    assert lopsided(1250, [1250, 750])  # 1.25 times the mean of 1,000
+    assert not lopsided(1240, [1240, 760])
+    assert not lopsided(2000, [2000])  # alone: nobody to shed to

@@ -21,7 +21,10 @@ alone. Never a recorder (its sessions would be handed over) or a phone (always i
 call). A terminal this node moved is not moved by it again for `REBALANCE_COOLDOWN_S`.
 
 When not: for `SETTLE_ROUNDS` after the set of live nodes changed, and while this node's
-event loop runs late (`BUSY_LAG_S`): rebalancing is for a calm cluster, never a rush.
+event loop runs late (`BUSY_LAG_S`): a move costs the busy node a disconnect and the other
+a hello. Except when the split is lopsided (`LOPSIDED`: this node holds a quarter more than
+the mean, as the survivor of a restart holds every socket through the next peak): then its
+loop is late *because* it carries the others' share, and waiting for calm keeps it so.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ SETTLE_ROUNDS = 6  # after a node joined or was lost, nobody is moved for this m
 BUSY_LAG_S = 0.5  # this node's event loop ran a timer this late: it is busy (a peak, a
 # take-over), and a move costs it a disconnect and the other node a hello; the round, or
 # the rest of its batch, waits for the next
+LOPSIDED = 1.25  # ... unless this node holds this many times the live nodes' mean: it sheds
+# late too (module doc); the step stays `REBALANCE_STEP` a round, so a late node sheds at
+# the same pace, and stops hurrying once it holds under this share
 
 
 class Membership(Protocol):
@@ -113,6 +119,12 @@ def to_move(own: int, loads: Sequence[int], tolerance: float) -> int:
     return min(int(excess), max(1, math.ceil(own * keys.REBALANCE_STEP)))
 
 
+def lopsided(own: int, loads: Sequence[int]) -> bool:
+    """This node holds `LOPSIDED` times the live nodes' mean (`loads`, its own included)
+    or more: it sheds even while its loop runs late."""
+    return len(loads) > 1 and own >= LOPSIDED * sum(loads) / len(loads)
+
+
 def busy(calls: Sequence[Call]) -> bool:
     """A terminal with a live call of its own (not one it handed off to a phone)."""
     return any(c.visitor is None for c in calls)
@@ -153,19 +165,17 @@ class Rebalancer:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             late = loop.time() - next_at
             next_at = loop.time() + self._interval
-            if late > BUSY_LAG_S:
-                log.debug("rebalance: this node's loop ran %.1f s late; not now", late)
-                continue
             try:
-                await self.round(self._interval)
+                await self.round(self._interval, late=late > BUSY_LAG_S)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("rebalance round failed: %r", exc)
             except Exception:
                 log.exception("rebalance round failed")
 
-    async def round(self, spread_s: float) -> int:
+    async def round(self, spread_s: float, *, late: bool = False) -> int:
         """Compare this node's sockets with the live nodes' and move its excess (spread
-        over `spread_s`); returns how many it closed."""
+        over `spread_s`); returns how many it closed. `late`: this node's loop runs late,
+        so only a lopsided split is evened out (module doc)."""
         others = self._node.others
         if others is None or not self._node.healthy:
             return 0
@@ -180,15 +190,19 @@ class Rebalancer:
         loads = [own] + [int(written[i]) for i in others if i in written]
         self.on_round()
         wanted = to_move(own, loads, self._tolerance)
-        if not wanted:
+        hurried = lopsided(own, loads)
+        if not wanted or (late and not hurried):
+            if wanted:
+                log.debug("rebalance: this node's loop runs late; not now")
             return 0
-        log.info("rebalance: %d socket(s) here, fair share %.0f over %d nodes: moving %d",
-                 own, sum(loads) / len(loads), len(loads), wanted)
-        return await self._shed(wanted, spread_s)
+        log.info("rebalance: %d socket(s) here, fair share %.0f over %d nodes: moving %d%s",
+                 own, sum(loads) / len(loads), len(loads), wanted,
+                 " (lopsided: although late)" if late else "")
+        return await self._shed(wanted, spread_s, hurried)
 
-    async def _shed(self, wanted: int, spread_s: float) -> int:
+    async def _shed(self, wanted: int, spread_s: float, hurried: bool) -> int:
         """Close up to `wanted` idle terminals' sockets, one every `spread_s / wanted`;
-        fewer if this node's loop runs late meanwhile."""
+        fewer if this node's loop runs late meanwhile, unless `hurried` (lopsided)."""
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         self._moved = {p: at for p, at in self._moved.items()
@@ -213,6 +227,6 @@ class Rebalancer:
             if moved < wanted:
                 due = loop.time() + gap
                 await asyncio.sleep(gap)
-                if loop.time() - due > BUSY_LAG_S:
+                if loop.time() - due > BUSY_LAG_S and not hurried:
                     break
         return moved

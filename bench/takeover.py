@@ -1,0 +1,176 @@
+"""A dead node taken over: how long until the survivor has settled all its principals.
+
+    python -m bench.takeover [--terminals 1500] [--queued 0.1] [--rounds 2]
+                             [--root OTHER --root .]
+
+Two `vwin serve` nodes (Redis routing, a throw-away PostgreSQL database). `--terminals`
+kiosks say hello on node a, a `--queued` share of them requests a call that waits (its
+one specialist is signed in on node b, away), then node a is killed (SIGKILL) and its
+kiosks stay away (no reconnect: the takeover alone is measured). Figures per checkout:
+seconds from the kill until the survivor fences a (its heartbeat lapsed:
+`keys.HEARTBEAT_TTL_S`, and a sweep), from the fence until it reads `over` (every
+principal's resume grace started, the queued calls held), and the survivor's CPU
+meanwhile. Each `--root` (default: this checkout) runs in turn, alternated `--rounds`
+times: the baseline in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+from redis.asyncio import Redis
+
+from bench.cluster import REDIS_URL, flush
+from bench.common import (
+    ROOT,
+    VwinServer,
+    cpu_seconds,
+    raise_fd_limit,
+    table,
+    workdir,
+)
+from bench.pg import create_database, drop_database
+from bench.provision import provision
+from server.cluster import keys
+
+CONNECT_IN_FLIGHT = 100  # hellos under way at once from this process
+TAKEOVER_TIMEOUT_S = 600.0
+QUEUE = '[[queues]]\nid = "tax"\nname = "税务咨询"\nname_en = "Tax consultation"\n'
+
+
+class Node(VwinServer):
+    """One node of the pair: Redis routing under `prefix`, the shared database."""
+
+    def __init__(self, work: Path, name: str, db_url: str, prefix: str, root: Path) -> None:
+        (work / name).mkdir()
+        super().__init__(work / name, root=root)
+        self.config.write_text(
+            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
+            "rate_per_s = 1000000\nrate_burst = 1000000\n"
+            f'[storage]\nurl = "{db_url}"\n'
+            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n'
+            "rebalance_interval_s = 0\n"
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n"
+            f"[recording]\nenabled = false\n{QUEUE}")
+
+
+async def _kiosks(url: str, tokens: list[str], queued: int,
+                  http: aiohttp.ClientSession) -> list[aiohttp.ClientWebSocketResponse]:
+    """Every kiosk welcomed on `url`; the first `queued` of them with a call queued."""
+    limit = asyncio.Semaphore(CONNECT_IN_FLIGHT)
+
+    async def one(n: int, token: str) -> aiohttp.ClientWebSocketResponse:
+        async with limit:
+            ws = await http.ws_connect(url + "/ws", timeout=aiohttp.ClientWSTimeout(ws_close=5))
+            await ws.send_json({"type": "hello", "token": token})
+            await _until(ws, "welcome")
+            if n < queued:
+                await ws.send_json({"type": "call.request", "queue": "tax"})
+                await _until(ws, "call.queued")
+            return ws
+
+    return list(await asyncio.gather(*(one(n, t) for n, t in enumerate(tokens))))
+
+
+async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> None:
+    async with asyncio.timeout(120):
+        while True:
+            msg = json.loads(await ws.receive_str())
+            if msg["type"] == kind:
+                return
+            if msg["type"] in ("error", "call.rejected"):
+                raise RuntimeError(f"waiting for {kind}: {msg}")
+
+
+async def _instance(redis: Redis, prefix: str, node_id: str) -> str:
+    for instance, owner in (await redis.hgetall(keys.nodes(prefix))).items():
+        if owner == node_id:
+            return str(instance)
+    raise RuntimeError(f"node {node_id} is not registered")
+
+
+async def one_takeover(root: Path, terminals: int, queued: int) -> dict[str, float]:
+    """Start a pair from `root`, fill node a, kill it; the takeover's figures."""
+    prefix = f"vwbench{uuid.uuid4().hex[:8]}"
+    name, db_url = await create_database("vwin_takeover")
+    redis = Redis.from_url(REDIS_URL, decode_responses=True)
+    nodes: list[Node] = []
+    try:
+        accounts = await provision(db_url, terminals, 1)
+        with workdir("vwin-takeover-") as work:
+            nodes = [Node(work, n, db_url, prefix, root) for n in ("a", "b")]
+            for node in nodes:
+                await node.start()
+            a, b = nodes
+            instance = await _instance(redis, prefix, "a")
+            fence = keys.fence(prefix, instance)
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0)) as http:
+                desk = await _kiosks(b.url, list(accounts.specialists.values()), 0, http)
+                sockets = desk + await _kiosks(a.url, list(accounts.terminals.values()),
+                                               queued, http)
+                held = await redis.scard(keys.node_principals(prefix, instance))
+                cpu_before = cpu_seconds(b.pid)
+                killed = time.monotonic()
+                os.kill(a.pid, signal.SIGKILL)
+                fenced = over = 0.0
+                async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
+                    while not over:
+                        value = await redis.get(fence)
+                        now = time.monotonic()
+                        if value and not fenced:
+                            fenced = now
+                        if value == "over":
+                            over = now
+                        await asyncio.sleep(0.05)
+                cpu = cpu_seconds(b.pid) - cpu_before
+                for ws in sockets:
+                    await ws.close()
+            b.stop()
+            a.stop()
+        return {"principals": held, "detect": fenced - killed, "takeover": over - fenced,
+                "cpu": cpu}
+    finally:
+        for node in nodes:
+            node.stop()
+        await redis.aclose()
+        flush(prefix)
+        await drop_database(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--terminals", type=int, default=1500)
+    parser.add_argument("--queued", type=float, default=0.1, help="share with a call queued")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--root", type=Path, action="append",
+                        help="a checkout whose nodes to measure (repeat; default: this one)")
+    args = parser.parse_args()
+    raise_fd_limit()
+    roots = [r.resolve() for r in args.root or [ROOT]]
+    rows = []
+    for n in range(args.rounds):
+        for root in roots:
+            got = asyncio.run(one_takeover(root, args.terminals,
+                                           int(args.terminals * args.queued)))
+            rows.append([str(root), n + 1, int(got["principals"]), got["detect"],
+                         got["takeover"], got["cpu"],
+                         1000 * got["cpu"] / max(1, got["principals"]),
+                         f"{os.getloadavg()[0]:.1f}"])
+            print(rows[-1], flush=True)
+    print(table(f"Takeover of a killed node: {args.terminals} kiosks, {args.queued:.0%} "
+                "queued", ["checkout", "round", "principals", "kill -> fence s",
+                           "fence -> over s", "survivor CPU s", "CPU ms a principal",
+                           "load average"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""A node whose event loop runs late sheds only when the split is lopsided
+(`server/cluster/rebalance.py`): the survivor of a restart holds every socket through the
+next peak, late because of them, and must not wait for a calm that never comes.
+
+The rounds run on real Redis (the loads the nodes wrote with their beats); the node's
+membership, sockets and terminals' calls are this test's own, so that "late" is given
+rather than made by loading the machine.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from server.cluster import keys
+from server.cluster.rebalance import SETTLE_ROUNDS, Rebalancer
+from signaling.model import Call
+
+OTHER = "b.0001"
+
+
+class Node:
+    instance = "a.0001"
+    healthy = True
+
+    def __init__(self, sockets: int) -> None:
+        self.sockets = sockets
+
+    @property
+    def others(self) -> frozenset[str]:
+        return frozenset({OTHER})
+
+    def load(self) -> int:
+        return self.sockets
+
+
+class Sockets:
+    """Idle kiosks on this node; a closed one leaves it (its load drops)."""
+
+    def __init__(self, node: Node, count: int) -> None:
+        self.node = node
+        self.open = {f"terminal:K{i}" for i in range(count)}
+        self.closed: list[tuple[str, int, str]] = []
+
+    def connected(self) -> set[str]:
+        return set(self.open)
+
+    def is_local(self, principal: str) -> bool:
+        return principal in self.open
+
+    def close_local(self, principal: str, code: int, reason: str) -> None:
+        self.open.discard(principal)
+        self.node.sockets -= 1
+        self.closed.append((principal, code, reason))
+
+
+class NoCalls:
+    async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
+        return []
+
+
+async def settled(node_load: int, other_load: int, redis: Redis, prefix: str
+                  ) -> tuple[Rebalancer, Sockets]:
+    """A rebalancer past its settling rounds, the other node's load written as its beat."""
+    await redis.hset(keys.loads(prefix), OTHER, other_load)
+    node = Node(node_load)
+    local = Sockets(node, node_load)
+    rebalancer = Rebalancer(node, redis, prefix, local, NoCalls(), interval_s=0.001,
+                            tolerance=0.1)
+    assert await rebalancer.round(0.0) == 0  # the first round sees the members change
+    rebalancer._quiet_until = 0.0  # as if `SETTLE_ROUNDS` rounds had passed
+    assert SETTLE_ROUNDS > 0
+    return rebalancer, local
+
+
+async def test_a_late_node_holding_every_socket_sheds_anyway(redis: Redis, key_prefix: str
+                                                              ) -> None:
+    rebalancer, local = await settled(400, 0, redis, key_prefix)
+    moved = await rebalancer.round(0.0, late=True)
+    assert moved == 20  # 5 % of 400 a round, as when calm
+    assert {(code, reason) for _, code, reason in local.closed} == {(1012, "rebalance")}
+
+
+async def test_a_late_node_sheds_until_the_split_is_no_longer_lopsided(
+        redis: Redis, key_prefix: str) -> None:
+    rebalancer, local = await settled(400, 0, redis, key_prefix)
+    for _ in range(40):
+        moved = await rebalancer.round(0.0, late=True)
+        await redis.hset(keys.loads(key_prefix), OTHER, len(local.closed))  # they came over
+        if not moved:
+            break
+    here, there = 400 - len(local.closed), len(local.closed)
+    assert here < 1.25 * (here + there) / 2 <= here + 20  # lopsided no more, by one step
+    assert await rebalancer.round(0.0) > 0  # calm again: the rest of the excess moves
+
+
+async def test_a_late_node_only_somewhat_over_its_share_waits(redis: Redis, key_prefix: str
+                                                              ) -> None:
+    rebalancer, local = await settled(240, 180, redis, key_prefix)  # 14 % over the mean
+    assert await rebalancer.round(0.0, late=True) == 0
+    assert local.closed == []
+    assert await rebalancer.round(0.0) == 12  # not late: 5 % of 240, under its excess
