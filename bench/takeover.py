@@ -1,6 +1,6 @@
 """A dead node taken over: how long until the survivor has settled all its principals.
 
-    python -m bench.takeover [--terminals 1500] [--queued 0.1] [--rounds 2]
+    python -m bench.takeover [--terminals 1500] [--queued 0.1] [--rounds 2] [--hogs 0]
                              [--root OTHER --root .]
 
 Two `vwin serve` nodes (Redis routing, a throw-away PostgreSQL database). `--terminals`
@@ -10,8 +10,10 @@ kiosks stay away (no reconnect: the takeover alone is measured). Figures per che
 seconds from the kill until the survivor fences a (its heartbeat lapsed:
 `keys.HEARTBEAT_TTL_S`, and a sweep), from the fence until it reads `over` (every
 principal's resume grace started, the queued calls held), and the survivor's CPU
-meanwhile. Each `--root` (default: this checkout) runs in turn, alternated `--rounds`
-times: the baseline in the same run.
+meanwhile. `--hogs N`: N processes spin on the 2 cores from the kill on, as the
+overload day's peak did (a takeover of 1,466 principals then took 1.5 min). Each
+`--root` (default: this checkout) runs in turn, alternated `--rounds` times: the
+baseline in the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -44,6 +47,11 @@ from server.cluster import keys
 CONNECT_IN_FLIGHT = 100  # hellos under way at once from this process
 TAKEOVER_TIMEOUT_S = 600.0
 QUEUE = '[[queues]]\nid = "tax"\nname = "税务咨询"\nname_en = "Tax consultation"\n'
+
+
+def _spin() -> None:
+    while True:
+        pass
 
 
 class Node(VwinServer):
@@ -97,8 +105,10 @@ async def _instance(redis: Redis, prefix: str, node_id: str) -> str:
     raise RuntimeError(f"node {node_id} is not registered")
 
 
-async def one_takeover(root: Path, terminals: int, queued: int) -> dict[str, float]:
-    """Start a pair from `root`, fill node a, kill it; the takeover's figures."""
+async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
+                       ) -> dict[str, float]:
+    """Start a pair from `root`, fill node a, kill it (`hogs` spinning from then on); the
+    takeover's figures."""
     prefix = f"vwbench{uuid.uuid4().hex[:8]}"
     name, db_url = await create_database("vwin_takeover")
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
@@ -118,19 +128,28 @@ async def one_takeover(root: Path, terminals: int, queued: int) -> dict[str, flo
                 sockets = desk + await _kiosks(a.url, list(accounts.terminals.values()),
                                                queued, http)
                 held = await redis.scard(keys.node_principals(prefix, instance))
+                spinning = [mp.get_context("spawn").Process(target=_spin, daemon=True)
+                            for _ in range(hogs)]
+                for hog in spinning:
+                    hog.start()
                 cpu_before = cpu_seconds(b.pid)
                 killed = time.monotonic()
                 os.kill(a.pid, signal.SIGKILL)
                 fenced = over = 0.0
-                async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
-                    while not over:
-                        value = await redis.get(fence)
-                        now = time.monotonic()
-                        if value and not fenced:
-                            fenced = now
-                        if value == "over":
-                            over = now
-                        await asyncio.sleep(0.05)
+                try:
+                    async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
+                        while not over:
+                            value = await redis.get(fence)
+                            now = time.monotonic()
+                            if value and not fenced:
+                                fenced = now
+                            if value == "over":
+                                over = now
+                            await asyncio.sleep(0.05)
+                finally:
+                    for hog in spinning:
+                        hog.kill()
+                        hog.join()
                 cpu = cpu_seconds(b.pid) - cpu_before
                 for ws in sockets:
                     await ws.close()
@@ -151,6 +170,7 @@ def main() -> None:
     parser.add_argument("--terminals", type=int, default=1500)
     parser.add_argument("--queued", type=float, default=0.1, help="share with a call queued")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--hogs", type=int, default=0, help="processes spinning meanwhile")
     parser.add_argument("--root", type=Path, action="append",
                         help="a checkout whose nodes to measure (repeat; default: this one)")
     args = parser.parse_args()
@@ -160,16 +180,16 @@ def main() -> None:
     for n in range(args.rounds):
         for root in roots:
             got = asyncio.run(one_takeover(root, args.terminals,
-                                           int(args.terminals * args.queued)))
+                                           int(args.terminals * args.queued), args.hogs))
             rows.append([str(root), n + 1, int(got["principals"]), got["detect"],
                          got["takeover"], got["cpu"],
                          1000 * got["cpu"] / max(1, got["principals"]),
                          f"{os.getloadavg()[0]:.1f}"])
             print(rows[-1], flush=True)
     print(table(f"Takeover of a killed node: {args.terminals} kiosks, {args.queued:.0%} "
-                "queued", ["checkout", "round", "principals", "kill -> fence s",
-                           "fence -> over s", "survivor CPU s", "CPU ms a principal",
-                           "load average"], rows))
+                f"queued, {args.hogs} processes spinning",
+                ["checkout", "round", "principals", "kill -> fence s", "fence -> over s",
+                 "survivor CPU s", "CPU ms a principal", "load average"], rows))
 
 
 if __name__ == "__main__":
