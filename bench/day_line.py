@@ -58,17 +58,24 @@ class Media:
     async def resumed(self, participants: list[Message]) -> None:
         """A resumed `call.connected`: while the socket was away the recorder may have
         changed (its `participant.left` / `joined` never came) or its answer been lost:
-        drop the gone and the unanswered, offer to the listed ones again."""
+        drop the gone, send an unanswered offer again as it was, offer to the listed ones.
+        (A new offer in its place was answered anew, and the answer to the first, come
+        late, was taken for it: the party never connected, its segments stayed empty.)"""
         listed = {p["id"] for p in participants if p["role"] == "recorder"}
-        for gone in [r for r, link in self.links.items()
-                     if r not in listed or link.pc.remoteDescription is None]:
+        for gone in [r for r in self.links if r not in listed]:
             await self.links.pop(gone).close()
+        for recorder, link in list(self.links.items()):
+            if link.pc.signalingState == "have-local-offer":
+                await self._send_offer(recorder, link)  # the recorder answers it again
         await self.offer_to(participants)
 
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
         link = self.links[recorder] = RtcLink(recorder, RTCConfiguration(iceServers=servers))
         await link.pc.setLocalDescription(await link.pc.createOffer())
+        await self._send_offer(recorder, link)
+
+    async def _send_offer(self, recorder: str, link: RtcLink) -> None:
         local = link.pc.localDescription  # candidates gathered: in the SDP, no trickle
         await self.line.send({"type": "rtc.description", "call_id": self.call_id,
                               "to": recorder, "description": {"type": local.type,
@@ -82,7 +89,9 @@ class Media:
             link = self.links.pop(msg["participant"], None)
             if link is not None:
                 await link.close()
-        elif kind == "rtc.description" and msg["from"] in self.links:
+        elif (kind == "rtc.description" and msg["from"] in self.links
+              and self.links[msg["from"]].pc.signalingState == "have-local-offer"):
+            # (an offer sent again is answered again: the second copy finds it answered)
             await self.links[msg["from"]].pc.setRemoteDescription(
                 RTCSessionDescription(**msg["description"]))
         elif kind == "rtc.candidate" and msg["from"] in self.links and msg["candidate"]:
