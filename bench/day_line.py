@@ -187,11 +187,14 @@ class Line:
                         with contextlib.suppress(Exception):  # a failed link: counted
                             await self.media.resumed(msg["participants"])
                     if msg["type"] in MEDIA_EVENTS:
-                        if self.media is None and msg["type"].startswith("participant."):
+                        current = self.media is not None and \
+                            self.media.call_id == msg.get("call_id")
+                        if not current and msg["type"].startswith("participant."):
                             # Unnumbered, it can overtake its call's `call.connected` on
-                            # the bus: kept until the call's media starts.
+                            # the bus: kept until the call's media starts. (Only the
+                            # current call's go to its media, as the web client's do.)
                             self.early = [*self.early[-EARLY_KEPT + 1:], msg]
-                        if self.media is not None:
+                        if current and self.media is not None:
                             with contextlib.suppress(Exception):  # a failed link: counted
                                 await self.media.handle(msg)
                         continue
@@ -204,6 +207,17 @@ class Line:
                 await self._connect()
             if self.on_reconnect is not None:
                 self.on_reconnect()
+
+    async def media_for(self, call_id: str, participants: list[Message]) -> None:
+        """Send media in this call (connected now, or again). As in the web client, a call
+        takes the last one's place: a desk told of a call after its end (a resume that
+        crossed the hang-up) kept that call's media and sent none in its next call."""
+        if self.media is not None and self.media.call_id == call_id:
+            return  # resumed: `Media.resumed` (`_run`)
+        if self.media is not None:
+            await self.media.close()
+        self.media = Media(self, call_id)
+        await self.media.offer_to(participants)
 
     async def send(self, msg: Message) -> None:
         """Send once the line is up (a message sent into a dying socket is sent again)."""
