@@ -58,17 +58,24 @@ class Media:
     async def resumed(self, participants: list[Message]) -> None:
         """A resumed `call.connected`: while the socket was away the recorder may have
         changed (its `participant.left` / `joined` never came) or its answer been lost:
-        drop the gone and the unanswered, offer to the listed ones again."""
+        drop the gone, send an unanswered offer again as it was, offer to the listed ones.
+        (A new offer in its place was answered anew, and the answer to the first, come
+        late, was taken for it: the party never connected, its segments stayed empty.)"""
         listed = {p["id"] for p in participants if p["role"] == "recorder"}
-        for gone in [r for r, link in self.links.items()
-                     if r not in listed or link.pc.remoteDescription is None]:
+        for gone in [r for r in self.links if r not in listed]:
             await self.links.pop(gone).close()
+        for recorder, link in list(self.links.items()):
+            if link.pc.signalingState == "have-local-offer":
+                await self._send_offer(recorder, link)  # the recorder answers it again
         await self.offer_to(participants)
 
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
         link = self.links[recorder] = RtcLink(recorder, RTCConfiguration(iceServers=servers))
         await link.pc.setLocalDescription(await link.pc.createOffer())
+        await self._send_offer(recorder, link)
+
+    async def _send_offer(self, recorder: str, link: RtcLink) -> None:
         local = link.pc.localDescription  # candidates gathered: in the SDP, no trickle
         await self.line.send({"type": "rtc.description", "call_id": self.call_id,
                               "to": recorder, "description": {"type": local.type,
@@ -82,7 +89,9 @@ class Media:
             link = self.links.pop(msg["participant"], None)
             if link is not None:
                 await link.close()
-        elif kind == "rtc.description" and msg["from"] in self.links:
+        elif (kind == "rtc.description" and msg["from"] in self.links
+              and self.links[msg["from"]].pc.signalingState == "have-local-offer"):
+            # (an offer sent again is answered again: the second copy finds it answered)
             await self.links[msg["from"]].pc.setRemoteDescription(
                 RTCSessionDescription(**msg["description"]))
         elif kind == "rtc.candidate" and msg["from"] in self.links and msg["candidate"]:
@@ -178,11 +187,14 @@ class Line:
                         with contextlib.suppress(Exception):  # a failed link: counted
                             await self.media.resumed(msg["participants"])
                     if msg["type"] in MEDIA_EVENTS:
-                        if self.media is None and msg["type"].startswith("participant."):
+                        current = self.media is not None and \
+                            self.media.call_id == msg.get("call_id")
+                        if not current and msg["type"].startswith("participant."):
                             # Unnumbered, it can overtake its call's `call.connected` on
-                            # the bus: kept until the call's media starts.
+                            # the bus: kept until the call's media starts. (Only the
+                            # current call's go to its media, as the web client's do.)
                             self.early = [*self.early[-EARLY_KEPT + 1:], msg]
-                        if self.media is not None:
+                        if current and self.media is not None:
                             with contextlib.suppress(Exception):  # a failed link: counted
                                 await self.media.handle(msg)
                         continue
@@ -195,6 +207,17 @@ class Line:
                 await self._connect()
             if self.on_reconnect is not None:
                 self.on_reconnect()
+
+    async def media_for(self, call_id: str, participants: list[Message]) -> None:
+        """Send media in this call (connected now, or again). As in the web client, a call
+        takes the last one's place: a desk told of a call after its end (a resume that
+        crossed the hang-up) kept that call's media and sent none in its next call."""
+        if self.media is not None and self.media.call_id == call_id:
+            return  # resumed: `Media.resumed` (`_run`)
+        if self.media is not None:
+            await self.media.close()
+        self.media = Media(self, call_id)
+        await self.media.offer_to(participants)
 
     async def send(self, msg: Message) -> None:
         """Send once the line is up (a message sent into a dying socket is sent again)."""

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from bench import day_visits
-from bench.day_line import BACK, Closed, Line, Media, Message
+from bench.day_line import BACK, Closed, Line, Message
 from bench.day_plan import (
     BREAK_MEAN_S,
     BREAK_P,
@@ -198,8 +198,7 @@ class Kiosk:
                                      if p["role"] == "specialist"]
             record["media"] = sampled(msg["call_id"], self.media_share)
             if record["media"]:
-                self.line.media = Media(self.line, msg["call_id"])
-                await self.line.media.offer_to(msg["participants"])
+                await self.line.media_for(msg["call_id"], msg["participants"])
             return True
 
     async def talk(self, v: Visit, record: dict[str, Any]) -> None:
@@ -317,9 +316,8 @@ class Desk:
                 self.ledger.latency("accept", started)
             self.ledger.add("answer", specialist=self.id, call_id=msg["call_id"],
                             session_id=msg["session_id"], resumed=msg.get("resumed", False))
-            if self.line.media is None and sampled(msg["call_id"], self.media_share):
-                self.line.media = Media(self.line, msg["call_id"])
-                await self.line.media.offer_to(msg["participants"])
+            if sampled(msg["call_id"], self.media_share):
+                await self.line.media_for(msg["call_id"], msg["participants"])
             offer = self.offers.get(msg["call_id"], {})
             if (offer.get("enterprise") or {}).get("name") == FORM_ENTERPRISE:
                 self.form_calls.add(msg["call_id"])

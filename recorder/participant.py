@@ -87,6 +87,7 @@ class ParticipantRecorder:
         self._state = RecordingState.NEW
         self._reason: str | None = None
         self._pc: RTCPeerConnection | None = None
+        self._offer: str | None = None
         self._sender_clock = SenderClock()
         self._timeline = Timeline(hold_s)
         self._streams: dict[str, InboundStream] = {}
@@ -133,6 +134,7 @@ class ParticipantRecorder:
         if self._state != RecordingState.NEW or self._closing is not None:
             raise OfferRejected(f"recorder is {self._state}, renegotiation is not supported")
         _check_offer(sdp)
+        self._offer = sdp
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.open("xb").close()
@@ -164,6 +166,18 @@ class ParticipantRecorder:
         self._set_state(RecordingState.RECORDING)
         self._tasks = [asyncio.create_task(s.run()) for s in self._streams.values()]
         self._tasks.append(asyncio.create_task(self._write_loop()))
+        return pc.localDescription.sdp
+
+    def answer_to(self, sdp: str) -> str | None:
+        """The answer given to `sdp` if it is the offer this recorder answered and is still
+        recording, else None. A party whose socket dropped before the answer came sends its
+        offer again, unchanged (its peer connection still waits for an answer); answered
+        anew, by a new peer connection, the party would take whichever answer came first,
+        and the first belongs to the connection the new one replaced."""
+        pc = self._pc
+        if (self._state != RecordingState.RECORDING or self._closing is not None
+                or pc is None or pc.localDescription is None or sdp != self._offer):
+            return None
         return pc.localDescription.sdp
 
     async def add_candidate(

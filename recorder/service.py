@@ -240,8 +240,16 @@ class RecorderService:
             log.warning("recorder: unexpected description for call %s", msg.get("call_id"))
             return
         party = str(msg["from"])
+        sdp = str(description.get("sdp", ""))
+        earlier = call.parties.get(party)
+        again = earlier.answer_to(sdp) if earlier is not None else None
+        if again is not None:  # its answer was lost (the party resumed): the same answer
+            log.info("recorder: %s offered again in call %s: answered again", party,
+                     call.call_id)
+            await self._answer(call, party, again)
+            return
         segment = call.segment
-        earlier = call.parties.pop(party, None)
+        call.parties.pop(party, None)
         if earlier is not None:  # the party reconnected and offers again: a new segment
             segment = earlier.segment + 1
             await self._close(call, party, earlier)
@@ -258,7 +266,7 @@ class RecorderService:
                           "session_id": call.session_id, "participant_id": party,
                           "segment": recorder.segment, "path": self._relative(recorder.path)})
         try:
-            answer = await recorder.handle_offer(str(description.get("sdp", "")))
+            answer = await recorder.handle_offer(sdp)
         except OfferRejected as exc:
             log.warning("recorder: offer of %s refused: %s", party, exc)
             call.parties.pop(party, None)
@@ -268,8 +276,11 @@ class RecorderService:
             call.parties.pop(party, None)
             await self._report(call, party, await recorder.close())
             return
+        await self._answer(call, party, answer)
+
+    async def _answer(self, call: _CallRecording, party: str, sdp: str) -> None:
         await self._send({"type": "rtc.description", "call_id": call.call_id, "to": party,
-                          "description": {"type": "answer", "sdp": answer}})
+                          "description": {"type": "answer", "sdp": sdp}})
 
     async def _candidate(self, msg: dict[str, Any]) -> None:
         call = self._calls.get(str(msg["call_id"]))

@@ -172,8 +172,21 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
         else:
             _unrecorded(out, call)
         return False
+    if not await _still_connected(s, call):
+        # Ended (or requeued) since it was read, its recorder released by the end's step
+        # before this assignment: kept, the recorder would hold the call for ever.
+        await setup.pool.release(call.id)
+        return False
     await _tell(s, out, call, assignment, announce)
     return True
+
+
+async def _still_connected(s: Services, call: Call) -> bool:
+    """The call as read again: a step's read may be old (a resume that took seconds on a
+    loaded node read the call connected, and the kiosk's hang-up ran meanwhile)."""
+    now = await s.router.get_call(call.id)
+    return (now is not None and now.state == CallState.CONNECTED
+            and now.session_id == call.session_id)
 
 
 async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool

@@ -5,6 +5,12 @@ node's death it came 4 s after the kiosk's offer and its offer again after resum
 recorder dropped both ("unexpected description"), the kiosk waited for an answer that never
 came, and only the specialist, who offered later, was recorded.
 
+And an offer that comes again, unchanged, from a party whose socket dropped before the
+recorder's answer reached it (a CI-size faulted day: 3 of 7 unrecorded sessions, and the
+goal-size day's "terminal's segments empty" and "segments 2 and 3 of both parties empty").
+Answered by a new peer connection, the party took the first answer to come, that of the
+connection the new one had just replaced, and never connected; now it gets the same answer.
+
 The real `RecorderService` and a real aiortc party; the signalling server's side of the
 recorder's socket is played here, so that the offer can come first."""
 
@@ -91,6 +97,22 @@ async def _offer(link: RtcLink) -> dict[str, Any]:
             "description": {"type": local.type, "sdp": local.sdp}}
 
 
+async def _recorded(side: ServerSide, link: RtcLink, path: Path) -> dict[str, Any]:
+    """Media flows until the segment holds some, then the call stops: its manifest."""
+    await link.until(lambda: link.pc.connectionState == "connected", "connection", WAIT_S)
+
+    async def grown() -> None:
+        while not path.exists() or path.stat().st_size < 30_000:
+            await asyncio.sleep(0.1)
+
+    async with asyncio.timeout(WAIT_S):
+        await grown()
+    await side.send({"type": "record.stop", "call_id": CALL, "session_id": SESSION,
+                     "reason": "hangup"})
+    manifest: dict[str, Any] = (await side.next("record.manifest"))["manifest"]
+    return manifest
+
+
 async def test_an_offer_before_its_record_start_is_answered_and_recorded(
         recorder: tuple[ServerSide, RecorderService], tmp_path: Path) -> None:
     side, _ = recorder
@@ -107,18 +129,8 @@ async def test_an_offer_before_its_record_start_is_answered_and_recorded(
         answer = await side.next("rtc.description")
         assert answer["to"] == PARTY and answer["description"]["type"] == "answer"
         await link.pc.setRemoteDescription(RTCSessionDescription(**answer["description"]))
-        await link.until(lambda: link.pc.connectionState == "connected", "connection", WAIT_S)
         path = tmp_path / segment["path"]
-
-        async def grown() -> None:
-            while not path.exists() or path.stat().st_size < 30_000:
-                await asyncio.sleep(0.1)
-
-        async with asyncio.timeout(WAIT_S):
-            await grown()
-        await side.send({"type": "record.stop", "call_id": CALL, "session_id": SESSION,
-                         "reason": "hangup"})
-        manifest = (await side.next("record.manifest"))["manifest"]
+        manifest = await _recorded(side, link, path)
     finally:
         await stale.close()
         await link.close()
@@ -126,3 +138,31 @@ async def test_an_offer_before_its_record_start_is_answered_and_recorded(
     decoded = decode_recording(path)
     assert decoded.frames.get("video", 0) > 0 and decoded.frames.get("audio", 0) > 0
     assert not list(path.parent.glob("terminal-T1-2.webm"))  # no segment for the stale offer
+
+
+async def test_an_offer_sent_again_unanswered_gets_the_same_answer(
+        recorder: tuple[ServerSide, RecorderService], tmp_path: Path) -> None:
+    side, _ = recorder
+    link = RtcLink(ME, RTCConfiguration())
+    try:
+        await side.send({"type": "record.start", "call_id": CALL, "session_id": SESSION,
+                         "segment": 1, "participants": [{"id": PARTY, "role": "terminal",
+                                                         "name": "一号机"}]})
+        offer = await _offer(link)
+        await side.send(offer)
+        await side.send(offer)  # resumed before the answer came: the same offer again
+        segment = await side.next("record.segment")
+        first = await side.next("rtc.description")
+        second = await side.next("rtc.description")
+        # The party takes the first answer to come (the second finds it answered).
+        await link.pc.setRemoteDescription(RTCSessionDescription(**first["description"]))
+        path = tmp_path / segment["path"]
+        manifest = await _recorded(side, link, path)
+    finally:
+        await link.close()
+    assert second["description"] == first["description"]
+    assert (segment["segment"], manifest["segment"]) == (1, 1)
+    assert manifest["state"] == "finished" and manifest["sha256"]
+    decoded = decode_recording(path)
+    assert decoded.frames.get("video", 0) > 0 and decoded.frames.get("audio", 0) > 0
+    assert not list(path.parent.glob("terminal-T1-2.*"))

@@ -76,8 +76,11 @@ async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_is_r
     await desk.board.disconnect(RECORDER, desk.epochs[RECORDER.principal],
                                 desk.sinks[RECORDER.principal])
 
-    assert [c for c, _ in router.heard_by_read] == calls
-    assert [n for _, n in router.heard_by_read] == [0, 1]  # the first told before the second
+    first_reads: dict[str, int] = {}  # a hand-over reads its call again as it assigns it
+    for call_id, heard in router.heard_by_read:
+        first_reads.setdefault(call_id, heard)
+    assert list(first_reads) == calls
+    assert list(first_reads.values()) == [0, 1]  # the first told before the second is read
     starts = [f for f in router.successor if f["type"] == "record.start"]
     assert [(f["call_id"], f["segment"]) for f in starts] == [(c, 2) for c in calls]
     for kiosk, call_id in ((KIOSK, calls[0]), (KIOSK2, calls[1])):
