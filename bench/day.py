@@ -232,7 +232,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
                  f"{found.sampled} sampled with real media (aiortc), {found.recorded} complete "
                  f"and decodable ({dict(found.frames)} frames decoded), "
                  f"{len(found.unrecorded)} without; {found.gaps} interrupted segments (gaps "
-                 f"named in the log); {found.untalked} answered as the kiosk cancelled or the "
+                 f"named in the log); {len(found.in_gap)} whose media fell all in such a gap; "
+                 f"{found.untalked} answered as the kiosk cancelled or the "
                  "day closed (hung up at once: not judged)")
     probe, lines_seen = day_latency.observed(ledger.latencies, faults.during)
     lines.extend(lines_seen)
@@ -244,13 +245,14 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
     lines.append(monitor.describe())
     for name, items in (("LOST", found.lost), ("DOUBLED", found.doubled),
                         ("MISMATCH", found.mismatches), ("UNRECORDED", found.unrecorded),
+                        ("IN A GAP", found.in_gap),
                         ("REPORT", disagree)):
         lines.extend(f"  {name} {item}" for item in items[:20])
     failed = found.failed or bool(disagree)
     lines.append("RESULT: " + ("FAIL" if failed else "PASS"))
     return Outcome("\n".join(lines) + "\n", failed, {
         "lost": len(found.lost), "doubled": len(found.doubled),
-        "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
+        "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded), "in_gap": len(found.in_gap),
         "disagreements": len(disagree), "sampled": found.sampled,
         "answered": answered, "p99_ms": probe,
         **{c: extra.counts.get("total", {}).get(c, 0) for c in day_services.COLUMNS}})

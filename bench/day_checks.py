@@ -9,7 +9,10 @@ offered); a mismatch is any call whose ledger and log disagree (answered or not,
 by whom, the kiosk's cancel against the log's state), or a joint action the
 desks saw completed that the log does not have completed. A sampled answered
 session without a complete, decodable recording of both parties (every frame
-decoded with PyAV) is unrecorded; an interrupted segment the log names is a gap.
+decoded with PyAV) is unrecorded; an interrupted segment the log names is a gap. A
+party whose media all fell in such a gap (its recorder killed before it wrote any, its
+next segment closed empty within `REESTABLISH_S` as the call ended before the media
+reached the new recorder) is counted apart (`in_gap`), not as unrecorded.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from server.storage.schema import joint_actions, recordings, session_events, ses
 from signaling import events as ev
 
 Row = dict[str, Any]
+REESTABLISH_S = 5.0  # a party's media to the recorder that took over from a killed one:
+# its offer, ICE through the TURN relay, the first frames, on a loaded 2-core machine
 FINAL = {ev.STATE_ENDED, ev.STATE_ABANDONED, ev.STATE_REJECTED, ev.STATE_INTERRUPTED}
 UNASKED = ("rejected", "no_show")  # visits without a call: refused, or never came
 
@@ -99,6 +104,7 @@ class Findings:
     recorded: int = 0
     untalked: int = 0  # answered as the kiosk cancelled or the day closed: hung up at once
     gaps: int = 0
+    in_gap: list[str] = field(default_factory=list)  # sessions recorded only in named gaps
     frames: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -215,15 +221,21 @@ def check_recordings(ledger: LedgerView, log: LogView, root: Path, found: Findin
             continue
         row = log.sessions.get(v["call_id"])
         segments = log.recordings.get(str(row["id"])) if row else None
-        problem = _recording_problem(segments or [], root, found)
-        if problem:
+        recorded: set[str] = set()
+        problem = _recording_problem(segments or [], root, found, recorded)
+        if problem and "does not decode" not in problem and \
+                _only_in_gaps(segments or [], recorded):
+            found.in_gap.append(f"{v['call_id']}: {problem}")
+        elif problem:
             found.unrecorded.append(f"{v['call_id']}: {problem}")
         else:
             found.recorded += 1
 
 
-def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str | None:
-    parties: dict[str, int] = Counter()
+def _recording_problem(segments: list[Row], root: Path, found: Findings,
+                       parties: set[str]) -> str | None:
+    """What is wrong with a session's recording, if anything; `parties` gets the
+    participants with a segment of video and audio."""
     held: dict[str, str] = {}  # segment row id -> what it holds, for the report
     for seg in segments:
         if seg["state"] == "interrupted":
@@ -239,12 +251,35 @@ def _recording_problem(segments: list[Row], root: Path, found: Findings) -> str 
         found.frames.update(frames)
         held[seg["id"]] = f"v{frames['video']}/a{frames['audio']}"
         if frames["video"] and frames["audio"]:
-            parties[seg["participant_id"]] += 1
+            parties.add(seg["participant_id"])
     if len(parties) < 2:
         states = sorted(f"{s['participant_id'][:8]}:{s['segment']}:{s['state']}@{s['recorder']}"
                         f" {held[s['id']]}" for s in segments)
         return f"{len(parties)} of 2 parties recorded (segments {states})"
     return None
+
+
+def _only_in_gaps(segments: list[Row], recorded: set[str]) -> bool:
+    """Each party with no media recorded lost it to a gap the log names: an interrupted
+    segment, and after it only segments closed empty within `REESTABLISH_S`."""
+    by_party: dict[str, list[Row]] = defaultdict(list)
+    for seg in sorted(segments, key=lambda s: s["segment"]):
+        by_party[seg["participant_id"]].append(seg)
+    if len(by_party) < 2:
+        return False
+    for party, segs in by_party.items():
+        if party in recorded:
+            continue
+        cut = [n for n, s in enumerate(segs) if s["state"] == "interrupted"]
+        if not cut or any(not _closed_soon(s) for s in segs[cut[-1] + 1:]):
+            return False
+    return True
+
+
+def _closed_soon(seg: Row) -> bool:
+    started, ended = seg["created_at"], seg["ended_at"]
+    return (not seg["sha256"] and started is not None and ended is not None
+            and (ended - started).total_seconds() < REESTABLISH_S)
 
 
 def decode(path: Path) -> Counter[str]:

@@ -3,6 +3,7 @@ signed, a sampled call answered as the kiosk cancelled or the day closed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -112,3 +113,37 @@ def test_a_closed_refusal_sent_again_may_be_logged_twice() -> None:
                          closed=Counter(tax=logged))
         _log_side([], set(), log, {}, out)
         assert out.mismatches == mismatches
+
+
+def _segment(n: int, party: str, seg: int, state: str, created: float, ended: float,
+             ) -> dict[str, object]:
+    at = dt.datetime(2026, 12, 7, 3, 51, tzinfo=dt.UTC)
+    return {"id": f"r{n}", "participant_id": party, "segment": seg, "state": state,
+            "recorder": "rec1" if state == "interrupted" else "rec2", "sha256": None,
+            "path": f"r{n}.webm", "created_at": at + dt.timedelta(seconds=created),
+            "ended_at": at + dt.timedelta(seconds=ended)}
+
+
+def test_a_call_whose_media_all_fell_in_a_named_gap_is_counted_apart(tmp_path: Path) -> None:
+    """The faulted day's shape (`c_0542fcf4fbc5dbfa`): answered 2.6 s before its recorder
+    was killed (nothing written yet: the log says `interrupted`, recorder lost), the
+    specialist's segment on the next recorder closed empty 0.9 s later as the call ended,
+    the kiosk's never made. A segment left empty longer than `REESTABLISH_S` after the
+    hand-over is still unrecorded."""
+    in_gap = [_segment(1, "specialist:sp0018", 1, "interrupted", 1.5, 4.2),
+              _segment(2, "specialist:sp0018", 2, "complete", 4.8, 5.7),
+              _segment(3, "terminal:K00175", 1, "interrupted", 1.5, 4.2)]
+    too_long = [_segment(4, "specialist:s1", 1, "interrupted", 1.5, 4.2),
+                _segment(5, "specialist:s1", 2, "complete", 4.8, 30.0),
+                _segment(6, "terminal:K1", 1, "interrupted", 1.5, 4.2)]
+    never_cut = [_segment(7, "specialist:s2", 1, "complete", 1.5, 2.0),
+                 _segment(8, "terminal:K2", 1, "complete", 1.5, 2.0)]
+    log = LogView(sessions={"c1": {"id": "s1"}, "c2": {"id": "s2"}, "c3": {"id": "s3"}},
+                  answers=Counter(), actions={},
+                  recordings={"s1": in_gap, "s2": too_long, "s3": never_cut})
+    visits = [{"media": True, "answered": 1.0, "call_id": c} for c in ("c1", "c2", "c3")]
+    found = Findings()
+    check_recordings(LedgerView(visits=visits), log, tmp_path, found)
+    assert [f.split(":")[0] for f in found.in_gap] == ["c1"]
+    assert [f.split(":")[0] for f in found.unrecorded] == ["c2", "c3"]
+    assert found.gaps == 4 and found.failed
