@@ -252,7 +252,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
     lines.append("RESULT: " + ("FAIL" if failed else "PASS"))
     return Outcome("\n".join(lines) + "\n", failed, {
         "lost": len(found.lost), "doubled": len(found.doubled),
-        "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded), "in_gap": len(found.in_gap),
+        "mismatches": len(found.mismatches), "unrecorded": len(found.unrecorded),
+        "in_gap": len(found.in_gap),
         "disagreements": len(disagree), "sampled": found.sampled,
         "answered": answered, "p99_ms": probe,
         **{c: extra.counts.get("total", {}).get(c, 0) for c in day_services.COLUMNS}})
