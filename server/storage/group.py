@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from server.storage.errors import StorageError
 from server.storage.lanes import Batch
-from server.storage.projection import PEOPLE_EVENTS, ParticipantKey, Projection, Row
+from server.storage.projection import PEOPLE_EVENTS, Loaded, Projection, Row
 from signaling import events as ev
 from signaling.events import LogEvent
 
@@ -20,9 +20,10 @@ class Rows(Protocol):
     """The reads and writes of an append, on one connection in its transaction:
     SQLAlchemy core on SQLite (`sqlite_rows`), asyncpg on PostgreSQL (`pg_rows`)."""
 
-    async def load(self, reads: Reads) -> tuple[dict[str, Row], dict[ParticipantKey, Row]]:
+    async def load(self, reads: Reads) -> Loaded:
         """The sessions `reads` names, locked until the commit (in id order: two nodes'
-        groups wait for each other, never deadlock), and the participants of its `people`."""
+        groups wait for each other, never deadlock), the participants of its `people` and
+        the answers (`projection.Answer`) of its `answers`."""
 
     async def write(self, projection: Projection, events: list[dict[str, Any]]) -> None:
         """What the projection changed, and the events, in their order."""
@@ -76,6 +77,7 @@ class Reads:
 
     sessions: Sequence[str]  # sorted
     people: Sequence[str]  # sessions whose participants are read too, sorted
+    answers: Sequence[str] = ()  # and whose answers are (`answered_again`), sorted
 
     @classmethod
     def of(cls, batches: Sequence[Sequence[LogEvent]]) -> Reads:
@@ -112,6 +114,8 @@ async def append_together(rows: Rows, batches: Sequence[Sequence[LogEvent]],
     (`SessionLog._append_each`)."""
     reads = reads or Reads.of(batches)
     projection = Projection(*await rows.load(reads)) if reads else Projection({}, {})
+    if reads and (again := answered_again(batches, projection.sessions)):
+        projection.reload(await rows.load(again))
     written: list[dict[str, Any]] = []
     alone = len(batches) == 1  # nothing to take back: a refused batch writes nothing
     for index, events in enumerate(batches):
@@ -120,7 +124,7 @@ async def append_together(rows: Rows, batches: Sequence[Sequence[LogEvent]],
         try:
             batch = [{"session_id": e.session_id, "call_id": projection.apply(e),
                       "ts": e.ts, "type": e.type, "actor": e.actor, "data": e.data}
-                     for e in events]
+                     for e in events if not projection.logged_already(e)]
         except StorageError as exc:
             failed[index] = exc
             if mark is None:
@@ -130,3 +134,16 @@ async def append_together(rows: Rows, batches: Sequence[Sequence[LogEvent]],
         written.extend(batch)
     if written:
         await rows.write(projection, written)
+
+
+def answered_again(batches: Sequence[Sequence[LogEvent]], loaded: dict[str, Row]) -> Reads:
+    """The sessions answered in the group that were answered before, to read again with
+    their answers (`Projection.logged_already`) and participants now that they are locked:
+    on PostgreSQL the first read's rows of other tables are those of its snapshot, taken
+    before it waited for the lock (the session's row alone is the newest), so an answer
+    the other node committed meanwhile would be missed. Only a session answered again
+    pays this round trip: a first answer has nothing to be the same as."""
+    ids = sorted({e.session_id for events in batches for e in events
+                  if e.type == ev.ANSWERED and e.session_id in loaded
+                  and loaded[e.session_id]["answered_at"] is not None})
+    return Reads(ids, ids, ids)

@@ -23,6 +23,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Final
 
 import asyncpg
+import msgspec
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -30,7 +31,14 @@ from sqlalchemy.pool import PoolProxiedConnection
 from server.storage import engine
 from server.storage.group import Reads
 from server.storage.pg_write import WRITE, params
-from server.storage.projection import ParticipantKey, Projection, Row
+from server.storage.projection import (
+    Answer,
+    Loaded,
+    ParticipantKey,
+    Projection,
+    Row,
+    logged_answers,
+)
 from server.storage.schema import session_participants, sessions
 from signaling import events as ev
 
@@ -48,11 +56,20 @@ _PERSON: Final = tuple(c.name for c in session_participants.c)
 # for each), in one statement: one round trip less while the rows are locked. The ids go
 # as arrays: an `IN ($1, $2...)` list is another statement for each length, prepared
 # again by every pooled connection.
-LOAD: Final = (f"SELECT {', '.join(f's.{c}' for c in _SESSION)},"
-               f" {', '.join(f'p.{c}' for c in _PERSON)} FROM sessions AS s"
-               " LEFT JOIN session_participants AS p"
-               " ON p.session_id = s.id AND s.id = ANY($2::varchar[])"
-               " WHERE s.id = ANY($1::varchar[]) ORDER BY s.id FOR UPDATE OF s")
+_LOAD_FROM: Final = (" FROM sessions AS s LEFT JOIN session_participants AS p"
+                     " ON p.session_id = s.id AND s.id = ANY($2::varchar[])"
+                     " WHERE s.id = ANY($1::varchar[]) ORDER BY s.id FOR UPDATE OF s")
+_LOAD_COLUMNS: Final = (f"SELECT {', '.join(f's.{c}' for c in _SESSION)},"
+                        f" {', '.join(f'p.{c}' for c in _PERSON)}")
+LOAD: Final = _LOAD_COLUMNS + _LOAD_FROM
+# The same with each session's answers (agent, offer), read when `Reads.answers` names
+# sessions (`group.answered_again`). A statement of its own: a subquery in LOAD, even
+# one never run, made its every run ~0.1 ms slower (PostgreSQL plans it for each run's
+# arrays; with a generic plan forced the difference was gone).
+LOAD_ANSWERS: Final = (
+    f"{_LOAD_COLUMNS}, (SELECT json_agg(json_build_array(e.data->'agent_id',"
+    " e.data->'offer')) FROM session_events AS e WHERE e.session_id = s.id"
+    f" AND e.type = '{ev.ANSWERED}' AND e.data->>'offer' IS NOT NULL){_LOAD_FROM}")
 OPEN_SESSIONS: Final = ("SELECT id, call_id FROM sessions WHERE state <> ALL($1::varchar[])"
                         " AND ($2::varchar[] IS NULL OR node_id = ANY($2::varchar[]))"
                         " ORDER BY id FOR UPDATE")
@@ -82,18 +99,24 @@ class PgRows:
         except _DRIVER_ERRORS as exc:
             raise self.translated(exc) from exc
 
-    async def load(self, reads: Reads) -> tuple[dict[str, Row], dict[ParticipantKey, Row]]:
+    async def load(self, reads: Reads) -> Loaded:
         loaded: dict[str, Row] = {}
         people: dict[ParticipantKey, Row] = {}
-        split = len(_SESSION)
-        for row in await self._fetch(LOAD, list(reads.sessions), list(reads.people)):
+        answers: dict[str, set[Answer]] = {}
+        split, end = len(_SESSION), len(_SESSION) + len(_PERSON)
+        sql = LOAD_ANSWERS if reads.answers else LOAD
+        for row in await self._fetch(sql, list(reads.sessions), list(reads.people)):
             values = tuple(row)
             session = dict(zip(_SESSION, values[:split], strict=True))
             loaded.setdefault(session["id"], session)
-            person = dict(zip(_PERSON, values[split:], strict=True))
+            person = dict(zip(_PERSON, values[split:end], strict=True))
             if person["participant_id"] is not None:
                 people[(person["session_id"], person["participant_id"])] = person
-        return loaded, people
+            if session["id"] in reads.answers and session["id"] not in answers:
+                found = values[end] or []  # JSON, decoded by the engine's codec (SQLAlchemy's)
+                answers[session["id"]] = logged_answers(
+                    msgspec.json.decode(found) if isinstance(found, str) else found)
+        return loaded, people, answers
 
     async def open_sessions(self, node_ids: Sequence[str] | None) -> list[tuple[str, str]]:
         ids = None if node_ids is None else list(node_ids)

@@ -11,7 +11,7 @@ typed error, so the whole batch is refused.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -24,6 +24,11 @@ from signaling.events import LogEvent
 
 Row = dict[str, Any]
 ParticipantKey = tuple[str, str]
+# An `answered` as the log knows it: the specialist and the offer they answered. Logged
+# once: the same again is a fenced node's append still under way when the survivor logged
+# that answer for it (`offers.answer_again`), not a second answer.
+Answer = tuple[str, int]
+Loaded = tuple[dict[str, Row], dict[ParticipantKey, Row], dict[str, set[Answer]]]
 
 # Columns an append may change (never a session's ids or creation time, nor who joined when)
 SESSION_MUTABLE: Final = tuple(c.name for c in sessions.c
@@ -49,6 +54,13 @@ def _data(event: LogEvent, kind: type[_P]) -> _P:
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:
     return max(0.0, (later - earlier).total_seconds())
+
+
+def logged_answers(pairs: Iterable[Sequence[Any]]) -> set[Answer]:
+    """The answers (agent, offer) read from the log; one without both (an `answered`
+    logged before answers carried their offer) is never the same as another."""
+    return {(agent, offer) for agent, offer in pairs if isinstance(agent, str)
+            and isinstance(offer, int) and not isinstance(offer, bool)}
 
 
 def check_event(event: LogEvent) -> None:
@@ -86,15 +98,20 @@ class Mark:
     dirty_sessions: set[str]
     new_participants: int
     dirty_participants: set[ParticipantKey]
+    answers: dict[str, set[Answer]]  # of every session of the batch
 
 
 class Projection:
     """Working copy of the sessions and participants of one append batch (or of a group
     of batches committed together, each taken back alone when a rule refuses it)."""
 
-    def __init__(self, sessions: dict[str, Row], participants: dict[ParticipantKey, Row]):
+    def __init__(self, sessions: dict[str, Row], participants: dict[ParticipantKey, Row],
+                 answers: dict[str, set[Answer]] | None = None):
         self.sessions = sessions
         self.participants = participants
+        # sessions answered in this group: the answers logged (read only for those answered
+        # before, `group.answered_again`) and those applied since
+        self.answers = answers if answers is not None else {}
         self.new_sessions: list[str] = []
         self.dirty_sessions: set[str] = set()
         self.new_participants: list[ParticipantKey] = []
@@ -107,7 +124,8 @@ class Projection:
                     {key: dict(row) for key, row in self.participants.items()
                      if key[0] in session_ids},
                     len(self.new_sessions), set(self.dirty_sessions),
-                    len(self.new_participants), set(self.dirty_participants))
+                    len(self.new_participants), set(self.dirty_participants),
+                    {sid: set(self.answers.get(sid, ())) for sid in session_ids})
 
     def undo(self, mark: Mark) -> None:
         """Back to where `mark` was taken: the batch since then refused, none of it kept."""
@@ -119,8 +137,28 @@ class Projection:
         del self.new_participants[mark.new_participants:]
         self.sessions.update(mark.sessions)
         self.participants.update(mark.participants)
+        self.answers.update(mark.answers)
         self.dirty_sessions, self.dirty_participants = (mark.dirty_sessions,
                                                         mark.dirty_participants)
+
+    def reload(self, loaded: Loaded) -> None:
+        """Rows read again once their sessions were locked (`group.answered_again`), before
+        any event is applied: newer than the first read's, which on PostgreSQL may predate a
+        commit it waited for."""
+        sessions, participants, answers = loaded
+        self.sessions.update(sessions)
+        for key in [key for key in self.participants if key[0] in sessions]:
+            del self.participants[key]
+        self.participants.update(participants)
+        self.answers.update(answers)
+
+    def logged_already(self, event: LogEvent) -> bool:
+        """An `answered` whose specialist and offer the session's log has (`Answer`): left
+        out, and the rest of its batch applied. One without an offer is always applied."""
+        if event.type != ev.ANSWERED or not self.answers.get(event.session_id or ""):
+            return False
+        data = _data(event, ev.Answered)
+        return (data.agent_id, data.offer) in self.answers[event.session_id or ""]
 
     def apply(self, event: LogEvent) -> str | None:
         """Fold one event in; returns the call id to store with it."""
@@ -178,6 +216,8 @@ class Projection:
 
     def _answered(self, session: Row, event: LogEvent) -> None:
         data = _data(event, ev.Answered)
+        if data.offer is not None:
+            self.answers.setdefault(session["id"], set()).add((data.agent_id, data.offer))
         if session["state"] not in ev.FINAL_STATES:  # a late answer does not reopen it
             session["state"] = ev.STATE_CONNECTED
         if session["answered_at"] is None:  # the first answer is the one the caller waited for

@@ -88,7 +88,9 @@ class SessionLog(StoreBase):
         alone (`group.append_together`), and all of them pay for a single fsync.
         With `groups_in_flight` > 1 (PostgreSQL), groups that share no session
         commit at once (`lanes.Lanes`); a session's batches commit in the order
-        they were appended.
+        they were appended. An `answered` the session has logged already (the same
+        specialist and offer: a fenced node's append landing after the survivor's) is left
+        out, the rest of its batch stored (`Projection.logged_already`).
         Returns once the batch is committed.
         Raises `UnknownSession`, `SessionClosed`, `InvalidEvent`, `AlreadyExists`.
         """

@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from functools import lru_cache
 from typing import Any, Final
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -32,9 +33,11 @@ from server.storage.projection import (
     PARTICIPANT_MUTABLE,
     SESSION_KEYS,
     SESSION_MUTABLE,
-    ParticipantKey,
+    Answer,
+    Loaded,
     Projection,
     Row,
+    logged_answers,
 )
 from server.storage.schema import session_events, session_participants, sessions
 from signaling import events as ev
@@ -144,7 +147,7 @@ class SqliteRows:
             self.begun = self.begun or bool(self.adapter._connection.in_transaction)
         return results[len(begin):]
 
-    async def load(self, reads: Reads) -> tuple[dict[str, Row], dict[ParticipantKey, Row]]:
+    async def load(self, reads: Reads) -> Loaded:
         s, p = self.statements.sessions, self.statements.people
         steps: list[Step] = [
             (f"{s.select} WHERE id IN ({_marks(len(ids))}) ORDER BY id", ids, False)
@@ -152,11 +155,20 @@ class SqliteRows:
         split = len(steps)
         steps += [(f"{p.select} WHERE session_id IN ({_marks(len(ids))})", ids, False)
                   for ids in _chunks(reads.people)]
+        end = len(steps)
+        steps += [(f"SELECT session_id, data FROM session_events WHERE session_id IN"
+                   f" ({_marks(len(ids))}) AND type = ?", [*ids, ev.ANSWERED], False)
+                  for ids in _chunks(reads.answers)]
         results = await self.run(*steps)
         loaded = {row["id"]: row for rows in results[:split] for row in map(s.row, rows)}
         people = {(row["session_id"], row["participant_id"]): row
-                  for rows in results[split:] for row in map(p.row, rows)}
-        return loaded, people
+                  for rows in results[split:end] for row in map(p.row, rows)}
+        answers: dict[str, set[Answer]] = {sid: set() for sid in reads.answers}
+        for rows in results[end:]:
+            for sid, data in rows:
+                logged = msgspec.json.decode(data)
+                answers[sid] |= logged_answers([(logged.get("agent_id"), logged.get("offer"))])
+        return loaded, people, answers
 
     async def open_sessions(self, node_ids: Sequence[str] | None) -> list[tuple[str, str]]:
         final = sorted(ev.FINAL_STATES)
