@@ -3,6 +3,7 @@ what every append does with the rows of its sessions, on either database (`Rows`
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -14,6 +15,8 @@ from server.storage.lanes import Batch
 from server.storage.projection import PEOPLE_EVENTS, Loaded, Projection, Row
 from signaling import events as ev
 from signaling.events import LogEvent
+
+log = logging.getLogger(__name__)
 
 
 class Rows(Protocol):
@@ -124,7 +127,7 @@ async def append_together(rows: Rows, batches: Sequence[Sequence[LogEvent]],
         try:
             batch = [{"session_id": e.session_id, "call_id": projection.apply(e),
                       "ts": e.ts, "type": e.type, "actor": e.actor, "data": e.data}
-                     for e in events if not projection.logged_already(e)]
+                     for e in events if not _repeated(projection, e)]
         except StorageError as exc:
             failed[index] = exc
             if mark is None:
@@ -147,3 +150,13 @@ def answered_again(batches: Sequence[Sequence[LogEvent]], loaded: dict[str, Row]
                   if e.type == ev.ANSWERED and e.session_id in loaded
                   and loaded[e.session_id]["answered_at"] is not None})
     return Reads(ids, ids, ids)
+
+
+def _repeated(projection: Projection, event: LogEvent) -> bool:
+    """An answer the log has already (`Projection.logged_already`): left out, and said so
+    for the operator (a node taken for dead whose append was under way)."""
+    if not projection.logged_already(event):
+        return False
+    log.warning("session %s: %s's answer at offer %s is logged already; left out",
+                event.session_id, event.data.get("agent_id"), event.data.get("offer"))
+    return True

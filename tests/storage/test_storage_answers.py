@@ -69,11 +69,14 @@ async def other(database: Database, database_url: str) -> AsyncIterator[Database
         await db.close()
 
 
-async def test_the_same_answer_appended_again_is_logged_once(database: Database) -> None:
+async def test_the_same_answer_appended_again_is_logged_once(
+        database: Database, caplog: pytest.LogCaptureFixture) -> None:
     await offered(database)
     await database.append(answer("s1", 57))  # the survivor's, at 02:55:57
     late = [*answer("s1", 40), event(ev.CHAT, "s1", 58, text="still lands")]
-    await database.append(late)  # the fenced node's, with its own (earlier) time
+    with caplog.at_level("WARNING", logger="server.storage.group"):
+        await database.append(late)  # the fenced node's, with its own (earlier) time
+    assert "s1: sp0046's answer at offer 6 is logged already; left out" in caplog.text
 
     s1 = await detail(database)
     assert answers(s1) == [("sp0046", 6)]
