@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -158,29 +158,44 @@ class ClusterBackends:
     # ---- NodeEvents: the node's watch ---------------------------------------------------
 
     async def dead(self, instance: str, principals: set[str]) -> None:
-        """A dead node's principals: their sockets are gone, their resume grace starts (a
-        recorder's sessions go to other recorders at once)."""
+        """A dead node's principals: their sockets are gone, their resume grace starts.
+
+        Its recorders first: their media went with them, and until they are gone from the
+        pool new calls are still given to them; their sessions go to other recorders at
+        once. Then the answers it may not have logged, then everyone else (a resumed
+        party, a cancel, waits for those answers: `parties.settled_answer`). Each stage
+        runs `TAKEOVER_IN_FLIGHT` at a time: one by one, the goal-size day's survivor was
+        still logging answers when the killed node's recorder came back, 4 s later, and
+        had not handed on its sessions nor kept new calls from it."""
         board = self._board
         if board is None:
             return
-        for call_id, agent_id, at in await self.router.answered_by(instance):  # first: a
-            try:  # resumed party, a cancel, wait for them (`parties.settled_answer`)
-                await board.answer_again(call_id, agent_id, at)
-            except Exception:
-                log.exception("logging the answer of %s by dead node %s failed", call_id,
-                              instance)
-        await self.router.forget_answers_of(instance)
+        recorders = {p for p in principals if p.startswith(f"{Role.RECORDER.value}:")}
         limit = asyncio.Semaphore(TAKEOVER_IN_FLIGHT)
 
-        async def gone(principal: str) -> None:
-            async with limit:
-                await self._gone(board, instance, principal)
+        async def each(work: list[Awaitable[None]]) -> None:
+            async def bounded(one: Awaitable[None]) -> None:
+                async with limit:
+                    await one
+            failed = [r for r in await asyncio.gather(*map(bounded, work),
+                                                      return_exceptions=True)
+                      if isinstance(r, BaseException)]
+            if failed:  # the rest are settled; the sweep logs it, the fence stays up
+                raise failed[0]
 
-        failed = [r for r in await asyncio.gather(*(gone(p) for p in sorted(principals)),
-                                                  return_exceptions=True)
-                  if isinstance(r, BaseException)]
-        if failed:  # the rest are settled; the sweep logs it, the fence stays up
-            raise failed[0]
+        await each([self._gone(board, instance, p) for p in sorted(recorders)])
+        await each([self._answer_again(board, instance, *answer)
+                    for answer in await self.router.answered_by(instance)])
+        await self.router.forget_answers_of(instance)
+        await each([self._gone(board, instance, p) for p in sorted(principals - recorders)])
+
+    async def _answer_again(self, board: Switchboard, instance: str, call_id: str,
+                            agent_id: str, at: float) -> None:
+        try:
+            await board.answer_again(call_id, agent_id, at)
+        except Exception:
+            log.exception("logging the answer of %s by dead node %s failed", call_id,
+                          instance)
 
     async def _gone(self, board: Switchboard, instance: str, principal: str) -> None:
         """One principal of a dead instance: its socket is gone (unless it has resumed on
