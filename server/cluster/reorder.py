@@ -16,7 +16,10 @@ it left), the missing number may have died with it: a gap is then held `hold_s` 
 and so is every gap that opens within `cap_s` of the loss (its taker may have died
 before the gap opened). A given-up gap is logged; a late arrival is still delivered,
 logged, rather than lost. A number that comes again (a publish retried after its reply
-was lost, a gap filled from Redis) is dropped: the latest numbers taken in are kept.
+was lost, a gap filled from Redis) is dropped: one below the next expected is either
+delivered already or one of the numbers given up on, and only those (`skipped`, as
+ranges) are remembered, so a line keeps nothing per message delivered in order (issue 16:
+a set of the latest 512 numbers taken in grew with every message a connection heard).
 At most `max_held` messages per principal are held (a longer run is released at once,
 the gap logged): memory stays bounded whatever other nodes do.
 
@@ -63,7 +66,7 @@ class _Line:
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
     behind: dict[int, list[bytes]] = field(default_factory=dict)  # unnumbered, after n
     since: float | None = None  # when the oldest open gap began
-    seen: dict[int, None] = field(default_factory=dict)  # numbers taken in (the latest few)
+    skipped: list[range] = field(default_factory=list)  # given up on, not arrived since
 
 
 class Reorder:
@@ -126,20 +129,22 @@ class Reorder:
         """The messages of event `seq` (one transaction's, for this principal; none when
         the number is only filled) arrived: what to deliver now, in order."""
         line = self._lines.setdefault(principal, _Line())
-        if seq in line.seen:  # published again (a retried pipeline) or filled from Redis
+        if seq in line.held:  # published again (a retried pipeline) or filled from Redis
             self.twice += 1
             return []
         if line.opening:
-            self._seen(line, seq)
-            line.held.setdefault(seq, payloads)
+            line.held[seq] = payloads
             return self._hold(principal, line, now)
-        if line.expected is None:
+        if line.expected is None:  # what came before the first number is not known
             line.expected = seq
+            line.skipped = [r for r in (range(line.start, seq),) if r]
         if seq < line.start:  # decided before the connection attached, arriving only now
             self.stale += 1
             return []
-        self._seen(line, seq)
         if seq < line.expected:
+            if not self._take_skipped(line, seq):  # delivered already: here again
+                self.twice += 1
+                return []
             self.late += 1
             log.warning("bus: message %d for %s arrived after %d was delivered", seq,
                         principal, line.expected - 1)
@@ -148,12 +153,6 @@ class Reorder:
         if seq == line.expected:
             return self._drain(principal, line, now)
         return self._hold(principal, line, now)
-
-    def _seen(self, line: _Line, seq: int) -> None:
-        """Remember the latest `2 * max_held` numbers taken in: one coming again is dropped."""
-        line.seen[seq] = None
-        if len(line.seen) > 2 * self.max_held:
-            del line.seen[next(iter(line.seen))]
 
     def next_of(self, principal: str) -> int | None:
         """The next number the principal's line waits for (None: not started)."""
@@ -251,6 +250,8 @@ class Reorder:
     def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
         """Deliver everything held, in order, past the missing numbers."""
         numbers = sorted(set(line.held) | set(line.after) | set(line.behind))
+        passed = line.start if line.expected is None else line.expected  # delivered below
+        delivered = set(line.held)
         if line.expected is None:  # still opening: the line starts with what it holds
             line.expected = numbers[0] if numbers else 1
         line.opening = False
@@ -266,6 +267,34 @@ class Reorder:
             out += line.after.pop(n, [])
             out += line.behind.pop(n, [])
         line.expected = max(max(numbers, default=0) + 1, line.expected)
+        self._skip(line, passed, delivered)
         line.since = None
         self._open.pop(principal, None)
         return out
+
+    def _skip(self, line: _Line, start: int, delivered: set[int]) -> None:
+        """Remember the numbers from `start` to the line's next that were not delivered
+        (given up on: one arriving later is late, not a repeat), as ranges."""
+        assert line.expected is not None
+        for n in [*sorted(n for n in delivered if start <= n < line.expected), line.expected]:
+            if start < n:
+                line.skipped.append(range(start, n))
+            start = n + 1
+        _bound(line.skipped, self.max_held)
+
+    def _take_skipped(self, line: _Line, seq: int) -> bool:
+        """`seq` was given up on and has not come since: True, and it is no longer skipped."""
+        for i, gap in enumerate(line.skipped):
+            if seq in gap:
+                line.skipped[i:i + 1] = [r for r in (range(gap.start, seq),
+                                                     range(seq + 1, gap.stop)) if r]
+                _bound(line.skipped, self.max_held)
+                return True
+        return False
+
+
+def _bound(skipped: list[range], most: int) -> None:
+    """At most `most` ranges: the oldest two become one, so a number delivered between
+    them that comes again is delivered again (late) rather than one given up on lost."""
+    while len(skipped) > most:
+        skipped[0:2] = [range(skipped[0].start, skipped[1].stop)]
