@@ -160,6 +160,8 @@ class Kiosk:
             elif reply is not None and record.get("resent") and reply.get("code") in (
                     "call_in_progress", "appointment_used"):
                 continue
+            elif reply is not None and reply.get("refused") not in (None, msg["type"]):
+                continue  # another message's refusal (a hang-up sent again, on resume)
             else:
                 return reply
 
