@@ -186,6 +186,8 @@ class Rebalancer:
         if now < self._quiet_until:
             return 0
         written = await self._redis.hgetall(keys.loads(self._prefix))
+        if self._node.others != others:  # a sweep ran meanwhile: a node died or joined
+            return 0  # (a dead node's last load would still be read here)
         own = self._node.load()
         loads = [own] + [int(written[i]) for i in others if i in written]
         self.on_round()

@@ -99,3 +99,30 @@ async def test_a_late_node_only_somewhat_over_its_share_waits(redis: Redis, key_
     assert await rebalancer.round(0.0, late=True) == 0
     assert local.closed == []
     assert await rebalancer.round(0.0) == 12  # not late: 5 % of 240, under its excess
+
+
+class Dying(Node):
+    """The other node dies while this one reads the loads: the sweep that notices it
+    runs during that read (the goal-size day: 107 sockets moved towards a killed node,
+    its last written load 1,070, at the takeover)."""
+
+    reads = 0
+
+    @property
+    def others(self) -> frozenset[str]:
+        self.reads += 1
+        return frozenset({OTHER}) if self.reads <= 2 else frozenset()
+
+
+async def test_a_node_that_died_during_the_round_gets_nobody(redis: Redis, key_prefix: str
+                                                             ) -> None:
+    await redis.hset(keys.loads(key_prefix), OTHER, 0)
+    node = Dying(400)
+    local = Sockets(node, 400)
+    rebalancer = Rebalancer(node, redis, key_prefix, local, NoCalls(), interval_s=0.001,
+                            tolerance=0.1)
+    assert await rebalancer.round(0.0) == 0  # reads 1: the members change (settling)
+    rebalancer._quiet_until = 0.0
+    assert node.reads == 1
+    assert await rebalancer.round(0.0) == 0  # read 2, the loads, read 3: it died meanwhile
+    assert local.closed == []
