@@ -1,5 +1,6 @@
 """Call features in real Chromium, on one recorded server: the kiosk's "show document",
-the manager's side-by-side recording player, the reset long press, the joint-action panel.
+the manager's side-by-side recording player, the reset long press, the joint-action panel,
+a recorder's answer lost with the kiosk's socket.
 
 The server records with its embedded `vwin recorder` child, as `vwin serve` does, so it
 listens on the port its settings name (the child connects back to it). Each test uses its
@@ -17,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from server.app import create_app
 from server.recording.embedded import RECORDING
@@ -30,6 +31,7 @@ from tests.browser.flows import (
     frames_decoded,
     login,
     open_console,
+    open_kiosk,
     provision,
     snap,
     start_call,
@@ -42,7 +44,7 @@ from tests.rtc_peers import RtcClient, use_loopback_when_alone
 
 pytestmark = pytest.mark.browser
 
-TERMINALS = ("T1", "T2", "T3")
+TERMINALS = ("T1", "T2", "T3", "T4")
 VIDEOS = "#recordings video"
 VIDEO_STATES = (f"[...document.querySelectorAll('{VIDEOS}')].map((v) => [v.dataset.party, "
                 "v.src, v.readyState, v.currentTime, v.duration, v.videoWidth, v.paused, "
@@ -309,3 +311,54 @@ async def wang_answers(wang: RtcClient) -> str:
     await wang.call(connected["call_id"], kiosk)
     await wang.connected(kiosk)
     return str(connected["call_id"])
+
+
+RECORDER_PEER = "vwin.media.peers.find((p) => p.remote.role === 'recorder')"
+
+
+def test_a_recorder_answer_lost_with_the_kiosks_socket_is_asked_for_again(
+    world: World,
+) -> None:
+    """The kiosk offers to the recorder; the answer is lost as its socket drops (a node
+    killed, a flaky park network). Resumed, the kiosk sends the same offer again and the
+    recorder answers it again: the kiosk's side is recorded. (A new offer would be answered
+    anew, and the first answer, relayed late, taken for it; with nothing sent again the
+    kiosk's link to the recorder waited for ever, its segment empty.)"""
+    dropped: list[str] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(server.send)
+
+        def to_page(message: str | bytes) -> None:
+            if not dropped and isinstance(message, str) and '"rtc.description"' in message \
+                    and '"recorder:' in message:
+                dropped.append(message)  # lost with the socket, which closes now
+                ws.close(code=1012, reason="lost")
+                return
+            ws.send(message)
+        server.on_message(to_page)
+
+    console = world.pages.new((1366, 768))
+    open_console(console)
+    kiosk = world.pages.new((1920, 1080))
+    kiosk.route_web_socket("**/ws", route)
+    open_kiosk(kiosk, world.terminal_tokens["T4"])
+    kiosk.locator(".queue-btn[data-queue=tax]").click()
+    offer = console.get_by_role("alertdialog", name="Incoming call")
+    expect(offer).to_be_visible(timeout=WAIT_MS)
+    console.get_by_role("button", name="Accept").click()
+    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+    wait_js(kiosk, f"{RECORDER_PEER}?.pc.connectionState === 'connected'",
+            explain=f"[{RECORDER_PEER}?.pc.signalingState, {RECORDER_PEER}?.pc.connectionState]")
+    assert len(dropped) == 1
+    assert_video_flowing(kiosk)
+    kiosk.wait_for_timeout(1500)  # a second and a half of media to record
+    kiosk.get_by_role("button", name="结束通话").click()
+    expect(console.locator("#wrapup-panel")).to_be_visible(timeout=WAIT_MS)
+
+    manager = world.pages.new((1366, 900))
+    login(manager, MANAGER[0], MANAGER[1], "/manage")
+    _, spans = finished_recordings(manager)
+    kiosk_span = spans["terminal:T4"]
+    assert kiosk_span[1] - kiosk_span[0] > 1.0, spans

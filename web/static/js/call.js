@@ -99,6 +99,17 @@ export class CallMedia extends Emitter {
     if (this.call && this.call.call_id !== message.call_id) this.closePeers();
     this.call = message;
     this.emit("connected", message);
+    const listed = new Set(message.participants.map((p) => p.id));
+    for (const [id, peer] of [...this.#peers]) {
+      if (peer.remote.role !== "recorder") continue;
+      if (!listed.has(id)) {
+        // Replaced while the socket was away (its `participant.left` never came).
+        peer.close();
+        this.#peers.delete(id);
+      } else {
+        peer.resendOffer(); // its answer may have been lost with the socket
+      }
+    }
     for (const participant of message.participants) {
       if (participant.id === message.you || this.#peers.has(participant.id)) continue;
       const initiator = participant.role === "recorder" || !isCaller({ role: this.#role });

@@ -31,6 +31,8 @@ export class PeerSession extends Emitter {
   #disconnectTimer = null;
   #closed = false;
   #statusChannel = null;
+  #sentOffer = null;
+  #sentCandidates = [];
 
   /**
    * options: signaling (SignalingClient), callId, remote {id, role, name},
@@ -144,6 +146,23 @@ export class PeerSession extends Emitter {
     return { framesDecoded: 0, frameWidth: 0 };
   }
 
+  /**
+   * Send the offer still waiting for its answer again, as it was, and its candidates: the
+   * answer was lost with the socket (a resume). The remote answers the same offer with the
+   * same answer (a recorder: `ParticipantRecorder.answer_to`); a new offer instead would be
+   * answered anew, and the first answer, relayed late, taken for it. False: none waits.
+   */
+  resendOffer() {
+    if (this.#closed || this.pc.signalingState !== "have-local-offer" || !this.#sentOffer) return false;
+    this.#signaling.send(MSG.RTC_DESCRIPTION, {
+      call_id: this.callId, to: this.remote.id, description: this.#sentOffer,
+    });
+    for (const candidate of this.#sentCandidates) {
+      this.#signaling.send(MSG.RTC_CANDIDATE, { call_id: this.callId, to: this.remote.id, candidate });
+    }
+    return true;
+  }
+
   close() {
     if (this.#closed) return;
     this.#closed = true;
@@ -220,6 +239,10 @@ export class PeerSession extends Emitter {
 
   #sendDescription() {
     const { type, sdp } = this.pc.localDescription;
+    if (type === "offer") {
+      this.#sentOffer = { type, sdp };
+      this.#sentCandidates = [];
+    }
     this.#signaling.send(MSG.RTC_DESCRIPTION, {
       call_id: this.callId, to: this.remote.id, description: { type, sdp },
     });
@@ -227,9 +250,9 @@ export class PeerSession extends Emitter {
 
   #onIceCandidate(candidate) {
     if (!candidate || !candidate.candidate) return;
-    this.#signaling.send(MSG.RTC_CANDIDATE, {
-      call_id: this.callId, to: this.remote.id, candidate: candidate.toJSON(),
-    });
+    const sent = candidate.toJSON();
+    if (this.pc.signalingState === "have-local-offer") this.#sentCandidates.push(sent);
+    this.#signaling.send(MSG.RTC_CANDIDATE, { call_id: this.callId, to: this.remote.id, candidate: sent });
   }
 
   #onTrack(track) {
