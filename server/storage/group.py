@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -127,7 +127,7 @@ async def append_together(rows: Rows, batches: Sequence[Sequence[LogEvent]],
         try:
             batch = [{"session_id": e.session_id, "call_id": projection.apply(e),
                       "ts": e.ts, "type": e.type, "actor": e.actor, "data": e.data}
-                     for e in events if not _repeated(projection, e)]
+                     for e in _fresh(projection, events)]
         except StorageError as exc:
             failed[index] = exc
             if mark is None:
@@ -152,11 +152,19 @@ def answered_again(batches: Sequence[Sequence[LogEvent]], loaded: dict[str, Row]
     return Reads(ids, ids, ids)
 
 
-def _repeated(projection: Projection, event: LogEvent) -> bool:
-    """An answer the log has already (`Projection.logged_already`): left out, and said so
-    for the operator (a node taken for dead whose append was under way)."""
-    if not projection.logged_already(event):
-        return False
-    log.warning("session %s: %s's answer at offer %s is logged already; left out",
-                event.session_id, event.data.get("agent_id"), event.data.get("offer"))
-    return True
+def _fresh(projection: Projection, events: Sequence[LogEvent]) -> Iterator[LogEvent]:
+    """The batch less an answer the log has already (`Projection.logged_already`: a node
+    taken for dead whose append was under way) and what its step logged with it for that
+    session, its joins and recording start: applied again, a join would mark a specialist
+    who left since present again. Said so for the operator."""
+    repeated: set[str | None] = set()
+    for event in events:
+        if projection.logged_already(event):
+            log.warning("session %s: %s's answer at offer %s is logged already; left out",
+                        event.session_id, event.data.get("agent_id"), event.data.get("offer"))
+            repeated.add(event.session_id)
+        elif event.session_id not in repeated or event.type not in _WITH_AN_ANSWER:
+            yield event
+
+
+_WITH_AN_ANSWER = frozenset({ev.PARTICIPANT_JOINED, ev.RECORDING_STARTED})

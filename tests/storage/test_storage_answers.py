@@ -82,10 +82,27 @@ async def test_the_same_answer_appended_again_is_logged_once(
     assert answers(s1) == [("sp0046", 6)]
     assert (s1.state, s1.answered_at, s1.specialist_id, s1.wait_s) == (
         "connected", at(57), "sp0046", 57)
-    assert [e.type for e in s1.events].count(ev.PARTICIPANT_JOINED) == 4
+    assert [e.type for e in s1.events].count(ev.PARTICIPANT_JOINED) == 2  # its joins too
     assert [e.data["text"] for e in s1.events if e.type == ev.CHAT] == ["still lands"]
     assert sorted(p.participant_id for p in s1.participants) == [
         "specialist:sp0046", "terminal:t1"]
+
+
+async def test_a_repeated_answer_does_not_bring_back_a_specialist_who_left(
+        database: Database) -> None:
+    """The fenced node's late batch lands after the specialist left the call: its join,
+    applied, would show them in it again."""
+    await offered(database)
+    await database.append(answer("s1", 57))
+    await database.append([event(ev.PARTICIPANT_LEFT, "s1", 70,
+                                 participant_id="specialist:sp0046", reason="left")])
+    await database.append([*answer("s1", 40),
+                           event(ev.RECORDING_STARTED, "s1", 40, recorder="recorder:r1",
+                                 segment=1)])
+    s1 = await detail(database)
+    left = {p.participant_id: p.left_at for p in s1.participants}
+    assert left["specialist:sp0046"] == at(70)
+    assert [e.type for e in s1.events].count(ev.RECORDING_STARTED) == 0
 
 
 async def test_a_late_answer_does_not_move_a_requeued_session(database: Database) -> None:
@@ -154,7 +171,7 @@ async def test_two_nodes_appending_the_same_answer_log_it_once(
     s1 = await detail(database)
     assert answers(s1) == [("sp0046", 6)]
     assert s1.state == "connected" and s1.answered_at in (at(57), at(40))
-    assert [e.type for e in s1.events].count(ev.PARTICIPANT_JOINED) == 4
+    assert [e.type for e in s1.events].count(ev.PARTICIPANT_JOINED) == 2
 
 
 async def test_answers_without_an_offer_are_always_logged(database: Database) -> None:
