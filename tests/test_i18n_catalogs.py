@@ -83,6 +83,21 @@ def test_codes_shown_to_people_have_words() -> None:
     assert (kinds | event_kinds | outcomes | errors) - keys == set()
 
 
+def test_every_refusal_a_request_is_rejected_with_has_words() -> None:
+    """A request the router refuses at its enqueue is logged `rejected` with the refusal's
+    code (`requests._placed`), which the manager's session page shows as a reason: every
+    code the enqueue script (and the fence check before it) refuses with, but the one the
+    step takes for its own earlier attempt (`duplicate_call`), has words."""
+    from server.cluster import scripts
+    from signaling.errors import FENCED
+
+    keys = set(Catalogs.load().catalog("en"))
+    refused = set(re.findall(r'refuse\("([a-z_]+)"', scripts.ENQUEUE)) - {"duplicate_call"}
+    assert "call_in_progress" in refused
+    reasons = {f"reason.{c}" for c in refused | {FENCED, "internal"}}
+    assert reasons - keys == set()
+
+
 def test_shipped_departments_cover_the_action_types() -> None:
     settings = load_settings(env={})
     ids = {d.id for d in settings.departments}
