@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from bench import relay as relay_bench
 from bench.bare_relay import serve as serve_bare
-from bench.common import VwinServer, free_port, raise_fd_limit, table, workdir
+from bench.common import ROOT, VwinServer, free_port, raise_fd_limit, table, workdir
 from bench.provision import provision
 from server.cluster.router import RedisRouter
 from signaling.model import Agent, AgentState, Call, QueueConfig
@@ -156,16 +156,20 @@ def rate(seconds: float = 5.0) -> None:
 class ClusterNode(VwinServer):
     """One `vwin serve` of a cluster: Redis routing, one SQLite file shared by every node."""
 
-    def __init__(self, work: Path, name: str, db_url: str, prefix: str) -> None:
+    def __init__(self, work: Path, name: str, db_url: str, prefix: str, root: Path = ROOT,
+                 routing: str = "", extra: str = "") -> None:
+        """`root`: the checkout whose server runs; `routing`: more `[routing]` keys;
+        `extra`: more tables."""
         (work / name).mkdir()
-        super().__init__(work / name)
+        super().__init__(work / name, root=root)
         self.db_url = db_url
         self.config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
             "rate_per_s = 1000000\nrate_burst = 1000000\n"
             f'[storage]\nurl = "{db_url}"\n'
-            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n'
-            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
+            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n{routing}'
+            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n"
+            + extra)
 
 
 async def _start_pair(pairs: int, work: Path, prefix: str

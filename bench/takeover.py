@@ -31,10 +31,9 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-from bench.cluster import REDIS_URL, flush
+from bench.cluster import REDIS_URL, ClusterNode, flush
 from bench.common import (
     ROOT,
-    VwinServer,
     cpu_seconds,
     raise_fd_limit,
     table,
@@ -54,20 +53,12 @@ def _spin() -> None:
         pass
 
 
-class Node(VwinServer):
-    """One node of the pair: Redis routing under `prefix`, the shared database."""
-
-    def __init__(self, work: Path, name: str, db_url: str, prefix: str, root: Path) -> None:
-        (work / name).mkdir()
-        super().__init__(work / name, root=root)
-        self.config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {self.port}\nnode_id = "{name}"\n'
-            "rate_per_s = 1000000\nrate_burst = 1000000\n"
-            f'[storage]\nurl = "{db_url}"\n'
-            f'[routing]\nbackend = "redis"\nkey_prefix = "{prefix}"\n'
-            "rebalance_interval_s = 0\n"
-            "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n"
-            f"[recording]\nenabled = false\n{QUEUE}")
+def _node(work: Path, name: str, db_url: str, prefix: str, root: Path) -> ClusterNode:
+    """One node of the pair: no rebalancing (the kiosks stay where they are), no recording,
+    one queue."""
+    return ClusterNode(work, name, db_url, prefix, root=root,
+                       routing="rebalance_interval_s = 0\n",
+                       extra=f"[recording]\nenabled = false\n{QUEUE}")
 
 
 async def _kiosks(url: str, tokens: list[str], queued: int,
@@ -112,11 +103,11 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
     prefix = f"vwbench{uuid.uuid4().hex[:8]}"
     name, db_url = await create_database("vwin_takeover")
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
-    nodes: list[Node] = []
+    nodes: list[ClusterNode] = []
     try:
         accounts = await provision(db_url, terminals, 1)
         with workdir("vwin-takeover-") as work:
-            nodes = [Node(work, n, db_url, prefix, root) for n in ("a", "b")]
+            nodes = [_node(work, n, db_url, prefix, root) for n in ("a", "b")]
             for node in nodes:
                 await node.start()
             a, b = nodes
