@@ -13,7 +13,7 @@ function is a no-op when recording is off (`Services.recording` is None).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from . import events as ev
@@ -24,7 +24,13 @@ from .identity import Identity, members_of
 from .model import Call, CallState
 from .outbox import Outbox
 from .parties import people, recorder
-from .recorders import DEFAULT_CAPACITY, Assignment, RecordingSetup, SegmentRefused
+from .recorders import (
+    DEFAULT_CAPACITY,
+    Assignment,
+    RecordingSetup,
+    SegmentRefused,
+    Unassigned,
+)
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -41,9 +47,11 @@ async def refusal(s: Services) -> str | None:
     return None if await s.recording.pool.available() else UNAVAILABLE
 
 
-async def connected(s: Services, out: Outbox, call: Call) -> bool:
-    """The call was answered: give it a recorder and tell it (`record.start`). True if
-    recorded.
+async def connected(s: Services, out: Outbox, call: Call, names: Mapping[str, str]
+                    ) -> str | None:
+    """The call was answered: give it a recorder and tell it (`record.start`); the
+    recorder's name (None: unrecorded). One round trip: the pool checks the call itself,
+    and the specialists' `names` the answer knows are not read again.
 
     An answer is tried again as a whole after a backend failure (`offers.accept`): an
     earlier attempt may have assigned the recorder and failed after it, its outbox (the
@@ -52,15 +60,16 @@ async def connected(s: Services, out: Outbox, call: Call) -> bool:
     is started once. A later segment (> 1) was assigned by a hand-over meanwhile (its
     recorder lost), which told the recorder and the parties itself."""
     if s.recording is None:
-        return False
-    if await s.recording.pool.recorder_of(call.id) is None:
-        return await _start(s, s.recording, out, call, announce=False)
-    assignment = await s.recording.pool.assign(call.id)  # the existing one, not a new one
-    if assignment is None:  # released meanwhile (the call ended): nothing to record
-        return False
+        return None
+    assignment = await s.recording.pool.assign(call.id, call.session_id)
+    if assignment is Unassigned.GONE:  # ended meanwhile: nothing to record
+        return None
+    if assignment is Unassigned.NO_ROOM:
+        await _no_room(s.recording, out, call, announce=False)
+        return None
     if assignment.segment == 1:
-        await _tell(s, out, call, assignment, announce=False)
-    return True
+        await _tell(s, out, call, assignment, announce=False, names=names)
+    return assignment.recorder
 
 
 async def resumed(s: Services, out: Outbox, call: Call) -> None:
@@ -162,41 +171,38 @@ async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id:
 
 async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, announce: bool
                  ) -> bool:
-    """Assign a recorder, log it and tell it; `announce` tells the parties too."""
-    assignment = await setup.pool.assign(call.id)
-    if assignment is None:
-        await setup.pool.wait(call.id)  # a recorder that joins takes it (any time)
-        if not announce and setup.wait_s > 0:  # just connected: give one a moment
-            log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
-            out.set_timer(timers.recording_wait(call.id, setup.wait_s))
-        else:
-            _unrecorded(out, call)
+    """Assign a recorder, log it and tell it; `announce` tells the parties too. The pool
+    assigns none to a call that ended (or was requeued) since it was read: kept, the
+    recorder would hold the call for ever."""
+    assignment = await setup.pool.assign(call.id, call.session_id)
+    if assignment is Unassigned.GONE:
         return False
-    if not await _still_connected(s, call):
-        # Ended (or requeued) since it was read, its recorder released by the end's step
-        # before this assignment: kept, the recorder would hold the call for ever.
-        await setup.pool.release(call.id)
+    if assignment is Unassigned.NO_ROOM:
+        await _no_room(setup, out, call, announce)
         return False
     await _tell(s, out, call, assignment, announce)
     return True
 
 
-async def _still_connected(s: Services, call: Call) -> bool:
-    """The call as read again: a step's read may be old (a resume that took seconds on a
-    loaded node read the call connected, and the kiosk's hang-up ran meanwhile)."""
-    now = await s.router.get_call(call.id)
-    return (now is not None and now.state == CallState.CONNECTED
-            and now.session_id == call.session_id)
+async def _no_room(setup: RecordingSetup, out: Outbox, call: Call, announce: bool) -> None:
+    """The call waits for a recorder that joins (any time); just connected, it is given
+    `wait_s` before it is logged unrecorded."""
+    await setup.pool.wait(call.id)
+    if not announce and setup.wait_s > 0:
+        log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
+        out.set_timer(timers.recording_wait(call.id, setup.wait_s))
+    else:
+        _unrecorded(out, call)
 
 
-async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool
-                ) -> None:
+async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool,
+                names: Mapping[str, str] | None = None) -> None:
     """The assignment logged and its recorder told; `announce` tells the parties too."""
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
     out.send(joined.id, m.RecordStart(call_id=call.id, session_id=call.session_id,
                                       segment=assignment.segment,
-                                      participants=await people(s, call)))
+                                      participants=await people(s, call, names)))
     if announce:
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))

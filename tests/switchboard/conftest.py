@@ -147,5 +147,7 @@ async def desk(database: Database) -> AsyncIterator[Desk]:
 @pytest.fixture
 async def recorded_desk(database: Database) -> AsyncIterator[Desk]:
     """Recording on, with the in-memory recorder pool."""
-    async for made in make_desk(database, recording=RecordingSetup(pool=MemoryRecorderPool())):
+    router = MemoryRouter(QUEUES)
+    async for made in make_desk(database, router=router,
+                                recording=RecordingSetup(pool=MemoryRecorderPool(router))):
         yield made
