@@ -9,7 +9,9 @@ stay free of I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +80,13 @@ class RecorderPool(Protocol):
     async def recorders(self) -> list[RecorderLoad]: ...
 
 
+class Told(msgspec.Struct, kw_only=True, frozen=True):
+    """A session a recorder was told to record (its `recording_started`)."""
+
+    session_id: str
+    call_id: str | None
+
+
 class SegmentRefused(Exception):
     """A recorder reported a segment it does not own, or for an unknown session."""
 
@@ -97,6 +106,12 @@ class RecordingCatalog(Protocol):
     async def recorded_by(self, session_id: str, recorder: str) -> bool:
         """Whether `recorder` (its participant id) was told to record the session: the
         report of a segment it opened may be taken after its call ended."""
+    async def unnamed_gaps(self, recorder: str, since: dt.datetime,
+                           also: Collection[str] = ()) -> list[Told]:
+        """The sessions a lost recorder (its name) was told to record, of its recent ones
+        (`recording_started` or `recording_stopped` since `since`) and `also`, that it
+        never closed a segment of (or left one open), whose log names no interruption of
+        it since: gaps nobody has named yet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ function is a no-op when recording is off (`Services.recording` is None).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
@@ -27,6 +28,7 @@ from .parties import people, recorder
 from .recorders import (
     DEFAULT_CAPACITY,
     Assignment,
+    RecordingCatalog,
     RecordingSetup,
     SegmentRefused,
     Unassigned,
@@ -36,6 +38,10 @@ from .services import Services
 log = logging.getLogger(__name__)
 
 UNAVAILABLE: Final = "recorder_unavailable"
+GAP_LOOKBACK_S: Final = 120.0
+"""How far back a lost recorder's sessions are looked at for gaps nobody named: its loss is
+noticed seconds after it died (a dead node's heartbeat, its takeover on a loaded survivor),
+and a live recorder closes a segment within seconds of its call's end (`INTAKE_END_S`)."""
 Deliver = Callable[[Outbox], Awaitable[None]]
 """Carries an outbox out at once (the switchboard's commit)."""
 
@@ -139,27 +145,53 @@ async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = No
         return out
     held = await s.recording.pool.leave(who.id)
     log.warning("recorder %s lost with %d session(s)", who.id, len(held))
+    named: set[str] = set()
+    ended: set[str] = set()  # held, but their calls ended as it was being lost
     for call_id in held:
         one = out if deliver is None else s.outbox()
         try:
-            await _interrupted(s, s.recording, one, call_id, who.principal, "recorder_lost")
+            call = await _interrupted(s, s.recording, one, call_id, who.principal,
+                                      "recorder_lost")
             if deliver is not None:
                 await deliver(one)
+            if call is not None:
+                (named if call.state == CallState.CONNECTED else ended).add(call.session_id)
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
     if s.recording.catalog is not None:
+        await _name_gaps(s, s.recording.catalog, out, who, named, ended)
         # Segments of calls that ended while it lived: `record.stop` was sent, but the
         # manifest never came. No longer held, they would stay `recording` for ever.
         await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
     return out
 
 
+async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: Identity,
+                     named: set[str], ended: set[str]) -> None:
+    """The lost recorder's sessions whose calls are over and that it never closed a segment
+    of get their `recording_interrupted` too: a call answered as the recorder's node died
+    had its offers go to the dead node, and ended before the hand-over came to it (or
+    before the loss was noticed: `record.stop` to a dead recorder), so the log showed
+    `recording_started` and nothing else, an unrecorded call whose gap it did not name.
+    Its recent sessions only (`GAP_LOOKBACK_S`); the calls still connected were named by
+    their hand-over."""
+    since = s.utcnow() - dt.timedelta(seconds=GAP_LOOKBACK_S)
+    for told in await catalog.unnamed_gaps(who.id, since, ended - named):
+        if told.session_id not in named:
+            log.warning("recorder %s lost before it closed a segment of session %s (its "
+                        "call over)", who.id, told.session_id)
+            out.note(ev.RecordingInterrupted(recorder=who.principal, reason="recorder_lost"),
+                     session_id=told.session_id, call_id=told.call_id)
+
+
 async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id: str,
-                       lost: str, reason: str) -> None:
+                       lost: str, reason: str) -> Call | None:
+    """A connected call's recorder is gone: logged, and handed to another. The call as
+    read (None: gone); one no longer connected is only released."""
     call = await s.router.get_call(call_id)
     if call is None or call.state != CallState.CONNECTED:
         await setup.pool.release(call_id)
-        return
+        return call
     if setup.catalog is not None:
         await setup.catalog.segments_interrupted(
             session_id=call.session_id, recorder=lost.split(":", 1)[1])
@@ -167,6 +199,7 @@ async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id:
     out.send_all(sorted(members_of(call)),
                  m.ParticipantLeft(call_id=call.id, participant=lost, reason=reason))
     await _start(s, setup, out, call, announce=True)
+    return call
 
 
 async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, announce: bool
