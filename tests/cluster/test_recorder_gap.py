@@ -24,6 +24,7 @@ from signaling import messages as m
 from signaling.messages import RecordingManifest
 from signaling.model import Call
 from signaling.recorders import RecordingSetup
+from tests.switchboard import conftest as desks
 from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
 
 
@@ -53,13 +54,7 @@ async def desk(redis: Redis, key_prefix: str, database: Database, tmp_path: Path
 
 async def _answered(desk: Desk) -> tuple[str, str]:
     """rec1 live, a call answered and given to it: (call id, session id)."""
-    await desk.connect(RECORDER)
-    await desk.board.recorder_joined(RECORDER, 4)
-    alice = await desk.connect(ALICE)
-    await desk.drive(ALICE, m.AgentStatus(status="available"))
-    await desk.connect(KIOSK)
-    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
-    offered = alice.frames[-1]
+    _, alice, offered = await desks.offered_recorded(desk)
     await desk.drive(ALICE, m.CallAccept(call_id=offered["call_id"], offer=offered["offer"]))
     connected = [f for f in alice.frames if f["type"] == "call.connected"][-1]
     return str(offered["call_id"]), str(connected["session_id"])

@@ -21,7 +21,14 @@ from server.storage.db import Database
 from signaling import messages as m
 from signaling.recorders import RecordingSetup
 from tests.cluster.conftest import REDIS_URL, flush_prefix
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
+from tests.switchboard.conftest import (
+    ALICE,
+    KIOSK,
+    QUEUES,
+    Desk,
+    make_desk,
+    offered_recorded,
+)
 
 
 @pytest.fixture
@@ -128,13 +135,7 @@ async def test_a_recorded_answer_reads_no_call_after_assigning_its_recorder(
     (`recorders.ASSIGN`): reading the call again after it cost a round trip on every
     recorded answer, on the busiest step of a loaded node."""
     desk, client = counted
-    recorder = await desk.connect(RECORDER)
-    await desk.board.recorder_joined(RECORDER, 4)
-    alice = await desk.connect(ALICE)
-    await desk.drive(ALICE, m.AgentStatus(status="available"))
-    await desk.connect(KIOSK)
-    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
-    offered = alice.frames[-1]
+    recorder, _, offered = await offered_recorded(desk)
     client.trips.clear()
     await desk.drive(ALICE, m.CallAccept(call_id=offered["call_id"], offer=offered["offer"]))
     assert [f["type"] for f in recorder.frames][-1] == "record.start"

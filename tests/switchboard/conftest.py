@@ -151,3 +151,15 @@ async def recorded_desk(database: Database) -> AsyncIterator[Desk]:
     async for made in make_desk(database, router=router,
                                 recording=RecordingSetup(pool=MemoryRecorderPool(router))):
         yield made
+
+
+async def offered_recorded(desk: Desk) -> tuple[Sink, Sink, dict[str, Any]]:
+    """`RECORDER` live (room for 4), `ALICE` available, `KIOSK`'s call offered to her:
+    the recorder's and Alice's sinks, and the offer."""
+    recorder = await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    return recorder, alice, alice.frames[-1]
