@@ -9,8 +9,9 @@ offered); a mismatch is any call whose ledger and log disagree (answered or not,
 by whom, the kiosk's cancel against the log's state), or a joint action the
 desks saw completed that the log does not have completed. A sampled answered
 session without a complete, decodable recording of both parties (every frame
-decoded with PyAV) is unrecorded; an interrupted segment the log names is a gap. A
-party whose media all fell in such a gap (its recorder killed before it wrote any, its
+decoded with PyAV) is unrecorded; an interrupted segment the log names is a gap, and so
+is a segment the log names interrupted (`recording_interrupted`) that its recorder never
+wrote. A party whose media all fell in such a gap (its recorder killed before it wrote any, its
 next segment closed empty within `REESTABLISH_S` as the call ended before the media
 reached the new recorder) is counted apart (`in_gap`), not as unrecorded.
 """
@@ -43,6 +44,10 @@ class LogView:
     answers: Counter[str]  # `answered` events per session id
     actions: dict[str, str]  # action id -> state
     recordings: dict[str, list[Row]]  # session id -> segments
+    # session id -> the segments its log started, and those it names interrupted
+    # (`recording_interrupted` after that recorder's `recording_started`)
+    started: dict[str, int] = field(default_factory=dict)
+    named: dict[str, set[int]] = field(default_factory=dict)
 
 
 async def read_log(db_url: str) -> LogView:
@@ -59,9 +64,32 @@ async def read_log(db_url: str) -> LogView:
             segments: dict[str, list[Row]] = defaultdict(list)
             for r in await conn.execute(sa.select(recordings)):
                 segments[str(r.session_id)].append(dict(r._mapping))
+            started, named = _named_gaps(await conn.execute(
+                sa.select(session_events.c.session_id, session_events.c.type,
+                          session_events.c.data)
+                .where(session_events.c.type.in_((ev.RECORDING_STARTED,
+                                                  ev.RECORDING_INTERRUPTED)))
+                .order_by(session_events.c.id)))
     finally:
         await engine.dispose()
-    return LogView({str(r["call_id"]): r for r in rows}, answers, actions, segments)
+    return LogView({str(r["call_id"]): r for r in rows}, answers, actions, segments,
+                   started, named)
+
+
+def _named_gaps(events: Any) -> tuple[dict[str, int], dict[str, set[int]]]:
+    """Per session, the last segment its log started, and the segments it names
+    interrupted: a `recording_interrupted` names its recorder's last `recording_started`."""
+    started: dict[str, int] = {}
+    named: dict[str, set[int]] = defaultdict(set)
+    current: dict[tuple[str, str], int] = {}  # (session, recorder) -> its segment
+    for r in events:
+        session, recorder = str(r.session_id), (r.data or {}).get("recorder")
+        if r.type == ev.RECORDING_STARTED:
+            current[(session, recorder)] = int(r.data["segment"])
+            started[session] = max(started.get(session, 0), int(r.data["segment"]))
+        elif (session, recorder) in current:
+            named[session].add(current[(session, recorder)])
+    return started, dict(named)
 
 
 @dataclass
@@ -223,8 +251,10 @@ def check_recordings(ledger: LedgerView, log: LogView, root: Path, found: Findin
         segments = log.recordings.get(str(row["id"])) if row else None
         recorded: set[str] = set()
         problem = _recording_problem(segments or [], root, found, recorded)
-        if problem and "does not decode" not in problem and \
-                _only_in_gaps(segments or [], recorded):
+        session = str(row["id"]) if row else ""
+        if problem and "does not decode" not in problem and _only_in_gaps(
+                segments or [], recorded, log.named.get(session, set()),
+                log.started.get(session, 0)):
             found.in_gap.append(f"{v['call_id']}: {problem}")
         elif problem:
             found.unrecorded.append(f"{v['call_id']}: {problem}")
@@ -259,19 +289,25 @@ def _recording_problem(segments: list[Row], root: Path, found: Findings,
     return None
 
 
-def _only_in_gaps(segments: list[Row], recorded: set[str]) -> bool:
+def _only_in_gaps(segments: list[Row], recorded: set[str], named: set[int], started: int
+                  ) -> bool:
     """Each party with no media recorded lost it to a gap the log names: an interrupted
-    segment, and after it only segments closed empty within `REESTABLISH_S`."""
+    segment, or a segment the log names interrupted that its recorder never wrote for the
+    party (its recorder lost before any of its media came), and after it only segments
+    closed empty within `REESTABLISH_S`. A party with no segment at all: only if the log
+    names the session's last segment interrupted (no later recorder missed the party)."""
     by_party: dict[str, list[Row]] = defaultdict(list)
     for seg in sorted(segments, key=lambda s: s["segment"]):
         by_party[seg["participant_id"]].append(seg)
-    if len(by_party) < 2:
+    if len(by_party) < 2 and (not named or max(named) != started):
         return False
     for party, segs in by_party.items():
         if party in recorded:
             continue
-        cut = [n for n, s in enumerate(segs) if s["state"] == "interrupted"]
-        if not cut or any(not _closed_soon(s) for s in segs[cut[-1] + 1:]):
+        written = {s["segment"] for s in segs}
+        cuts = [s["segment"] for s in segs if s["state"] == "interrupted"]
+        cuts += [n for n in named if n not in written]
+        if not cuts or any(not _closed_soon(s) for s in segs if s["segment"] > max(cuts)):
             return False
     return True
 

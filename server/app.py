@@ -58,7 +58,7 @@ from signaling.joint_actions import JointWork
 from signaling.link import ClusterLink, SingleNode
 from signaling.memory import memory_backends
 from signaling.queue_status import QueueStatus
-from signaling.recorders import MemoryRecorderPool
+from signaling.recorders import MemoryRecorderPool, RecorderPool
 from signaling.services import Services
 from signaling.switchboard import Switchboard
 
@@ -146,12 +146,14 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         presences: Presences = cluster.presences
         link: ClusterLink = cluster.link
         status = cluster.status
+        pool: RecorderPool = cluster.recorders
     else:
         local = memory_backends(settings.queues, functools.partial(_timer_fired, app))
         router, bus, scheduler, presences = (local.router, local.bus, local.scheduler,
                                              local.presences)
         link = SingleNode(router, bus)
         status = QueueStatus(queues, router, bus, time.time, link, hours)
+        pool = MemoryRecorderPool(local.router)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if cluster is not None and node_ids == set():  # the routing state survived: only the
         # sessions this node logged whose call never reached it (the node died between)
@@ -159,7 +161,6 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
                                              alive=cluster.router.knows)
     if closed:
         log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
-    pool = cluster.recorders if cluster is not None else MemoryRecorderPool()
     app[RECORDING] = RecordingServices(settings, db, node_id, pool)
     actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
     app[JOINT] = JointServices(actions, MatterDesk(db, calendar))

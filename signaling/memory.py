@@ -70,6 +70,12 @@ class MemoryRouter:
                      ) -> Call:
         return self.center.accept(call_id, agent_id, now, offer)
 
+    def connected_in(self, call_id: str, session_id: str) -> bool:
+        """`recorders.LiveCalls`: the recorder pool's check, in the turn it assigns."""
+        call = self.center.calls.get(call_id)
+        return (call is not None and call.state == CallState.CONNECTED
+                and call.session_id == session_id)
+
     async def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
                       ) -> Call:
         return self.center.decline(call_id, agent_id, now, offer)

@@ -13,7 +13,7 @@ from . import messages as m
 from .identity import Identity, Role, caller_of, principal_of, terminal_of
 from .model import AgentState, Call, CallState, Offer
 from .outbox import Outbox
-from .parties import answer_logged, participants
+from .parties import answer_logged, people, recorder
 from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
 
@@ -213,12 +213,13 @@ async def _answer(s: Services, who: Identity, msg: m.CallAccept, now: float) -> 
     out.event(ev.ParticipantJoined(participant_id=who.principal, role=Role.SPECIALIST.value,
                                    principal_id=who.id, name=who.name), call, who.principal)
     out.agent_status(who.id, AgentState.IN_CALL, "answered")
-    recorded = await recording.connected(s, out, call)
-    listed = await participants(s, call, {who.id: who.name})
-    for member in listed:
-        if member.role != "recorder":
-            out.send(member.id, m.CallConnected(call_id=call.id, session_id=call.session_id,
-                                                you=member.id, participants=listed,
-                                                recording=recorded))
+    names = {who.id: who.name}
+    recorded_by = await recording.connected(s, out, call, names)
+    members = await people(s, call, names)
+    listed = members + ([] if recorded_by is None else [recorder(recorded_by)])
+    for member in members:
+        out.send(member.id, m.CallConnected(call_id=call.id, session_id=call.session_id,
+                                            you=member.id, participants=listed,
+                                            recording=recorded_by is not None))
     out.changed(call.queue)
     return out

@@ -9,6 +9,9 @@ stay free of I/O.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +42,20 @@ class Assignment(msgspec.Struct, kw_only=True, frozen=True):
     segment: int
 
 
+class Unassigned(enum.Enum):
+    """Why `assign` gave the call no recorder."""
+
+    NO_ROOM = "no_room"  # no live recorder has room: the call may wait for one
+    GONE = "gone"  # the call is not connected in that session (any more): nothing to record
+
+
+class LiveCalls(Protocol):
+    """What the in-memory pool asks the router, in the same turn of the loop as it assigns."""
+
+    def connected_in(self, call_id: str, session_id: str) -> bool:
+        """The call is live, connected, in that session."""
+
+
 class RecorderPool(Protocol):
     """Live recorders, their load, and the recorder of each recorded call."""
 
@@ -46,8 +63,11 @@ class RecorderPool(Protocol):
         """Register a live recorder; returns the calls an earlier connection of it held."""
     async def leave(self, name: str) -> list[str]:
         """Forget a recorder that is gone; returns the calls it was recording."""
-    async def assign(self, call_id: str) -> Assignment | None:
-        """Give the call to the least loaded recorder with room; None if there is none."""
+    async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
+        """The call's recorder: the one it has, else the least loaded one with room. Only
+        while the call is connected in that session, checked in the same atomic step: a
+        step's read of the call may be old (the hang-up ran meanwhile and released it), and
+        an ended call's assignment would never be released."""
     async def release(self, call_id: str) -> str | None:
         """The call needs no recording any more; its recorder (None if it had none)."""
     async def recorder_of(self, call_id: str) -> str | None: ...
@@ -58,6 +78,13 @@ class RecorderPool(Protocol):
     async def take_waiting(self) -> list[str]:
         """The calls waiting for a recorder, forgotten as waiting (assign them now)."""
     async def recorders(self) -> list[RecorderLoad]: ...
+
+
+class Told(msgspec.Struct, kw_only=True, frozen=True):
+    """A session a recorder was told to record (its `recording_started`)."""
+
+    session_id: str
+    call_id: str | None
 
 
 class SegmentRefused(Exception):
@@ -79,6 +106,12 @@ class RecordingCatalog(Protocol):
     async def recorded_by(self, session_id: str, recorder: str) -> bool:
         """Whether `recorder` (its participant id) was told to record the session: the
         report of a segment it opened may be taken after its call ended."""
+    async def unnamed_gaps(self, recorder: str, since: dt.datetime,
+                           also: Collection[str] = ()) -> list[Told]:
+        """The sessions a lost recorder (its name) was told to record, of its recent ones
+        (`recording_started` or `recording_stopped` since `since`) and `also`, that it
+        never closed a segment of (or left one open), whose log names no interruption of
+        it since: gaps nobody has named yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +125,11 @@ class RecordingSetup:
 
 
 class MemoryRecorderPool:
-    """`RecorderPool` in one process; atomic because nothing in it awaits."""
+    """`RecorderPool` in one process; atomic because nothing in it awaits (the router it
+    asks whether a call is connected is in the same process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, calls: LiveCalls) -> None:
+        self._connected = calls
         self._capacity: dict[str, int] = {}
         self._calls: dict[str, list[str]] = {}
         self._recorder_of: dict[str, str] = {}
@@ -114,13 +149,15 @@ class MemoryRecorderPool:
             self._recorder_of.pop(call_id, None)
         return held
 
-    async def assign(self, call_id: str) -> Assignment | None:
+    async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
+        if not self._connected.connected_in(call_id, session_id):
+            return Unassigned.GONE
         current = self._recorder_of.get(call_id)
         if current is not None:
             return Assignment(recorder=current, segment=self._segments[call_id])
         free = [load for load in await self.recorders() if len(load.calls) < load.capacity]
         if not free:
-            return None
+            return Unassigned.NO_ROOM
         best = min(free, key=lambda r: (r.load, len(r.calls), r.name))
         self._calls[best.name].append(call_id)
         self._recorder_of[call_id] = best.name

@@ -12,8 +12,9 @@ function is a no-op when recording is off (`Services.recording` is None).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from . import events as ev
@@ -24,12 +25,23 @@ from .identity import Identity, members_of
 from .model import Call, CallState
 from .outbox import Outbox
 from .parties import people, recorder
-from .recorders import DEFAULT_CAPACITY, Assignment, RecordingSetup, SegmentRefused
+from .recorders import (
+    DEFAULT_CAPACITY,
+    Assignment,
+    RecordingCatalog,
+    RecordingSetup,
+    SegmentRefused,
+    Unassigned,
+)
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE: Final = "recorder_unavailable"
+GAP_LOOKBACK_S: Final = 120.0
+"""How far back a lost recorder's sessions are looked at for gaps nobody named: its loss is
+noticed seconds after it died (a dead node's heartbeat, its takeover on a loaded survivor),
+and a live recorder closes a segment within seconds of its call's end (`INTAKE_END_S`)."""
 Deliver = Callable[[Outbox], Awaitable[None]]
 """Carries an outbox out at once (the switchboard's commit)."""
 
@@ -41,9 +53,11 @@ async def refusal(s: Services) -> str | None:
     return None if await s.recording.pool.available() else UNAVAILABLE
 
 
-async def connected(s: Services, out: Outbox, call: Call) -> bool:
-    """The call was answered: give it a recorder and tell it (`record.start`). True if
-    recorded.
+async def connected(s: Services, out: Outbox, call: Call, names: Mapping[str, str]
+                    ) -> str | None:
+    """The call was answered: give it a recorder and tell it (`record.start`); the
+    recorder's name (None: unrecorded). One round trip: the pool checks the call itself,
+    and the specialists' `names` the answer knows are not read again.
 
     An answer is tried again as a whole after a backend failure (`offers.accept`): an
     earlier attempt may have assigned the recorder and failed after it, its outbox (the
@@ -52,15 +66,16 @@ async def connected(s: Services, out: Outbox, call: Call) -> bool:
     is started once. A later segment (> 1) was assigned by a hand-over meanwhile (its
     recorder lost), which told the recorder and the parties itself."""
     if s.recording is None:
-        return False
-    if await s.recording.pool.recorder_of(call.id) is None:
-        return await _start(s, s.recording, out, call, announce=False)
-    assignment = await s.recording.pool.assign(call.id)  # the existing one, not a new one
-    if assignment is None:  # released meanwhile (the call ended): nothing to record
-        return False
+        return None
+    assignment = await s.recording.pool.assign(call.id, call.session_id)
+    if assignment is Unassigned.GONE:  # ended meanwhile: nothing to record
+        return None
+    if assignment is Unassigned.NO_ROOM:
+        await _no_room(s.recording, out, call, announce=False)
+        return None
     if assignment.segment == 1:
-        await _tell(s, out, call, assignment, announce=False)
-    return True
+        await _tell(s, out, call, assignment, announce=False, names=names)
+    return assignment.recorder
 
 
 async def resumed(s: Services, out: Outbox, call: Call) -> None:
@@ -130,27 +145,53 @@ async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = No
         return out
     held = await s.recording.pool.leave(who.id)
     log.warning("recorder %s lost with %d session(s)", who.id, len(held))
+    named: set[str] = set()
+    ended: set[str] = set()  # held, but their calls ended as it was being lost
     for call_id in held:
         one = out if deliver is None else s.outbox()
         try:
-            await _interrupted(s, s.recording, one, call_id, who.principal, "recorder_lost")
+            call = await _interrupted(s, s.recording, one, call_id, who.principal,
+                                      "recorder_lost")
             if deliver is not None:
                 await deliver(one)
+            if call is not None:
+                (named if call.state == CallState.CONNECTED else ended).add(call.session_id)
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
     if s.recording.catalog is not None:
+        await _name_gaps(s, s.recording.catalog, out, who, named, ended)
         # Segments of calls that ended while it lived: `record.stop` was sent, but the
         # manifest never came. No longer held, they would stay `recording` for ever.
         await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
     return out
 
 
+async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: Identity,
+                     named: set[str], ended: set[str]) -> None:
+    """The lost recorder's sessions whose calls are over and that it never closed a segment
+    of get their `recording_interrupted` too: a call answered as the recorder's node died
+    had its offers go to the dead node, and ended before the hand-over came to it (or
+    before the loss was noticed: `record.stop` to a dead recorder), so the log showed
+    `recording_started` and nothing else, an unrecorded call whose gap it did not name.
+    Its recent sessions only (`GAP_LOOKBACK_S`); the calls still connected were named by
+    their hand-over."""
+    since = s.utcnow() - dt.timedelta(seconds=GAP_LOOKBACK_S)
+    for told in await catalog.unnamed_gaps(who.id, since, ended - named):
+        if told.session_id not in named:
+            log.warning("recorder %s lost before it closed a segment of session %s (its "
+                        "call over)", who.id, told.session_id)
+            out.note(ev.RecordingInterrupted(recorder=who.principal, reason="recorder_lost"),
+                     session_id=told.session_id, call_id=told.call_id)
+
+
 async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id: str,
-                       lost: str, reason: str) -> None:
+                       lost: str, reason: str) -> Call | None:
+    """A connected call's recorder is gone: logged, and handed to another. The call as
+    read (None: gone); one no longer connected is only released."""
     call = await s.router.get_call(call_id)
     if call is None or call.state != CallState.CONNECTED:
         await setup.pool.release(call_id)
-        return
+        return call
     if setup.catalog is not None:
         await setup.catalog.segments_interrupted(
             session_id=call.session_id, recorder=lost.split(":", 1)[1])
@@ -158,45 +199,43 @@ async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id:
     out.send_all(sorted(members_of(call)),
                  m.ParticipantLeft(call_id=call.id, participant=lost, reason=reason))
     await _start(s, setup, out, call, announce=True)
+    return call
 
 
 async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, announce: bool
                  ) -> bool:
-    """Assign a recorder, log it and tell it; `announce` tells the parties too."""
-    assignment = await setup.pool.assign(call.id)
-    if assignment is None:
-        await setup.pool.wait(call.id)  # a recorder that joins takes it (any time)
-        if not announce and setup.wait_s > 0:  # just connected: give one a moment
-            log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
-            out.set_timer(timers.recording_wait(call.id, setup.wait_s))
-        else:
-            _unrecorded(out, call)
+    """Assign a recorder, log it and tell it; `announce` tells the parties too. The pool
+    assigns none to a call that ended (or was requeued) since it was read: kept, the
+    recorder would hold the call for ever."""
+    assignment = await setup.pool.assign(call.id, call.session_id)
+    if assignment is Unassigned.GONE:
         return False
-    if not await _still_connected(s, call):
-        # Ended (or requeued) since it was read, its recorder released by the end's step
-        # before this assignment: kept, the recorder would hold the call for ever.
-        await setup.pool.release(call.id)
+    if assignment is Unassigned.NO_ROOM:
+        await _no_room(setup, out, call, announce)
         return False
     await _tell(s, out, call, assignment, announce)
     return True
 
 
-async def _still_connected(s: Services, call: Call) -> bool:
-    """The call as read again: a step's read may be old (a resume that took seconds on a
-    loaded node read the call connected, and the kiosk's hang-up ran meanwhile)."""
-    now = await s.router.get_call(call.id)
-    return (now is not None and now.state == CallState.CONNECTED
-            and now.session_id == call.session_id)
+async def _no_room(setup: RecordingSetup, out: Outbox, call: Call, announce: bool) -> None:
+    """The call waits for a recorder that joins (any time); just connected, it is given
+    `wait_s` before it is logged unrecorded."""
+    await setup.pool.wait(call.id)
+    if not announce and setup.wait_s > 0:
+        log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
+        out.set_timer(timers.recording_wait(call.id, setup.wait_s))
+    else:
+        _unrecorded(out, call)
 
 
-async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool
-                ) -> None:
+async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool,
+                names: Mapping[str, str] | None = None) -> None:
     """The assignment logged and its recorder told; `announce` tells the parties too."""
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
     out.send(joined.id, m.RecordStart(call_id=call.id, session_id=call.session_id,
                                       segment=assignment.segment,
-                                      participants=await people(s, call)))
+                                      participants=await people(s, call, names)))
     if announce:
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))

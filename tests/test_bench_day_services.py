@@ -7,7 +7,14 @@ import datetime as dt
 from collections import Counter
 from pathlib import Path
 
-from bench.day_checks import Findings, LedgerView, LogView, check_calls, check_recordings
+from bench.day_checks import (
+    Findings,
+    LedgerView,
+    LogView,
+    _named_gaps,
+    check_calls,
+    check_recordings,
+)
 from bench.day_services import ServiceFigures, ServiceLog, _log_side
 
 
@@ -147,3 +154,36 @@ def test_a_call_whose_media_all_fell_in_a_named_gap_is_counted_apart(tmp_path: P
     assert [f.split(":")[0] for f in found.in_gap] == ["c1"]
     assert [f.split(":")[0] for f in found.unrecorded] == ["c2", "c3"]
     assert found.gaps == 4 and found.failed
+
+
+def test_a_call_whose_recorder_was_lost_before_it_wrote_anything_is_a_gap_if_named(
+        tmp_path: Path) -> None:
+    """Goal-size day 3's `c_e0af02470ab89a8b`: given rec1 as rec1's node was killed, no
+    segment ever written, the call over before the takeover handed it on. A gap only when
+    the log names it (`recording_interrupted` after rec1's `recording_started`), and only
+    if no later recorder of the session missed the parties."""
+    log = LogView(sessions={c: {"id": "s" + c[1:]} for c in ("c1", "c2", "c3", "c4")},
+                  answers=Counter(), actions={},
+                  recordings={"s4": [_segment(1, "specialist:s4", 2, "complete", 4.8, 5.7)]},
+                  started={"s1": 1, "s2": 1, "s3": 2, "s4": 2},
+                  named={"s1": {1}, "s3": {1}, "s4": {1}})
+    visits = [{"media": True, "answered": 1.0, "call_id": c} for c in ("c1", "c2", "c3", "c4")]
+    found = Findings()
+    check_recordings(LedgerView(visits=visits), log, tmp_path, found)
+    assert [f.split(":")[0] for f in found.in_gap] == ["c1"]
+    assert [f.split(":")[0] for f in found.unrecorded] == ["c2", "c3", "c4"]
+
+
+def test_the_log_names_the_segment_of_the_recorder_it_says_was_lost() -> None:
+    class Event:
+        def __init__(self, session: str, kind: str, recorder: str, segment: int = 0) -> None:
+            self.session_id, self.type = session, kind
+            self.data = {"recorder": recorder, "segment": segment}
+
+    started, named = _named_gaps([
+        Event("s1", "recording_started", "recorder:rec1", 1),
+        Event("s1", "recording_interrupted", "recorder:rec1"),
+        Event("s1", "recording_started", "recorder:rec2", 2),
+        Event("s2", "recording_started", "recorder:rec2", 1),
+        Event("s2", "recording_interrupted", "recorder:rec1")])
+    assert started == {"s1": 2, "s2": 1} and named == {"s1": {1}}

@@ -5,14 +5,15 @@ connected to any node can record a session handled on any other, each new sessio
 the least loaded recorder cluster-wide, and a recorder that is lost (its socket closed, or
 its node died: `backends.py` takes dead nodes' recorders over) gives its sessions back to
 whichever node notices. Every method is one Lua script, atomic across nodes, with the same
-results as `MemoryRecorderPool` (the pool tests run against both). Key names: `keys.py`.
+results as `MemoryRecorderPool` (the pool tests run against both); `assign`'s reads the
+router's call too (one not connected in that session gets no recorder). Key names: `keys.py`.
 """
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from signaling.recorders import Assignment, RecorderLoad
+from signaling.recorders import Assignment, RecorderLoad, Unassigned
 
 from . import keys
 
@@ -43,10 +44,16 @@ return calls
 
 LEAVE = _PRELUDE + "return leave(ARGV[2])"
 
+# Only a call connected in the session named (the router's call hash, `keys.call`: its
+# state, and the session in its blob), read in the same script: "gone" otherwise.
 # Least loaded first: load = calls / capacity (compared as n1 * c2 < n2 * c1, exact), then
 # fewer calls, then the name (LIVE is in byte order and only a strictly better one wins).
 ASSIGN = _PRELUDE + """
 local cid = ARGV[2]
+local call = redis.call("HMGET", k("c", cid), "state", "blob")
+if call[1] ~= "connected" or cjson.decode(call[2]).session_id ~= ARGV[3] then
+  return "gone"
+end
 local current = redis.call("HGET", OF, cid)
 if current then return {current, tonumber(redis.call("HGET", SEG, cid))} end
 local best, best_n, best_c = nil, 0, 1
@@ -127,10 +134,12 @@ class RedisRecorderPool:
     async def leave(self, name: str) -> list[str]:
         return _names(await self._leave(keys=[], args=[self._prefix, name]))
 
-    async def assign(self, call_id: str) -> Assignment | None:
-        found = await self._assign(keys=[], args=[self._prefix, call_id])
+    async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
+        found = await self._assign(keys=[], args=[self._prefix, call_id, session_id])
+        if found == "gone":
+            return Unassigned.GONE
         if not found:
-            return None
+            return Unassigned.NO_ROOM
         name, segment = found
         return Assignment(recorder=str(name), segment=int(segment))
 

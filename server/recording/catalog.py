@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from server.storage.documents import Document
 from server.storage.recordings import COMPLETE, INTERRUPTED, Recording
 from signaling import events as ev
 from signaling.messages import RecordingManifest
+from signaling.recorders import Told
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class FileCatalog:
 
     async def recorded_by(self, session_id: str, recorder: str) -> bool:
         return await self.db.recorded_by(session_id, recorder)
+
+    async def unnamed_gaps(self, recorder: str, since: dt.datetime,
+                           also: Collection[str] = ()) -> list[Told]:
+        return await self.db.unnamed_gaps(recorder, since, also)
 
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         rows = await self.db.interrupt_segments(session_id, recorder)

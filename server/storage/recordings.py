@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from typing import Any, Final
 
 import msgspec
@@ -20,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord
 from server.storage.schema import recorders, recording_access, recordings, session_events
-from signaling.events import RECORDING_STARTED
+from signaling.events import RECORDING_INTERRUPTED, RECORDING_STARTED, RECORDING_STOPPED
+from signaling.identity import Role, principal_of
 from signaling.messages import RecordingManifest
-from signaling.recorders import SegmentRefused
+from signaling.recorders import SegmentRefused, Told
 
 RECORDING: Final = "recording"
 COMPLETE: Final = "complete"
@@ -134,6 +136,50 @@ class RecordingStore(StoreBase):
         async with self._read() as conn:
             return any((row.data or {}).get("recorder") == recorder
                        for row in await conn.execute(query))
+
+    async def unnamed_gaps(self, recorder: str, since: dt.datetime,
+                           also: Collection[str] = ()) -> list[Told]:
+        """Sessions the lost `recorder` (its name) was told to record, its last
+        `recording_started` in each, that it closed no segment of (or left one open), and
+        whose log names no interruption of it since: among the sessions of its
+        `recording_started` or `recording_stopped` logged since `since`, and `also`. Indexed
+        reads only: the log by time, then those sessions' events and segments."""
+        require_aware(since=since)
+        who = principal_of(Role.RECORDER, recorder)
+        kinds = (RECORDING_STARTED, RECORDING_STOPPED)
+        async with self._read() as conn:
+            recent = await conn.execute(sa.select(
+                session_events.c.session_id, session_events.c.data).where(
+                session_events.c.ts >= since, session_events.c.type.in_(kinds)))
+            sessions = {str(r.session_id) for r in recent
+                        if r.session_id is not None and (r.data or {}).get("recorder") == who}
+            sessions.update(also)
+            if not sessions:
+                return []
+            events = await conn.execute(sa.select(
+                session_events.c.session_id, session_events.c.call_id,
+                session_events.c.type, session_events.c.data).where(
+                session_events.c.session_id.in_(sorted(sessions)),
+                session_events.c.type.in_((RECORDING_STARTED, RECORDING_INTERRUPTED)))
+                .order_by(session_events.c.id))
+            told: dict[str, tuple[Told, int] | None] = {}
+            for event in events:
+                if (event.data or {}).get("recorder") == who:
+                    told[event.session_id] = None if event.type != RECORDING_STARTED else (
+                        Told(session_id=event.session_id, call_id=event.call_id),
+                        int(event.data["segment"]))  # None: named already
+            pending = {t.session_id: segment for t, segment in filter(None, told.values())}
+            closed = await conn.execute(sa.select(
+                recordings.c.session_id, recordings.c.segment, recordings.c.state).where(
+                recordings.c.session_id.in_(sorted(pending)),
+                recordings.c.recorder == recorder))
+            states: dict[str, set[str]] = {}
+            for row in closed:
+                if pending[row.session_id] == row.segment:
+                    states.setdefault(row.session_id, set()).add(row.state)
+        return [one for one, _ in filter(None, told.values())
+                if RECORDING in states.get(one.session_id, set())
+                or not states.get(one.session_id, set()) & {COMPLETE, FAILED}]
 
     async def _opened(self, session_id: str, participant_id: str, segment: int, recorder: str,
                       path: str) -> bool:

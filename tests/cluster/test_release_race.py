@@ -28,7 +28,15 @@ from signaling import timers
 from signaling.identity import Identity, encode_identity
 from signaling.model import AgentState, Call
 from signaling.recorders import RecordingSetup
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
+from tests.switchboard.conftest import (
+    ALICE,
+    KIOSK,
+    QUEUES,
+    RECORDER,
+    Desk,
+    make_desk,
+    offered_recorded,
+)
 
 
 @pytest.fixture
@@ -123,13 +131,7 @@ async def test_a_call_requeued_as_its_kiosk_is_released_is_abandoned_not_left_qu
 async def test_a_resume_that_read_its_call_before_the_hangup_gives_it_no_recorder(
         recorded_desk: Desk, router: InterleavedRouter, pool: RedisRecorderPool) -> None:
     desk = recorded_desk
-    recorder = await desk.connect(RECORDER)
-    await desk.board.recorder_joined(RECORDER, 4)
-    alice = await desk.connect(ALICE)
-    await desk.drive(ALICE, m.AgentStatus(status="available"))
-    await desk.connect(KIOSK)
-    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
-    offered = alice.frames[-1]
+    recorder, alice, offered = await offered_recorded(desk)
     call_id = str(offered["call_id"])
     await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=offered["offer"]))
     call = await router.get_call(call_id)

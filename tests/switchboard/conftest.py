@@ -147,5 +147,19 @@ async def desk(database: Database) -> AsyncIterator[Desk]:
 @pytest.fixture
 async def recorded_desk(database: Database) -> AsyncIterator[Desk]:
     """Recording on, with the in-memory recorder pool."""
-    async for made in make_desk(database, recording=RecordingSetup(pool=MemoryRecorderPool())):
+    router = MemoryRouter(QUEUES)
+    async for made in make_desk(database, router=router,
+                                recording=RecordingSetup(pool=MemoryRecorderPool(router))):
         yield made
+
+
+async def offered_recorded(desk: Desk) -> tuple[Sink, Sink, dict[str, Any]]:
+    """`RECORDER` live (room for 4), `ALICE` available, `KIOSK`'s call offered to her:
+    the recorder's and Alice's sinks, and the offer."""
+    recorder = await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    alice = await desk.connect(ALICE)
+    await desk.drive(ALICE, m.AgentStatus(status="available"))
+    await desk.connect(KIOSK)
+    await desk.drive(KIOSK, m.CallRequest(queue="tax"))
+    return recorder, alice, alice.frames[-1]

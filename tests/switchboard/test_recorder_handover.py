@@ -46,7 +46,7 @@ async def router() -> WatchedRouter:
 
 @pytest.fixture
 async def desk(router: WatchedRouter, database: Database) -> AsyncIterator[Desk]:
-    setup = RecordingSetup(pool=MemoryRecorderPool())
+    setup = RecordingSetup(pool=MemoryRecorderPool(router))
     async for made in make_desk(database, router=router, recording=setup):
         yield made
 

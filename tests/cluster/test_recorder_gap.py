@@ -1,0 +1,138 @@
+"""A lost recorder names every gap it leaves, also of calls that are over (issue 16's
+goal-size day 3, `c_e0af02470ab89a8b`: answered 0.3 s after node 1's kill and given rec1,
+whose socket was on it; the parties' offers went to the dead node, and the call ended
+before the survivor's takeover came to it. The log had `recording_started` and nothing
+else: an unrecorded call whose gap it did not name).
+
+Real Redis router and recorder pool, the real catalog on SQLite and PostgreSQL. The
+recorder's socket closes as a dead node's takeover closes it (`Switchboard.disconnect`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from server.cluster.recorders import RedisRecorderPool
+from server.cluster.router import RedisRouter
+from server.recording.catalog import FileCatalog
+from server.storage.db import Database
+from signaling import messages as m
+from signaling.messages import RecordingManifest
+from signaling.model import Call
+from signaling.recorders import RecordingSetup
+from tests.switchboard import conftest as desks
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
+
+
+class ReadHookRouter(RedisRouter):
+    """A Redis router that runs another step just before one read of a call: the moment
+    another node's step lands while the hand-over goes through the lost recorder's calls."""
+
+    before_read: tuple[str, Callable[[], Awaitable[object]]] | None = None
+
+    async def get_call(self, call_id: str) -> Call | None:
+        if self.before_read is not None and self.before_read[0] == call_id:
+            step, self.before_read = self.before_read[1], None
+            await step()
+        return await super().get_call(call_id)
+
+
+@pytest.fixture
+async def desk(redis: Redis, key_prefix: str, database: Database, tmp_path: Path
+               ) -> AsyncIterator[Desk]:
+    router = ReadHookRouter(redis, key_prefix, QUEUES)
+    await router.start()
+    setup = RecordingSetup(pool=RedisRecorderPool(redis, key_prefix),
+                           catalog=FileCatalog(database, tmp_path))
+    async for made in make_desk(database, router=router, recording=setup):
+        yield made
+
+
+async def _answered(desk: Desk) -> tuple[str, str]:
+    """rec1 live, a call answered and given to it: (call id, session id)."""
+    _, alice, offered = await desks.offered_recorded(desk)
+    await desk.drive(ALICE, m.CallAccept(call_id=offered["call_id"], offer=offered["offer"]))
+    connected = [f for f in alice.frames if f["type"] == "call.connected"][-1]
+    return str(offered["call_id"]), str(connected["session_id"])
+
+
+async def _lost(desk: Desk) -> None:
+    """rec1's socket is gone (its node's takeover closes it)."""
+    await desk.board.disconnect(RECORDER, desk.epochs[RECORDER.principal],
+                                desk.sinks[RECORDER.principal])
+
+
+async def _recording_events(desk: Desk, session_id: str) -> list[tuple[str, Any]]:
+    detail = await desk.db.get_session(session_id)
+    assert detail is not None
+    return [(e.type, e.data.get("reason")) for e in detail.events
+            if e.type.startswith("recording_")]
+
+
+async def _segment(desk: Desk, call_id: str, session_id: str, party: str, closed: bool
+                   ) -> None:
+    await desk.drive(RECORDER, m.RecordSegment(call_id=call_id, session_id=session_id,
+                                               participant_id=party, segment=1,
+                                               path=f"x/{party}-1.webm"))
+    if closed:
+        await desk.drive(RECORDER, m.RecordManifest(
+            call_id=call_id, session_id=session_id, participant_id=party,
+            manifest=RecordingManifest(segment=1, state="finished", path=f"x/{party}-1.webm")))
+
+
+async def test_a_call_over_before_its_recorder_was_lost_has_its_gap_named_once(
+        desk: Desk) -> None:
+    """The hang-up released the recorder as usual (`record.stop` to a recorder already
+    dead), then the loss was noticed: nothing of the call was ever written."""
+    call_id, session_id = await _answered(desk)
+    await desk.drive(KIOSK, m.CallHangup(call_id=call_id))
+    await _lost(desk)
+    await _lost(desk)  # the disconnect run again (a backend failed): named once still
+    assert await _recording_events(desk, session_id) == [
+        ("recording_started", None), ("recording_stopped", "hangup"),
+        ("recording_interrupted", "recorder_lost")]
+
+
+async def test_a_call_that_ends_as_its_recorder_is_handed_on_has_its_gap_named(
+        desk: Desk) -> None:
+    """The pool gave the lost recorder's call back, and the call ended before the
+    hand-over read it: released, and named."""
+    call_id, session_id = await _answered(desk)
+    router = desk.s.router
+    assert isinstance(router, ReadHookRouter)
+    router.before_read = (call_id, lambda: desk.drive(KIOSK, m.CallHangup(call_id=call_id)))
+    await _lost(desk)
+    assert router.before_read is None
+    assert await _recording_events(desk, session_id) == [
+        ("recording_started", None), ("recording_interrupted", "recorder_lost")]
+
+
+@pytest.mark.parametrize("kiosk_closed", [True, False])
+async def test_a_call_over_is_named_unless_its_recorder_closed_its_segments(
+        desk: Desk, kiosk_closed: bool) -> None:
+    """Both parties' segments closed: no gap. One left open: named, and it ends
+    interrupted."""
+    call_id, session_id = await _answered(desk)
+    await _segment(desk, call_id, session_id, KIOSK.principal, closed=kiosk_closed)
+    await _segment(desk, call_id, session_id, ALICE.principal, closed=True)
+    await desk.drive(KIOSK, m.CallHangup(call_id=call_id))
+    await _lost(desk)
+    named = [("recording_interrupted", "recorder_lost")] * (not kiosk_closed)
+    assert await _recording_events(desk, session_id) == [
+        ("recording_started", None), ("recording_stopped", "hangup"), *named]
+    states = {r.participant_id: r.state for r in await desk.db.list_recordings(session_id)}
+    assert states == {KIOSK.principal: "complete" if kiosk_closed else "interrupted",
+                      ALICE.principal: "complete"}
+
+
+async def test_a_connected_call_is_named_once_by_its_hand_over(desk: Desk) -> None:
+    call_id, session_id = await _answered(desk)
+    await _lost(desk)
+    assert await _recording_events(desk, session_id) == [
+        ("recording_started", None), ("recording_interrupted", "recorder_lost"),
+        ("recording_failed", "no_recorder")]  # none other to hand it to
+    assert (await desk.s.router.get_call(call_id)) is not None
