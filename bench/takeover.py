@@ -1,7 +1,7 @@
 """A dead node taken over: how long until the survivor has settled all its principals.
 
     python -m bench.takeover [--terminals 1500] [--queued 0.1] [--rounds 2] [--hogs 0]
-                             [--root OTHER --root .]
+                             [--resume] [--root OTHER --root .]
 
 Two `vwin serve` nodes (Redis routing, a throw-away PostgreSQL database). `--terminals`
 kiosks say hello on node a, a `--queued` share of them requests a call that waits (its
@@ -11,7 +11,11 @@ seconds from the kill until the survivor fences a (its heartbeat lapsed:
 `keys.HEARTBEAT_TTL_S`, and a sweep), from the fence until it reads `over` (every
 principal's resume grace started, the queued calls held), and the survivor's CPU
 meanwhile. `--hogs N`: N processes spin on the 2 cores from the kill on, as the
-overload day's peak did (a takeover of 1,466 principals then took 1.5 min). Each
+overload day's peak did (a takeover of 1,466 principals then took 1.5 min). `--resume`:
+the killed node's kiosks reconnect to the survivor meanwhile, as the pages do
+(`bench/takeover_resume.py`): seconds from the kill until all are welcomed back, hello
+latency p50/p99, refusals, the survivor's CPU per hello (its CPU from the kill until all
+are back and the takeover is over, over the hellos). Each
 `--root` (default: this checkout) runs in turn, alternated `--rounds` times: the
 baseline in the same run.
 """
@@ -35,12 +39,16 @@ from bench.cluster import REDIS_URL, ClusterNode, flush
 from bench.common import (
     ROOT,
     cpu_seconds,
+    hot_spots,
+    percentile,
+    profile,
     raise_fd_limit,
     table,
     workdir,
 )
 from bench.pg import create_database, drop_database
 from bench.provision import provision
+from bench.takeover_resume import Comeback, come_back
 from server.cluster import keys
 
 CONNECT_IN_FLIGHT = 100  # hellos under way at once from this process
@@ -61,30 +69,33 @@ def _node(work: Path, name: str, db_url: str, prefix: str, root: Path) -> Cluste
                        extra=f"[recording]\nenabled = false\n{QUEUE}")
 
 
+Kiosk = tuple[aiohttp.ClientWebSocketResponse, str, str]  # socket, device token, resume
+
+
 async def _kiosks(url: str, tokens: list[str], queued: int,
-                  http: aiohttp.ClientSession) -> list[aiohttp.ClientWebSocketResponse]:
+                  http: aiohttp.ClientSession) -> list[Kiosk]:
     """Every kiosk welcomed on `url`; the first `queued` of them with a call queued."""
     limit = asyncio.Semaphore(CONNECT_IN_FLIGHT)
 
-    async def one(n: int, token: str) -> aiohttp.ClientWebSocketResponse:
+    async def one(n: int, token: str) -> Kiosk:
         async with limit:
             ws = await http.ws_connect(url + "/ws", timeout=aiohttp.ClientWSTimeout(ws_close=5))
             await ws.send_json({"type": "hello", "token": token})
-            await _until(ws, "welcome")
+            welcome = await _until(ws, "welcome")
             if n < queued:
                 await ws.send_json({"type": "call.request", "queue": "tax"})
                 await _until(ws, "call.queued")
-            return ws
+            return ws, token, str(welcome["resume"])
 
     return list(await asyncio.gather(*(one(n, t) for n, t in enumerate(tokens))))
 
 
-async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> None:
+async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, object]:
     async with asyncio.timeout(120):
         while True:
-            msg = json.loads(await ws.receive_str())
+            msg: dict[str, object] = json.loads(await ws.receive_str())
             if msg["type"] == kind:
-                return
+                return msg
             if msg["type"] in ("error", "call.rejected"):
                 raise RuntimeError(f"waiting for {kind}: {msg}")
 
@@ -96,10 +107,10 @@ async def _instance(redis: Redis, prefix: str, node_id: str) -> str:
     raise RuntimeError(f"node {node_id} is not registered")
 
 
-async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
-                       ) -> dict[str, float]:
-    """Start a pair from `root`, fill node a, kill it (`hogs` spinning from then on); the
-    takeover's figures."""
+async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
+                       resume: bool = False, spy_to: Path | None = None) -> dict[str, float]:
+    """Start a pair from `root`, fill node a, kill it (`hogs` spinning from then on, its
+    kiosks coming back to b with `resume`); the takeover's figures."""
     prefix = f"vwbench{uuid.uuid4().hex[:8]}"
     name, db_url = await create_database("vwin_takeover")
     redis = Redis.from_url(REDIS_URL, decode_responses=True)
@@ -116,8 +127,11 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
             async with aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=0)) as http:
                 desk = await _kiosks(b.url, list(accounts.specialists.values()), 0, http)
-                sockets = desk + await _kiosks(a.url, list(accounts.terminals.values()),
-                                               queued, http)
+                on_a = await _kiosks(a.url, list(accounts.terminals.values()), queued, http)
+                sockets = [k[0] for k in desk + on_a]
+                seen = Comeback()
+                back = [asyncio.create_task(come_back(*k, b.url, http, seen))
+                        for k in on_a if resume]
                 held = await redis.scard(keys.node_principals(prefix, instance))
                 spinning = [mp.get_context("spawn").Process(target=_spin, daemon=True)
                             for _ in range(hogs)]
@@ -126,6 +140,7 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
                 cpu_before = cpu_seconds(b.pid)
                 killed = time.monotonic()
                 os.kill(a.pid, signal.SIGKILL)
+                spy = None if spy_to is None else profile(b.pid, TAKEOVER_TIMEOUT_S, spy_to)
                 fenced = over = 0.0
                 try:
                     async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
@@ -137,17 +152,21 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
                             if value == "over":
                                 over = now
                             await asyncio.sleep(0.05)
+                        await asyncio.gather(*back)
                 finally:
+                    if spy is not None:  # SIGINT: py-spy writes what it sampled so far
+                        spy.send_signal(signal.SIGINT)
+                        spy.wait(60)
                     for hog in spinning:
                         hog.kill()
                         hog.join()
                 cpu = cpu_seconds(b.pid) - cpu_before
-                for ws in sockets:
+                for ws in sockets + seen.sockets:
                     await ws.close()
             b.stop()
             a.stop()
         return {"principals": held, "detect": fenced - killed, "takeover": over - fenced,
-                "cpu": cpu}
+                "cpu": cpu, **_came_back(seen, killed)}
     finally:
         for node in nodes:
             node.stop()
@@ -156,31 +175,66 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0
         await drop_database(name)
 
 
+def _came_back(seen: Comeback, killed: float) -> dict[str, float]:
+    if not seen.hellos:
+        return {}
+    return {"back": max(seen.back_at) - killed, "hellos": len(seen.hellos),
+            "hello_p50": percentile(seen.hellos, 50), "hello_p99": percentile(seen.hellos, 99),
+            "hello_max": max(seen.hellos), "resumed": seen.resumed, "refused": seen.refused,
+            "attempts": seen.attempts}
+
+
+def _row(root: Path, n: int, got: dict[str, float]) -> list[object]:
+    row: list[object] = [str(root), n + 1, int(got["principals"]), got["detect"],
+                         got["takeover"], got["cpu"],
+                         1000 * got["cpu"] / max(1, got["principals"])]
+    if "back" in got:
+        row += [got["back"], 1000 * got["hello_p50"], 1000 * got["hello_p99"],
+                1000 * got["hello_max"], 1000 * got["cpu"] / got["hellos"],
+                f"{int(got['resumed'])}/{int(got['hellos'])}", int(got["refused"]),
+                int(got["attempts"])]
+    return [*row, f"{os.getloadavg()[0]:.1f}"]
+
+
+COLUMNS = ["checkout", "round", "principals", "kill -> fence s", "fence -> over s",
+           "survivor CPU s", "CPU ms a principal"]
+RESUME_COLUMNS = ["kill -> all back s", "hello p50 ms", "hello p99 ms", "hello max ms",
+                  "survivor CPU ms a hello", "resumed", "refused", "attempts"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--terminals", type=int, default=1500)
     parser.add_argument("--queued", type=float, default=0.1, help="share with a call queued")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--hogs", type=int, default=0, help="processes spinning meanwhile")
+    parser.add_argument("--resume", action="store_true",
+                        help="the killed node's kiosks reconnect to the survivor meanwhile")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="directory: py-spy the survivor from the kill until done")
     parser.add_argument("--root", type=Path, action="append",
                         help="a checkout whose nodes to measure (repeat; default: this one)")
     args = parser.parse_args()
     raise_fd_limit()
     roots = [r.resolve() for r in args.root or [ROOT]]
-    rows = []
+    rows: list[list[object]] = []
     for n in range(args.rounds):
         for root in roots:
+            spy_to = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                spy_to = args.profile / f"survivor-{len(rows)}.txt"
             got = asyncio.run(one_takeover(root, args.terminals,
-                                           int(args.terminals * args.queued), args.hogs))
-            rows.append([str(root), n + 1, int(got["principals"]), got["detect"],
-                         got["takeover"], got["cpu"],
-                         1000 * got["cpu"] / max(1, got["principals"]),
-                         f"{os.getloadavg()[0]:.1f}"])
+                                           int(args.terminals * args.queued), args.hogs,
+                                           args.resume, spy_to))
+            if spy_to is not None and spy_to.exists():
+                print(f"{spy_to}:\n{hot_spots(spy_to, 40)}\n", flush=True)
+            rows.append(_row(root, n, got))
             print(rows[-1], flush=True)
     print(table(f"Takeover of a killed node: {args.terminals} kiosks, {args.queued:.0%} "
-                f"queued, {args.hogs} processes spinning",
-                ["checkout", "round", "principals", "kill -> fence s", "fence -> over s",
-                 "survivor CPU s", "CPU ms a principal", "load average"], rows))
+                f"queued, {args.hogs} processes spinning"
+                + (", its kiosks coming back to the survivor" if args.resume else ""),
+                COLUMNS + (RESUME_COLUMNS if args.resume else []) + ["load average"], rows))
 
 
 if __name__ == "__main__":

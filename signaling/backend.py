@@ -138,6 +138,7 @@ class Presence(msgspec.Struct, kw_only=True):
     resume: str
     epoch: int
     connected: bool = True
+    replaced: bool = False  # (from `connect`) another connection's presence, not resumed
 
 
 class Presences(Protocol):

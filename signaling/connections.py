@@ -25,11 +25,12 @@ from .services import Services
 async def open_presence(s: Services, who: Identity, resume_token: str | None
                         ) -> tuple[Outbox, Presence, bool]:
     """A connection said hello: its presence, resumed or new (an older one it replaces is
-    released first, while that connection still hears of it). Before the sink is attached."""
+    released first, while that connection still hears of it). Before the sink is attached.
+    Whether there was one is the connect's answer, not a read before it: a round trip less
+    for every hello of a reconnect storm (bench.takeover --resume)."""
     out = s.outbox()
-    existing = await s.presences.get(who.principal)
     presence, resumed = await s.presences.connect(who.principal, resume_token)
-    if existing is not None and not resumed:
+    if presence.replaced and not resumed:
         await release(s, out, who, "replaced")
     if who.role == Role.SPECIALIST:  # routable before `welcome`: a client may act on it at once
         await s.router.agent_join(Agent(id=who.id, name=who.name, skills=dict(who.skills),

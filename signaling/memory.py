@@ -284,9 +284,10 @@ class MemoryPresences:
         ):
             current.epoch = next(self._epochs)
             current.connected = True
+            current.replaced = False
             return current, True
         presence = Presence(principal=principal, resume=secrets.token_urlsafe(24),
-                            epoch=next(self._epochs))
+                            epoch=next(self._epochs), replaced=current is not None)
         self._by_principal[principal] = presence
         return presence, False
 

@@ -22,8 +22,12 @@ async def calls_of_caller(s: Services, who: Identity) -> list[Call]:
     if who.role == Role.VISITOR:
         call = await s.router.get_call(who.call_id) if who.call_id else None
         return [call] if call is not None and call.visitor == who.id else []
-    return [c for c in await s.router.calls_of_terminal(who.id)
-            if not c.is_invitation and c.visitor is None]
+    return own_calls(await s.router.calls_of_terminal(who.id))
+
+
+def own_calls(calls: list[Call]) -> list[Call]:
+    """Of a terminal's calls, those it is the caller of (`calls_of_caller`)."""
+    return [c for c in calls if not c.is_invitation and c.visitor is None]
 
 
 async def answer_logged(s: Services, call: Call) -> bool:

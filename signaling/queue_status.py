@@ -53,6 +53,12 @@ def wait_at(snap: QueueSnapshot, position: int) -> float:
                           snap.avg_handle_s)
 
 
+def _retrieved(read: asyncio.Future[list[QueueSnapshot]]) -> None:
+    """A shared read whose callers were all cancelled: its error is nobody's to log."""
+    if not read.cancelled():
+        read.exception()
+
+
 def kiosk_view(status: m.QueueStatus) -> tuple[tuple[object, ...], ...]:
     """What the kiosk's home screen shows of a `queue.status` (`KioskHome#describe`,
     web/static/js/kiosk-home.js, and the appointment links): two statuses with the same
@@ -93,6 +99,8 @@ class QueueStatus:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.listeners: set[Callable[[], None]] = set()  # told after each flush (tests, API)
+        self._next_read: asyncio.Future[list[QueueSnapshot]] | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     def changed(self, queues: Iterable[str]) -> None:
         """These queues changed here (a commit): refresh, and tell the other nodes."""
@@ -126,7 +134,24 @@ class QueueStatus:
         return wait_at(await self._router.snapshot(queue, self._clock()), position)
 
     async def status_message(self) -> m.QueueStatus:
-        return self._status_of(await self._router.snapshots(list(self._queues), self._clock()))
+        """The queues' figures as they stand, read after the call; the calls made while one
+        read is under way share the next one: a reconnect storm's hellos each sent one
+        (one Redis script a hello, 1,500 on a survivor taking a node over)."""
+        if self._next_read is None:
+            self._next_read = asyncio.get_running_loop().create_future()
+            self._next_read.add_done_callback(_retrieved)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.get_running_loop().create_task(self._read())
+        return self._status_of(await asyncio.shield(self._next_read))
+
+    async def _read(self) -> None:
+        while self._next_read is not None:
+            waiting, self._next_read = self._next_read, None
+            try:
+                waiting.set_result(await self._router.snapshots(list(self._queues),
+                                                                self._clock()))
+            except Exception as exc:  # every caller of that read gets the error
+                waiting.set_exception(exc)
 
     def _status_of(self, snaps: list[QueueSnapshot]) -> m.QueueStatus:
         now = self._clock()

@@ -8,7 +8,7 @@ from .identity import Identity, Role
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
-from .parties import calls_of_caller, participants, settled_answer
+from .parties import calls_of_caller, own_calls, participants, settled_answer
 from .services import Services
 
 
@@ -16,18 +16,24 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None
     """The caller's (terminal's or visitor's) queue place or call; the specialist's
     status, offer or call. A recorder is told its sessions by `record.start`
     (`signaling.recording`)."""
-    if who.role == Role.TERMINAL and resumed:
-        await _handed_off_meanwhile(s, out, who)
-    if who.role in (Role.TERMINAL, Role.VISITOR):
+    if who.role == Role.TERMINAL:
+        # one read of its calls for both: a survivor's reconnect storm pays every round
+        # trip of every hello (bench.takeover --resume)
+        calls = await s.router.calls_of_terminal(who.id)
+        if resumed:
+            _handed_off_meanwhile(out, who, calls)
+        for call in own_calls(calls):
+            await caller_again(s, out, who, call, resumed)
+    elif who.role == Role.VISITOR:
         for call in await calls_of_caller(s, who):
             await caller_again(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
 
 
-async def _handed_off_meanwhile(s: Services, out: Outbox, who: Identity) -> None:
+def _handed_off_meanwhile(out: Outbox, who: Identity, calls: list[Call]) -> None:
     """A kiosk that was away when a phone took its call over still hears of it."""
-    for call in await s.router.calls_of_terminal(who.id):
+    for call in calls:
         if call.visitor is not None and not call.is_invitation:
             out.send(who.principal, m.CallHandedOff(call_id=call.id))
 

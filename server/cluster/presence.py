@@ -38,16 +38,17 @@ local p = k("p", principal)
 local current = redis.call("HGET", p, "resume")
 local epoch = redis.call("INCR", k("ep"))  -- never an earlier presence's (module doc)
 local old_node = redis.call("HGET", p, "node")
-local resumed = 0
+local resumed, replaced = 0, 0
 if current and resume ~= "" and current == resume then
   resumed = 1
 else
+  if current then replaced = 1 end
   current = fresh
 end
 redis.call("HSET", p, "resume", current, "epoch", epoch, "connected", "1", "node", node)
 if old_node and old_node ~= node then redis.call("SREM", k("pn", old_node), principal) end
 redis.call("SADD", k("pn", node), principal)
-return {current, epoch, resumed}
+return {current, epoch, resumed, replaced}
 """
 
 DISCONNECT = _PRELUDE + """
@@ -87,14 +88,14 @@ class RedisPresences:
 
     async def connect(self, principal: str, resume: str | None) -> tuple[Presence, bool]:
         try:
-            token, epoch, resumed = await self._connect(keys=[], args=[
+            token, epoch, resumed, replaced = await self._connect(keys=[], args=[
                 self._prefix, principal, resume or "", secrets.token_urlsafe(24), self.instance])
         except ResponseError as exc:
             if str(exc).startswith(f"REFUSED {FENCED} "):
                 raise Refused(FENCED, "this node was taken for dead by the others") from None
             raise
         presence = NodePresence(principal=principal, resume=str(token), epoch=int(epoch),
-                                node=self.instance)
+                                node=self.instance, replaced=bool(replaced))
         return presence, bool(resumed)
 
     async def disconnect(self, principal: str, epoch: int) -> bool:
