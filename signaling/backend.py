@@ -92,9 +92,15 @@ class MessageBus(Protocol):
 
     def detach(self, principal: str, sink: Sink) -> None: ...
     async def baseline(self, principal: str) -> None:
-        """After `attach` and `welcome`, before the re-sync: the connection hears the
-        numbered messages decided from now on, in order; older ones arriving after this
-        are stale for it."""
+        """After `attach` and `welcome`, before the re-sync: the connection's line starts
+        with the re-sync (`resync`'s number): it hears the numbered messages decided from
+        now on, in order, after the re-sync; older ones arriving after this are stale."""
+
+    async def resync(self, principal: str) -> None:
+        """Before a re-sync reads where the principal stands (`signaling.resume`): take its
+        next number for the re-sync's messages (`order.took`), so that a decision made
+        after those reads (a hang-up crossing a resume) is heard after them, whichever
+        node made it. One node numbers nothing (`Outbox.send`'s `still` orders it)."""
 
     async def send(self, principal: str, payload: bytes) -> None: ...
     async def send_numbered(self, principal: str, payloads: Sequence[bytes], *,

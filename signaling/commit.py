@@ -5,7 +5,8 @@
    fails (the step's transaction has run: its events must still be logged);
 2. the log events, in one append: durable before anyone hears of them (if it fails,
    the routing changes the step made before it are taken back: `Outbox.undo`);
-3. the messages, in the order the step added them; those a routing transaction
+3. the messages, in the order the step added them (a state read before, `still`,
+   only if it still holds: `Outbox.send`); those a routing transaction
    numbered (several nodes: `order.py`) grouped per principal and number, and the
    numbers no message carried sent empty, so that the receiving connection puts
    them in the cluster's order and never waits for a number nobody will send; an
@@ -25,7 +26,7 @@ import typing
 
 from . import messages as m
 from . import offers, order
-from .outbox import Outbox
+from .outbox import Outbox, Still
 from .retry import REPORT_RETRY_S, retrying
 from .services import Services
 from .timers import Timer
@@ -104,26 +105,26 @@ async def fill(s: Services) -> None:
 async def _send(s: Services, out: Outbox, taken: order.Taken) -> None:
     """Each (principal, number) as one numbered unit, in the order first added; the
     unnumbered messages as they come; then the numbers taken but not carried, empty."""
-    if not taken and not out.numbered:  # one node; or nothing decided by a transaction
+    if not taken and not out.numbered and not out.still:  # one node, or nothing decided
         for principal, message in out.sends:
             await _unnumbered(s, principal, message, m.encode(message))
         return
     units: dict[tuple[str, int], list[bytes]] = {}
-    plan: list[tuple[str, int | None, m.Message]] = []
+    plan: list[tuple[str, int | None, m.Message, Still | None]] = []
     for i, (principal, message) in enumerate(out.sends):
         number = out.numbered.get(i)
         if number is None:
-            plan.append((principal, None, message))
+            plan.append((principal, None, message, out.still.get(i)))
         elif (principal, number) in units:
             units[(principal, number)].append(m.encode(message))
         else:
             units[(principal, number)] = [m.encode(message)]
-            plan.append((principal, number, message))
-    for principal, number, message in plan:
-        if number is None:
-            await _unnumbered(s, principal, message, m.encode(message))
-        else:
+            plan.append((principal, number, message, None))
+    for principal, number, message, still in plan:
+        if number is not None:
             await s.bus.send_numbered(principal, units[(principal, number)], seq=number)
+        elif still is None or await still():  # asked right before it goes (one node: in
+            await _unnumbered(s, principal, message, m.encode(message))  # the same turn)
     for principal, numbers in taken.items():
         for number in numbers:
             if (principal, number) not in units:

@@ -17,13 +17,16 @@ from .identity import Role, principal_of
 from .model import AgentState, Call
 from .timers import Timer
 
+Still = Callable[[], Awaitable[bool]]
+"""Whether a state a step read is still so, asked right before its message is sent."""
+
 
 class Outbox:
     """The effects of one step, in the order each kind is applied. (A plain class: one is
     made for every relayed `rtc.*` message, so it stays cheap to build.)"""
 
     __slots__ = ("all_queues", "cancels", "clock", "dispatch", "durable_timers", "events",
-                 "numbered", "queues", "sends", "timers", "undo")
+                 "numbered", "queues", "sends", "still", "timers", "undo")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -33,6 +36,9 @@ class Outbox:
         # index in `sends` -> the number a routing transaction took for its principal
         # (`order.py`; several nodes only: empty on one)
         self.numbered: dict[int, int] = {}
+        # index in `sends` -> whether its state still holds, for a message sent unnumbered
+        # (`send(..., still=)`: a re-sync's state on one node)
+        self.still: dict[int, Still] = {}
         self.cancels: list[str] = []
         self.timers: list[Timer] = []
         self.dispatch = False  # offer what the router can match now, once this is committed
@@ -58,12 +64,18 @@ class Outbox:
         self.events.append(event)
         return event
 
-    def send(self, principal: str, message: m.Message) -> None:
+    def send(self, principal: str, message: m.Message, still: Still | None = None) -> None:
         """Send after the log; in the cluster's order when a transaction of this step
-        numbered the principal (`order.latest`)."""
+        numbered the principal (`order.latest`). A state read before (`still`, a re-sync's
+        `call.connected`) goes unnumbered only if it still holds when sent: on one node the
+        check and the send run in one turn of the event loop, so a hang-up that crossed the
+        read is never followed by it; numbered, the cluster's order puts it before the
+        hang-up's news (`MessageBus.resync`)."""
         number = order.latest(principal)
         if number is not None:
             self.numbered[len(self.sends)] = number
+        elif still is not None:
+            self.still[len(self.sends)] = still
         self.sends.append((principal, message))
 
     def send_all(self, principals: Iterable[str], message: m.Message) -> None:
@@ -96,6 +108,7 @@ class Outbox:
         self.durable_timers += other.durable_timers
         self.events += other.events
         self.numbered |= {len(self.sends) + i: n for i, n in other.numbered.items()}
+        self.still |= {len(self.sends) + i: f for i, f in other.still.items()}
         self.sends += other.sends
         self.cancels += other.cancels
         self.timers += other.timers

@@ -18,7 +18,7 @@ from .appointments import Booking
 from .commit import commit
 from .errors import Refused
 from .identity import Identity, encode_identity
-from .model import Call, QueueSnapshot
+from .model import Call, CallState, QueueSnapshot
 from .outbox import Outbox
 from .parties import calls_of_caller
 from .queue_status import wait_at
@@ -137,7 +137,10 @@ async def _made_already(s: Services, who: Identity, msg: m.CallRequest, call: Ca
     if msg.request_id is None or call.context.get("request_id") != msg.request_id:
         raise Refused("call_in_progress", f"call {call.id} is still {call.state.value}")
     out = s.outbox()
-    await caller_again(s, out, who, call, resumed=True, reconnected=False)
+    await s.bus.resync(who.principal)  # read again after it: heard before what follows
+    fresh = await s.router.get_call(call.id)
+    if fresh is not None and fresh.state != CallState.ENDED:  # else its end is told
+        await caller_again(s, out, who, fresh, resumed=True, reconnected=False)
     return out
 
 

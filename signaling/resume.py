@@ -1,10 +1,19 @@
-"""A client that (re)connected is told where it stands, after `welcome`."""
+"""A client that (re)connected is told where it stands, after `welcome`.
+
+What it is told is a state read before it is sent, and a hang-up (or an answer, a
+withdrawal) may cross it. On several nodes the re-sync carries the number it took before
+its reads (`MessageBus.resync`), so whatever was decided after them is heard after it;
+on one node each state goes only if it still holds when sent (`Outbox.send`'s `still`):
+a console never hears a call connected again after it heard it end.
+"""
 
 from __future__ import annotations
 
+import functools
+
 from . import messages as m
 from . import recording
-from .identity import Identity, Role
+from .identity import Identity, Role, is_member, principal_of
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
@@ -51,7 +60,8 @@ async def caller_again(s: Services, out: Outbox, who: Identity, call: Call, resu
         s.status.sent_position(call.queue, call.id, position)
         out.send(who.principal, m.CallQueued(call_id=call.id, queue=call.queue,
                                              position=position, estimated_wait_s=estimate,
-                                             resumed=resumed))
+                                             resumed=resumed),
+                 functools.partial(_still, s, call.id, who.principal, WAITING))
 
 
 async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
@@ -59,7 +69,8 @@ async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) ->
     if agent is None:
         return
     out.send(who.principal, m.AgentStatusChanged(
-        status=agent.state.value, reason="resumed" if resumed else "connected"))
+        status=agent.state.value, reason="resumed" if resumed else "connected"),
+        functools.partial(_agent_still, s, who.id, agent.state))
     if agent.call_id is None:
         return
     call = await s.router.get_call(agent.call_id)
@@ -67,7 +78,8 @@ async def _specialist(s: Services, out: Outbox, who: Identity, resumed: bool) ->
         return
     if agent.state == AgentState.RINGING and call.ringing_agent == who.id:
         out.send(who.principal, offered_message(s, call, call.offer_number,
-                                                call.queue not in agent.skills))
+                                                call.queue not in agent.skills),
+                 functools.partial(_still, s, call.id, who.principal, RINGING))
     elif agent.state == AgentState.IN_CALL:
         await _connected_again(s, out, who, call.id)
 
@@ -83,7 +95,8 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
     listed = await participants(s, call)
     out.send(who.principal, m.CallConnected(
         call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,
-        resumed=True, recording=any(p.role == "recorder" for p in listed)))
+        resumed=True, recording=any(p.role == "recorder" for p in listed)),
+        functools.partial(_still, s, call.id, who.principal, CONNECTED))
     if not reconnected:
         return
     for member in listed:
@@ -92,3 +105,24 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
                                                          participant=who.principal))
     if s.forms is not None:
         await s.forms.told_again(out, who.principal, call)
+
+
+WAITING = frozenset({CallState.QUEUED, CallState.RINGING})
+RINGING = frozenset({CallState.RINGING})
+CONNECTED = frozenset({CallState.CONNECTED})
+
+
+async def _still(s: Services, call_id: str, principal: str, states: frozenset[CallState]
+                 ) -> bool:
+    """The call is still in one of `states`, the principal still in it (or rung by it)."""
+    call = await s.router.get_call(call_id)
+    if call is None or call.state not in states:
+        return False
+    rung = call.ringing_agent is not None and principal == principal_of(
+        Role.SPECIALIST, call.ringing_agent)
+    return rung or is_member(call, principal)
+
+
+async def _agent_still(s: Services, agent_id: str, state: AgentState) -> bool:
+    agent = await s.router.get_agent(agent_id)
+    return agent is not None and agent.state == state

@@ -241,6 +241,7 @@ class Switchboard:
             await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
             await commit(s, await connections.where_it_stands(s, who, resumed))
         except Refused:  # fenced meanwhile: the edge closes the socket; nothing stays attached
+            await fill(s)  # the re-sync's number, if it took one
             s.bus.detach(who.principal, sink)
             raise
         return presence.epoch

@@ -16,8 +16,8 @@ routing transaction numbered (`send_numbered(..., seq=n)`, or a state `as_of=n`)
 back in the transactions' order on the node that holds the connection, local
 ones included (`reorder.py`; docs/cluster.md, "Order across nodes"): a gap is held
 while every node is alive (its message is only late), briefly once one was lost
-(`nodes_lost`, from the node's watch); a connection's line starts where the
-principal's counter stood when it attached (`baseline`). Numbered messages for another
+(`nodes_lost`, from the node's watch); a connection's line starts with the re-sync's
+number, taken when it attached (`baseline`). Numbered messages for another
 node's connection are also kept briefly in the principal's list in Redis: a node whose
 subscription was lost reads those it missed when it subscribes again (`_fill`). An unnumbered event
 (`send_numbered` with neither; `["e", ..., n]`) is heard after the principal's number
@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from signaling import order
 from signaling.backend import Sink
 from signaling.memory import LocalBus
 
@@ -111,17 +112,30 @@ class RedisBus:
             self.reorder.forget(principal)
 
     async def baseline(self, principal: str) -> None:
-        """Start the attached connection's line where the principal's counter stands now:
-        numbered messages decided before and held since the attach are heard now, in
-        order; arriving later they are stale (the re-sync that follows `welcome` tells
-        where it stands); those decided after go in their order."""
-        last = await self._counter(principal)
-        next_seq = None if last is None else last + 1
+        """Start the attached connection's line with the re-sync that follows: its number
+        (`resync`) is the first; numbered messages decided before and held since the
+        attach are heard now, in order; arriving later they are stale (the re-sync tells
+        where it stands); those decided after go in their order, after the re-sync."""
+        first = await self._take(principal)
         if self._local.sink(principal) is None:
             return
         self._release([(principal, p) for p in self.reorder.expect(
-            principal, next_seq, asyncio.get_running_loop().time())])
+            principal, first, asyncio.get_running_loop().time())])
         self._arm()
+
+    async def resync(self, principal: str) -> None:
+        await self._take(principal)
+
+    async def _take(self, principal: str) -> int | None:
+        """The principal's next number, for the re-sync's messages (`order.took`; None:
+        Redis did not answer, the re-sync goes unnumbered and checks what it read)."""
+        try:
+            taken = int(await self._redis.hincrby(keys.sequences(self._prefix), principal, 1))
+        except (RedisError, OSError) as exc:
+            log.warning("bus: no number for %s's re-sync (%s)", principal, exc)
+            return None
+        order.took([(principal, taken)])
+        return taken
 
     async def _counter(self, principal: str) -> int | None:
         """The principal's last number taken (0: none yet; None: Redis did not say)."""

@@ -108,6 +108,14 @@ const MOVE_CLOSE_CODE = 1012;
 const MOVE_GRACE_MS = 3000;
 const MOVE_HELD_MAX = 64;
 
+/**
+ * How many of the calls that ended the client remembers: a `call.connected` re-sent on
+ * resume (`resumed: true`) for one of them crossed its hang-up and is not passed on (the
+ * server orders a re-sync before what is decided after it; this is the pages' own guard:
+ * the console, the kiosk and the phone, and CallMedia, all listen through this client).
+ */
+const ENDED_KEPT = 16;
+
 /** Where the resume token lives: localStorage for the kiosk (survives a reload). */
 export function storageSlot(storage, key) {
   return {
@@ -138,6 +146,7 @@ export class SignalingClient extends Emitter {
   #welcome = null;
   #moving = null; // during a move (1012): its grace timer; `#held`, what the page sent
   #held = [];
+  #ended = new Set(); // the last ENDED_KEPT call ids heard ended, oldest first
   #onOnline = () => this.#reconnectNow();
   #onOffline = () => this.#drop("browser went offline");
 
@@ -260,8 +269,19 @@ export class SignalingClient extends Emitter {
     if (message.type === MSG.ERROR && message.code === "unauthorized") {
       this.#resume.set(null);
     }
+    if (message.type === MSG.CALL_ENDED) this.#remember(message.call_id);
+    if (message.type === MSG.CALL_CONNECTED && message.resumed && this.#ended.has(message.call_id)) {
+      console.warn(`ignoring call.connected (resumed) for ${message.call_id}: it ended`);
+      return;
+    }
     this.emit(message.type, message);
     this.emit("message", message);
+  }
+
+  #remember(callId) {
+    this.#ended.delete(callId);
+    this.#ended.add(callId);
+    if (this.#ended.size > ENDED_KEPT) this.#ended.delete(this.#ended.values().next().value);
   }
 
   #onClose(ws, event) {

@@ -1,0 +1,85 @@
+"""The pages' own guard against a re-sync that crossed a hang-up, in real Chromium: a
+`call.connected` (`resumed: true`) for a call the page already heard end is ignored, so
+the console stays in its wrap-up and the kiosk on its rating screen (they showed the
+ended call until the next one). The server no longer sends one
+(`tests/switchboard/test_resume_crossing.py`); the frame is what it sent before, added
+to the real server's frames by Playwright's WebSocket route."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from tests.browser.flows import WAIT_MS, make_world, open_console, open_kiosk, wait_js
+from tests.browser.live import LiveServer, Pages
+
+pytestmark = pytest.mark.browser
+
+# A function, not statements: `evaluate` calls a function the expression evaluates to
+# (`on` returns the one that unsubscribes).
+COUNT_PONGS = "() => { window.pongs = 0; vwin.signaling.on('pong', () => { window.pongs += 1; }); }"
+
+
+class Tap:
+    """A page's WebSocket through Playwright: the server's frames reach the page as they
+    are, and are kept; the test may add one (`inject`)."""
+
+    def __init__(self, page: Page) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.route: WebSocketRoute | None = None
+        page.route_web_socket("**/ws", self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def down(message: str | bytes) -> None:
+            self.frames.append(json.loads(message))
+            ws.send(message)
+
+        server.on_message(down)
+        self.route = ws
+
+    def last(self, kind: str) -> dict[str, Any]:
+        return [f for f in self.frames if f["type"] == kind][-1]
+
+    def inject(self, page: Page, frame: dict[str, Any]) -> None:
+        """The frame, then a `pong`; returns once the page handled both, in that order."""
+        assert self.route is not None
+        page.evaluate(COUNT_PONGS)
+        self.route.send(json.dumps(frame))
+        self.route.send(json.dumps({"type": "pong"}))
+        wait_js(page, "window.pongs > 0")
+
+
+def test_a_resumed_connected_for_an_ended_call_is_ignored(pages: Pages,
+                                                          live_server: LiveServer) -> None:
+    world = make_world(live_server, pages)
+    console = pages.new()
+    console_tap = Tap(console)
+    open_console(console)
+    kiosk = pages.new((1920, 1080))
+    kiosk_tap = Tap(kiosk)
+    open_kiosk(kiosk, world.terminal_tokens["T1"])
+    kiosk.locator(".queue-btn[data-queue=tax]").click()
+    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
+        timeout=WAIT_MS)
+    console.get_by_role("button", name="Accept").click()
+    expect(console.locator("#call-panel")).to_be_visible(timeout=WAIT_MS)
+    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+    console.locator("#hang-up").click()
+    expect(console.locator("#wrapup-panel")).to_be_visible(timeout=WAIT_MS)
+    expect(kiosk.locator("#screen-rating")).to_be_visible(timeout=WAIT_MS)
+
+    for page, tap in ((console, console_tap), (kiosk, kiosk_tap)):
+        ended = tap.last("call.ended")
+        stale = {**tap.last("call.connected"), "resumed": True}
+        assert stale["call_id"] == ended["call_id"]
+        tap.inject(page, stale)
+        assert page.evaluate("vwin.media.peers.length") == 0
+    expect(console.locator("#wrapup-panel")).to_be_visible()
+    assert console.evaluate("document.body.dataset.panel") == "wrapup"
+    expect(kiosk.locator("#screen-rating")).to_be_visible()
+    expect(kiosk.locator("#screen-call")).to_be_hidden()
