@@ -308,7 +308,7 @@ class Point:
 
 async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
               frames: int, idle: int = 0, moves: float = 0.0) -> str:
-    from bench.node_moves import Idle, mover  # (it reads this module's Line)
+    from bench.node_moves import Idle, held, mover  # (it reads this module's Line)
     async with nodes(backend, pg) as (apps, urls):
         desk_tokens = [await quick_specialist(apps[-1], f"desk{i}", {"tax": 1})
                        for i in range(lanes)]
@@ -330,8 +330,8 @@ async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
                 await asyncio.gather(mover(idles, apps, round(moves * visits), rng),
                                      *(lane(k, per_lane, i + done) for i, k in enumerate(kiosks)))
                 done += per_lane * lanes or visits
-                print(f"{per_lane * lanes or visits} visits in {time.perf_counter() - began:.1f} s",
-                      file=sys.stderr, flush=True)
+                print(f"{per_lane * lanes or visits} visits in {time.perf_counter() - began:.1f} s;"
+                      f" {held(apps)}", file=sys.stderr, flush=True)
                 await asyncio.sleep(1.0)  # timers and flushes of the last steps
                 gc.collect()
                 if rounds == 0 and frames:

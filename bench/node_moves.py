@@ -12,6 +12,7 @@ time cut like a lost network, then resumed on the other node with its resume tok
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from typing import Any
 
@@ -19,6 +20,8 @@ import aiohttp
 from aiohttp import web
 
 from bench.node_memory import Line
+from recorder.heap import HeapTrimmer
+from recorder.memwatch import mallinfo_mb, smaps_mb
 from server import keys
 from server.cluster.keys import DRAIN_CLOSE_CODE
 from server.cluster.rebalance import REASON
@@ -67,6 +70,19 @@ class Idle:
     async def close(self) -> None:
         if self.line is not None:
             await self.line.close()
+
+
+def held(apps: list[web.Application]) -> str:
+    """Sockets and principals attached on each node (nothing left behind by the moves), RSS
+    by kind of mapping and glibc's view; with `BENCH_TRIM=1` also after a `malloc_trim`
+    (what the node's idle sweeper does each minute: what of the rise it returns)."""
+    out = (f"sockets {[len(app[keys.SOCKETS]) for app in apps]}, attached "
+           f"{[len(app[keys.BOARD].services.bus.connected()) for app in apps]}; "
+           f"RSS {smaps_mb()}, glibc {mallinfo_mb()}")
+    if os.environ.get("BENCH_TRIM"):
+        HeapTrimmer(0).trim()
+        out += f"; trimmed: RSS {smaps_mb()}, glibc {mallinfo_mb()}"
+    return out
 
 
 async def mover(idles: list[Idle], apps: list[web.Application], moves: int,
