@@ -19,7 +19,7 @@ the places name the frames of this project that led to each allocation. Issue 16
 runs it from /tmp with each tree on PYTHONPATH.
 
     python -m bench.node_memory [--cycles 300] [--warm 100] [--lanes 4]
-        [--backend redis|memory] [--sqlite] [--frames 12]
+        [--backend redis|memory] [--sqlite] [--frames 12] [--idle 0 [--moves 1]]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import contextlib
 import gc
 import json
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -242,7 +243,12 @@ class Kiosk:
 
 async def lane(kiosk: Kiosk, visits: int, offset: int) -> None:
     for n in range(visits):
-        await kiosk.visit(KINDS[(n + offset) % len(KINDS)])
+        try:
+            await kiosk.visit(KINDS[(n + offset) % len(KINDS)])
+        except (RuntimeError, TimeoutError) as exc:  # a refusal, a race: a new presence
+            print(f"visit failed: {exc}", file=sys.stderr, flush=True)
+            await kiosk.close()
+            kiosk.line = await Line.opened(kiosk.http, kiosk.urls[kiosk.at], kiosk.token)
 
 
 @contextlib.asynccontextmanager
@@ -259,9 +265,12 @@ async def nodes(backend: str, pg: bool
         try:
             await upgrade(url)
             count = 2 if backend == "redis" else 1
+            many = 10**6  # idle kiosks (--idle) do not ping; bench.node_moves moves them
             apps = [create_app(make_settings(
-                url, backend, server={"node_id": f"n{i}", "rate_per_s": 1e6, "rate_burst": 10**6},
-                routing={"key_prefix": prefix} if backend == "redis" else {}))
+                url, backend, server={"node_id": f"n{i}", "rate_per_s": 1e6, "rate_burst": many,
+                                      "idle_timeout_s": many},
+                routing={"key_prefix": prefix, "rebalance_interval_s": 0} if count > 1 else {},
+                limits={"ws_per_address": many, "unauthenticated_per_address": many}))
                 for i in range(count)]
             servers = [TestServer(app) for app in apps]
             for server in servers:
@@ -298,26 +307,31 @@ class Point:
 
 
 async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
-              frames: int) -> str:
+              frames: int, idle: int = 0, moves: float = 0.0) -> str:
+    from bench.node_moves import Idle, held, mover  # (it reads this module's Line)
     async with nodes(backend, pg) as (apps, urls):
         desk_tokens = [await quick_specialist(apps[-1], f"desk{i}", {"tax": 1})
                        for i in range(lanes)]
         kiosk_tokens = [await add_terminal(apps[0], f"K{i:03d}") for i in range(lanes)]
-        async with aiohttp.ClientSession() as http:
+        idle_ids = [f"I{i:04d}" for i in range(idle)]
+        idle_tokens = [await add_terminal(apps[0], i) for i in idle_ids]
+        rng = random.Random(16)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             desks = [asyncio.create_task(desk(http, urls[-1], t)) for t in desk_tokens]
             kiosks = [Kiosk(http, urls, t) for t in kiosk_tokens]
-            for k in kiosks:
-                await k.start()
+            idles = [Idle(http, urls, t, i) for t, i in zip(idle_tokens, idle_ids, strict=True)]
+            for start in [k.start for k in kiosks] + [i.start for i in idles]:
+                await start()
             points: list[Point] = []
             done = 0
             for rounds, visits in enumerate((warm, cycles, cycles)):
                 began = time.perf_counter()
-                per_lane = max(1, visits // lanes)
-                await asyncio.gather(*(lane(k, per_lane, i + done)
-                                       for i, k in enumerate(kiosks)))
-                done += per_lane * lanes
-                print(f"{per_lane * lanes} visits in {time.perf_counter() - began:.1f} s",
-                      file=sys.stderr, flush=True)
+                per_lane = max(1, visits // lanes) if lanes else 0  # 0: moves alone
+                await asyncio.gather(mover(idles, apps, round(moves * visits), rng),
+                                     *(lane(k, per_lane, i + done) for i, k in enumerate(kiosks)))
+                done += per_lane * lanes or visits
+                print(f"{per_lane * lanes or visits} visits in {time.perf_counter() - began:.1f} s;"
+                      f" {held(apps)}", file=sys.stderr, flush=True)
                 await asyncio.sleep(1.0)  # timers and flushes of the last steps
                 gc.collect()
                 if rounds == 0 and frames:
@@ -326,14 +340,15 @@ async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
                     [tracemalloc.Filter(False, tracemalloc.__file__)]) if frames else None
                 points.append(Point(done, sum(smaps_mb().values()), len(gc.get_objects()),
                                     snapshot))
-            for k in kiosks:
-                await k.close()
+            for close in [k.close for k in kiosks] + [i.close for i in idles]:
+                await close()
             for d in desks:
                 d.cancel()
             await asyncio.gather(*desks, return_exceptions=True)
     tracemalloc.stop()
     title = (f"Node memory per 1,000 visits ({backend} routing, "
              f"{'PostgreSQL' if pg else 'SQLite'} log, {lanes} lanes, "
+             f"{f'{idle} idle kiosks moved {moves:g} a visit, ' if idle else ''}"
              f"{'traced' if frames else 'not traced'}; the code of "
              f"{Path(reorder.__file__).parents[2]}), load average {os.getloadavg()[0]:.1f}")
     return _report(title, points)
@@ -376,11 +391,13 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--backend", choices=("redis", "memory"), default="redis")
     parser.add_argument("--sqlite", action="store_true", help="SQLite log, not PostgreSQL")
+    parser.add_argument("--idle", type=int, default=0, help="kiosks moved (bench.node_moves)")
+    parser.add_argument("--moves", type=float, default=1.0, help="moves a visit (--idle)")
     parser.add_argument("--frames", type=int, default=12,
                         help="tracemalloc's depth; 0: not traced (RSS and objects only)")
     args = parser.parse_args()
     print(asyncio.run(run(args.cycles, args.warm, args.lanes, args.backend,
-                          not args.sqlite, args.frames)))
+                          not args.sqlite, args.frames, args.idle, args.moves)))
 
 
 if __name__ == "__main__":

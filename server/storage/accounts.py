@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.storage.engine import require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord, UnknownUser
+from server.storage.inlists import padded
 from server.storage.records import ROLES, Login, User
 from server.storage.schema import auth_tokens, users
 from server.storage.staffaudit import AccountAuditStore
@@ -247,6 +248,7 @@ class AccountStore(AccountAuditStore):
     async def lapsed_users(self, user_ids: list[str], now: dt.datetime) -> dict[str, bool]:
         """Of `user_ids`, those disabled (True) or without an unexpired token (False)."""
         require_aware(now=now)
+        user_ids = padded(user_ids)  # a statement per length reached, not per count
         live = (
             sa.select(auth_tokens.c.user_id)
             .where(auth_tokens.c.user_id.in_(user_ids), auth_tokens.c.expires_at > now)

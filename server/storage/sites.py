@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.storage.engine import StoreBase, require_aware
 from server.storage.errors import AlreadyExists, InvalidRecord, NotFound, UnknownSite
+from server.storage.inlists import padded
 from server.storage.records import SITE_KINDS, Site, Terminal
 from server.storage.schema import sites, terminals, units
 from server.storage.units import ALL, Scope
@@ -153,7 +154,7 @@ class SiteStore(StoreBase):
         async with self._read() as conn:
             for start in range(0, len(wanted), TOUCH_BATCH):
                 query = _TERMINAL_QUERY.add_columns(terminals.c.token_hash).where(
-                    terminals.c.token_hash.in_(wanted[start : start + TOUCH_BATCH]),
+                    terminals.c.token_hash.in_(padded(wanted[start : start + TOUCH_BATCH])),
                     terminals.c.revoked_at.is_(None))
                 for row in await conn.execute(query):
                     found[row.token_hash] = _terminal(row)
@@ -184,7 +185,8 @@ class SiteStore(StoreBase):
             for start in range(0, len(ids), TOUCH_BATCH):
                 batch = ids[start : start + TOUCH_BATCH]
                 await conn.execute(
-                    terminals.update().where(terminals.c.id.in_(batch)).values(last_seen_at=now)
+                    terminals.update().where(terminals.c.id.in_(padded(batch)))
+                    .values(last_seen_at=now)
                 )
 
     async def revoked_among(self, terminal_ids: Iterable[str]) -> set[str]:
@@ -196,7 +198,7 @@ class SiteStore(StoreBase):
                 batch = ids[start : start + TOUCH_BATCH]
                 rows = await conn.execute(
                     sa.select(terminals.c.id).where(
-                        terminals.c.id.in_(batch), terminals.c.revoked_at.is_(None)
+                        terminals.c.id.in_(padded(batch)), terminals.c.revoked_at.is_(None)
                     )
                 )
                 active.update(row.id for row in rows)
