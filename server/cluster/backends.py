@@ -126,6 +126,8 @@ class ClusterBackends:
         await self.router.start()
         await self.bus.start()
         await self.node.start()
+        with takeover_first():  # opened now: not while a storm keeps the loop busy
+            await asyncio.gather(*(self.redis.ping() for _ in range(RESERVED)))
 
     async def interrupted_node_ids(self) -> set[str] | None:
         """Whose open sessions a crash interrupted: nobody's while Redis still holds the
