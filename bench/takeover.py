@@ -15,7 +15,9 @@ overload day's peak did (a takeover of 1,466 principals then took 1.5 min). `--r
 the killed node's kiosks reconnect to the survivor meanwhile, as the pages do
 (`bench/takeover_resume.py`): seconds from the kill until all are welcomed back, hello
 latency p50/p99, refusals, the survivor's CPU per hello (its CPU from the kill until all
-are back and the takeover is over, over the hellos). Each
+are back and the takeover is over, over the hellos), and a recorder on a (no media) whose
+place in the recorders' pool the survivor takes away: seconds from the fence until it
+has (new calls are given the dead recorder until then). Each
 `--root` (default: this checkout) runs in turn, alternated `--rounds` times: the
 baseline in the same run.
 """
@@ -38,21 +40,27 @@ from redis.asyncio import Redis
 from bench.cluster import REDIS_URL, ClusterNode, flush
 from bench.common import (
     ROOT,
+    START_TIMEOUT_S,
     cpu_seconds,
     hot_spots,
     percentile,
     profile,
     raise_fd_limit,
     table,
+    wait_healthy,
     workdir,
 )
 from bench.pg import create_database, drop_database
 from bench.provision import provision
 from bench.takeover_resume import Comeback, come_back
+from server.auth import token_hash
 from server.cluster import keys
+from server.recording.embedded import new_recorder_token
+from server.storage.db import Database
 
 CONNECT_IN_FLIGHT = 100  # hellos under way at once from this process
 TAKEOVER_TIMEOUT_S = 600.0
+RECORDER = "rec-a"  # `--resume`: the killed node's recorder (a signalling socket, no media)
 QUEUE = '[[queues]]\nid = "tax"\nname = "税务咨询"\nname_en = "Tax consultation"\n'
 
 
@@ -61,12 +69,40 @@ def _spin() -> None:
         pass
 
 
-def _node(work: Path, name: str, db_url: str, prefix: str, root: Path) -> ClusterNode:
-    """One node of the pair: no rebalancing (the kiosks stay where they are), no recording,
-    one queue."""
+def _node(work: Path, name: str, db_url: str, prefix: str, root: Path,
+          recording: bool) -> ClusterNode:
+    """One node of the pair: no rebalancing (the kiosks stay where they are), one queue;
+    recording only with a recorder of the bench's own (`_with_recorder`)."""
+    record = (f'enabled = true\nlocal_recorder = false\ndir = "{work / "recordings"}"\n'
+              if recording else "enabled = false\n")
     return ClusterNode(work, name, db_url, prefix, root=root,
                        routing="rebalance_interval_s = 0\n",
-                       extra=f"[recording]\nenabled = false\n{QUEUE}")
+                       extra=f"[recording]\n{record}{QUEUE}")
+
+
+async def _with_recorder(node: ClusterNode, db_url: str, redis: Redis, prefix: str,
+                         http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    """Start `node` with `RECORDER` on it (a node that records serves once one joined)."""
+    db = await Database.connect(db_url)
+    try:
+        token = new_recorder_token()
+        await db.add_recorder(RECORDER, token_hash(token))
+    finally:
+        await db.close()
+    node.spawn(node.root, (node.workdir / "server.log").open("wb"))
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            try:
+                ws = await http.ws_connect(node.url + "/ws")
+                break
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.1)
+        await ws.send_json({"type": "hello", "token": token, "capacity": 10})
+        await _until(ws, "welcome")
+        while await redis.zscore(keys.recorders_live(prefix), RECORDER) is None:
+            await asyncio.sleep(0.05)
+    await wait_healthy(node.url, node.proc, "vwin serve", node.log_tail, START_TIMEOUT_S)
+    return ws
 
 
 Kiosk = tuple[aiohttp.ClientWebSocketResponse, str, str]  # socket, device token, resume
@@ -118,17 +154,21 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
     try:
         accounts = await provision(db_url, terminals, 1)
         with workdir("vwin-takeover-") as work:
-            nodes = [_node(work, n, db_url, prefix, root) for n in ("a", "b")]
-            for node in nodes:
-                await node.start()
+            nodes = [_node(work, n, db_url, prefix, root, resume) for n in ("a", "b")]
             a, b = nodes
-            instance = await _instance(redis, prefix, "a")
-            fence = keys.fence(prefix, instance)
             async with aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=0)) as http:
+                recorder: list[aiohttp.ClientWebSocketResponse] = []
+                if resume:
+                    recorder.append(await _with_recorder(a, db_url, redis, prefix, http))
+                else:
+                    await a.start()
+                await b.start()
+                instance = await _instance(redis, prefix, "a")
+                fence = keys.fence(prefix, instance)
                 desk = await _kiosks(b.url, list(accounts.specialists.values()), 0, http)
                 on_a = await _kiosks(a.url, list(accounts.terminals.values()), queued, http)
-                sockets = [k[0] for k in desk + on_a]
+                sockets = [k[0] for k in desk + on_a] + recorder
                 seen = Comeback()
                 back = [asyncio.create_task(come_back(*k, b.url, http, seen))
                         for k in on_a if resume]
@@ -141,7 +181,7 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
                 killed = time.monotonic()
                 os.kill(a.pid, signal.SIGKILL)
                 spy = None if spy_to is None else profile(b.pid, TAKEOVER_TIMEOUT_S, spy_to)
-                fenced = over = 0.0
+                fenced = over = out = 0.0
                 try:
                     async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
                         while not over:
@@ -149,6 +189,9 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
                             now = time.monotonic()
                             if value and not fenced:
                                 fenced = now
+                            if resume and not out and await redis.zscore(
+                                    keys.recorders_live(prefix), RECORDER) is None:
+                                out = now
                             if value == "over":
                                 over = now
                             await asyncio.sleep(0.05)
@@ -166,7 +209,8 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
             b.stop()
             a.stop()
         return {"principals": held, "detect": fenced - killed, "takeover": over - fenced,
-                "cpu": cpu, **_came_back(seen, killed)}
+                "cpu": cpu, **_came_back(seen, killed),
+                **({"recorder_out": out - fenced} if resume else {})}
     finally:
         for node in nodes:
             node.stop()
@@ -189,7 +233,7 @@ def _row(root: Path, n: int, got: dict[str, float]) -> list[object]:
                          got["takeover"], got["cpu"],
                          1000 * got["cpu"] / max(1, got["principals"])]
     if "back" in got:
-        row += [got["back"], 1000 * got["hello_p50"], 1000 * got["hello_p99"],
+        row += [got["recorder_out"], got["back"], 1000 * got["hello_p50"], 1000 * got["hello_p99"],
                 1000 * got["hello_max"], 1000 * got["cpu"] / got["hellos"],
                 f"{int(got['resumed'])}/{int(got['hellos'])}", int(got["refused"]),
                 int(got["attempts"])]
@@ -198,8 +242,9 @@ def _row(root: Path, n: int, got: dict[str, float]) -> list[object]:
 
 COLUMNS = ["checkout", "round", "principals", "kill -> fence s", "fence -> over s",
            "survivor CPU s", "CPU ms a principal"]
-RESUME_COLUMNS = ["kill -> all back s", "hello p50 ms", "hello p99 ms", "hello max ms",
-                  "survivor CPU ms a hello", "resumed", "refused", "attempts"]
+RESUME_COLUMNS = ["fence -> recorder out s", "kill -> all back s", "hello p50 ms",
+                  "hello p99 ms", "hello max ms", "survivor CPU ms a hello", "resumed",
+                  "refused", "attempts"]
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from .callcache import ConnectedCalls
 from .link import RedisLink
 from .node import ClusterNode
 from .presence import RedisPresences
+from .priority import RESERVED, PriorityPool, takeover_first
 from .rebalance import RebalanceCounters, Rebalancer, counted
 from .recorders import RedisRecorderPool
 from .router import RedisRouter
@@ -46,16 +47,19 @@ TAKEOVER_IN_FLIGHT = 16  # a dead node's principals settled at once: one at a ti
 
 
 def connect_redis(
-    url: str, name: str, *, binary: bool = False, connections: int = keys.POOL_MAX_CONNECTIONS
+    url: str, name: str, *, binary: bool = False, connections: int = keys.POOL_MAX_CONNECTIONS,
+    reserved: int = 0
 ) -> Redis:
     """A client that retries with backoff when the connection drops (Redis restarted).
 
     Connections are named (CLIENT SETNAME) after the key prefix and node instance, so an
     operator (or a test) sees, and can kill, exactly one node's connections. The pool is
     bounded and blocking: a burst of commands waits for a free connection (at most
-    `POOL_WAIT_S`) instead of failing with "Too many connections"."""
-    pool = BlockingConnectionPool.from_url(
+    `POOL_WAIT_S`) instead of failing with "Too many connections". `reserved` more are
+    kept for a takeover's first stages (`priority.takeover_first`)."""
+    pool = (PriorityPool if reserved else BlockingConnectionPool).from_url(
         url,
+        **({"reserved": reserved} if reserved else {}),
         max_connections=connections,
         timeout=keys.POOL_WAIT_S,
         client_name=name,
@@ -92,7 +96,7 @@ class ClusterBackends:
         self.prefix = routing.key_prefix
         self.node = ClusterNode(None, self.prefix, node_id, health, self, load=sockets)
         name = f"{self.prefix}:{self.node.instance}"
-        self.redis = connect_redis(routing.redis_url, name)
+        self.redis = connect_redis(routing.redis_url, name, reserved=RESERVED)
         self._binary = connect_redis(routing.redis_url, name, binary=True)
         # Its own connections: a node busy enough to drain the main pool is alive, and
         # its heartbeat must not wait behind the commands that keep it busy.
@@ -122,6 +126,8 @@ class ClusterBackends:
         await self.router.start()
         await self.bus.start()
         await self.node.start()
+        with takeover_first():  # opened now: not while a storm keeps the loop busy
+            await asyncio.gather(*(self.redis.ping() for _ in range(RESERVED)))
 
     async def interrupted_node_ids(self) -> set[str] | None:
         """Whose open sessions a crash interrupted: nobody's while Redis still holds the
@@ -183,10 +189,11 @@ class ClusterBackends:
             if failed:  # the rest are settled; the sweep logs it, the fence stays up
                 raise failed[0]
 
-        await each([self._gone(board, instance, p) for p in sorted(recorders)])
-        await each([self._answer_again(board, instance, *answer)
-                    for answer in await self.router.answered_by(instance)])
-        await self.router.forget_answers_of(instance)
+        with takeover_first():  # not behind the dead node's kiosks' hellos (priority.py)
+            await each([self._gone(board, instance, p) for p in sorted(recorders)])
+            await each([self._answer_again(board, instance, *answer)
+                        for answer in await self.router.answered_by(instance)])
+            await self.router.forget_answers_of(instance)
         await each([self._gone(board, instance, p) for p in sorted(principals - recorders)])
 
     async def _answer_again(self, board: Switchboard, instance: str, call_id: str,

@@ -54,6 +54,7 @@ class Monitor:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis, self.prefix = redis, prefix
         self.commands: list[str] = []
+        self.clients: list[str] = []  # who ran each ("ip:port"; "lua": the script before)
         self._end = f"{prefix}:end-of-watch"
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -72,6 +73,8 @@ class Monitor:
                     return
                 if self.prefix in command:
                     self.commands.append(command)
+                    self.clients.append(f"{seen['client_address']}:{seen['client_port']}"
+                                        if seen["client_address"] != "lua" else "lua")
 
     async def __aexit__(self, *exc: object) -> None:
         """Until Redis has shown everything it ran before this point."""
@@ -84,6 +87,10 @@ class Monitor:
 
     def where(self, commands: set[str]) -> list[int]:
         return [n for n, c in enumerate(self.commands) if c in commands]
+
+    def caller(self, n: int) -> str:
+        """The address of the client whose command (or script) ran the `n`th command."""
+        return next(c for c in reversed(self.clients[:n + 1]) if c != "lua")
 
 
 async def _recorder(cluster: RecordingCluster, node: Node, name: str) -> Peer:
@@ -153,6 +160,10 @@ async def test_a_dead_nodes_recorder_goes_first_its_answers_next_then_16_at_a_ti
                            for _, o, _ in offers})
     disconnected = seen.where({f"HSET {key_prefix}:p:{p} connected 0" for p in rest})
     assert len(handed) == 2 and len(answered) == 2 and len(disconnected) == KIOSKS
+    names = {c["addr"]: c["name"] for c in await redis.client_list()}
+    assert names[seen.caller(out_of_pool)].endswith(":takeover"), (
+        "the dead recorder left the pool over a connection a hello storm holds")
+    assert names[seen.caller(min(answered))].endswith(":takeover")
     assert out_of_pool < min(answered), "an answer could still be given the dead recorder"
     assert max(handed) < min(disconnected), "the recorder's sessions waited for the rest"
     assert max(answered) < min(disconnected), "the rest went before the unlogged answers"
