@@ -68,16 +68,26 @@ class RecorderPool(Protocol):
         while the call is connected in that session, checked in the same atomic step: a
         step's read of the call may be old (the hang-up ran meanwhile and released it), and
         an ended call's assignment would never be released."""
-    async def release(self, call_id: str) -> str | None:
-        """The call needs no recording any more; its recorder (None if it had none)."""
+    async def release(self, call_id: str) -> Released:
+        """The call needs no recording any more: its recorder, if it had one, and whether
+        it was waiting for one with its gap not logged yet (`wait(named=False)`)."""
     async def recorder_of(self, call_id: str) -> str | None: ...
     async def available(self) -> bool:
         """True when some recorder has room for one more session."""
-    async def wait(self, call_id: str) -> None:
-        """The call wants a recorder and has none; `take_waiting` hands it out later."""
+    async def wait(self, call_id: str, named: bool = False) -> None:
+        """The call wants a recorder and has none; `take_waiting` hands it out later.
+        `named`: its log says so already (`recording_failed`); kept once set."""
     async def take_waiting(self) -> list[str]:
         """The calls waiting for a recorder, forgotten as waiting (assign them now)."""
     async def recorders(self) -> list[RecorderLoad]: ...
+
+
+class Released(msgspec.Struct, kw_only=True, frozen=True):
+    """What `release` freed: the call's recorder; or, without one, whether the call was
+    waiting for a recorder and its log does not say so yet (it ended within `wait_s`)."""
+
+    recorder: str | None = None
+    unnamed: bool = False
 
 
 class Told(msgspec.Struct, kw_only=True, frozen=True):
@@ -134,7 +144,7 @@ class MemoryRecorderPool:
         self._calls: dict[str, list[str]] = {}
         self._recorder_of: dict[str, str] = {}
         self._segments: dict[str, int] = {}
-        self._waiting: dict[str, None] = {}
+        self._waiting: dict[str, bool] = {}  # call -> its gap named in the log
 
     async def join(self, name: str, capacity: int) -> list[str]:
         held = await self.leave(name)
@@ -165,13 +175,13 @@ class MemoryRecorderPool:
         segment = self._segments[call_id] = self._segments.get(call_id, 0) + 1
         return Assignment(recorder=best.name, segment=segment)
 
-    async def release(self, call_id: str) -> str | None:
-        self._waiting.pop(call_id, None)
+    async def release(self, call_id: str) -> Released:
+        named = self._waiting.pop(call_id, None)
         self._segments.pop(call_id, None)
         name = self._recorder_of.pop(call_id, None)
         if name is not None and call_id in self._calls.get(name, []):
             self._calls[name].remove(call_id)
-        return name
+        return Released(recorder=name, unnamed=name is None and named is False)
 
     async def recorder_of(self, call_id: str) -> str | None:
         return self._recorder_of.get(call_id)
@@ -179,8 +189,8 @@ class MemoryRecorderPool:
     async def available(self) -> bool:
         return any(len(self._calls[n]) < c for n, c in self._capacity.items())
 
-    async def wait(self, call_id: str) -> None:
-        self._waiting[call_id] = None
+    async def wait(self, call_id: str, named: bool = False) -> None:
+        self._waiting[call_id] = named or self._waiting.get(call_id, False)
 
     async def take_waiting(self) -> list[str]:
         waiting = list(self._waiting)

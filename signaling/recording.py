@@ -93,8 +93,11 @@ async def ended(s: Services, out: Outbox, call: Call, reason: str) -> None:
     """The call ended (or went back to the queue): its recorder closes the segments."""
     if s.recording is None:
         return
-    name = await s.recording.pool.release(call.id)
+    released = await s.recording.pool.release(call.id)
+    name = released.recorder
     if name is None:
+        if released.unnamed:  # it ended (or was requeued) within `wait_s`: say so now
+            _unrecorded(out, call, "ended before a recorder had room")
         return
     who = recorder(name).id
     out.event(ev.RecordingStopped(recorder=who, reason=reason), call)
@@ -220,8 +223,9 @@ async def _start(s: Services, setup: RecordingSetup, out: Outbox, call: Call, an
 async def _no_room(setup: RecordingSetup, out: Outbox, call: Call, announce: bool) -> None:
     """The call waits for a recorder that joins (any time); just connected, it is given
     `wait_s` before it is logged unrecorded."""
-    await setup.pool.wait(call.id)
-    if not announce and setup.wait_s > 0:
+    waits = not announce and setup.wait_s > 0
+    await setup.pool.wait(call.id, named=not waits)
+    if waits:
         log.info("call %s waits up to %g s for a recorder", call.id, setup.wait_s)
         out.set_timer(timers.recording_wait(call.id, setup.wait_s))
     else:
@@ -241,8 +245,8 @@ async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, an
                      m.ParticipantJoined(call_id=call.id, participant=joined))
 
 
-def _unrecorded(out: Outbox, call: Call) -> None:
-    log.warning("call %s goes on unrecorded: no recorder available", call.id)
+def _unrecorded(out: Outbox, call: Call, how: str = "goes on unrecorded") -> None:
+    log.warning("call %s %s: no recorder available", call.id, how)
     out.event(ev.RecordingFailed(reason="no_recorder"), call)
 
 
@@ -256,6 +260,7 @@ async def wait_over(s: Services, call_id: str) -> Outbox:
     if (call is not None and call.state == CallState.CONNECTED
             and await s.recording.pool.recorder_of(call_id) is None):
         _unrecorded(out, call)
+        await s.recording.pool.wait(call_id, named=True)  # its end logs no second one
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from signaling.recorders import Assignment, RecorderLoad, Unassigned
+from signaling.recorders import Assignment, RecorderLoad, Released, Unassigned
 
 from . import keys
 
@@ -74,13 +74,14 @@ return {best, redis.call("HINCRBY", SEG, cid, 1)}
 
 RELEASE = _PRELUDE + """
 local cid = ARGV[2]
+local waited = redis.call("ZSCORE", WAIT, cid)
 redis.call("ZREM", WAIT, cid)
 redis.call("HDEL", SEG, cid)
 local name = redis.call("HGET", OF, cid)
-if not name then return false end
+if not name then return {"", (waited and tonumber(waited) > 0) and 1 or 0} end
 redis.call("HDEL", OF, cid)
 redis.call("SREM", held(name), cid)
-return name
+return {name, 0}
 """
 
 AVAILABLE = _PRELUDE + """
@@ -90,10 +91,12 @@ end
 return 0
 """
 
+# A waiting call's score is its place (> 0), negated once its log names the gap (ARGV[3]).
 WAIT_FOR = _PRELUDE + """
-if not redis.call("ZSCORE", WAIT, ARGV[2]) then
-  redis.call("ZADD", WAIT, redis.call("INCR", k("rc", "seq")), ARGV[2])
-end
+local score = redis.call("ZSCORE", WAIT, ARGV[2])
+if not score then score = redis.call("INCR", k("rc", "seq")) end
+if ARGV[3] == "1" or tonumber(score) < 0 then score = -math.abs(tonumber(score)) end
+redis.call("ZADD", WAIT, score, ARGV[2])
 return 1
 """
 
@@ -143,9 +146,9 @@ class RedisRecorderPool:
         name, segment = found
         return Assignment(recorder=str(name), segment=int(segment))
 
-    async def release(self, call_id: str) -> str | None:
-        name = await self._release(keys=[], args=[self._prefix, call_id])
-        return str(name) if name else None
+    async def release(self, call_id: str) -> Released:
+        name, unnamed = await self._release(keys=[], args=[self._prefix, call_id])
+        return Released(recorder=str(name) or None, unnamed=bool(int(unnamed)))
 
     async def recorder_of(self, call_id: str) -> str | None:
         name = await self._redis.hget(keys.recorder_of(self._prefix), call_id)
@@ -154,8 +157,8 @@ class RedisRecorderPool:
     async def available(self) -> bool:
         return bool(await self._available(keys=[], args=[self._prefix]))
 
-    async def wait(self, call_id: str) -> None:
-        await self._wait(keys=[], args=[self._prefix, call_id])
+    async def wait(self, call_id: str, named: bool = False) -> None:
+        await self._wait(keys=[], args=[self._prefix, call_id, "1" if named else "0"])
 
     async def take_waiting(self) -> list[str]:
         return _names(await self._take_waiting(keys=[], args=[self._prefix]))

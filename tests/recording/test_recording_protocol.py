@@ -30,6 +30,7 @@ from signaling.recorders import (
     MemoryRecorderPool,
     RecorderPool,
     RecordingCatalog,
+    Released,
     Unassigned,
 )
 from tests.cluster.fixtures import REDIS_URL
@@ -285,8 +286,8 @@ async def test_pool_gives_each_call_to_the_least_loaded_recorder(pooled: Pooled)
     assert not await pool.available()
     assert [(r.name, r.capacity, sorted(r.calls)) for r in await pool.recorders()] == [
         ("a", 2, ["c0", "c3"]), ("b", 4, ["c1", "c2", "c4", "c5"])]
-    assert await pool.release("c0") == "a" and await pool.available()
-    assert await pool.release("c0") is None
+    assert await pool.release("c0") == Released(recorder="a") and await pool.available()
+    assert await pool.release("c0") == Released()
     assert sorted(await pool.leave("b")) == ["c1", "c2", "c4", "c5"]
     assert await pool.recorder_of("c1") is None and await pool.recorder_of("c3") == "a"
     again = await pool.assign("c1", "s-c1")
@@ -314,8 +315,26 @@ async def test_pool_assigns_only_a_call_connected_in_that_session(pooled: Pooled
     await router.hangup("c0", 1001.0)
     assert await pool.assign("c0", "s-c0") is Unassigned.GONE  # its recorder not handed back
     assert [load.calls for load in await pool.recorders()] == [("c0",)]  # ended's to release
-    assert await pool.release("c0") == "a"
+    assert await pool.release("c0") == Released(recorder="a")
     assert [load.calls for load in await pool.recorders()] == [()]
+
+
+async def test_pool_says_which_waiting_call_ends_with_its_gap_not_logged(pooled: Pooled) -> None:
+    """A call that waited for a recorder (`wait_s`) and ended before one came: its end
+    must log the gap; one whose log says so already (`named`) must not log it twice."""
+    pool = pooled.pool
+    await pool.wait("c0")
+    await pool.wait("c1")
+    await pool.wait("c1", named=True)
+    await pool.wait("c1")  # named stays named
+    await pool.wait("c2", named=True)
+    assert sorted(await pool.take_waiting()) == ["c0", "c1", "c2"]
+    for call_id, named in (("c0", False), ("c1", True), ("c2", True)):
+        await pool.wait(call_id, named=named)
+    assert await pool.release("c0") == Released(unnamed=True)
+    assert await pool.release("c1") == Released()
+    assert await pool.release("c2") == Released()
+    assert await pool.release("c0") == Released()  # released once
 
 
 class _HeldCatalog:

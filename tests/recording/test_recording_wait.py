@@ -48,3 +48,41 @@ async def test_past_wait_s_the_call_goes_on_unrecorded_and_says_so(
     assert (await call.agent.recv("chat.message"))["text"] == "仍在通话"  # the call goes on
     rec = await recorder(client, "later")  # a recorder that comes later still picks it up
     assert (await rec.recv("record.start"))["call_id"] == call.call_id
+
+
+async def _failures(client: Any, session_id: str, manager: dict[str, str] | None = None
+                    ) -> list[str]:
+    manager = manager or bearer(await quick_manager(client.server.app))
+    resp = await client.get(f"/api/sessions/{session_id}", headers=manager)
+    body = await resp.json()
+    assert any(e["type"] == "ended" for e in body["events"])
+    return [e["data"].get("reason") for e in body["events"] if e["type"] == "recording_failed"]
+
+
+async def test_a_call_that_ends_within_wait_s_without_a_recorder_says_so(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The goal-size day's Redis restart: both recorders out for 40 s, a dozen short calls
+    answered and hung up within `wait_s`, and their logs said nothing about recording."""
+    client = await aiohttp_client(make_app(recording={
+        "enabled": True, "local_recorder": False, "wait_s": 30}))
+    call = await connected_call(client)
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    await call.kiosk.recv("call.ended")
+    assert await _failures(client, call.session_id) == ["no_recorder"]
+
+
+async def test_a_call_past_wait_s_names_its_gap_once(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    client = await aiohttp_client(make_app(recording={
+        "enabled": True, "local_recorder": False, "wait_s": 0.3}))
+    call = await connected_call(client)
+    manager = bearer(await quick_manager(client.server.app))
+
+    async def failed() -> bool:
+        resp = await client.get(f"/api/sessions/{call.session_id}", headers=manager)
+        return any(e["type"] == "recording_failed" for e in (await resp.json())["events"])
+
+    await eventually(failed)
+    await call.kiosk.send({"type": "call.hangup", "call_id": call.call_id})
+    await call.kiosk.recv("call.ended")
+    assert await _failures(client, call.session_id, manager) == ["no_recorder"]
