@@ -23,7 +23,7 @@ from .backend import HandoffTickets, Ticket
 from .endings import own_call
 from .errors import Refused
 from .identity import Identity, Role, encode_identity, principal_of, terminal_of, visitor_of
-from .model import Call
+from .model import Call, CallState
 from .outbox import Outbox
 from .routing import handoff_refusal
 from .services import Services
@@ -69,8 +69,9 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
                       ) -> tuple[Identity, Outbox]:
     """A phone's `hello` with a ticket: its identity, and (the first time) the outbox that
     takes the call over. Refused: `unauthorized` (unknown ticket), `ticket_used` (opened
-    before by a phone that attached, and this is not that phone resuming), `ticket_expired`
-    (too late, or the call is no longer waiting)."""
+    before by a phone that attached, and this is not that phone resuming), `ticket_answered`
+    (a specialist answered the call at the kiosk first), `ticket_expired` (too late, or the
+    call is over)."""
     tickets = _tickets(s)
     hashed = ticket_hash(ticket)
     stored = await tickets.handoff_ticket(hashed)
@@ -91,13 +92,13 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
         return visitor_of(terminal_of(call), stored.visitor_id, call.id), out
     call = await _call_to_take(s, stored)
     if call is None:
-        raise Refused("ticket_expired", "this hand-off ticket expired or its call is over")
+        raise await _too_late(s, stored)
     if not await tickets.use_handoff_ticket(hashed):
         raise Refused("ticket_used", "this hand-off ticket was used already")
     try:
         taken = await s.router.hand_off(call.id, stored.terminal_id, stored.visitor_id)
     except Refused:  # answered or cancelled since the check above
-        raise Refused("ticket_expired", "the call is no longer waiting") from None
+        raise await _too_late(s, stored) from None
     s.link.calls_changed([call.id])
     visitor = visitor_of(terminal_of(taken), stored.visitor_id, taken.id)
     out.event(ev.HandedOff(terminal_id=stored.terminal_id, participant_id=visitor.principal,
@@ -127,6 +128,17 @@ async def _call_to_take(s: Services, stored: Ticket) -> Call | None:
     if call is None or handoff_refusal(call, call.id, stored.terminal_id) is not None:
         return None
     return call
+
+
+async def _too_late(s: Services, stored: Ticket) -> Refused:
+    """Why a phone may not take the ticket's call: `ticket_answered` when a specialist
+    answered it at the kiosk (the visitor goes back there; `bench.node_memory`'s phone was
+    told its call was over), else `ticket_expired`."""
+    call = await s.router.get_call(stored.call_id)
+    if call is not None and call.state == CallState.CONNECTED \
+            and call.terminal_id == stored.terminal_id and call.visitor is None:
+        return Refused("ticket_answered", "the call was answered at the kiosk")
+    return Refused("ticket_expired", "this hand-off ticket expired or its call is over")
 
 
 def only_its_call(step: Step) -> Step:

@@ -40,8 +40,10 @@ QR code) and says `hello {token: <ticket>}`. The first such hello takes the call
 place in the queue (`welcome {role: "visitor"}`, the terminal gets `call.handed_off` and may
 ask for a new call); once that phone has its `welcome`, a later one must carry its `resume`
 token, else `error {code: "ticket_used"}` and close 4401 (a phone that took the call over but
-never got its `welcome` may open the ticket again); a ticket past its 10 minutes, or whose
-call no longer waits: `ticket_expired`. A visitor may act on that one call only
+never got its `welcome` may open the ticket again); a ticket whose call a specialist
+answered at the kiosk first: `ticket_answered` (the visitor goes back to the kiosk); a
+ticket past its 10 minutes, or whose call is over: `ticket_expired`. A visitor may act on
+that one call only
 (`call.cancel`, `call.hangup`, `rtc.*`, `chat.send`, `session.rate`).
 """
 

@@ -273,3 +273,20 @@ async def test_the_phone_resumes_after_a_reconnect(app_client: Any) -> None:
     resumed = await phone.recv("call.connected", call_id=call_id)
     assert resumed["resumed"] is True and resumed["you"] == phone.me
     assert (await alice.recv("participant.reconnected"))["participant"] == phone.me
+
+
+async def test_a_ticket_whose_call_was_answered_sends_the_visitor_back(app_client: Any) -> None:
+    """The specialist answered before the phone opened the ticket: the phone is told so
+    (`ticket_answered`, words in both catalogs), not that its call is over; the kiosk talks."""
+    app = app_client.server.app
+    alice = await connect(app_client, await quick_specialist(app, "alice", {"tax": 1}))
+    kiosk, call_id, _ = await _waiting(app_client, "T1")
+    ticket = await _ticket(kiosk, call_id)
+    await alice.send({"type": "agent.status", "status": "available"})
+    await alice.recv("call.offered", call_id=call_id)
+    await alice.send({"type": "call.accept", "call_id": call_id})
+    await alice.recv("call.connected", call_id=call_id)
+    await kiosk.recv("call.connected", call_id=call_id)
+    phone, refused = await _hello(app_client, ticket)
+    assert (refused["type"], refused["code"]) == ("error", "ticket_answered")
+    assert await _closed(phone) == 4401

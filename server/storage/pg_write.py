@@ -9,7 +9,8 @@ into rows of its table (`json_populate_recordset`: every value cast to its colum
 type). The events go in last, in the order given (`WITH ORDINALITY`), so their ids keep
 the log's order; their foreign key to a session inserted by the same statement is
 checked at its end, when that session is there. A conflict (a session or call id
-already logged) fails the statement as a whole, as the separate INSERTs did.
+already logged) fails the statement as a whole, as the separate INSERTs did; but not a
+participant already there (`_NEW_PEOPLE`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _p(name: str) -> str:
     return f"${_PARAMS.index(name) + 1}"
 
 
-def _insert(table: sa.Table, param: str) -> str:
+def _insert(table: sa.Table, param: str, alias: str = "") -> str:
     names = ", ".join(c.name for c in table.c)
-    return (f"INSERT INTO {table.name} ({names}) SELECT {names} FROM "
+    return (f"INSERT INTO {table.name}{alias} ({names}) SELECT {names} FROM "
             f"json_populate_recordset(NULL::{table.name}, {_p(param)}::json)")
 
 
@@ -56,13 +57,26 @@ def _update(table: sa.Table, keys: Sequence[str], mutable: Sequence[str], param:
 
 
 _EVENTS: Final = ", ".join(_EVENT_COLUMNS)
+# A participant the projection took for new may have been inserted by another node's
+# append that committed while this one waited for the session's lock: the rows of other
+# tables the locking SELECT read are of its snapshot, taken before the wait (the hand-off
+# and the answer both joining the visitor, `bench.node_memory`). Then this row is what the
+# projection makes of a known one (`Projection._join`): one row, the earlier join, and a
+# leave later than this join stays (else this append's own leave, or none).
+_KEPT_LEAVE: Final = ("CASE WHEN EXCLUDED.left_at IS NULL AND t.left_at > EXCLUDED.joined_at"
+                      " THEN t.{0} ELSE EXCLUDED.{0} END")
+_NEW_PEOPLE: Final = (
+    _insert(session_participants, "new_people", " AS t")
+    + f" ON CONFLICT ({', '.join(PARTICIPANT_KEYS)}) DO UPDATE SET"
+    " joined_at = LEAST(t.joined_at, EXCLUDED.joined_at), "
+    + ", ".join(f"{name} = {_KEPT_LEAVE.format(name)}" for name in ("left_at", "left_reason")))
 _CHANGED_SESSIONS: Final = _update(sessions, SESSION_KEYS, SESSION_MUTABLE, "changed_sessions")
 _CHANGED_PEOPLE: Final = _update(session_participants, PARTICIPANT_KEYS, PARTICIPANT_MUTABLE,
                                  "changed_people")
 WRITE: Final = (
     f"WITH new_sessions AS ({_insert(sessions, 'new_sessions')}),"
     f" changed_sessions AS ({_CHANGED_SESSIONS}),"
-    f" new_people AS ({_insert(session_participants, 'new_people')}),"
+    f" new_people AS ({_NEW_PEOPLE}),"
     f" changed_people AS ({_CHANGED_PEOPLE})"
     f" INSERT INTO {session_events.name} ({_EVENTS})"
     f" SELECT {', '.join(f'e.{c}' for c in _EVENT_COLUMNS)}"

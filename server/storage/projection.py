@@ -30,10 +30,11 @@ ParticipantKey = tuple[str, str]
 Answer = tuple[str, int]
 Loaded = tuple[dict[str, Row], dict[ParticipantKey, Row], dict[str, set[Answer]]]
 
-# Columns an append may change (never a session's ids or creation time, nor who joined when)
+# Columns an append may change (never a session's ids or creation time); a participant's
+# join time only to an earlier join committed later (`Projection._join`)
 SESSION_MUTABLE: Final = tuple(c.name for c in sessions.c
                                if c.name not in ("id", "call_id", "created_at"))
-PARTICIPANT_MUTABLE: Final = ("left_at", "left_reason")
+PARTICIPANT_MUTABLE: Final = ("joined_at", "left_at", "left_reason")
 SESSION_KEYS: Final = ("id",)
 PARTICIPANT_KEYS: Final = ("session_id", "participant_id")
 _P = TypeVar("_P", bound=ev.Payload)
@@ -271,7 +272,12 @@ class Projection:
         key = (session["id"], data.participant_id)
         known = self.participants.get(key)
         if known is not None:  # back after a reconnect: the first join time stays
-            if session["state"] not in ev.FINAL_STATES:  # not a join logged after the end
+            # Two steps may both join one participant (the hand-off and the answer, the
+            # visitor), each committed by its node: the row says the earlier join, and a
+            # leave later than this join stays.
+            known["joined_at"] = min(known["joined_at"], event.ts)
+            left = known["left_at"]
+            if session["state"] not in ev.FINAL_STATES and (left is None or left <= event.ts):
                 known.update(left_at=None, left_reason=None)
             if key not in self.new_participants:
                 self.dirty_participants.add(key)
