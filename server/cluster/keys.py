@@ -14,6 +14,10 @@ HEARTBEAT_INTERVAL_S = 1.0  # a node refreshes its heartbeat key this often
 HEARTBEAT_TTL_S = 3  # missing for 3 s (3 missed beats) = dead: survivors notice within ~4 s
 HEARTBEAT_DEADLINE_S = HEARTBEAT_TTL_S - HEARTBEAT_INTERVAL_S  # a slower beat = degraded
 SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
+# After an outage (Redis restarted, this node stalled) every heartbeat has lapsed and each
+# node's client reconnects in its own time: a loaded node took 8 s longer than the other on
+# a goal-size day, and was taken for dead (1,723 principals moved). Judge others only after:
+OUTAGE_GRACE_S = 12.0
 REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
 FENCE_TTL_S = 86_400  # a fence outlives any stall; a dead instance's is dropped a day later
 TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices

@@ -99,6 +99,7 @@ class ClusterNode:
         self._closing = False  # redis-py may swallow a cancel mid-command: the loops check this
         self._failing = False
         self._healthy_since = 0.0
+        self._judge_after = float(keys.HEARTBEAT_TTL_S)  # from `_healthy_since` (`sweep`)
         self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
         self._events = events
         self._others: set[str] | None = None  # other instances alive at the last sweep
@@ -143,7 +144,7 @@ class ClusterNode:
     def report(self, ok: bool) -> None:
         """Redis answered (or not): log the change once and update `/healthz`."""
         if ok and (self._failing or not self._healthy_since):
-            self._healthy_since = time.monotonic()
+            self._settle(outage=self._failing)
         if ok and self._failing:
             log.warning("redis reachable again; node %s back to ok", self.instance)
         elif not ok and not self._failing:
@@ -171,13 +172,22 @@ class ClusterNode:
             log.warning("node %s joins the cluster again after its takeover", me)
         if rejoined or (self._last_beat and now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             # A gap (Redis frozen, this process stalled): the others' heartbeats may have
-            # lapsed meanwhile too, so this node must not judge them before a whole TTL.
-            self._healthy_since = now
+            # lapsed meanwhile too, so this node must not judge them before a whole TTL
+            # (its own stall is no outage of theirs: not `OUTAGE_GRACE_S`, a loaded
+            # survivor's gaps would hold a dead node's takeover back).
+            self._settle(outage=False)
         self._last_beat = now
         if status == 1 and self._healthy_since and not rejoined:
             log.error("node %s was taken for dead by the others; closing its connections",
                       self.instance)
             self._events.reaped()
+
+    def _settle(self, outage: bool) -> None:
+        """This node reaches Redis again (or for the first time): the others are judged
+        a whole TTL later; after an outage, once they too have had time to reconnect."""
+        self._healthy_since = time.monotonic()
+        self._judge_after = max(float(keys.HEARTBEAT_TTL_S),
+                                keys.OUTAGE_GRACE_S if outage else 0.0)
 
     async def _heartbeat(self) -> None:
         while not self._closing:
@@ -210,10 +220,11 @@ class ClusterNode:
     async def sweep(self) -> None:
         """Take over every registered instance whose heartbeat has expired.
 
-        Only once this node has itself reached Redis for a whole heartbeat TTL: after an
-        outage every node's heartbeat has lapsed, and the others need time to beat again."""
+        Only once this node has itself reached Redis for a whole heartbeat TTL, and after
+        an outage for `OUTAGE_GRACE_S`: every node's heartbeat lapsed meanwhile, and the
+        others need time to reconnect and beat again."""
         now = time.monotonic()
-        if (self._failing or self.fenced or now - self._healthy_since < keys.HEARTBEAT_TTL_S
+        if (self._failing or self.fenced or now - self._healthy_since < self._judge_after
                 or now - self._last_beat > keys.HEARTBEAT_DEADLINE_S):
             return
         dead: list[str] = []
