@@ -54,48 +54,49 @@ async def node(redis: Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
     await made.close()
 
 
-async def _outage(a: ClusterNode, redis: Redis, redis_down: Redis, prefix: str) -> float:
-    """Node a loses Redis until its beats fail, b's heartbeat lapses meanwhile, then a
-    reaches Redis again; when it did."""
-    a.redis = redis_down
-    await eventually(lambda: _async(not a.healthy))
-    await redis.delete(keys.heartbeat(prefix, OTHER))
-    a.redis = redis
-    await eventually(lambda: _async(a.healthy))
-    return time.monotonic()
+async def _outage(a: ClusterNode, redis: Redis, prefix: str) -> float:
+    """b alive; then node a loses Redis until its beats fail, b's heartbeat lapses
+    meanwhile, and a reaches Redis again: when it did."""
+    await redis.hset(keys.nodes(prefix), OTHER, "b")
+    await redis.set(keys.heartbeat(prefix, OTHER), "1", ex=60)
+    await eventually(lambda: _now(a.healthy))
+    down = Redis(port=_closed_port(), socket_connect_timeout=0.2)
+    try:
+        a.redis = down
+        await eventually(lambda: _now(not a.healthy))
+        await redis.delete(keys.heartbeat(prefix, OTHER))
+        a.redis = redis
+        await eventually(lambda: _now(a.healthy))
+        return time.monotonic()
+    finally:
+        await down.aclose()
 
 
-async def _async(value: bool) -> bool:
+async def _now(value: bool) -> bool:
     return value
+
+
+async def _until(moment: float) -> None:
+    """The test's subject is time itself: how long after a's reconnection b beats."""
+    while time.monotonic() < moment:
+        await asyncio.sleep(0.1)
 
 
 async def test_after_an_outage_a_node_slow_to_beat_again_is_not_taken_for_dead(
         node: tuple[ClusterNode, Events], redis: Redis, key_prefix: str) -> None:
     a, events = node
-    down = Redis(port=_closed_port(), socket_connect_timeout=0.2)
-    await redis.hset(keys.nodes(key_prefix), OTHER, "b")
-    await redis.set(keys.heartbeat(key_prefix, OTHER), "1", ex=60)  # alive before
-    await eventually(lambda: _async(a.healthy))
-    back = await _outage(a, redis, down, key_prefix)
+    back = await _outage(a, redis, key_prefix)
     # b reconnects 2 TTLs after a (past a TTL, within the grace) and beats from then on
-    while time.monotonic() - back < 2 * keys.HEARTBEAT_TTL_S:
-        await asyncio.sleep(0.1)
+    await _until(back + 2 * keys.HEARTBEAT_TTL_S)
     await redis.set(keys.heartbeat(key_prefix, OTHER), "1", ex=60)
-    while time.monotonic() - back < GRACE_S + 2 * keys.SWEEP_INTERVAL_S:
-        await asyncio.sleep(0.1)
+    await _until(back + GRACE_S + 2 * keys.SWEEP_INTERVAL_S)
     assert events.taken == [], "a node that beat again within the grace was taken for dead"
-    await down.aclose()
 
 
 async def test_after_an_outage_a_node_that_never_beats_again_is_taken_after_the_grace(
         node: tuple[ClusterNode, Events], redis: Redis, key_prefix: str) -> None:
     a, events = node
-    down = Redis(port=_closed_port(), socket_connect_timeout=0.2)
-    await redis.hset(keys.nodes(key_prefix), OTHER, "b")
-    await redis.set(keys.heartbeat(key_prefix, OTHER), "1", ex=60)  # alive before
-    await eventually(lambda: _async(a.healthy))
-    back = await _outage(a, redis, down, key_prefix)
-    await eventually(lambda: _async(bool(events.taken)), timeout=GRACE_S + WAIT_S)
+    back = await _outage(a, redis, key_prefix)
+    await eventually(lambda: _now(bool(events.taken)), timeout=GRACE_S + WAIT_S)
     (instance, when), = events.taken
     assert instance == OTHER and when - back >= GRACE_S - 0.5
-    await down.aclose()
