@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Collection
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from server.recording.embedded import new_recorder_token
 from signaling.identity import Identity, Role
 from signaling.recorders import (
     RecordingCatalog,
+    Told,
 )
 from tests.helpers import (
     InCall,
@@ -244,6 +246,10 @@ class _HeldCatalog:
 
     async def recorded_by(self, session_id: str, recorder: str) -> bool:
         return await self.catalog.recorded_by(session_id, recorder)
+
+    async def unnamed_gaps(self, recorder: str, since: dt.datetime,
+                           also: Collection[str] = ()) -> list[Told]:
+        return await self.catalog.unnamed_gaps(recorder, since, also)
 
 
 async def test_a_segment_written_while_its_recorder_is_given_up_ends_interrupted(
