@@ -49,7 +49,15 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import day_checks, day_figures, day_hours, day_latency, day_monitor, day_services
+from bench import (
+    day_checks,
+    day_figures,
+    day_hours,
+    day_inquiry,
+    day_latency,
+    day_monitor,
+    day_services,
+)
 from bench.common import raise_fd_limit, table, workdir
 from bench.day_hours import Schedule
 from bench.day_load import DRAIN_S, Work
@@ -248,6 +256,8 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
                         ("IN A GAP", found.in_gap),
                         ("REPORT", disagree)):
         lines.extend(f"  {name} {item}" for item in items[:20])
+    named = [item.split(":")[0] for item in found.lost + found.unrecorded if item.startswith("c_")]
+    lines.extend(await day_inquiry.timelines(service.db_url, named, ledger, faults.done))
     failed = found.failed or bool(disagree)
     lines.append("RESULT: " + ("FAIL" if failed else "PASS"))
     return Outcome("\n".join(lines) + "\n", failed, {

@@ -101,6 +101,7 @@ class LedgerView:
     desks: list[Row] = field(default_factory=list)
     lines: list[Row] = field(default_factory=list)
     lags: list[Row] = field(default_factory=list)  # load processes' loop lag samples
+    media: list[Row] = field(default_factory=list)  # desks' links to recorders, per call
     no_free_kiosk: int = 0
     no_kiosk_codes: list[str] = field(default_factory=list)  # booked visitors among them
 
@@ -109,7 +110,7 @@ def read_ledgers(paths: list[Path]) -> LedgerView:
     out = LedgerView()
     kinds = {"visit": out.visits, "answer": out.answers, "action": out.actions,
              "latency": out.latencies, "desk": out.desks, "line": out.lines,
-             "lag": out.lags}
+             "lag": out.lags, "media": out.media}
     for path in paths:
         for line in path.read_text().splitlines():
             row = json.loads(line)

@@ -45,6 +45,8 @@ class Media:
         self.line, self.call_id = line, call_id
         self.links: dict[str, RtcLink] = {}
         self.failures = 0
+        self.trace: list[Message] = []  # per link, for the day's inquiry (`bench.day_inquiry`)
+        self._traced: dict[str, Message] = {}
 
     async def offer_to(self, participants: list[Message]) -> None:
         for party in participants:
@@ -63,7 +65,7 @@ class Media:
         late, was taken for it: the party never connected, its segments stayed empty.)"""
         listed = {p["id"] for p in participants if p["role"] == "recorder"}
         for gone in [r for r in self.links if r not in listed]:
-            await self.links.pop(gone).close()
+            await self._drop(gone)
         for recorder, link in list(self.links.items()):
             if link.pc.signalingState == "have-local-offer":
                 await self._send_offer(recorder, link)  # the recorder answers it again
@@ -72,10 +74,14 @@ class Media:
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]
         link = self.links[recorder] = RtcLink(recorder, RTCConfiguration(iceServers=servers))
+        self._traced[recorder] = {"recorder": recorder, "offered": time.time(), "sent": 0,
+                                  "answered": None}
+        self.trace.append(self._traced[recorder])
         await link.pc.setLocalDescription(await link.pc.createOffer())
         await self._send_offer(recorder, link)
 
     async def _send_offer(self, recorder: str, link: RtcLink) -> None:
+        self._traced[recorder]["sent"] += 1
         local = link.pc.localDescription  # candidates gathered: in the SDP, no trickle
         await self.line.send({"type": "rtc.description", "call_id": self.call_id,
                               "to": recorder, "description": {"type": local.type,
@@ -85,13 +91,12 @@ class Media:
         kind = msg["type"]
         if kind == "participant.joined":
             await self.offer_to([msg["participant"]])
-        elif kind == "participant.left":
-            link = self.links.pop(msg["participant"], None)
-            if link is not None:
-                await link.close()
+        elif kind == "participant.left" and msg["participant"] in self.links:
+            await self._drop(msg["participant"])
         elif (kind == "rtc.description" and msg["from"] in self.links
               and self.links[msg["from"]].pc.signalingState == "have-local-offer"):
             # (an offer sent again is answered again: the second copy finds it answered)
+            self._traced[msg["from"]]["answered"] = time.time()
             await self.links[msg["from"]].pc.setRemoteDescription(
                 RTCSessionDescription(**msg["description"]))
         elif kind == "rtc.candidate" and msg["from"] in self.links and msg["candidate"]:
@@ -101,10 +106,18 @@ class Media:
                 "sdpMLineIndex")
             await self.links[msg["from"]].pc.addIceCandidate(candidate)
 
-    async def close(self) -> None:
-        links, self.links = list(self.links.values()), {}
-        for link in links:
+    async def _drop(self, recorder: str) -> None:
+        link = self.links.pop(recorder)
+        self._traced[recorder].update(ice=link.pc.iceConnectionState, left=time.time())
+        await link.close()
+
+    async def close(self) -> list[Message]:
+        """Close every link; what each went through (offers, answer, ICE, frames sent)."""
+        links, self.links = list(self.links.items()), {}
+        for recorder, link in links:
+            self._traced[recorder].update(ice=link.pc.iceConnectionState, closed=time.time())
             await link.close()
+        return self.trace
 
 
 class Line:

@@ -106,10 +106,10 @@ class Kiosk:
                 record["error"] = repr(exc)
                 raise
             finally:
-                self.ledger.add("visit", **record)
                 if self.line.media is not None:
-                    await self.line.media.close()
+                    record["links"] = await self.line.media.close()
                     self.line.media = None
+                self.ledger.add("visit", **record)
 
     def on(self, line: Line) -> Kiosk:
         """The same visitor on another line (the phone a call was handed over to)."""
@@ -331,7 +331,8 @@ class Desk:
             self.offers.pop(msg["call_id"], None)
             self.form_calls.discard(msg["call_id"])
             if self.line.media is not None:
-                await self.line.media.close()
+                self.ledger.add("media", call_id=msg["call_id"], party=self.id,
+                                links=await self.line.media.close())
                 self.line.media = None
             await self.line.send({"type": "session.wrapup", "session_id": msg["session_id"],
                                   "outcome": "resolved"})
