@@ -17,6 +17,14 @@ import { MSG } from "./signaling.js";
 
 /** A "disconnected" ICE state often heals alone; restart only if it lasts this long. */
 const DISCONNECTED_GRACE_MS = 2500;
+/**
+ * An offer still without its answer after this long is sent again, unchanged, then after
+ * each next wait (the last one repeats): a relayed frame can be lost on the way (the
+ * sender's request failed while Redis restarted, or the receiving node was subscribing
+ * again), and nothing else would ever ask again. The remote answers the same offer with
+ * the same answer; a second copy of it finds this side stable and is dropped.
+ */
+const OFFER_RESEND_MS = [4000, 8000, 16000];
 const STATUS_CHANNEL = "vwin-status";
 /** A status is a few flags; anything longer is not ours. */
 const STATUS_MAX_BYTES = 1024;
@@ -29,6 +37,7 @@ export class PeerSession extends Emitter {
   #tracksAttached = false;
   #chain = Promise.resolve();
   #disconnectTimer = null;
+  #resendTimer = null;
   #closed = false;
   #statusChannel = null;
   #sentOffer = null;
@@ -148,9 +157,10 @@ export class PeerSession extends Emitter {
 
   /**
    * Send the offer still waiting for its answer again, as it was, and its candidates: the
-   * answer was lost with the socket (a resume). The remote answers the same offer with the
-   * same answer (a recorder: `ParticipantRecorder.answer_to`); a new offer instead would be
-   * answered anew, and the first answer, relayed late, taken for it. False: none waits.
+   * answer was lost with the socket (a resume), or on the way (`OFFER_RESEND_MS`). The
+   * remote answers the same offer with the same answer (a recorder:
+   * `ParticipantRecorder.answer_to`); a new offer instead would be answered anew, and the
+   * first answer, relayed late, taken for it. False: none waits.
    */
   resendOffer() {
     if (this.#closed || this.pc.signalingState !== "have-local-offer" || !this.#sentOffer) return false;
@@ -167,6 +177,7 @@ export class PeerSession extends Emitter {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#disconnectTimer);
+    clearTimeout(this.#resendTimer);
     this.pc.close();
     this.emit("closed", this);
   }
@@ -221,6 +232,9 @@ export class PeerSession extends Emitter {
     const pc = this.pc;
     const readyForOffer = !this.#makingOffer &&
       (pc.signalingState === "stable" || this.#settingRemoteAnswer);
+    if (description.type === "answer" && pc.signalingState === "stable") {
+      return; // a second answer to an offer sent again: the first was taken
+    }
     const offerCollision = description.type === "offer" && !readyForOffer;
     this.#ignoreOffer = !this.polite && offerCollision;
     if (this.#ignoreOffer) return;
@@ -242,10 +256,23 @@ export class PeerSession extends Emitter {
     if (type === "offer") {
       this.#sentOffer = { type, sdp };
       this.#sentCandidates = [];
+      this.#resendUnanswered(0);
     }
     this.#signaling.send(MSG.RTC_DESCRIPTION, {
       call_id: this.callId, to: this.remote.id, description: { type, sdp },
     });
+  }
+
+  /** Ask again for the answer to the offer just sent if it does not come (`OFFER_RESEND_MS`). */
+  #resendUnanswered(attempt) {
+    clearTimeout(this.#resendTimer);
+    const wait = OFFER_RESEND_MS[Math.min(attempt, OFFER_RESEND_MS.length - 1)];
+    this.#resendTimer = setTimeout(() => {
+      if (this.resendOffer()) {
+        console.info(`no answer from ${this.remote.id}: offer sent again`);
+        this.#resendUnanswered(attempt + 1);
+      }
+    }, wait);
   }
 
   #onIceCandidate(candidate) {
