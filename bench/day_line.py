@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import time
@@ -28,6 +29,8 @@ PING_S = 10.0  # like the kiosk: a silent socket is closed as idle by the server
 BACKOFF_S = (0.2, 2.0)  # the kiosk's reconnect backoff, shortened for a compressed day
 HELLO_TIMEOUT_S = 20.0
 EARLY_KEPT = 8
+RESEND_S = (1.0, 2.0, 4.0)  # the pages' `OFFER_RESEND_MS` (peer.js), compressed like the
+# day's talks: an offer or its answer lost on the way is asked for again within the talk
 MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
                           "participant.left"})
 Message = dict[str, Any]
@@ -47,6 +50,7 @@ class Media:
         self.failures = 0
         self.trace: list[Message] = []  # per link, for the day's inquiry (`bench.day_inquiry`)
         self._traced: dict[str, Message] = {}
+        self._resends: dict[str, asyncio.Task[None]] = {}
 
     async def offer_to(self, participants: list[Message]) -> None:
         for party in participants:
@@ -86,6 +90,19 @@ class Media:
         await self.line.send({"type": "rtc.description", "call_id": self.call_id,
                               "to": recorder, "description": {"type": local.type,
                                                               "sdp": local.sdp}})
+        if recorder not in self._resends:
+            self._resends[recorder] = asyncio.get_running_loop().create_task(
+                self._resend_unanswered(recorder, link))
+
+    async def _resend_unanswered(self, recorder: str, link: RtcLink) -> None:
+        """As the pages do: the same offer again while no answer came (`RESEND_S`)."""
+        for attempt in itertools.count():
+            await asyncio.sleep(RESEND_S[min(attempt, len(RESEND_S) - 1)])
+            if self.links.get(recorder) is not link or (
+                    link.pc.signalingState != "have-local-offer"):
+                return
+            with contextlib.suppress(Closed):
+                await self._send_offer(recorder, link)
 
     async def handle(self, msg: Message) -> None:
         kind = msg["type"]
@@ -106,7 +123,13 @@ class Media:
                 "sdpMLineIndex")
             await self.links[msg["from"]].pc.addIceCandidate(candidate)
 
+    def _stop_resending(self, recorder: str) -> None:
+        task = self._resends.pop(recorder, None)
+        if task is not None:
+            task.cancel()
+
     async def _drop(self, recorder: str) -> None:
+        self._stop_resending(recorder)
         link = self.links.pop(recorder)
         self._traced[recorder].update(ice=link.pc.iceConnectionState, left=time.time())
         await link.close()
@@ -115,6 +138,7 @@ class Media:
         """Close every link; what each went through (offers, answer, ICE, frames sent)."""
         links, self.links = list(self.links.items()), {}
         for recorder, link in links:
+            self._stop_resending(recorder)
             self._traced[recorder].update(ice=link.pc.iceConnectionState, closed=time.time())
             await link.close()
         return self.trace
