@@ -35,14 +35,13 @@ from typing import Any, Protocol
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from signaling import order
 from signaling.backend import Sink
 from signaling.memory import LocalBus
 
-from . import keys
+from . import fill, keys
 from .publisher import Publisher
 from .reorder import Released, Reorder
 
@@ -281,39 +280,18 @@ class RedisBus:
         """Subscribed again: numbered messages published for this node's connections
         meanwhile never come on the channel; those still in their principals' lists
         (`keys.fill`) are put in their lines now, for each connection whose counter in
-        Redis is at or past the number its line waits for."""
-        try:
-            try:
-                missed = await self._missed()
-            except RedisConnectionError:
-                missed = await self._missed()  # a pooled connection Redis had dropped
-        except (RedisError, OSError) as exc:
-            log.warning("bus: the numbered messages missed are unknown (%s)", exc)
+        Redis is at or past the number its line waits for. A restarted Redis takes
+        subscriptions while it still reads its append-only file back, and answers reads
+        only after (5.35 s for 64 MB on the goal-size day): the read waits for it."""
+        missed = await fill.read_missed(self._redis, self._prefix,
+                                        sorted(self._local.connected()), self.reorder.next_of)
+        if missed is None:
             return
         for principal, next_seq, entries in missed:
             for seq, payloads in sorted((_decode(entry) for entry in entries),
                                         key=lambda entry: int(entry[0])):
                 if int(seq) >= next_seq:
                     self._to_sink(["s", principal, payloads, int(seq)])
-
-    async def _missed(self) -> list[tuple[str, int, list[bytes]]]:
-        """(principal, next number, its list) for each connection that may miss some."""
-        principals = sorted(self._local.connected())
-        if not principals:
-            return []
-        counters = await self._redis.hmget(keys.sequences(self._prefix), principals)
-        wanted: list[tuple[str, int]] = []
-        for principal, counter in zip(principals, counters, strict=True):
-            next_seq = self.reorder.next_of(principal)
-            if next_seq is not None and counter is not None and int(counter) >= next_seq:
-                wanted.append((principal, next_seq))
-        if not wanted:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for principal, _ in wanted:
-                pipe.lrange(keys.fill(self._prefix, principal), 0, -1)
-            lists = await pipe.execute()
-        return [(p, n, entries) for (p, n), entries in zip(wanted, lists, strict=True)]
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:

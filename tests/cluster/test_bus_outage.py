@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError
 
 from server.cluster import keys
 from server.cluster.bus import RedisBus
@@ -239,6 +240,56 @@ async def test_call_connected_sent_while_redis_restarts_reaches_the_kiosk(
     finally:
         await stop(a, b, clients)
         await presence.aclose()
+
+
+LOADING_KEYS = 2_000_000  # ballast: Redis reads its append-only file back for ~3 s
+
+
+async def test_messages_missed_are_read_back_once_a_restarted_redis_has_loaded(
+        tmp_path: Path, key_prefix: str) -> None:
+    """The goal-size day's Redis restart: b subscribed again while Redis still read its
+    append-only file back, and its read of the kiosk's list was refused ("loading"): the
+    messages missed were given up, never heard. b now reads them once Redis has loaded.
+    Real redis-server with an append-only file big enough to take seconds to load."""
+    server = OwnRedis(tmp_path, ("--enable-debug-command", "local",
+                                 "--aof-use-rdb-preamble", "no"))
+    await server.start()
+    gate = Gate(server.port)
+    await gate.start()
+    presence = Redis.from_url(server.url)
+    await presence.execute_command("DEBUG", "POPULATE", LOADING_KEYS, "ballast", 16)
+    await presence.bgrewriteaof()
+    async with asyncio.timeout(60):
+        while (await presence.info("persistence"))["aof_rewrite_in_progress"]:
+            await asyncio.sleep(0.1)
+    notices = Resubscribed()
+    a, b, inbox, clients = await two_nodes(server.url, f"redis://127.0.0.1:{gate.port}/0",
+                                           key_prefix, presence, notices)
+    try:
+        gate.close_all()  # b's subscription lost
+        await presence.hset(keys.sequences(key_prefix), P, 2)
+        await a.send_numbered(P, [b"call.connected"], seq=2)
+        async with asyncio.timeout(15):  # published: in the list, not heard by b
+            while await presence.llen(keys.fill(key_prefix, P)) == 0:
+                await asyncio.sleep(0.02)
+        await presence.aclose()
+        server.stop()
+        notices.again.clear()
+        server.launch()  # reads its file back for seconds
+        gate.shut = False
+        async with asyncio.timeout(15):
+            await notices.again.wait()  # b subscribed again...
+        probe = Redis.from_url(server.url)
+        with pytest.raises(BusyLoadingError):  # ... while Redis was loading
+            await probe.ping()
+        await probe.aclose()
+        async with asyncio.timeout(30):
+            await inbox.changed.wait()
+        assert inbox.got == [b"call.connected"] and b.reorder.gaps == 0
+    finally:
+        await stop(a, b, clients)
+        await gate.aclose()
+        server.stop()
 
 
 async def test_the_queue_of_messages_to_publish_is_bounded(

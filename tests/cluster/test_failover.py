@@ -113,17 +113,23 @@ class OwnRedis:
     Redis that tests running beside this one share. Append-only file on, fsync always,
     as a deployment that must survive a Redis restart runs it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, options: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.directory = directory
+        self.options = options  # more of redis-server's options
         self.proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
+    def launch(self) -> None:
+        """Start the process; `start` also waits until it answers (its data loaded)."""
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
+             *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    async def start(self) -> None:
+        self.launch()
         client = Redis.from_url(self.url)
         try:
             for _ in range(100):
