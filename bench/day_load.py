@@ -162,6 +162,8 @@ class Kiosk:
                 continue
             elif reply is not None and reply.get("refused") not in (None, msg["type"]):
                 continue  # another message's refusal (a hang-up sent again, on resume)
+            elif reply is not None and reply.get("request_id") not in (None, msg["request_id"]):
+                continue  # an earlier visit's request, a copy read late (`request_done`)
             else:
                 return reply
 

@@ -270,7 +270,8 @@ async def _serve(
         except Refused as exc:
             conn.send(m.encode(m.Error(code=exc.code, message=exc.message,
                                        refused=m.tag_of(msg),
-                                       call_id=getattr(msg, "call_id", None))))
+                                       call_id=getattr(msg, "call_id", None),
+                                       request_id=getattr(msg, "request_id", None))))
         except Exception:
             log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))

@@ -38,8 +38,11 @@ class CallRequest(Message, tag="call.request"):
     `request_id`: a key the kiosk chooses for this request. A request whose reply never
     came (its socket lost) is sent again with the same key once the socket is back: while
     the terminal's call made by that key lives, the answer is that call again
-    (`call.queued` or `call.connected`, `resumed: true`), never a second call; a terminal
-    has one live call at a time, whatever the keys (`error call_in_progress`)."""
+    (`call.queued` or `call.connected`, `resumed: true`), never a second call; once that
+    call has ended, a copy of the request still to come (up to 10 minutes) makes none
+    either (`error request_done`, with the key as `request_id`: a kiosk on to its next
+    visit tells it from a refusal of its current request). A terminal has one live call at
+    a time, whatever the keys (`error call_in_progress`)."""
 
     queue: Id
     enterprise: Enterprise | None = None

@@ -14,7 +14,7 @@ from .acd import CallCenter
 from .backend import Presence, Sink, TimerHandler
 from .identity import caller_principal
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
-from .routing import handoff_refusal, in_progress_refusal, known_queue
+from .routing import RequestKeys, handoff_refusal, in_progress_refusal, known_queue
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class MemoryRouter:
     def __init__(self, queues: list[QueueConfig]) -> None:
         self.center = CallCenter(queues)
         self._by_terminal: dict[str, set[str]] = {}
+        self._requests = RequestKeys()
 
     async def agent_join(self, agent: Agent, now: float) -> Agent:
         return self.center.agent_join(agent, now)
@@ -53,6 +54,7 @@ class MemoryRouter:
             refusal = in_progress_refusal(call, await self.calls_of_terminal(call.terminal_id))
             if refusal is not None:
                 raise refusal
+            self._requests.claim(call)
         position = self.center.enqueue(call)
         self._by_terminal.setdefault(call.terminal_id, set()).add(call.id)
         return position

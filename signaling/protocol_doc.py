@@ -17,8 +17,9 @@ JSON text frames, one object each, with a `"type"`. Frames over 64 KiB are answe
 `error`; over 256 KiB the socket is closed (1009). The first frame must be `hello` within
 `hello_timeout_s` (10 s), else `error {code: "unauthorized"}` and close 4401. Any invalid
 message gets `error {code, message}` naming what was wrong; the connection stays usable and
-nothing changes state. A refusal of a valid message also names it: `refused` (its type) and
-`call_id`. Connections silent for `idle_timeout_s` (30 s) are dropped: send `ping` every 10 s.
+nothing changes state. A refusal of a valid message also names it: `refused` (its type),
+`call_id`, and a `call.request`'s `request_id`. Connections silent for `idle_timeout_s`
+(30 s) are dropped: send `ping` every 10 s.
 
 Close codes: 4401 unauthorized, 4403 forbidden (account may not use signalling), 4408 idle,
 4409 replaced by a newer connection of the same terminal/specialist, 4410 terminal revoked,

@@ -7,10 +7,49 @@ beyond what the caller passes in, so neither router has its own copy.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from .errors import Refused
 from .model import AgentState, Call, CallState, QueueConfig, QueueSnapshot
+
+REQUEST_KEPT_S = 600.0
+"""A kiosk's `request_id` is remembered this long after the call it made was queued: a copy
+of the request that comes later still (sent again after a lost socket, read by a node long
+behind) makes no second call after the first has ended (`request_done`). Without it a
+copy read 26 s late on a loaded bench day queued a call nobody was waiting at the kiosk
+for, and a specialist answered it."""
+
+
+def request_key(call: Call) -> str | None:
+    """The kiosk's key for the request that made `call` (`call.request`'s `request_id`)."""
+    key = call.context.get("request_id")
+    return key if isinstance(key, str) and key else None
+
+
+def request_done(request_id: str, call_id: str) -> Refused:
+    return Refused("request_done", f"request {request_id} made call {call_id} already")
+
+
+class RequestKeys:
+    """The memory router's keys of recent requests (the Lua `ENQUEUE` keeps the same in
+    Redis, `rq:<terminal>:<key>`): which call each made, until `REQUEST_KEPT_S` after."""
+
+    def __init__(self) -> None:
+        self._made: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+
+    def claim(self, call: Call) -> None:
+        """Note the call's key; `request_done` if it made another call already."""
+        key = request_key(call)
+        if key is None:
+            return
+        now = call.enqueued_at
+        while self._made and next(iter(self._made.values()))[1] <= now:
+            self._made.popitem(last=False)  # in the order queued: the oldest expire first
+        made = self._made.get((call.terminal_id, key))
+        if made is not None and made[0] != call.id:
+            raise request_done(key, made[0])
+        self._made[(call.terminal_id, key)] = (call.id, now + REQUEST_KEPT_S)
 
 
 def known_queue(queues: Mapping[str, QueueConfig], queue: str) -> QueueConfig:

@@ -76,13 +76,15 @@ class IceServers(Message, tag="ice.servers"):
 
 
 class Error(Message, tag="error"):
-    """A refusal. `refused` and `call_id` say which request it answers, when known."""
+    """A refusal. `refused`, `call_id` and `request_id` (a `call.request`'s key) say which
+    request it answers, when known."""
 
     frame_kind = FrameKind.REPLY
     code: str
     message: str
     refused: str | None = None
     call_id: str | None = None
+    request_id: str | None = None
 
 
 class Pong(Message, tag="pong"):

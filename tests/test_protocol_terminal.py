@@ -108,6 +108,31 @@ async def test_second_request_while_one_is_active(app_client: Any) -> None:
     assert [c for c, _ in await app[keys.BOARD].services.router.waiting("general")] == []
 
 
+async def test_a_late_copy_of_a_request_makes_no_second_call(app_client: Any) -> None:
+    """A copy of the kiosk's request read after the call it made was cancelled: refused
+    `request_done` with the request's key (the kiosk, on to its next visit, tells it from a
+    refusal of its current request), logged rejected; nobody is offered a second call."""
+    app = app_client.server.app
+    alice = await specialist_ready(app_client, await quick_specialist(app, "alice", {"tax": 1}))
+    kiosk = await connect(app_client, await add_terminal(app, "T1"))
+    request = {"type": "call.request", "queue": "tax", "request_id": "visit-1"}
+    await kiosk.send(request)
+    call_id = (await kiosk.recv("call.queued"))["call_id"]
+    await alice.recv("call.offered", call_id=call_id)
+    await kiosk.send({"type": "call.cancel", "call_id": call_id})
+    await kiosk.recv("call.ended", call_id=call_id)
+    await kiosk.send(request)
+    error = await kiosk.error("request_done")
+    assert (error["refused"], error["request_id"]) == ("call.request", "visit-1")
+    assert call_id in error["message"]
+    rows, _ = await app[keys.DB].list_sessions()
+    assert sorted((r.state, r.end_reason) for r in rows) == [
+        ("abandoned", "cancelled"), ("rejected", "request_done")]
+    await kiosk.send({**request, "request_id": "visit-2"})  # the next visit's
+    next_call = (await kiosk.recv("call.queued"))["call_id"]
+    assert (await alice.recv("call.offered"))["call_id"] == next_call
+
+
 async def test_cancelling_someone_elses_call_is_refused(app_client: Any) -> None:
     app = app_client.server.app
     await connect(app_client, await quick_specialist(app, "alice", {"tax": 1}))

@@ -157,6 +157,12 @@ def terminal_calls(prefix: str, terminal_id: str) -> str:
     return k(prefix, "tc", terminal_id)
 
 
+def request_made(prefix: str, terminal_id: str, request_id: str) -> str:
+    """String with TTL `routing.REQUEST_KEPT_S`: the call a kiosk's request key made (the
+    Lua `ENQUEUE` writes and reads it: a late copy of the request makes no second call)."""
+    return k(prefix, "rq", terminal_id, request_id)
+
+
 def answering(prefix: str, instance: str) -> str:
     """Set: live call ids whose last answer a node instance made (`accn` of the call)."""
     return k(prefix, "an", instance)

@@ -24,7 +24,7 @@ from signaling import order, retry
 from signaling.errors import Refused
 from signaling.identity import Role, principal_of
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
-from signaling.routing import known_queue, open_refusal, queue_snapshot
+from signaling.routing import REQUEST_KEPT_S, known_queue, open_refusal, queue_snapshot, request_key
 from signaling.strategies import get_strategy
 
 from . import answers, invitations, keys, queries, scripts, specialists
@@ -204,7 +204,8 @@ class RedisRouter:
             keys.SEP.join(call.agents), "1" if call.overflowed else "0",
             "" if call.answered_at is None else repr(float(call.answered_at)),
             call.joins or "", call.target_agent or "", call.transfer_from or "",
-            keys.SEP.join(f"{a}{keys.SEP}{until!r}" for a, until in call.blocked.items()))
+            keys.SEP.join(f"{a}{keys.SEP}{until!r}" for a, until in call.blocked.items()),
+            request_key(call) or "", str(int(REQUEST_KEPT_S)))
         call.state = CallState.QUEUED
         return int(position)
 

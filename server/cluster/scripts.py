@@ -269,6 +269,15 @@ if ARGV[16] == "" then
     end
   end
 end
+-- `routing.RequestKeys`: a kiosk's request key makes one call, also once that call ended
+if ARGV[20] ~= "" then
+  local rk = k("rq", ARGV[6], ARGV[20])
+  local made = redis.call("GET", rk)
+  if made and made ~= cid then
+    refuse("request_done", "request " .. ARGV[20] .. " made call " .. made .. " already")
+  end
+  redis.call("SET", rk, cid, "EX", ARGV[21])
+end
 redis.call("HSET", c, "id", cid, "queue", ARGV[5], "term", ARGV[6], "blob", ARGV[7],
   "enq", ARGV[8], "ekey", ARGV[9], "prio", ARGV[10], "declined", ARGV[11], "missed", ARGV[12],
   "agents", ARGV[13], "ovf", ARGV[14], "ans", ARGV[15], "joins", ARGV[16], "target", ARGV[17],

@@ -36,9 +36,11 @@ export class PendingRequest {
     this.#fields = null;
   }
 
-  /** A refusal of the request sent again that its first send's call explains (that
-   * call's news follows). */
+  /** A refusal that is not news for this visit: of an earlier request (a late copy, its
+   * call over: `request_done`), or of the request sent again that its first send's call
+   * explains (that call's news follows). */
   explains(message) {
+    if (message.request_id && message.request_id !== this.#fields?.request_id) return true;
     return this.#resent && ["call_in_progress", "appointment_used"].includes(message.code);
   }
 }
