@@ -29,6 +29,7 @@ PING_S = 10.0  # like the kiosk: a silent socket is closed as idle by the server
 BACKOFF_S = (0.2, 2.0)  # the kiosk's reconnect backoff, shortened for a compressed day
 HELLO_TIMEOUT_S = 20.0
 EARLY_KEPT = 8
+ENDED_KEPT = 16  # as the pages' SignalingClient
 RESEND_S = (1.0, 2.0, 4.0)  # the pages' `OFFER_RESEND_MS` (peer.js), compressed like the
 # day's talks: an offer or its answer lost on the way is asked for again within the talk
 MEDIA_EVENTS = frozenset({"rtc.description", "rtc.candidate", "participant.joined",
@@ -166,6 +167,30 @@ class Line:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        self.current: str | None = None  # the call it is in or waits for (`_heard`)
+        self._ended: dict[str, None] = {}  # the last `ENDED_KEPT` calls heard ended
+
+    def _heard(self, msg: Message) -> bool:
+        """As the pages' SignalingClient: keep the call this line is in (named in a
+        resuming hello: its end, if it ended meanwhile, is told on resume) and drop an end
+        told again, or a re-sync's `call.connected` of a call heard ended."""
+        kind, call_id = msg["type"], msg.get("call_id")
+        if kind == "call.connected" and not msg.get("resumed"):
+            self._ended.pop(call_id, None)  # joined anew (invited again)
+        if call_id in self._ended and (kind == "call.ended" or (
+                kind == "call.connected" and msg.get("resumed"))):
+            return False
+        if kind == "call.ended":
+            self._ended[call_id] = None
+            if len(self._ended) > ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
+            if call_id == self.current:
+                self.current = None
+        elif kind in ("call.queued", "call.connected"):
+            self.current = call_id
+        elif kind == "call.handed_off" and call_id == self.current:
+            self.current = None
+        return True
 
     async def open(self) -> None:
         await self._connect()
@@ -189,6 +214,8 @@ class Line:
                 hello: Message = {"type": "hello", "token": self.token}
                 if self.welcome.get("resume"):
                     hello["resume"] = self.welcome["resume"]
+                    if self.current:
+                        hello["call_id"] = self.current
                 await ws.send_str(json.dumps(hello))
                 frame = await ws.receive(timeout=HELLO_TIMEOUT_S)
                 msg = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else {}
@@ -219,6 +246,8 @@ class Line:
                     if frame.type != aiohttp.WSMsgType.TEXT:
                         break
                     msg = json.loads(frame.data)
+                    if not self._heard(msg):
+                        continue
                     if (msg["type"] == "call.connected" and msg.get("resumed")
                             and self.media is not None and self.media.call_id == msg["call_id"]):
                         with contextlib.suppress(Exception):  # a failed link: counted

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -176,8 +177,21 @@ class HandoffTickets(Protocol):
         """Mark it used; False if it already was (single use, whichever node asks)."""
 
 
+@dataclass(frozen=True)
+class CallEnd:
+    """How a call ended, as the session log has it (`SessionLog.call_end`)."""
+
+    session_id: str
+    reason: str
+
+
 class SessionLog(Protocol):
     """The durable session log (SQL)."""
 
     async def append(self, events: Sequence[LogEvent]) -> None: ...
     async def session_members(self, session_id: str) -> set[str] | None: ...
+    async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
+        """How the call ended, for `principal` if it was the call's terminal or took part
+        in it (None: an unknown call, or not theirs). Asked once routing has the call gone:
+        a log that has not caught up yet says `ended`."""
+        ...

@@ -60,13 +60,15 @@ def fresh_ice_servers(s: Services, who: Identity) -> Outbox:
     return out
 
 
-async def where_it_stands(s: Services, who: Identity, resumed: bool) -> Outbox:
-    """After `welcome`: a specialist's calls dispatched, its state re-sent, the queues."""
+async def where_it_stands(s: Services, who: Identity, resumed: bool,
+                          missed: str | None = None) -> Outbox:
+    """After `welcome`: a specialist's calls dispatched, its state re-sent, the queues;
+    the end of `missed` if that call ended while the socket was away."""
     out = s.outbox()
     if who.role == Role.SPECIALIST:
         out.changed_all()
         out.dispatch = True  # back and still available: calls may be waiting
-    await resume(s, out, who, resumed)
+    await resume(s, out, who, resumed, missed)
     out.send(who.principal, await s.status.status_message())
     return out
 

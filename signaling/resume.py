@@ -21,10 +21,14 @@ from .parties import calls_of_caller, own_calls, participants, settled_answer
 from .services import Services
 
 
-async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None:
+async def resume(s: Services, out: Outbox, who: Identity, resumed: bool,
+                 missed: str | None = None) -> None:
     """The caller's (terminal's or visitor's) queue place or call; the specialist's
     status, offer or call. A recorder is told its sessions by `record.start`
-    (`signaling.recording`)."""
+    (`signaling.recording`). `missed`: the call the client says it was in; ended, its
+    end is told again (`ended_meanwhile`)."""
+    if resumed and missed is not None:
+        await ended_meanwhile(s, out, who, missed)
     if who.role == Role.TERMINAL:
         # one read of its calls for both: a survivor's reconnect storm pays every round
         # trip of every hello (bench.takeover --resume)
@@ -38,6 +42,20 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool) -> None
             await caller_again(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
+
+
+async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str) -> None:
+    """The client's call is over (gone from routing): its `call.ended` went to no socket
+    (a hang-up while the kiosk's network was away), or was numbered before this re-sync
+    and is dropped as stale; said again with the reason the log has, if the client was
+    the call's terminal or took part in it. Sent twice (the first reached the client
+    after all), the pages drop the second."""
+    if await s.router.get_call(call_id) is not None:
+        return  # live: the re-sync or what follows tells of it
+    end = await s.session_log.call_end(call_id, who.principal)
+    if end is not None:
+        out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
+                                            reason=end.reason))
 
 
 def _handed_off_meanwhile(out: Outbox, who: Identity, calls: list[Call]) -> None:

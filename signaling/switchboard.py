@@ -230,8 +230,10 @@ class Switchboard:
         except Exception:
             log.exception("form %s (%s) could not be announced", name, done.requested)
 
-    async def connect(self, who: Identity, sink: Any, resume: str | None) -> int:
-        """Attach a connection; sends `welcome`, re-syncs a resumed one. Returns its epoch."""
+    async def connect(self, who: Identity, sink: Any, resume: str | None,
+                      missed: str | None = None) -> int:
+        """Attach a connection; sends `welcome`, re-syncs a resumed one (and tells it the end
+        of `missed`, the call it was in, if that ended meanwhile). Returns its epoch."""
         s = self.services
         out, presence, resumed = await connections.open_presence(s, who, resume)
         await commit(s, out)
@@ -239,7 +241,7 @@ class Switchboard:
         try:
             await commit(s, connections.welcome(s, who, presence, resumed))
             await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
-            await commit(s, await connections.where_it_stands(s, who, resumed))
+            await commit(s, await connections.where_it_stands(s, who, resumed, missed))
         except Refused:  # fenced meanwhile: the edge closes the socket; nothing stays attached
             await fill(s)  # the re-sync's number, if it took one
             s.bus.detach(who.principal, sink)

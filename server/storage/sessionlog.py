@@ -36,7 +36,9 @@ from server.storage.records import Participant, SessionDetail, SessionEvent, Ses
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
 from signaling import events as ev
+from signaling.backend import CallEnd
 from signaling.events import LogEvent
+from signaling.identity import Role, principal_of
 
 MAX_PAGE: Final = 500  # one page of the manager list; keyset makes deeper pages cheap
 
@@ -301,6 +303,25 @@ class SessionLog(StoreBase):
                 session_participants.c.session_id == session_id
             )
             return set((await conn.scalars(query)).all())
+
+    async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
+        async with self._read() as conn:
+            row = (await conn.execute(
+                sa.select(sessions.c.id, sessions.c.state, sessions.c.end_reason,
+                          sessions.c.terminal_id).where(sessions.c.call_id == call_id)
+            )).first()
+            if row is None:
+                return None
+            if principal != principal_of(Role.TERMINAL, row.terminal_id or ""):
+                took_part = await conn.scalar(sa.select(session_participants.c.participant_id)
+                                              .where(session_participants.c.session_id == row.id,
+                                                     session_participants.c.participant_id
+                                                     == principal))
+                if took_part is None:
+                    return None
+        over = row.state in ev.FINAL_STATES
+        return CallEnd(session_id=row.id, reason=(row.end_reason or row.state) if over
+                       else "ended")
 
     async def get_session(self, session_id: str) -> SessionDetail | None:
         """One session with its participants (by join time) and its events (by id)."""

@@ -83,3 +83,60 @@ def test_a_resumed_connected_for_an_ended_call_is_ignored(pages: Pages,
     assert console.evaluate("document.body.dataset.panel") == "wrapup"
     expect(kiosk.locator("#screen-rating")).to_be_visible()
     expect(kiosk.locator("#screen-call")).to_be_hidden()
+
+
+class Outage:
+    """A kiosk's network through Playwright that can go down: its socket is cut and new
+    ones refused until it is up again."""
+
+    def __init__(self, page: Page) -> None:
+        self.down = False
+        self.hellos: list[dict[str, Any]] = []
+        self.socket: WebSocketRoute | None = None
+        page.route_web_socket("**/ws", self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        if self.down:
+            ws.close(code=4000, reason="network down")
+            return
+        server = ws.connect_to_server()
+
+        def up(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "hello":
+                self.hellos.append(frame)
+            server.send(message)
+
+        ws.on_message(up)
+        self.socket = ws
+
+    def cut(self) -> None:
+        self.down = True
+        assert self.socket is not None
+        self.socket.close(code=4000, reason="network down")
+
+
+def test_a_call_ended_while_the_kiosk_was_offline_is_told_when_it_is_back(
+        pages: Pages, live_server: LiveServer) -> None:
+    """The park's network drops during the call and the specialist hangs up meanwhile: the
+    kiosk's `call.ended` reaches no socket. Back, the kiosk names its call in its hello and
+    hears it ended: the visitor gets the rating screen (it showed the call for ever)."""
+    world = make_world(live_server, pages)
+    console = pages.new()
+    open_console(console)
+    kiosk = pages.new((1920, 1080))
+    network = Outage(kiosk)
+    open_kiosk(kiosk, world.terminal_tokens["T1"])
+    kiosk.locator(".queue-btn[data-queue=tax]").click()
+    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
+        timeout=WAIT_MS)
+    console.get_by_role("button", name="Accept").click()
+    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+    call_id = kiosk.evaluate("vwin.media.call.call_id")
+    network.cut()
+    expect(kiosk.locator("#conn-state")).to_be_visible(timeout=WAIT_MS)
+    console.locator("#hang-up").click()
+    expect(console.locator("#wrapup-panel")).to_be_visible(timeout=WAIT_MS)
+    network.down = False
+    expect(kiosk.locator("#screen-rating")).to_be_visible(timeout=WAIT_MS)
+    assert network.hellos[-1]["call_id"] == call_id and network.hellos[-1]["resume"]

@@ -19,6 +19,7 @@ from server.storage import (
 )
 from server.storage.engine import make_engine
 from signaling import events as ev
+from signaling.backend import CallEnd
 from signaling.events import LogEvent
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -112,6 +113,13 @@ async def test_whole_call_lifecycle(database: Database) -> None:
     assert page[0].talk_s == 300.0
     assert await database.session_members("s1") == {"p-t", "p-a"}
     assert await database.session_members("ghost") is None
+    # the end a resumed client missed: told to the call's terminal and its parties only
+    assert await database.call_end("c-s1", "terminal:t1") == CallEnd("s1", "hangup")
+    assert await database.call_end("c-s1", "p-a") == CallEnd("s1", "hangup")
+    assert await database.call_end("c-s1", "terminal:t2") is None
+    assert await database.call_end("c-ghost", "terminal:t1") is None
+    await database.append([queued("s2", 400)])  # routing has it gone, the log not yet over
+    assert await database.call_end("c-s2", "terminal:t1") == CallEnd("s2", "ended")
 
 
 async def test_requeue_keeps_first_answer_and_finds_both_specialists(database: Database) -> None:

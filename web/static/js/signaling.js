@@ -147,6 +147,7 @@ export class SignalingClient extends Emitter {
   #moving = null; // during a move (1012): its grace timer; `#held`, what the page sent
   #held = [];
   #ended = new Set(); // the last ENDED_KEPT call ids heard ended, oldest first
+  #current = null; // the call this client is in or waits for, named in a resuming hello
   #onOnline = () => this.#reconnectNow();
   #onOffline = () => this.#drop("browser went offline");
 
@@ -234,6 +235,9 @@ export class SignalingClient extends Emitter {
       const hello = { token };
       const resume = this.#resume.get();
       if (resume) hello.resume = resume;
+      // Its end, if it ended while the socket was away, is told on resume (the call.ended
+      // sent meanwhile reached no socket).
+      if (resume && this.#current) hello.call_id = this.#current;
       ws.send(JSON.stringify({ type: MSG.HELLO, ...hello }));
     });
     ws.addEventListener("message", (event) => this.#onFrame(ws, event.data));
@@ -269,7 +273,17 @@ export class SignalingClient extends Emitter {
     if (message.type === MSG.ERROR && message.code === "unauthorized") {
       this.#resume.set(null);
     }
-    if (message.type === MSG.CALL_ENDED) this.#remember(message.call_id);
+    // Joined anew (invited into the call again): its next end is news.
+    if (message.type === MSG.CALL_CONNECTED && !message.resumed) this.#ended.delete(message.call_id);
+    if (message.type === MSG.CALL_ENDED) {
+      if (this.#ended.has(message.call_id)) return; // told again on resume: heard already
+      this.#remember(message.call_id);
+      if (message.call_id === this.#current) this.#current = null;
+    }
+    if (message.type === MSG.CALL_QUEUED || message.type === MSG.CALL_CONNECTED) {
+      if (!this.#ended.has(message.call_id)) this.#current = message.call_id;
+    }
+    if (message.type === MSG.CALL_HANDED_OFF && message.call_id === this.#current) this.#current = null;
     if (message.type === MSG.CALL_CONNECTED && message.resumed && this.#ended.has(message.call_id)) {
       console.warn(`ignoring call.connected (resumed) for ${message.call_id}: it ended`);
       return;

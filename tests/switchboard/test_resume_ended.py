@@ -1,0 +1,66 @@
+"""A call that ended while the kiosk's socket was away: its `call.ended` went to no socket,
+and the resume found no call to tell of, so the kiosk showed its call screen for ever. Now
+the kiosk names the call it was in (`hello.call_id`) and the resume tells its end, with
+the reason the log has; a call the kiosk was not in is not told."""
+
+from __future__ import annotations
+
+from signaling import messages as m
+from signaling.identity import Identity, Role
+from tests.switchboard.conftest import ALICE, KIOSK, Desk, Sink
+from tests.switchboard.test_resume_crossing import connected_call
+
+OTHER_KIOSK = Identity(role=Role.TERMINAL, id="T2", name="二号机", site=KIOSK.site)
+
+
+async def _back(desk: Desk, who: Identity, missed: str | None) -> Sink:
+    """`who`'s socket lost, then back with its resume token, naming `missed`."""
+    resume = desk.resumes.get(who.principal)
+    sink = Sink()
+    desk.sinks[who.principal] = sink
+    desk.epochs[who.principal] = await desk.board.connect(who, sink, resume, missed)
+    return sink
+
+
+async def _lost(desk: Desk, who: Identity) -> None:
+    await desk.board.disconnect(who, desk.epochs[who.principal], desk.sinks[who.principal])
+
+
+async def test_a_call_ended_while_the_kiosk_was_away_is_told_on_resume(desk: Desk) -> None:
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    await desk.drive(ALICE, m.CallHangup(call_id=call_id))  # heard by no socket
+    sink = await _back(desk, KIOSK, call_id)
+    assert sink.frames[0]["type"] == "welcome" and sink.frames[0]["resumed"]
+    ended = [f for f in sink.frames if f["type"] == "call.ended"]
+    assert [(f["call_id"], f["reason"]) for f in ended] == [(call_id, "hangup")]
+    detail = await desk.db.get_session(ended[0]["session_id"])
+    assert detail is not None and detail.call_id == call_id
+
+
+async def test_without_naming_its_call_the_kiosk_hears_nothing_of_it(desk: Desk) -> None:
+    """What every kiosk heard before (and a client of an older page still hears)."""
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    await desk.drive(ALICE, m.CallHangup(call_id=call_id))
+    sink = await _back(desk, KIOSK, None)
+    assert "call.ended" not in sink.types()
+
+
+async def test_a_live_call_named_is_resumed_not_ended(desk: Desk) -> None:
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    sink = await _back(desk, KIOSK, call_id)
+    assert "call.ended" not in sink.types()
+    assert [f["call_id"] for f in sink.frames if f["type"] == "call.connected"] == [call_id]
+
+
+async def test_another_kiosks_call_is_not_told(desk: Desk) -> None:
+    call_id = await connected_call(desk)
+    await desk.drive(ALICE, m.CallHangup(call_id=call_id))
+    await desk.connect(OTHER_KIOSK)
+    await _lost(desk, OTHER_KIOSK)
+    sink = await _back(desk, OTHER_KIOSK, call_id)
+    assert sink.frames[0]["resumed"] and "call.ended" not in sink.types()
+    fresh = await _back(desk, KIOSK, "c_unknown")  # a call the log never had: nothing
+    assert "call.ended" not in fresh.types()
