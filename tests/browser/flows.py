@@ -77,6 +77,17 @@ def open_kiosk(page: Page, token: str) -> None:
     expect(page.locator(".queue-btn[data-queue=tax]")).to_be_enabled(timeout=WAIT_MS)
 
 
+def answered(console: Page, kiosk: Page, token: str) -> None:
+    """The kiosk (its page opened with `token`) asks for tax; the console accepts; the
+    kiosk shows the call."""
+    open_kiosk(kiosk, token)
+    kiosk.locator(".queue-btn[data-queue=tax]").click()
+    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
+        timeout=WAIT_MS)
+    console.get_by_role("button", name="Accept").click()
+    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+
+
 @dataclass
 class Call:
     kiosk: Page

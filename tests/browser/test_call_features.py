@@ -27,11 +27,11 @@ from tests.browser.flows import (
     SPECIALIST,
     WAIT_MS,
     World,
+    answered,
     assert_video_flowing,
     frames_decoded,
     login,
     open_console,
-    open_kiosk,
     provision,
     snap,
     start_call,
@@ -324,12 +324,7 @@ def _kiosk_recorded_through(world: World, route: Callable[[WebSocketRoute], None
     open_console(console)
     kiosk = world.pages.new((1920, 1080))
     kiosk.route_web_socket("**/ws", route)
-    open_kiosk(kiosk, world.terminal_tokens["T4"])
-    kiosk.locator(".queue-btn[data-queue=tax]").click()
-    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
-        timeout=WAIT_MS)
-    console.get_by_role("button", name="Accept").click()
-    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+    answered(console, kiosk, world.terminal_tokens["T4"])
     wait_js(kiosk, f"{RECORDER_PEER}?.pc.connectionState === 'connected'",
             explain=f"[{RECORDER_PEER}?.pc.signalingState, {RECORDER_PEER}?.pc.connectionState]")
     assert_video_flowing(kiosk)

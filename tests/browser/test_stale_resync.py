@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.flows import WAIT_MS, make_world, open_console, open_kiosk, wait_js
+from tests.browser.flows import WAIT_MS, answered, make_world, open_console, wait_js
 from tests.browser.live import LiveServer, Pages
 
 pytestmark = pytest.mark.browser
@@ -62,13 +62,8 @@ def test_a_resumed_connected_for_an_ended_call_is_ignored(pages: Pages,
     open_console(console)
     kiosk = pages.new((1920, 1080))
     kiosk_tap = Tap(kiosk)
-    open_kiosk(kiosk, world.terminal_tokens["T1"])
-    kiosk.locator(".queue-btn[data-queue=tax]").click()
-    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
-        timeout=WAIT_MS)
-    console.get_by_role("button", name="Accept").click()
+    answered(console, kiosk, world.terminal_tokens["T1"])
     expect(console.locator("#call-panel")).to_be_visible(timeout=WAIT_MS)
-    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
     console.locator("#hang-up").click()
     expect(console.locator("#wrapup-panel")).to_be_visible(timeout=WAIT_MS)
     expect(kiosk.locator("#screen-rating")).to_be_visible(timeout=WAIT_MS)
@@ -126,12 +121,7 @@ def test_a_call_ended_while_the_kiosk_was_offline_is_told_when_it_is_back(
     open_console(console)
     kiosk = pages.new((1920, 1080))
     network = Outage(kiosk)
-    open_kiosk(kiosk, world.terminal_tokens["T1"])
-    kiosk.locator(".queue-btn[data-queue=tax]").click()
-    expect(console.get_by_role("alertdialog", name="Incoming call")).to_be_visible(
-        timeout=WAIT_MS)
-    console.get_by_role("button", name="Accept").click()
-    expect(kiosk.locator("#screen-call")).to_be_visible(timeout=WAIT_MS)
+    answered(console, kiosk, world.terminal_tokens["T1"])
     call_id = kiosk.evaluate("vwin.media.call.call_id")
     network.cut()
     expect(kiosk.locator("#conn-state")).to_be_visible(timeout=WAIT_MS)
