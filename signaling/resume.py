@@ -27,12 +27,12 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool,
     status, offer or call. A recorder is told its sessions by `record.start`
     (`signaling.recording`). `missed`: the call the client says it was in; ended, its
     end is told again (`ended_meanwhile`)."""
-    if resumed and missed is not None:
-        await ended_meanwhile(s, out, who, missed)
+    live: set[str] = set()  # calls known live: `missed` among them is not read again
     if who.role == Role.TERMINAL:
         # one read of its calls for both: a survivor's reconnect storm pays every round
         # trip of every hello (bench.takeover --resume)
         calls = await s.router.calls_of_terminal(who.id)
+        live = {call.id for call in calls}
         if resumed:
             _handed_off_meanwhile(out, who, calls)
         for call in own_calls(calls):
@@ -42,6 +42,8 @@ async def resume(s: Services, out: Outbox, who: Identity, resumed: bool,
             await caller_again(s, out, who, call, resumed)
     elif who.role == Role.SPECIALIST:
         await _specialist(s, out, who, resumed)
+    if resumed and missed is not None and missed not in live:
+        await ended_meanwhile(s, out, who, missed)
 
 
 async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str) -> None:
