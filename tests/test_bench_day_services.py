@@ -12,6 +12,7 @@ from bench.day_checks import (
     LedgerView,
     LogView,
     _named_gaps,
+    _told_late,
     check_calls,
     check_recordings,
 )
@@ -172,6 +173,34 @@ def test_a_call_whose_recorder_was_lost_before_it_wrote_anything_is_a_gap_if_nam
     check_recordings(LedgerView(visits=visits), log, tmp_path, found)
     assert [f.split(":")[0] for f in found.in_gap] == ["c1"]
     assert [f.split(":")[0] for f in found.unrecorded] == ["c2", "c3", "c4"]
+
+
+def test_a_call_over_within_seconds_of_its_next_recorder_being_told_is_a_gap(
+        tmp_path: Path) -> None:
+    """This stop's goal-size day, `c_774b4734bb986282`: rec1 killed 0.2 s after it was
+    given the call (named interrupted), rec2 told 4.7 s later, the call over 1.5 s after
+    that: neither party had a segment. A gap when the call ended within `REESTABLISH_S` of
+    rec2 being told (`_told_late`), unrecorded when later."""
+    at = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+
+    class Event:
+        def __init__(self, session: str, segment: int, seconds: float) -> None:
+            self.session_id, self.type = session, "recording_started"
+            self.data = {"recorder": "recorder:rec2", "segment": segment}
+            self.ts = at + dt.timedelta(seconds=seconds)
+
+    rows = [{"id": sid, "ended_at": at + dt.timedelta(seconds=6.2)}
+            for sid in ("s1", "s2", "s3")]
+    late = _told_late([Event("s1", 2, 4.7), Event("s2", 2, 0.5), Event("s3", 1, 4.7)], rows)
+    assert late == {"s1"}  # s2 told 5.7 s before the end; s3's recorder was its first
+    log = LogView(sessions={"c1": {"id": "s1"}, "c2": {"id": "s2"}}, answers=Counter(),
+                  actions={}, recordings={}, started={"s1": 2, "s2": 2},
+                  named={"s1": {1}, "s2": {1}}, told_late=late)
+    visits = [{"media": True, "answered": 1.0, "call_id": c} for c in ("c1", "c2")]
+    found = Findings()
+    check_recordings(LedgerView(visits=visits), log, tmp_path, found)
+    assert [f.split(":")[0] for f in found.in_gap] == ["c1"]
+    assert [f.split(":")[0] for f in found.unrecorded] == ["c2"]
 
 
 def test_the_log_names_the_segment_of_the_recorder_it_says_was_lost() -> None:
