@@ -22,7 +22,11 @@ for, and a specialist answered it."""
 
 
 def request_key(call: Call) -> str | None:
-    """The kiosk's key for the request that made `call` (`call.request`'s `request_id`)."""
+    """The kiosk's key for the request that made `call` (`call.request`'s `request_id`);
+    None for an invitation into it, which carries its context (the key made the call, not
+    the invitation)."""
+    if call.is_invitation:
+        return None
     key = call.context.get("request_id")
     return key if isinstance(key, str) and key else None
 

@@ -168,11 +168,17 @@ async def test_a_request_key_makes_one_call_also_after_it_ended(
     assert refused.value.code == "request_done" and "c1" in refused.value.message
     assert await router.calls_of_terminal("t") == []
     await router.enqueue(call("c3", "k1", terminal="u", at=4.0))  # another kiosk's key
+    await router.remove("c3", 4.0)
     await router.enqueue(call("c4", "k2", at=4.0))  # the kiosk's next request
-    assert [c.id for c in await router.calls_of_terminal("t")] == ["c4"]
+    (offer,) = await router.dispatch(4.0)
+    await router.accept(offer.call_id, "a", 4.0)
+    invitation = call("i4", "k2", at=5.0)  # carries its call's context, key included
+    invitation.joins = "c4"
+    await router.enqueue(invitation)
+    assert sorted(c.id for c in await router.calls_of_terminal("t")) == ["c4", "i4"]
     if isinstance(router, RedisRouter):
         ttl = await redis.ttl(keys.request_made(key_prefix, "t", "k1"))
         assert REQUEST_KEPT_S - 5 < ttl <= REQUEST_KEPT_S
     else:
-        await router.remove("c4", 5.0)
+        await router.hangup("c4", 5.0)
         await router.enqueue(call("c5", "k1", at=2.0 + REQUEST_KEPT_S))  # forgotten by then
