@@ -37,10 +37,8 @@ from bench.day_plan import (
     sampled,
 )
 
-MEDIA_TALK_MIN_S = 8.0  # real seconds a sampled call talks at least: a real call lasts
-# minutes, the compressed talk a few seconds, and the media's set-up is not compressed
-# (the goal-size day: offer -> recorder's answer p50 0.96 / p99 3.5 s, then ICE and the
-# first frames; with 3 s a specialist's segment closed empty as its call ended)
+MEDIA_TALK_MIN_S = 8.0  # real seconds a sampled call talks at least: its media set-up is not
+# compressed (goal-size day: the recorder's answer p99 3.5 s; at 3 s a segment closed empty)
 
 DEREG = "sole_proprietor_deregistration"
 REPLY_S = 600.0  # a kiosk waits for an answer as long as the day lasts (the drain cuts it)
