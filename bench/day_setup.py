@@ -65,7 +65,7 @@ class Service:
         finally:
             await db.close()
         recorder = Recorder(self.work, name, token, self.recordings, RECORDER_CAPACITY)
-        recorder.start(node)
+        recorder.start(node, [n for n in self.nodes if n is not node])
         self.recorders.append(recorder)
         return recorder
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,11 +143,13 @@ class Recorder:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, node: Node) -> None:
+    def start(self, node: Node, others: Sequence[Node] = ()) -> None:
+        """Joined to `node`, and to the `others` in turn when it is lost."""
+        urls = [arg for n in (node, *others) for arg in ("--url", f"ws://127.0.0.1:{n.port}/ws")]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "recorder", "--url",
-                 f"ws://127.0.0.1:{node.port}/ws", "--capacity", str(self.capacity)],
+                [sys.executable, "-m", "server.cli", "recorder", *urls,
+                 "--capacity", str(self.capacity)],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                 env=_env(VWIN_RECORDING_TOKEN=self.token,
                          VWIN_RECORDING_DIR=str(self.recordings)))

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,10 @@ class _CallRecording:
 class RecorderService:
     """One connection to the signalling server and the recordings it asked for."""
 
-    def __init__(self, url: str, token: str, directory: Path, capacity: int) -> None:
-        self.url = url
+    def __init__(self, url: str | Sequence[str], token: str, directory: Path,
+                 capacity: int) -> None:
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.url = self.urls[0]  # the node it talks to (or tries) now
         self.token = token
         self.directory = directory.resolve()
         self.capacity = capacity
@@ -92,15 +95,22 @@ class RecorderService:
         """The server's `ice_servers` (TURN credentials included), kept fresh by `ice.servers`."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stay connected until `stop` is set; then close every recording."""
-        delay = RECONNECT_MIN_S
+        """Stay connected until `stop` is set; then close every recording. With several
+        URLs (the nodes), a lost or refused connection goes on to the next at once, and
+        backs off only once every one failed in a row: its node killed or taken for dead,
+        a recorder tied to it was out of the pool for 40 s (issue 16's goal-size day)."""
+        delay, failed = RECONNECT_MIN_S, 0
         async with aiohttp.ClientSession() as http:
-            while not stop.is_set():
+            for turn in itertools.count():
+                if stop.is_set():
+                    break
+                self.url = self.urls[turn % len(self.urls)]
+                served = False
                 try:
                     async with http.ws_connect(self.url, ssl=_verify(self.url)) as ws:
                         self._ws = ws
                         if await self._hello(ws):
-                            delay = RECONNECT_MIN_S
+                            delay, served = RECONNECT_MIN_S, True
                             await self._serve(ws, stop)
                         if stop.is_set():  # report while the server can still hear us
                             await self._close_all("recorder stopping")
@@ -109,10 +119,14 @@ class RecorderService:
                 finally:
                     self._ws = None
                     await self._close_all("connection closed")
+                failed = 0 if served else failed + 1
                 if not stop.is_set():
+                    round_failed = failed > 0 and failed % len(self.urls) == 0
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                    delay = min(delay * 2, RECONNECT_MAX_S)
+                        await asyncio.wait_for(stop.wait(),
+                                               delay if round_failed else RECONNECT_MIN_S)
+                    if round_failed:
+                        delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _hello(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         await ws.send_str(json.dumps({"type": "hello", "token": self.token,

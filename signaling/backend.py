@@ -190,6 +190,12 @@ class SessionLog(Protocol):
 
     async def append(self, events: Sequence[LogEvent]) -> None: ...
     async def session_members(self, session_id: str) -> set[str] | None: ...
+    async def close_lost(self, call_id: str, now: dt.datetime,
+                         alive: Callable[[str], Awaitable[bool]]) -> bool:
+        """Log `interrupted` for the call's session if it is still open and the call not
+        `alive` (asked under the session's lock); whether it did."""
+        ...
+
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
         """How the call ended, for `principal` if it was the call's terminal or took part
         in it (None: an unknown call, or not theirs). Asked once routing has the call gone:

@@ -10,15 +10,18 @@ a console never hears a call connected again after it heard it end.
 from __future__ import annotations
 
 import functools
+import logging
 
 from . import messages as m
-from . import recording
+from . import recording, timers
 from .identity import Identity, Role, is_member, principal_of
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
 from .parties import calls_of_caller, own_calls, participants, settled_answer
 from .services import Services
+
+log = logging.getLogger(__name__)
 
 
 async def resume(s: Services, out: Outbox, who: Identity, resumed: bool,
@@ -55,9 +58,26 @@ async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str)
     if await s.router.get_call(call_id) is not None:
         return  # live: the re-sync or what follows tells of it
     end = await s.session_log.call_end(call_id, who.principal)
-    if end is not None:
-        out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
-                                            reason=end.reason))
+    if end is None:
+        return
+    out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
+                                        reason=end.reason))
+    if end.reason == OPEN_IN_LOG:  # its end may be on its way to the log, or lost with the
+        out.set_timer(timers.lost_end(call_id, LOST_END_S), durable=True)  # node that made it
+
+
+async def lost_end(s: Services, call_id: str) -> None:
+    """`LOST_END_S` after a party named its call gone from routing with its log still
+    open: if both still hold, the step that ended it died with its node between routing
+    and the log (the short bench day's hand-off call, connected in the log for ever);
+    the session is closed `interrupted`."""
+    async def routed(call: str) -> bool:
+        return await s.router.get_call(call) is not None
+
+    if not await routed(call_id) and await s.session_log.close_lost(call_id, s.utcnow(),
+                                                                    routed):
+        log.warning("call %s: its end was lost with a node; its session is closed "
+                    "interrupted", call_id)
 
 
 def _handed_off_meanwhile(out: Outbox, who: Identity, calls: list[Call]) -> None:
@@ -127,6 +147,8 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
         await s.forms.told_again(out, who.principal, call)
 
 
+OPEN_IN_LOG = "ended"  # `SessionLog.call_end`'s reason while the log has not caught up
+LOST_END_S = 30.0  # far beyond a step's tries (`retry.REPORT_RETRY_S`, about 7 s)
 WAITING = frozenset({CallState.QUEUED, CallState.RINGING})
 RINGING = frozenset({CallState.RINGING})
 CONNECTED = frozenset({CallState.CONNECTED})

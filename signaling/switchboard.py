@@ -23,6 +23,7 @@ from . import (
     offers,
     recording,
     relay,
+    resume,
     timers,
 )
 from . import forms as form_steps
@@ -141,6 +142,9 @@ async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
         return await offers.overflow(s, payload["call_id"])
     if kind == timers.RECORDING_WAIT:
         return await recording.wait_over(s, payload["call_id"])
+    if kind == timers.LOST_END:
+        await resume.lost_end(s, payload["call_id"])
+        return s.outbox()
     if kind == timers.GRACE:
         return await connections.grace_over(s, decode_identity(payload["identity"]),
                                             payload["epoch"])

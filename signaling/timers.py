@@ -16,6 +16,7 @@ WRAPUP: Final = "wrapup"  # a specialist's wrap-up time is over: `endings.finish
 OVERFLOW: Final = "overflow"  # a call waited long enough to be offered to its overflow queue
 RECORDING_WAIT: Final = "recording_wait"  # `[recording] wait_s` passed without a recorder
 UNBLOCK: Final = "unblock"  # a decline's block (`decline_block_s`) is over: dispatch again
+LOST_END: Final = "lost_end"  # a call gone from routing, its log still open: `resume.lost_end`
 
 
 class Timer(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,4 +78,9 @@ def unblock(call_id: str, agent_id: str, delay_s: float) -> Timer:
 
 def recording_wait(call_id: str, delay_s: float) -> Timer:
     return Timer(key=f"{RECORDING_WAIT}:{call_id}", delay_s=delay_s, kind=RECORDING_WAIT,
+                 payload={"call_id": call_id})
+
+
+def lost_end(call_id: str, delay_s: float) -> Timer:
+    return Timer(key=f"{LOST_END}:{call_id}", delay_s=delay_s, kind=LOST_END,
                  payload={"call_id": call_id})

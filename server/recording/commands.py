@@ -25,7 +25,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `recorder` and `recording` to the `vwin` parser."""
     rec = sub.add_parser("recorder", parents=[common],
                          help="run a recorder (joins the server over /ws), or manage one")
-    rec.add_argument("--url", help="signalling URL (default: ws://[server] host:port/ws)")
+    rec.add_argument("--url", action="append",
+                     help="signalling URL (default: ws://[server] host:port/ws); repeat it "
+                          "for each node: a lost node's recorder joins the next at once")
     rec.add_argument("--token", help=f"recorder token (default: ${TOKEN_ENV} or "
                                      "[recording] token)")
     rec.add_argument("--capacity", type=int, help="sessions at once (default [recording])")
@@ -59,7 +61,7 @@ async def recorder(args: argparse.Namespace, settings: Settings) -> int:
     if capacity < 1:
         print("vwin: --capacity must be at least 1", file=sys.stderr)
         return 2
-    service = RecorderService(args.url or local_url(settings), token,
+    service = RecorderService(args.url or [local_url(settings)], token,
                               Path(settings.recording.dir), capacity)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

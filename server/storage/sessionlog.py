@@ -206,17 +206,22 @@ class SessionLog(StoreBase):
             if alone:
                 failed[index] = alone[0]
 
+    async def close_lost(self, call_id: str, now: dt.datetime,
+                         alive: Callable[[str], Awaitable[bool]]) -> bool:
+        return await self.close_interrupted(now, alive=alive, call_id=call_id) == 1
+
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
-                                alive: Callable[[str], Awaitable[bool]] | None = None) -> int:
-        """Log `interrupted` for every open session (of those nodes) whose call is not
-        `alive` (all when not given); returns how many."""
+                                alive: Callable[[str], Awaitable[bool]] | None = None,
+                                call_id: str | None = None) -> int:
+        """Log `interrupted` for every open session (of those nodes; of that call) whose
+        call is not `alive` (all when not given); returns how many."""
         require_aware(now=now)
         if node_ids is not None and not node_ids:
             return 0
         async with self._rows() as rows:  # locked in the order of `append`: no deadlock
-            open_rows = [(sid, call_id) for sid, call_id in await rows.open_sessions(
+            open_rows = [(sid, call) for sid, call in await rows.open_sessions(
                 None if node_ids is None else sorted(node_ids))
-                if alive is None or not await alive(call_id)]
+                if call_id in (None, call) and (alive is None or not await alive(call))]
             events = [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call_id)
                       for sid, call_id in open_rows]
             failed: dict[int, BaseException] = {}

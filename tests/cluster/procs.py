@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -241,15 +242,18 @@ local_recorder = {str(self.local_recorder).lower()}
         which the tests start once the nodes serve."""
         return "ok" if self.local_recorder else "starting"
 
-    async def recorder(self, name: str, node: Node, capacity: int = 1) -> None:
-        """A `vwin recorder` connected to `node` only; returns once it is in the pool."""
+    async def recorder(self, name: str, node: Node, capacity: int = 1,
+                       others: Sequence[Node] = ()) -> None:
+        """A `vwin recorder` connected to `node` (then the `others` in turn when it is
+        lost); returns once it is in the pool."""
         db = await self.provision()
         token = new_recorder_token()
         await db.add_recorder(name, token_hash(token))
+        urls = [arg for n in (node, *others) for arg in ("--url", f"ws://127.0.0.1:{n.port}/ws")]
         with (self.tmp / f"{name}.log").open("ab") as out:
             self.recorders[name] = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "recorder", "--url",
-                 f"ws://127.0.0.1:{node.port}/ws", "--capacity", str(capacity)],
+                [sys.executable, "-m", "server.cli", "recorder", *urls,
+                 "--capacity", str(capacity)],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                 env={**{k: v for k, v in os.environ.items() if not k.startswith("VWIN_")},
                      "PYTHONUNBUFFERED": "1", "VWIN_RECORDING_TOKEN": token,

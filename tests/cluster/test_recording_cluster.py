@@ -21,7 +21,7 @@ from server.auth import token_hash
 from server.recording.embedded import new_recorder_token
 from tests.cluster.procs import Node, RecordingCluster
 from tests.cluster.test_failover import OwnRedis
-from tests.helpers import eventually
+from tests.helpers import Peer, eventually
 from tests.recording.analysis import decode_recording
 from tests.rtc_peers import (
     VIDEO_FPS,
@@ -127,13 +127,7 @@ async def test_a_dead_nodes_recorder_gives_its_sessions_to_another(
         await db.add_recorder(name, token_hash(token))
         recorders[name] = await cluster.connect(node, token)
         await cluster.wait_recorder(a, name)
-    terminal = await cluster.connect(a, await cluster.terminal("T1"))
-    specialist = await cluster.ready(a, await cluster.specialist("li", {"tax": 1}))
-    await terminal.send({"type": "call.request", "queue": "tax"})
-    queued = await terminal.recv("call.queued")
-    await specialist.recv("call.offered")
-    await specialist.send({"type": "call.accept", "call_id": queued["call_id"]})
-    connected = await terminal.recv("call.connected")
+    terminal, specialist, queued, connected = await _answered_on(cluster, a)
     assert (await recorders["rec-1"].recv("record.start"))["segment"] == 1
 
     cluster.kill(b)
@@ -146,6 +140,39 @@ async def test_a_dead_nodes_recorder_gives_its_sessions_to_another(
     detail = await cluster.api(a, f"/api/sessions/{connected['session_id']}")
     assert ("recording_interrupted", "recorder:rec-1") in [
         (e["type"], e["data"].get("recorder")) for e in detail["events"]]
+
+
+async def test_a_recorder_given_both_nodes_joins_the_survivor_when_its_node_dies(
+        cluster: RecordingCluster) -> None:
+    """`vwin recorder --url B --url A`: B killed, the recorder is in the pool again through
+    A and records A's calls. With B's URL alone it tried the dead node with a backoff
+    growing to 15 s (a goal-size day's recorders were out of the pool for 40 s)."""
+    a, b = await cluster.start("a", "b")
+    await cluster.recorder("rec-1", b, others=[a])
+    log = cluster.tmp / "rec-1.log"
+    assert f"connected to ws://127.0.0.1:{b.port}/ws" in log.read_text()  # its first URL
+    cluster.kill(b)
+
+    async def joined_a() -> bool:
+        return f"connected to ws://127.0.0.1:{a.port}/ws" in log.read_text()
+
+    await eventually(joined_a, timeout=30)
+    await cluster.wait_recorder(a, "rec-1")
+    *_, connected = await _answered_on(cluster, a)
+    assert "recorder:rec-1" in [p["id"] for p in connected["participants"]]
+
+
+async def _answered_on(cluster: RecordingCluster, node: Node
+                       ) -> tuple[Peer, Peer, dict[str, Any], dict[str, Any]]:
+    """T1 asks for tax on `node`, li answers there: both peers, `call.queued`, and the
+    terminal's `call.connected`."""
+    terminal = await cluster.connect(node, await cluster.terminal("T1"))
+    specialist = await cluster.ready(node, await cluster.specialist("li", {"tax": 1}))
+    await terminal.send({"type": "call.request", "queue": "tax"})
+    queued = await terminal.recv("call.queued")
+    await specialist.recv("call.offered")
+    await specialist.send({"type": "call.accept", "call_id": queued["call_id"]})
+    return terminal, specialist, queued, await terminal.recv("call.connected", timeout=30)
 
 
 async def test_offers_sent_while_redis_restarts_reach_the_recorder(

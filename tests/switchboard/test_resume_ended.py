@@ -6,6 +6,7 @@ the reason the log has; a call the kiosk was not in is not told."""
 from __future__ import annotations
 
 from signaling import messages as m
+from signaling import timers
 from signaling.identity import Identity, Role
 from tests.switchboard.conftest import ALICE, KIOSK, Desk, Sink
 from tests.switchboard.test_resume_crossing import connected_call
@@ -64,3 +65,33 @@ async def test_another_kiosks_call_is_not_told(desk: Desk) -> None:
     assert sink.frames[0]["resumed"] and "call.ended" not in sink.types()
     fresh = await _back(desk, KIOSK, "c_unknown")  # a call the log never had: nothing
     assert "call.ended" not in fresh.types()
+
+
+async def test_an_end_lost_with_its_node_closes_the_session_interrupted(desk: Desk) -> None:
+    """The short bench day's hand-off call: the step that ended it changed routing and died
+    with its node before the log had it (connected in the log for ever). The party that
+    comes back naming it hears it ended; `LOST_END_S` later, still gone from routing and
+    still open in the log, its session is closed `interrupted`."""
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    await desk.s.router.hangup(call_id, desk.clock())  # routing only: the log never hears
+    sink = await _back(desk, KIOSK, call_id)
+    ended = [f for f in sink.frames if f["type"] == "call.ended"]
+    assert [(f["call_id"], f["reason"]) for f in ended] == [(call_id, "ended")]
+    session_id = ended[0]["session_id"]
+    before = await desk.db.get_session(session_id)
+    assert before is not None and before.state == "connected"
+    await desk.fire(timers.LOST_END, {"call_id": call_id})
+    after = await desk.db.get_session(session_id)
+    assert after is not None and after.state == "interrupted"
+
+
+async def test_an_end_on_its_way_to_the_log_is_not_closed_twice(desk: Desk) -> None:
+    """Told `ended` while the ending step's append was still on its way: by the timer the
+    log has its end, and nothing more is logged."""
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    await desk.drive(ALICE, m.CallHangup(call_id=call_id))
+    await desk.fire(timers.LOST_END, {"call_id": call_id})
+    rows, _ = await desk.db.list_sessions(terminal=KIOSK.id)
+    assert [(r.state, r.end_reason) for r in rows] == [("ended", "hangup")]
