@@ -12,30 +12,6 @@ from tests.helpers import make_settings
 
 pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures", "tests.turn.coturn"]
 
-LONGEST_FIRST = ("tests/test_bench_day.py",)
-"""Files run before all others: the short bench day is one test of about 4 minutes, and
-started last (xdist's default order puts files with many tests first) it ran alone at the
-end of CI while the other worker idled."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`LONGEST_FIRST`, then the files without a browser or multi-process test, then those
-    with one, each in collection order (`make test` runs xdist with
-    `--no-loadscope-reorder`, which keeps this order). The bench day measures a loaded
-    service: beside it the other worker runs the light files. With the browser and media
-    tests beside it (two Chromiums, a recorder) the machine's load reached 8 to 11 and the
-    day failed twice in a row on calls its load starved."""
-    heavy = {item.path for item in items
-             if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
-    root = Path(__file__).parent.parent
-
-    def tier(item: pytest.Item) -> int:
-        if str(item.path.relative_to(root)) in LONGEST_FIRST:
-            return 0
-        return 2 if item.path in heavy else 1
-
-    items.sort(key=tier)  # stable: the order within a tier is kept
-
 
 @pytest.fixture(params=["memory", "redis"])
 def routing_backend(request: pytest.FixtureRequest) -> str:
