@@ -177,6 +177,10 @@ class HandoffTickets(Protocol):
         """Mark it used; False if it already was (single use, whichever node asks)."""
 
 
+NOT_LOGGED_YET = "ended"
+"""`CallEnd.reason` of a call gone from routing whose log is still open."""
+
+
 @dataclass(frozen=True)
 class CallEnd:
     """How a call ended, as the session log has it (`SessionLog.call_end`)."""

@@ -14,6 +14,7 @@ import logging
 
 from . import messages as m
 from . import recording, timers
+from .backend import NOT_LOGGED_YET
 from .identity import Identity, Role, is_member, principal_of
 from .model import AgentState, Call, CallState
 from .offers import offered_message
@@ -62,7 +63,7 @@ async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str)
         return
     out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
                                         reason=end.reason))
-    if end.reason == OPEN_IN_LOG:  # its end may be on its way to the log, or lost with the
+    if end.reason == NOT_LOGGED_YET:  # its end may be on its way to the log, or lost with the
         out.set_timer(timers.lost_end(call_id, LOST_END_S), durable=True)  # node that made it
 
 
@@ -147,7 +148,6 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
         await s.forms.told_again(out, who.principal, call)
 
 
-OPEN_IN_LOG = "ended"  # `SessionLog.call_end`'s reason while the log has not caught up
 LOST_END_S = 30.0  # far beyond a step's tries (`retry.REPORT_RETRY_S`, about 7 s)
 WAITING = frozenset({CallState.QUEUED, CallState.RINGING})
 RINGING = frozenset({CallState.RINGING})

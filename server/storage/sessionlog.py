@@ -36,7 +36,7 @@ from server.storage.records import Participant, SessionDetail, SessionEvent, Ses
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
 from signaling import events as ev
-from signaling.backend import CallEnd
+from signaling.backend import NOT_LOGGED_YET, CallEnd
 from signaling.events import LogEvent
 from signaling.identity import Role, principal_of
 
@@ -326,7 +326,7 @@ class SessionLog(StoreBase):
                     return None
         over = row.state in ev.FINAL_STATES
         return CallEnd(session_id=row.id, reason=(row.end_reason or row.state) if over
-                       else "ended")
+                       else NOT_LOGGED_YET)
 
     async def get_session(self, session_id: str) -> SessionDetail | None:
         """One session with its participants (by join time) and its events (by id)."""
