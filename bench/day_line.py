@@ -40,6 +40,13 @@ Message = dict[str, Any]
 BACK = "line.back"  # not a protocol message: the line said hello again (`recv_or_back`)
 
 
+def caller_told(msg: Message) -> bool:
+    """A `call.connected` to the call's caller (the kiosk or its phone), who never joins an
+    ended call again."""
+    return any(p["id"] == msg.get("you") and p["role"] in ("terminal", "visitor")
+               for p in msg.get("participants", []))
+
+
 class Closed(Exception):
     """The line is shut down for good (the day is over)."""
 
@@ -175,12 +182,13 @@ class Line:
     def _heard(self, msg: Message) -> bool:
         """As the pages' SignalingClient: keep the call this line is in (named in a
         resuming hello: its end, if it ended meanwhile, is told on resume) and drop an end
-        told again, or a re-sync's `call.connected` of a call heard ended."""
+        told again, or a `call.connected` of a call heard ended: a re-sync's, or a caller's
+        (the answer a cancel overtook: the call is over for good)."""
         kind, call_id = msg["type"], msg.get("call_id")
-        if kind == "call.connected" and not msg.get("resumed"):
-            self._ended.pop(call_id, None)  # joined anew (invited again)
-        if call_id in self._ended and (kind == "call.ended" or (
-                kind == "call.connected" and msg.get("resumed"))):
+        rejoined = kind == "call.connected" and not msg.get("resumed") and not caller_told(msg)
+        if rejoined:
+            self._ended.pop(call_id, None)  # a specialist joined anew (invited again)
+        if call_id in self._ended and kind in ("call.ended", "call.connected"):
             return False
         if kind == "call.ended":
             self._ended[call_id] = None

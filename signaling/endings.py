@@ -17,7 +17,7 @@ from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
 from .offers import withdrawn
 from .outbox import Outbox
-from .parties import participants, settled_answer
+from .parties import participants, resync, settled_answer
 from .retry import again
 from .services import Services
 
@@ -42,7 +42,7 @@ async def member_call(s: Services, who: Identity, call_id: str) -> Call:
 
 async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     """The caller gives up waiting. A call answered meanwhile is hung up: the caller hears
-    `call.connected`, then `call.ended`. Its answer must be in the log first
+    `call.connected` (again, `resumed`), then `call.ended`. Its answer must be in the log first
     (`parties.settled_answer`; issue 16's two kiosk cancels logged `ended` with no answer
     and no `call.connected`: the answering node was killed before its append). Never
     logged, the call is abandoned: the log and the kiosk both have it unanswered."""
@@ -52,6 +52,9 @@ async def call_cancel(s: Services, who: Identity, msg: m.CallCancel) -> Outbox:
     if call.state == CallState.CONNECTED and not logged:
         await end(s, out, call, "cancelled", who.principal, answered=False)
     elif call.state == CallState.CONNECTED:
+        # The answer's own `call.connected` may still be on its way from the answering
+        # node (relayed), and this node's `call.ended` would overtake it: told here first.
+        out.send(who.principal, await resync(s, call, who.principal))
         await end(s, out, call, "hangup", who.principal)
     else:  # answered since the read: nothing abandoned, the kiosk hears it connected
         await abandon(s, out, call.id, "cancelled")

@@ -84,5 +84,14 @@ async def participants(s: Services, call: Call, names: Mapping[str, str] | None 
     return listed
 
 
+async def resync(s: Services, call: Call, principal: str) -> m.CallConnected:
+    """A connected call told again to one of its members (`resumed`: it may have heard it
+    already, and a page re-syncs rather than starts anew)."""
+    listed = await participants(s, call)
+    return m.CallConnected(call_id=call.id, session_id=call.session_id, you=principal,
+                           participants=listed, resumed=True,
+                           recording=any(p.role == "recorder" for p in listed))
+
+
 def recorder(name: str) -> m.Participant:
     return m.Participant(id=principal_of(Role.RECORDER, name), role="recorder", name=name)

@@ -19,7 +19,7 @@ from .identity import Identity, Role, is_member, principal_of
 from .model import AgentState, Call, CallState
 from .offers import offered_message
 from .outbox import Outbox
-from .parties import calls_of_caller, own_calls, participants, settled_answer
+from .parties import calls_of_caller, own_calls, resync, settled_answer
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -133,14 +133,11 @@ async def _connected_again(s: Services, out: Outbox, who: Identity, call_id: str
         return
     if reconnected:
         await recording.resumed(s, out, call)
-    listed = await participants(s, call)
-    out.send(who.principal, m.CallConnected(
-        call_id=call.id, session_id=call.session_id, you=who.principal, participants=listed,
-        resumed=True, recording=any(p.role == "recorder" for p in listed)),
-        functools.partial(_still, s, call.id, who.principal, CONNECTED))
+    told = await resync(s, call, who.principal)
+    out.send(who.principal, told, functools.partial(_still, s, call.id, who.principal, CONNECTED))
     if not reconnected:
         return
-    for member in listed:
+    for member in told.participants:
         if member.id != who.principal:
             out.send(member.id, m.ParticipantReconnected(call_id=call.id,
                                                          participant=who.principal))

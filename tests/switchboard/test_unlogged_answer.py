@@ -52,6 +52,24 @@ async def test_a_cancel_crossing_a_logged_answer_ends_the_call(desk: Desk) -> No
     assert session is not None and session.state == "ended" and session.answered_at is not None
 
 
+async def test_a_cancel_overtaking_the_relayed_answer_is_told_the_answer_first(desk: Desk
+                                                                             ) -> None:
+    """The short CI day's mismatch (`c_2137908e1295064d`): the answer's `call.connected`
+    was still on its way from the answering node when the kiosk's node ended the call on
+    its cancel, and the kiosk heard only `call.ended`: cancelled, said the kiosk; answered,
+    said the log. The cancel tells the caller the answer itself, then the end."""
+    call_id = await offered_call(desk)
+    await desk.drive(ALICE, m.CallAccept(call_id=call_id, offer=1))
+    kiosk = desk.sinks[KIOSK.principal]
+    kiosk.frames.clear()  # the answer's own frame: not there yet (relayed from its node)
+    await desk.drive(KIOSK, m.CallCancel(call_id=call_id))
+    told = [f for f in kiosk.frames if f["type"].startswith("call.")]
+    assert [(f["type"], f.get("resumed"), f.get("reason")) for f in told] == [
+        ("call.connected", True, None), ("call.ended", None, "hangup")]
+    assert told[0]["you"] == KIOSK.principal
+    assert {p["role"] for p in told[0]["participants"]} >= {"terminal", "specialist"}
+
+
 async def test_a_hang_up_whose_timer_fails_once_is_still_logged(desk: Desk) -> None:
     """The CI-size day's lost call: Redis restarting as a kiosk hung up. The router ended the
     call, then setting the wrap-up timer (before the log: it outlives a crash) failed, so

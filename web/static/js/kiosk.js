@@ -39,6 +39,7 @@ const state = {
   chat: null,
   stage: null,
   callId: null,
+  cancelled: null, // the call the visitor walked away from: an answer crossing the cancel is not shown
   sessionId: null,
   homeTimer: null,
   handoff: null,
@@ -156,6 +157,7 @@ function onQueued(message) {
 }
 
 function onConnected(message) {
+  if (message.call_id === state.cancelled) return; // the cancel hangs it up at once
   request.settled();
   state.handoff.reset();
   state.callId = message.call_id;
@@ -170,6 +172,7 @@ function onConnected(message) {
 }
 
 function onEnded(message) {
+  if (message.call_id === state.cancelled) return; // home already, perhaps the next visitor's
   state.chat.close();
   releaseMedia();
   if (message.session_id && state.sessionId === message.session_id) {
@@ -350,6 +353,7 @@ function main() {
     connect(token);
   });
   $("cancel-call").addEventListener("click", () => {
+    state.cancelled = state.callId;
     if (state.callId) state.signaling.send(MSG.CALL_CANCEL, { call_id: state.callId });
     goHome();
   });

@@ -110,11 +110,17 @@ const MOVE_HELD_MAX = 64;
 
 /**
  * How many of the calls that ended the client remembers: a `call.connected` re-sent on
- * resume (`resumed: true`) for one of them crossed its hang-up and is not passed on (the
+ * resume (`resumed: true`) for one of them crossed its hang-up and is not passed on, nor a
+ * caller's late one (its cancel overtook the answer: it heard it from the cancel) (the
  * server orders a re-sync before what is decided after it; this is the pages' own guard:
  * the console, the kiosk and the phone, and CallMedia, all listen through this client).
  */
 const ENDED_KEPT = 16;
+
+/** A `call.connected` to the call's caller (the kiosk, or the phone it handed off to). */
+function callerTold(message) {
+  return message.participants.some((p) => p.id === message.you && (p.role === "terminal" || p.role === "visitor"));
+}
 
 /** Where the resume token lives: localStorage for the kiosk (survives a reload). */
 export function storageSlot(storage, key) {
@@ -273,8 +279,11 @@ export class SignalingClient extends Emitter {
     if (message.type === MSG.ERROR && message.code === "unauthorized") {
       this.#resume.set(null);
     }
-    // Joined anew (invited into the call again): its next end is news.
-    if (message.type === MSG.CALL_CONNECTED && !message.resumed) this.#ended.delete(message.call_id);
+    // A specialist joined anew (invited into the call again): its next end is news. A caller
+    // never joins an ended call again: its connected came late (a cancel overtook it).
+    if (message.type === MSG.CALL_CONNECTED && !message.resumed && !callerTold(message)) {
+      this.#ended.delete(message.call_id);
+    }
     if (message.type === MSG.CALL_ENDED) {
       if (this.#ended.has(message.call_id)) return; // told again on resume: heard already
       this.#remember(message.call_id);
@@ -284,8 +293,8 @@ export class SignalingClient extends Emitter {
       if (!this.#ended.has(message.call_id)) this.#current = message.call_id;
     }
     if (message.type === MSG.CALL_HANDED_OFF && message.call_id === this.#current) this.#current = null;
-    if (message.type === MSG.CALL_CONNECTED && message.resumed && this.#ended.has(message.call_id)) {
-      console.warn(`ignoring call.connected (resumed) for ${message.call_id}: it ended`);
+    if (message.type === MSG.CALL_CONNECTED && this.#ended.has(message.call_id)) {
+      console.warn(`ignoring call.connected for ${message.call_id}: it ended`);
       return;
     }
     this.emit(message.type, message);
