@@ -13,6 +13,7 @@ are sent after reconnecting.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import itertools
@@ -37,6 +38,11 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 15.0
 """Back-off between connection attempts: quick after a server restart, gentle if it is down."""
 PING_S = 10.0
+# Reports sent this recently go again on the next connection: a node killed as it read them
+# may never have stored them (issue 16's short day: a segment left `recording` for good).
+# The server takes a report it has already stored as done.
+REPORTS_KEPT_S = 30.0
+REPORTS = ("record.segment", "record.manifest")
 """Application pings keep the server's idle timeout (30 s by default) from closing us."""
 EARLY_KEEP_S = 30.0
 """How long a party's `rtc.*` for a call not started yet is kept for its `record.start`."""
@@ -89,6 +95,7 @@ class RecorderService:
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._heap = HeapTrimmer(collect=True)  # a call's cycles and buffers (recorder.heap)
         self._unsent: list[dict[str, Any]] = []
+        self._recent: collections.deque[tuple[float, dict[str, Any]]] = collections.deque()
         self._early: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # `_keep_early`
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.ice_servers: list[dict[str, Any]] = []
@@ -139,8 +146,10 @@ class RecorderService:
         self.name = str(reply["id"])
         self.ice_servers = list(reply.get("ice_servers") or [])
         log.info("recorder %s connected to %s (capacity %d)", self.name, self.url, self.capacity)
-        unsent, self._unsent = self._unsent, []
-        for message in unsent:
+        since = time.monotonic() - REPORTS_KEPT_S
+        again = [message for sent, message in self._recent if sent >= since]
+        unsent, self._unsent, self._recent = self._unsent, [], collections.deque()
+        for message in again + unsent:
             await self._send(message)
         return True
 
@@ -358,6 +367,12 @@ class RecorderService:
         except (ConnectionError, RuntimeError):
             if message["type"] == "record.manifest":
                 self._unsent.append(message)
+            return
+        if message["type"] in REPORTS:
+            now = time.monotonic()
+            self._recent.append((now, message))
+            while self._recent[0][0] < now - REPORTS_KEPT_S:
+                self._recent.popleft()
 
     def _relative(self, path: Path) -> str:
         return path.resolve().relative_to(self.directory).as_posix()

@@ -108,8 +108,9 @@ class RecordingCatalog(Protocol):
                               recorder: str, path: str) -> None:
         """A segment file exists and is being written. Raises `SegmentRefused`."""
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
-                             manifest: RecordingManifest) -> None:
-        """The recorder closed the segment and reported its manifest. Raises `SegmentRefused`."""
+                             manifest: RecordingManifest) -> bool:
+        """The recorder closed the segment and reported its manifest: True, or False when
+        this report closed it already (sent again). Raises `SegmentRefused`."""
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         """The recorder was lost: its open segments of the session (of every session:
         None) end as interrupted."""

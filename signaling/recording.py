@@ -302,15 +302,16 @@ async def manifest(s: Services, who: Identity, msg: m.RecordManifest) -> Outbox:
     """`record.manifest`: a segment is closed; a failed one is logged in the session."""
     if s.recording is None:
         raise Refused("recording_off", "recording is not enabled on this server")
+    fresh = True
     if s.recording.catalog is not None:
         try:
-            await s.recording.catalog.segment_closed(
+            fresh = await s.recording.catalog.segment_closed(
                 session_id=msg.session_id, participant_id=msg.participant_id,
                 recorder=who.id, manifest=msg.manifest)
         except SegmentRefused as exc:
             raise Refused("not_recording", str(exc)) from None
     out = s.outbox()
-    if msg.manifest.state == "failed":
+    if fresh and msg.manifest.state == "failed":
         out.note(ev.RecordingFailed(reason=msg.manifest.reason or "unknown",
                                     recorder=who.principal, participant_id=msg.participant_id,
                                     segment=msg.manifest.segment),

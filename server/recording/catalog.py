@@ -65,12 +65,15 @@ class FileCatalog:
                                       segment=segment, recorder=recorder, path=path)
 
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
-                             manifest: RecordingManifest) -> None:
-        await self.db.segment_closed(session_id=session_id, participant_id=participant_id,
-                                     recorder=recorder, manifest=manifest)
+                             manifest: RecordingManifest) -> bool:
+        if not await self.db.segment_closed(session_id=session_id,
+                                            participant_id=participant_id,
+                                            recorder=recorder, manifest=manifest):
+            return False
         dropped = manifest.stats.get("frames_dropped", 0)
         self.frames_dropped += dropped if isinstance(dropped, int) and dropped > 0 else 0
         self.segments_closed[manifest.state] = self.segments_closed.get(manifest.state, 0) + 1
+        return True
 
     async def recorded_by(self, session_id: str, recorder: str) -> bool:
         return await self.db.recorded_by(session_id, recorder)

@@ -193,7 +193,9 @@ class RecordingStore(StoreBase):
             return await conn.scalar(query) is not None
 
     async def segment_closed(self, *, session_id: str, participant_id: str, recorder: str,
-                             manifest: RecordingManifest) -> None:
+                             manifest: RecordingManifest) -> bool:
+        """True; False when the same report closed the segment already (a recorder sends
+        its recent reports again on a new connection: `recorder.service.REPORTS_KEPT_S`)."""
         _check_path(manifest.path)
         started = (None if manifest.started_at_unix is None
                    else dt.datetime.fromtimestamp(manifest.started_at_unix, dt.UTC))
@@ -209,9 +211,21 @@ class RecordingStore(StoreBase):
             offsets=manifest.offsets, size_bytes=manifest.size_bytes, sha256=manifest.sha256,
             error=manifest.reason, stats=manifest.stats)
         result = await self._written(lambda conn: conn.execute(query), "closing a segment")
-        if not result.rowcount:
-            raise SegmentRefused(f"no open segment {manifest.segment} of {participant_id} "
-                                 f"in session {session_id} by recorder {recorder}")
+        if result.rowcount:
+            return True
+        same_hash = (recordings.c.sha256.is_(None) if manifest.sha256 is None
+                     else recordings.c.sha256 == manifest.sha256)
+        closed = sa.select(recordings.c.id).where(
+            recordings.c.session_id == session_id,
+            recordings.c.participant_id == participant_id,
+            recordings.c.segment == manifest.segment, recordings.c.recorder == recorder,
+            recordings.c.state == _CLOSED_STATE[manifest.state],
+            recordings.c.path == manifest.path, same_hash)
+        async with self._read() as conn:
+            if await conn.scalar(closed) is not None:
+                return False
+        raise SegmentRefused(f"no open segment {manifest.segment} of {participant_id} "
+                             f"in session {session_id} by recorder {recorder}")
 
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         rows = await self.interrupt_segments(session_id, recorder)

@@ -12,11 +12,14 @@ the same with a real `vwin recorder` process and real aiortc parties."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
@@ -25,7 +28,7 @@ from server import keys
 from tests.helpers import connected_call, eventually
 from tests.recording.analysis import decode_recording
 from tests.recording.test_recording_e2e import Recorders, _call, hang_up
-from tests.recording.test_recording_protocol import RECORDING, recorder
+from tests.recording.test_recording_protocol import RECORDING, events_of, recorder
 from tests.rtc_peers import VIDEO_FPS, RtcClient, send_to, use_loopback_when_alone
 
 SECONDS = 2.0  # of media sent while the catalog is locked
@@ -102,6 +105,70 @@ async def test_parties_connect_to_a_real_recorder_while_its_reports_wait(
             decoded = decode_recording(directory / row["path"])
             assert decoded.frames["video"] >= SECONDS * VIDEO_FPS * 0.8, row
             assert decoded.frames["audio"] > 0
+    finally:
+        for party in parties:
+            await party.close()
+        await recorders.close()
+
+
+class ReportLostWithItsNode:
+    """Between a recorder and its node: every frame passes, but the first `record.manifest`
+    is read and the connection dropped with it, as by a node killed just after reading it
+    (issue 16's short day: a kiosk's segment left `recording` for good)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.taken: list[dict[str, Any]] = []
+        self.app = web.Application()
+        self.app.router.add_get("/ws", self.link)
+
+    async def link(self, request: web.Request) -> web.WebSocketResponse:
+        down = web.WebSocketResponse()
+        await down.prepare(request)
+        async with aiohttp.ClientSession() as http, http.ws_connect(self.target) as up:
+            async def to_recorder() -> None:
+                async for frame in up:
+                    await down.send_str(frame.data)
+
+            back = asyncio.create_task(to_recorder())
+            async for frame in down:
+                if '"record.manifest"' in frame.data and not self.taken:
+                    self.taken.append(json.loads(frame.data))
+                    break
+                await up.send_str(frame.data)
+            back.cancel()
+        await down.close()
+        return down
+
+
+@pytest.mark.slow
+async def test_a_report_lost_with_its_node_is_sent_again_on_the_next_connection(
+        aiohttp_client: Any, aiohttp_server: Any, make_app: Callable[..., web.Application],
+        tmp_path: Any, database_url: str) -> None:
+    """A real `vwin recorder` whose first manifest is lost with the connection that read it:
+    connected again, it sends its recent reports again, and each party's segment ends
+    complete (without, the lost one stayed `recording`, or `interrupted` with no gap
+    named); the reports the node had stored already are taken as done, not refused."""
+    use_loopback_when_alone()
+    directory = tmp_path / "recordings"
+    client = await aiohttp_client(make_app(storage_url=database_url, recording={
+        "enabled": True, "local_recorder": False, "dir": str(directory)}))
+    lossy = ReportLostWithItsNode(str(client.make_url("/ws")))
+    link = await aiohttp_server(lossy.app)
+    recorders = Recorders(client.server.app, str(link.make_url("/ws")), directory)
+    parties: list[RtcClient] = []
+    try:
+        await recorders.start("rec-a")
+        connected, remote = await _call(client, parties)
+        await send_to(parties, connected["call_id"], remote, SECONDS)
+        rows = await hang_up(client, parties, connected)  # both complete, or it times out
+        assert len(lossy.taken) == 1
+        lost = lossy.taken[0]
+        [row] = [r for r in rows if r["participant_id"] == lost["participant_id"]]
+        assert row["sha256"] == lost["manifest"]["sha256"]
+        assert decode_recording(directory / row["path"]).frames["video"] > 0
+        types = [e["type"] for e in await events_of(client, connected["session_id"])]
+        assert "recording_failed" not in types
     finally:
         for party in parties:
             await party.close()

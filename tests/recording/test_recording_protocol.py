@@ -133,6 +133,38 @@ async def test_a_segment_reported_after_its_call_ended_is_kept(
     await eventually(closed)
 
 
+async def test_reports_sent_again_are_taken_as_done(
+        aiohttp_client: Any, make_app: Callable[..., web.Application],
+        database_url: str) -> None:
+    """A recorder sends its recent reports again on a new connection (its node may have
+    died with them unstored): those stored already are neither refused nor logged twice;
+    a manifest that does not match the closed segment is still refused."""
+    client = await aiohttp_client(make_app(storage_url=database_url, recording=RECORDING))
+    app = client.server.app
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    await rec.recv("record.start")
+    report = {"call_id": call.call_id, "session_id": call.session_id,
+              "participant_id": call.kiosk_id}
+    opened = {"type": "record.segment", **report, "segment": 1, "path": "x/k-1.webm"}
+    failed = {"type": "record.manifest", **report, "manifest": {
+        "segment": 1, "state": "failed", "reason": "disk full", "path": "x/k-1.webm",
+        "duration_s": 1.0, "size_bytes": 10, "sha256": "1" * 64}}
+    for _ in range(2):
+        await rec.send(opened)
+        await rec.send(failed)
+    other = {**failed, "manifest": {**failed["manifest"], "sha256": "2" * 64}}
+    await rec.send(other)  # after the copies (one call's reports run in order)
+    assert (await rec.error("not_recording"))["refused"] == "record.manifest"
+    await rec.send({"type": "ping"})
+    await rec.recv("pong")  # a second refusal, sent before the first's, would be read by now
+    assert [e for e in rec.inbox if e["type"] == "error"] == []
+    [row] = await app[keys.DB].list_recordings(call.session_id)
+    assert (row.state, row.sha256, row.error) == ("failed", "1" * 64, "disk full")
+    types = [e["type"] for e in await events_of(client, call.session_id)]
+    assert types.count("recording_failed") == 1
+
+
 async def test_call_connected_says_recorded(
         aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
     client = await aiohttp_client(make_app(recording=RECORDING))
@@ -237,8 +269,8 @@ class _HeldCatalog:
         await self.release.wait()
         await self.catalog.segment_started(**kwargs)
 
-    async def segment_closed(self, **kwargs: Any) -> None:
-        await self.catalog.segment_closed(**kwargs)
+    async def segment_closed(self, **kwargs: Any) -> bool:
+        return await self.catalog.segment_closed(**kwargs)
 
     async def segments_interrupted(self, *, session_id: str | None, recorder: str) -> int:
         return await self.catalog.segments_interrupted(session_id=session_id,
