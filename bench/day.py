@@ -60,7 +60,7 @@ from bench import (
 )
 from bench.common import raise_fd_limit, table, workdir
 from bench.day_hours import Schedule
-from bench.day_load import DRAIN_S, Work
+from bench.day_load import Work
 from bench.day_monitor import Faults, Monitor
 from bench.day_plan import PROBE_QUEUE, VISITS, Clock, DayPlan, probe_visits
 from bench.day_setup import MANAGER, Accounts, Service, start
@@ -70,7 +70,9 @@ from bench.day_worker import run as run_worker
 LOAD_NICE = 0  # added to the load processes' niceness (see `--load-nice`)
 PROBE_NICE = -5  # the probe's: a kiosk has its own CPU; it measures, it barely uses one
 SETTLE_S = 60.0  # after the load: sessions and recordings reach their final state
-SETUP_S = (30.0, 0.05)  # planned setup: seconds, and seconds per socket (bench.day_hours)
+# planned setup: seconds, and seconds per socket (bench.day_hours); the short day's took 6 s
+# alone (324 sockets), and every second planned beyond it is waited
+SETUP_S = (12.0, 0.04)
 
 
 @dataclass
@@ -151,6 +153,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
     ctx = mp.get_context("spawn")
     setup_s = args.setup_s or SETUP_S[0] + SETUP_S[1] * (args.terminals + args.specialists)
     schedule = day_hours.plan(time.time() + setup_s, args.speed, args.hours)
+    marks = [("", time.monotonic())]  # the wall time of each phase, for the report
     with _workdir(args.keep) as work:
         service, accounts = await start(work, args.nodes, args.speed, args.terminals,
                                         args.specialists, schedule, keep_db=args.keep)
@@ -169,7 +172,9 @@ async def run_day(args: argparse.Namespace) -> Outcome:
                 pipes.append(ours)
             for pipe in pipes:
                 await _expect(pipe, "ready")
+            marks.append((f"set-up (planned {setup_s:.0f} s)", time.monotonic()))
             await asyncio.sleep(max(0.0, schedule.t0 - time.time()))
+            marks.append(("waiting for the day's first minute", time.monotonic()))
             t0 = max(schedule.t0, time.time() + 0.5)  # late: real times kept (day_hours)
             for pipe in pipes:
                 pipe.send(t0)
@@ -178,17 +183,19 @@ async def run_day(args: argparse.Namespace) -> Outcome:
                                         for w, p in zip(works, procs, strict=True)}, clock)
             faults = Faults(service, clock)
             scrapes = day_latency.Scrapes(service, monitor.held)
-            sampling = asyncio.gather(monitor.run(clock.end + DRAIN_S),
-                                      scrapes.run(clock.end + DRAIN_S))
+            sampling = asyncio.gather(monitor.run(clock.closing), scrapes.run(clock.closing))
             faulting = asyncio.create_task(faults.run() if args.faults else asyncio.sleep(0))
             for pipe in pipes:
                 await _expect(pipe, "done")
+            marks.append(("the day and its drain", time.monotonic()))
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
             await faulting
             monitor.sample_cpu()
             await _settle(service)
-            return await _report(plan, service, works, monitor, faults, t0, schedule, scrapes)
+            marks.append(("settling", time.monotonic()))
+            return await _report(plan, service, works, monitor, faults, t0, schedule, scrapes,
+                                 marks)
         finally:
             for proc in procs:
                 proc.join(10)
@@ -199,7 +206,7 @@ async def run_day(args: argparse.Namespace) -> Outcome:
 
 async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: Monitor,
                   faults: Faults, t0: float, schedule: Schedule,
-                  scrapes: day_latency.Scrapes) -> Outcome:
+                  scrapes: day_latency.Scrapes, marks: list[tuple[str, float]]) -> Outcome:
     ledger = day_checks.read_ledgers([w.ledger for w in works])
     log = await day_checks.read_log(service.db_url)
     found = day_checks.check_calls(ledger, log)
@@ -256,8 +263,13 @@ async def _report(plan: DayPlan, service: Service, works: list[Work], monitor: M
                         ("IN A GAP", found.in_gap),
                         ("REPORT", disagree)):
         lines.extend(f"  {name} {item}" for item in items[:20])
-    named = [item.split(":")[0] for item in found.lost + found.unrecorded if item.startswith("c_")]
+    named = list(dict.fromkeys(item.split(":")[0] for item in
+                               found.lost + found.unrecorded + found.mismatches
+                               if item.startswith("c_")))
     lines.extend(await day_inquiry.timelines(service.db_url, named, ledger, faults.done))
+    marks.append(("checks", time.monotonic()))
+    lines.append("wall time: " + ", ".join(f"{name} {t - marks[i][1]:.0f} s" for i, (name, t)
+                                           in enumerate(marks[1:])))
     failed = found.failed or bool(disagree)
     lines.append("RESULT: " + ("FAIL" if failed else "PASS"))
     return Outcome("\n".join(lines) + "\n", failed, {

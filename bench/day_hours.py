@@ -12,8 +12,8 @@ writes every queue's `hours` in real local time:
   90 simulated minutes are 45 real seconds: the closure is one real minute, 12:00 to
   14:00 simulated); only in a day that reaches 14:00;
 - the appointment slot is a span start: the reopening after lunch, or, in a shorter
-  day, a real minute at simulated `SLOT_H` (`t0` moved likewise); its span runs to
-  24:00 so that a whole 5-minute slot fits;
+  day, the first real minute within simulated `SLOT_H` (`t0` moved later only when
+  none falls in it); its span runs to 24:00 so that a whole 5-minute slot fits;
 - the arrival window (`early_s`, `late_s`) is the default 10 and 15 simulated minutes,
   never under `MIN_WINDOW_S` real seconds (the loaded machine's latency);
 - a calendar directory where the run's local day is a working day (a weekend day is
@@ -36,7 +36,9 @@ from bench.common import ROOT
 from bench.day_plan import DAY_START_H, LUNCH
 
 TIMEZONE = "Asia/Shanghai"  # the server's default `[server] timezone`
-SLOT_H = 9.8  # the appointment slot in a day without lunch (at 2 h: 40 % through it)
+SLOT_H = (9.6, 10.2)  # the appointment slot in a day without lunch: a whole real minute in
+# this span (the first after the setup; at 2 h x120 the span is 18 s, and a day that had to
+# start with its slot on one hour waited up to a minute for it)
 EARLY_S, LATE_S = 600.0, 900.0  # simulated: the default arrival window around the slot
 MIN_WINDOW_S = 15.0  # real seconds: the window is never shorter
 NO_SHOW_CHECK_S = 1.0  # real seconds between two no-show sweeps
@@ -104,11 +106,13 @@ def plan(earliest: float, speed: float, hours: float) -> Schedule:
         return t0 + (hour - DAY_START_H) * 3600 / speed
 
     lunch = DAY_START_H + hours >= LUNCH[1] + 0.5
-    anchor = LUNCH[0] if lunch else SLOT_H
+    if not lunch:
+        first = math.ceil(at(earliest, SLOT_H[0]) / 60) * 60
+        t0 = max(earliest, first - (SLOT_H[1] - DAY_START_H) * 3600 / speed)
+        return Schedule(t0, speed, float(first), None)
+    anchor = LUNCH[0]
     first = math.ceil(at(earliest, anchor) / 60) * 60  # the anchor on a whole real minute
     t0 = first - (anchor - DAY_START_H) * 3600 / speed
-    if not lunch:
-        return Schedule(t0, speed, float(first), None)
     minutes = max(1, round((LUNCH[1] - LUNCH[0]) * 60 / speed))
     closure = (float(first), float(first + 60 * minutes))
     return Schedule(t0, speed, closure[1], closure)

@@ -43,7 +43,6 @@ MEDIA_TALK_MIN_S = 8.0  # real seconds a sampled call talks at least: its media 
 DEREG = "sole_proprietor_deregistration"
 REPLY_S = 600.0  # a kiosk waits for an answer as long as the day lasts (the drain cuts it)
 ASK_AGAIN_S = 5.0  # a desk not available this long after asking asks again (real s)
-DRAIN_S = 60.0  # after closing time, visitors still waiting are served this long (real s)
 
 
 @dataclass

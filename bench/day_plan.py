@@ -18,6 +18,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+DRAIN_H = 1.0  # simulated hours after the windows close: the waiting are still served
 DAY_START_H = 9.0  # the windows open; the bench's first simulated hour
 LUNCH = (12.0, 13.5)  # the queues' hours close them, specialists away
 LUNCH_SHARE = 0.1  # over lunch, arrivals at this share of the quiet-hour rate
@@ -88,6 +89,11 @@ class Clock:
     @property
     def end(self) -> float:
         return self.at(DAY_START_H + self.hours)
+
+    @property
+    def closing(self) -> float:
+        """Visitors still waiting at the end are served this long (`DRAIN_H`), then cut."""
+        return self.at(DAY_START_H + self.hours + DRAIN_H)
 
 
 def intensity(hour: float) -> float:

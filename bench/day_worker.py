@@ -16,7 +16,7 @@ import aiohttp
 
 from bench.common import raise_fd_limit
 from bench.day_line import Line
-from bench.day_load import DRAIN_S, Desk, Kiosk, Ledger, Work
+from bench.day_load import Desk, Kiosk, Ledger, Work
 from bench.day_plan import Clock, Visit
 from bench.day_visits import arrival
 from server.metrics import watch_loop_lag
@@ -73,7 +73,7 @@ async def _main(work: Work, pipe: Connection) -> None:
         clock = Clock(t0, work.speed, work.hours)
         for party in parties:
             party.clock = clock
-        closing = clock.end + DRAIN_S
+        closing = clock.closing
         staff = [asyncio.create_task(d.run(closing)) for d in desks]
         visits: list[asyncio.Task[None]] = []
         def when(v: Visit) -> float:  # a booked visitor comes by the slot, not the profile

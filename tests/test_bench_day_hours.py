@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.day_hours import TIMEZONE, Schedule, plan, write_calendar
+from bench.day_hours import SLOT_H, TIMEZONE, Schedule, plan, write_calendar
 from signaling.calendar import WorkingCalendar
 from signaling.hours import OpeningHours
 
@@ -55,3 +55,17 @@ def test_a_short_day_has_its_slot_and_no_closure(tmp_path: Path) -> None:
     assert day.weekday() == 6  # a Sunday: open because the bench's calendar says so
     assert all(hours.is_open("tax", _at(schedule.t0 + s)) for s in range(0, 120, 5))
     assert _at(schedule.slot) in [a for a, _ in hours.slots_on("tax", day, 5)]
+
+
+@pytest.mark.parametrize("second", range(0, 60, 7))
+def test_a_short_days_slot_is_the_first_whole_minute_in_its_span(second: int) -> None:
+    """Whenever the setup ends, the day starts at once if a whole minute falls within
+    `SLOT_H` of it, else as little later as puts one at the span's end."""
+    earliest = SUNDAY_EVENING - 17 + second
+    schedule = plan(earliest, 120.0, 2.0)
+    slot_h = schedule.sim_hour(schedule.slot, schedule.t0)
+    assert schedule.slot % 60 == 0 and SLOT_H[0] - 1e-9 <= slot_h <= SLOT_H[1] + 1e-9
+    span_s = (SLOT_H[1] - SLOT_H[0]) * 3600 / 120
+    assert earliest <= schedule.t0 <= earliest + 60 - span_s
+    if schedule.t0 > earliest:
+        assert abs(slot_h - SLOT_H[1]) < 1e-9
