@@ -12,6 +12,27 @@ from tests.helpers import make_settings
 
 pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures", "tests.turn.coturn"]
 
+LONGEST_FIRST = ("tests/test_bench_day.py",)
+"""Files run before all others: the short bench day is one test of two to three minutes;
+started last (xdist's default order puts files with many tests first) it ran alone at the
+end of CI while the other workers idled."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first, so that the workers end together (`make test` runs xdist with
+    `--no-loadscope-reorder`, which keeps this order): `LONGEST_FIRST`, then the files
+    with a browser or multi-process test, then the rest, each in collection order."""
+    heavy = {item.path for item in items
+             if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
+    root = Path(__file__).parent.parent
+
+    def tier(item: pytest.Item) -> int:
+        if str(item.path.relative_to(root)) in LONGEST_FIRST:
+            return 0
+        return 1 if item.path in heavy else 2
+
+    items.sort(key=tier)  # stable: the order within a tier is kept
+
 
 @pytest.fixture(params=["memory", "redis"])
 def routing_backend(request: pytest.FixtureRequest) -> str:
