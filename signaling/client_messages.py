@@ -56,6 +56,11 @@ class CallRequest(Message, tag="call.request"):
 
 
 class CallCancel(Message, tag="call.cancel"):
+    """The caller gives up waiting. A call answered meanwhile is hung up: the caller is told
+    `call.connected` (`resumed`: it may have heard it) then `call.ended` (reason `hangup`).
+    The answer's own `call.connected`, relayed from the answering node, may then come after
+    that end: a caller drops a `call.connected` of a call it heard ended."""
+
     call_id: Id
 
 
