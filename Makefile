@@ -55,7 +55,7 @@ lint: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 test: install-test lint
-	$(BIN)/pytest -p no:cacheprovider -p xdist.plugin -n 3 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -p no:cacheprovider -p xdist.plugin -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 bench: install-test
 	$(BIN)/python -m bench.all

@@ -12,24 +12,25 @@ from tests.helpers import make_settings
 
 pytest_plugins = ["tests.storage_fixtures", "tests.cluster.fixtures", "tests.turn.coturn"]
 
-LONGEST_FIRST = ("tests/test_bench_day.py",)
-"""Files run before all others: the short bench day is one test of two to three minutes;
-started last (xdist's default order puts files with many tests first) it ran alone at the
-end of CI while the other workers idled."""
+FIRST = ("tests/test_bench_day.py",)
+"""Files run before all others: the short bench day, one test of two to three minutes that
+starts processes of its own (nodes, Redis, recorders, load). xdist's own order (files with
+many tests first) ran it last, alone, while the other worker idled."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest first, so that the workers end together (`make test` runs xdist with
-    `--no-loadscope-reorder`, which keeps this order): `LONGEST_FIRST`, then the files
-    with a browser or multi-process test, then the rest, each in collection order."""
+    """`FIRST`, then the files of light tests, then those with a browser or multi-process
+    test (`make test` runs xdist with `--no-loadscope-reorder`, which keeps this order):
+    beside the bench day the other worker runs light tests only; with the heavy ones beside
+    it, the load reached 8 to 11 and the day's timings were not a working day's."""
     heavy = {item.path for item in items
              if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
     root = Path(__file__).parent.parent
 
     def tier(item: pytest.Item) -> int:
-        if str(item.path.relative_to(root)) in LONGEST_FIRST:
+        if str(item.path.relative_to(root)) in FIRST:
             return 0
-        return 1 if item.path in heavy else 2
+        return 2 if item.path in heavy else 1
 
     items.sort(key=tier)  # stable: the order within a tier is kept
 
