@@ -18,6 +18,14 @@ SWEEP_INTERVAL_S = 1.0  # how often every node looks for dead nodes
 # node's client reconnects in its own time: a loaded node took 8 s longer than the other on
 # a goal-size day, and was taken for dead (1,723 principals moved). Judge others only after:
 OUTAGE_GRACE_S = 12.0
+# A node back from an outage of its own (Redis lost, or its loop stalled past a beat) has its
+# clients' resumes and the relays it missed ahead of it, and may stall again: for
+# `RECOVERY_S` it beats with `RECOVERY_TTL_S`, so that a stall then is not taken for death
+# (goal-size day B: node 2, holding 1,711 sockets, missed its beats 13 s after Redis came back,
+# past the others' grace; every socket and both recorders were moved). A node that dies in
+# that minute is taken over 10 s after its last beat instead of 3.
+RECOVERY_S = 60.0
+RECOVERY_TTL_S = 10
 REAP_LOCK_TTL_S = 30  # one survivor takes a dead node over; if it dies too, another retries
 FENCE_TTL_S = 86_400  # a fence outlives any stall; a dead instance's is dropped a day later
 TIMER_POLL_S = 0.05  # timers are claimed this often: 50 ms is below what a person notices

@@ -101,6 +101,7 @@ class ClusterNode:
         self._healthy_since = 0.0
         self._judge_after = float(keys.HEARTBEAT_TTL_S)  # from `_healthy_since` (`sweep`)
         self._last_beat = 0.0  # monotonic time of the last heartbeat Redis took
+        self._recovering_until = 0.0  # back from an outage: beats live longer (`RECOVERY_S`)
         self._events = events
         self._others: set[str] | None = None  # other instances alive at the last sweep
         self._mixed: set[str] = set()  # instances of another protocol, reported already
@@ -146,6 +147,8 @@ class ClusterNode:
         if ok and (self._failing or not self._healthy_since):
             self._settle(outage=self._failing)
         if ok and self._failing:
+            self._recovering_until = time.monotonic() + keys.RECOVERY_S
+        if ok and self._failing:
             log.warning("redis reachable again; node %s back to ok", self.instance)
         elif not ok and not self._failing:
             log.error("redis unreachable; node %s degraded, retrying", self.instance)
@@ -154,9 +157,11 @@ class ClusterNode:
 
     async def _beat(self) -> None:
         p, me = self._prefix, self.instance
+        recovering = self._failing or time.monotonic() < self._recovering_until
+        ttl = keys.RECOVERY_TTL_S if recovering else keys.HEARTBEAT_TTL_S
         status = int(await self.redis.eval(
             BEAT, 5, keys.nodes(p), keys.heartbeat(p, me), keys.protocols(p), keys.loads(p),
-            keys.fence(p, me), me, self.node_id, keys.HEARTBEAT_TTL_S, versions.PROTOCOL,
+            keys.fence(p, me), me, self.node_id, ttl, versions.PROTOCOL,
             self.load(), "1" if self.fenced else "0"))
         if status in (FENCED_TAKEOVER, FENCED_OVER):
             if not self.fenced:

@@ -100,3 +100,54 @@ async def test_after_an_outage_a_node_that_never_beats_again_is_taken_after_the_
     await eventually(lambda: _now(bool(events.taken)), timeout=GRACE_S + WAIT_S)
     (instance, when), = events.taken
     assert instance == OTHER and when - back >= GRACE_S - 0.5
+
+
+async def test_a_node_back_from_an_outage_that_stalls_again_is_not_taken_for_dead(
+        node: tuple[ClusterNode, Events], redis: Redis, key_prefix: str) -> None:
+    """Goal-size day B: node 2 came back after Redis restarted, then, loaded with every
+    resuming client, missed its beats again 13 s later (past the grace) and node 1 took it
+    for dead. Back from an outage, a node beats with a longer TTL for a while: another node
+    sweeping all along leaves it alone through a stall longer than the usual TTL, and
+    takes it over once the longer one runs out."""
+    a, _ = node
+    await _outage(a, redis, key_prefix)
+    survivor = Events()  # c: a node whose Redis stays up from now on
+    c = ClusterNode(redis, key_prefix, "c", {}, survivor)
+    await c.start()
+    try:
+        beat = keys.heartbeat(key_prefix, a.instance)
+        await eventually(lambda: _ttl_over(redis, beat, keys.HEARTBEAT_TTL_S))
+        down = Redis(port=_closed_port(), socket_connect_timeout=0.2)
+        try:
+            a.redis = down  # a stalls: no beat reaches Redis
+            stalled = time.monotonic()
+            await _until(stalled + keys.HEARTBEAT_TTL_S + 3 * keys.SWEEP_INTERVAL_S)
+            assert a.instance not in [i for i, _ in survivor.taken], \
+                "a node back from an outage was taken for dead at its first stall"
+            await eventually(lambda: _now(a.instance in [i for i, _ in survivor.taken]),
+                             timeout=keys.RECOVERY_TTL_S + WAIT_S)
+        finally:
+            await down.aclose()
+    finally:
+        await c.close()
+
+
+async def test_a_node_beats_with_the_usual_ttl_once_recovered(
+        node: tuple[ClusterNode, Events], redis: Redis, key_prefix: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys, "RECOVERY_S", 2.0)
+    a, _ = node
+    beat = keys.heartbeat(key_prefix, a.instance)
+    assert 0 < await redis.ttl(beat) <= keys.HEARTBEAT_TTL_S
+    await _outage(a, redis, key_prefix)
+    await eventually(lambda: _ttl_over(redis, beat, keys.HEARTBEAT_TTL_S))
+    await eventually(lambda: _ttl_at_most(redis, beat, keys.HEARTBEAT_TTL_S),
+                     timeout=keys.RECOVERY_TTL_S + WAIT_S)
+
+
+async def _ttl_over(redis: Redis, key: str, seconds: int) -> bool:
+    return int(await redis.ttl(key)) > seconds
+
+
+async def _ttl_at_most(redis: Redis, key: str, seconds: int) -> bool:
+    return 0 < int(await redis.ttl(key)) <= seconds
