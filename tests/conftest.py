@@ -19,10 +19,10 @@ many tests first) ran it last, alone, while the other worker idled."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`FIRST`, then the files of light tests, then those with a browser or multi-process
-    test (`make test` runs xdist with `--no-loadscope-reorder`, which keeps this order):
-    beside the bench day the other worker runs light tests only; with the heavy ones beside
-    it, the load reached 8 to 11 and the day's timings were not a working day's."""
+    """Longest first, so that the two workers end together (`make test` runs xdist with
+    `--no-loadscope-reorder`, which keeps this order): `FIRST`, then the files with a
+    browser or multi-process test, then the light ones. Light files last fill the end; with
+    the heavy ones last, they ran together at a load of 12 and CI took longer."""
     heavy = {item.path for item in items
              if item.get_closest_marker("slow") or item.get_closest_marker("browser")}
     root = Path(__file__).parent.parent
@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def tier(item: pytest.Item) -> int:
         if str(item.path.relative_to(root)) in FIRST:
             return 0
-        return 2 if item.path in heavy else 1
+        return 1 if item.path in heavy else 2
 
     items.sort(key=tier)  # stable: the order within a tier is kept
 
