@@ -86,6 +86,12 @@ class Appointments:
         if booking.queue != queue:
             raise Refused("appointment_queue", f"this appointment is for queue {booking.queue}")
         opens, closes = self.window(booking)
+        if booking.state == "arrived" and booking.arrived_at is not None \
+                and opens <= booking.arrived_at <= closes:
+            # It came in time and its call ended unanswered (`mark_arrived`): a cancel, or a
+            # request its node lost after logging the arrival (goal-size day B: sent again,
+            # it found the window closed). A window's end counts from that arrival.
+            closes = max(closes, booking.arrived_at + dt.timedelta(seconds=self.late_s))
         if not opens <= now <= closes:
             raise Refused("appointment_window",
                           f"come between {opens.isoformat()} and {closes.isoformat()}")

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from server.storage.db import Database
+from signaling.appointments import Appointments, Booking
+from signaling.errors import Refused
 from tests.appointments.conftest import SHANGHAI, booking, queues, tomorrow_at
 from tests.helpers import add_terminal, connect, quick_specialist
 
@@ -125,3 +128,30 @@ async def test_closed_by_hours(aiohttp_client: Any,
     assert (tax["open"], tax["hours"], tax["opens_at"]) == (
         False, f"{hour:02d}:00-{hour:02d}:30", rejected["opens_at"])
     assert tax["appointments"] is True
+
+
+async def test_an_arrival_in_time_may_come_again_after_the_window(database: Database) -> None:
+    """A visitor who arrived in time and whose call ended unanswered (its request lost with a
+    node after the arrival was logged, on goal-size day B; or a cancel) may arrive again for
+    `late_s` after that arrival, even past the slot's window; one who never arrived may not."""
+    start = dt.datetime(2026, 12, 8, 2, 0, tzinfo=dt.UTC)
+    desk = Appointments(book=database, early_s=600.0, late_s=900.0)
+
+    async def booked() -> Booking:
+        return await database.book_appointment(
+            queue="tax", start=start, end=start + dt.timedelta(minutes=5), seats=5,
+            enterprise_name="嘉定预约企业", enterprise_uscc="91310114MA1GTEST0X", phone=None,
+            now=start - dt.timedelta(days=1))
+
+    _, closes = desk.window(await booked())
+    came, never = await booked(), await booked()
+    arrived_at = closes - dt.timedelta(seconds=10)
+    assert await database.mark_arrived(came.id, "s-lost", arrived_at)
+    later = closes + dt.timedelta(seconds=60)
+    assert (await desk.arriving("tax", came.code, later)).id == came.id
+    with pytest.raises(Refused) as refused:
+        await desk.arriving("tax", never.code, later)
+    assert refused.value.code == "appointment_window"
+    with pytest.raises(Refused) as refused:
+        await desk.arriving("tax", came.code, arrived_at + dt.timedelta(seconds=901))
+    assert refused.value.code == "appointment_window"
