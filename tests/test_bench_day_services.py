@@ -8,10 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 from bench.day_checks import (
+    REESTABLISH_S,
     Findings,
     LedgerView,
     LogView,
     _named_gaps,
+    _only_in_gaps,
     _told_late,
     check_calls,
     check_recordings,
@@ -216,3 +218,17 @@ def test_the_log_names_the_segment_of_the_recorder_it_says_was_lost() -> None:
         Event("s2", "recording_started", "recorder:rec2", 1),
         Event("s2", "recording_interrupted", "recorder:rec1")])
     assert started == {"s1": 2, "s2": 1} and named == {"s1": {1}}
+
+
+def test_a_segment_after_a_named_gap_that_lived_too_short_for_media_is_in_the_gap() -> None:
+    """The CI day's `c_502e3d806e288e7d` (load 12): rec1 killed, the kiosk's segment on
+    rec2 lived 0.3 s with one video frame before the call ended. Such a segment, empty or
+    not, is part of the named gap; one that lived longer than `REESTABLISH_S` is not."""
+    def after_gap(lived_s: float) -> list[dict[str, object]]:
+        short = _segment(2, "terminal:K1", 2, "complete", 9.4, 9.4 + lived_s)
+        short["sha256"] = "a" * 64  # a file with a frame in it
+        return [_segment(1, "terminal:K1", 1, "interrupted", 2.3, 9.1), short,
+                _segment(3, "specialist:s1", 1, "complete", 1.2, 9.7)]
+
+    assert _only_in_gaps(after_gap(0.3), {"specialist:s1"}, {1}, 2)
+    assert not _only_in_gaps(after_gap(REESTABLISH_S + 1), {"specialist:s1"}, {1}, 2)
