@@ -54,8 +54,14 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The tests' files (SQLite databases, recordings, browser profiles) in memory when there is
+# room: every session-log append is a durable commit, and a slow disk's fsync made CI slow.
+TEST_TMP := $(shell [ "$$(df --output=avail -BG /dev/shm 2>/dev/null | tail -1 | tr -dc 0-9)" -ge 4 ] 2>/dev/null && echo /dev/shm/vwin-tests)
+
 test: install-test lint
-	$(BIN)/pytest -p no:cacheprovider -p xdist.plugin -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	$(if $(TEST_TMP),mkdir -p $(TEST_TMP) &&) $(if $(TEST_TMP),TMPDIR=$(TEST_TMP)) \
+		$(BIN)/pytest -p no:cacheprovider -p xdist.plugin -n 2 --dist loadfile \
+		--no-loadscope-reorder --durations=25
 
 bench: install-test
 	$(BIN)/python -m bench.all

@@ -36,9 +36,10 @@ from bench.common import ROOT
 from bench.day_plan import DAY_START_H, LUNCH
 
 TIMEZONE = "Asia/Shanghai"  # the server's default `[server] timezone`
-SLOT_H = (9.6, 10.2)  # the appointment slot in a day without lunch: a whole real minute in
-# this span (the first after the setup; at 2 h x120 the span is 18 s, and a day that had to
-# start with its slot on one hour waited up to a minute for it)
+SLOT_H = (9.5, 10.5)  # the appointment slot in a day without lunch: a whole real minute in
+# this span (the first after the setup; at 2 h x120 the span is 30 s, and a day that had to
+# start with its slot on one hour waited up to a minute for it). Its arrivals (`ON_TIME`,
+# `LATE` of bench.day_visits) stay within the day's hours
 EARLY_S, LATE_S = 600.0, 900.0  # simulated: the default arrival window around the slot
 MIN_WINDOW_S = 15.0  # real seconds: the window is never shorter
 NO_SHOW_CHECK_S = 1.0  # real seconds between two no-show sweeps

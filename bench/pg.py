@@ -34,12 +34,18 @@ def pg_url(user: str, name: str) -> str:
     return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
 
 
-async def create_database(prefix: str, hex_chars: int = 16) -> tuple[str, str]:
-    """A new, uniquely named database: its name and SQLAlchemy URL."""
+async def create_database(prefix: str, hex_chars: int = 16, durable: bool = True
+                          ) -> tuple[str, str]:
+    """A new, uniquely named database: its name and SQLAlchemy URL. `durable=False`: its
+    commits do not wait for the WAL to reach the disk (`synchronous_commit = off`; for the
+    tests, which kill processes, never the machine: a commit the server acknowledged is
+    still seen by every later reader)."""
     admin, user = await pg_admin()
     name = f"{prefix}_{uuid.uuid4().hex[:hex_chars]}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        if not durable:
+            await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     finally:
         await admin.close()
     return name, pg_url(user, name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from bench.pg import PgUnreachable, create_database, drop_database, pg_admin, pg_url
+from bench.pg import PgUnreachable, create_database, drop_database
 from server.storage import Database
 from server.storage.migrate import upgrade
 from server.storage.schema import metadata
@@ -34,15 +33,9 @@ BACKENDS = ["sqlite", "postgresql"]
 _T = TypeVar("_T")
 
 
-async def _pg_admin() -> tuple[asyncpg.Connection, str]:
-    """A maintenance connection and the role it logged in as; unreachable fails the test."""
-    with _reachable():
-        return await pg_admin()
-
-
 async def _create_pg_database() -> tuple[str, str]:
     with _reachable():
-        return await create_database("vwin_test")
+        return await create_database("vwin_test", durable=False)
 
 
 async def _drop_pg_database(name: str) -> None:
@@ -132,11 +125,8 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 async def fresh_pg_url() -> AsyncIterator[str]:
     """A new, empty PostgreSQL database for one test (processes can share it), dropped after."""
-    admin, user = await _pg_admin()
-    name = f"vwin_t_{uuid.uuid4().hex[:16]}"
+    name, url = await _create_pg_database()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield pg_url(user, name)
+        yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await _drop_pg_database(name)
