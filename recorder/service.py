@@ -38,12 +38,12 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 15.0
 """Back-off between connection attempts: quick after a server restart, gentle if it is down."""
 PING_S = 10.0
-# Reports sent this recently go again on the next connection: a node killed as it read them
-# may never have stored them (issue 16's short day: a segment left `recording` for good).
-# The server takes a report it has already stored as done.
-REPORTS_KEPT_S = 30.0
-REPORTS = ("record.segment", "record.manifest")
 """Application pings keep the server's idle timeout (30 s by default) from closing us."""
+REPORTS_KEPT_S = 30.0
+"""Reports sent this recently go again on the next connection: a node killed as it read them
+may never have stored them (issue 16's short day: a segment left `recording` for good). The
+server takes a report it has already stored as done."""
+REPORTS = ("record.segment", "record.manifest")
 EARLY_KEEP_S = 30.0
 """How long a party's `rtc.*` for a call not started yet is kept for its `record.start`."""
 EARLY_MAX_CALLS = 256

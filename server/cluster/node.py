@@ -148,7 +148,6 @@ class ClusterNode:
             self._settle(outage=self._failing)
         if ok and self._failing:
             self._recovering_until = time.monotonic() + keys.RECOVERY_S
-        if ok and self._failing:
             log.warning("redis reachable again; node %s back to ok", self.instance)
         elif not ok and not self._failing:
             log.error("redis unreachable; node %s degraded, retrying", self.instance)
