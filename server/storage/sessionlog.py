@@ -222,8 +222,8 @@ class SessionLog(StoreBase):
             open_rows = [(sid, call) for sid, call in await rows.open_sessions(
                 None if node_ids is None else sorted(node_ids))
                 if call_id in (None, call) and (alive is None or not await alive(call))]
-            events = [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call_id)
-                      for sid, call_id in open_rows]
+            events = [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call)
+                      for sid, call in open_rows]
             failed: dict[int, BaseException] = {}
             if events:
                 await append_together(rows, [events], failed)
