@@ -156,11 +156,13 @@ async def _switchboard(app: web.Application) -> AsyncIterator[None]:
         pool = MemoryRecorderPool(local.router)
     closed = await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids=node_ids)
     if cluster is not None and node_ids == set():  # the routing state survived: only the
-        # sessions this node logged whose call never reached it (the node died between)
+        # sessions this node logged whose call is not live: it never reached routing, or its
+        # end did not reach the log (closed as routing kept it), the node died between
         closed += await db.close_interrupted(dt.datetime.now(dt.UTC), node_ids={node_id},
-                                             alive=cluster.router.knows)
+                                             alive=cluster.router.knows,
+                                             endings=cluster.router.ending)
     if closed:
-        log.warning("closed %d session(s) left open by a previous run as interrupted", closed)
+        log.warning("closed %d session(s) left open by a previous run", closed)
     app[RECORDING] = RecordingServices(settings, db, node_id, pool)
     actions = JointWork(router=router, bus=bus, clock=time.time, types=types, repository=db)
     app[JOINT] = JointServices(actions, MatterDesk(db, calendar))

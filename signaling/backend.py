@@ -14,8 +14,39 @@ from typing import Any, Protocol
 
 import msgspec
 
+from . import events as ev
 from .events import LogEvent
 from .model import Agent, AgentState, Call, Offer, QueueSnapshot
+
+ENDINGS_KEPT_S = 86_400
+"""How long routing keeps a call's `Ending` once the call is gone: a node restarted within
+a day still closes its sessions as they ended."""
+
+
+class Ending(msgspec.Struct, frozen=True, kw_only=True):
+    """How a step ended a call, kept by routing in the transaction that ends it
+    (`remove`, `hangup`): a node killed between that transaction and its log append left
+    the session open (the short bench day's cancel, logged `interrupted` by the restart);
+    whoever closes such a session (the node's restart, a party's lost end) logs this end
+    instead (`events`). Kept `ENDINGS_KEPT_S`."""
+
+    at: float  # the routing clock's time of the end
+    reason: str
+    by: str | None = None  # who ended it (`ended`'s actor)
+    answered: bool = False  # `ended`, its members leaving; else `abandoned`
+    members: tuple[str, ...] = ()  # the participants who left with the end
+
+    def events(self, session_id: str, call_id: str) -> list[LogEvent]:
+        """What the ending step would have logged of the session's close."""
+        ts = dt.datetime.fromtimestamp(self.at, dt.UTC)
+        if not self.answered:
+            return [ev.log_event(ev.Abandoned(reason=self.reason), ts,
+                                 session_id=session_id, call_id=call_id, actor=self.by)]
+        return [ev.log_event(ev.Ended(reason=self.reason, by=self.by), ts,
+                             session_id=session_id, call_id=call_id, actor=self.by),
+                *(ev.log_event(ev.ParticipantLeft(participant_id=member, reason=self.reason),
+                               ts, session_id=session_id, call_id=call_id, actor=member)
+                  for member in self.members)]
 
 
 class RoutingTransactions(Protocol):
@@ -30,7 +61,9 @@ class RoutingTransactions(Protocol):
     ) -> AgentState | None: ...
     async def wrapup_done(self, agent_id: str, now: float) -> bool: ...
     async def enqueue(self, call: Call) -> int: ...
-    async def remove(self, call_id: str, now: float) -> Call | None: ...
+    async def remove(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        """A waiting call out (the caller's `ending` kept: `ending`)."""
     async def overflow(self, call_id: str) -> bool: ...
     async def dispatch(self, now: float) -> list[Offer]: ...
     # `offer`: the number of the offer answered or timed out (`Offer.offer`); None = the
@@ -47,7 +80,9 @@ class RoutingTransactions(Protocol):
         self, call_id: str, agent_id: str, now: float, offer: int | None = None
     ) -> tuple[Call, bool] | None: ...
     async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
-    async def hangup(self, call_id: str, now: float) -> Call | None: ...
+    async def hangup(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        """A connected call over (the hang-up's `ending` kept: `ending`)."""
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
     async def join(
         self, invitation_id: str, agent_id: str, now: float, offer: int | None = None
@@ -71,6 +106,9 @@ class RoutingQueries(Protocol):
     async def snapshots(self, queues: Sequence[str], now: float) -> list[QueueSnapshot]:
         """Several queues' figures read in one moment (one round trip on Redis)."""
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
+    async def ending(self, call_id: str) -> Ending | None:
+        """How the call ended, as the transaction that ended it kept it (None: live,
+        unknown, ended without one, or longer ago than `ENDINGS_KEPT_S`)."""
 
 
 class Router(RoutingTransactions, RoutingQueries, Protocol):
@@ -195,9 +233,11 @@ class SessionLog(Protocol):
     async def append(self, events: Sequence[LogEvent]) -> None: ...
     async def session_members(self, session_id: str) -> set[str] | None: ...
     async def close_lost(self, call_id: str, now: dt.datetime,
-                         alive: Callable[[str], Awaitable[bool]]) -> bool:
-        """Log `interrupted` for the call's session if it is still open and the call not
-        `alive` (asked under the session's lock); whether it did."""
+                         alive: Callable[[str], Awaitable[bool]],
+                         endings: Callable[[str], Awaitable[Ending | None]]) -> bool:
+        """Close the call's session if it is still open and the call not `alive` (asked
+        under the session's lock): as routing kept its end (`endings`), else
+        `interrupted`; whether it did."""
         ...
 
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:

@@ -22,7 +22,8 @@ from .message_base import (
 class Hello(Message, tag="hello"):
     """`call_id` (with `resume`): the call the client was in or waiting for when its socket
     was lost. Its end, if it ended meanwhile, is said on resume (`call.ended` with the
-    reason the session log has): its `call.ended` went to no socket."""
+    reason the session log has, or, not logged yet, the one its end gave, else `ended`):
+    its `call.ended` went to no socket."""
 
     token: lim.Token
     resume: Annotated[str, msgspec.Meta(max_length=256)] | None = None

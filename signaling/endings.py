@@ -12,6 +12,7 @@ from typing import Literal
 from . import conference, recording, timers
 from . import events as ev
 from . import messages as m
+from .backend import Ending
 from .errors import Refused
 from .identity import Identity, Role, caller_principal, members_of, principal_of
 from .model import AgentState, Call, CallState
@@ -108,7 +109,8 @@ async def abandon(s: Services, out: Outbox, call_id: str, reason: str) -> bool:
 
 async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
     out = s.outbox()
-    call = await s.router.remove(call_id, s.clock())
+    now = s.clock()
+    call = await s.router.remove(call_id, now, Ending(at=now, reason=reason))
     if call is None:
         return None
     out.cancel_timer(timers.overflow_key(call_id))
@@ -144,7 +146,10 @@ async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None,
 async def _end(s: Services, call: Call, reason: str, by: str | None, members: set[str],
                invitations: list[Call], answered: bool) -> Outbox | None:
     out = s.outbox()
-    ended = await s.router.hangup(call.id, s.clock())
+    now = s.clock()
+    ended = await s.router.hangup(call.id, now, Ending(
+        at=now, reason=reason, by=by, answered=answered,
+        members=tuple(sorted(members)) if answered else ()))
     if ended is None:
         return None
     s.link.calls_changed([call.id])

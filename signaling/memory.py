@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .acd import CallCenter
-from .backend import Presence, Sink, TimerHandler
+from .backend import ENDINGS_KEPT_S, Ending, Presence, Sink, TimerHandler
 from .identity import caller_principal
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
 from .routing import RequestKeys, handoff_refusal, in_progress_refusal, known_queue
@@ -29,6 +29,7 @@ class MemoryRouter:
         self.center = CallCenter(queues)
         self._by_terminal: dict[str, set[str]] = {}
         self._requests = RequestKeys()
+        self._endings: dict[str, Ending] = {}  # in the order kept: the oldest first
 
     async def agent_join(self, agent: Agent, now: float) -> Agent:
         return self.center.agent_join(agent, now)
@@ -59,8 +60,9 @@ class MemoryRouter:
         self._by_terminal.setdefault(call.terminal_id, set()).add(call.id)
         return position
 
-    async def remove(self, call_id: str, now: float) -> Call | None:
-        return self._forget(self.center.remove(call_id, now))
+    async def remove(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        return self._forget(self.center.remove(call_id, now), ending)
 
     async def overflow(self, call_id: str) -> bool:
         return self.center.overflow(call_id)
@@ -89,8 +91,9 @@ class MemoryRouter:
     async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.withdraw(call_id, agent_id, now)
 
-    async def hangup(self, call_id: str, now: float) -> Call | None:
-        return self._forget(self.center.hangup(call_id, now))
+    async def hangup(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        return self._forget(self.center.hangup(call_id, now), ending)
 
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return self.center.requeue(call_id, agent_id, now)
@@ -136,7 +139,12 @@ class MemoryRouter:
         ids = self._by_terminal.get(terminal_id, set())
         return [self.center.calls[i] for i in ids if i in self.center.calls]
 
-    def _forget(self, call: Call | None) -> Call | None:
+    async def ending(self, call_id: str) -> Ending | None:
+        return self._endings.get(call_id)
+
+    def _forget(self, call: Call | None, ending: Ending | None = None) -> Call | None:
+        if call is not None and ending is not None:
+            self._keep(call.id, ending)
         if call is not None and call.state == CallState.ENDED:
             ids = self._by_terminal.get(call.terminal_id)
             if ids is not None:
@@ -144,6 +152,14 @@ class MemoryRouter:
                 if not ids:
                     del self._by_terminal[call.terminal_id]
         return call
+
+    def _keep(self, call_id: str, ending: Ending) -> None:
+        """Kept `ENDINGS_KEPT_S`, dropped as a later one is kept (at most a day's calls)."""
+        self._endings[call_id] = ending
+        oldest = next(iter(self._endings))
+        while self._endings[oldest].at < ending.at - ENDINGS_KEPT_S:
+            del self._endings[oldest]
+            oldest = next(iter(self._endings))
 
 
 class LocalBus:

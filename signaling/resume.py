@@ -61,24 +61,28 @@ async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str)
     end = await s.session_log.call_end(call_id, who.principal)
     if end is None:
         return
-    out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
-                                        reason=end.reason))
-    if end.reason == NOT_LOGGED_YET:  # its end may be on its way to the log, or lost with the
+    reason = end.reason
+    if reason == NOT_LOGGED_YET:  # its end may be on its way to the log, or lost with the
         out.set_timer(timers.lost_end(call_id, LOST_END_S), durable=True)  # node that made it
+        ending = await s.router.ending(call_id)  # as the step that ended it said
+        reason = reason if ending is None else ending.reason
+    out.send(who.principal, m.CallEnded(call_id=call_id, session_id=end.session_id,
+                                        reason=reason))
 
 
 async def lost_end(s: Services, call_id: str) -> None:
     """`LOST_END_S` after a party named its call gone from routing with its log still
     open: if both still hold, the step that ended it died with its node between routing
     and the log (the short bench day's hand-off call, connected in the log for ever);
-    the session is closed `interrupted`."""
+    the session is closed as routing kept its end (`Router.ending`), else
+    `interrupted`."""
     async def routed(call: str) -> bool:
         return await s.router.get_call(call) is not None
 
-    if not await routed(call_id) and await s.session_log.close_lost(call_id, s.utcnow(),
-                                                                    routed):
-        log.warning("call %s: its end was lost with a node; its session is closed "
-                    "interrupted", call_id)
+    if not await routed(call_id) and await s.session_log.close_lost(
+            call_id, s.utcnow(), routed, s.router.ending):
+        log.warning("call %s: its end was lost with a node; its session is closed as "
+                    "routing kept it (else interrupted)", call_id)
 
 
 def _handed_off_meanwhile(out: Outbox, who: Identity, calls: list[Call]) -> None:

@@ -106,6 +106,12 @@ def call(prefix: str, call_id: str) -> str:
     return k(prefix, "c", call_id)
 
 
+def ending(prefix: str, call_id: str) -> str:
+    """String with TTL `backend.ENDINGS_KEPT_S`: JSON of the `backend.Ending` the
+    transaction that ended the call kept (`finish` in scripts.py)."""
+    return k(prefix, "end", call_id)
+
+
 def agent(prefix: str, agent_id: str) -> str:
     """Hash: one logged-in specialist; deleted when they log out or are lost."""
     return k(prefix, "a", agent_id)

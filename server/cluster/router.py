@@ -21,6 +21,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from signaling import order, retry
+from signaling.backend import ENDINGS_KEPT_S, Ending
 from signaling.errors import Refused
 from signaling.identity import Role, principal_of
 from signaling.model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
@@ -209,8 +210,9 @@ class RedisRouter:
         call.state = CallState.QUEUED
         return int(position)
 
-    async def remove(self, call_id: str, now: float) -> Call | None:
-        return await self._maybe_call("remove", now, call_id)
+    async def remove(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        return await self._maybe_call("remove", now, call_id, *_kept(ending))
 
     async def overflow(self, call_id: str) -> bool:
         return bool(await self._run("overflow", 0.0, call_id))
@@ -256,8 +258,9 @@ class RedisRouter:
     async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("withdraw", now, call_id, agent_id)
 
-    async def hangup(self, call_id: str, now: float) -> Call | None:
-        return await self._maybe_call("hangup", now, call_id)
+    async def hangup(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
+        return await self._maybe_call("hangup", now, call_id, *_kept(ending))
 
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("requeue", now, call_id, agent_id)
@@ -285,6 +288,10 @@ class RedisRouter:
     async def knows(self, call_id: str) -> bool:
         """The call is live in the routing state (its hash is there)."""
         return bool(await self._redis.exists(keys.call(self._prefix, call_id)))
+
+    async def ending(self, call_id: str) -> Ending | None:
+        kept = await self._redis.get(keys.ending(self._prefix, call_id))
+        return None if kept is None else msgspec.json.decode(kept, type=Ending)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         flat = await self._redis.hgetall(keys.agent(self._prefix, agent_id))
@@ -322,6 +329,13 @@ def _script(name: str, body: str) -> str:
     if name in REPLAYED:
         return replayed(name, body)
     return scripts.transaction(body) if name in _NUMBERING else body
+
+
+def _kept(ending: Ending | None) -> tuple[str, str]:
+    """`finish`'s arguments in the Lua: the ending's JSON and how long it is kept."""
+    if ending is None:
+        return "", "0"
+    return msgspec.json.encode(ending).decode(), str(ENDINGS_KEPT_S)
 
 
 def _flatten(value: Any) -> list[str]:

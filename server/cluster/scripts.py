@@ -212,8 +212,10 @@ local function waiting_state(c)
   local s = hget(c, "state")
   return s == "queued" or s == "ringing"
 end
-local function finish(cid)
+-- `ending`, `kept_s`: the caller's `backend.Ending` (JSON, "" = none) and its TTL
+local function finish(cid, ending, kept_s)
   local c = k("c", cid)
+  if ending and ending ~= "" then redis.call("SET", k("end", cid), ending, "EX", kept_s) end
   local term = hget(c, "term") or ""
   local accn = hget(c, "accn")
   if accn then redis.call("SREM", k("an", accn), cid) end
@@ -300,7 +302,7 @@ end
 unwait(cid)
 if ring then tell_agent(ring) end
 tell(caller(c))
-return finish(cid)
+return finish(cid, ARGV[5], ARGV[6])
 """
 
 OVERFLOW = """
@@ -335,7 +337,7 @@ if ans then
   redis.call("HSET", k("ht"), q, string.format("%.17g", mean))
 end
 tell_call(c)
-return finish(cid)
+return finish(cid, ARGV[5], ARGV[6])
 """
 
 REQUEUE = """

@@ -36,7 +36,7 @@ from server.storage.records import Participant, SessionDetail, SessionEvent, Ses
 from server.storage.schema import session_events, session_participants, sessions
 from server.storage.units import ALL, Scope
 from signaling import events as ev
-from signaling.backend import NOT_LOGGED_YET, CallEnd
+from signaling.backend import NOT_LOGGED_YET, CallEnd, Ending
 from signaling.events import LogEvent
 from signaling.identity import Role, principal_of
 
@@ -207,29 +207,39 @@ class SessionLog(StoreBase):
                 failed[index] = alone[0]
 
     async def close_lost(self, call_id: str, now: dt.datetime,
-                         alive: Callable[[str], Awaitable[bool]]) -> bool:
-        return await self.close_interrupted(now, alive=alive, call_id=call_id) == 1
+                         alive: Callable[[str], Awaitable[bool]],
+                         endings: Callable[[str], Awaitable[Ending | None]]) -> bool:
+        return await self.close_interrupted(now, alive=alive, call_id=call_id,
+                                            endings=endings) == 1
 
     async def close_interrupted(self, now: dt.datetime, node_ids: set[str] | None = None,
                                 alive: Callable[[str], Awaitable[bool]] | None = None,
-                                call_id: str | None = None) -> int:
-        """Log `interrupted` for every open session (of those nodes; of that call) whose
-        call is not `alive` (all when not given); returns how many."""
+                                call_id: str | None = None,
+                                endings: Callable[[str], Awaitable[Ending | None]] | None = None
+                                ) -> int:
+        """Close every open session (of those nodes; of that call) whose call is not
+        `alive` (all when not given): as its ending step would have, when routing kept
+        that end (`endings`), else `interrupted`; returns how many."""
         require_aware(now=now)
         if node_ids is not None and not node_ids:
             return 0
         async with self._rows() as rows:  # locked in the order of `append`: no deadlock
-            open_rows = [(sid, call) for sid, call in await rows.open_sessions(
-                None if node_ids is None else sorted(node_ids))
-                if call_id in (None, call) and (alive is None or not await alive(call))]
-            events = [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call)
-                      for sid, call in open_rows]
+            events: list[LogEvent] = []
+            closed = 0
+            for sid, call in await rows.open_sessions(
+                    None if node_ids is None else sorted(node_ids)):
+                if call_id not in (None, call) or (alive is not None and await alive(call)):
+                    continue
+                ending = None if endings is None else await endings(call)
+                events += (ending.events(sid, call) if ending is not None else
+                           [LogEvent(type=ev.INTERRUPTED, ts=now, session_id=sid, call_id=call)])
+                closed += 1
             failed: dict[int, BaseException] = {}
             if events:
                 await append_together(rows, [events], failed)
             if failed:
                 raise failed[0]
-        return len(events)
+        return closed
 
     async def list_sessions(
         self,

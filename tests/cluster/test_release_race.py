@@ -25,6 +25,7 @@ from server.cluster.router import RedisRouter
 from server.storage.db import Database
 from signaling import messages as m
 from signaling import timers
+from signaling.backend import Ending
 from signaling.identity import Identity, encode_identity
 from signaling.model import AgentState, Call
 from signaling.recorders import RecordingSetup
@@ -53,11 +54,12 @@ class InterleavedRouter(RedisRouter):
     before_hangup: Callable[[], Awaitable[object]] | None = None
     after_read: tuple[str, int, Callable[[], Awaitable[object]]] | None = None
 
-    async def hangup(self, call_id: str, now: float) -> Call | None:
+    async def hangup(self, call_id: str, now: float, ending: Ending | None = None
+                     ) -> Call | None:
         step, self.before_hangup = self.before_hangup, None
         if step is not None:
             await step()
-        return await super().hangup(call_id, now)
+        return await super().hangup(call_id, now, ending)
 
     async def get_call(self, call_id: str) -> Call | None:
         found = await super().get_call(call_id)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from server.cluster import keys
 from server.cluster.router import RedisRouter
+from signaling.backend import ENDINGS_KEPT_S, Ending
 from signaling.errors import Refused
 from signaling.memory import MemoryRouter
 from signaling.model import Agent, AgentState, Call, CallState, QueueConfig
@@ -182,3 +183,53 @@ async def test_a_request_key_makes_one_call_also_after_it_ended(
     else:
         await router.hangup("c4", 5.0)
         await router.enqueue(call("c5", "k1", at=2.0 + REQUEST_KEPT_S))  # forgotten by then
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_the_transaction_that_ends_a_call_keeps_how(
+        redis: Redis, key_prefix: str, backend: str) -> None:
+    """A cancel and a hang-up keep their `Ending` with the end itself (a node killed
+    before its log append leaves routing the only one who knows); a call ended without
+    one, a transaction that ended nothing, and a live call keep none. Redis forgets an
+    ending `ENDINGS_KEPT_S` later."""
+    queues = [QueueConfig(id="q", name="Q")]
+    router = make_router(backend, redis, key_prefix, queues)
+    await ready(router, queues, "a")
+
+    def call(cid: str, terminal: str) -> Call:
+        return Call(id=cid, session_id="s" + cid, queue="q", terminal_id=terminal,
+                    enqueued_at=2.0)
+
+    cancelled = Ending(at=3.0, reason="cancelled")
+    await router.enqueue(call("c1", "t1"))
+    await router.enqueue(call("c2", "t2"))
+    assert await router.remove("c1", 3.0, cancelled) is not None
+    assert await router.remove("c1", 3.5, Ending(at=3.5, reason="late")) is None
+    assert await router.ending("c1") == cancelled  # the second remove ended nothing
+    await router.remove("c2", 3.0)
+    assert await router.ending("c2") is None
+    await router.enqueue(call("c3", "t3"))
+    (offer,) = await router.dispatch(4.0)
+    await router.accept(offer.call_id, "a", 4.0)
+    assert await router.ending("c3") is None  # live
+    hung_up = Ending(at=5.0, reason="hangup", by="specialist:a", answered=True,
+                     members=("specialist:a", "terminal:t3"))
+    assert await router.hangup("c3", 5.0, hung_up) is not None
+    assert await router.ending("c3") == hung_up
+    assert await router.ending("c_unknown") is None
+    if backend == "redis":
+        ttl = await redis.ttl(keys.ending(key_prefix, "c3"))
+        assert ENDINGS_KEPT_S - 60 < ttl <= ENDINGS_KEPT_S
+
+
+async def test_the_memory_router_keeps_a_days_endings() -> None:
+    """One node keeps its endings in memory: those older than `ENDINGS_KEPT_S` before
+    the latest are dropped as it keeps more, so a long-running node holds one day's."""
+    queues = [QueueConfig(id="q", name="Q")]
+    router = MemoryRouter(queues)
+    for n, at in enumerate((0.0, 30.0, ENDINGS_KEPT_S + 5.0, ENDINGS_KEPT_S + 20.0)):
+        await router.enqueue(Call(id=f"c{n}", session_id=f"s{n}", queue="q",
+                                  terminal_id=f"t{n}", enqueued_at=at))
+        await router.remove(f"c{n}", at, Ending(at=at, reason="cancelled"))
+    assert [await router.ending(f"c{n}") is not None for n in range(4)] == [
+        False, True, True, True]

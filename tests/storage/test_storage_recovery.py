@@ -10,6 +10,7 @@ from pathlib import Path
 
 from server.storage import Database
 from signaling import events as ev
+from signaling.backend import Ending
 from signaling.events import LogEvent
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -84,3 +85,49 @@ async def test_only_the_dead_nodes_sessions_are_closed(database: Database) -> No
     assert await database.close_interrupted(T0, node_ids={"n2", "n3"}) == 2
     states = {s.id: s.state for s in (await database.list_sessions())[0]}
     assert states == {"a": "queued", "b": "interrupted", "c": "interrupted"}
+
+
+async def test_a_session_whose_end_routing_kept_is_closed_as_it_ended(
+        database: Database) -> None:
+    """The node that ended these calls in routing died before logging it: a restart closes
+    each session as routing kept its end (the hang-up's `ended` with its members leaving,
+    the cancel's `abandoned`), at the time it ended, not `interrupted` at the restart; a
+    call routing kept no end of is `interrupted`; a live one stays open."""
+    def e(kind: str, sid: str, s: int, **data: object) -> LogEvent:
+        return LogEvent(type=kind, ts=T0 + dt.timedelta(seconds=s), session_id=sid,
+                        call_id="c-" + sid, actor=None, data=dict(data))
+
+    await database.append([e("queued", "talked", 0, queue="tax", node_id="n1")])
+    await database.append([
+        e("answered", "talked", 30, agent_id="alice"),
+        e("participant_joined", "talked", 30, participant_id="specialist:alice",
+          role="specialist", principal_id="alice"),
+        e("participant_joined", "talked", 30, participant_id="terminal:T1", role="terminal",
+          principal_id="T1")])
+    for sid in ("waited", "unknown", "live"):
+        await database.append([e("queued", sid, 0, queue="tax", node_id="n1")])
+    at = (T0 + dt.timedelta(seconds=90)).timestamp()
+    kept = {"c-talked": Ending(at=at, reason="hangup", by="specialist:alice", answered=True,
+                               members=("specialist:alice", "terminal:T1")),
+            "c-waited": Ending(at=at, reason="cancelled")}
+
+    async def alive(call_id: str) -> bool:
+        return call_id == "c-live"
+
+    async def endings(call_id: str) -> Ending | None:
+        return kept.get(call_id)
+
+    restart = T0 + dt.timedelta(seconds=300)
+    assert await database.close_interrupted(restart, node_ids={"n1"}, alive=alive,
+                                            endings=endings) == 3
+    talked, waited, unknown, live = [await database.get_session(sid) for sid in (
+        "talked", "waited", "unknown", "live")]
+    assert talked is not None and waited is not None and unknown is not None
+    assert live is not None and live.state == "queued"
+    assert (talked.state, talked.end_reason, talked.talk_s) == ("ended", "hangup", 60)
+    assert talked.ended_at == T0 + dt.timedelta(seconds=90)
+    assert {(p.participant_id, p.left_reason) for p in talked.participants} == {
+        ("specialist:alice", "hangup"), ("terminal:T1", "hangup")}
+    assert (waited.state, waited.end_reason, waited.answered_at) == (
+        "abandoned", "cancelled", None)
+    assert (unknown.state, unknown.ended_at) == ("interrupted", restart)

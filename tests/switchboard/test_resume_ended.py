@@ -8,6 +8,7 @@ from __future__ import annotations
 from signaling import messages as m
 from signaling import timers
 from signaling.identity import Identity, Role
+from signaling.switchboard import ANY, STEPS
 from tests.switchboard.conftest import ALICE, KIOSK, Desk, Sink
 from tests.switchboard.test_resume_crossing import connected_call
 
@@ -95,3 +96,51 @@ async def test_an_end_on_its_way_to_the_log_is_not_closed_twice(desk: Desk) -> N
     await desk.fire(timers.LOST_END, {"call_id": call_id})
     rows, _ = await desk.db.list_sessions(terminal=KIOSK.id)
     assert [(r.state, r.end_reason) for r in rows] == [("ended", "hangup")]
+
+
+async def _died_before_the_log(desk: Desk, who: Identity, msg: m.Inbound) -> None:
+    """The step ran (its routing transaction included); its node died before its log
+    append and its messages: the outbox is never committed."""
+    step = STEPS.get((who.role, type(msg))) or STEPS[(ANY, type(msg))]
+    await step(desk.s, who, msg)
+
+
+async def test_a_hangup_lost_with_its_node_closes_the_session_as_it_ended(desk: Desk
+                                                                         ) -> None:
+    """Routing kept how the hang-up ended the call: the kiosk back hears `hangup`, not
+    `ended`, and the lost end is logged as the hang-up would have, the specialist and the
+    kiosk leaving, not `interrupted`."""
+    call_id = await connected_call(desk)
+    await _lost(desk, KIOSK)
+    await _died_before_the_log(desk, ALICE, m.CallHangup(call_id=call_id))
+    sink = await _back(desk, KIOSK, call_id)
+    ended = [f for f in sink.frames if f["type"] == "call.ended"]
+    assert [(f["call_id"], f["reason"]) for f in ended] == [(call_id, "hangup")]
+    before = await desk.db.get_session(ended[0]["session_id"])
+    assert before is not None and before.state == "connected"
+    await desk.fire(timers.LOST_END, {"call_id": call_id})
+    after = await desk.db.get_session(ended[0]["session_id"])
+    assert after is not None
+    assert (after.state, after.end_reason) == ("ended", "hangup")
+    assert after.talk_s is not None and after.talk_s >= 0
+    assert {(p.participant_id, p.left_reason) for p in after.participants} == {
+        (ALICE.principal, "hangup"), (KIOSK.principal, "hangup")}
+    assert [e.actor for e in after.events if e.type == "ended"] == [ALICE.principal]
+
+
+async def test_a_cancel_lost_with_its_node_closes_the_session_abandoned(desk: Desk) -> None:
+    """The short bench day's kiosk that cancelled 0.14 s before its node was killed: its
+    session is closed `abandoned` (`cancelled`), as the kiosk saw it, not `interrupted`."""
+    await desk.connect(ALICE)  # signed in, away: the queue is open, nobody answers
+    await desk.connect(KIOSK)
+    first = await desk.drive(KIOSK, m.CallRequest(queue="tax", request_id="visit-1"))
+    call_id: str = first.sends[0][1].call_id  # type: ignore[attr-defined]
+    await _died_before_the_log(desk, KIOSK, m.CallCancel(call_id=call_id))
+    await _lost(desk, KIOSK)
+    sink = await _back(desk, KIOSK, call_id)
+    ended = [f for f in sink.frames if f["type"] == "call.ended"]
+    assert [(f["call_id"], f["reason"]) for f in ended] == [(call_id, "cancelled")]
+    await desk.fire(timers.LOST_END, {"call_id": call_id})
+    after = await desk.db.get_session(ended[0]["session_id"])
+    assert after is not None
+    assert (after.state, after.end_reason, after.answered_at) == ("abandoned", "cancelled", None)
