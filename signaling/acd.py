@@ -18,14 +18,14 @@ Invariants (checked by the hypothesis state machine in tests):
 
 from __future__ import annotations
 
-import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from sortedcontainers import SortedList
 
 from .errors import Refused
 from .estimate import HandleTimes
+from .merge import merged_while
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
 from .routing import known_queue, open_refusal, queue_snapshot
 from .strategies import get_strategy
@@ -151,20 +151,19 @@ class CallCenter:
         return True
 
     def dispatch(self, now: float) -> list[Offer]:
-        """Ring as many (call, specialist) pairs as the state allows."""
+        """Ring as many (call, specialist) pairs as the state allows: the waiting calls of
+        every queue with a specialist available (its own and those overflowed to it), the
+        longest waiting first by (priority, enqueue time) whichever queue it is in."""
         offers: list[Offer] = []
-        for qid in self.queues:
-            if not self._available[qid]:
-                continue
-            for key in self._candidates(qid):
-                call = self.calls[key[3]]
-                if call.state != CallState.QUEUED:
-                    continue
-                offer = self._ring_best(call, now)
-                if offer is not None:
-                    offers.append(offer)
-                if not self._available[qid]:
-                    break
+        lists = [(qid, keys) for qid in self.queues if self._available[qid]
+                 for keys in (self._waiting[qid], self._overflow[qid])]
+        calls, available = self.calls, self._available
+        for key in merged_while(lists, lambda qid: bool(available[qid]),
+                                lambda key: calls[key[3]].state == CallState.QUEUED):
+            call = calls[key[3]]
+            offer = self._ring_best(call, now) if call.state == CallState.QUEUED else None
+            if offer is not None:
+                offers.append(offer)
         return offers
 
     def accept(self, call_id: str, agent_id: str, now: float, offer: int | None = None) -> Call:
@@ -319,13 +318,6 @@ class CallCenter:
             raise Refused("offer_gone", f"call {call_id} is not ringing you")
         return call
 
-    def _candidates(self, qid: str) -> Iterable[_Key]:
-        waiting: Iterable[_Key] = self._waiting[qid]
-        overflow: Iterable[_Key] = self._overflow[qid]
-        if not self._overflow[qid]:
-            return waiting
-        return heapq.merge(waiting, overflow)
-
     def _ring_best(self, call: Call, now: float) -> Offer | None:
         config = self.queues[call.queue]
         pool = set(self._available[call.queue])
@@ -396,4 +388,5 @@ class CallCenter:
                 self._available[q].add(agent.id)
             else:
                 self._available[q].discard(agent.id)
+
 

@@ -1,8 +1,9 @@
 """The assignment script: ring as many (call, specialist) pairs as the state allows.
 
-The Redis twin of `CallCenter.dispatch` and `_ring_best` (signaling/acd.py): queues
-in configuration order; in each, waiting calls merged with calls overflowed to it,
-by (priority, enqueue time, sequence); per call, the best available specialist by
+The Redis twin of `CallCenter.dispatch` and `_ring_best` (signaling/acd.py): the
+waiting calls of every queue with a specialist available, and the calls overflowed to
+it, merged across queues by (priority, enqueue time, sequence): the longest waiting
+first, whichever queue it is in; per call, the best available specialist by
 (tried this call before: missed it or declined it, skill level, queue strategy key,
 id), `declined` and specialists whose decline block has not ended excluded, overflow
 specialists at level + `OVERFLOW_LEVEL_PENALTY`; an invitation naming a specialist
@@ -101,30 +102,51 @@ end
 
 local offers = {}
 local CHUNK = 64
+-- One source per list to walk: each queue with a specialist available, its waiting calls
+-- (read CHUNK at a time) and those overflowed to it; the calls of all of them merged.
+local sources = {}
 for _, q in ipairs(redis.call("LRANGE", k("qorder"), 0, -1)) do
   if redis.call("ZCARD", k("av", q)) > 0 then
-    local ovf = redis.call("ZRANGE", k("o", q), 0, -1)
-    local oi, start, done = 1, 0, false
-    while not done do
-      local chunk = redis.call("ZRANGE", k("w", q), start, start + CHUNK - 1)
-      start = start + CHUNK
-      local list = {}
-      for _, wm in ipairs(chunk) do
-        while oi <= #ovf and lt(ovf[oi], wm) do list[#list + 1] = ovf[oi]; oi = oi + 1 end
-        list[#list + 1] = wm
-      end
-      if #chunk < CHUNK then
-        while oi <= #ovf do list[#list + 1] = ovf[oi]; oi = oi + 1 end
-        done = true
-      end
-      for _, mem in ipairs(list) do
-        local cid = tail(mem)
-        if hget(k("c", cid), "state") == "queued" then
-          local o = pick(cid)
-          if o then for _, x in ipairs(o) do offers[#offers + 1] = x end end
-        end
-        if redis.call("ZCARD", k("av", q)) == 0 then done = true; break end
-      end
+    sources[#sources + 1] = {q = q, z = k("w", q), start = 0, buf = {}, i = 1, live = true}
+    sources[#sources + 1] = {q = q, z = k("o", q), start = 0, buf = {}, i = 1, live = true}
+  end
+end
+-- The source's next queued call (ringing ones skipped in the source itself, so the merge
+-- below orders candidates only); checked again when its turn comes.
+local function head(src)
+  while true do
+    if src.i > #src.buf then
+      if src.start < 0 then return nil end
+      src.buf = redis.call("ZRANGE", src.z, src.start, src.start + CHUNK - 1)
+      src.i = 1
+      src.start = src.start + CHUNK
+      if #src.buf < CHUNK then src.start = -1 end
+      if #src.buf == 0 then return nil end
+    end
+    local m = src.buf[src.i]
+    if hget(k("c", tail(m)), "state") == "queued" then return m end
+    src.i = src.i + 1
+  end
+end
+while true do
+  local best, mem = nil, nil
+  for n, src in ipairs(sources) do
+    if src.live then
+      local m = head(src)
+      if m == nil then src.live = false
+      elseif mem == nil or lt(m, mem) then best, mem = n, m end
+    end
+  end
+  if best == nil then break end
+  local src = sources[best]
+  src.i = src.i + 1
+  if redis.call("ZCARD", k("av", src.q)) == 0 then
+    src.live = false  -- its queue has nobody left: the rest of its list waits
+  else
+    local cid = tail(mem)
+    if hget(k("c", cid), "state") == "queued" then
+      local o = pick(cid)
+      if o then for _, x in ipairs(o) do offers[#offers + 1] = x end end
     end
   end
 end

@@ -97,7 +97,8 @@ def queue_config(prefix: str, queue: str) -> str:
 
 
 def queue_order(prefix: str) -> str:
-    """List: queue ids in configuration order (dispatch walks them in this order)."""
+    """List: queue ids in configuration order (dispatch merges their waiting calls; ties
+    between two lists of one call go to the earlier queue)."""
     return k(prefix, "qorder")
 
 
