@@ -240,6 +240,10 @@ class SessionLog(Protocol):
         `interrupted`; whether it did."""
         ...
 
+    async def open_calls(self, call_ids: Sequence[str]) -> set[str]:
+        """Those of the calls whose session the log has open (one read)."""
+        ...
+
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
         """How the call ended, for `principal` if it was the call's terminal or took part
         in it (None: an unknown call, or not theirs). Asked once routing has the call gone:

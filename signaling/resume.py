@@ -70,19 +70,45 @@ async def ended_meanwhile(s: Services, out: Outbox, who: Identity, call_id: str)
                                         reason=reason))
 
 
-async def lost_end(s: Services, call_id: str) -> None:
+async def lost_end(s: Services, call_id: str) -> Outbox:
     """`LOST_END_S` after a party named its call gone from routing with its log still
-    open: if both still hold, the step that ended it died with its node between routing
-    and the log (the short bench day's hand-off call, connected in the log for ever);
-    the session is closed as routing kept its end (`Router.ending`), else
-    `interrupted`."""
+    open, or as a dead node is taken over for a call it ended (`ends_again`): if both
+    still hold, the step that ended it died with its node between routing and the log
+    (the short bench day's hand-off call, connected in the log for ever). The session is
+    closed as routing kept its end (`Router.ending`), else `interrupted`; those who were
+    in it hear the end (the dead node may have told nobody: the goal-size day's
+    specialist whose `call.ended` was lost with it; pages drop an end heard twice)."""
+    out = s.outbox()
+
     async def routed(call: str) -> bool:
         return await s.router.get_call(call) is not None
 
-    if not await routed(call_id) and await s.session_log.close_lost(
+    if await routed(call_id) or not await s.session_log.close_lost(
             call_id, s.utcnow(), routed, s.router.ending):
-        log.warning("call %s: its end was lost with a node; its session is closed as "
-                    "routing kept it (else interrupted)", call_id)
+        return out
+    ending = await s.router.ending(call_id)
+    if ending is None:
+        log.warning("call %s: its end was lost with a node; its session is closed "
+                    "interrupted", call_id)
+        return out
+    log.warning("call %s: its end was lost with a node; its session is closed as it "
+                "ended (%s)", call_id, ending.reason)
+    for member in ending.members:
+        end = await s.session_log.call_end(call_id, member)
+        if end is not None:
+            out.send(member, m.CallEnded(call_id=call_id, session_id=end.session_id,
+                                         reason=ending.reason, by=ending.by))
+    return out
+
+
+async def ends_again(s: Services, call_ids: list[str]) -> Outbox:
+    """The calls a dead node ended in routing over its last minute
+    (`ClusterBackends.dead`): those whose session the log still has open are closed as
+    they ended (`lost_end`); one read finds them."""
+    out = s.outbox()
+    for call_id in sorted(await s.session_log.open_calls(call_ids)):
+        out.merge(await lost_end(s, call_id))
+    return out
 
 
 def _handed_off_meanwhile(out: Outbox, who: Identity, calls: list[Call]) -> None:

@@ -143,8 +143,7 @@ async def timer_step(s: Services, kind: str, payload: dict[str, Any]) -> Outbox:
     if kind == timers.RECORDING_WAIT:
         return await recording.wait_over(s, payload["call_id"])
     if kind == timers.LOST_END:
-        await resume.lost_end(s, payload["call_id"])
-        return s.outbox()
+        return await resume.lost_end(s, payload["call_id"])
     if kind == timers.GRACE:
         return await connections.grace_over(s, decode_identity(payload["identity"]),
                                             payload["epoch"])
@@ -271,6 +270,11 @@ class Switchboard:
         except Exception:
             await fill(self.services)
             raise
+
+    async def ends_again(self, call_ids: list[str]) -> None:
+        """A dead node's recent ends, logged and told if they never were
+        (`resume.ends_again`)."""
+        await commit(self.services, await resume.ends_again(self.services, call_ids))
 
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""

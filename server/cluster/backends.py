@@ -168,7 +168,8 @@ class ClusterBackends:
 
         Its recorders first: their media went with them, and until they are gone from the
         pool new calls are still given to them; their sessions go to other recorders at
-        once. Then the answers it may not have logged, then everyone else (a resumed
+        once. Then the answers it may not have logged, and the ends (closed as they ended:
+        `resume.ends_again`), then everyone else (a resumed
         party, a cancel, waits for those answers: `parties.settled_answer`). Each stage
         runs `TAKEOVER_IN_FLIGHT` at a time: one by one, the goal-size day's survivor was
         still logging answers when the killed node's recorder came back, 4 s later, and
@@ -194,6 +195,7 @@ class ClusterBackends:
             await each([self._answer_again(board, instance, *answer)
                         for answer in await self.router.answered_by(instance)])
             await self.router.forget_answers_of(instance)
+            await self._ends_again(board, instance)
         await each([self._gone(board, instance, p) for p in sorted(principals - recorders)])
 
     async def _answer_again(self, board: Switchboard, instance: str, call_id: str,
@@ -203,6 +205,14 @@ class ClusterBackends:
         except Exception:
             log.exception("logging the answer of %s by dead node %s failed", call_id,
                           instance)
+
+    async def _ends_again(self, board: Switchboard, instance: str) -> None:
+        try:
+            await board.ends_again(await self.router.ended_by(instance))
+        except Exception:  # the sessions stay open: a party's resume closes them later
+            log.exception("logging the ends of dead node %s failed", instance)
+        else:
+            await self.router.forget_ends_of(instance)
 
     async def _gone(self, board: Switchboard, instance: str, principal: str) -> None:
         """One principal of a dead instance: its socket is gone (unless it has resumed on

@@ -113,6 +113,16 @@ def ending(prefix: str, call_id: str) -> str:
     return k(prefix, "end", call_id)
 
 
+def recent_ends(prefix: str, instance: str) -> str:
+    """Sorted set, scored by end time: the calls a node instance ended with an `Ending`
+    over the last `ENDS_WATCHED_S` (`finish` in scripts.py): taken over dead, its survivor
+    logs those whose end it may not have (`ClusterBackends.dead`)."""
+    return k(prefix, "en", instance)
+
+
+ENDS_WATCHED_S = 60  # far beyond a step's tries between its routing end and its log append
+
+
 def agent(prefix: str, agent_id: str) -> str:
     """Hash: one logged-in specialist; deleted when they log out or are lost."""
     return k(prefix, "a", agent_id)

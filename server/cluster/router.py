@@ -212,7 +212,7 @@ class RedisRouter:
 
     async def remove(self, call_id: str, now: float, ending: Ending | None = None
                      ) -> Call | None:
-        return await self._maybe_call("remove", now, call_id, *_kept(ending))
+        return await self._maybe_call("remove", now, call_id, *self._kept(ending))
 
     async def overflow(self, call_id: str) -> bool:
         return bool(await self._run("overflow", 0.0, call_id))
@@ -244,6 +244,23 @@ class RedisRouter:
     async def forget_answers_of(self, instance: str) -> None:
         await self._redis.delete(keys.answering(self._prefix, instance))
 
+    async def ended_by(self, instance: str) -> list[str]:
+        """The calls node `instance` ended over its last `keys.ENDS_WATCHED_S`: killed
+        between a routing end and its append, it left their sessions open."""
+        return [str(cid) for cid in await self._redis.zrange(
+            keys.recent_ends(self._prefix, instance), 0, -1)]
+
+    async def forget_ends_of(self, instance: str) -> None:
+        await self._redis.delete(keys.recent_ends(self._prefix, instance))
+
+    def _kept(self, ending: Ending | None) -> tuple[str, ...]:
+        """`finish`'s arguments in the Lua: the ending's JSON, how long it is kept, this
+        node's instance and how long it watches its recent ends."""
+        if ending is None:
+            return "", "0", "", "0"
+        return (msgspec.json.encode(ending).decode(), str(ENDINGS_KEPT_S), self.instance,
+                str(keys.ENDS_WATCHED_S))
+
     async def decline(self, call_id: str, agent_id: str, now: float, offer: int | None = None
                       ) -> Call:
         return call_from(await self._run("decline", now, call_id, agent_id, _arg(offer)))
@@ -260,7 +277,7 @@ class RedisRouter:
 
     async def hangup(self, call_id: str, now: float, ending: Ending | None = None
                      ) -> Call | None:
-        return await self._maybe_call("hangup", now, call_id, *_kept(ending))
+        return await self._maybe_call("hangup", now, call_id, *self._kept(ending))
 
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("requeue", now, call_id, agent_id)
@@ -329,13 +346,6 @@ def _script(name: str, body: str) -> str:
     if name in REPLAYED:
         return replayed(name, body)
     return scripts.transaction(body) if name in _NUMBERING else body
-
-
-def _kept(ending: Ending | None) -> tuple[str, str]:
-    """`finish`'s arguments in the Lua: the ending's JSON and how long it is kept."""
-    if ending is None:
-        return "", "0"
-    return msgspec.json.encode(ending).decode(), str(ENDINGS_KEPT_S)
 
 
 def _flatten(value: Any) -> list[str]:

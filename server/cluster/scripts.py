@@ -212,10 +212,20 @@ local function waiting_state(c)
   local s = hget(c, "state")
   return s == "queued" or s == "ringing"
 end
--- `ending`, `kept_s`: the caller's `backend.Ending` (JSON, "" = none) and its TTL
-local function finish(cid, ending, kept_s)
+-- `ending`, `kept_s`: the caller's `backend.Ending` (JSON, "" = none) and its TTL; the
+-- node `instance` ending it keeps the call among its recent ends (`en:<instance>`, the
+-- last `watched_s`): taken over dead, its survivor logs those it may not have
+local function finish(cid, ending, kept_s, instance, watched_s)
   local c = k("c", cid)
-  if ending and ending ~= "" then redis.call("SET", k("end", cid), ending, "EX", kept_s) end
+  if ending and ending ~= "" then
+    redis.call("SET", k("end", cid), ending, "EX", kept_s)
+    if instance ~= "" then
+      local en = k("en", instance)
+      redis.call("ZADD", en, NOW, cid)
+      redis.call("ZREMRANGEBYSCORE", en, "-inf", "(" .. (tonumber(NOW) - tonumber(watched_s)))
+      redis.call("EXPIRE", en, 2 * tonumber(watched_s))
+    end
+  end
   local term = hget(c, "term") or ""
   local accn = hget(c, "accn")
   if accn then redis.call("SREM", k("an", accn), cid) end
@@ -302,7 +312,7 @@ end
 unwait(cid)
 if ring then tell_agent(ring) end
 tell(caller(c))
-return finish(cid, ARGV[5], ARGV[6])
+return finish(cid, ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 """
 
 OVERFLOW = """
@@ -337,7 +347,7 @@ if ans then
   redis.call("HSET", k("ht"), q, string.format("%.17g", mean))
 end
 tell_call(c)
-return finish(cid, ARGV[5], ARGV[6])
+return finish(cid, ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 """
 
 REQUEUE = """

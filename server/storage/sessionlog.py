@@ -30,6 +30,7 @@ from server.storage.errors import (
     StorageError,
 )
 from server.storage.group import Group, Reads, Rows, append_together
+from server.storage.inlists import LENGTHS, padded
 from server.storage.lanes import Lanes
 from server.storage.projection import check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
@@ -318,6 +319,15 @@ class SessionLog(StoreBase):
                 session_participants.c.session_id == session_id
             )
             return set((await conn.scalars(query)).all())
+
+    async def open_calls(self, call_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        async with self._read() as conn:
+            for start in range(0, len(call_ids), LENGTHS[-1]):
+                found.update(await conn.scalars(sa.select(sessions.c.call_id).where(
+                    sessions.c.call_id.in_(padded(call_ids[start:start + LENGTHS[-1]])),
+                    sessions.c.state.not_in(sorted(ev.FINAL_STATES)))))
+        return found
 
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
         async with self._read() as conn:

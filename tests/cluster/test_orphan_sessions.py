@@ -55,3 +55,36 @@ async def test_a_cancel_its_node_never_logged_is_closed_abandoned_when_it_restar
     db = await cluster.provision()
     (row,), _ = await db.list_sessions(terminal="T1")
     assert (row.end_reason, row.answered_at) == ("cancelled", None)
+
+
+async def test_a_hangup_its_killed_node_never_logged_is_closed_by_the_survivor(
+        cluster: Cluster, redis: Redis) -> None:
+    """The goal-size day's hand-off call: the phone's hang-up ended the call in routing
+    on node a, which was killed before its `ended` was logged or its `call.ended` reached
+    the specialist on node b (connected in the log for ever, the specialist never told).
+    The survivor that takes node a over closes the session as the hang-up ended it and
+    tells the specialist."""
+    a, b = await cluster.start("a", "b")
+    specialist = await cluster.ready(b, await cluster.specialist("li", {"tax": 1}))
+    terminal = await cluster.connect(a, await cluster.terminal("T1"))
+    await terminal.send({"type": "call.request", "queue": "tax"})
+    call_id = (await terminal.recv("call.queued"))["call_id"]
+    await specialist.recv("call.offered", call_id=call_id)
+    await specialist.send({"type": "call.accept", "call_id": call_id})
+    connected = await specialist.recv("call.connected", call_id=call_id)
+    (heartbeat,) = [key async for key in redis.scan_iter(f"{cluster.prefix}:hb:a.*")]
+    instance = heartbeat.rsplit(":", 1)[1]
+    now = time.time()  # node a's hang-up, in routing only: a is killed before its append
+    router = RedisRouter(redis, cluster.prefix, [], instance=instance)
+    assert await router.hangup(call_id, now, Ending(
+        at=now, reason="hangup", by="terminal:T1", answered=True,
+        members=("specialist:li", "terminal:T1"))) is not None
+    cluster.kill(a)
+    ended = await specialist.recv("call.ended", call_id=call_id, timeout=60)
+    assert (ended["reason"], ended["by"], ended["session_id"]) == (
+        "hangup", "terminal:T1", connected["session_id"])
+    assert await session_state(cluster, call_id, "ended") == "ended"
+    db = await cluster.provision()
+    session = await db.get_session(connected["session_id"])
+    assert session is not None and session.end_reason == "hangup"
+    assert session.events[-1].type == "participant_left"

@@ -131,3 +131,18 @@ async def test_a_session_whose_end_routing_kept_is_closed_as_it_ended(
     assert (waited.state, waited.end_reason, waited.answered_at) == (
         "abandoned", "cancelled", None)
     assert (unknown.state, unknown.ended_at) == ("interrupted", restart)
+
+
+async def test_open_calls_names_the_calls_whose_session_is_open(database: Database) -> None:
+    """The survivor's one read of a dead node's recent ends: which sessions are still
+    open, over lists longer than one statement's (`inlists.LENGTHS`)."""
+    def queued(sid: str) -> LogEvent:
+        return LogEvent(type=ev.QUEUED, ts=T0, session_id=sid, call_id=f"c-{sid}",
+                        data={"queue": "tax", "node_id": "n1"})
+
+    await database.append([queued("open"), queued("closed")])
+    await database.append([LogEvent(type=ev.ABANDONED, ts=T0, session_id="closed",
+                                    call_id="c-closed", data={"reason": "cancelled"})])
+    unknown = [f"c-unknown-{n}" for n in range(700)]
+    assert await database.open_calls([*unknown, "c-closed", "c-open"]) == {"c-open"}
+    assert await database.open_calls([]) == set()
