@@ -44,6 +44,7 @@ EARLY_S, LATE_S = 600.0, 900.0  # simulated: the default arrival window around t
 MIN_WINDOW_S = 15.0  # real seconds: the window is never shorter
 NO_SHOW_CHECK_S = 1.0  # real seconds between two no-show sweeps
 SEATS = 100  # bookings one slot holds per queue (the configuration's maximum)
+SLOT_MINUTES = 5  # the queues' `slot_minutes`: the shortest the server allows
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class Schedule:
 
     def queue_keys(self) -> str:
         """What each `[[queues]]` table adds: its hours and appointment slots."""
-        return f'hours = "{self.hours_text()}"\nslot_minutes = 5\nappointments_per_slot = {SEATS}\n'
+        return (f'hours = "{self.hours_text()}"\nslot_minutes = {SLOT_MINUTES}\n'
+                f"appointments_per_slot = {SEATS}\n")
 
     def sim_hour(self, when: float, t0: float) -> float:
         return DAY_START_H + (when - t0) * self.speed / 3600
@@ -102,7 +104,23 @@ class Schedule:
 
 
 def plan(earliest: float, speed: float, hours: float) -> Schedule:
-    """The day's real schedule: it starts at or after `earliest` (epoch seconds)."""
+    """The day's real schedule: it starts at or after `earliest` (epoch seconds), a minute
+    later at a time while its closure or slot would touch local midnight: a span ends at
+    24:00, and a slot starting in the last `SLOT_MINUTES` before it would not fit (a goal
+    day started at 23:52 local had every booking refused)."""
+    schedule = _plan(earliest, speed, hours)
+    while not all(1 <= minute_of_day(schedule.local(when)) <= 24 * 60 - SLOT_MINUTES
+                  for when in (schedule.slot, *(schedule.closure or ()))):
+        earliest += 60
+        schedule = _plan(earliest, speed, hours)
+    return schedule
+
+
+def minute_of_day(when: dt.datetime) -> int:
+    return when.hour * 60 + when.minute
+
+
+def _plan(earliest: float, speed: float, hours: float) -> Schedule:
     def at(t0: float, hour: float) -> float:
         return t0 + (hour - DAY_START_H) * 3600 / speed
 

@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bench.day_hours import SLOT_H, TIMEZONE, Schedule, plan, write_calendar
+from bench.day_hours import (
+    SLOT_H,
+    TIMEZONE,
+    Schedule,
+    _plan,
+    minute_of_day,
+    plan,
+    write_calendar,
+)
 from signaling.calendar import WorkingCalendar
 from signaling.hours import OpeningHours
 
@@ -69,3 +78,28 @@ def test_a_short_days_slot_is_the_first_whole_minute_in_its_span(second: int) ->
     assert earliest <= schedule.t0 <= earliest + 60 - span_s
     if schedule.t0 > earliest:
         assert abs(slot_h - SLOT_H[1]) < 1e-9
+
+
+@pytest.mark.parametrize(("hours", "speed"), [(2.0, 120.0), (8.0, 60.0)])
+@pytest.mark.parametrize("minutes_before", [12, 8, 5, 3, 1, 0])
+def test_a_day_near_local_midnight_keeps_a_whole_slot_before_it(
+        hours: float, speed: float, minutes_before: int, tmp_path: Path) -> None:
+    """A day whose slot would fall within 5 minutes of local midnight starts late enough
+    that its closure and its slot fall in the next local day: a 5-minute slot still fits
+    before the span's end at 24:00, and it is bookable (the goal-size day started at 23:52
+    local had its slot at 23:59 and every booking refused)."""
+    midnight = dt.datetime(2026, 12, 8, tzinfo=ZoneInfo(TIMEZONE)).timestamp()
+    offset = _plan(SUNDAY_EVENING, speed, hours).slot - SUNDAY_EVENING
+    earliest = midnight - minutes_before * 60 - offset + 1
+    unmoved = _plan(earliest, speed, hours)
+    assert (not 1 <= minute_of_day(unmoved.local(unmoved.slot)) <= 24 * 60 - 5) == (
+        minutes_before < 5)  # without the move, the near ones would have no whole slot
+    schedule = plan(earliest, speed, hours)
+    assert schedule.t0 >= earliest
+    slot = schedule.local(schedule.slot)
+    assert 1 <= minute_of_day(slot) <= 24 * 60 - 5
+    hours_of = _hours(schedule, tmp_path)
+    assert _at(schedule.slot) in [a for a, _ in hours_of.slots_on("tax", slot.date(), 5)]
+    if schedule.closure is not None:
+        assert not hours_of.is_open("tax", _at(schedule.closure[0]))
+        assert hours_of.is_open("tax", _at(schedule.closure[1]))
