@@ -168,9 +168,10 @@ class ClusterBackends:
 
         Its recorders first: their media went with them, and until they are gone from the
         pool new calls are still given to them; their sessions go to other recorders at
-        once. Then the answers it may not have logged, and the ends (closed as they ended:
-        `resume.ends_again`), then everyone else (a resumed
-        party, a cancel, waits for those answers: `parties.settled_answer`). Each stage
+        once. Then the answers it may not have logged (a resumed party, a cancel, waits
+        for those: `parties.settled_answer`), then the ends it may not have logged (closed
+        as they ended: `resume.ends_again`; nobody waits on those, so not ahead of the
+        hellos), then everyone else. Each stage
         runs `TAKEOVER_IN_FLIGHT` at a time: one by one, the goal-size day's survivor was
         still logging answers when the killed node's recorder came back, 4 s later, and
         had not handed on its sessions nor kept new calls from it."""
@@ -195,7 +196,7 @@ class ClusterBackends:
             await each([self._answer_again(board, instance, *answer)
                         for answer in await self.router.answered_by(instance)])
             await self.router.forget_answers_of(instance)
-            await self._ends_again(board, instance)
+        await self._ends_again(board, instance)  # not first: nobody waits on it to resume
         await each([self._gone(board, instance, p) for p in sorted(principals - recorders)])
 
     async def _answer_again(self, board: Switchboard, instance: str, call_id: str,
