@@ -63,7 +63,7 @@ class RoutingTransactions(Protocol):
     async def enqueue(self, call: Call) -> int: ...
     async def remove(self, call_id: str, now: float, ending: Ending | None = None
                      ) -> Call | None:
-        """A waiting call out (the caller's `ending` kept: `ending`)."""
+        """A waiting call taken out; `ending`, how it ended, is kept (`ending`)."""
     async def overflow(self, call_id: str) -> bool: ...
     async def dispatch(self, now: float) -> list[Offer]: ...
     # `offer`: the number of the offer answered or timed out (`Offer.offer`); None = the
@@ -82,7 +82,7 @@ class RoutingTransactions(Protocol):
     async def withdraw(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
     async def hangup(self, call_id: str, now: float, ending: Ending | None = None
                      ) -> Call | None:
-        """A connected call over (the hang-up's `ending` kept: `ending`)."""
+        """A connected call over; `ending`, how it ended, is kept (`ending`)."""
     async def requeue(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
     async def join(
         self, invitation_id: str, agent_id: str, now: float, offer: int | None = None
@@ -108,7 +108,12 @@ class RoutingQueries(Protocol):
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]: ...
     async def ending(self, call_id: str) -> Ending | None:
         """How the call ended, as the transaction that ended it kept it (None: live,
-        unknown, ended without one, or longer ago than `ENDINGS_KEPT_S`)."""
+        unknown, ended without one, logged since on one node, or longer ago than
+        `ENDINGS_KEPT_S`)."""
+    def ending_logged(self, call_id: str) -> None:
+        """The ending step's events are in the log: its `Ending` is needed no more. One
+        node drops it (its memory would grow with every call); Redis keeps it until it
+        expires (a write saved on every end)."""
 
 
 class Router(RoutingTransactions, RoutingQueries, Protocol):

@@ -83,13 +83,15 @@ async def _schedule(s: Services, timer: Timer) -> None:
 
 async def _log(s: Services, out: Outbox) -> None:
     """The events in one append; if it fails, the routing changes made before it are
-    taken back (`Outbox.undo`): nobody heard of them."""
+    taken back (`Outbox.undo`): nobody heard of them; once in, `Outbox.logged` runs."""
     try:
         await s.session_log.append(out.events)
     except Exception:
         for undo in out.undo:
             await undo()
         raise
+    for logged in out.logged:
+        logged()
 
 
 async def fill(s: Services) -> None:

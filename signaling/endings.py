@@ -7,6 +7,7 @@ may be saved after the end by anyone who took part.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from . import conference, recording, timers
@@ -113,6 +114,7 @@ async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
     call = await s.router.remove(call_id, now, Ending(at=now, reason=reason))
     if call is None:
         return None
+    out.logged.append(functools.partial(s.router.ending_logged, call_id))
     out.cancel_timer(timers.overflow_key(call_id))
     s.status.forget(call_id)
     if call.ringing_agent is not None:
@@ -152,6 +154,7 @@ async def _end(s: Services, call: Call, reason: str, by: str | None, members: se
         members=tuple(sorted(members)) if answered else ()))
     if ended is None:
         return None
+    out.logged.append(functools.partial(s.router.ending_logged, call.id))
     s.link.calls_changed([call.id])
     out.event(ev.Ended(reason=reason, by=by) if answered else ev.Abandoned(reason=reason),
               ended, by)

@@ -29,7 +29,9 @@ class MemoryRouter:
         self.center = CallCenter(queues)
         self._by_terminal: dict[str, set[str]] = {}
         self._requests = RequestKeys()
-        self._endings: dict[str, Ending] = {}  # in the order kept: the oldest first
+        # the endings whose step has not logged them (yet: its node's log failed), the
+        # oldest first
+        self._endings: dict[str, Ending] = {}
 
     async def agent_join(self, agent: Agent, now: float) -> Agent:
         return self.center.agent_join(agent, now)
@@ -141,6 +143,9 @@ class MemoryRouter:
 
     async def ending(self, call_id: str) -> Ending | None:
         return self._endings.get(call_id)
+
+    def ending_logged(self, call_id: str) -> None:
+        self._endings.pop(call_id, None)
 
     def _forget(self, call: Call | None, ending: Ending | None = None) -> Call | None:
         if call is not None and ending is not None:

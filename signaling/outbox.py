@@ -26,7 +26,7 @@ class Outbox:
     made for every relayed `rtc.*` message, so it stays cheap to build.)"""
 
     __slots__ = ("all_queues", "cancels", "clock", "dispatch", "durable_timers", "events",
-                 "numbered", "queues", "sends", "still", "timers", "undo")
+                 "logged", "numbered", "queues", "sends", "still", "timers", "undo")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -46,6 +46,8 @@ class Outbox:
         self.all_queues = False
         # routing changes taken back if the log fails (made before it: `call_request`)
         self.undo: list[Callable[[], Awaitable[object]]] = []
+        # run once the events are in the log (what was kept in case they never got there)
+        self.logged: list[Callable[[], None]] = []
 
     def utcnow(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -116,3 +118,4 @@ class Outbox:
         self.queues |= other.queues
         self.all_queues = self.all_queues or other.all_queues
         self.undo += other.undo
+        self.logged += other.logged

@@ -306,6 +306,9 @@ class RedisRouter:
         """The call is live in the routing state (its hash is there)."""
         return bool(await self._redis.exists(keys.call(self._prefix, call_id)))
 
+    def ending_logged(self, call_id: str) -> None:
+        """Left to expire: the restart and the survivor only read endings of open sessions."""
+
     async def ending(self, call_id: str) -> Ending | None:
         kept = await self._redis.get(keys.ending(self._prefix, call_id))
         return None if kept is None else msgspec.json.decode(kept, type=Ending)

@@ -144,3 +144,11 @@ async def test_a_cancel_lost_with_its_node_closes_the_session_abandoned(desk: De
     after = await desk.db.get_session(ended[0]["session_id"])
     assert after is not None
     assert (after.state, after.end_reason, after.answered_at) == ("abandoned", "cancelled", None)
+
+
+async def test_one_node_forgets_an_ending_once_its_step_logged_it(desk: Desk) -> None:
+    """The ending is kept for a step whose log append never came; once it came, one node
+    drops it (its memory would grow with every call: tests/test_memory_steady.py)."""
+    call_id = await connected_call(desk)
+    await desk.drive(ALICE, m.CallHangup(call_id=call_id))
+    assert await desk.s.router.ending(call_id) is None
