@@ -23,9 +23,9 @@ def merged_while(lists: Iterable[tuple[str, Iterable[K]]], live: Callable[[str],
     heads: list[tuple[Any, int, str, Iterator[K]]] = []
 
     def advance(number: int, owner: str, rest: Iterator[K]) -> None:
-        item = next(rest, None)
-        if item is not None:
+        for item in rest:  # its next item, if any (any value, None included)
             heapq.heappush(heads, (item, number, owner, rest))
+            return
 
     for number, (owner, items) in enumerate(lists):
         advance(number, owner, filter(wanted, items))

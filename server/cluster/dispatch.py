@@ -112,8 +112,9 @@ for _, q in ipairs(redis.call("LRANGE", k("qorder"), 0, -1)) do
   end
 end
 -- The source's next queued call (ringing ones skipped in the source itself, so the merge
--- below orders candidates only); checked again when its turn comes.
+-- below orders candidates only); read once (`found`), checked again when its turn comes.
 local function head(src)
+  if src.found == src.i then return src.buf[src.i] end
   while true do
     if src.i > #src.buf then
       if src.start < 0 then return nil end
@@ -124,7 +125,7 @@ local function head(src)
       if #src.buf == 0 then return nil end
     end
     local m = src.buf[src.i]
-    if hget(k("c", tail(m)), "state") == "queued" then return m end
+    if hget(k("c", tail(m)), "state") == "queued" then src.found = src.i; return m end
     src.i = src.i + 1
   end
 end
