@@ -76,16 +76,22 @@ async def test_the_survivor_closes_and_tells_a_dead_nodes_unlogged_hangup(
 async def test_a_logged_end_and_a_live_call_are_left_alone(survivor: Desk, dead: Desk
                                                             ) -> None:
     """Most of a dead node's recent ends were logged before it died: nothing again; a
-    call of its list answered anew since (a live one) is not closed either."""
+    live call named with them (its session open, its call in routing) is not closed
+    either, nor is an unknown one."""
     call_id = await connected_call(survivor)
     await survivor.drive(KIOSK, m.CallHangup(call_id=call_id))
     assert await _router(survivor).ended_by("survivor.1") == [call_id]
+    again = await survivor.drive(KIOSK, m.CallRequest(queue="tax", request_id="visit-2"))
+    live: str = again.sends[0][1].call_id  # type: ignore[attr-defined]  (waits: Alice wraps up)
     alice = survivor.sinks[ALICE.principal]
     alice.frames.clear()
-    await survivor.board.ends_again([call_id, "c_unknown"])
+    await survivor.board.ends_again([call_id, live, "c_unknown"])
     assert [f for f in alice.frames if f["type"] == "call.ended"] == []
     rows, _ = await survivor.db.list_sessions(terminal=KIOSK.id)
-    assert [(r.state, r.end_reason) for r in rows] == [("ended", "hangup")]
+    assert sorted((r.call_id, r.state) for r in rows) == sorted(
+        [(call_id, "ended"), (live, "queued")])
+    rows = [r for r in rows if r.call_id == call_id]
+    assert rows[0].end_reason == "hangup"
     session = await survivor.db.get_session(rows[0].id)
     assert session is not None and [e.type for e in session.events].count("ended") == 1
     assert await _router(dead).ended_by("dead.1") == []
