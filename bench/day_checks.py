@@ -94,7 +94,8 @@ def _told_late(events: list[Any], rows: list[Row]) -> set[str]:
 
 def _named_gaps(events: Any) -> tuple[dict[str, int], dict[str, set[int]]]:
     """Per session, the last segment its log started, and the segments it names
-    interrupted: a `recording_interrupted` names its recorder's last `recording_started`."""
+    interrupted: a `recording_interrupted` names its `segment`, else (a gap of a call
+    that is over) its recorder's last `recording_started`."""
     started: dict[str, int] = {}
     named: dict[str, set[int]] = defaultdict(set)
     current: dict[tuple[str, str], int] = {}  # (session, recorder) -> its segment
@@ -103,6 +104,8 @@ def _named_gaps(events: Any) -> tuple[dict[str, int], dict[str, set[int]]]:
         if r.type == ev.RECORDING_STARTED:
             current[(session, recorder)] = int(r.data["segment"])
             started[session] = max(started.get(session, 0), int(r.data["segment"]))
+        elif (r.data or {}).get("segment") is not None:
+            named[session].add(int(r.data["segment"]))
         elif (session, recorder) in current:
             named[session].add(current[(session, recorder)])
     return started, dict(named)

@@ -222,12 +222,15 @@ class RecordingStopped(Payload, frozen=True, kw_only=True):
     reason: str
 
 
-class RecordingInterrupted(Payload, frozen=True, kw_only=True):
-    """The recorder was lost (or reconnected) mid-session."""
+class RecordingInterrupted(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """The recorder was lost (or reconnected) mid-session; `segment`, the one it cut (not
+    in events logged before it was added, nor when a lost recorder names a gap of a call
+    that is over: its last `recording_started` there)."""
 
     TYPE = RECORDING_INTERRUPTED
     recorder: str
     reason: str
+    segment: int | None = None
 
 
 class RecordingFailed(Payload, frozen=True, kw_only=True, omit_defaults=True):

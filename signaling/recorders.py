@@ -59,10 +59,12 @@ class LiveCalls(Protocol):
 class RecorderPool(Protocol):
     """Live recorders, their load, and the recorder of each recorded call."""
 
-    async def join(self, name: str, capacity: int) -> list[str]:
-        """Register a live recorder; returns the calls an earlier connection of it held."""
-    async def leave(self, name: str) -> list[str]:
-        """Forget a recorder that is gone; returns the calls it was recording."""
+    async def join(self, name: str, capacity: int) -> dict[str, int]:
+        """Register a live recorder; returns the calls an earlier connection of it held,
+        each with the segment it was recording."""
+    async def leave(self, name: str) -> dict[str, int]:
+        """Forget a recorder that is gone; returns the calls it was recording, each with
+        its segment (the hand-over names that one, whoever gives the call a recorder)."""
     async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
         """The call's recorder: the one it has, else the least loaded one with room. Only
         while the call is connected in that session, checked in the same atomic step: a
@@ -147,18 +149,18 @@ class MemoryRecorderPool:
         self._segments: dict[str, int] = {}
         self._waiting: dict[str, bool] = {}  # call -> its gap named in the log
 
-    async def join(self, name: str, capacity: int) -> list[str]:
+    async def join(self, name: str, capacity: int) -> dict[str, int]:
         held = await self.leave(name)
         self._capacity[name] = max(capacity, 0)
         self._calls[name] = []
         return held
 
-    async def leave(self, name: str) -> list[str]:
+    async def leave(self, name: str) -> dict[str, int]:
         self._capacity.pop(name, None)
         held = self._calls.pop(name, [])
         for call_id in held:
             self._recorder_of.pop(call_id, None)
-        return held
+        return {call_id: self._segments.get(call_id, 0) for call_id in held}
 
     async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
         if not self._connected.connected_in(call_id, session_id):

@@ -125,8 +125,9 @@ async def recorder_joined(s: Services, who: Identity, capacity: int | None) -> O
     held = await s.recording.pool.join(who.id, DEFAULT_CAPACITY if capacity is None
                                        else capacity)
     log.info("recorder %s joined (capacity %s)", who.id, capacity)
-    for call_id in held:
-        await _interrupted(s, s.recording, out, call_id, who.principal, "recorder_reconnected")
+    for call_id, segment in held.items():
+        await _interrupted(s, s.recording, out, call_id, who.principal, segment,
+                           "recorder_reconnected")
     for call_id in await s.recording.pool.take_waiting():
         call = await s.router.get_call(call_id)
         if call is not None and call.state == CallState.CONNECTED:
@@ -150,10 +151,10 @@ async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = No
     log.warning("recorder %s lost with %d session(s)", who.id, len(held))
     named: set[str] = set()
     ended: set[str] = set()  # held, but their calls ended as it was being lost
-    for call_id in held:
+    for call_id, segment in held.items():
         one = out if deliver is None else s.outbox()
         try:
-            call = await _interrupted(s, s.recording, one, call_id, who.principal,
+            call = await _interrupted(s, s.recording, one, call_id, who.principal, segment,
                                       "recorder_lost")
             if deliver is not None:
                 await deliver(one)
@@ -188,9 +189,16 @@ async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: I
 
 
 async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id: str,
-                       lost: str, reason: str) -> Call | None:
-    """A connected call's recorder is gone: logged, and handed to another. The call as
-    read (None: gone); one no longer connected is only released."""
+                       lost: str, segment: int, reason: str) -> Call | None:
+    """A connected call's recorder (`segment`) is gone: logged, and handed to another. The
+    call as read (None: gone); one no longer connected is only released.
+
+    A party's resume may have given the call a recorder already, between the pool letting
+    go of it and this hand-over coming to it (`resumed`: a recorder's hello on a loaded
+    survivor handed on its sessions one by one, 1 s late for one of them). That assignment
+    stands: the parties are told to offer to it, and it is not told again. Told again, the
+    log started its segment twice, and its gap named neither (the CI day's
+    `c_bb9856bae91f9519`)."""
     call = await s.router.get_call(call_id)
     if call is None or call.state != CallState.CONNECTED:
         await setup.pool.release(call_id)
@@ -198,10 +206,15 @@ async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id:
     if setup.catalog is not None:
         await setup.catalog.segments_interrupted(
             session_id=call.session_id, recorder=lost.split(":", 1)[1])
-    out.event(ev.RecordingInterrupted(recorder=lost, reason=reason), call)
+    out.event(ev.RecordingInterrupted(recorder=lost, reason=reason, segment=segment), call)
     out.send_all(sorted(members_of(call)),
                  m.ParticipantLeft(call_id=call.id, participant=lost, reason=reason))
-    await _start(s, setup, out, call, announce=True)
+    since = await setup.pool.recorder_of(call.id)
+    if since is None:
+        await _start(s, setup, out, call, announce=True)
+    else:
+        out.send_all(sorted(members_of(call)),
+                     m.ParticipantJoined(call_id=call.id, participant=recorder(since)))
     return call
 
 

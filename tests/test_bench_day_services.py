@@ -208,8 +208,8 @@ def test_a_call_over_within_seconds_of_its_next_recorder_being_told_is_a_gap(
 def test_the_log_names_the_segment_of_the_recorder_it_says_was_lost() -> None:
     class Event:
         def __init__(self, session: str, kind: str, recorder: str, segment: int = 0) -> None:
-            self.session_id, self.type = session, kind
-            self.data = {"recorder": recorder, "segment": segment}
+            self.session_id, self.type = session, kind  # interrupted: as logged before
+            self.data = {"recorder": recorder} | ({"segment": segment} if segment else {})
 
     started, named = _named_gaps([
         Event("s1", "recording_started", "recorder:rec1", 1),
@@ -218,6 +218,28 @@ def test_the_log_names_the_segment_of_the_recorder_it_says_was_lost() -> None:
         Event("s2", "recording_started", "recorder:rec2", 1),
         Event("s2", "recording_interrupted", "recorder:rec1")])
     assert started == {"s1": 2, "s2": 1} and named == {"s1": {1}}
+
+
+def test_a_hand_over_that_names_its_segment_names_that_one() -> None:
+    """The CI day's `c_bb9856bae91f9519`: rec1's socket came back; a party's resume gave
+    the call segment 2 on rec1 before the hello's hand-over came to it, which then named
+    segment 1 cut (`recording_interrupted.segment`), after segment 2's start. Its parties'
+    segments on rec1 then lived 1-2 s, empty, before the call ended: in the gap."""
+    class Event:
+        def __init__(self, kind: str, segment: int | None) -> None:
+            self.session_id, self.type = "s1", kind
+            self.data = {"recorder": "recorder:rec1", "segment": segment}
+
+    started, named = _named_gaps([Event("recording_started", 1),
+                                  Event("recording_started", 2),
+                                  Event("recording_interrupted", 1)])
+    assert started == {"s1": 2} and named == {"s1": {1}}
+    empty = [_segment(1, "specialist:s1", 2, "complete", 9.94, 11.02),
+             _segment(2, "terminal:K1", 2, "complete", 10.62, 12.44),
+             _segment(3, "specialist:s1", 3, "complete", 11.85, 13.25),
+             _segment(4, "terminal:K1", 3, "complete", 12.95, 13.41)]
+    assert _only_in_gaps(empty, set(), named["s1"], 2)
+    assert not _only_in_gaps(empty, set(), {2}, 2)  # as the log's segment 2 read before
 
 
 def test_a_segment_after_a_named_gap_that_lived_too_short_for_media_is_in_the_gap() -> None:

@@ -24,14 +24,15 @@ local LIVE, CAP, OF, SEG, WAIT = k("rc", "live"), k("rc", "cap"), k("rc", "of"),
   k("rc", "seg"), k("rc", "wait")
 local function held(name) return k("rc", "held", name) end
 local function leave(name)
-  local calls = redis.call("SMEMBERS", held(name))
+  local calls, out = redis.call("SMEMBERS", held(name)), {}
   for _, cid in ipairs(calls) do
     if redis.call("HGET", OF, cid) == name then redis.call("HDEL", OF, cid) end
+    out[#out + 1] = {cid, tonumber(redis.call("HGET", SEG, cid)) or 0}
   end
   redis.call("DEL", held(name))
   redis.call("ZREM", LIVE, name)
   redis.call("HDEL", CAP, name)
-  return calls
+  return out
 end
 """
 
@@ -131,11 +132,11 @@ class RedisRecorderPool:
         self._take_waiting = redis.register_script(TAKE_WAITING)
         self._recorders = redis.register_script(RECORDERS)
 
-    async def join(self, name: str, capacity: int) -> list[str]:
-        return _names(await self._join(keys=[], args=[self._prefix, name, capacity]))
+    async def join(self, name: str, capacity: int) -> dict[str, int]:
+        return _held(await self._join(keys=[], args=[self._prefix, name, capacity]))
 
-    async def leave(self, name: str) -> list[str]:
-        return _names(await self._leave(keys=[], args=[self._prefix, name]))
+    async def leave(self, name: str) -> dict[str, int]:
+        return _held(await self._leave(keys=[], args=[self._prefix, name]))
 
     async def assign(self, call_id: str, session_id: str) -> Assignment | Unassigned:
         found = await self._assign(keys=[], args=[self._prefix, call_id, session_id])
@@ -170,5 +171,14 @@ class RedisRecorderPool:
                 for name, capacity, calls in rows]
 
 
+def _held(pairs: list[tuple[str | bytes, int]]) -> dict[str, int]:
+    """A script's `{call, segment}` pairs."""
+    return {_name(call_id): int(segment) for call_id, segment in pairs}
+
+
+def _name(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _names(values: list[str | bytes]) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    return [_name(v) for v in values]

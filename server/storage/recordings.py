@@ -162,12 +162,18 @@ class RecordingStore(StoreBase):
                 session_events.c.session_id.in_(sorted(sessions)),
                 session_events.c.type.in_((RECORDING_STARTED, RECORDING_INTERRUPTED)))
                 .order_by(session_events.c.id))
-            told: dict[str, tuple[Told, int] | None] = {}
+            told: dict[str, tuple[Told, int] | None] = {}  # None: named already
             for event in events:
-                if (event.data or {}).get("recorder") == who:
-                    told[event.session_id] = None if event.type != RECORDING_STARTED else (
+                data = event.data or {}
+                if data.get("recorder") != who:
+                    continue
+                last = told.get(event.session_id)
+                if event.type == RECORDING_STARTED:
+                    told[event.session_id] = (
                         Told(session_id=event.session_id, call_id=event.call_id),
-                        int(event.data["segment"]))  # None: named already
+                        int(data["segment"]))
+                elif data.get("segment") is None or last is None or last[1] == data["segment"]:
+                    told[event.session_id] = None  # (not an earlier segment's, named late)
             pending = {t.session_id: segment for t, segment in filter(None, told.values())}
             closed = await conn.execute(sa.select(
                 recordings.c.session_id, recordings.c.segment, recordings.c.state).where(

@@ -136,3 +136,28 @@ async def test_a_connected_call_is_named_once_by_its_hand_over(desk: Desk) -> No
         ("recording_started", None), ("recording_interrupted", "recorder_lost"),
         ("recording_failed", "no_recorder")]  # none other to hand it to
     assert (await desk.s.router.get_call(call_id)) is not None
+
+
+async def test_a_gap_after_a_hand_over_named_late_is_still_named(desk: Desk) -> None:
+    """rec1's socket comes back; the kiosk's resume gives the call segment 2 on rec1 before
+    the hello's hand-over reads it, which then names segment 1 cut, after segment 2's
+    start. The call ends and rec1 is lost before it closed anything of segment 2: that gap
+    is named too (the late naming of segment 1 does not stand for it)."""
+    call_id, session_id = await _answered(desk)
+    router = desk.s.router
+    assert isinstance(router, ReadHookRouter)
+    await desk.connect(RECORDER)
+    router.before_read = (call_id, lambda: desk.connect(
+        KIOSK, resume=desk.resumes[KIOSK.principal]))
+    await desk.board.recorder_joined(RECORDER, 4)
+    assert router.before_read is None
+    await desk.drive(KIOSK, m.CallHangup(call_id=call_id))
+    await _lost(desk)
+    detail = await desk.db.get_session(session_id)
+    assert detail is not None
+    assert [(e.type, e.data.get("reason"), e.data.get("segment")) for e in detail.events
+            if e.type.startswith("recording_")] == [
+        ("recording_started", None, 1), ("recording_started", None, 2),
+        ("recording_interrupted", "recorder_reconnected", 1),
+        ("recording_stopped", "hangup", None),
+        ("recording_interrupted", "recorder_lost", None)]

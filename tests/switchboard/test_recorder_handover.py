@@ -2,11 +2,12 @@
 killed holding 33 sessions; their hand-overs went out as one outbox after every session's
 log and catalog work, 12-14 s later under load, and the calls that ended meanwhile had no
 second segment). The first session's new recorder and parties are told before the next
-session is even read."""
+session is even read. A party's resume that gives a session a recorder before its hand-over
+comes to it is not undone by the hand-over."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -31,11 +32,15 @@ class WatchedRouter(MemoryRouter):
         self.watched: set[str] = set()
         self.heard_by_read: list[tuple[str, int]] = []
         self.successor: list[dict[str, object]] = []
+        self.on_read: Callable[[], Awaitable[None]] | None = None  # once, at the next read
 
     async def get_call(self, call_id: str) -> Call | None:
         if call_id in self.watched:
             starts = sum(f["type"] == "record.start" for f in self.successor)
             self.heard_by_read.append((call_id, starts))
+            if self.on_read is not None:
+                run, self.on_read = self.on_read, None
+                await run()
         return await super().get_call(call_id)
 
 
@@ -95,3 +100,43 @@ async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_is_r
         types = [e.type for e in detail.events]
         assert types.count("recording_interrupted") == 1
         assert types.count("recording_started") == 2
+
+
+async def test_a_resume_that_gave_the_call_a_recorder_first_is_not_undone_by_the_hand_over(
+        desk: Desk, router: WatchedRouter) -> None:
+    """rec1's socket comes back (its node died): its hello lets go of its sessions and hands
+    them on one by one. The kiosk resumed first (the CI day's `c_bb9856bae91f9519`, 1 s
+    before the hand-over came to its call) and gave the call segment 2 on rec1. The
+    hand-over names segment 1 cut and tells the parties to offer again (rec1 closed its
+    links as its socket went), but rec1 is told segment 2 once, and the log starts it once.
+    Told again, rec1 heard segment 2 twice and the log named no gap a reader could place."""
+    await desk.connect(RECORDER)
+    await desk.board.recorder_joined(RECORDER, 4)
+    call_id = await _connected(desk, KIOSK, ALICE, "tax")
+    back = await desk.connect(RECORDER)
+
+    async def kiosk_resumes() -> None:
+        await desk.connect(KIOSK, resume=desk.resumes[KIOSK.principal])
+    router.watched, router.on_read = {call_id}, kiosk_resumes
+    await desk.board.recorder_joined(RECORDER, 4)
+
+    assert router.on_read is None  # the kiosk did resume within the hand-over
+    starts = [f["segment"] for f in back.frames
+              if f["type"] == "record.start" and f["call_id"] == call_id]
+    assert starts == [2]
+    call = await router.get_call(call_id)
+    assert call is not None
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    recording = [(e.type, e.data) for e in detail.events if e.type.startswith("recording_")]
+    assert recording == [
+        ("recording_started", {"recorder": "recorder:rec1", "segment": 1}),
+        ("recording_started", {"recorder": "recorder:rec1", "segment": 2}),
+        ("recording_interrupted", {"recorder": "recorder:rec1",
+                                   "reason": "recorder_reconnected", "segment": 1}),
+    ]
+    told = [(f["type"], f["participant"] if f["type"] == "participant.left"
+             else f["participant"]["id"]) for f in desk.sinks[ALICE.principal].frames
+            if f["type"] in ("participant.left", "participant.joined")]
+    assert told[-2:] == [("participant.left", "recorder:rec1"),
+                         ("participant.joined", "recorder:rec1")]

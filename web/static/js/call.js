@@ -120,6 +120,8 @@ export class CallMedia extends Emitter {
   async #onJoined(message) {
     if (!this.#isCurrent(message)) return;
     const participant = message.participant;
+    // Told again (a hand-over that found the recorder given already): listed once.
+    this.call.participants = this.call.participants.filter((p) => p.id !== participant.id);
     this.call.participants.push(participant);
     if (participant.role === "recorder" && !this.#peers.has(participant.id)) {
       await this.#createPeer(participant, true);
