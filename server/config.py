@@ -337,12 +337,15 @@ def _check_routing(settings: Settings) -> None:
             raise ConfigError(f"queues.{q.id}.overflow_to: no queue {q.overflow_to!r}")
         if q.ring_timeout_s <= 0 or q.wrapup_s < 0 or q.target_answer_s <= 0:
             raise ConfigError(f"queues.{q.id}: timeouts must be positive")
-        if not 0 < q.decline_block_s <= 86_400:
-            raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
-        _check_hours(q)
+        _check_queue(q)
 
 
-def _check_hours(q: QueueConfig) -> None:
+def _check_queue(q: QueueConfig) -> None:
+    """A queue's own values; `priority` below 0 would go ahead of appointments (-1)."""
+    if not 0 < q.decline_block_s <= 86_400:
+        raise ConfigError(f"queues.{q.id}.decline_block_s: between 0 (excluded) and 86400")
+    if not 0 <= q.priority <= 100:
+        raise ConfigError(f"queues.{q.id}.priority: between 0 (first) and 100")
     if q.hours is not None:
         try:
             parse_hours(q.hours)

@@ -88,9 +88,12 @@ class RoutingTransactions(Protocol):
         self, invitation_id: str, agent_id: str, now: float, offer: int | None = None
     ) -> Call: ...
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None: ...
-    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str,
+                       now: float = 0.0) -> Call:
         """The terminal's waiting call goes over to a phone (`Call.visitor`), keeping its
-        place; refused (`routing.handoff_refusal`) unless waiting and not handed off."""
+        place; refused (`routing.handoff_refusal`) unless waiting and not handed off. A
+        cluster's node keeps the call among its recent hand-offs (at `now`), whose log its
+        survivor checks if it dies (`keys.recent_handoffs`)."""
 
 
 class RoutingQueries(Protocol):
@@ -247,6 +250,10 @@ class SessionLog(Protocol):
 
     async def open_calls(self, call_ids: Sequence[str]) -> set[str]:
         """Those of the calls whose session the log has open (one read)."""
+        ...
+
+    async def sessions_with(self, event_type: str, session_ids: Sequence[str]) -> set[str]:
+        """Those of the sessions whose log has an event of that type (one read)."""
         ...
 
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:

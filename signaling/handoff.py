@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +33,8 @@ TICKET_PREFIX = "vwm_"  # a `hello` token that is a hand-off ticket
 TICKET_TTL_S = 600.0  # a ticket not opened within 10 minutes is void (the issue's figure)
 PHONE_GRACE = 2.0  # resume graces a phone that took its call over has to say hello fully
 PAGE_PATH = "/m/"  # the phone's page: PAGE_PATH + ticket
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[Services, Identity, Any], Awaitable[Outbox]]
 
@@ -96,21 +99,55 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
     if not await tickets.use_handoff_ticket(hashed):
         raise Refused("ticket_used", "this hand-off ticket was used already")
     try:
-        taken = await s.router.hand_off(call.id, stored.terminal_id, stored.visitor_id)
+        taken = await s.router.hand_off(call.id, stored.terminal_id, stored.visitor_id,
+                                        s.clock())
     except Refused:  # answered or cancelled since the check above
         raise await _too_late(s, stored) from None
     s.link.calls_changed([call.id])
-    visitor = visitor_of(terminal_of(taken), stored.visitor_id, taken.id)
-    out.event(ev.HandedOff(terminal_id=stored.terminal_id, participant_id=visitor.principal,
-                           visitor_id=visitor.id, name=visitor.name), taken, visitor.principal)
+    visitor = _handed_off(s, out, taken)
     out.send(principal_of(Role.TERMINAL, stored.terminal_id), m.CallHandedOff(call_id=taken.id))
+    return visitor, out
+
+
+def _handed_off(s: Services, out: Outbox, call: Call, at: dt.datetime | None = None,
+                grace: bool = True) -> Identity:
+    """The call's hand-over to its phone, logged; the phone (its identity)."""
+    assert call.visitor is not None
+    visitor = visitor_of(terminal_of(call), call.visitor, call.id)
+    out.event(ev.HandedOff(terminal_id=call.terminal_id, participant_id=visitor.principal,
+                           visitor_id=visitor.id, name=visitor.name), call, visitor.principal,
+              at=at)
     # The phone's presence starts with `connect`, after this is committed: a phone that
     # never gets there (its socket lost, or this commit failing after the log: a Redis
     # restart in issue 16's day) would leave the call its own, with no grace to end it. So
     # it has one from now (no presence has epoch 0); its `welcome` cancels it.
-    out.set_timer(timers.grace(visitor.principal, encode_identity(visitor), 0,
-                               PHONE_GRACE * s.resume_grace_s), durable=True)
-    return visitor, out
+    if grace:
+        out.set_timer(timers.grace(visitor.principal, encode_identity(visitor), 0,
+                                   PHONE_GRACE * s.resume_grace_s), durable=True)
+    return visitor
+
+
+async def handoffs_again(s: Services, handed: list[tuple[str, float]]) -> Outbox:
+    """The calls a dead node handed over to a phone over its last minute, each with when
+    (`ClusterBackends.dead`): killed between routing and its append, it left the session
+    without its `handed_off` (the goal-size day's `c_11ba988aa2607045`: the phone was
+    answered, and the log never said it took the call over). Those still handed over in
+    routing whose log lacks it get it, at the hand-over's time, and their phone a grace if
+    it never attached; one read of the log finds them."""
+    out = s.outbox()
+    calls = [c for c in [await s.router.get_call(call_id) for call_id, _ in handed]
+             if c is not None and c.visitor is not None and not c.is_invitation]
+    logged = await s.session_log.sessions_with(ev.HANDED_OFF, [c.session_id for c in calls])
+    when = dict(handed)
+    for call in calls:
+        if call.session_id in logged:
+            continue
+        phone = await s.presences.get(principal_of(Role.VISITOR, call.visitor or ""))
+        log.warning("call %s: its hand-over to a phone was lost with a node; logged now",
+                    call.id)
+        _handed_off(s, out, call, dt.datetime.fromtimestamp(when[call.id], dt.UTC),
+                    grace=phone is None)
+    return out
 
 
 async def ticket_opens(s: Services, ticket: str) -> bool:

@@ -52,17 +52,18 @@ class Outbox:
     def utcnow(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
-    def event(self, payload: Payload, call: Call | None = None, actor: str | None = None
-              ) -> LogEvent:
-        """Log this about the call (or, without a call, about the actor)."""
+    def event(self, payload: Payload, call: Call | None = None, actor: str | None = None,
+              at: dt.datetime | None = None) -> LogEvent:
+        """Log this about the call (or, without a call, about the actor); `at` when it
+        happened, if not now (a dead node's step logged by its survivor)."""
         return self.note(payload, session_id=call.session_id if call else None,
-                         call_id=call.id if call else None, actor=actor)
+                         call_id=call.id if call else None, actor=actor, at=at)
 
     def note(self, payload: Payload, *, session_id: str | None, call_id: str | None = None,
-             actor: str | None = None) -> LogEvent:
+             actor: str | None = None, at: dt.datetime | None = None) -> LogEvent:
         """Log this in a session named by id (the call may be over)."""
-        event = ev.log_event(payload, self.utcnow(), session_id=session_id, call_id=call_id,
-                             actor=actor)
+        event = ev.log_event(payload, at or self.utcnow(), session_id=session_id,
+                             call_id=call_id, actor=actor)
         self.events.append(event)
         return event
 

@@ -276,6 +276,11 @@ class Switchboard:
         (`resume.ends_again`)."""
         await commit(self.services, await resume.ends_again(self.services, call_ids))
 
+    async def handoffs_again(self, handed: list[tuple[str, float]]) -> None:
+        """A dead node's recent hand-overs to phones, logged if they never were
+        (`handoff.handoffs_again`)."""
+        await commit(self.services, await handoff.handoffs_again(self.services, handed))
+
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""
         await commit(self.services, await recording.recorder_joined(self.services, who,

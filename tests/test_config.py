@@ -80,6 +80,14 @@ def test_every_strategy_is_accepted(tmp_path: Path, strategy: str) -> None:
     assert (tax.strategy, tax.decline_block_s) == (strategy, 5)
 
 
+def test_a_queue_priority_puts_its_walk_ins_first(tmp_path: Path) -> None:
+    """Lower first: registration's walk-ins before deregistration's (0 by default)."""
+    path = toml(tmp_path, '[[queues]]\nid = "reg"\nname = "R"\n'
+                          '[[queues]]\nid = "dereg"\nname = "D"\npriority = 5\n')
+    assert [(q.id, q.priority) for q in load_settings(path, env={}).queues] == [
+        ("reg", 0), ("dereg", 5)]
+
+
 @pytest.mark.parametrize("queue,named", [
     ('strategy = "random"', "strategy"),
     ('overflow_to = "nowhere"', "overflow_to"),
@@ -87,6 +95,8 @@ def test_every_strategy_is_accepted(tmp_path: Path, strategy: str) -> None:
     ('ring_timeout_s = "soon"', "ring_timeout_s"),
     ("decline_block_s = 0", "decline_block_s"),
     ("decline_block_s = 1e9", "decline_block_s"),
+    ("priority = -1", "priority"),  # ahead of appointments
+    ("priority = 101", "priority"),
 ])
 def test_bad_queue_settings(tmp_path: Path, queue: str, named: str) -> None:
     path = toml(tmp_path, f'[[queues]]\nid = "tax"\nname = "Tax"\n{queue}\n')

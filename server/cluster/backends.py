@@ -169,9 +169,10 @@ class ClusterBackends:
         Its recorders first: their media went with them, and until they are gone from the
         pool new calls are still given to them; their sessions go to other recorders at
         once. Then the answers it may not have logged (a resumed party, a cancel, waits
-        for those: `parties.settled_answer`), then the ends it may not have logged (closed
-        as they ended: `resume.ends_again`; nobody waits on those, so not ahead of the
-        hellos), then everyone else. Each stage
+        for those: `parties.settled_answer`), then the ends and the hand-overs to phones
+        it may not have logged (closed as they ended: `resume.ends_again`;
+        `handoff.handoffs_again`; nobody waits on those, so not ahead of the hellos), then
+        everyone else. Each stage
         runs `TAKEOVER_IN_FLIGHT` at a time: one by one, the goal-size day's survivor was
         still logging answers when the killed node's recorder came back, 4 s later, and
         had not handed on its sessions nor kept new calls from it."""
@@ -197,6 +198,7 @@ class ClusterBackends:
                         for answer in await self.router.answered_by(instance)])
             await self.router.forget_answers_of(instance)
         await self._ends_again(board, instance)  # not first: nobody waits on it to resume
+        await self._handoffs_again(board, instance)
         await each([self._gone(board, instance, p) for p in sorted(principals - recorders)])
 
     async def _answer_again(self, board: Switchboard, instance: str, call_id: str,
@@ -214,6 +216,14 @@ class ClusterBackends:
             log.exception("logging the ends of dead node %s failed", instance)
         else:
             await self.router.forget_ends_of(instance)
+
+    async def _handoffs_again(self, board: Switchboard, instance: str) -> None:
+        try:
+            await board.handoffs_again(await self.router.handed_off_by(instance))
+        except Exception:  # the log lacks the hand-over; routing and the phone still have it
+            log.exception("logging the hand-overs of dead node %s failed", instance)
+        else:
+            await self.router.forget_handoffs_of(instance)
 
     async def _gone(self, board: Switchboard, instance: str, principal: str) -> None:
         """One principal of a dead instance: its socket is gone (unless it has resumed on

@@ -123,6 +123,13 @@ def recent_ends(prefix: str, instance: str) -> str:
 ENDS_WATCHED_S = 60  # far beyond a step's tries between its routing end and its log append
 
 
+def recent_handoffs(prefix: str, instance: str) -> str:
+    """Sorted set, scored by time: the calls a node instance handed over to a phone over
+    the last `ENDS_WATCHED_S` (`HAND_OFF` in scripts.py): taken over dead, its survivor
+    logs the `handed_off` it may not have (`ClusterBackends.dead`)."""
+    return k(prefix, "ho", instance)
+
+
 def agent(prefix: str, agent_id: str) -> str:
     """Hash: one logged-in specialist; deleted when they log out or are lost."""
     return k(prefix, "a", agent_id)

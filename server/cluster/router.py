@@ -253,6 +253,17 @@ class RedisRouter:
     async def forget_ends_of(self, instance: str) -> None:
         await self._redis.delete(keys.recent_ends(self._prefix, instance))
 
+    async def handed_off_by(self, instance: str) -> list[tuple[str, float]]:
+        """The calls node `instance` handed over to a phone over its last
+        `keys.ENDS_WATCHED_S`, each with when: killed between routing and its append, it
+        left their `handed_off` unlogged."""
+        found: list[Any] = await self._redis.zrange(
+            keys.recent_handoffs(self._prefix, instance), 0, -1, withscores=True)
+        return [(str(cid), float(at)) for cid, at in found]
+
+    async def forget_handoffs_of(self, instance: str) -> None:
+        await self._redis.delete(keys.recent_handoffs(self._prefix, instance))
+
     def _kept(self, ending: Ending | None) -> tuple[str, ...]:
         """`finish`'s arguments in the Lua: the ending's JSON, how long it is kept, this
         node's instance and how long it watches its recent ends."""
@@ -289,8 +300,10 @@ class RedisRouter:
     async def leave(self, call_id: str, agent_id: str, now: float) -> Call | None:
         return await self._maybe_call("leave", now, call_id, agent_id)
 
-    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
-        return call_from(await self._run("hand_off", 0.0, call_id, terminal_id, visitor_id))
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str,
+                       now: float = 0.0) -> Call:
+        return call_from(await self._run("hand_off", now, call_id, terminal_id, visitor_id,
+                                         self.instance, str(keys.ENDS_WATCHED_S)))
 
     async def _maybe_call(self, name: str, now: float, *args: str) -> Call | None:
         flat = await self._run(name, now, *args)

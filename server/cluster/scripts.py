@@ -212,6 +212,12 @@ local function waiting_state(c)
   local s = hget(c, "state")
   return s == "queued" or s == "ringing"
 end
+-- A node's recent steps of one kind (`set`, scored by time): the last `watched_s` only
+local function watch(set, cid, watched_s)
+  redis.call("ZADD", set, NOW, cid)
+  redis.call("ZREMRANGEBYSCORE", set, "-inf", "(" .. (tonumber(NOW) - tonumber(watched_s)))
+  redis.call("EXPIRE", set, 2 * tonumber(watched_s))
+end
 -- `ending`, `kept_s`: the caller's `backend.Ending` (JSON, "" = none) and its TTL; the
 -- node `instance` ending it keeps the call among its recent ends (`en:<instance>`, the
 -- last `watched_s`): taken over dead, its survivor logs those it may not have
@@ -219,12 +225,7 @@ local function finish(cid, ending, kept_s, instance, watched_s)
   local c = k("c", cid)
   if ending and ending ~= "" then
     redis.call("SET", k("end", cid), ending, "EX", kept_s)
-    if instance ~= "" then
-      local en = k("en", instance)
-      redis.call("ZADD", en, NOW, cid)
-      redis.call("ZREMRANGEBYSCORE", en, "-inf", "(" .. (tonumber(NOW) - tonumber(watched_s)))
-      redis.call("EXPIRE", en, 2 * tonumber(watched_s))
-    end
+    if instance ~= "" then watch(k("en", instance), cid, watched_s) end
   end
   local term = hget(c, "term") or ""
   local accn = hget(c, "accn")
@@ -375,6 +376,7 @@ end
 if hget(c, "vis") then refuse("handed_off", "call " .. cid .. " was handed off already") end
 if not waiting_state(c) then refuse("not_waiting", "call " .. cid .. " is not waiting") end
 redis.call("HSET", c, "vis", vis)
+if ARGV[7] ~= "" then watch(k("ho", ARGV[7]), cid, ARGV[8]) end  -- `keys.recent_handoffs`
 tell_terminal(term)
 tell(caller(c))
 return redis.call("HGETALL", c)

@@ -329,6 +329,17 @@ class SessionLog(StoreBase):
                     sessions.c.state.not_in(sorted(ev.FINAL_STATES)))))
         return found
 
+    async def sessions_with(self, event_type: str, session_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        async with self._read() as conn:
+            for start in range(0, len(session_ids), LENGTHS[-1]):
+                found.update(str(s) for s in await conn.scalars(
+                    sa.select(session_events.c.session_id).distinct().where(
+                        session_events.c.type == event_type,
+                        session_events.c.session_id.in_(
+                            padded(session_ids[start:start + LENGTHS[-1]])))))
+        return found
+
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
         async with self._read() as conn:
             row = (await conn.execute(

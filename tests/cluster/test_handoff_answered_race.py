@@ -29,11 +29,12 @@ class AnsweredFirst(RedisRouter):
 
     rival: Callable[[], Awaitable[Any]] | None = None
 
-    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str) -> Call:
+    async def hand_off(self, call_id: str, terminal_id: str, visitor_id: str,
+                       now: float = 0.0) -> Call:
         rival, self.rival = self.rival, None
         if rival is not None:
             await rival()
-        return await super().hand_off(call_id, terminal_id, visitor_id)
+        return await super().hand_off(call_id, terminal_id, visitor_id, now)
 
 
 @pytest.fixture

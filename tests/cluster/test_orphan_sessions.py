@@ -15,6 +15,7 @@ from signaling import events as ev
 from signaling.backend import Ending
 from tests.cluster.procs import Cluster
 from tests.cluster.test_failover import session_state
+from tests.helpers import eventually
 
 
 async def test_a_session_whose_call_never_reached_routing_ends_when_its_node_restarts(
@@ -88,3 +89,41 @@ async def test_a_hangup_its_killed_node_never_logged_is_closed_by_the_survivor(
     session = await db.get_session(connected["session_id"])
     assert session is not None and session.end_reason == "hangup"
     assert session.events[-1].type == "participant_left"
+
+
+async def test_a_hand_over_its_killed_node_never_logged_is_logged_by_the_survivor(
+        cluster: Cluster, redis: Redis) -> None:
+    """The goal-size day's `c_11ba988aa2607045`: the kiosk's waiting call went over to a
+    phone on node a, which was killed before its `handed_off` was logged. The survivor
+    that takes node a over logs it, at the hand-over's time, with the phone a participant."""
+    a, b = await cluster.start("a", "b")
+    await cluster.connect(b, await cluster.specialist("li", {"tax": 1}))  # away: staffed
+    terminal = await cluster.connect(a, await cluster.terminal("T1"))
+    await terminal.send({"type": "call.request", "queue": "tax"})
+    queued = await terminal.recv("call.queued")
+    (heartbeat,) = [key async for key in redis.scan_iter(f"{cluster.prefix}:hb:a.*")]
+    instance = heartbeat.rsplit(":", 1)[1]
+    now = time.time()  # node a's hand-over, in routing only: a is killed before its append
+    router = RedisRouter(redis, cluster.prefix, [], instance=instance)
+    await router.hand_off(queued["call_id"], "T1", "v_lost", now)
+    cluster.kill(a)
+    db = await cluster.provision()
+
+    async def events() -> list[ev.LogEvent]:
+        (row,), _ = await db.list_sessions(terminal="T1")
+        session = await db.get_session(row.id)
+        assert session is not None
+        return [e for e in session.events if e.type == ev.HANDED_OFF]
+
+    async def handed_off() -> bool:
+        return bool(await events())
+
+    await eventually(handed_off)
+    (event,) = await events()
+    assert (event.data["participant_id"], event.data["terminal_id"]) == ("visitor:v_lost",
+                                                                         "T1")
+    assert abs(event.ts.timestamp() - now) < 0.01
+    (row,), _ = await db.list_sessions(terminal="T1")
+    session = await db.get_session(row.id)
+    assert session is not None
+    assert "visitor:v_lost" in {p.participant_id for p in session.participants}
