@@ -7,15 +7,22 @@ older one finds it over. Each offer has its own ring timer (`timers.ring_key`).
 
 from __future__ import annotations
 
+from typing import Final
+
 from . import conference, recording, timers
 from . import events as ev
 from . import messages as m
+from .errors import Refused
 from .identity import Identity, Role, caller_of, principal_of, terminal_of
 from .model import AgentState, Call, CallState, Offer
 from .outbox import Outbox
 from .parties import answer_logged, people, recorder
 from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
+
+TOLD_AGAIN_S: Final = 30.0
+"""How recent a dead node's logged answer is told again by its survivor: far beyond its
+send after the append (seconds on a loaded node) plus the wait to take it for dead."""
 
 
 async def dispatch(s: Services) -> Outbox:
@@ -181,11 +188,13 @@ async def answer_again(s: Services, call_id: str, agent_id: str, at: float) -> O
     a resume on another node) and the log has it waiting. The same specialist at the same
     time gets the same answer and numbers (`answers.ACCEPT`), so `answered` is logged once
     and the parties hear `call.connected`. Nothing to do for a call no longer connected
-    to that specialist, or whose answer is logged."""
+    to that specialist; one whose answer is logged is only told again if it is recent
+    (`told_again`)."""
     call = await s.router.get_call(call_id)
-    if call is None or call.state != CallState.CONNECTED or agent_id not in call.agents \
-            or await answer_logged(s, call):
+    if call is None or call.state != CallState.CONNECTED or agent_id not in call.agents:
         return s.outbox()
+    if await answer_logged(s, call):
+        return await told_again(s, call, agent_id, at)
     agent = await s.router.get_agent(agent_id)
     who = Identity(role=Role.SPECIALIST, id=agent_id, name=agent.name if agent else agent_id,
                    skills=dict(agent.skills) if agent else {},
@@ -214,12 +223,38 @@ async def _answer(s: Services, who: Identity, msg: m.CallAccept, now: float) -> 
                                    principal_id=who.id, name=who.name), call, who.principal)
     out.agent_status(who.id, AgentState.IN_CALL, "answered")
     names = {who.id: who.name}
-    recorded_by = await recording.connected(s, out, call, names)
+    await _tell_connected(s, out, call, await recording.connected(s, out, call, names), names)
+    out.changed(call.queue)
+    return out
+
+
+async def told_again(s: Services, call: Call, agent_id: str, at: float) -> Outbox:
+    """A dead node's answer it logged, and may not have told: killed between its append
+    and its sends (the goal-size day's `c_28f724f58ed0662e`, answered 0.7 s before node 1
+    was killed: the kiosk, on the surviving node, never heard `call.connected` and gave up
+    after 166 s; the specialist was told again by its resume). One made within
+    `TOLD_AGAIN_S` of now is replayed in routing, which takes the same numbers again
+    (`answers.ACCEPT`), and `call.connected` goes under them: a member whose line had it
+    drops it as heard twice, one whose line gave the number up hears it late, one whose
+    resume told it since drops it as stale (`server/cluster/reorder.py`)."""
+    out = s.outbox()
+    if at < s.clock() - TOLD_AGAIN_S:
+        return out
+    try:
+        call = await s.router.accept(call.id, agent_id, at)
+    except Refused:  # answered again since (a transfer, a second department): told then
+        return out
+    named = None if s.recording is None else await s.recording.pool.recorder_of(call.id)
+    await _tell_connected(s, out, call, named)
+    return out
+
+
+async def _tell_connected(s: Services, out: Outbox, call: Call, recorded_by: str | None,
+                          names: dict[str, str] | None = None) -> None:
+    """Each member of the just-answered call hears `call.connected`."""
     members = await people(s, call, names)
     listed = members + ([] if recorded_by is None else [recorder(recorded_by)])
     for member in members:
         out.send(member.id, m.CallConnected(call_id=call.id, session_id=call.session_id,
                                             you=member.id, participants=listed,
                                             recording=recorded_by is not None))
-    out.changed(call.queue)
-    return out

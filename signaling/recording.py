@@ -116,18 +116,19 @@ async def relay_allowed(s: Services, call: Call, sender: str, to: str, members: 
     return (sender in members and to == own) or (sender == own and to in members)
 
 
-async def recorder_joined(s: Services, who: Identity, capacity: int | None) -> Outbox:
-    """A recorder said hello: it takes over what an earlier connection of it held, and
-    sessions waiting for a recorder."""
+async def recorder_joined(s: Services, who: Identity, capacity: int | None,
+                          deliver: Deliver | None = None) -> Outbox:
+    """A recorder said hello: it takes over what an earlier connection of it held (handed
+    on as `recorder_left` does: its links went with that connection), and sessions
+    waiting for a recorder."""
     out = s.outbox()
     if s.recording is None:
         return out
     held = await s.recording.pool.join(who.id, DEFAULT_CAPACITY if capacity is None
                                        else capacity)
     log.info("recorder %s joined (capacity %s)", who.id, capacity)
-    for call_id, segment in held.items():
-        await _interrupted(s, s.recording, out, call_id, who.principal, segment,
-                           "recorder_reconnected")
+    await _hand_on(s, s.recording, out, who, held, "recorder_reconnected", deliver,
+                   recent=False)
     for call_id in await s.recording.pool.take_waiting():
         call = await s.router.get_call(call_id)
         if call is not None and call.state == CallState.CONNECTED:
@@ -139,39 +140,53 @@ async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = No
     """A recorder's connection is gone: its sessions go to other recorders.
 
     With `deliver` (the switchboard's commit), each session's hand-over is carried out as
-    soon as it is decided: one outbox for every session made the first one's new recorder
-    and parties wait for all the others' log and catalog work (the goal-size day: 33
-    sessions, 12-14 s under load, and calls that ended meanwhile had no second segment);
-    a session whose hand-over fails leaves the others' to go on. Without, they are all in
-    the outbox returned."""
+    soon as it is decided (`_hand_on`). Without, they are all in the outbox returned."""
     out = s.outbox()
     if s.recording is None:
         return out
     held = await s.recording.pool.leave(who.id)
     log.warning("recorder %s lost with %d session(s)", who.id, len(held))
+    await _hand_on(s, s.recording, out, who, held, "recorder_lost", deliver, recent=True)
+    if s.recording.catalog is not None:
+        # Segments of calls that ended while it lived: `record.stop` was sent, but the
+        # manifest never came. No longer held, they would stay `recording` for ever. (A
+        # recorder that reconnects sends its recent reports again: not for it.)
+        await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
+    return out
+
+
+async def _hand_on(s: Services, setup: RecordingSetup, out: Outbox, who: Identity,
+                   held: Mapping[str, int], reason: str, deliver: Deliver | None,
+                   recent: bool) -> None:
+    """The sessions a recorder's connection held go on, one by one: with `deliver`, each
+    hand-over is carried out as soon as it is decided. One outbox for every session made
+    the first one's new recorder and parties wait for all the others' log and catalog
+    work (the goal-size day: 33 sessions, 12-14 s under load, and calls that ended
+    meanwhile had no second segment; a reconnecting rec2's 16, and a call that ended
+    before its turn came had its gap named by nobody: `c_e4e9db1fd41e314c`). A session
+    whose hand-over fails leaves the others' to go on. Then the gaps of calls over: of
+    every `recent` session of a recorder that is gone; only of the held ones for one that
+    reconnected (its new connection is given new calls meanwhile)."""
     named: set[str] = set()
     ended: set[str] = set()  # held, but their calls ended as it was being lost
     for call_id, segment in held.items():
         one = out if deliver is None else s.outbox()
         try:
-            call = await _interrupted(s, s.recording, one, call_id, who.principal, segment,
-                                      "recorder_lost")
+            call = await _interrupted(s, setup, one, call_id, who.principal, segment, reason)
             if deliver is not None:
                 await deliver(one)
             if call is not None:
                 (named if call.state == CallState.CONNECTED else ended).add(call.session_id)
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
-    if s.recording.catalog is not None:
-        await _name_gaps(s, s.recording.catalog, out, who, named, ended)
-        # Segments of calls that ended while it lived: `record.stop` was sent, but the
-        # manifest never came. No longer held, they would stay `recording` for ever.
-        await s.recording.catalog.segments_interrupted(session_id=None, recorder=who.id)
-    return out
+    if setup.catalog is not None:
+        await _name_gaps(s, setup.catalog, out, who, named, ended, reason,
+                         None if recent else set(held))
 
 
 async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: Identity,
-                     named: set[str], ended: set[str]) -> None:
+                     named: set[str], ended: set[str], reason: str,
+                     calls: set[str] | None) -> None:
     """The lost recorder's sessions whose calls are over and that it never closed a segment
     of get their `recording_interrupted` too: a call answered as the recorder's node died
     had its offers go to the dead node, and ended before the hand-over came to it (or
@@ -181,10 +196,10 @@ async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: I
     their hand-over."""
     since = s.utcnow() - dt.timedelta(seconds=GAP_LOOKBACK_S)
     for told in await catalog.unnamed_gaps(who.id, since, ended - named):
-        if told.session_id not in named:
+        if told.session_id not in named and (calls is None or told.call_id in calls):
             log.warning("recorder %s lost before it closed a segment of session %s (its "
                         "call over)", who.id, told.session_id)
-            out.note(ev.RecordingInterrupted(recorder=who.principal, reason="recorder_lost"),
+            out.note(ev.RecordingInterrupted(recorder=who.principal, reason=reason),
                      session_id=told.session_id, call_id=told.call_id)
 
 

@@ -263,7 +263,8 @@ class Switchboard:
         await commit(self.services, connections.fresh_ice_servers(self.services, who))
 
     async def answer_again(self, call_id: str, agent_id: str, at: float) -> None:
-        """A dead node's answer, logged and told if it never was (`offers.answer_again`)."""
+        """A dead node's answer, logged and told if it never was, told again if it was
+        logged recently (`offers.answer_again`)."""
         try:
             await commit(self.services, await offers.answer_again(self.services, call_id,
                                                                   agent_id, at))
@@ -283,8 +284,8 @@ class Switchboard:
 
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""
-        await commit(self.services, await recording.recorder_joined(self.services, who,
-                                                                     capacity))
+        await commit(self.services, await recording.recorder_joined(
+            self.services, who, capacity, deliver=lambda out: commit(self.services, out)))
 
     async def disconnect(self, who: Identity, epoch: int, sink: Any) -> None:
         """The socket closed: keep the principal's place for the resume grace.

@@ -127,3 +127,38 @@ async def test_a_hand_over_its_killed_node_never_logged_is_logged_by_the_survivo
     session = await db.get_session(row.id)
     assert session is not None
     assert "visitor:v_lost" in {p.participant_id for p in session.participants}
+
+
+async def test_an_answer_its_killed_node_logged_but_never_told_is_told_by_the_survivor(
+        cluster: Cluster, redis: Redis) -> None:
+    """The goal-size day's `c_28f724f58ed0662e`: node a answered the call and logged it,
+    and was killed before its sends; the kiosk, on node b all along, never heard
+    `call.connected` and gave up 166 s later. The survivor replays the answer for its
+    numbers and tells the kiosk."""
+    a, b = await cluster.start("a", "b")
+    specialist = await cluster.ready(a, await cluster.specialist("li", {"tax": 1}))
+    terminal = await cluster.connect(b, await cluster.terminal("T1"))
+    await terminal.send({"type": "call.request", "queue": "tax"})
+    call_id = (await terminal.recv("call.queued"))["call_id"]
+    offered = await specialist.recv("call.offered", call_id=call_id)
+    (heartbeat,) = [key async for key in redis.scan_iter(f"{cluster.prefix}:hb:a.*")]
+    router = RedisRouter(redis, cluster.prefix, [], instance=heartbeat.rsplit(":", 1)[1])
+    call = await router.accept(call_id, "li", time.time(), offered["offer"])  # node a's
+    db = await cluster.provision()
+    at = dt.datetime.now(dt.UTC)
+    await db.append([ev.log_event(payload, at, session_id=call.session_id, call_id=call_id,
+                                  actor=actor) for payload, actor in (  # and its append
+        (ev.Answered(agent_id="li", agent_name="Li", offer=offered["offer"], wait_s=0.0),
+         "specialist:li"),
+        (ev.ParticipantJoined(participant_id="terminal:T1", role="terminal",
+                              principal_id="T1"), "terminal:T1"),
+        (ev.ParticipantJoined(participant_id="specialist:li", role="specialist",
+                              principal_id="li", name="Li"), "specialist:li"))])
+    cluster.kill(a)  # before its sends
+
+    connected = await terminal.recv("call.connected", call_id=call_id, timeout=60)
+    assert connected["session_id"] == call.session_id
+    assert [p["id"] for p in connected["participants"] if p["role"] == "specialist"] == [
+        "specialist:li"]
+    session = await db.get_session(call.session_id)
+    assert session is not None and [e.type for e in session.events].count("answered") == 1

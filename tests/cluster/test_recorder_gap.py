@@ -21,11 +21,23 @@ from server.cluster.router import RedisRouter
 from server.recording.catalog import FileCatalog
 from server.storage.db import Database
 from signaling import messages as m
+from signaling.identity import Identity, Role
 from signaling.messages import RecordingManifest
 from signaling.model import Call
 from signaling.recorders import RecordingSetup
 from tests.switchboard import conftest as desks
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, RECORDER, Desk, make_desk
+from tests.switchboard.conftest import (
+    ALICE,
+    BOB,
+    KIOSK,
+    QUEUES,
+    RECORDER,
+    SITE,
+    Desk,
+    make_desk,
+)
+
+KIOSK2 = Identity(role=Role.TERMINAL, id="T2", name="二号机", site=SITE)
 
 
 class ReadHookRouter(RedisRouter):
@@ -161,3 +173,33 @@ async def test_a_gap_after_a_hand_over_named_late_is_still_named(desk: Desk) -> 
         ("recording_interrupted", "recorder_reconnected", 1),
         ("recording_stopped", "hangup", None),
         ("recording_interrupted", "recorder_lost", None)]
+
+
+async def test_a_reconnecting_recorders_call_that_ended_before_its_hand_over_is_named(
+        desk: Desk) -> None:
+    """rec1's socket comes back; its hello hands its sessions on one by one, and a call
+    it held ends before its turn (the goal-size day's `c_e4e9db1fd41e314c`: its gap was
+    named by nobody). Named, as a lost recorder's are; a call given to the new
+    connection meanwhile, nothing written of it yet, is not."""
+    call_id, session_id = await _answered(desk)
+    router = desk.s.router
+    assert isinstance(router, ReadHookRouter)
+    await desk.connect(RECORDER)
+    other: list[str] = []
+
+    async def meanwhile() -> None:
+        await desk.drive(KIOSK, m.CallHangup(call_id=call_id))
+        await desk.connect(BOB)
+        await desk.drive(BOB, m.AgentStatus(status="available"))
+        await desk.connect(KIOSK2)
+        queued = await desk.drive(KIOSK2, m.CallRequest(queue="general"))
+        other.append(queued.sends[0][1].call_id)  # type: ignore[attr-defined]
+        await desk.drive(BOB, m.CallAccept(call_id=other[0], offer=1))
+    router.before_read = (call_id, meanwhile)
+    await desk.board.recorder_joined(RECORDER, 4)
+    assert router.before_read is None and other
+    assert await _recording_events(desk, session_id) == [  # (the hello let go of it: no
+        ("recording_started", None), ("recording_interrupted", "recorder_reconnected")]
+    call = await router.get_call(other[0])  # recorder to stop at the hang-up)
+    assert call is not None and call.state.value == "connected"
+    assert await _recording_events(desk, call.session_id) == [("recording_started", None)]
