@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from tests.cluster.losing import lossy_desk, lossy_recorded_desk, proxy  # noqa: F401  (fixtures)
 from tests.cluster.procs import Cluster
+from tests.cluster.two_desks import dead, survivor  # noqa: F401  (fixtures)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -5,38 +5,12 @@ older answer is left alone. Real Redis router; the survivor's own log."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
-
 from server.cluster.router import RedisRouter
-from server.storage.db import Database
 from signaling import messages as m
 from signaling import order
 from signaling.offers import TOLD_AGAIN_S
 from signaling.switchboard import ANY, STEPS
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
-
-
-async def _desk(database: Database, redis: Redis, key_prefix: str, instance: str
-                ) -> AsyncIterator[Desk]:
-    router = RedisRouter(redis, key_prefix, QUEUES, instance=instance)
-    await router.start()
-    async for made in make_desk(database, router=router):
-        yield made
-
-
-@pytest.fixture
-async def survivor(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    async for made in _desk(database, redis, key_prefix, "survivor.1"):
-        yield made
-
-
-@pytest.fixture
-async def dead(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    async for made in _desk(database, redis, key_prefix, "dead.1"):
-        yield made
+from tests.switchboard.conftest import ALICE, KIOSK, Desk
 
 
 async def _answered_unsent(survivor: Desk, dead: Desk) -> tuple[str, float]:

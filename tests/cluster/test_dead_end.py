@@ -6,37 +6,17 @@ session as it ended and tells those who were in it; a logged end is left alone."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from redis.asyncio import Redis
 
 from server.cluster.keys import ENDS_WATCHED_S, recent_ends
 from server.cluster.router import RedisRouter
-from server.storage.db import Database
 from signaling import messages as m
 from signaling.backend import Ending
 from signaling.identity import Identity
 from signaling.model import Call
 from signaling.switchboard import ANY, STEPS
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, make_desk
+from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk
 from tests.switchboard.test_steps import connected_call
-
-
-@pytest.fixture
-async def survivor(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    router = RedisRouter(redis, key_prefix, QUEUES, instance="survivor.1")
-    await router.start()
-    async for made in make_desk(database, router=router):
-        yield made
-
-
-@pytest.fixture
-async def dead(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    """The node that is killed: its steps run, their outboxes never committed."""
-    async for made in make_desk(database, router=RedisRouter(redis, key_prefix, QUEUES,
-                                                             instance="dead.1")):
-        yield made
 
 
 async def _step_then_killed(desk: Desk, who: Identity, msg: m.Inbound) -> None:

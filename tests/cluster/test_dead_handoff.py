@@ -8,45 +8,18 @@ hand-over is left alone. Real Redis router, both session logs."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from server.cluster.keys import ENDS_WATCHED_S, recent_handoffs
 from server.cluster.router import RedisRouter
-from server.storage.db import Database
 from signaling import handoff, timers
 from signaling import messages as m
 from signaling.commit import commit
 from signaling.identity import Role, principal_of
-from signaling.switchboard import Switchboard
-from tests.switchboard.conftest import ALICE, KIOSK, QUEUES, Desk, Sink, make_desk
+from tests.switchboard.conftest import ALICE, KIOSK, Desk, Sink
 from tests.switchboard.test_steps import queued_call
-
-
-async def _desk(database: Database, redis: Redis, key_prefix: str, instance: str
-                ) -> AsyncIterator[Desk]:
-    router = RedisRouter(redis, key_prefix, QUEUES, instance=instance)
-    await router.start()
-    async for made in make_desk(database, router=router):
-        board = Switchboard(dataclasses.replace(made.board.services, handoffs=database))
-        yield dataclasses.replace(made, board=board)
-
-
-@pytest.fixture
-async def survivor(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    async for made in _desk(database, redis, key_prefix, "survivor.1"):
-        yield made
-
-
-@pytest.fixture
-async def dead(database: Database, redis: Redis, key_prefix: str) -> AsyncIterator[Desk]:
-    """The node that is killed: its steps run, their outboxes never committed."""
-    async for made in _desk(database, redis, key_prefix, "dead.1"):
-        yield made
 
 
 def _router(desk: Desk) -> RedisRouter:
