@@ -137,6 +137,8 @@ async def handoffs_again(s: Services, handed: list[tuple[str, float]]) -> Outbox
     out = s.outbox()
     calls = [c for c in [await s.router.get_call(call_id) for call_id, _ in handed]
              if c is not None and c.visitor is not None and not c.is_invitation]
+    if not calls:  # nearly always: no read of the log
+        return out
     logged = await s.session_log.sessions_with(ev.HANDED_OFF, [c.session_id for c in calls])
     when = dict(handed)
     for call in calls:

@@ -284,8 +284,8 @@ class Switchboard:
 
     async def recorder_joined(self, who: Identity, capacity: int | None) -> None:
         """A recorder's hello (after `connect`): sessions waiting for one go to it."""
-        await commit(self.services, await recording.recorder_joined(
-            self.services, who, capacity, deliver=lambda out: commit(self.services, out)))
+        await commit(self.services, await recording.recorder_joined(self.services, who,
+                                                                     capacity))
 
     async def disconnect(self, who: Identity, epoch: int, sink: Any) -> None:
         """The socket closed: keep the principal's place for the resume grace.
