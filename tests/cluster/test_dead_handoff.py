@@ -68,8 +68,8 @@ async def test_the_survivor_logs_a_dead_nodes_unlogged_hand_over_once(
 async def test_a_logged_hand_over_is_left_alone_and_an_attached_phone_gets_no_grace(
         survivor: Desk, dead: Desk) -> None:
     """The survivor's own hand-over, committed: nothing again. The dead node's, whose
-    phone attached on the survivor before the takeover: logged, with no grace (its
-    `welcome` cancelled the first one; a second would end a call the phone holds)."""
+    phone attached on the survivor before the takeover: logged, with no grace timer (its
+    `welcome` cancelled the first one; it has a presence to lose)."""
     logged_id, logged_ticket = await _ticket(survivor)
     _, out = await handoff.open_ticket(survivor.s, logged_ticket, None)
     await commit(survivor.s, out)
