@@ -59,14 +59,10 @@ class RoutingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "vwin"
     # A numbered message whose predecessor (decided on another node) has not arrived waits
-    # at most this long (docs/cluster.md "Order across nodes"): the predecessor's node logs
-    # before it publishes, which takes milliseconds on a healthy node and up to seconds on
-    # an overloaded one; only a node that died between deciding and sending (or a cut-off
-    # subscription) makes anyone wait the whole hold
+    # at most this long once a node was lost within `reorder_cap_s` (its decisions may never
+    # be sent); while every node is alive a missing message is only late (a stalled node's
+    # slow log append) and waits up to the cap (docs/cluster.md "Order across nodes")
     reorder_hold_s: float = 1.0
-    # While every node is alive a missing message is only late (its node is stalled, e.g.
-    # on a slow log append): the gap is held up to this hard cap; `reorder_hold_s` applies
-    # once a node was lost within this time (its decisions may never be sent)
     reorder_cap_s: float = 30.0
     # Every this often a node over its fair share of the live nodes' sockets (the mean) by
     # this tolerance moves a few idle kiosks to the others (docs/cluster.md); 0: never
