@@ -188,13 +188,13 @@ async def _hand_on(s: Services, setup: RecordingSetup, out: Outbox, who: Identit
 async def _name_gaps(s: Services, catalog: RecordingCatalog, out: Outbox, who: Identity,
                      named: set[str], ended: set[str], reason: str,
                      calls: set[str] | None) -> None:
-    """The lost recorder's sessions whose calls are over and that it never closed a segment
-    of get their `recording_interrupted` too: a call answered as the recorder's node died
-    had its offers go to the dead node, and ended before the hand-over came to it (or
-    before the loss was noticed: `record.stop` to a dead recorder), so the log showed
-    `recording_started` and nothing else, an unrecorded call whose gap it did not name.
-    Its recent sessions only (`GAP_LOOKBACK_S`); the calls still connected were named by
-    their hand-over."""
+    """The lost (or reconnected: `calls`, the ones it held) recorder's sessions whose
+    calls are over and that it never closed a segment of get their `recording_interrupted`
+    too: a call answered as the recorder's node died had its offers go to the dead node,
+    and ended before the hand-over came to it (or before the loss was noticed:
+    `record.stop` to a dead recorder), so the log showed `recording_started` and nothing
+    else, an unrecorded call whose gap it did not name. Its recent sessions only
+    (`GAP_LOOKBACK_S`); the calls still connected were named by their hand-over."""
     since = s.utcnow() - dt.timedelta(seconds=GAP_LOOKBACK_S)
     for told in await catalog.unnamed_gaps(who.id, since, ended - named):
         if told.session_id not in named and (calls is None or told.call_id in calls):

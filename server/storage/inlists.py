@@ -17,7 +17,7 @@ matches as once, and each query has at most `len(LENGTHS)` texts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final, TypeVar
 
 T = TypeVar("T")
@@ -34,3 +34,9 @@ def padded(values: Sequence[T]) -> list[T]:
         return out
     length = next((n for n in LENGTHS if n >= len(out)), len(out))
     return out + [out[-1]] * (length - len(out))
+
+
+def batches(values: Sequence[T]) -> Iterator[list[T]]:
+    """`values` in lists of at most the longest of `LENGTHS`, each `padded`."""
+    for start in range(0, len(values), LENGTHS[-1]):
+        yield padded(values[start:start + LENGTHS[-1]])

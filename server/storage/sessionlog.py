@@ -30,7 +30,7 @@ from server.storage.errors import (
     StorageError,
 )
 from server.storage.group import Group, Reads, Rows, append_together
-from server.storage.inlists import LENGTHS, padded
+from server.storage.inlists import batches
 from server.storage.lanes import Lanes
 from server.storage.projection import check_event
 from server.storage.records import Participant, SessionDetail, SessionEvent, SessionSummary
@@ -323,21 +323,20 @@ class SessionLog(StoreBase):
     async def open_calls(self, call_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         async with self._read() as conn:
-            for start in range(0, len(call_ids), LENGTHS[-1]):
+            for batch in batches(call_ids):
                 found.update(await conn.scalars(sa.select(sessions.c.call_id).where(
-                    sessions.c.call_id.in_(padded(call_ids[start:start + LENGTHS[-1]])),
+                    sessions.c.call_id.in_(batch),
                     sessions.c.state.not_in(sorted(ev.FINAL_STATES)))))
         return found
 
     async def sessions_with(self, event_type: str, session_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         async with self._read() as conn:
-            for start in range(0, len(session_ids), LENGTHS[-1]):
+            for batch in batches(session_ids):
                 found.update(str(s) for s in await conn.scalars(
                     sa.select(session_events.c.session_id).distinct().where(
                         session_events.c.type == event_type,
-                        session_events.c.session_id.in_(
-                            padded(session_ids[start:start + LENGTHS[-1]])))))
+                        session_events.c.session_id.in_(batch))))
         return found
 
     async def call_end(self, call_id: str, principal: str) -> CallEnd | None:
