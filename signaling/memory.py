@@ -181,6 +181,11 @@ class LocalBus:
         entry = self._sinks.get(principal)
         return entry[1] if entry is not None else None
 
+    def role(self, principal: str) -> str | None:
+        """The role of the principal's connection here, if any."""
+        entry = self._sinks.get(principal)
+        return entry[0] if entry is not None else None
+
     def release(self, principal: str) -> Sink | None:
         """Forget the principal's connection here (whichever it is), without closing it."""
         entry = self._sinks.pop(principal, None)

@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from signaling import order
 from signaling.backend import Sink
+from signaling.identity import Role
 from signaling.memory import LocalBus
 
 from . import fill, keys
@@ -47,6 +48,8 @@ from .reorder import Released, Reorder
 
 log = logging.getLogger(__name__)
 
+RESYNC_ROLES = frozenset({Role.TERMINAL.value, Role.VISITOR.value, Role.SPECIALIST.value})
+RESYNC_REASON = "resync"  # the close reason with DRAIN_CLOSE_CODE (the pages resume)
 _encode = msgspec.msgpack.encode
 _decode = msgspec.msgpack.Decoder(list[Any]).decode
 
@@ -287,11 +290,12 @@ class RedisBus:
                                         sorted(self._local.connected()), self.reorder.next_of)
         if missed is None:
             return
-        for principal, next_seq, entries in missed:
+        for principal, next_seq, counter, entries in missed:
             for seq, payloads in sorted((_decode(entry) for entry in entries),
                                         key=lambda entry: int(entry[0])):
                 if int(seq) >= next_seq:
                     self._to_sink(["s", principal, payloads, int(seq)])
+            self._release([(principal, p) for p in self.reorder.taken(principal, counter)])
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:
@@ -340,6 +344,7 @@ class RedisBus:
             released = self.reorder.behind(principal, payload, message[3], now)
         for one in released:
             sink.send(one)
+        self._resync()
         self._arm()
 
     def _release(self, released: Released) -> None:
@@ -347,6 +352,21 @@ class RedisBus:
             sink = self._local.sink(principal)
             if sink is not None:
                 sink.send(payload)
+        self._resync()
+
+    def _resync(self) -> None:
+        """A line that gave a gap up delivered past messages its connection never heard (a
+        `call.connected`, an offer, an end): the connection is closed as a move is (1012),
+        and the client's resuming hello names its call and hears where it stands, the
+        end of that call included. A recorder is left as it is: its reconnection would
+        hand every session it records on."""
+        if not self.reorder.resync:
+            return
+        for principal in sorted(self.reorder.resync):
+            if self._local.role(principal) in RESYNC_ROLES:
+                log.warning("bus: %s missed messages: closed to resume", principal)
+                self._local.close_local(principal, keys.DRAIN_CLOSE_CODE, RESYNC_REASON)
+        self.reorder.resync.clear()
 
     def _arm(self) -> None:
         """Wake at the reorder buffer's deadline (one timer for every held message)."""

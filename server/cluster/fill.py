@@ -22,8 +22,8 @@ from . import keys
 log = logging.getLogger(__name__)
 
 POLL_MAX_S = 0.5  # a Redis loading its data is asked again at most this far apart
-Missed = list[tuple[str, int, list[bytes]]]
-"""(principal, the number its line waits for, its list's entries)."""
+Missed = list[tuple[str, int, int, list[bytes]]]
+"""(principal, the number its line waits for, its counter, its list's entries)."""
 
 
 async def read_missed(redis: Redis, prefix: str, principals: list[str],
@@ -58,15 +58,15 @@ async def missed(redis: Redis, prefix: str, principals: list[str],
     if not principals:
         return []
     counters = await redis.hmget(keys.sequences(prefix), principals)
-    wanted: list[tuple[str, int]] = []
+    wanted: list[tuple[str, int, int]] = []
     for principal, counter in zip(principals, counters, strict=True):
         next_seq = next_of(principal)
         if next_seq is not None and counter is not None and int(counter) >= next_seq:
-            wanted.append((principal, next_seq))
+            wanted.append((principal, next_seq, int(counter)))
     if not wanted:
         return []
     async with redis.pipeline(transaction=False) as pipe:
-        for principal, _ in wanted:
+        for principal, _, _ in wanted:
             pipe.lrange(keys.fill(prefix, principal), 0, -1)
         lists = await pipe.execute()
-    return [(p, n, entries) for (p, n), entries in zip(wanted, lists, strict=True)]
+    return [(p, n, c, entries) for (p, n, c), entries in zip(wanted, lists, strict=True)]

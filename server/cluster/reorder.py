@@ -15,11 +15,13 @@ cap. Once the node learns that another node was lost (`lost`: its heartbeat laps
 it left), the missing number may have died with it: a gap is then held `hold_s` only,
 and so is every gap that opens within `cap_s` of the loss (its taker may have died
 before the gap opened). A given-up gap is logged; a late arrival is still delivered,
-logged, rather than lost. A number that comes again (a publish retried after its reply
-was lost, a gap filled from Redis) is dropped: one below the next expected is either
-delivered already or one of the numbers given up on, and only those (`skipped`, as
-ranges) are remembered, so a line keeps nothing per message delivered in order (issue 16:
-a set of the latest 512 numbers taken in grew with every message a connection heard).
+logged, rather than lost; the line's connection is then re-synced (`resync`: the
+bus closes it to resume, since it missed what the gap held). A number that comes again
+(a publish retried after its reply was lost, a gap filled from Redis) is dropped: one
+below the next expected is either delivered already or one of the numbers given up on,
+and only those (`skipped`, as ranges) are remembered, so a line keeps nothing per
+message delivered in order (issue 16: a set of the latest 512 numbers taken in grew
+with every message a connection heard).
 At most `max_held` messages per principal are held (a longer run is released at once,
 the gap logged): memory stays bounded whatever other nodes do.
 
@@ -81,6 +83,7 @@ class Reorder:
         self.late = 0  # events that arrived after their gap was given up on
         self.stale = 0  # events decided before their connection attached: dropped
         self.twice = 0  # events that came again (a retried publish, a gap fill): dropped
+        self.resync: set[str] = set()  # lines that gave a gap up since the bus last looked
 
     def open(self, principal: str) -> None:
         """A connection attached: hold its numbered messages until `expect` says where its
@@ -188,6 +191,16 @@ class Reorder:
         line.behind.setdefault(key, []).append(payload)
         return self._hold(principal, line, now)
 
+    def taken(self, principal: str, counter: int) -> list[bytes]:
+        """The principal's counter in Redis stands at `counter`, read after what its lists
+        held was put in its line (a lost subscription's fill): a number up to it that the
+        line still waits for was taken and is in no list; nothing may follow to open a gap
+        (a kiosk waiting for its `call.connected`), so it is given up now."""
+        line = self._lines.get(principal)
+        if line is None or line.opening or line.expected is None or line.expected > counter:
+            return []
+        return self._give_up(principal, line, "taken, in no list", through=counter)
+
     def deadline(self) -> float | None:
         """When the first hold ends (the bus wakes `expire` then), or None."""
         ends = [self._ends(line) for line in self._open.values() if line.since is not None]
@@ -247,17 +260,20 @@ class Reorder:
             self._open[principal] = line
         return out
 
-    def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
-        """Deliver everything held, in order, past the missing numbers."""
+    def _give_up(self, principal: str, line: _Line, why: str, through: int = 0
+                 ) -> list[bytes]:
+        """Deliver everything held, in order, past the missing numbers (and up to
+        `through`); the connection missed what they said, so it re-syncs (`resync`)."""
         numbers = sorted(set(line.held) | set(line.after) | set(line.behind))
         passed = line.start if line.expected is None else line.expected  # delivered below
         delivered = set(line.held)
         if line.expected is None:  # still opening: the line starts with what it holds
             line.expected = numbers[0] if numbers else 1
         line.opening = False
-        missing = [n for n in range(line.expected, max(line.held, default=line.expected))
-                   if n not in line.held]
+        last = max(max(line.held, default=line.expected - 1), through)
+        missing = [n for n in range(line.expected, last + 1) if n not in line.held]
         self.gaps += 1
+        self.resync.add(principal)
         log.warning("bus: %s for %s: messages %s never arrived; delivering %d after them",
                     why, principal, missing, len(line.held))
         out: list[bytes] = []
@@ -266,7 +282,7 @@ class Reorder:
                 out += line.held.pop(n)
             out += line.after.pop(n, [])
             out += line.behind.pop(n, [])
-        line.expected = max(max(numbers, default=0) + 1, line.expected)
+        line.expected = max(max(numbers, default=0) + 1, line.expected, through + 1)
         self._skip(line, passed, delivered)
         line.since = None
         self._open.pop(principal, None)

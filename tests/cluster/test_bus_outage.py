@@ -102,9 +102,21 @@ async def gate() -> AsyncIterator[Gate]:
         await server.aclose()
 
 
+class Closable(Inbox):
+    """A connection that also records how the bus closed it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed: list[tuple[int, str]] = []
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed.append((code, reason))
+        self.changed.set()
+
+
 async def two_nodes(url_a: str, url_b: str, prefix: str, presence: Redis,
-                    notices_b: Unheeded | None = None
-                    ) -> tuple[RedisBus, RedisBus, Inbox, list[Redis]]:
+                    notices_b: Unheeded | None = None, inbox: Inbox | None = None,
+                    role: str = "kiosk") -> tuple[RedisBus, RedisBus, Inbox, list[Redis]]:
     """Nodes a and b (b's connection the kiosk's), the kiosk's line waiting for 2."""
     clients = [Redis.from_url(url_a), Redis.from_url(url_b)]
     a = RedisBus(clients[0], prefix, "node-a", Unheeded(), reorder_hold_s=HOLD_S,
@@ -115,8 +127,8 @@ async def two_nodes(url_a: str, url_b: str, prefix: str, presence: Redis,
     await b.start()
     await presence.hset(keys.presence(prefix, P), "node", "node-b")
     await presence.hset(keys.sequences(prefix), P, 1)
-    inbox = Inbox()
-    b.attach(P, "kiosk", inbox)
+    inbox = inbox or Inbox()
+    b.attach(P, role, inbox)
     await b.baseline(P)
     await a.send(P, b"hello")  # a knows where the kiosk is
     await inbox.until(lambda: inbox.got == [b"hello"])
@@ -200,6 +212,36 @@ async def test_numbered_messages_missed_by_a_lost_subscription_are_read_back(
         await inbox.until(lambda: len(inbox.got) == 2)
         assert inbox.got == [b"call.connected", b"call.ended"]
         assert notices.again.is_set() and b.reorder.late == 0
+    finally:
+        await stop(a, b, clients)
+
+
+async def test_a_number_taken_in_no_list_has_its_connection_resume(
+        gate: Gate, redis: Redis, key_prefix: str) -> None:
+    """b's subscription is lost while the accept takes the kiosk's number 2 on a node that
+    dies before publishing it (so it is in no list): nothing numbered follows to open a
+    gap. Subscribed again, b finds the counter past the kiosk's line and closes its
+    connection as a move (1012), so the kiosk resumes and hears its call. Before, the
+    kiosk waited for a `call.connected` that never came (the faulted day's
+    `c_1de6e8dd83e617a5`). A recorder's connection is not closed."""
+    notices, kiosk = Resubscribed(), Closable()
+    a, b, _, clients = await two_nodes(REDIS_URL, f"redis://127.0.0.1:{gate.port}/0",
+                                       key_prefix, redis, notices, kiosk, role="terminal")
+    recorder = Closable()
+    b.attach("recorder:rec1", "recorder", recorder)
+    await b.baseline("recorder:rec1")
+    try:
+        notices.again.clear()
+        gate.close_all()
+        await redis.hset(keys.sequences(key_prefix), P, 2)  # the accept took 2, never sent
+        await redis.hincrby(keys.sequences(key_prefix), "recorder:rec1", 1)
+        gate.shut = False
+        await kiosk.until(lambda: bool(kiosk.closed))
+        assert kiosk.closed == [(keys.DRAIN_CLOSE_CODE, "resync")]
+        assert (b.reorder.gaps, b.reorder.next_of(P), recorder.closed) == (2, 3, [])
+        await a.send_numbered(P, [b"call.ended"], seq=3)
+        await kiosk.until(lambda: kiosk.got == [b"call.ended"])
+        assert notices.again.is_set() and kiosk.closed == [(keys.DRAIN_CLOSE_CODE, "resync")]
     finally:
         await stop(a, b, clients)
 

@@ -377,3 +377,43 @@ def test_a_number_delivered_long_ago_that_comes_again_is_still_dropped() -> None
         assert buffer.event(P, n, [msg(n)], 0.0) == [msg(n)]
     assert buffer.event(P, 5, [msg(5)], 0.1) == []
     assert (buffer.twice, buffer.late) == (1, 0)
+
+
+def test_a_line_that_gives_a_gap_up_is_to_resync() -> None:
+    """Delivered past number 2, the connection never heard it: the bus is told to re-sync
+    it; a gap filled in time asks for nothing."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 3, [msg(3)], 1.0)
+    buffer.event(P, 2, [msg(2)], 1.5)
+    assert buffer.resync == set()
+    buffer.event(P, 5, [msg(5)], 2.0)
+    assert buffer.expire(2.0 + CAP_S) == [(P, msg(5))]
+    assert buffer.resync == {P}
+
+
+def test_numbers_taken_that_no_list_held_are_given_up() -> None:
+    """After a lost subscription's fill the counter stands at 3 and the line still waits
+    for 2 with nothing held (the kiosk's `call.connected`, its last message): 2 and 3 are
+    given up, the connection is to re-sync, and 4 goes straight through; late, 3 is still
+    heard."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    assert buffer.taken(P, 1) == [] and buffer.resync == set()
+    assert buffer.taken(P, 3) == []
+    assert (buffer.gaps, buffer.resync, buffer.next_of(P)) == (1, {P}, 4)
+    assert buffer.event(P, 4, [msg(4)], 1.0) == [msg(4)]
+    assert buffer.event(P, 3, [msg(3)], 1.1) == [msg(3)] and buffer.late == 1
+    assert buffer.event(P, 3, [msg(3)], 1.2) == [] and buffer.twice == 1
+
+
+def test_numbers_taken_deliver_what_the_line_held_after_them() -> None:
+    """The line held 4 behind the missing 2 and 3: given up through the counter (3), 4 is
+    delivered; a line not started yet, or already past the counter, is left alone."""
+    buffer = Reorder(HOLD_S, CAP_S, 16)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.event(P, 4, [msg(4)], 0.5)
+    assert buffer.taken(P, 3) == [msg(4)] and buffer.next_of(P) == 5
+    buffer.open("terminal:t2")
+    assert buffer.taken("terminal:t2", 9) == [] and buffer.taken(P, 4) == []
+    assert buffer.resync == {P}
