@@ -9,6 +9,11 @@ rather than made by loading the machine.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
 from redis.asyncio import Redis
 
 from server.cluster import keys
@@ -76,7 +81,7 @@ async def test_a_late_node_holding_every_socket_sheds_anyway(redis: Redis, key_p
                                                               ) -> None:
     rebalancer, local = await settled(400, 0, redis, key_prefix)
     moved = await rebalancer.round(0.0, late=True)
-    assert moved == 20  # 5 % of 400 a round, as when calm
+    assert moved == 60  # 15 % of 400 a round (5 % when not lopsided)
     assert {(code, reason) for _, code, reason in local.closed} == {(1012, "rebalance")}
 
 
@@ -89,7 +94,7 @@ async def test_a_late_node_sheds_until_the_split_is_no_longer_lopsided(
         if not moved:
             break
     here, there = 400 - len(local.closed), len(local.closed)
-    assert here < 1.25 * (here + there) / 2 <= here + 20  # lopsided no more, by one step
+    assert here < 1.25 * (here + there) / 2 <= here + 60  # lopsided no more, by one step
     assert await rebalancer.round(0.0) > 0  # calm again: the rest of the excess moves
 
 
@@ -126,3 +131,38 @@ async def test_a_node_that_died_during_the_round_gets_nobody(redis: Redis, key_p
     assert node.reads == 1
     assert await rebalancer.round(0.0) == 0  # read 2, the loads, read 3: it died meanwhile
     assert local.closed == []
+
+
+class SlowLooks(NoCalls):
+    """Each terminal's look-up takes `delay_s` (a late loop, a slow Redis)."""
+
+    def __init__(self, delay_s: float, sleep: Callable[[float], Awaitable[None]]) -> None:
+        self.delay_s, self.sleep = delay_s, sleep
+
+    async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
+        await self.sleep(self.delay_s)
+        return []
+
+
+async def test_a_lopsided_round_does_not_sleep_behind_its_moves(
+        redis: Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each look-up takes longer than the gap between two moves: a lopsided node's moves
+    are overdue and go at once (every sleep of the round is 0), so its round ends within
+    its interval; slept one by one, 18 moves took 17 gaps more."""
+    original = asyncio.sleep
+    waits: list[float] = []
+
+    async def sleep(delay: float, result: Any = None) -> Any:
+        waits.append(delay)
+        return await original(delay, result)
+
+    rebalancer, _ = await settled(120, 0, redis, key_prefix)
+    rebalancer._router = SlowLooks(0.05, original)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    assert await rebalancer.round(0.5, late=True) == 18  # 15 % of 120; gap 25 ms
+    assert len(waits) == 17 and max(waits) == 0.0
+    waits.clear()
+    calm, _ = await settled(120, 80, redis, key_prefix)  # over its share, not lopsided
+    calm._router = SlowLooks(0.05, original)
+    assert await calm.round(0.5) == 6  # 5 % of 120; gap 75 ms, slept after each look-up
+    assert len(waits) == 5 and min(waits) > 0.05
