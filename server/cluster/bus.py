@@ -268,7 +268,6 @@ class RedisBus:
                             lost = False
                             log.warning("bus: subscribed again after losing Redis")
                             await self._fill()
-                            self._release(self.reorder.give_up_all("subscription lost"))
                             self._arm()
             except (RedisError, OSError) as exc:
                 lost = True
@@ -283,19 +282,22 @@ class RedisBus:
         """Subscribed again: numbered messages published for this node's connections
         meanwhile never come on the channel; those still in their principals' lists
         (`keys.fill`) are put in their lines now, for each connection whose counter in
-        Redis is at or past the number its line waits for. A restarted Redis takes
-        subscriptions while it still reads its append-only file back, and answers reads
-        only after (5.35 s for 64 MB on the goal-size day): the read waits for it."""
+        Redis is at or past the number its line waits for; the gaps still open are given
+        up, and a line still short of its counter waits for the rest `TAKEN_HOLD_S` at
+        most (`Reorder.taken`). A restarted Redis takes subscriptions while it still reads
+        its append-only file back, and answers reads only after (5.35 s for 64 MB on the
+        goal-size day): the read waits for it."""
         missed = await fill.read_missed(self._redis, self._prefix,
                                         sorted(self._local.connected()), self.reorder.next_of)
-        if missed is None:
-            return
-        for principal, next_seq, counter, entries in missed:
+        for principal, next_seq, _, entries in missed or []:
             for seq, payloads in sorted((_decode(entry) for entry in entries),
                                         key=lambda entry: int(entry[0])):
                 if int(seq) >= next_seq:
                     self._to_sink(["s", principal, payloads, int(seq)])
-            self._release([(principal, p) for p in self.reorder.taken(principal, counter)])
+        self._release(self.reorder.give_up_all("subscription lost"))
+        now = asyncio.get_running_loop().time()
+        for principal, _, counter, _ in missed or []:
+            self.reorder.taken(principal, counter, now)
 
     def _deliver(self, channel: bytes, data: bytes) -> None:
         try:

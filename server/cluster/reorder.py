@@ -54,6 +54,9 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
+TAKEN_HOLD_S = 5.0  # a number a fill found taken and in no list is waited for this long
+# at most: its live node may still be logging it (the goal-size day's append p99: 2 s)
+
 Released = list[tuple[str, bytes]]  # (principal, payload), in delivery order
 
 
@@ -68,13 +71,16 @@ class _Line:
     after: dict[int, list[bytes]] = field(default_factory=dict)  # states waiting for n
     behind: dict[int, list[bytes]] = field(default_factory=dict)  # unnumbered, after n
     since: float | None = None  # when the oldest open gap began
+    through: int = 0  # numbers up to this were taken (a fill read the counter): awaited
     skipped: list[range] = field(default_factory=list)  # given up on, not arrived since
 
 
 class Reorder:
-    def __init__(self, hold_s: float, cap_s: float, max_held: int) -> None:
+    def __init__(self, hold_s: float, cap_s: float, max_held: int,
+                 taken_hold_s: float = TAKEN_HOLD_S) -> None:
         self.hold_s = hold_s
         self.cap_s = cap_s
+        self.taken_hold_s = taken_hold_s
         self.max_held = max_held
         self._lines: dict[str, _Line] = {}
         self._open: dict[str, _Line] = {}  # the lines holding something (few, usually none)
@@ -191,15 +197,20 @@ class Reorder:
         line.behind.setdefault(key, []).append(payload)
         return self._hold(principal, line, now)
 
-    def taken(self, principal: str, counter: int) -> list[bytes]:
+    def taken(self, principal: str, counter: int, now: float) -> None:
         """The principal's counter in Redis stands at `counter`, read after what its lists
         held was put in its line (a lost subscription's fill): a number up to it that the
-        line still waits for was taken and is in no list; nothing may follow to open a gap
-        (a kiosk waiting for its `call.connected`), so it is given up now."""
+        line still waits for was taken and is in no list. Nothing may follow to open a gap
+        (a kiosk waiting for its `call.connected`), so the line waits for it as for a gap,
+        at most `taken_hold_s`: its node may still be logging it (then it comes), or it
+        was lost (then it is given up, and the connection re-syncs)."""
         line = self._lines.get(principal)
         if line is None or line.opening or line.expected is None or line.expected > counter:
-            return []
-        return self._give_up(principal, line, "taken, in no list", through=counter)
+            return
+        line.through = max(line.through, counter)
+        if line.since is None:
+            line.since = now
+            self._open[principal] = line
 
     def deadline(self) -> float | None:
         """When the first hold ends (the bus wakes `expire` then), or None."""
@@ -231,7 +242,10 @@ class Reorder:
 
     def _ends(self, line: _Line) -> float:
         assert line.since is not None
-        return line.since + (self.cap_s if self._patient(line) else self.hold_s)
+        hold = self.cap_s if self._patient(line) else self.hold_s
+        if line.expected is not None and line.expected <= line.through:
+            hold = min(hold, self.taken_hold_s)
+        return line.since + hold
 
     def _hold(self, principal: str, line: _Line, now: float) -> list[bytes]:
         if line.since is None:
@@ -253,23 +267,25 @@ class Reorder:
             out += line.after.pop(line.expected, [])
             out += line.behind.pop(line.expected, [])
             line.expected += 1
-        line.since = now if line.held or line.after or line.behind else None  # next gap
+        waiting = line.expected <= line.through
+        line.since = now if line.held or line.after or line.behind or waiting else None
         if line.since is None:
             self._open.pop(principal, None)
         else:
             self._open[principal] = line
         return out
 
-    def _give_up(self, principal: str, line: _Line, why: str, through: int = 0
-                 ) -> list[bytes]:
-        """Deliver everything held, in order, past the missing numbers (and up to
-        `through`); the connection missed what they said, so it re-syncs (`resync`)."""
+    def _give_up(self, principal: str, line: _Line, why: str) -> list[bytes]:
+        """Deliver everything held, in order, past the missing numbers (and the numbers
+        taken up to `through`); the connection missed what they said, so it re-syncs
+        (`resync`)."""
         numbers = sorted(set(line.held) | set(line.after) | set(line.behind))
         passed = line.start if line.expected is None else line.expected  # delivered below
         delivered = set(line.held)
         if line.expected is None:  # still opening: the line starts with what it holds
             line.expected = numbers[0] if numbers else 1
         line.opening = False
+        through = line.through
         last = max(max(line.held, default=line.expected - 1), through)
         missing = [n for n in range(line.expected, last + 1) if n not in line.held]
         self.gaps += 1

@@ -17,6 +17,7 @@ from redis.exceptions import BusyLoadingError
 from server.cluster import keys
 from server.cluster.bus import RedisBus
 from server.cluster.publisher import Publisher
+from server.cluster.reorder import TAKEN_HOLD_S
 from tests.cluster.conftest import REDIS_URL
 from tests.cluster.test_bus_order import HOLD_S, Inbox, Unheeded
 from tests.cluster.test_failover import OwnRedis
@@ -224,6 +225,7 @@ async def test_a_number_taken_in_no_list_has_its_connection_resume(
     connection as a move (1012), so the kiosk resumes and hears its call. Before, the
     kiosk waited for a `call.connected` that never came (the faulted day's
     `c_1de6e8dd83e617a5`). A recorder's connection is not closed."""
+    assert TAKEN_HOLD_S < 15  # `until`'s bound
     notices, kiosk = Resubscribed(), Closable()
     a, b, _, clients = await two_nodes(REDIS_URL, f"redis://127.0.0.1:{gate.port}/0",
                                        key_prefix, redis, notices, kiosk, role="terminal")
@@ -236,12 +238,32 @@ async def test_a_number_taken_in_no_list_has_its_connection_resume(
         await redis.hset(keys.sequences(key_prefix), P, 2)  # the accept took 2, never sent
         await redis.hincrby(keys.sequences(key_prefix), "recorder:rec1", 1)
         gate.shut = False
-        await kiosk.until(lambda: bool(kiosk.closed))
+        await until(lambda: bool(kiosk.closed))  # after `TAKEN_HOLD_S`
         assert kiosk.closed == [(keys.DRAIN_CLOSE_CODE, "resync")]
         assert (b.reorder.gaps, b.reorder.next_of(P), recorder.closed) == (2, 3, [])
         await a.send_numbered(P, [b"call.ended"], seq=3)
         await kiosk.until(lambda: kiosk.got == [b"call.ended"])
         assert notices.again.is_set() and kiosk.closed == [(keys.DRAIN_CLOSE_CODE, "resync")]
+    finally:
+        await stop(a, b, clients)
+
+
+async def test_a_number_taken_and_still_being_logged_is_heard_without_a_resume(
+        gate: Gate, redis: Redis, key_prefix: str) -> None:
+    """The same cut, but node a is alive and still logging the answer when b reads the
+    counter: its `call.connected` comes within the hold and is heard in order; the
+    kiosk's connection stays."""
+    notices, kiosk = Resubscribed(), Closable()
+    a, b, _, clients = await two_nodes(REDIS_URL, f"redis://127.0.0.1:{gate.port}/0",
+                                       key_prefix, redis, notices, kiosk, role="terminal")
+    try:
+        gate.close_all()
+        await redis.hset(keys.sequences(key_prefix), P, 2)  # the accept took 2
+        gate.shut = False
+        await until(lambda: b.reorder.deadline() is not None)  # read: 2 awaited
+        await a.send_numbered(P, [b"call.connected"], seq=2)  # logged: sent
+        await kiosk.until(lambda: kiosk.got == [b"call.connected"])
+        assert (kiosk.closed, b.reorder.gaps, b.reorder.deadline()) == ([], 0, None)
     finally:
         await stop(a, b, clients)
 

@@ -392,28 +392,46 @@ def test_a_line_that_gives_a_gap_up_is_to_resync() -> None:
     assert buffer.resync == {P}
 
 
-def test_numbers_taken_that_no_list_held_are_given_up() -> None:
+def test_numbers_taken_that_no_list_held_are_given_up_after_the_taken_hold() -> None:
     """After a lost subscription's fill the counter stands at 3 and the line still waits
-    for 2 with nothing held (the kiosk's `call.connected`, its last message): 2 and 3 are
-    given up, the connection is to re-sync, and 4 goes straight through; late, 3 is still
-    heard."""
-    buffer = Reorder(HOLD_S, CAP_S, 16)
+    for 2 with nothing held (the kiosk's `call.connected`, its last message): it waits
+    `taken_hold_s`, then 2 and 3 are given up, the connection is to re-sync, and 4 goes
+    straight through; late, 3 is still heard."""
+    buffer = Reorder(HOLD_S, CAP_S, 16, taken_hold_s=2.0)
     buffer.event(P, 1, [msg(1)], 0.0)
-    assert buffer.taken(P, 1) == [] and buffer.resync == set()
-    assert buffer.taken(P, 3) == []
+    buffer.taken(P, 1, 0.5)
+    assert buffer.deadline() is None  # nothing taken past the line
+    buffer.taken(P, 3, 1.0)
+    assert buffer.deadline() == 3.0 and buffer.expire(2.9) == [] and buffer.resync == set()
+    assert buffer.expire(3.0) == []
     assert (buffer.gaps, buffer.resync, buffer.next_of(P)) == (1, {P}, 4)
-    assert buffer.event(P, 4, [msg(4)], 1.0) == [msg(4)]
-    assert buffer.event(P, 3, [msg(3)], 1.1) == [msg(3)] and buffer.late == 1
-    assert buffer.event(P, 3, [msg(3)], 1.2) == [] and buffer.twice == 1
+    assert buffer.event(P, 4, [msg(4)], 3.1) == [msg(4)]
+    assert buffer.event(P, 3, [msg(3)], 3.2) == [msg(3)] and buffer.late == 1
+    assert buffer.event(P, 3, [msg(3)], 3.3) == [] and buffer.twice == 1
+
+
+def test_numbers_taken_that_arrive_within_the_hold_are_heard_in_order() -> None:
+    """The numbers' node was still logging them: they come within the hold, in order,
+    and nothing is given up; the line closes once past the counter."""
+    buffer = Reorder(HOLD_S, CAP_S, 16, taken_hold_s=2.0)
+    buffer.event(P, 1, [msg(1)], 0.0)
+    buffer.taken(P, 3, 1.0)
+    assert buffer.event(P, 2, [msg(2)], 1.5) == [msg(2)]
+    assert buffer.deadline() is not None  # 3 still awaited
+    assert buffer.event(P, 3, [msg(3)], 1.6) == [msg(3)]
+    assert (buffer.deadline(), buffer.gaps, buffer.resync) == (None, 0, set())
 
 
 def test_numbers_taken_deliver_what_the_line_held_after_them() -> None:
-    """The line held 4 behind the missing 2 and 3: given up through the counter (3), 4 is
-    delivered; a line not started yet, or already past the counter, is left alone."""
-    buffer = Reorder(HOLD_S, CAP_S, 16)
+    """The line held 5 behind the missing 2 to 4 (taken through 3): given up at the
+    hold's end, 5 is delivered; a line not started yet, or already past the counter, is
+    left alone."""
+    buffer = Reorder(HOLD_S, CAP_S, 16, taken_hold_s=2.0)
     buffer.event(P, 1, [msg(1)], 0.0)
-    buffer.event(P, 4, [msg(4)], 0.5)
-    assert buffer.taken(P, 3) == [msg(4)] and buffer.next_of(P) == 5
+    buffer.event(P, 5, [msg(5)], 0.5)
+    buffer.taken(P, 3, 1.0)
+    assert buffer.expire(2.5) == [(P, msg(5))] and buffer.next_of(P) == 6
     buffer.open("terminal:t2")
-    assert buffer.taken("terminal:t2", 9) == [] and buffer.taken(P, 4) == []
-    assert buffer.resync == {P}
+    buffer.taken("terminal:t2", 9, 3.0)
+    buffer.taken(P, 4, 3.0)
+    assert buffer.deadline() is None and buffer.resync == {P}
