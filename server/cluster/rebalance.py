@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 REASON = "rebalance"  # the close reason the clients see with DRAIN_CLOSE_CODE
 CHECKS_PER_MOVE = 4  # terminals looked at per one to move: most kiosks are idle; a round
 # that finds the rest busy stops there and tries again next round
+LOOKS_AT_ONCE = 8  # a lopsided node's terminals looked up together (one loop turn, not 8)
 SETTLE_ROUNDS = 6  # after a node joined or was lost, nobody is moved for this many rounds
 # (30 s at 5 s): a lost node's clients resume first (a storm of hellos), a new one warms up
 BUSY_LAG_S = 0.5  # this node's event loop ran a timer this late: it is busy (a peak, a
@@ -210,10 +211,11 @@ class Rebalancer:
 
     async def _shed(self, wanted: int, spread_s: float, hurried: bool) -> int:
         """Close up to `wanted` idle terminals' sockets, one every `spread_s / wanted`;
-        fewer if this node's loop runs late meanwhile, unless `hurried` (lopsided): then a
-        move overdue goes at once, so that a late loop's round still ends within its
-        interval (slept one by one, each sleep as late as the loop, the goal-size day's
-        rounds took 15-30 s instead of 5)."""
+        fewer if this node's loop runs late meanwhile, unless `hurried` (lopsided): then
+        `LOOKS_AT_ONCE` terminals are looked up together and a move overdue goes at once,
+        so that a late loop's round still ends near its interval (one look-up and one
+        sleep a move, each as late as the loop, the goal-size day's rounds took 15-58 s
+        instead of 5)."""
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         self._moved = {p: at for p, at in self._moved.items()
@@ -221,24 +223,28 @@ class Rebalancer:
         candidates = [p for p in self._local.connected()
                       if p.startswith("terminal:") and p not in self._moved]
         random.shuffle(candidates)
+        candidates = candidates[:CHECKS_PER_MOVE * wanted]
+        at_once = LOOKS_AT_ONCE if hurried else 1
         gap = 0.9 * spread_s / wanted
         due = loop.time()
         moved = 0
-        for principal in candidates[:CHECKS_PER_MOVE * wanted]:
-            if moved >= wanted:
-                break
-            calls = await self._router.calls_of_terminal(principal.split(":", 1)[1])
-            if busy(calls) or not self._local.is_local(principal):
-                continue
-            # Closed as soon as the look answers: a call needs a request, an offer and an
-            # answer to connect, far more than the one Redis round trip since.
-            self._local.close_local(principal, keys.DRAIN_CLOSE_CODE, REASON)
-            self._moved[principal] = time.monotonic()
-            self.on_moved()
-            moved += 1
-            if moved < wanted:
+        for start in range(0, len(candidates), at_once):
+            chunk = candidates[start:start + at_once]
+            looks = await asyncio.gather(*(self._router.calls_of_terminal(
+                principal.split(":", 1)[1]) for principal in chunk))
+            for principal, calls in zip(chunk, looks, strict=True):
+                if busy(calls) or not self._local.is_local(principal):
+                    continue
+                # Closed as soon as the look answers: a call needs a request, an offer and
+                # an answer to connect, far more than the round trips since.
+                self._local.close_local(principal, keys.DRAIN_CLOSE_CODE, REASON)
+                self._moved[principal] = time.monotonic()
+                self.on_moved()
+                moved += 1
+                if moved >= wanted:
+                    return moved
                 due = due + gap if hurried else loop.time() + gap
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 if loop.time() - due > BUSY_LAG_S and not hurried:
-                    break
+                    return moved
         return moved

@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from server.cluster import keys
-from server.cluster.rebalance import SETTLE_ROUNDS, Rebalancer
+from server.cluster.rebalance import LOOKS_AT_ONCE, SETTLE_ROUNDS, Rebalancer
 from signaling.model import Call
 
 OTHER = "b.0001"
@@ -138,17 +138,23 @@ class SlowLooks(NoCalls):
 
     def __init__(self, delay_s: float, sleep: Callable[[float], Awaitable[None]]) -> None:
         self.delay_s, self.sleep = delay_s, sleep
+        self.running = self.most = 0
 
     async def calls_of_terminal(self, terminal_id: str) -> list[Call]:
+        self.running += 1
+        self.most = max(self.most, self.running)
         await self.sleep(self.delay_s)
+        self.running -= 1
         return []
 
 
 async def test_a_lopsided_round_does_not_sleep_behind_its_moves(
         redis: Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each look-up takes longer than the gap between two moves: a lopsided node's moves
-    are overdue and go at once (every sleep of the round is 0), so its round ends within
-    its interval; slept one by one, 18 moves took 17 gaps more."""
+    """Each look-up takes longer than the moves it serves (a late loop, a slow Redis): a
+    lopsided node looks `LOOKS_AT_ONCE` terminals up together and its overdue moves go
+    at once (every sleep of the round is 0), so its round ends near its interval; looked
+    up and slept one by one, 18 moves took 18 look-ups and 17 gaps. A node that is not
+    lopsided still looks one terminal up at a time, a gap after each move."""
     original = asyncio.sleep
     waits: list[float] = []
 
@@ -157,12 +163,14 @@ async def test_a_lopsided_round_does_not_sleep_behind_its_moves(
         return await original(delay, result)
 
     rebalancer, _ = await settled(120, 0, redis, key_prefix)
-    rebalancer._router = SlowLooks(0.05, original)
+    looks = SlowLooks(0.3, original)  # more than LOOKS_AT_ONCE gaps of 25 ms
+    rebalancer._router = looks
     monkeypatch.setattr(asyncio, "sleep", sleep)
     assert await rebalancer.round(0.5, late=True) == 18  # 15 % of 120; gap 25 ms
-    assert len(waits) == 17 and max(waits) == 0.0
+    assert len(waits) == 17 and max(waits) == 0.0 and looks.most == LOOKS_AT_ONCE
     waits.clear()
     calm, _ = await settled(120, 80, redis, key_prefix)  # over its share, not lopsided
-    calm._router = SlowLooks(0.05, original)
+    looks = SlowLooks(0.05, original)
+    calm._router = looks
     assert await calm.round(0.5) == 6  # 5 % of 120; gap 75 ms, slept after each look-up
-    assert len(waits) == 5 and min(waits) > 0.05
+    assert len(waits) == 5 and min(waits) > 0.05 and looks.most == 1
