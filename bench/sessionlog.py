@@ -37,9 +37,10 @@ from signaling import events as ev
 from signaling.events import LogEvent
 
 
-async def appends(url: str, count: int) -> tuple[list[float], list[float]]:
+async def appends(url: str, count: int) -> tuple[list[float], list[float], list[float]]:
     """Milliseconds per append: a session's first event (`queued`: a new row), then the
-    next (`offered`: an update of it)."""
+    next (`offered`: an update of it); then per `session_members` of each session (the
+    check before every wrap-up note and rating)."""
     await upgrade(url)
     db = await Database.connect(url)
     now = dt.datetime.now(dt.UTC)
@@ -56,9 +57,14 @@ async def appends(url: str, count: int) -> tuple[list[float], list[float]]:
                                       data={"agent_id": "a1", "offer": 1, "queue": "tax"})])
             first.append(1000 * (middle - started))
             next_.append(1000 * (time.perf_counter() - middle))
+        members: list[float] = []
+        for i in range(count):
+            started = time.perf_counter()
+            await db.session_members(f"s{i}")
+            members.append(1000 * (time.perf_counter() - started))
     finally:
         await db.close()
-    return first, next_
+    return first, next_, members
 
 
 async def main(count: int, pg_admin: str) -> None:
@@ -80,8 +86,9 @@ async def main(count: int, pg_admin: str) -> None:
         ["storage", "event", "median ms", "p90 ms", "p99 ms"],
         [(store, kind, round(statistics.median(ms), 2), round(percentile(ms, 90), 2),
           round(percentile(ms, 99), 2))
-         for store, first, later in rows for kind, ms in (("queued (new session)", first),
-                                                          ("offered (update)", later))],
+         for store, first, later, members in rows
+         for kind, ms in (("queued (new session)", first), ("offered (update)", later),
+                          ("session_members (read)", members))],
     ))
 
 

@@ -311,14 +311,15 @@ class SessionLog(StoreBase):
 
     async def session_members(self, session_id: str) -> set[str] | None:
         """Participant ids that took part (may rate or wrap up); None for an unknown session."""
+        query = sa.select(sessions.c.id, session_participants.c.participant_id).select_from(
+            sessions.outerjoin(session_participants,
+                               session_participants.c.session_id == sessions.c.id)
+        ).where(sessions.c.id == session_id)  # one statement: each wrap-up and rating asks
         async with self._read() as conn:
-            known = await conn.scalar(sa.select(sessions.c.id).where(sessions.c.id == session_id))
-            if known is None:
-                return None
-            query = sa.select(session_participants.c.participant_id).where(
-                session_participants.c.session_id == session_id
-            )
-            return set((await conn.scalars(query)).all())
+            rows = (await conn.execute(query)).all()
+        if not rows:
+            return None
+        return {row.participant_id for row in rows if row.participant_id is not None}
 
     async def open_calls(self, call_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
