@@ -36,10 +36,12 @@ class RecorderLoad(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Assignment(msgspec.Struct, kw_only=True, frozen=True):
-    """A call given to a recorder; `segment` counts the recorders the call has had."""
+    """A call given to a recorder; `segment` counts the recorders the call has had; `new`:
+    given by this `assign` (else the call had it already)."""
 
     recorder: str
     segment: int
+    new: bool = False
 
 
 class Unassigned(enum.Enum):
@@ -176,7 +178,7 @@ class MemoryRecorderPool:
         self._recorder_of[call_id] = best.name
         self._waiting.pop(call_id, None)
         segment = self._segments[call_id] = self._segments.get(call_id, 0) + 1
-        return Assignment(recorder=best.name, segment=segment)
+        return Assignment(recorder=best.name, segment=segment, new=True)
 
     async def release(self, call_id: str) -> Released:
         named = self._waiting.pop(call_id, None)

@@ -63,8 +63,12 @@ async def connected(s: Services, out: Outbox, call: Call, names: Mapping[str, st
     earlier attempt may have assigned the recorder and failed after it, its outbox (the
     `recording_started` event, `record.start`) never committed. The pool then hands back
     the same assignment, and this attempt tells the recorder, so each recorder of the call
-    is started once. A later segment (> 1) was assigned by a hand-over meanwhile (its
-    recorder lost), which told the recorder and the parties itself."""
+    is started once. A later segment (> 1) handed back was assigned by a hand-over or a
+    resume meanwhile, which told the recorder and the parties itself; one this `assign`
+    gave (`new`) is told here: a dead node's answer replayed by the survivor after the
+    reconnected recorder let go of the call, and before its hand-over came to it (which
+    then found the call given a recorder and left it to whoever gave it: the goal-size
+    day's `c_4279b396ed01c0fa`, segment 2 told to nobody, nothing recorded)."""
     if s.recording is None:
         return None
     assignment = await s.recording.pool.assign(call.id, call.session_id)
@@ -73,7 +77,7 @@ async def connected(s: Services, out: Outbox, call: Call, names: Mapping[str, st
     if assignment is Unassigned.NO_ROOM:
         await _no_room(s.recording, out, call, announce=False)
         return None
-    if assignment.segment == 1:
+    if assignment.segment == 1 or assignment.new:
         await _tell(s, out, call, assignment, announce=False, names=names)
     return assignment.recorder
 

@@ -56,7 +56,7 @@ if call[1] ~= "connected" or cjson.decode(call[2]).session_id ~= ARGV[3] then
   return "gone"
 end
 local current = redis.call("HGET", OF, cid)
-if current then return {current, tonumber(redis.call("HGET", SEG, cid))} end
+if current then return {current, tonumber(redis.call("HGET", SEG, cid)), 0} end
 local best, best_n, best_c = nil, 0, 1
 for _, name in ipairs(redis.call("ZRANGE", LIVE, 0, -1)) do
   local c = tonumber(redis.call("HGET", CAP, name))
@@ -70,7 +70,7 @@ if best == nil then return false end
 redis.call("SADD", held(best), cid)
 redis.call("HSET", OF, cid, best)
 redis.call("ZREM", WAIT, cid)
-return {best, redis.call("HINCRBY", SEG, cid, 1)}
+return {best, redis.call("HINCRBY", SEG, cid, 1), 1}
 """
 
 RELEASE = _PRELUDE + """
@@ -144,8 +144,8 @@ class RedisRecorderPool:
             return Unassigned.GONE
         if not found:
             return Unassigned.NO_ROOM
-        name, segment = found
-        return Assignment(recorder=str(name), segment=int(segment))
+        name, segment, new = found
+        return Assignment(recorder=str(name), segment=int(segment), new=bool(int(new)))
 
     async def release(self, call_id: str) -> Released:
         name, unnamed = await self._release(keys=[], args=[self._prefix, call_id])

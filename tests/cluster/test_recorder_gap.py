@@ -9,6 +9,7 @@ recorder's socket closes as a dead node's takeover closes it (`Switchboard.disco
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from signaling import messages as m
 from signaling.identity import Identity, Role
 from signaling.messages import RecordingManifest
 from signaling.model import Call
-from signaling.recorders import RecordingSetup
+from signaling.recorders import RecordingSetup, Unassigned
 from tests.switchboard import conftest as desks
 from tests.switchboard.conftest import (
     ALICE,
@@ -203,3 +204,44 @@ async def test_a_reconnecting_recorders_call_that_ended_before_its_hand_over_is_
     call = await router.get_call(other[0])  # recorder to stop at the hang-up)
     assert call is not None and call.state.value == "connected"
     assert await _recording_events(desk, call.session_id) == [("recording_started", None)]
+
+
+async def test_a_replayed_answer_tells_the_recorder_it_gave_the_call(
+        desk: Desk, redis: Redis, key_prefix: str) -> None:
+    """The goal-size day's `c_4279b396ed01c0fa`: node 1 answered the call and gave it rec1
+    (segment 1), and was killed before its append; rec1 came back on node 2, its hello let
+    go of the call, and the survivor replayed the answer before the hand-over came to the
+    call: the pool gave it segment 2. The replay took a later segment for a hand-over's
+    and told nobody; the hand-over found the call given a recorder and left it to whoever
+    gave it. The parties offered to rec1 for the whole call, and nothing was recorded. Now
+    the replay tells rec1 the segment it gave, and the hand-over does not tell it again."""
+    _, _, offered = await desks.offered_recorded(desk)
+    call_id, at = str(offered["call_id"]), desk.clock() + 1
+    dead = RedisRouter(redis, key_prefix, QUEUES, instance="dead.1")
+    # its own task: the numbers the dead node took are not this task's to send
+    call = await asyncio.create_task(dead.accept(call_id, ALICE.id, at, offered["offer"]))
+    assert desk.s.recording is not None
+    given = await desk.s.recording.pool.assign(call_id, call.session_id)  # the dead node's
+    assert not isinstance(given, Unassigned) and given.segment == 1
+    back = await desk.connect(RECORDER)  # rec1's socket, back on the survivor
+    router = desk.s.router
+    assert isinstance(router, ReadHookRouter)
+    router.before_read = (call_id, lambda: desk.board.answer_again(call_id, ALICE.id, at))
+
+    await desk.board.recorder_joined(RECORDER, 4)
+
+    assert router.before_read is None  # replayed within the hand-over
+    starts = [f["segment"] for f in back.frames
+              if f["type"] == "record.start" and f["call_id"] == call_id]
+    assert starts == [2]
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    recording = [(e.type, e.data) for e in detail.events if e.type.startswith("recording_")]
+    assert recording == [
+        ("recording_started", {"recorder": "recorder:rec1", "segment": 2}),
+        ("recording_interrupted", {"recorder": "recorder:rec1",
+                                   "reason": "recorder_reconnected", "segment": 1}),
+    ]
+    connected = [f for f in desk.sinks[KIOSK.principal].frames
+                 if f["type"] == "call.connected"]
+    assert "recorder:rec1" in [p["id"] for p in connected[-1]["participants"]]
