@@ -12,6 +12,7 @@ function is a no-op when recording is off (`Services.recording` is None).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,6 +43,10 @@ GAP_LOOKBACK_S: Final = 120.0
 """How far back a lost recorder's sessions are looked at for gaps nobody named: its loss is
 noticed seconds after it died (a dead node's heartbeat, its takeover on a loaded survivor),
 and a live recorder closes a segment within seconds of its call's end (`INTAKE_END_S`)."""
+HAND_ON_AT_ONCE: Final = 8
+"""Sessions of a lost or reconnected recorder handed on together: one by one, each a few
+round trips to Redis and a catalog write on a loaded survivor, a reconnected rec1's 30
+sessions took 7.7 s, and a call answered as its node died ended in that gap, unrecorded."""
 Deliver = Callable[[Outbox], Awaitable[None]]
 """Carries an outbox out at once (the switchboard's commit)."""
 
@@ -162,18 +167,20 @@ async def recorder_left(s: Services, who: Identity, deliver: Deliver | None = No
 async def _hand_on(s: Services, setup: RecordingSetup, out: Outbox, who: Identity,
                    held: Mapping[str, int], reason: str, deliver: Deliver | None,
                    recent: bool) -> None:
-    """The sessions a recorder's connection held go on, one by one: with `deliver`, each
-    hand-over is carried out as soon as it is decided. One outbox for every session made
-    the first one's new recorder and parties wait for all the others' log and catalog
-    work (the goal-size day: 33 sessions, 12-14 s under load, and calls that ended
-    meanwhile had no second segment). A session whose hand-over fails leaves the others'
-    to go on. Then the gaps of calls over: of every `recent` session of a recorder that
-    is gone; only of the held ones for one that reconnected (its new connection is given
-    new calls meanwhile), if one was over (a reconnecting rec2's 16 sessions, and
-    `c_e4e9db1fd41e314c`, over before its turn came, had its gap named by nobody)."""
+    """The sessions a recorder's connection held go on, `HAND_ON_AT_ONCE` at a time: with
+    `deliver`, each hand-over is carried out as soon as it is decided. One outbox for
+    every session made the first one's new recorder and parties wait for all the others'
+    log and catalog work (the goal-size day: 33 sessions, 12-14 s under load, and calls
+    that ended meanwhile had no second segment). A session whose hand-over fails leaves
+    the others' to go on. Then the gaps of calls over: of every `recent` session of a
+    recorder that is gone; only of the held ones for one that reconnected (its new
+    connection is given new calls meanwhile), if one was over (a reconnecting rec2's 16
+    sessions, and `c_e4e9db1fd41e314c`, over before its turn came, had its gap named by
+    nobody)."""
     named: set[str] = set()
     ended: set[str] = set()  # held, but their calls ended as it was being lost
-    for call_id, segment in held.items():
+
+    async def hand_on(call_id: str, segment: int) -> None:
         one = out if deliver is None else s.outbox()
         try:
             call = await _interrupted(s, setup, one, call_id, who.principal, segment, reason)
@@ -183,6 +190,11 @@ async def _hand_on(s: Services, setup: RecordingSetup, out: Outbox, who: Identit
                 (named if call.state == CallState.CONNECTED else ended).add(call.session_id)
         except Exception:  # the pool no longer holds the call: say so, hand on the rest
             log.exception("handing call %s over from recorder %s failed", call_id, who.id)
+
+    calls = list(held.items())
+    for start in range(0, len(calls), HAND_ON_AT_ONCE):
+        await asyncio.gather(*(hand_on(call_id, segment)
+                               for call_id, segment in calls[start:start + HAND_ON_AT_ONCE]))
     if setup.catalog is not None and (recent or len(named) < len(held)):
         await _name_gaps(s, setup.catalog, out, who, named, ended, reason,
                          None if recent else set(held))

@@ -13,6 +13,7 @@ import pytest
 
 from server.storage.db import Database
 from signaling import messages as m
+from signaling import recording
 from signaling.identity import Identity, Role
 from signaling.memory import MemoryRouter
 from signaling.model import Call
@@ -68,8 +69,15 @@ async def _connected(desk: Desk, kiosk: Identity, agent: Identity, queue: str) -
     return str(offered["call_id"])
 
 
-async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_is_read(
-        desk: Desk, router: WatchedRouter) -> None:
+@pytest.mark.parametrize(("at_once", "starts_by_read"), [(1, [0, 1]), (8, [0, 0])])
+async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_batch_is_read(
+        desk: Desk, router: WatchedRouter, monkeypatch: pytest.MonkeyPatch, at_once: int,
+        starts_by_read: list[int]) -> None:
+    """`HAND_ON_AT_ONCE` sessions are handed on together, each told as soon as its own
+    hand-over is decided: one at a time, the first is told before the second is read;
+    together, both are read before either is told (no session waits for the other's
+    round trips: one by one, a reconnected rec1's 30 sessions took 7.7 s)."""
+    monkeypatch.setattr(recording, "HAND_ON_AT_ONCE", at_once)
     await desk.connect(RECORDER)
     await desk.board.recorder_joined(RECORDER, 4)
     calls = [await _connected(desk, KIOSK, ALICE, "tax"),
@@ -85,7 +93,7 @@ async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_is_r
     for call_id, heard in router.heard_by_read:
         first_reads.setdefault(call_id, heard)
     assert list(first_reads) == calls
-    assert list(first_reads.values()) == [0, 1]  # the first told before the second is read
+    assert list(first_reads.values()) == starts_by_read
     starts = [f for f in router.successor if f["type"] == "record.start"]
     assert [(f["call_id"], f["segment"]) for f in starts] == [(c, 2) for c in calls]
     for kiosk, call_id in ((KIOSK, calls[0]), (KIOSK2, calls[1])):
