@@ -20,7 +20,8 @@ record); consoles are a few per cent of the sockets, the kiosks balance the load
 alone. Never a recorder (its sessions would be handed over) or a phone (always in a
 call). A terminal this node moved is not moved by it again for `REBALANCE_COOLDOWN_S`.
 
-When not: for `SETTLE_ROUNDS` after the set of live nodes changed, and while this node's
+When not: for `SETTLE_ROUNDS` after the set of live nodes changed or this node's sockets
+surged (`SURGE`: another node's clients arriving before its loss is known), and while this node's
 event loop runs late (`BUSY_LAG_S`): a move costs the busy node a disconnect and the other
 a hello. Except when the split is lopsided (`LOPSIDED`: this node holds a quarter more than
 the mean, as the survivor of a restart holds every socket through the next peak): then its
@@ -57,6 +58,10 @@ BUSY_LAG_S = 0.5  # this node's event loop ran a timer this late: it is busy (a 
 # the rest of its batch, waits for the next
 LOPSIDED = 1.25  # ... unless this node holds this many times the live nodes' mean: it sheds
 # late too (module doc), and stops hurrying once it holds under this share
+SURGE = 1.2  # this node's sockets grew this much since its last round: a storm of
+# reconnections, another node just lost (the goal-size day's survivor, 2 s after node 1's
+# kill and 2 s before its heartbeat lapsed, moved 321 kiosks towards the dead node by its
+# last load): settle as after a change of the live nodes
 LOPSIDED_STEP = 0.15  # the share of its sockets a lopsided node sheds a round: at 5 % the
 # goal-size day's survivor (2,135 sockets, half of its moves sent straight back by their
 # load balancer) carried the other node's share for 4.5 real minutes, its loop lagging
@@ -149,6 +154,7 @@ class Rebalancer:
         self._moved: dict[str, float] = {}  # principal -> monotonic time this node moved it
         self._others: frozenset[str] | None = None  # the live nodes of the last round...
         self._quiet_until = 0.0  # ... and until when nobody is moved since they changed
+        self._held = 0  # this node's sockets at the last round
         self._task: asyncio.Task[None] | None = None
         self.on_round = on_round  # a round compared the loads (metrics)
         self.on_moved = on_moved  # one socket closed to move it (metrics)
@@ -188,6 +194,11 @@ class Rebalancer:
         now = time.monotonic()
         if others != self._others:
             self._others = others
+            self._quiet_until = now + SETTLE_ROUNDS * self._interval
+        before, self._held = self._held, self._node.load()
+        if self._held > before * SURGE and self._held - before > keys.REBALANCE_MARGIN:
+            log.info("rebalance: %d socket(s) here, %d a round ago: settling first",
+                     self._held, before)
             self._quiet_until = now + SETTLE_ROUNDS * self._interval
         if now < self._quiet_until:
             return 0

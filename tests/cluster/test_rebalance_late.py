@@ -174,3 +174,17 @@ async def test_a_lopsided_round_does_not_sleep_behind_its_moves(
     calm._router = looks
     assert await calm.round(0.5) == 6  # 5 % of 120; gap 75 ms, slept after each look-up
     assert len(waits) == 5 and min(waits) > 0.05 and looks.most == 1
+
+
+async def test_a_surge_of_sockets_settles_before_anything_moves(
+        redis: Redis, key_prefix: str) -> None:
+    """The other node was just killed and its clients are arriving here, its heartbeat not
+    lapsed yet, so its last load is still read (the goal-size day: 2,136 here, the dead
+    node's 1,072 written 2 s before): nobody is moved towards it for the settling rounds;
+    then, the sockets steady, the excess moves as usual."""
+    rebalancer, local = await settled(1000, 1000, redis, key_prefix)
+    assert await rebalancer.round(0.0) == 0  # balanced
+    local.node.sockets = 2000  # the other node's clients resumed here
+    assert await rebalancer.round(0.0, late=True) == 0 and local.closed == []
+    rebalancer._quiet_until = 0.0  # as if `SETTLE_ROUNDS` rounds had passed
+    assert await rebalancer.round(0.0, late=True) == 300  # steady: 15 % of 2,000
