@@ -45,8 +45,8 @@ noticed seconds after it died (a dead node's heartbeat, its takeover on a loaded
 and a live recorder closes a segment within seconds of its call's end (`INTAKE_END_S`)."""
 HAND_ON_AT_ONCE: Final = 8
 """Sessions of a lost or reconnected recorder handed on together: one by one, each a few
-round trips to Redis and a catalog write on a loaded survivor, a reconnected rec1's 30
-sessions took 7.7 s, and a call answered as its node died ended in that gap, unrecorded."""
+round trips to Redis and a catalog write on a loaded survivor, a reconnected rec1's
+hand-over took 7.7 s, and a call answered as its node died ended in that gap, unrecorded."""
 Deliver = Callable[[Outbox], Awaitable[None]]
 """Carries an outbox out at once (the switchboard's commit)."""
 

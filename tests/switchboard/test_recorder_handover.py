@@ -76,7 +76,7 @@ async def test_each_session_of_a_lost_recorder_is_handed_on_before_the_next_batc
     """`HAND_ON_AT_ONCE` sessions are handed on together, each told as soon as its own
     hand-over is decided: one at a time, the first is told before the second is read;
     together, both are read before either is told (no session waits for the other's
-    round trips: one by one, a reconnected rec1's 30 sessions took 7.7 s)."""
+    round trips: one by one, a reconnected rec1's hand-over took 7.7 s)."""
     monkeypatch.setattr(recording, "HAND_ON_AT_ONCE", at_once)
     await desk.connect(RECORDER)
     await desk.board.recorder_joined(RECORDER, 4)
