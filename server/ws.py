@@ -29,7 +29,7 @@ from signaling import messages as m
 from signaling.errors import FENCED, Refused
 from signaling.handoff import TICKET_PREFIX
 from signaling.identity import Identity, Role
-from signaling.switchboard import RELAYS, Switchboard
+from signaling.switchboard import RELAYS
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +122,14 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
                 who = None  # nothing attached: nothing to disconnect
                 await ws.close(code=DRAIN_CLOSE_CODE, message=b"reconnect")
                 return ws
-            joined = None
             if who.role == "recorder" and hello is not None:
-                joined = asyncio.create_task(_recorder_joined(board, who, hello.capacity, conn))
+                await board.recorder_joined(who, hello.capacity)
             refresh = start_refresh(request.app[TURN],
                                     functools.partial(board.credentials_expiring, who))
             try:
                 await _serve(request, ws, conn, who)
             finally:
                 await stop_refresh(refresh)
-                if joined is not None:
-                    await _settled(joined)
     finally:
         sockets.discard(ws)
         try:
@@ -144,30 +141,6 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
             # connection, its socket and its writer task wait for the cycle collector.
             await _drain(conn)
     return ws
-
-
-async def _recorder_joined(board: Switchboard, who: Identity, capacity: int | None,
-                           conn: Connection) -> None:
-    """A recorder's hand-over, beside the reading of its socket: it takes seconds under
-    load (one append for every session its old connection held), and the recorder's
-    answers to the calls given to it meanwhile must be read (read only after it, the
-    goal-size day's rec1 left eight calls unrecorded). A failure closes the socket: the
-    recorder says hello again."""
-    try:
-        await board.recorder_joined(who, capacity)
-    except Exception:
-        log.exception("recorder %s: its hello's hand-over failed", who.id)
-        conn.close(WSCloseCode.INTERNAL_ERROR, "internal error")
-
-
-async def _settled(joined: asyncio.Task[None]) -> None:
-    """The hand-over over before the disconnect hands the recorder's sessions on (also
-    when aiohttp cancels the closing socket's handler)."""
-    try:
-        await asyncio.shield(joined)
-    except asyncio.CancelledError:
-        await asyncio.wait([joined])
-        raise
 
 
 def late_hello(conn: Connection) -> None:

@@ -128,9 +128,10 @@ async def relay_allowed(s: Services, call: Call, sender: str, to: str, members: 
 async def recorder_joined(s: Services, who: Identity, capacity: int | None) -> Outbox:
     """A recorder said hello: it takes over what an earlier connection of it held (handed
     on as `recorder_left` does: its links went with that connection), and sessions
-    waiting for a recorder. In one outbox, one append for all: a commit per session took
-    the goal-size day's rec1 12 s for 28 sessions (the hello's handler reads the
-    recorder's socket meanwhile, `server/ws.py`)."""
+    waiting for a recorder. In one outbox: the hello's handler runs this before it reads
+    the recorder's socket, so a commit per session (an append each) kept the recorder's
+    answers to its new calls unread (the goal-size day's rec1: 28 sessions, 12 s, eight
+    calls given to it meanwhile unrecorded)."""
     out = s.outbox()
     if s.recording is None:
         return out

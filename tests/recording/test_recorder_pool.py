@@ -83,7 +83,9 @@ async def test_pool_gives_each_call_to_the_least_loaded_recorder(pooled: Pooled)
     assert await pool.recorder_of("c1") is None and await pool.recorder_of("c3") == "a"
     again = await pool.assign("c1", "s-c1")
     assert isinstance(again, Assignment) and again.recorder == "a" and again.segment == 2
-    assert await pool.assign("c1", "s-c1") == again
+    assert again.new and isinstance(picks[1], Assignment) and picks[1].new
+    # asked again: the same assignment, given before (whoever gave it tells the recorder)
+    assert await pool.assign("c1", "s-c1") == Assignment(recorder="a", segment=2, new=False)
     for call_id in ("c2", "c4", "c2"):
         await pool.wait(call_id)
     assert await pool.take_waiting() == ["c2", "c4"] and await pool.take_waiting() == []
