@@ -244,8 +244,7 @@ async def told_again(s: Services, call: Call, agent_id: str, at: float) -> Outbo
         call = await s.router.accept(call.id, agent_id, at)
     except Refused:  # answered again since (a transfer, a second department): told then
         return out
-    named = None if s.recording is None else await s.recording.pool.recorder_of(call.id)
-    await _tell_connected(s, out, call, named)
+    await _tell_connected(s, out, call, await recording.told_again(s, out, call))
     return out
 
 

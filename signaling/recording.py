@@ -87,6 +87,27 @@ async def connected(s: Services, out: Outbox, call: Call, names: Mapping[str, st
     return assignment.recorder
 
 
+async def told_again(s: Services, out: Outbox, call: Call) -> str | None:
+    """A dead node's answer told again (`offers.told_again`): its recorder may not have
+    heard `record.start` either (killed between its append and its sends: the CI day's
+    `c_ea455c27490ae5fa`, both parties offered to rec2 for the whole call, unanswered).
+    Sent again, not logged again: the recorder ignores a start for a call it records.
+    One the pool gives anew (the call had lost its recorder) is logged and told. The
+    recorder's name (None: none)."""
+    if s.recording is None:
+        return None
+    assignment = await s.recording.pool.assign(call.id, call.session_id)
+    if not isinstance(assignment, Assignment):
+        return None
+    if assignment.new:
+        await _tell(s, out, call, assignment, announce=False)
+    else:
+        out.send(recorder(assignment.recorder).id, m.RecordStart(
+            call_id=call.id, session_id=call.session_id, segment=assignment.segment,
+            participants=await people(s, call)))
+    return assignment.recorder
+
+
 async def resumed(s: Services, out: Outbox, call: Call) -> None:
     """A party came back to the connected call: a call without a recorder gets one if one
     has room (its assignment died with the node that connected it: nothing else would

@@ -21,11 +21,12 @@ from server.cluster.recorders import RedisRecorderPool
 from server.cluster.router import RedisRouter
 from server.recording.catalog import FileCatalog
 from server.storage.db import Database
+from signaling import events as ev
 from signaling import messages as m
 from signaling.identity import Identity, Role
 from signaling.messages import RecordingManifest
 from signaling.model import Call
-from signaling.recorders import RecordingSetup, Unassigned
+from signaling.recorders import Assignment, RecordingSetup, Unassigned
 from tests.switchboard import conftest as desks
 from tests.switchboard.conftest import (
     ALICE,
@@ -245,3 +246,38 @@ async def test_a_replayed_answer_tells_the_recorder_it_gave_the_call(
     connected = [f for f in desk.sinks[KIOSK.principal].frames
                  if f["type"] == "call.connected"]
     assert "recorder:rec1" in [p["id"] for p in connected[-1]["participants"]]
+
+
+async def test_an_answer_told_again_tells_its_recorder_again(
+        desk: Desk, redis: Redis, key_prefix: str) -> None:
+    """The CI day's `c_ea455c27490ae5fa`: node 1 answered, gave the call rec2, logged it,
+    and was killed before its sends. The survivor told the parties `call.connected` again
+    (`offers.told_again`) but not rec2 its `record.start`: both parties offered to rec2
+    for the whole call, unanswered. Now rec2 hears the start again (not logged again)."""
+    rec, _, offered = await desks.offered_recorded(desk)
+    call_id, at = str(offered["call_id"]), desk.clock()
+    dead = RedisRouter(redis, key_prefix, QUEUES, instance="dead.1")
+    call = await asyncio.create_task(dead.accept(call_id, ALICE.id, at, offered["offer"]))
+    assert desk.s.recording is not None
+    given = await desk.s.recording.pool.assign(call_id, call.session_id)  # the dead node's
+    assert isinstance(given, Assignment) and given.new
+    logged = [ev.Answered(agent_id=ALICE.id, agent_name="Alice", offer=1, wait_s=0.0),
+              ev.ParticipantJoined(participant_id=KIOSK.principal, role="terminal",
+                                   principal_id=KIOSK.id),
+              ev.ParticipantJoined(participant_id=ALICE.principal, role="specialist",
+                                   principal_id=ALICE.id, name="Alice"),
+              ev.RecordingStarted(recorder=RECORDER.principal, segment=1)]
+    await desk.db.append([ev.log_event(payload, desk.s.utcnow(), session_id=call.session_id,
+                                       call_id=call_id) for payload in logged])
+    rec.frames.clear()
+
+    await desk.board.answer_again(call_id, ALICE.id, at)
+
+    starts = [(f["call_id"], f["segment"]) for f in rec.frames if f["type"] == "record.start"]
+    assert starts == [(call_id, 1)]
+    detail = await desk.db.get_session(call.session_id)
+    assert detail is not None
+    assert [e.type for e in detail.events].count("recording_started") == 1
+    connected = [f for f in desk.sinks[KIOSK.principal].frames
+                 if f["type"] == "call.connected"]
+    assert RECORDER.principal in [p["id"] for p in connected[-1]["participants"]]
