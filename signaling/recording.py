@@ -102,9 +102,7 @@ async def told_again(s: Services, out: Outbox, call: Call) -> str | None:
     if assignment.new:
         await _tell(s, out, call, assignment, announce=False)
     else:
-        out.send(recorder(assignment.recorder).id, m.RecordStart(
-            call_id=call.id, session_id=call.session_id, segment=assignment.segment,
-            participants=await people(s, call)))
+        await _record_start(s, out, call, assignment)
     return assignment.recorder
 
 
@@ -303,12 +301,18 @@ async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, an
     """The assignment logged and its recorder told; `announce` tells the parties too."""
     joined = recorder(assignment.recorder)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
-    out.send(joined.id, m.RecordStart(call_id=call.id, session_id=call.session_id,
-                                      segment=assignment.segment,
-                                      participants=await people(s, call, names)))
+    await _record_start(s, out, call, assignment, names)
     if announce:
         out.send_all(sorted(members_of(call)),
                      m.ParticipantJoined(call_id=call.id, participant=joined))
+
+
+async def _record_start(s: Services, out: Outbox, call: Call, assignment: Assignment,
+                        names: Mapping[str, str] | None = None) -> None:
+    """`record.start` of the assignment to its recorder."""
+    out.send(recorder(assignment.recorder).id, m.RecordStart(
+        call_id=call.id, session_id=call.session_id, segment=assignment.segment,
+        participants=await people(s, call, names)))
 
 
 def _unrecorded(out: Outbox, call: Call, how: str = "goes on unrecorded") -> None:
