@@ -15,8 +15,9 @@ from multiprocessing.connection import Connection
 import aiohttp
 
 from bench.common import raise_fd_limit
+from bench.day_desk import Desk
 from bench.day_line import Line
-from bench.day_load import Desk, Kiosk, Ledger, Work
+from bench.day_load import Kiosk, Ledger, Work
 from bench.day_plan import Clock, Visit
 from bench.day_visits import arrival
 from server.metrics import watch_loop_lag

@@ -38,7 +38,6 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench.common import table
+from bench.memory_points import Point, report
 from bench.pg import create_database, drop_database
 from recorder.memwatch import smaps_mb
 from server.app import create_app
@@ -59,8 +58,6 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host
              "sdpMid": "0", "sdpMLineIndex": 0}
 WAIT_S = 30.0
 ANSWER_S = 0.05
-TOP = 15
-OURS = ("server", "signaling", "cluster", "storage", "recorder")
 
 
 @contextlib.asynccontextmanager
@@ -292,20 +289,6 @@ async def nodes(backend: str, pg: bool
                 await client.aclose()
 
 
-@dataclass
-class Point:
-    """Memory after so many visits (the collector run first)."""
-
-    visits: int
-    rss_mb: float
-    objects: int
-    snapshot: tracemalloc.Snapshot | None
-
-    @property
-    def traced(self) -> int:
-        return 0 if self.snapshot is None else sum(t.size for t in self.snapshot.traces)
-
-
 async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
               frames: int, idle: int = 0, moves: float = 0.0) -> str:
     from bench.node_moves import Idle, held, mover  # (it reads this module's Line)
@@ -351,37 +334,7 @@ async def run(cycles: int, warm: int, lanes: int, backend: str, pg: bool,
              f"{f'{idle} idle kiosks moved {moves:g} a visit, ' if idle else ''}"
              f"{'traced' if frames else 'not traced'}; the code of "
              f"{Path(reorder.__file__).parents[2]}), load average {os.getloadavg()[0]:.1f}")
-    return _report(title, points)
-
-
-def _report(title: str, points: list[Point]) -> str:
-    p0, p1, p2 = points
-    rows = []
-    for name, a, b in (("first", p0, p1), ("second", p1, p2)):
-        k = 1000 / (b.visits - a.visits)
-        rows.append([name, b.visits - a.visits,
-                     f"{(b.traced - a.traced) / 1024 * k:+.1f}" if a.snapshot else "",
-                     f"{(b.objects - a.objects) * k:+.0f}", f"{(b.rss_mb - a.rss_mb) * k:+.2f}"])
-    summary = table(title, ["round", "visits", "traced Python KB", "gc objects", "RSS MB"],
-                    rows)
-    if p0.snapshot is None or p1.snapshot is None or p2.snapshot is None:
-        return summary
-    k1, k2 = 1000 / (p1.visits - p0.visits), 1000 / (p2.visits - p1.visits)
-    first = {s.traceback: s.size_diff for s in p1.snapshot.compare_to(p0.snapshot, "traceback")}
-    grown = sorted((s for s in p2.snapshot.compare_to(p1.snapshot, "traceback")
-                    if s.size_diff > 0), key=lambda s: -s.size_diff)
-    places = [[f"{s.size_diff / 1024 * k2:+.1f}", f"{first.get(s.traceback, 0) / 1024 * k1:+.1f}",
-               s.count_diff, _where(s.traceback)] for s in grown[:TOP]]
-    return summary + "\n" + table("Grown in the second round (KB per 1,000 visits)",
-                                  ["second", "first", "blocks", "where (newest first)"], places)
-
-
-def _where(traceback: tracemalloc.Traceback) -> str:
-    """The allocating line and the innermost lines of this project that led to it."""
-    frames = list(reversed(traceback))  # newest first
-    ours = [f for f in frames[1:] if any(f"/{d}/" in f.filename for d in OURS)][:3]
-    return " < ".join(f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}"
-                      for f in [frames[0], *ours])
+    return report(title, points)
 
 
 def main() -> None:
