@@ -113,8 +113,10 @@ async def _connection(request: web.Request, slot: Slot) -> web.WebSocketResponse
         if who is not None:
             slot.authenticated()
             try:
-                epoch = await board.connect(who, conn, hello.resume if hello else None,
-                                            hello.call_id if hello else None)
+                epoch = await board.connect(
+                    who, conn, hello.resume if hello else None,
+                    hello.call_id if hello else None,
+                    hello.token if hello and who.role == Role.VISITOR else None)
             except Refused as exc:  # this node was taken for dead: the client goes elsewhere
                 if exc.code != FENCED:
                     raise

@@ -211,6 +211,7 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     visitor_id: str  # the phone's id once it opened the ticket (its principal: visitor:<id>)
     expires_at: dt.datetime
     used: bool = False
+    welcomed: bool = False  # the phone that opened it got its `welcome` (and resume token)
 
 
 class HandoffTickets(Protocol):
@@ -221,6 +222,11 @@ class HandoffTickets(Protocol):
     async def handoff_ticket(self, ticket_hash: str) -> Ticket | None: ...
     async def use_handoff_ticket(self, ticket_hash: str) -> bool:
         """Mark it used; False if it already was (single use, whichever node asks)."""
+    async def welcome_handoff_ticket(self, ticket_hash: str) -> None:
+        """The phone that opened it was sent its `welcome`: from now on only that phone's
+        resume token lets a phone in with it."""
+    async def visitor_call(self, visitor_id: str) -> str | None:
+        """The call the phone `visitor:<visitor_id>` took over, from its used ticket."""
 
 
 NOT_LOGGED_YET = "ended"

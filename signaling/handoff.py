@@ -86,11 +86,13 @@ async def open_ticket(s: Services, ticket: str, resume: str | None
         presence = await s.presences.get(principal_of(Role.VISITOR, stored.visitor_id))
         if call is None or call.visitor != stored.visitor_id:
             raise Refused("ticket_used", "this hand-off ticket was used already")
-        # Taken over, and no phone ever attached (the hand-off was logged, then its hello
-        # failed before `connect`, at a Redis restart): the ticket lets a phone in as for
-        # the first open, else that phone, with no resume token yet, is locked out
-        # while the call waits for it until the visitor's grace ends it.
-        if presence is not None and (resume is None or presence.resume != resume):
+        # Taken over, and no phone was sent its `welcome` (the hand-off was logged, then
+        # its hello failed before `connect`, at a Redis restart; or its node was killed
+        # between `connect` and the welcome: CI's short day, `c_9a81c3dd48e7a7f3`): the
+        # ticket lets a phone in as for the first open, else that phone, with no resume
+        # token yet, is locked out while the call waits for it until its grace ends it.
+        if presence is not None and stored.welcomed and (
+                resume is None or presence.resume != resume):
             raise Refused("ticket_used", "this hand-off ticket was used already")
         return visitor_of(terminal_of(call), stored.visitor_id, call.id), out
     call = await _call_to_take(s, stored)
@@ -150,6 +152,34 @@ async def handoffs_again(s: Services, handed: list[tuple[str, float]]) -> Outbox
         _handed_off(s, out, call, dt.datetime.fromtimestamp(when[call.id], dt.UTC),
                     grace=phone is None)
     return out
+
+
+async def resume_unwelcomed(s: Services, who: Identity, ticket: str) -> str | None:
+    """The resume token a phone let in again by a ticket not yet welcomed connects with:
+    its first hello's presence, if that got so far (a fresh presence would replace it,
+    and a replaced phone's call is let go)."""
+    stored = await _tickets(s).handoff_ticket(ticket_hash(ticket))
+    if stored is None or stored.welcomed:
+        return None
+    presence = await s.presences.get(who.principal)
+    return presence.resume if presence is not None else None
+
+
+async def welcomed(s: Services, ticket: str) -> None:
+    """The phone that opened the ticket was sent its `welcome` (`open_ticket`'s rule)."""
+    await _tickets(s).welcome_handoff_ticket(ticket_hash(ticket))
+
+
+async def phone_of(s: Services, visitor_id: str) -> Identity:
+    """The phone `visitor:<visitor_id>` as its own connection named it (its call, its
+    kiosk's name and site), for a node that settles it without that connection (a dead
+    node's phone, `ClusterBackends.dead`): without its call, its grace's end would let go
+    of nothing, and the call it took over would wait for it for ever."""
+    call_id = await _tickets(s).visitor_call(visitor_id)
+    call = await s.router.get_call(call_id) if call_id else None
+    if call is None or call.visitor != visitor_id:
+        return Identity(role=Role.VISITOR, id=visitor_id, name=visitor_id, call_id=call_id)
+    return visitor_of(terminal_of(call), visitor_id, call.id)
 
 
 async def ticket_opens(s: Services, ticket: str) -> bool:

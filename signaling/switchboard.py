@@ -234,15 +234,20 @@ class Switchboard:
             log.exception("form %s (%s) could not be announced", name, done.requested)
 
     async def connect(self, who: Identity, sink: Any, resume: str | None,
-                      missed: str | None = None) -> int:
+                      missed: str | None = None, ticket: str | None = None) -> int:
         """Attach a connection; sends `welcome`, re-syncs a resumed one (and tells it the end
-        of `missed`, the call it was in, if that ended meanwhile). Returns its epoch."""
+        of `missed`, the call it was in, if that ended meanwhile). Returns its epoch. A
+        phone's `ticket` is marked welcomed before anything else is said to it."""
         s = self.services
+        if ticket is not None and resume is None:
+            resume = await handoff.resume_unwelcomed(s, who, ticket)
         out, presence, resumed = await connections.open_presence(s, who, resume)
         await commit(s, out)
         s.bus.attach(who.principal, who.role, sink)
         try:
             await commit(s, connections.welcome(s, who, presence, resumed))
+            if ticket is not None:
+                await self._phone_welcomed(ticket)
             await s.bus.baseline(who.principal)  # before the re-sync reads where it stands
             await commit(s, await connections.where_it_stands(s, who, resumed, missed))
         except Refused:  # fenced meanwhile: the edge closes the socket; nothing stays attached
@@ -257,6 +262,15 @@ class Switchboard:
         who, out = await handoff.open_ticket(self.services, ticket, resume)
         await commit(self.services, out)
         return who
+
+    async def _phone_welcomed(self, ticket: str) -> None:
+        """A phone's hello with a ticket was answered with `welcome`: from now on the
+        ticket lets only that phone in (with its resume token). Not marked (the database
+        failing), a phone with the ticket may still take the call over: logged."""
+        try:
+            await handoff.welcomed(self.services, ticket)
+        except Exception:
+            log.exception("marking a hand-off ticket welcomed failed")
 
     async def credentials_expiring(self, who: Identity) -> None:
         """The connection's TURN credentials expire soon: fresh ones (`ice.servers`)."""

@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.config import Settings
+from signaling import handoff
 from signaling.hours import OpeningHours
 from signaling.identity import Identity, Role
 from signaling.queue_status import QueueStatus
@@ -234,11 +235,14 @@ class ClusterBackends:
         role, _, raw_id = principal.partition(":")
         if role not in set(Role):
             return
-        name = raw_id
-        if role == Role.SPECIALIST:
-            agent = await self.router.get_agent(raw_id)
-            name = agent.name if agent is not None else raw_id
-        who = Identity(role=Role(role), id=raw_id, name=name)
+        if role == Role.VISITOR:
+            who = await handoff.phone_of(board.services, raw_id)
+        else:
+            name = raw_id
+            if role == Role.SPECIALIST:
+                agent = await self.router.get_agent(raw_id)
+                name = agent.name if agent is not None else raw_id
+            who = Identity(role=Role(role), id=raw_id, name=name)
         await board.disconnect(who, presence.epoch, _Gone())
 
     def lost(self, instances: set[str]) -> None:

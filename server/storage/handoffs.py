@@ -25,7 +25,9 @@ handoff_tickets = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime),
+    sa.Column("welcomed_at", UTCDateTime),  # the phone that opened it got its `welcome`
     sa.Index("ix_handoff_tickets_expires_at", "expires_at"),
+    sa.Index("ix_handoff_tickets_visitor_id", "visitor_id"),
 )
 
 KEEP_USED = dt.timedelta(days=1)  # a used ticket still lets its phone resume; a call is shorter
@@ -48,7 +50,19 @@ class HandoffStore(StoreBase):
             return None
         return Ticket(call_id=row.call_id, terminal_id=row.terminal_id,
                       visitor_id=row.visitor_id, expires_at=row.expires_at,
-                      used=row.used_at is not None)
+                      used=row.used_at is not None, welcomed=row.welcomed_at is not None)
+
+    async def welcome_handoff_ticket(self, ticket_hash: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(handoff_tickets.update().where(
+                handoff_tickets.c.ticket_hash == ticket_hash,
+                handoff_tickets.c.welcomed_at.is_(None)).values(welcomed_at=self._clock()))
+
+    async def visitor_call(self, visitor_id: str) -> str | None:
+        async with self._read() as conn:
+            return (await conn.execute(sa.select(handoff_tickets.c.call_id).where(
+                handoff_tickets.c.visitor_id == visitor_id,
+                handoff_tickets.c.used_at.is_not(None)))).scalar()
 
     async def use_handoff_ticket(self, ticket_hash: str) -> bool:
         async with self._write() as conn:

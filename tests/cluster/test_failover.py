@@ -22,10 +22,11 @@ from tests.helpers import Peer
 WAIT_S = 30.0
 
 
-async def session_state(cluster: Cluster, call_id: str, want: str) -> str:
+async def session_state(cluster: Cluster, call_id: str, want: str,
+                        timeout: float = WAIT_S) -> str:
     """Poll the shared log until the call's session reaches `want` (or time runs out)."""
     db = await cluster.provision()
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + timeout
     state = "missing"
     while time.monotonic() < deadline:
         sessions, _ = await db.list_sessions(limit=100)

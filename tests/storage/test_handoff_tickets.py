@@ -38,3 +38,17 @@ async def test_purge_forgets_expired_and_long_used_tickets(database: Database) -
     kept = {h: await database.handoff_ticket(h) is not None
             for h in ("open", "expired", "used", "used-long-ago")}
     assert kept == {"open": True, "expired": False, "used": True, "used-long-ago": False}
+
+
+async def test_a_ticket_is_welcomed_once_and_names_its_phones_call(database: Database) -> None:
+    await database.add_handoff_ticket("h1", ticket("c1", 600))
+    assert await database.visitor_call("v_c1") is None  # not opened: no phone yet
+    await database.use_handoff_ticket("h1")
+    assert await database.visitor_call("v_c1") == "c1"
+    assert await database.visitor_call("v_unknown") is None
+    opened = await database.handoff_ticket("h1")
+    assert opened is not None and opened.used and not opened.welcomed
+    await database.welcome_handoff_ticket("h1")
+    await database.welcome_handoff_ticket("h1")  # a resumed phone's hello: kept as it was
+    welcomed = await database.handoff_ticket("h1")
+    assert welcomed is not None and welcomed.welcomed

@@ -83,10 +83,12 @@ class Desk:
     def s(self) -> Services:
         return self.board.services
 
-    async def connect(self, who: Identity, resume: str | None = None) -> Sink:
+    async def connect(self, who: Identity, resume: str | None = None,
+                      ticket: str | None = None) -> Sink:
+        """As the edge does after hello (a phone's `ticket` with it)."""
         sink = Sink()
         self.sinks[who.principal] = sink
-        self.epochs[who.principal] = await self.board.connect(who, sink, resume)
+        self.epochs[who.principal] = await self.board.connect(who, sink, resume, None, ticket)
         self.resumes[who.principal] = sink.frames[0]["resume"]
         return sink
 

@@ -76,7 +76,7 @@ async def test_a_phone_that_never_attached_opens_its_ticket_again(desk: Desk) ->
     await commit(desk.s, out)  # the phone's socket is gone before `connect`
     visitor = await desk.board.open_ticket(ticket, None)
     assert (visitor.principal, visitor.call_id) == (first.principal, call_id)
-    phone = await desk.connect(visitor)
+    phone = await desk.connect(visitor, ticket=ticket)
     assert phone.frames[0]["type"] == "welcome"
     with pytest.raises(Refused) as refused:
         await desk.board.open_ticket(ticket, None)
@@ -86,3 +86,24 @@ async def test_a_phone_that_never_attached_opens_its_ticket_again(desk: Desk) ->
     detail = await desk.db.get_session(
         (await desk.s.router.get_call(call_id) or pytest.fail("call gone")).session_id)
     assert detail is not None and [e.type for e in detail.events].count("handed_off") == 1
+
+
+async def test_a_phone_whose_welcome_was_never_sent_opens_its_ticket_again(
+        desk: Desk) -> None:
+    """Its node took the call over and attached the phone, and was killed before the
+    welcome (CI's short faulted day, `c_9a81c3dd48e7a7f3`: the phone's next hello, on the
+    survivor, was refused `ticket_used`, and the visitor was locked out of the call it had
+    taken over). The ticket is the phone's alone only once a welcome went to it."""
+    call_id, ticket = await _ticket(desk)
+    visitor = await desk.board.open_ticket(ticket, None)
+    await desk.connect(visitor)  # attached, then killed before the welcome (no ticket mark)
+
+    again = await desk.board.open_ticket(ticket, None)
+    assert (again.principal, again.call_id) == (visitor.principal, call_id)
+    phone = await desk.connect(again, ticket=ticket)  # the survivor's welcome
+    assert phone.frames[0]["type"] == "welcome"
+    with pytest.raises(Refused) as refused:
+        await desk.board.open_ticket(ticket, None)
+    assert refused.value.code == "ticket_used"
+    call = await desk.s.router.get_call(call_id)
+    assert call is not None and call.visitor == visitor.id
