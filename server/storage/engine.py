@@ -188,11 +188,16 @@ class StoreBase:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction (snapshot on SQLite WAL)."""
+        """A read transaction (snapshot on SQLite WAL). On PostgreSQL the statements run
+        in autocommit: at READ COMMITTED each one has its own snapshot either way, and
+        BEGIN and COMMIT were two of a one-statement read's three round trips."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        async with self._engine.connect() as conn, conn.begin():
-            yield conn
+        async with self._engine.connect() as conn:
+            if self._engine.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with conn.begin():
+                yield conn
 
     @asynccontextmanager
     async def _write(self, committed: Callable[[], None] | None = None
