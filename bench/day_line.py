@@ -61,10 +61,16 @@ class Media:
         self.trace: list[Message] = []  # per link, for the day's inquiry (`bench.day_inquiry`)
         self._traced: dict[str, Message] = {}
         self._resends: dict[str, asyncio.Task[None]] = {}
+        self.segments: dict[str, int | None] = {}  # the segment each link was made for
 
     async def offer_to(self, participants: list[Message]) -> None:
         for party in participants:
-            if party["role"] == "recorder" and party["id"] not in self.links:
+            if party["role"] != "recorder":
+                continue
+            if party["id"] in self.links and self._new_segment(party):
+                await self._drop(party["id"])  # the recorder reconnected: the link is dead
+            if party["id"] not in self.links:
+                self.segments[party["id"]] = party.get("segment")
                 await self._offer(party["id"])
         early = [msg for msg in self.line.early if msg["call_id"] == self.call_id]
         self.line.early.clear()
@@ -77,13 +83,20 @@ class Media:
         drop the gone, send an unanswered offer again as it was, offer to the listed ones.
         (A new offer in its place was answered anew, and the answer to the first, come
         late, was taken for it: the party never connected, its segments stayed empty.)"""
-        listed = {p["id"] for p in participants if p["role"] == "recorder"}
-        for gone in [r for r in self.links if r not in listed]:
-            await self._drop(gone)
+        listed = {p["id"]: p for p in participants if p["role"] == "recorder"}
+        for gone in [r for r in self.links if r not in listed or self._new_segment(listed[r])]:
+            await self._drop(gone)  # replaced, or reconnected (a new segment) meanwhile
         for recorder, link in list(self.links.items()):
             if link.pc.signalingState == "have-local-offer":
                 await self._send_offer(recorder, link)  # the recorder answers it again
         await self.offer_to(participants)
+
+    def _new_segment(self, party: Message) -> bool:
+        """The recorder is listed with another segment than its link was made for (as the
+        pages' `newSegment`, web/static/js/call.js)."""
+        had = self.segments.get(party["id"])
+        return party.get("segment") is not None and had is not None and \
+            party["segment"] != had
 
     async def _offer(self, recorder: str) -> None:
         servers = [RTCIceServer(**s) for s in self.line.welcome.get("ice_servers", [])]

@@ -78,9 +78,9 @@ async def participants(s: Services, call: Call, names: Mapping[str, str] | None 
     """Everyone in the call, its recorder (a hidden participant) last."""
     listed = await people(s, call, names)
     if s.recording is not None:
-        name = await s.recording.pool.recorder_of(call.id)
-        if name is not None:
-            listed.append(recorder(name))
+        assignment = await s.recording.pool.assignment_of(call.id)
+        if assignment is not None:
+            listed.append(recorder(assignment.recorder, assignment.segment))
     return listed
 
 
@@ -93,5 +93,6 @@ async def resync(s: Services, call: Call, principal: str) -> m.CallConnected:
                            recording=any(p.role == "recorder" for p in listed))
 
 
-def recorder(name: str) -> m.Participant:
-    return m.Participant(id=principal_of(Role.RECORDER, name), role="recorder", name=name)
+def recorder(name: str, segment: int | None = None) -> m.Participant:
+    return m.Participant(id=principal_of(Role.RECORDER, name), role="recorder", name=name,
+                         segment=segment)

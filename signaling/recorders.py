@@ -76,6 +76,8 @@ class RecorderPool(Protocol):
         """The call needs no recording any more: its recorder, if it had one, and whether
         it was waiting for one with its gap not logged yet (`wait(named=False)`)."""
     async def recorder_of(self, call_id: str) -> str | None: ...
+    async def assignment_of(self, call_id: str) -> Assignment | None:
+        """The call's recorder and the segment it records (`new` False)."""
     async def available(self) -> bool:
         """True when some recorder has room for one more session."""
     async def wait(self, call_id: str, named: bool = False) -> None:
@@ -190,6 +192,11 @@ class MemoryRecorderPool:
 
     async def recorder_of(self, call_id: str) -> str | None:
         return self._recorder_of.get(call_id)
+
+    async def assignment_of(self, call_id: str) -> Assignment | None:
+        name = self._recorder_of.get(call_id)
+        return None if name is None else Assignment(recorder=name,
+                                                    segment=self._segments[call_id])
 
     async def available(self) -> bool:
         return any(len(self._calls[n]) < c for n, c in self._capacity.items())

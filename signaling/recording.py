@@ -260,12 +260,12 @@ async def _interrupted(s: Services, setup: RecordingSetup, out: Outbox, call_id:
     out.event(ev.RecordingInterrupted(recorder=lost, reason=reason, segment=segment), call)
     out.send_all(sorted(members_of(call)),
                  m.ParticipantLeft(call_id=call.id, participant=lost, reason=reason))
-    since = await setup.pool.recorder_of(call.id)
+    since = await setup.pool.assignment_of(call.id)
     if since is None:
         await _start(s, setup, out, call, announce=True)
     else:
-        out.send_all(sorted(members_of(call)),
-                     m.ParticipantJoined(call_id=call.id, participant=recorder(since)))
+        out.send_all(sorted(members_of(call)), m.ParticipantJoined(
+            call_id=call.id, participant=recorder(since.recorder, since.segment)))
     return call
 
 
@@ -299,7 +299,7 @@ async def _no_room(setup: RecordingSetup, out: Outbox, call: Call, announce: boo
 async def _tell(s: Services, out: Outbox, call: Call, assignment: Assignment, announce: bool,
                 names: Mapping[str, str] | None = None) -> None:
     """The assignment logged and its recorder told; `announce` tells the parties too."""
-    joined = recorder(assignment.recorder)
+    joined = recorder(assignment.recorder, assignment.segment)
     out.event(ev.RecordingStarted(recorder=joined.id, segment=assignment.segment), call)
     await _record_start(s, out, call, assignment, names)
     if announce:

@@ -34,10 +34,13 @@ class TerminalInfo(msgspec.Struct, kw_only=True):
     site: SiteInfo
 
 
-class Participant(msgspec.Struct, kw_only=True):
+class Participant(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str
     role: Literal["terminal", "specialist", "recorder", "visitor"]
     name: str
+    # A recorder's: the segment it records now. A party that heard another one (its socket
+    # away while the recorder reconnected) offers to it anew: its old link is dead.
+    segment: int | None = None
 
 
 class QueueStatusItem(msgspec.Struct, kw_only=True):

@@ -84,6 +84,7 @@ class Peer:
         self.ws = ws
         self.inbox: list[dict[str, Any]] = []
         self.welcome: dict[str, Any] = {}
+        self.token = ""  # the hello's, where a test connects again with it
 
     @property
     def me(self) -> str:

@@ -155,6 +155,13 @@ class RedisRecorderPool:
         name = await self._redis.hget(keys.recorder_of(self._prefix), call_id)
         return str(name) if name else None
 
+    async def assignment_of(self, call_id: str) -> Assignment | None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.recorder_of(self._prefix), call_id)
+            pipe.hget(keys.recorder_segments(self._prefix), call_id)
+            name, segment = await pipe.execute()
+        return Assignment(recorder=_name(name), segment=int(segment or 0)) if name else None
+
     async def available(self) -> bool:
         return bool(await self._available(keys=[], args=[self._prefix]))
 

@@ -86,6 +86,8 @@ async def test_pool_gives_each_call_to_the_least_loaded_recorder(pooled: Pooled)
     assert again.new and isinstance(picks[1], Assignment) and picks[1].new
     # asked again: the same assignment, given before (whoever gave it tells the recorder)
     assert await pool.assign("c1", "s-c1") == Assignment(recorder="a", segment=2, new=False)
+    assert await pool.assignment_of("c1") == Assignment(recorder="a", segment=2)
+    assert await pool.assignment_of("c5") is None  # its recorder left: none until handed on
     for call_id in ("c2", "c4", "c2"):
         await pool.wait(call_id)
     assert await pool.take_waiting() == ["c2", "c4"] and await pool.take_waiting() == []

@@ -38,14 +38,18 @@ RECORDING = {"enabled": True, "local_recorder": False, "wait_s": 0}  # no wait: 
 
 
 
-async def recorder(client: Any, name: str, capacity: int = 4) -> Peer:
-    token = new_recorder_token()
-    await client.server.app[keys.DB].add_recorder(name, token_hash(token))
+async def recorder(client: Any, name: str, capacity: int = 4, token: str | None = None
+                   ) -> Peer:
+    """A recorder's hello (a new recorder; with `token`, that recorder connecting again)."""
+    if token is None:
+        token = new_recorder_token()
+        await client.server.app[keys.DB].add_recorder(name, token_hash(token))
     ws = await client.ws_connect("/ws")
     peer = Peer(ws)
     await peer.send({"type": "hello", "token": token, "capacity": capacity})
     peer.welcome = await peer.recv("welcome")
     assert peer.welcome["role"] == "recorder" and peer.me == f"recorder:{name}"
+    peer.token = token
     return peer
 
 
@@ -209,7 +213,8 @@ async def test_optional_recording_without_recorder_goes_on_logged_unrecorded(
     rec = await recorder(client, "late")
     assert (await rec.recv("record.start"))["call_id"] == call.call_id
     joined = await call.kiosk.recv("participant.joined")
-    assert joined["participant"] == {"id": rec.me, "role": "recorder", "name": "late"}
+    assert joined["participant"] == {"id": rec.me, "role": "recorder", "name": "late",
+                                     "segment": 1}
 
 
 async def test_lost_recorder_hands_its_sessions_on(
@@ -366,3 +371,30 @@ async def test_a_recorder_lost_before_its_last_manifest_leaves_no_segment_open(
     await eventually(settled)
     [row] = await app[keys.DB].list_recordings(call.session_id)
     assert (row.recorder, row.state) == ("rec-a", "interrupted")
+
+
+def _recorders(connected: dict[str, Any]) -> list[tuple[str, int]]:
+    return [(p["id"], p["segment"]) for p in connected["participants"]
+            if p["role"] == "recorder"]
+
+
+async def test_a_party_resuming_after_its_recorder_reconnected_hears_the_new_segment(
+        aiohttp_client: Any, make_app: Callable[..., web.Application]) -> None:
+    """The goal-size day's `c_3442f76284025877`: the kiosk's socket went with node 1, and
+    its recorder, on node 1 too, reconnected meanwhile and recorded segment 2. The resumed
+    `call.connected` listed the same recorder, the kiosk kept its link of segment 1
+    (dead on the recorder's side), and its media was never recorded. The listing names
+    the segment, so a party sees that its link is for an old one."""
+    client = await aiohttp_client(make_app(recording=RECORDING))
+    rec = await recorder(client, "rec-a")
+    call = await connected_call(client)
+    assert (await rec.recv("record.start"))["segment"] == 1
+
+    await call.kiosk.close()
+    again = await recorder(client, "rec-a", token=rec.token)  # its sessions handed on
+    assert (await again.recv("record.start"))["segment"] == 2
+    kiosk = await connect(client, call.kiosk_token, resume=call.kiosk.welcome["resume"])
+    connected = await kiosk.recv("call.connected")
+    assert connected["resumed"] and _recorders(connected) == [(again.me, 2)]
+    joined = await call.agent.recv("participant.joined")
+    assert (joined["participant"]["id"], joined["participant"]["segment"]) == (again.me, 2)

@@ -16,6 +16,12 @@ export function isCaller(participant) {
   return participant.role === "terminal" || participant.role === "visitor";
 }
 
+/** A recorder's peer whose listing names another segment than the one it was made for. */
+function newSegment(peer, participant) {
+  const had = peer.remote.segment;
+  return participant.segment != null && had != null && participant.segment !== had;
+}
+
 export class CallMedia extends Emitter {
   #signaling;
   #getLocalStream;
@@ -99,11 +105,12 @@ export class CallMedia extends Emitter {
     if (this.call && this.call.call_id !== message.call_id) this.closePeers();
     this.call = message;
     this.emit("connected", message);
-    const listed = new Set(message.participants.map((p) => p.id));
+    const listed = new Map(message.participants.map((p) => [p.id, p]));
     for (const [id, peer] of [...this.#peers]) {
       if (peer.remote.role !== "recorder") continue;
-      if (!listed.has(id)) {
-        // Replaced while the socket was away (its `participant.left` never came).
+      if (!listed.has(id) || newSegment(peer, listed.get(id))) {
+        // Replaced while the socket was away (its `participant.left` never came), or the
+        // same recorder reconnected meanwhile and records a new segment: the link is dead.
         peer.close();
         this.#peers.delete(id);
       } else {
@@ -123,6 +130,11 @@ export class CallMedia extends Emitter {
     // Told again (a hand-over that found the recorder given already): listed once.
     this.call.participants = this.call.participants.filter((p) => p.id !== participant.id);
     this.call.participants.push(participant);
+    const known = this.#peers.get(participant.id);
+    if (participant.role === "recorder" && known && newSegment(known, participant)) {
+      known.close(); // the recorder reconnected: its new segment needs a new link
+      this.#peers.delete(participant.id);
+    }
     if (participant.role === "recorder" && !this.#peers.has(participant.id)) {
       await this.#createPeer(participant, true);
     }
