@@ -43,6 +43,10 @@ wrapup_s = 0.2
 """
 
 
+PORT_TRIES = 3
+PORT_TAKEN = "Address already in use"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,24 +121,33 @@ key_prefix = "{self.prefix}"
         return path
 
     async def start(self, *names: str) -> list[Node]:
+        """Nodes on free ports, serving. A port another process took between `free_port`
+        and the node's bind (the other test worker: a CI run's `Address already in use`)
+        is given up for another one."""
         await self.provision()
-        started = []
-        for name in names:
-            port = free_port()
-            log = self.tmp / f"{name}.log"
-            with log.open("ab") as out:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "server.cli", "serve", "--config",
-                     str(self.config(name, port))],
-                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                    env={**{k: v for k, v in os.environ.items() if not k.startswith("VWIN_")},
-                         "PYTHONUNBUFFERED": "1"})
-            node = Node(name, port, proc, log)
-            self.nodes[name] = node
-            started.append(node)
-        for node in started:
-            await self.wait_health(node, self.serving_status)
+        started = [self._spawn(name, free_port()) for name in names]
+        for i, node in enumerate(started):
+            for attempt in range(PORT_TRIES):
+                try:
+                    await self.wait_health(node, self.serving_status)
+                    break
+                except RuntimeError:
+                    if attempt + 1 == PORT_TRIES or PORT_TAKEN not in node.output():
+                        raise
+                    node = started[i] = self._spawn(node.name, free_port())
         return started
+
+    def _spawn(self, name: str, port: int) -> Node:
+        log = self.tmp / f"{name}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve", "--config",
+                 str(self.config(name, port))],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env={**{k: v for k, v in os.environ.items() if not k.startswith("VWIN_")},
+                     "PYTHONUNBUFFERED": "1"})
+        node = self.nodes[name] = Node(name, port, proc, log)
+        return node
 
     @property
     def serving_status(self) -> str:
