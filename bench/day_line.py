@@ -51,6 +51,10 @@ class Closed(Exception):
     """The line is shut down for good (the day is over)."""
 
 
+class Down(Exception):
+    """The line's socket is down and the reader, which brings it up again, sent."""
+
+
 class Media:
     """The tracks one party of a sampled call sends to the session's recorder."""
 
@@ -309,8 +313,16 @@ class Line:
         await self.media.offer_to(participants)
 
     async def send(self, msg: Message) -> None:
-        """Send once the line is up (a message sent into a dying socket is sent again)."""
+        """Send once the line is up (a message sent into a dying socket is sent again).
+        The reader itself (a party's media answering a participant change) never waits:
+        it is what brings the line up again, so waiting there hung the load process for
+        good (a goal-size day's desk whose socket was closed to re-sync as its recorder
+        joined). Its message is dropped (`Down`), as the pages drop what they send while
+        disconnected; the resumed call's unanswered offers go again (`Media.resumed`)."""
+        reader = self._task is not None and asyncio.current_task() is self._task
         while not self._closing:
+            if reader and not self._up.is_set():
+                raise Down
             await self._up.wait()
             ws = self._ws
             assert ws is not None
