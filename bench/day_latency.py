@@ -39,6 +39,8 @@ SCRAPE_S = 2.0  # real seconds between two scrapes of every node
 HANDLE = "vwin_message_handle_seconds"
 LAG = "vwin_event_loop_lag_seconds"
 APPEND = "vwin_session_log_append_seconds"
+WAIT = "vwin_step_wait_seconds"  # by kind of wait: a routing script, a store call
+WAITS_SHOWN = 8  # the kinds of wait with the most time in them
 STEPS = ("call.request", "call.accept", "call.hangup")  # the ledger's three steps
 GOAL_MS = 50.0  # issue 16: p99 signalling latency outside the fault seconds
 LAG_GOAL_MS = GOAL_MS  # a loop lagging longer delays any message as much
@@ -61,11 +63,12 @@ def histograms(text: str) -> dict[tuple[str, str], Buckets]:
     """The cumulative buckets of the handle and lag histograms in an exposition."""
     out: dict[tuple[str, str], Buckets] = defaultdict(dict)
     for family in text_string_to_metric_families(text):
-        if family.name not in (HANDLE, LAG, APPEND):
+        if family.name not in (HANDLE, LAG, APPEND, WAIT):
             continue
         for s in family.samples:
             if s.name.endswith("_bucket"):
-                out[(family.name, s.labels.get("type", ""))][float(s.labels["le"])] = s.value
+                label = s.labels.get("type") or s.labels.get("wait", "")
+                out[(family.name, label)][float(s.labels["le"])] = s.value
     return dict(out)
 
 
@@ -197,6 +200,23 @@ def observed(rows: list[dict[str, Any]], during: Callable[[float], bool]
     return goal, lines
 
 
+def waits(hists: dict[tuple[str, str], Buckets]) -> list[str]:
+    """The steps' waits by kind, most time first (a bucket's time taken at its middle)."""
+    def spent(b: Buckets) -> float:
+        bounds, total, lower, below = sorted(b), 0.0, 0.0, 0.0
+        for le in bounds:
+            top = le if le != float("inf") else lower
+            total += (b[le] - below) * (lower + top) / 2
+            lower, below = top, b[le]
+        return total
+
+    kinds = [(spent(b), label, b) for (metric, label), b in hists.items()
+             if metric == WAIT and "|" not in label]
+    return [f"{label} p50 {_ms(quantile(b, 0.5))} / p99 {_ms(quantile(b, 0.99))} ms over "
+            f"{b.get(float('inf'), 0):.0f} (~{seconds:.0f} s)"
+            for seconds, label, b in sorted(kinds, reverse=True)[:WAITS_SHOWN]]
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}" if seconds == seconds else "—"
 
@@ -223,6 +243,8 @@ def describe(scrapes: Scrapes, lags: Iterable[dict[str, object]],
                  f"{appends.get(float('inf'), 0):.0f}")
     lines.append("  the nodes' own handling time (vwin_message_handle_seconds, frame read to "
                  "step done, outside faults): " + "; ".join(parts))
+    lines.append("  where the steps waited (vwin_step_wait_seconds, outside faults; the kinds "
+                 "with the most time in them): " + "; ".join(waits(hists)))
     loops = []
     for (metric, label), b in sorted(hists.items()):
         if metric == LAG and label.endswith("|"):

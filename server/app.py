@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     app.middlewares.append(checked_queries)
     app.cleanup_ctx.append(local_turn_ctx)
     app[keys.NODE_ID] = settings.server.node_id or socket.gethostname()
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(slow_step_s=settings.server.slow_step_ms / 1000)
     app[MATERIALS] = load_materials(settings)
     app[READINESS] = Readiness(recording=settings.recording.enabled,
                                     redis=settings.routing.backend == "redis")

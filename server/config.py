@@ -45,6 +45,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tls_cert: str = ""  # PEM certificate chain: `vwin serve` then serves HTTPS and WSS itself
     tls_key: str = ""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)  # addresses or CIDRs
+    slow_step_ms: Annotated[float, msgspec.Meta(ge=0)] = 500.0  # logged with its waits; 0: never
 
 
 class StorageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

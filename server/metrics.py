@@ -28,6 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from server.steptrace import SlowSteps, Trace
 from server.turn import turn_credentials_issued
 
 HEALTH_TIMEOUT_S: Final = 2.0  # a scrape must not hang on a database or Redis that hangs
@@ -58,7 +59,7 @@ class _Live(Collector):
 class Metrics:
     """One app's registry; the app's parts report into it (append latency) or are read."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_step_s: float = 0.0) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.append_seconds = Histogram(
@@ -78,7 +79,13 @@ class Metrics:
         self.rebalance_rounds = Counter(
             "vwin_rebalance_rounds", "Rebalancing rounds that compared this node's sockets "
             "with the other live nodes'", registry=self.registry)
+        self.step_wait_seconds = Histogram(
+            "vwin_step_wait_seconds", "Time a signalling step waited on one call to Redis or "
+            "the database, by kind of wait (the routing script, command or store call)",
+            ["wait"], buckets=HANDLE_BUCKETS, registry=self.registry)
+        self.slow_steps = SlowSteps(slow_step_s)
         self._handled: dict[str, Callable[[float], None]] = {}
+        self._waited: dict[str, Callable[[float], None]] = {}
         self._live = _Live()
         self.registry.register(self._live)
         self.redis_ping: Callable[[], Awaitable[Any]] | None = None  # set with Redis routing
@@ -98,6 +105,17 @@ class Metrics:
         if observe is None:
             observe = self._handled[tag] = self.handle_seconds.labels(tag).observe
         return observe
+
+
+    def step_done(self, tag: str, trace: Trace, seconds: float) -> None:
+        """One handled message: its time, its waits by kind, and the slow-step log."""
+        self.handled(tag)(seconds)
+        for kind, _, waited in trace.waits:
+            observe = self._waited.get(kind)
+            if observe is None:
+                observe = self._waited[kind] = self.step_wait_seconds.labels(kind).observe
+            observe(waited)
+        self.slow_steps.check(tag, trace, seconds)
 
 
 METRICS = web.AppKey("metrics", Metrics)

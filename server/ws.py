@@ -24,6 +24,7 @@ from server.http.auth import origin_allowed
 from server.logs import SUBJECT
 from server.metrics import METRICS
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
+from server.steptrace import STEP, Trace
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import FENCED, Refused
@@ -236,6 +237,7 @@ async def _serve(
     settings = request.app[keys.SETTINGS].server
     handle = request.app[keys.BOARD].handle
     handled = request.app[METRICS].handled
+    done = request.app[METRICS].step_done
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     read = _read_ahead(ws)
     reports = _Reports(conn, who, handle, handled)
@@ -267,7 +269,8 @@ async def _serve(
             continue
         # SDP and ICE are forwarded, not handled by a step: untimed (0.7 µs a frame, ~10 %
         # of a relay; bench.relay measures them)
-        observe = None if type(msg) in RELAYS else handled(m.tag_of(msg))
+        trace = None if type(msg) in RELAYS else Trace(now)
+        traced = None if trace is None else STEP.set(trace)
         try:
             await handle(who, msg)
         except Refused as exc:
@@ -280,8 +283,9 @@ async def _serve(
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
         finally:
             SUBJECT.reset(subject)
-            if observe is not None:
-                observe(time.monotonic() - now)
+            if trace is not None and traced is not None:
+                STEP.reset(traced)
+                done(m.tag_of(msg), trace, time.monotonic() - now)
 
 
 _RUNNING: set[asyncio.Task[None]] = set()  # reports referenced until done (weak in the loop)

@@ -39,6 +39,7 @@ from .rebalance import RebalanceCounters, Rebalancer, counted
 from .recorders import RedisRecorderPool
 from .router import RedisRouter
 from .scheduler import RedisScheduler
+from .traced import TracedRedis
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def connect_redis(
         health_check_interval=keys.CONNECTION_CHECK_S,
         driver_info=None,  # no CLIENT SETINFO on each (re)connect: Redis 7.0 does not know it
     )
-    return Redis.from_pool(pool)
+    return TracedRedis.from_pool(pool)
 
 
 class _Gone:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from server.steptrace import waiting
 from signaling import order, retry
 from signaling.backend import ENDINGS_KEPT_S, Ending
 from signaling.errors import Refused
@@ -144,8 +145,9 @@ class RedisRouter:
         if name in REPLAYED:  # the step's attempt: the same one again answers the same
             args = (*args, retry.attempt() or "")
         try:
-            reply = await self._scripts[name](
-                keys=self._fenced_by, args=[self._prefix, repr(float(now)), float_key(now), *args])
+            with waiting("redis " + name):
+                reply = await self._scripts[name](keys=self._fenced_by, args=[
+                    self._prefix, repr(float(now)), float_key(now), *args])
         except ResponseError as exc:
             match = _REFUSED.match(str(exc))
             if match is None:

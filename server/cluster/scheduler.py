@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from server.steptrace import waiting
 from signaling.backend import TimerHandler
 from signaling.errors import FENCED, Refused
 
@@ -102,17 +103,19 @@ class RedisScheduler:
 
     async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
         data = json.dumps({"kind": kind, "payload": payload})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._keys[0], {key: self._clock() + max(0.0, delay_s)})
-            pipe.hset(self._keys[1], key, data)
-            await pipe.execute()
+        with waiting("redis timer set"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(self._keys[0], {key: self._clock() + max(0.0, delay_s)})
+                pipe.hset(self._keys[1], key, data)
+                await pipe.execute()
 
     async def cancel(self, key: str) -> None:
         """Cancel a pending timer (one already claimed runs: its handler finds nothing to do)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._keys[0], key)
-            pipe.hdel(self._keys[1], key)
-            await pipe.execute()
+        with waiting("redis timer cancel"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self._keys[0], key)
+                pipe.hdel(self._keys[1], key)
+                await pipe.execute()
 
     async def pending(self) -> set[str]:
         return {str(key) for key in await self._redis.zrange(self._keys[0], 0, -1)}

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolProxiedConnection, PoolResetState
 from sqlalchemy.util import greenlet_spawn
 
+from server.steptrace import waiting
 from server.storage import sqlite_trips
 from server.storage.errors import DatabaseClosed, InvalidRecord
 
@@ -193,11 +194,12 @@ class StoreBase:
         BEGIN and COMMIT were two of a one-statement read's three round trips."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        async with self._engine.connect() as conn:
-            if self._engine.dialect.name == "postgresql":
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-            async with conn.begin():
-                yield conn
+        with waiting("database read"):
+            async with self._engine.connect() as conn:
+                if self._engine.dialect.name == "postgresql":
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def _write(self, committed: Callable[[], None] | None = None

@@ -20,6 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.steptrace import STEP, waiting
 from server.storage import pg_rows, sqlite_rows
 from server.storage.engine import StoreBase, on_live_connection, require_aware
 from server.storage.errors import (
@@ -107,7 +108,8 @@ class SessionLog(StoreBase):
         if not self._starting:  # on the next turn: the appends of this one share a group
             self._starting = True
             asyncio.get_running_loop().call_soon(self._start_groups)
-        await done
+        with waiting("database log append"):
+            await done
         if self.append_observer is not None:
             self.append_observer(time.perf_counter() - start)
 
@@ -146,6 +148,7 @@ class SessionLog(StoreBase):
         self._start_groups()
 
     async def _run_group(self, number: int, group: Group) -> None:
+        STEP.set(None)  # the group's reads are its appenders' one wait, not the first one's
         def settled() -> None:
             group.settle()
             self._group_done(number, group)
