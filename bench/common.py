@@ -73,6 +73,13 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
+def spin() -> None:
+    """A process's whole work: a CPU kept busy (`--hogs`, the other processes of a busy
+    machine)."""
+    while True:
+        pass
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of unsorted values."""
     if not values:

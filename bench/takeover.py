@@ -46,6 +46,7 @@ from bench.common import (
     percentile,
     profile,
     raise_fd_limit,
+    spin,
     table,
     wait_healthy,
     workdir,
@@ -62,11 +63,6 @@ CONNECT_IN_FLIGHT = 100  # hellos under way at once from this process
 TAKEOVER_TIMEOUT_S = 600.0
 RECORDER = "rec-a"  # `--resume`: the killed node's recorder (a signalling socket, no media)
 QUEUE = '[[queues]]\nid = "tax"\nname = "税务咨询"\nname_en = "Tax consultation"\n'
-
-
-def _spin() -> None:
-    while True:
-        pass
 
 
 def _node(work: Path, name: str, db_url: str, prefix: str, root: Path,
@@ -173,7 +169,7 @@ async def one_takeover(root: Path, terminals: int, queued: int, hogs: int = 0,
                 back = [asyncio.create_task(come_back(*k, b.url, http, seen))
                         for k in on_a if resume]
                 held = await redis.scard(keys.node_principals(prefix, instance))
-                spinning = [mp.get_context("spawn").Process(target=_spin, daemon=True)
+                spinning = [mp.get_context("spawn").Process(target=spin, daemon=True)
                             for _ in range(hogs)]
                 for hog in spinning:
                     hog.start()

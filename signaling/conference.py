@@ -39,7 +39,7 @@ async def invite(s: Services, who: Identity, msg: m.CallInvite | m.CallTransfer)
         raise Refused("invalid_message", "name exactly one of `queue` or `specialist`")
     if 1 + len(call.agents) >= MAX_PARTICIPANTS:
         raise Refused("call_full", f"a session holds at most {MAX_PARTICIPANTS} participants")
-    if await pending_invitations(s, call):
+    if await pending_invitations(s, call.terminal_id, call.id):
         raise Refused("invite_pending", "an invitation into this call is still ringing")
     queue = await _queue_for(s, call, msg)
     invitation = Call(
@@ -84,8 +84,9 @@ async def _queue_for(s: Services, call: Call, msg: m.CallInvite | m.CallTransfer
     return min(agent.skills, key=lambda q: agent.skills[q])
 
 
-async def pending_invitations(s: Services, call: Call) -> list[Call]:
-    return [c for c in await s.router.calls_of_terminal(call.terminal_id) if c.joins == call.id]
+async def pending_invitations(s: Services, terminal_id: str, call_id: str) -> list[Call]:
+    """The invitations into call `call_id` of terminal `terminal_id` still pending."""
+    return [c for c in await s.router.calls_of_terminal(terminal_id) if c.joins == call_id]
 
 
 async def join(s: Services, who: Identity, invitation: Call, offer: int | None) -> Outbox:

@@ -7,6 +7,7 @@ may be saved after the end by anyone who took part.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Literal
 
@@ -84,16 +85,24 @@ async def let_go(s: Services, out: Outbox, call: Call, connected: str, waiting: 
 
 
 async def hangup(s: Services, who: Identity, msg: m.CallHangup) -> Outbox:
+    """A kiosk's own calls (its call's invitations among them) are read beside its call on
+    a cluster: each read is a Redis round trip the kiosk waits for `call.ended`."""
     out = s.outbox()
-    call = await member_call(s, who, msg.call_id)
-    if call.state != CallState.CONNECTED:
-        if who.role != Role.TERMINAL:
-            raise Refused("not_in_call", f"call {call.id} is not connected")
-        await abandon(s, out, call.id, "cancelled")
-    elif who.role == Role.SPECIALIST and len(call.agents) > 1:
-        await conference.leave(s, out, call, who.id, "left")
-    else:
-        await end(s, out, call, "hangup", who.principal)
+    early = None if s.link.alone or who.role != Role.TERMINAL else \
+        Invitations.read(s, who.id, msg.call_id)
+    try:
+        call = await member_call(s, who, msg.call_id)
+        if call.state != CallState.CONNECTED:
+            if who.role != Role.TERMINAL:
+                raise Refused("not_in_call", f"call {call.id} is not connected")
+            await abandon(s, out, call.id, "cancelled")
+        elif who.role == Role.SPECIALIST and len(call.agents) > 1:
+            await conference.leave(s, out, call, who.id, "left")
+        else:
+            await end(s, out, call, "hangup", who.principal, early=early)
+    finally:
+        if early is not None:
+            await early.close()
     return out
 
 
@@ -129,24 +138,66 @@ async def _abandon(s: Services, call_id: str, reason: str) -> Outbox | None:
 
 
 async def end(s: Services, out: Outbox, call: Call, reason: str, by: str | None,
-              answered: bool = True) -> bool:
+              answered: bool = True, early: Invitations | None = None) -> bool:
     """The call is over for everyone: its specialists go to wrap-up, invitations go back.
     False when the call was not connected (any more). From the hang-up on, tried again as
     one attempt (`retry.again`): a lost reply of the hang-up is answered the same, so
     `ended` is logged once and everyone told. Not `answered` in the log: `abandoned`
-    (`call_cancel`)."""
+    (`call_cancel`). On a cluster the invitations are read beside the hang-up's
+    transaction (`Invitations`), or earlier (`early`, the kiosk's `hangup`)."""
     members = members_of(call)
-    invitations = await conference.pending_invitations(s, call)
-    done = await again(f"ending {call.id}",
-                       lambda: _end(s, call, reason, by, members, invitations, answered))
+    invitations = early or await Invitations.start(s, call.terminal_id, call.id)
+    try:
+        done = await again(f"ending {call.id}",
+                           lambda: _end(s, call, reason, by, members, invitations, answered))
+    finally:
+        if early is None:
+            await invitations.close()
     if done is None:
         return False
     out.merge(done)
     return True
 
 
+class Invitations:
+    """The pending invitations into a call, read beside whatever the step waits for next
+    on a cluster (a node alone reads them at once: its memory router never suspends). A
+    read that failed is made again when they are needed, inside the step's attempt."""
+
+    def __init__(self, s: Services, terminal_id: str, call_id: str,
+                 reading: asyncio.Future[list[Call]]) -> None:
+        self.s, self.terminal_id, self.call_id, self._reading = s, terminal_id, call_id, reading
+
+    @classmethod
+    def read(cls, s: Services, terminal_id: str, call_id: str) -> Invitations:
+        """Started now, in a task of its own."""
+        return cls(s, terminal_id, call_id, asyncio.ensure_future(
+            conference.pending_invitations(s, terminal_id, call_id)))
+
+    @classmethod
+    async def start(cls, s: Services, terminal_id: str, call_id: str) -> Invitations:
+        if not s.link.alone:
+            return cls.read(s, terminal_id, call_id)
+        done: asyncio.Future[list[Call]] = asyncio.get_running_loop().create_future()
+        done.set_result(await conference.pending_invitations(s, terminal_id, call_id))
+        return cls(s, terminal_id, call_id, done)
+
+    async def get(self) -> list[Call]:
+        try:
+            return await asyncio.shield(self._reading)
+        except Exception:  # Redis failed this read: once more, as the step's attempt does
+            return await conference.pending_invitations(self.s, self.terminal_id,
+                                                        self.call_id)
+
+    async def close(self) -> None:
+        """Not needed after all (the call was not connected): the read stopped."""
+        if not self._reading.done():
+            self._reading.cancel()
+        await asyncio.gather(self._reading, return_exceptions=True)
+
+
 async def _end(s: Services, call: Call, reason: str, by: str | None, members: set[str],
-               invitations: list[Call], answered: bool) -> Outbox | None:
+               invitations: Invitations, answered: bool) -> Outbox | None:
     out = s.outbox()
     now = s.clock()
     ended = await s.router.hangup(call.id, now, Ending(
@@ -168,7 +219,7 @@ async def _end(s: Services, call: Call, reason: str, by: str | None, members: se
         out.agent_status(agent_id, AgentState.WRAP_UP, reason)
         out.set_timer(timers.wrapup(agent_id, wrapup_s), durable=True)
     await recording.ended(s, out, ended, reason)
-    for invitation in invitations:
+    for invitation in await invitations.get():
         await conference.cancel(s, out, invitation.id, "call_ended")
     out.changed(call.queue)
     return out

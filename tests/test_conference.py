@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from server import keys
 from tests.helpers import Peer, add_specialist, add_terminal, connect, specialist_ready
 
@@ -118,15 +120,18 @@ async def test_named_invite_declined_is_cancelled(aiohttp_client: Any, make_app:
     await tax.error("not_in_call")
 
 
+@pytest.mark.parametrize("by", ["kiosk", "specialist"])  # the kiosk's own calls read early
 async def test_pending_invitation_is_withdrawn_when_the_call_ends(aiohttp_client: Any,
-                                                                  make_app: Any) -> None:
+                                                                  make_app: Any, by: str
+                                                                  ) -> None:
     client = await aiohttp_client(make_app(queues=QUEUES))
     app = client.server.app
     kiosk, reg, call = await _connected_call(client)
     tax = await specialist_ready(client, await add_specialist(app, "li", {"tax": 1}))
     await reg.send({"type": "call.invite", "call_id": call["call_id"], "queue": "tax"})
     offer = await tax.recv("call.offered")
-    await kiosk.send({"type": "call.hangup", "call_id": call["call_id"]})
+    await (kiosk if by == "kiosk" else reg).send({"type": "call.hangup",
+                                                 "call_id": call["call_id"]})
     withdrawn = await tax.recv("call.withdrawn")
     assert withdrawn["call_id"] == offer["call_id"] and withdrawn["reason"] == "call_ended"
     await tax.recv("agent.status", status="available")
