@@ -11,6 +11,7 @@ import random
 import time
 import traceback
 from multiprocessing.connection import Connection
+from typing import Any
 
 import aiohttp
 
@@ -24,6 +25,8 @@ from server.metrics import watch_loop_lag
 from tests.rtc_peers import use_loopback_when_alone
 
 OPENING = 100  # sockets opened at once by one process
+STOP_S = 120.0  # real seconds after closing within which every desk has stopped, or the day
+# fails naming where each still waits (a desk waiting on its own line hung a day for good)
 
 
 def run(work: Work, pipe: Connection) -> None:
@@ -51,6 +54,32 @@ async def _open_all(lines: list[Line]) -> None:
     await asyncio.gather(*(one(line) for line in lines))
 
 
+async def _ended(tasks: list[asyncio.Task[None]], by: float, what: str) -> None:
+    """Every task done by `by` (wall clock), or RuntimeError with where each still waits."""
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=max(0.0, by - time.time()))
+    if stuck:
+        where = "\n".join(awaiting(task) for task in stuck)
+        for task in stuck:
+            task.cancel()
+        raise RuntimeError(f"{len(stuck)} of {len(tasks)} {what} still running "
+                           f"{STOP_S:.0f} s after closing:\n{where}")
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def awaiting(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: each coroutine in its await chain, outermost first."""
+    frames = []
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return f"{task.get_name()}: " + " -> ".join(frames)
+
+
 async def _main(work: Work, pipe: Connection) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
@@ -75,7 +104,7 @@ async def _main(work: Work, pipe: Connection) -> None:
         for party in parties:
             party.clock = clock
         closing = clock.closing
-        staff = [asyncio.create_task(d.run(closing)) for d in desks]
+        staff = [asyncio.create_task(d.run(closing), name=f"desk {d.id}") for d in desks]
         visits: list[asyncio.Task[None]] = []
         def when(v: Visit) -> float:  # a booked visitor comes by the slot, not the profile
             return arrival(v, work.slot, *work.window) if v.code else clock.at(v.at_h)
@@ -92,7 +121,7 @@ async def _main(work: Work, pipe: Connection) -> None:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        await asyncio.gather(*staff, return_exceptions=True)
+        await _ended(staff, closing + STOP_S, "desks")
         lag.cancel()
         await asyncio.gather(lag, return_exceptions=True)
         for party in parties:

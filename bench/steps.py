@@ -27,10 +27,11 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import ClusterNode, flush
 from bench.common import ROOT, percentile, raise_fd_limit, spin, table, workdir
-from bench.day_latency import WAIT, histograms
+from bench.day_latency import HANDLE, WAIT, histograms
 from bench.pg import create_database, drop_database
 from bench.provision import provision
 from bench.signalling import receive
@@ -81,13 +82,21 @@ async def _hello(http: aiohttp.ClientSession, url: str, token: str
 
 
 async def _waits(http: aiohttp.ClientSession, urls: list[str]) -> dict[str, float]:
-    """Waits per kind over both nodes (count), from their `/metrics`."""
-    counts: dict[str, float] = {}
+    """Over both nodes, from their `/metrics`: waits per kind (count), and as `"handled"`
+    and `"waited"` the seconds the timed steps took and the seconds they waited (waits
+    side by side counted each: an upper bound)."""
+    counts: dict[str, float] = {"handled": 0.0, "waited": 0.0}
     for url in urls:
         async with http.get(url + "/metrics") as resp:
-            for (metric, kind), buckets in histograms(await resp.text()).items():
-                if metric == WAIT:
-                    counts[kind] = counts.get(kind, 0.0) + buckets.get(float("inf"), 0.0)
+            text = await resp.text()
+        for (metric, kind), buckets in histograms(text).items():
+            if metric == WAIT:
+                counts[kind] = counts.get(kind, 0.0) + buckets.get(float("inf"), 0.0)
+        for family in text_string_to_metric_families(text):
+            total = "waited" if family.name == WAIT else "handled" if family.name == HANDLE \
+                else None
+            if total is not None:
+                counts[total] += sum(x.value for x in family.samples if x.name.endswith("_sum"))
     return counts
 
 
@@ -161,9 +170,12 @@ def main() -> None:
             counted = got["waits"]
             assert isinstance(counted, dict)
             calls = len(took["hangup"]) or 1
-            waits.append(f"- {root}, round {n + 1}: " + (", ".join(
-                f"{kind} {count / calls:.2f}" for kind, count in sorted(
-                    counted.items(), key=lambda kv: -kv[1])) or "no `vwin_step_wait_seconds`"))
+            handled, waited = counted.pop("handled"), counted.pop("waited")
+            kinds = ", ".join(f"{kind} {count / calls:.2f}" for kind, count in sorted(
+                counted.items(), key=lambda kv: -kv[1])) or "no `vwin_step_wait_seconds`"
+            waits.append(f"- {root}, round {n + 1}: steps' time {handled / calls * 1000:.1f} ms "
+                         f"a call, in waits {waited / calls * 1000:.1f} ms; waits a call: "
+                         + kinds)
     header = ["checkout", "round"] + [f"{step} {what}" for step in STEPS
                                       for what in ("n", "p50 ms", "p90 ms", "p99 ms")]
     print(table(f"A call's steps, {args.pairs} kiosks on node a and {args.pairs} specialists "

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from bench.day_line import Line, Media
+from bench.day_worker import STOP_S, _ended
 
 TIMEOUT_S = 30.0
 
@@ -63,3 +67,25 @@ async def test_a_socket_lost_while_the_reader_offers_to_a_recorder_is_opened_aga
         assert offer["description"]["type"] == "offer"
         assert line.reconnects == 1
         await line.close()
+
+
+async def test_a_desk_still_running_after_closing_fails_the_day_naming_where_it_waits(
+) -> None:
+    line_up = asyncio.Event()  # never set: a desk waiting for its line for good
+
+    async def send() -> None:
+        await line_up.wait()
+
+    async def run() -> None:
+        await send()
+
+    stuck = asyncio.create_task(run(), name="desk sp0031")
+    finished = asyncio.create_task(asyncio.sleep(0), name="desk sp0002")
+    with pytest.raises(RuntimeError) as failed:
+        await _ended([stuck, finished], time.time() + 0.5, "desks")
+    message = str(failed.value)
+    assert message.startswith(f"1 of 2 desks still running {STOP_S:.0f} s after closing:")
+    assert "desk sp0031: " in message and "desk sp0002" not in message
+    assert re.search(r" run -> \S+ send -> \S+locks\.py:\d+ wait$", message), message
+    await asyncio.gather(stuck, return_exceptions=True)
+    assert stuck.cancelled()
