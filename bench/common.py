@@ -162,7 +162,8 @@ class VwinServer(ServeProcess):
             "[limits]\nws_per_address = 1000000\nunauthenticated_per_address = 1000000\n")
 
     async def start(self) -> None:
-        proc = self.spawn(self.root, (self.workdir / "server.log").open("wb"))
+        with (self.workdir / "server.log").open("wb") as log:  # the child has its own copy
+            proc = self.spawn(self.root, log)
         await wait_healthy(self.url, proc, "vwin serve", self.log_tail, START_TIMEOUT_S)
 
     def log_tail(self, lines: int = 20) -> str:

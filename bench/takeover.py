@@ -85,7 +85,8 @@ async def _with_recorder(node: ClusterNode, db_url: str, redis: Redis, prefix: s
         await db.add_recorder(RECORDER, token_hash(token))
     finally:
         await db.close()
-    node.spawn(node.root, (node.workdir / "server.log").open("wb"))
+    with (node.workdir / "server.log").open("wb") as log:  # the child has its own copy
+        node.spawn(node.root, log)
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
             try:

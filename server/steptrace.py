@@ -27,12 +27,15 @@ SLOW_LOG_EVERY_S = 1.0  # at most one slow-step line this often; the others coun
 
 
 class Trace:
-    """One step's waits: (kind, start after the step's start, seconds)."""
+    """One step's waits: (kind, start after the step's start, seconds). Closed when the
+    step is done: a task the step started (its context copied) may outlive it, and its
+    waits are not the step's."""
 
-    __slots__ = ("started", "waits")
+    __slots__ = ("open", "started", "waits")
 
     def __init__(self, started: float) -> None:
         self.started = started
+        self.open = True
         self.waits: list[tuple[str, float, float]] = []
 
     def waited(self) -> float:
@@ -54,7 +57,7 @@ _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("vwin_wait", defa
 def waiting(kind: str) -> Iterator[None]:
     """Time the block as a wait of the traced step, if any and not inside another wait."""
     trace = STEP.get()
-    if trace is None or _INSIDE.get():
+    if trace is None or not trace.open or _INSIDE.get():
         yield
         return
     token = _INSIDE.set(True)
@@ -64,7 +67,8 @@ def waiting(kind: str) -> Iterator[None]:
     finally:
         _INSIDE.reset(token)
         end = time.monotonic()
-        trace.waits.append((kind, start - trace.started, end - start))
+        if trace.open:
+            trace.waits.append((kind, start - trace.started, end - start))
 
 
 class SlowSteps:

@@ -282,10 +282,11 @@ async def _serve(
             log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
         finally:
-            SUBJECT.reset(subject)
-            if trace is not None and traced is not None:
+            if trace is not None and traced is not None:  # (a slow step's line names its call)
                 STEP.reset(traced)
+                trace.open = False
                 done(m.tag_of(msg), trace, time.monotonic() - now)
+            SUBJECT.reset(subject)
 
 
 _RUNNING: set[asyncio.Task[None]] = set()  # reports referenced until done (weak in the loop)

@@ -17,6 +17,7 @@ import msgspec
 from . import events as ev
 from .events import LogEvent
 from .model import Agent, AgentState, Call, Offer, QueueSnapshot
+from .timers import Timer
 
 ENDINGS_KEPT_S = 86_400
 """How long routing keeps a call's `Ending` once the call is gone: a node restarted within
@@ -181,6 +182,10 @@ class Scheduler(Protocol):
         self, key: str, delay_s: float, kind: str, payload: dict[str, Any]
     ) -> None: ...
     async def cancel(self, key: str) -> None: ...
+    async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
+        """Cancel `cancel`, then set `schedule`, in that order: a step's timers at once
+        (one round trip on a shared scheduler, where one by one took one each)."""
+
     async def close(self) -> None: ...
 
 

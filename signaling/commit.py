@@ -51,16 +51,13 @@ STRAIGHT = straight_frames(m.Outbound)
 async def commit(s: Services, out: Outbox) -> None:
     taken = order.take_all()
     if out.events or out.durable_timers:
-        for timer in out.durable_timers:
-            await _schedule(s, timer)
+        if out.durable_timers:
+            await _schedule(s, out.durable_timers)
         if out.events:
             await _log(s, out)
     await _send(s, out, taken)
     if out.cancels or out.timers:
-        for key in out.cancels:
-            await s.scheduler.cancel(key)
-        for timer in out.timers:
-            await s.scheduler.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
+        await s.scheduler.change(out.cancels, out.timers)
     if out.dispatch:
         offered = await offers.dispatch(s)
         if offered.events or order.pending():
@@ -71,14 +68,13 @@ async def commit(s: Services, out: Outbox) -> None:
         s.status.changed(out.queues)
 
 
-async def _schedule(s: Services, timer: Timer) -> None:
-    """A timer set before the log, tried again while the scheduler fails (Redis restarting,
-    issue 16's faulted day): the step's transaction has run, so a failure here would leave
-    its events unlogged for ever (a hang-up ended in the router, `connected` in the log).
-    Setting a key again replaces it: safe to repeat."""
-    await retrying(REPORT_RETRY_S, f"setting timer {timer.key}",
-                   lambda: s.scheduler.schedule(timer.key, timer.delay_s, timer.kind,
-                                                timer.payload))
+async def _schedule(s: Services, timers: list[Timer]) -> None:
+    """The timers set before the log (at once), tried again while the scheduler fails
+    (Redis restarting, issue 16's faulted day): the step's transaction has run, so a
+    failure here would leave its events unlogged for ever (a hang-up ended in the router,
+    `connected` in the log). Setting a key again replaces it: safe to repeat."""
+    await retrying(REPORT_RETRY_S, f"setting timers {', '.join(t.key for t in timers)}",
+                   lambda: s.scheduler.change((), timers))
 
 
 async def _log(s: Services, out: Outbox) -> None:

@@ -15,6 +15,7 @@ from .backend import ENDINGS_KEPT_S, Ending, Presence, Sink, TimerHandler
 from .identity import caller_principal
 from .model import Agent, AgentState, Call, CallState, Offer, QueueConfig, QueueSnapshot
 from .routing import RequestKeys, handoff_refusal, in_progress_refusal, known_queue
+from .timers import Timer
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,12 @@ class LocalScheduler:
         handle = self._handles.pop(key, None)
         if handle is not None:
             handle.cancel()
+
+    async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
+        for key in cancel:
+            await self.cancel(key)
+        for timer in schedule:
+            await self.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
 
     def _fire(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         self._handles.pop(key, None)

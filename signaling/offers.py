@@ -19,6 +19,7 @@ from .outbox import Outbox
 from .parties import answer_logged, people, recorder
 from .retry import REPORT_RETRY_S, again, retrying
 from .services import Services
+from .together import raised, together
 
 TOLD_AGAIN_S: Final = 30.0
 """How recent a dead node's logged answer is told again by its survivor: far beyond its
@@ -40,10 +41,14 @@ async def dispatch(s: Services) -> Outbox:
 
 
 async def _dispatch(s: Services) -> Outbox:
+    """The offered calls read together (`together`): a dispatch after lunch or a Redis
+    restart offers dozens, and one read after the other kept the step's specialist (and
+    every offer's log append) waiting a round trip each."""
     out = s.outbox()
-    for offer in await s.router.dispatch(s.clock()):
-        call = await s.router.get_call(offer.call_id)
-        if call is not None:
+    offers = await s.router.dispatch(s.clock())
+    calls = await together(s, *(s.router.get_call(offer.call_id) for offer in offers))
+    for offer, call in zip(offers, calls, strict=True):
+        if raised(call) is not None:
             _offer(s, out, call, offer)
     return out
 

@@ -8,7 +8,6 @@ import functools
 import secrets
 import uuid
 from collections.abc import Awaitable
-from typing import Any, TypeVar
 
 from . import events as ev
 from . import messages as m
@@ -25,9 +24,8 @@ from .queue_status import wait_at
 from .resume import caller_again
 from .retry import REPORT_RETRY_S, retrying
 from .services import Services
+from .together import raised, together
 from .uscc import uscc_error
-
-T = TypeVar("T")
 
 
 async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox:
@@ -40,16 +38,16 @@ async def call_request(s: Services, who: Identity, msg: m.CallRequest) -> Outbox
     An appointment within its window is let in outside the opening hours (its slot was
     within them) and waits ahead of walk-ins."""
     enterprise = _enterprise(msg.enterprise)
-    found = await _reads(s, calls_of_caller(s, who), _booking(s, msg),
+    found = await together(s, calls_of_caller(s, who), _booking(s, msg),
                          s.router.check_open(msg.queue), recording.refusal(s))
-    for call in _raised(found[0]):  # not one handed off to a phone
+    for call in raised(found[0]):  # not one handed off to a phone
         return await _made_already(s, who, msg, call)
-    booking = _raised(found[1])
+    booking = raised(found[1])
     if booking is not None and enterprise is None:  # given when booking: the offer shows it
         enterprise = {"name": booking.enterprise_name, "uscc": booking.enterprise_uscc}
     opens_at = None if booking is not None else s.status.hours_of(msg.queue, s.clock())[1]
     reason = ("closed" if opens_at is not None else None) or \
-        _raised(found[2]) or _raised(found[3])
+        raised(found[2]) or raised(found[3])
     config = s.queues[msg.queue]
     context: dict[str, object] = {"terminal": encode_identity(who), "enterprise": enterprise}
     if msg.request_id is not None:
@@ -144,22 +142,6 @@ async def _made_already(s: Services, who: Identity, msg: m.CallRequest, call: Ca
     return out
 
 
-async def _reads(s: Services, *reads: Awaitable[Any]) -> list[Any]:
-    """The checks' reads, their results or errors in order (raised in the order checked).
-    On a cluster they go together (each alone is a wait for Redis, a turn of a busy event
-    loop); a node alone runs them one by one: its memory backends never suspend, and the
-    step must not either before its enqueue and dispatch (`_queue`)."""
-    if not s.link.alone:
-        return list(await asyncio.gather(*reads, return_exceptions=True))
-    results: list[Any] = []
-    for read in reads:
-        try:
-            results.append(await read)
-        except Exception as exc:
-            results.append(exc)
-    return results
-
-
 async def _queue(s: Services, call: Call, who: Identity) -> tuple[int, float]:
     """The call queued: its position and estimated wait. On a cluster the queue's figures
     are read beside the enqueue, not after it (the estimate needs the position and the
@@ -181,12 +163,6 @@ async def _queue(s: Services, call: Call, who: Identity) -> tuple[int, float]:
             await asyncio.gather(reading, return_exceptions=True)
         raise
     return position, wait_at(await (reading or snapshot()), position)
-
-
-def _raised(result: T | BaseException) -> T:
-    if isinstance(result, BaseException):
-        raise result
-    return result
 
 
 async def _enqueue(s: Services, call: Call) -> int:

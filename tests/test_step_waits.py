@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from server.steptrace import SlowSteps, Trace, describe
+from server.steptrace import STEP, SlowSteps, Trace, describe, waiting
 from tests.helpers import connected_call
 from tests.test_metrics import samples, scrape
 
@@ -78,3 +80,27 @@ def test_waits_side_by_side_count_once_and_slow_lines_are_rate_limited(
     assert lines[1].endswith("(and 2 more slow steps since the last line)")
     SlowSteps(0.0).check("call.request", trace, 9.0)  # 0: never
     assert len(caplog.records) == 2
+
+
+async def test_a_call_inside_another_counts_once_and_a_closed_step_takes_no_more() -> None:
+    trace = Trace(time.monotonic())
+    token = STEP.set(trace)
+    try:
+        with waiting("redis enqueue"), waiting("redis EVALSHA"):  # the script's own command
+            await asyncio.sleep(0)
+        later = asyncio.ensure_future(_wait_in_a_task_of_the_step())  # copies the context
+        await asyncio.gather(later, _wait_in_a_task_of_the_step())
+        trace.open = False  # the step is done; a task it started is still running
+        with waiting("redis GET"):
+            pass
+    finally:
+        STEP.reset(token)
+    assert [kind for kind, _, _ in trace.waits] == ["redis enqueue", "redis HGET",
+                                                    "redis HGET"]
+    with waiting("redis SET"):  # no step traced: nothing to add to
+        pass
+
+
+async def _wait_in_a_task_of_the_step() -> None:
+    with waiting("redis HGET"):
+        await asyncio.sleep(0)

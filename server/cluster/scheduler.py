@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -28,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from server.steptrace import waiting
 from signaling.backend import TimerHandler
 from signaling.errors import FENCED, Refused
+from signaling.timers import Timer
 
 from . import keys
 
@@ -102,19 +104,27 @@ class RedisScheduler:
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
-        data = json.dumps({"kind": kind, "payload": payload})
-        with waiting("redis timer set"):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zadd(self._keys[0], {key: self._clock() + max(0.0, delay_s)})
-                pipe.hset(self._keys[1], key, data)
-                await pipe.execute()
+        await self.change([], [Timer(key=key, delay_s=delay_s, kind=kind, payload=payload)])
 
     async def cancel(self, key: str) -> None:
         """Cancel a pending timer (one already claimed runs: its handler finds nothing to do)."""
-        with waiting("redis timer cancel"):
+        await self.change([key], [])
+
+    async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
+        """One MULTI: a step's timers cancelled, then set, in one round trip."""
+        if not cancel and not schedule:
+            return
+        with waiting("redis timers" if len(cancel) + len(schedule) > 1 else
+                     "redis timer cancel" if cancel else "redis timer set"):
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(self._keys[0], key)
-                pipe.hdel(self._keys[1], key)
+                for key in cancel:
+                    pipe.zrem(self._keys[0], key)
+                    pipe.hdel(self._keys[1], key)
+                now = self._clock()
+                for timer in schedule:
+                    pipe.zadd(self._keys[0], {timer.key: now + max(0.0, timer.delay_s)})
+                    pipe.hset(self._keys[1], timer.key, json.dumps(
+                        {"kind": timer.kind, "payload": timer.payload}))
                 await pipe.execute()
 
     async def pending(self) -> set[str]:

@@ -7,6 +7,7 @@ leaves the log and the kiosk agreeing: abandoned, unanswered."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from signaling import messages as m
 from signaling import parties
 from signaling.model import AgentState
+from signaling.timers import Timer
 from tests.switchboard.conftest import ALICE, KIOSK, Desk
 from tests.switchboard.test_steps import offered_call
 
@@ -86,12 +88,11 @@ async def test_a_hang_up_whose_timer_fails_once_is_still_logged(desk: Desk) -> N
         def __getattr__(self, name: str) -> Any:
             return getattr(scheduler, name)
 
-        async def schedule(self, key: str, delay_s: float, kind: str,
-                           payload: dict[str, Any]) -> None:
+        async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
             if not failed:
-                failed.append(key)
+                failed.extend(timer.key for timer in schedule)
                 raise ConnectionError("Connection reset by peer")
-            await scheduler.schedule(key, delay_s, kind, payload)
+            await scheduler.change(cancel, schedule)
 
     restarting = desk.board_of(dataclasses.replace(desk.s, scheduler=Restarting()))  # type: ignore[arg-type]
     await restarting.drive(KIOSK, m.CallHangup(call_id=call_id))
