@@ -211,12 +211,13 @@ class StoreBase:
         if self._closed:
             raise DatabaseClosed("database is closed")
         turn: AbstractAsyncContextManager[object] = self._write_lock or nullcontext()
-        async with turn, self._engine.connect() as conn:
-            await conn.execution_options(**{_WRITE_OPTION: True})
-            async with conn.begin():
-                yield conn
-            if committed is not None:
-                committed()
+        with waiting("database write"):
+            async with turn, self._engine.connect() as conn:
+                await conn.execution_options(**{_WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+                if committed is not None:
+                    committed()
 
     async def _written(self, work: Callable[[AsyncConnection], Awaitable[T]], what: str) -> T:
         """`work` in a write transaction, run again on a fresh connection when the database
