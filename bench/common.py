@@ -7,6 +7,7 @@ project's own dependencies.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -71,6 +72,22 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def add_roots(parser: argparse.ArgumentParser) -> None:
+    """`--root`: checkouts to measure in turn in one run (`alternated`)."""
+    parser.add_argument("--root", type=Path, action="append",
+                        help="a checkout to measure (repeat to compare, alternated; "
+                             "default: this one)")
+
+
+def alternated(roots: list[Path] | None, rounds: int) -> Iterator[tuple[int, Path]]:
+    """(round, checkout) for each round and each `--root` in turn: the baseline in the same
+    run, under the same conditions as the machine's load drifts."""
+    resolved = [r.resolve() for r in roots or [ROOT]]
+    for n in range(rounds):
+        for root in resolved:
+            yield n, root
 
 
 def spin() -> None:

@@ -30,7 +30,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import ClusterNode, flush
-from bench.common import ROOT, percentile, raise_fd_limit, spin, table, workdir
+from bench.common import add_roots, alternated, percentile, raise_fd_limit, spin, table, workdir
 from bench.day_latency import HANDLE, WAIT, histograms
 from bench.pg import create_database, drop_database
 from bench.provision import provision
@@ -150,32 +150,29 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60, help="calls per kiosk")
     parser.add_argument("--hogs", type=int, default=2, help="processes spinning meanwhile")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--root", type=Path, action="append",
-                        help="checkouts to compare (default: this one); repeat, alternated")
+    add_roots(parser)
     args = parser.parse_args()
     raise_fd_limit()
-    roots = [r.resolve() for r in args.root or [ROOT]]
     rows: list[list[object]] = []
     waits: list[str] = []
-    for n in range(args.rounds):
-        for root in roots:
-            got = asyncio.run(one_run(root, args.pairs, args.calls, args.hogs))
-            took = got["took"]
-            assert isinstance(took, dict)
-            row: list[object] = [str(root), n + 1]
-            for step in STEPS:
-                ms = [t * 1000 for t in took[step]]
-                row += [len(ms), percentile(ms, 50), percentile(ms, 90), percentile(ms, 99)]
-            rows.append(row)
-            counted = got["waits"]
-            assert isinstance(counted, dict)
-            calls = len(took["hangup"]) or 1
-            handled, waited = counted.pop("handled"), counted.pop("waited")
-            kinds = ", ".join(f"{kind} {count / calls:.2f}" for kind, count in sorted(
-                counted.items(), key=lambda kv: -kv[1])) or "no `vwin_step_wait_seconds`"
-            waits.append(f"- {root}, round {n + 1}: steps' time {handled / calls * 1000:.1f} ms "
-                         f"a call, in waits {waited / calls * 1000:.1f} ms; waits a call: "
-                         + kinds)
+    for n, root in alternated(args.root, args.rounds):
+        got = asyncio.run(one_run(root, args.pairs, args.calls, args.hogs))
+        took = got["took"]
+        assert isinstance(took, dict)
+        row: list[object] = [str(root), n + 1]
+        for step in STEPS:
+            ms = [t * 1000 for t in took[step]]
+            row += [len(ms), percentile(ms, 50), percentile(ms, 90), percentile(ms, 99)]
+        rows.append(row)
+        counted = got["waits"]
+        assert isinstance(counted, dict)
+        calls = len(took["hangup"]) or 1
+        handled, waited = counted.pop("handled"), counted.pop("waited")
+        kinds = ", ".join(f"{kind} {count / calls:.2f}" for kind, count in sorted(
+            counted.items(), key=lambda kv: -kv[1])) or "no `vwin_step_wait_seconds`"
+        waits.append(f"- {root}, round {n + 1}: steps' time {handled / calls * 1000:.1f} ms "
+                     f"a call, in waits {waited / calls * 1000:.1f} ms; waits a call: "
+                     + kinds)
     header = ["checkout", "round"] + [f"{step} {what}" for step in STEPS
                                       for what in ("n", "p50 ms", "p90 ms", "p99 ms")]
     print(table(f"A call's steps, {args.pairs} kiosks on node a and {args.pairs} specialists "

@@ -39,8 +39,9 @@ from redis.asyncio import Redis
 
 from bench.cluster import REDIS_URL, ClusterNode, flush
 from bench.common import (
-    ROOT,
     START_TIMEOUT_S,
+    add_roots,
+    alternated,
     cpu_seconds,
     hot_spots,
     percentile,
@@ -254,25 +255,22 @@ def main() -> None:
                         help="the killed node's kiosks reconnect to the survivor meanwhile")
     parser.add_argument("--profile", type=Path, default=None,
                         help="directory: py-spy the survivor from the kill until done")
-    parser.add_argument("--root", type=Path, action="append",
-                        help="a checkout whose nodes to measure (repeat; default: this one)")
+    add_roots(parser)
     args = parser.parse_args()
     raise_fd_limit()
-    roots = [r.resolve() for r in args.root or [ROOT]]
     rows: list[list[object]] = []
-    for n in range(args.rounds):
-        for root in roots:
-            spy_to = None
-            if args.profile is not None:
-                args.profile.mkdir(parents=True, exist_ok=True)
-                spy_to = args.profile / f"survivor-{len(rows)}.txt"
-            got = asyncio.run(one_takeover(root, args.terminals,
-                                           int(args.terminals * args.queued), args.hogs,
-                                           args.resume, spy_to))
-            if spy_to is not None and spy_to.exists():
-                print(f"{spy_to}:\n{hot_spots(spy_to, 40)}\n", flush=True)
-            rows.append(_row(root, n, got))
-            print(rows[-1], flush=True)
+    for n, root in alternated(args.root, args.rounds):
+        spy_to = None
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            spy_to = args.profile / f"survivor-{len(rows)}.txt"
+        got = asyncio.run(one_takeover(root, args.terminals,
+                                       int(args.terminals * args.queued), args.hogs,
+                                       args.resume, spy_to))
+        if spy_to is not None and spy_to.exists():
+            print(f"{spy_to}:\n{hot_spots(spy_to, 40)}\n", flush=True)
+        rows.append(_row(root, n, got))
+        print(rows[-1], flush=True)
     print(table(f"Takeover of a killed node: {args.terminals} kiosks, {args.queued:.0%} "
                 f"queued, {args.hogs} processes spinning"
                 + (", its kiosks coming back to the survivor" if args.resume else ""),
