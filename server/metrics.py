@@ -106,7 +106,6 @@ class Metrics:
             observe = self._handled[tag] = self.handle_seconds.labels(tag).observe
         return observe
 
-
     def step_done(self, tag: str, trace: Trace, seconds: float) -> None:
         """One handled message: its time, its waits by kind, and the slow-step log."""
         self.handled(tag)(seconds)

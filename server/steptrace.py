@@ -27,15 +27,12 @@ SLOW_LOG_EVERY_S = 1.0  # at most one slow-step line this often; the others coun
 
 
 class Trace:
-    """One step's waits: (kind, start after the step's start, seconds). Closed when the
-    step is done: a task the step started (its context copied) may outlive it, and its
-    waits are not the step's."""
+    """One step's waits: (kind, start after the step's start, seconds)."""
 
-    __slots__ = ("open", "started", "waits")
+    __slots__ = ("started", "waits")
 
     def __init__(self, started: float) -> None:
         self.started = started
-        self.open = True
         self.waits: list[tuple[str, float, float]] = []
 
     def waited(self) -> float:
@@ -49,17 +46,38 @@ class Trace:
         return total
 
 
-STEP: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("vwin_step", default=None)
+STEP: contextvars.ContextVar[list[Trace] | None] = contextvars.ContextVar("vwin_step",
+                                                                          default=None)
+"""The traced step, held in a list emptied when the step is done (`end`): a task or
+timer the step started copies its context and may outlive it by minutes (a ring timer's
+handle, cancelled, stays in the loop until due); its waits are not the step's, and the
+trace must not live on with it."""
 _INSIDE: contextvars.ContextVar[bool] = contextvars.ContextVar("vwin_wait", default=False)
+Begun = contextvars.Token[list[Trace] | None]
+
+
+def begin(started: float) -> tuple[Trace, Begun]:
+    """A traced step from `started` (monotonic) on, until `end` (a call, not a context
+    manager: the socket's read loop runs it for every frame but relays)."""
+    trace = Trace(started)
+    return trace, STEP.set([trace])
+
+
+def end(begun: Begun) -> None:
+    held = STEP.get()
+    STEP.reset(begun)
+    if held:
+        held.clear()
 
 
 @contextlib.contextmanager
 def waiting(kind: str) -> Iterator[None]:
     """Time the block as a wait of the traced step, if any and not inside another wait."""
-    trace = STEP.get()
-    if trace is None or not trace.open or _INSIDE.get():
+    held = STEP.get()
+    if not held or _INSIDE.get():
         yield
         return
+    trace = held[0]
     token = _INSIDE.set(True)
     start = time.monotonic()
     try:
@@ -67,7 +85,7 @@ def waiting(kind: str) -> Iterator[None]:
     finally:
         _INSIDE.reset(token)
         end = time.monotonic()
-        if trace.open:
+        if held:  # the step is not done yet
             trace.waits.append((kind, start - trace.started, end - start))
 
 

@@ -24,7 +24,7 @@ from server.http.auth import origin_allowed
 from server.logs import SUBJECT
 from server.metrics import METRICS
 from server.recording.embedded import RECORDER_TOKEN_PREFIX, RECORDING
-from server.steptrace import STEP, Trace
+from server.steptrace import begin, end
 from server.turn import TURN, start_refresh, stop_refresh
 from signaling import messages as m
 from signaling.errors import FENCED, Refused
@@ -269,8 +269,7 @@ async def _serve(
             continue
         # SDP and ICE are forwarded, not handled by a step: untimed (0.7 µs a frame, ~10 %
         # of a relay; bench.relay measures them)
-        trace = None if type(msg) in RELAYS else Trace(now)
-        traced = None if trace is None else STEP.set(trace)
+        traced = None if type(msg) in RELAYS else begin(now)
         try:
             await handle(who, msg)
         except Refused as exc:
@@ -282,10 +281,9 @@ async def _serve(
             log.exception("handling %s from %s failed", type(msg).__name__, who.principal)
             conn.send(m.encode(m.Error(code="internal", message="the server could not do that")))
         finally:
-            if trace is not None and traced is not None:  # (a slow step's line names its call)
-                STEP.reset(traced)
-                trace.open = False
-                done(m.tag_of(msg), trace, time.monotonic() - now)
+            if traced is not None:  # (before SUBJECT's reset: a slow step's line names its call)
+                end(traced[1])
+                done(m.tag_of(msg), traced[0], time.monotonic() - now)
             SUBJECT.reset(subject)
 
 

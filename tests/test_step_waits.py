@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from server.steptrace import STEP, SlowSteps, Trace, describe, waiting
+from server.steptrace import STEP, SlowSteps, Trace, begin, describe, end, waiting
 from tests.helpers import connected_call
 from tests.test_metrics import samples, scrape
 
@@ -82,19 +82,16 @@ def test_waits_side_by_side_count_once_and_slow_lines_are_rate_limited(
     assert len(caplog.records) == 2
 
 
-async def test_a_call_inside_another_counts_once_and_a_closed_step_takes_no_more() -> None:
-    trace = Trace(time.monotonic())
-    token = STEP.set(trace)
-    try:
-        with waiting("redis enqueue"), waiting("redis EVALSHA"):  # the script's own command
-            await asyncio.sleep(0)
-        later = asyncio.ensure_future(_wait_in_a_task_of_the_step())  # copies the context
-        await asyncio.gather(later, _wait_in_a_task_of_the_step())
-        trace.open = False  # the step is done; a task it started is still running
-        with waiting("redis GET"):
-            pass
-    finally:
-        STEP.reset(token)
+async def test_a_call_inside_another_counts_once_and_a_done_step_takes_no_more() -> None:
+    trace, begun = begin(time.monotonic())
+    with waiting("redis enqueue"), waiting("redis EVALSHA"):  # the script's own command
+        await asyncio.sleep(0)
+    await asyncio.gather(_wait_in_a_task_of_the_step(), _wait_in_a_task_of_the_step())
+    outlived = asyncio.ensure_future(_wait_after())
+    held = STEP.get()
+    end(begun)  # the step is done; a task it started (its context copied) runs on
+    assert held == [] and STEP.get() is None  # nothing of the step kept by the task
+    await outlived
     assert [kind for kind, _, _ in trace.waits] == ["redis enqueue", "redis HGET",
                                                     "redis HGET"]
     with waiting("redis SET"):  # no step traced: nothing to add to
@@ -103,4 +100,12 @@ async def test_a_call_inside_another_counts_once_and_a_closed_step_takes_no_more
 
 async def _wait_in_a_task_of_the_step() -> None:
     with waiting("redis HGET"):
+        await asyncio.sleep(0)
+
+
+async def _wait_after() -> None:
+    """A task of the step that waits once the step is done."""
+    while STEP.get():
+        await asyncio.sleep(0)
+    with waiting("redis GET"):
         await asyncio.sleep(0)
