@@ -3,7 +3,7 @@
 `vwin_message_handle_seconds` says how long a step took; this says where. While a step
 is traced (`STEP`, set by the socket's read loop around one handled message), each
 backend call it makes adds a wait: a named routing script, any other Redis command, a
-session-log append, a database read. A call made inside another (the script's EVALSHA
+step's timers, a session-log append, a database read or write. A call made inside another (the script's EVALSHA
 inside the router's named call) is the outer one's: waits never count twice, except
 where a step runs calls side by side (`asyncio.gather`: each is its own wait, and their
 sum may exceed the step). What is not in a wait is the node's own time: CPU and its
@@ -115,6 +115,6 @@ class SlowSteps:
 
 
 def describe(trace: Trace) -> str:
-    """The waits in the order they began: `kind +start ms seconds ms`."""
+    """The waits in the order they began: `kind at +<start> took <seconds> ms`."""
     return ", ".join(f"{kind} at +{start * 1000:.0f} took {seconds * 1000:.0f} ms"
                      for kind, start, seconds in sorted(trace.waits, key=lambda w: w[1]))

@@ -178,10 +178,6 @@ class Scheduler(Protocol):
     """Named one-shot timers that fire exactly once; scheduling a key again replaces it.
     A fired timer runs the `TimerHandler` the scheduler was built with."""
 
-    async def schedule(
-        self, key: str, delay_s: float, kind: str, payload: dict[str, Any]
-    ) -> None: ...
-    async def cancel(self, key: str) -> None: ...
     async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
         """Cancel `cancel`, then set `schedule`, in that order: a step's timers at once
         (one round trip on a shared scheduler, where one by one took one each)."""

@@ -268,21 +268,19 @@ class LocalScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._handler = handler
 
-    async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
-        await self.cancel(key)
+    async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
         loop = asyncio.get_running_loop()
-        self._handles[key] = loop.call_later(max(0.0, delay_s), self._fire, key, kind, payload)
+        for key in cancel:
+            self._drop(key)
+        for t in schedule:
+            self._drop(t.key)  # a key set again replaces its timer
+            self._handles[t.key] = loop.call_later(max(0.0, t.delay_s), self._fire, t.key,
+                                                   t.kind, t.payload)
 
-    async def cancel(self, key: str) -> None:
+    def _drop(self, key: str) -> None:
         handle = self._handles.pop(key, None)
         if handle is not None:
             handle.cancel()
-
-    async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
-        for key in cancel:
-            await self.cancel(key)
-        for timer in schedule:
-            await self.schedule(timer.key, timer.delay_s, timer.kind, timer.payload)
 
     def _fire(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         self._handles.pop(key, None)

@@ -103,15 +103,9 @@ class RedisScheduler:
     def start(self) -> None:
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
-    async def schedule(self, key: str, delay_s: float, kind: str, payload: dict[str, Any]) -> None:
-        await self.change([], [Timer(key=key, delay_s=delay_s, kind=kind, payload=payload)])
-
-    async def cancel(self, key: str) -> None:
-        """Cancel a pending timer (one already claimed runs: its handler finds nothing to do)."""
-        await self.change([key], [])
-
     async def change(self, cancel: Sequence[str], schedule: Sequence[Timer]) -> None:
-        """One MULTI: a step's timers cancelled, then set, in one round trip."""
+        """One MULTI: a step's timers cancelled, then set, in one round trip (a timer
+        already claimed runs: its handler finds nothing to do)."""
         if not cancel and not schedule:
             return
         with waiting("redis timers" if len(cancel) + len(schedule) > 1 else

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from server.cluster.backends import connect_redis
 from server.cluster.scheduler import RedisScheduler
+from signaling.timers import Timer
 from tests.cluster.conftest import REDIS_URL
 
 CYCLES = 60  # at ~8 % hangs per close without the fix, 60 closes catch it almost surely
@@ -27,7 +28,8 @@ async def test_close_returns_while_polling(redis: Redis, key_prefix: str) -> Non
             await asyncio.sleep(0.001 * (i % 40))  # close at every point of a poll
             await asyncio.wait_for(scheduler.close(), 5)
         later = RedisScheduler(client, key_prefix)
-        await later.schedule("ring:c1", 60, "ring", {"call_id": "c1"})
+        await later.change([], [Timer(
+            key="ring:c1", delay_s=60, kind="ring", payload={"call_id": "c1"})])
         later.start()
         await asyncio.wait_for(later.close(), 5)
         assert await RedisScheduler(client, key_prefix).pending() == {"ring:c1"}

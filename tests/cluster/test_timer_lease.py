@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from server.cluster import keys
 from server.cluster.backends import connect_redis
 from server.cluster.scheduler import RedisScheduler
+from signaling.timers import Timer
 from tests.cluster.conftest import REDIS_URL
 from tests.cluster.procs import ROOT
 from tests.cluster.timer_victim import OWNER as VICTIM
@@ -82,8 +83,9 @@ async def test_abandoned_claim_fires_once_elsewhere_after_its_lease(
     dead = RedisScheduler(client, key_prefix, clock, owner="dead", lease_s=LEASE_S,
                           handler=hangs)
     try:
-        await dead.schedule("ring:c1", 1.0, "ring", RING)
-        await dead.schedule("wrapup:li", 2.0, "wrapup", {"agent_id": "li"})
+        await dead.change([], [Timer(key="ring:c1", delay_s=1.0, kind="ring", payload=RING)])
+        await dead.change([], [Timer(
+            key="wrapup:li", delay_s=2.0, kind="wrapup", payload={"agent_id": "li"})])
         now[0] += 1.0
         assert await dead.poll() == 1  # the ring timer only: the wrap-up is not due yet
         await asyncio.wait_for(started.wait(), WAIT_S)
@@ -121,7 +123,8 @@ async def test_abandoned_claim_fires_once_elsewhere_after_its_lease(
 
 async def test_killed_process_mid_handler_hands_its_timer_on(
         client: Redis, redis: Redis, key_prefix: str) -> None:
-    await RedisScheduler(client, key_prefix).schedule("ring:c1", 0.0, "ring", RING)
+    await RedisScheduler(client, key_prefix).change([], [Timer(
+        key="ring:c1", delay_s=0.0, kind="ring", payload=RING)])
     victim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.cluster.timer_victim", REDIS_URL, key_prefix,
         str(LEASE_S), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
@@ -168,11 +171,11 @@ async def test_claim_superseded_by_the_same_key_scheduled_again_is_dropped(
         return now[0]
 
     dead = RedisScheduler(client, key_prefix, clock, owner="dead", lease_s=LEASE_S)
-    await dead.schedule("ring:c1", 0.0, "ring", RING)
+    await dead.change([], [Timer(key="ring:c1", delay_s=0.0, kind="ring", payload=RING)])
     assert await dead.poll() == 1  # no handler: claimed, never acknowledged (a death)
     assert len(await leases(redis, key_prefix)) == 1
     again = {"call_id": "c1", "agent_id": "wang"}
-    await dead.schedule("ring:c1", 3 * LEASE_S, "ring", again)
+    await dead.change([], [Timer(key="ring:c1", delay_s=3 * LEASE_S, kind="ring", payload=again)])
 
     fired = Fired()
     live = RedisScheduler(client, key_prefix, clock, owner="live", lease_s=LEASE_S,
@@ -203,7 +206,7 @@ async def test_a_timer_whose_handler_lost_the_database_runs_again_after_its_leas
 
     scheduler = RedisScheduler(client, key_prefix, lambda: now[0], owner="node",
                                lease_s=LEASE_S, handler=loses_the_database_once)
-    await scheduler.schedule("ring:c1", 0.0, "ring", RING)
+    await scheduler.change([], [Timer(key="ring:c1", delay_s=0.0, kind="ring", payload=RING)])
     assert await scheduler.poll() == 1
 
     async def failed_once() -> bool:
