@@ -3,11 +3,11 @@
 `vwin_message_handle_seconds` says how long a step took; this says where. While a step
 is traced (`STEP`, set by the socket's read loop around one handled message), each
 backend call it makes adds a wait: a named routing script, any other Redis command, a
-step's timers, a session-log append, a database read or write. A call made inside another (the script's EVALSHA
-inside the router's named call) is the outer one's: waits never count twice, except
-where a step runs calls side by side (`asyncio.gather`: each is its own wait, and their
-sum may exceed the step). What is not in a wait is the node's own time: CPU and its
-event loop's turns.
+step's timers, a session-log append, a database read or write. A call made inside
+another (the script's EVALSHA inside the router's named call) is the outer one's: waits
+never count twice, except where a step runs calls side by side (`asyncio.gather`: each
+is its own wait, and their sum may exceed the step). What is not in a wait is the
+node's own time: CPU and its event loop's turns.
 
 The waits feed `vwin_step_wait_seconds` by kind; a step slower than `server.slow_step_ms`
 is logged with its waits, at most one line a second (`SlowSteps`), so that a database
